@@ -1,0 +1,40 @@
+/**
+ * A codec turns the raw bytes of one chunk into a payload and back. It is identified by a
+ * permanent FourCC: a codec whose output format changes gets a new id, and old ids keep
+ * decoding forever.
+ */
+export interface LevelRange {
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+  /** Levels inside [min, max] that are not valid (zstd has no level 0). */
+  readonly excluded?: readonly number[];
+}
+
+export interface CodecOptions {
+  /** Codec-specific level; undefined means the codec's default. */
+  readonly level?: number;
+}
+
+export interface EncodedPayload {
+  readonly payload: Uint8Array;
+  /** Parameters the decoder needs, stored in the chunk record (at most 65535 bytes). */
+  readonly params?: Uint8Array;
+}
+
+export interface Codec {
+  /** Four ASCII characters, stored in every chunk record. */
+  readonly id: string;
+  /** The name used on the command line and in reports. */
+  readonly name: string;
+  readonly description: string;
+  /** Levels the codec accepts; undefined when it has none. */
+  readonly levels?: LevelRange;
+  encode(raw: Uint8Array, options: CodecOptions): EncodedPayload;
+  /**
+   * Decode a payload to exactly rawLength bytes. Must throw an MmhError (E_CORRUPT) on
+   * any malformed payload, must never allocate much more than rawLength, and must never
+   * return a different length.
+   */
+  decode(payload: Uint8Array, params: Uint8Array, rawLength: number): Uint8Array;
+}

@@ -1,0 +1,118 @@
+import { MmhError } from "./errors.ts";
+
+/** Read a little-endian u64 as a safe integer; anything larger cannot be a real size here. */
+export function readU64(buf: Buffer, offset: number, what: string): number {
+  const value = buf.readBigUInt64LE(offset);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new MmhError("E_CORRUPT", `${what} is ${value}, larger than any supported size`);
+  }
+  return Number(value);
+}
+
+export function writeU64(buf: Buffer, value: number, offset: number): void {
+  buf.writeBigUInt64LE(BigInt(value), offset);
+}
+
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Parse "65536", "64K", "4MiB", "1.5M", "2G" into a byte count. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[match[2].toLowerCase()] ?? 1;
+  const value = Number(match[1]) * scale;
+  return Number.isSafeInteger(value) ? value : Number.isFinite(value) ? Math.floor(value) : undefined;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/**
+ * Pulls exact-size reads out of an async byte source, holding at most what one read
+ * asks for plus one source piece.
+ */
+export class ByteQueue {
+  private readonly iterator: AsyncIterator<Uint8Array>;
+  private pieces: Buffer[] = [];
+  private buffered = 0;
+  private done = false;
+  /** Bytes handed out so far: the stream offset of the next read. */
+  position = 0;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.iterator = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(n: number): Promise<boolean> {
+    while (this.buffered < n && !this.done) {
+      const next = await this.iterator.next();
+      if (next.done) {
+        this.done = true;
+        break;
+      }
+      const piece = asBuffer(next.value);
+      if (piece.length === 0) continue;
+      this.pieces.push(piece);
+      this.buffered += piece.length;
+    }
+    return this.buffered >= n;
+  }
+
+  /** Read exactly n bytes, or throw E_TRUNCATED naming what was being read. */
+  async read(n: number, what: string): Promise<Buffer> {
+    if (!(await this.fill(n))) {
+      throw new MmhError(
+        "E_TRUNCATED",
+        `unexpected end of data at offset ${this.position + this.buffered} while reading ${what} (needed ${n} bytes at offset ${this.position})`,
+      );
+    }
+    return this.take(n);
+  }
+
+  /** True when the source has no more bytes. */
+  async atEnd(): Promise<boolean> {
+    return !(await this.fill(1));
+  }
+
+  private take(n: number): Buffer {
+    this.position += n;
+    this.buffered -= n;
+    const first = this.pieces[0];
+    if (first !== undefined && first.length >= n) {
+      if (first.length === n) this.pieces.shift();
+      else this.pieces[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const piece = this.pieces[0];
+      const want = n - filled;
+      if (piece.length <= want) {
+        piece.copy(out, filled);
+        filled += piece.length;
+        this.pieces.shift();
+      } else {
+        piece.copy(out, filled, 0, want);
+        this.pieces[0] = piece.subarray(want);
+        filled += want;
+      }
+    }
+    return out;
+  }
+
+  async return(): Promise<void> {
+    await this.iterator.return?.();
+  }
+}

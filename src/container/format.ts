@@ -1,0 +1,332 @@
+/**
+ * The .mmh container, version 1. docs/FORMAT.md is the specification; this file is its
+ * one implementation of the byte layout. Every length read here is checked before use.
+ */
+import { crc32 } from "node:zlib";
+import { readU64, writeU64 } from "../common/bytes.ts";
+import { check, MmhError } from "../common/errors.ts";
+
+export const FORMAT_VERSION = 1;
+export const START_MAGIC = Buffer.from([0x89, 0x4d, 0x4d, 0x48, 0x0d, 0x0a, 0x1a, 0x0a]); // \x89MMH\r\n\x1a\n
+export const END_MAGIC = Buffer.from([0x89, 0x4d, 0x4d, 0x48, 0x45, 0x4e, 0x44, 0x0a]); // \x89MMHEND\n
+export const CHUNK_TAG = "CHNK";
+export const INDEX_TAG = "INDX";
+
+export const HEADER_FIXED_SIZE = 20;
+export const CHUNK_HEADER_SIZE = 36;
+export const INDEX_FIXED_SIZE = 24;
+export const INDEX_ENTRY_SIZE = 32;
+export const TRAILER_SIZE = 80;
+
+/** Format limits: a reader refuses anything larger before allocating for it. */
+export const MAX_HEADER_METADATA = 1 << 20;
+export const MAX_FOOTER_METADATA = 64 << 20;
+export const MAX_CHUNK_SIZE = 64 << 20;
+export const MAX_PARAMS = 0xffff;
+
+export interface Metadata {
+  [key: string]: unknown;
+}
+
+export interface Header {
+  version: number;
+  flags: number;
+  metadata: Metadata;
+  /** Bytes the header occupies, metadata included: the offset of the first record. */
+  size: number;
+}
+
+export interface ChunkHeader {
+  codec: string;
+  rawLength: number;
+  storedLength: number;
+  rawCrc: number;
+  flags: number;
+  paramsLength: number;
+}
+
+export interface IndexEntry {
+  /** File offset of the chunk record's tag. */
+  recordOffset: number;
+  /** Offset of the chunk's first byte in the decoded content. */
+  rawOffset: number;
+  rawLength: number;
+  codec: string;
+  rawCrc: number;
+}
+
+export interface Index {
+  entries: IndexEntry[];
+  footer: Metadata;
+}
+
+export interface Trailer {
+  indexOffset: number;
+  indexLength: number;
+  rawLength: number;
+  chunkCount: number;
+  /** sha256 of the decoded content, lowercase hex. */
+  sha256: string;
+  flags: number;
+}
+
+function encodeJson(value: Metadata, max: number, what: string): Buffer {
+  const bytes = Buffer.from(JSON.stringify(value), "utf8");
+  if (bytes.length > max)
+    throw new MmhError("E_LIMIT", `${what} is ${bytes.length} bytes, over the ${max}-byte limit`);
+  return bytes;
+}
+
+function decodeJson(bytes: Buffer, what: string): Metadata {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (error) {
+    throw new MmhError("E_CORRUPT", `${what} is not valid UTF-8 JSON`, { cause: error });
+  }
+  check(
+    value !== null && typeof value === "object" && !Array.isArray(value),
+    "E_CORRUPT",
+    `${what} is not a JSON object`,
+  );
+  return value as Metadata;
+}
+
+// ---- header ---------------------------------------------------------------------------
+
+export function encodeHeader(metadata: Metadata): Buffer {
+  const meta = encodeJson(metadata, MAX_HEADER_METADATA, "header metadata");
+  const out = Buffer.alloc(HEADER_FIXED_SIZE + meta.length);
+  START_MAGIC.copy(out, 0);
+  out.writeUInt16LE(FORMAT_VERSION, 8);
+  out.writeUInt16LE(0, 10);
+  out.writeUInt32LE(meta.length, 12);
+  meta.copy(out, HEADER_FIXED_SIZE);
+  out.writeUInt32LE(crc32(meta, crc32(out.subarray(0, 16))), 16);
+  return out;
+}
+
+/** Check the fixed part; returns the metadata length still to read. */
+export function parseHeaderFixed(fixed: Buffer): { version: number; flags: number; metadataLength: number } {
+  check(fixed.length >= HEADER_FIXED_SIZE, "E_TRUNCATED", "file is shorter than an .mmh header");
+  check(fixed.subarray(0, 8).equals(START_MAGIC), "E_CORRUPT", "not an .mmh file (bad magic)");
+  const version = fixed.readUInt16LE(8);
+  check(
+    version === FORMAT_VERSION,
+    "E_UNSUPPORTED",
+    `container version ${version} is not supported (this build reads ${FORMAT_VERSION})`,
+  );
+  const flags = fixed.readUInt16LE(10);
+  check(flags === 0, "E_UNSUPPORTED", `header flags 0x${flags.toString(16)} use reserved bits`);
+  const metadataLength = fixed.readUInt32LE(12);
+  check(
+    metadataLength <= MAX_HEADER_METADATA,
+    "E_CORRUPT",
+    `header metadata length ${metadataLength} is over the ${MAX_HEADER_METADATA}-byte limit`,
+  );
+  return { version, flags, metadataLength };
+}
+
+export function parseHeader(fixed: Buffer, metaBytes: Buffer): Header {
+  const { version, flags, metadataLength } = parseHeaderFixed(fixed);
+  check(metaBytes.length === metadataLength, "E_TRUNCATED", "header metadata is truncated");
+  const stored = fixed.readUInt32LE(16);
+  check(crc32(metaBytes, crc32(fixed.subarray(0, 16))) === stored, "E_CHECKSUM", "header checksum mismatch");
+  return {
+    version,
+    flags,
+    metadata: decodeJson(metaBytes, "header metadata"),
+    size: HEADER_FIXED_SIZE + metadataLength,
+  };
+}
+
+// ---- chunk records -----------------------------------------------------------------------
+
+/** The record header for a chunk; the payload follows it directly. */
+export function encodeChunkHeader(
+  codec: string,
+  params: Uint8Array,
+  rawLength: number,
+  rawCrc: number,
+  storedLength: number,
+): Buffer {
+  if (params.length > MAX_PARAMS) throw new MmhError("E_INTERNAL", "codec parameters over 65535 bytes");
+  const out = Buffer.alloc(CHUNK_HEADER_SIZE + params.length);
+  out.write(CHUNK_TAG, 0, "latin1");
+  out.write(codec, 4, "latin1");
+  writeU64(out, rawLength, 8);
+  writeU64(out, storedLength, 16);
+  out.writeUInt32LE(rawCrc >>> 0, 24);
+  out.writeUInt16LE(params.length, 28);
+  out.writeUInt16LE(0, 30);
+  out.set(params, CHUNK_HEADER_SIZE);
+  out.writeUInt32LE(crc32(params, crc32(out.subarray(0, 32))), 32);
+  return out;
+}
+
+/** Parse the fixed 36 bytes of a record whose tag is CHNK; params are read and checked separately. */
+export function parseChunkHeader(fixed: Buffer, where: string): ChunkHeader {
+  check(fixed.toString("latin1", 0, 4) === CHUNK_TAG, "E_CORRUPT", `${where}: not a chunk record`);
+  const codec = fixed.toString("latin1", 4, 8);
+  const rawLength = readU64(fixed, 8, `${where}: raw length`);
+  const storedLength = readU64(fixed, 16, `${where}: stored length`);
+  const rawCrc = fixed.readUInt32LE(24);
+  const paramsLength = fixed.readUInt16LE(28);
+  const flags = fixed.readUInt16LE(30);
+  return { codec, rawLength, storedLength, rawCrc, flags, paramsLength };
+}
+
+/**
+ * Verify the record header checksum (over the fixed part and the params), then the
+ * fields whose meaning the checksum cannot vouch for. Call before reading the payload.
+ */
+export function checkChunkHeader(fixed: Buffer, params: Buffer, header: ChunkHeader, where: string): void {
+  check(
+    crc32(params, crc32(fixed.subarray(0, 32))) === fixed.readUInt32LE(32),
+    "E_CHECKSUM",
+    `${where}: record header checksum mismatch`,
+  );
+  check(
+    header.flags === 0,
+    "E_UNSUPPORTED",
+    `${where}: chunk flags 0x${header.flags.toString(16)} use reserved bits`,
+  );
+  check(header.rawLength >= 1, "E_CORRUPT", `${where}: empty chunk`);
+  check(
+    header.rawLength <= MAX_CHUNK_SIZE,
+    "E_CORRUPT",
+    `${where}: raw length ${header.rawLength} is over the format's ${MAX_CHUNK_SIZE}-byte chunk limit`,
+  );
+  check(
+    header.storedLength <= header.rawLength,
+    "E_CORRUPT",
+    `${where}: stored length ${header.storedLength} exceeds raw length ${header.rawLength}`,
+  );
+}
+
+// ---- index -----------------------------------------------------------------------------
+
+export function encodeIndex(entries: readonly IndexEntry[], footer: Metadata): Buffer {
+  const meta = encodeJson(footer, MAX_FOOTER_METADATA, "footer metadata");
+  const out = Buffer.alloc(INDEX_FIXED_SIZE + entries.length * INDEX_ENTRY_SIZE + meta.length);
+  out.write(INDEX_TAG, 0, "latin1");
+  out.writeUInt32LE(0, 4);
+  writeU64(out, entries.length, 8);
+  out.writeUInt32LE(meta.length, 16);
+  let pos = INDEX_FIXED_SIZE;
+  for (const entry of entries) {
+    writeU64(out, entry.recordOffset, pos);
+    writeU64(out, entry.rawOffset, pos + 8);
+    writeU64(out, entry.rawLength, pos + 16);
+    out.write(entry.codec, pos + 24, "latin1");
+    out.writeUInt32LE(entry.rawCrc >>> 0, pos + 28);
+    pos += INDEX_ENTRY_SIZE;
+  }
+  meta.copy(out, pos);
+  out.writeUInt32LE(crc32(out.subarray(INDEX_FIXED_SIZE), crc32(out.subarray(0, 20))), 20);
+  return out;
+}
+
+/** From the fixed 24 bytes, the length of the rest of the index block, checked against `available`. */
+export function parseIndexFixed(
+  fixed: Buffer,
+  available: number,
+): { count: number; footerLength: number; bodyLength: number } {
+  check(fixed.toString("latin1", 0, 4) === INDEX_TAG, "E_CORRUPT", "index block has a bad tag");
+  const flags = fixed.readUInt32LE(4);
+  check(flags === 0, "E_UNSUPPORTED", `index flags 0x${flags.toString(16)} use reserved bits`);
+  const count = readU64(fixed, 8, "index entry count");
+  const footerLength = fixed.readUInt32LE(16);
+  check(
+    footerLength <= MAX_FOOTER_METADATA,
+    "E_CORRUPT",
+    `footer metadata length ${footerLength} is over the limit`,
+  );
+  check(
+    count <= Math.floor(available / INDEX_ENTRY_SIZE),
+    "E_CORRUPT",
+    `index declares ${count} entries, more than the file can hold`,
+  );
+  const bodyLength = count * INDEX_ENTRY_SIZE + footerLength;
+  check(bodyLength <= available, "E_CORRUPT", "index is longer than the space before the trailer");
+  return { count, footerLength, bodyLength };
+}
+
+/**
+ * Parse and validate the index: checksum, then every entry against its neighbours:
+ * raw offsets contiguous from 0, record offsets strictly increasing inside
+ * [firstRecord, indexOffset).
+ */
+export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, indexOffset: number): Index {
+  const { count, footerLength } = parseIndexFixed(fixed, body.length);
+  check(body.length === count * INDEX_ENTRY_SIZE + footerLength, "E_TRUNCATED", "index is truncated");
+  check(
+    crc32(body, crc32(fixed.subarray(0, 20))) === fixed.readUInt32LE(20),
+    "E_CHECKSUM",
+    "index checksum mismatch",
+  );
+  const entries: IndexEntry[] = new Array(count);
+  let rawOffset = 0;
+  let minRecord = firstRecord;
+  for (let i = 0; i < count; i++) {
+    const pos = i * INDEX_ENTRY_SIZE;
+    const entry: IndexEntry = {
+      recordOffset: readU64(body, pos, "index record offset"),
+      rawOffset: readU64(body, pos + 8, "index raw offset"),
+      rawLength: readU64(body, pos + 16, "index raw length"),
+      codec: body.toString("latin1", pos + 24, pos + 28),
+      rawCrc: body.readUInt32LE(pos + 28),
+    };
+    check(
+      entry.rawOffset === rawOffset,
+      "E_CORRUPT",
+      `index entry ${i}: raw offset ${entry.rawOffset}, expected ${rawOffset}`,
+    );
+    check(
+      entry.rawLength >= 1 && entry.rawLength <= MAX_CHUNK_SIZE,
+      "E_CORRUPT",
+      `index entry ${i}: bad raw length ${entry.rawLength}`,
+    );
+    check(
+      entry.recordOffset >= minRecord && entry.recordOffset + CHUNK_HEADER_SIZE <= indexOffset,
+      "E_CORRUPT",
+      `index entry ${i}: record offset ${entry.recordOffset} is out of place`,
+    );
+    rawOffset += entry.rawLength;
+    minRecord = entry.recordOffset + CHUNK_HEADER_SIZE;
+    entries[i] = entry;
+  }
+  const footer = decodeJson(body.subarray(count * INDEX_ENTRY_SIZE), "footer metadata");
+  return { entries, footer };
+}
+
+// ---- trailer ---------------------------------------------------------------------------
+
+export function encodeTrailer(trailer: Omit<Trailer, "flags">): Buffer {
+  const out = Buffer.alloc(TRAILER_SIZE);
+  writeU64(out, trailer.indexOffset, 0);
+  writeU64(out, trailer.indexLength, 8);
+  writeU64(out, trailer.rawLength, 16);
+  writeU64(out, trailer.chunkCount, 24);
+  Buffer.from(trailer.sha256, "hex").copy(out, 32);
+  out.writeUInt32LE(0, 64);
+  out.writeUInt32LE(crc32(out.subarray(0, 68)), 68);
+  END_MAGIC.copy(out, 72);
+  return out;
+}
+
+export function parseTrailer(buf: Buffer): Trailer {
+  check(buf.length === TRAILER_SIZE, "E_TRUNCATED", "trailer is truncated");
+  check(buf.subarray(72).equals(END_MAGIC), "E_CORRUPT", "bad end magic (truncated or not an .mmh file)");
+  check(crc32(buf.subarray(0, 68)) === buf.readUInt32LE(68), "E_CHECKSUM", "trailer checksum mismatch");
+  const flags = buf.readUInt32LE(64);
+  check(flags === 0, "E_UNSUPPORTED", `trailer flags 0x${flags.toString(16)} use reserved bits`);
+  return {
+    indexOffset: readU64(buf, 0, "index offset"),
+    indexLength: readU64(buf, 8, "index length"),
+    rawLength: readU64(buf, 16, "content length"),
+    chunkCount: readU64(buf, 24, "chunk count"),
+    sha256: buf.toString("hex", 32, 64),
+    flags,
+  };
+}

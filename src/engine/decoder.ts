@@ -1,0 +1,155 @@
+import { createHash } from "node:crypto";
+import { ByteQueue } from "../common/bytes.ts";
+import { check, MmhError } from "../common/errors.ts";
+import {
+  CHUNK_HEADER_SIZE,
+  CHUNK_TAG,
+  checkChunkHeader,
+  HEADER_FIXED_SIZE,
+  type Header,
+  INDEX_ENTRY_SIZE,
+  INDEX_FIXED_SIZE,
+  INDEX_TAG,
+  type IndexEntry,
+  MAX_FOOTER_METADATA,
+  parseChunkHeader,
+  parseHeader,
+  parseHeaderFixed,
+  parseIndex,
+  parseIndexFixed,
+  parseTrailer,
+  TRAILER_SIZE,
+  type Trailer,
+} from "../container/format.ts";
+import { decodeChunk } from "./chunk.ts";
+import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
+
+export interface DecodeSummary {
+  header?: Header;
+  trailer?: Trailer;
+  footer?: Record<string, unknown>;
+  chunks: number;
+  rawBytes: number;
+  storedBytes: number;
+  codecs: Record<string, number>;
+}
+
+/**
+ * The front-to-back decoder: container bytes in, content out. It needs no index and no
+ * seeking, so it decodes from a pipe as the bytes arrive, holding one chunk at a time.
+ * Every record is checked before it is used; the index and trailer at the end must agree
+ * with what was read, and the content's sha256 with the trailer. Data is yielded only
+ * after its chunk's CRC-32 matched.
+ */
+export async function* decodeContainer(
+  source: AsyncIterable<Uint8Array>,
+  options: DecompressOptions = {},
+  summary?: DecodeSummary,
+): AsyncGenerator<Uint8Array> {
+  const maxOutput = resolveMaxOutput(options);
+  const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+  Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
+  const input = new ByteQueue(source);
+  try {
+    const fixed = await input.read(HEADER_FIXED_SIZE, "the header");
+    const { metadataLength } = parseHeaderFixed(fixed);
+    const header = parseHeader(fixed, await input.read(metadataLength, "the header metadata"));
+    stats.header = header;
+    const hash = createHash("sha256");
+    const seen: IndexEntry[] = [];
+    let rawOffset = 0;
+    for (;;) {
+      if (options.signal?.aborted) throw new MmhError("E_ABORTED", "decompression aborted");
+      const recordOffset = input.position;
+      const tag = (await input.read(4, "a record tag")).toString("latin1");
+      if (tag === INDEX_TAG) {
+        const trailer = await readEnd(input, recordOffset, seen, header.size, stats);
+        check(
+          trailer.rawLength === rawOffset,
+          "E_CORRUPT",
+          `trailer says ${trailer.rawLength} content bytes, chunks hold ${rawOffset}`,
+        );
+        const digest = hash.digest("hex");
+        check(
+          digest === trailer.sha256,
+          "E_CHECKSUM",
+          `content sha256 mismatch: trailer says ${trailer.sha256}, content is ${digest}`,
+        );
+        check(
+          await input.atEnd(),
+          "E_CORRUPT",
+          `unexpected bytes after the trailer at offset ${input.position}`,
+        );
+        stats.storedBytes = input.position;
+        return;
+      }
+      const where = `chunk ${seen.length} at offset ${recordOffset}`;
+      check(tag === CHUNK_TAG, "E_CORRUPT", `${where}: unknown record tag ${JSON.stringify(tag)}`);
+      const rest = await input.read(CHUNK_HEADER_SIZE - 4, `the header of ${where}`);
+      const fixedRecord = Buffer.concat([Buffer.from(tag, "latin1"), rest]);
+      const record = parseChunkHeader(fixedRecord, where);
+      const params = await input.read(record.paramsLength, `the parameters of ${where}`);
+      checkChunkHeader(fixedRecord, params, record, where);
+      if (rawOffset + record.rawLength > maxOutput) {
+        throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
+      }
+      const payload = await input.read(record.storedLength, `the payload of ${where}`);
+      const raw = decodeChunk(record.codec, params, payload, record.rawLength, record.rawCrc, where);
+      hash.update(raw);
+      seen.push({
+        recordOffset,
+        rawOffset,
+        rawLength: record.rawLength,
+        codec: record.codec,
+        rawCrc: record.rawCrc,
+      });
+      rawOffset += record.rawLength;
+      stats.chunks = seen.length;
+      stats.rawBytes = rawOffset;
+      stats.storedBytes = input.position;
+      stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
+      yield raw;
+    }
+  } finally {
+    await input.return();
+  }
+}
+
+/** Read the index and trailer, and check both against the records already read. */
+async function readEnd(
+  input: ByteQueue,
+  indexOffset: number,
+  seen: IndexEntry[],
+  firstRecord: number,
+  stats: DecodeSummary,
+): Promise<Trailer> {
+  const rest = await input.read(INDEX_FIXED_SIZE - 4, "the index header");
+  const fixed = Buffer.concat([Buffer.from(INDEX_TAG, "latin1"), rest]);
+  const { count, bodyLength } = parseIndexFixed(fixed, seen.length * INDEX_ENTRY_SIZE + MAX_FOOTER_METADATA);
+  check(count === seen.length, "E_CORRUPT", `index lists ${count} chunks, the file holds ${seen.length}`);
+  const body = await input.read(bodyLength, "the index");
+  const index = parseIndex(fixed, body, firstRecord, indexOffset);
+  for (let i = 0; i < count; i++) {
+    const a = index.entries[i];
+    const b = seen[i];
+    check(
+      a.recordOffset === b.recordOffset &&
+        a.rawLength === b.rawLength &&
+        a.codec === b.codec &&
+        a.rawCrc === b.rawCrc,
+      "E_CORRUPT",
+      `index entry ${i} does not match chunk ${i} at offset ${b.recordOffset}`,
+    );
+  }
+  stats.footer = index.footer;
+  const trailer = parseTrailer(await input.read(TRAILER_SIZE, "the trailer"));
+  check(trailer.indexOffset === indexOffset, "E_CORRUPT", "trailer points to the wrong index offset");
+  check(
+    trailer.indexLength === INDEX_FIXED_SIZE + bodyLength,
+    "E_CORRUPT",
+    "trailer gives the wrong index length",
+  );
+  check(trailer.chunkCount === count, "E_CORRUPT", "trailer chunk count differs from the index");
+  stats.trailer = trailer;
+  return trailer;
+}

@@ -1,0 +1,239 @@
+import { type FileHandle, open } from "node:fs/promises";
+import { check, MmhError, toMmhError } from "../common/errors.ts";
+import {
+  CHUNK_HEADER_SIZE,
+  checkChunkHeader,
+  HEADER_FIXED_SIZE,
+  type Header,
+  INDEX_FIXED_SIZE,
+  type Index,
+  type IndexEntry,
+  parseChunkHeader,
+  parseHeader,
+  parseHeaderFixed,
+  parseIndex,
+  parseTrailer,
+  TRAILER_SIZE,
+  type Trailer,
+} from "../container/format.ts";
+import { decodeChunk } from "./chunk.ts";
+
+/** Positioned reads over a file or a buffer. */
+export interface RandomAccessSource {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export function bufferSource(bytes: Uint8Array): RandomAccessSource {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    size: buf.length,
+    async read(offset, length) {
+      check(
+        offset + length <= buf.length,
+        "E_TRUNCATED",
+        `read past the end of the data at offset ${offset}`,
+      );
+      return buf.subarray(offset, offset + length);
+    },
+    async close() {},
+  };
+}
+
+export async function fileSource(path: string): Promise<RandomAccessSource> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    throw toMmhError(error, `cannot open ${path}`);
+  }
+  let size: number;
+  try {
+    const stat = await handle.stat();
+    check(stat.isFile(), "E_IO", `${path} is not a regular file`);
+    size = stat.size;
+  } catch (error) {
+    await handle.close();
+    throw toMmhError(error, `cannot read ${path}`);
+  }
+  return {
+    size,
+    async read(offset, length) {
+      check(offset + length <= size, "E_TRUNCATED", `read past the end of ${path} at offset ${offset}`);
+      const out = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(out, done, length - done, offset + done));
+        } catch (error) {
+          throw toMmhError(error, `cannot read ${path}`);
+        }
+        if (bytesRead === 0)
+          throw new MmhError("E_TRUNCATED", `${path} ended early (changed while reading?)`);
+        done += bytesRead;
+      }
+      return out;
+    },
+    close: () => handle.close(),
+  };
+}
+
+export interface ChunkInfo extends IndexEntry {
+  /** Bytes the whole record takes in the file: header, params and payload. */
+  recordLength: number;
+}
+
+/**
+ * Random access to an .mmh file through its index: the header, trailer and index are
+ * read and validated on open; chunks are read and decoded only when asked for.
+ */
+export class MmhReader {
+  readonly source: RandomAccessSource;
+  readonly header: Header;
+  readonly trailer: Trailer;
+  readonly index: Index;
+  readonly chunks: ChunkInfo[];
+
+  private constructor(source: RandomAccessSource, header: Header, trailer: Trailer, index: Index) {
+    this.source = source;
+    this.header = header;
+    this.trailer = trailer;
+    this.index = index;
+    this.chunks = index.entries.map((entry, i) => ({
+      ...entry,
+      recordLength: (index.entries[i + 1]?.recordOffset ?? trailer.indexOffset) - entry.recordOffset,
+    }));
+  }
+
+  static async open(source: RandomAccessSource): Promise<MmhReader> {
+    try {
+      const size = source.size;
+      check(size >= HEADER_FIXED_SIZE, "E_TRUNCATED", "file is shorter than an .mmh header");
+      const fixed = await source.read(0, HEADER_FIXED_SIZE);
+      const { metadataLength } = parseHeaderFixed(fixed);
+      check(
+        HEADER_FIXED_SIZE + metadataLength + INDEX_FIXED_SIZE + TRAILER_SIZE <= size,
+        "E_TRUNCATED",
+        "file is too short for its header, index and trailer",
+      );
+      const header = parseHeader(fixed, await source.read(HEADER_FIXED_SIZE, metadataLength));
+      const trailer = parseTrailer(await source.read(size - TRAILER_SIZE, TRAILER_SIZE));
+      check(
+        trailer.indexOffset >= header.size &&
+          trailer.indexLength >= INDEX_FIXED_SIZE &&
+          trailer.indexOffset + trailer.indexLength === size - TRAILER_SIZE,
+        "E_CORRUPT",
+        "trailer's index position does not fit the file",
+      );
+      const block = await source.read(trailer.indexOffset, trailer.indexLength);
+      const index = parseIndex(
+        block.subarray(0, INDEX_FIXED_SIZE),
+        block.subarray(INDEX_FIXED_SIZE),
+        header.size,
+        trailer.indexOffset,
+      );
+      check(
+        index.entries.length === trailer.chunkCount,
+        "E_CORRUPT",
+        "trailer chunk count differs from the index",
+      );
+      const last = index.entries.at(-1);
+      check(
+        (last ? last.rawOffset + last.rawLength : 0) === trailer.rawLength,
+        "E_CORRUPT",
+        "trailer content length differs from the index",
+      );
+      return new MmhReader(source, header, trailer, index);
+    } catch (error) {
+      await source.close();
+      throw toMmhError(error);
+    }
+  }
+
+  get rawLength(): number {
+    return this.trailer.rawLength;
+  }
+
+  /** Read, check and decode chunk i. */
+  async readChunk(i: number): Promise<Uint8Array> {
+    const entry = this.chunks[i];
+    check(entry !== undefined, "E_NOT_FOUND", `no chunk ${i}`);
+    const where = `chunk ${i} at offset ${entry.recordOffset}`;
+    check(entry.recordLength >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${where}: record overlaps the next one`);
+    const record = await this.source.read(entry.recordOffset, entry.recordLength);
+    const fixed = record.subarray(0, CHUNK_HEADER_SIZE);
+    const header = parseChunkHeader(fixed, where);
+    check(
+      CHUNK_HEADER_SIZE + header.paramsLength + header.storedLength === entry.recordLength,
+      "E_CORRUPT",
+      `${where}: record length differs from the index`,
+    );
+    const params = record.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + header.paramsLength);
+    checkChunkHeader(fixed, params, header, where);
+    check(
+      header.rawLength === entry.rawLength && header.codec === entry.codec && header.rawCrc === entry.rawCrc,
+      "E_CORRUPT",
+      `${where}: record differs from its index entry`,
+    );
+    const payload = record.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
+    return decodeChunk(header.codec, params, payload, header.rawLength, header.rawCrc, where);
+  }
+
+  /** The first chunk whose raw range contains `offset` (binary search over the index). */
+  chunkAt(offset: number): number {
+    let lo = 0;
+    let hi = this.chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.chunks[mid].rawOffset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Decode `length` bytes from content offset `offset`, touching only the chunks that hold them. */
+  async readRange(
+    offset: number,
+    length: number,
+    maxOutputBytes = Number.MAX_SAFE_INTEGER,
+  ): Promise<Uint8Array> {
+    check(
+      Number.isSafeInteger(offset) && offset >= 0,
+      "E_BAD_OPTION",
+      `offset must be a non-negative integer, got ${offset}`,
+    );
+    check(
+      Number.isSafeInteger(length) && length >= 0,
+      "E_BAD_OPTION",
+      `length must be a non-negative integer, got ${length}`,
+    );
+    check(
+      offset + length <= this.rawLength,
+      "E_NOT_FOUND",
+      `range ${offset}+${length} is past the end of the content (${this.rawLength} bytes)`,
+    );
+    check(
+      length <= maxOutputBytes,
+      "E_LIMIT",
+      `range of ${length} bytes is over the limit of ${maxOutputBytes}`,
+    );
+    const out = Buffer.allocUnsafe(length);
+    if (length === 0) return out;
+    let filled = 0;
+    for (let i = this.chunkAt(offset); filled < length; i++) {
+      const chunk = this.chunks[i];
+      const raw = await this.readChunk(i);
+      const start = offset + filled - chunk.rawOffset;
+      const take = Math.min(chunk.rawLength - start, length - filled);
+      out.set(raw.subarray(start, start + take), filled);
+      filled += take;
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.source.close();
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * MMH's public API. The CLI, the service and the Python package are clients of this
+ * module and use nothing else.
+ */
+import { basename } from "node:path";
+import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
+import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
+import { readFileStream, writeFileAtomic } from "./common/files.ts";
+import type { Header, Trailer } from "./container/format.ts";
+import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
+import { type CompressSummary, encodeContainer } from "./engine/encoder.ts";
+import {
+  type CompressOptions,
+  type DecompressOptions,
+  resolveCompressOptions,
+  resolveMaxOutput,
+} from "./engine/options.ts";
+import { type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+
+export type { ErrorCode } from "./common/errors.ts";
+export type { Header, Trailer } from "./container/format.ts";
+export { FORMAT_VERSION } from "./container/format.ts";
+export type { ChunkInfo } from "./engine/reader.ts";
+export { MmhReader } from "./engine/reader.ts";
+export { VERSION } from "./version.ts";
+export type { CompressOptions, CompressSummary, DecompressOptions };
+export { ErrorCodes, MmhError };
+
+export interface FileOptions {
+  /** Replace an existing output file. */
+  overwrite?: boolean;
+}
+
+export interface Timed {
+  /** Wall time of the whole operation in milliseconds. */
+  ms: number;
+}
+
+export interface DecompressSummary extends Timed {
+  rawBytes: number;
+  storedBytes: number;
+  chunks: number;
+  codecs: Record<string, number>;
+  sha256: string;
+}
+
+export interface Inspection {
+  fileBytes: number;
+  header: Header;
+  trailer: Trailer;
+  footer: Record<string, unknown>;
+  chunks: ChunkInfo[];
+  /** Chunk count per codec FourCC. */
+  codecs: Record<string, number>;
+}
+
+async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  for await (const part of parts) pieces.push(part);
+  return Buffer.concat(pieces);
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toMmhError(error);
+  }
+}
+
+/** Compress bytes into an .mmh container. */
+export function compress(bytes: Uint8Array, options: CompressOptions = {}): Promise<Uint8Array> {
+  return guard(() => collect(encodeContainer(once(bytes), options)));
+}
+
+/** Decompress a whole .mmh container held in memory. */
+export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
+  return guard(() => collect(decodeContainer(once(bytes), options)));
+}
+
+/** Compress a byte stream; yields container bytes as they are produced. */
+export function compressStream(
+  source: AsyncIterable<Uint8Array>,
+  options: CompressOptions = {},
+  summary?: CompressSummary,
+): AsyncGenerator<Uint8Array> {
+  return encodeContainer(source, options, summary);
+}
+
+/** Decompress a container stream front to back (no index needed); yields content. */
+export function decompressStream(
+  source: AsyncIterable<Uint8Array>,
+  options: DecompressOptions = {},
+  summary?: DecodeSummary,
+): AsyncGenerator<Uint8Array> {
+  return decodeContainer(source, options, summary);
+}
+
+/** Compress `src` into `dst` (written atomically; an existing dst needs `overwrite`). */
+export function compressFile(
+  src: string,
+  dst: string,
+  options: CompressOptions & FileOptions = {},
+): Promise<CompressSummary & Timed> {
+  return guard(async () => {
+    const opts = resolveCompressOptions(options);
+    const started = performance.now();
+    const summary: CompressSummary = { rawBytes: 0, storedBytes: 0, chunks: 0, codecs: {}, sha256: "" };
+    const source = readFileStream(src, opts.chunkSize, options.signal);
+    await writeFileAtomic(
+      dst,
+      encodeContainer(source, { ...options, sourceName: options.sourceName ?? basename(src) }, summary),
+      options,
+    );
+    return { ...summary, ms: performance.now() - started };
+  });
+}
+
+/** Decompress `src` (.mmh) into `dst`, checking every chunk and the content hash. */
+export function decompressFile(
+  src: string,
+  dst: string,
+  options: DecompressOptions & FileOptions = {},
+): Promise<DecompressSummary> {
+  return guard(async () => {
+    resolveMaxOutput(options);
+    const started = performance.now();
+    const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+    await writeFileAtomic(
+      dst,
+      decodeContainer(readFileStream(src, 1 << 20, options.signal), options, summary),
+      options,
+    );
+    return {
+      rawBytes: summary.rawBytes,
+      storedBytes: summary.storedBytes,
+      chunks: summary.chunks,
+      codecs: summary.codecs,
+      sha256: summary.trailer?.sha256 ?? "",
+      ms: performance.now() - started,
+    };
+  });
+}
+
+/** Header, metadata, trailer and chunk table of an .mmh file, from its index alone. */
+export function inspect(file: string): Promise<Inspection> {
+  return guard(async () => {
+    const reader = await MmhReader.open(await fileSource(file));
+    try {
+      const codecs: Record<string, number> = {};
+      for (const chunk of reader.chunks) codecs[chunk.codec] = (codecs[chunk.codec] ?? 0) + 1;
+      return {
+        fileBytes: reader.source.size,
+        header: reader.header,
+        trailer: reader.trailer,
+        footer: reader.index.footer,
+        chunks: reader.chunks,
+        codecs,
+      };
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+/**
+ * Check every record, every chunk checksum, the index and the content sha256, decoding
+ * the whole file without writing anything. Resolves with a summary when all hold;
+ * rejects with the first failure's coded error otherwise.
+ */
+export function verify(file: string, options: DecompressOptions = {}): Promise<DecompressSummary> {
+  return guard(async () => {
+    const started = performance.now();
+    const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+    for await (const _ of decodeContainer(readFileStream(file, 1 << 20, options.signal), options, summary)) {
+      // decoding checks everything; the content itself is not needed
+    }
+    return {
+      rawBytes: summary.rawBytes,
+      storedBytes: summary.storedBytes,
+      chunks: summary.chunks,
+      codecs: summary.codecs,
+      sha256: summary.trailer?.sha256 ?? "",
+      ms: performance.now() - started,
+    };
+  });
+}
+
+/** Read `length` content bytes at `offset`, decoding only the chunks that hold them. */
+export function readRange(
+  file: string,
+  offset: number,
+  length: number,
+  options: DecompressOptions = {},
+): Promise<Uint8Array> {
+  return guard(async () => {
+    const max = resolveMaxOutput(options);
+    const reader = await MmhReader.open(await fileSource(file));
+    try {
+      return await reader.readRange(offset, length, max);
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+export interface CodecInfo {
+  id: string;
+  name: string;
+  description: string;
+  levels?: { min: number; max: number; default: number };
+}
+
+/** The codecs this build can write and read. */
+export function listCodecs(): CodecInfo[] {
+  return registeredCodecs().map(({ id, name, description, levels }) => ({
+    id,
+    name,
+    description,
+    ...(levels ? { levels: { min: levels.min, max: levels.max, default: levels.default } } : {}),
+  }));
+}
+
+export function isMmhError(error: unknown): error is MmhError {
+  return error instanceof MmhError;
+}
