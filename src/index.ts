@@ -114,7 +114,7 @@ export function compressFile(
     await writeFileAtomic(
       dst,
       encodeContainer(source, { ...options, sourceName: options.sourceName ?? basename(src) }, summary),
-      options,
+      { ...options, input: src },
     );
     return { ...summary, ms: performance.now() - started };
   });
@@ -133,7 +133,7 @@ export function decompressFile(
     await writeFileAtomic(
       dst,
       decodeContainer(readFileStream(src, 1 << 20, options.signal), options, summary),
-      options,
+      { ...options, input: src },
     );
     return {
       rawBytes: summary.rawBytes,

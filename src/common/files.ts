@@ -10,6 +10,8 @@ export interface WriteOptions {
   /** Replace an existing target. */
   overwrite?: boolean;
   signal?: AbortSignal;
+  /** The input file, which must never be the target. */
+  input?: string;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -23,8 +25,9 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Refuse to write over an existing file unless allowed, and never over the input. */
-export async function checkTarget(target: string, options: WriteOptions, input?: string): Promise<void> {
-  if (input !== undefined && (await exists(target)) && (await sameFile(input, target))) {
+export async function checkTarget(target: string, options: WriteOptions): Promise<void> {
+  const input = options.input;
+  if (input !== undefined && input !== "-" && (await exists(target)) && (await sameFile(input, target))) {
     throw new MmhError("E_BAD_OPTION", `output ${target} is the input file`);
   }
   if (!options.overwrite && (await exists(target))) {

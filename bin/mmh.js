@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The mmh command. MMH needs Node >= 22.18: zstd in node:zlib, and .ts files run directly.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(
+    `mmh: E_UNSUPPORTED: Node ${process.versions.node} is too old; MMH needs Node 22.18 or later\n`,
+  );
+  process.exitCode = 1;
+} else {
+  const { run } = await import("../src/cli/main.ts");
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -1,0 +1,173 @@
+import { parseArgs } from "node:util";
+import { parseSize } from "../common/bytes.ts";
+import { MmhError } from "../common/errors.ts";
+
+export type Command = "compress" | "decompress" | "info" | "verify" | "help" | "version";
+
+export interface CliArgs {
+  command: Command;
+  files: string[];
+  output?: string;
+  stdout: boolean;
+  force: boolean;
+  quiet: boolean;
+  json: boolean;
+  codec?: string;
+  level?: number;
+  chunkSize?: number;
+  maxOutput?: number;
+}
+
+const COMMANDS = new Set<string>(["compress", "decompress", "info", "verify", "help", "version"]);
+const VALUE_OPTIONS = new Set(["-o", "--output", "--codec", "-L", "--level", "--chunk-size", "--max-output"]);
+
+const optionSpec = {
+  output: { type: "string", short: "o" },
+  stdout: { type: "boolean", short: "c" },
+  force: { type: "boolean", short: "f" },
+  keep: { type: "boolean", short: "k" },
+  quiet: { type: "boolean", short: "q" },
+  decompress: { type: "boolean", short: "d" },
+  test: { type: "boolean", short: "t" },
+  list: { type: "boolean", short: "l" },
+  json: { type: "boolean" },
+  codec: { type: "string" },
+  level: { type: "string", short: "L" },
+  "chunk-size": { type: "string" },
+  "max-output": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const;
+
+function usage(message: string): MmhError {
+  return new MmhError("E_USAGE", message);
+}
+
+/**
+ * zstd spells levels as `-19` and `--fast=5`; rewrite those (and `--level -5`) into the
+ * `--level=N` form before node's parser sees them.
+ */
+function normalise(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (VALUE_OPTIONS.has(arg) && i + 1 < argv.length) {
+      out.push(`${arg.startsWith("--") ? arg : arg === "-o" ? "--output" : "--level"}=${argv[++i]}`);
+      continue;
+    }
+    const level = /^-(\d+)$/.exec(arg);
+    if (level) {
+      out.push(`--level=${level[1]}`);
+      continue;
+    }
+    const fast = /^--fast(?:=(\d+))?$/.exec(arg);
+    if (fast) {
+      out.push(`--level=-${fast[1] ?? "1"}`);
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+function parseInteger(text: string, what: string): number {
+  if (!/^-?\d+$/.test(text.trim()))
+    throw new MmhError("E_BAD_OPTION", `${what} must be an integer, got "${text}"`);
+  return Number(text);
+}
+
+function parseByteSize(text: string, what: string): number {
+  const size = parseSize(text);
+  if (size === undefined)
+    throw new MmhError("E_BAD_OPTION", `${what} must be a size like 65536, 512K or 4M, got "${text}"`);
+  return size;
+}
+
+export function parseCli(argv: readonly string[]): CliArgs {
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: typeof optionSpec; allowPositionals: true; strict: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: normalise(argv), options: optionSpec, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usage((error as Error).message.split("\n")[0].replace(/\. To specify a positional.*$/, ""));
+  }
+  const { values, positionals } = parsed;
+  let command: Command = "compress";
+  const files = [...positionals];
+  if (files.length > 0 && COMMANDS.has(files[0])) command = files.shift() as Command;
+  const modes = [values.decompress && "decompress", values.test && "verify", values.list && "info"].filter(
+    Boolean,
+  );
+  if (modes.length > 1) throw usage(`choose one of -d, -t and -l`);
+  if (modes.length === 1) {
+    if (command !== "compress" && command !== modes[0])
+      throw usage(`-${String(modes[0])[0]} conflicts with "${command}"`);
+    command = modes[0] as Command;
+  }
+  if (values.help) command = "help";
+  if (values.version) command = "version";
+
+  const args: CliArgs = {
+    command,
+    files,
+    stdout: values.stdout ?? false,
+    force: values.force ?? false,
+    quiet: values.quiet ?? false,
+    json: values.json ?? false,
+  };
+  if (values.output !== undefined) args.output = values.output;
+  if (values.codec !== undefined) args.codec = values.codec;
+  if (values.level !== undefined) args.level = parseInteger(values.level, "level");
+  if (values["chunk-size"] !== undefined) args.chunkSize = parseByteSize(values["chunk-size"], "chunk size");
+  if (values["max-output"] !== undefined) args.maxOutput = parseByteSize(values["max-output"], "max output");
+
+  const encoding = args.codec !== undefined || args.level !== undefined || args.chunkSize !== undefined;
+  if (encoding && command !== "compress")
+    throw usage(`--codec, --level and --chunk-size apply to compress only`);
+  if (args.maxOutput !== undefined && command === "compress")
+    throw usage(`--max-output applies to decompress and verify`);
+  if (args.output !== undefined && args.stdout) throw usage(`-o and -c cannot be used together`);
+  if (args.output !== undefined && files.length > 1)
+    throw usage(`-o takes one input file, got ${files.length}`);
+  if ((command === "info" || command === "verify") && files.length === 0)
+    throw usage(`${command} needs a file`);
+  if ((command === "info" || command === "verify") && (args.output !== undefined || args.stdout)) {
+    throw usage(`${command} writes no output file`);
+  }
+  return args;
+}
+
+export const HELP = `Usage: mmh [compress|decompress|info|verify] [OPTIONS] [FILE...]
+
+Lossless compression for AI/ML data into the .mmh container.
+
+Commands:
+  compress FILE          compress FILE into FILE.mmh (the default command: mmh FILE)
+  decompress FILE.mmh    restore FILE (also: mmh -d FILE.mmh)
+  info FILE.mmh          sizes, ratio, codecs, chunks and content hash (also: -l)
+  verify FILE.mmh        check every chunk checksum and the content sha256 (also: -t)
+
+With no FILE, or when FILE is -, read standard input and write standard output.
+
+Options:
+  -o, --output FILE      write to FILE (one input only; - is standard output)
+  -c, --stdout           write to standard output
+  -f, --force            overwrite an existing output file
+  -k, --keep             keep the input file (always; for zstd compatibility)
+  -q, --quiet            print nothing but errors
+  --codec NAME           zstd (default), lz4, brotli or none
+  -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9)
+  --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 1M)
+  --max-output SIZE      refuse to decompress more than SIZE bytes
+  --json                 machine-readable output for info and verify
+  -h, --help             this help
+  -V, --version          the version
+
+Exit status: 0 on success, 1 on a data or I/O error, 2 on a usage error.
+Errors are one line: mmh: CODE: message
+`;

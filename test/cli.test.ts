@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+
+const BIN = join(import.meta.dirname, "..", "bin", "mmh.js");
+const dir = mkdtempSync(join(tmpdir(), "mmh-cli-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Result {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+function mmh(args: string[], input?: Buffer): Result {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    input,
+    timeout: 60_000,
+    maxBuffer: 1 << 28,
+  });
+  // EPIPE: mmh stopped reading its input early (it had already found an error); not a hang.
+  const epipe = (r.error as NodeJS.ErrnoException | undefined)?.code === "EPIPE";
+  assert.ok(r.error === undefined || epipe, `mmh ${args.join(" ")} did not finish: ${r.error}`);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** An error is exactly one line `mmh: CODE: message` (plus the usage hint for E_USAGE). */
+function assertError(r: Result, code: string, exit: number): void {
+  assert.equal(r.code, exit, `exit code; stderr: ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.match(lines[0], new RegExp(`^mmh: ${code}: \\S`));
+  assert.ok(lines.length <= 2, `one line, got: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+}
+
+function sample(n: number): Buffer {
+  const text = Buffer.from("step=1 loss=0.25 lr=3e-4 tokens=4096\n".repeat(Math.ceil(n / 74)));
+  return Buffer.concat([text.subarray(0, n >> 1), randomBytes(n - (n >> 1))]);
+}
+
+function noTempFiles(): void {
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+    [],
+    "no temporary file left behind",
+  );
+}
+
+describe("mmh CLI", () => {
+  const data = sample(300_000);
+  writeFileSync(join(dir, "data.bin"), data);
+
+  test("compress and decompress a file, default names, input untouched", () => {
+    let r = mmh(["data.bin", "--chunk-size", "64K"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /data\.bin : [\d.]+% .*data\.bin\.mmh\) 5 chunks/);
+    assert.ok(readFileSync(join(dir, "data.bin")).equals(data), "input unchanged");
+    rmSync(join(dir, "data.bin"));
+    r = mmh(["-d", "data.bin.mmh"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(join(dir, "data.bin")).equals(data));
+    assert.ok(existsSync(join(dir, "data.bin.mmh")), "-k is the default");
+  });
+
+  test("explicit commands and -o", () => {
+    assert.equal(mmh(["compress", "data.bin", "-o", "named.mmh", "--codec", "lz4", "-q"]).code, 0);
+    const r = mmh(["decompress", "named.mmh", "-o", "named.out", "-q"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "", "-q prints nothing");
+    assert.ok(readFileSync(join(dir, "named.out")).equals(data));
+  });
+
+  test("stdin to stdout round trip, and -c", () => {
+    const packed = mmh(["-q", "--codec", "brotli", "-5"], data);
+    assert.equal(packed.code, 0, packed.stderr);
+    assert.ok(packed.stdout.length < data.length);
+    const unpacked = mmh(["-d", "-q"], packed.stdout);
+    assert.equal(unpacked.code, 0, unpacked.stderr);
+    assert.ok(unpacked.stdout.equals(data));
+    const viaDash = mmh(["-d", "-", "-q"], packed.stdout);
+    assert.ok(viaDash.stdout.equals(data));
+    const c = mmh(["-dc", "data.bin.mmh"]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(c.stdout.equals(data));
+  });
+
+  test("zstd-style levels: -#, --level, --fast", () => {
+    for (const args of [["-1"], ["-19"], ["--level", "7"], ["--level=-3"], ["--fast=4"], ["-L", "2"]]) {
+      const r = mmh(["-q", ...args], data);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      assert.ok(mmh(["-d", "-q"], r.stdout).stdout.equals(data), args.join(" "));
+    }
+  });
+
+  test("refuses to overwrite without -f, and leaves the target alone", () => {
+    writeFileSync(join(dir, "keep.mmh"), "precious");
+    const r = mmh(["data.bin", "-o", "keep.mmh"]);
+    assertError(r, "E_EXISTS", 1);
+    assert.equal(readFileSync(join(dir, "keep.mmh"), "utf8"), "precious");
+    const forced = mmh(["data.bin", "-o", "keep.mmh", "-f", "-q"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(mmh(["verify", "keep.mmh", "-q"]).code, 0);
+    noTempFiles();
+  });
+
+  test("refuses to write over its own input", () => {
+    writeFileSync(join(dir, "self.mmh"), readFileSync(join(dir, "data.bin.mmh")));
+    const r = mmh(["-d", "self.mmh", "-o", "self.mmh", "-f"]);
+    assertError(r, "E_BAD_OPTION", 2);
+    assert.ok(readFileSync(join(dir, "self.mmh")).equals(readFileSync(join(dir, "data.bin.mmh"))));
+  });
+
+  test("usage errors exit 2 with a coded line", () => {
+    assertError(mmh(["--bogus"]), "E_USAGE", 2);
+    assertError(mmh(["data.bin", "--level", "99"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["data.bin", "--level", "0"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["data.bin", "--codec", "gzip"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["data.bin", "--chunk-size", "1"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["data.bin", "--chunk-size", "lots"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["data.bin", "--codec", "lz4", "--level", "3"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["-d", "data.bin"]), "E_USAGE", 2);
+    assertError(mmh(["info"]), "E_USAGE", 2);
+    assertError(mmh(["a", "b", "-o", "c"]), "E_USAGE", 2);
+    assertError(mmh(["-d", "-t", "x.mmh"]), "E_USAGE", 2);
+  });
+
+  test("a missing input is an I/O error", () => {
+    assertError(mmh(["nope.bin"]), "E_IO", 1);
+    assertError(mmh(["-d", "nope.mmh"]), "E_IO", 1);
+    assertError(mmh(["info", "nope.mmh"]), "E_IO", 1);
+    assert.ok(!existsSync(join(dir, "nope.bin.mmh")));
+    assert.ok(!existsSync(join(dir, "nope")));
+  });
+
+  test("info prints a table and --json the same facts", () => {
+    const table = mmh(["info", "data.bin.mmh"]);
+    assert.equal(table.code, 0, table.stderr);
+    const json = mmh(["info", "--json", "data.bin.mmh"]);
+    const info = JSON.parse(json.stdout.toString());
+    assert.equal(info.rawBytes, data.length);
+    assert.equal(info.storedBytes, readFileSync(join(dir, "data.bin.mmh")).length);
+    assert.equal(info.chunks, 5);
+    assert.equal(
+      Object.values(info.codecs as Record<string, number>).reduce((a, b) => a + b, 0),
+      5,
+    );
+    assert.match(info.sha256, /^[0-9a-f]{64}$/);
+    const out = table.stdout.toString();
+    for (const fact of [
+      String(info.chunks),
+      info.sha256,
+      data.length.toLocaleString("en-US"),
+      info.ratio.toFixed(3),
+    ]) {
+      assert.ok(out.includes(fact), `table shows ${fact}:\n${out}`);
+    }
+    for (const [codec, n] of Object.entries(info.codecs)) assert.ok(out.includes(`${codec} ${n}`));
+  });
+
+  test("verify passes a good file and fails a corrupt one", () => {
+    const ok = mmh(["verify", "data.bin.mmh"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout.toString(), /OK \(5 chunks/);
+    const bytes = readFileSync(join(dir, "data.bin.mmh"));
+    const bad = Buffer.from(bytes);
+    bad[Math.floor(bytes.length / 2)] ^= 0x40;
+    writeFileSync(join(dir, "bad.mmh"), bad);
+    const r = mmh(["verify", "bad.mmh"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^mmh: E_(CHECKSUM|CORRUPT): chunk \d+ at offset \d+: /);
+    assertError(mmh(["-t", "bad.mmh"]), r.stderr.split(":")[1].trim(), 1);
+  });
+
+  test("corrupt and truncated inputs give coded errors and no output file", () => {
+    const bytes = readFileSync(join(dir, "data.bin.mmh"));
+    const cases: [string, Buffer][] = [
+      ["truncated", bytes.subarray(0, bytes.length - 100)],
+      ["cut-header", bytes.subarray(0, 10)],
+      ["empty", Buffer.alloc(0)],
+      ["not-mmh", Buffer.from("hello world, this is not an mmh file at all")],
+    ];
+    for (let i = 0; i < 12; i++) {
+      const flipped = Buffer.from(bytes);
+      flipped[Math.floor((i * bytes.length) / 12) + 3] ^= 0xff;
+      cases.push([`flip${i}`, flipped]);
+    }
+    for (const [name, content] of cases) {
+      writeFileSync(join(dir, `${name}.mmh`), content);
+      const r = mmh(["-d", `${name}.mmh`]);
+      assert.notEqual(r.code, 0, `${name} must fail`);
+      assertError(r, "E_[A-Z_]+", 1);
+      assert.ok(!existsSync(join(dir, name)), `${name}: no partial output`);
+      assert.ok(readFileSync(join(dir, `${name}.mmh`)).equals(content), "input untouched");
+      const piped = mmh(["-d", "-q"], content);
+      assert.equal(piped.code, 1, `${name} from a pipe`);
+    }
+    noTempFiles();
+  });
+
+  test("an lz4 chunk's payload is a standard LZ4 frame", {
+    skip: spawnSync("lz4", ["--version"]).error !== undefined,
+  }, () => {
+    const text = Buffer.from("the quick brown fox jumps over the lazy dog\n".repeat(200));
+    const r = mmh(["--codec", "lz4", "-q"], text);
+    const file = r.stdout;
+    const metaLength = file.readUInt32LE(12);
+    const record = 20 + metaLength;
+    assert.equal(file.toString("latin1", record, record + 8), "CHNKLZ4 ");
+    const stored = Number(file.readBigUInt64LE(record + 16));
+    const payload = file.subarray(record + 36, record + 36 + stored);
+    const lz4 = spawnSync("lz4", ["-d", "-c"], { input: payload });
+    assert.equal(lz4.status, 0, lz4.stderr.toString());
+    assert.ok(lz4.stdout.equals(text));
+  });
+
+  test("--help and --version", () => {
+    const help = mmh(["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout.toString(), /^Usage: mmh/);
+    assert.match(mmh(["-V"]).stdout.toString(), /^mmh \d+\.\d+\.\d+ \(container v1\)/);
+  });
+});
