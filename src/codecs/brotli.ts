@@ -26,15 +26,27 @@ export const brotliCodec: Codec = {
   decode(payload, params, rawLength) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "BROT chunk has parameters");
     let out: Buffer;
+    let consumed: number;
     try {
-      out = brotliDecompressSync(payload, {
+      // info: true exposes how much input the decoder consumed: the brotli decoder stops
+      // at the end of its stream and would otherwise ignore any bytes after it.
+      const result = brotliDecompressSync(payload, {
         chunkSize: Math.min(1 << 20, Math.max(64, rawLength)),
         maxOutputLength: Math.max(1, rawLength),
-      });
+        info: true,
+      }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      out = result.buffer;
+      consumed = result.engine.bytesWritten;
     } catch (error) {
       throw new MmhError("E_CORRUPT", `brotli payload does not decode: ${(error as Error).message}`, {
         cause: error,
       });
+    }
+    if (consumed !== payload.length) {
+      throw new MmhError(
+        "E_CORRUPT",
+        `brotli payload has ${payload.length - consumed} bytes after its stream`,
+      );
     }
     if (out.length !== rawLength) {
       throw new MmhError(

@@ -5,6 +5,34 @@ import type { Codec } from "./types.ts";
 /** zstd's own lower bound (ZSTD_minCLevel): the fastest of the negative "fast" levels. */
 export const ZSTD_MIN_LEVEL = -131072;
 
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * The length of the one zstd frame a payload must hold (RFC 8878, section 3.1.1), found
+ * by walking its block headers; -1 when the structure is malformed. The zlib decoder
+ * would otherwise ignore, or skip as further frames, bytes after the frame depending
+ * only on how its output happens to be buffered.
+ */
+export function zstdFrameLength(frame: Uint8Array): number {
+  if (frame.length < 6) return -1;
+  if ((frame[0] | (frame[1] << 8) | (frame[2] << 16) | (frame[3] << 24)) >>> 0 !== ZSTD_MAGIC) return -1;
+  const descriptor = frame[4];
+  const singleSegment = (descriptor >> 5) & 1;
+  const contentSizeBytes = [singleSegment, 2, 4, 8][descriptor >> 6];
+  const dictionaryIdBytes = [0, 1, 2, 4][descriptor & 3];
+  let pos = 5 + (singleSegment ? 0 : 1) + dictionaryIdBytes + contentSizeBytes;
+  for (;;) {
+    if (pos + 3 > frame.length) return -1;
+    const block = frame[pos] | (frame[pos + 1] << 8) | (frame[pos + 2] << 16);
+    pos += 3;
+    const type = (block >> 1) & 3;
+    if (type === 3) return -1; // reserved block type
+    pos += type === 1 ? 1 : block >>> 3; // an RLE block stores one byte
+    if (block & 1) break; // last block
+  }
+  return pos + ((descriptor >> 2) & 1 ? 4 : 0);
+}
+
 function windowLogFor(rawLength: number): number {
   // A frame made with pledgedSrcSize never needs a window larger than its content, so
   // the decoder refuses frames that ask for more (a hostile frame cannot make it allocate).
@@ -31,6 +59,14 @@ export const zstdCodec: Codec = {
   },
   decode(payload, params, rawLength) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "ZSTD chunk has parameters");
+    const frameLength = zstdFrameLength(payload);
+    if (frameLength < 0) throw new MmhError("E_CORRUPT", "zstd payload is not a well-formed frame");
+    if (frameLength !== payload.length) {
+      throw new MmhError(
+        "E_CORRUPT",
+        frameLength > payload.length ? "zstd frame is truncated" : "zstd payload has bytes after its frame",
+      );
+    }
     let out: Buffer;
     try {
       out = zstdDecompressSync(payload, {

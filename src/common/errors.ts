@@ -84,7 +84,7 @@ export function toMmhError(error: unknown, context?: string): MmhError {
     if (sysCode === "ERR_OUT_OF_RANGE" || error instanceof RangeError) {
       return new MmhError("E_LIMIT", `${prefix}${error.message}`, { cause: error });
     }
-    if (sysCode && (ioCodes.has(sysCode) || sysCode.startsWith("E"))) {
+    if (sysCode && (ioCodes.has(sysCode) || /^E[A-Z0-9]+$/.test(sysCode))) {
       return new MmhError("E_IO", `${prefix}${describeSystemError(error as NodeJS.ErrnoException)}`, {
         cause: error,
       });

@@ -80,7 +80,8 @@ function encodeJson(value: Metadata, max: number, what: string): Buffer {
 function decodeJson(bytes: Buffer, what: string): Metadata {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    // ignoreBOM keeps a byte-order mark in the text, so JSON.parse refuses it (no BOM allowed).
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes));
   } catch (error) {
     throw new MmhError("E_CORRUPT", `${what} is not valid UTF-8 JSON`, { cause: error });
   }

@@ -1,0 +1,241 @@
+/**
+ * Shared helpers for the test suite and scripts/make-vectors.ts: deterministic content,
+ * coded-error assertions, and a small walker over a valid .mmh file's layout so tests
+ * can edit one field and recompute the checksum that covers it.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
+import { type ErrorCode, MmhError } from "../src/common/errors.ts";
+import {
+  CHUNK_HEADER_SIZE,
+  CHUNK_TAG,
+  HEADER_FIXED_SIZE,
+  INDEX_ENTRY_SIZE,
+  INDEX_FIXED_SIZE,
+  INDEX_TAG,
+  TRAILER_SIZE,
+} from "../src/container/format.ts";
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** mulberry32: a tiny seeded PRNG, so "random" test content is the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Incompressible-looking bytes, the same for the same seed. */
+export function noiseBytes(length: number, seed: number): Buffer {
+  const next = prng(seed);
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) out[i] = Math.floor(next() * 256);
+  return out;
+}
+
+const WORDS = [
+  "tensor",
+  "weight",
+  "bias",
+  "layer",
+  "gradient",
+  "float32",
+  "shape",
+  "dtype",
+  "attention",
+  "embedding",
+  "checkpoint",
+  "optimizer",
+  "lossless",
+  "chunk",
+];
+
+/** Compressible text-like bytes made from a fixed word list, the same for the same seed. */
+export function textBytes(length: number, seed: number): Buffer {
+  const next = prng(seed);
+  const parts: string[] = [];
+  let total = 0;
+  while (total < length) {
+    const word = `${WORDS[Math.floor(next() * WORDS.length)]}${next() < 0.15 ? "\n" : " "}`;
+    parts.push(word);
+    total += word.length;
+  }
+  return Buffer.from(parts.join(""), "latin1").subarray(0, length);
+}
+
+function codeMatches(error: unknown, codes: readonly ErrorCode[]): boolean {
+  return error instanceof MmhError && codes.includes(error.code);
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof MmhError) return `MmhError ${error.code}: ${error.message}`;
+  if (error instanceof Error) return `${error.constructor.name} (not an MmhError): ${error.message}`;
+  return `non-error thrown: ${String(error)}`;
+}
+
+/** Await `work`; it must reject with an MmhError whose code is one of `codes`. Returns the error. */
+export async function rejectsWith(
+  work: Promise<unknown> | (() => Promise<unknown>),
+  codes: ErrorCode | readonly ErrorCode[],
+  context = "",
+): Promise<MmhError> {
+  const wanted = typeof codes === "string" ? [codes] : codes;
+  try {
+    await (typeof work === "function" ? work() : work);
+  } catch (error) {
+    assert.ok(
+      codeMatches(error, wanted),
+      `${context}expected MmhError ${wanted.join(" or ")}, got ${describeError(error)}`,
+    );
+    return error as MmhError;
+  }
+  assert.fail(`${context}expected MmhError ${wanted.join(" or ")}, but it resolved`);
+}
+
+/** Call `fn`; it must throw an MmhError whose code is one of `codes`. Returns the error. */
+export function throwsWith(
+  fn: () => unknown,
+  codes: ErrorCode | readonly ErrorCode[],
+  context = "",
+): MmhError {
+  const wanted = typeof codes === "string" ? [codes] : codes;
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(
+      codeMatches(error, wanted),
+      `${context}expected MmhError ${wanted.join(" or ")}, got ${describeError(error)}`,
+    );
+    return error as MmhError;
+  }
+  assert.fail(`${context}expected MmhError ${wanted.join(" or ")}, but it returned`);
+}
+
+/** Run `work`: it must either resolve or reject with an MmhError (any code). */
+export async function settle<T>(
+  work: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: MmhError }> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    assert.ok(error instanceof MmhError, `expected an MmhError, got ${describeError(error)}`);
+    assert.ok(
+      typeof error.code === "string" && error.code.startsWith("E_"),
+      `error has no code: ${error.code}`,
+    );
+    return { ok: false, error };
+  }
+}
+
+// ---- layout of a valid file ------------------------------------------------------------
+
+export interface RecordLayout {
+  /** Offset of the CHNK tag. */
+  offset: number;
+  codec: string;
+  rawLength: number;
+  storedLength: number;
+  paramsLength: number;
+  /** Offset of the payload's first byte. */
+  payloadOffset: number;
+  /** Offset just past the payload. */
+  end: number;
+}
+
+export interface Layout {
+  headerSize: number;
+  metadataLength: number;
+  records: RecordLayout[];
+  indexOffset: number;
+  indexLength: number;
+  entryCount: number;
+  trailerOffset: number;
+  size: number;
+}
+
+/** Walk a well-formed file front to back. Only for files the tests made themselves. */
+export function layoutOf(file: Uint8Array): Layout {
+  const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  const metadataLength = buf.readUInt32LE(12);
+  const headerSize = HEADER_FIXED_SIZE + metadataLength;
+  const records: RecordLayout[] = [];
+  let pos = headerSize;
+  while (buf.toString("latin1", pos, pos + 4) === CHUNK_TAG) {
+    const paramsLength = buf.readUInt16LE(pos + 28);
+    const storedLength = Number(buf.readBigUInt64LE(pos + 16));
+    const payloadOffset = pos + CHUNK_HEADER_SIZE + paramsLength;
+    records.push({
+      offset: pos,
+      codec: buf.toString("latin1", pos + 4, pos + 8),
+      rawLength: Number(buf.readBigUInt64LE(pos + 8)),
+      storedLength,
+      paramsLength,
+      payloadOffset,
+      end: payloadOffset + storedLength,
+    });
+    pos = payloadOffset + storedLength;
+  }
+  assert.equal(buf.toString("latin1", pos, pos + 4), INDEX_TAG, "layoutOf: no index where expected");
+  const entryCount = Number(buf.readBigUInt64LE(pos + 8));
+  const footerLength = buf.readUInt32LE(pos + 16);
+  const indexLength = INDEX_FIXED_SIZE + entryCount * INDEX_ENTRY_SIZE + footerLength;
+  const trailerOffset = pos + indexLength;
+  assert.equal(trailerOffset + TRAILER_SIZE, buf.length, "layoutOf: trailer is not at the end");
+  return {
+    headerSize,
+    metadataLength,
+    records,
+    indexOffset: pos,
+    indexLength,
+    entryCount,
+    trailerOffset,
+    size: buf.length,
+  };
+}
+
+// ---- editing with checksums recomputed ---------------------------------------------------
+
+/** A writable copy. */
+export function copyOf(file: Uint8Array): Buffer {
+  return Buffer.from(file);
+}
+
+export function fixHeaderCrc(buf: Buffer): void {
+  const metadataLength = buf.readUInt32LE(12);
+  const meta = buf.subarray(HEADER_FIXED_SIZE, HEADER_FIXED_SIZE + metadataLength);
+  buf.writeUInt32LE(crc32(meta, crc32(buf.subarray(0, 16))), 16);
+}
+
+export function fixRecordCrc(buf: Buffer, record: Pick<RecordLayout, "offset" | "paramsLength">): void {
+  const at = record.offset;
+  const params = buf.subarray(at + CHUNK_HEADER_SIZE, at + CHUNK_HEADER_SIZE + record.paramsLength);
+  buf.writeUInt32LE(crc32(params, crc32(buf.subarray(at, at + 32))), at + 32);
+}
+
+export function fixIndexCrc(buf: Buffer, layout: Pick<Layout, "indexOffset" | "indexLength">): void {
+  const at = layout.indexOffset;
+  const body = buf.subarray(at + INDEX_FIXED_SIZE, at + layout.indexLength);
+  buf.writeUInt32LE(crc32(body, crc32(buf.subarray(at, at + 20))), at + 20);
+}
+
+export function fixTrailerCrc(buf: Buffer): void {
+  const at = buf.length - TRAILER_SIZE;
+  buf.writeUInt32LE(crc32(buf.subarray(at, at + 68)), at + 68);
+}
+
+/** Offset of index entry i's first byte. */
+export function entryOffset(layout: Layout, i: number): number {
+  return layout.indexOffset + INDEX_FIXED_SIZE + i * INDEX_ENTRY_SIZE;
+}
+
+export async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
