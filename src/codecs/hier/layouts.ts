@@ -1,0 +1,172 @@
+/**
+ * How HIER splits elements into byte streams. Each layout turns n elements of w bytes
+ * into `streams` byte arrays of n symbols each, and back. Floats are split into fields
+ * (the whole exponent in one stream; sign and mantissa in the others), integers into
+ * byte planes. The fast paths work on aligned typed-array views; callers pass buffers
+ * whose element data starts at a multiple of w (see alignedCopy).
+ */
+import type { DTypeName } from "../../formats/dtype.ts";
+
+export interface Layout {
+  readonly id: number;
+  readonly name: string;
+  /** Bytes per element. */
+  readonly width: number;
+  /** Byte streams per element. */
+  readonly streams: number;
+  split(data: Uint8Array, n: number, out: Uint8Array[]): void;
+  merge(streams: Uint8Array[], n: number, out: Uint8Array): void;
+}
+
+function u16(b: Uint8Array, n: number): Uint16Array {
+  return new Uint16Array(b.buffer, b.byteOffset, n);
+}
+function u32(b: Uint8Array, n: number): Uint32Array {
+  return new Uint32Array(b.buffer, b.byteOffset, n);
+}
+
+const bytes: Layout = {
+  id: 0,
+  name: "bytes",
+  width: 1,
+  streams: 1,
+  split(data, n, out) {
+    out[0].set(data.subarray(0, n));
+  },
+  merge(streams, n, out) {
+    out.set(streams[0].subarray(0, n));
+  },
+};
+
+/** BF16: s eeeeeeee mmmmmmm -> [exponent byte, sign|mantissa byte]. */
+const bf16: Layout = {
+  id: 1,
+  name: "bf16",
+  width: 2,
+  streams: 2,
+  split(data, n, [e, sm]) {
+    const v = u16(data, n);
+    for (let i = 0; i < n; i++) {
+      const x = v[i];
+      e[i] = (x >>> 7) & 0xff;
+      sm[i] = ((x >>> 8) & 0x80) | (x & 0x7f);
+    }
+  },
+  merge([e, sm], n, out) {
+    const v = u16(out, n);
+    for (let i = 0; i < n; i++) {
+      const s = sm[i];
+      v[i] = ((s & 0x80) << 8) | (e[i] << 7) | (s & 0x7f);
+    }
+  },
+};
+
+/** F16: s eeeee mmmmmmmmmm -> [exponent (5 bits), mantissa low byte, sign|mantissa high 2 bits]. */
+const f16: Layout = {
+  id: 2,
+  name: "f16",
+  width: 2,
+  streams: 3,
+  split(data, n, [e, lo, hi]) {
+    const v = u16(data, n);
+    for (let i = 0; i < n; i++) {
+      const x = v[i];
+      e[i] = (x >>> 10) & 0x1f;
+      lo[i] = x & 0xff;
+      hi[i] = ((x >>> 13) & 0x04) | ((x >>> 8) & 0x03);
+    }
+  },
+  merge([e, lo, hi], n, out) {
+    const v = u16(out, n);
+    for (let i = 0; i < n; i++) {
+      const h = hi[i];
+      v[i] = ((h & 0x04) << 13) | (e[i] << 10) | ((h & 0x03) << 8) | lo[i];
+    }
+  },
+};
+
+/** F32: s e8 m23 -> [exponent, mantissa byte 0, mantissa byte 1, sign|mantissa top 7 bits]. */
+const f32: Layout = {
+  id: 3,
+  name: "f32",
+  width: 4,
+  streams: 4,
+  split(data, n, [e, m0, m1, m2]) {
+    const v = u32(data, n);
+    for (let i = 0; i < n; i++) {
+      const x = v[i];
+      e[i] = (x >>> 23) & 0xff;
+      m0[i] = x & 0xff;
+      m1[i] = (x >>> 8) & 0xff;
+      m2[i] = ((x >>> 16) & 0x7f) | ((x >>> 24) & 0x80);
+    }
+  },
+  merge([e, m0, m1, m2], n, out) {
+    const v = u32(out, n);
+    for (let i = 0; i < n; i++) {
+      const t = m2[i];
+      v[i] = (((t & 0x80) << 24) | (e[i] << 23) | ((t & 0x7f) << 16) | (m1[i] << 8) | m0[i]) >>> 0;
+    }
+  },
+};
+
+function planes(id: number, width: number): Layout {
+  return {
+    id,
+    name: `planes${width}`,
+    width,
+    streams: width,
+    split(data, n, out) {
+      for (let p = 0; p < width; p++) {
+        const plane = out[p];
+        for (let i = 0, j = p; i < n; i++, j += width) plane[i] = data[j];
+      }
+    },
+    merge(streams, n, out) {
+      for (let p = 0; p < width; p++) {
+        const plane = streams[p];
+        for (let i = 0, j = p; i < n; i++, j += width) out[j] = plane[i];
+      }
+    },
+  };
+}
+
+const planes2 = planes(4, 2);
+const planes4 = planes(5, 4);
+const planes8 = planes(6, 8);
+
+export const LAYOUTS: readonly Layout[] = [bytes, bf16, f16, f32, planes2, planes4, planes8];
+
+export function layoutById(id: number): Layout | undefined {
+  return LAYOUTS[id];
+}
+
+export function layoutByName(name: string): Layout | undefined {
+  return LAYOUTS.find((l) => l.name === name);
+}
+
+/** The layout that fits a dtype. */
+export function layoutForDType(dtype: DTypeName): Layout {
+  switch (dtype) {
+    case "BF16":
+      return bf16;
+    case "F16":
+      return f16;
+    case "F32":
+      return f32;
+    case "C64": // two F32 per element
+      return f32;
+    case "F64":
+    case "I64":
+    case "U64":
+      return planes8;
+    case "I32":
+    case "U32":
+      return planes4;
+    case "I16":
+    case "U16":
+      return planes2;
+    default:
+      return bytes;
+  }
+}

@@ -1,0 +1,529 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  BLOCK_HUFFMAN,
+  BLOCK_SINGLE,
+  BLOCK_STORED,
+  codeLengths,
+  HUFFMAN_MAX_BITS,
+  histogram,
+  huffmanDecode,
+  huffmanEncode,
+  huffmanSizeFromHistogram,
+} from "../src/codecs/hier/huffman.ts";
+import {
+  BLOCK_CONTEXT,
+  huffmanDecodeContext,
+  huffmanEncodeContext,
+} from "../src/codecs/hier/huffman-context.ts";
+import { MmhError } from "../src/common/errors.ts";
+
+/** xorshift32: deterministic pseudo-random source for generated inputs. */
+function rng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+/** Exponent-like bytes: a peaked distribution over a few dozen values. */
+function peaked(n: number, seed: number, centre = 120): Uint8Array {
+  const next = rng(seed);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = next();
+    out[i] = centre - Math.clz32(r | 1) + ((r & 3) === 0 ? 1 : 0);
+  }
+  return out;
+}
+
+function uniform(n: number, seed: number, alphabet = 256): Uint8Array {
+  const next = rng(seed);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = next() % alphabet;
+  return out;
+}
+
+/** Encodes, checks the size function, decodes into a guarded, unaligned buffer. */
+function roundTrip(input: Uint8Array): Uint8Array {
+  const block = huffmanEncode(input);
+  assert.equal(huffmanSizeFromHistogram(histogram(input)), block.length, "size from histogram");
+  const guard = new Uint8Array(input.length + 16).fill(0xa5);
+  const out = guard.subarray(7, 7 + input.length);
+  huffmanDecode(block, out);
+  assert.deepEqual(out, input);
+  for (let i = 0; i < 7; i++) assert.equal(guard[i], 0xa5);
+  for (let i = 7 + input.length; i < guard.length; i++) assert.equal(guard[i], 0xa5);
+  return block;
+}
+
+function expectCorrupt(block: Uint8Array, n: number): void {
+  assert.throws(
+    () => huffmanDecode(block, new Uint8Array(n)),
+    (e: unknown) => e instanceof MmhError && e.code === "E_CORRUPT",
+  );
+}
+
+/** Decoding must either succeed or throw E_CORRUPT, and never write outside `out`. */
+function decodeOrCorrupt(block: Uint8Array, n: number): void {
+  const guard = new Uint8Array(n + 8).fill(0x5a);
+  const out = guard.subarray(4, 4 + n);
+  try {
+    huffmanDecode(block, out);
+  } catch (e) {
+    if (!(e instanceof MmhError) || e.code !== "E_CORRUPT") throw e;
+  }
+  for (let i = 0; i < 4; i++) assert.equal(guard[i], 0x5a);
+  for (let i = 4 + n; i < guard.length; i++) assert.equal(guard[i], 0x5a);
+}
+
+/** Entropy in bits of a histogram's distribution, times the count. */
+function entropyBits(hist: Uint32Array): number {
+  let n = 0;
+  for (const c of hist) n += c;
+  let bits = 0;
+  for (const c of hist) if (c > 0) bits -= c * Math.log2(c / n);
+  return bits;
+}
+
+/** Plain (unlimited) Huffman code lengths, for reference. */
+function referenceLengths(hist: Uint32Array): number[] {
+  type Node = { w: number; leaves: number[] };
+  let nodes: Node[] = [];
+  for (let s = 0; s < 256; s++) if (hist[s] > 0) nodes.push({ w: hist[s], leaves: [s] });
+  const lengths = new Array<number>(256).fill(0);
+  if (nodes.length === 1) lengths[nodes[0].leaves[0]] = 1;
+  while (nodes.length > 1) {
+    nodes.sort((a, b) => a.w - b.w);
+    const [a, b] = nodes;
+    for (const s of [...a.leaves, ...b.leaves]) lengths[s]++;
+    nodes = [{ w: a.w + b.w, leaves: [...a.leaves, ...b.leaves] }, ...nodes.slice(2)];
+  }
+  return lengths;
+}
+
+describe("huffman: edge cases", () => {
+  it("empty input", () => {
+    const block = roundTrip(new Uint8Array(0));
+    assert.equal(block[0], BLOCK_STORED);
+    assert.equal(block.length, 2);
+  });
+
+  it("one symbol, and one distinct symbol repeated", () => {
+    for (const n of [1, 2, 3, 4, 5, 1000, 100_003]) {
+      const block = roundTrip(new Uint8Array(n).fill(201));
+      assert.equal(block[0], BLOCK_SINGLE, `n=${n}`);
+      assert.ok(block.length <= 6);
+    }
+    assert.equal(huffmanEncode(Uint8Array.of(9)).length, 3);
+  });
+
+  it("two symbols", () => {
+    const input = uniform(10_001, 5, 2).map((x) => (x ? 250 : 3));
+    const block = roundTrip(input);
+    assert.equal(block[0], BLOCK_HUFFMAN);
+    assert.ok(block.length <= Math.ceil(10_001 / 8) + 3 + 5 + 12); // header, codebook, lane ends
+  });
+
+  it("all 256 symbols: uniform is stored, skewed is coded", () => {
+    assert.equal(roundTrip(uniform(50_000, 7))[0], BLOCK_STORED);
+    const skewed = peaked(60_000, 8);
+    for (let s = 0; s < 256; s++) skewed[s * 7] = s;
+    assert.equal(histogram(skewed).filter((c) => c > 0).length, 256);
+    assert.equal(roundTrip(skewed)[0], BLOCK_HUFFMAN);
+  });
+
+  it("highly skewed input hits the length limit and stays near optimal", () => {
+    // Symbol s appears 2^s times: unlimited Huffman would give lengths up to 17.
+    const input = new Uint8Array((1 << 17) - 1);
+    let at = 0;
+    for (let s = 0; s < 17; s++) for (let k = 0; k < 1 << s; k++) input[at++] = s;
+    const next = rng(9);
+    for (let i = input.length - 1; i > 0; i--) {
+      const j = next() % (i + 1);
+      [input[i], input[j]] = [input[j], input[i]];
+    }
+    assert.equal(Math.max(...referenceLengths(histogram(input))), 16);
+    const block = roundTrip(input);
+    assert.equal(block[0], BLOCK_HUFFMAN);
+    const lengths = new Uint8Array(256);
+    codeLengths(histogram(input), lengths);
+    assert.equal(Math.max(...lengths), HUFFMAN_MAX_BITS);
+  });
+
+  it("lengths around the lane split and the fast-loop margins", () => {
+    for (let n = 0; n <= 80; n++) roundTrip(peaked(n, n + 1));
+    for (const n of [2047, 2048, 2049, 4095, 4096, 4097, 65_535, 65_536, 65_537]) roundTrip(peaked(n, n));
+  });
+
+  it("unaligned input and block buffers", () => {
+    const backing = new Uint8Array(30_011);
+    backing.set(peaked(30_011, 3));
+    for (const offset of [0, 1, 2, 3]) {
+      const input = backing.subarray(offset, offset + 30_000 - offset);
+      const block = huffmanEncode(input);
+      const shifted = new Uint8Array(block.length + 3);
+      shifted.set(block, 3);
+      const out = new Uint8Array(input.length + 1).subarray(1);
+      huffmanDecode(shifted.subarray(3), out);
+      assert.deepEqual(out, input);
+    }
+  });
+
+  it("is deterministic", () => {
+    const input = peaked(77_777, 11);
+    assert.deepEqual(huffmanEncode(input), huffmanEncode(input.slice()));
+    assert.deepEqual(huffmanEncode(uniform(999, 3, 9)), huffmanEncode(uniform(999, 3, 9)));
+  });
+});
+
+describe("huffman: code lengths", () => {
+  it("package-merge is complete, limited to 11 bits, and optimal when no limit binds", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 1_000_000 }), { minLength: 256, maxLength: 256 }),
+        fc.integer({ min: 0, max: 255 }),
+        (counts, zeroFrom) => {
+          const hist = Uint32Array.from(counts, (c, i) => (i >= zeroFrom && c % 3 === 0 ? 0 : c));
+          const lengths = new Uint8Array(256);
+          const used = codeLengths(hist, lengths);
+          if (used < 2) return;
+          let kraft = 0;
+          for (let s = 0; s < 256; s++) {
+            assert.ok(lengths[s] <= HUFFMAN_MAX_BITS);
+            assert.equal(lengths[s] > 0, hist[s] > 0);
+            if (lengths[s] > 0) kraft += 2 ** -lengths[s];
+          }
+          assert.equal(kraft, 1);
+          const ref = referenceLengths(hist);
+          const cost = (ls: ArrayLike<number>) => {
+            let bits = 0;
+            for (let s = 0; s < 256; s++) bits += hist[s] * ls[s];
+            return bits;
+          };
+          if (Math.max(...ref) <= HUFFMAN_MAX_BITS) assert.equal(cost(lengths), cost(ref));
+          else assert.ok(cost(lengths) >= cost(ref));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("exponent-like data codes within 2.5% of its entropy (a 1 MiB block)", () => {
+    const input = peaked(1 << 20, 21);
+    const block = roundTrip(input);
+    const entropyBytes = entropyBits(histogram(input)) / 8;
+    assert.ok(block.length < entropyBytes * 1.025, `${block.length} vs ${entropyBytes}`);
+  });
+});
+
+describe("huffman: round trips (fast-check)", () => {
+  const lengthArb = fc.oneof(
+    fc.integer({ min: 0, max: 64 }),
+    fc.integer({ min: 0, max: 5000 }),
+    fc.integer({ min: 0, max: 100_000 }),
+  );
+
+  it("random bytes", () => {
+    fc.assert(
+      fc.property(lengthArb, fc.integer(), fc.integer({ min: 1, max: 256 }), (n, seed, alphabet) => {
+        roundTrip(uniform(n, seed, alphabet));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("skewed distributions", () => {
+    fc.assert(
+      fc.property(lengthArb, fc.integer(), fc.integer({ min: 0, max: 255 }), (n, seed, centre) => {
+        roundTrip(peaked(n, seed, Math.max(centre, 40)));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("few symbols with arbitrary weights", () => {
+    fc.assert(
+      fc.property(
+        lengthArb,
+        fc.integer(),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 1000 })), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        (n, seed, weights) => {
+          const total = weights.reduce((a, [, w]) => a + w, 0);
+          const next = rng(seed);
+          const input = new Uint8Array(n);
+          for (let i = 0; i < n; i++) {
+            let r = next() % total;
+            let k = 0;
+            while (r >= weights[k][1]) r -= weights[k++][1];
+            input[i] = weights[k][0];
+          }
+          roundTrip(input);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("arbitrary small arrays", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (input) => {
+        roundTrip(input);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("huffman: malformed blocks", () => {
+  const samples: Uint8Array[] = [
+    new Uint8Array(0),
+    new Uint8Array(50).fill(3),
+    uniform(200, 1),
+    peaked(37, 2),
+    peaked(3001, 3),
+    uniform(2500, 4, 2),
+  ];
+
+  it("every truncation, and any extra byte, is E_CORRUPT", () => {
+    for (const input of samples) {
+      const block = huffmanEncode(input);
+      for (let cut = 0; cut < block.length; cut++) expectCorrupt(block.subarray(0, cut), input.length);
+      const longer = new Uint8Array(block.length + 1);
+      longer.set(block);
+      expectCorrupt(longer, input.length);
+    }
+  });
+
+  it("a wrong symbol count is E_CORRUPT", () => {
+    for (const input of samples) {
+      const block = huffmanEncode(input);
+      for (const n of [input.length + 1, input.length + 4, Math.max(0, input.length - 1)]) {
+        if (n !== input.length) expectCorrupt(block, n);
+      }
+    }
+  });
+
+  it("unknown block types and non-minimal counts are E_CORRUPT", () => {
+    expectCorrupt(Uint8Array.of(7, 0), 0);
+    expectCorrupt(Uint8Array.of(BLOCK_STORED, 0x80, 0x00), 0);
+    expectCorrupt(Uint8Array.of(BLOCK_STORED, 0xff, 0xff, 0xff, 0xff, 0x0f), 0);
+    expectCorrupt(Uint8Array.of(BLOCK_SINGLE, 0, 5), 0);
+  });
+
+  /** A Huffman block for 8 symbols a..b..: header, codebook, lane fields, data. */
+  function handMade(nibbles: number[], lo: number, laneEnds: number[], data: number[], n = 8): Uint8Array {
+    const book: number[] = [];
+    for (let i = 0; i < nibbles.length; i += 2) book.push(nibbles[i] | ((nibbles[i + 1] ?? 0) << 4));
+    return Uint8Array.from([BLOCK_HUFFMAN, n, lo, lo + nibbles.length - 1, ...book, ...laneEnds, ...data]);
+  }
+
+  it("bad codebooks are E_CORRUPT", () => {
+    // Baseline: symbols 10, 11 with 1-bit codes; 8 symbols in 4 lanes of 2 bits each.
+    const good = handMade([1, 1], 10, [2, 4, 6, 8], [0b10011001]);
+    const out = new Uint8Array(8);
+    huffmanDecode(good, out);
+    assert.deepEqual(out, Uint8Array.of(11, 10, 10, 11, 11, 10, 10, 11));
+    expectCorrupt(handMade([1, 1, 1], 10, [2, 4, 6, 8], [0]), 8); // over-subscribed
+    expectCorrupt(handMade([1, 2], 10, [2, 4, 6, 8], [0]), 8); // incomplete
+    expectCorrupt(handMade([1, 0], 10, [2, 4, 6, 8], [0]), 8); // one code, range not tight
+    expectCorrupt(handMade([1], 10, [2, 4, 6, 8], [0]), 8); // one code
+    expectCorrupt(handMade([12, 1, 2, 3], 10, [2, 4, 6, 8], [0]), 8); // length over 11
+    expectCorrupt(handMade([0, 1, 1], 10, [2, 4, 6, 8], [0]), 8); // range not tight
+    expectCorrupt(Uint8Array.from([BLOCK_HUFFMAN, 8, 11, 10, 0x11, 2, 4, 6, 8, 0]), 8); // lo > hi
+    const valid = handMade([1, 2, 2], 10, [2, 4, 6, 8], [0]);
+    huffmanDecode(valid, out);
+    assert.deepEqual(out, new Uint8Array(8).fill(10));
+    valid[5] |= 0x50; // a nonzero padding nibble after an odd number of lengths
+    expectCorrupt(valid, 8);
+  });
+
+  it("lane ends that do not match the streams are E_CORRUPT", () => {
+    expectCorrupt(handMade([1, 1], 10, [3, 4, 6, 8], [0b10011001]), 8); // lane 0 ends late
+    expectCorrupt(handMade([1, 1], 10, [1, 4, 6, 8], [0b10011001]), 8); // lane 0 ends early
+    expectCorrupt(handMade([1, 1], 10, [4, 2, 6, 8], [0b10011001]), 8); // not rising
+    expectCorrupt(handMade([1, 1], 10, [2, 4, 6, 7], [0b10011001]), 8); // leftover bit
+    expectCorrupt(handMade([1, 1], 10, [2, 4, 6, 9], [0b10011001, 0]), 8); // ends past the data
+    expectCorrupt(handMade([1, 1], 10, [2, 4, 6, 8], [0b10011001, 0]), 8); // extra byte
+    expectCorrupt(handMade([1, 1], 10, [2, 4, 5, 7], [0b10011001]), 8); // padding bit set
+    expectCorrupt(handMade([1, 1], 10, [2, 4, 6, 8], [0b10011001], 9), 9); // too few bits
+  });
+
+  it("random byte flips decode or throw E_CORRUPT, never write outside the output", () => {
+    const inputs = [peaked(5000, 31), peaked(70_001, 32), uniform(3000, 33, 5), peaked(129, 34)];
+    const blocks = inputs.map((x) => huffmanEncode(x));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: inputs.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        (which, flips, early) => {
+          const block = blocks[which].slice();
+          // Early flips hit the header, codebook and lane ends; the others anywhere.
+          for (const [at, x] of flips) block[at % (early ? Math.min(40, block.length) : block.length)] ^= x;
+          decodeOrCorrupt(block, inputs[which].length);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("random bytes after a valid header decode or throw E_CORRUPT", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 400 }), fc.nat(2000), (tail, n) => {
+        const count = [];
+        let v = n;
+        while (v >= 0x80) {
+          count.push((v & 0x7f) | 0x80);
+          v >>>= 7;
+        }
+        count.push(v);
+        decodeOrCorrupt(Uint8Array.from([BLOCK_HUFFMAN, ...count, ...tail]), n);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe("huffman: histogram and sizes", () => {
+  it("histogram counts every byte, at any alignment", () => {
+    const data = uniform(1003, 41, 7);
+    for (const offset of [0, 1, 2, 3]) {
+      const part = data.subarray(offset);
+      const expected = new Uint32Array(256);
+      for (const x of part) expected[x]++;
+      assert.deepEqual(histogram(part), expected);
+    }
+  });
+
+  it("huffmanSizeFromHistogram rejects a histogram of the wrong length", () => {
+    assert.throws(() => huffmanSizeFromHistogram(new Uint32Array(10)), MmhError);
+  });
+});
+
+describe("huffman with context (experimental)", () => {
+  /** A Markov source: runs within one of `groups` groups of 3 adjacent values. */
+  function markov(n: number, seed: number, groups = 4): Uint8Array {
+    const next = rng(seed);
+    const out = new Uint8Array(n);
+    let g = 0;
+    for (let i = 0; i < n; i++) {
+      const r = next();
+      if ((r & 15) === 0) g = (r >>> 4) % groups; // switch group now and then
+      out[i] = 100 + g * 3 + ((r >>> 8) % 3);
+    }
+    return out;
+  }
+
+  function roundTripContext(input: Uint8Array, contexts: number): Uint8Array {
+    const block = huffmanEncodeContext(input, contexts);
+    const guard = new Uint8Array(input.length + 16).fill(0xa5);
+    const out = guard.subarray(5, 5 + input.length);
+    huffmanDecodeContext(block, out);
+    assert.deepEqual(out, input);
+    for (let i = 0; i < 5; i++) assert.equal(guard[i], 0xa5);
+    for (let i = 5 + input.length; i < guard.length; i++) assert.equal(guard[i], 0xa5);
+    // Never larger than the plain coder's block.
+    assert.ok(block.length <= huffmanSizeFromHistogram(histogram(input)));
+    return block;
+  }
+
+  it("codes a Markov source with context and much smaller", () => {
+    const input = markov(100_001, 1);
+    const plain = huffmanEncode(input).length;
+    for (const k of [2, 3, 4]) {
+      const block = roundTripContext(input, k);
+      assert.equal(block[0], BLOCK_CONTEXT);
+      assert.ok(block.length < plain * (k === 4 ? 0.65 : 0.9), `K=${k}: ${block.length} vs ${plain}`);
+    }
+  });
+
+  it("handles contexts with a single symbol (zero-length codes) and empty contexts", () => {
+    // 7 is always followed by 8, 8 by 9, 9 by 7 or 200: buckets with one symbol each.
+    const next = rng(3);
+    const input = new Uint8Array(50_003);
+    for (let i = 0; i < input.length; i += 3) {
+      input[i] = next() % 5 === 0 ? 200 : 7;
+      if (i + 1 < input.length) input[i + 1] = 8;
+      if (i + 2 < input.length) input[i + 2] = 9;
+    }
+    for (const k of [2, 3, 4]) roundTripContext(input, k);
+  });
+
+  it("round trips random, skewed and Markov inputs of any length (fast-check)", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 4000, max: 100_000 })),
+        fc.integer(),
+        fc.integer({ min: 2, max: 4 }),
+        fc.integer({ min: 0, max: 2 }),
+        (n, seed, k, kind) => {
+          const input =
+            kind === 0
+              ? markov(n, seed, 1 + (seed & 15))
+              : kind === 1
+                ? peaked(n, seed)
+                : uniform(n, seed, 40);
+          roundTripContext(input, k);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("is deterministic and rejects a bad context count", () => {
+    const input = markov(30_000, 5);
+    assert.deepEqual(huffmanEncodeContext(input, 3), huffmanEncodeContext(input.slice(), 3));
+    assert.throws(() => huffmanEncodeContext(input, 1), MmhError);
+    assert.throws(() => huffmanEncodeContext(input, 5), MmhError);
+  });
+
+  it("truncations are E_CORRUPT; flips decode or throw E_CORRUPT, never write outside", () => {
+    const inputs = [markov(9001, 7), markov(60_000, 8, 9)];
+    const blocks = inputs.map((x) => huffmanEncodeContext(x, 4));
+    for (const [i, block] of blocks.entries()) {
+      assert.equal(block[0], BLOCK_CONTEXT);
+      for (let cut = 0; cut < Math.min(block.length, 400); cut++) {
+        assert.throws(
+          () => huffmanDecodeContext(block.subarray(0, cut), new Uint8Array(inputs[i].length)),
+          (e: unknown) => e instanceof MmhError && e.code === "E_CORRUPT",
+        );
+      }
+      for (let cut = block.length - 8; cut < block.length; cut++) {
+        assert.throws(
+          () => huffmanDecodeContext(block.subarray(0, cut), new Uint8Array(inputs[i].length)),
+          (e: unknown) => e instanceof MmhError && e.code === "E_CORRUPT",
+        );
+      }
+    }
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 3 }),
+        fc.boolean(),
+        (which, flips, early) => {
+          const block = blocks[which].slice();
+          // Early flips hit the thresholds and codebooks, the others anywhere.
+          for (const [at, x] of flips) block[at % (early ? 60 : block.length)] ^= x;
+          const n = inputs[which].length;
+          const guard = new Uint8Array(n + 8).fill(0x5a);
+          try {
+            huffmanDecodeContext(block, guard.subarray(4, 4 + n));
+          } catch (e) {
+            if (!(e instanceof MmhError) || e.code !== "E_CORRUPT") throw e;
+          }
+          for (let i = 0; i < 4; i++) assert.equal(guard[i], 0x5a);
+          for (let i = 4 + n; i < guard.length; i++) assert.equal(guard[i], 0x5a);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
