@@ -8,23 +8,32 @@ import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
 import { readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
-import { type CompressSummary, encodeContainer } from "./engine/encoder.ts";
+import { describeSource, type StoredTensor } from "./engine/describe.ts";
+import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./engine/encoder.ts";
 import {
   type CompressOptions,
   type DecompressOptions,
   resolveCompressOptions,
   resolveMaxOutput,
 } from "./engine/options.ts";
-import { type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+import { bufferSource, type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
 
+export { formatBytes, parseSize } from "./common/bytes.ts";
 export type { ErrorCode } from "./common/errors.ts";
+export { readFileStream, writeFileAtomic } from "./common/files.ts";
 export type { Header, Trailer } from "./container/format.ts";
 export { FORMAT_VERSION } from "./container/format.ts";
+export type { Goal } from "./engine/auto.ts";
+export type { StoredTensor } from "./engine/describe.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
 export { MmhReader } from "./engine/reader.ts";
+export type { AnalyzeOptions, AnalyzeReport, RegionReport } from "./tools/analyze.ts";
+export { GEN_DTYPES, GEN_KINDS, type GenOptions, generate } from "./tools/gen.ts";
+export { npyHeader } from "./tools/npy.ts";
 export { VERSION } from "./version.ts";
 export type { CompressOptions, CompressSummary, DecompressOptions };
-export { ErrorCodes, MmhError };
+export { ErrorCodes, emptySummary as emptyCompressSummary, MmhError };
 
 export interface FileOptions {
   /** Replace an existing output file. */
@@ -72,9 +81,13 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Compress bytes into an .mmh container. */
+/** Compress bytes into an .mmh container (model formats are recognised, as for files). */
 export function compress(bytes: Uint8Array, options: CompressOptions = {}): Promise<Uint8Array> {
-  return guard(() => collect(encodeContainer(once(bytes), options)));
+  return guard(async () => {
+    const opts = resolveCompressOptions(options);
+    const layout = await describeSource(bufferSource(bytes), opts.chunkSize, options.recognise ?? true);
+    return collect(encodeContainer(once(bytes), options, undefined, layout));
+  });
 }
 
 /** Decompress a whole .mmh container held in memory. */
@@ -109,11 +122,23 @@ export function compressFile(
   return guard(async () => {
     const opts = resolveCompressOptions(options);
     const started = performance.now();
-    const summary: CompressSummary = { rawBytes: 0, storedBytes: 0, chunks: 0, codecs: {}, sha256: "" };
+    const summary = emptySummary();
+    const probe = await fileSource(src);
+    let layout: SourceLayout;
+    try {
+      layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true);
+    } finally {
+      await probe.close();
+    }
     const source = readFileStream(src, opts.chunkSize, options.signal);
     await writeFileAtomic(
       dst,
-      encodeContainer(source, { ...options, sourceName: options.sourceName ?? basename(src) }, summary),
+      encodeContainer(
+        source,
+        { ...options, sourceName: options.sourceName ?? basename(src) },
+        summary,
+        layout,
+      ),
       { ...options, input: src },
     );
     return { ...summary, ms: performance.now() - started };
@@ -213,6 +238,56 @@ export interface CodecInfo {
   name: string;
   description: string;
   levels?: { min: number; max: number; default: number };
+}
+
+/** The tensor table stored in an .mmh file (empty for raw sources). */
+export function tensorsOf(footer: Record<string, unknown>): StoredTensor[] {
+  const tensors = footer.tensors;
+  if (!Array.isArray(tensors)) return [];
+  return tensors.filter(
+    (t): t is StoredTensor =>
+      t !== null &&
+      typeof t === "object" &&
+      typeof t.name === "string" &&
+      Number.isSafeInteger(t.offset) &&
+      Number.isSafeInteger(t.length) &&
+      t.offset >= 0 &&
+      t.length >= 0,
+  );
+}
+
+/**
+ * One tensor's bytes, exactly as they were in the source file, decoding only the chunks
+ * that hold it (chunks are cut at tensor boundaries).
+ */
+export function readTensor(
+  file: string,
+  name: string,
+  options: DecompressOptions = {},
+): Promise<{ tensor: StoredTensor; data: Uint8Array }> {
+  return guard(async () => {
+    const max = resolveMaxOutput(options);
+    const reader = await MmhReader.open(await fileSource(file));
+    try {
+      const tensor = tensorsOf(reader.index.footer).find((t) => t.name === name);
+      if (!tensor) throw new MmhError("E_NOT_FOUND", `no tensor named ${JSON.stringify(name)} in ${file}`);
+      return { tensor, data: await reader.readRange(tensor.offset, tensor.length, max) };
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+/** Analyse a file: per tensor or region, its dtype, field entropies and each codec's ratio on a sample. */
+export function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
+  return guard(async () => {
+    const source = await fileSource(file);
+    try {
+      return await analyzeSource(source, options);
+    } finally {
+      await source.close();
+    }
+  });
 }
 
 /** The codecs this build can write and read. */

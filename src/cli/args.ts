@@ -1,8 +1,17 @@
 import { parseArgs } from "node:util";
-import { parseSize } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
+import { parseSize } from "../index.ts";
 
-export type Command = "compress" | "decompress" | "info" | "verify" | "help" | "version";
+export type Command =
+  | "compress"
+  | "decompress"
+  | "info"
+  | "verify"
+  | "extract"
+  | "analyze"
+  | "gen"
+  | "help"
+  | "version";
 
 export interface CliArgs {
   command: Command;
@@ -16,10 +25,46 @@ export interface CliArgs {
   level?: number;
   chunkSize?: number;
   maxOutput?: number;
+  goal?: string;
+  tensor?: string;
+  format?: string;
+  kind?: string;
+  dtype?: string;
+  seed?: number;
+  size?: number;
+  std?: number;
+  period?: number;
 }
 
-const COMMANDS = new Set<string>(["compress", "decompress", "info", "verify", "help", "version"]);
-const VALUE_OPTIONS = new Set(["-o", "--output", "--codec", "-L", "--level", "--chunk-size", "--max-output"]);
+const COMMANDS = new Set<string>([
+  "compress",
+  "decompress",
+  "info",
+  "verify",
+  "extract",
+  "analyze",
+  "gen",
+  "help",
+  "version",
+]);
+const VALUE_OPTIONS = new Set([
+  "-o",
+  "--output",
+  "--codec",
+  "-L",
+  "--level",
+  "--chunk-size",
+  "--max-output",
+  "--goal",
+  "--tensor",
+  "--format",
+  "--kind",
+  "--dtype",
+  "--seed",
+  "--size",
+  "--std",
+  "--period",
+]);
 
 const optionSpec = {
   output: { type: "string", short: "o" },
@@ -35,6 +80,15 @@ const optionSpec = {
   level: { type: "string", short: "L" },
   "chunk-size": { type: "string" },
   "max-output": { type: "string" },
+  goal: { type: "string" },
+  tensor: { type: "string" },
+  format: { type: "string" },
+  kind: { type: "string" },
+  dtype: { type: "string" },
+  seed: { type: "string" },
+  size: { type: "string" },
+  std: { type: "string" },
+  period: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -126,9 +180,44 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (values["chunk-size"] !== undefined) args.chunkSize = parseByteSize(values["chunk-size"], "chunk size");
   if (values["max-output"] !== undefined) args.maxOutput = parseByteSize(values["max-output"], "max output");
 
-  const encoding = args.codec !== undefined || args.level !== undefined || args.chunkSize !== undefined;
-  if (encoding && command !== "compress")
-    throw usage(`--codec, --level and --chunk-size apply to compress only`);
+  if (values.goal !== undefined) args.goal = values.goal;
+  if (values.tensor !== undefined) args.tensor = values.tensor;
+  if (values.format !== undefined) args.format = values.format;
+  if (values.kind !== undefined) args.kind = values.kind;
+  if (values.dtype !== undefined) args.dtype = values.dtype.toUpperCase();
+  if (values.seed !== undefined) args.seed = parseInteger(values.seed, "seed");
+  if (values.size !== undefined) args.size = parseByteSize(values.size, "size");
+  if (values.period !== undefined) args.period = parseInteger(values.period, "period");
+  if (values.std !== undefined) {
+    args.std = Number(values.std);
+    if (!Number.isFinite(args.std) || args.std <= 0) {
+      throw new MmhError("E_BAD_OPTION", `std must be a positive number, got "${values.std}"`);
+    }
+  }
+
+  const encoding =
+    args.codec !== undefined ||
+    args.level !== undefined ||
+    args.chunkSize !== undefined ||
+    args.goal !== undefined;
+  if (encoding && command !== "compress" && command !== "analyze") {
+    throw usage(`--codec, --level, --goal and --chunk-size apply to compress and analyze only`);
+  }
+  const genOnly = [args.kind, args.dtype, args.seed, args.size, args.std, args.period].some(
+    (v) => v !== undefined,
+  );
+  if (genOnly && command !== "gen")
+    throw usage(`--kind, --dtype, --seed, --size, --std and --period apply to gen only`);
+  if ((args.tensor !== undefined || args.format !== undefined) && command !== "extract") {
+    throw usage(`--tensor and --format apply to extract only`);
+  }
+  if (command === "extract" && (files.length !== 1 || args.tensor === undefined)) {
+    throw usage(`extract needs one FILE.mmh and --tensor NAME`);
+  }
+  if (command === "analyze" && files.length === 0) throw usage(`analyze needs a file`);
+  if (command === "gen" && (args.size === undefined || files.length > 0)) {
+    throw usage(`gen needs --size SIZE (and -o FILE or -c)`);
+  }
   if (args.maxOutput !== undefined && command === "compress")
     throw usage(`--max-output applies to decompress and verify`);
   if (args.output !== undefined && args.stdout) throw usage(`-o and -c cannot be used together`);
@@ -136,7 +225,10 @@ export function parseCli(argv: readonly string[]): CliArgs {
     throw usage(`-o takes one input file, got ${files.length}`);
   if ((command === "info" || command === "verify") && files.length === 0)
     throw usage(`${command} needs a file`);
-  if ((command === "info" || command === "verify") && (args.output !== undefined || args.stdout)) {
+  if (
+    (command === "info" || command === "verify" || command === "analyze") &&
+    (args.output !== undefined || args.stdout)
+  ) {
     throw usage(`${command} writes no output file`);
   }
   return args;
@@ -149,8 +241,15 @@ Lossless compression for AI/ML data into the .mmh container.
 Commands:
   compress FILE          compress FILE into FILE.mmh (the default command: mmh FILE)
   decompress FILE.mmh    restore FILE (also: mmh -d FILE.mmh)
-  info FILE.mmh          sizes, ratio, codecs, chunks and content hash (also: -l)
+  info FILE.mmh          sizes, ratio, codecs, chunks, tensors and content hash (also: -l)
   verify FILE.mmh        check every chunk checksum and the content sha256 (also: -t)
+  extract FILE.mmh --tensor NAME [-o OUT] [--format raw|npy]
+                         decode one tensor, reading only its chunks
+  analyze FILE           per tensor or region: dtype, field entropies, each codec's
+                         ratio on samples, and what auto chooses
+  gen --size SIZE [--kind safetensors|periodic|text|random] [--dtype BF16|F16|F32|I8|F8_E4M3]
+      [--seed N] [--std X] [--period N] (-o FILE | -c)
+                         deterministic synthetic data
 
 With no FILE, or when FILE is -, read standard input and write standard output.
 
@@ -160,11 +259,13 @@ Options:
   -f, --force            overwrite an existing output file
   -k, --keep             keep the input file (always; for zstd compatibility)
   -q, --quiet            print nothing but errors
-  --codec NAME           zstd (default), lz4, brotli or none
-  -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9)
+  --codec NAME           auto (default), hier, zstd, lz4, brotli, p251 or none
+  --goal GOAL            what auto optimises: ratio, balanced (default) or speed
+  -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
+                         with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 1M)
   --max-output SIZE      refuse to decompress more than SIZE bytes
-  --json                 machine-readable output for info and verify
+  --json                 machine-readable output for info, verify and analyze
   -h, --help             this help
   -V, --version          the version
 

@@ -1,19 +1,28 @@
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { formatBytes } from "../common/bytes.ts";
-import { readFileStream, writeFileAtomic } from "../common/files.ts";
 import {
+  analyze,
   type CompressSummary,
   compressFile,
   compressStream,
   decompressFile,
   decompressStream,
+  emptyCompressSummary,
   FORMAT_VERSION,
+  formatBytes,
+  type GenOptions,
+  type Goal,
+  generate,
   type Inspection,
   inspect,
   MmhError,
+  npyHeader,
+  readFileStream,
+  readTensor,
+  tensorsOf,
   VERSION,
   verify,
+  writeFileAtomic,
 } from "../index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
 
@@ -73,6 +82,12 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runInfo(args, io);
       case "verify":
         return await runVerify(args, io);
+      case "gen":
+        return await runGen(args, io, controller.signal);
+      case "analyze":
+        return await runAnalyze(args, io);
+      case "extract":
+        return await runExtract(args, io, controller.signal);
       default:
         return await runCodec(args, io, controller.signal);
     }
@@ -132,7 +147,7 @@ async function compressOne(
   let summary: CompressSummary & { ms: number };
   if (isStdio(file) || output === undefined) {
     const started = performance.now();
-    const stats: CompressSummary = { rawBytes: 0, storedBytes: 0, chunks: 0, codecs: {}, sha256: "" };
+    const stats = emptyCompressSummary();
     const source = isStdio(file) ? io.stdin : readFileStream(file, args.chunkSize ?? 1 << 20, signal);
     const sourceName = isStdio(file) ? undefined : basename(file);
     const encoded = compressStream(source, { ...options, sourceName }, stats);
@@ -197,6 +212,8 @@ function infoRecord(file: string, info: Inspection) {
     storedBytes: info.fileBytes,
     ratio: info.fileBytes > 0 ? raw / info.fileBytes : 0,
     chunks: info.chunks.length,
+    format: typeof info.footer.format === "string" ? info.footer.format : (meta.source?.format ?? "raw"),
+    tensors: tensorsOf(info.footer),
     codecs: Object.fromEntries(Object.entries(info.codecs).map(([id, n]) => [id.trim(), n])),
     sha256: info.trailer.sha256,
   };
@@ -221,6 +238,10 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
         `${r.ratio.toFixed(3)}x (${r.rawBytes > 0 ? ((r.storedBytes / r.rawBytes) * 100).toFixed(2) : "-"}% of original)`,
       ],
       ["chunks", String(r.chunks)],
+      [
+        "tensors",
+        r.tensors.length ? `${r.tensors.length} (${r.format}; list them with --json)` : `none (${r.format})`,
+      ],
       ["codecs", Object.keys(r.codecs).length ? codecList(r.codecs) : "(none)"],
       ["sha256", r.sha256],
     ];
@@ -249,5 +270,104 @@ async function runVerify(args: CliArgs, io: Io): Promise<number> {
   }
   if (args.json)
     io.stdout.write(`${JSON.stringify(args.files.length === 1 ? results[0] : results, null, 2)}\n`);
+  return 0;
+}
+
+async function runGen(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
+  const options = {
+    kind: (args.kind ?? "safetensors") as GenOptions["kind"],
+    size: args.size ?? 0,
+    seed: args.seed,
+    dtype: args.dtype as GenOptions["dtype"],
+    std: args.std,
+    period: args.period,
+  };
+  const data = generate(options);
+  const toStdout = args.stdout || args.output === "-" || args.output === undefined;
+  if (toStdout) {
+    if (io.stdout.isTTY && !args.force)
+      throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
+    await pipeline([data], io.stdout, { signal, end: false });
+  } else {
+    await writeFileAtomic(args.output!, [data], { overwrite: args.force, signal });
+  }
+  if (!args.quiet) {
+    io.stderr.write(
+      `gen: ${options.kind} ${formatBytes(data.length)} (seed ${options.seed ?? 1}) => ${toStdout ? "stdout" : args.output}\n`,
+    );
+  }
+  return 0;
+}
+
+async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
+  const file = args.files[0];
+  const format = args.format ?? "raw";
+  if (format !== "raw" && format !== "npy")
+    throw new MmhError("E_BAD_OPTION", `--format must be raw or npy, got "${format}"`);
+  const { tensor, data } = await readTensor(file, args.tensor!, { maxOutputBytes: args.maxOutput });
+  const parts = format === "npy" ? [npyHeader(tensor.dtype, tensor.shape), data] : [data];
+  const toStdout = args.stdout || args.output === "-";
+  const output = toStdout
+    ? undefined
+    : (args.output ?? `${tensor.name.replace(/[^\w.-]+/g, "_")}.${format === "npy" ? "npy" : "bin"}`);
+  if (output === undefined) {
+    if (io.stdout.isTTY && !args.force)
+      throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
+    await pipeline(parts, io.stdout, { signal, end: false });
+  } else {
+    await writeFileAtomic(output, parts, { overwrite: args.force, signal, input: file });
+  }
+  if (!args.quiet) {
+    io.stderr.write(
+      `${tensor.name}: ${tensor.dtype} [${tensor.shape.join(", ")}] ${formatBytes(tensor.length)} => ${output ?? "stdout"}\n`,
+    );
+  }
+  return 0;
+}
+
+async function runAnalyze(args: CliArgs, io: Io): Promise<number> {
+  const reports = [];
+  for (const file of args.files) {
+    reports.push({
+      file,
+      ...(await analyze(file, { goal: args.goal as Goal | undefined, level: args.level })),
+    });
+  }
+  if (args.json) {
+    io.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+    return 0;
+  }
+  for (const report of reports) {
+    io.stdout.write(
+      `${report.file}: ${report.format}, ${formatBytes(report.size)}, ${report.regions.length} regions\n`,
+    );
+    if (report.recogniseProblem)
+      io.stdout.write(`  not parsed as its format (${report.recogniseProblem}); analysed as raw bytes\n`);
+    const codecs = report.regions[0]?.candidates.map((c) => c.codec) ?? [];
+    const rows = [["region", "dtype", "bytes", "field entropy (bits/byte)", ...codecs, "auto"]];
+    for (const r of report.regions) {
+      rows.push([
+        r.name.length > 48 ? `…${r.name.slice(-47)}` : r.name,
+        `${r.dtype ?? "bytes"}${r.dtypeSource === "detected" ? `*${r.head ? `+${r.head}` : ""}` : ""}`,
+        formatBytes(r.length),
+        r.fields.map((f) => `${f.field.split(" ")[0].slice(0, 4)} ${f.bits.toFixed(2)}`).join(", "),
+        ...r.candidates.map((c) => c.ratio.toFixed(3)),
+        r.auto,
+      ]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    for (const [i, row] of rows.entries()) {
+      io.stdout.write(
+        `  ${row.map((cell, j) => (j >= 4 && j < row.length - 1 ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join("  ")}\n`,
+      );
+      if (i === 0) io.stdout.write(`  ${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
+    }
+    io.stdout.write(
+      "  codec columns: stored/raw on a sample of each region (lower is better); * = dtype detected (+N: elements start N bytes in)\n",
+    );
+    for (const r of report.regions)
+      for (const w of r.warnings) io.stdout.write(`  warning: ${r.name}: ${w}\n`);
+    for (const w of report.warnings) io.stdout.write(`  warning: ${w}\n`);
+  }
   return 0;
 }

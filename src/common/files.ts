@@ -50,7 +50,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  */
 export async function writeFileAtomic(
   target: string,
-  data: AsyncIterable<Uint8Array>,
+  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: WriteOptions = {},
 ): Promise<void> {
   await checkTarget(target, options);

@@ -22,6 +22,16 @@ export const TRAILER_SIZE = 80;
 export const MAX_HEADER_METADATA = 1 << 20;
 export const MAX_FOOTER_METADATA = 64 << 20;
 export const MAX_CHUNK_SIZE = 64 << 20;
+/**
+ * The one codec whose records may stand for more than MAX_CHUNK_SIZE bytes: a P251 run
+ * (a pattern of at most 64 KiB repeated, no tail), decoded in pieces (FORMAT.md §6.1).
+ */
+export const RUN_CODEC = "P251";
+
+/** The largest raw length a record of this codec may declare. */
+export function maxRawLength(codec: string): number {
+  return codec === RUN_CODEC ? Number.MAX_SAFE_INTEGER : MAX_CHUNK_SIZE;
+}
 export const MAX_PARAMS = 0xffff;
 
 export interface Metadata {
@@ -194,7 +204,7 @@ export function checkChunkHeader(fixed: Buffer, params: Buffer, header: ChunkHea
   );
   check(header.rawLength >= 1, "E_CORRUPT", `${where}: empty chunk`);
   check(
-    header.rawLength <= MAX_CHUNK_SIZE,
+    header.rawLength <= maxRawLength(header.codec),
     "E_CORRUPT",
     `${where}: raw length ${header.rawLength} is over the format's ${MAX_CHUNK_SIZE}-byte chunk limit`,
   );
@@ -284,7 +294,7 @@ export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, ind
       `index entry ${i}: raw offset ${entry.rawOffset}, expected ${rawOffset}`,
     );
     check(
-      entry.rawLength >= 1 && entry.rawLength <= MAX_CHUNK_SIZE,
+      entry.rawLength >= 1 && entry.rawLength <= maxRawLength(entry.codec),
       "E_CORRUPT",
       `index entry ${i}: bad raw length ${entry.rawLength}`,
     );
@@ -292,6 +302,11 @@ export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, ind
       entry.recordOffset >= minRecord && entry.recordOffset + CHUNK_HEADER_SIZE <= indexOffset,
       "E_CORRUPT",
       `index entry ${i}: record offset ${entry.recordOffset} is out of place`,
+    );
+    check(
+      rawOffset + entry.rawLength <= Number.MAX_SAFE_INTEGER,
+      "E_CORRUPT",
+      "index content length overflows",
     );
     rawOffset += entry.rawLength;
     minRecord = entry.recordOffset + CHUNK_HEADER_SIZE;

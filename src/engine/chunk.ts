@@ -1,9 +1,11 @@
 import { crc32 } from "node:zlib";
 import { noneCodec } from "../codecs/none.ts";
+import { periodicFill, runPattern } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { MmhError } from "../common/errors.ts";
-import { CHUNK_HEADER_SIZE, encodeChunkHeader } from "../container/format.ts";
+import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE, RUN_CODEC } from "../container/format.ts";
+import type { DTypeName } from "../formats/dtype.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -21,13 +23,18 @@ export interface EncodedChunk {
  * bytes; otherwise the chunk is stored as NONE, so no record ever holds more than the
  * raw bytes plus its 36-byte header.
  */
-export function encodeChunk(raw: Uint8Array, codec: Codec, level: number | undefined): EncodedChunk {
+export function encodeChunk(
+  raw: Uint8Array,
+  codec: Codec,
+  level: number | undefined,
+  dtype: DTypeName | null = null,
+): EncodedChunk {
   const rawCrc = crc32(raw);
   let chosen = codec;
   let payload: Uint8Array = raw;
   let params: Uint8Array = EMPTY;
   if (codec.id !== noneCodec.id) {
-    const encoded = codec.encode(raw, { level });
+    const encoded = codec.encode(raw, { level, dtype });
     const encodedParams = encoded.params ?? EMPTY;
     if (encoded.payload.length + encodedParams.length < raw.length) {
       chosen = codec;
@@ -62,6 +69,65 @@ export function decodeChunk(
     throw new MmhError("E_CORRUPT", `${where}: decoded length differs from the record`);
   if (crc32(raw) !== rawCrc) throw new MmhError("E_CHECKSUM", `${where}: checksum mismatch`);
   return raw;
+}
+
+/** Bytes per piece when a run is written out: a whole number of periods near 4 MiB. */
+const RUN_PIECE = 4 << 20;
+
+function runPieceOf(pattern: Uint8Array): Buffer {
+  const piece = Buffer.allocUnsafe(Math.max(1, Math.floor(RUN_PIECE / pattern.length)) * pattern.length);
+  periodicFill(pattern, 0, piece);
+  return piece;
+}
+
+/** The checked pattern of a run record (a P251 record with no tail). */
+export function runPatternOf(
+  params: Uint8Array,
+  payload: Uint8Array,
+  rawLength: number,
+  where: string,
+): Uint8Array {
+  let pattern: Uint8Array | undefined;
+  try {
+    pattern = runPattern(payload, params, rawLength);
+  } catch (error) {
+    if (error instanceof MmhError)
+      throw new MmhError(error.code, `${where}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  if (!pattern)
+    throw new MmhError("E_CORRUPT", `${where}: a record over ${MAX_CHUNK_SIZE} bytes must be a P251 run`);
+  return pattern;
+}
+
+/**
+ * Decode a record as a sequence of pieces. An ordinary chunk is one piece. A P251 run
+ * longer than MAX_CHUNK_SIZE is its pattern repeated, written out a few MiB at a time:
+ * its CRC-32 is checked over the whole run before the first piece is released, so no
+ * unchecked byte ever leaves, and memory stays at one piece whatever the run's length.
+ */
+export function* decodeChunkPieces(
+  codecId: string,
+  params: Uint8Array,
+  payload: Uint8Array,
+  rawLength: number,
+  rawCrc: number,
+  where: string,
+): Generator<Uint8Array> {
+  if (rawLength <= MAX_CHUNK_SIZE) {
+    yield decodeChunk(codecId, params, payload, rawLength, rawCrc, where);
+    return;
+  }
+  if (codecId !== RUN_CODEC)
+    throw new MmhError("E_CORRUPT", `${where}: a ${codecId} record cannot exceed ${MAX_CHUNK_SIZE} bytes`);
+  const piece = runPieceOf(runPatternOf(params, payload, rawLength, where));
+  let crc = 0;
+  let left = rawLength;
+  for (; left >= piece.length; left -= piece.length) crc = crc32(piece, crc);
+  if (left > 0) crc = crc32(piece.subarray(0, left), crc);
+  if (crc !== rawCrc) throw new MmhError("E_CHECKSUM", `${where}: checksum mismatch`);
+  for (left = rawLength; left > 0; left -= Math.min(piece.length, left))
+    yield piece.subarray(0, Math.min(piece.length, left));
 }
 
 export function recordSize(paramsLength: number, storedLength: number): number {

@@ -21,7 +21,7 @@ import {
   TRAILER_SIZE,
   type Trailer,
 } from "../container/format.ts";
-import { decodeChunk } from "./chunk.ts";
+import { decodeChunkPieces } from "./chunk.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
 
 export interface DecodeSummary {
@@ -94,8 +94,6 @@ export async function* decodeContainer(
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
       }
       const payload = await input.read(record.storedLength, `the payload of ${where}`);
-      const raw = decodeChunk(record.codec, params, payload, record.rawLength, record.rawCrc, where);
-      hash.update(raw);
       seen.push({
         recordOffset,
         rawOffset,
@@ -103,12 +101,22 @@ export async function* decodeContainer(
         codec: record.codec,
         rawCrc: record.rawCrc,
       });
-      rawOffset += record.rawLength;
       stats.chunks = seen.length;
-      stats.rawBytes = rawOffset;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
-      yield raw;
+      for (const raw of decodeChunkPieces(
+        record.codec,
+        params,
+        payload,
+        record.rawLength,
+        record.rawCrc,
+        where,
+      )) {
+        hash.update(raw);
+        rawOffset += raw.length;
+        stats.rawBytes = rawOffset;
+        yield raw;
+      }
     }
   } finally {
     await input.return();

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { asBuffer } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
 import {
   encodeHeader,
@@ -9,8 +8,19 @@ import {
   type Metadata,
 } from "../container/format.ts";
 import { VERSION } from "../version.ts";
-import { encodeChunk } from "./chunk.ts";
+import { encodeAuto } from "./auto.ts";
+import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
+import { type ChunkSpec, plannedChunks } from "./plan.ts";
+import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
+
+/** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
+export interface SourceLayout {
+  format: string;
+  plan: readonly ChunkSpec[];
+  /** Written into the index block's footer metadata (the tensor table). */
+  footer: Metadata;
+}
 
 export interface CompressSummary {
   rawBytes: number;
@@ -19,36 +29,12 @@ export interface CompressSummary {
   /** Chunks per codec FourCC that was actually stored. */
   codecs: Record<string, number>;
   sha256: string;
+  /** Milliseconds `auto` spent choosing codecs (0 with a fixed codec). */
+  choiceMs: number;
 }
 
-/** Cut a byte source into pieces of exactly `size` bytes (the last may be shorter). */
-export async function* fixedChunks(
-  source: AsyncIterable<Uint8Array>,
-  size: number,
-): AsyncGenerator<Uint8Array> {
-  let pending: Buffer | undefined;
-  let filled = 0;
-  for await (const piece of source) {
-    let bytes = asBuffer(piece);
-    while (bytes.length > 0) {
-      if (filled === 0 && bytes.length >= size) {
-        yield bytes.subarray(0, size);
-        bytes = bytes.subarray(size);
-        continue;
-      }
-      pending ??= Buffer.allocUnsafe(size);
-      const take = Math.min(size - filled, bytes.length);
-      bytes.copy(pending, filled, 0, take);
-      filled += take;
-      bytes = bytes.subarray(take);
-      if (filled === size) {
-        yield pending;
-        pending = undefined;
-        filled = 0;
-      }
-    }
-  }
-  if (pending && filled > 0) yield pending.subarray(0, filled);
+export function emptySummary(): CompressSummary {
+  return { rawBytes: 0, storedBytes: 0, chunks: 0, codecs: {}, sha256: "", choiceMs: 0 };
 }
 
 /**
@@ -60,20 +46,19 @@ export async function* encodeContainer(
   source: AsyncIterable<Uint8Array>,
   options: CompressOptions = {},
   summary?: CompressSummary,
+  layout: SourceLayout = { format: "raw", plan: [], footer: {} },
 ): AsyncGenerator<Uint8Array> {
   const opts = resolveCompressOptions(options);
-  const stats: CompressSummary = summary ?? {
-    rawBytes: 0,
-    storedBytes: 0,
-    chunks: 0,
-    codecs: {},
-    sha256: "",
-  };
-  Object.assign(stats, { rawBytes: 0, storedBytes: 0, chunks: 0, codecs: {}, sha256: "" });
+  const stats = Object.assign(summary ?? emptySummary(), emptySummary());
   const metadata: Metadata = {
     tool: `mmh ${VERSION}`,
-    source: { name: opts.sourceName ?? null, format: "raw" },
-    encoder: { codec: opts.codec.name, level: opts.level ?? null, chunkSize: opts.chunkSize },
+    source: { name: opts.sourceName ?? null, format: layout.format },
+    encoder: {
+      codec: opts.codec === "auto" ? "auto" : opts.codec.name,
+      ...(opts.codec === "auto" ? { goal: opts.goal } : {}),
+      level: opts.level ?? null,
+      chunkSize: opts.chunkSize,
+    },
   };
   const header = encodeHeader(metadata);
   let offset = 0;
@@ -86,10 +71,7 @@ export async function* encodeContainer(
   const hash = createHash("sha256");
   const entries: IndexEntry[] = [];
   let rawOffset = 0;
-  for await (const raw of fixedChunks(source, opts.chunkSize)) {
-    if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
-    hash.update(raw);
-    const chunk = encodeChunk(raw, opts.codec, opts.level);
+  function* write(chunk: EncodedChunk): Generator<Uint8Array> {
     entries.push({
       recordOffset: offset,
       rawOffset,
@@ -104,8 +86,29 @@ export async function* encodeContainer(
     yield emit(chunk.header);
     if (chunk.payload.length > 0) yield emit(chunk.payload);
   }
+  // Periodic data that goes on past one chunk becomes one P251 run record however long
+  // it is, so a file of one repeated block costs a few hundred bytes (auto and p251 only).
+  const runs = opts.codec === "auto" || opts.codec.id === "P251";
+  let run: Run | undefined;
+  for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
+    if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
+    hash.update(raw);
+    if (run) {
+      if (extendRun(run, raw)) continue;
+      yield* write(finishRun(run));
+      run = undefined;
+    }
+    run = runs ? startRun(raw) : undefined;
+    if (run) continue;
+    yield* write(
+      opts.codec === "auto"
+        ? encodeAuto(raw, dtype, opts.goal, opts.level, stats)
+        : encodeChunk(raw, opts.codec, opts.level, dtype),
+    );
+  }
+  if (run) yield* write(finishRun(run));
   const indexOffset = offset;
-  const index = encodeIndex(entries, {});
+  const index = encodeIndex(entries, layout.footer);
   yield emit(index);
   stats.sha256 = hash.digest("hex");
   yield emit(

@@ -1,24 +1,30 @@
 import { codecByName, resolveLevel } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
+import { zstdCodec } from "../codecs/zstd.ts";
 import { MmhError } from "../common/errors.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
+import { GOALS, type Goal } from "./auto.ts";
 
 /**
- * Default chunk size. Chosen by bench/chunk-size.ts (results in docs/FORMAT.md): past
- * 1 MiB, zstd -3 gains under 0.5% in ratio on model weights and text, while memory per
- * chunk in flight and the cost of a random read keep growing.
+ * Default chunk size, chosen by bench/chunk-size.ts (bench/results/chunk-size.md): from
+ * 512 KiB up, zstd -3 on weights gains nothing measurable in ratio and no speed, while
+ * the memory per chunk in flight and the cost of a random read double with each step.
  */
-export const DEFAULT_CHUNK_SIZE = 1 << 20;
+export const DEFAULT_CHUNK_SIZE = 512 << 10;
 export const MIN_CHUNK_SIZE = 4 << 10;
-export const DEFAULT_CODEC = "zstd";
+export const DEFAULT_CODEC = "auto";
 
 export interface CompressOptions {
-  /** Codec name or FourCC: zstd (default), lz4, brotli, none. */
+  /** "auto" (default: the best codec per chunk), or a codec name or FourCC: hier, zstd, lz4, brotli, p251, none. */
   codec?: string;
+  /** What "auto" optimises for: "ratio", "balanced" (default) or "speed". */
+  goal?: Goal;
   /** Codec level; the codec's default when absent. */
   level?: number;
   /** Raw bytes per chunk, 4 KiB to 64 MiB; default 1 MiB. */
   chunkSize?: number;
+  /** Recognise model formats (safetensors, npy, npz, GGUF, PyTorch) to cut chunks at tensors; default true. */
+  recognise?: boolean;
   /** Name recorded in the metadata (a file's base name). */
   sourceName?: string;
   signal?: AbortSignal;
@@ -31,7 +37,9 @@ export interface DecompressOptions {
 }
 
 export interface ResolvedCompressOptions {
-  codec: Codec;
+  /** The one codec for every chunk, or "auto". */
+  codec: Codec | "auto";
+  goal: Goal;
   level: number | undefined;
   chunkSize: number;
   sourceName: string | undefined;
@@ -39,8 +47,18 @@ export interface ResolvedCompressOptions {
 }
 
 export function resolveCompressOptions(options: CompressOptions = {}): ResolvedCompressOptions {
-  const codec = codecByName(options.codec ?? DEFAULT_CODEC);
-  const level = resolveLevel(codec, options.level);
+  const name = options.codec ?? DEFAULT_CODEC;
+  const goal = options.goal ?? "balanced";
+  if (!GOALS.includes(goal))
+    throw new MmhError("E_BAD_OPTION", `unknown goal "${goal}" (ratio, balanced or speed)`);
+  const codec = name.trim().toLowerCase() === "auto" ? "auto" : codecByName(name);
+  // With auto, a level is zstd's level (it is passed to the zstd and HIER candidates).
+  const level =
+    codec === "auto"
+      ? options.level === undefined
+        ? undefined
+        : resolveLevel(zstdCodec, options.level)
+      : resolveLevel(codec, options.level);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
     throw new MmhError(
@@ -48,7 +66,7 @@ export function resolveCompressOptions(options: CompressOptions = {}): ResolvedC
       `chunk size ${chunkSize} is out of range (${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes)`,
     );
   }
-  return { codec, level, chunkSize, sourceName: options.sourceName, signal: options.signal };
+  return { codec, goal, level, chunkSize, sourceName: options.sourceName, signal: options.signal };
 }
 
 export function resolveMaxOutput(options: DecompressOptions = {}): number {

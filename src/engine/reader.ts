@@ -1,4 +1,5 @@
 import { type FileHandle, open } from "node:fs/promises";
+import { periodicFill } from "../codecs/p251.ts";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import {
   CHUNK_HEADER_SIZE,
@@ -8,6 +9,7 @@ import {
   INDEX_FIXED_SIZE,
   type Index,
   type IndexEntry,
+  MAX_CHUNK_SIZE,
   parseChunkHeader,
   parseHeader,
   parseHeaderFixed,
@@ -16,7 +18,7 @@ import {
   TRAILER_SIZE,
   type Trailer,
 } from "../container/format.ts";
-import { decodeChunk } from "./chunk.ts";
+import { decodeChunk, runPatternOf } from "./chunk.ts";
 
 /** Positioned reads over a file or a buffer. */
 export interface RandomAccessSource {
@@ -158,6 +160,24 @@ export class MmhReader {
 
   /** Read, check and decode chunk i. */
   async readChunk(i: number): Promise<Uint8Array> {
+    const record = await this.readRecord(i);
+    check(
+      record.rawLength <= MAX_CHUNK_SIZE,
+      "E_LIMIT",
+      `${record.where}: a run of ${record.rawLength} bytes is read with readRange, not whole`,
+    );
+    return decodeChunk(
+      record.codec,
+      record.params,
+      record.payload,
+      record.rawLength,
+      record.rawCrc,
+      record.where,
+    );
+  }
+
+  /** Read chunk i's record and check it against its index entry, without decoding it. */
+  private async readRecord(i: number) {
     const entry = this.chunks[i];
     check(entry !== undefined, "E_NOT_FOUND", `no chunk ${i}`);
     const where = `chunk ${i} at offset ${entry.recordOffset}`;
@@ -178,7 +198,30 @@ export class MmhReader {
       `${where}: record differs from its index entry`,
     );
     const payload = record.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
-    return decodeChunk(header.codec, params, payload, header.rawLength, header.rawCrc, where);
+    return {
+      where,
+      codec: header.codec,
+      params,
+      payload,
+      rawLength: header.rawLength,
+      rawCrc: header.rawCrc,
+    };
+  }
+
+  /**
+   * Bytes [start, start + out.length) of chunk i into out. A run longer than a chunk is
+   * written from its pattern without producing the rest of it; its structure is checked,
+   * but its CRC-32 (which covers the whole run) only by a full decode or verify.
+   */
+  private async readInto(i: number, start: number, out: Uint8Array): Promise<void> {
+    if (this.chunks[i].rawLength <= MAX_CHUNK_SIZE) {
+      const raw = await this.readChunk(i);
+      out.set(raw.subarray(start, start + out.length));
+      return;
+    }
+    const record = await this.readRecord(i);
+    const pattern = runPatternOf(record.params, record.payload, record.rawLength, record.where);
+    periodicFill(pattern, start % pattern.length, out);
   }
 
   /** The first chunk whose raw range contains `offset` (binary search over the index). */
@@ -224,10 +267,9 @@ export class MmhReader {
     let filled = 0;
     for (let i = this.chunkAt(offset); filled < length; i++) {
       const chunk = this.chunks[i];
-      const raw = await this.readChunk(i);
       const start = offset + filled - chunk.rawOffset;
       const take = Math.min(chunk.rawLength - start, length - filled);
-      out.set(raw.subarray(start, start + take), filled);
+      await this.readInto(i, start, out.subarray(filled, filled + take));
       filled += take;
     }
     return out;

@@ -1,0 +1,107 @@
+/**
+ * `--codec auto`: per chunk, try the candidate codecs on samples and keep the best for
+ * the goal. The cost of choosing is measured and reported (CompressSummary.choiceMs).
+ */
+
+import { hierCodec } from "../codecs/hier/hier.ts";
+import { lz4Codec } from "../codecs/lz4.ts";
+import { findPeriod, p251Codec } from "../codecs/p251.ts";
+import type { Codec } from "../codecs/types.ts";
+import { zstdCodec } from "../codecs/zstd.ts";
+import type { DTypeName } from "../formats/dtype.ts";
+import { type EncodedChunk, encodeChunk } from "./chunk.ts";
+
+export type Goal = "ratio" | "balanced" | "speed";
+export const GOALS: readonly Goal[] = ["ratio", "balanced", "speed"];
+
+interface Candidate {
+  codec: Codec;
+  level: number | undefined;
+}
+
+function candidates(goal: Goal, level: number | undefined): Candidate[] {
+  switch (goal) {
+    case "speed":
+      return [
+        { codec: hierCodec, level: -1 },
+        { codec: lz4Codec, level: undefined },
+      ];
+    case "ratio":
+      return [
+        { codec: hierCodec, level: level ?? 19 },
+        { codec: zstdCodec, level: level ?? 19 },
+      ];
+    default:
+      return [
+        { codec: hierCodec, level: level ?? 3 },
+        { codec: zstdCodec, level: level ?? 3 },
+      ];
+  }
+}
+
+const SAMPLE = 16 << 10;
+/** Below this many bytes a chunk is coded whole by every candidate: sampling would save little. */
+const WHOLE = 96 << 10;
+/** When the runner-up's sample is within this share of the best, both are coded whole. */
+const CLOSE = 0.03;
+
+export interface AutoStats {
+  /** Milliseconds spent choosing: sample encodes and the losing whole encodes. */
+  choiceMs: number;
+}
+
+function sampleOf(raw: Uint8Array): Uint8Array {
+  if (raw.length <= 2 * SAMPLE) return raw;
+  const a = Math.floor(raw.length / 4) & ~7;
+  const b = Math.floor((raw.length * 3) / 4) & ~7;
+  const out = new Uint8Array(2 * SAMPLE);
+  out.set(raw.subarray(a, a + SAMPLE), 0);
+  out.set(raw.subarray(b, b + SAMPLE), SAMPLE);
+  return out;
+}
+
+function storedSize(chunk: EncodedChunk): number {
+  return chunk.header.length + chunk.payload.length;
+}
+
+export function encodeAuto(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  goal: Goal,
+  level: number | undefined,
+  stats: AutoStats,
+): EncodedChunk {
+  const started = performance.now();
+  // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
+  const period = findPeriod(raw);
+  if (period && period.periodicLength >= raw.length * 0.9) {
+    stats.choiceMs += performance.now() - started;
+    return encodeChunk(raw, p251Codec, undefined, dtype);
+  }
+  const options = candidates(goal, level);
+  if (raw.length <= WHOLE || goal === "ratio") {
+    let best: EncodedChunk | undefined;
+    for (const c of options) {
+      const chunk = encodeChunk(raw, c.codec, c.level, dtype);
+      if (!best || storedSize(chunk) < storedSize(best)) best = chunk;
+    }
+    // Everything but one whole encode was the price of choosing.
+    const total = performance.now() - started;
+    stats.choiceMs += total * (1 - 1 / options.length);
+    return best!;
+  }
+  const sample = sampleOf(raw);
+  const ranked = options
+    .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
+    .sort((x, y) => x.size - y.size);
+  stats.choiceMs += performance.now() - started;
+  const best = encodeChunk(raw, ranked[0].c.codec, ranked[0].c.level, dtype);
+  const runnerUp = ranked[1];
+  if (runnerUp && runnerUp.size <= ranked[0].size * (1 + CLOSE)) {
+    const t = performance.now();
+    const other = encodeChunk(raw, runnerUp.c.codec, runnerUp.c.level, dtype);
+    stats.choiceMs += performance.now() - t;
+    if (storedSize(other) < storedSize(best)) return other;
+  }
+  return best;
+}

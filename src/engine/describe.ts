@@ -1,0 +1,59 @@
+import { MmhError } from "../common/errors.ts";
+import { recognise } from "../formats/index.ts";
+import type { Recognised } from "../formats/types.ts";
+import type { SourceLayout } from "./encoder.ts";
+import { planChunks } from "./plan.ts";
+import type { RandomAccessSource } from "./reader.ts";
+
+/** The footer's tensor table: what `info`, `extract` and `readTensor` read back. */
+export interface StoredTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+/**
+ * Recognise the source's format and plan its chunks. A file that looks like a format but
+ * does not parse is compressed as raw bytes (compression never depends on a parser), and
+ * the reason is kept in the footer so `info` can show it.
+ */
+export async function describeSource(
+  source: RandomAccessSource,
+  chunkSize: number,
+  enabled = true,
+): Promise<SourceLayout & { recognised: Recognised; problem?: string }> {
+  let recognised: Recognised = {
+    format: "raw",
+    regions:
+      source.size > 0 ? [{ name: "raw", offset: 0, length: source.size, dtype: null, kind: "raw" }] : [],
+    tensors: [],
+  };
+  let problem: string | undefined;
+  if (enabled) {
+    try {
+      recognised = await recognise(source);
+    } catch (error) {
+      if (!(error instanceof MmhError) || error.code === "E_IO" || error.code === "E_ABORTED") throw error;
+      problem = `${error.code}: ${error.message}`;
+    }
+  }
+  const tensors: StoredTensor[] = recognised.tensors.map(({ name, dtype, shape, offset, length }) => ({
+    name,
+    dtype,
+    shape,
+    offset,
+    length,
+  }));
+  const footer: Record<string, unknown> = { format: recognised.format, tensors };
+  if (recognised.metadata) footer.sourceMetadata = recognised.metadata;
+  if (problem) footer.recogniseProblem = problem;
+  return {
+    format: recognised.format,
+    plan: planChunks(recognised.regions, chunkSize),
+    footer,
+    recognised,
+    ...(problem ? { problem } : {}),
+  };
+}
