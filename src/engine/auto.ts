@@ -48,7 +48,17 @@ const CLOSE = 0.03;
 export interface AutoStats {
   /** Milliseconds spent choosing: sample encodes and the losing whole encodes. */
   choiceMs: number;
+  /**
+   * The last clear decision, reused for the next chunks of the same dtype: consecutive
+   * chunks of one tensor are alike, so sampling each of them would only repeat the answer.
+   */
+  reuse?: { dtype: DTypeName | null; codec: string; left: number };
 }
+
+/** Chunks of the same dtype that reuse a clear decision before the next sampling. */
+const REUSE = 15;
+/** A decision is clear when the runner-up's sample was at least this much larger. */
+const CLEAR = 0.05;
 
 function sampleOf(raw: Uint8Array): Uint8Array {
   if (raw.length <= 2 * SAMPLE) return raw;
@@ -90,10 +100,23 @@ export function encodeAuto(
     stats.choiceMs += total * (1 - 1 / options.length);
     return best!;
   }
+  const reuse = stats.reuse;
+  if (reuse && reuse.dtype === dtype && reuse.left > 0) {
+    const chosen = options.find((c) => c.codec.id === reuse.codec);
+    if (chosen) {
+      reuse.left--;
+      stats.choiceMs += performance.now() - started;
+      return encodeChunk(raw, chosen.codec, chosen.level, dtype);
+    }
+  }
   const sample = sampleOf(raw);
   const ranked = options
     .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
     .sort((x, y) => x.size - y.size);
+  stats.reuse =
+    ranked.length < 2 || ranked[1].size > ranked[0].size * (1 + CLEAR)
+      ? { dtype, codec: ranked[0].c.codec.id, left: REUSE }
+      : undefined;
   stats.choiceMs += performance.now() - started;
   const best = encodeChunk(raw, ranked[0].c.codec, ranked[0].c.level, dtype);
   const runnerUp = ranked[1];

@@ -8,7 +8,7 @@ import {
   type Metadata,
 } from "../container/format.ts";
 import { VERSION } from "../version.ts";
-import { encodeAuto } from "./auto.ts";
+import { type AutoStats, encodeAuto } from "./auto.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
@@ -90,6 +90,7 @@ export async function* encodeContainer(
   // it is, so a file of one repeated block costs a few hundred bytes (auto and p251 only).
   const runs = opts.codec === "auto" || opts.codec.id === "P251";
   let run: Run | undefined;
+  const auto: AutoStats = { choiceMs: 0 };
   for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
     if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
     hash.update(raw);
@@ -102,11 +103,12 @@ export async function* encodeContainer(
     if (run) continue;
     yield* write(
       opts.codec === "auto"
-        ? encodeAuto(raw, dtype, opts.goal, opts.level, stats)
+        ? encodeAuto(raw, dtype, opts.goal, opts.level, auto)
         : encodeChunk(raw, opts.codec, opts.level, dtype),
     );
   }
   if (run) yield* write(finishRun(run));
+  stats.choiceMs = auto.choiceMs;
   const indexOffset = offset;
   const index = encodeIndex(entries, layout.footer);
   yield emit(index);

@@ -12,6 +12,7 @@ import { dtypeByName } from "../../formats/dtype.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
 import { histogram, huffmanDecode, huffmanEncode, huffmanSizeFromHistogram } from "./huffman.ts";
+import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
 import { LAYOUTS, type Layout, layoutById, layoutForDType } from "./layouts.ts";
 
 export const HIER_VERSION = 1;
@@ -19,25 +20,48 @@ const METHOD_CONSTANT = 0;
 const METHOD_STORED = 1;
 const METHOD_HUFFMAN = 2;
 const METHOD_ZSTD = 3;
+const METHOD_CONTEXT = 4;
+/** From this zstd level up (the "ratio" goal uses 19), Huffman streams also try context coding. */
+const CONTEXT_LEVEL = 10;
 const FIXED = 8; // version, layout, head, streams, header crc32
 const DESCRIPTOR = 5; // method u8, coded length u32
 
 const littleEndian = endianness() === "LE";
 const NO_PARAMS = new Uint8Array(0);
 
-/** A copy of `data` whose byte `head` sits at a multiple of `width` in its buffer, when it does not already. */
-function aligned(data: Uint8Array, head: number, width: number): Uint8Array {
-  if ((data.byteOffset + head) % width === 0) return data;
-  const pad = (width - (head % width)) % width;
-  const copy = new Uint8Array(new ArrayBuffer(data.length + pad), pad, data.length);
+/**
+ * Scratch memory reused from call to call (the codec is synchronous, so one call never
+ * overlaps another in a thread): split streams, aligned input copies and decoded streams
+ * live here, never in the returned payload or output.
+ */
+let scratch = new Uint8Array(1 << 20);
+
+function scratchOf(length: number, at = 0): Uint8Array {
+  if (scratch.length < at + length) {
+    const grown = new Uint8Array(Math.max(at + length, scratch.length * 2));
+    grown.set(scratch.subarray(0, at));
+    scratch = grown;
+  }
+  return scratch.subarray(at, at + length);
+}
+
+/**
+ * `data` itself when its byte `head` sits at a multiple of 8 in its buffer, else a copy in
+ * scratch (from `at`) that is: typed-array views of any width then fit.
+ */
+function aligned(data: Uint8Array, head: number, at: number): Uint8Array {
+  if ((data.byteOffset + head) % 8 === 0) return data;
+  const pad = (8 - ((scratch.byteOffset + at + head) % 8)) % 8;
+  const copy = scratchOf(data.length + pad, at).subarray(pad);
   copy.set(data);
   return copy;
 }
 
-/** An output buffer of `length` bytes whose byte `head` is aligned to `width`. */
-function alignedOutput(length: number, head: number, width: number): Uint8Array {
-  const pad = (width - (head % width)) % width;
-  return new Uint8Array(new ArrayBuffer(length + pad), pad, length);
+/** A fresh, unzeroed output of `length` bytes whose byte `head` is aligned to 8. */
+function alignedOutput(length: number, head: number): Uint8Array {
+  const pad = (8 - (head % 8)) % 8;
+  const buffer = Buffer.allocUnsafeSlow(length + pad);
+  return buffer.subarray(pad, pad + length);
 }
 
 function entropyBits(hist: Uint32Array, n: number): number {
@@ -107,7 +131,7 @@ export function detectLayout(raw: Uint8Array): Detection {
     for (let head = 0; head < w; head++) {
       const n = Math.floor((len - head) / w);
       if (n < 64) continue;
-      const src = aligned(sample, head, w).subarray(head, head + n * w);
+      const src = aligned(sample, head, 0).subarray(head, head + n * w);
       const buffer = new Uint8Array(n * layout.streams);
       const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
       layout.split(src, n, streams);
@@ -133,20 +157,71 @@ function zstd(bytes: Uint8Array, level: number): Buffer {
   });
 }
 
+/** Share of positions whose next 8 bytes occurred before, below which zstd is not even probed. */
+const REPEATS_WORTH_A_PROBE = 0.02;
+const REPEAT_SAMPLE = 4096;
+const repeatTable = new Int32Array(1 << 12);
+
+/**
+ * How often the 8 bytes at a position already occurred earlier in a 4 KiB sample. Order-0
+ * statistics are Huffman's job; zstd only gains on such long repeats (zero runs,
+ * duplicated rows, few distinct values), and 8-byte repeats are rare by chance in any
+ * stream worth entropy coding. A few microseconds, against ~60 for a zstd probe.
+ */
+function repeatShare(stream: Uint8Array): number {
+  const n = Math.min(stream.length, REPEAT_SAMPLE);
+  if (n < 64) return 1;
+  const view = new DataView(stream.buffer, stream.byteOffset, n);
+  repeatTable.fill(-1);
+  let hits = 0;
+  const last = n - 8;
+  for (let i = 0; i <= last; i++) {
+    const a = view.getUint32(i, true);
+    const b = view.getUint32(i + 4, true);
+    const h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b ^ (a >>> 15), 0x85ebca77)) >>> 20;
+    const j = repeatTable[h];
+    if (j >= 0 && view.getUint32(j, true) === a && view.getUint32(j + 4, true) === b) hits++;
+    repeatTable[h] = i;
+  }
+  return hits / (last + 1);
+}
+
+/** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
+const RANDOM_BITS = 7.95;
+const RANDOM_SAMPLE = 16 << 10;
+
 function codeStream(stream: Uint8Array, level: number, tryZstd: boolean): CodedStream {
   const n = stream.length;
-  const hist = histogram(stream);
-  let distinct = 0;
-  for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
-  if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
-  const huffmanSize = huffmanSizeFromHistogram(hist);
-  let best: CodedStream =
-    huffmanSize < n
-      ? { method: METHOD_HUFFMAN, bytes: huffmanEncode(stream) }
-      : { method: METHOD_STORED, bytes: stream };
+  let best: CodedStream | undefined;
+  // Mantissa bytes are near random: a sample says so without counting the whole stream.
+  if (n >= 4 * RANDOM_SAMPLE) {
+    const at = (n >> 1) & ~7;
+    const sample = stream.subarray(at, at + RANDOM_SAMPLE);
+    if (entropyBits(histogram(sample), sample.length) / sample.length > RANDOM_BITS) {
+      best = { method: METHOD_STORED, bytes: stream };
+    }
+  }
+  if (!best) {
+    const hist = histogram(stream);
+    let distinct = 0;
+    for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
+    if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
+    best =
+      huffmanSizeFromHistogram(hist) < n
+        ? { method: METHOD_HUFFMAN, bytes: huffmanEncode(stream, hist) }
+        : { method: METHOD_STORED, bytes: stream };
+    // Conditioning each symbol on the previous one saves ~1% on real exponent streams at
+    // about half the encode speed (bench/results/huffman.md): worth it only for ratio.
+    if (best.method === METHOD_HUFFMAN && level >= CONTEXT_LEVEL) {
+      const context = huffmanEncodeContext(stream);
+      if (context[0] === BLOCK_CONTEXT && context.length < best.bytes.length) {
+        best = { method: METHOD_CONTEXT, bytes: context };
+      }
+    }
+  }
   // zstd wins where a stream has repeats that order-0 coding cannot see (quantised values,
   // repeated rows). A cheap probe on the start of the stream decides whether to try it.
-  if (tryZstd) {
+  if (tryZstd && repeatShare(stream) >= REPEATS_WORTH_A_PROBE) {
     const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
     const probeShare = zstd(probe, 1).length / probe.length;
     if (probeShare < (best.bytes.length / n) * 0.97) {
@@ -168,8 +243,10 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   if (raw.length < head + width) head = 0;
   const n = Math.floor((raw.length - head) / width);
   const tail = raw.length - head - n * width;
-  const src = aligned(raw, head, width).subarray(head, head + n * width);
-  const buffer = new Uint8Array(n * layout.streams);
+  const streamBytes = n * layout.streams;
+  scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
+  const buffer = scratch.subarray(0, streamBytes);
+  const src = aligned(raw, head, streamBytes).subarray(head, head + n * width);
   const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
   layout.split(src, n, streams);
   const level = options.level ?? 3;
@@ -234,28 +311,33 @@ export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
     const at = FIXED + DESCRIPTOR * k;
     const method = payload[at];
     const length = view.getUint32(at + 1, true);
-    if (method > METHOD_ZSTD) throw corrupt(`stream ${k}: unknown method ${method}`);
+    if (method > METHOD_CONTEXT) throw corrupt(`stream ${k}: unknown method ${method}`);
     parts.push({ method, start: pos, length });
     pos += length;
     if (pos > payload.length) throw corrupt(`stream ${k} runs past the payload`);
   }
   if (pos + tail !== payload.length) throw corrupt("stream lengths do not add up to the payload");
   const streams: Uint8Array[] = [];
+  const decoded = scratchOf(n * count);
   for (const [k, part] of parts.entries()) {
     const bytes = payload.subarray(part.start, part.start + part.length);
     switch (part.method) {
       case METHOD_CONSTANT:
         if (part.length !== Math.min(1, n))
           throw corrupt(`stream ${k}: constant stream of ${part.length} bytes`);
-        streams.push(new Uint8Array(n).fill(n > 0 ? bytes[0] : 0));
+        streams.push(decoded.subarray(k * n, (k + 1) * n).fill(n > 0 ? bytes[0] : 0));
         break;
       case METHOD_STORED:
         if (part.length !== n) throw corrupt(`stream ${k}: stored ${part.length} bytes for ${n} elements`);
         streams.push(bytes);
         break;
-      case METHOD_HUFFMAN: {
-        const out = new Uint8Array(n);
-        huffmanDecode(bytes, out);
+      case METHOD_HUFFMAN:
+      case METHOD_CONTEXT: {
+        const out = decoded.subarray(k * n, (k + 1) * n);
+        if (part.method === METHOD_CONTEXT) {
+          if (bytes[0] !== BLOCK_CONTEXT) throw corrupt(`stream ${k}: context method without a context block`);
+          huffmanDecodeContext(bytes, out);
+        } else huffmanDecode(bytes, out);
         streams.push(out);
         break;
       }
@@ -266,7 +348,7 @@ export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
         );
     }
   }
-  const out = alignedOutput(rawLength, head, width);
+  const out = alignedOutput(rawLength, head);
   out.set(payload.subarray(headerLength, headerLength + head), 0);
   layout.merge(streams, n, out.subarray(head, head + n * width));
   out.set(payload.subarray(payload.length - tail), rawLength - tail);

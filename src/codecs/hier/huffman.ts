@@ -412,13 +412,15 @@ function encodeRange(
 /**
  * Encodes a byte stream into a self-describing block: a compact codebook (code lengths),
  * the end offsets of 4 interleaved lanes, then the bitstream. Falls back to a stored or
- * single-symbol block when that is smaller.
+ * single-symbol block when that is smaller. `knownHistogram`, when given, must be
+ * histogram(symbols): it saves counting twice.
  */
-export function huffmanEncode(symbols: Uint8Array): Uint8Array {
+export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array): Uint8Array {
   const n = symbols.length;
   checkCount(n);
   warmUpFor(n);
-  const hist = histogram(symbols);
+  // A caller that already counted the symbols passes the counts (they must be exact).
+  const hist = knownHistogram ?? histogram(symbols);
   const p = plan(hist, n);
   const out = new Uint8Array(p.size);
   out[0] = p.type;

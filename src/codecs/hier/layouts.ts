@@ -38,25 +38,46 @@ const bytes: Layout = {
   },
 };
 
-/** BF16: s eeeeeeee mmmmmmm -> [exponent byte, sign|mantissa byte]. */
+/**
+ * BF16: s eeeeeeee mmmmmmm -> [exponent byte, sign|mantissa byte]. Two elements are
+ * read or written per 32-bit word (half the memory operations of one at a time); the
+ * element data must be 4-byte aligned, which HIER's buffers are.
+ */
 const bf16: Layout = {
   id: 1,
   name: "bf16",
   width: 2,
   streams: 2,
   split(data, n, [e, sm]) {
-    const v = u16(data, n);
-    for (let i = 0; i < n; i++) {
-      const x = v[i];
-      e[i] = (x >>> 7) & 0xff;
-      sm[i] = ((x >>> 8) & 0x80) | (x & 0x7f);
+    const pairs = n >>> 1;
+    const w32 = new Uint32Array(data.buffer, data.byteOffset, pairs);
+    for (let j = 0, i = 0; j < pairs; j++, i += 2) {
+      const w = w32[j];
+      e[i] = (w >>> 7) & 0xff;
+      sm[i] = ((w >>> 8) & 0x80) | (w & 0x7f);
+      e[i + 1] = (w >>> 23) & 0xff;
+      sm[i + 1] = ((w >>> 24) & 0x80) | ((w >>> 16) & 0x7f);
+    }
+    if (n & 1) {
+      const x = data[2 * n - 2] | (data[2 * n - 1] << 8);
+      e[n - 1] = (x >>> 7) & 0xff;
+      sm[n - 1] = ((x >>> 8) & 0x80) | (x & 0x7f);
     }
   },
   merge([e, sm], n, out) {
-    const v = u16(out, n);
-    for (let i = 0; i < n; i++) {
-      const s = sm[i];
-      v[i] = ((s & 0x80) << 8) | (e[i] << 7) | (s & 0x7f);
+    const pairs = n >>> 1;
+    const w32 = new Int32Array(out.buffer, out.byteOffset, pairs);
+    for (let j = 0, i = 0; j < pairs; j++, i += 2) {
+      const s0 = sm[i];
+      const s1 = sm[i + 1];
+      w32[j] =
+        ((s0 & 0x80) << 8) | (e[i] << 7) | (s0 & 0x7f) | ((s1 & 0x80) << 24) | (e[i + 1] << 23) | ((s1 & 0x7f) << 16);
+    }
+    if (n & 1) {
+      const s = sm[n - 1];
+      const x = ((s & 0x80) << 8) | (e[n - 1] << 7) | (s & 0x7f);
+      out[2 * n - 2] = x & 0xff;
+      out[2 * n - 1] = x >>> 8;
     }
   },
 };
