@@ -335,7 +335,8 @@ export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
       case METHOD_CONTEXT: {
         const out = decoded.subarray(k * n, (k + 1) * n);
         if (part.method === METHOD_CONTEXT) {
-          if (bytes[0] !== BLOCK_CONTEXT) throw corrupt(`stream ${k}: context method without a context block`);
+          if (bytes[0] !== BLOCK_CONTEXT)
+            throw corrupt(`stream ${k}: context method without a context block`);
           huffmanDecodeContext(bytes, out);
         } else huffmanDecode(bytes, out);
         streams.push(out);
