@@ -64,6 +64,7 @@ export interface AnalyzeOptions {
 const FIELD_NAMES: Record<string, string[]> = {
   bytes: ["bytes"],
   bf16: ["exponent", "sign+mantissa"],
+  "bf16 for F16": ["exponent+mantissa top 3", "sign+mantissa low 7"],
   f16: ["exponent", "mantissa low", "sign+mantissa high"],
   f32: ["exponent", "mantissa byte 0", "mantissa byte 1", "sign+mantissa high"],
 };
@@ -85,14 +86,15 @@ function entropy(stream: Uint8Array): number {
   return stream.length ? bits / stream.length : 0;
 }
 
-function splitFields(sample: Uint8Array, layout: Layout, head: number): FieldEntropy[] {
+function splitFields(sample: Uint8Array, layout: Layout, head: number, dtype: string | null): FieldEntropy[] {
   const n = Math.floor((sample.length - head) / layout.width);
   if (n < 1) return [];
   const data = new Uint8Array(n * layout.width);
   data.set(sample.subarray(head, head + n * layout.width));
   const streams = Array.from({ length: layout.streams }, () => new Uint8Array(n));
   layout.split(data, n, streams);
-  const names = FIELD_NAMES[layout.name] ?? streams.map((_, i) => `byte plane ${i}`);
+  const key = layout.name === "bf16" && dtype === "F16" ? "bf16 for F16" : layout.name;
+  const names = FIELD_NAMES[key] ?? streams.map((_, i) => `byte plane ${i}`);
   return streams.map((s, i) => ({ field: names[i], bits: Number(entropy(s).toFixed(3)) }));
 }
 
@@ -228,7 +230,7 @@ export async function analyzeSource(
       dtype = LAYOUT_DTYPE[layout.name] ?? null;
       dtypeSource = dtype === null ? "none" : "detected";
     }
-    const fields = splitFields(sample, layout, head);
+    const fields = splitFields(sample, layout, head, dtype);
     const candidates: CandidateResult[] = [];
     for (const name of CANDIDATES) {
       const codec = codecByName(name);
