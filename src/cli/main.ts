@@ -138,6 +138,7 @@ async function compressOne(
 ) {
   const options = {
     codec: args.codec,
+    goal: args.goal as Goal | undefined,
     level: args.level,
     chunkSize: args.chunkSize,
     overwrite: args.force,

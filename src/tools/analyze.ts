@@ -10,6 +10,7 @@ import { codecByName } from "../codecs/registry.ts";
 import { MmhError } from "../common/errors.ts";
 import { encodeAuto, type Goal } from "../engine/auto.ts";
 import { encodeChunk } from "../engine/chunk.ts";
+import { resolveCompressOptions } from "../engine/options.ts";
 import type { RandomAccessSource } from "../engine/reader.ts";
 import { type DTypeName, dtypeByName } from "../formats/dtype.ts";
 import { recognise } from "../formats/index.ts";
@@ -157,7 +158,15 @@ export async function analyzeSource(
 ): Promise<AnalyzeReport> {
   const sampleBytes = options.sampleBytes ?? 256 << 10;
   const maxRegions = options.maxRegions ?? 200;
-  const goal = options.goal ?? "balanced";
+  for (const [what, value] of [
+    ["sampleBytes", sampleBytes],
+    ["maxRegions", maxRegions],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new MmhError("E_BAD_OPTION", `${what} must be a positive integer, got ${value}`);
+  }
+  // The goal and level as compress checks them (the level is zstd's, as with auto).
+  const { goal, level } = resolveCompressOptions({ goal: options.goal, level: options.level });
   let recognised: Recognised;
   let recogniseProblem: string | undefined;
   try {
@@ -234,18 +243,18 @@ export async function analyzeSource(
     const candidates: CandidateResult[] = [];
     for (const name of CANDIDATES) {
       const codec = codecByName(name);
-      const level = codec.levels
+      const codecLevel = codec.levels
         ? name === "zstd" || name === "hier"
-          ? (options.level ?? codec.levels.default)
+          ? (level ?? codec.levels.default)
           : codec.levels.default
         : undefined;
-      const chunk = encodeChunk(sample, codec, level, known ? known.name : null);
+      const chunk = encodeChunk(sample, codec, codecLevel, known ? known.name : null);
       candidates.push({
         codec: name,
         ratio: Number(((chunk.header.length + chunk.payload.length) / sample.length).toFixed(4)),
       });
     }
-    const auto = encodeAuto(sample, known ? known.name : null, goal, options.level, { choiceMs: 0 });
+    const auto = encodeAuto(sample, known ? known.name : null, goal, level, { choiceMs: 0 });
     const period = findPeriod(sample);
     const hist = histogram(sample);
     const distinct = hist.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);

@@ -262,7 +262,10 @@ export function generate(options: GenOptions): Buffer {
       const dtype = options.dtype ?? "BF16";
       if (!GEN_DTYPES.includes(dtype))
         throw new MmhError("E_BAD_OPTION", `gen dtype must be one of ${GEN_DTYPES.join(", ")}`);
-      return genSafetensors(size, dtype, options.std ?? 0.02, seed);
+      const std = options.std ?? 0.02;
+      if (!Number.isFinite(std) || std <= 0)
+        throw new MmhError("E_BAD_OPTION", `std must be a positive number, got ${std}`);
+      return genSafetensors(size, dtype, std, seed);
     }
     case "text":
       return genText(size, seed);

@@ -1,0 +1,142 @@
+/** Timing, statistics, machine facts and small helpers shared by the benchmarks. */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+
+export const KiB = 1024;
+export const MiB = 1024 * 1024;
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Milliseconds taken by `work`. */
+export function timeSync(work: () => void): number {
+  const start = performance.now();
+  work();
+  return performance.now() - start;
+}
+
+export async function timeAsync(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+/** Decimal megabytes per second (10^6 bytes), as zstd and MEASUREMENTS.md report them. */
+export function mbps(bytes: number, ms: number): number {
+  return bytes / 1e6 / (ms / 1000);
+}
+
+export function fmt(value: number, digits = 0): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : "n/a";
+}
+
+/** "64 KiB", "1 MiB", "2.5 MiB". */
+export function sizeLabel(bytes: number): string {
+  if (bytes >= MiB && bytes % (MiB / 4) === 0) return `${bytes / MiB} MiB`;
+  if (bytes >= KiB && bytes % KiB === 0) return `${bytes / KiB} KiB`;
+  return `${bytes} B`;
+}
+
+/** Parse "256M", "64MiB", "1G", "512K" or a plain byte count (binary units). */
+export function parseSizeArg(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(i?b)?$/i.exec(text.trim());
+  if (!match) throw new Error(`cannot read size "${text}" (try 256M, 64MiB, 1G)`);
+  const unit = match[2].toLowerCase();
+  const scale = unit === "k" ? KiB : unit === "m" ? MiB : unit === "g" ? 1024 * MiB : 1;
+  return Math.floor(Number(match[1]) * scale);
+}
+
+/** The value after `--name` (or `--name=value`) on the command line. */
+export function argValue(name: string, args: readonly string[] = process.argv.slice(2)): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === name) return args[i + 1];
+    if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
+  }
+  return undefined;
+}
+
+export function cpuModel(): string {
+  try {
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const model = /^model name\s*:\s*(.+)$/m.exec(info);
+    if (model) return model[1].trim();
+  } catch {
+    // not Linux
+  }
+  return cpus()[0]?.model ?? "unknown";
+}
+
+function toolVersion(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: "utf8" });
+  if (result.error || result.status !== 0) return "not found";
+  return (result.stdout || result.stderr).trim().split("\n")[0];
+}
+
+export function zstdCliVersion(): string {
+  return toolVersion("zstd", ["--version"]);
+}
+
+export function lz4CliVersion(): string {
+  return toolVersion("lz4", ["--version"]);
+}
+
+/** Markdown lines describing when and where a result was measured. */
+export function machineLines(command: string): string[] {
+  return [
+    `- Date: ${new Date().toISOString()}`,
+    `- Node: ${process.version} (zstd ${process.versions.zstd ?? "?"} in node:zlib)`,
+    `- CPU: ${cpuModel()}, ${cpus().length} logical cores`,
+    `- Reproduce: \`${command}\``,
+  ];
+}
+
+/** A markdown table; the first column is left-aligned, the others right-aligned. */
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map((_, i) => (i === 0 ? "---" : "---:"))), ...rows.map(line)].join("\n");
+}
+
+/** Give the garbage collector a chance, when node runs with --expose-gc. */
+export function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) gc();
+}
+
+/** Interquartile range over median: how much the runs of one measurement disagree. */
+export function spread(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => {
+    const pos = (sorted.length - 1) * q;
+    const lo = Math.floor(pos);
+    return sorted[lo] + (sorted[Math.ceil(pos)] - sorted[lo]) * (pos - lo);
+  };
+  return (at(0.75) - at(0.25)) / median(sorted);
+}
+
+/** Microseconds some task spent waiting for a CPU since boot (Linux PSI), if available. */
+export function cpuWaitMicros(): number | undefined {
+  try {
+    const match = /^some .*total=(\d+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A note on how busy the machine was: the share of wall time during which some task was
+ * waiting for a CPU (other work competing with the benchmark), from Linux PSI.
+ */
+export function contentionNote(startMicros: number | undefined, elapsedMs: number): string {
+  const end = cpuWaitMicros();
+  if (startMicros === undefined || end === undefined)
+    return "CPU contention: not measurable here (no /proc/pressure/cpu).";
+  const share = (end - startMicros) / 1000 / elapsedMs;
+  return `CPU contention during the run: some task was waiting for a CPU ${fmt(share * 100, 0)}% of the time (Linux PSI; near 0% means the benchmark had the machine to itself).`;
+}

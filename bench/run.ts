@@ -1,0 +1,35 @@
+/**
+ * Runs every benchmark in turn (`npm run bench`), each in its own Node process so that
+ * one's memory and JIT state cannot affect the next. Each writes its results file in
+ * bench/results/.
+ *
+ *   npm run bench             full runs (several minutes; needs about 2 GiB of memory)
+ *   npm run bench -- --quick  small inputs, nothing written: a check that all of them work
+ */
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes("--quick");
+
+const benchmarks: [string, string[]][] = [
+  ["chunk-size.ts", quick ? ["--quick"] : []],
+  ["vs-zstd.ts", quick ? ["--size", "32M", "--runs", "3"] : []],
+  ["lz4-choice.ts", quick ? ["--size", "8M", "--runs", "3"] : []],
+];
+
+let failed = 0;
+for (const [script, args] of benchmarks) {
+  console.log(`\n=== bench/${script} ${args.join(" ")}`);
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [join(here, script), ...args], { stdio: "inherit" });
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  if (result.status !== 0) {
+    failed++;
+    console.error(`bench/${script} failed (${result.status ?? result.signal}) after ${seconds} s`);
+  } else {
+    console.log(`=== bench/${script} done in ${seconds} s`);
+  }
+}
+process.exitCode = failed > 0 ? 1 : 0;
