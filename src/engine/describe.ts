@@ -1,4 +1,5 @@
 import { MmhError } from "../common/errors.ts";
+import { segmentRaw } from "../formats/detect.ts";
 import { recognise } from "../formats/index.ts";
 import type { Recognised } from "../formats/types.ts";
 import type { SourceLayout } from "./encoder.ts";
@@ -39,6 +40,12 @@ export async function describeSource(
       problem = `${error.code}: ${error.message}`;
     }
   }
+  // Unknown files: find the arrays inside them, so chunks start on element boundaries.
+  let regions = recognised.regions;
+  if (enabled && recognised.format === "raw") {
+    regions = [];
+    for (const region of recognised.regions) regions.push(...(await segmentRaw(source, region)));
+  }
   const tensors: StoredTensor[] = recognised.tensors.map(({ name, dtype, shape, offset, length }) => ({
     name,
     dtype,
@@ -51,7 +58,7 @@ export async function describeSource(
   if (problem) footer.recogniseProblem = problem;
   return {
     format: recognised.format,
-    plan: planChunks(recognised.regions, chunkSize),
+    plan: planChunks(regions, chunkSize),
     footer,
     recognised,
     ...(problem ? { problem } : {}),

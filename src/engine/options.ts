@@ -21,7 +21,7 @@ export interface CompressOptions {
   goal?: Goal;
   /** Codec level; the codec's default when absent. */
   level?: number;
-  /** Raw bytes per chunk, 4 KiB to 64 MiB; default 1 MiB. */
+  /** Raw bytes per chunk, 4 KiB to 64 MiB; default 512 KiB. */
   chunkSize?: number;
   /** Recognise model formats (safetensors, npy, npz, GGUF, PyTorch) to cut chunks at tensors; default true. */
   recognise?: boolean;

@@ -12,6 +12,7 @@ import { encodeAuto, type Goal } from "../engine/auto.ts";
 import { encodeChunk } from "../engine/chunk.ts";
 import { resolveCompressOptions } from "../engine/options.ts";
 import type { RandomAccessSource } from "../engine/reader.ts";
+import { segmentRaw } from "../formats/detect.ts";
 import { type DTypeName, dtypeByName } from "../formats/dtype.ts";
 import { recognise } from "../formats/index.ts";
 import type { Recognised } from "../formats/types.ts";
@@ -181,32 +182,26 @@ export async function analyzeSource(
     };
   }
   const shapes = new Map(recognised.tensors.map((t) => [t.offset, t]));
-  // Raw bytes are looked at in windows, so that arrays inside an unknown file show up.
+  // Raw bytes are segmented as the compressor does, so arrays inside an unknown file show up.
   const windows: {
     name: string;
     offset: number;
     length: number;
     dtype: DTypeName | null;
     shape?: number[];
+    detected?: boolean;
   }[] = [];
   for (const region of recognised.regions) {
-    if (region.dtype !== null || region.length <= 4 << 20) {
+    const parts =
+      region.dtype === null && region.kind === "raw" ? await segmentRaw(source, region) : [region];
+    for (const part of parts) {
       windows.push({
-        name: region.name,
-        offset: region.offset,
-        length: region.length,
-        dtype: region.dtype,
-        shape: region.shape ?? shapes.get(region.offset)?.shape,
-      });
-      continue;
-    }
-    const step = Math.max(4 << 20, Math.ceil(region.length / 64));
-    for (let at = 0; at < region.length; at += step) {
-      windows.push({
-        name: `${region.name} @${region.offset + at}`,
-        offset: region.offset + at,
-        length: Math.min(step, region.length - at),
-        dtype: null,
+        name: part.name,
+        offset: part.offset,
+        length: part.length,
+        dtype: part.dtype,
+        shape: part.shape ?? shapes.get(part.offset)?.shape,
+        detected: part.note?.startsWith("detected") ?? false,
       });
     }
   }
@@ -230,7 +225,7 @@ export async function analyzeSource(
     let layout: Layout;
     let head = 0;
     let dtype: string | null = w.dtype;
-    let dtypeSource: RegionReport["dtypeSource"] = "given";
+    let dtypeSource: RegionReport["dtypeSource"] = w.detected ? "detected" : "given";
     if (known) layout = layoutForDType(known.name);
     else {
       const found = detectLayout(sample);

@@ -87,9 +87,9 @@ const DETECT_SAMPLE = 16 << 10;
  * the lowest total order-0 entropy: the dtype and offset that make the data most
  * predictable. Ties go to the simpler (earlier) layout.
  */
-export function detectLayout(raw: Uint8Array): Detection {
-  const start = raw.length > DETECT_SAMPLE ? ((raw.length - DETECT_SAMPLE) >> 1) & ~7 : 0;
-  const sample = raw.subarray(start, start + Math.min(raw.length, DETECT_SAMPLE));
+export function detectLayout(raw: Uint8Array, sampleSize = DETECT_SAMPLE): Detection {
+  const start = raw.length > sampleSize ? ((raw.length - sampleSize) >> 1) & ~7 : 0;
+  const sample = raw.subarray(start, start + Math.min(raw.length, sampleSize));
   const len = sample.length;
   let best: Detection = { layout: LAYOUTS[0], head: 0, estimate: 1 };
   let bestBits = Number.POSITIVE_INFINITY;
@@ -141,6 +141,23 @@ export function detectLayout(raw: Uint8Array): Detection {
     }
   }
   return best;
+}
+
+/**
+ * Estimated coded bits per raw bit of one layout at one head on a sample (order-0
+ * entropy of its streams), on the same scale as Detection.estimate.
+ */
+export function estimateLayout(sample: Uint8Array, layout: Layout, head: number): number {
+  const w = layout.width;
+  const n = Math.floor((sample.length - head) / w);
+  if (n < 16) return 1;
+  const src = aligned(sample, head, 0).subarray(head, head + n * w);
+  const buffer = new Uint8Array(n * layout.streams);
+  const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
+  layout.split(src, n, streams);
+  let bits = (sample.length - n * w) * 8;
+  for (const stream of streams) bits += Math.min(n * 8, entropyBits(histogram(stream), n) + 256);
+  return bits / (sample.length * 8);
 }
 
 interface CodedStream {
