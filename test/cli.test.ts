@@ -218,6 +218,19 @@ describe("mmh CLI", () => {
     assert.ok(lz4.stdout.equals(text));
   });
 
+  test("a reader that goes away stops mmh quietly, as SIGPIPE would", () => {
+    const r = spawnSync(
+      "bash",
+      [
+        "-c",
+        `"${process.execPath}" "${BIN}" -dc data.bin.mmh | head -c 10 > /dev/null; echo "\${PIPESTATUS[0]}"`,
+      ],
+      { cwd: dir, timeout: 60_000 },
+    );
+    assert.equal(r.stdout.toString().trim(), "141");
+    assert.equal(r.stderr.toString(), "", "no error message");
+  });
+
   test("--help and --version", () => {
     const help = mmh(["--help"]);
     assert.equal(help.code, 0);

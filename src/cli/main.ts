@@ -69,6 +69,15 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  // A reader that goes away (`mmh -dc x.mmh | head`) is not an error of ours: stop
+  // quietly with the status a process killed by SIGPIPE has, as other tools do.
+  let brokenPipe = false;
+  const onStdoutError = (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") return;
+    brokenPipe = true;
+    controller.abort(new MmhError("E_IO", "broken pipe"));
+  };
+  io.stdout.on("error", onStdoutError);
   try {
     const args = parseCli(argv);
     switch (args.command) {
@@ -92,6 +101,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runCodec(args, io, controller.signal);
     }
   } catch (error) {
+    if (brokenPipe || isBrokenPipe(error)) return EXIT_BROKEN_PIPE;
     const mmh = toError(controller.signal.aborted ? (controller.signal.reason ?? error) : error);
     io.stderr.write(`mmh: ${mmh.code}: ${mmh.message}\n`);
     if (mmh.code === "E_USAGE") io.stderr.write(`Try 'mmh --help' for more information.\n`);
@@ -100,6 +110,15 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+const EXIT_BROKEN_PIPE = 141;
+
+function isBrokenPipe(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === "EPIPE") return true;
+  }
+  return false;
 }
 
 function defaultOutput(args: CliArgs, file: string): string {
