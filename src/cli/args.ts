@@ -34,6 +34,8 @@ export interface CliArgs {
   size?: number;
   std?: number;
   period?: number;
+  /** Worker threads for chunk coding (-T); undefined means the number of cores. */
+  threads?: number;
 }
 
 const COMMANDS = new Set<string>([
@@ -64,6 +66,8 @@ const VALUE_OPTIONS = new Set([
   "--size",
   "--std",
   "--period",
+  "-T",
+  "--threads",
 ]);
 
 const optionSpec = {
@@ -89,6 +93,7 @@ const optionSpec = {
   size: { type: "string" },
   std: { type: "string" },
   period: { type: "string" },
+  threads: { type: "string", short: "T" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -110,7 +115,8 @@ function normalise(argv: readonly string[]): string[] {
       break;
     }
     if (VALUE_OPTIONS.has(arg) && i + 1 < argv.length) {
-      out.push(`${arg.startsWith("--") ? arg : arg === "-o" ? "--output" : "--level"}=${argv[++i]}`);
+      const long = arg.startsWith("--") ? arg : ({ "-o": "--output", "-L": "--level", "-T": "--threads" } as Record<string, string>)[arg];
+      out.push(`${long}=${argv[++i]}`);
       continue;
     }
     const level = /^-(\d+)$/.exec(arg);
@@ -188,6 +194,10 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (values.seed !== undefined) args.seed = parseInteger(values.seed, "seed");
   if (values.size !== undefined) args.size = parseByteSize(values.size, "size");
   if (values.period !== undefined) args.period = parseInteger(values.period, "period");
+  if (values.threads !== undefined) {
+    args.threads = parseInteger(values.threads, "threads");
+    if (args.threads < 1 || args.threads > 256) throw new MmhError("E_BAD_OPTION", `threads must be 1 to 256, got ${args.threads}`);
+  }
   if (values.std !== undefined) {
     args.std = Number(values.std);
     if (!Number.isFinite(args.std) || args.std <= 0) {
@@ -264,6 +274,7 @@ Options:
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
                          with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 512K)
+  -T, --threads N        worker threads for chunk coding (default: the number of cores)
   --max-output SIZE      refuse to decompress more than SIZE bytes
   --json                 machine-readable output for info, verify and analyze
   -h, --help             this help
