@@ -54,7 +54,8 @@ export function decodeLz4Frame(frame: Uint8Array, rawLength: number): Uint8Array
   const bd = frame[5];
   if (flg >> 6 !== 1) throw corrupt(`unsupported version ${flg >> 6}`);
   if (flg & 0x02 || bd & 0x8f) throw corrupt("reserved bits are set");
-  if (!(flg & 0x20)) throw new MmhError("E_UNSUPPORTED", "lz4 frame: linked blocks are not supported");
+  // MMH writes independent blocks only, so a frame that says otherwise is damaged.
+  if (!(flg & 0x20)) throw corrupt("linked blocks (MMH writes independent blocks only)");
   if (flg & 0x01) throw corrupt("dictionaries are not used by MMH");
   const blockChecksum = (flg & 0x10) !== 0;
   const contentChecksum = (flg & 0x04) !== 0;

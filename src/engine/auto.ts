@@ -6,7 +6,9 @@
 import { hierCodec } from "../codecs/hier/hier.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
 import { findPeriod, p251Codec } from "../codecs/p251.ts";
+import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
+import { MmhError } from "../common/errors.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
@@ -74,6 +76,85 @@ function storedSize(chunk: EncodedChunk): number {
   return chunk.header.length + chunk.payload.length;
 }
 
+/** A codec and level to encode a chunk with in full: plain data, so it can go to a worker. */
+export interface Choice {
+  id: string;
+  level: number | undefined;
+}
+
+const asChoice = (c: Candidate): Choice => ({ id: c.codec.id, level: c.level });
+
+/**
+ * Decide, from the chunk alone and the decisions before it, which codecs to encode it
+ * with in full (the smallest result is kept). Cheap: samples, not whole encodes. The
+ * result depends only on the chunks in order, never on timing, so the output is the
+ * same whatever the number of workers.
+ */
+export function chooseCodecs(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  goal: Goal,
+  level: number | undefined,
+  stats: AutoStats,
+): Choice[] {
+  const started = performance.now();
+  try {
+    // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
+    const period = findPeriod(raw);
+    if (period && period.periodicLength >= raw.length * 0.9) return [{ id: p251Codec.id, level: undefined }];
+    const options = candidates(goal, level);
+    if (raw.length <= WHOLE || goal === "ratio") return options.map(asChoice);
+    const reuse = stats.reuse;
+    if (reuse && reuse.dtype === dtype && reuse.left > 0) {
+      const chosen = options.find((c) => c.codec.id === reuse.codec);
+      if (chosen) {
+        reuse.left--;
+        return [asChoice(chosen)];
+      }
+    }
+    const sample = sampleOf(raw);
+    const ranked = options
+      .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
+      .sort((x, y) => x.size - y.size);
+    stats.reuse =
+      ranked.length < 2 || ranked[1].size > ranked[0].size * (1 + CLEAR)
+        ? { dtype, codec: ranked[0].c.codec.id, left: REUSE }
+        : undefined;
+    const runnerUp = ranked[1];
+    return runnerUp && runnerUp.size <= ranked[0].size * (1 + CLOSE)
+      ? [asChoice(ranked[0].c), asChoice(runnerUp.c)]
+      : [asChoice(ranked[0].c)];
+  } finally {
+    stats.choiceMs += performance.now() - started;
+  }
+}
+
+/**
+ * Encode a chunk with each choice and keep the smallest. Returns the chunk and the
+ * milliseconds spent on the encodes that were not kept (part of the cost of choosing).
+ */
+export function encodeChoices(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  choices: readonly Choice[],
+): { chunk: EncodedChunk; extraMs: number } {
+  let best: EncodedChunk | undefined;
+  let total = 0;
+  let bestMs = 0;
+  for (const choice of choices) {
+    const started = performance.now();
+    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype);
+    const ms = performance.now() - started;
+    total += ms;
+    if (!best || storedSize(chunk) < storedSize(best)) {
+      best = chunk;
+      bestMs = ms;
+    }
+  }
+  if (!best) throw new MmhError("E_INTERNAL", "no codec to encode with");
+  return { chunk: best, extraMs: total - bestMs };
+}
+
 export function encodeAuto(
   raw: Uint8Array,
   dtype: DTypeName | null,
@@ -81,50 +162,7 @@ export function encodeAuto(
   level: number | undefined,
   stats: AutoStats,
 ): EncodedChunk {
-  const started = performance.now();
-  // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
-  const period = findPeriod(raw);
-  if (period && period.periodicLength >= raw.length * 0.9) {
-    stats.choiceMs += performance.now() - started;
-    return encodeChunk(raw, p251Codec, undefined, dtype);
-  }
-  const options = candidates(goal, level);
-  if (raw.length <= WHOLE || goal === "ratio") {
-    let best: EncodedChunk | undefined;
-    for (const c of options) {
-      const chunk = encodeChunk(raw, c.codec, c.level, dtype);
-      if (!best || storedSize(chunk) < storedSize(best)) best = chunk;
-    }
-    // Everything but one whole encode was the price of choosing.
-    const total = performance.now() - started;
-    stats.choiceMs += total * (1 - 1 / options.length);
-    return best!;
-  }
-  const reuse = stats.reuse;
-  if (reuse && reuse.dtype === dtype && reuse.left > 0) {
-    const chosen = options.find((c) => c.codec.id === reuse.codec);
-    if (chosen) {
-      reuse.left--;
-      stats.choiceMs += performance.now() - started;
-      return encodeChunk(raw, chosen.codec, chosen.level, dtype);
-    }
-  }
-  const sample = sampleOf(raw);
-  const ranked = options
-    .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
-    .sort((x, y) => x.size - y.size);
-  stats.reuse =
-    ranked.length < 2 || ranked[1].size > ranked[0].size * (1 + CLEAR)
-      ? { dtype, codec: ranked[0].c.codec.id, left: REUSE }
-      : undefined;
-  stats.choiceMs += performance.now() - started;
-  const best = encodeChunk(raw, ranked[0].c.codec, ranked[0].c.level, dtype);
-  const runnerUp = ranked[1];
-  if (runnerUp && runnerUp.size <= ranked[0].size * (1 + CLOSE)) {
-    const t = performance.now();
-    const other = encodeChunk(raw, runnerUp.c.codec, runnerUp.c.level, dtype);
-    stats.choiceMs += performance.now() - t;
-    if (storedSize(other) < storedSize(best)) return other;
-  }
-  return best;
+  const { chunk, extraMs } = encodeChoices(raw, dtype, chooseCodecs(raw, dtype, goal, level, stats));
+  stats.choiceMs += extraMs;
+  return chunk;
 }
