@@ -7,6 +7,7 @@ import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
 import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
 import { readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
+import { findTensor } from "./engine/archive.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { describeSource, type StoredTensor } from "./engine/describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./engine/encoder.ts";
@@ -24,10 +25,32 @@ export type { ErrorCode } from "./common/errors.ts";
 export { readFileStream, writeFileAtomic } from "./common/files.ts";
 export type { Header, Trailer } from "./container/format.ts";
 export { FORMAT_VERSION } from "./container/format.ts";
+export {
+  type ArchiveEntry,
+  type DirEntry,
+  type FileEntry,
+  listEntries,
+  type PackOptions,
+  type PackSummary,
+  pack,
+  readEntry,
+  readEntryStream,
+  type SymlinkEntry,
+  type UnpackOptions,
+  type UnpackSummary,
+  unpack,
+} from "./engine/archive.ts";
 export type { Goal } from "./engine/auto.ts";
 export type { StoredTensor } from "./engine/describe.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
 export { MmhReader } from "./engine/reader.ts";
+export {
+  createCompressStream,
+  createCompressTransformStream,
+  createDecompressStream,
+  createDecompressTransformStream,
+  type MmhTransform,
+} from "./engine/streams.ts";
 export type { AnalyzeOptions, AnalyzeReport, RegionReport } from "./tools/analyze.ts";
 export { GEN_DTYPES, GEN_KINDS, type GenOptions, generate } from "./tools/gen.ts";
 export { npyHeader } from "./tools/npy.ts";
@@ -263,14 +286,15 @@ export function tensorsOf(footer: Record<string, unknown>): StoredTensor[] {
 export function readTensor(
   file: string,
   name: string,
-  options: DecompressOptions = {},
+  options: DecompressOptions & { entry?: string } = {},
 ): Promise<{ tensor: StoredTensor; data: Uint8Array }> {
   return guard(async () => {
     const max = resolveMaxOutput(options);
     const reader = await MmhReader.open(await fileSource(file));
     try {
-      const tensor = tensorsOf(reader.index.footer).find((t) => t.name === name);
-      if (!tensor) throw new MmhError("E_NOT_FOUND", `no tensor named ${JSON.stringify(name)} in ${file}`);
+      // In a folder archive, `entry` picks the file when several hold a tensor of this name.
+      const footer = reader.index.footer;
+      const tensor = findTensor(footer, tensorsOf(footer), name, options.entry, file);
       return { tensor, data: await reader.readRange(tensor.offset, tensor.length, max) };
     } finally {
       await reader.close();

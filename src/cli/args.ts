@@ -8,6 +8,8 @@ export type Command =
   | "info"
   | "verify"
   | "extract"
+  | "pack"
+  | "unpack"
   | "analyze"
   | "gen"
   | "help"
@@ -27,6 +29,8 @@ export interface CliArgs {
   maxOutput?: number;
   goal?: string;
   tensor?: string;
+  /** extract: the entry path inside a folder archive. */
+  file?: string;
   format?: string;
   kind?: string;
   dtype?: string;
@@ -44,6 +48,8 @@ const COMMANDS = new Set<string>([
   "info",
   "verify",
   "extract",
+  "pack",
+  "unpack",
   "analyze",
   "gen",
   "help",
@@ -59,6 +65,7 @@ const VALUE_OPTIONS = new Set([
   "--max-output",
   "--goal",
   "--tensor",
+  "--file",
   "--format",
   "--kind",
   "--dtype",
@@ -86,6 +93,7 @@ const optionSpec = {
   "max-output": { type: "string" },
   goal: { type: "string" },
   tensor: { type: "string" },
+  file: { type: "string" },
   format: { type: "string" },
   kind: { type: "string" },
   dtype: { type: "string" },
@@ -115,7 +123,9 @@ function normalise(argv: readonly string[]): string[] {
       break;
     }
     if (VALUE_OPTIONS.has(arg) && i + 1 < argv.length) {
-      const long = arg.startsWith("--") ? arg : ({ "-o": "--output", "-L": "--level", "-T": "--threads" } as Record<string, string>)[arg];
+      const long = arg.startsWith("--")
+        ? arg
+        : ({ "-o": "--output", "-L": "--level", "-T": "--threads" } as Record<string, string>)[arg];
       out.push(`${long}=${argv[++i]}`);
       continue;
     }
@@ -188,6 +198,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
 
   if (values.goal !== undefined) args.goal = values.goal;
   if (values.tensor !== undefined) args.tensor = values.tensor;
+  if (values.file !== undefined) args.file = values.file;
   if (values.format !== undefined) args.format = values.format;
   if (values.kind !== undefined) args.kind = values.kind;
   if (values.dtype !== undefined) args.dtype = values.dtype.toUpperCase();
@@ -196,7 +207,8 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (values.period !== undefined) args.period = parseInteger(values.period, "period");
   if (values.threads !== undefined) {
     args.threads = parseInteger(values.threads, "threads");
-    if (args.threads < 1 || args.threads > 256) throw new MmhError("E_BAD_OPTION", `threads must be 1 to 256, got ${args.threads}`);
+    if (args.threads < 1 || args.threads > 256)
+      throw new MmhError("E_BAD_OPTION", `threads must be 1 to 256, got ${args.threads}`);
   }
   if (values.std !== undefined) {
     args.std = Number(values.std);
@@ -210,26 +222,38 @@ export function parseCli(argv: readonly string[]): CliArgs {
     args.level !== undefined ||
     args.chunkSize !== undefined ||
     args.goal !== undefined;
-  if (encoding && command !== "compress" && command !== "analyze") {
-    throw usage(`--codec, --level, --goal and --chunk-size apply to compress and analyze only`);
+  if (encoding && command !== "compress" && command !== "pack" && command !== "analyze") {
+    throw usage(`--codec, --level, --goal and --chunk-size apply to compress, pack and analyze only`);
   }
   const genOnly = [args.kind, args.dtype, args.seed, args.size, args.std, args.period].some(
     (v) => v !== undefined,
   );
   if (genOnly && command !== "gen")
     throw usage(`--kind, --dtype, --seed, --size, --std and --period apply to gen only`);
-  if ((args.tensor !== undefined || args.format !== undefined) && command !== "extract") {
-    throw usage(`--tensor and --format apply to extract only`);
+  if (
+    (args.tensor !== undefined || args.format !== undefined || args.file !== undefined) &&
+    command !== "extract"
+  ) {
+    throw usage(`--tensor, --file and --format apply to extract only`);
   }
-  if (command === "extract" && (files.length !== 1 || args.tensor === undefined)) {
-    throw usage(`extract needs one FILE.mmh and --tensor NAME`);
+  if (
+    command === "extract" &&
+    (files.length !== 1 || (args.tensor === undefined && args.file === undefined))
+  ) {
+    throw usage(`extract needs one FILE.mmh and --tensor NAME or --file PATH`);
   }
+  if (command === "extract" && args.format !== undefined && args.tensor === undefined)
+    throw usage(`--format applies to --tensor`);
+  if (command === "pack" && files.length !== 1) throw usage(`pack needs one FOLDER (and -o FILE.mmh)`);
+  if (command === "unpack" && files.length !== 1) throw usage(`unpack needs one FILE.mmh (and -o FOLDER)`);
+  if ((command === "pack" || command === "unpack") && (args.stdout || args.output === "-"))
+    throw usage(`${command} writes ${command === "pack" ? "a file" : "a folder"}, not standard output`);
   if (command === "analyze" && files.length === 0) throw usage(`analyze needs a file`);
   if (command === "gen" && (args.size === undefined || files.length > 0)) {
     throw usage(`gen needs --size SIZE (and -o FILE or -c)`);
   }
-  if (args.maxOutput !== undefined && command === "compress")
-    throw usage(`--max-output applies to decompress and verify`);
+  if (args.maxOutput !== undefined && (command === "compress" || command === "pack"))
+    throw usage(`--max-output applies to decompress, unpack, extract and verify`);
   if (args.output !== undefined && args.stdout) throw usage(`-o and -c cannot be used together`);
   if (args.output !== undefined && files.length > 1)
     throw usage(`-o takes one input file, got ${files.length}`);
@@ -244,7 +268,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
   return args;
 }
 
-export const HELP = `Usage: mmh [compress|decompress|info|verify] [OPTIONS] [FILE...]
+export const HELP = `Usage: mmh [compress|decompress|info|verify|extract|pack|unpack] [OPTIONS] [FILE...]
 
 Lossless compression for AI/ML data into the .mmh container.
 
@@ -255,6 +279,15 @@ Commands:
   verify FILE.mmh        check every chunk checksum and the content sha256 (also: -t)
   extract FILE.mmh --tensor NAME [-o OUT] [--format raw|npy]
                          decode one tensor, reading only its chunks
+  pack FOLDER [-o FILE.mmh]
+                         pack a whole folder (model shards, config, tokenizer) into one
+                         archive; each file is recognised on its own
+  unpack FILE.mmh [-o FOLDER]
+                         restore a packed folder (contents and permission bits);
+                         -f replaces an existing non-empty FOLDER as a whole
+  extract FILE.mmh --file PATH [-o OUT]
+                         decode one file of a packed folder, reading only its chunks
+                         (--file PATH --tensor NAME: a tensor of that file)
   analyze FILE           per tensor or region: dtype, field entropies, each codec's
                          ratio on samples, and what auto chooses
   gen --size SIZE [--kind safetensors|periodic|text|random] [--dtype BF16|F16|F32|I8|F8_E4M3]

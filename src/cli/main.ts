@@ -1,3 +1,4 @@
+import { chmod } from "node:fs/promises";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
@@ -15,11 +16,15 @@ import {
   generate,
   type Inspection,
   inspect,
+  listEntries,
   MmhError,
   npyHeader,
+  pack,
+  readEntryStream,
   readFileStream,
   readTensor,
   tensorsOf,
+  unpack,
   VERSION,
   verify,
   writeFileAtomic,
@@ -97,6 +102,10 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runAnalyze(args, io);
       case "extract":
         return await runExtract(args, io, controller.signal);
+      case "pack":
+        return await runPack(args, io, controller.signal);
+      case "unpack":
+        return await runUnpack(args, io, controller.signal);
       default:
         return await runCodec(args, io, controller.signal);
     }
@@ -158,6 +167,7 @@ async function compressOne(
   const options = {
     codec: args.codec,
     goal: args.goal as Goal | undefined,
+    threads: args.threads,
     level: args.level,
     chunkSize: args.chunkSize,
     overwrite: args.force,
@@ -193,7 +203,7 @@ async function decompressOne(
   output: string | undefined,
   signal: AbortSignal,
 ) {
-  const options = { maxOutputBytes: args.maxOutput, overwrite: args.force, signal };
+  const options = { maxOutputBytes: args.maxOutput, overwrite: args.force, signal, threads: args.threads };
   const label = isStdio(file) ? "stdin" : file;
   const started = performance.now();
   let rawBytes: number;
@@ -215,6 +225,29 @@ async function decompressOne(
   }
 }
 
+/** For a folder archive, its entries with each file's tensor count (checked as unpack checks them). */
+function archiveEntries(info: Inspection) {
+  const entries = listEntries(info.footer, info.trailer.rawLength);
+  if (entries.length === 0 && info.footer.entries === undefined) return {};
+  const counts = new Map<string, number>();
+  for (const t of tensorsOf(info.footer)) if (t.file) counts.set(t.file, (counts.get(t.file) ?? 0) + 1);
+  return {
+    entries: entries.map((e) =>
+      e.type === "file"
+        ? {
+            path: e.path,
+            type: e.type,
+            size: e.size,
+            mode: e.mode,
+            format: e.format,
+            tensors: counts.get(e.path) ?? 0,
+            sha256: e.sha256,
+          }
+        : e,
+    ),
+  };
+}
+
 function infoRecord(file: string, info: Inspection) {
   const meta = info.header.metadata as {
     tool?: string;
@@ -234,6 +267,7 @@ function infoRecord(file: string, info: Inspection) {
     chunks: info.chunks.length,
     format: typeof info.footer.format === "string" ? info.footer.format : (meta.source?.format ?? "raw"),
     tensors: tensorsOf(info.footer),
+    ...archiveEntries(info),
     codecs: Object.fromEntries(Object.entries(info.codecs).map(([id, n]) => [id.trim(), n])),
     sha256: info.trailer.sha256,
   };
@@ -266,15 +300,30 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
       ["sha256", r.sha256],
     ];
     io.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(8)} ${v}`).join("\n")}\n`);
+    if (r.entries) io.stdout.write(entryTable(r.entries));
     if (records.length > 1) io.stdout.write("\n");
   }
   return 0;
 }
 
+function entryTable(entries: NonNullable<ReturnType<typeof archiveEntries>["entries"]>): string {
+  const rows = [["path", "size", "format", "tensors"]];
+  for (const e of entries) {
+    if (e.type === "file") rows.push([e.path, formatBytes(e.size), e.format, String(e.tensors)]);
+    else if (e.type === "dir") rows.push([`${e.path}/`, "-", "folder", "-"]);
+    else if (e.type === "symlink") rows.push([`${e.path} -> ${e.target}`, "-", "link", "-"]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const line = (row: string[]) =>
+    `  ${row.map((cell, j) => (j === 1 || j === 3 ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join("  ")}`.trimEnd();
+  const files = entries.filter((e) => e.type === "file").length;
+  return `entries  ${entries.length} (${files} files)\n${rows.map(line).join("\n")}\n`;
+}
+
 async function runVerify(args: CliArgs, io: Io): Promise<number> {
   const results = [];
   for (const file of args.files) {
-    const summary = await verify(file, { maxOutputBytes: args.maxOutput });
+    const summary = await verify(file, { maxOutputBytes: args.maxOutput, threads: args.threads });
     results.push({
       file,
       ok: true,
@@ -324,7 +373,11 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
   const format = args.format ?? "raw";
   if (format !== "raw" && format !== "npy")
     throw new MmhError("E_BAD_OPTION", `--format must be raw or npy, got "${format}"`);
-  const { tensor, data } = await readTensor(file, args.tensor!, { maxOutputBytes: args.maxOutput });
+  if (args.tensor === undefined) return await runExtractFile(args, io, signal);
+  const { tensor, data } = await readTensor(file, args.tensor, {
+    maxOutputBytes: args.maxOutput,
+    entry: args.file,
+  });
   const parts = format === "npy" ? [npyHeader(tensor.dtype, tensor.shape), data] : [data];
   const toStdout = args.stdout || args.output === "-";
   const output = toStdout
@@ -340,6 +393,76 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
   if (!args.quiet) {
     io.stderr.write(
       `${tensor.name}: ${tensor.dtype} [${tensor.shape.join(", ")}] ${formatBytes(tensor.length)} => ${output ?? "stdout"}\n`,
+    );
+  }
+  return 0;
+}
+
+/** `extract --file PATH`: one file of a folder archive, decoding only its chunks. */
+async function runExtractFile(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
+  const file = args.files[0];
+  const toStdout = args.stdout || args.output === "-";
+  if (toStdout && io.stdout.isTTY && !args.force)
+    throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
+  const { entry, pieces } = await readEntryStream(file, args.file!, { maxOutputBytes: args.maxOutput });
+  const output = toStdout ? undefined : (args.output ?? basename(entry.path));
+  if (output === undefined) {
+    await pipeline(pieces, io.stdout, { signal, end: false });
+  } else {
+    await writeFileAtomic(output, pieces, { overwrite: args.force, signal, input: file });
+    await chmod(output, entry.mode).catch(() => {});
+  }
+  if (!args.quiet) io.stderr.write(`${entry.path}: ${formatBytes(entry.size)} => ${output ?? "stdout"}\n`);
+  return 0;
+}
+
+function withoutSuffix(file: string, what: string): string {
+  if (!file.endsWith(SUFFIX) || file.length === SUFFIX.length)
+    throw new MmhError("E_USAGE", `${file}: unknown suffix (expected ${SUFFIX}); name the ${what} with -o`);
+  return file.slice(0, -SUFFIX.length);
+}
+
+function counted(s: { files: number; dirs: number; symlinks: number }): string {
+  const n = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
+  return [n(s.files, "file"), n(s.dirs, "folder"), ...(s.symlinks ? [n(s.symlinks, "link")] : [])].join(", ");
+}
+
+async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
+  const dir = args.files[0];
+  const output = args.output ?? `${dir.replace(/\/+$/, "") || "."}${SUFFIX}`;
+  const summary = await pack(dir, output, {
+    codec: args.codec,
+    goal: args.goal as Goal | undefined,
+    level: args.level,
+    chunkSize: args.chunkSize,
+    threads: args.threads,
+    overwrite: args.force,
+    signal,
+  });
+  if (!args.quiet) {
+    const pct = summary.rawBytes > 0 ? ((summary.storedBytes / summary.rawBytes) * 100).toFixed(2) : "-";
+    io.stderr.write(
+      `${dir} : ${counted(summary)}: ${pct}% ` +
+        `(${formatBytes(summary.rawBytes)} => ${formatBytes(summary.storedBytes)}, ${output}) ` +
+        `${summary.chunks} chunks [${codecList(summary.codecs)}] ${rate(summary.rawBytes, summary.ms)}\n`,
+    );
+  }
+  return 0;
+}
+
+async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
+  const file = args.files[0];
+  const output = args.output ?? withoutSuffix(file, "folder");
+  const summary = await unpack(file, output, {
+    maxOutputBytes: args.maxOutput,
+    threads: args.threads,
+    overwrite: args.force,
+    signal,
+  });
+  if (!args.quiet) {
+    io.stderr.write(
+      `${file} : ${counted(summary)}, ` +
+        `${formatBytes(summary.rawBytes)} => ${output} ${rate(summary.rawBytes, summary.ms)}\n`,
     );
   }
   return 0;

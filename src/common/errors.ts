@@ -19,6 +19,8 @@ export const ErrorCodes = {
   E_IO: "E_IO",
   /** The output exists and overwriting was not allowed. */
   E_EXISTS: "E_EXISTS",
+  /** A folder archive's entry path or link target could write outside the target folder. */
+  E_UNSAFE_PATH: "E_UNSAFE_PATH",
   /** A range or name asked for is not in the data. */
   E_NOT_FOUND: "E_NOT_FOUND",
   /** The command line is wrong. */

@@ -8,8 +8,8 @@ import { lz4Codec } from "../codecs/lz4.ts";
 import { findPeriod, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
-import { MmhError } from "../common/errors.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
+import { MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 
@@ -44,8 +44,14 @@ function candidates(goal: Goal, level: number | undefined): Candidate[] {
 const SAMPLE = 16 << 10;
 /** Below this many bytes a chunk is coded whole by every candidate: sampling would save little. */
 const WHOLE = 96 << 10;
-/** When the runner-up's sample is within this share of the best, both are coded whole. */
+/** When the runner-up's sample is within this share of the best, both are coded whole... */
 const CLOSE = 0.03;
+/**
+ * ...unless they are within this share: a tie, where HIER has found nothing to split and
+ * coded its one stream with zstd itself. Then the general codec (the last candidate:
+ * zstd, or lz4 for speed) is taken, as simpler to decode.
+ */
+const TIE = 0.005;
 
 export interface AutoStats {
   /** Milliseconds spent choosing: sample encodes and the losing whole encodes. */
@@ -116,11 +122,16 @@ export function chooseCodecs(
     const ranked = options
       .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
       .sort((x, y) => x.size - y.size);
+    const runnerUp = ranked[1];
+    if (runnerUp && runnerUp.size <= ranked[0].size * (1 + TIE)) {
+      const general = options[options.length - 1];
+      stats.reuse = { dtype, codec: general.codec.id, left: REUSE };
+      return [asChoice(general)];
+    }
     stats.reuse =
-      ranked.length < 2 || ranked[1].size > ranked[0].size * (1 + CLEAR)
+      !runnerUp || runnerUp.size > ranked[0].size * (1 + CLEAR)
         ? { dtype, codec: ranked[0].c.codec.id, left: REUSE }
         : undefined;
-    const runnerUp = ranked[1];
     return runnerUp && runnerUp.size <= ranked[0].size * (1 + CLOSE)
       ? [asChoice(ranked[0].c), asChoice(runnerUp.c)]
       : [asChoice(ranked[0].c)];

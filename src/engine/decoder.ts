@@ -11,6 +11,7 @@ import {
   INDEX_FIXED_SIZE,
   INDEX_TAG,
   type IndexEntry,
+  MAX_CHUNK_SIZE,
   MAX_FOOTER_METADATA,
   parseChunkHeader,
   parseHeader,
@@ -23,6 +24,7 @@ import {
 } from "../container/format.ts";
 import { decodeChunkPieces } from "./chunk.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
+import { POOL_AFTER_BYTES, resolveThreads, WorkerPool } from "./pool.ts";
 
 export interface DecodeSummary {
   header?: Header;
@@ -50,6 +52,7 @@ export async function* decodeContainer(
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
   const input = new ByteQueue(source);
+  let pool: WorkerPool | undefined;
   try {
     const fixed = await input.read(HEADER_FIXED_SIZE, "the header");
     const { metadataLength } = parseHeaderFixed(fixed);
@@ -57,12 +60,28 @@ export async function* decodeContainer(
     stats.header = header;
     const hash = createHash("sha256");
     const seen: IndexEntry[] = [];
+    /** Content bytes released so far, and declared by the records read so far. */
     let rawOffset = 0;
+    let declared = 0;
+    // Chunks are decoded on worker threads once there are several and threads to use;
+    // results are released in file order, each after its CRC-32 matched.
+    const inflight: Promise<Uint8Array>[] = [];
+    const release = function* (raw: Uint8Array): Generator<Uint8Array> {
+      hash.update(raw);
+      rawOffset += raw.length;
+      stats.rawBytes = rawOffset;
+      yield raw;
+    };
+    async function* drain(keep: number): AsyncGenerator<Uint8Array> {
+      while (inflight.length > keep) yield* release(await inflight.shift()!);
+    }
+    const threads = resolveThreads(options.threads);
     for (;;) {
       if (options.signal?.aborted) throw new MmhError("E_ABORTED", "decompression aborted");
       const recordOffset = input.position;
       const tag = (await input.read(4, "a record tag")).toString("latin1");
       if (tag === INDEX_TAG) {
+        yield* drain(0);
         const trailer = await readEnd(input, recordOffset, seen, header.size, stats);
         check(
           trailer.rawLength === rawOffset,
@@ -90,20 +109,30 @@ export async function* decodeContainer(
       const record = parseChunkHeader(fixedRecord, where);
       const params = await input.read(record.paramsLength, `the parameters of ${where}`);
       checkChunkHeader(fixedRecord, params, record, where);
-      if (rawOffset + record.rawLength > maxOutput) {
+      if (declared + record.rawLength > maxOutput) {
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
       }
       const payload = await input.read(record.storedLength, `the payload of ${where}`);
       seen.push({
         recordOffset,
-        rawOffset,
+        rawOffset: declared,
         rawLength: record.rawLength,
         codec: record.codec,
         rawCrc: record.rawCrc,
       });
+      declared += record.rawLength;
       stats.chunks = seen.length;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
+      if (!pool && threads > 1 && declared >= POOL_AFTER_BYTES) pool = new WorkerPool(threads);
+      if (pool && record.rawLength <= MAX_CHUNK_SIZE) {
+        const pending = pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
+        pending.catch(() => {}); // awaited in order; an early failure must not go unhandled
+        inflight.push(pending);
+        yield* drain(8 * pool.size - 1);
+        continue;
+      }
+      yield* drain(0);
       for (const raw of decodeChunkPieces(
         record.codec,
         params,
@@ -112,13 +141,11 @@ export async function* decodeContainer(
         record.rawCrc,
         where,
       )) {
-        hash.update(raw);
-        rawOffset += raw.length;
-        stats.rawBytes = rawOffset;
-        yield raw;
+        yield* release(raw);
       }
     }
   } finally {
+    await pool?.close();
     await input.return();
   }
 }

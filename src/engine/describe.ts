@@ -9,6 +9,8 @@ import type { RandomAccessSource } from "./reader.ts";
 /** The footer's tensor table: what `info`, `extract` and `readTensor` read back. */
 export interface StoredTensor {
   name: string;
+  /** In a folder archive, the path of the file that holds the tensor. */
+  file?: string;
   dtype: string;
   shape: number[];
   offset: number;

@@ -8,10 +8,11 @@ import {
   type Metadata,
 } from "../container/format.ts";
 import { VERSION } from "../version.ts";
-import { type AutoStats, encodeAuto } from "./auto.ts";
-import { type EncodedChunk, encodeChunk } from "./chunk.ts";
+import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
+import type { EncodedChunk } from "./chunk.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
+import { POOL_AFTER_BYTES, WorkerPool } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
@@ -91,21 +92,48 @@ export async function* encodeContainer(
   const runs = opts.codec === "auto" || opts.codec.id === "P251";
   let run: Run | undefined;
   const auto: AutoStats = { choiceMs: 0 };
-  for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
-    if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
-    hash.update(raw);
-    if (run) {
-      if (extendRun(run, raw)) continue;
-      yield* write(finishRun(run));
-      run = undefined;
+  // Chunks are coded on worker threads when there are several chunks and threads; the
+  // choice of codec is made here, in order, so the output is the same for any thread count.
+  const inflight: Promise<{ chunk: EncodedChunk; extraMs: number }>[] = [];
+  let pool: WorkerPool | undefined;
+  let seenBytes = 0;
+  function* settled(result: { chunk: EncodedChunk; extraMs: number }): Generator<Uint8Array> {
+    auto.choiceMs += result.extraMs;
+    yield* write(result.chunk);
+  }
+  async function* drain(keep: number): AsyncGenerator<Uint8Array> {
+    while (inflight.length > keep) yield* settled(await inflight.shift()!);
+  }
+  try {
+    for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
+      if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
+      hash.update(raw);
+      if (run) {
+        if (extendRun(run, raw)) continue;
+        yield* drain(0);
+        yield* write(finishRun(run));
+        run = undefined;
+      }
+      run = runs ? startRun(raw) : undefined;
+      if (run) continue;
+      const choices: Choice[] =
+        opts.codec === "auto"
+          ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto)
+          : [{ id: opts.codec.id, level: opts.level }];
+      seenBytes += raw.length;
+      if (!pool && opts.threads > 1 && seenBytes >= POOL_AFTER_BYTES) pool = new WorkerPool(opts.threads);
+      if (!pool) {
+        yield* settled(encodeChoices(raw, dtype, choices));
+        continue;
+      }
+      const pending = pool.encode(raw, dtype, choices);
+      pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
+      inflight.push(pending);
+      yield* drain(8 * pool.size - 1);
     }
-    run = runs ? startRun(raw) : undefined;
-    if (run) continue;
-    yield* write(
-      opts.codec === "auto"
-        ? encodeAuto(raw, dtype, opts.goal, opts.level, auto)
-        : encodeChunk(raw, opts.codec, opts.level, dtype),
-    );
+    yield* drain(0);
+  } finally {
+    await pool?.close();
   }
   if (run) yield* write(finishRun(run));
   stats.choiceMs = auto.choiceMs;

@@ -4,6 +4,7 @@ import { zstdCodec } from "../codecs/zstd.ts";
 import { MmhError } from "../common/errors.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
 import { GOALS, type Goal } from "./auto.ts";
+import { resolveThreads } from "./pool.ts";
 
 /**
  * Default chunk size, chosen by bench/chunk-size.ts (bench/results/chunk-size.md): from
@@ -28,11 +29,15 @@ export interface CompressOptions {
   /** Name recorded in the metadata (a file's base name). */
   sourceName?: string;
   signal?: AbortSignal;
+  /** Worker threads that code chunks: 1 codes on the calling thread; default the number of cores. */
+  threads?: number;
 }
 
 export interface DecompressOptions {
   /** Refuse to produce more than this many bytes (E_LIMIT). */
   maxOutputBytes?: number;
+  /** Worker threads that decode chunks: 1 decodes on the calling thread; default the number of cores. */
+  threads?: number;
   signal?: AbortSignal;
 }
 
@@ -44,6 +49,7 @@ export interface ResolvedCompressOptions {
   chunkSize: number;
   sourceName: string | undefined;
   signal: AbortSignal | undefined;
+  threads: number;
 }
 
 export function resolveCompressOptions(options: CompressOptions = {}): ResolvedCompressOptions {
@@ -66,7 +72,8 @@ export function resolveCompressOptions(options: CompressOptions = {}): ResolvedC
       `chunk size ${chunkSize} is out of range (${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes)`,
     );
   }
-  return { codec, goal, level, chunkSize, sourceName: options.sourceName, signal: options.signal };
+  const threads = resolveThreads(options.threads);
+  return { codec, goal, level, chunkSize, sourceName: options.sourceName, signal: options.signal, threads };
 }
 
 export function resolveMaxOutput(options: DecompressOptions = {}): number {

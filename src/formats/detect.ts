@@ -15,6 +15,8 @@ export const WINDOW = 128 << 10;
 const SAMPLE = 8 << 10;
 /** A window joins the current region unless its own best layout codes at least this much (bits per bit) better. */
 const SWITCH_MARGIN = 0.002;
+/** ... and to switch to another layout, at least this much. */
+const LAYOUT_MARGIN = 0.02;
 /** Raw regions smaller than this are left as they are. */
 export const MIN_SEGMENTED = 1 << 20;
 
@@ -57,7 +59,11 @@ export async function segmentRaw(source: RandomAccessSource, region: Region): Pr
     const current = segments.at(-1);
     if (current) {
       const head = current.phase % current.layout.width;
-      if (estimateLayout(sample, current.layout, head) <= found.estimate + SWITCH_MARGIN) continue;
+      // A new alignment of the same layout is taken on a small gain (a misaligned float
+      // array costs under 1%); a different layout needs a clear one, or noise would cut
+      // text into many small regions.
+      const margin = current.layout === found.layout ? SWITCH_MARGIN : LAYOUT_MARGIN;
+      if (estimateLayout(sample, current.layout, head) <= found.estimate + margin) continue;
       if (current.layout === found.layout && head === found.head) continue;
     }
     segments.push({ start: at, layout: found.layout, phase: found.head });

@@ -49,40 +49,69 @@ const bf16: Layout = {
   width: 2,
   streams: 2,
   split(data, n, [e, sm]) {
-    const pairs = n >>> 1;
-    const w32 = new Uint32Array(data.buffer, data.byteOffset, pairs);
-    for (let j = 0, i = 0; j < pairs; j++, i += 2) {
-      const w = w32[j];
-      e[i] = (w >>> 7) & 0xff;
-      sm[i] = ((w >>> 8) & 0x80) | (w & 0x7f);
-      e[i + 1] = (w >>> 23) & 0xff;
-      sm[i + 1] = ((w >>> 24) & 0x80) | ((w >>> 16) & 0x7f);
+    let i = 0;
+    // Four elements per step: two 32-bit loads, one 32-bit store to each stream.
+    if (((e.byteOffset | sm.byteOffset | data.byteOffset) & 3) === 0 && n >= 4) {
+      const quads = n >>> 2;
+      const d32 = new Int32Array(data.buffer, data.byteOffset, quads * 2);
+      const e32 = new Int32Array(e.buffer, e.byteOffset, quads);
+      const s32 = new Int32Array(sm.buffer, sm.byteOffset, quads);
+      for (let q = 0; q < quads; q++) {
+        const a = d32[2 * q];
+        const b = d32[2 * q + 1];
+        e32[q] = ((a >>> 7) & 0xff) | ((a >>> 15) & 0xff00) | ((b << 9) & 0xff0000) | ((b << 1) & 0xff000000);
+        s32[q] =
+          ((a >>> 8) & 0x80) |
+          (a & 0x7f) |
+          ((a >>> 16) & 0x8000) |
+          ((a >>> 8) & 0x7f00) |
+          ((b << 8) & 0x800000) |
+          ((b << 16) & 0x7f0000) |
+          (b & 0x80000000) |
+          ((b << 8) & 0x7f000000);
+      }
+      i = quads * 4;
     }
-    if (n & 1) {
-      const x = data[2 * n - 2] | (data[2 * n - 1] << 8);
-      e[n - 1] = (x >>> 7) & 0xff;
-      sm[n - 1] = ((x >>> 8) & 0x80) | (x & 0x7f);
+    for (; i < n; i++) {
+      const x = data[2 * i] | (data[2 * i + 1] << 8);
+      e[i] = (x >>> 7) & 0xff;
+      sm[i] = ((x >>> 8) & 0x80) | (x & 0x7f);
     }
   },
   merge([e, sm], n, out) {
-    const pairs = n >>> 1;
-    const w32 = new Int32Array(out.buffer, out.byteOffset, pairs);
-    for (let j = 0, i = 0; j < pairs; j++, i += 2) {
-      const s0 = sm[i];
-      const s1 = sm[i + 1];
-      w32[j] =
-        ((s0 & 0x80) << 8) |
-        (e[i] << 7) |
-        (s0 & 0x7f) |
-        ((s1 & 0x80) << 24) |
-        (e[i + 1] << 23) |
-        ((s1 & 0x7f) << 16);
+    let i = 0;
+    // Four elements per step: one 32-bit load from each stream, two 32-bit stores.
+    if (((e.byteOffset | sm.byteOffset | out.byteOffset) & 3) === 0 && n >= 4) {
+      const quads = n >>> 2;
+      const e32 = new Int32Array(e.buffer, e.byteOffset, quads);
+      const s32 = new Int32Array(sm.buffer, sm.byteOffset, quads);
+      const o32 = new Int32Array(out.buffer, out.byteOffset, quads * 2);
+      for (let q = 0; q < quads; q++) {
+        const ee = e32[q];
+        const ss = s32[q];
+        // element k: sign = bit 7 of its sm byte -> bit 15; exponent -> bits 7..14; mantissa bits 0..6.
+        o32[2 * q] =
+          ((ss & 0x80) << 8) |
+          ((ee & 0xff) << 7) |
+          (ss & 0x7f) |
+          ((ss & 0x8000) << 16) |
+          ((ee & 0xff00) << 15) |
+          ((ss & 0x7f00) << 8);
+        o32[2 * q + 1] =
+          ((ss >>> 8) & 0x8000) |
+          ((ee >>> 9) & 0x7f80) |
+          ((ss >>> 16) & 0x7f) |
+          (ss & 0x80000000) |
+          ((ee >>> 1) & 0x7f800000) |
+          ((ss >>> 8) & 0x7f0000);
+      }
+      i = quads * 4;
     }
-    if (n & 1) {
-      const s = sm[n - 1];
-      const x = ((s & 0x80) << 8) | (e[n - 1] << 7) | (s & 0x7f);
-      out[2 * n - 2] = x & 0xff;
-      out[2 * n - 1] = x >>> 8;
+    for (; i < n; i++) {
+      const s = sm[i];
+      const x = ((s & 0x80) << 8) | (e[i] << 7) | (s & 0x7f);
+      out[2 * i] = x & 0xff;
+      out[2 * i + 1] = x >>> 8;
     }
   },
 };

@@ -1,0 +1,928 @@
+/**
+ * Folder archives: a whole model folder (shards, config, tokenizer) in one .mmh file.
+ *
+ * The content is the folder's regular files concatenated in sorted path order; the footer
+ * metadata lists every entry (`entries`) and the tensors of every file (`tensors`, each
+ * with its `file`). Each file is recognised on its own, so chunks are cut at its tensors
+ * and never span two files. docs/FORMAT.md §10 is the specification.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import {
+  chmod,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  symlink,
+} from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { check, MmhError, toMmhError } from "../common/errors.ts";
+import { readFileStream, writeFileAtomic } from "../common/files.ts";
+import { MAX_CHUNK_SIZE } from "../container/format.ts";
+import { type DecodeSummary, decodeContainer } from "./decoder.ts";
+import { describeSource, type StoredTensor } from "./describe.ts";
+import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./encoder.ts";
+import {
+  type CompressOptions,
+  type DecompressOptions,
+  resolveCompressOptions,
+  resolveMaxOutput,
+} from "./options.ts";
+import type { ChunkSpec } from "./plan.ts";
+import { fileSource, MmhReader, type RandomAccessSource } from "./reader.ts";
+
+/** `source.format` in the header and `format` in the footer of a folder archive. */
+export const FOLDER_FORMAT = "folder";
+
+export interface FileEntry {
+  type: "file";
+  /** Relative POSIX path inside the folder. */
+  path: string;
+  size: number;
+  /** Permission bits, 0 to 0o777. */
+  mode: number;
+  /** Where the file's bytes start in the content. */
+  offset: number;
+  /** The format the file was recognised as (`raw` when none). */
+  format: string;
+  /** SHA-256 of the file's bytes, lowercase hex. */
+  sha256: string;
+  sourceMetadata?: Record<string, unknown>;
+  recogniseProblem?: string;
+}
+
+export interface DirEntry {
+  type: "dir";
+  path: string;
+  mode: number;
+}
+
+export interface SymlinkEntry {
+  type: "symlink";
+  path: string;
+  /** A relative target that stays inside the folder (§10.2). */
+  target: string;
+}
+
+export type ArchiveEntry = FileEntry | DirEntry | SymlinkEntry;
+
+export interface PackOptions extends CompressOptions {
+  /** Replace an existing archive file. */
+  overwrite?: boolean;
+}
+
+export interface PackSummary extends CompressSummary {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  ms: number;
+}
+
+export interface UnpackOptions extends DecompressOptions {
+  /** Replace an existing non-empty target folder (the whole folder, not a merge). */
+  overwrite?: boolean;
+}
+
+export interface UnpackSummary {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  rawBytes: number;
+  chunks: number;
+  sha256: string;
+  ms: number;
+}
+
+const MAX_PATH_BYTES = 4095;
+const MAX_NAME_BYTES = 255;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const EMPTY_SHA256 = createHash("sha256").digest("hex");
+/** Largest piece of a run decoded at once when extracting one entry. */
+const PIECE = 16 << 20;
+
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toMmhError(error);
+  }
+}
+
+function unsafe(message: string): MmhError {
+  return new MmhError("E_UNSAFE_PATH", message);
+}
+
+/** Why `path` is not a valid entry path, or undefined when it is (FORMAT.md §10.2). */
+export function pathProblem(path: unknown): string | undefined {
+  if (typeof path !== "string") return "is not a string";
+  if (path.length === 0) return "is empty";
+  if (path.includes("\0")) return "contains a NUL byte";
+  if (path.includes("\\")) return "contains a backslash";
+  if (path.startsWith("/")) return "is absolute";
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
+  for (const segment of path.split("/")) {
+    if (segment === "") return "has an empty segment";
+    if (segment === "." || segment === "..") return `has a "${segment}" segment`;
+    if (Buffer.byteLength(segment) > MAX_NAME_BYTES) return `has a name longer than ${MAX_NAME_BYTES} bytes`;
+  }
+  return undefined;
+}
+
+/**
+ * Why a symlink at `path` may not point to `target`, or undefined when it may: the target
+ * is relative, in canonical form (`..` segments only at its start, no `.` or empty
+ * segments) and climbs no higher than the folder's root. Resolution then stays inside the
+ * folder whatever the other links are, because every link obeys the same rule.
+ */
+export function linkTargetProblem(path: string, target: unknown): string | undefined {
+  if (typeof target !== "string") return "is not a string";
+  if (target.length === 0) return "is empty";
+  if (target.includes("\0")) return "contains a NUL byte";
+  if (target.includes("\\")) return "contains a backslash";
+  if (target.startsWith("/")) return "is absolute";
+  if (Buffer.byteLength(target) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
+  const segments = target.split("/");
+  let climbs = 0;
+  while (segments[climbs] === "..") climbs++;
+  if (climbs === segments.length) return "ends in ..";
+  for (const segment of segments.slice(climbs)) {
+    if (segment === "" || segment === "." || segment === "..")
+      return "is not in canonical form (.. only at the start, no . or empty segments)";
+  }
+  const depth = path.split("/").length - 1;
+  if (climbs > depth) return "leaves the folder";
+  return undefined;
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function parentOf(path: string): string | undefined {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? undefined : path.slice(0, slash);
+}
+
+function isMode(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 0o777;
+}
+
+function isSize(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/**
+ * The entries of a folder archive's footer, checked (FORMAT.md §10): [] for a file that
+ * is not an archive. With `contentLength`, also checks that the files tile the content
+ * exactly. Throws E_CORRUPT for a malformed table, E_UNSAFE_PATH for a path or link
+ * target that could write outside the folder, E_UNSUPPORTED for an unknown entry type.
+ */
+export function listEntries(footer: Record<string, unknown>, contentLength?: number): ArchiveEntry[] {
+  const raw = footer.entries;
+  if (raw === undefined) {
+    check(footer.format !== FOLDER_FORMAT, "E_CORRUPT", "folder archive has no entries table");
+    return [];
+  }
+  check(Array.isArray(raw), "E_CORRUPT", "footer entries is not an array");
+  const entries: ArchiveEntry[] = [];
+  const kinds = new Map<string, ArchiveEntry["type"]>();
+  let previous: string | undefined;
+  let expected = 0;
+  for (const [i, item] of raw.entries()) {
+    check(
+      item !== null && typeof item === "object" && !Array.isArray(item),
+      "E_CORRUPT",
+      `entry ${i} is not an object`,
+    );
+    const e = item as Record<string, unknown>;
+    const problem = pathProblem(e.path);
+    if (problem) throw unsafe(`entry ${i}: path ${JSON.stringify(e.path)} ${problem}`);
+    const path = e.path as string;
+    const where = `entry ${JSON.stringify(path)}`;
+    if (kinds.has(path)) throw unsafe(`${where}: duplicate path`);
+    check(
+      previous === undefined || compareBytes(previous, path) < 0,
+      "E_CORRUPT",
+      `${where}: entries are not sorted by path`,
+    );
+    previous = path;
+    const parent = parentOf(path);
+    if (parent !== undefined) {
+      const kind = kinds.get(parent);
+      if (kind === "symlink") throw unsafe(`${where}: passes through the symbolic link ${parent}`);
+      if (kind === "file") throw unsafe(`${where}: passes through the file ${parent}`);
+      check(kind === "dir", "E_CORRUPT", `${where}: its folder ${parent} is not in the archive`);
+    }
+    let entry: ArchiveEntry;
+    if (e.type === "file") {
+      check(isSize(e.size), "E_CORRUPT", `${where}: size is not a non-negative integer`);
+      check(isSize(e.offset), "E_CORRUPT", `${where}: offset is not a non-negative integer`);
+      check(isMode(e.mode), "E_CORRUPT", `${where}: mode is not permission bits (0 to 0o777)`);
+      check(typeof e.format === "string", "E_CORRUPT", `${where}: format is not a string`);
+      check(
+        typeof e.sha256 === "string" && SHA256_HEX.test(e.sha256),
+        "E_CORRUPT",
+        `${where}: sha256 is not 64 lowercase hex digits`,
+      );
+      const end = e.offset + e.size;
+      check(
+        contentLength === undefined || end <= contentLength,
+        "E_CORRUPT",
+        `${where}: bytes ${e.offset}..${end} are outside the content (${contentLength} bytes)`,
+      );
+      check(e.offset >= expected, "E_CORRUPT", `${where}: overlaps the file before it`);
+      check(e.offset === expected, "E_CORRUPT", `${where}: leaves a gap after the file before it`);
+      expected = end;
+      entry = {
+        type: "file",
+        path,
+        size: e.size,
+        mode: e.mode,
+        offset: e.offset,
+        format: e.format,
+        sha256: e.sha256,
+      };
+      if (e.sourceMetadata && typeof e.sourceMetadata === "object")
+        entry.sourceMetadata = e.sourceMetadata as Record<string, unknown>;
+      if (typeof e.recogniseProblem === "string") entry.recogniseProblem = e.recogniseProblem;
+    } else if (e.type === "dir") {
+      check(isMode(e.mode), "E_CORRUPT", `${where}: mode is not permission bits (0 to 0o777)`);
+      entry = { type: "dir", path, mode: e.mode };
+    } else if (e.type === "symlink") {
+      const why = linkTargetProblem(path, e.target);
+      if (why) throw unsafe(`${where}: link target ${JSON.stringify(e.target)} ${why}`);
+      entry = { type: "symlink", path, target: e.target as string };
+    } else {
+      throw new MmhError("E_UNSUPPORTED", `${where}: unknown entry type ${JSON.stringify(e.type)}`);
+    }
+    kinds.set(path, entry.type);
+    entries.push(entry);
+  }
+  check(
+    contentLength === undefined || expected === contentLength,
+    "E_CORRUPT",
+    `the files hold ${expected} bytes but the content is ${contentLength} bytes`,
+  );
+  return entries;
+}
+
+/** Whether a footer is a folder archive's. */
+export function isArchive(footer: Record<string, unknown>): boolean {
+  return footer.format === FOLDER_FORMAT || footer.entries !== undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// pack
+
+interface Walked {
+  entry: ArchiveEntry;
+  /** Absolute path on disk. */
+  abs: string;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+async function walk(root: string): Promise<Walked[]> {
+  const out: Walked[] = [];
+  const visit = async (rel: string): Promise<void> => {
+    const dir = rel === "" ? root : join(root, rel);
+    const names = await readdir(dir, { encoding: "buffer" });
+    for (const raw of names) {
+      let name: string;
+      try {
+        name = utf8.decode(raw);
+      } catch {
+        throw new MmhError("E_UNSUPPORTED", `${join(dir, raw.toString("latin1"))}: the name is not UTF-8`);
+      }
+      const path = rel === "" ? name : `${rel}/${name}`;
+      const abs = join(dir, name);
+      const problem = pathProblem(path);
+      if (problem) throw new MmhError("E_UNSUPPORTED", `${abs}: cannot be stored: its path ${problem}`);
+      const st = await lstat(abs);
+      if (st.isDirectory()) {
+        out.push({ entry: { path, type: "dir", mode: st.mode & 0o777 }, abs });
+        await visit(path);
+      } else if (st.isFile()) {
+        out.push({
+          entry: {
+            path,
+            type: "file",
+            size: st.size,
+            mode: st.mode & 0o777,
+            offset: 0,
+            format: "raw",
+            sha256: EMPTY_SHA256,
+          },
+          abs,
+        });
+      } else if (st.isSymbolicLink()) {
+        const target = await readlink(abs);
+        const why = linkTargetProblem(path, target);
+        if (why)
+          throw unsafe(
+            `${abs} is a symbolic link to ${target}, which ${why}; mmh pack stores only relative links ` +
+              `that stay inside the folder (copy it with cp -rL to store what it points to)`,
+          );
+        out.push({ entry: { path, type: "symlink", target }, abs });
+      } else {
+        throw new MmhError(
+          "E_UNSUPPORTED",
+          `${abs} is not a regular file, folder or symbolic link (device, socket or FIFO)`,
+        );
+      }
+    }
+  };
+  await visit("");
+  return out.sort((a, b) => compareBytes(a.entry.path, b.entry.path));
+}
+
+async function openNoFollow(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP")
+      throw new MmhError("E_IO", `${path} became a symbolic link while it was being packed`);
+    throw toMmhError(error, `cannot open ${path}`);
+  }
+}
+
+/** Positioned reads over an open handle of a known size. */
+function handleSource(handle: FileHandle, size: number, label: string): RandomAccessSource {
+  return {
+    size,
+    async read(offset, length) {
+      check(offset + length <= size, "E_TRUNCATED", `read past the end of ${label} at offset ${offset}`);
+      const out = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+        if (bytesRead === 0)
+          throw new MmhError("E_TRUNCATED", `${label} ended early (changed while packing?)`);
+        done += bytesRead;
+      }
+      return out;
+    },
+    close: () => handle.close(),
+  };
+}
+
+/** The content: every file's bytes in order, each hashed into its entry as it goes. */
+async function* folderContent(
+  files: readonly Walked[],
+  pieceSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  for (const { entry, abs } of files) {
+    if (entry.type !== "file") continue;
+    if (signal?.aborted) throw new MmhError("E_ABORTED", "packing aborted");
+    const handle = await openNoFollow(abs);
+    try {
+      const st = await handle.stat();
+      check(
+        st.isFile() && st.size === entry.size,
+        "E_IO",
+        `${abs} changed while it was being packed (it had ${entry.size} bytes)`,
+      );
+      const hash = createHash("sha256");
+      for (let pos = 0; pos < entry.size; ) {
+        // A fresh buffer each time: the encoder may keep a view of it.
+        const piece = Buffer.allocUnsafe(Math.min(pieceSize, entry.size - pos));
+        let filled = 0;
+        while (filled < piece.length) {
+          const { bytesRead } = await handle.read(piece, filled, piece.length - filled, pos + filled);
+          if (bytesRead === 0)
+            throw new MmhError("E_TRUNCATED", `${abs} ended early (changed while packing?)`);
+          filled += bytesRead;
+        }
+        hash.update(piece);
+        pos += piece.length;
+        yield piece;
+      }
+      entry.sha256 = hash.digest("hex");
+    } catch (error) {
+      throw toMmhError(error, `cannot read ${abs}`);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function isInside(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel === "" || (!rel.startsWith(`..${sep}`) && rel !== ".." && !isAbsolute(rel));
+}
+
+/** Where `path` (which may not exist yet) is, with its folder's symbolic links resolved. */
+async function realTarget(path: string): Promise<string> {
+  const abs = resolve(path);
+  try {
+    return join(await realpath(dirname(abs)), basename(abs));
+  } catch {
+    return abs;
+  }
+}
+
+/**
+ * Pack every regular file, folder and (inward) symbolic link under `dir` into the archive
+ * `dst`, written atomically. Each file is recognised as a model format on its own.
+ */
+export function pack(dir: string, dst: string, options: PackOptions = {}): Promise<PackSummary> {
+  return guard(async () => {
+    const started = performance.now();
+    const opts = resolveCompressOptions(options);
+    let root: string;
+    try {
+      root = await realpath(dir);
+      check((await stat(root)).isDirectory(), "E_BAD_OPTION", `${dir} is not a folder`);
+    } catch (error) {
+      throw toMmhError(error, `cannot pack ${dir}`);
+    }
+    if (isInside(root, await realTarget(dst)))
+      throw new MmhError("E_BAD_OPTION", `the archive ${dst} would be inside the folder it packs`);
+    const walked = await walk(root);
+    // Recognise each file and plan its chunks; the plans are laid end to end, so no chunk
+    // spans two files.
+    const plan: ChunkSpec[] = [];
+    const tensors: (StoredTensor & { file: string })[] = [];
+    let offset = 0;
+    for (const { entry, abs } of walked) {
+      if (entry.type !== "file") continue;
+      entry.offset = offset;
+      if (entry.size > 0) {
+        const handle = await openNoFollow(abs);
+        const source = handleSource(handle, entry.size, abs);
+        let layout: Awaited<ReturnType<typeof describeSource>>;
+        try {
+          layout = await describeSource(source, opts.chunkSize, options.recognise ?? true);
+        } finally {
+          await source.close();
+        }
+        const planned = layout.plan.reduce((sum, spec) => sum + spec.length, 0);
+        check(
+          planned === entry.size,
+          "E_INTERNAL",
+          `the plan for ${abs} covers ${planned} of ${entry.size} bytes`,
+        );
+        plan.push(...layout.plan);
+        entry.format = layout.format;
+        if (layout.footer.sourceMetadata)
+          entry.sourceMetadata = layout.footer.sourceMetadata as Record<string, unknown>;
+        if (layout.problem) entry.recogniseProblem = layout.problem;
+        for (const t of (layout.footer.tensors ?? []) as StoredTensor[]) {
+          tensors.push({
+            name: t.name,
+            file: entry.path,
+            dtype: t.dtype,
+            shape: t.shape,
+            offset: t.offset + offset,
+            length: t.length,
+          });
+        }
+      }
+      offset += entry.size;
+    }
+    const entries = walked.map((w) => w.entry);
+    // The encoder writes the footer after the last chunk, by which time folderContent has
+    // filled in every file's sha256.
+    const layout: SourceLayout = {
+      format: FOLDER_FORMAT,
+      plan,
+      footer: { format: FOLDER_FORMAT, entries, tensors },
+    };
+    const summary = emptySummary();
+    await writeFileAtomic(
+      dst,
+      encodeContainer(
+        folderContent(walked, Math.max(1 << 20, opts.chunkSize), options.signal),
+        { ...options, sourceName: options.sourceName ?? basename(root) },
+        summary,
+        layout,
+      ),
+      { overwrite: options.overwrite, signal: options.signal },
+    );
+    return {
+      ...summary,
+      files: entries.filter((e) => e.type === "file").length,
+      dirs: entries.filter((e) => e.type === "dir").length,
+      symlinks: entries.filter((e) => e.type === "symlink").length,
+      ms: performance.now() - started,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// reading entries
+
+async function openArchive(file: string): Promise<{ reader: MmhReader; entries: ArchiveEntry[] }> {
+  const reader = await MmhReader.open(await fileSource(file));
+  try {
+    const footer = reader.index.footer;
+    if (!isArchive(footer)) {
+      const format = typeof footer.format === "string" ? footer.format : "raw";
+      throw new MmhError(
+        "E_BAD_OPTION",
+        `${file} is not a folder archive (it holds one ${format} file; restore it with mmh -d)`,
+      );
+    }
+    return { reader, entries: listEntries(footer, reader.rawLength) };
+  } catch (error) {
+    await reader.close();
+    throw error;
+  }
+}
+
+function findFile(entries: readonly ArchiveEntry[], path: string, file: string): FileEntry {
+  const entry = entries.find((e) => e.path === path);
+  if (!entry) throw new MmhError("E_NOT_FOUND", `no entry ${JSON.stringify(path)} in ${file}`);
+  if (entry.type !== "file")
+    throw new MmhError("E_NOT_FOUND", `${JSON.stringify(path)} in ${file} is a ${entry.type}, not a file`);
+  return entry;
+}
+
+/**
+ * One file's bytes, in pieces, decoding only the chunks that hold it; its sha256 is
+ * checked after the last piece (E_CHECKSUM), each chunk's CRC-32 before its piece.
+ */
+export async function* entryPieces(reader: MmhReader, entry: FileEntry): AsyncGenerator<Uint8Array> {
+  const hash = createHash("sha256");
+  const end = entry.offset + entry.size;
+  for (let pos = entry.offset; pos < end; ) {
+    const chunk = reader.chunks[reader.chunkAt(pos)];
+    // A whole chunk at a time (so none is decoded twice), but a long run in pieces.
+    const chunkEnd = chunk.rawOffset + chunk.rawLength;
+    const stop = Math.min(end, chunkEnd, chunk.rawLength > MAX_CHUNK_SIZE ? pos + PIECE : chunkEnd);
+    const piece = await reader.readRange(pos, stop - pos);
+    hash.update(piece);
+    pos = stop;
+    yield piece;
+  }
+  if (hash.digest("hex") !== entry.sha256)
+    throw new MmhError("E_CHECKSUM", `${entry.path}: sha256 does not match the archive's entry`);
+}
+
+/** The entry `path` of the folder archive `file`, decoding only its chunks. */
+export function readEntry(
+  file: string,
+  path: string,
+  options: DecompressOptions = {},
+): Promise<{ entry: FileEntry; data: Uint8Array }> {
+  return guard(async () => {
+    const max = resolveMaxOutput(options);
+    const { reader, entries } = await openArchive(file);
+    try {
+      const entry = findFile(entries, path, file);
+      check(entry.size <= max, "E_LIMIT", `${path} has ${entry.size} bytes, over the limit of ${max}`);
+      const pieces: Uint8Array[] = [];
+      for await (const piece of entryPieces(reader, entry)) pieces.push(piece);
+      return { entry, data: Buffer.concat(pieces) };
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+/**
+ * The entry `path` of the folder archive `file` as a stream of pieces, for a file too
+ * large to hold in memory: decoding only its chunks, its sha256 checked at the end.
+ * The archive stays open until the stream is consumed or closed.
+ */
+export async function readEntryStream(
+  file: string,
+  path: string,
+  options: DecompressOptions = {},
+): Promise<{ entry: FileEntry; pieces: AsyncGenerator<Uint8Array> }> {
+  const max = resolveMaxOutput(options);
+  const { reader, entries } = await guard(() => openArchive(file));
+  let entry: FileEntry;
+  try {
+    entry = findFile(entries, path, file);
+    check(entry.size <= max, "E_LIMIT", `${path} has ${entry.size} bytes, over the limit of ${max}`);
+  } catch (error) {
+    await reader.close();
+    throw error;
+  }
+  const pieces = (async function* () {
+    try {
+      yield* entryPieces(reader, entry);
+    } catch (error) {
+      throw toMmhError(error);
+    } finally {
+      await reader.close();
+    }
+  })();
+  return { entry, pieces };
+}
+
+/**
+ * The tensor `name` in a footer's tensor table. In an archive, `entry` picks the file;
+ * without it, a name found in several files is E_USAGE (the message lists them).
+ */
+export function findTensor(
+  footer: Record<string, unknown>,
+  tensors: readonly StoredTensor[],
+  name: string,
+  entry?: string,
+  file = "the file",
+): StoredTensor {
+  if (entry !== undefined) {
+    check(isArchive(footer), "E_BAD_OPTION", `${file} is not a folder archive, so it has no file to pick`);
+    const found = listEntries(footer).find((e) => e.path === entry);
+    if (found?.type !== "file")
+      throw new MmhError("E_NOT_FOUND", `no file ${JSON.stringify(entry)} in ${file}`);
+  }
+  const matches = tensors.filter((t) => t.name === name && (entry === undefined || t.file === entry));
+  const where = entry === undefined ? file : `${entry} in ${file}`;
+  if (matches.length === 0)
+    throw new MmhError("E_NOT_FOUND", `no tensor named ${JSON.stringify(name)} in ${where}`);
+  if (matches.length > 1) {
+    const files = [...new Set(matches.map((t) => t.file ?? "?"))];
+    throw new MmhError(
+      "E_USAGE",
+      `tensor ${JSON.stringify(name)} is in ${files.length} files of ${file}: ${files.join(", ")}; ` +
+        `pick one with --file PATH`,
+    );
+  }
+  return matches[0];
+}
+
+// ---------------------------------------------------------------------------------------
+// unpack
+
+function fsError(error: unknown, path: string): MmhError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ELOOP") return unsafe(`${path}: would be written through a symbolic link`);
+  if (code === "EEXIST")
+    return unsafe(
+      `${path}: already exists (another entry that differs only in case, on a case-insensitive file system?)`,
+    );
+  if (code === "ENOTDIR") return unsafe(`${path}: a folder on its path is not a folder`);
+  return toMmhError(error, `cannot unpack ${path}`);
+}
+
+/** Remove a tree we made, even where its folders were made read-only. */
+async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+    return;
+  } catch {
+    // a folder without write permission: open them up, then try again
+  }
+  const openUp = async (p: string): Promise<void> => {
+    const st = await lstat(p).catch(() => undefined);
+    if (!st?.isDirectory()) return;
+    await chmod(p, 0o700).catch(() => {});
+    for (const name of await readdir(p).catch(() => [])) await openUp(join(p, name));
+  };
+  await openUp(path);
+  await rm(path, { recursive: true, force: true });
+}
+
+async function isEmptyDir(path: string): Promise<boolean> {
+  return (await readdir(path)).length === 0;
+}
+
+/**
+ * Restore the folder archive `file` into `dir`. Nothing is written outside `dir`: the
+ * folder is built in a fresh temporary folder beside it and renamed into place only when
+ * every file, its sha256 and the content's sha256 have been checked; on failure it is
+ * removed. An existing non-empty `dir` is refused without `overwrite`, and replaced (not
+ * merged into) with it.
+ */
+export function unpack(file: string, dir: string, options: UnpackOptions = {}): Promise<UnpackSummary> {
+  return guard(async () => {
+    const started = performance.now();
+    const max = resolveMaxOutput(options);
+    const target = resolve(dir);
+    const existing = await lstat(target).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw toMmhError(error, `cannot check ${dir}`);
+    });
+    const replace = existing !== undefined && !(existing.isDirectory() && (await isEmptyDir(target)));
+    if (replace) {
+      if (!options.overwrite)
+        throw new MmhError(
+          "E_EXISTS",
+          `${dir} already exists and is not an empty folder (use -f to replace it)`,
+        );
+      const real = await realTarget(target);
+      check(dirname(real) !== real, "E_BAD_OPTION", `will not replace ${dir}`);
+      check(
+        !isInside(real, await realpath(process.cwd())),
+        "E_BAD_OPTION",
+        `will not replace ${dir}: the current folder is inside it`,
+      );
+      check(
+        !isInside(real, await realTarget(file)),
+        "E_BAD_OPTION",
+        `will not replace ${dir}: the archive ${file} is inside it`,
+      );
+    }
+    const { reader, entries } = await openArchive(file);
+    let trailerSha: string;
+    try {
+      check(
+        reader.rawLength <= max,
+        "E_LIMIT",
+        `${file} holds ${reader.rawLength} bytes, over the limit of ${max}`,
+      );
+      trailerSha = reader.trailer.sha256;
+    } finally {
+      await reader.close();
+    }
+
+    const parent = dirname(target);
+    const temp = join(parent, `.${basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      await mkdir(temp);
+    } catch (error) {
+      throw toMmhError(error, `cannot create a folder in ${parent}`);
+    }
+    const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+    try {
+      const rootMode = (await lstat(temp)).mode & 0o777;
+      await chmod(temp, 0o700); // private while it is being filled
+      await restoreEntries(temp, entries, file, { ...options, maxOutputBytes: max }, summary);
+      check(
+        summary.trailer?.sha256 === trailerSha,
+        "E_CORRUPT",
+        `${file} changed while it was being unpacked`,
+      );
+      await chmod(temp, rootMode);
+      await install(temp, target, replace);
+    } catch (error) {
+      await removeTree(temp).catch(() => {});
+      throw error;
+    }
+    return {
+      files: entries.filter((e) => e.type === "file").length,
+      dirs: entries.filter((e) => e.type === "dir").length,
+      symlinks: entries.filter((e) => e.type === "symlink").length,
+      rawBytes: summary.rawBytes,
+      chunks: summary.chunks,
+      sha256: summary.trailer?.sha256 ?? "",
+      ms: performance.now() - started,
+    };
+  });
+}
+
+/** Check with lstat that `path`'s folder, inside `root`, is a real folder all the way. */
+async function checkParents(root: string, path: string, verified: Set<string>): Promise<void> {
+  const segments = path.split("/");
+  let rel = "";
+  for (const segment of segments.slice(0, -1)) {
+    rel = rel === "" ? segment : `${rel}/${segment}`;
+    if (verified.has(rel)) continue;
+    const st = await lstat(join(root, rel)).catch((error) => {
+      throw fsError(error, path);
+    });
+    if (st.isSymbolicLink()) throw unsafe(`${path}: passes through the symbolic link ${rel}`);
+    if (!st.isDirectory()) throw unsafe(`${path}: ${rel} is not a folder`);
+    verified.add(rel);
+  }
+}
+
+/**
+ * Write checked entries into `root`, a fresh folder, decoding the archive `file` front to
+ * back. Exported for tests of its own defences (lstat of every ancestor, O_EXCL |
+ * O_NOFOLLOW); `unpack` is the API.
+ */
+export async function restoreEntries(
+  root: string,
+  entries: readonly ArchiveEntry[],
+  file: string,
+  options: DecompressOptions,
+  summary: DecodeSummary,
+): Promise<void> {
+  const verified = new Set<string>();
+  for (const entry of entries) {
+    if (entry.type !== "dir") continue;
+    await checkParents(root, entry.path, verified);
+    try {
+      await mkdir(join(root, entry.path), 0o700);
+    } catch (error) {
+      throw fsError(error, entry.path);
+    }
+    const st = await lstat(join(root, entry.path));
+    if (!st.isDirectory() || st.isSymbolicLink()) throw unsafe(`${entry.path}: is not the folder just made`);
+    verified.add(entry.path);
+  }
+
+  const files = entries.filter((e): e is FileEntry => e.type === "file");
+  let next = 0;
+  let current:
+    | { entry: FileEntry; handle: FileHandle; left: number; hash: ReturnType<typeof createHash> }
+    | undefined;
+  const finish = async () => {
+    const done = current!;
+    current = undefined;
+    if (done.hash.digest("hex") !== done.entry.sha256)
+      throw new MmhError("E_CHECKSUM", `${done.entry.path}: sha256 does not match the archive's entry`);
+    await done.handle.chmod(done.entry.mode);
+    await done.handle.close();
+  };
+  /** Open the next file; empty files are created and finished at once. */
+  const openNext = async (): Promise<boolean> => {
+    while (next < files.length) {
+      const entry = files[next++];
+      await checkParents(root, entry.path, verified);
+      let handle: FileHandle;
+      try {
+        handle = await open(
+          join(root, entry.path),
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o600,
+        );
+      } catch (error) {
+        throw fsError(error, entry.path);
+      }
+      current = { entry, handle, left: entry.size, hash: createHash("sha256") };
+      if (entry.size > 0) return true;
+      await finish();
+    }
+    return false;
+  };
+  try {
+    const content = decodeContainer(readFileStream(file, 1 << 20, options.signal), options, summary);
+    for await (const piece of content) {
+      let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      while (bytes.length > 0) {
+        if (!current && !(await openNext()))
+          throw new MmhError("E_CORRUPT", `${file}: the content is longer than its files`);
+        const c = current!;
+        const take = bytes.subarray(0, Math.min(c.left, bytes.length));
+        c.hash.update(take);
+        for (let done = 0; done < take.length; ) {
+          const { bytesWritten } = await c.handle.write(take, done, take.length - done);
+          done += bytesWritten;
+        }
+        c.left -= take.length;
+        bytes = bytes.subarray(take.length);
+        if (c.left === 0) await finish();
+      }
+    }
+    await openNext(); // the empty files at the end
+    check(!current && next === files.length, "E_CORRUPT", `${file}: the content ended before its files`);
+  } finally {
+    await current?.handle.close().catch(() => {});
+  }
+
+  for (const entry of entries) {
+    if (entry.type !== "symlink") continue;
+    await checkParents(root, entry.path, verified);
+    try {
+      await symlink(entry.target, join(root, entry.path));
+    } catch (error) {
+      throw fsError(error, entry.path);
+    }
+  }
+  // Folder modes last, deepest first, so a read-only folder is filled before it is closed.
+  for (const entry of [...entries].reverse()) {
+    if (entry.type !== "dir") continue;
+    const path = join(root, entry.path);
+    const st = await lstat(path);
+    if (!st.isDirectory()) throw unsafe(`${entry.path}: is no longer a folder`);
+    await chmod(path, entry.mode);
+  }
+}
+
+/** Rename the finished folder into place; an existing target is moved aside first and removed after. */
+async function install(temp: string, target: string, replace: boolean): Promise<void> {
+  const clash = (error: unknown): MmhError => {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR" || code === "EISDIR")
+      return new MmhError("E_EXISTS", `${target} appeared while unpacking (use -f to replace it)`);
+    return toMmhError(error, `cannot rename the unpacked folder to ${target}`);
+  };
+  if (!replace) {
+    try {
+      await rename(temp, target);
+    } catch (error) {
+      throw clash(error);
+    }
+    return;
+  }
+  const old = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString("hex")}.old`);
+  try {
+    await rename(target, old);
+  } catch (error) {
+    throw toMmhError(error, `cannot move ${target} aside`);
+  }
+  try {
+    await rename(temp, target);
+  } catch (error) {
+    await rename(old, target).catch(() => {});
+    throw clash(error);
+  }
+  try {
+    await removeTree(old);
+  } catch (error) {
+    throw toMmhError(error, `unpacked into ${target}, but could not remove the old folder, moved to ${old}`);
+  }
+}
