@@ -168,6 +168,17 @@ export function compressFile(
   });
 }
 
+function decompressSummary(summary: DecodeSummary, started: number): DecompressSummary {
+  return {
+    rawBytes: summary.rawBytes,
+    storedBytes: summary.storedBytes,
+    chunks: summary.chunks,
+    codecs: summary.codecs,
+    sha256: summary.trailer?.sha256 ?? "",
+    ms: performance.now() - started,
+  };
+}
+
 /** Decompress `src` (.mmh) into `dst`, checking every chunk and the content hash. */
 export function decompressFile(
   src: string,
@@ -183,14 +194,7 @@ export function decompressFile(
       decodeContainer(readFileStream(src, 1 << 20, options.signal), options, summary),
       { ...options, input: src },
     );
-    return {
-      rawBytes: summary.rawBytes,
-      storedBytes: summary.storedBytes,
-      chunks: summary.chunks,
-      codecs: summary.codecs,
-      sha256: summary.trailer?.sha256 ?? "",
-      ms: performance.now() - started,
-    };
+    return decompressSummary(summary, started);
   });
 }
 
@@ -227,14 +231,7 @@ export function verify(file: string, options: DecompressOptions = {}): Promise<D
     for await (const _ of decodeContainer(readFileStream(file, 1 << 20, options.signal), options, summary)) {
       // decoding checks everything; the content itself is not needed
     }
-    return {
-      rawBytes: summary.rawBytes,
-      storedBytes: summary.storedBytes,
-      chunks: summary.chunks,
-      codecs: summary.codecs,
-      sha256: summary.trailer?.sha256 ?? "",
-      ms: performance.now() - started,
-    };
+    return decompressSummary(summary, started);
   });
 }
 
