@@ -24,7 +24,7 @@ import {
 } from "../container/format.ts";
 import { decodeChunkPieces } from "./chunk.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
-import { POOL_AFTER_BYTES, resolveThreads, WorkerPool } from "./pool.ts";
+import { inFlightLimit, POOL_AFTER_BYTES, resolveThreads, WorkerPool } from "./pool.ts";
 
 export interface DecodeSummary {
   header?: Header;
@@ -129,7 +129,7 @@ export async function* decodeContainer(
         const pending = pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
         pending.catch(() => {}); // awaited in order; an early failure must not go unhandled
         inflight.push(pending);
-        yield* drain(8 * pool.size - 1);
+        yield* drain(inFlightLimit(pool.size) - 1);
         continue;
       }
       yield* drain(0);

@@ -12,7 +12,7 @@ import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto
 import type { EncodedChunk } from "./chunk.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
-import { POOL_AFTER_BYTES, WorkerPool } from "./pool.ts";
+import { inFlightLimit, POOL_AFTER_BYTES, WorkerPool } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
@@ -129,7 +129,7 @@ export async function* encodeContainer(
       const pending = pool.encode(raw, dtype, choices);
       pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
       inflight.push(pending);
-      yield* drain(8 * pool.size - 1);
+      yield* drain(inFlightLimit(pool.size) - 1);
     }
     yield* drain(0);
   } finally {

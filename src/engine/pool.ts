@@ -17,6 +17,15 @@ import { transferable, type WorkerReply, type WorkerRequest } from "./worker.ts"
  */
 export const POOL_AFTER_BYTES = 8 << 20;
 
+/**
+ * Chunks kept in flight per pool: enough to keep every worker busy while results wait
+ * their turn (8 per worker measured 1.25x faster than 2 per worker with 2 workers), capped
+ * so that memory does not grow with the number of cores.
+ */
+export function inFlightLimit(workers: number): number {
+  return Math.min(8 * workers, 32);
+}
+
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
 }

@@ -105,9 +105,9 @@ function aborted(what: string): MmhError {
 /**
  * A Node Transform over one coder. Writes complete as the coder takes them; the coder
  * runs only while the readable side asks for data (`_read`) and pauses when `push`
- * reports a full buffer. Failures are destroyed with as MmhErrors, so 'error' carries
- * the code. `summary` fills in as the stream runs and is complete at 'end', when a
- * 'summary' event carries it too.
+ * reports a full buffer. A failure destroys the stream with an MmhError, so 'error'
+ * carries its code. `summary` fills in as the stream runs and is complete at 'end'; a
+ * 'summary' event, just before the readable side ends, carries it too.
  */
 export class MmhTransform<S extends object> extends Transform {
   /** Counts and codecs so far; complete once the stream has ended. */
