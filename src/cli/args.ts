@@ -22,6 +22,8 @@ export interface CliArgs {
   stdout: boolean;
   force: boolean;
   quiet: boolean;
+  /** Show a progress bar on a terminal (off with --no-progress). */
+  progress: boolean;
   json: boolean;
   codec?: string;
   level?: number;
@@ -83,6 +85,7 @@ const optionSpec = {
   force: { type: "boolean", short: "f" },
   keep: { type: "boolean", short: "k" },
   quiet: { type: "boolean", short: "q" },
+  "no-progress": { type: "boolean" },
   decompress: { type: "boolean", short: "d" },
   test: { type: "boolean", short: "t" },
   list: { type: "boolean", short: "l" },
@@ -188,6 +191,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
     stdout: values.stdout ?? false,
     force: values.force ?? false,
     quiet: values.quiet ?? false,
+    progress: !(values["no-progress"] ?? false),
     json: values.json ?? false,
   };
   if (values.output !== undefined) args.output = values.output;
@@ -302,6 +306,7 @@ Options:
   -f, --force            overwrite an existing output file
   -k, --keep             keep the input file (always; for zstd compatibility)
   -q, --quiet            print nothing but errors
+  --no-progress          no progress bar (one shows on a terminal when a run takes over a second)
   --codec NAME           auto (default), hier, zstd, lz4, brotli, p251 or none
   --goal GOAL            what auto optimises: ratio, balanced (default) or speed
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
@@ -313,6 +318,7 @@ Options:
   -h, --help             this help
   -V, --version          the version
 
-Exit status: 0 on success, 1 on a data or I/O error, 2 on a usage error.
+Exit status: 0 on success, 1 on a data or I/O error, 2 on a usage error, 130 or 143 when
+interrupted (SIGINT, SIGTERM; no partial output is left).
 Errors are one line: mmh: CODE: message
 `;

@@ -1,4 +1,5 @@
 import { chmod } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
@@ -6,7 +7,6 @@ import {
   type CompressSummary,
   compressFile,
   compressStream,
-  decompressFile,
   decompressStream,
   emptyCompressSummary,
   FORMAT_VERSION,
@@ -30,11 +30,12 @@ import {
   writeFileAtomic,
 } from "../index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
+import { fileBytes, folderBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
 interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Uint8Array> & { isTTY?: boolean };
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 const SUFFIX = ".mmh";
@@ -66,10 +67,20 @@ function isStdio(file: string | undefined): boolean {
   return file === undefined || file === "-";
 }
 
+/** The progress bar's settings: on a terminal, unless -q or --no-progress, or data goes to that terminal. */
+function progressOptions(args: CliArgs, io: Io, signal: AbortSignal, toStdout = false): ProgressOptions {
+  const enabled = args.progress && !args.quiet && !(toStdout && io.stdout.isTTY === true);
+  return { enabled, stream: io.stderr, signal };
+}
+
 /** Run the mmh command line; resolves with the exit code and never throws. */
 export async function run(argv: readonly string[], io: Io = process as unknown as Io): Promise<number> {
   const controller = new AbortController();
+  // An interrupt stops the work (no partial output is left) and exits with 128 + the
+  // signal's number, as a process killed by it would: 130 for SIGINT, 143 for SIGTERM.
+  let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    interrupted ??= signal;
     controller.abort(new MmhError("E_ABORTED", `interrupted by ${signal}`));
   };
   process.once("SIGINT", onSignal);
@@ -95,7 +106,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
       case "info":
         return await runInfo(args, io);
       case "verify":
-        return await runVerify(args, io);
+        return await runVerify(args, io, controller.signal);
       case "gen":
         return await runGen(args, io, controller.signal);
       case "analyze":
@@ -114,6 +125,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
     const mmh = toError(controller.signal.aborted ? (controller.signal.reason ?? error) : error);
     io.stderr.write(`mmh: ${mmh.code}: ${mmh.message}\n`);
     if (mmh.code === "E_USAGE") io.stderr.write(`Try 'mmh --help' for more information.\n`);
+    if (interrupted) return 128 + (osConstants.signals[interrupted] ?? 2);
     return exitCodeFor(mmh);
   } finally {
     process.off("SIGINT", onSignal);
@@ -175,17 +187,32 @@ async function compressOne(
   };
   const label = isStdio(file) ? "stdin" : file;
   let summary: CompressSummary & { ms: number };
-  if (isStdio(file) || output === undefined) {
-    const started = performance.now();
-    const stats = emptyCompressSummary();
-    const source = isStdio(file) ? io.stdin : readFileStream(file, args.chunkSize ?? 1 << 20, signal);
-    const sourceName = isStdio(file) ? undefined : basename(file);
-    const encoded = compressStream(source, { ...options, sourceName }, stats);
-    if (output === undefined) await pipeline(encoded, io.stdout, { signal, end: false });
-    else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
-    summary = { ...stats, ms: performance.now() - started };
-  } else {
-    summary = await compressFile(file, output, options);
+  const streamed = isStdio(file) || output === undefined;
+  const stats = emptyCompressSummary();
+  const progress = startProgress(
+    {
+      label,
+      direction: "encode",
+      total: isStdio(file) ? undefined : () => fileBytes(file),
+      // compressFile keeps its counters to itself; the process's I/O counters follow it.
+      sample: streamed ? () => ({ read: stats.rawBytes, written: stats.storedBytes }) : "process",
+    },
+    progressOptions(args, io, signal, output === undefined),
+  );
+  try {
+    if (streamed) {
+      const started = performance.now();
+      const source = isStdio(file) ? io.stdin : readFileStream(file, args.chunkSize ?? 1 << 20, signal);
+      const sourceName = isStdio(file) ? undefined : basename(file);
+      const encoded = compressStream(source, { ...options, sourceName }, stats);
+      if (output === undefined) await pipeline(encoded, io.stdout, { signal, end: false });
+      else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
+      summary = { ...stats, ms: performance.now() - started };
+    } else {
+      summary = await compressFile(file, output, options);
+    }
+  } finally {
+    progress.stop();
   }
   if (!args.quiet) {
     const pct = summary.rawBytes > 0 ? ((summary.storedBytes / summary.rawBytes) * 100).toFixed(2) : "-";
@@ -206,18 +233,27 @@ async function decompressOne(
   const options = { maxOutputBytes: args.maxOutput, overwrite: args.force, signal, threads: args.threads };
   const label = isStdio(file) ? "stdin" : file;
   const started = performance.now();
-  let rawBytes: number;
-  let chunks: number;
-  if (isStdio(file) || output === undefined) {
-    const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+  // The stream decoder, for files too (it is what decompressFile runs), so that its
+  // counters can drive the progress bar.
+  const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+  const progress = startProgress(
+    {
+      label,
+      direction: "decode",
+      total: isStdio(file) ? undefined : () => fileBytes(file),
+      sample: () => ({ read: stats.storedBytes, written: stats.rawBytes }),
+    },
+    progressOptions(args, io, signal, output === undefined),
+  );
+  try {
     const source = isStdio(file) ? io.stdin : readFileStream(file, 1 << 20, signal);
     const decoded = decompressStream(source, options, stats);
     if (output === undefined) await pipeline(decoded, io.stdout, { signal, end: false });
     else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
-    ({ rawBytes, chunks } = stats);
-  } else {
-    ({ rawBytes, chunks } = await decompressFile(file, output, options));
+  } finally {
+    progress.stop();
   }
+  const { rawBytes, chunks } = stats;
   if (!args.quiet) {
     io.stderr.write(
       `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, performance.now() - started)}\n`,
@@ -320,10 +356,19 @@ function entryTable(entries: NonNullable<ReturnType<typeof archiveEntries>["entr
   return `entries  ${entries.length} (${files} files)\n${rows.map(line).join("\n")}\n`;
 }
 
-async function runVerify(args: CliArgs, io: Io): Promise<number> {
+async function runVerify(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
   const results = [];
   for (const file of args.files) {
-    const summary = await verify(file, { maxOutputBytes: args.maxOutput, threads: args.threads });
+    const progress = startProgress(
+      { label: file, direction: "decode", total: () => fileBytes(file), sample: "process-reads" },
+      progressOptions(args, io, signal),
+    );
+    let summary: Awaited<ReturnType<typeof verify>>;
+    try {
+      summary = await verify(file, { maxOutputBytes: args.maxOutput, threads: args.threads, signal });
+    } finally {
+      progress.stop();
+    }
     results.push({
       file,
       ok: true,
@@ -430,15 +475,24 @@ function counted(s: { files: number; dirs: number; symlinks: number }): string {
 async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
   const dir = args.files[0];
   const output = args.output ?? `${dir.replace(/\/+$/, "") || "."}${SUFFIX}`;
-  const summary = await pack(dir, output, {
-    codec: args.codec,
-    goal: args.goal as Goal | undefined,
-    level: args.level,
-    chunkSize: args.chunkSize,
-    threads: args.threads,
-    overwrite: args.force,
-    signal,
-  });
+  const progress = startProgress(
+    { label: dir, direction: "encode", total: () => folderBytes(dir), sample: "process" },
+    progressOptions(args, io, signal),
+  );
+  let summary: Awaited<ReturnType<typeof pack>>;
+  try {
+    summary = await pack(dir, output, {
+      codec: args.codec,
+      goal: args.goal as Goal | undefined,
+      level: args.level,
+      chunkSize: args.chunkSize,
+      threads: args.threads,
+      overwrite: args.force,
+      signal,
+    });
+  } finally {
+    progress.stop();
+  }
   if (!args.quiet) {
     const pct = summary.rawBytes > 0 ? ((summary.storedBytes / summary.rawBytes) * 100).toFixed(2) : "-";
     io.stderr.write(
@@ -453,12 +507,21 @@ async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<numb
 async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
   const file = args.files[0];
   const output = args.output ?? withoutSuffix(file, "folder");
-  const summary = await unpack(file, output, {
-    maxOutputBytes: args.maxOutput,
-    threads: args.threads,
-    overwrite: args.force,
-    signal,
-  });
+  const progress = startProgress(
+    { label: file, direction: "decode", total: () => fileBytes(file), sample: "process" },
+    progressOptions(args, io, signal),
+  );
+  let summary: Awaited<ReturnType<typeof unpack>>;
+  try {
+    summary = await unpack(file, output, {
+      maxOutputBytes: args.maxOutput,
+      threads: args.threads,
+      overwrite: args.force,
+      signal,
+    });
+  } finally {
+    progress.stop();
+  }
   if (!args.quiet) {
     io.stderr.write(
       `${file} : ${counted(summary)}, ` +
