@@ -6,6 +6,9 @@
  *   npm run bench             full runs (about 10 minutes; needs about 3 GiB of memory and,
  *                             for targets.ts, about 4 GiB of free disk in .bench-data/)
  *   npm run bench -- --quick  small inputs, nothing written: a check that all of them work
+ *   npm run bench -- --scale  also scale.ts, the 8 GiB "files larger than memory" run (about
+ *                             25 GiB of free disk and 10 to 20 minutes more; with --quick, its
+ *                             512 MiB smoke test). Skipped without --scale.
  */
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -13,6 +16,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
+const scale = process.argv.includes("--scale");
 
 const benchmarks: [string, string[]][] = [
   ["chunk-size.ts", quick ? ["--quick"] : []],
@@ -22,6 +26,8 @@ const benchmarks: [string, string[]][] = [
   ["p251.ts", quick ? ["--size", "32M", "--runs", "3"] : []],
   ["targets.ts", quick ? ["--quick"] : []],
 ];
+if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
+else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");
 
 let failed = 0;
 for (const [script, args] of benchmarks) {

@@ -299,6 +299,42 @@ export function readTensor(
   });
 }
 
+/**
+ * One tensor as a stream of pieces (at most one chunk each), for tensors too large to hold
+ * in memory; reads only the tensor's chunks. The file stays open until the pieces are
+ * read to the end or the iteration is stopped.
+ */
+export function readTensorStream(
+  file: string,
+  name: string,
+  options: DecompressOptions & { entry?: string } = {},
+): Promise<{ tensor: StoredTensor; pieces: AsyncGenerator<Uint8Array> }> {
+  return guard(async () => {
+    const max = resolveMaxOutput(options);
+    const reader = await MmhReader.open(await fileSource(file));
+    let tensor: StoredTensor;
+    try {
+      const footer = reader.index.footer;
+      tensor = findTensor(footer, tensorsOf(footer), name, options.entry, file);
+      if (tensor.length > max)
+        throw new MmhError("E_LIMIT", `${name} has ${tensor.length} bytes, over the limit of ${max}`);
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+    const pieces = (async function* () {
+      try {
+        yield* reader.rangePieces(tensor.offset, tensor.length);
+      } catch (error) {
+        throw toMmhError(error);
+      } finally {
+        await reader.close();
+      }
+    })();
+    return { tensor, pieces };
+  });
+}
+
 /** Analyse a file: per tensor or region, its dtype, field entropies and each codec's ratio on a sample. */
 export function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
   return guard(async () => {

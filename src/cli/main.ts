@@ -22,7 +22,7 @@ import {
   pack,
   readEntryStream,
   readFileStream,
-  readTensor,
+  readTensorStream,
   tensorsOf,
   unpack,
   VERSION,
@@ -419,26 +419,35 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
   if (format !== "raw" && format !== "npy")
     throw new MmhError("E_BAD_OPTION", `--format must be raw or npy, got "${format}"`);
   if (args.tensor === undefined) return await runExtractFile(args, io, signal);
-  const { tensor, data } = await readTensor(file, args.tensor, {
+  // The tensor streams out a chunk at a time, so memory does not grow with its size.
+  const { tensor, pieces } = await readTensorStream(file, args.tensor, {
     maxOutputBytes: args.maxOutput,
     entry: args.file,
   });
-  const parts = format === "npy" ? [npyHeader(tensor.dtype, tensor.shape), data] : [data];
-  const toStdout = args.stdout || args.output === "-";
-  const output = toStdout
-    ? undefined
-    : (args.output ?? `${tensor.name.replace(/[^\w.-]+/g, "_")}.${format === "npy" ? "npy" : "bin"}`);
-  if (output === undefined) {
-    if (io.stdout.isTTY && !args.force)
-      throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
-    await pipeline(parts, io.stdout, { signal, end: false });
-  } else {
-    await writeFileAtomic(output, parts, { overwrite: args.force, signal, input: file });
-  }
-  if (!args.quiet) {
-    io.stderr.write(
-      `${tensor.name}: ${tensor.dtype} [${tensor.shape.join(", ")}] ${formatBytes(tensor.length)} => ${output ?? "stdout"}\n`,
-    );
+  try {
+    const header = format === "npy" ? npyHeader(tensor.dtype, tensor.shape) : undefined;
+    const parts = (async function* () {
+      if (header) yield header;
+      yield* pieces;
+    })();
+    const toStdout = args.stdout || args.output === "-";
+    const output = toStdout
+      ? undefined
+      : (args.output ?? `${tensor.name.replace(/[^\w.-]+/g, "_")}.${format === "npy" ? "npy" : "bin"}`);
+    if (output === undefined) {
+      if (io.stdout.isTTY && !args.force)
+        throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
+      await pipeline(parts, io.stdout, { signal, end: false });
+    } else {
+      await writeFileAtomic(output, parts, { overwrite: args.force, signal, input: file });
+    }
+    if (!args.quiet) {
+      io.stderr.write(
+        `${tensor.name}: ${tensor.dtype} [${tensor.shape.join(", ")}] ${formatBytes(tensor.length)} => ${output ?? "stdout"}\n`,
+      );
+    }
+  } finally {
+    await pieces.return(undefined);
   }
   return 0;
 }

@@ -25,7 +25,6 @@ import {
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { readFileStream, writeFileAtomic } from "../common/files.ts";
-import { MAX_CHUNK_SIZE } from "../container/format.ts";
 import { type DecodeSummary, decodeContainer } from "./decoder.ts";
 import { describeSource, type StoredTensor } from "./describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./encoder.ts";
@@ -105,7 +104,6 @@ const MAX_NAME_BYTES = 255;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const EMPTY_SHA256 = createHash("sha256").digest("hex");
 /** Largest piece of a run decoded at once when extracting one entry. */
-const PIECE = 16 << 20;
 
 async function guard<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -552,15 +550,8 @@ function findFile(entries: readonly ArchiveEntry[], path: string, file: string):
  */
 export async function* entryPieces(reader: MmhReader, entry: FileEntry): AsyncGenerator<Uint8Array> {
   const hash = createHash("sha256");
-  const end = entry.offset + entry.size;
-  for (let pos = entry.offset; pos < end; ) {
-    const chunk = reader.chunks[reader.chunkAt(pos)];
-    // A whole chunk at a time (so none is decoded twice), but a long run in pieces.
-    const chunkEnd = chunk.rawOffset + chunk.rawLength;
-    const stop = Math.min(end, chunkEnd, chunk.rawLength > MAX_CHUNK_SIZE ? pos + PIECE : chunkEnd);
-    const piece = await reader.readRange(pos, stop - pos);
+  for await (const piece of reader.rangePieces(entry.offset, entry.size)) {
     hash.update(piece);
-    pos = stop;
     yield piece;
   }
   if (hash.digest("hex") !== entry.sha256)

@@ -82,6 +82,9 @@ export async function fileSource(path: string): Promise<RandomAccessSource> {
   };
 }
 
+/** Bytes per piece when a long run is read in pieces. */
+const RUN_PIECE = 16 << 20;
+
 export interface ChunkInfo extends IndexEntry {
   /** Bytes the whole record takes in the file: header, params and payload. */
   recordLength: number;
@@ -273,6 +276,26 @@ export class MmhReader {
       filled += take;
     }
     return out;
+  }
+
+  /**
+   * The bytes [offset, offset + length) as pieces of at most one chunk (runs in 16 MiB
+   * pieces), decoding each chunk once: memory stays at one chunk however long the range.
+   */
+  async *rangePieces(offset: number, length: number): AsyncGenerator<Uint8Array> {
+    check(
+      offset + length <= this.rawLength,
+      "E_NOT_FOUND",
+      `range ${offset}+${length} is past the end of the content`,
+    );
+    const end = offset + length;
+    for (let pos = offset; pos < end; ) {
+      const chunk = this.chunks[this.chunkAt(pos)];
+      const chunkEnd = chunk.rawOffset + chunk.rawLength;
+      const stop = Math.min(end, chunkEnd, chunk.rawLength > MAX_CHUNK_SIZE ? pos + RUN_PIECE : chunkEnd);
+      yield await this.readRange(pos, stop - pos);
+      pos = stop;
+    }
   }
 
   close(): Promise<void> {
