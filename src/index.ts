@@ -9,7 +9,7 @@ import { readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import { findTensor } from "./engine/archive.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
-import { describeSource, type StoredTensor } from "./engine/describe.ts";
+import { describeSource, type StoredTensor, usesDtypes } from "./engine/describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./engine/encoder.ts";
 import {
   type CompressOptions,
@@ -108,7 +108,12 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
 export function compress(bytes: Uint8Array, options: CompressOptions = {}): Promise<Uint8Array> {
   return guard(async () => {
     const opts = resolveCompressOptions(options);
-    const layout = await describeSource(bufferSource(bytes), opts.chunkSize, options.recognise ?? true);
+    const layout = await describeSource(
+      bufferSource(bytes),
+      opts.chunkSize,
+      options.recognise ?? true,
+      usesDtypes(opts),
+    );
     return collect(encodeContainer(once(bytes), options, undefined, layout));
   });
 }
@@ -149,7 +154,7 @@ export function compressFile(
     const probe = await fileSource(src);
     let layout: SourceLayout;
     try {
-      layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true);
+      layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
     } finally {
       await probe.close();
     }

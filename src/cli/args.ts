@@ -40,7 +40,7 @@ export interface CliArgs {
   size?: number;
   std?: number;
   period?: number;
-  /** Worker threads for chunk coding (-T); undefined means the number of cores. */
+  /** Worker threads for chunk coding (-T); undefined means the default (1). */
   threads?: number;
 }
 
@@ -312,7 +312,7 @@ Options:
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
                          with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 512K)
-  -T, --threads N        worker threads for chunk coding (default: the number of cores)
+  -T, --threads N        worker threads for chunk coding (default 1)
   --max-output SIZE      refuse to decompress more than SIZE bytes
   --json                 machine-readable output for info, verify and analyze
   -h, --help             this help

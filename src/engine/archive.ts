@@ -26,7 +26,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { readFileStream, writeFileAtomic } from "../common/files.ts";
 import { type DecodeSummary, decodeContainer } from "./decoder.ts";
-import { describeSource, type StoredTensor } from "./describe.ts";
+import { describeSource, type StoredTensor, usesDtypes } from "./describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./encoder.ts";
 import {
   type CompressOptions,
@@ -458,7 +458,7 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
         const source = handleSource(handle, entry.size, abs);
         let layout: Awaited<ReturnType<typeof describeSource>>;
         try {
-          layout = await describeSource(source, opts.chunkSize, options.recognise ?? true);
+          layout = await describeSource(source, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
         } finally {
           await source.close();
         }

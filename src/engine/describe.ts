@@ -3,8 +3,14 @@ import { segmentRaw } from "../formats/detect.ts";
 import { recognise } from "../formats/index.ts";
 import type { Recognised } from "../formats/types.ts";
 import type { SourceLayout } from "./encoder.ts";
+import type { ResolvedCompressOptions } from "./options.ts";
 import { planChunks } from "./plan.ts";
 import type { RandomAccessSource } from "./reader.ts";
+
+/** Whether the chosen codec uses dtypes, so that segmenting unknown files can pay. */
+export function usesDtypes(options: ResolvedCompressOptions): boolean {
+  return options.codec === "auto" || options.codec.id === "HIER";
+}
 
 /** The footer's tensor table: what `info`, `extract` and `readTensor` read back. */
 export interface StoredTensor {
@@ -26,6 +32,8 @@ export async function describeSource(
   source: RandomAccessSource,
   chunkSize: number,
   enabled = true,
+  /** Look for arrays inside unknown files: only worth it for codecs that use the dtype. */
+  segment = true,
 ): Promise<SourceLayout & { recognised: Recognised; problem?: string }> {
   let recognised: Recognised = {
     format: "raw",
@@ -44,7 +52,7 @@ export async function describeSource(
   }
   // Unknown files: find the arrays inside them, so chunks start on element boundaries.
   let regions = recognised.regions;
-  if (enabled && recognised.format === "raw") {
+  if (enabled && segment && recognised.format === "raw") {
     regions = [];
     for (const region of recognised.regions) regions.push(...(await segmentRaw(source, region)));
   }

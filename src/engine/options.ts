@@ -29,14 +29,14 @@ export interface CompressOptions {
   /** Name recorded in the metadata (a file's base name). */
   sourceName?: string;
   signal?: AbortSignal;
-  /** Worker threads that code chunks: 1 codes on the calling thread; default the number of cores. */
+  /** Worker threads that code chunks: 1 (the default) codes on the calling thread. */
   threads?: number;
 }
 
 export interface DecompressOptions {
   /** Refuse to produce more than this many bytes (E_LIMIT). */
   maxOutputBytes?: number;
-  /** Worker threads that decode chunks: 1 decodes on the calling thread; default the number of cores. */
+  /** Worker threads that decode chunks: 1 (the default) decodes on the calling thread. */
   threads?: number;
   signal?: AbortSignal;
 }

@@ -3,7 +3,6 @@
  * workers; each result comes back as a promise, and the callers keep results in input
  * order, so the output never depends on which worker finished first.
  */
-import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
@@ -26,11 +25,17 @@ export function inFlightLimit(workers: number): number {
   return Math.min(8 * workers, 32);
 }
 
+/**
+ * The default is one thread (no pool) for now: on the 2-core development machine two
+ * workers measured only 1.04-1.13x faster than one on 8 GiB, slower on 256 MiB, and at
+ * about 170 MiB more memory each (bench/results/scale.md), because the calling thread's
+ * own work (sha256, I/O, copies) is the bottleneck. `-T N` turns workers on.
+ */
 export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return 1;
 }
 
-/** Resolve the threads option: an integer from 1 to 256, default the number of cores. */
+/** Resolve the threads option: an integer from 1 to 256, default 1. */
 export function resolveThreads(threads: number | undefined): number {
   const n = threads ?? defaultThreads();
   if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
