@@ -16,29 +16,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { generate } from "../src/index.ts";
+import { assertError, mmhIn } from "./cli-support.ts";
 
-const BIN = join(import.meta.dirname, "..", "bin", "mmh.js");
 const dir = mkdtempSync(join(tmpdir(), "mmh-cli-archive-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function mmh(args: string[]): Result {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, timeout: 60_000, maxBuffer: 1 << 28 });
-  assert.equal(r.error, undefined, `mmh ${args.join(" ")} did not finish: ${r.error}`);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-}
-
-function assertError(r: Result, code: string, exit: number): void {
-  assert.equal(r.code, exit, `exit code; stderr: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.match(lines[0], new RegExp(`^mmh: ${code}: \\S`));
-  assert.ok(lines.length <= 2, `one line, got: ${r.stderr}`);
-}
+const mmh = mmhIn(dir);
 
 function diff(a: string, b: string): void {
   const r = spawnSync("diff", ["-r", "--no-dereference", a, b], { timeout: 60_000 });

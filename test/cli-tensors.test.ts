@@ -3,43 +3,17 @@
  * info --json's tensor table, extract (raw and npy), analyze, and --goal.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generate } from "../src/index.ts";
+import { assertError, mmhIn, type Result } from "./cli-support.ts";
 
-const BIN = join(import.meta.dirname, "..", "bin", "mmh.js");
 const dir = mkdtempSync(join(tmpdir(), "mmh-cli-tensors-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function mmh(args: string[], input?: Buffer): Result {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    input,
-    timeout: 60_000,
-    maxBuffer: 1 << 28,
-  });
-  const epipe = (r.error as NodeJS.ErrnoException | undefined)?.code === "EPIPE";
-  assert.ok(r.error === undefined || epipe, `mmh ${args.join(" ")} did not finish: ${r.error}`);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
-}
-
-/** An error is exactly one line `mmh: CODE: message` (plus the usage hint for E_USAGE). */
-function assertError(r: Result, code: string, exit: number): void {
-  assert.equal(r.code, exit, `exit code; stderr: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.match(lines[0], new RegExp(`^mmh: ${code}: \\S`));
-  assert.ok(lines.length <= 2, `one line, got: ${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-}
+const mmh = mmhIn(dir);
 
 function ok(r: Result, what: string): Result {
   assert.equal(r.code, 0, `${what}: ${r.stderr}`);
