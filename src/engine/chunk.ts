@@ -4,7 +4,7 @@ import { periodicFill, runPattern } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { MmhError } from "../common/errors.ts";
-import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE, RUN_CODEC } from "../container/format.ts";
+import { encodeChunkHeader, MAX_CHUNK_SIZE, RUN_CODEC } from "../container/format.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -128,8 +128,4 @@ export function* decodeChunkPieces(
   if (crc !== rawCrc) throw new MmhError("E_CHECKSUM", `${where}: checksum mismatch`);
   for (left = rawLength; left > 0; left -= Math.min(piece.length, left))
     yield piece.subarray(0, Math.min(piece.length, left));
-}
-
-export function recordSize(paramsLength: number, storedLength: number): number {
-  return CHUNK_HEADER_SIZE + paramsLength + storedLength;
 }

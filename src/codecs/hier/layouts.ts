@@ -196,10 +196,6 @@ export function layoutById(id: number): Layout | undefined {
   return LAYOUTS[id];
 }
 
-export function layoutByName(name: string): Layout | undefined {
-  return LAYOUTS.find((l) => l.name === name);
-}
-
 /** The layout that fits a dtype. */
 export function layoutForDType(dtype: DTypeName): Layout {
   switch (dtype) {
