@@ -142,6 +142,24 @@ function isBrokenPipe(error: unknown): boolean {
   return false;
 }
 
+/** The encoding options the command line gives, for compress and pack alike. */
+function compressOptions(args: CliArgs, signal: AbortSignal) {
+  return {
+    codec: args.codec,
+    goal: args.goal as Goal | undefined,
+    threads: args.threads,
+    level: args.level,
+    chunkSize: args.chunkSize,
+    overwrite: args.force,
+    signal,
+  };
+}
+
+/** Stored size as a percentage of the content, as zstd prints it. */
+function percentOf(summary: { rawBytes: number; storedBytes: number }): string {
+  return summary.rawBytes > 0 ? ((summary.storedBytes / summary.rawBytes) * 100).toFixed(2) : "-";
+}
+
 function defaultOutput(args: CliArgs, file: string): string {
   if (args.command === "compress") return file + SUFFIX;
   if (!file.endsWith(SUFFIX) || file.length === SUFFIX.length) {
@@ -176,15 +194,7 @@ async function compressOne(
   output: string | undefined,
   signal: AbortSignal,
 ) {
-  const options = {
-    codec: args.codec,
-    goal: args.goal as Goal | undefined,
-    threads: args.threads,
-    level: args.level,
-    chunkSize: args.chunkSize,
-    overwrite: args.force,
-    signal,
-  };
+  const options = compressOptions(args, signal);
   const label = isStdio(file) ? "stdin" : file;
   let summary: CompressSummary & { ms: number };
   const streamed = isStdio(file) || output === undefined;
@@ -215,7 +225,7 @@ async function compressOne(
     progress.stop();
   }
   if (!args.quiet) {
-    const pct = summary.rawBytes > 0 ? ((summary.storedBytes / summary.rawBytes) * 100).toFixed(2) : "-";
+    const pct = percentOf(summary);
     io.stderr.write(
       `${label} : ${pct}% (${formatBytes(summary.rawBytes)} => ${formatBytes(summary.storedBytes)}, ${output ?? "stdout"}) ` +
         `${summary.chunks} chunks [${codecList(summary.codecs)}] ${rate(summary.rawBytes, summary.ms)}\n`,
@@ -490,20 +500,12 @@ async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<numb
   );
   let summary: Awaited<ReturnType<typeof pack>>;
   try {
-    summary = await pack(dir, output, {
-      codec: args.codec,
-      goal: args.goal as Goal | undefined,
-      level: args.level,
-      chunkSize: args.chunkSize,
-      threads: args.threads,
-      overwrite: args.force,
-      signal,
-    });
+    summary = await pack(dir, output, compressOptions(args, signal));
   } finally {
     progress.stop();
   }
   if (!args.quiet) {
-    const pct = summary.rawBytes > 0 ? ((summary.storedBytes / summary.rawBytes) * 100).toFixed(2) : "-";
+    const pct = percentOf(summary);
     io.stderr.write(
       `${dir} : ${counted(summary)}: ${pct}% ` +
         `(${formatBytes(summary.rawBytes)} => ${formatBytes(summary.storedBytes)}, ${output}) ` +

@@ -5,7 +5,7 @@
 
 import { hierCodec } from "../codecs/hier/hier.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
-import { findPeriod, p251Codec } from "../codecs/p251.ts";
+import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
@@ -102,11 +102,11 @@ export function chooseCodecs(
   goal: Goal,
   level: number | undefined,
   stats: AutoStats,
+  period: PeriodInfo | null = findPeriod(raw),
 ): Choice[] {
   const started = performance.now();
   try {
     // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
-    const period = findPeriod(raw);
     if (period && period.periodicLength >= raw.length * 0.9) return [{ id: p251Codec.id, level: undefined }];
     const options = candidates(goal, level);
     if (raw.length <= WHOLE || goal === "ratio") return options.map(asChoice);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { findPeriod } from "../codecs/p251.ts";
 import { MmhError } from "../common/errors.ts";
 import {
   encodeHeader,
@@ -114,11 +115,13 @@ export async function* encodeContainer(
         yield* write(finishRun(run));
         run = undefined;
       }
-      run = runs ? startRun(raw) : undefined;
+      // One search for a period serves both the run check and auto's choice.
+      const period = runs ? findPeriod(raw) : null;
+      run = runs ? startRun(raw, period) : undefined;
       if (run) continue;
       const choices: Choice[] =
         opts.codec === "auto"
-          ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto)
+          ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
           : [{ id: opts.codec.id, level: opts.level }];
       seenBytes += raw.length;
       if (!pool && opts.threads > 1 && seenBytes >= POOL_AFTER_BYTES) pool = new WorkerPool(opts.threads);

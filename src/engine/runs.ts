@@ -5,7 +5,7 @@
  * and the CRC-32.
  */
 import { crc32 } from "node:zlib";
-import { continuesPeriod, encodeRun, findPeriod } from "../codecs/p251.ts";
+import { continuesPeriod, encodeRun, findPeriod, type PeriodInfo } from "../codecs/p251.ts";
 import { encodeChunkHeader } from "../container/format.ts";
 import type { EncodedChunk } from "./chunk.ts";
 
@@ -15,9 +15,8 @@ export interface Run {
   crc: number;
 }
 
-/** A run starts with a chunk that is wholly periodic. */
-export function startRun(raw: Uint8Array): Run | undefined {
-  const found = findPeriod(raw);
+/** A run starts with a chunk that is wholly periodic (`found`: findPeriod(raw), when already known). */
+export function startRun(raw: Uint8Array, found: PeriodInfo | null = findPeriod(raw)): Run | undefined {
   if (!found || found.periodicLength !== raw.length) return undefined;
   return { pattern: Uint8Array.from(raw.subarray(0, found.period)), length: raw.length, crc: crc32(raw) };
 }
