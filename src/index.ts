@@ -2,12 +2,13 @@
  * MMH's public API. The CLI, the service and the Python package are clients of this
  * module and use nothing else.
  */
+import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
 import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
-import { readFileStream, writeFileAtomic } from "./common/files.ts";
+import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
-import { findTensor } from "./engine/archive.ts";
+import { findTensor, type ProgressOptions, ProgressReporter } from "./engine/archive.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { describeSource, type StoredTensor, usesDtypes } from "./engine/describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./engine/encoder.ts";
@@ -32,6 +33,8 @@ export {
   listEntries,
   type PackOptions,
   type PackSummary,
+  type ProgressEvent,
+  type ProgressOptions,
   pack,
   readEntry,
   readEntryStream,
@@ -123,49 +126,78 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
   return guard(() => collect(decodeContainer(once(bytes), options)));
 }
 
-/** Compress a byte stream; yields container bytes as they are produced. */
+/**
+ * Compress a byte stream; yields container bytes as they are produced. `onProgress`
+ * counts the bytes taken from `source` and yielded (no total: a stream's size is unknown).
+ */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
-  options: CompressOptions = {},
+  options: CompressOptions & ProgressOptions = {},
   summary?: CompressSummary,
 ): AsyncGenerator<Uint8Array> {
-  return encodeContainer(source, options, summary);
+  return (async function* () {
+    const progress = new ProgressReporter(options);
+    progress.report();
+    yield* progress.writing(encodeContainer(progress.reading(source), options, summary));
+  })();
 }
 
-/** Decompress a container stream front to back (no index needed); yields content. */
+/**
+ * Decompress a container stream front to back (no index needed); yields content.
+ * `onProgress` counts the container bytes taken from `source` and the content yielded.
+ */
 export function decompressStream(
   source: AsyncIterable<Uint8Array>,
-  options: DecompressOptions = {},
+  options: DecompressOptions & ProgressOptions = {},
   summary?: DecodeSummary,
 ): AsyncGenerator<Uint8Array> {
-  return decodeContainer(source, options, summary);
+  return (async function* () {
+    const progress = new ProgressReporter(options);
+    progress.report();
+    yield* progress.writing(decodeContainer(progress.reading(source), options, summary));
+  })();
 }
 
-/** Compress `src` into `dst` (written atomically; an existing dst needs `overwrite`). */
+/**
+ * Compress `src` into `dst` (written atomically; an existing dst needs `overwrite`).
+ * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
+ * container bytes written.
+ */
 export function compressFile(
   src: string,
   dst: string,
-  options: CompressOptions & FileOptions = {},
+  options: CompressOptions & FileOptions & ProgressOptions = {},
 ): Promise<CompressSummary & Timed> {
   return guard(async () => {
     const opts = resolveCompressOptions(options);
+    const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary = emptySummary();
     const probe = await fileSource(src);
     let layout: SourceLayout;
     try {
+      progress.totalBytes = probe.size;
+      progress.report();
       layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
     } finally {
       await probe.close();
     }
-    const source = readFileStream(src, opts.chunkSize, options.signal);
+    // Pieces cut as the plan cuts chunks, so that none is copied to be cut again.
+    const sizes = function* () {
+      for (const spec of layout.plan) yield spec.length;
+      for (;;) yield opts.chunkSize;
+    };
+    const source = progress.reading(readFilePieces(src, sizes(), options.signal));
     await writeFileAtomic(
       dst,
-      encodeContainer(
-        source,
-        { ...options, sourceName: options.sourceName ?? basename(src) },
-        summary,
-        layout,
+      progress.writing(
+        encodeContainer(
+          source,
+          { ...options, sourceName: options.sourceName ?? basename(src) },
+          summary,
+          layout,
+          true, // writeFileAtomic writes each piece before it asks for the next
+        ),
       ),
       { ...options, input: src },
     );
@@ -184,21 +216,37 @@ function decompressSummary(summary: DecodeSummary, started: number): DecompressS
   };
 }
 
-/** Decompress `src` (.mmh) into `dst`, checking every chunk and the content hash. */
+/** The size of `file`, or undefined when it cannot be read (the read that follows says why). */
+function sizeOf(file: string): Promise<number | undefined> {
+  return stat(file).then(
+    (st) => (st.isFile() ? st.size : undefined),
+    () => undefined,
+  );
+}
+
+/**
+ * Decompress `src` (.mmh) into `dst`, checking every chunk and the content hash.
+ * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
+ * content bytes written.
+ */
 export function decompressFile(
   src: string,
   dst: string,
-  options: DecompressOptions & FileOptions = {},
+  options: DecompressOptions & FileOptions & ProgressOptions = {},
 ): Promise<DecompressSummary> {
   return guard(async () => {
     resolveMaxOutput(options);
+    const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-    await writeFileAtomic(
-      dst,
-      decodeContainer(readFileStream(src, 1 << 20, options.signal), options, summary),
-      { ...options, input: src },
-    );
+    progress.totalBytes = await sizeOf(src);
+    progress.report();
+    const source = progress.reading(readFileStream(src, 1 << 20, options.signal));
+    // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
+    await writeFileAtomic(dst, progress.writing(decodeContainer(source, options, summary, true)), {
+      ...options,
+      input: src,
+    });
     return decompressSummary(summary, started);
   });
 }
@@ -227,15 +275,24 @@ export function inspect(file: string): Promise<Inspection> {
 /**
  * Check every record, every chunk checksum, the index and the content sha256, decoding
  * the whole file without writing anything. Resolves with a summary when all hold;
- * rejects with the first failure's coded error otherwise.
+ * rejects with the first failure's coded error otherwise. `onProgress` reports the bytes
+ * of `file` read (of `totalBytes`, its size); `writtenBytes` stays 0.
  */
-export function verify(file: string, options: DecompressOptions = {}): Promise<DecompressSummary> {
+export function verify(
+  file: string,
+  options: DecompressOptions & ProgressOptions = {},
+): Promise<DecompressSummary> {
   return guard(async () => {
+    const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-    for await (const _ of decodeContainer(readFileStream(file, 1 << 20, options.signal), options, summary)) {
+    progress.totalBytes = await sizeOf(file);
+    progress.report();
+    const source = progress.reading(readFileStream(file, 1 << 20, options.signal));
+    for await (const _ of decodeContainer(source, options, summary, true)) {
       // decoding checks everything; the content itself is not needed
     }
+    progress.report(true);
     return decompressSummary(summary, started);
   });
 }

@@ -7,6 +7,7 @@ import {
   type CompressSummary,
   compressFile,
   compressStream,
+  decompressFile,
   decompressStream,
   emptyCompressSummary,
   FORMAT_VERSION,
@@ -30,7 +31,7 @@ import {
   writeFileAtomic,
 } from "../index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
-import { fileBytes, folderBytes, type ProgressOptions, startProgress } from "./progress.ts";
+import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
 interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Uint8Array> & { isTTY?: boolean };
@@ -199,14 +200,9 @@ async function compressOne(
   let summary: CompressSummary & { ms: number };
   const streamed = isStdio(file) || output === undefined;
   const stats = emptyCompressSummary();
+  // A stream has no size of its own; for a file read as one, the bar asks the file's.
   const progress = startProgress(
-    {
-      label,
-      direction: "encode",
-      total: isStdio(file) ? undefined : () => fileBytes(file),
-      // compressFile keeps its counters to itself; the process's I/O counters follow it.
-      sample: streamed ? () => ({ read: stats.rawBytes, written: stats.storedBytes }) : "process",
-    },
+    { label, direction: "encode", total: isStdio(file) ? undefined : () => fileBytes(file) },
     progressOptions(args, io, signal, output === undefined),
   );
   try {
@@ -214,12 +210,12 @@ async function compressOne(
       const started = performance.now();
       const source = isStdio(file) ? io.stdin : readFileStream(file, args.chunkSize ?? 1 << 20, signal);
       const sourceName = isStdio(file) ? undefined : basename(file);
-      const encoded = compressStream(source, { ...options, sourceName }, stats);
+      const encoded = compressStream(source, { ...options, sourceName, onProgress: progress.report }, stats);
       if (output === undefined) await pipeline(encoded, io.stdout, { signal, end: false });
       else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
       summary = { ...stats, ms: performance.now() - started };
     } else {
-      summary = await compressFile(file, output, options);
+      summary = await compressFile(file, output, { ...options, onProgress: progress.report });
     }
   } finally {
     progress.stop();
@@ -240,30 +236,35 @@ async function decompressOne(
   output: string | undefined,
   signal: AbortSignal,
 ) {
-  const options = { maxOutputBytes: args.maxOutput, overwrite: args.force, signal, threads: args.threads };
   const label = isStdio(file) ? "stdin" : file;
   const started = performance.now();
-  // The stream decoder, for files too (it is what decompressFile runs), so that its
-  // counters can drive the progress bar.
-  const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   const progress = startProgress(
-    {
-      label,
-      direction: "decode",
-      total: isStdio(file) ? undefined : () => fileBytes(file),
-      sample: () => ({ read: stats.storedBytes, written: stats.rawBytes }),
-    },
+    { label, direction: "decode", total: isStdio(file) ? undefined : () => fileBytes(file) },
     progressOptions(args, io, signal, output === undefined),
   );
+  const options = {
+    maxOutputBytes: args.maxOutput,
+    overwrite: args.force,
+    signal,
+    threads: args.threads,
+    onProgress: progress.report,
+  };
+  let summary: { rawBytes: number; chunks: number };
   try {
-    const source = isStdio(file) ? io.stdin : readFileStream(file, 1 << 20, signal);
-    const decoded = decompressStream(source, options, stats);
-    if (output === undefined) await pipeline(decoded, io.stdout, { signal, end: false });
-    else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
+    if (isStdio(file) || output === undefined) {
+      const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+      const source = isStdio(file) ? io.stdin : readFileStream(file, 1 << 20, signal);
+      const decoded = decompressStream(source, options, stats);
+      if (output === undefined) await pipeline(decoded, io.stdout, { signal, end: false });
+      else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
+      summary = stats;
+    } else {
+      summary = await decompressFile(file, output, options);
+    }
   } finally {
     progress.stop();
   }
-  const { rawBytes, chunks } = stats;
+  const { rawBytes, chunks } = summary;
   if (!args.quiet) {
     io.stderr.write(
       `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, performance.now() - started)}\n`,
@@ -370,12 +371,17 @@ async function runVerify(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
   const results = [];
   for (const file of args.files) {
     const progress = startProgress(
-      { label: file, direction: "decode", total: () => fileBytes(file), sample: "process-reads" },
+      { label: file, direction: "decode", ratio: false },
       progressOptions(args, io, signal),
     );
     let summary: Awaited<ReturnType<typeof verify>>;
     try {
-      summary = await verify(file, { maxOutputBytes: args.maxOutput, threads: args.threads, signal });
+      summary = await verify(file, {
+        maxOutputBytes: args.maxOutput,
+        threads: args.threads,
+        signal,
+        onProgress: progress.report,
+      });
     } finally {
       progress.stop();
     }
@@ -494,13 +500,10 @@ function counted(s: { files: number; dirs: number; symlinks: number }): string {
 async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
   const dir = args.files[0];
   const output = args.output ?? `${dir.replace(/\/+$/, "") || "."}${SUFFIX}`;
-  const progress = startProgress(
-    { label: dir, direction: "encode", total: () => folderBytes(dir), sample: "process" },
-    progressOptions(args, io, signal),
-  );
+  const progress = startProgress({ label: dir, direction: "encode" }, progressOptions(args, io, signal));
   let summary: Awaited<ReturnType<typeof pack>>;
   try {
-    summary = await pack(dir, output, compressOptions(args, signal));
+    summary = await pack(dir, output, { ...compressOptions(args, signal), onProgress: progress.report });
   } finally {
     progress.stop();
   }
@@ -518,10 +521,7 @@ async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<numb
 async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
   const file = args.files[0];
   const output = args.output ?? withoutSuffix(file, "folder");
-  const progress = startProgress(
-    { label: file, direction: "decode", total: () => fileBytes(file), sample: "process" },
-    progressOptions(args, io, signal),
-  );
+  const progress = startProgress({ label: file, direction: "decode" }, progressOptions(args, io, signal));
   let summary: Awaited<ReturnType<typeof unpack>>;
   try {
     summary = await unpack(file, output, {
@@ -529,6 +529,7 @@ async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
       threads: args.threads,
       overwrite: args.force,
       signal,
+      onProgress: progress.report,
     });
   } finally {
     progress.stop();

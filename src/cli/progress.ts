@@ -1,15 +1,13 @@
 /**
  * The CLI's progress bar: on standard error, only when that is a terminal, and only for
- * runs that last more than a second. It is redrawn about ten times a second from a
- * sampler (counters the command already keeps, or the process's own I/O counters) and
- * is cleared before anything else is printed: the summary line, an error line, or
- * nothing when the run is interrupted.
+ * runs that last more than a second. It is redrawn about ten times a second from the
+ * latest counts the library call reported (its `onProgress` option) and is cleared
+ * before anything else is printed: the summary line, an error line, or nothing when the
+ * run is interrupted.
  */
-import { readFileSync } from "node:fs";
-import { lstat, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
 import cliProgress from "cli-progress";
-import { formatBytes } from "../index.ts";
+import { formatBytes, type ProgressEvent } from "../index.ts";
 
 /** Bytes so far: `read` counts what the total counts; `written` is the output, when known. */
 export interface Counts {
@@ -22,15 +20,19 @@ export interface ProgressSpec {
   label: string;
   /** "encode" reads raw bytes and writes stored ones; "decode" the other way round. */
   direction: "encode" | "decode";
-  /** The input's size in bytes, asked for when the bar starts; undefined when unknown (stdin). */
+  /**
+   * The input's size in bytes, asked for when the bar starts; undefined when unknown
+   * (stdin). With reports, their `totalBytes` comes first and this is the fallback.
+   */
   total?: () => number | undefined | Promise<number | undefined>;
   /**
-   * Where the counts come from: a function reading counters the command keeps, or the
-   * whole process's read (and write) byte counters from Linux's /proc/self/io, for work
-   * done inside one library call: "process" counts both, "process-reads" only reads
-   * (for work that writes nothing, as verify). Without /proc there is no bar then.
+   * Where the counts come from: a function reading counters the command keeps, or,
+   * without it, the reports passed to the returned `report` (a library call's
+   * `onProgress`); the bar then waits for the first report to learn the total.
    */
-  sample: (() => Counts) | "process" | "process-reads";
+  sample?: () => Counts;
+  /** False for work that writes nothing (verify): no ratio is shown. Default true. */
+  ratio?: boolean;
 }
 
 export interface ProgressOptions {
@@ -48,9 +50,11 @@ export interface ProgressOptions {
 export interface Progress {
   /** Clear the bar and stop its timers; safe to call more than once. */
   stop(): void;
+  /** Take a library call's progress report: pass it as the call's `onProgress`. */
+  report(progress: ProgressEvent): void;
 }
 
-const NONE: Progress = { stop() {} };
+const NONE: Progress = { stop() {}, report() {} };
 
 /** Seconds as "7s", "2m05s" or "1h20m"; "--" when unknown. */
 export function formatEta(seconds: number): string {
@@ -74,30 +78,8 @@ export function formatRatio(raw: number, stored: number): string {
   return raw > 0 && stored > 0 ? `${(raw / stored).toFixed(2)}x` : "-";
 }
 
-/** The bytes of regular files under `dir` (what `pack` reads). */
-export async function folderBytes(dir: string): Promise<number> {
-  let sum = 0;
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) sum += (await lstat(join(entry.parentPath, entry.name))).size;
-  }
-  return sum;
-}
-
 export async function fileBytes(file: string): Promise<number> {
   return (await stat(file)).size;
-}
-
-/** The process's read and write byte counters, or undefined where /proc/self/io is missing. */
-function processIo(): { read: number; written: number } | undefined {
-  try {
-    const text = readFileSync("/proc/self/io", "latin1");
-    const read = /^rchar:\s*(\d+)/m.exec(text);
-    const written = /^wchar:\s*(\d+)/m.exec(text);
-    if (!read || !written) return undefined;
-    return { read: Number(read[1]), written: Number(written[1]) };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Rates over the last few seconds of samples. */
@@ -131,21 +113,24 @@ class Window {
 export function startProgress(spec: ProgressSpec, options: ProgressOptions): Progress {
   if (!options.enabled || options.stream.isTTY !== true) return NONE;
   const stream = options.stream;
-  /** Bytes the bar itself wrote to the terminal, which the process's write counter includes. */
-  let own = 0;
-  let sample: () => Counts;
-  if (spec.sample === "process" || spec.sample === "process-reads") {
-    const base = processIo();
-    if (!base) return NONE;
-    const writes = spec.sample === "process";
-    sample = () => {
-      const now = processIo() ?? base;
-      const read = now.read - base.read;
-      return writes ? { read, written: Math.max(0, now.written - base.written - own) } : { read };
-    };
-  } else {
-    sample = spec.sample;
-  }
+  const withRatio = spec.ratio ?? true;
+  // Without a sampler, the latest report is the count, and the first one carries the total.
+  let latest: ProgressEvent | undefined;
+  let firstReport: (progress: ProgressEvent) => void = () => {};
+  const reported = new Promise<ProgressEvent>((resolve) => {
+    firstReport = resolve;
+  });
+  const report = (progress: ProgressEvent) => {
+    latest = progress;
+    firstReport(progress);
+  };
+  const sample =
+    spec.sample ??
+    (() => ({ read: latest?.readBytes ?? 0, ...(withRatio ? { written: latest?.writtenBytes ?? 0 } : {}) }));
+  const inputSize = async () => {
+    if (spec.sample) return spec.total?.();
+    return (await reported).totalBytes ?? spec.total?.();
+  };
 
   let stopped = false;
   let bar: cliProgress.SingleBar | undefined;
@@ -167,33 +152,23 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
   const begin = async () => {
     let total: number | undefined;
     try {
-      total = await spec.total?.();
+      total = await inputSize();
     } catch {
       total = undefined; // a size that cannot be read is shown as unknown
     }
     if (stopped) return;
     const known = total !== undefined && total > 0;
-    const withRatio = sample().written !== undefined;
+    const ratio = withRatio && sample().written !== undefined;
     const width = Math.max(40, stream.columns || 80);
     const label = spec.label.length > 24 ? `…${spec.label.slice(-23)}` : spec.label;
-    const tail = `  {speed}${withRatio ? "  {ratio}" : ""}`;
+    const tail = `  {speed}${ratio ? "  {ratio}" : ""}`;
     // Room for everything but the bar: label, percentage, sizes, speed, ratio and ETA.
     const barsize = Math.max(10, Math.min(40, width - 1 - (label.length + 66)));
     const format = known
       ? `${label} {percentage}% [{bar}] {value} / {total}${tail}  ETA {remaining}`
       : `${label} {value}${tail}`;
-    const writer = {
-      isTTY: true,
-      get columns() {
-        return stream.columns;
-      },
-      write(chunk: string, callback?: () => void) {
-        own += Buffer.byteLength(chunk);
-        return stream.write(chunk, callback);
-      },
-    };
     bar = new cliProgress.SingleBar({
-      stream: writer as unknown as NodeJS.WritableStream,
+      stream,
       format,
       barsize,
       barCompleteChar: "\u2588",
@@ -234,5 +209,5 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
     begin().catch(() => stop());
   }, options.delayMs ?? 1000);
   delay.unref();
-  return { stop };
+  return { stop, report };
 }

@@ -38,7 +38,8 @@ export interface Codec {
   /**
    * Decode a payload to exactly rawLength bytes. Must throw an MmhError (E_CORRUPT) on
    * any malformed payload, must never allocate much more than rawLength, and must never
-   * return a different length.
+   * return a different length. A codec may write the result into `into` (rawLength bytes
+   * the caller owns) and return it, or ignore it and return memory of its own.
    */
-  decode(payload: Uint8Array, params: Uint8Array, rawLength: number): Uint8Array;
+  decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array;
 }

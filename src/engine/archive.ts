@@ -72,7 +72,119 @@ export interface SymlinkEntry {
 
 export type ArchiveEntry = FileEntry | DirEntry | SymlinkEntry;
 
-export interface PackOptions extends CompressOptions {
+/** What `onProgress` is called with. */
+export interface ProgressEvent {
+  /**
+   * Bytes read from the input so far: the source file (or a folder's files) for
+   * compression, the .mmh file for decompression, verify and unpack.
+   */
+  readBytes: number;
+  /**
+   * Bytes produced so far: container bytes for compression, content bytes for
+   * decompression and unpack; always 0 for verify.
+   */
+  writtenBytes: number;
+  /** The input's size, where `readBytes` ends, when it is known (not for a stream). */
+  totalBytes?: number;
+  /** pack and unpack: the path, inside the folder, of the file being read or written. */
+  entry?: string;
+  /** True on the last call only, made when all the work has succeeded. */
+  done: boolean;
+}
+
+/** The progress option of the long-running calls (compressFile, decompressFile, verify, pack, unpack, and the stream functions). */
+export interface ProgressOptions {
+  /**
+   * Called once when the work starts, then at most every `progressIntervalMs` while it
+   * goes on, and once at the end (`done: true`), before the output is put in place. The
+   * counts never decrease. A callback that throws stops the work: the call rejects with
+   * E_BAD_OPTION (the thrown value as its `cause`) and leaves no output.
+   */
+  onProgress?: (progress: ProgressEvent) => void;
+  /** Least milliseconds between two calls of `onProgress` in the middle of the work; default 100. */
+  progressIntervalMs?: number;
+}
+
+/**
+ * Counts the bytes of an operation and reports them to an `onProgress` callback, throttled
+ * by time. It works only on the iterables around the coder (the input it reads and the
+ * output it yields), so the coder itself knows nothing of it.
+ */
+export class ProgressReporter {
+  readBytes = 0;
+  writtenBytes = 0;
+  totalBytes: number | undefined;
+  entry: string | undefined;
+  private readonly callback: ((progress: ProgressEvent) => void) | undefined;
+  private readonly intervalMs: number;
+  private last = Number.NEGATIVE_INFINITY;
+  private finished = false;
+
+  /** Checks the options (E_BAD_OPTION); without a callback every method costs next to nothing. */
+  constructor(options: ProgressOptions, totalBytes?: number) {
+    const { onProgress, progressIntervalMs = 100 } = options;
+    if (onProgress !== undefined && typeof onProgress !== "function")
+      throw new MmhError("E_BAD_OPTION", "onProgress must be a function");
+    if (!Number.isFinite(progressIntervalMs) || progressIntervalMs < 0)
+      throw new MmhError(
+        "E_BAD_OPTION",
+        `progressIntervalMs must be a non-negative number, got ${progressIntervalMs}`,
+      );
+    this.callback = onProgress;
+    this.intervalMs = progressIntervalMs;
+    this.totalBytes = totalBytes;
+  }
+
+  /** Report now; `done` marks the last report, after which nothing more is reported. */
+  report(done = false): void {
+    if (!this.callback || this.finished) return;
+    this.finished = done;
+    this.last = performance.now();
+    const progress: ProgressEvent = {
+      readBytes: this.readBytes,
+      writtenBytes: this.writtenBytes,
+      ...(this.totalBytes === undefined ? {} : { totalBytes: this.totalBytes }),
+      ...(this.entry === undefined ? {} : { entry: this.entry }),
+      done,
+    };
+    try {
+      this.callback(progress);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new MmhError("E_BAD_OPTION", `the onProgress callback threw: ${why}`, { cause: error });
+    }
+  }
+
+  /** Report if the interval has passed since the last report. */
+  tick(): void {
+    if (this.callback && performance.now() - this.last >= this.intervalMs) this.report();
+  }
+
+  /** `source`, its pieces counted into `readBytes` as they are taken. */
+  async *reading(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const piece of source) {
+      this.readBytes += piece.byteLength;
+      this.tick();
+      yield piece;
+    }
+  }
+
+  /**
+   * `output`, its pieces counted into `writtenBytes` once the consumer has taken them;
+   * with `last`, the final report is made when it ends (so before an atomic write renames
+   * its file into place, and a throwing callback still leaves nothing behind).
+   */
+  async *writing(output: AsyncIterable<Uint8Array>, last = true): AsyncGenerator<Uint8Array> {
+    for await (const piece of output) {
+      yield piece;
+      this.writtenBytes += piece.byteLength;
+      this.tick();
+    }
+    if (last) this.report(true);
+  }
+}
+
+export interface PackOptions extends CompressOptions, ProgressOptions {
   /** Replace an existing archive file. */
   overwrite?: boolean;
 }
@@ -84,7 +196,7 @@ export interface PackSummary extends CompressSummary {
   ms: number;
 }
 
-export interface UnpackOptions extends DecompressOptions {
+export interface UnpackOptions extends DecompressOptions, ProgressOptions {
   /** Replace an existing non-empty target folder (the whole folder, not a merge). */
   overwrite?: boolean;
 }
@@ -371,15 +483,20 @@ function handleSource(handle: FileHandle, size: number, label: string): RandomAc
   };
 }
 
-/** The content: every file's bytes in order, each hashed into its entry as it goes. */
+/**
+ * The content: every file's bytes in order, each hashed into its entry as it goes, and
+ * counted into `progress` as read.
+ */
 async function* folderContent(
   files: readonly Walked[],
   pieceSize: number,
+  progress: ProgressReporter,
   signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
   for (const { entry, abs } of files) {
     if (entry.type !== "file") continue;
     if (signal?.aborted) throw new MmhError("E_ABORTED", "packing aborted");
+    progress.entry = entry.path;
     const handle = await openNoFollow(abs);
     try {
       const st = await handle.stat();
@@ -401,6 +518,8 @@ async function* folderContent(
         }
         hash.update(piece);
         pos += piece.length;
+        progress.readBytes += piece.length;
+        progress.tick();
         yield piece;
       }
       entry.sha256 = hash.digest("hex");
@@ -435,6 +554,7 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
   return guard(async () => {
     const started = performance.now();
     const opts = resolveCompressOptions(options);
+    const progress = new ProgressReporter(options);
     let root: string;
     try {
       root = await realpath(dir);
@@ -445,6 +565,8 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
     if (isInside(root, await realTarget(dst)))
       throw new MmhError("E_BAD_OPTION", `the archive ${dst} would be inside the folder it packs`);
     const walked = await walk(root);
+    progress.totalBytes = walked.reduce((sum, w) => sum + (w.entry.type === "file" ? w.entry.size : 0), 0);
+    progress.report();
     // Recognise each file and plan its chunks; the plans are laid end to end, so no chunk
     // spans two files.
     const plan: ChunkSpec[] = [];
@@ -497,11 +619,14 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
     const summary = emptySummary();
     await writeFileAtomic(
       dst,
-      encodeContainer(
-        folderContent(walked, Math.max(1 << 20, opts.chunkSize), options.signal),
-        { ...options, sourceName: options.sourceName ?? basename(root) },
-        summary,
-        layout,
+      progress.writing(
+        encodeContainer(
+          folderContent(walked, Math.max(1 << 20, opts.chunkSize), progress, options.signal),
+          { ...options, sourceName: options.sourceName ?? basename(root) },
+          summary,
+          layout,
+          true, // writeFileAtomic writes each piece before it asks for the next
+        ),
       ),
       { overwrite: options.overwrite, signal: options.signal },
     );
@@ -690,6 +815,7 @@ export function unpack(file: string, dir: string, options: UnpackOptions = {}): 
   return guard(async () => {
     const started = performance.now();
     const max = resolveMaxOutput(options);
+    const progress = new ProgressReporter(options);
     const target = resolve(dir);
     const existing = await lstat(target).catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return undefined;
@@ -724,6 +850,7 @@ export function unpack(file: string, dir: string, options: UnpackOptions = {}): 
         `${file} holds ${reader.rawLength} bytes, over the limit of ${max}`,
       );
       trailerSha = reader.trailer.sha256;
+      progress.totalBytes = reader.source.size;
     } finally {
       await reader.close();
     }
@@ -739,13 +866,15 @@ export function unpack(file: string, dir: string, options: UnpackOptions = {}): 
     try {
       const rootMode = (await lstat(temp)).mode & 0o777;
       await chmod(temp, 0o700); // private while it is being filled
-      await restoreEntries(temp, entries, file, { ...options, maxOutputBytes: max }, summary);
+      progress.report();
+      await restoreEntries(temp, entries, file, { ...options, maxOutputBytes: max }, summary, progress);
       check(
         summary.trailer?.sha256 === trailerSha,
         "E_CORRUPT",
         `${file} changed while it was being unpacked`,
       );
       await chmod(temp, rootMode);
+      progress.report(true); // before the rename: a callback that throws leaves nothing
       await install(temp, target, replace);
     } catch (error) {
       await removeTree(temp).catch(() => {});
@@ -781,7 +910,8 @@ async function checkParents(root: string, path: string, verified: Set<string>): 
 
 /**
  * Write checked entries into `root`, a fresh folder, decoding the archive `file` front to
- * back. Exported for tests of its own defences (lstat of every ancestor, O_EXCL |
+ * back, and count the bytes read and written into `progress` (the caller makes its last
+ * report). Exported for tests of its own defences (lstat of every ancestor, O_EXCL |
  * O_NOFOLLOW); `unpack` is the API.
  */
 export async function restoreEntries(
@@ -790,6 +920,7 @@ export async function restoreEntries(
   file: string,
   options: DecompressOptions,
   summary: DecodeSummary,
+  progress = new ProgressReporter({}),
 ): Promise<void> {
   const verified = new Set<string>();
   for (const entry of entries) {
@@ -834,13 +965,18 @@ export async function restoreEntries(
         throw fsError(error, entry.path);
       }
       current = { entry, handle, left: entry.size, hash: createHash("sha256") };
+      progress.entry = entry.path;
       if (entry.size > 0) return true;
       await finish();
     }
     return false;
   };
   try {
-    const content = decodeContainer(readFileStream(file, 1 << 20, options.signal), options, summary);
+    const content = decodeContainer(
+      progress.reading(readFileStream(file, 1 << 20, options.signal)),
+      options,
+      summary,
+    );
     for await (const piece of content) {
       let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
       while (bytes.length > 0) {
@@ -854,6 +990,8 @@ export async function restoreEntries(
           done += bytesWritten;
         }
         c.left -= take.length;
+        progress.writtenBytes += take.length;
+        progress.tick();
         bytes = bytes.subarray(take.length);
         if (c.left === 0) await finish();
       }

@@ -48,7 +48,10 @@ export function encodeChunk(
   return { header, payload, codec: chosen.id, rawLength: raw.length, rawCrc };
 }
 
-/** Decode a record's payload and check it against the record's CRC-32. */
+/**
+ * Decode a record's payload and check it against the record's CRC-32. The result may be
+ * `into` (rawLength bytes the caller owns), when the codec can write there.
+ */
 export function decodeChunk(
   codecId: string,
   params: Uint8Array,
@@ -56,10 +59,11 @@ export function decodeChunk(
   rawLength: number,
   rawCrc: number,
   where: string,
+  into?: Uint8Array,
 ): Uint8Array {
   let raw: Uint8Array;
   try {
-    raw = codecById(codecId).decode(payload, params, rawLength);
+    raw = codecById(codecId).decode(payload, params, rawLength, into);
   } catch (error) {
     if (error instanceof MmhError)
       throw new MmhError(error.code, `${where}: ${error.message}`, { cause: error });
@@ -113,9 +117,10 @@ export function* decodeChunkPieces(
   rawLength: number,
   rawCrc: number,
   where: string,
+  into?: Uint8Array,
 ): Generator<Uint8Array> {
   if (rawLength <= MAX_CHUNK_SIZE) {
-    yield decodeChunk(codecId, params, payload, rawLength, rawCrc, where);
+    yield decodeChunk(codecId, params, payload, rawLength, rawCrc, where, into);
     return;
   }
   if (codecId !== RUN_CODEC)

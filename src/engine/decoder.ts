@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { ByteQueue } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import {
@@ -24,7 +23,16 @@ import {
 } from "../container/format.ts";
 import { decodeChunkPieces } from "./chunk.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
-import { inFlightLimit, POOL_AFTER_BYTES, resolveThreads, WorkerPool } from "./pool.ts";
+import {
+  ContentHash,
+  IN_FLIGHT_BYTES,
+  inFlightLimit,
+  POOL_AFTER_BYTES,
+  POOL_MAX_RECORD,
+  resolveThreads,
+  type Slot,
+  WorkerPool,
+} from "./pool.ts";
 
 export interface DecodeSummary {
   header?: Header;
@@ -42,40 +50,56 @@ export interface DecodeSummary {
  * Every record is checked before it is used; the index and trailer at the end must agree
  * with what was read, and the content's sha256 with the trailer. Data is yielded only
  * after its chunk's CRC-32 matched.
+ *
+ * With `borrowed`, a yielded piece may be memory the decoder reuses: it stays valid only
+ * until the next piece is asked for (see encodeContainer).
  */
 export async function* decodeContainer(
   source: AsyncIterable<Uint8Array>,
   options: DecompressOptions = {},
   summary?: DecodeSummary,
+  borrowed = false,
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
   const input = new ByteQueue(source);
+  const threads = resolveThreads(options.threads);
   let pool: WorkerPool | undefined;
   try {
     const fixed = await input.read(HEADER_FIXED_SIZE, "the header");
     const { metadataLength } = parseHeaderFixed(fixed);
     const header = parseHeader(fixed, await input.read(metadataLength, "the header metadata"));
     stats.header = header;
-    const hash = createHash("sha256");
+    // With one thread, everything happens here. With more, records are decoded on a
+    // pool's workers once POOL_AFTER_BYTES have gone by, and the content is hashed on its
+    // hashing thread (see ContentHash).
+    const content = new ContentHash(threads);
+    /** One output buffer reused from chunk to chunk, with one thread and a borrowing consumer. */
+    let spare: Uint8Array | undefined;
     const seen: IndexEntry[] = [];
     /** Content bytes released so far, and declared by the records read so far. */
     let rawOffset = 0;
     let declared = 0;
-    // Chunks are decoded on worker threads once there are several and threads to use;
-    // results are released in file order, each after its CRC-32 matched.
-    const inflight: Promise<Uint8Array>[] = [];
-    const release = function* (raw: Uint8Array): Generator<Uint8Array> {
-      hash.update(raw);
+    // Results are released in file order, each after its CRC-32 matched.
+    const inflight: { slot: Promise<Slot>; rawLength: number }[] = [];
+    let inflightBytes = 0;
+    async function* release(raw: Uint8Array, slot?: Slot): AsyncGenerator<Uint8Array> {
+      content.update(raw, slot);
+      await content.room();
       rawOffset += raw.length;
       stats.rawBytes = rawOffset;
-      yield raw;
-    };
-    async function* drain(keep: number): AsyncGenerator<Uint8Array> {
-      while (inflight.length > keep) yield* release(await inflight.shift()!);
+      yield borrowed || !slot ? raw : Buffer.from(raw);
     }
-    const threads = resolveThreads(options.threads);
+    async function* drain(keep: number): AsyncGenerator<Uint8Array> {
+      while (inflight.length > keep) {
+        const next = inflight.shift()!;
+        inflightBytes -= next.rawLength;
+        const slot = await next.slot;
+        yield* release(slot.bytes.subarray(0, next.rawLength), slot);
+        slot.release();
+      }
+    }
     for (;;) {
       if (options.signal?.aborted) throw new MmhError("E_ABORTED", "decompression aborted");
       const recordOffset = input.position;
@@ -88,7 +112,7 @@ export async function* decodeContainer(
           "E_CORRUPT",
           `trailer says ${trailer.rawLength} content bytes, chunks hold ${rawOffset}`,
         );
-        const digest = hash.digest("hex");
+        const digest = await content.digest();
         check(
           digest === trailer.sha256,
           "E_CHECKSUM",
@@ -124,15 +148,32 @@ export async function* decodeContainer(
       stats.chunks = seen.length;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
-      if (!pool && threads > 1 && declared >= POOL_AFTER_BYTES) pool = new WorkerPool(threads);
-      if (pool && record.rawLength <= MAX_CHUNK_SIZE) {
-        const pending = pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
-        pending.catch(() => {}); // awaited in order; an early failure must not go unhandled
-        inflight.push(pending);
-        yield* drain(inFlightLimit(pool.size) - 1);
+      if (!pool && threads > 1 && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
+        pool = new WorkerPool(threads, content.open);
+        if (content.open) content.adopt(pool);
+      }
+      if (pool && record.rawLength <= POOL_MAX_RECORD) {
+        // Room first: at most inFlightLimit records and IN_FLIGHT_BYTES of content in flight.
+        while (
+          inflight.length >= inFlightLimit(pool.size) ||
+          (inflight.length > 0 && inflightBytes + record.rawLength > IN_FLIGHT_BYTES)
+        ) {
+          yield* drain(inflight.length - 1);
+        }
+        const slot = pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
+        slot.catch(() => {}); // awaited in order; an early failure must not go unhandled
+        inflight.push({ slot, rawLength: record.rawLength });
+        inflightBytes += record.rawLength;
         continue;
       }
       yield* drain(0);
+      // With one thread and a borrowing consumer, chunks are decoded into one reused
+      // buffer: fresh memory for each would cost page faults and collections.
+      let into: Uint8Array | undefined;
+      if (borrowed && threads === 1 && record.rawLength <= MAX_CHUNK_SIZE) {
+        if (!spare || spare.length < record.rawLength) spare = Buffer.allocUnsafeSlow(record.rawLength);
+        into = spare.subarray(0, record.rawLength);
+      }
       for (const raw of decodeChunkPieces(
         record.codec,
         params,
@@ -140,6 +181,7 @@ export async function* decodeContainer(
         record.rawLength,
         record.rawCrc,
         where,
+        into,
       )) {
         yield* release(raw);
       }

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { findPeriod } from "../codecs/p251.ts";
 import { MmhError } from "../common/errors.ts";
 import {
@@ -8,12 +7,20 @@ import {
   type IndexEntry,
   type Metadata,
 } from "../container/format.ts";
+import type { DTypeName } from "../formats/dtype.ts";
 import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
-import { inFlightLimit, POOL_AFTER_BYTES, WorkerPool } from "./pool.ts";
+import {
+  ContentHash,
+  type EncodedInSlot,
+  IN_FLIGHT_BYTES,
+  inFlightLimit,
+  POOL_AFTER_BYTES,
+  WorkerPool,
+} from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
@@ -43,12 +50,17 @@ export function emptySummary(): CompressSummary {
  * The .mmh encoder: bytes in, container bytes out, front to back. Nothing is sought
  * back to, so the output can go straight to a pipe. `summary` is filled in as it goes
  * and is complete when the iteration ends.
+ *
+ * With `borrowed`, a yielded piece may be memory the encoder reuses: it stays valid only
+ * until the next piece is asked for. Consumers that write each piece before asking for
+ * the next (the file writer) pass it and save a copy per chunk.
  */
 export async function* encodeContainer(
   source: AsyncIterable<Uint8Array>,
   options: CompressOptions = {},
   summary?: CompressSummary,
   layout: SourceLayout = { format: "raw", plan: [], footer: {} },
+  borrowed = false,
 ): AsyncGenerator<Uint8Array> {
   const opts = resolveCompressOptions(options);
   const stats = Object.assign(summary ?? emptySummary(), emptySummary());
@@ -70,10 +82,9 @@ export async function* encodeContainer(
     return bytes;
   };
   yield emit(header);
-  const hash = createHash("sha256");
   const entries: IndexEntry[] = [];
   let rawOffset = 0;
-  function* write(chunk: EncodedChunk): Generator<Uint8Array> {
+  function* write(chunk: Omit<EncodedChunk, "header"> & { header: Uint8Array }): Generator<Uint8Array> {
     entries.push({
       recordOffset: offset,
       rawOffset,
@@ -93,57 +104,84 @@ export async function* encodeContainer(
   const runs = opts.codec === "auto" || opts.codec.id === "P251";
   let run: Run | undefined;
   const auto: AutoStats = { choiceMs: 0 };
-  // Chunks are coded on worker threads when there are several chunks and threads; the
-  // choice of codec is made here, in order, so the output is the same for any thread count.
-  const inflight: Promise<{ chunk: EncodedChunk; extraMs: number }>[] = [];
+  // With one thread, everything happens here. With more, chunks are coded on a pool's
+  // workers once POOL_AFTER_BYTES have gone by, and the content is hashed on its hashing
+  // thread (see ContentHash); the choice of codec is still made here, in order, so the
+  // output is the same for any thread count.
+  const content = new ContentHash(opts.threads);
+  const inflight: Promise<EncodedInSlot>[] = [];
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
-  function* settled(result: { chunk: EncodedChunk; extraMs: number }): Generator<Uint8Array> {
+  let inflightBytes = 0;
+  function* settled(result: EncodedInSlot): Generator<Uint8Array> {
+    inflightBytes -= result.rawLength;
     auto.choiceMs += result.extraMs;
-    yield* write(result.chunk);
+    if (borrowed) yield* write(result);
+    else
+      yield* write({ ...result, header: Buffer.from(result.header), payload: Buffer.from(result.payload) });
+    result.slot.release();
   }
   async function* drain(keep: number): AsyncGenerator<Uint8Array> {
     while (inflight.length > keep) yield* settled(await inflight.shift()!);
   }
+  let sha256: string;
   try {
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
-      hash.update(raw);
-      if (run) {
-        if (extendRun(run, raw)) continue;
-        yield* drain(0);
-        yield* write(finishRun(run));
-        run = undefined;
-      }
-      // One search for a period serves both the run check and auto's choice.
-      const period = runs ? findPeriod(raw) : null;
-      run = runs ? startRun(raw, period) : undefined;
-      if (run) continue;
-      const choices: Choice[] =
-        opts.codec === "auto"
-          ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
-          : [{ id: opts.codec.id, level: opts.level }];
       seenBytes += raw.length;
-      if (!pool && opts.threads > 1 && seenBytes >= POOL_AFTER_BYTES) pool = new WorkerPool(opts.threads);
-      if (!pool) {
-        yield* settled(encodeChoices(raw, dtype, choices));
-        continue;
+      if (!pool && opts.threads > 1 && seenBytes >= POOL_AFTER_BYTES) {
+        pool = new WorkerPool(opts.threads, content.open);
+        if (content.open) content.adopt(pool);
       }
-      const pending = pool.encode(raw, dtype, choices);
-      pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
-      inflight.push(pending);
-      yield* drain(inFlightLimit(pool.size) - 1);
+      // The chunk's own slot when a pool runs: hashed from there, and coded from there.
+      const slot = pool?.copyIn(raw);
+      try {
+        content.update(raw, slot);
+        await content.room();
+        if (run) {
+          if (extendRun(run, raw)) continue;
+          yield* drain(0);
+          yield* write(finishRun(run));
+          run = undefined;
+        }
+        // One search for a period serves both the run check and auto's choice.
+        const period = runs ? findPeriod(raw) : null;
+        run = runs ? startRun(raw, period) : undefined;
+        if (run) continue;
+        const choices: Choice[] =
+          opts.codec === "auto"
+            ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
+            : [{ id: opts.codec.id, level: opts.level }];
+        if (!pool || !slot) {
+          yield* write(settledInline(raw, dtype, choices, auto));
+          continue;
+        }
+        // Room first: at most inFlightLimit chunks and IN_FLIGHT_BYTES of content in flight.
+        while (
+          inflight.length >= inFlightLimit(pool.size) ||
+          (inflight.length > 0 && inflightBytes + raw.length > IN_FLIGHT_BYTES)
+        ) {
+          yield* drain(inflight.length - 1);
+        }
+        const pending = pool.encode(slot, raw.length, dtype, choices);
+        pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
+        inflight.push(pending);
+        inflightBytes += raw.length;
+      } finally {
+        slot?.release();
+      }
     }
     yield* drain(0);
+    if (run) yield* write(finishRun(run));
+    sha256 = await content.digest();
   } finally {
     await pool?.close();
   }
-  if (run) yield* write(finishRun(run));
   stats.choiceMs = auto.choiceMs;
   const indexOffset = offset;
   const index = encodeIndex(entries, layout.footer);
   yield emit(index);
-  stats.sha256 = hash.digest("hex");
+  stats.sha256 = sha256;
   yield emit(
     encodeTrailer({
       indexOffset,
@@ -153,4 +191,16 @@ export async function* encodeContainer(
       sha256: stats.sha256,
     }),
   );
+}
+
+/** Encode a chunk on this thread; the time spent on losing choices counts as choosing. */
+function settledInline(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  choices: readonly Choice[],
+  auto: AutoStats,
+): EncodedChunk {
+  const { chunk, extraMs } = encodeChoices(raw, dtype, choices);
+  auto.choiceMs += extraMs;
+  return chunk;
 }

@@ -1,14 +1,24 @@
 /**
- * A pool of worker threads that code chunks. Requests are queued and handed to idle
- * workers; each result comes back as a promise, and the callers keep results in input
- * order, so the output never depends on which worker finished first.
+ * A pool of worker threads that code chunks, and one more that hashes the content.
+ *
+ * Chunk bytes travel through shared memory: the calling thread copies a chunk into a slot
+ * (a SharedArrayBuffer reused from chunk to chunk), a worker codes it into another slot,
+ * and only small messages cross threads. Nothing is copied by postMessage, and nothing is
+ * allocated per chunk once the slots exist, so the calling thread is left with reading,
+ * writing and keeping order, and the work spreads over the cores.
+ *
+ * Requests are queued and handed to idle workers; each result comes back as a promise,
+ * and the callers keep results in input order, so the output never depends on which
+ * worker finished first. The content's sha256 is computed on the hashing thread, fed in
+ * content order.
  */
+import { createHash, type Hash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
-import type { EncodedChunk } from "./chunk.ts";
-import { transferable, type WorkerReply, type WorkerRequest } from "./worker.ts";
+import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 /**
  * Workers start only once this much content has gone by: starting one costs tens of
@@ -18,24 +28,28 @@ export const POOL_AFTER_BYTES = 8 << 20;
 
 /**
  * Chunks kept in flight per pool: enough to keep every worker busy while results wait
- * their turn (8 per worker measured 1.25x faster than 2 per worker with 2 workers), capped
- * so that memory does not grow with the number of cores.
+ * their turn, capped so that memory does not grow with the number of cores.
  */
 export function inFlightLimit(workers: number): number {
   return Math.min(8 * workers, 32);
 }
 
 /**
- * The default is one thread (no pool) for now: on the 2-core development machine two
- * workers measured only 1.04-1.13x faster than one on 8 GiB, slower on 256 MiB, and at
- * about 170 MiB more memory each (bench/results/scale.md), because the calling thread's
- * own work (sha256, I/O, copies) is the bottleneck. `-T N` turns workers on.
+ * Content bytes kept in flight per pool, whatever the chunk size: with larger chunks
+ * fewer are in flight. A record that declares more than POOL_MAX_RECORD is decoded on the
+ * calling thread, which allocates its output only once the payload proved it decodes.
  */
+export const IN_FLIGHT_BYTES = 16 << 20;
+export const POOL_MAX_RECORD = 8 << 20;
+/** Content bytes waiting for the hashing thread (it hashes a few GB/s: milliseconds of work). */
+const HASH_BACKLOG = 4 << 20;
+
+/** The default thread count: every core the process may use. */
 export function defaultThreads(): number {
-  return 1;
+  return Math.max(1, Math.min(256, availableParallelism()));
 }
 
-/** Resolve the threads option: an integer from 1 to 256, default 1. */
+/** Resolve the threads option: an integer from 1 to 256, default the number of cores. */
 export function resolveThreads(threads: number | undefined): number {
   const n = threads ?? defaultThreads();
   if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
@@ -44,42 +58,131 @@ export function resolveThreads(threads: number | undefined): number {
   return n;
 }
 
+/** Room past a chunk's raw length in an output slot: a record header and its parameters. */
+const RECORD_ROOM = 64 << 10;
+
+/** A piece of shared memory that holds one chunk at a time, reused once every holder let go. */
+export class Slot {
+  /** The slot's number in its pool: requests name slots by number (see Lane.known). */
+  readonly id: number;
+  readonly buffer: SharedArrayBuffer;
+  readonly bytes: Uint8Array;
+  /** Holders: the caller, a worker coding it, the hasher reading it, a consumer writing it. */
+  refs = 0;
+  private readonly home: Slot[];
+
+  constructor(id: number, capacity: number, home: Slot[]) {
+    this.id = id;
+    this.buffer = new SharedArrayBuffer(capacity);
+    this.bytes = new Uint8Array(this.buffer);
+    this.home = home;
+  }
+
+  hold(): this {
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (this.refs <= 0) return;
+    if (--this.refs === 0) this.home.push(this);
+  }
+}
+
 type Pending = { resolve: (reply: WorkerReply) => void; reject: (error: MmhError) => void };
-type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+type Request = WorkerRequest extends infer R
+  ? R extends { id: number }
+    ? Omit<R, "id" | "register">
+    : never
+  : never;
+
+/**
+ * One worker and the requests posted to it and not yet answered. Requests are posted at
+ * once, to the least busy worker, and wait in its message queue: a worker goes from one
+ * chunk to the next without waiting for the calling thread to hand it more.
+ */
+class Lane {
+  readonly worker: Worker;
+  outstanding = 0;
+  /**
+   * Slots this worker has been sent. Passing a SharedArrayBuffer in a message costs tens
+   * of microseconds, so each goes to a worker once and requests name slots by number.
+   */
+  readonly known = new Set<number>();
+  constructor(worker: Worker) {
+    this.worker = worker;
+  }
+}
+
+export interface EncodedInSlot {
+  /** The record header (with params), then the payload, both views of `slot`. */
+  header: Uint8Array;
+  payload: Uint8Array;
+  codec: string;
+  rawLength: number;
+  rawCrc: number;
+  extraMs: number;
+  /** Holds the views above; release it once they are written. */
+  slot: Slot;
+}
 
 export class WorkerPool {
   readonly size: number;
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: { request: WorkerRequest; transfer: ArrayBuffer[] }[] = [];
+  private readonly lanes: Lane[] = [];
+  private readonly hasher: Lane | undefined;
   private readonly pending = new Map<number, Pending>();
+  private readonly free: Slot[] = [];
   private nextId = 0;
+  private slots = 0;
+  /** Bytes posted to the hasher and not yet hashed, and who waits for them to drop. */
+  private hashing = 0;
+  private readonly hashWaiters: (() => void)[] = [];
   private failed: MmhError | undefined;
-
-  constructor(size: number) {
-    this.size = size;
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL("./worker.ts", import.meta.url));
-      worker.on("message", (reply: WorkerReply) => this.settle(worker, reply));
-      worker.on("error", (error) =>
-        this.fail(new MmhError("E_INTERNAL", `worker failed: ${error.message}`, { cause: error })),
-      );
-      worker.on("exit", (code) => {
-        if (code !== 0 && !this.closed)
-          this.fail(new MmhError("E_INTERNAL", `worker exited with code ${code}`));
-      });
-      this.workers.push(worker);
-      this.idle.push(worker);
-    }
-  }
-
   private closed = false;
 
-  private settle(worker: Worker, reply: WorkerReply): void {
+  /** `size` coding workers, and a hashing thread when `hashing` is set. */
+  constructor(size: number, hashing = false) {
+    this.size = size;
+    for (let i = 0; i < size; i++) this.lanes.push(this.spawn());
+    if (hashing) this.hasher = this.spawn();
+  }
+
+  private spawn(): Lane {
+    const worker = new Worker(new URL("./worker.ts", import.meta.url));
+    const lane = new Lane(worker);
+    worker.on("message", (reply: WorkerReply) => this.settle(lane, reply));
+    worker.on("error", (error) =>
+      this.fail(new MmhError("E_INTERNAL", `worker failed: ${error.message}`, { cause: error })),
+    );
+    worker.on("exit", (code) => {
+      if (!this.closed) this.fail(new MmhError("E_INTERNAL", `worker exited with code ${code}`));
+    });
+    return lane;
+  }
+
+  /** A free slot of at least `capacity` bytes, held once by the caller. */
+  slot(capacity: number): Slot {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const slot = this.free[i];
+      if (slot.bytes.length >= capacity) {
+        this.free.splice(i, 1);
+        return slot.hold();
+      }
+    }
+    return new Slot(this.slots++, capacity, this.free).hold();
+  }
+
+  /** A held slot holding a copy of `bytes`. */
+  copyIn(bytes: Uint8Array): Slot {
+    const slot = this.slot(bytes.length);
+    slot.bytes.set(bytes);
+    return slot;
+  }
+
+  private settle(lane: Lane, reply: WorkerReply): void {
     const pending = this.pending.get(reply.id);
     this.pending.delete(reply.id);
-    this.idle.push(worker);
-    this.pump();
+    lane.outstanding--;
     if (!pending) return;
     if (reply.ok) pending.resolve(reply);
     else pending.reject(new MmhError(reply.error.code as ErrorCode, reply.error.message));
@@ -89,51 +192,101 @@ export class WorkerPool {
     this.failed ??= error;
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
+    for (const wake of this.hashWaiters.splice(0)) wake();
   }
 
-  private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const worker = this.idle.pop()!;
-      const { request, transfer } = this.queue.shift()!;
-      worker.postMessage(request, transfer);
-    }
-  }
-
-  private submit(request: Request, transfer: ArrayBuffer[]): Promise<WorkerReply> {
+  private submit(request: Request, slots: Slot[], hashing = false): Promise<WorkerReply> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     const promise = new Promise<WorkerReply>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.queue.push({ request: { ...request, id } as WorkerRequest, transfer });
-    this.pump();
+    let lane = this.hasher;
+    if (!hashing || !lane) {
+      lane = this.lanes[0];
+      for (const other of this.lanes) if (other.outstanding < lane.outstanding) lane = other;
+    }
+    const register: [number, SharedArrayBuffer][] = [];
+    for (const slot of slots) {
+      if (lane.known.has(slot.id)) continue;
+      lane.known.add(slot.id);
+      register.push([slot.id, slot.buffer]);
+    }
+    lane.outstanding++;
+    lane.worker.postMessage({ ...request, id, ...(register.length > 0 ? { register } : {}) });
     return promise;
   }
 
   /**
-   * Encode a chunk on a worker. The bytes are copied into a buffer of their own that is
-   * handed over: the caller's buffer may be shared with the chunks around it.
+   * Add `length` bytes of `slot` to the content hash, after everything added before.
+   * The slot is held until the hasher has read it.
    */
-  async encode(
-    raw: Uint8Array,
-    dtype: DTypeName | null,
-    choices: Choice[],
-  ): Promise<{ chunk: EncodedChunk; extraMs: number }> {
-    const owned = new Uint8Array(raw); // a copy (Buffer.prototype.slice would be a view)
-    const reply = await this.submit({ op: "encode", raw: owned, dtype, choices }, transferable(owned));
-    if (!reply.ok || reply.op !== "encode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
-    const header = Buffer.from(reply.header.buffer, reply.header.byteOffset, reply.header.byteLength);
-    return {
-      chunk: {
-        header,
-        payload: reply.payload,
-        codec: reply.codec,
-        rawLength: reply.rawLength,
-        rawCrc: reply.rawCrc,
+  hash(slot: Slot, length: number): void {
+    if (!this.hasher) throw new MmhError("E_INTERNAL", "this pool has no hashing thread");
+    slot.hold();
+    this.hashing += length;
+    const done = this.submit({ op: "hash", input: slot.id, length }, [slot], true);
+    done.then(
+      () => {
+        slot.release();
+        this.hashing -= length;
+        if (this.hashing <= HASH_BACKLOG) for (const wake of this.hashWaiters.splice(0)) wake();
       },
-      extraMs: reply.extraMs,
-    };
+      () => {},
+    );
   }
 
-  /** Decode and check a chunk on a worker. */
+  /** Resolves once at most HASH_BACKLOG bytes wait for the hasher, so memory stays bounded. */
+  async hashRoom(): Promise<void> {
+    while (this.hashing > HASH_BACKLOG && !this.failed) {
+      await new Promise<void>((wake) => this.hashWaiters.push(wake));
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  /** Whether this pool hashes the content. */
+  get hashes(): boolean {
+    return this.hasher !== undefined;
+  }
+
+  /** The sha256 of everything hashed, once the hasher has read it all. */
+  async digest(): Promise<string> {
+    const reply = await this.submit({ op: "digest" }, [], true);
+    if (!reply.ok || reply.op !== "digest") throw new MmhError("E_INTERNAL", "hasher replied out of turn");
+    return reply.digest;
+  }
+
+  /** Encode the first `length` bytes of `input` on a worker, into a slot of its own. */
+  async encode(
+    input: Slot,
+    length: number,
+    dtype: DTypeName | null,
+    choices: Choice[],
+  ): Promise<EncodedInSlot> {
+    input.hold();
+    const out = this.slot(length + RECORD_ROOM);
+    try {
+      const reply = await this.submit(
+        { op: "encode", input: input.id, length, output: out.id, dtype, choices },
+        [input, out],
+      );
+      if (!reply.ok || reply.op !== "encode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
+      return {
+        header: out.bytes.subarray(0, reply.headerLength),
+        payload: out.bytes.subarray(reply.headerLength, reply.headerLength + reply.payloadLength),
+        codec: reply.codec,
+        rawLength: length,
+        rawCrc: reply.rawCrc,
+        extraMs: reply.extraMs,
+        slot: out,
+      };
+    } catch (error) {
+      out.release();
+      throw error;
+    } finally {
+      input.release();
+    }
+  }
+
+  /** Decode and check a chunk on a worker; the content is `slot.bytes[0, rawLength)`. */
   async decode(
     codec: string,
     params: Uint8Array,
@@ -141,18 +294,111 @@ export class WorkerPool {
     rawLength: number,
     rawCrc: number,
     where: string,
-  ): Promise<Uint8Array> {
-    const owned = new Uint8Array(payload);
-    const reply = await this.submit(
-      { op: "decode", codec, params: new Uint8Array(params), payload: owned, rawLength, rawCrc, where },
-      transferable(owned),
-    );
-    if (!reply.ok || reply.op !== "decode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
-    return reply.raw;
+  ): Promise<Slot> {
+    const input = this.copyIn(payload);
+    const out = this.slot(rawLength);
+    try {
+      const reply = await this.submit(
+        {
+          op: "decode",
+          codec,
+          params: new Uint8Array(params),
+          input: input.id,
+          length: payload.length,
+          output: out.id,
+          rawLength,
+          rawCrc,
+          where,
+        },
+        [input, out],
+      );
+      if (!reply.ok || reply.op !== "decode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
+      return out;
+    } catch (error) {
+      out.release();
+      throw error;
+    } finally {
+      input.release();
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    const all = this.hasher ? [...this.lanes, this.hasher] : this.lanes;
+    await Promise.all(all.map((lane) => lane.worker.terminate()));
+  }
+}
+
+/**
+ * Content bytes held back while it is not yet known whether a pool with a hashing thread
+ * will start: the pool takes them over if it starts before this much has gone by.
+ */
+const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
+
+/**
+ * The sha256 of the content, computed on this thread or on a pool's hashing thread. With
+ * one thread it is computed here from the start. With more, the first bytes are held
+ * (at most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing
+ * over; if none has started by then, it stays on this thread. Held pieces must not be
+ * memory that is reused.
+ */
+export class ContentHash {
+  private local: Hash | undefined;
+  private held: Uint8Array[] | undefined;
+  private heldBytes = 0;
+  private pool: WorkerPool | undefined;
+
+  constructor(threads: number) {
+    if (threads === 1) this.local = createHash("sha256");
+    else this.held = [];
+  }
+
+  /** True while a pool starting now could take the hashing over. */
+  get open(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Hand the hashing to `pool` (made with a hashing thread), held bytes first. */
+  adopt(pool: WorkerPool): void {
+    if (!this.held || !pool.hashes) throw new MmhError("E_INTERNAL", "the content hash cannot move");
+    this.pool = pool;
+    for (const kept of this.held) this.update(kept);
+    this.held = undefined;
+  }
+
+  /** Add the next content bytes; `slot`, when given, holds them already. */
+  update(bytes: Uint8Array, slot?: Slot): void {
+    const pool = this.pool;
+    if (pool) {
+      const from = slot ?? pool.copyIn(bytes);
+      pool.hash(from, bytes.length);
+      if (!slot) from.release();
+      return;
+    }
+    if (this.held) {
+      this.held.push(bytes);
+      this.heldBytes += bytes.length;
+      if (this.heldBytes <= HOLD_LIMIT) return;
+      this.local = createHash("sha256");
+      for (const kept of this.held) this.local.update(kept);
+      this.held = undefined;
+      return;
+    }
+    this.local?.update(bytes);
+  }
+
+  /** Waits while the hashing thread is far behind. */
+  async room(): Promise<void> {
+    await this.pool?.hashRoom();
+  }
+
+  async digest(): Promise<string> {
+    if (this.pool) return this.pool.digest();
+    if (this.held) {
+      this.local = createHash("sha256");
+      for (const kept of this.held) this.local.update(kept);
+      this.held = undefined;
+    }
+    return this.local!.digest("hex");
   }
 }

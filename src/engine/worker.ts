@@ -1,96 +1,133 @@
 /**
- * A chunk-coding worker: encodes or decodes one chunk per message, with the same code the
- * calling thread would run. Errors go back as {code, message}, so they keep their code.
+ * A pool thread: encodes or decodes one chunk per message with the same code the calling
+ * thread would run, or adds bytes to the content hash. Chunk bytes are read from and
+ * written to shared slots (see pool.ts); messages carry only sizes and names. Errors go
+ * back as {code, message}, so they keep their code.
  */
+import { createHash, type Hash } from "node:crypto";
 import { parentPort } from "node:worker_threads";
 import { MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
 import { decodeChunk } from "./chunk.ts";
 
-export type WorkerRequest =
-  | { id: number; op: "encode"; raw: Uint8Array; dtype: DTypeName | null; choices: Choice[] }
-  | {
-      id: number;
-      op: "decode";
-      codec: string;
-      params: Uint8Array;
-      payload: Uint8Array;
-      rawLength: number;
-      rawCrc: number;
-      where: string;
-    };
+/** Requests name shared slots by number; a slot's memory comes once, in `register`. */
+type Registering = { register?: [number, SharedArrayBuffer][] };
+
+export type WorkerRequest = Registering &
+  (
+    | {
+        id: number;
+        op: "encode";
+        input: number;
+        length: number;
+        output: number;
+        dtype: DTypeName | null;
+        choices: Choice[];
+      }
+    | {
+        id: number;
+        op: "decode";
+        codec: string;
+        params: Uint8Array;
+        input: number;
+        length: number;
+        output: number;
+        rawLength: number;
+        rawCrc: number;
+        where: string;
+      }
+    | { id: number; op: "hash"; input: number; length: number }
+    | { id: number; op: "digest" }
+  );
 
 export type WorkerReply =
   | {
       id: number;
       ok: true;
       op: "encode";
-      header: Uint8Array;
-      payload: Uint8Array;
+      headerLength: number;
+      payloadLength: number;
       codec: string;
-      rawLength: number;
       rawCrc: number;
       extraMs: number;
     }
-  | { id: number; ok: true; op: "decode"; raw: Uint8Array }
+  | { id: number; ok: true; op: "decode" }
+  | { id: number; ok: true; op: "hash" }
+  | { id: number; ok: true; op: "digest"; digest: string }
   | { id: number; ok: false; error: { code: string; message: string } };
 
-/** The buffers of these views that can be handed over whole (a view of part of a buffer is copied instead). */
-export function transferable(...views: Uint8Array[]): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const v of views) {
-    if (
-      v.buffer instanceof ArrayBuffer &&
-      v.byteOffset === 0 &&
-      v.byteLength === v.buffer.byteLength &&
-      v.byteLength > 0
-    ) {
-      out.add(v.buffer);
-    }
-  }
-  return [...out];
+let hash: Hash | undefined;
+const slots = new Map<number, SharedArrayBuffer>();
+
+function slot(id: number): SharedArrayBuffer {
+  const buffer = slots.get(id);
+  if (!buffer) throw new MmhError("E_INTERNAL", `worker: unknown slot ${id}`);
+  return buffer;
 }
 
-function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
-  try {
-    if (request.op === "encode") {
-      const { chunk, extraMs } = encodeChoices(request.raw, request.dtype, request.choices);
-      const reply: WorkerReply = {
-        id: request.id,
+function handle(request: WorkerRequest): WorkerReply {
+  const id = request.id;
+  for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
+  switch (request.op) {
+    case "encode": {
+      const raw = new Uint8Array(slot(request.input), 0, request.length);
+      const { chunk, extraMs } = encodeChoices(raw, request.dtype, request.choices);
+      const out = new Uint8Array(slot(request.output));
+      const headerLength = chunk.header.length;
+      const payloadLength = chunk.payload.length;
+      if (headerLength + payloadLength > out.length)
+        throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
+      out.set(chunk.header, 0);
+      out.set(chunk.payload, headerLength);
+      return {
+        id,
         ok: true,
         op: "encode",
-        header: chunk.header,
-        payload: chunk.payload,
+        headerLength,
+        payloadLength,
         codec: chunk.codec,
-        rawLength: chunk.rawLength,
         rawCrc: chunk.rawCrc,
         extraMs,
       };
-      return { reply, transfer: transferable(chunk.header, chunk.payload) };
     }
-    const raw = decodeChunk(
-      request.codec,
-      request.params,
-      request.payload,
-      request.rawLength,
-      request.rawCrc,
-      request.where,
-    );
-    return { reply: { id: request.id, ok: true, op: "decode", raw }, transfer: transferable(raw) };
+    case "decode": {
+      const payload = new Uint8Array(slot(request.input), 0, request.length);
+      const into = new Uint8Array(slot(request.output), 0, request.rawLength);
+      const raw = decodeChunk(
+        request.codec,
+        request.params,
+        payload,
+        request.rawLength,
+        request.rawCrc,
+        request.where,
+        into,
+      );
+      if (raw.buffer !== into.buffer || raw.byteOffset !== 0) into.set(raw);
+      return { id, ok: true, op: "decode" };
+    }
+    case "hash":
+      hash ??= createHash("sha256");
+      hash.update(new Uint8Array(slot(request.input), 0, request.length));
+      return { id, ok: true, op: "hash" };
+    case "digest": {
+      const digest = (hash ?? createHash("sha256")).digest("hex");
+      hash = undefined;
+      return { id, ok: true, op: "digest", digest };
+    }
+  }
+}
+
+parentPort?.on("message", (request: WorkerRequest) => {
+  let reply: WorkerReply;
+  try {
+    reply = handle(request);
   } catch (error) {
     const e =
       error instanceof MmhError
         ? error
         : new MmhError("E_INTERNAL", String((error as Error)?.message ?? error));
-    return {
-      reply: { id: request.id, ok: false, error: { code: e.code, message: e.message } },
-      transfer: [],
-    };
+    reply = { id: request.id, ok: false, error: { code: e.code, message: e.message } };
   }
-}
-
-parentPort?.on("message", (request: WorkerRequest) => {
-  const { reply, transfer } = handle(request);
-  parentPort?.postMessage(reply, transfer);
+  parentPort?.postMessage(reply);
 });

@@ -298,7 +298,7 @@ function corrupt(message: string): MmhError {
   return new MmhError("E_CORRUPT", `HIER: ${message}`);
 }
 
-export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
+export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array {
   check(littleEndian, "E_UNSUPPORTED", "HIER needs a little-endian host");
   if (payload.length < FIXED) throw corrupt("payload shorter than its header");
   // A new HIER would get a new FourCC, so any other version byte here is damage.
@@ -335,22 +335,32 @@ export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
   }
   if (pos + tail !== payload.length) throw corrupt("stream lengths do not add up to the payload");
   const streams: Uint8Array[] = [];
-  const decoded = scratchOf(n * count);
+  // One 8-aligned slot per stream, so that the layouts' word-wise fast paths apply.
+  const stride = (n + 7) & ~7;
+  const decoded = scratchOf(stride * count);
+  const slot = (k: number) => decoded.subarray(k * stride, k * stride + n);
   for (const [k, part] of parts.entries()) {
     const bytes = payload.subarray(part.start, part.start + part.length);
     switch (part.method) {
       case METHOD_CONSTANT:
         if (part.length !== Math.min(1, n))
           throw corrupt(`stream ${k}: constant stream of ${part.length} bytes`);
-        streams.push(decoded.subarray(k * n, (k + 1) * n).fill(n > 0 ? bytes[0] : 0));
+        streams.push(slot(k).fill(n > 0 ? bytes[0] : 0));
         break;
       case METHOD_STORED:
         if (part.length !== n) throw corrupt(`stream ${k}: stored ${part.length} bytes for ${n} elements`);
-        streams.push(bytes);
+        // The layouts' fast paths read whole words, so a misaligned stream is copied
+        // (memcpy is several times faster than merging byte by byte).
+        if ((bytes.byteOffset & 7) === 0) streams.push(bytes);
+        else {
+          const copy = slot(k);
+          copy.set(bytes);
+          streams.push(copy);
+        }
         break;
       case METHOD_HUFFMAN:
       case METHOD_CONTEXT: {
-        const out = decoded.subarray(k * n, (k + 1) * n);
+        const out = slot(k);
         if (part.method === METHOD_CONTEXT) {
           if (bytes[0] !== BLOCK_CONTEXT)
             throw corrupt(`stream ${k}: context method without a context block`);
@@ -366,7 +376,11 @@ export function hierDecode(payload: Uint8Array, rawLength: number): Uint8Array {
         );
     }
   }
-  const out = alignedOutput(rawLength, head);
+  // The caller's memory when it is aligned for the layout's word-wise merge.
+  const out =
+    into && into.length === rawLength && ((into.byteOffset + head) & 7) === 0
+      ? into
+      : alignedOutput(rawLength, head);
   out.set(payload.subarray(headerLength, headerLength + head), 0);
   layout.merge(streams, n, out.subarray(head, head + n * width));
   out.set(payload.subarray(payload.length - tail), rawLength - tail);
@@ -381,8 +395,8 @@ export const hierCodec: Codec = {
   encode(raw, options) {
     return hierEncode(raw, options);
   },
-  decode(payload, params, rawLength) {
+  decode(payload, params, rawLength, into) {
     if (params.length !== 0) throw corrupt("unexpected parameters");
-    return hierDecode(payload, rawLength);
+    return hierDecode(payload, rawLength, into);
   },
 };
