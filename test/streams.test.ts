@@ -673,9 +673,9 @@ describe("backpressure", () => {
   });
 
   test("with worker threads, the bytes in flight stay within the coders' windows", async (t) => {
-    // Each coder keeps up to 8 chunks per thread in flight (512 KiB each by default): with
-    // 2 threads on each side, 16 MiB at most between the source and the sink, whatever
-    // the size. RSS is reported, not bounded here: every worker is a V8 isolate of its
+    // Each coder keeps up to 4 chunks per thread in flight (512 KiB each by default), and
+    // at most 16 MiB: with 2 threads on each side, 8 MiB between the source and the sink,
+    // whatever the size. RSS is reported, not bounded here: every worker is a V8 isolate of its
     // own with the codecs loaded, a fixed cost per stream that dwarfs the data in flight.
     const run = await measure(LIMIT, 5, (source, sink) =>
       pipeline(source, createCompressStream({ threads: 2 }), createDecompressStream({ threads: 2 }), sink),

@@ -18,6 +18,11 @@ export interface CodecOptions {
   readonly level?: number;
   /** The element type of the chunk, when the source format says it (tensor codecs use it). */
   readonly dtype?: DTypeName | null;
+  /**
+   * Memory for the payload, from the caller: a codec that knows its payload's size before
+   * writing it may ask for `size` bytes here (the result may also be fresh memory).
+   */
+  readonly output?: (size: number) => Uint8Array;
 }
 
 export interface EncodedPayload {

@@ -148,13 +148,16 @@ export function encodeChoices(
   raw: Uint8Array,
   dtype: DTypeName | null,
   choices: readonly Choice[],
+  output?: (size: number) => Uint8Array,
 ): { chunk: EncodedChunk; extraMs: number } {
   let best: EncodedChunk | undefined;
   let total = 0;
   let bestMs = 0;
   for (const choice of choices) {
     const started = performance.now();
-    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype);
+    // Memory from the caller serves one encode only: with several, each needs its own.
+    const into = choices.length === 1 ? output : undefined;
+    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into);
     const ms = performance.now() - started;
     total += ms;
     if (!best || storedSize(chunk) < storedSize(best)) {

@@ -28,13 +28,14 @@ export function encodeChunk(
   codec: Codec,
   level: number | undefined,
   dtype: DTypeName | null = null,
+  output?: (size: number) => Uint8Array,
 ): EncodedChunk {
   const rawCrc = crc32(raw);
   let chosen = codec;
   let payload: Uint8Array = raw;
   let params: Uint8Array = EMPTY;
   if (codec.id !== noneCodec.id) {
-    const encoded = codec.encode(raw, { level, dtype });
+    const encoded = codec.encode(raw, { level, dtype, output });
     const encodedParams = encoded.params ?? EMPTY;
     if (encoded.payload.length + encodedParams.length < raw.length) {
       chosen = codec;

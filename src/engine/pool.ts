@@ -28,10 +28,11 @@ export const POOL_AFTER_BYTES = 8 << 20;
 
 /**
  * Chunks kept in flight per pool: enough to keep every worker busy while results wait
- * their turn, capped so that memory does not grow with the number of cores.
+ * their turn (requests queue at the workers, so 4 per worker coded 1 GiB as fast as 8),
+ * capped so that memory does not grow with the number of cores.
  */
 export function inFlightLimit(workers: number): number {
-  return Math.min(8 * workers, 32);
+  return Math.min(4 * workers, 32);
 }
 
 /**
@@ -58,8 +59,12 @@ export function resolveThreads(threads: number | undefined): number {
   return n;
 }
 
-/** Room past a chunk's raw length in an output slot: a record header and its parameters. */
-const RECORD_ROOM = 64 << 10;
+/**
+ * Room past a chunk's raw length in an encode's output slot: the record header and its
+ * parameters go before the payload (worker.ts PAYLOAD_AT), and a payload may be a little
+ * larger than the raw bytes before the encoder falls back to storing them.
+ */
+const RECORD_ROOM = (64 << 10) + (4 << 10);
 
 /** A piece of shared memory that holds one chunk at a time, reused once every holder let go. */
 export class Slot {
@@ -269,9 +274,10 @@ export class WorkerPool {
         [input, out],
       );
       if (!reply.ok || reply.op !== "encode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
+      const payloadAt = reply.headerAt + reply.headerLength;
       return {
-        header: out.bytes.subarray(0, reply.headerLength),
-        payload: out.bytes.subarray(reply.headerLength, reply.headerLength + reply.payloadLength),
+        header: out.bytes.subarray(reply.headerAt, payloadAt),
+        payload: out.bytes.subarray(payloadAt, payloadAt + reply.payloadLength),
         codec: reply.codec,
         rawLength: length,
         rawCrc: reply.rawCrc,

@@ -46,6 +46,8 @@ export type WorkerReply =
       id: number;
       ok: true;
       op: "encode";
+      /** Where the record header starts in the output slot; the payload follows it. */
+      headerAt: number;
       headerLength: number;
       payloadLength: number;
       codec: string;
@@ -56,6 +58,12 @@ export type WorkerReply =
   | { id: number; ok: true; op: "hash" }
   | { id: number; ok: true; op: "digest"; digest: string }
   | { id: number; ok: false; error: { code: string; message: string } };
+
+/**
+ * Where a payload goes in an encode's output slot: after room for the largest record
+ * header (36 bytes and up to 65535 of parameters).
+ */
+export const PAYLOAD_AT = 64 << 10;
 
 let hash: Hash | undefined;
 const slots = new Map<number, SharedArrayBuffer>();
@@ -71,19 +79,31 @@ function handle(request: WorkerRequest): WorkerReply {
   for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
   switch (request.op) {
     case "encode": {
+      // The payload is written at PAYLOAD_AT in the output slot when the codec can write
+      // it there, the record header just before it; otherwise both are copied in.
       const raw = new Uint8Array(slot(request.input), 0, request.length);
-      const { chunk, extraMs } = encodeChoices(raw, request.dtype, request.choices);
       const out = new Uint8Array(slot(request.output));
+      const output = (size: number) =>
+        PAYLOAD_AT + size <= out.length ? out.subarray(PAYLOAD_AT, PAYLOAD_AT + size) : new Uint8Array(size);
+      const { chunk, extraMs } = encodeChoices(raw, request.dtype, request.choices, output);
       const headerLength = chunk.header.length;
       const payloadLength = chunk.payload.length;
-      if (headerLength + payloadLength > out.length)
-        throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
-      out.set(chunk.header, 0);
-      out.set(chunk.payload, headerLength);
+      let headerAt = 0;
+      if (chunk.payload.buffer === out.buffer && chunk.payload.byteOffset === PAYLOAD_AT) {
+        headerAt = PAYLOAD_AT - headerLength;
+        if (headerAt < 0) throw new MmhError("E_INTERNAL", "a record header does not fit its slot");
+        out.set(chunk.header, headerAt);
+      } else {
+        if (headerLength + payloadLength > out.length)
+          throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
+        out.set(chunk.header, 0);
+        out.set(chunk.payload, headerLength);
+      }
       return {
         id,
         ok: true,
         op: "encode",
+        headerAt,
         headerLength,
         payloadLength,
         codec: chunk.codec,

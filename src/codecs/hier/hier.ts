@@ -271,8 +271,9 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   const coded = streams.map((s) => codeStream(s, Math.max(1, level), tryZstd));
   const headerLength = FIXED + DESCRIPTOR * coded.length;
   const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
+  // Every byte of out is written below, so memory from the caller need not be cleared.
+  const out = options.output?.(total) ?? new Uint8Array(total);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = HIER_VERSION;
   out[1] = layout.id;
   out[2] = head;

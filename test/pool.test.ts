@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { readFilePieces } from "../src/common/files.ts";
+import { decodeContainer } from "../src/engine/decoder.ts";
+import { encodeContainer } from "../src/engine/encoder.ts";
+import { ContentHash, POOL_AFTER_BYTES, POOL_MAX_RECORD, WorkerPool } from "../src/engine/pool.ts";
+import { compress, decompress } from "../src/index.ts";
+import { generate } from "../src/tools/gen.ts";
+
+const sha256 = (...parts: Uint8Array[]) => {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part);
+  return hash.digest("hex");
+};
+
+async function* pieces(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+}
+
+describe("ContentHash", () => {
+  const data = generate({ kind: "random", size: 3 * POOL_AFTER_BYTES, seed: 3 });
+  const parts = Array.from({ length: 24 }, (_, i) =>
+    data.subarray(i * (data.length / 24), (i + 1) * (data.length / 24)),
+  );
+
+  test("one thread hashes here; held bytes hash here when no pool comes", async () => {
+    for (const threads of [1, 2]) {
+      const content = new ContentHash(threads);
+      for (const part of parts) content.update(part);
+      assert.equal(await content.digest(), sha256(data), `threads ${threads}`);
+    }
+    const short = new ContentHash(2);
+    short.update(parts[0]);
+    assert.equal(short.open, true);
+    assert.equal(await short.digest(), sha256(parts[0]));
+  });
+
+  test("a pool takes over held bytes, in order, and hashes from slots", async () => {
+    const pool = new WorkerPool(1, true);
+    try {
+      const content = new ContentHash(2);
+      content.update(parts[0]);
+      content.update(parts[1]);
+      content.adopt(pool);
+      assert.equal(content.open, false);
+      for (const part of parts.slice(2, 12)) content.update(part);
+      for (const part of parts.slice(12)) {
+        const slot = pool.copyIn(part);
+        content.update(part, slot);
+        slot.release();
+        await content.room();
+      }
+      assert.equal(await content.digest(), sha256(data));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("held bytes go on being hashed here once they pass the limit, and no pool can take them", async () => {
+    const content = new ContentHash(2);
+    for (const part of parts) content.update(part);
+    assert.equal(content.open, false);
+    const pool = new WorkerPool(1, true);
+    try {
+      assert.throws(() => content.adopt(pool), { code: "E_INTERNAL" });
+    } finally {
+      await pool.close();
+    }
+    assert.equal(await content.digest(), sha256(data));
+  });
+});
+
+describe("WorkerPool", () => {
+  test("slots are reused: a long run of chunks needs only the slots in flight", async () => {
+    const pool = new WorkerPool(2, true);
+    const chunk = generate({ kind: "text", size: 256 << 10, seed: 4 });
+    try {
+      const seen = new Set<unknown>();
+      for (let round = 0; round < 40; round++) {
+        const input = pool.copyIn(chunk);
+        pool.hash(input, chunk.length);
+        const result = await pool.encode(input, chunk.length, null, [{ id: "ZSTD", level: 1 }]);
+        input.release();
+        seen.add(input.buffer);
+        seen.add(result.slot.buffer);
+        const back = await pool.decode(
+          result.codec,
+          new Uint8Array(0),
+          result.payload,
+          chunk.length,
+          result.rawCrc,
+          "test",
+        );
+        seen.add(back.buffer);
+        assert.ok(Buffer.from(back.bytes.subarray(0, chunk.length)).equals(chunk));
+        result.slot.release();
+        back.release();
+        await pool.hashRoom();
+      }
+      assert.ok(seen.size <= 8, `${seen.size} distinct slots for 40 rounds`);
+      assert.equal(await pool.digest(), sha256(...Array.from({ length: 40 }, () => chunk)));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a worker's error keeps its code and frees the pool for the next request", async () => {
+    const pool = new WorkerPool(1);
+    try {
+      await assert.rejects(
+        pool.decode("ZSTD", new Uint8Array(0), new Uint8Array([1, 2, 3]), 100, 0, "chunk 7"),
+        (error: Error & { code?: string }) => error.code === "E_CORRUPT" && /chunk 7/.test(error.message),
+      );
+      const ok = pool.copyIn(new Uint8Array(4096).fill(7));
+      const result = await pool.encode(ok, 4096, null, [{ id: "ZSTD", level: 1 }]);
+      assert.equal(result.codec, "ZSTD");
+      ok.release();
+      result.slot.release();
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe("threads and content that starts with a long run", () => {
+  test("a run past POOL_MAX_RECORD first, then ordinary chunks: same bytes and hash with 1 and 2 threads", async () => {
+    const run = new Uint8Array(POOL_MAX_RECORD + POOL_AFTER_BYTES).fill(0x5a);
+    const rest = generate({ kind: "safetensors", dtype: "BF16", size: 12 << 20, seed: 9 });
+    const content = Buffer.concat([run, rest]);
+    const one = Buffer.from(await compress(content, { threads: 1 }));
+    const two = Buffer.from(await compress(content, { threads: 2 }));
+    assert.ok(one.equals(two));
+    for (const threads of [1, 2]) {
+      const back = Buffer.from(await decompress(one, { threads }));
+      assert.equal(sha256(back), sha256(content), `threads ${threads}`);
+    }
+  });
+
+  test("borrowed pieces are right when each is used before the next is asked for", async () => {
+    const content = generate({ kind: "safetensors", dtype: "BF16", size: 20 << 20, seed: 2 });
+    for (const threads of [1, 2]) {
+      const packed: Uint8Array[] = [];
+      for await (const piece of encodeContainer(
+        pieces(content, 1 << 20),
+        { threads },
+        undefined,
+        undefined,
+        true,
+      ))
+        packed.push(Buffer.from(piece));
+      const hash = createHash("sha256");
+      let length = 0;
+      for await (const piece of decodeContainer(
+        pieces(Buffer.concat(packed), 3 << 20),
+        { threads },
+        undefined,
+        true,
+      )) {
+        hash.update(piece);
+        length += piece.length;
+      }
+      assert.equal(length, content.length);
+      assert.equal(hash.digest("hex"), sha256(content), `threads ${threads}`);
+    }
+  });
+});
+
+describe("readFilePieces", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mmh-pieces-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("pieces come in the sizes asked for, the last one short", async () => {
+    const file = join(dir, "data");
+    const data = generate({ kind: "random", size: 10_000, seed: 1 });
+    writeFileSync(file, data);
+    const got: number[] = [];
+    const sizes = function* () {
+      yield 100;
+      yield 1;
+      for (;;) yield 4096;
+    };
+    const parts: Uint8Array[] = [];
+    for await (const piece of readFilePieces(file, sizes())) {
+      got.push(piece.length);
+      parts.push(piece);
+    }
+    assert.deepEqual(got, [100, 1, 4096, 4096, 10_000 - 100 - 1 - 8192]);
+    assert.ok(Buffer.concat(parts).equals(data));
+  });
+
+  test("a missing file is a coded error", async () => {
+    await assert.rejects(
+      (async () => {
+        for await (const _ of readFilePieces(join(dir, "absent"), [1])) {
+          // nothing
+        }
+      })(),
+      { code: "E_IO" },
+    );
+  });
+});
