@@ -152,7 +152,8 @@ export async function* decodeContainer(
         pool = new WorkerPool(threads, content.open);
         if (content.open) content.adopt(pool);
       }
-      if (pool && record.rawLength <= POOL_MAX_RECORD) {
+      // Until a worker has started (about 0.1 s), records are decoded here rather than waited for.
+      if (pool && record.rawLength <= POOL_MAX_RECORD && (pool.ready || inflight.length > 0)) {
         // Room first: at most inFlightLimit records and IN_FLIGHT_BYTES of content in flight.
         while (
           inflight.length >= inFlightLimit(pool.size) ||

@@ -152,7 +152,8 @@ export async function* encodeContainer(
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
             : [{ id: opts.codec.id, level: opts.level }];
-        if (!pool || !slot) {
+        // Until a worker has started (about 0.1 s), chunks are coded here rather than waited for.
+        if (!pool || !slot || (!pool.ready && inflight.length === 0)) {
           yield* write(settledInline(raw, dtype, choices, auto));
           continue;
         }

@@ -1,10 +1,9 @@
 /**
  * A pool thread: encodes or decodes one chunk per message with the same code the calling
- * thread would run, or adds bytes to the content hash. Chunk bytes are read from and
+ * thread would run. Chunk bytes are read from and
  * written to shared slots (see pool.ts); messages carry only sizes and names. Errors go
  * back as {code, message}, so they keep their code.
  */
-import { createHash, type Hash } from "node:crypto";
 import { parentPort } from "node:worker_threads";
 import { MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
@@ -37,8 +36,6 @@ export type WorkerRequest = Registering &
         rawCrc: number;
         where: string;
       }
-    | { id: number; op: "hash"; input: number; length: number }
-    | { id: number; op: "digest" }
   );
 
 export type WorkerReply =
@@ -55,8 +52,6 @@ export type WorkerReply =
       extraMs: number;
     }
   | { id: number; ok: true; op: "decode" }
-  | { id: number; ok: true; op: "hash" }
-  | { id: number; ok: true; op: "digest"; digest: string }
   | { id: number; ok: false; error: { code: string; message: string } };
 
 /**
@@ -65,7 +60,6 @@ export type WorkerReply =
  */
 export const PAYLOAD_AT = 64 << 10;
 
-let hash: Hash | undefined;
 const slots = new Map<number, SharedArrayBuffer>();
 
 function slot(id: number): SharedArrayBuffer {
@@ -126,17 +120,11 @@ function handle(request: WorkerRequest): WorkerReply {
       if (raw.buffer !== into.buffer || raw.byteOffset !== 0) into.set(raw);
       return { id, ok: true, op: "decode" };
     }
-    case "hash":
-      hash ??= createHash("sha256");
-      hash.update(new Uint8Array(slot(request.input), 0, request.length));
-      return { id, ok: true, op: "hash" };
-    case "digest": {
-      const digest = (hash ?? createHash("sha256")).digest("hex");
-      hash = undefined;
-      return { id, ok: true, op: "digest", digest };
-    }
   }
 }
+
+// The pool sends work once this worker has said it is ready (its code is loaded).
+parentPort?.postMessage({ ready: true });
 
 parentPort?.on("message", (request: WorkerRequest) => {
   let reply: WorkerReply;
