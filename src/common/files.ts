@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import { link, open, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { MmhError, toMmhError } from "./errors.ts";
@@ -92,26 +92,26 @@ export async function writeFileAtomic(
   }
 }
 
-/** A file's bytes as a stream of pieces of about `pieceSize` bytes. */
+/** A file's bytes as a stream of pieces of `pieceSize` bytes (the last may be shorter). */
 export function readFileStream(
   path: string,
   pieceSize = 1 << 20,
   signal?: AbortSignal,
 ): AsyncIterable<Uint8Array> {
-  return (async function* () {
-    const stream = createReadStream(path, { highWaterMark: pieceSize, signal });
-    try {
-      for await (const piece of stream) yield piece as Buffer;
-    } catch (error) {
-      throw toMmhError(error, `cannot read ${path}`);
-    }
-  })();
+  const sizes = function* () {
+    for (;;) yield pieceSize;
+  };
+  return readFilePieces(path, sizes(), signal);
 }
+
+/** Bytes read at once by readFilePieces: each read is a round trip through the thread pool. */
+const READ_BATCH = 4 << 20;
 
 /**
  * A file's bytes as pieces of the given sizes, in order (the last piece is short at the
  * end of the file). With sizes that match how the bytes will be cut (a chunk plan), each
- * piece is used as it is, with no copy. One read runs ahead while a piece is in use.
+ * piece is used as it is, with no copy. Consecutive pieces are read together, about
+ * READ_BATCH bytes at a time, and one batch is read ahead while the last is in use.
  */
 export function readFilePieces(
   path: string,
@@ -126,28 +126,47 @@ export function readFilePieces(
       throw toMmhError(error, `cannot read ${path}`);
     }
     const next = sizes[Symbol.iterator]();
-    const readPiece = async (): Promise<Uint8Array> => {
-      const { value: size, done } = next.next();
-      if (done || size <= 0) return new Uint8Array(0);
-      const buffer = Buffer.allocUnsafe(size);
+    let ended = false;
+    /** The next batch: one buffer, and the sizes of the pieces it is cut into. */
+    const readBatch = async (): Promise<Uint8Array[]> => {
+      const lengths: number[] = [];
+      let total = 0;
+      while (!ended && (lengths.length === 0 || total < READ_BATCH)) {
+        const { value: size, done } = next.next();
+        if (done || size <= 0) {
+          ended = true;
+          break;
+        }
+        lengths.push(size);
+        total += size;
+      }
+      if (total === 0) return [];
+      const buffer = Buffer.allocUnsafe(total);
       let filled = 0;
-      while (filled < size) {
-        const { bytesRead } = await handle.read(buffer, filled, size - filled, null);
-        if (bytesRead === 0) break;
+      while (filled < total) {
+        const { bytesRead } = await handle.read(buffer, filled, total - filled, null);
+        if (bytesRead === 0) {
+          ended = true;
+          break;
+        }
         filled += bytesRead;
       }
-      return buffer.subarray(0, filled);
+      const pieces: Uint8Array[] = [];
+      for (let at = 0, i = 0; at < filled; at += lengths[i++]) {
+        pieces.push(buffer.subarray(at, Math.min(filled, at + lengths[i])));
+      }
+      return pieces;
     };
-    let ahead: Promise<Uint8Array> | undefined;
+    let ahead: Promise<Uint8Array[]> | undefined;
     try {
-      ahead = readPiece();
+      ahead = readBatch();
       for (;;) {
-        const piece = await ahead;
+        const batch = await ahead;
         ahead = undefined;
-        if (piece.length === 0) return;
+        if (batch.length === 0) return;
         if (signal?.aborted) throw new MmhError("E_ABORTED", `reading ${path} was aborted`);
-        ahead = readPiece();
-        yield piece;
+        ahead = readBatch();
+        yield* batch;
       }
     } catch (error) {
       throw toMmhError(error, `cannot read ${path}`);

@@ -113,6 +113,12 @@ export async function* encodeContainer(
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
   let inflightBytes = 0;
+  // Payload memory reused from chunk to chunk on this thread, when pieces are borrowed.
+  let reused = new Uint8Array(0);
+  const scratch = (size: number): Uint8Array => {
+    if (reused.length < size) reused = new Uint8Array(Math.max(size, reused.length * 2));
+    return reused.subarray(0, size);
+  };
   function* settled(result: EncodedInSlot): Generator<Uint8Array> {
     inflightBytes -= result.rawLength;
     auto.choiceMs += result.extraMs;
@@ -154,7 +160,7 @@ export async function* encodeContainer(
             : [{ id: opts.codec.id, level: opts.level }];
         // Until a worker has started (about 0.1 s), chunks are coded here rather than waited for.
         if (!pool || !slot || (!pool.ready && inflight.length === 0)) {
-          yield* write(settledInline(raw, dtype, choices, auto));
+          yield* write(settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined));
           continue;
         }
         // Room first: at most inFlightLimit chunks and IN_FLIGHT_BYTES of content in flight.
@@ -200,8 +206,9 @@ function settledInline(
   dtype: DTypeName | null,
   choices: readonly Choice[],
   auto: AutoStats,
+  output?: (size: number) => Uint8Array,
 ): EncodedChunk {
-  const { chunk, extraMs } = encodeChoices(raw, dtype, choices);
+  const { chunk, extraMs } = encodeChoices(raw, dtype, choices, output);
   auto.choiceMs += extraMs;
   return chunk;
 }
