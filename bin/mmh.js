@@ -7,11 +7,6 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exitCode = 1;
 } else {
-  // Node keeps the compiled (type-stripped) code of MMH's modules in its compile cache
-  // (under the system's temporary folder): starting then takes about a third of the time
-  // and memory. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-  const module = await import("node:module");
-  module.enableCompileCache?.();
   const { run } = await import("../src/cli/main.ts");
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -13,7 +13,6 @@
  * content order.
  */
 import { createHash, type Hash } from "node:crypto";
-import { getCompileCacheDir } from "node:module";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
@@ -158,11 +157,8 @@ export class WorkerPool {
   /** `size` coding workers, and a hashing thread when `hashing` is set. */
   constructor(size: number, hashing = false) {
     this.size = size;
-    // Workers use the compile cache when this thread does (the CLI turns it on): a worker
-    // then starts in about 35 ms instead of 110.
-    const workerData = { url: new URL("./worker.ts", import.meta.url).href, cache: getCompileCacheDir?.() };
     for (let i = 0; i < size; i++)
-      this.lanes.push(this.spawn(new Worker(WORKER_BOOT, { eval: true, workerData })));
+      this.lanes.push(this.spawn(new Worker(new URL("./worker.ts", import.meta.url))));
     if (hashing) {
       this.hasher = this.spawn(new Worker(HASHER_SOURCE, { eval: true }));
       this.hasher.ready = true; // its requests wait in its queue while it starts
@@ -363,13 +359,6 @@ export class WorkerPool {
     await Promise.all(all.map((lane) => lane.worker.terminate()));
   }
 }
-
-/** A coding worker's first code: turn the compile cache on, then load worker.ts. */
-const WORKER_BOOT = `
-const { workerData } = require("node:worker_threads");
-if (workerData.cache) require("node:module").enableCompileCache?.(workerData.cache);
-import(workerData.url);
-`;
 
 /**
  * The hashing thread's code: plain JavaScript with one import, so that it starts in a
