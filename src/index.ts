@@ -8,7 +8,11 @@ import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
 import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
-import { findTensor, type ProgressOptions, ProgressReporter } from "./engine/archive.ts";
+import { findTensor } from "./engine/archive.ts";
+import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
+
+export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
+
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { describeSource, type StoredTensor, usesDtypes } from "./engine/describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./engine/encoder.ts";
@@ -33,8 +37,6 @@ export {
   listEntries,
   type PackOptions,
   type PackSummary,
-  type ProgressEvent,
-  type ProgressOptions,
   pack,
   readEntry,
   readEntryStream,
@@ -187,7 +189,9 @@ export function compressFile(
       for (const spec of layout.plan) yield spec.length;
       for (;;) yield opts.chunkSize;
     };
-    const source = progress.reading(readFilePieces(src, sizes(), options.signal));
+    // The encoder keeps no piece past its chunk (pieces are whole chunks, and what it holds
+    // it copies), so read buffers can be recycled.
+    const source = progress.reading(readFilePieces(src, sizes(), options.signal, true));
     await writeFileAtomic(
       dst,
       progress.writing(
@@ -241,7 +245,8 @@ export function decompressFile(
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
     progress.totalBytes = await sizeOf(src);
     progress.report();
-    const source = progress.reading(readFileStream(src, 1 << 20, options.signal));
+    // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
+    const source = progress.reading(readFileStream(src, 4 << 20, options.signal, true));
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
     await writeFileAtomic(dst, progress.writing(decodeContainer(source, options, summary, true)), {
       ...options,
@@ -288,7 +293,8 @@ export function verify(
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
     progress.totalBytes = await sizeOf(file);
     progress.report();
-    const source = progress.reading(readFileStream(file, 1 << 20, options.signal));
+    // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
+    const source = progress.reading(readFileStream(file, 4 << 20, options.signal, true));
     for await (const _ of decodeContainer(source, options, summary, true)) {
       // decoding checks everything; the content itself is not needed
     }

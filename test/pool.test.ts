@@ -192,6 +192,24 @@ describe("readFilePieces", () => {
     assert.ok(Buffer.concat(parts).equals(data));
   });
 
+  test("recycled reads: each piece is right while in use, and memory is reused", async () => {
+    const file = join(dir, "big");
+    const data = generate({ kind: "random", size: (20 << 20) + 12_345, seed: 5 });
+    writeFileSync(file, data);
+    const sizes = function* () {
+      for (;;) yield 512 << 10;
+    };
+    const buffers = new Set<ArrayBufferLike>();
+    let at = 0;
+    for await (const piece of readFilePieces(file, sizes(), undefined, true)) {
+      assert.ok(Buffer.from(piece).equals(data.subarray(at, at + piece.length)), `piece at ${at}`);
+      at += piece.length;
+      buffers.add(piece.buffer);
+    }
+    assert.equal(at, data.length);
+    assert.ok(buffers.size <= 3, `${buffers.size} buffers for ${data.length} bytes`);
+  });
+
   test("a missing file is a coded error", async () => {
     await assert.rejects(
       (async () => {

@@ -45,17 +45,35 @@ export function formatBytes(n: number): string {
 export class ByteQueue {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private pieces: Buffer[] = [];
+  /** Memory of the queue's own, holding copies of pieces (with `detach`). */
+  private readonly owned = new WeakSet<ArrayBufferLike>();
   private buffered = 0;
   private done = false;
+  private readonly detach: boolean;
   /** Bytes handed out so far: the stream offset of the next read. */
   position = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  /**
+   * With `detach`, the queue never keeps a source piece once it asks for the next one:
+   * what it still holds is copied first. A source may then reuse a piece's memory as soon
+   * as it has handed out a later one (readFilePieces with `recycle`).
+   */
+  constructor(source: AsyncIterable<Uint8Array>, detach = false) {
     this.iterator = source[Symbol.asyncIterator]();
+    this.detach = detach;
   }
 
   private async fill(n: number): Promise<boolean> {
     while (this.buffered < n && !this.done) {
+      if (this.detach) {
+        this.pieces = this.pieces.map((piece) => {
+          if (this.owned.has(piece.buffer)) return piece;
+          const copy = Buffer.allocUnsafeSlow(piece.length);
+          copy.set(piece);
+          this.owned.add(copy.buffer);
+          return copy;
+        });
+      }
       const next = await this.iterator.next();
       if (next.done) {
         this.done = true;

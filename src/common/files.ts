@@ -92,16 +92,20 @@ export async function writeFileAtomic(
   }
 }
 
-/** A file's bytes as a stream of pieces of `pieceSize` bytes (the last may be shorter). */
+/**
+ * A file's bytes as a stream of pieces of `pieceSize` bytes (the last may be shorter).
+ * `recycle`: see readFilePieces.
+ */
 export function readFileStream(
   path: string,
   pieceSize = 1 << 20,
   signal?: AbortSignal,
+  recycle = false,
 ): AsyncIterable<Uint8Array> {
   const sizes = function* () {
     for (;;) yield pieceSize;
   };
-  return readFilePieces(path, sizes(), signal);
+  return readFilePieces(path, sizes(), signal, recycle);
 }
 
 /** Bytes read at once by readFilePieces: each read is a round trip through the thread pool. */
@@ -112,11 +116,17 @@ const READ_BATCH = 4 << 20;
  * end of the file). With sizes that match how the bytes will be cut (a chunk plan), each
  * piece is used as it is, with no copy. Consecutive pieces are read together, about
  * READ_BATCH bytes at a time, and one batch is read ahead while the last is in use.
+ *
+ * With `recycle`, batches are read into three buffers in turn, so a piece's memory is
+ * reused once the consumer has taken the first piece of the batch after next. A consumer
+ * that keeps no piece that long (the coders, when pieces are borrowed) saves the garbage
+ * of a fresh buffer per batch: up to the collector's slack, tens of MiB of memory.
  */
 export function readFilePieces(
   path: string,
   sizes: Iterable<number>,
   signal?: AbortSignal,
+  recycle = false,
 ): AsyncIterable<Uint8Array> {
   return (async function* () {
     let handle: Awaited<ReturnType<typeof open>>;
@@ -127,6 +137,8 @@ export function readFilePieces(
     }
     const next = sizes[Symbol.iterator]();
     let ended = false;
+    const ring: (Buffer | undefined)[] = [undefined, undefined, undefined];
+    let batches = 0;
     /** The next batch: one buffer, and the sizes of the pieces it is cut into. */
     const readBatch = async (): Promise<Uint8Array[]> => {
       const lengths: number[] = [];
@@ -141,7 +153,12 @@ export function readFilePieces(
         total += size;
       }
       if (total === 0) return [];
-      const buffer = Buffer.allocUnsafe(total);
+      let buffer: Buffer;
+      if (recycle) {
+        const turn = batches++ % ring.length;
+        if ((ring[turn]?.length ?? 0) < total) ring[turn] = Buffer.allocUnsafeSlow(total);
+        buffer = ring[turn]!.subarray(0, total);
+      } else buffer = Buffer.allocUnsafe(total);
       let filled = 0;
       while (filled < total) {
         const { bytesRead } = await handle.read(buffer, filled, total - filled, null);

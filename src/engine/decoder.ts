@@ -63,7 +63,9 @@ export async function* decodeContainer(
   const maxOutput = resolveMaxOutput(options);
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
-  const input = new ByteQueue(source);
+  // Borrowed decoding keeps no piece of the source past the next: the queue copies what
+  // it holds before it asks for more, so a file reader may recycle its buffers.
+  const input = new ByteQueue(source, borrowed);
   const threads = resolveThreads(options.threads);
   let pool: WorkerPool | undefined;
   try {

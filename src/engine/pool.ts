@@ -60,6 +60,12 @@ export function resolveThreads(threads: number | undefined): number {
 }
 
 /**
+ * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
+ * small one is enough, and V8's default (up to 48 MiB) only let each worker's memory grow.
+ */
+const LIMITS = { maxYoungGenerationSizeMb: Number(process.env.MMH_YG ?? 4) };
+
+/**
  * Room past a chunk's raw length in an encode's output slot: the record header and its
  * parameters go before the payload (worker.ts PAYLOAD_AT), and a payload may be a little
  * larger than the raw bytes before the encoder falls back to storing them.
@@ -158,9 +164,11 @@ export class WorkerPool {
   constructor(size: number, hashing = false) {
     this.size = size;
     for (let i = 0; i < size; i++)
-      this.lanes.push(this.spawn(new Worker(new URL("./worker.ts", import.meta.url))));
+      this.lanes.push(
+        this.spawn(new Worker(new URL("./worker.ts", import.meta.url), { resourceLimits: LIMITS })),
+      );
     if (hashing) {
-      this.hasher = this.spawn(new Worker(HASHER_SOURCE, { eval: true }));
+      this.hasher = this.spawn(new Worker(HASHER_SOURCE, { eval: true, resourceLimits: LIMITS }));
       this.hasher.ready = true; // its requests wait in its queue while it starts
     }
   }
@@ -394,8 +402,7 @@ const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
  * The sha256 of the content, computed on this thread or on a pool's hashing thread. With
  * one thread it is computed here from the start. With more, the first bytes are held
  * (at most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing
- * over; if none has started by then, it stays on this thread. Held pieces must not be
- * memory that is reused.
+ * over; if none has started by then, it stays on this thread. Held bytes are copied.
  */
 export class ContentHash {
   private local: Hash | undefined;
@@ -431,7 +438,8 @@ export class ContentHash {
       return;
     }
     if (this.held) {
-      this.held.push(bytes);
+      // A copy: the caller's memory may be reused (borrowed pieces, recycled reads).
+      this.held.push(Uint8Array.from(bytes));
       this.heldBytes += bytes.length;
       if (this.heldBytes <= HOLD_LIMIT) return;
       this.local = createHash("sha256");
