@@ -474,6 +474,14 @@ async function main(): Promise<number> {
       output: restored,
     },
   };
+  if (haveZstd) {
+    decompressOps.zstdD = {
+      label: "zstd -d",
+      command: "zstd",
+      args: ["-d", "-q", "-f", zst, "-o", restored],
+      output: restored,
+    };
+  }
   const startup = timed(node, [cli, "--version"]);
   console.log(`process start alone (mmh --version): peak RSS ${fmt(mib(startup.rssKiB), 0)} MiB`);
   const results: Record<string, Measured[]> = {};
@@ -504,9 +512,9 @@ async function main(): Promise<number> {
   try {
     console.log(`\ncompress (${runs} run${runs === 1 ? "" : "s"} of each, order rotating) ...`);
     runPhase(compressOps, "compress");
-    rmSync(zst, { force: true });
     console.log(`\ndecompress (${runs} run${runs === 1 ? "" : "s"} of each, order rotating) ...`);
     runPhase(decompressOps, "decompress");
+    rmSync(zst, { force: true });
     console.log("checking the restored file's sha256 ...");
     restoredOk = (await sha256File(restored)) === inputSha;
     console.log(`  ${restoredOk ? "equal to the input's" : "DIFFERENT from the input's"}`);
@@ -801,7 +809,7 @@ async function main(): Promise<number> {
     "",
     `- \`node bin/mmh.js FILE -o FILE.mmh -f -q -T N\` and \`node bin/mmh.js -d FILE.mmh -o RESTORED -f -q -T N\`, N = 1 and 2 (default options otherwise: auto codec, balanced goal, 512 KiB chunks)`,
     haveZstd
-      ? "- `zstd -3 -T1 -q -f FILE -o FILE.zst` and `zstd -3 -T2 ...` for context (compress only)"
+      ? "- `zstd -3 -T1 -q -f FILE -o FILE.zst`, `zstd -3 -T2 ...` and `zstd -d -q -f FILE.zst -o RESTORED` for context"
       : "- zstd is not on the PATH: no zstd rows.",
     "",
     table(
@@ -811,6 +819,12 @@ async function main(): Promise<number> {
     "",
     `Speed-up with 2 workers: compress ${fmt(speedC, 2)}x, decompress ${fmt(speedD, 2)}x (median wall time with -T 1 over that with -T 2; target ${SPEEDUP_TARGET}x).${haveZstd ? ` zstd's own, for comparison: ${fmt(med("zstd1") / med("zstd2"), 2)}x.` : ""}`,
     "",
+    ...(haveZstd
+      ? [
+          `One thread against the zstd CLI in the same run (zstd time / mmh time; >= 1 means mmh is at least as fast): compress, mmh -T 1 against zstd -3 -T1, ${fmt(med("zstd1") / med("mmhC1"), 2)}; decompress, mmh -d -T 1 against zstd -d, ${fmt(med("zstdD") / med("mmhD1"), 2)}. mmh's decompression also computes and checks the content's sha256, which zstd does not.`,
+          "",
+        ]
+      : []),
     `What ${cores} core${cores === 1 ? "" : "s"} allow: with -T 1, mmh already keeps ${fmt(busy("mmhC1"), 2)} cores busy compressing and ${fmt(busy("mmhD1"), 2)} decompressing (CPU over wall: the main thread reading, hashing and writing, libuv's file system threads, the garbage collector), so even if -T 2 cost no CPU more than -T 1, it could not beat the -T 1 CPU time over ${cores} cores: a ceiling of ${fmt(ceiling("mmhC1"), 2)}x for compress and ${fmt(ceiling("mmhD1"), 2)}x for decompress on this machine. -T 2 in fact spent ${fmt(cpuMed("mmhC2"), 1)} CPU s compressing (against ${fmt(cpuMed("mmhC1"), 1)}) and ${fmt(cpuMed("mmhD2"), 1)} decompressing (against ${fmt(cpuMed("mmhD1"), 1)}).`,
     "",
     `Process start alone (\`node bin/mmh.js --version\` under \`${TIME_BIN} -v\`): peak RSS ${fmt(mib(startup.rssKiB), 0)} MiB, which every mmh figure above includes.`,

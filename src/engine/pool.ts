@@ -63,7 +63,7 @@ export function resolveThreads(threads: number | undefined): number {
  * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
  * small one is enough, and V8's default (up to 48 MiB) only let each worker's memory grow.
  */
-const LIMITS = { maxYoungGenerationSizeMb: Number(process.env.MMH_YG ?? 4) };
+const LIMITS = { maxYoungGenerationSizeMb: 4 };
 
 /**
  * Room past a chunk's raw length in an encode's output slot: the record header and its
