@@ -50,6 +50,8 @@ import { lastProbe } from "./lib/io-probe.ts";
 import {
   argValue,
   sizeLabel as baseSizeLabel,
+  CLEAR_OUTPUT_NOTE,
+  clearOutput,
   contentionNote,
   cpuWaitMicros,
   fmt,
@@ -251,6 +253,7 @@ interface Measured {
 
 /** One run of a command under `/usr/bin/time -v`: wall clock (ours), peak RSS, CPU time. */
 function timed(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Measured {
+  clearOutput(args);
   const start = performance.now();
   const result = spawnSync(TIME_BIN, ["-v", command, ...args], {
     cwd: root,
@@ -805,7 +808,7 @@ async function main(): Promise<number> {
     "",
     "## Compress and decompress",
     "",
-    `Each command ran ${runs} time${runs === 1 ? "" : "s"} under \`${TIME_BIN} -v\`; within a round the commands take turns, the first one rotating from round to round, no warm-up run (each run handles ${sizeLabel(size)}). Wall time is measured around the command, including process start; MB/s is the original size (10^6 bytes) over the median wall time; CPU is user + system seconds (median; more than the wall time means more than one thread busy); peak RSS is \`Maximum resident set size\`, the largest over the runs.`,
+    `Each command ran ${runs} time${runs === 1 ? "" : "s"} under \`${TIME_BIN} -v\`; within a round the commands take turns, the first one rotating from round to round, no warm-up run (each run handles ${sizeLabel(size)}). Wall time is measured around the command, including process start; MB/s is the original size (10^6 bytes) over the median wall time; CPU is user + system seconds (median; more than the wall time means more than one thread busy); peak RSS is \`Maximum resident set size\`, the largest over the runs. ${CLEAR_OUTPUT_NOTE}`,
     "",
     `- \`node bin/mmh.js FILE -o FILE.mmh -f -q -T N\` and \`node bin/mmh.js -d FILE.mmh -o RESTORED -f -q -T N\`, N = 1 and 2 (default options otherwise: auto codec, balanced goal, 512 KiB chunks)`,
     haveZstd

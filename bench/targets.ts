@@ -45,6 +45,8 @@ import { constants, zstdCompressSync } from "node:zlib";
 import { type CompressOptions, compressFile, verify } from "../src/index.ts";
 import {
   argValue,
+  CLEAR_OUTPUT_NOTE,
+  clearOutput,
   collectGarbage,
   contentionNote,
   cpuWaitMicros,
@@ -105,6 +107,7 @@ function fail(command: string, args: readonly string[], result: ReturnType<typeo
 
 /** Wall-clock milliseconds of one run of a command, including process start. */
 function run(command: string, args: readonly string[]): number {
+  clearOutput(args);
   const start = performance.now();
   const result = spawnSync(command, args, {
     stdio: ["ignore", "ignore", "pipe"],
@@ -138,6 +141,7 @@ interface Usage {
 /** CPU time, wall time and peak RSS of one run, through /usr/bin/time when it exists. */
 function usage(command: string, args: readonly string[]): Usage | undefined {
   if (!existsSync(TIME_BIN)) return undefined;
+  clearOutput(args);
   const result = spawnSync(TIME_BIN, ["-f", "TIMES %e %U %S %M", command, ...args], {
     cwd: root,
     encoding: "utf8",
@@ -737,7 +741,7 @@ async function main(): Promise<void> {
   const t4Section = [
     `## 4. CLI speed on the ${BF16_SIZE} BF16 file against the zstd CLI, one thread`,
     "",
-    `Wall clock including process start; node is \`process.execPath\` (${process.version}). One warm-up round, then ${runs} rounds; within a round the commands of a row group take turns, the first one rotating. Median shown. MB/s is original bytes (10^6) per second. Speed = zstd time / mmh time (>= 1.0 means mmh is at least as fast: target met). CPU / wall and peak RSS are from one more run of each mmh command under \`${TIME_BIN} -f\` (CPU above wall means more than one thread busy, e.g. node's GC helpers).`,
+    `Wall clock including process start; node is \`process.execPath\` (${process.version}). One warm-up round, then ${runs} rounds; within a round the commands of a row group take turns, the first one rotating. Median shown. MB/s is original bytes (10^6) per second. Speed = zstd time / mmh time (>= 1.0 means mmh is at least as fast: target met). CPU / wall and peak RSS are from one more run of each mmh command under \`${TIME_BIN} -f\` (CPU above wall means more than one thread busy, e.g. node's GC helpers). ${CLEAR_OUTPUT_NOTE}`,
     "",
     `- \`zstd -3 -q -f -T1 FILE -o FILE.zst\` against \`node bin/mmh.js FILE -o FILE.mmh -f -q${oneThreadText}\` and \`node bin/mmh.js FILE -o FILE.mmh -f -q --goal speed${oneThreadText}\``,
     `- \`zstd -d -q -f FILE.zst -o OUT\` against \`node bin/mmh.js -d FILE.mmh -o OUT -f -q${oneThreadText}\` (for each of the two .mmh files)`,

@@ -20,6 +20,8 @@ import { compress, decompress } from "../src/index.ts";
 import { bf16Weights } from "./lib/data.ts";
 import {
   argValue,
+  CLEAR_OUTPUT_NOTE,
+  clearOutput,
   collectGarbage,
   contentionNote,
   cpuWaitMicros,
@@ -53,6 +55,7 @@ interface Timing {
 }
 
 function run(command: string, args: string[]): number {
+  clearOutput(args);
   const start = performance.now();
   const result = spawnSync(command, args, {
     stdio: ["ignore", "ignore", "pipe"],
@@ -80,6 +83,7 @@ interface Usage {
 /** Peak memory and CPU time of one run, through /usr/bin/time -v when it exists. */
 function usage(command: string, args: string[]): Usage | undefined {
   if (!existsSync(TIME_BIN)) return undefined;
+  clearOutput(args);
   const result = spawnSync(TIME_BIN, ["-v", command, ...args], {
     cwd: root,
     encoding: "utf8",
@@ -331,7 +335,7 @@ async function main(): Promise<void> {
         "",
         `mmh runs with its default chunk size (the library's DEFAULT_CHUNK_SIZE is ${sizeLabel(DEFAULT_CHUNK_SIZE)}).`,
         "",
-        `Node is spawned from \`process.execPath\` (${process.version}). One warm-up, then ${runs} runs of each, the two tools alternating; median shown. MB/s is input bytes (10^6) per second. "mmh time / zstd time" < 1 means mmh is faster. Both decompressed outputs have the input's sha256 (${inputSha.slice(0, 16)}...). Peak RSS and CPU time (user + system; more CPU than wall time means more than one thread at work) are from one more run of each under \`${TIME_BIN} -v\`${existsSync(TIME_BIN) ? "" : " (not installed here)"}.`,
+        `Node is spawned from \`process.execPath\` (${process.version}). One warm-up, then ${runs} runs of each, the two tools alternating; median shown. MB/s is input bytes (10^6) per second. "mmh time / zstd time" < 1 means mmh is faster. Both decompressed outputs have the input's sha256 (${inputSha.slice(0, 16)}...). Peak RSS and CPU time (user + system; more CPU than wall time means more than one thread at work) are from one more run of each under \`${TIME_BIN} -v\`${existsSync(TIME_BIN) ? "" : " (not installed here)"}. ${CLEAR_OUTPUT_NOTE}`,
         "",
         speedTable,
         "",
