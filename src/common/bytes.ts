@@ -134,3 +134,25 @@ export class ByteQueue {
     await this.iterator.return?.();
   }
 }
+
+/** Only memory this large is given back early: smaller buffers may share Node's pool. */
+const DISPOSE_FROM = 64 << 10;
+
+/**
+ * Give a large temporary buffer's memory back now, instead of when the collector next
+ * runs: V8 collects ArrayBuffers only once tens of MiB of them have piled up, per thread.
+ * Only for a view of a whole ArrayBuffer that nothing else uses (a codec's fresh output,
+ * already copied elsewhere); other views are left alone. The view is empty afterwards.
+ */
+export function dispose(view: Uint8Array): void {
+  const buffer = view.buffer;
+  if (
+    buffer instanceof ArrayBuffer &&
+    view.byteOffset === 0 &&
+    view.byteLength === buffer.byteLength &&
+    buffer.byteLength >= DISPOSE_FROM &&
+    !buffer.detached
+  ) {
+    buffer.transfer(0);
+  }
+}

@@ -1,4 +1,4 @@
-import { ByteQueue } from "../common/bytes.ts";
+import { ByteQueue, dispose } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import {
   CHUNK_HEADER_SIZE,
@@ -187,6 +187,10 @@ export async function* decodeContainer(
         into,
       )) {
         yield* release(raw);
+        // Written by now: a codec's own output memory goes back at once (not a run's
+        // pieces, which are one buffer written out again and again).
+        const single = record.rawLength <= MAX_CHUNK_SIZE;
+        if (borrowed && single && raw.buffer !== into?.buffer && raw.buffer !== payload.buffer) dispose(raw);
       }
     }
   } finally {

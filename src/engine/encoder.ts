@@ -1,4 +1,5 @@
 import { findPeriod } from "../codecs/p251.ts";
+import { dispose } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
 import {
   encodeHeader,
@@ -160,7 +161,11 @@ export async function* encodeContainer(
             : [{ id: opts.codec.id, level: opts.level }];
         // Until a worker has started (about 0.1 s), chunks are coded here rather than waited for.
         if (!pool || !slot || (!pool.ready && inflight.length === 0)) {
-          yield* write(settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined));
+          const chunk = settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined);
+          yield* write(chunk);
+          // Written by now: a codec's own output memory goes back at once.
+          if (borrowed && chunk.payload.buffer !== raw.buffer && chunk.payload.buffer !== reused.buffer)
+            dispose(chunk.payload);
           continue;
         }
         // Room first: at most inFlightLimit chunks and IN_FLIGHT_BYTES of content in flight.

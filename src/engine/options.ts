@@ -29,14 +29,17 @@ export interface CompressOptions {
   /** Name recorded in the metadata (a file's base name). */
   sourceName?: string;
   signal?: AbortSignal;
-  /** Worker threads that code chunks: 1 (the default) codes on the calling thread. */
+  /**
+   * Threads that code chunks (default: the number of cores). 1 codes on the calling
+   * thread; more start a worker pool once 8 MiB have gone by (docs/ENGINE.md).
+   */
   threads?: number;
 }
 
 export interface DecompressOptions {
   /** Refuse to produce more than this many bytes (E_LIMIT). */
   maxOutputBytes?: number;
-  /** Worker threads that decode chunks: 1 (the default) decodes on the calling thread. */
+  /** Threads that decode chunks (default: the number of cores); 1 decodes on the calling thread. */
   threads?: number;
   signal?: AbortSignal;
 }

@@ -7,10 +7,11 @@
  * allocated per chunk once the slots exist, so the calling thread is left with reading,
  * writing and keeping order, and the work spreads over the cores.
  *
- * Requests are queued and handed to idle workers; each result comes back as a promise,
- * and the callers keep results in input order, so the output never depends on which
- * worker finished first. The content's sha256 is computed on the hashing thread, fed in
- * content order.
+ * Requests are posted at once to the least busy worker that has started, and wait in its
+ * queue; each result comes back as a promise, and the callers keep results in input
+ * order, so the output never depends on which worker finished first. The content's
+ * sha256 is computed on the hashing thread, fed in content order. docs/ENGINE.md has the
+ * whole arrangement.
  */
 import { createHash, type Hash } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -235,8 +236,11 @@ export class WorkerPool {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     const promise = new Promise<Reply>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    let lane = this.hasher;
-    if (!hashing || !lane) {
+    let lane: Lane;
+    if (hashing) {
+      if (!this.hasher) throw new MmhError("E_INTERNAL", "this pool has no hashing thread");
+      lane = this.hasher;
+    } else {
       const ready = this.lanes.filter((other) => other.ready);
       const lanes = ready.length > 0 ? ready : this.lanes;
       lane = lanes[0];

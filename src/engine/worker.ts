@@ -5,6 +5,7 @@
  * back as {code, message}, so they keep their code.
  */
 import { parentPort } from "node:worker_threads";
+import { dispose } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
@@ -92,6 +93,7 @@ function handle(request: WorkerRequest): WorkerReply {
           throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
         out.set(chunk.header, 0);
         out.set(chunk.payload, headerLength);
+        if (chunk.payload.buffer !== raw.buffer) dispose(chunk.payload); // a codec's own output
       }
       return {
         id,
@@ -117,7 +119,10 @@ function handle(request: WorkerRequest): WorkerReply {
         request.where,
         into,
       );
-      if (raw.buffer !== into.buffer || raw.byteOffset !== 0) into.set(raw);
+      if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
+        into.set(raw);
+        if (raw.buffer !== payload.buffer) dispose(raw); // a codec's own output
+      }
       return { id, ok: true, op: "decode" };
     }
   }

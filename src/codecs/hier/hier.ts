@@ -7,6 +7,7 @@
 
 import { endianness } from "node:os";
 import { constants, crc32, zstdCompressSync } from "node:zlib";
+import { dispose } from "../../common/bytes.ts";
 import { check, MmhError } from "../../common/errors.ts";
 import { dtypeByName } from "../../formats/dtype.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
@@ -290,6 +291,7 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   for (const c of coded) {
     out.set(c.bytes, pos);
     pos += c.bytes.length;
+    if (c.method !== METHOD_STORED && c.method !== METHOD_CONSTANT) dispose(c.bytes); // fresh, now copied
   }
   out.set(raw.subarray(raw.length - tail), pos);
   return { payload: out };
@@ -384,6 +386,7 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
       : alignedOutput(rawLength, head);
   out.set(payload.subarray(headerLength, headerLength + head), 0);
   layout.merge(streams, n, out.subarray(head, head + n * width));
+  for (const [k, part] of parts.entries()) if (part.method === METHOD_ZSTD) dispose(streams[k]); // fresh, now merged
   out.set(payload.subarray(payload.length - tail), rawLength - tail);
   return out;
 }
