@@ -9,6 +9,7 @@ export const brotliCodec: Codec = {
   // so MMH's default is 9; pass --level 11 for the last bit.
   description: "Brotli (node:zlib), one stream per chunk",
   levels: { min: 0, max: 11, default: 9 },
+  decodesToOwn: true,
   encode(raw, options) {
     const payload = brotliCompressSync(raw, {
       chunkSize: 1 << 20,
@@ -21,7 +22,7 @@ export const brotliCodec: Codec = {
         ),
       },
     });
-    return { payload };
+    return { payload, owned: true }; // a view into node:zlib's own output buffer
   },
   decode(payload, params, rawLength) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "BROT chunk has parameters");

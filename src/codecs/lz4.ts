@@ -114,8 +114,9 @@ export const lz4Codec: Codec = {
   id: "LZ4 ",
   name: "lz4",
   description: "LZ4 frame format (blocks by lz4-wasm-nodejs), readable by the lz4 tool",
+  decodesToOwn: true,
   encode(raw) {
-    return { payload: encodeLz4Frame(raw) };
+    return { payload: encodeLz4Frame(raw), owned: true };
   },
   decode(payload, params, rawLength) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "LZ4 chunk has parameters");

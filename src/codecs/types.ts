@@ -27,6 +27,11 @@ export interface CodecOptions {
 
 export interface EncodedPayload {
   readonly payload: Uint8Array;
+  /**
+   * True when the payload's whole ArrayBuffer belongs to this result alone (fresh memory,
+   * perhaps larger than the payload): a caller done with it may give it back at once.
+   */
+  readonly owned?: boolean;
   /** Parameters the decoder needs, stored in the chunk record (at most 65535 bytes). */
   readonly params?: Uint8Array;
 }
@@ -40,6 +45,11 @@ export interface Codec {
   /** Levels the codec accepts; undefined when it has none. */
   readonly levels?: LevelRange;
   encode(raw: Uint8Array, options: CodecOptions): EncodedPayload;
+  /**
+   * True when decode's result, unless it is `into`, lies in memory of its own (perhaps a
+   * view into a larger buffer nothing else uses), never in the payload's.
+   */
+  readonly decodesToOwn?: boolean;
   /**
    * Decode a payload to exactly rawLength bytes. Must throw an MmhError (E_CORRUPT) on
    * any malformed payload, must never allocate much more than rawLength, and must never

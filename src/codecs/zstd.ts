@@ -44,6 +44,7 @@ export const zstdCodec: Codec = {
   name: "zstd",
   description: "Zstandard (node:zlib), one frame per chunk",
   levels: { min: ZSTD_MIN_LEVEL, max: 22, default: 3, excluded: [0] },
+  decodesToOwn: true,
   encode(raw, options) {
     const level = options.level ?? 3;
     const payload = zstdCompressSync(raw, {
@@ -55,7 +56,7 @@ export const zstdCodec: Codec = {
         [constants.ZSTD_c_contentSizeFlag]: 1,
       },
     });
-    return { payload };
+    return { payload, owned: true }; // a view into node:zlib's own output buffer
   },
   decode(payload, params, rawLength) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "ZSTD chunk has parameters");

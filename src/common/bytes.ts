@@ -141,18 +141,24 @@ const DISPOSE_FROM = 64 << 10;
 /**
  * Give a large temporary buffer's memory back now, instead of when the collector next
  * runs: V8 collects ArrayBuffers only once tens of MiB of them have piled up, per thread.
- * Only for a view of a whole ArrayBuffer that nothing else uses (a codec's fresh output,
- * already copied elsewhere); other views are left alone. The view is empty afterwards.
+ * Only for memory nothing else uses (a codec's fresh output, already copied or written):
+ * a view of a whole ArrayBuffer, or with `whole`, any view of a buffer the caller knows
+ * to be private to it (node:zlib returns views into buffers of its own). Shared memory
+ * and small buffers (which may share Node's pool) are left alone. The view is empty
+ * afterwards.
  */
-export function dispose(view: Uint8Array): void {
+export function dispose(view: Uint8Array, whole = false): void {
   const buffer = view.buffer;
   if (
     buffer instanceof ArrayBuffer &&
-    view.byteOffset === 0 &&
-    view.byteLength === buffer.byteLength &&
+    (whole || (view.byteOffset === 0 && view.byteLength === buffer.byteLength)) &&
     buffer.byteLength >= DISPOSE_FROM &&
     !buffer.detached
   ) {
-    buffer.transfer(0);
+    try {
+      buffer.transfer(0);
+    } catch {
+      // Node marks some buffers it shares with native code as not detachable: left to the collector.
+    }
   }
 }

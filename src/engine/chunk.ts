@@ -16,6 +16,8 @@ export interface EncodedChunk {
   codec: string;
   rawLength: number;
   rawCrc: number;
+  /** The payload's memory is the codec's fresh output, private to this chunk (see dispose). */
+  owned: boolean;
 }
 
 /**
@@ -34,6 +36,7 @@ export function encodeChunk(
   let chosen = codec;
   let payload: Uint8Array = raw;
   let params: Uint8Array = EMPTY;
+  let owned = false;
   if (codec.id !== noneCodec.id) {
     const encoded = codec.encode(raw, { level, dtype, output });
     const encodedParams = encoded.params ?? EMPTY;
@@ -41,12 +44,13 @@ export function encodeChunk(
       chosen = codec;
       payload = encoded.payload;
       params = encodedParams;
+      owned = encoded.owned === true;
     } else {
       chosen = noneCodec;
     }
   }
   const header = encodeChunkHeader(chosen.id, params, raw.length, rawCrc, payload.length);
-  return { header, payload, codec: chosen.id, rawLength: raw.length, rawCrc };
+  return { header, payload, codec: chosen.id, rawLength: raw.length, rawCrc, owned };
 }
 
 /**

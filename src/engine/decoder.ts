@@ -1,3 +1,4 @@
+import { codecById } from "../codecs/registry.ts";
 import { ByteQueue, dispose } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import {
@@ -190,7 +191,8 @@ export async function* decodeContainer(
         // Written by now: a codec's own output memory goes back at once (not a run's
         // pieces, which are one buffer written out again and again).
         const single = record.rawLength <= MAX_CHUNK_SIZE;
-        if (borrowed && single && raw.buffer !== into?.buffer && raw.buffer !== payload.buffer) dispose(raw);
+        if (borrowed && single && raw.buffer !== into?.buffer && codecById(record.codec).decodesToOwn)
+          dispose(raw, true);
       }
     }
   } finally {

@@ -85,7 +85,9 @@ export async function* encodeContainer(
   yield emit(header);
   const entries: IndexEntry[] = [];
   let rawOffset = 0;
-  function* write(chunk: Omit<EncodedChunk, "header"> & { header: Uint8Array }): Generator<Uint8Array> {
+  function* write(
+    chunk: Omit<EncodedChunk, "header" | "owned"> & { header: Uint8Array },
+  ): Generator<Uint8Array> {
     entries.push({
       recordOffset: offset,
       rawOffset,
@@ -164,8 +166,7 @@ export async function* encodeContainer(
           const chunk = settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined);
           yield* write(chunk);
           // Written by now: a codec's own output memory goes back at once.
-          if (borrowed && chunk.payload.buffer !== raw.buffer && chunk.payload.buffer !== reused.buffer)
-            dispose(chunk.payload);
+          if (borrowed && chunk.owned) dispose(chunk.payload, true);
           continue;
         }
         // Room first: at most inFlightLimit chunks and IN_FLIGHT_BYTES of content in flight.

@@ -38,5 +38,6 @@ export function finishRun(run: Run): EncodedChunk {
     codec: "P251",
     rawLength: run.length,
     rawCrc: run.crc,
+    owned: false,
   };
 }

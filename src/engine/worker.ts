@@ -5,6 +5,7 @@
  * back as {code, message}, so they keep their code.
  */
 import { parentPort } from "node:worker_threads";
+import { codecById } from "../codecs/registry.ts";
 import { dispose } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
@@ -93,7 +94,7 @@ function handle(request: WorkerRequest): WorkerReply {
           throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
         out.set(chunk.header, 0);
         out.set(chunk.payload, headerLength);
-        if (chunk.payload.buffer !== raw.buffer) dispose(chunk.payload); // a codec's own output
+        if (chunk.owned) dispose(chunk.payload, true); // a codec's own output, copied now
       }
       return {
         id,
@@ -121,7 +122,7 @@ function handle(request: WorkerRequest): WorkerReply {
       );
       if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
         into.set(raw);
-        if (raw.buffer !== payload.buffer) dispose(raw); // a codec's own output
+        if (codecById(request.codec).decodesToOwn) dispose(raw, true); // a codec's own output, copied now
       }
       return { id, ok: true, op: "decode" };
     }

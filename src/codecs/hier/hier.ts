@@ -291,10 +291,11 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   for (const c of coded) {
     out.set(c.bytes, pos);
     pos += c.bytes.length;
-    if (c.method !== METHOD_STORED && c.method !== METHOD_CONSTANT) dispose(c.bytes); // fresh, now copied
+    // Coded streams are fresh memory (zstd's a view into node:zlib's own), copied now.
+    if (c.method !== METHOD_STORED && c.method !== METHOD_CONSTANT) dispose(c.bytes, true);
   }
   out.set(raw.subarray(raw.length - tail), pos);
-  return { payload: out };
+  return { payload: out, owned: !options.output };
 }
 
 function corrupt(message: string): MmhError {
@@ -386,7 +387,8 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
       : alignedOutput(rawLength, head);
   out.set(payload.subarray(headerLength, headerLength + head), 0);
   layout.merge(streams, n, out.subarray(head, head + n * width));
-  for (const [k, part] of parts.entries()) if (part.method === METHOD_ZSTD) dispose(streams[k]); // fresh, now merged
+  // zstd's streams are node:zlib's own memory, merged now.
+  for (const [k, part] of parts.entries()) if (part.method === METHOD_ZSTD) dispose(streams[k], true);
   out.set(payload.subarray(payload.length - tail), rawLength - tail);
   return out;
 }
@@ -395,6 +397,7 @@ export const hierCodec: Codec = {
   id: "HIER",
   name: "hier",
   description: "tensor-aware: fields split by dtype, each coded by Huffman, zstd, constant or stored",
+  decodesToOwn: true,
   levels: { min: -7, max: 22, default: 3 },
   encode(raw, options) {
     return hierEncode(raw, options);
