@@ -91,6 +91,18 @@ const cliThreads = /--threads\b/.test(
 );
 const ONE_THREAD_CLI: readonly string[] = cliThreads ? ["--threads", "1"] : [];
 const ONE_THREAD = { threads: 1 } as CompressOptions;
+/**
+ * zstd's own single-thread modes, as context: `-T1` compresses on a worker thread while the
+ * main thread reads and writes, and `-d` writes through a second thread (asynchronous I/O,
+ * zstd >= 1.5.3); `--single-thread` and `--no-asyncio` do everything on one thread, as
+ * `mmh --threads 1` does.
+ */
+const zstdHelp = (() => {
+  const r = spawnSync("zstd", ["-H"], { encoding: "utf8" });
+  return `${r.stdout ?? ""}${r.stderr ?? ""}`;
+})();
+const ZSTD_SINGLE = zstdHelp.includes("--single-thread");
+const ZSTD_NO_ASYNCIO = zstdHelp.includes("asyncio");
 
 const started = performance.now();
 const loadAtStart = loadavg();
@@ -646,6 +658,7 @@ async function main(): Promise<void> {
   const bf16ZstCli = join(workDir, "targets-cli.zst");
   const outs = {
     zstd: join(workDir, "targets-out.zstd"),
+    zstdNoAsync: join(workDir, "targets-out.zstd-no-asyncio"),
     mmh: join(workDir, "targets-out.mmh"),
     speed: join(workDir, "targets-out.speed"),
     threads: join(workDir, "targets-out.threads"),
@@ -657,6 +670,8 @@ async function main(): Promise<void> {
     mmhC: [node, [cli, bf16, "-o", bf16MmhCli, "-f", "-q", ...ONE_THREAD_CLI]],
     mmhCs: [node, [cli, bf16, "-o", bf16MmhSpeed, "-f", "-q", "--goal", "speed", ...ONE_THREAD_CLI]],
     zstdD: ["zstd", ["-d", "-q", "-f", bf16ZstCli, "-o", outs.zstd]],
+    zstdCst: ["zstd", ["-3", "-q", "-f", "--single-thread", bf16, "-o", `${bf16ZstCli}.st`]],
+    zstdDna: ["zstd", ["-d", "-q", "-f", "--no-asyncio", bf16ZstCli, "-o", outs.zstdNoAsync]],
     mmhD: [node, [cli, "-d", bf16MmhCli, "-o", outs.mmh, "-f", "-q", ...ONE_THREAD_CLI]],
     mmhDs: [node, [cli, "-d", bf16MmhSpeed, "-o", outs.speed, "-f", "-q", ...ONE_THREAD_CLI]],
     // context when the CLI has a threads option: its default thread count
@@ -670,6 +685,8 @@ async function main(): Promise<void> {
     mmhC: [],
     mmhCs: [],
     zstdD: [],
+    zstdCst: [],
+    zstdDna: [],
     mmhD: [],
     mmhDs: [],
     mmhCmt: [],
@@ -677,8 +694,20 @@ async function main(): Promise<void> {
     nodeStart: [],
   };
   const phases: Key[][] = [
-    ["zstdC", "mmhC", "mmhCs", ...(cliThreads ? (["mmhCmt"] as const) : [])],
-    ["zstdD", "mmhD", "mmhDs", ...(cliThreads ? (["mmhDmt"] as const) : [])],
+    [
+      "zstdC",
+      "mmhC",
+      "mmhCs",
+      ...(cliThreads ? (["mmhCmt"] as const) : []),
+      ...(ZSTD_SINGLE ? (["zstdCst"] as const) : []),
+    ],
+    [
+      "zstdD",
+      "mmhD",
+      "mmhDs",
+      ...(cliThreads ? (["mmhDmt"] as const) : []),
+      ...(ZSTD_NO_ASYNCIO ? (["zstdDna"] as const) : []),
+    ],
   ];
   for (const phase of phases) {
     for (let r = -1; r < runs; r++) {
@@ -694,6 +723,7 @@ async function main(): Promise<void> {
   }
   const bf16Sha = await inputSha(bf16);
   for (const [what, file] of Object.entries(outs)) {
+    if (what === "zstdNoAsync" && !ZSTD_NO_ASYNCIO) continue;
     if ((await sha256File(file)) !== bf16Sha) throw new Error(`CLI round trip (${what}) differs`);
   }
   const used: Partial<Record<Key, Usage>> = {};
@@ -736,6 +766,18 @@ async function main(): Promise<void> {
     speedRow("compress, default threads (context, not the target)", "zstdC", "mmhCmt", false);
     speedRow("decompress, default threads (context, not the target)", "zstdD", "mmhDmt", false);
   }
+  if (ZSTD_SINGLE) speedRow("compress, vs zstd -3 --single-thread (context)", "zstdCst", "mmhC", false);
+  if (ZSTD_NO_ASYNCIO) speedRow("decompress, vs zstd -d --no-asyncio (context)", "zstdDna", "mmhD", false);
+  const zstdLabels = {
+    zstdC: "zstd -3 -T1",
+    zstdCst: "zstd -3 --single-thread",
+    zstdD: "zstd -d",
+    zstdDna: "zstd -d --no-asyncio",
+  } as const;
+  const zstdUse = (Object.keys(zstdLabels) as (keyof typeof zstdLabels)[]).flatMap((key) => {
+    const u = used[key];
+    return u ? [`\`${zstdLabels[key]}\` ${fmt(u.cpuSeconds, 2)} / ${fmt(u.wallSeconds, 2)}`] : [];
+  });
   const oneThreadText = ONE_THREAD_CLI.length > 0 ? ` ${ONE_THREAD_CLI.join(" ")}` : "";
   const all = (key: Key) => times[key].map((ms) => fmt(ms / 1000, 3)).join(", ");
   const t4Section = [
@@ -748,6 +790,10 @@ async function main(): Promise<void> {
     cliThreads
       ? "- mmh has a threads option, so the target rows pass `--threads 1`; the two context rows run mmh with its default thread count (all cores), against the same single-threaded zstd."
       : "- This build of mmh has no threads option: it codes on one thread.",
+    "- `--threads 1` does everything on one thread: reading, hashing, coding and writing. `zstd -3 -T1` compresses on one worker thread while its main thread reads and writes, and `zstd -d` writes through a second thread; the last two context rows time zstd with everything on one thread too (`--single-thread`, `--no-asyncio`). The verdicts are against the zstd commands the target names.",
+    ...(zstdUse.length > 0
+      ? [`- zstd's CPU s / wall s (one run each under \`${TIME_BIN}\`): ${zstdUse.join("; ")}.`]
+      : []),
     "",
     table(
       [
@@ -774,6 +820,8 @@ async function main(): Promise<void> {
     `- mmh default compress: ${all("mmhC")}`,
     `- mmh --goal speed compress: ${all("mmhCs")}`,
     `- zstd -d: ${all("zstdD")}`,
+    ...(ZSTD_SINGLE ? [`- zstd -3 --single-thread: ${all("zstdCst")}`] : []),
+    ...(ZSTD_NO_ASYNCIO ? [`- zstd -d --no-asyncio: ${all("zstdDna")}`] : []),
     `- mmh -d (default): ${all("mmhD")}`,
     `- mmh -d (--goal speed): ${all("mmhDs")}`,
     ...(cliThreads
@@ -786,6 +834,7 @@ async function main(): Promise<void> {
     bf16MmhSpeed,
     bf16MmhThreads,
     bf16ZstCli,
+    `${bf16ZstCli}.st`,
     bf16Mmh,
     bf16Zst,
     ...Object.values(outs),

@@ -128,19 +128,32 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
   return guard(() => collect(decodeContainer(once(bytes), options)));
 }
 
+/** Options of the APIs that yield their output as a stream of pieces. */
+export interface StreamOutputOptions {
+  /**
+   * The consumer writes each yielded piece before it asks for the next (as the CLI's
+   * writer does): a piece may then be memory the coder reuses, valid only until the next
+   * piece is asked for. This saves a copy of every chunk. Default false: every piece is
+   * the consumer's to keep.
+   */
+  reuse?: boolean;
+}
+
 /**
  * Compress a byte stream; yields container bytes as they are produced. `onProgress`
  * counts the bytes taken from `source` and yielded (no total: a stream's size is unknown).
  */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
-  options: CompressOptions & ProgressOptions = {},
+  options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
   summary?: CompressSummary,
 ): AsyncGenerator<Uint8Array> {
   return (async function* () {
     const progress = new ProgressReporter(options);
     progress.report();
-    yield* progress.writing(encodeContainer(progress.reading(source), options, summary));
+    yield* progress.writing(
+      encodeContainer(progress.reading(source), options, summary, undefined, options.reuse),
+    );
   })();
 }
 
@@ -150,14 +163,76 @@ export function compressStream(
  */
 export function decompressStream(
   source: AsyncIterable<Uint8Array>,
-  options: DecompressOptions & ProgressOptions = {},
+  options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
   summary?: DecodeSummary,
 ): AsyncGenerator<Uint8Array> {
   return (async function* () {
     const progress = new ProgressReporter(options);
     progress.report();
-    yield* progress.writing(decodeContainer(progress.reading(source), options, summary));
+    yield* progress.writing(decodeContainer(progress.reading(source), options, summary, options.reuse));
   })();
+}
+
+/**
+ * Compress the file `src`; yields the container's bytes, the same bytes compressFile
+ * writes: the file's format is read first (safetensors, npy, GGUF, ...), so chunks follow
+ * its tensors. `onProgress` reports the bytes of `src` read, of `totalBytes` (its size).
+ */
+export function compressFileStream(
+  src: string,
+  options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
+  summary?: CompressSummary,
+): AsyncGenerator<Uint8Array> {
+  return (async function* () {
+    const progress = new ProgressReporter(options);
+    const layout = await describeFile(src, options, progress);
+    yield* encodeFile(src, layout, options, summary ?? emptySummary(), progress, options.reuse ?? false);
+  })();
+}
+
+/** The file's format and chunk plan, read before anything is written. */
+async function describeFile(
+  src: string,
+  options: CompressOptions,
+  progress: ProgressReporter,
+): Promise<SourceLayout> {
+  const opts = resolveCompressOptions(options);
+  const probe = await fileSource(src);
+  try {
+    progress.totalBytes = probe.size;
+    progress.report();
+    return await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
+  } finally {
+    await probe.close();
+  }
+}
+
+function encodeFile(
+  src: string,
+  layout: SourceLayout,
+  options: CompressOptions,
+  summary: CompressSummary,
+  progress: ProgressReporter,
+  borrowed: boolean,
+): AsyncGenerator<Uint8Array> {
+  const chunkSize = resolveCompressOptions(options).chunkSize;
+  // Pieces cut as the plan cuts chunks, so that none is copied to be cut again.
+  const sizes = function* () {
+    for (const spec of layout.plan) yield spec.length;
+    for (;;) yield chunkSize;
+  };
+  // The encoder keeps no piece past its chunk (pieces are whole chunks, and what it holds
+  // it copies), so read buffers can be recycled.
+  const source = progress.reading(readFilePieces(src, sizes(), options.signal, true));
+  return progress.writing(
+    encodeContainer(
+      source,
+      { ...options, sourceName: options.sourceName ?? basename(src) },
+      summary,
+      layout,
+      borrowed,
+    ),
+  );
 }
 
 /**
@@ -171,40 +246,13 @@ export function compressFile(
   options: CompressOptions & FileOptions & ProgressOptions = {},
 ): Promise<CompressSummary & Timed> {
   return guard(async () => {
-    const opts = resolveCompressOptions(options);
-    const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary = emptySummary();
-    const probe = await fileSource(src);
-    let layout: SourceLayout;
-    try {
-      progress.totalBytes = probe.size;
-      progress.report();
-      layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
-    } finally {
-      await probe.close();
-    }
-    // Pieces cut as the plan cuts chunks, so that none is copied to be cut again.
-    const sizes = function* () {
-      for (const spec of layout.plan) yield spec.length;
-      for (;;) yield opts.chunkSize;
-    };
-    // The encoder keeps no piece past its chunk (pieces are whole chunks, and what it holds
-    // it copies), so read buffers can be recycled.
-    const source = progress.reading(readFilePieces(src, sizes(), options.signal, true));
-    await writeFileAtomic(
-      dst,
-      progress.writing(
-        encodeContainer(
-          source,
-          { ...options, sourceName: options.sourceName ?? basename(src) },
-          summary,
-          layout,
-          true, // writeFileAtomic writes each piece before it asks for the next
-        ),
-      ),
-      { ...options, input: src },
-    );
+    const progress = new ProgressReporter(options);
+    const layout = await describeFile(src, options, progress);
+    // writeFileAtomic writes each piece before it asks for the next: pieces may be reused.
+    const encoded = encodeFile(src, layout, options, summary, progress, true);
+    await writeFileAtomic(dst, encoded, { ...options, input: src });
     return { ...summary, ms: performance.now() - started };
   });
 }

@@ -109,6 +109,21 @@ describe("mmh tensor commands", () => {
     assert.ok(readFileSync(file("m.out")).equals(model));
   });
 
+  test("a file compressed to standard output is read as a model: the same bytes as with -o", () => {
+    ok(mmh(["m.safetensors", "-o", "m-o.mmh", "-q"]), "compress -o");
+    const written = readFileSync(file("m-o.mmh"));
+    for (const threads of ["1", "2"]) {
+      const piped = ok(mmh(["-c", "-q", "-T", threads, "m.safetensors"]), `compress -c -T ${threads}`).stdout;
+      assert.ok(piped.equals(written), `-c -T ${threads}: the same bytes as -o`);
+      const restored = ok(mmh(["-d", "-c", "-q", "-T", threads, "m-o.mmh"]), `-d -c -T ${threads}`).stdout;
+      assert.ok(restored.equals(model), `-d -c -T ${threads} restores the model`);
+    }
+    // From standard input the format is not read (a stream is coded as it comes), but
+    // the result still restores the model.
+    const streamed = ok(mmh(["-c", "-q"], model), "compress stdin").stdout;
+    assert.ok(ok(mmh(["-d", "-q"], streamed), "decompress stdin").stdout.equals(model));
+  });
+
   test("extract writes exactly the tensor's bytes", () => {
     for (const t of [table[0], table[Math.floor(table.length / 2)], table[table.length - 1]]) {
       const out = `t-${t.offset}.bin`;

@@ -6,6 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable, type Transform, Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { describe, test } from "node:test";
@@ -16,12 +19,15 @@ import fc from "fast-check";
 import {
   type CompressOptions,
   compress,
+  compressFile,
+  compressFileStream,
   compressStream,
   createCompressStream,
   createCompressTransformStream,
   createDecompressStream,
   createDecompressTransformStream,
   decompress,
+  decompressStream,
   generate,
   MmhError,
 } from "../src/index.ts";
@@ -236,6 +242,48 @@ describe("round trips in random pieces", () => {
 });
 
 // ---- errors -------------------------------------------------------------------------------
+
+describe("compressFileStream and reused pieces", () => {
+  /** Copy each piece when it arrives, as a writer does, before asking for the next. */
+  async function written(pieces: AsyncIterable<Uint8Array>): Promise<Buffer> {
+    const out: Buffer[] = [];
+    for await (const piece of pieces) out.push(Buffer.from(piece));
+    return Buffer.concat(out);
+  }
+
+  test("compressFileStream yields compressFile's bytes, with and without reuse, on 1 and 2 threads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mmh-file-stream-"));
+    try {
+      const model = generate({ kind: "safetensors", size: 24 * MiB, dtype: "BF16", seed: 5 });
+      const src = join(dir, "m.safetensors");
+      writeFileSync(src, model);
+      for (const threads of [1, 2]) {
+        await compressFile(src, join(dir, `m${threads}.mmh`), { threads });
+        const expected = readFileSync(join(dir, `m${threads}.mmh`));
+        const kept: Uint8Array[] = [];
+        for await (const piece of compressFileStream(src, { threads })) kept.push(piece);
+        assert.ok(Buffer.concat(kept).equals(expected), `threads ${threads}: pieces kept`);
+        const reused = await written(compressFileStream(src, { threads, reuse: true }));
+        assert.ok(reused.equals(expected), `threads ${threads}: pieces reused`);
+        const back = await written(decompressStream(once(expected), { threads, reuse: true }));
+        assert.equal(sha256(back), sha256(model), `threads ${threads}: decoded with reuse`);
+      }
+      await rejectsWith(written(compressFileStream(join(dir, "missing"))), "E_IO");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("reused pieces: compressStream's bytes are the same as without reuse", async () => {
+    const content = contentOf("bf16-safetensors", 12 * MiB, 3);
+    for (const threads of [1, 2]) {
+      const plain = await written(compressStream(once(content), { threads }));
+      const reused = await written(compressStream(once(content), { threads, reuse: true }));
+      assert.ok(reused.equals(plain), `threads ${threads}`);
+      assert.ok(Buffer.from(await decompress(plain)).equals(content));
+    }
+  });
+});
 
 describe("errors are coded MmhErrors on the stream", () => {
   /** Ten chunks: text, noise (stored as NONE under auto), text. */

@@ -6,6 +6,7 @@ import {
   analyze,
   type CompressSummary,
   compressFile,
+  compressFileStream,
   compressStream,
   decompressFile,
   decompressStream,
@@ -50,6 +51,25 @@ function exitCodeFor(error: MmhError): number {
 function toError(error: unknown): MmhError {
   if (error instanceof MmhError) return error;
   return new MmhError("E_INTERNAL", error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/**
+ * Whether pieces given to writeOut may be memory the coder reuses: process.stdout hands
+ * each write to the kernel before it calls back, while another stream (a caller's own Io)
+ * may keep the pieces it is given.
+ */
+function reusesOut(io: Io): boolean {
+  return io.stdout === (process.stdout as unknown);
+}
+
+/** Write each piece to standard output, and wait until it is written before taking the next. */
+async function writeOut(pieces: AsyncIterable<Uint8Array>, io: Io, signal: AbortSignal): Promise<void> {
+  for await (const piece of pieces) {
+    signal.throwIfAborted();
+    await new Promise<void>((resolve, reject) =>
+      io.stdout.write(piece, (error) => (error ? reject(error) : resolve())),
+    );
+  }
 }
 
 function rate(bytes: number, ms: number): string {
@@ -208,11 +228,21 @@ async function compressOne(
   try {
     if (streamed) {
       const started = performance.now();
-      const source = isStdio(file) ? io.stdin : readFileStream(file, args.chunkSize ?? 1 << 20, signal);
-      const sourceName = isStdio(file) ? undefined : basename(file);
-      const encoded = compressStream(source, { ...options, sourceName, onProgress: progress.report }, stats);
-      if (output === undefined) await pipeline(encoded, io.stdout, { signal, end: false });
-      else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
+      if (isStdio(file)) {
+        const reuse = output === undefined && reusesOut(io);
+        const encoded = compressStream(io.stdin, { ...options, onProgress: progress.report, reuse }, stats);
+        if (output === undefined) await writeOut(encoded, io, signal);
+        else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
+      } else {
+        // A file to standard output: read as a file (its format and tensors), so the bytes
+        // are the same as with -o.
+        const reuse = reusesOut(io);
+        await writeOut(
+          compressFileStream(file, { ...options, onProgress: progress.report, reuse }, stats),
+          io,
+          signal,
+        );
+      }
       summary = { ...stats, ms: performance.now() - started };
     } else {
       summary = await compressFile(file, output, { ...options, onProgress: progress.report });
@@ -253,10 +283,16 @@ async function decompressOne(
   try {
     if (isStdio(file) || output === undefined) {
       const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-      const source = isStdio(file) ? io.stdin : readFileStream(file, 1 << 20, signal);
-      const decoded = decompressStream(source, options, stats);
-      if (output === undefined) await pipeline(decoded, io.stdout, { signal, end: false });
-      else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
+      // A decoder whose pieces are reused copies what it keeps of its input, so the file's
+      // read buffers can be recycled too.
+      const reuse = output === undefined && reusesOut(io);
+      const source = isStdio(file) ? io.stdin : readFileStream(file, 4 << 20, signal, reuse);
+      if (output === undefined) {
+        await writeOut(decompressStream(source, { ...options, reuse }, stats), io, signal);
+      } else {
+        const decoded = decompressStream(source, options, stats);
+        await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
+      }
       summary = stats;
     } else {
       summary = await decompressFile(file, output, options);
