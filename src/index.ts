@@ -9,6 +9,7 @@ import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import { findTensor } from "./engine/archive.ts";
+import { defaultThreadsFor } from "./engine/pool.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 
 export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
@@ -47,6 +48,7 @@ export {
 } from "./engine/archive.ts";
 export type { Goal } from "./engine/auto.ts";
 export type { StoredTensor } from "./engine/describe.ts";
+export { defaultThreadsFor } from "./engine/pool.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
 export { MmhReader } from "./engine/reader.ts";
 export {
@@ -185,23 +187,28 @@ export function compressFileStream(
 ): AsyncGenerator<Uint8Array> {
   return (async function* () {
     const progress = new ProgressReporter(options);
-    const layout = await describeFile(src, options, progress);
-    yield* encodeFile(src, layout, options, summary ?? emptySummary(), progress, options.reuse ?? false);
+    const described = await describeFile(src, options, progress);
+    const reuse = options.reuse ?? false;
+    yield* encodeFile(src, described.layout, described.options, summary ?? emptySummary(), progress, reuse);
   })();
 }
 
-/** The file's format and chunk plan, read before anything is written. */
-async function describeFile(
+/**
+ * The file's format and chunk plan, read before anything is written, and the options to
+ * code it with: without a `threads` option, the default for the file's size.
+ */
+async function describeFile<T extends CompressOptions>(
   src: string,
-  options: CompressOptions,
+  options: T,
   progress: ProgressReporter,
-): Promise<SourceLayout> {
+): Promise<{ layout: SourceLayout; options: T }> {
   const opts = resolveCompressOptions(options);
   const probe = await fileSource(src);
   try {
     progress.totalBytes = probe.size;
     progress.report();
-    return await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
+    const layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
+    return { layout, options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size) } };
   } finally {
     await probe.close();
   }
@@ -249,9 +256,9 @@ export function compressFile(
     const started = performance.now();
     const summary = emptySummary();
     const progress = new ProgressReporter(options);
-    const layout = await describeFile(src, options, progress);
+    const described = await describeFile(src, options, progress);
     // writeFileAtomic writes each piece before it asks for the next: pieces may be reused.
-    const encoded = encodeFile(src, layout, options, summary, progress, true);
+    const encoded = encodeFile(src, described.layout, described.options, summary, progress, true);
     await writeFileAtomic(dst, encoded, { ...options, input: src });
     return { ...summary, ms: performance.now() - started };
   });
@@ -295,8 +302,9 @@ export function decompressFile(
     progress.report();
     // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
     const source = progress.reading(readFileStream(src, 4 << 20, options.signal, true));
+    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
-    await writeFileAtomic(dst, progress.writing(decodeContainer(source, options, summary, true)), {
+    await writeFileAtomic(dst, progress.writing(decodeContainer(source, opts, summary, true)), {
       ...options,
       input: src,
     });
@@ -343,7 +351,8 @@ export function verify(
     progress.report();
     // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
     const source = progress.reading(readFileStream(file, 4 << 20, options.signal, true));
-    for await (const _ of decodeContainer(source, options, summary, true)) {
+    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
+    for await (const _ of decodeContainer(source, opts, summary, true)) {
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);

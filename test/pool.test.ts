@@ -1,13 +1,21 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
 import { encodeContainer } from "../src/engine/encoder.ts";
-import { ContentHash, POOL_AFTER_BYTES, POOL_MAX_RECORD, WorkerPool } from "../src/engine/pool.ts";
+import {
+  ContentHash,
+  defaultThreads,
+  defaultThreadsFor,
+  POOL_AFTER_BYTES,
+  POOL_MAX_RECORD,
+  POOL_WORTH_BYTES_PER_CORE,
+  WorkerPool,
+} from "../src/engine/pool.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
@@ -122,6 +130,24 @@ describe("WorkerPool", () => {
       result.slot.release();
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe("the default thread count", () => {
+  test("all cores for an unknown size or a large input; one thread below the size a pool pays for", () => {
+    const cores = defaultThreads();
+    assert.equal(cores, Math.max(1, Math.min(256, availableParallelism())));
+    assert.equal(defaultThreadsFor(undefined), cores);
+    assert.equal(defaultThreadsFor(Number.MAX_SAFE_INTEGER), cores);
+    assert.equal(defaultThreadsFor(POOL_WORTH_BYTES_PER_CORE), cores);
+    assert.equal(defaultThreadsFor(0), 1);
+    assert.equal(defaultThreadsFor((32 << 20) - 1), 1);
+    // The threshold falls with the core count, down to 32 MiB.
+    const threshold = Math.max(32 << 20, POOL_WORTH_BYTES_PER_CORE / cores);
+    if (cores > 1) {
+      assert.equal(defaultThreadsFor(threshold - 1), 1);
+      assert.equal(defaultThreadsFor(threshold), cores);
     }
   });
 });

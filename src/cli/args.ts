@@ -312,7 +312,8 @@ Options:
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
                          with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 512K)
-  -T, --threads N        threads that code chunks (default: the number of cores)
+  -T, --threads N        threads that code chunks (default: the number of cores;
+                         1 for a file under 1 GiB / cores, where a pool does not pay)
   --max-output SIZE      refuse to decompress more than SIZE bytes
   --json                 machine-readable output for info, verify and analyze
   -h, --help             this help

@@ -10,6 +10,7 @@ import {
   compressStream,
   decompressFile,
   decompressStream,
+  defaultThreadsFor,
   emptyCompressSummary,
   FORMAT_VERSION,
   formatBytes,
@@ -288,7 +289,10 @@ async function decompressOne(
       const reuse = output === undefined && reusesOut(io);
       const source = isStdio(file) ? io.stdin : readFileStream(file, 4 << 20, signal, reuse);
       if (output === undefined) {
-        await writeOut(decompressStream(source, { ...options, reuse }, stats), io, signal);
+        // A file's size is known: the default thread count for that size, as decompressFile.
+        const size = isStdio(file) ? undefined : await fileBytes(file).catch(() => undefined);
+        const threads = args.threads ?? defaultThreadsFor(size);
+        await writeOut(decompressStream(source, { ...options, threads, reuse }, stats), io, signal);
       } else {
         const decoded = decompressStream(source, options, stats);
         await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
