@@ -9,7 +9,7 @@ import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import { findTensor } from "./engine/archive.ts";
-import { defaultThreadsFor } from "./engine/pool.ts";
+import { defaultThreadsFor, SlotMemory } from "./engine/pool.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 
 export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
@@ -229,8 +229,10 @@ function encodeFile(
     for (;;) yield chunkSize;
   };
   // The encoder keeps no piece past its chunk (pieces are whole chunks, and what it holds
-  // it copies), so read buffers can be recycled.
-  const source = progress.reading(readFilePieces(src, sizes(), options.signal, true));
+  // it copies), so read buffers can be recycled; once a pool runs, the file is read into
+  // its slots.
+  const memory = new SlotMemory();
+  const source = progress.reading(readFilePieces(src, sizes(), options.signal, true, memory));
   return progress.writing(
     encodeContainer(
       source,
@@ -238,6 +240,7 @@ function encodeFile(
       summary,
       layout,
       borrowed,
+      memory,
     ),
   );
 }
@@ -300,11 +303,13 @@ export function decompressFile(
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
     progress.totalBytes = await sizeOf(src);
     progress.report();
-    // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
-    const source = progress.reading(readFileStream(src, 4 << 20, options.signal, true));
+    // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled;
+    // once a pool runs, the file is read into its slots.
+    const memory = new SlotMemory();
+    const source = progress.reading(readFileStream(src, 4 << 20, options.signal, true, memory));
     const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
-    await writeFileAtomic(dst, progress.writing(decodeContainer(source, opts, summary, true)), {
+    await writeFileAtomic(dst, progress.writing(decodeContainer(source, opts, summary, true, memory)), {
       ...options,
       input: src,
     });
@@ -350,9 +355,10 @@ export function verify(
     progress.totalBytes = await sizeOf(file);
     progress.report();
     // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
-    const source = progress.reading(readFileStream(file, 4 << 20, options.signal, true));
+    const memory = new SlotMemory();
+    const source = progress.reading(readFileStream(file, 4 << 20, options.signal, true, memory));
     const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
-    for await (const _ of decodeContainer(source, opts, summary, true)) {
+    for await (const _ of decodeContainer(source, opts, summary, true, memory)) {
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);

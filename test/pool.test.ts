@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -16,7 +16,7 @@ import {
   POOL_WORTH_BYTES_PER_CORE,
   WorkerPool,
 } from "../src/engine/pool.ts";
-import { compress, decompress } from "../src/index.ts";
+import { compress, compressFile, decompress, decompressFile, verify } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
 const sha256 = (...parts: Uint8Array[]) => {
@@ -90,8 +90,8 @@ describe("WorkerPool", () => {
       const seen = new Set<unknown>();
       for (let round = 0; round < 40; round++) {
         const input = pool.copyIn(chunk);
-        pool.hash(input, chunk.length);
-        const result = await pool.encode(input, chunk.length, null, [{ id: "ZSTD", level: 1 }]);
+        pool.hash(input, 0, chunk.length);
+        const result = await pool.encode(input, 0, chunk.length, null, [{ id: "ZSTD", level: 1 }]);
         input.release();
         seen.add(input.buffer);
         seen.add(result.slot.buffer);
@@ -124,7 +124,7 @@ describe("WorkerPool", () => {
         (error: Error & { code?: string }) => error.code === "E_CORRUPT" && /chunk 7/.test(error.message),
       );
       const ok = pool.copyIn(new Uint8Array(4096).fill(7));
-      const result = await pool.encode(ok, 4096, null, [{ id: "ZSTD", level: 1 }]);
+      const result = await pool.encode(ok, 0, 4096, null, [{ id: "ZSTD", level: 1 }]);
       assert.equal(result.codec, "ZSTD");
       ok.release();
       result.slot.release();
@@ -234,6 +234,78 @@ describe("readFilePieces", () => {
     }
     assert.equal(at, data.length);
     assert.ok(buffers.size <= 3, `${buffers.size} buffers for ${data.length} bytes`);
+  });
+
+  test("batches from a BatchMemory: read into it, given back once after their pieces, early stops too", async () => {
+    const file = join(dir, "batches");
+    const data = generate({ kind: "random", size: (18 << 20) + 777, seed: 6 });
+    writeFileSync(file, data);
+    const sizes = function* () {
+      for (;;) yield 512 << 10;
+    };
+    for (const stopAfter of [Number.POSITIVE_INFINITY, 11]) {
+      let takes = 0;
+      /** For each batch given: bytes of it consumed, and how often it was given back. */
+      const given = new Map<ArrayBufferLike, { batch: Uint8Array; seen: number; done: number }>();
+      let at = 0;
+      let stopped = false;
+      const memory = {
+        // Every other batch comes from here; the others are the reader's own.
+        take: (size: number) => {
+          if (takes++ % 2 === 1) return undefined;
+          const batch = new Uint8Array(size);
+          given.set(batch.buffer, { batch, seen: 0, done: 0 });
+          return batch;
+        },
+        done: (batch: Uint8Array) => {
+          const entry = given.get(batch.buffer);
+          assert.ok(entry, "done() with memory from take()");
+          entry.done++;
+          // Given back only after all its pieces were consumed (the last batch may be
+          // short at the end of the file), unless the consumer stopped early.
+          if (!stopped) assert.ok(entry.seen === batch.length || at === data.length, "not before its pieces");
+        },
+      };
+      let consumed = 0;
+      for await (const piece of readFilePieces(file, sizes(), undefined, true, memory)) {
+        assert.ok(Buffer.from(piece).equals(data.subarray(at, at + piece.length)), `piece at ${at}`);
+        const entry = given.get(piece.buffer);
+        if (entry) entry.seen += piece.length;
+        at += piece.length;
+        if (++consumed >= stopAfter) {
+          stopped = true;
+          break;
+        }
+      }
+      if (!stopped) assert.equal(at, data.length);
+      assert.ok(
+        [...given.values()].some((e) => e.seen > 0),
+        "pieces were read into the given memory",
+      );
+      for (const entry of given.values()) assert.equal(entry.done, 1, "each batch given is given back once");
+    }
+  });
+
+  test("files coded through a pool read into its slots: the same bytes and content as one thread", async () => {
+    const file = join(dir, "model.safetensors");
+    const data = generate({ kind: "safetensors", size: 40 << 20, dtype: "BF16", seed: 8 });
+    writeFileSync(file, data);
+    const outputs: Buffer[] = [];
+    for (const threads of [1, 2, 4]) {
+      await compressFile(file, join(dir, `m${threads}.mmh`), { threads, overwrite: true });
+      outputs.push(readFileSync(join(dir, `m${threads}.mmh`)));
+    }
+    assert.ok(
+      outputs[1].equals(outputs[0]) && outputs[2].equals(outputs[0]),
+      "same bytes for 1, 2 and 4 threads",
+    );
+    for (const threads of [1, 2, 4]) {
+      const back = join(dir, `back${threads}`);
+      await decompressFile(join(dir, "m1.mmh"), back, { threads, overwrite: true });
+      assert.ok(readFileSync(back).equals(data), `decompressFile with ${threads} threads`);
+      const checked = await verify(join(dir, "m1.mmh"), { threads });
+      assert.equal(checked.rawBytes, data.length);
+    }
   });
 
   test("a missing file is a coded error", async () => {

@@ -101,11 +101,24 @@ export function readFileStream(
   pieceSize = 1 << 20,
   signal?: AbortSignal,
   recycle = false,
+  memory?: BatchMemory,
 ): AsyncIterable<Uint8Array> {
   const sizes = function* () {
     for (;;) yield pieceSize;
   };
-  return readFilePieces(path, sizes(), signal, recycle);
+  return readFilePieces(path, sizes(), signal, recycle, memory);
+}
+
+/** Memory for readFilePieces' batches from elsewhere (a worker pool's shared slots). */
+export interface BatchMemory {
+  /** Memory for a batch of `size` bytes, or undefined for the reader's own. */
+  take(size: number): Uint8Array | undefined;
+  /**
+   * The reader is done with a batch from take(): the consumer has asked for the piece
+   * after its last one. Its memory is not read into again until the consumer has asked
+   * for a piece of the batch after next.
+   */
+  done(batch: Uint8Array): void;
 }
 
 /** Bytes read at once by readFilePieces: each read is a round trip through the thread pool. */
@@ -121,12 +134,16 @@ const READ_BATCH = 4 << 20;
  * reused once the consumer has taken the first piece of the batch after next. A consumer
  * that keeps no piece that long (the coders, when pieces are borrowed) saves the garbage
  * of a fresh buffer per batch: up to the collector's slack, tens of MiB of memory.
+ *
+ * With `memory`, each batch is first asked of it (see BatchMemory), and given back once
+ * its pieces have all been consumed.
  */
 export function readFilePieces(
   path: string,
   sizes: Iterable<number>,
   signal?: AbortSignal,
   recycle = false,
+  memory?: BatchMemory,
 ): AsyncIterable<Uint8Array> {
   return (async function* () {
     let handle: Awaited<ReturnType<typeof open>>;
@@ -139,8 +156,9 @@ export function readFilePieces(
     let ended = false;
     const ring: (Buffer | undefined)[] = [undefined, undefined, undefined];
     let batches = 0;
-    /** The next batch: one buffer, and the sizes of the pieces it is cut into. */
-    const readBatch = async (): Promise<Uint8Array[]> => {
+    /** The next batch cut into its pieces, and the memory it was taken from `memory`, if so. */
+    type Batch = { pieces: Uint8Array[]; taken?: Uint8Array };
+    const readBatch = async (): Promise<Batch> => {
       const lengths: number[] = [];
       let total = 0;
       while (!ended && (lengths.length === 0 || total < READ_BATCH)) {
@@ -152,9 +170,11 @@ export function readFilePieces(
         lengths.push(size);
         total += size;
       }
-      if (total === 0) return [];
-      let buffer: Buffer;
-      if (recycle) {
+      if (total === 0) return { pieces: [] };
+      const taken = memory?.take(total);
+      let buffer: Uint8Array;
+      if (taken) buffer = taken;
+      else if (recycle) {
         const turn = batches++ % ring.length;
         if ((ring[turn]?.length ?? 0) < total) ring[turn] = Buffer.allocUnsafeSlow(total);
         buffer = ring[turn]!.subarray(0, total);
@@ -172,23 +192,28 @@ export function readFilePieces(
       for (let at = 0, i = 0; at < filled; at += lengths[i++]) {
         pieces.push(buffer.subarray(at, Math.min(filled, at + lengths[i])));
       }
-      return pieces;
+      return { pieces, taken };
     };
-    let ahead: Promise<Uint8Array[]> | undefined;
+    let ahead: Promise<Batch> | undefined;
+    let current: Batch | undefined;
     try {
       ahead = readBatch();
       for (;;) {
-        const batch = await ahead;
+        current = await ahead;
         ahead = undefined;
-        if (batch.length === 0) return;
+        if (current.pieces.length === 0) return;
         if (signal?.aborted) throw new MmhError("E_ABORTED", `reading ${path} was aborted`);
         ahead = readBatch();
-        yield* batch;
+        yield* current.pieces;
+        if (current.taken) memory?.done(current.taken);
+        current = undefined;
       }
     } catch (error) {
       throw toMmhError(error, `cannot read ${path}`);
     } finally {
-      await ahead?.catch(() => {});
+      if (current?.taken) memory?.done(current.taken);
+      const last = await ahead?.catch(() => undefined);
+      if (last?.taken) memory?.done(last.taken);
       await handle.close();
     }
   })();

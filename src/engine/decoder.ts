@@ -32,6 +32,7 @@ import {
   POOL_MAX_RECORD,
   resolveThreads,
   type Slot,
+  type SlotMemory,
   WorkerPool,
 } from "./pool.ts";
 
@@ -53,13 +54,15 @@ export interface DecodeSummary {
  * after its chunk's CRC-32 matched.
  *
  * With `borrowed`, a yielded piece may be memory the decoder reuses: it stays valid only
- * until the next piece is asked for (see encodeContainer).
+ * until the next piece is asked for (see encodeContainer). `memory`, given to the file
+ * reader behind `source` too, lets payloads be read straight into the pool's slots.
  */
 export async function* decodeContainer(
   source: AsyncIterable<Uint8Array>,
   options: DecompressOptions = {},
   summary?: DecodeSummary,
   borrowed = false,
+  memory?: SlotMemory,
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
@@ -134,7 +137,8 @@ export async function* decodeContainer(
       const rest = await input.read(CHUNK_HEADER_SIZE - 4, `the header of ${where}`);
       const fixedRecord = Buffer.concat([Buffer.from(tag, "latin1"), rest]);
       const record = parseChunkHeader(fixedRecord, where);
-      const params = await input.read(record.paramsLength, `the parameters of ${where}`);
+      // A copy: the payload read next may take the reader past the batch that held them.
+      const params = Buffer.from(await input.read(record.paramsLength, `the parameters of ${where}`));
       checkChunkHeader(fixedRecord, params, record, where);
       if (declared + record.rawLength > maxOutput) {
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
@@ -154,6 +158,7 @@ export async function* decodeContainer(
       if (!pool && threads > 1 && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
         pool = new WorkerPool(threads, content.open);
         if (content.open) content.adopt(pool);
+        if (memory) memory.pool = pool;
       }
       // Until a worker has started (about 0.1 s), records are decoded here rather than waited for.
       if (pool && record.rawLength <= POOL_MAX_RECORD && (pool.ready || inflight.length > 0)) {
@@ -196,6 +201,7 @@ export async function* decodeContainer(
       }
     }
   } finally {
+    if (memory) memory.pool = undefined;
     await pool?.close();
     await input.return();
   }

@@ -20,6 +20,7 @@ import {
   IN_FLIGHT_BYTES,
   inFlightLimit,
   POOL_AFTER_BYTES,
+  type SlotMemory,
   WorkerPool,
 } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
@@ -55,6 +56,9 @@ export function emptySummary(): CompressSummary {
  * With `borrowed`, a yielded piece may be memory the encoder reuses: it stays valid only
  * until the next piece is asked for. Consumers that write each piece before asking for
  * the next (the file writer) pass it and save a copy per chunk.
+ *
+ * `memory`, given to the file reader behind `source` too, lets the reader read into the
+ * slots of the pool this encoder starts (see SlotMemory).
  */
 export async function* encodeContainer(
   source: AsyncIterable<Uint8Array>,
@@ -62,6 +66,7 @@ export async function* encodeContainer(
   summary?: CompressSummary,
   layout: SourceLayout = { format: "raw", plan: [], footer: {} },
   borrowed = false,
+  memory?: SlotMemory,
 ): AsyncGenerator<Uint8Array> {
   const opts = resolveCompressOptions(options);
   const stats = Object.assign(summary ?? emptySummary(), emptySummary());
@@ -141,11 +146,15 @@ export async function* encodeContainer(
       if (!pool && opts.threads > 1 && seenBytes >= POOL_AFTER_BYTES) {
         pool = new WorkerPool(opts.threads, content.open);
         if (content.open) content.adopt(pool);
+        if (memory) memory.pool = pool;
       }
-      // The chunk's own slot when a pool runs: hashed from there, and coded from there.
-      const slot = pool?.copyIn(raw);
+      // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
+      // read straight into a slot (SlotMemory) stays where it is; others are copied in.
+      const home = pool?.holderOf(raw);
+      const slot = home ? home.hold() : pool?.copyIn(raw);
+      const at = home ? raw.byteOffset : 0;
       try {
-        content.update(raw, slot);
+        content.update(raw, slot, at);
         await content.room();
         if (run) {
           if (extendRun(run, raw)) continue;
@@ -176,7 +185,7 @@ export async function* encodeContainer(
         ) {
           yield* drain(inflight.length - 1);
         }
-        const pending = pool.encode(slot, raw.length, dtype, choices);
+        const pending = pool.encode(slot, at, raw.length, dtype, choices);
         pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
         inflight.push(pending);
         inflightBytes += raw.length;
@@ -188,6 +197,7 @@ export async function* encodeContainer(
     if (run) yield* write(finishRun(run));
     sha256 = await content.digest();
   } finally {
+    if (memory) memory.pool = undefined;
     await pool?.close();
   }
   stats.choiceMs = auto.choiceMs;

@@ -17,6 +17,7 @@ import { createHash, type Hash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
+import type { BatchMemory } from "../common/files.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
@@ -95,7 +96,10 @@ const LIMITS = { maxYoungGenerationSizeMb: 4 };
  */
 const RECORD_ROOM = (64 << 10) + (4 << 10);
 
-/** A piece of shared memory that holds one chunk at a time, reused once every holder let go. */
+/**
+ * A piece of shared memory that holds one chunk, or one read batch of several chunks, at
+ * a time; reused once every holder let go.
+ */
 export class Slot {
   /** The slot's number in its pool: requests name slots by number (see Lane.known). */
   readonly id: number;
@@ -124,7 +128,9 @@ export class Slot {
 }
 
 /** What the hashing thread (HASHER_SOURCE) is asked, and answers. */
-type HashRequest = { id: number; op: "hash"; input: number; length: number } | { id: number; op: "digest" };
+type HashRequest =
+  | { id: number; op: "hash"; input: number; at: number; length: number }
+  | { id: number; op: "digest" };
 type HashReply =
   | { id: number; ok: true; op: "hash" }
   | { id: number; ok: true; op: "digest"; digest: string };
@@ -182,6 +188,7 @@ export class WorkerPool {
   private readonly hashWaiters: (() => void)[] = [];
   private failed: MmhError | undefined;
   private closed = false;
+  private readonly byBuffer = new Map<SharedArrayBuffer, Slot>();
 
   /** `size` coding workers, and a hashing thread when `hashing` is set. */
   constructor(size: number, hashing = false) {
@@ -219,16 +226,37 @@ export class WorkerPool {
     return lane;
   }
 
-  /** A free slot of at least `capacity` bytes, held once by the caller. */
+  /**
+   * A free slot of at least `capacity` bytes, held once by the caller: the smallest that
+   * fits and is at most twice the size asked (so that chunk-sized requests leave the read
+   * batches' larger slots to the reader), else a new one.
+   */
   slot(capacity: number): Slot {
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      const slot = this.free[i];
-      if (slot.bytes.length >= capacity) {
-        this.free.splice(i, 1);
-        return slot.hold();
-      }
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const length = this.free[i].bytes.length;
+      if (length < capacity || length > 2 * capacity) continue;
+      if (best < 0 || length < this.free[best].bytes.length) best = i;
     }
-    return new Slot(this.slots++, capacity, this.free).hold();
+    if (best >= 0) return this.free.splice(best, 1)[0].hold();
+    const slot = new Slot(this.slots++, capacity, this.free);
+    this.byBuffer.set(slot.buffer, slot);
+    return slot.hold();
+  }
+
+  /** The slot whose memory `bytes` lies in, if any. */
+  holderOf(bytes: Uint8Array): Slot | undefined {
+    return bytes.buffer instanceof SharedArrayBuffer ? this.byBuffer.get(bytes.buffer) : undefined;
+  }
+
+  /**
+   * Memory for a file reader's next batch (see SlotMemory): a slot held by the reader
+   * until it is done with the batch. Chunks read into it are coded and hashed from there,
+   * with no copy.
+   */
+  batch(size: number): Uint8Array | undefined {
+    if (this.closed || this.failed) return undefined;
+    return this.slot(size).bytes.subarray(0, size);
   }
 
   /** A held slot holding a copy of `bytes`. */
@@ -283,11 +311,11 @@ export class WorkerPool {
    * Add `length` bytes of `slot` to the content hash, after everything added before.
    * The slot is held until the hasher has read it.
    */
-  hash(slot: Slot, length: number): void {
+  hash(slot: Slot, at: number, length: number): void {
     if (!this.hasher) throw new MmhError("E_INTERNAL", "this pool has no hashing thread");
     slot.hold();
     this.hashing += length;
-    const done = this.submit({ op: "hash", input: slot.id, length }, [slot], true);
+    const done = this.submit({ op: "hash", input: slot.id, at, length }, [slot], true);
     done.then(
       () => {
         slot.release();
@@ -318,9 +346,10 @@ export class WorkerPool {
     return reply.digest;
   }
 
-  /** Encode the first `length` bytes of `input` on a worker, into a slot of its own. */
+  /** Encode `length` bytes of `input` from byte `at` on a worker, into a slot of its own. */
   async encode(
     input: Slot,
+    at: number,
     length: number,
     dtype: DTypeName | null,
     choices: Choice[],
@@ -329,7 +358,7 @@ export class WorkerPool {
     const out = this.slot(length + RECORD_ROOM);
     try {
       const reply = await this.submit(
-        { op: "encode", input: input.id, length, output: out.id, dtype, choices },
+        { op: "encode", input: input.id, at, length, output: out.id, dtype, choices },
         [input, out],
       );
       if (!reply.ok || reply.op !== "encode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
@@ -360,7 +389,10 @@ export class WorkerPool {
     rawCrc: number,
     where: string,
   ): Promise<Slot> {
-    const input = this.copyIn(payload);
+    // A payload read into a slot (SlotMemory) is decoded from there; others are copied in.
+    const home = this.holderOf(payload);
+    const input = home ? home.hold() : this.copyIn(payload);
+    const at = home ? payload.byteOffset : 0;
     const out = this.slot(rawLength);
     try {
       const reply = await this.submit(
@@ -369,6 +401,7 @@ export class WorkerPool {
           codec,
           params: new Uint8Array(params),
           input: input.id,
+          at,
           length: payload.length,
           output: out.id,
           rawLength,
@@ -408,7 +441,7 @@ parentPort.on("message", (request) => {
   for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
   if (request.op === "hash") {
     hash ??= createHash("sha256");
-    hash.update(new Uint8Array(slots.get(request.input), 0, request.length));
+    hash.update(new Uint8Array(slots.get(request.input), request.at, request.length));
     parentPort.postMessage({ id: request.id, ok: true, op: "hash" });
   } else {
     const digest = (hash ?? createHash("sha256")).digest("hex");
@@ -454,13 +487,16 @@ export class ContentHash {
     this.held = undefined;
   }
 
-  /** Add the next content bytes; `slot`, when given, holds them already. */
-  update(bytes: Uint8Array, slot?: Slot): void {
+  /** Add the next content bytes; `slot`, when given, holds them already, from byte `at`. */
+  update(bytes: Uint8Array, slot?: Slot, at = 0): void {
     const pool = this.pool;
     if (pool) {
-      const from = slot ?? pool.copyIn(bytes);
-      pool.hash(from, bytes.length);
-      if (!slot) from.release();
+      if (slot) pool.hash(slot, at, bytes.length);
+      else {
+        const from = pool.copyIn(bytes);
+        pool.hash(from, 0, bytes.length);
+        from.release();
+      }
       return;
     }
     if (this.held) {
@@ -489,5 +525,23 @@ export class ContentHash {
       this.held = undefined;
     }
     return this.local!.digest("hex");
+  }
+}
+
+/**
+ * Batch memory for readFilePieces from the slots of the pool a coder starts (the coder
+ * sets `pool`): the file is read straight into shared memory, and its chunks are coded
+ * and hashed from there instead of being copied into slots. Before a pool starts, and
+ * after it closes, the reader uses its own memory.
+ */
+export class SlotMemory implements BatchMemory {
+  pool: WorkerPool | undefined;
+
+  take(size: number): Uint8Array | undefined {
+    return this.pool?.batch(size);
+  }
+
+  done(batch: Uint8Array): void {
+    this.pool?.holderOf(batch)?.release();
   }
 }

@@ -21,6 +21,8 @@ export type WorkerRequest = Registering &
         id: number;
         op: "encode";
         input: number;
+        /** Where the chunk starts in the input slot. */
+        at: number;
         length: number;
         output: number;
         dtype: DTypeName | null;
@@ -32,6 +34,8 @@ export type WorkerRequest = Registering &
         codec: string;
         params: Uint8Array;
         input: number;
+        /** Where the payload starts in the input slot. */
+        at: number;
         length: number;
         output: number;
         rawLength: number;
@@ -77,7 +81,7 @@ function handle(request: WorkerRequest): WorkerReply {
     case "encode": {
       // The payload is written at PAYLOAD_AT in the output slot when the codec can write
       // it there, the record header just before it; otherwise both are copied in.
-      const raw = new Uint8Array(slot(request.input), 0, request.length);
+      const raw = new Uint8Array(slot(request.input), request.at, request.length);
       const out = new Uint8Array(slot(request.output));
       const output = (size: number) =>
         PAYLOAD_AT + size <= out.length ? out.subarray(PAYLOAD_AT, PAYLOAD_AT + size) : new Uint8Array(size);
@@ -109,7 +113,7 @@ function handle(request: WorkerRequest): WorkerReply {
       };
     }
     case "decode": {
-      const payload = new Uint8Array(slot(request.input), 0, request.length);
+      const payload = new Uint8Array(slot(request.input), request.at, request.length);
       const into = new Uint8Array(slot(request.output), 0, request.rawLength);
       const raw = decodeChunk(
         request.codec,
