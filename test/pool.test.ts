@@ -116,6 +116,27 @@ describe("WorkerPool", () => {
     }
   });
 
+  test("read batches have slots of their own, reused for batches only", async () => {
+    const pool = new WorkerPool(1);
+    try {
+      const batch = pool.batch(4 << 20);
+      assert.ok(batch && batch.length === 4 << 20);
+      const home = pool.holderOf(batch);
+      assert.ok(home && home.bytes.buffer === batch.buffer, "a batch lies in a slot");
+      home.release();
+      const chunk = pool.slot(512 << 10);
+      assert.notEqual(chunk.buffer, batch.buffer, "a chunk-sized slot does not take a batch's memory");
+      assert.equal(pool.holderOf(new Uint8Array(16)), undefined);
+      const again = pool.batch(4 << 20);
+      assert.equal(again?.buffer, batch.buffer, "the batch slot is reused for the next batch");
+      chunk.release();
+      pool.holderOf(again!)?.release();
+    } finally {
+      await pool.close();
+    }
+    assert.equal(pool.batch(1 << 20), undefined, "a closed pool gives no batch memory");
+  });
+
   test("a worker's error keeps its code and frees the pool for the next request", async () => {
     const pool = new WorkerPool(1);
     try {

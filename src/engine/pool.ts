@@ -181,6 +181,7 @@ export class WorkerPool {
   private readonly hasher: Lane | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly free: Slot[] = [];
+  private readonly batchFree: Slot[] = [];
   private nextId = 0;
   private slots = 0;
   /** Bytes posted to the hasher and not yet hashed, and who waits for them to drop. */
@@ -227,19 +228,19 @@ export class WorkerPool {
   }
 
   /**
-   * A free slot of at least `capacity` bytes, held once by the caller: the smallest that
-   * fits and is at most twice the size asked (so that chunk-sized requests leave the read
-   * batches' larger slots to the reader), else a new one.
+   * A free slot of at least `capacity` bytes, held once by the caller. Read batches (see
+   * batch()) have slots of their own, so chunk-sized requests never take their memory.
    */
-  slot(capacity: number): Slot {
-    let best = -1;
-    for (let i = 0; i < this.free.length; i++) {
-      const length = this.free[i].bytes.length;
-      if (length < capacity || length > 2 * capacity) continue;
-      if (best < 0 || length < this.free[best].bytes.length) best = i;
+  slot(capacity: number, forBatch = false): Slot {
+    const free = forBatch ? this.batchFree : this.free;
+    for (let i = free.length - 1; i >= 0; i--) {
+      const slot = free[i];
+      if (slot.bytes.length >= capacity) {
+        free.splice(i, 1);
+        return slot.hold();
+      }
     }
-    if (best >= 0) return this.free.splice(best, 1)[0].hold();
-    const slot = new Slot(this.slots++, capacity, this.free);
+    const slot = new Slot(this.slots++, capacity, free);
     this.byBuffer.set(slot.buffer, slot);
     return slot.hold();
   }
@@ -256,7 +257,7 @@ export class WorkerPool {
    */
   batch(size: number): Uint8Array | undefined {
     if (this.closed || this.failed) return undefined;
-    return this.slot(size).bytes.subarray(0, size);
+    return this.slot(size, true).bytes.subarray(0, size);
   }
 
   /** A held slot holding a copy of `bytes`. */
