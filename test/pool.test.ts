@@ -271,8 +271,10 @@ describe("readFilePieces", () => {
       let at = 0;
       let stopped = false;
       const memory = {
+        batchBytes: 1 << 20,
         // Every other batch comes from here; the others are the reader's own.
         take: (size: number) => {
+          assert.ok(size <= 1 << 20, `a batch of ${size} bytes, at most batchBytes`);
           if (takes++ % 2 === 1) return undefined;
           const batch = new Uint8Array(size);
           given.set(batch.buffer, { batch, seen: 0, done: 0 });

@@ -111,6 +111,8 @@ export function readFileStream(
 
 /** Memory for readFilePieces' batches from elsewhere (a worker pool's shared slots). */
 export interface BatchMemory {
+  /** Bytes to read at once into memory from here, when it would give some (else READ_BATCH). */
+  readonly batchBytes?: number;
   /** Memory for a batch of `size` bytes, or undefined for the reader's own. */
   take(size: number): Uint8Array | undefined;
   /**
@@ -161,7 +163,8 @@ export function readFilePieces(
     const readBatch = async (): Promise<Batch> => {
       const lengths: number[] = [];
       let total = 0;
-      while (!ended && (lengths.length === 0 || total < READ_BATCH)) {
+      const batchBytes = memory?.batchBytes ?? READ_BATCH;
+      while (!ended && (lengths.length === 0 || total < batchBytes)) {
         const { value: size, done } = next.next();
         if (done || size <= 0) {
           ended = true;

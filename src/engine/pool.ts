@@ -96,6 +96,9 @@ const LIMITS = { maxYoungGenerationSizeMb: 4 };
  */
 const RECORD_ROOM = (64 << 10) + (4 << 10);
 
+/** Bytes per read into the pool's slots (see SlotMemory). */
+const SLOT_BATCH = 2 << 20;
+
 /**
  * A piece of shared memory that holds one chunk, or one read batch of several chunks, at
  * a time; reused once every holder let go.
@@ -537,6 +540,14 @@ export class ContentHash {
  */
 export class SlotMemory implements BatchMemory {
   pool: WorkerPool | undefined;
+
+  /**
+   * Smaller reads than the reader's own 4 MiB once a pool runs: a slot is held until its
+   * last chunk is coded and hashed, so its size adds to the memory in flight.
+   */
+  get batchBytes(): number | undefined {
+    return this.pool ? SLOT_BATCH : undefined;
+  }
 
   take(size: number): Uint8Array | undefined {
     return this.pool?.batch(size);
