@@ -309,6 +309,37 @@ describe("readFilePieces", () => {
     }
   });
 
+  test("once batches come from a BatchMemory, the ring's own buffers are given back", async () => {
+    const file = join(dir, "ring");
+    const data = generate({ kind: "random", size: 40 << 20, seed: 9 });
+    writeFileSync(file, data);
+    const sizes = function* () {
+      for (;;) yield 1 << 20;
+    };
+    let batches = 0;
+    // The reader's own buffers for the first 3 batches, then memory from here.
+    const memory = {
+      take: (size: number) => (batches++ < 3 ? undefined : new Uint8Array(size)),
+      done: () => {},
+    };
+    const ring = new Set<ArrayBuffer>();
+    const recent: ArrayBufferLike[] = [];
+    let at = 0;
+    for await (const piece of readFilePieces(file, sizes(), undefined, true, memory)) {
+      assert.ok(Buffer.from(piece).equals(data.subarray(at, at + piece.length)), `piece at ${at}`);
+      at += piece.length;
+      if (batches <= 4 && piece.buffer instanceof ArrayBuffer) ring.add(piece.buffer);
+      if (recent.at(-1) !== piece.buffer) recent.push(piece.buffer);
+      // A piece of the last two batches is never taken away while it may be in use.
+      for (const buffer of recent.slice(-2))
+        assert.ok(!(buffer as ArrayBuffer).detached, "a recent batch is intact");
+    }
+    assert.equal(at, data.length);
+    assert.equal(ring.size, 3, "the first three batches were read into the reader's ring");
+    for (const buffer of ring)
+      assert.ok(buffer.detached, "a ring buffer is given back once batches come from memory");
+  });
+
   test("files coded through a pool read into its slots: the same bytes and content as one thread", async () => {
     const file = join(dir, "model.safetensors");
     const data = generate({ kind: "safetensors", size: 40 << 20, dtype: "BF16", seed: 8 });

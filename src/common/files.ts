@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { writeSync } from "node:fs";
 import { link, open, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { dispose } from "./bytes.ts";
 import { MmhError, toMmhError } from "./errors.ts";
 
 export interface WriteOptions {
@@ -175,6 +176,7 @@ export function readFilePieces(
       }
       if (total === 0) return { pieces: [] };
       const taken = memory?.take(total);
+      if (taken) retireRing();
       let buffer: Uint8Array;
       if (taken) buffer = taken;
       else if (recycle) {
@@ -199,12 +201,28 @@ export function readFilePieces(
     };
     let ahead: Promise<Batch> | undefined;
     let current: Batch | undefined;
+    /** The memory of the batch being consumed and of the one before (see recycle). */
+    const recent: (ArrayBufferLike | undefined)[] = [undefined, undefined];
+    /**
+     * Reading into `memory` now: the ring's buffers are given back as soon as no consumer
+     * may hold a piece of them, that is, unless one of the last two batches lies in them.
+     */
+    function retireRing(): void {
+      for (let i = 0; i < ring.length; i++) {
+        const buffer = ring[i];
+        if (!buffer || recent.includes(buffer.buffer)) continue;
+        ring[i] = undefined;
+        dispose(buffer, true);
+      }
+    }
     try {
       ahead = readBatch();
       for (;;) {
         current = await ahead;
         ahead = undefined;
         if (current.pieces.length === 0) return;
+        recent.shift();
+        recent.push(current.pieces[0].buffer);
         if (signal?.aborted) throw new MmhError("E_ABORTED", `reading ${path} was aborted`);
         ahead = readBatch();
         yield* current.pieces;
