@@ -55,10 +55,11 @@ export function defaultThreads(): number {
 /**
  * Bytes of input per core below which a pool does not pay. Starting a worker costs
  * ~0.1 CPU s (loading and type-stripping the codec modules), and each worker compiles the
- * hot codec loops again; on the 2-core development machine, -T 2 took 15-25% longer than
- * -T 1 on 256 MiB of BF16, about as long on 512 MiB, and 17-20% less on 1 GiB. With more
- * cores the start-up runs on cores that would otherwise idle, so the threshold is divided
- * by the core count (an estimate: only 2 cores were measured).
+ * hot codec loops again; on the 2-core development machine, compressing 256 MiB of BF16
+ * to /dev/null took 0.66-0.70 s with -T 2 against 0.61-0.64 s with -T 1 (1.2 CPU s
+ * against 0.8), and 512 MiB 0.93-0.98 s against 1.04-1.19 s. With more cores the start-up
+ * runs on cores that would otherwise idle, so the threshold is divided by the core count
+ * (an estimate: only 2 cores were measured).
  */
 export const POOL_WORTH_BYTES_PER_CORE = 1 << 30;
 const POOL_WORTH_MIN = 32 << 20;
