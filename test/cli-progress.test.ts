@@ -52,16 +52,12 @@ describe("progress bar (in process)", () => {
     const stream = fakeStream(true);
     let read = 0;
     const progress = startProgress(
-      {
-        label: "model.safetensors",
-        direction: "encode",
-        total: () => 100 << 20,
-        sample: () => ({ read, written: read >> 1 }),
-      },
+      { label: "model.safetensors", direction: "encode" },
       { enabled: true, stream: asStream(stream), delayMs: 0, intervalMs: 10 },
     );
     for (let i = 0; i < 20; i++) {
       read += 2 << 20;
+      progress.report({ readBytes: read, writtenBytes: read >> 1, totalBytes: 100 << 20, done: false });
       await sleep(10);
     }
     progress.stop();
@@ -82,11 +78,12 @@ describe("progress bar (in process)", () => {
     const stream = fakeStream(true);
     let read = 0;
     const progress = startProgress(
-      { label: "stdin", direction: "decode", sample: () => ({ read, written: read * 3 }) },
+      { label: "stdin", direction: "decode" },
       { enabled: true, stream: asStream(stream), delayMs: 0, intervalMs: 10 },
     );
     for (let i = 0; i < 10; i++) {
       read += 1 << 20;
+      progress.report({ readBytes: read, writtenBytes: read * 3, done: false });
       await sleep(10);
     }
     progress.stop();
@@ -96,7 +93,7 @@ describe("progress bar (in process)", () => {
   });
 
   test("nothing is drawn when disabled, off a terminal, before the delay, or after an abort", async () => {
-    const spec = { label: "x", direction: "encode" as const, sample: () => ({ read: 1 }) };
+    const spec = { label: "x", direction: "encode" as const };
     const cases: [string, Fake, Parameters<typeof startProgress>[1]][] = [];
     let s = fakeStream(true);
     cases.push(["disabled", s, { enabled: false, stream: asStream(s), delayMs: 0 }]);
@@ -112,6 +109,8 @@ describe("progress bar (in process)", () => {
       { enabled: true, stream: asStream(s), delayMs: 40, signal: controller.signal },
     ]);
     const bars = cases.map(([, , options]) => startProgress(spec, options));
+    // A report for each, so that only the case itself can keep its bar from being drawn.
+    for (const bar of bars) bar.report({ readBytes: 1, writtenBytes: 1, totalBytes: 100, done: false });
     controller.abort();
     bars[2].stop();
     await sleep(80);

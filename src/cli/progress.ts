@@ -9,28 +9,16 @@ import { stat } from "node:fs/promises";
 import cliProgress from "cli-progress";
 import { formatBytes, type ProgressEvent } from "../index.ts";
 
-/** Bytes so far: `read` counts what the total counts; `written` is the output, when known. */
-export interface Counts {
-  read: number;
-  written?: number;
-}
-
 export interface ProgressSpec {
   /** The file being worked on, as the summary line names it. */
   label: string;
   /** "encode" reads raw bytes and writes stored ones; "decode" the other way round. */
   direction: "encode" | "decode";
   /**
-   * The input's size in bytes, asked for when the bar starts; undefined when unknown
-   * (stdin). With reports, their `totalBytes` comes first and this is the fallback.
+   * The input's size in bytes when the reports (see Progress.report) do not give it;
+   * undefined when unknown (stdin). The bar waits for the first report, then asks.
    */
   total?: () => number | undefined | Promise<number | undefined>;
-  /**
-   * Where the counts come from: a function reading counters the command keeps, or,
-   * without it, the reports passed to the returned `report` (a library call's
-   * `onProgress`); the bar then waits for the first report to learn the total.
-   */
-  sample?: () => Counts;
   /** False for work that writes nothing (verify): no ratio is shown. Default true. */
   ratio?: boolean;
 }
@@ -114,7 +102,7 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
   if (!options.enabled || options.stream.isTTY !== true) return NONE;
   const stream = options.stream;
   const withRatio = spec.ratio ?? true;
-  // Without a sampler, the latest report is the count, and the first one carries the total.
+  // The latest report is the count, and the first one carries the total.
   let latest: ProgressEvent | undefined;
   let firstReport: (progress: ProgressEvent) => void = () => {};
   const reported = new Promise<ProgressEvent>((resolve) => {
@@ -124,13 +112,7 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
     latest = progress;
     firstReport(progress);
   };
-  const sample =
-    spec.sample ??
-    (() => ({ read: latest?.readBytes ?? 0, ...(withRatio ? { written: latest?.writtenBytes ?? 0 } : {}) }));
-  const inputSize = async () => {
-    if (spec.sample) return spec.total?.();
-    return (await reported).totalBytes ?? spec.total?.();
-  };
+  const inputSize = async () => (await reported).totalBytes ?? spec.total?.();
 
   let stopped = false;
   let bar: cliProgress.SingleBar | undefined;
@@ -158,10 +140,9 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
     }
     if (stopped) return;
     const known = total !== undefined && total > 0;
-    const ratio = withRatio && sample().written !== undefined;
     const width = Math.max(40, stream.columns || 80);
     const label = spec.label.length > 24 ? `…${spec.label.slice(-23)}` : spec.label;
-    const tail = `  {speed}${ratio ? "  {ratio}" : ""}`;
+    const tail = `  {speed}${withRatio ? "  {ratio}" : ""}`;
     // Room for everything but the bar: label, percentage, sizes, speed, ratio and ETA.
     const barsize = Math.max(10, Math.min(40, width - 1 - (label.length + 66)));
     const format = known
@@ -185,10 +166,10 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
       },
     });
     const payload = () => {
-      const counts = sample();
-      const read = known ? Math.min(counts.read, total!) : counts.read;
-      const raw = spec.direction === "encode" ? read : (counts.written ?? read);
-      const stored = spec.direction === "encode" ? (counts.written ?? 0) : read;
+      const written = latest?.writtenBytes ?? 0;
+      const read = known ? Math.min(latest?.readBytes ?? 0, total!) : (latest?.readBytes ?? 0);
+      const raw = spec.direction === "encode" ? read : withRatio ? written : read;
+      const stored = spec.direction === "encode" ? written : read;
       window.add(performance.now(), read, raw);
       const rates = window.rates();
       const eta = known && rates.read > 0 ? (total! - read) / rates.read : Number.NaN;
