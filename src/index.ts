@@ -301,20 +301,48 @@ export function decompressFile(
     const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-    progress.totalBytes = await sizeOf(src);
-    progress.report();
-    // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled;
-    // once a pool runs, the file is read into its slots.
-    const memory = new SlotMemory();
-    const source = progress.reading(readFileStream(src, 4 << 20, options.signal, true, memory));
-    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
-    await writeFileAtomic(dst, progress.writing(decodeContainer(source, opts, summary, true, memory)), {
-      ...options,
-      input: src,
-    });
+    const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
+    await writeFileAtomic(dst, decoded, { ...options, input: src });
     return decompressSummary(summary, started);
   });
+}
+
+/**
+ * Decompress the .mmh file `src`; yields its content, checked as decompressFile checks
+ * it. `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
+ * content bytes yielded.
+ */
+export function decompressFileStream(
+  src: string,
+  options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
+  summary?: DecodeSummary,
+): AsyncGenerator<Uint8Array> {
+  return (async function* () {
+    const progress = new ProgressReporter(options);
+    const stats = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+    yield* progress.writing(decodeFile(src, options, stats, progress, options.reuse ?? false));
+  })();
+}
+
+/**
+ * A file's content, decoded front to back; without a `threads` option, the default for
+ * the file's size. A borrowing decoder copies what it keeps of a piece, so then the read
+ * buffers are recycled and, once a pool runs, the file is read into its slots.
+ */
+async function* decodeFile(
+  src: string,
+  options: DecompressOptions,
+  summary: DecodeSummary,
+  progress: ProgressReporter,
+  borrowed: boolean,
+): AsyncGenerator<Uint8Array> {
+  progress.totalBytes = await sizeOf(src);
+  progress.report();
+  const memory = borrowed ? new SlotMemory() : undefined;
+  const source = progress.reading(readFileStream(src, 4 << 20, options.signal, borrowed, memory));
+  const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
+  yield* decodeContainer(source, opts, summary, borrowed, memory);
 }
 
 /** Header, metadata, trailer and chunk table of an .mmh file, from its index alone. */
@@ -352,13 +380,7 @@ export function verify(
     const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-    progress.totalBytes = await sizeOf(file);
-    progress.report();
-    // Borrowed decoding copies what it keeps of a piece, so read buffers can be recycled.
-    const memory = new SlotMemory();
-    const source = progress.reading(readFileStream(file, 4 << 20, options.signal, true, memory));
-    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
-    for await (const _ of decodeContainer(source, opts, summary, true, memory)) {
+    for await (const _ of decodeFile(file, options, summary, progress, true)) {
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);

@@ -27,6 +27,7 @@ import {
   createDecompressStream,
   createDecompressTransformStream,
   decompress,
+  decompressFileStream,
   decompressStream,
   generate,
   MmhError,
@@ -251,7 +252,7 @@ describe("compressFileStream and reused pieces", () => {
     return Buffer.concat(out);
   }
 
-  test("compressFileStream yields compressFile's bytes, with and without reuse, on 1 and 2 threads", async () => {
+  test("compressFileStream yields compressFile's bytes and decompressFileStream the content, with and without reuse, on 1 and 2 threads", async () => {
     const dir = mkdtempSync(join(tmpdir(), "mmh-file-stream-"));
     try {
       const model = generate({ kind: "safetensors", size: 24 * MiB, dtype: "BF16", seed: 5 });
@@ -267,8 +268,19 @@ describe("compressFileStream and reused pieces", () => {
         assert.ok(reused.equals(expected), `threads ${threads}: pieces reused`);
         const back = await written(decompressStream(once(expected), { threads, reuse: true }));
         assert.equal(sha256(back), sha256(model), `threads ${threads}: decoded with reuse`);
+        for (const reuse of [false, true]) {
+          const fromFile = await written(
+            decompressFileStream(join(dir, `m${threads}.mmh`), { threads, reuse }),
+          );
+          assert.equal(
+            sha256(fromFile),
+            sha256(model),
+            `threads ${threads}: decompressFileStream, reuse ${reuse}`,
+          );
+        }
       }
       await rejectsWith(written(compressFileStream(join(dir, "missing"))), "E_IO");
+      await rejectsWith(written(decompressFileStream(join(dir, "missing.mmh"))), "E_IO");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -9,8 +9,8 @@ import {
   compressFileStream,
   compressStream,
   decompressFile,
+  decompressFileStream,
   decompressStream,
-  defaultThreadsFor,
   emptyCompressSummary,
   FORMAT_VERSION,
   formatBytes,
@@ -24,7 +24,6 @@ import {
   npyHeader,
   pack,
   readEntryStream,
-  readFileStream,
   readTensorStream,
   tensorsOf,
   unpack,
@@ -284,19 +283,12 @@ async function decompressOne(
   try {
     if (isStdio(file) || output === undefined) {
       const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-      // A decoder whose pieces are reused copies what it keeps of its input, so the file's
-      // read buffers can be recycled too.
       const reuse = output === undefined && reusesOut(io);
-      const source = isStdio(file) ? io.stdin : readFileStream(file, 4 << 20, signal, reuse);
-      if (output === undefined) {
-        // A file's size is known: the default thread count for that size, as decompressFile.
-        const size = isStdio(file) ? undefined : await fileBytes(file).catch(() => undefined);
-        const threads = args.threads ?? defaultThreadsFor(size);
-        await writeOut(decompressStream(source, { ...options, threads, reuse }, stats), io, signal);
-      } else {
-        const decoded = decompressStream(source, options, stats);
-        await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
-      }
+      const decoded = isStdio(file)
+        ? decompressStream(io.stdin, { ...options, reuse }, stats)
+        : decompressFileStream(file, { ...options, reuse }, stats);
+      if (output === undefined) await writeOut(decoded, io, signal);
+      else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
       summary = stats;
     } else {
       summary = await decompressFile(file, output, options);
