@@ -130,7 +130,11 @@ async function main(): Promise<number> {
     made = input;
   }
   const packed = join(work, "threads-input.mmh");
-  spawnSync(process.execPath, [cli, input, "-o", packed, "-f", "-q"], { stdio: "inherit" });
+  const packing = spawnSync(process.execPath, [cli, input, "-o", packed, "-f", "-q"], { stdio: "inherit" });
+  if (packing.status !== 0) {
+    console.error(`bench/threads.ts: compressing ${relative(root, input)} failed`);
+    return 1;
+  }
 
   console.log(`1. HIER alone in 1 and 2 workers (${seconds} s each) ...`);
   const codecRows: string[][] = [];

@@ -1,9 +1,9 @@
 /**
  * A pool of worker threads that code chunks, and one more that hashes the content.
  *
- * Chunk bytes travel through shared memory: the calling thread copies a chunk into a slot
- * (a SharedArrayBuffer reused from chunk to chunk), a worker codes it into another slot,
- * and only small messages cross threads. No chunk is copied by postMessage, and the pool
+ * Chunk bytes travel through shared memory: a file is read straight into a slot (a
+ * SharedArrayBuffer reused from batch to batch, see SlotMemory), other input is copied
+ * into one, a worker codes it into another slot, and only small messages cross threads. No chunk is copied by postMessage, and the pool
  * allocates no memory per chunk once its slots exist, so the calling thread is left with
  * reading, writing and keeping order, and the work spreads over the cores.
  *

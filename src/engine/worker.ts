@@ -1,8 +1,8 @@
 /**
  * A pool thread: encodes or decodes one chunk per message with the same code the calling
- * thread would run. Chunk bytes are read from and
- * written to shared slots (see pool.ts); messages carry only sizes and names. Errors go
- * back as {code, message}, so they keep their code.
+ * thread would run. Chunk bytes are read from and written to shared slots (see pool.ts);
+ * messages carry only slot numbers, offsets and sizes. Errors go back as {code, message},
+ * so they keep their code.
  */
 import { parentPort } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
