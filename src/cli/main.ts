@@ -54,7 +54,8 @@ function toError(error: unknown): MmhError {
 }
 
 /**
- * Whether pieces given to writeOut may be memory the coder reuses: process.stdout hands
+ * Whether pieces given to writeOut may be memory the coder reuses (as they may for
+ * writeFileAtomic, which writes each piece before it asks for the next): process.stdout hands
  * each write to the kernel before it calls back, while another stream (a caller's own Io)
  * may keep the pieces it is given.
  */
@@ -229,7 +230,8 @@ async function compressOne(
     if (streamed) {
       const started = performance.now();
       if (isStdio(file)) {
-        const reuse = output === undefined && reusesOut(io);
+        // writeFileAtomic, like writeOut to process.stdout, is done with a piece when it asks for the next.
+        const reuse = output !== undefined || reusesOut(io);
         const encoded = compressStream(io.stdin, { ...options, onProgress: progress.report, reuse }, stats);
         if (output === undefined) await writeOut(encoded, io, signal);
         else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
@@ -283,7 +285,7 @@ async function decompressOne(
   try {
     if (isStdio(file) || output === undefined) {
       const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-      const reuse = output === undefined && reusesOut(io);
+      const reuse = output !== undefined || reusesOut(io);
       const decoded = isStdio(file)
         ? decompressStream(io.stdin, { ...options, reuse }, stats)
         : decompressFileStream(file, { ...options, reuse }, stats);
