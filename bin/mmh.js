@@ -7,6 +7,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exitCode = 1;
 } else {
-  const { run } = await import("../src/cli/main.ts");
+  const { entryUrl } = await import("./entry.js");
+  const { run } = await import(entryUrl(new URL("..", import.meta.url).pathname, "cli/main"));
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -179,6 +179,9 @@ export interface EncodedInSlot {
   slot: Slot;
 }
 
+/** The coding worker's module beside this one: worker.ts, or worker.js in a build (bin/entry.js). */
+const WORKER_FILE = import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js";
+
 export class WorkerPool {
   readonly size: number;
   private readonly lanes: Lane[] = [];
@@ -200,7 +203,7 @@ export class WorkerPool {
     this.size = size;
     for (let i = 0; i < size; i++)
       this.lanes.push(
-        this.spawn(new Worker(new URL("./worker.ts", import.meta.url), { resourceLimits: LIMITS })),
+        this.spawn(new Worker(new URL(WORKER_FILE, import.meta.url), { resourceLimits: LIMITS })),
       );
     if (hashing) {
       this.hasher = this.spawn(new Worker(HASHER_SOURCE, { eval: true, resourceLimits: LIMITS }));
