@@ -287,7 +287,8 @@ function sizeOf(file: string): Promise<number | undefined> {
 }
 
 /**
- * Decompress `src` (.mmh) into `dst`, checking every chunk and the content hash.
+ * Decompress `src` (.mmh) into `dst`, checking every chunk (and, with `checkSha256`, the
+ * content hash).
  * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
  * content bytes written.
  */
@@ -380,7 +381,7 @@ export function verify(
     const progress = new ProgressReporter(options);
     const started = performance.now();
     const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-    for await (const _ of decodeFile(file, options, summary, progress, true)) {
+    for await (const _ of decodeFile(file, { ...options, checkSha256: true }, summary, progress, true)) {
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);

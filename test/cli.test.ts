@@ -150,6 +150,26 @@ describe("mmh CLI", () => {
     assertError(mmh(["-t", "bad.mmh"]), r.stderr.split(":")[1].trim(), 1);
   });
 
+  test("a damaged content sha256: -d decodes (CRC-32s hold), --check-sha256 and verify refuse", () => {
+    const vectors = join(import.meta.dirname, "vectors");
+    writeFileSync(join(dir, "sha.mmh"), readFileSync(join(vectors, "fail-trailer-sha256.mmh")));
+    const good = mmh(["-d", join(vectors, "multi-chunk-zstd.mmh"), "-c", "-q"]);
+    assert.equal(good.code, 0, good.stderr);
+    const plain = mmh(["-d", "sha.mmh", "-o", "sha.out", "-q"]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.ok(readFileSync(join(dir, "sha.out")).equals(good.stdout));
+    const checked = mmh(["-d", "sha.mmh", "-o", "sha.checked", "--check-sha256"]);
+    assertError(checked, "E_CHECKSUM", 1);
+    assert.match(checked.stderr, /content sha256 mismatch/);
+    assert.equal(existsSync(join(dir, "sha.checked")), false, "no output file");
+    noTempFiles();
+    const piped = mmh(["-d", "--check-sha256"], readFileSync(join(dir, "sha.mmh")));
+    assertError(piped, "E_CHECKSUM", 1);
+    assertError(mmh(["verify", "sha.mmh"]), "E_CHECKSUM", 1);
+    assertError(mmh(["verify", "sha.mmh", "--check-sha256"]), "E_USAGE", 2);
+    assertError(mmh(["data.bin", "-c", "--check-sha256"]), "E_USAGE", 2);
+  });
+
   test("corrupt and truncated inputs give coded errors and no output file", () => {
     const bytes = readFileSync(join(dir, "data.bin.mmh"));
     const cases: [string, Buffer][] = [

@@ -29,6 +29,8 @@ export interface CliArgs {
   level?: number;
   chunkSize?: number;
   maxOutput?: number;
+  /** decompress: also check the content's sha256 against the trailer. */
+  checkSha256: boolean;
   goal?: string;
   tensor?: string;
   /** extract: the entry path inside a folder archive. */
@@ -94,6 +96,7 @@ const optionSpec = {
   level: { type: "string", short: "L" },
   "chunk-size": { type: "string" },
   "max-output": { type: "string" },
+  "check-sha256": { type: "boolean" },
   goal: { type: "string" },
   tensor: { type: "string" },
   file: { type: "string" },
@@ -193,6 +196,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
     quiet: values.quiet ?? false,
     progress: !(values["no-progress"] ?? false),
     json: values.json ?? false,
+    checkSha256: values["check-sha256"] ?? false,
   };
   if (values.output !== undefined) args.output = values.output;
   if (values.codec !== undefined) args.codec = values.codec;
@@ -256,6 +260,8 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (command === "gen" && (args.size === undefined || files.length > 0)) {
     throw usage(`gen needs --size SIZE (and -o FILE or -c)`);
   }
+  if (args.checkSha256 && command !== "decompress" && command !== "unpack")
+    throw usage(`--check-sha256 applies to decompress and unpack (verify always checks it)`);
   if (args.maxOutput !== undefined && (command === "compress" || command === "pack"))
     throw usage(`--max-output applies to decompress, unpack, extract and verify`);
   if (args.output !== undefined && args.stdout) throw usage(`-o and -c cannot be used together`);
@@ -315,6 +321,8 @@ Options:
   -T, --threads N        threads that code chunks (default: the number of cores;
                          1 for a file under 1 GiB / cores, where a pool does not pay)
   --max-output SIZE      refuse to decompress more than SIZE bytes
+  --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
+                         CRC-32 is always checked; verify checks both)
   --json                 machine-readable output for info, verify and analyze
   -h, --help             this help
   -V, --version          the version

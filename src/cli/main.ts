@@ -276,6 +276,7 @@ async function decompressOne(
   );
   const options = {
     maxOutputBytes: args.maxOutput,
+    checkSha256: args.checkSha256,
     overwrite: args.force,
     signal,
     threads: args.threads,
@@ -560,6 +561,7 @@ async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
   try {
     summary = await unpack(file, output, {
       maxOutputBytes: args.maxOutput,
+      checkSha256: args.checkSha256,
       threads: args.threads,
       overwrite: args.force,
       signal,

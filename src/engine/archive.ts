@@ -696,7 +696,8 @@ async function isEmptyDir(path: string): Promise<boolean> {
 /**
  * Restore the folder archive `file` into `dir`. Nothing is written outside `dir`: the
  * folder is built in a fresh temporary folder beside it and renamed into place only when
- * every file, its sha256 and the content's sha256 have been checked; on failure it is
+ * every file and its sha256 have been checked (and, with `checkSha256`, the content's
+ * sha256; the files cover the whole content, so theirs check every byte); on failure it is
  * removed. An existing non-empty `dir` is refused without `overwrite`, and replaced (not
  * merged into) with it.
  */

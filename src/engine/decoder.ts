@@ -50,8 +50,8 @@ export interface DecodeSummary {
  * The front-to-back decoder: container bytes in, content out. It needs no index and no
  * seeking, so it decodes from a pipe as the bytes arrive, holding one chunk at a time.
  * Every record is checked before it is used; the index and trailer at the end must agree
- * with what was read, and the content's sha256 with the trailer. Data is yielded only
- * after its chunk's CRC-32 matched.
+ * with what was read, and, with `checkSha256`, the content's sha256 with the trailer.
+ * Data is yielded only after its chunk's CRC-32 matched.
  *
  * With `borrowed`, a yielded piece may be memory the decoder reuses: it stays valid only
  * until the next piece is asked for (see encodeContainer). `memory`, given to the file
@@ -80,7 +80,7 @@ export async function* decodeContainer(
     // With one thread, everything happens here. With more, records are decoded on a
     // pool's workers once POOL_AFTER_BYTES have gone by, and the content is hashed on its
     // hashing thread (see ContentHash).
-    const content = new ContentHash(threads);
+    const content = options.checkSha256 === true ? new ContentHash(threads) : undefined;
     /** One output buffer reused from chunk to chunk, with one thread and a borrowing consumer. */
     let spare: Uint8Array | undefined;
     const seen: IndexEntry[] = [];
@@ -91,8 +91,10 @@ export async function* decodeContainer(
     const inflight: { slot: Promise<Slot>; rawLength: number }[] = [];
     let inflightBytes = 0;
     async function* release(raw: Uint8Array, slot?: Slot): AsyncGenerator<Uint8Array> {
-      content.update(raw, slot);
-      await content.room();
+      if (content) {
+        content.update(raw, slot);
+        await content.room();
+      }
       rawOffset += raw.length;
       stats.rawBytes = rawOffset;
       yield borrowed || !slot ? raw : Buffer.from(raw);
@@ -118,12 +120,14 @@ export async function* decodeContainer(
           "E_CORRUPT",
           `trailer says ${trailer.rawLength} content bytes, chunks hold ${rawOffset}`,
         );
-        const digest = await content.digest();
-        check(
-          digest === trailer.sha256,
-          "E_CHECKSUM",
-          `content sha256 mismatch: trailer says ${trailer.sha256}, content is ${digest}`,
-        );
+        if (content) {
+          const digest = await content.digest();
+          check(
+            digest === trailer.sha256,
+            "E_CHECKSUM",
+            `content sha256 mismatch: trailer says ${trailer.sha256}, content is ${digest}`,
+          );
+        }
         check(
           await input.atEnd(),
           "E_CORRUPT",
@@ -156,8 +160,9 @@ export async function* decodeContainer(
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
       if (!pool && threads > 1 && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
-        pool = new WorkerPool(threads, content.open);
-        if (content.open) content.adopt(pool);
+        const hashing = content?.open === true;
+        pool = new WorkerPool(threads, hashing);
+        if (hashing) content!.adopt(pool);
         if (memory) memory.pool = pool;
       }
       // Until a worker has started (about 0.1 s), records are decoded here rather than waited for.

@@ -42,6 +42,14 @@ export interface DecompressOptions {
   /** Threads that decode chunks (default: the number of cores); 1 decodes on the calling thread. */
   threads?: number;
   signal?: AbortSignal;
+  /**
+   * Also compute the SHA-256 of the whole content and check it against the trailer's
+   * (E_CHECKSUM). Default false: every chunk's bytes are checked against the CRC-32 of its
+   * raw bytes in any case, as `zstd -d` checks its frames' XXH64, and the index and
+   * trailer against the records; the SHA-256 costs as much as decoding a chunk again
+   * (docs/ENGINE.md). verify() always checks it.
+   */
+  checkSha256?: boolean;
 }
 
 export interface ResolvedCompressOptions {
