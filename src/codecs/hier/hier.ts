@@ -12,7 +12,14 @@ import { check, MmhError } from "../../common/errors.ts";
 import { dtypeByName } from "../../formats/dtype.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
-import { histogram, huffmanDecode, huffmanEncode, huffmanSizeFromHistogram } from "./huffman.ts";
+import {
+  BLOCK_HUFFMAN,
+  histogram,
+  huffmanDecode,
+  huffmanDecodeBf16,
+  huffmanEncode,
+  huffmanSizeFromHistogram,
+} from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
 import { LAYOUTS, type Layout, layoutById, layoutForDType } from "./layouts.ts";
 
@@ -342,6 +349,30 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
     if (pos > payload.length) throw corrupt(`stream ${k} runs past the payload`);
   }
   if (pos + tail !== payload.length) throw corrupt("stream lengths do not add up to the payload");
+  // The caller's memory when it is aligned for the layout's word-wise merge.
+  const out =
+    into && into.length === rawLength && ((into.byteOffset + head) & 7) === 0
+      ? into
+      : alignedOutput(rawLength, head);
+  out.set(payload.subarray(headerLength, headerLength + head), 0);
+  out.set(payload.subarray(payload.length - tail), rawLength - tail);
+  const [first, second] = parts;
+  if (
+    layout.name === "bf16" &&
+    first.method === METHOD_HUFFMAN &&
+    payload[first.start] === BLOCK_HUFFMAN &&
+    second.method === METHOD_STORED &&
+    second.length === n
+  ) {
+    // The usual BF16 (and F16) chunk: Huffman-coded exponents decoded straight into the
+    // output words with the stored sign|mantissa bytes, in one pass and no copy.
+    huffmanDecodeBf16(
+      payload.subarray(first.start, first.start + first.length),
+      payload.subarray(second.start, second.start + n),
+      new Uint16Array(out.buffer, out.byteOffset + head, n),
+    );
+    return out;
+  }
   const streams: Uint8Array[] = [];
   // One 8-aligned slot per stream, so that the layouts' word-wise fast paths apply.
   const stride = (n + 7) & ~7;
@@ -384,16 +415,9 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
         );
     }
   }
-  // The caller's memory when it is aligned for the layout's word-wise merge.
-  const out =
-    into && into.length === rawLength && ((into.byteOffset + head) & 7) === 0
-      ? into
-      : alignedOutput(rawLength, head);
-  out.set(payload.subarray(headerLength, headerLength + head), 0);
   layout.merge(streams, n, out.subarray(head, head + n * width));
   // zstd's streams are node:zlib's own memory, merged now.
   for (const [k, part] of parts.entries()) if (part.method === METHOD_ZSTD) dispose(streams[k], true);
-  out.set(payload.subarray(payload.length - tail), rawLength - tail);
   return out;
 }
 

@@ -700,13 +700,41 @@ export function huffmanDecode(block: Uint8Array, out: Uint8Array): void {
     return;
   }
   if (type !== BLOCK_HUFFMAN) corrupt(`unknown block type ${type}`);
+  decodeLanes(block, out, prepareLanes(block, pos, n));
+}
+
+/**
+ * Reads a Huffman block's codebook and lane table from `pos` (after its header), checks
+ * them, and builds the decode tables; returns the table's index width in bits.
+ */
+function prepareLanes(block: Uint8Array, pos: number, n: number): number {
   const book = readCodebook(block, pos, decLengths);
-  pos = book.end;
-  readLaneEnds(block, pos, n, laneBit);
+  readLaneEnds(block, book.end, n, laneBit);
   // Small blocks use a table just wide enough for the longest code (cheaper to build).
   const tableBits = n >= 2048 ? MAX_BITS : book.maxLen;
   buildDecodeTables(decLengths, tableBits, singleTable, multiTable);
-  decodeLanes(block, out, tableBits);
+  return tableBits;
+}
+
+/** BF16 bits of a sign|mantissa byte (sign at bit 7, mantissa bits 0..6): the sign to bit 15. */
+const SIGN_MANTISSA = new Uint16Array(256);
+for (let s = 0; s < 256; s++) SIGN_MANTISSA[s] = ((s & 0x80) << 8) | (s & 0x7f);
+
+/**
+ * Decodes a Huffman block of exponent bytes straight into BF16 words, each merged with
+ * its sign|mantissa byte: out[i] = sign << 15 | exponent << 7 | mantissa, where byte i of
+ * `signMantissa` holds the sign at bit 7 and the mantissa in bits 0..6 (HIER's bf16
+ * layout). One pass instead of decoding the exponents and then merging the two streams.
+ * Checks the block exactly as huffmanDecode does; `signMantissa` and `out` hold n values.
+ */
+export function huffmanDecodeBf16(block: Uint8Array, signMantissa: Uint8Array, out: Uint16Array): void {
+  const n = out.length;
+  if (signMantissa.length !== n) throw new MmhError("E_INTERNAL", "huffman: stream lengths differ");
+  checkCount(n);
+  warmUpFor(n);
+  const pos = readHeader(block, n);
+  if (block[0] !== BLOCK_HUFFMAN) corrupt(`block type ${block[0]} where a Huffman block is needed`);
+  decodeLanesBf16(block, signMantissa, out, prepareLanes(block, pos, n));
 }
 
 function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): void {
@@ -774,6 +802,101 @@ function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): voi
   }
 }
 
+/**
+ * decodeLanes, each symbol written as the BF16 word it makes with its sign|mantissa byte
+ * (see huffmanDecodeBf16). A lookup gives up to 3 symbols; all 3 words are written, and
+ * those past the lookup's count are written again by the next one, as in decodeLanes.
+ */
+function decodeLanesBf16(block: Uint8Array, sm: Uint8Array, out: Uint16Array, tableBits: number): void {
+  const n = out.length;
+  const q = laneSize(n);
+  const mask = (1 << tableBits) - 1;
+  const multi = multiTable;
+  const low = SIGN_MANTISSA;
+  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  let p0 = laneBit[0];
+  let p1 = laneBit[1];
+  let p2 = laneBit[2];
+  let p3 = laneBit[3];
+  let o0 = 0;
+  let o1 = Math.min(n, q);
+  let o2 = Math.min(n, 2 * q);
+  let o3 = Math.min(n, 3 * q);
+  const e0 = o1;
+  const e1 = o2;
+  const e2 = o3;
+  const e3 = n;
+  const readLimit = (block.length - 4) * 8;
+  for (;;) {
+    // As in decodeLanes: iterations that keep every read and write inside bounds.
+    let k = ((e0 - o0 - 1) / 3) | 0;
+    const k1 = ((e1 - o1 - 1) / 3) | 0;
+    const k2 = ((e2 - o2 - 1) / 3) | 0;
+    const k3 = ((e3 - o3 - 1) / 3) | 0;
+    if (k1 < k) k = k1;
+    if (k2 < k) k = k2;
+    if (k3 < k) k = k3;
+    const most = Math.max(p0, p1, p2, p3);
+    const kr = ((readLimit - most) / tableBits) | 0;
+    if (kr < k) k = kr;
+    if (k < 4) break;
+    for (; k > 0; k--) {
+      const a = multi[(dv.getUint32(p0 >>> 3, true) >>> (p0 & 7)) & mask];
+      const b = multi[(dv.getUint32(p1 >>> 3, true) >>> (p1 & 7)) & mask];
+      const c = multi[(dv.getUint32(p2 >>> 3, true) >>> (p2 & 7)) & mask];
+      const d = multi[(dv.getUint32(p3 >>> 3, true) >>> (p3 & 7)) & mask];
+      // Symbol j of an entry sits at bits 8j..8j+7; shifted to bits 7..14 it is the exponent.
+      out[o0] = low[sm[o0]] | ((a << 7) & 0x7f80);
+      out[o0 + 1] = low[sm[o0 + 1]] | ((a >>> 1) & 0x7f80);
+      out[o0 + 2] = low[sm[o0 + 2]] | ((a >>> 9) & 0x7f80);
+      out[o1] = low[sm[o1]] | ((b << 7) & 0x7f80);
+      out[o1 + 1] = low[sm[o1 + 1]] | ((b >>> 1) & 0x7f80);
+      out[o1 + 2] = low[sm[o1 + 2]] | ((b >>> 9) & 0x7f80);
+      out[o2] = low[sm[o2]] | ((c << 7) & 0x7f80);
+      out[o2 + 1] = low[sm[o2 + 1]] | ((c >>> 1) & 0x7f80);
+      out[o2 + 2] = low[sm[o2 + 2]] | ((c >>> 9) & 0x7f80);
+      out[o3] = low[sm[o3]] | ((d << 7) & 0x7f80);
+      out[o3 + 1] = low[sm[o3 + 1]] | ((d >>> 1) & 0x7f80);
+      out[o3 + 2] = low[sm[o3 + 2]] | ((d >>> 9) & 0x7f80);
+      o0 += (a >>> 24) & 3;
+      o1 += (b >>> 24) & 3;
+      o2 += (c >>> 24) & 3;
+      o3 += (d >>> 24) & 3;
+      p0 += a >>> 26;
+      p1 += b >>> 26;
+      p2 += c >>> 26;
+      p3 += d >>> 26;
+    }
+  }
+  p0 = decodeTailBf16(block, p0, sm, out, o0, e0, mask);
+  p1 = decodeTailBf16(block, p1, sm, out, o1, e1, mask);
+  p2 = decodeTailBf16(block, p2, sm, out, o2, e2, mask);
+  p3 = decodeTailBf16(block, p3, sm, out, o3, e3, mask);
+  if (p0 !== laneBit[1] || p1 !== laneBit[2] || p2 !== laneBit[3] || p3 !== laneBit[4]) {
+    corrupt("a lane's bitstream does not end where the block says");
+  }
+}
+
+/** decodeTail for huffmanDecodeBf16: one symbol at a time, merged into out[o..oe). */
+function decodeTailBf16(
+  block: Uint8Array,
+  p: number,
+  sm: Uint8Array,
+  out: Uint16Array,
+  o: number,
+  oe: number,
+  mask: number,
+): number {
+  const single = singleTable;
+  while (o < oe) {
+    const e = single[(peekSafe(block, p >>> 3) >>> (p & 7)) & mask];
+    out[o] = SIGN_MANTISSA[sm[o]] | ((e & 0xff) << 7);
+    o++;
+    p += e >>> 8;
+  }
+  return p;
+}
+
 // ---------------------------------------------------------------------------------------
 // Warm-up
 
@@ -812,6 +935,14 @@ function warmUp(): void {
     const block = huffmanEncode(input);
     const out = new Uint8Array(length);
     huffmanDecode(block, out);
+    if (block[0] === BLOCK_HUFFMAN) {
+      const words = new Uint16Array(length);
+      huffmanDecodeBf16(block, data.subarray(0, length), words);
+      for (let i = 0; i < length; i++) {
+        if (words[i] >>> 7 !== (((data[i] & 0x80) << 1) | input[i]) || (words[i] & 0x7f) !== (data[i] & 0x7f))
+          throw new MmhError("E_INTERNAL", "huffman: bf16 self-test failed");
+      }
+    }
     if (huffmanSizeFromHistogram(histogram(input)) !== block.length) {
       throw new MmhError("E_INTERNAL", "huffman: self-test failed");
     }
