@@ -219,11 +219,12 @@ function repeatsWorthAProbe(stream: Uint8Array): boolean {
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
 
-function codeStream(stream: Uint8Array, level: number, tryZstd: boolean): CodedStream {
+/** `counts`, when given, is histogram(stream), counted while the stream was split off. */
+function codeStream(stream: Uint8Array, level: number, tryZstd: boolean, counts?: Uint32Array): CodedStream {
   const n = stream.length;
   let best: CodedStream | undefined;
   // Mantissa bytes are near random: a sample says so without counting the whole stream.
-  if (n >= 4 * RANDOM_SAMPLE) {
+  if (counts === undefined && n >= 4 * RANDOM_SAMPLE) {
     const at = (n >> 1) & ~7;
     const sample = stream.subarray(at, at + RANDOM_SAMPLE);
     if (entropyBits(histogram(sample), sample.length) / sample.length > RANDOM_BITS) {
@@ -231,7 +232,7 @@ function codeStream(stream: Uint8Array, level: number, tryZstd: boolean): CodedS
     }
   }
   if (!best) {
-    const hist = histogram(stream);
+    const hist = counts ?? histogram(stream);
     let distinct = 0;
     for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
     if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
@@ -277,10 +278,16 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   const buffer = scratch.subarray(0, streamBytes);
   const src = aligned(raw, head, streamBytes).subarray(head, head + n * width);
   const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
-  layout.split(src, n, streams);
+  let exponents: Uint32Array | undefined;
+  if (layout.splitCounting) {
+    exponents = new Uint32Array(256);
+    layout.splitCounting(src, n, streams, exponents);
+  } else layout.split(src, n, streams);
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
-  const coded = streams.map((s) => codeStream(s, Math.max(1, level), tryZstd));
+  const coded = streams.map((s, k) =>
+    codeStream(s, Math.max(1, level), tryZstd, k === 0 ? exponents : undefined),
+  );
   const headerLength = FIXED + DESCRIPTOR * coded.length;
   const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;
   // Every byte of out is written below, so memory from the caller need not be cleared.

@@ -15,8 +15,16 @@ export interface Layout {
   /** Byte streams per element. */
   readonly streams: number;
   split(data: Uint8Array, n: number, out: Uint8Array[]): void;
+  /**
+   * split, also counting the values of stream 0 (the exponents) into `counts` (256
+   * entries, added to): the histogram the coder needs, without reading the stream again.
+   */
+  splitCounting?(data: Uint8Array, n: number, out: Uint8Array[], counts: Uint32Array): void;
   merge(streams: Uint8Array[], n: number, out: Uint8Array): void;
 }
+
+/** Four sub-histograms, one per byte of a word: no store-to-load stall on repeated values. */
+const subCounts = new Uint32Array(1024);
 
 function u16(b: Uint8Array, n: number): Uint16Array {
   return new Uint16Array(b.buffer, b.byteOffset, n);
@@ -39,6 +47,72 @@ const bytes: Layout = {
 };
 
 /**
+ * BF16 split (see bf16 below), counting the exponents into `counts` when given. The two
+ * quad loops differ only in the counting, kept out of the loop that does not need it.
+ */
+function bf16Split(
+  data: Uint8Array,
+  n: number,
+  [e, sm]: Uint8Array[],
+  counts: Uint32Array | undefined,
+): void {
+  let i = 0;
+  // Four elements per step: two 32-bit loads, one 32-bit store to each stream.
+  if (((e.byteOffset | sm.byteOffset | data.byteOffset) & 3) === 0 && n >= 4) {
+    const quads = n >>> 2;
+    const d32 = new Int32Array(data.buffer, data.byteOffset, quads * 2);
+    const e32 = new Int32Array(e.buffer, e.byteOffset, quads);
+    const s32 = new Int32Array(sm.buffer, sm.byteOffset, quads);
+    if (counts) {
+      const h = subCounts;
+      h.fill(0);
+      for (let q = 0; q < quads; q++) {
+        const a = d32[2 * q];
+        const b = d32[2 * q + 1];
+        const x =
+          ((a >>> 7) & 0xff) | ((a >>> 15) & 0xff00) | ((b << 9) & 0xff0000) | ((b << 1) & 0xff000000);
+        e32[q] = x;
+        s32[q] = bf16SignMantissa(a, b);
+        h[x & 255]++;
+        h[256 + ((x >>> 8) & 255)]++;
+        h[512 + ((x >>> 16) & 255)]++;
+        h[768 + (x >>> 24)]++;
+      }
+      for (let v = 0; v < 256; v++) counts[v] += h[v] + h[256 + v] + h[512 + v] + h[768 + v];
+    } else {
+      for (let q = 0; q < quads; q++) {
+        const a = d32[2 * q];
+        const b = d32[2 * q + 1];
+        e32[q] = ((a >>> 7) & 0xff) | ((a >>> 15) & 0xff00) | ((b << 9) & 0xff0000) | ((b << 1) & 0xff000000);
+        s32[q] = bf16SignMantissa(a, b);
+      }
+    }
+    i = quads * 4;
+  }
+  for (; i < n; i++) {
+    const x = data[2 * i] | (data[2 * i + 1] << 8);
+    const exponent = (x >>> 7) & 0xff;
+    e[i] = exponent;
+    sm[i] = ((x >>> 8) & 0x80) | (x & 0x7f);
+    if (counts) counts[exponent]++;
+  }
+}
+
+/** The sign|mantissa bytes of the four BF16 values in words a and b, as one word. */
+function bf16SignMantissa(a: number, b: number): number {
+  return (
+    ((a >>> 8) & 0x80) |
+    (a & 0x7f) |
+    ((a >>> 16) & 0x8000) |
+    ((a >>> 8) & 0x7f00) |
+    ((b << 8) & 0x800000) |
+    ((b << 16) & 0x7f0000) |
+    (b & 0x80000000) |
+    ((b << 8) & 0x7f000000)
+  );
+}
+
+/**
  * BF16: s eeeeeeee mmmmmmm -> [exponent byte, sign|mantissa byte]. Two elements are
  * read or written per 32-bit word (half the memory operations of one at a time); the
  * element data must be 4-byte aligned, which HIER's buffers are.
@@ -48,35 +122,11 @@ const bf16: Layout = {
   name: "bf16",
   width: 2,
   streams: 2,
-  split(data, n, [e, sm]) {
-    let i = 0;
-    // Four elements per step: two 32-bit loads, one 32-bit store to each stream.
-    if (((e.byteOffset | sm.byteOffset | data.byteOffset) & 3) === 0 && n >= 4) {
-      const quads = n >>> 2;
-      const d32 = new Int32Array(data.buffer, data.byteOffset, quads * 2);
-      const e32 = new Int32Array(e.buffer, e.byteOffset, quads);
-      const s32 = new Int32Array(sm.buffer, sm.byteOffset, quads);
-      for (let q = 0; q < quads; q++) {
-        const a = d32[2 * q];
-        const b = d32[2 * q + 1];
-        e32[q] = ((a >>> 7) & 0xff) | ((a >>> 15) & 0xff00) | ((b << 9) & 0xff0000) | ((b << 1) & 0xff000000);
-        s32[q] =
-          ((a >>> 8) & 0x80) |
-          (a & 0x7f) |
-          ((a >>> 16) & 0x8000) |
-          ((a >>> 8) & 0x7f00) |
-          ((b << 8) & 0x800000) |
-          ((b << 16) & 0x7f0000) |
-          (b & 0x80000000) |
-          ((b << 8) & 0x7f000000);
-      }
-      i = quads * 4;
-    }
-    for (; i < n; i++) {
-      const x = data[2 * i] | (data[2 * i + 1] << 8);
-      e[i] = (x >>> 7) & 0xff;
-      sm[i] = ((x >>> 8) & 0x80) | (x & 0x7f);
-    }
+  split(data, n, out) {
+    bf16Split(data, n, out, undefined);
+  },
+  splitCounting(data, n, out, counts) {
+    bf16Split(data, n, out, counts);
   },
   merge([e, sm], n, out) {
     let i = 0;
