@@ -37,11 +37,11 @@ describe("ContentHash", () => {
 
   test("one thread hashes here; held bytes hash here when no pool comes", async () => {
     for (const threads of [1, 2]) {
-      const content = new ContentHash(threads);
+      const content = new ContentHash(threads > 1);
       for (const part of parts) content.update(part);
       assert.equal(await content.digest(), sha256(data), `threads ${threads}`);
     }
-    const short = new ContentHash(2);
+    const short = new ContentHash(true);
     short.update(parts[0]);
     assert.equal(short.open, true);
     assert.equal(await short.digest(), sha256(parts[0]));
@@ -50,7 +50,7 @@ describe("ContentHash", () => {
   test("a pool takes over held bytes, in order, and hashes from slots", async () => {
     const pool = new WorkerPool(1, true);
     try {
-      const content = new ContentHash(2);
+      const content = new ContentHash(true);
       content.update(parts[0]);
       content.update(parts[1]);
       content.adopt(pool);
@@ -69,7 +69,7 @@ describe("ContentHash", () => {
   });
 
   test("held bytes go on being hashed here once they pass the limit, and no pool can take them", async () => {
-    const content = new ContentHash(2);
+    const content = new ContentHash(true);
     for (const part of parts) content.update(part);
     assert.equal(content.open, false);
     const pool = new WorkerPool(1, true);

@@ -26,6 +26,7 @@ import { decodeChunkPieces } from "./chunk.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
 import {
   ContentHash,
+  hashesApart,
   IN_FLIGHT_BYTES,
   inFlightLimit,
   POOL_AFTER_BYTES,
@@ -77,10 +78,10 @@ export async function* decodeContainer(
     const { metadataLength } = parseHeaderFixed(fixed);
     const header = parseHeader(fixed, await input.read(metadataLength, "the header metadata"));
     stats.header = header;
-    // With one thread, everything happens here. With more, records are decoded on a
-    // pool's workers once POOL_AFTER_BYTES have gone by, and the content is hashed on its
-    // hashing thread (see ContentHash).
-    const content = options.checkSha256 === true ? new ContentHash(threads) : undefined;
+    // With one thread, records are decoded here. With more, they are decoded on a pool's
+    // workers once POOL_AFTER_BYTES have gone by. A content hash asked for is computed on
+    // the pool's hashing thread when there is a core for it (hashesApart, ContentHash).
+    const content = options.checkSha256 === true ? new ContentHash(hashesApart(threads)) : undefined;
     /** One output buffer reused from chunk to chunk, with one thread and a borrowing consumer. */
     let spare: Uint8Array | undefined;
     const seen: IndexEntry[] = [];
@@ -159,9 +160,15 @@ export async function* decodeContainer(
       stats.chunks = seen.length;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
-      if (!pool && threads > 1 && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
-        const hashing = content?.open === true;
-        pool = new WorkerPool(threads, hashing);
+      const hashing = content?.open === true;
+      if (
+        !pool &&
+        (threads > 1 || hashing) &&
+        declared >= POOL_AFTER_BYTES &&
+        record.rawLength <= POOL_MAX_RECORD
+      ) {
+        // With one thread, a pool of no coding workers: only the hashing thread.
+        pool = new WorkerPool(threads > 1 ? threads : 0, hashing);
         if (hashing) content!.adopt(pool);
         if (memory) memory.pool = pool;
       }

@@ -17,6 +17,7 @@ import { type ChunkSpec, plannedChunks } from "./plan.ts";
 import {
   ContentHash,
   type EncodedInSlot,
+  hashesApart,
   IN_FLIGHT_BYTES,
   inFlightLimit,
   POOL_AFTER_BYTES,
@@ -112,11 +113,11 @@ export async function* encodeContainer(
   const runs = opts.codec === "auto" || opts.codec.id === "P251";
   let run: Run | undefined;
   const auto: AutoStats = { choiceMs: 0 };
-  // With one thread, everything happens here. With more, chunks are coded on a pool's
-  // workers once POOL_AFTER_BYTES have gone by, and the content is hashed on its hashing
-  // thread (see ContentHash); the choice of codec is still made here, in order, so the
-  // output is the same for any thread count.
-  const content = new ContentHash(opts.threads);
+  // With one thread, chunks are coded here. With more, they are coded on a pool's workers
+  // once POOL_AFTER_BYTES have gone by. Either way the content is hashed on the pool's
+  // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
+  // codec is always made here, in order, so the output is the same for any thread count.
+  const content = new ContentHash(hashesApart(opts.threads));
   const inflight: Promise<EncodedInSlot>[] = [];
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
@@ -143,8 +144,9 @@ export async function* encodeContainer(
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      if (!pool && opts.threads > 1 && seenBytes >= POOL_AFTER_BYTES) {
-        pool = new WorkerPool(opts.threads, content.open);
+      if (!pool && (opts.threads > 1 || content.open) && seenBytes >= POOL_AFTER_BYTES) {
+        // With one thread, a pool of no coding workers: only the hashing thread.
+        pool = new WorkerPool(opts.threads > 1 ? opts.threads : 0, content.open);
         if (content.open) content.adopt(pool);
         if (memory) memory.pool = pool;
       }

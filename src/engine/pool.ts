@@ -44,8 +44,13 @@ export function inFlightLimit(workers: number): number {
  */
 export const IN_FLIGHT_BYTES = 16 << 20;
 export const POOL_MAX_RECORD = 8 << 20;
-/** Content bytes waiting for the hashing thread (it hashes a few GB/s: milliseconds of work). */
-const HASH_BACKLOG = 4 << 20;
+/**
+ * Content bytes waiting for the hashing thread, beyond which the caller waits. The thread
+ * hashes about 1.6 GB/s here, but starts 35-40 ms after its pool, which takes over up to
+ * HOLD_LIMIT held bytes (see ContentHash) while the caller codes on: with 4 MiB the caller
+ * idled about 0.05 s at every pool start, and 0.04 s with 16 MiB.
+ */
+const HASH_BACKLOG = 32 << 20;
 
 /** The default thread count: every core the process may use. */
 export function defaultThreads(): number {
@@ -466,10 +471,21 @@ parentPort.on("message", (request) => {
 const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
 
 /**
- * The sha256 of the content, computed on this thread or on a pool's hashing thread. With
- * one thread it is computed here from the start. With more, the first bytes are held
- * (at most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing
- * over; if none has started by then, it stays on this thread. Held bytes are copied.
+ * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
+ * coding with `threads` threads: whenever there is a core for it. With one coding thread
+ * the pool has no coding workers, only the hashing thread, as zstd -T1 moves its I/O to a
+ * second thread: compressing 256 MiB of BF16 with -T 1 took 0.86-0.88 s with the hash on
+ * the calling thread (docs/ENGINE.md has the figures after).
+ */
+export function hashesApart(threads: number): boolean {
+  return threads > 1 || defaultThreads() > 1;
+}
+
+/**
+ * The sha256 of the content, computed on this thread or on a pool's hashing thread.
+ * Unless `apart`, it is computed here from the start. Else the first bytes are held (at
+ * most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing over;
+ * if none has started by then, it stays on this thread. Held bytes are copied.
  */
 export class ContentHash {
   private local: Hash | undefined;
@@ -477,9 +493,9 @@ export class ContentHash {
   private heldBytes = 0;
   private pool: WorkerPool | undefined;
 
-  constructor(threads: number) {
-    if (threads === 1) this.local = createHash("sha256");
-    else this.held = [];
+  constructor(apart: boolean) {
+    if (apart) this.held = [];
+    else this.local = createHash("sha256");
   }
 
   /** True while a pool starting now could take the hashing over. */
