@@ -90,6 +90,10 @@ const cliThreads = /--threads\b/.test(
   spawnSync(node, [cli, "--help"], { cwd: root, encoding: "utf8" }).stdout ?? "",
 );
 const ONE_THREAD_CLI: readonly string[] = cliThreads ? ["--threads", "1"] : [];
+/** Whether this build checks the content's sha256 on decompression only when asked. */
+const cliChecksSha = /--check-sha256\b/.test(
+  spawnSync(node, [cli, "--help"], { cwd: root, encoding: "utf8" }).stdout ?? "",
+);
 const ONE_THREAD = { threads: 1 } as CompressOptions;
 /**
  * zstd's own single-thread modes, as context: `-T1` compresses on a worker thread while the
@@ -662,6 +666,7 @@ async function main(): Promise<void> {
     mmh: join(workDir, "targets-out.mmh"),
     speed: join(workDir, "targets-out.speed"),
     threads: join(workDir, "targets-out.threads"),
+    sha: join(workDir, "targets-out.sha"),
   };
   const bf16MmhThreads = join(workDir, "targets-cli-threads.mmh");
   type Op = readonly [string, readonly string[]];
@@ -674,6 +679,8 @@ async function main(): Promise<void> {
     zstdDna: ["zstd", ["-d", "-q", "-f", "--no-asyncio", bf16ZstCli, "-o", outs.zstdNoAsync]],
     mmhD: [node, [cli, "-d", bf16MmhCli, "-o", outs.mmh, "-f", "-q", ...ONE_THREAD_CLI]],
     mmhDs: [node, [cli, "-d", bf16MmhSpeed, "-o", outs.speed, "-f", "-q", ...ONE_THREAD_CLI]],
+    // context when the CLI checks the content's sha256 only on request
+    mmhDsha: [node, [cli, "-d", bf16MmhCli, "-o", outs.sha, "-f", "-q", "--check-sha256", ...ONE_THREAD_CLI]],
     // context when the CLI has a threads option: its default thread count
     mmhCmt: [node, [cli, bf16, "-o", bf16MmhThreads, "-f", "-q"]],
     mmhDmt: [node, [cli, "-d", bf16MmhThreads, "-o", outs.threads, "-f", "-q"]],
@@ -689,6 +696,7 @@ async function main(): Promise<void> {
     zstdDna: [],
     mmhD: [],
     mmhDs: [],
+    mmhDsha: [],
     mmhCmt: [],
     mmhDmt: [],
     nodeStart: [],
@@ -706,6 +714,7 @@ async function main(): Promise<void> {
       "mmhD",
       "mmhDs",
       ...(cliThreads ? (["mmhDmt"] as const) : []),
+      ...(cliChecksSha ? (["mmhDsha"] as const) : []),
       ...(ZSTD_NO_ASYNCIO ? (["zstdDna"] as const) : []),
     ],
   ];
@@ -724,6 +733,7 @@ async function main(): Promise<void> {
   const bf16Sha = await inputSha(bf16);
   for (const [what, file] of Object.entries(outs)) {
     if (what === "zstdNoAsync" && !ZSTD_NO_ASYNCIO) continue;
+    if (what === "sha" && !cliChecksSha) continue;
     if ((await sha256File(file)) !== bf16Sha) throw new Error(`CLI round trip (${what}) differs`);
   }
   const used: Partial<Record<Key, Usage>> = {};
@@ -768,6 +778,8 @@ async function main(): Promise<void> {
   }
   if (ZSTD_SINGLE) speedRow("compress, vs zstd -3 --single-thread (context)", "zstdCst", "mmhC", false);
   if (ZSTD_NO_ASYNCIO) speedRow("decompress, vs zstd -d --no-asyncio (context)", "zstdDna", "mmhD", false);
+  if (cliChecksSha)
+    speedRow("decompress with --check-sha256, vs zstd -d (context)", "zstdD", "mmhDsha", false);
   const zstdLabels = {
     zstdC: "zstd -3 -T1",
     zstdCst: "zstd -3 --single-thread",
@@ -790,7 +802,9 @@ async function main(): Promise<void> {
     cliThreads
       ? "- mmh has a threads option, so the target rows pass `--threads 1`; the two context rows run mmh with its default thread count (all cores), against the same single-threaded zstd."
       : "- This build of mmh has no threads option: it codes on one thread.",
-    "- `--threads 1` does everything on one thread: reading, hashing, coding and writing. `zstd -3 -T1` compresses on one worker thread while its main thread reads and writes, and `zstd -d` writes through a second thread; the last two context rows time zstd with everything on one thread too (`--single-thread`, `--no-asyncio`). The verdicts are against the zstd commands the target names.",
+    cliChecksSha
+      ? "- `--threads 1` codes every chunk on the calling thread, which also reads and writes; on a machine with more than one core, compression hashes the content (its sha256, for the trailer) on a second thread, as `zstd -3 -T1` compresses on one worker thread while its main thread reads and writes, and `zstd -d` writes through a second thread. Decompression checks every chunk's CRC-32, as `zstd -d` checks its XXH64, and the content's sha256 only with `--check-sha256` (a context row). Two more context rows time zstd with everything on one thread (`--single-thread`, `--no-asyncio`). The verdicts are against the zstd commands the target names."
+      : "- `--threads 1` does everything on one thread: reading, hashing, coding and writing. `zstd -3 -T1` compresses on one worker thread while its main thread reads and writes, and `zstd -d` writes through a second thread; the last two context rows time zstd with everything on one thread too (`--single-thread`, `--no-asyncio`). The verdicts are against the zstd commands the target names.",
     ...(zstdUse.length > 0
       ? [`- zstd's CPU s / wall s (one run each under \`${TIME_BIN}\`): ${zstdUse.join("; ")}.`]
       : []),
@@ -810,7 +824,7 @@ async function main(): Promise<void> {
       t4Rows,
     ),
     "",
-    `Sizes: .zst ${cliZstBytes} (${fmt(cliZstBytes / bf16Bytes, 4)}), .mmh default ${cliMmhBytes} (${fmt(cliMmhBytes / bf16Bytes, 4)}; ${cliMmhBytes === bf16Def.bytes ? "the same size as compressFile() in target 2" : `compressFile() in target 2 gave ${bf16Def.bytes}`}), .mmh --goal speed ${cliSpeedBytes} (${fmt(cliSpeedBytes / bf16Bytes, 4)}). All three decompressed outputs have the input's sha256.`,
+    `Sizes: .zst ${cliZstBytes} (${fmt(cliZstBytes / bf16Bytes, 4)}), .mmh default ${cliMmhBytes} (${fmt(cliMmhBytes / bf16Bytes, 4)}; ${cliMmhBytes === bf16Def.bytes ? "the same size as compressFile() in target 2" : `compressFile() in target 2 gave ${bf16Def.bytes}`}), .mmh --goal speed ${cliSpeedBytes} (${fmt(cliSpeedBytes / bf16Bytes, 4)}). Every decompressed output has the input's sha256.`,
     "",
     `Process start alone, \`node bin/mmh.js --version\`: median ${fmt(med("nodeStart") / 1000, 3)} s; that much of each mmh time is not compression.`,
     "",
@@ -824,6 +838,7 @@ async function main(): Promise<void> {
     ...(ZSTD_NO_ASYNCIO ? [`- zstd -d --no-asyncio: ${all("zstdDna")}`] : []),
     `- mmh -d (default): ${all("mmhD")}`,
     `- mmh -d (--goal speed): ${all("mmhDs")}`,
+    ...(cliChecksSha ? [`- mmh -d --check-sha256: ${all("mmhDsha")}`] : []),
     ...(cliThreads
       ? [`- mmh compress, default threads: ${all("mmhCmt")}`, `- mmh -d, default threads: ${all("mmhDmt")}`]
       : []),

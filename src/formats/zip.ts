@@ -4,7 +4,7 @@
  * source; we then read each member's local header to find where its data starts.
  */
 import { Readable } from "node:stream";
-import yauzl from "yauzl";
+import type yauzl from "yauzl";
 import { check, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../engine/reader.ts";
 import { readAt } from "./regions.ts";
@@ -34,29 +34,46 @@ export interface ZipMember {
   encrypted: boolean;
 }
 
-class SourceReader extends yauzl.RandomAccessReader {
-  readonly source: RandomAccessSource;
+/**
+ * yauzl and a RandomAccessReader over our sources, loaded on the first zip: most runs of
+ * mmh read none, and loading yauzl took about 11 ms of every start.
+ */
+let loaded: Promise<{ zip: typeof yauzl; reader: (source: RandomAccessSource) => yauzl.RandomAccessReader }>;
 
-  constructor(source: RandomAccessSource) {
-    super();
-    this.source = source;
-  }
+function loadYauzl(): typeof loaded {
+  loaded ??= import("yauzl").then(({ default: zip }) => {
+    class SourceReader extends zip.RandomAccessReader {
+      readonly source: RandomAccessSource;
 
-  override _readStreamForRange(start: number, end: number): Readable {
-    const stream = new Readable({ read() {} });
-    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && 0 <= start && start <= end)) {
-      queueMicrotask(() => stream.destroy(new MmhError("E_CORRUPT", `zip: bad read range ${start}..${end}`)));
-      return stream;
+      constructor(source: RandomAccessSource) {
+        super();
+        this.source = source;
+      }
+
+      override _readStreamForRange(start: number, end: number): Readable {
+        return readRange(this.source, start, end);
+      }
     }
-    readAt(this.source, start, end - start, "zip structure").then(
-      (bytes) => {
-        stream.push(bytes);
-        stream.push(null);
-      },
-      (error: unknown) => stream.destroy(error as Error),
-    );
+    return { zip, reader: (source) => new SourceReader(source) };
+  });
+  return loaded;
+}
+
+/** A stream of the source's bytes start..end, for yauzl. */
+function readRange(source: RandomAccessSource, start: number, end: number): Readable {
+  const stream = new Readable({ read() {} });
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && 0 <= start && start <= end)) {
+    queueMicrotask(() => stream.destroy(new MmhError("E_CORRUPT", `zip: bad read range ${start}..${end}`)));
     return stream;
   }
+  readAt(source, start, end - start, "zip structure").then(
+    (bytes) => {
+      stream.push(bytes);
+      stream.push(null);
+    },
+    (error: unknown) => stream.destroy(error as Error),
+  );
+  return stream;
 }
 
 function zipError(error: unknown): MmhError {
@@ -73,11 +90,12 @@ function zipError(error: unknown): MmhError {
   return new MmhError("E_CORRUPT", `zip: ${message}`, { cause: error });
 }
 
-function openZip(source: RandomAccessSource): Promise<yauzl.ZipFile> {
+async function openZip(source: RandomAccessSource): Promise<yauzl.ZipFile> {
+  const { zip, reader } = await loadYauzl();
   return new Promise((resolve, reject) => {
     try {
-      yauzl.fromRandomAccessReader(
-        new SourceReader(source),
+      zip.fromRandomAccessReader(
+        reader(source),
         source.size,
         { lazyEntries: true, autoClose: true, decodeStrings: true, validateEntrySizes: true },
         (error, zipfile) => (error ? reject(zipError(error)) : resolve(zipfile)),
