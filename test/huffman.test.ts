@@ -9,6 +9,7 @@ import {
   HUFFMAN_MAX_BITS,
   histogram,
   huffmanDecode,
+  huffmanDecodeBf16,
   huffmanEncode,
   huffmanSizeFromHistogram,
 } from "../src/codecs/hier/huffman.ts";
@@ -388,6 +389,85 @@ describe("huffman: malformed blocks", () => {
         decodeOrCorrupt(Uint8Array.from([BLOCK_HUFFMAN, ...count, ...tail]), n);
       }),
       { numRuns: 400 },
+    );
+  });
+});
+
+describe("huffman: exponents decoded straight into BF16 words", () => {
+  /** What huffmanDecode and the bf16 merge give: sign << 15 | exponent << 7 | mantissa. */
+  function expected(exponents: Uint8Array, signMantissa: Uint8Array): Uint16Array {
+    return Uint16Array.from(
+      exponents,
+      (e, i) => ((signMantissa[i] & 0x80) << 8) | (e << 7) | (signMantissa[i] & 0x7f),
+    );
+  }
+
+  it("equals decoding and merging, for odd sizes, uneven lanes and unaligned inputs", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 40, max: 70_000 })),
+        fc.integer(),
+        fc.integer({ min: 0, max: 7 }),
+        (n, seed, shift) => {
+          const exponents = peaked(n, seed);
+          const block = huffmanEncode(exponents);
+          if (block[0] !== BLOCK_HUFFMAN) return; // one symbol: a single-symbol block
+          const signMantissa = uniform(n + shift, seed ^ 0x5bd1e995).subarray(shift);
+          const guard = new Uint16Array(n + 8).fill(0xa5a5);
+          const out = guard.subarray(4, 4 + n);
+          huffmanDecodeBf16(block.slice(), signMantissa, out);
+          assert.deepEqual(out, expected(exponents, signMantissa));
+          for (const i of [0, 1, 2, 3, n + 4, n + 5, n + 6, n + 7]) assert.equal(guard[i], 0xa5a5);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it("refuses what huffmanDecode refuses, with E_CORRUPT, and never writes outside its output", () => {
+    const exponents = peaked(20_001, 41);
+    const signMantissa = uniform(20_001, 42);
+    const block = huffmanEncode(exponents);
+    for (const cut of [0, 1, 3, 10, block.length >> 1, block.length - 1]) {
+      assert.throws(
+        () => huffmanDecodeBf16(block.subarray(0, cut), signMantissa, new Uint16Array(20_001)),
+        (e: unknown) => e instanceof MmhError && e.code === "E_CORRUPT",
+      );
+    }
+    assert.throws(
+      () =>
+        huffmanDecodeBf16(
+          huffmanEncode(new Uint8Array(100).fill(9)),
+          signMantissa.subarray(0, 100),
+          new Uint16Array(100),
+        ),
+      (e: unknown) => e instanceof MmhError && e.code === "E_CORRUPT",
+      "a single-symbol block is not a Huffman block",
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (flips) => {
+          const damaged = block.slice();
+          for (const [at, x] of flips) damaged[at % damaged.length] ^= x;
+          const guard = new Uint16Array(20_001 + 8).fill(0x5a5a);
+          let plain: unknown;
+          try {
+            huffmanDecode(damaged, new Uint8Array(20_001));
+          } catch (e) {
+            plain = e;
+          }
+          try {
+            huffmanDecodeBf16(damaged, signMantissa, guard.subarray(4, 4 + 20_001));
+            assert.equal(plain, undefined, "both decode");
+          } catch (e) {
+            assert.ok(e instanceof MmhError && e.code === "E_CORRUPT");
+            assert.ok(plain instanceof MmhError && plain.code === "E_CORRUPT", "both refuse");
+          }
+          for (const i of [0, 1, 2, 3, 20_005, 20_006, 20_007, 20_008]) assert.equal(guard[i], 0x5a5a);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -46,11 +46,14 @@ export const IN_FLIGHT_BYTES = 16 << 20;
 export const POOL_MAX_RECORD = 8 << 20;
 /**
  * Content bytes waiting for the hashing thread, beyond which the caller waits. The thread
- * hashes about 1.6 GB/s here, but starts 35-40 ms after its pool, which takes over up to
- * HOLD_LIMIT held bytes (see ContentHash) while the caller codes on: with 4 MiB the caller
- * idled about 0.05 s at every pool start, and 0.04 s with 16 MiB.
+ * hashes about 1.6 GB/s here, and keeps up with one coding thread; but it starts 35-40 ms
+ * after its pool, which hands it up to HOLD_LIMIT held bytes while the caller codes on.
+ * With 4 MiB throughout, the caller idled about 0.05 s at every pool start, so until the
+ * thread's first answer 32 MiB may wait. Not after: with workers competing for the cores,
+ * a 32 MiB backlog took peak RSS compressing 8 GiB with -T 2 to 273 MiB.
  */
-const HASH_BACKLOG = 32 << 20;
+const HASH_BACKLOG = 4 << 20;
+const HASH_BACKLOG_AT_START = 32 << 20;
 
 /** The default thread count: every core the process may use. */
 export function defaultThreads(): number {
@@ -198,6 +201,8 @@ export class WorkerPool {
   private slots = 0;
   /** Bytes posted to the hasher and not yet hashed, and who waits for them to drop. */
   private hashing = 0;
+  /** Whether the hashing thread has answered yet (see HASH_BACKLOG). */
+  private hasherAnswered = false;
   private readonly hashWaiters: (() => void)[] = [];
   private failed: MmhError | undefined;
   private closed = false;
@@ -333,6 +338,7 @@ export class WorkerPool {
       () => {
         slot.release();
         this.hashing -= length;
+        this.hasherAnswered = true;
         if (this.hashing <= HASH_BACKLOG) for (const wake of this.hashWaiters.splice(0)) wake();
       },
       () => {},
@@ -341,7 +347,7 @@ export class WorkerPool {
 
   /** Resolves once at most HASH_BACKLOG bytes wait for the hasher, so memory stays bounded. */
   async hashRoom(): Promise<void> {
-    while (this.hashing > HASH_BACKLOG && !this.failed) {
+    while (this.hashing > (this.hasherAnswered ? HASH_BACKLOG : HASH_BACKLOG_AT_START) && !this.failed) {
       await new Promise<void>((wake) => this.hashWaiters.push(wake));
     }
     if (this.failed) throw this.failed;
@@ -492,6 +498,11 @@ export class ContentHash {
   private held: Uint8Array[] | undefined;
   private heldBytes = 0;
   private pool: WorkerPool | undefined;
+  /**
+   * Bytes of one slot not yet sent to the hashing thread: consecutive chunks of one read
+   * batch go as one request (a 2 MiB batch of 512 KiB chunks: one message instead of 4).
+   */
+  private run: { slot: Slot; at: number; length: number } | undefined;
 
   constructor(apart: boolean) {
     if (apart) this.held = [];
@@ -515,7 +526,13 @@ export class ContentHash {
   update(bytes: Uint8Array, slot?: Slot, at = 0): void {
     const pool = this.pool;
     if (pool) {
-      if (slot) pool.hash(slot, at, bytes.length);
+      const run = this.run;
+      if (slot && run?.slot === slot && run.at + run.length === at) {
+        run.length += bytes.length;
+        return;
+      }
+      this.flush();
+      if (slot) this.run = { slot: slot.hold(), at, length: bytes.length };
       else {
         const from = pool.copyIn(bytes);
         pool.hash(from, 0, bytes.length);
@@ -536,12 +553,22 @@ export class ContentHash {
     this.local?.update(bytes);
   }
 
+  /** Sends the bytes held back for one request to the hashing thread. */
+  private flush(): void {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    this.pool!.hash(run.slot, run.at, run.length);
+    run.slot.release();
+  }
+
   /** Waits while the hashing thread is far behind. */
   async room(): Promise<void> {
     await this.pool?.hashRoom();
   }
 
   async digest(): Promise<string> {
+    this.flush();
     if (this.pool) return this.pool.digest();
     if (this.held) {
       this.local = createHash("sha256");
