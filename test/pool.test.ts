@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { crc32 } from "node:zlib";
 import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
 import { encodeContainer } from "../src/engine/encoder.ts";
@@ -11,12 +12,20 @@ import {
   ContentHash,
   defaultThreads,
   defaultThreadsFor,
+  hashesApart,
   POOL_AFTER_BYTES,
   POOL_MAX_RECORD,
   POOL_WORTH_BYTES_PER_CORE,
   WorkerPool,
 } from "../src/engine/pool.ts";
-import { compress, compressFile, decompress, decompressFile, verify } from "../src/index.ts";
+import {
+  compress,
+  compressFile,
+  decompress,
+  decompressFile,
+  emptyCompressSummary,
+  verify,
+} from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
 const sha256 = (...parts: Uint8Array[]) => {
@@ -169,6 +178,58 @@ describe("the default thread count", () => {
     if (cores > 1) {
       assert.equal(defaultThreadsFor(threshold - 1), 1);
       assert.equal(defaultThreadsFor(threshold), cores);
+    }
+  });
+});
+
+describe("one coding thread, the hash on a thread of its own", () => {
+  test("hashesApart: with a second core, one thread hashes apart; on one core it cannot", () => {
+    assert.equal(hashesApart(2), true);
+    assert.equal(hashesApart(1), defaultThreads() > 1);
+  });
+
+  test("compress and checked decompress with threads 1 give the content's sha256; damage is caught", async () => {
+    const content = generate({ kind: "safetensors", dtype: "BF16", size: 3 * POOL_AFTER_BYTES, seed: 11 });
+    const encode = async (threads: number) => {
+      const summary = emptyCompressSummary();
+      const packed: Uint8Array[] = [];
+      for await (const piece of encodeContainer(pieces(content, 1 << 20), { threads }, summary))
+        packed.push(Buffer.from(piece));
+      return { bytes: Buffer.concat(packed), summary };
+    };
+    const { bytes, summary } = await encode(1);
+    assert.equal(summary.sha256, sha256(content));
+    assert.ok(bytes.equals((await encode(2)).bytes), "the same bytes as with 2 threads");
+    const back = Buffer.from(await decompress(bytes, { threads: 1, checkSha256: true }));
+    assert.equal(sha256(back), sha256(content));
+    // The trailer's sha256 starts 48 bytes from the end; its CRC-32 covers it.
+    const damaged = Buffer.from(bytes);
+    damaged[damaged.length - 48] ^= 1;
+    const crc = crc32(damaged.subarray(damaged.length - 80, damaged.length - 12));
+    damaged.writeUInt32LE(crc, damaged.length - 12);
+    await assert.rejects(decompress(damaged, { threads: 1, checkSha256: true }), { code: "E_CHECKSUM" });
+    assert.ok(
+      Buffer.from(await decompress(damaged, { threads: 1 })).equals(content),
+      "unchecked, CRC-32s hold",
+    );
+  });
+
+  test("a pool of no coding workers hashes, and codes nothing", async () => {
+    const pool = new WorkerPool(0, true);
+    try {
+      assert.equal(pool.ready, false);
+      const data = generate({ kind: "random", size: 3 << 20, seed: 12 });
+      const content = new ContentHash(true);
+      content.update(data.subarray(0, 1 << 20));
+      content.adopt(pool);
+      const slot = pool.copyIn(data.subarray(1 << 20));
+      content.update(data.subarray(1 << 20, 2 << 20), slot, 0);
+      content.update(data.subarray(2 << 20), slot, 1 << 20);
+      slot.release();
+      await content.room();
+      assert.equal(await content.digest(), sha256(data));
+    } finally {
+      await pool.close();
     }
   });
 });
