@@ -742,6 +742,29 @@ export function huffmanDecodeBf16(block: Uint8Array, signMantissa: Uint8Array, o
   decodeLanesBf16(block, signMantissa, out, prepareLanes(block, pos, n));
 }
 
+/**
+ * How many steps of a 4-lane loop keep every lane's reads inside the block and its writes
+ * inside the lane, given each lane's room (symbols left before its end) and the bits
+ * left before the last safe read: a step consumes at most tableBits bits and writes 3
+ * symbols per lane. Integer division truncating toward zero: a negative margin gives <= 0.
+ */
+function safeSteps(
+  room0: number,
+  room1: number,
+  room2: number,
+  room3: number,
+  bits: number,
+  tableBits: number,
+): number {
+  return Math.min(
+    ((room0 - 1) / 3) | 0,
+    ((room1 - 1) / 3) | 0,
+    ((room2 - 1) / 3) | 0,
+    ((room3 - 1) / 3) | 0,
+    (bits / tableBits) | 0,
+  );
+}
+
 function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): void {
   const n = out.length;
   const q = laneSize(n);
@@ -765,19 +788,7 @@ function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): voi
   // A read at bit p touches bytes (p >>> 3) .. + 3, so p <= readLimit keeps it inside.
   const readLimit = (block.length - 4) * 8;
   for (;;) {
-    // Iterations that keep every lane's reads inside the block and writes inside its lane
-    // (each lookup consumes at most tableBits bits and writes at most 3 symbols).
-    // Integer division truncating toward zero: a negative margin gives k <= 0.
-    let k = ((e0 - o0 - 1) / 3) | 0;
-    const k1 = ((e1 - o1 - 1) / 3) | 0;
-    const k2 = ((e2 - o2 - 1) / 3) | 0;
-    const k3 = ((e3 - o3 - 1) / 3) | 0;
-    if (k1 < k) k = k1;
-    if (k2 < k) k = k2;
-    if (k3 < k) k = k3;
-    const most = Math.max(p0, p1, p2, p3);
-    const kr = ((readLimit - most) / tableBits) | 0;
-    if (kr < k) k = kr;
+    let k = safeSteps(e0 - o0, e1 - o1, e2 - o2, e3 - o3, readLimit - Math.max(p0, p1, p2, p3), tableBits);
     if (k < 4) break;
     for (; k > 0; k--) {
       const a = multi[(dv.getUint32(p0 >>> 3, true) >>> (p0 & 7)) & mask];
@@ -833,17 +844,7 @@ function decodeLanesBf16(block: Uint8Array, sm: Uint8Array, out: Uint16Array, ta
   const e3 = n;
   const readLimit = (block.length - 4) * 8;
   for (;;) {
-    // As in decodeLanes: iterations that keep every read and write inside bounds.
-    let k = ((e0 - o0 - 1) / 3) | 0;
-    const k1 = ((e1 - o1 - 1) / 3) | 0;
-    const k2 = ((e2 - o2 - 1) / 3) | 0;
-    const k3 = ((e3 - o3 - 1) / 3) | 0;
-    if (k1 < k) k = k1;
-    if (k2 < k) k = k2;
-    if (k3 < k) k = k3;
-    const most = Math.max(p0, p1, p2, p3);
-    const kr = ((readLimit - most) / tableBits) | 0;
-    if (kr < k) k = kr;
+    let k = safeSteps(e0 - o0, e1 - o1, e2 - o2, e3 - o3, readLimit - Math.max(p0, p1, p2, p3), tableBits);
     if (k < 4) break;
     for (; k > 0; k--) {
       const a = multi[(dv.getUint32(p0 >>> 3, true) >>> (p0 & 7)) & mask];
