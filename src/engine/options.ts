@@ -46,8 +46,8 @@ export interface DecompressOptions {
    * Also compute the SHA-256 of the whole content and check it against the trailer's
    * (E_CHECKSUM). Default false: every chunk's bytes are checked against the CRC-32 of its
    * raw bytes in any case, as `zstd -d` checks its frames' XXH64, and the index and
-   * trailer against the records; the SHA-256 costs as much as decoding a chunk again
-   * (docs/ENGINE.md). verify() always checks it.
+   * trailer against the records; the SHA-256 costs about as much as decoding the content
+   * again (docs/ENGINE.md). verify() always checks it.
    */
   checkSha256?: boolean;
 }
