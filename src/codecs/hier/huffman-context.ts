@@ -23,6 +23,7 @@ import { MmhError } from "../../common/errors.ts";
 import {
   canonicalCodes,
   checkCount,
+  checkLanesEnded,
   codebookSize,
   codeLengths,
   corrupt,
@@ -37,6 +38,7 @@ import {
   readCodebook,
   readHeader,
   readLaneEnds,
+  safeSteps,
   varintLength,
   writeCodebook,
 } from "./huffman.ts";
@@ -492,16 +494,7 @@ function decodeLanes(block: Uint8Array, out: Uint8Array): void {
   const e3 = n;
   const readLimit = (block.length - 4) * 8;
   for (;;) {
-    let k = ((e0 - o0 - 1) / 3) | 0;
-    const k1 = ((e1 - o1 - 1) / 3) | 0;
-    const k2 = ((e2 - o2 - 1) / 3) | 0;
-    const k3 = ((e3 - o3 - 1) / 3) | 0;
-    if (k1 < k) k = k1;
-    if (k2 < k) k = k2;
-    if (k3 < k) k = k3;
-    const most = Math.max(p0, p1, p2, p3);
-    const kr = ((readLimit - most) / MAX_BITS) | 0;
-    if (kr < k) k = kr;
+    let k = safeSteps(e0 - o0, e1 - o1, e2 - o2, e3 - o3, readLimit - Math.max(p0, p1, p2, p3), MAX_BITS);
     if (k < 4) break;
     for (; k > 0; k--) {
       const a = multi[c0 + ((dv.getUint32(p0 >>> 3, true) >>> (p0 & 7)) & mask)];
@@ -530,9 +523,7 @@ function decodeLanes(block: Uint8Array, out: Uint8Array): void {
   p1 = decodeTail(block, p1, c1, out, o1, e1);
   p2 = decodeTail(block, p2, c2, out, o2, e2);
   p3 = decodeTail(block, p3, c3, out, o3, e3);
-  if (p0 !== laneBit[1] || p1 !== laneBit[2] || p2 !== laneBit[3] || p3 !== laneBit[4]) {
-    corrupt("a lane's bitstream does not end where the block says");
-  }
+  checkLanesEnded(laneBit, p0, p1, p2, p3);
 }
 
 // ---------------------------------------------------------------------------------------

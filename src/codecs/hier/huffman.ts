@@ -748,7 +748,7 @@ export function huffmanDecodeBf16(block: Uint8Array, signMantissa: Uint8Array, o
  * left before the last safe read: a step consumes at most tableBits bits and writes 3
  * symbols per lane. Integer division truncating toward zero: a negative margin gives <= 0.
  */
-function safeSteps(
+export function safeSteps(
   room0: number,
   room1: number,
   room2: number,
@@ -763,6 +763,13 @@ function safeSteps(
     ((room3 - 1) / 3) | 0,
     (bits / tableBits) | 0,
   );
+}
+
+/** E_CORRUPT unless each lane's bits ended where the next lane's start (bits[1..4], see readLaneEnds). */
+export function checkLanesEnded(bits: Int32Array, p0: number, p1: number, p2: number, p3: number): void {
+  if (p0 !== bits[1] || p1 !== bits[2] || p2 !== bits[3] || p3 !== bits[4]) {
+    corrupt("a lane's bitstream does not end where the block says");
+  }
 }
 
 function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): void {
@@ -813,9 +820,7 @@ function decodeLanes(block: Uint8Array, out: Uint8Array, tableBits: number): voi
   p1 = decodeTail(block, p1, out, o1, e1, single, mask);
   p2 = decodeTail(block, p2, out, o2, e2, single, mask);
   p3 = decodeTail(block, p3, out, o3, e3, single, mask);
-  if (p0 !== laneBit[1] || p1 !== laneBit[2] || p2 !== laneBit[3] || p3 !== laneBit[4]) {
-    corrupt("a lane's bitstream does not end where the block says");
-  }
+  checkLanesEnded(laneBit, p0, p1, p2, p3);
 }
 
 /**
@@ -878,9 +883,7 @@ function decodeLanesBf16(block: Uint8Array, sm: Uint8Array, out: Uint16Array, ta
   p1 = decodeTailBf16(block, p1, sm, out, o1, e1, mask);
   p2 = decodeTailBf16(block, p2, sm, out, o2, e2, mask);
   p3 = decodeTailBf16(block, p3, sm, out, o3, e3, mask);
-  if (p0 !== laneBit[1] || p1 !== laneBit[2] || p2 !== laneBit[3] || p3 !== laneBit[4]) {
-    corrupt("a lane's bitstream does not end where the block says");
-  }
+  checkLanesEnded(laneBit, p0, p1, p2, p3);
 }
 
 /** decodeTail for huffmanDecodeBf16: one symbol at a time, merged into out[o..oe). */
