@@ -143,6 +143,11 @@ const sources: Source[] = [
   })),
   { name: "sample.gguf", bytes: sampleGguf().bytes, format: "gguf" },
   { name: "big.gguf", bytes: bigGguf(), format: "gguf" },
+  ...["onnx-mlp", "onnx-nested", "onnx-external"].map((stem) => ({
+    name: `${stem}.onnx`,
+    bytes: readFileSync(join(FIXTURES, `${stem}.onnx`)),
+    format: "onnx",
+  })),
 ];
 
 interface Prepared extends Source {

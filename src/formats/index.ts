@@ -9,6 +9,7 @@ import type { RandomAccessSource } from "../engine/reader.ts";
 import { looksLikeGguf, recogniseGguf } from "./gguf.ts";
 import { looksLikeNpy, recogniseNpy } from "./npy.ts";
 import { isNpz, recogniseNpz } from "./npz.ts";
+import { looksLikeOnnx, recogniseOnnx } from "./onnx.ts";
 import { looksLikeLegacyTorch, recogniseTorchLegacy, recogniseTorchZip, torchPrefix } from "./pytorch.ts";
 import { assertTiles, rawRegion, readAt } from "./regions.ts";
 import { looksLikeSafetensors, recogniseSafetensors } from "./safetensors.ts";
@@ -39,6 +40,7 @@ async function dispatch(source: RandomAccessSource, options?: RecogniseOptions):
     return rawRecognised(size);
   }
   if (looksLikeSafetensors(head)) return recogniseSafetensors(source, options);
+  if (looksLikeOnnx(head)) return recogniseOnnx(source, options);
   return rawRecognised(size);
 }
 

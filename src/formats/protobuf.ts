@@ -1,0 +1,171 @@
+/**
+ * A reader for protobuf's wire format (protobuf.dev/programming-guides/encoding) over a
+ * RandomAccessSource, for recognisers of protobuf files (ONNX). It walks messages field by
+ * field in file coordinates: length-delimited fields it is not asked to open are skipped
+ * without being read, so a file's tensor payloads cost nothing, and the bytes it does read
+ * (tags, numbers, strings, nested messages) count against a budget (E_LIMIT past it).
+ *
+ * Every length is checked against the message that holds it: a field that runs past its
+ * message is E_CORRUPT, past the end of the file E_TRUNCATED. Groups (wire types 3 and 4)
+ * and wire types 6 and 7 are E_CORRUPT: no message read here uses them.
+ */
+import { check } from "../common/errors.ts";
+import type { RandomAccessSource } from "../engine/reader.ts";
+import { readAt } from "./regions.ts";
+
+export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
+export const WIRE_LEN = 2;
+export const WIRE_I32 = 5;
+
+/** One field of a message. */
+export interface ProtoField {
+  /** The field number (1 .. 2^29 - 1). */
+  number: number;
+  wire: number;
+  /**
+   * WIRE_VARINT: the value, exact up to 2^53 (larger values, negative int64s among them,
+   * come out as numbers over Number.MAX_SAFE_INTEGER). Otherwise 0.
+   */
+  value: number;
+  /** Where the field's payload starts in the file (WIRE_LEN: after its length). */
+  start: number;
+  /** The payload's length in bytes (WIRE_LEN: the declared length; I64 8, I32 4, VARINT 0). */
+  length: number;
+}
+
+/** Bytes read from the source at a time. */
+const WINDOW = 64 << 10;
+
+export class ProtoReader {
+  readonly source: RandomAccessSource;
+  readonly what: string;
+  /** Bytes that may still be read (not skipped) before E_LIMIT. */
+  private budget: number;
+  private readonly limit: number;
+  private buf: Buffer = Buffer.alloc(0);
+  private bufStart = 0;
+
+  constructor(source: RandomAccessSource, budget: number, what: string) {
+    this.source = source;
+    this.budget = budget;
+    this.limit = budget;
+    this.what = what;
+  }
+
+  /** Makes buf hold [pos, pos + n) (n at most WINDOW, the range inside the file). */
+  private async load(pos: number, n: number): Promise<void> {
+    if (pos >= this.bufStart && pos + n <= this.bufStart + this.buf.length) return;
+    const length = Math.min(Math.max(WINDOW, n), this.source.size - pos);
+    this.buf = await readAt(this.source, pos, length, this.what);
+    this.bufStart = pos;
+  }
+
+  private spend(bytes: number): void {
+    this.budget -= bytes;
+    check(
+      this.budget >= 0,
+      "E_LIMIT",
+      `${this.what}: more than ${this.limit} bytes of structure to read (the header limit)`,
+    );
+  }
+
+  /** A varint at `pos` that must end before `end`: its value and the position after it. */
+  async varint(pos: number, end: number): Promise<{ value: number; next: number }> {
+    const avail = Math.min(10, end - pos);
+    check(avail > 0, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
+    await this.load(pos, avail);
+    const buf = this.buf;
+    const at = pos - this.bufStart;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < avail; i++) {
+      const b = buf[at + i];
+      value += (b & 0x7f) * scale;
+      scale *= 128;
+      if ((b & 0x80) === 0) {
+        this.spend(i + 1);
+        return { value, next: pos + i + 1 };
+      }
+    }
+    check(avail === 10, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
+    check(false, "E_CORRUPT", `${this.what}: a varint longer than 10 bytes`);
+  }
+
+  /** The fields of the message in [start, end), in file order. */
+  async *fields(start: number, end: number): AsyncGenerator<ProtoField> {
+    check(
+      end <= this.source.size,
+      "E_TRUNCATED",
+      `${this.what}: a message (${end - start} bytes at ${start}) runs past the end of the file`,
+    );
+    let pos = start;
+    while (pos < end) {
+      const tag = await this.varint(pos, end);
+      pos = tag.next;
+      const wire = tag.value % 8;
+      const number = Math.floor(tag.value / 8);
+      check(
+        number >= 1 && number < 2 ** 29,
+        "E_CORRUPT",
+        `${this.what}: field number ${number} at offset ${pos}`,
+      );
+      let field: ProtoField;
+      switch (wire) {
+        case WIRE_VARINT: {
+          const v = await this.varint(pos, end);
+          field = { number, wire, value: v.value, start: pos, length: 0 };
+          pos = v.next;
+          break;
+        }
+        case WIRE_I64:
+        case WIRE_I32: {
+          const length = wire === WIRE_I64 ? 8 : 4;
+          check(pos + length <= end, "E_CORRUPT", `${this.what}: field ${number} runs past its message`);
+          field = { number, wire, value: 0, start: pos, length };
+          pos += length;
+          break;
+        }
+        case WIRE_LEN: {
+          const v = await this.varint(pos, end);
+          check(
+            v.next + v.value <= end,
+            v.next + v.value > this.source.size ? "E_TRUNCATED" : "E_CORRUPT",
+            `${this.what}: field ${number} (${v.value} bytes at ${v.next}) runs past ${
+              v.next + v.value > this.source.size ? "the end of the file" : "its message"
+            }`,
+          );
+          field = { number, wire, value: 0, start: v.next, length: v.value };
+          pos = v.next + v.value;
+          break;
+        }
+        default:
+          check(false, "E_CORRUPT", `${this.what}: field ${number} has wire type ${wire}`);
+      }
+      yield field;
+    }
+  }
+
+  /** The bytes of a field (a string or small message), counted against the budget. */
+  async bytes(field: ProtoField): Promise<Buffer> {
+    this.spend(field.length);
+    if (field.length > WINDOW) return readAt(this.source, field.start, field.length, this.what);
+    await this.load(field.start, field.length);
+    const at = field.start - this.bufStart;
+    return this.buf.subarray(at, at + field.length);
+  }
+
+  /** The varints packed in a WIRE_LEN field, or the one value of a WIRE_VARINT field. */
+  async packedVarints(field: ProtoField): Promise<number[]> {
+    if (field.wire === WIRE_VARINT) return [field.value];
+    check(field.wire === WIRE_LEN, "E_CORRUPT", `${this.what}: field ${field.number} is not a varint`);
+    const out: number[] = [];
+    const end = field.start + field.length;
+    for (let pos = field.start; pos < end; ) {
+      const v = await this.varint(pos, end);
+      out.push(v.value);
+      pos = v.next;
+    }
+    return out;
+  }
+}
