@@ -143,6 +143,11 @@ const sources: Source[] = [
   })),
   { name: "sample.gguf", bytes: sampleGguf().bytes, format: "gguf" },
   { name: "big.gguf", bytes: bigGguf(), format: "gguf" },
+  ...["tflite-mobile", "tflite-external"].map((stem) => ({
+    name: `${stem}.tflite`,
+    bytes: readFileSync(join(FIXTURES, `${stem}.tflite`)),
+    format: "tflite",
+  })),
   ...["onnx-mlp", "onnx-nested", "onnx-external"].map((stem) => ({
     name: `${stem}.onnx`,
     bytes: readFileSync(join(FIXTURES, `${stem}.onnx`)),

@@ -13,6 +13,7 @@ import { looksLikeOnnx, recogniseOnnx } from "./onnx.ts";
 import { looksLikeLegacyTorch, recogniseTorchLegacy, recogniseTorchZip, torchPrefix } from "./pytorch.ts";
 import { assertTiles, rawRegion, readAt } from "./regions.ts";
 import { looksLikeSafetensors, recogniseSafetensors } from "./safetensors.ts";
+import { looksLikeTflite, recogniseTflite } from "./tflite.ts";
 import { MAX_METADATA_JSON, type Recognised, type RecogniseOptions } from "./types.ts";
 import { listZip, looksLikeZip } from "./zip.ts";
 
@@ -40,6 +41,7 @@ async function dispatch(source: RandomAccessSource, options?: RecogniseOptions):
     return rawRecognised(size);
   }
   if (looksLikeSafetensors(head)) return recogniseSafetensors(source, options);
+  if (looksLikeTflite(head)) return recogniseTflite(source, options);
   if (looksLikeOnnx(head)) return recogniseOnnx(source, options);
   return rawRecognised(size);
 }

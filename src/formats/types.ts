@@ -5,7 +5,7 @@
  */
 import type { DTypeName, Region } from "./dtype.ts";
 
-export type FormatName = "safetensors" | "npy" | "npz" | "gguf" | "pytorch" | "onnx" | "raw";
+export type FormatName = "safetensors" | "npy" | "npz" | "gguf" | "pytorch" | "onnx" | "tflite" | "raw";
 
 /** One named tensor, in file coordinates. */
 export interface TensorEntry {
