@@ -55,10 +55,12 @@ describe("gguf: files from the test writer", () => {
         decode(file.bytes.subarray(embd.offset, embd.offset + 16), "F32", 4),
         [0, 0.5, 1, 1.5],
       );
+      // Quantisation blocks HIER has a layout for are DTypes whose element is one block.
       const q4 = regionNamed(result, "blk.0.attn_q.weight");
-      assert.equal(q4.kind, "raw");
-      assert.equal(q4.note, "Q4_0");
-      assert.equal(regionNamed(result, "blk.0.ffn_down.weight").note, "Q8_0");
+      assert.equal(q4.kind, "tensor");
+      assert.equal(q4.dtype, "Q4_0");
+      assert.deepEqual(q4.shape, [2, 64]);
+      assert.equal(regionNamed(result, "blk.0.ffn_down.weight").dtype, "Q8_0");
       assert.deepEqual(result.regions[0], {
         name: "gguf header",
         offset: 0,

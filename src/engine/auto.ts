@@ -10,7 +10,7 @@ import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
 import { MmhError } from "../common/errors.ts";
-import type { DTypeName } from "../formats/dtype.ts";
+import { cutUnit, type DTypeName } from "../formats/dtype.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 
 export type Goal = "ratio" | "balanced" | "speed";
@@ -68,13 +68,17 @@ const REUSE = 15;
 /** A decision is clear when the runner-up's sample was at least this much larger. */
 const CLEAR = 0.05;
 
-function sampleOf(raw: Uint8Array): Uint8Array {
+/** Two pieces of the chunk, each starting on an element (cutUnit) and a whole number of them long. */
+function sampleOf(raw: Uint8Array, dtype: DTypeName | null): Uint8Array {
   if (raw.length <= 2 * SAMPLE) return raw;
-  const a = Math.floor(raw.length / 4) & ~7;
-  const b = Math.floor((raw.length * 3) / 4) & ~7;
-  const out = new Uint8Array(2 * SAMPLE);
-  out.set(raw.subarray(a, a + SAMPLE), 0);
-  out.set(raw.subarray(b, b + SAMPLE), SAMPLE);
+  const unit = cutUnit(dtype);
+  const piece = SAMPLE - (SAMPLE % unit);
+  const a = Math.floor(raw.length / 4 / unit) * unit;
+  const b = Math.floor((raw.length * 3) / 4 / unit) * unit;
+  if (b + piece > raw.length) return raw;
+  const out = new Uint8Array(2 * piece);
+  out.set(raw.subarray(a, a + piece), 0);
+  out.set(raw.subarray(b, b + piece), piece);
   return out;
 }
 
@@ -118,7 +122,7 @@ export function chooseCodecs(
         return [asChoice(chosen)];
       }
     }
-    const sample = sampleOf(raw);
+    const sample = sampleOf(raw, dtype);
     const ranked = options
       .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
       .sort((x, y) => x.size - y.size);

@@ -1,6 +1,6 @@
 import { asBuffer } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
-import type { DTypeName, Region } from "../formats/dtype.ts";
+import { cutUnit, type DTypeName, type Region } from "../formats/dtype.ts";
 
 /** One chunk to be: its length and the dtype of every byte in it (null when unknown). */
 export interface ChunkSpec {
@@ -15,16 +15,19 @@ export interface PlannedChunk {
 
 /**
  * Cut regions into chunks: a large tensor is cut at its own boundaries into pieces of
- * the chunk size (a multiple of 8 bytes, so elements of every width stay whole), and
+ * the chunk size (a multiple of 8 bytes, or of its quantisation block, so elements of
+ * every width stay whole), and
  * small neighbouring regions of one dtype share a chunk. No chunk mixes dtypes.
  */
 export function planChunks(regions: readonly Region[], chunkSize: number): ChunkSpec[] {
-  const piece = Math.max(8, chunkSize - (chunkSize % 8));
   const plan: ChunkSpec[] = [];
   let open: ChunkSpec | undefined;
   for (const region of regions) {
     let left = region.length;
     const dtype = region.dtype;
+    // A multiple of 8 bytes, or of a quantisation block (and 8), so no element is cut.
+    const unit = cutUnit(dtype);
+    const piece = Math.max(unit, chunkSize - (chunkSize % unit));
     if (open && open.dtype === dtype && open.length + left <= piece) {
       open.length += left;
       continue;

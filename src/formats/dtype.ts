@@ -24,13 +24,31 @@ export type DTypeName =
   | "U8"
   | "U4"
   | "BOOL"
-  | "C64";
+  | "C64"
+  | BlockDTypeName;
+
+/** ggml's quantisation blocks (GGUF), each a DType whose element is one whole block. */
+export type BlockDTypeName =
+  | "Q4_0"
+  | "Q4_1"
+  | "Q5_0"
+  | "Q5_1"
+  | "Q8_0"
+  | "Q8_1"
+  | "Q2_K"
+  | "Q3_K"
+  | "Q4_K"
+  | "Q5_K"
+  | "Q6_K"
+  | "IQ4_NL";
 
 export interface DType {
   readonly name: DTypeName;
-  /** Bits per element (4 and 6 for the sub-byte types). */
+  /** Bits per element (4 and 6 for the sub-byte types; a whole block's for "block"). */
   readonly bits: number;
-  readonly kind: "float" | "int" | "uint" | "bool" | "complex";
+  readonly kind: "float" | "int" | "uint" | "bool" | "complex" | "block";
+  /** For "block": the weights one block holds (its element is the block). */
+  readonly blockElements?: number;
   /** Float layout: sign, exponent and mantissa bits (sign + exponent + mantissa = bits). */
   readonly sign?: number;
   readonly exponent?: number;
@@ -60,6 +78,19 @@ const table: DType[] = [
   { name: "U4", bits: 4, kind: "uint" },
   { name: "BOOL", bits: 8, kind: "bool" },
   { name: "C64", bits: 64, kind: "complex" },
+  // ggml-common.h's block_* structs (QK_K = 256): bytes per block x 8, weights per block.
+  { name: "Q4_0", bits: 18 * 8, kind: "block", blockElements: 32 },
+  { name: "Q4_1", bits: 20 * 8, kind: "block", blockElements: 32 },
+  { name: "Q5_0", bits: 22 * 8, kind: "block", blockElements: 32 },
+  { name: "Q5_1", bits: 24 * 8, kind: "block", blockElements: 32 },
+  { name: "Q8_0", bits: 34 * 8, kind: "block", blockElements: 32 },
+  { name: "Q8_1", bits: 36 * 8, kind: "block", blockElements: 32 },
+  { name: "Q2_K", bits: 84 * 8, kind: "block", blockElements: 256 },
+  { name: "Q3_K", bits: 110 * 8, kind: "block", blockElements: 256 },
+  { name: "Q4_K", bits: 144 * 8, kind: "block", blockElements: 256 },
+  { name: "Q5_K", bits: 176 * 8, kind: "block", blockElements: 256 },
+  { name: "Q6_K", bits: 210 * 8, kind: "block", blockElements: 256 },
+  { name: "IQ4_NL", bits: 18 * 8, kind: "block", blockElements: 32 },
 ];
 
 const byName = new Map<string, DType>(table.map((d) => [d.name, d]));
@@ -70,6 +101,21 @@ export function dtypeByName(name: string): DType | undefined {
 
 export function allDTypes(): readonly DType[] {
   return table;
+}
+
+/**
+ * The unit chunks and samples of `dtype` are cut in, so that each piece starts on an
+ * element: 8 bytes (a multiple of every plain element's size), or for a quantisation
+ * block the least common multiple of 8 and the block's bytes.
+ */
+export function cutUnit(dtype: DTypeName | null): number {
+  const d = dtype === null ? undefined : byName.get(dtype);
+  if (d?.kind !== "block") return 8;
+  const bytes = d.bits / 8;
+  let a = bytes;
+  let b = 8;
+  while (b !== 0) [a, b] = [b, a % b];
+  return (bytes * 8) / a;
 }
 
 /** Bytes for `count` elements, or undefined when it is not a whole number of bytes. */

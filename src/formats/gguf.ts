@@ -3,8 +3,10 @@
  * KV count u64, the metadata KVs, the tensor infos, padding to the alignment, then the
  * tensor data. v1 (u32 counts) is E_UNSUPPORTED, as are big-endian files.
  *
- * Unquantised ggml types map onto DTypes. Quantised block types become raw regions whose
- * note is the type name, sized from the block tables below. An unknown type id becomes a
+ * Unquantised ggml types map onto DTypes, and so do the quantisation blocks HIER has a
+ * layout for (Q4_0 ... Q8_1, Q2_K ... Q6_K, IQ4_NL: a DType whose element is one block).
+ * Other quantised block types become raw regions whose note is the type name, sized from
+ * the block tables below. An unknown type id becomes a
  * raw region noted "ggml type N", bounded by the next tensor's offset (or the end of the
  * file for the last one).
  */
@@ -51,23 +53,23 @@ export interface GgmlType {
 export const GGML_TYPES: ReadonlyMap<number, GgmlType> = new Map<number, GgmlType>([
   [0, { name: "F32", blockSize: 1, typeSize: 4, dtype: "F32" }],
   [1, { name: "F16", blockSize: 1, typeSize: 2, dtype: "F16" }],
-  [2, { name: "Q4_0", blockSize: 32, typeSize: 18 }],
-  [3, { name: "Q4_1", blockSize: 32, typeSize: 20 }],
-  [6, { name: "Q5_0", blockSize: 32, typeSize: 22 }],
-  [7, { name: "Q5_1", blockSize: 32, typeSize: 24 }],
-  [8, { name: "Q8_0", blockSize: 32, typeSize: 34 }],
-  [9, { name: "Q8_1", blockSize: 32, typeSize: 36 }],
-  [10, { name: "Q2_K", blockSize: 256, typeSize: 84 }],
-  [11, { name: "Q3_K", blockSize: 256, typeSize: 110 }],
-  [12, { name: "Q4_K", blockSize: 256, typeSize: 144 }],
-  [13, { name: "Q5_K", blockSize: 256, typeSize: 176 }],
-  [14, { name: "Q6_K", blockSize: 256, typeSize: 210 }],
+  [2, { name: "Q4_0", blockSize: 32, typeSize: 18, dtype: "Q4_0" }],
+  [3, { name: "Q4_1", blockSize: 32, typeSize: 20, dtype: "Q4_1" }],
+  [6, { name: "Q5_0", blockSize: 32, typeSize: 22, dtype: "Q5_0" }],
+  [7, { name: "Q5_1", blockSize: 32, typeSize: 24, dtype: "Q5_1" }],
+  [8, { name: "Q8_0", blockSize: 32, typeSize: 34, dtype: "Q8_0" }],
+  [9, { name: "Q8_1", blockSize: 32, typeSize: 36, dtype: "Q8_1" }],
+  [10, { name: "Q2_K", blockSize: 256, typeSize: 84, dtype: "Q2_K" }],
+  [11, { name: "Q3_K", blockSize: 256, typeSize: 110, dtype: "Q3_K" }],
+  [12, { name: "Q4_K", blockSize: 256, typeSize: 144, dtype: "Q4_K" }],
+  [13, { name: "Q5_K", blockSize: 256, typeSize: 176, dtype: "Q5_K" }],
+  [14, { name: "Q6_K", blockSize: 256, typeSize: 210, dtype: "Q6_K" }],
   [15, { name: "Q8_K", blockSize: 256, typeSize: 292 }],
   [16, { name: "IQ2_XXS", blockSize: 256, typeSize: 66 }],
   [17, { name: "IQ2_XS", blockSize: 256, typeSize: 74 }],
   [18, { name: "IQ3_XXS", blockSize: 256, typeSize: 98 }],
   [19, { name: "IQ1_S", blockSize: 256, typeSize: 50 }],
-  [20, { name: "IQ4_NL", blockSize: 32, typeSize: 18 }],
+  [20, { name: "IQ4_NL", blockSize: 32, typeSize: 18, dtype: "IQ4_NL" }],
   [21, { name: "IQ3_S", blockSize: 256, typeSize: 110 }],
   [22, { name: "IQ2_S", blockSize: 256, typeSize: 82 }],
   [23, { name: "IQ4_XS", blockSize: 256, typeSize: 136 }],

@@ -12,7 +12,7 @@ export interface TensorEntry {
   name: string;
   /**
    * A DTypeName when the element type maps onto one; otherwise the format's own name for
-   * it: a GGUF quantisation ("Q4_K", "ggml type 99"), a numpy descr (">f4", "|O"), a torch
+   * it: a GGUF quantisation HIER has no layout for ("IQ2_XS", "ggml type 99"), a numpy descr (">f4", "|O"), a torch
    * storage type ("QInt8Storage").
    */
   dtype: DTypeName | string;

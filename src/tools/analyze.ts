@@ -4,7 +4,7 @@
  */
 import { detectLayout } from "../codecs/hier/hier.ts";
 import { histogram } from "../codecs/hier/huffman.ts";
-import { type Layout, layoutForDType } from "../codecs/hier/layouts.ts";
+import { type Layout, layoutForDType, streamLength } from "../codecs/hier/layouts.ts";
 import { findPeriod } from "../codecs/p251.ts";
 import { codecByName } from "../codecs/registry.ts";
 import { MmhError } from "../common/errors.ts";
@@ -93,10 +93,15 @@ function splitFields(sample: Uint8Array, layout: Layout, head: number, dtype: st
   if (n < 1) return [];
   const data = new Uint8Array(n * layout.width);
   data.set(sample.subarray(head, head + n * layout.width));
-  const streams = Array.from({ length: layout.streams }, () => new Uint8Array(n));
+  const streams = Array.from(
+    { length: layout.streams },
+    (_, k) => new Uint8Array(streamLength(layout, k, n)),
+  );
   layout.split(data, n, streams);
   const key = layout.name === "bf16" && dtype === "F16" ? "bf16 for F16" : layout.name;
-  const names = FIELD_NAMES[key] ?? streams.map((_, i) => `byte plane ${i}`);
+  const names =
+    FIELD_NAMES[key] ??
+    streams.map((s, i) => (layout.perElement ? `block field ${i} (${s.length / n} B)` : `byte plane ${i}`));
   return streams.map((s, i) => ({ field: names[i], bits: Number(entropy(s).toFixed(3)) }));
 }
 

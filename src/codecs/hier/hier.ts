@@ -21,7 +21,7 @@ import {
   huffmanSizeFromHistogram,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
-import { LAYOUTS, type Layout, layoutById, layoutForDType } from "./layouts.ts";
+import { LAYOUTS, type Layout, layoutById, layoutForDType, streamLength } from "./layouts.ts";
 
 export const HIER_VERSION = 1;
 const METHOD_CONSTANT = 0;
@@ -63,6 +63,25 @@ function aligned(data: Uint8Array, head: number, at: number): Uint8Array {
   const copy = scratchOf(data.length + pad, at).subarray(pad);
   copy.set(data);
   return copy;
+}
+
+/** Views of `buffer` for the streams of n elements of `layout`, one after another. */
+function streamViews(layout: Layout, n: number, buffer: Uint8Array): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  let at = 0;
+  for (let k = 0; k < layout.streams; k++) {
+    const length = streamLength(layout, k, n);
+    views.push(buffer.subarray(at, at + length));
+    at += length;
+  }
+  return views;
+}
+
+/** Bytes all the streams of n elements of `layout` take. */
+function streamsBytes(layout: Layout, n: number): number {
+  let total = 0;
+  for (let k = 0; k < layout.streams; k++) total += streamLength(layout, k, n);
+  return total;
 }
 
 /** A fresh, unzeroed output of `length` bytes whose byte `head` is aligned to 8. */
@@ -133,15 +152,15 @@ export function detectLayout(raw: Uint8Array, sampleSize = DETECT_SAMPLE): Detec
     }
   }
   // Float layouts split bits across bytes, so their streams are built and measured.
+  // Quantised-block layouts are used only when the dtype says so.
   for (const layout of LAYOUTS) {
-    if (layout.name === "bytes" || layout.name.startsWith("planes")) continue;
+    if (layout.name === "bytes" || layout.name.startsWith("planes") || layout.declaredOnly) continue;
     const w = layout.width;
     for (let head = 0; head < w; head++) {
       const n = Math.floor((len - head) / w);
       if (n < 64) continue;
       const src = aligned(sample, head, 0).subarray(head, head + n * w);
-      const buffer = new Uint8Array(n * layout.streams);
-      const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
+      const streams = streamViews(layout, n, new Uint8Array(streamsBytes(layout, n)));
       layout.split(src, n, streams);
       let bits = (len - n * w) * 8;
       for (const stream of streams) bits += Math.min(n * 8, entropyBits(histogram(stream), n) + 256);
@@ -160,11 +179,11 @@ export function estimateLayout(sample: Uint8Array, layout: Layout, head: number)
   const n = Math.floor((sample.length - head) / w);
   if (n < 16) return 1;
   const src = aligned(sample, head, 0).subarray(head, head + n * w);
-  const buffer = new Uint8Array(n * layout.streams);
-  const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
+  const streams = streamViews(layout, n, new Uint8Array(streamsBytes(layout, n)));
   layout.split(src, n, streams);
   let bits = (sample.length - n * w) * 8;
-  for (const stream of streams) bits += Math.min(n * 8, entropyBits(histogram(stream), n) + 256);
+  for (const stream of streams)
+    bits += Math.min(stream.length * 8, entropyBits(histogram(stream), stream.length) + 256);
   return bits / (sample.length * 8);
 }
 
@@ -273,11 +292,10 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   if (raw.length < head + width) head = 0;
   const n = Math.floor((raw.length - head) / width);
   const tail = raw.length - head - n * width;
-  const streamBytes = n * layout.streams;
+  const streamBytes = streamsBytes(layout, n);
   scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
-  const buffer = scratch.subarray(0, streamBytes);
   const src = aligned(raw, head, streamBytes).subarray(head, head + n * width);
-  const streams = Array.from({ length: layout.streams }, (_, k) => buffer.subarray(k * n, (k + 1) * n));
+  const streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
   let exponents: Uint32Array | undefined;
   if (layout.splitCounting) {
     exponents = new Uint32Array(256);
@@ -382,19 +400,26 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
   }
   const streams: Uint8Array[] = [];
   // One 8-aligned slot per stream, so that the layouts' word-wise fast paths apply.
-  const stride = (n + 7) & ~7;
-  const decoded = scratchOf(stride * count);
-  const slot = (k: number) => decoded.subarray(k * stride, k * stride + n);
+  const lengths = parts.map((_, k) => streamLength(layout, k, n));
+  const starts: number[] = [];
+  let room = 0;
+  for (const length of lengths) {
+    starts.push(room);
+    room += (length + 7) & ~7;
+  }
+  const decoded = scratchOf(room);
+  const slot = (k: number) => decoded.subarray(starts[k], starts[k] + lengths[k]);
   for (const [k, part] of parts.entries()) {
     const bytes = payload.subarray(part.start, part.start + part.length);
+    const size = lengths[k];
     switch (part.method) {
       case METHOD_CONSTANT:
-        if (part.length !== Math.min(1, n))
+        if (part.length !== Math.min(1, size))
           throw corrupt(`stream ${k}: constant stream of ${part.length} bytes`);
-        streams.push(slot(k).fill(n > 0 ? bytes[0] : 0));
+        streams.push(slot(k).fill(size > 0 ? bytes[0] : 0));
         break;
       case METHOD_STORED:
-        if (part.length !== n) throw corrupt(`stream ${k}: stored ${part.length} bytes for ${n} elements`);
+        if (part.length !== size) throw corrupt(`stream ${k}: stored ${part.length} bytes for ${size}`);
         // The layouts' fast paths read whole words, so a misaligned stream is copied
         // (memcpy is several times faster than merging byte by byte).
         if ((bytes.byteOffset & 7) === 0) streams.push(bytes);
@@ -416,9 +441,9 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
         break;
       }
       default:
-        // The zstd codec's own decoder: exactly one frame, window bounded by n, n bytes out.
+        // The zstd codec's own decoder: exactly one frame, window bounded by the size, that many bytes out.
         streams.push(
-          n === 0 && part.length === 0 ? new Uint8Array(0) : zstdCodec.decode(bytes, NO_PARAMS, n),
+          size === 0 && part.length === 0 ? new Uint8Array(0) : zstdCodec.decode(bytes, NO_PARAMS, size),
         );
     }
   }

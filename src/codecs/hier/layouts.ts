@@ -10,10 +10,17 @@ import type { DTypeName } from "../../formats/dtype.ts";
 export interface Layout {
   readonly id: number;
   readonly name: string;
-  /** Bytes per element. */
+  /** Bytes per element (for a block layout, per block). */
   readonly width: number;
   /** Byte streams per element. */
   readonly streams: number;
+  /**
+   * Bytes each element puts into each stream: stream k of n elements holds n * perElement[k]
+   * bytes. Absent: one byte each (every stream holds n bytes).
+   */
+  readonly perElement?: readonly number[];
+  /** Used only when the dtype says so (quantised blocks), never chosen by detection. */
+  readonly declaredOnly?: boolean;
   split(data: Uint8Array, n: number, out: Uint8Array[]): void;
   /**
    * split, also counting the values of stream 0 (the exponents) into `counts` (256
@@ -240,7 +247,106 @@ const planes2 = planes(4, 2);
 const planes4 = planes(5, 4);
 const planes8 = planes(6, 8);
 
-export const LAYOUTS: readonly Layout[] = [bytes, bf16, f16, f32, planes2, planes4, planes8];
+/**
+ * A ggml quantisation block of `width` bytes (ggml-common.h), cut into fields: each field,
+ * a run of bytes at the same place in every block, becomes one stream of those bytes
+ * block after block. A 2-byte f16 scale is two fields (its low byte is near random, its
+ * high byte holds the exponent); the packed quants of a block are one field.
+ */
+function blocks(
+  id: number,
+  name: string,
+  width: number,
+  fields: readonly (readonly [number, number])[],
+): Layout {
+  let covered = 0;
+  for (const [start, length] of fields) {
+    if (start !== covered || length < 1) throw new Error(`layout ${name}: fields must tile the block`);
+    covered += length;
+  }
+  if (covered !== width) throw new Error(`layout ${name}: fields cover ${covered} of ${width} bytes`);
+  return {
+    id,
+    name,
+    width,
+    streams: fields.length,
+    perElement: fields.map(([, length]) => length),
+    declaredOnly: true,
+    split(data, n, out) {
+      for (let f = 0; f < fields.length; f++) {
+        const [start, length] = fields[f];
+        const stream = out[f];
+        if (length === 1) {
+          for (let b = 0, j = start; b < n; b++, j += width) stream[b] = data[j];
+          continue;
+        }
+        let o = 0;
+        for (let b = 0, j = start; b < n; b++, j += width) {
+          for (let k = 0; k < length; k++) stream[o++] = data[j + k];
+        }
+      }
+    },
+    merge(streams, n, out) {
+      for (let f = 0; f < fields.length; f++) {
+        const [start, length] = fields[f];
+        const stream = streams[f];
+        if (length === 1) {
+          for (let b = 0, j = start; b < n; b++, j += width) out[j] = stream[b];
+          continue;
+        }
+        let o = 0;
+        for (let b = 0, j = start; b < n; b++, j += width) {
+          for (let k = 0; k < length; k++) out[j + k] = stream[o++];
+        }
+      }
+    },
+  };
+}
+
+/** An f16 scale at `at`: its low and its high byte, two fields. */
+const half = (at: number): [number, number][] => [
+  [at, 1],
+  [at + 1, 1],
+];
+
+// Block layouts, by ggml type (field order is the struct's).
+const q4_0 = blocks(7, "q4_0", 18, [...half(0), [2, 16]]);
+const q4_1 = blocks(8, "q4_1", 20, [...half(0), ...half(2), [4, 16]]);
+const q5_0 = blocks(9, "q5_0", 22, [...half(0), [2, 4], [6, 16]]);
+const q5_1 = blocks(10, "q5_1", 24, [...half(0), ...half(2), [4, 4], [8, 16]]);
+const q8_0 = blocks(11, "q8_0", 34, [...half(0), [2, 32]]);
+const q8_1 = blocks(12, "q8_1", 36, [...half(0), ...half(2), [4, 32]]);
+const q2_k = blocks(13, "q2_k", 84, [[0, 16], [16, 64], ...half(80), ...half(82)]);
+const q3_k = blocks(14, "q3_k", 110, [[0, 32], [32, 64], [96, 12], ...half(108)]);
+const q4_k = blocks(15, "q4_k", 144, [...half(0), ...half(2), [4, 12], [16, 128]]);
+const q5_k = blocks(16, "q5_k", 176, [...half(0), ...half(2), [4, 12], [16, 32], [48, 128]]);
+const q6_k = blocks(17, "q6_k", 210, [[0, 128], [128, 64], [192, 16], ...half(208)]);
+
+export const LAYOUTS: readonly Layout[] = [
+  bytes,
+  bf16,
+  f16,
+  f32,
+  planes2,
+  planes4,
+  planes8,
+  q4_0,
+  q4_1,
+  q5_0,
+  q5_1,
+  q8_0,
+  q8_1,
+  q2_k,
+  q3_k,
+  q4_k,
+  q5_k,
+  q6_k,
+];
+
+/** Bytes stream k of a layout holds for n elements. */
+export function streamLength(layout: Layout, k: number, n: number): number {
+  return n * (layout.perElement?.[k] ?? 1);
+}
 
 export function layoutById(id: number): Layout | undefined {
   return LAYOUTS[id];
@@ -270,6 +376,29 @@ export function layoutForDType(dtype: DTypeName): Layout {
     case "I16":
     case "U16":
       return planes2;
+    case "Q4_0":
+    case "IQ4_NL": // the same block: an f16 scale and 16 bytes of 4-bit indices
+      return q4_0;
+    case "Q4_1":
+      return q4_1;
+    case "Q5_0":
+      return q5_0;
+    case "Q5_1":
+      return q5_1;
+    case "Q8_0":
+      return q8_0;
+    case "Q8_1":
+      return q8_1;
+    case "Q2_K":
+      return q2_k;
+    case "Q3_K":
+      return q3_k;
+    case "Q4_K":
+      return q4_k;
+    case "Q5_K":
+      return q5_k;
+    case "Q6_K":
+      return q6_k;
     default:
       return bytes;
   }
