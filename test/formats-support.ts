@@ -1,9 +1,15 @@
 /** Shared helpers for test/formats.*.test.ts. */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { bufferSource } from "../src/engine/reader.ts";
+import type { ErrorCode } from "../src/common/errors.ts";
+import { bufferSource, type RandomAccessSource } from "../src/engine/reader.ts";
 import { type Recognised, type RecogniseOptions, recognise } from "../src/formats/index.ts";
+import { compressFile, decompress, readTensor } from "../src/index.ts";
+import { rejectsWith } from "./support.ts";
 
 const FIXTURES = new URL("./fixtures/formats/", import.meta.url);
 
@@ -95,6 +101,59 @@ export function decode(bytes: Buffer, dtype: string, n: number): (number | boole
     }
   }
   return out;
+}
+
+export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** What a fixture script recorded of each file's tensors: dtype, shape and the sha256 of the bytes. */
+export type TensorExpectations = Record<
+  string,
+  Record<string, { dtype: string; shape: number[]; sha256: string }>
+>;
+
+/** The `files` of a fixture script's expectations (test/fixtures/formats/NAME). */
+export function expectations(name: string): TensorExpectations {
+  return JSON.parse(readFileSync(new URL(name, FIXTURES), "utf8")).files;
+}
+
+/** `recogniser` on `bytes` must reject quickly with `code`, and a message matching `message`. */
+export async function refuseWith(
+  recogniser: (source: RandomAccessSource, options?: RecogniseOptions) => Promise<Recognised>,
+  bytes: Uint8Array,
+  code: ErrorCode | ErrorCode[],
+  message?: RegExp,
+  maxHeaderBytes?: number,
+): Promise<void> {
+  const error = await quickly(() =>
+    rejectsWith(recogniser(bufferSource(bytes), maxHeaderBytes ? { maxHeaderBytes } : undefined), code),
+  );
+  if (message) assert.match(error.message, message);
+}
+
+/**
+ * Each fixture through the public API: compressFile, a decompress round trip, and
+ * readTensor of every expected tensor, whose bytes must have the recorded sha256.
+ */
+export async function checkTensorsRoundTrip(files: TensorExpectations): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "mmh-formats-"));
+  try {
+    for (const [name, tensors] of Object.entries(files)) {
+      const bytes = fixture(name);
+      const source = join(dir, name);
+      writeFileSync(source, bytes);
+      await compressFile(source, `${source}.mmh`);
+      assert.ok(
+        Buffer.from(await decompress(readFileSync(`${source}.mmh`))).equals(bytes),
+        `${name}: round trip`,
+      );
+      for (const [tensorName, want] of Object.entries(tensors)) {
+        const { data } = await readTensor(`${source}.mmh`, tensorName);
+        assert.equal(sha256(data), want.sha256, `${name}: ${tensorName}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Time a piece of work; hostile inputs must be refused quickly. */

@@ -1,23 +1,20 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
 import { bufferSource } from "../src/engine/reader.ts";
 import { looksLikeOnnx, ONNX_MAX_DEPTH, ONNX_MIN_REGION, recogniseOnnx } from "../src/formats/onnx.ts";
-import { compressFile, decompress, readTensor } from "../src/index.ts";
-import { assertTiling, fixture, quickly, recogniseBytes } from "./formats-support.ts";
-import { rejectsWith } from "./support.ts";
+import {
+  assertTiling,
+  checkTensorsRoundTrip,
+  expectations,
+  fixture,
+  recogniseBytes,
+  refuseWith,
+  sha256,
+} from "./formats-support.ts";
 
-const FIXTURES = join(import.meta.dirname, "fixtures", "formats");
 /** What scripts/make-onnx-fixtures.py recorded: each tensor's dtype, shape and the sha256 of its bytes. */
-const expected: {
-  files: Record<string, Record<string, { dtype: string; shape: number[]; sha256: string }>>;
-} = JSON.parse(readFileSync(join(FIXTURES, "onnx-expected.json"), "utf8"));
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+const expected = { files: expectations("onnx-expected.json") };
 
 // ---- a protobuf writer, for hand-made (and hostile) models ----------------------------------
 
@@ -72,16 +69,8 @@ function floats(count: number, seed: number): Buffer {
   return out;
 }
 
-async function refuse(
-  bytes: Buffer,
-  code: ErrorCode | ErrorCode[],
-  message?: RegExp,
-  maxHeaderBytes?: number,
-) {
-  const error = await quickly(() =>
-    rejectsWith(recogniseOnnx(bufferSource(bytes), maxHeaderBytes ? { maxHeaderBytes } : undefined), code),
-  );
-  if (message) assert.match(error.message, message);
+function refuse(bytes: Buffer, code: ErrorCode | ErrorCode[], message?: RegExp, maxHeaderBytes?: number) {
+  return refuseWith(recogniseOnnx, bytes, code, message, maxHeaderBytes);
 }
 
 // ---- tests ----------------------------------------------------------------------------------
@@ -131,20 +120,7 @@ describe("onnx: models written by the onnx package", () => {
   });
 
   test("compressFile and readTensor: each tensor's bytes come back", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "mmh-onnx-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
-    for (const name of Object.keys(expected.files)) {
-      const bytes = fixture(name);
-      const source = join(dir, name);
-      writeFileSync(source, bytes);
-      await compressFile(source, `${source}.mmh`);
-      const packed = readFileSync(`${source}.mmh`);
-      assert.ok(Buffer.from(await decompress(packed)).equals(bytes), `${name}: round trip`);
-      for (const [tensorName, want] of Object.entries(expected.files[name])) {
-        const { data } = await readTensor(`${source}.mmh`, tensorName);
-        assert.equal(sha256(data), want.sha256, `${name}: ${tensorName}`);
-      }
-    }
+    await checkTensorsRoundTrip(expected.files);
   });
 });
 

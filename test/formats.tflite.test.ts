@@ -1,34 +1,24 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
 import { bufferSource } from "../src/engine/reader.ts";
 import { looksLikeTflite, recogniseTflite, TFLITE_MIN_REGION } from "../src/formats/tflite.ts";
-import { compressFile, decompress, readTensor } from "../src/index.ts";
-import { assertTiling, fixture, quickly, recogniseBytes } from "./formats-support.ts";
-import { rejectsWith } from "./support.ts";
+import {
+  assertTiling,
+  checkTensorsRoundTrip,
+  expectations,
+  fixture,
+  quickly,
+  recogniseBytes,
+  refuseWith,
+  sha256,
+} from "./formats-support.ts";
 
-const FIXTURES = join(import.meta.dirname, "fixtures", "formats");
 /** What scripts/make-tflite-fixtures.py recorded: each tensor's dtype, shape and the sha256 of its bytes. */
-const expected: {
-  files: Record<string, Record<string, { dtype: string; shape: number[]; sha256: string }>>;
-} = JSON.parse(readFileSync(join(FIXTURES, "tflite-expected.json"), "utf8"));
+const expected = { files: expectations("tflite-expected.json") };
 
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
-async function refuse(
-  bytes: Buffer,
-  code: ErrorCode | ErrorCode[],
-  message?: RegExp,
-  maxHeaderBytes?: number,
-) {
-  const error = await quickly(() =>
-    rejectsWith(recogniseTflite(bufferSource(bytes), maxHeaderBytes ? { maxHeaderBytes } : undefined), code),
-  );
-  if (message) assert.match(error.message, message);
+function refuse(bytes: Buffer, code: ErrorCode | ErrorCode[], message?: RegExp, maxHeaderBytes?: number) {
+  return refuseWith(recogniseTflite, bytes, code, message, maxHeaderBytes);
 }
 
 /** The fixture with the u32 at `at` replaced. */
@@ -69,22 +59,7 @@ describe("tflite: models built with the flatbuffers package", () => {
   });
 
   test("compressFile and readTensor: each tensor's bytes come back", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "mmh-tflite-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
-    for (const name of Object.keys(expected.files)) {
-      const bytes = fixture(name);
-      const source = join(dir, name);
-      writeFileSync(source, bytes);
-      await compressFile(source, `${source}.mmh`);
-      assert.ok(
-        Buffer.from(await decompress(readFileSync(`${source}.mmh`))).equals(bytes),
-        `${name}: round trip`,
-      );
-      for (const [tensorName, want] of Object.entries(expected.files[name])) {
-        const { data } = await readTensor(`${source}.mmh`, tensorName);
-        assert.equal(sha256(data), want.sha256, `${name}: ${tensorName}`);
-      }
-    }
+    await checkTensorsRoundTrip(expected.files);
   });
 
   test("other files are not taken for TFLite", () => {

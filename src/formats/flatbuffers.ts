@@ -3,7 +3,7 @@
  * RandomAccessSource, for recognisers of flatbuffer files (TFLite). Tables, vectors and
  * strings are reached by offsets from where they are referenced, and read through a small
  * window as they are visited, so vectors of data (tensor buffers) are located without
- * being read. The bytes read count against a budget (E_LIMIT past it).
+ * being read. The bytes read count against a budget (BudgetedWindow).
  *
  * Every offset is checked before it is followed: whatever it points at must lie inside
  * the file (E_CORRUPT otherwise; the file is E_TRUNCATED when a structure starts inside
@@ -13,9 +13,7 @@
  */
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../engine/reader.ts";
-import { readAt } from "./regions.ts";
-
-const WINDOW = 64 << 10;
+import { BudgetedWindow } from "./window.ts";
 
 /** A table: where it starts, and where its vtable says each field is. */
 export interface FbTable {
@@ -30,16 +28,12 @@ export interface FbTable {
 export class FlatReader {
   readonly source: RandomAccessSource;
   readonly what: string;
-  private budget: number;
-  private readonly limit: number;
-  private buf: Buffer = Buffer.alloc(0);
-  private bufStart = 0;
+  private readonly w: BudgetedWindow;
 
   constructor(source: RandomAccessSource, budget: number, what: string) {
     this.source = source;
-    this.budget = budget;
-    this.limit = budget;
     this.what = what;
+    this.w = new BudgetedWindow(source, budget, what);
   }
 
   /** Checks [pos, pos + n) is inside the file; E_CORRUPT if it starts outside, E_TRUNCATED if it runs past the end. */
@@ -56,26 +50,10 @@ export class FlatReader {
     );
   }
 
-  /** The n bytes at pos (n small), counted against the budget. Valid until the next read. */
+  /** The n bytes at pos, checked to lie in the file and counted against the budget. Valid until the next read. */
   async bytes(pos: number, n: number, field: string): Promise<Buffer> {
     this.inFile(pos, n, field);
-    this.budget -= n;
-    check(
-      this.budget >= 0,
-      "E_LIMIT",
-      `${this.what}: more than ${this.limit} bytes of structure to read (the header limit)`,
-    );
-    if (n > WINDOW) return readAt(this.source, pos, n, `${this.what} ${field}`);
-    if (pos < this.bufStart || pos + n > this.bufStart + this.buf.length) {
-      this.buf = await readAt(
-        this.source,
-        pos,
-        Math.min(WINDOW, this.source.size - pos),
-        `${this.what} ${field}`,
-      );
-      this.bufStart = pos;
-    }
-    return this.buf.subarray(pos - this.bufStart, pos - this.bufStart + n);
+    return this.w.take(pos, n, field);
   }
 
   async u8(pos: number, field: string): Promise<number> {

@@ -3,7 +3,7 @@
  * RandomAccessSource, for recognisers of protobuf files (ONNX). It walks messages field by
  * field in file coordinates: length-delimited fields it is not asked to open are skipped
  * without being read, so a file's tensor payloads cost nothing, and the bytes it does read
- * (tags, numbers, strings, nested messages) count against a budget (E_LIMIT past it).
+ * (tags, numbers, strings, nested messages) count against a budget (BudgetedWindow).
  *
  * Every length is checked against the message that holds it: a field that runs past its
  * message is E_CORRUPT, past the end of the file E_TRUNCATED. Groups (wire types 3 and 4)
@@ -11,7 +11,7 @@
  */
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../engine/reader.ts";
-import { readAt } from "./regions.ts";
+import { BudgetedWindow } from "./window.ts";
 
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;
@@ -34,49 +34,22 @@ export interface ProtoField {
   length: number;
 }
 
-/** Bytes read from the source at a time. */
-const WINDOW = 64 << 10;
-
 export class ProtoReader {
   readonly source: RandomAccessSource;
   readonly what: string;
-  /** Bytes that may still be read (not skipped) before E_LIMIT. */
-  private budget: number;
-  private readonly limit: number;
-  private buf: Buffer = Buffer.alloc(0);
-  private bufStart = 0;
+  private readonly w: BudgetedWindow;
 
   constructor(source: RandomAccessSource, budget: number, what: string) {
     this.source = source;
-    this.budget = budget;
-    this.limit = budget;
     this.what = what;
-  }
-
-  /** Makes buf hold [pos, pos + n) (n at most WINDOW, the range inside the file). */
-  private async load(pos: number, n: number): Promise<void> {
-    if (pos >= this.bufStart && pos + n <= this.bufStart + this.buf.length) return;
-    const length = Math.min(Math.max(WINDOW, n), this.source.size - pos);
-    this.buf = await readAt(this.source, pos, length, this.what);
-    this.bufStart = pos;
-  }
-
-  private spend(bytes: number): void {
-    this.budget -= bytes;
-    check(
-      this.budget >= 0,
-      "E_LIMIT",
-      `${this.what}: more than ${this.limit} bytes of structure to read (the header limit)`,
-    );
+    this.w = new BudgetedWindow(source, budget, what);
   }
 
   /** A varint at `pos` that must end before `end`: its value and the position after it. */
   async varint(pos: number, end: number): Promise<{ value: number; next: number }> {
     const avail = Math.min(10, end - pos);
     check(avail > 0, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
-    await this.load(pos, avail);
-    const buf = this.buf;
-    const at = pos - this.bufStart;
+    const { buf, at } = await this.w.window(pos, avail, "varint");
     let value = 0;
     let scale = 1;
     for (let i = 0; i < avail; i++) {
@@ -84,7 +57,7 @@ export class ProtoReader {
       value += (b & 0x7f) * scale;
       scale *= 128;
       if ((b & 0x80) === 0) {
-        this.spend(i + 1);
+        this.w.spend(i + 1);
         return { value, next: pos + i + 1 };
       }
     }
@@ -146,13 +119,9 @@ export class ProtoReader {
     }
   }
 
-  /** The bytes of a field (a string or small message), counted against the budget. */
-  async bytes(field: ProtoField): Promise<Buffer> {
-    this.spend(field.length);
-    if (field.length > WINDOW) return readAt(this.source, field.start, field.length, this.what);
-    await this.load(field.start, field.length);
-    const at = field.start - this.bufStart;
-    return this.buf.subarray(at, at + field.length);
+  /** The bytes of a field (a string or small message), counted against the budget. Valid until the next read. */
+  bytes(field: ProtoField): Promise<Buffer> {
+    return this.w.take(field.start, field.length, `field ${field.number}`);
   }
 
   /** The varints packed in a WIRE_LEN field, or the one value of a WIRE_VARINT field. */

@@ -1,0 +1,61 @@
+/**
+ * Reading a file's structure piece by piece, for recognisers that follow offsets or walk
+ * fields across a whole file (protobuf, FlatBuffers): bytes come through a window of the
+ * file re-read as needed, and every byte taken counts against a budget (the header limit,
+ * E_LIMIT past it), so a hostile file cannot make a recogniser read or hold more than
+ * the caller allowed, whatever its size.
+ */
+import { check } from "../common/errors.ts";
+import type { RandomAccessSource } from "../engine/reader.ts";
+import { readAt } from "./regions.ts";
+
+/** Bytes read from the source at a time. */
+const WINDOW = 64 << 10;
+
+export class BudgetedWindow {
+  readonly source: RandomAccessSource;
+  /** Prefix of every error message: the format's name. */
+  readonly what: string;
+  private budget: number;
+  private readonly limit: number;
+  private buf: Buffer = Buffer.alloc(0);
+  private bufStart = 0;
+
+  constructor(source: RandomAccessSource, budget: number, what: string) {
+    this.source = source;
+    this.budget = budget;
+    this.limit = budget;
+    this.what = what;
+  }
+
+  /** Counts `n` bytes against the budget. */
+  spend(n: number): void {
+    this.budget -= n;
+    check(
+      this.budget >= 0,
+      "E_LIMIT",
+      `${this.what}: more than ${this.limit} bytes of structure to read (the header limit)`,
+    );
+  }
+
+  /**
+   * The window holding [pos, pos + n), which the caller has checked lies inside the
+   * file: the buffer and where pos is in it. Valid until the next call; not counted.
+   */
+  async window(pos: number, n: number, field: string): Promise<{ buf: Buffer; at: number }> {
+    if (pos < this.bufStart || pos + n > this.bufStart + this.buf.length) {
+      const length = Math.min(Math.max(WINDOW, n), this.source.size - pos);
+      this.buf = await readAt(this.source, pos, length, `${this.what} ${field}`);
+      this.bufStart = pos;
+    }
+    return { buf: this.buf, at: pos - this.bufStart };
+  }
+
+  /** The n bytes at pos, counted against the budget. Valid until the next call. */
+  async take(pos: number, n: number, field: string): Promise<Buffer> {
+    this.spend(n);
+    if (n > WINDOW) return readAt(this.source, pos, n, `${this.what} ${field}`);
+    const { buf, at } = await this.window(pos, n, field);
+    return buf.subarray(at, at + n);
+  }
+}
