@@ -79,14 +79,14 @@ describe("tflite: hostile models give coded errors", () => {
   });
 
   test("a root offset past the end", async () => {
-    await refuse(patched(good, 0, good.length + 100), "E_CORRUPT", /outside the file/);
-    await refuse(patched(good, 0, 0xfffffff0), "E_CORRUPT", /outside the file/);
+    await refuse(patched(good, 0, good.length + 100), "E_TRUNCATED", /past the end of the file/);
+    await refuse(patched(good, 0, 0xfffffff0), "E_TRUNCATED", /past the end of the file/);
   });
 
   test("a vtable offset pointing anywhere", async () => {
     const root = good.readUInt32LE(0);
-    await refuse(patched(good, root, 0x7ffffff0), "E_CORRUPT", /outside the file/);
-    await refuse(patched(good, root, -0x7ffffff0), "E_CORRUPT", /outside the file/);
+    await refuse(patched(good, root, 0x7ffffff0), "E_CORRUPT", /before the start of the file/);
+    await refuse(patched(good, root, -0x7ffffff0), "E_TRUNCATED", /past the end of the file/);
   });
 
   test("a vtable of odd or tiny size", async () => {

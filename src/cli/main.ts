@@ -604,7 +604,13 @@ async function runAnalyze(args: CliArgs, io: Io): Promise<number> {
         r.name.length > 48 ? `…${r.name.slice(-47)}` : r.name,
         `${r.dtype ?? "bytes"}${r.dtypeSource === "detected" ? `*${r.head ? `+${r.head}` : ""}` : ""}`,
         formatBytes(r.length),
-        r.fields.map((f) => `${f.field.split(" ")[0].slice(0, 4)} ${f.bits.toFixed(2)}`).join(", "),
+        // Float fields by their first 4 letters ("expo", "mant"); block fields ("dmin.hi") whole.
+        r.fields
+          .map(
+            (f) =>
+              `${f.field.includes(".") ? f.field : f.field.split(" ")[0].slice(0, 4)} ${f.bits.toFixed(2)}`,
+          )
+          .join(", "),
         ...r.candidates.map((c) => c.ratio.toFixed(3)),
         r.auto,
       ]);

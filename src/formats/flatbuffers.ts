@@ -6,8 +6,8 @@
  * being read. The bytes read count against a budget (BudgetedWindow).
  *
  * Every offset is checked before it is followed: whatever it points at must lie inside
- * the file (E_CORRUPT otherwise; the file is E_TRUNCATED when a structure starts inside
- * it and runs past its end), a vtable must be at least 4 bytes, even-sized, and name
+ * the file (E_CORRUPT before its start, E_TRUNCATED past its end: the file ends before a
+ * structure it points to), a vtable must be at least 4 bytes, even-sized, and name
  * fields inside its table. Offsets to tables, vectors and strings are unsigned and so
  * only point forward, which bounds every walk by the file's size.
  */
@@ -36,12 +36,20 @@ export class FlatReader {
     this.w = new BudgetedWindow(source, budget, what);
   }
 
-  /** Checks [pos, pos + n) is inside the file; E_CORRUPT if it starts outside, E_TRUNCATED if it runs past the end. */
+  /**
+   * Checks [pos, pos + n) is inside the file: E_CORRUPT for a position before its start,
+   * E_TRUNCATED for one past its end (the file ends before a structure it points to).
+   */
   inFile(pos: number, n: number, field: string): void {
     check(
-      Number.isSafeInteger(pos) && pos >= 0 && pos <= this.source.size,
+      Number.isSafeInteger(pos) && pos >= 0,
       "E_CORRUPT",
-      `${this.what}: ${field} at ${pos} points outside the file`,
+      `${this.what}: ${field} at ${pos} points before the start of the file`,
+    );
+    check(
+      pos <= this.source.size,
+      "E_TRUNCATED",
+      `${this.what}: ${field} at ${pos} points past the end of the file (${this.source.size} bytes)`,
     );
     check(
       pos + n <= this.source.size,

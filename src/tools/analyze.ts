@@ -99,9 +99,7 @@ function splitFields(sample: Uint8Array, layout: Layout, head: number, dtype: st
   );
   layout.split(data, n, streams);
   const key = layout.name === "bf16" && dtype === "F16" ? "bf16 for F16" : layout.name;
-  const names =
-    FIELD_NAMES[key] ??
-    streams.map((s, i) => (layout.perElement ? `block field ${i} (${s.length / n} B)` : `byte plane ${i}`));
+  const names = FIELD_NAMES[key] ?? layout.fieldNames ?? streams.map((_, i) => `byte plane ${i}`);
   return streams.map((s, i) => ({ field: names[i], bits: Number(entropy(s).toFixed(3)) }));
 }
 

@@ -19,6 +19,8 @@ export interface Layout {
    * bytes. Absent: one byte each (every stream holds n bytes).
    */
   readonly perElement?: readonly number[];
+  /** What each stream holds, for reports (block layouts: the block struct's field). */
+  readonly fieldNames?: readonly string[];
   /** Used only when the dtype says so (quantised blocks), never chosen by detection. */
   readonly declaredOnly?: boolean;
   split(data: Uint8Array, n: number, out: Uint8Array[]): void;
@@ -257,7 +259,7 @@ function blocks(
   id: number,
   name: string,
   width: number,
-  fields: readonly (readonly [number, number])[],
+  fields: readonly (readonly [number, number, string])[],
 ): Layout {
   let covered = 0;
   for (const [start, length] of fields) {
@@ -271,6 +273,7 @@ function blocks(
     width,
     streams: fields.length,
     perElement: fields.map(([, length]) => length),
+    fieldNames: fields.map(([, , field]) => field),
     declaredOnly: true,
     split(data, n, out) {
       for (let f = 0; f < fields.length; f++) {
@@ -304,23 +307,49 @@ function blocks(
 }
 
 /** An f16 scale at `at`: its low and its high byte, two fields. */
-const half = (at: number): [number, number][] => [
-  [at, 1],
-  [at + 1, 1],
+const half = (at: number, field: string): [number, number, string][] => [
+  [at, 1, `${field}.lo`],
+  [at + 1, 1, `${field}.hi`],
 ];
 
 // Block layouts, by ggml type (field order is the struct's).
-const q4_0 = blocks(7, "q4_0", 18, [...half(0), [2, 16]]);
-const q4_1 = blocks(8, "q4_1", 20, [...half(0), ...half(2), [4, 16]]);
-const q5_0 = blocks(9, "q5_0", 22, [...half(0), [2, 4], [6, 16]]);
-const q5_1 = blocks(10, "q5_1", 24, [...half(0), ...half(2), [4, 4], [8, 16]]);
-const q8_0 = blocks(11, "q8_0", 34, [...half(0), [2, 32]]);
-const q8_1 = blocks(12, "q8_1", 36, [...half(0), ...half(2), [4, 32]]);
-const q2_k = blocks(13, "q2_k", 84, [[0, 16], [16, 64], ...half(80), ...half(82)]);
-const q3_k = blocks(14, "q3_k", 110, [[0, 32], [32, 64], [96, 12], ...half(108)]);
-const q4_k = blocks(15, "q4_k", 144, [...half(0), ...half(2), [4, 12], [16, 128]]);
-const q5_k = blocks(16, "q5_k", 176, [...half(0), ...half(2), [4, 12], [16, 32], [48, 128]]);
-const q6_k = blocks(17, "q6_k", 210, [[0, 128], [128, 64], [192, 16], ...half(208)]);
+const q4_0 = blocks(7, "q4_0", 18, [...half(0, "d"), [2, 16, "qs"]]);
+const q4_1 = blocks(8, "q4_1", 20, [...half(0, "d"), ...half(2, "m"), [4, 16, "qs"]]);
+const q5_0 = blocks(9, "q5_0", 22, [...half(0, "d"), [2, 4, "qh"], [6, 16, "qs"]]);
+const q5_1 = blocks(10, "q5_1", 24, [...half(0, "d"), ...half(2, "m"), [4, 4, "qh"], [8, 16, "qs"]]);
+const q8_0 = blocks(11, "q8_0", 34, [...half(0, "d"), [2, 32, "qs"]]);
+const q8_1 = blocks(12, "q8_1", 36, [...half(0, "d"), ...half(2, "s"), [4, 32, "qs"]]);
+const q2_k = blocks(13, "q2_k", 84, [
+  [0, 16, "scales"],
+  [16, 64, "qs"],
+  ...half(80, "d"),
+  ...half(82, "dmin"),
+]);
+const q3_k = blocks(14, "q3_k", 110, [
+  [0, 32, "hmask"],
+  [32, 64, "qs"],
+  [96, 12, "scales"],
+  ...half(108, "d"),
+]);
+const q4_k = blocks(15, "q4_k", 144, [
+  ...half(0, "d"),
+  ...half(2, "dmin"),
+  [4, 12, "scales"],
+  [16, 128, "qs"],
+]);
+const q5_k = blocks(16, "q5_k", 176, [
+  ...half(0, "d"),
+  ...half(2, "dmin"),
+  [4, 12, "scales"],
+  [16, 32, "qh"],
+  [48, 128, "qs"],
+]);
+const q6_k = blocks(17, "q6_k", 210, [
+  [0, 128, "ql"],
+  [128, 64, "qh"],
+  [192, 16, "scales"],
+  ...half(208, "d"),
+]);
 
 export const LAYOUTS: readonly Layout[] = [
   bytes,
