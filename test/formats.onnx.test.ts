@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
+import { MAX_TENSOR_TABLE_JSON, tensorTable } from "../src/engine/describe.ts";
 import { bufferSource } from "../src/engine/reader.ts";
 import { looksLikeOnnx, ONNX_MAX_DEPTH, ONNX_MIN_REGION, recogniseOnnx } from "../src/formats/onnx.ts";
 import {
@@ -290,5 +291,16 @@ describe("onnx: hostile models give coded errors", () => {
         );
       }
     }
+  });
+});
+
+describe("a tensor table too large for the footer", () => {
+  test("is left out and counted, so the file still compresses", () => {
+    const entry = (name: string) => ({ name, dtype: "F32", shape: [4], offset: 0, length: 16 });
+    const few = Array.from({ length: 1000 }, (_, i) => entry(`t${i}`));
+    assert.deepEqual(tensorTable(few), { tensors: few });
+    const long = Array.from({ length: 20 }, (_, i) => entry(`${i}`.padEnd(1 << 20, "x")));
+    assert.deepEqual(tensorTable(long), { tensors: [], tensorsOmitted: 20 });
+    assert.ok(MAX_TENSOR_TABLE_JSON < 64 << 20, "below the footer's own limit");
   });
 });

@@ -349,6 +349,7 @@ function infoRecord(file: string, info: Inspection) {
     chunks: info.chunks.length,
     format: typeof info.footer.format === "string" ? info.footer.format : (meta.source?.format ?? "raw"),
     tensors: tensorsOf(info.footer),
+    ...(typeof info.footer.tensorsOmitted === "number" ? { tensorsOmitted: info.footer.tensorsOmitted } : {}),
     ...archiveEntries(info),
     codecs: Object.fromEntries(Object.entries(info.codecs).map(([id, n]) => [id.trim(), n])),
     sha256: info.trailer.sha256,
@@ -376,7 +377,11 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
       ["chunks", String(r.chunks)],
       [
         "tensors",
-        r.tensors.length ? `${r.tensors.length} (${r.format}; list them with --json)` : `none (${r.format})`,
+        r.tensors.length
+          ? `${r.tensors.length} (${r.format}; list them with --json)`
+          : r.tensorsOmitted
+            ? `${r.tensorsOmitted} (${r.format}; too many to keep their table)`
+            : `none (${r.format})`,
       ],
       ["codecs", Object.keys(r.codecs).length ? codecList(r.codecs) : "(none)"],
       ["sha256", r.sha256],

@@ -26,7 +26,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { readFileStream, writeFileAtomic } from "../common/files.ts";
 import { type DecodeSummary, decodeContainer } from "./decoder.ts";
-import { describeSource, type StoredTensor, usesDtypes } from "./describe.ts";
+import { describeSource, type StoredTensor, tensorTable, usesDtypes } from "./describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./encoder.ts";
 import {
   type CompressOptions,
@@ -503,7 +503,7 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
     const layout: SourceLayout = {
       format: FOLDER_FORMAT,
       plan,
-      footer: { format: FOLDER_FORMAT, entries, tensors },
+      footer: { format: FOLDER_FORMAT, entries, ...tensorTable(tensors) },
     };
     const summary = emptySummary();
     await writeFileAtomic(

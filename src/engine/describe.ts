@@ -24,6 +24,24 @@ export interface StoredTensor {
 }
 
 /**
+ * The most JSON a tensor table may take in the footer (whose limit, MAX_FOOTER_METADATA, is
+ * 64 MiB): a file with more tensors than that (millions of tiny ones) is still compressed,
+ * with its table left out and counted, rather than refused.
+ */
+export const MAX_TENSOR_TABLE_JSON = 32 << 20;
+
+/** The footer's `tensors` and, when the table is over MAX_TENSOR_TABLE_JSON, `tensorsOmitted` instead. */
+export function tensorTable(tensors: StoredTensor[]): { tensors: StoredTensor[]; tensorsOmitted?: number } {
+  let size = 0;
+  for (const t of tensors) {
+    // An upper bound on each entry's JSON: names and dtypes as quoted strings, numbers as digits.
+    size += 96 + 2 * (t.name.length + t.dtype.length + (t.file?.length ?? 0)) + 21 * t.shape.length;
+    if (size > MAX_TENSOR_TABLE_JSON) return { tensors: [], tensorsOmitted: tensors.length };
+  }
+  return { tensors };
+}
+
+/**
  * Recognise the source's format and plan its chunks. A file that looks like a format but
  * does not parse is compressed as raw bytes (compression never depends on a parser), and
  * the reason is kept in the footer so `info` can show it.
@@ -63,7 +81,7 @@ export async function describeSource(
     offset,
     length,
   }));
-  const footer: Record<string, unknown> = { format: recognised.format, tensors };
+  const footer: Record<string, unknown> = { format: recognised.format, ...tensorTable(tensors) };
   if (recognised.metadata) footer.sourceMetadata = recognised.metadata;
   if (problem) footer.recogniseProblem = problem;
   return {
