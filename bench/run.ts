@@ -26,6 +26,7 @@ const benchmarks: [string, string[]][] = [
   ["p251.ts", quick ? ["--size", "32M", "--runs", "3"] : []],
   ["targets.ts", quick ? ["--quick"] : []],
   ["threads.ts", quick ? ["--quick"] : []],
+  ["real-models.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
 else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");
