@@ -127,7 +127,9 @@ export function chooseCodecs(
       .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
       .sort((x, y) => x.size - y.size);
     const runnerUp = ranked[1];
-    if (runnerUp && runnerUp.size <= ranked[0].size * (1 + TIE)) {
+    // A quantisation block always has fields for HIER to split, so a near tie on a sample
+    // is no sign that HIER found nothing: both are then coded whole (CLOSE) and the smaller kept.
+    if (runnerUp && runnerUp.size <= ranked[0].size * (1 + TIE) && cutUnit(dtype) === 8) {
       const general = options[options.length - 1];
       stats.reuse = { dtype, codec: general.codec.id, left: REUSE };
       return [asChoice(general)];
