@@ -27,6 +27,7 @@ const benchmarks: [string, string[]][] = [
   ["targets.ts", quick ? ["--quick"] : []],
   ["threads.ts", quick ? ["--quick"] : []],
   ["real-models.ts", quick ? ["--quick"] : []],
+  ["quantised.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
 else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");
