@@ -1,40 +1,7 @@
-/**
- * HIER's block layouts (FORMAT.md §6.2, layouts 7-17) on ggml-quantised weights: for each
- * ggml block type, one GGUF file of one tensor, and the exact sizes (stored / original) of
- * mmh (default, --goal ratio, --codec hier), of the same tensor bytes coded by HIER as one
- * byte stream (what its chunks got before block layouts), of mmh --codec zstd and of the
- * zstd CLI at -3 and -19, with the order-0 entropy bound of the block fields as context.
- * Every .mmh file is decoded again by the CLI and its sha256 checked. One timed run of mmh
- * and zstd (after a warm-up) as context. Writes bench/results/quantised.md.
- *
- *   npx node bench/quantised.ts            full run (8M weights per type, a minute or two;
- *                                          writes bench/results/quantised.md)
- *   npx node bench/quantised.ts --quick    512K weights per type, writes nothing: a smoke test
- *
- * Options: --out FILE (also with --quick), --weights N (weights per type, a multiple of
- * 4096), --keep (keep the GGUF, .mmh and .zst files in .bench-data/quantised/).
- *
- * The data is synthetic: no real GGUF file is used. Weights are Student-t-like (a normal
- * over the square root of a chi-square with 5 degrees of freedom, scaled to unit variance),
- * std 0.02, each row of 4096 scaled by exp(N(0, 0.3)), drawn with src/tools/gen.ts's rng
- * and gaussian from one seed, so every run makes the same bytes. The same weights are
- * quantised into every type:
- *   - Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1: as ggml's quantize_row_*_ref (ggml-quants.c) do,
- *     in float32 arithmetic, f16 by round-to-nearest-even;
- *   - Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: "K-quant-shaped (simplified quantiser)": blocks with the
- *     byte layout of ggml's block_q*_K (scales packed as ggml packs them), made by ggml's
- *     quantize_row_q*_K_ref with its per-sub-block search (make_qkx2_quants, make_q3_quants'
- *     refinement, make_qx_quants' search) replaced by plain min/max (or absolute-max)
- *     scaling of each sub-block.
- * Each quantiser is checked by dequantising blocks with code written from ggml's
- * dequantize_row_* (every weight within 1.5 quantisation steps of its value, or clamped at
- * the end of its sub-block's range), so a wrong bit layout stops the run. Files go to .bench-data/quantised/ (git-ignored).
- */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import { layoutForDType } from "../src/codecs/hier/layouts.ts";
@@ -45,9 +12,9 @@ import type { BlockDTypeName } from "../src/formats/dtype.ts";
 import { MmhReader } from "../src/index.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
 import { writeGguf } from "../test/support-gguf.ts";
+import { codeLine, output, run, writeReport } from "./lib/commands.ts";
 import {
   argValue,
-  clearOutput,
   contentionNote,
   cpuWaitMicros,
   fmt,
@@ -982,34 +949,6 @@ function checkQuantiser(t: BlockType, x: Float32Array, q: Buffer): Check {
 // ---------------------------------------------------------------------------------------
 // Measuring
 
-function fail(command: string, args: readonly string[], result: ReturnType<typeof spawnSync>): never {
-  throw new Error(
-    `${command} ${args.join(" ")} failed (${result.status ?? result.signal}): ${String(result.stderr ?? "")}`,
-  );
-}
-
-/** Wall-clock milliseconds of one run of a command, including process start. */
-function run(command: string, args: readonly string[]): number {
-  clearOutput(args);
-  const start = performance.now();
-  const result = spawnSync(command, args, {
-    stdio: ["ignore", "ignore", "pipe"],
-    cwd: root,
-    timeout: 1_800_000,
-  });
-  const ms = performance.now() - start;
-  if (result.error) throw result.error;
-  if (result.status !== 0) fail(command, args, result);
-  return ms;
-}
-
-function output(command: string, args: readonly string[]): Buffer {
-  const result = spawnSync(command, args, { cwd: root, maxBuffer: 1 << 30, timeout: 1_800_000 });
-  if (result.error) throw result.error;
-  if (result.status !== 0) fail(command, args, result);
-  return result.stdout;
-}
-
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 /** Compress with the CLI, decode with the CLI, require the input's sha256; the .mmh size. */
@@ -1131,15 +1070,6 @@ async function tensorChunks(
   } finally {
     await reader.close();
   }
-}
-
-/** The commit measured, and whether src/ or bin/ differ from it (read-only git calls). */
-function codeLine(): string {
-  const git = (args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8" });
-  const head = git(["rev-parse", "--short", "HEAD"]);
-  if (head.status !== 0) return "- Code: not a git checkout";
-  const dirty = git(["status", "--porcelain", "--", "src", "bin"]).stdout.trim();
-  return `- Code: commit ${head.stdout.trim()}${dirty ? ", with uncommitted changes in src/ or bin/" : " (src/ and bin/ as committed)"}`;
 }
 
 const r4 = (stored: number, original: number) => fmt(stored / original, 4);
@@ -1544,13 +1474,7 @@ async function main(): Promise<void> {
     speedTable,
     "",
   ];
-  if (outFile) {
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, lines.join("\n"));
-    console.log(`wrote ${relative(root, outFile)}`);
-  } else {
-    console.log("(--quick: nothing written)");
-  }
+  writeReport(outFile, lines);
 }
 
 await main();

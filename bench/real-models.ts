@@ -24,17 +24,16 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { codeLine, fail, output, run, writeReport } from "./lib/commands.ts";
 import {
   argValue,
-  clearOutput,
   contentionNote,
   cpuWaitMicros,
   fmt,
-  MiB,
   machineLines,
   median,
   table,
@@ -92,35 +91,6 @@ const waitAtStart = cpuWaitMicros();
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-function fail(command: string, args: readonly string[], result: ReturnType<typeof spawnSync>): never {
-  throw new Error(
-    `${command} ${args.join(" ")} failed (${result.status ?? result.signal}): ${String(result.stderr ?? "")}`,
-  );
-}
-
-/** Wall-clock milliseconds of one run of a command, including process start. */
-function run(command: string, args: readonly string[]): number {
-  clearOutput(args);
-  const start = performance.now();
-  const result = spawnSync(command, args, {
-    stdio: ["ignore", "ignore", "pipe"],
-    cwd: root,
-    timeout: 1_800_000,
-  });
-  const ms = performance.now() - start;
-  if (result.error) throw result.error;
-  if (result.status !== 0) fail(command, args, result);
-  return ms;
-}
-
-/** A command's standard output (small outputs only), optionally fed `input`. */
-function output(command: string, args: readonly string[], input?: Buffer): Buffer {
-  const result = spawnSync(command, args, { cwd: root, input, maxBuffer: 256 * MiB, timeout: 1_800_000 });
-  if (result.error) throw result.error;
-  if (result.status !== 0) fail(command, args, result);
-  return result.stdout;
-}
-
 function toolLine(command: string, args: string[]): string | undefined {
   const result = spawnSync(command, args, { encoding: "utf8" });
   if (result.error || result.status !== 0) return undefined;
@@ -130,15 +100,6 @@ function toolLine(command: string, args: string[]): string | undefined {
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const sha256File = (path: string) => sha256(readFileSync(path));
 const sriSha512 = (data: Buffer) => `sha512-${createHash("sha512").update(data).digest("base64")}`;
-
-/** The commit measured, and whether src/ or bin/ differ from it (read-only git calls). */
-function codeLine(): string {
-  const git = (args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8" });
-  const head = git(["rev-parse", "--short", "HEAD"]);
-  if (head.status !== 0) return "- Code: not a git checkout";
-  const dirty = git(["status", "--porcelain", "--", "src", "bin"]).stdout.trim();
-  return `- Code: commit ${head.stdout.trim()}${dirty ? ", with uncommitted changes in src/ or bin/" : " (src/ and bin/ as committed)"}`;
-}
 
 /** Stored / original, 4 decimals. */
 const share = (stored: number, orig: number) => fmt(stored / orig, 4);
@@ -851,13 +812,7 @@ async function main(): Promise<void> {
   console.log(
     `\nload average at end: ${loadAtEnd.map((l) => fmt(l, 2)).join(", ")}; took ${fmt(elapsed / 1000, 0)} s`,
   );
-  if (outFile) {
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, lines.join("\n"));
-    console.log(`wrote ${relative(root, outFile)}`);
-  } else {
-    console.log("(--quick: nothing written)");
-  }
+  writeReport(outFile, lines);
 }
 
 try {

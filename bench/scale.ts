@@ -46,6 +46,7 @@ import { fileURLToPath } from "node:url";
 import { fileSource, type RandomAccessSource } from "../src/engine/reader.ts";
 import { type ChunkInfo, MmhReader, readRange, tensorsOf } from "../src/index.ts";
 import { fillWeights, rng } from "../src/tools/gen.ts";
+import { writeReport } from "./lib/commands.ts";
 import { lastProbe } from "./lib/io-probe.ts";
 import {
   argValue,
@@ -907,13 +908,7 @@ async function main(): Promise<number> {
     diskNote,
     "",
   ];
-  if (outFile) {
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, lines.join("\n"));
-    console.log(`wrote ${relative(root, outFile)}`);
-  } else {
-    console.log("(--quick: nothing written)");
-  }
+  writeReport(outFile, lines);
   return 0;
 }
 

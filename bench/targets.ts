@@ -39,10 +39,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { loadavg } from "node:os";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { constants, zstdCompressSync } from "node:zlib";
 import { type CompressOptions, compressFile, verify } from "../src/index.ts";
+import { codeLine, fail, output, run, writeReport } from "./lib/commands.ts";
 import {
   argValue,
   CLEAR_OUTPUT_NOTE,
@@ -114,35 +115,6 @@ const waitAtStart = cpuWaitMicros();
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-function fail(command: string, args: readonly string[], result: ReturnType<typeof spawnSync>): never {
-  throw new Error(
-    `${command} ${args.join(" ")} failed (${result.status ?? result.signal}): ${String(result.stderr ?? "")}`,
-  );
-}
-
-/** Wall-clock milliseconds of one run of a command, including process start. */
-function run(command: string, args: readonly string[]): number {
-  clearOutput(args);
-  const start = performance.now();
-  const result = spawnSync(command, args, {
-    stdio: ["ignore", "ignore", "pipe"],
-    cwd: root,
-    timeout: 1_800_000,
-  });
-  const ms = performance.now() - start;
-  if (result.error) throw result.error;
-  if (result.status !== 0) fail(command, args, result);
-  return ms;
-}
-
-/** A command's standard output (small outputs only). */
-function output(command: string, args: readonly string[]): Buffer {
-  const result = spawnSync(command, args, { cwd: root, maxBuffer: 256 * MiB, timeout: 600_000 });
-  if (result.error) throw result.error;
-  if (result.status !== 0) fail(command, args, result);
-  return result.stdout;
-}
 
 function mmh(args: readonly string[]): number {
   return run(node, [cli, ...args]);
@@ -336,15 +308,6 @@ function deterministicTar(out: string, cwd: string, what: string): string {
   const result = spawnSync("tar", args, { encoding: "utf8" });
   if (result.status !== 0) fail("tar", args, result);
   return out;
-}
-
-/** The commit measured, and whether src/ or bin/ differ from it (read-only git calls). */
-function codeLine(): string {
-  const git = (args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8" });
-  const head = git(["rev-parse", "--short", "HEAD"]);
-  if (head.status !== 0) return "- Code: not a git checkout";
-  const dirty = git(["status", "--porcelain", "--", "src", "bin"]).stdout.trim();
-  return `- Code: commit ${head.stdout.trim()}${dirty ? ", with uncommitted changes in src/ or bin/" : " (src/ and bin/ as committed)"}`;
 }
 
 const yesNo = (met: boolean) => (met ? "**met**" : "**not met**");
@@ -998,13 +961,7 @@ async function main(): Promise<void> {
     ...t5Section,
     ...t6Section,
   ];
-  if (outFile) {
-    mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, lines.join("\n"));
-    console.log(`wrote ${relative(root, outFile)}`);
-  } else {
-    console.log("(--quick: nothing written)");
-  }
+  writeReport(outFile, lines);
 }
 
 await main();
