@@ -4,6 +4,7 @@
  */
 
 import { hierCodec } from "../codecs/hier/hier.ts";
+import { layoutForDType } from "../codecs/hier/layouts.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
 import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
@@ -127,9 +128,14 @@ export function chooseCodecs(
       .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
       .sort((x, y) => x.size - y.size);
     const runnerUp = ranked[1];
-    // A quantisation block always has fields for HIER to split, so a near tie on a sample
-    // is no sign that HIER found nothing: both are then coded whole (CLOSE) and the smaller kept.
-    if (runnerUp && runnerUp.size <= ranked[0].size * (1 + TIE) && cutUnit(dtype) === 8) {
+    // A tie means HIER found nothing to split only where its layout has one stream; a
+    // dtype whose layout splits fields (quantisation blocks, floats, integer planes) gets
+    // both coded whole on a near tie (CLOSE below), and the smaller kept.
+    if (
+      runnerUp &&
+      runnerUp.size <= ranked[0].size * (1 + TIE) &&
+      (dtype === null || layoutForDType(dtype).streams === 1)
+    ) {
       const general = options[options.length - 1];
       stats.reuse = { dtype, codec: general.codec.id, left: REUSE };
       return [asChoice(general)];

@@ -34,8 +34,9 @@ export const MAX_TENSOR_TABLE_JSON = 32 << 20;
 export function tensorTable(tensors: StoredTensor[]): { tensors: StoredTensor[]; tensorsOmitted?: number } {
   let size = 0;
   for (const t of tensors) {
-    // An upper bound on each entry's JSON: names and dtypes as quoted strings, numbers as digits.
-    size += 96 + 2 * (t.name.length + t.dtype.length + (t.file?.length ?? 0)) + 21 * t.shape.length;
+    // An upper bound on each entry's JSON: keys and numbers, and strings at the 6 characters
+    // JSON.stringify writes for a control character (\u0000).
+    size += 96 + 6 * (t.name.length + t.dtype.length + (t.file?.length ?? 0)) + 21 * t.shape.length;
     if (size > MAX_TENSOR_TABLE_JSON) return { tensors: [], tensorsOmitted: tensors.length };
   }
   return { tensors };
