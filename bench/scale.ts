@@ -43,8 +43,8 @@ import {
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fileSource, type RandomAccessSource } from "../src/engine/reader.ts";
-import { type ChunkInfo, MmhReader, readRange, tensorsOf } from "../src/index.ts";
+import { fileSource, MmhReader, type RandomAccessSource } from "../src/engine/reader.ts";
+import { type ChunkInfo, open } from "../src/index.ts";
 import { fillWeights, rng } from "../src/tools/gen.ts";
 import { writeReport } from "./lib/commands.ts";
 import { lastProbe } from "./lib/io-probe.ts";
@@ -592,7 +592,10 @@ async function main(): Promise<number> {
     for (let k = 0; k < RANGE_READS; k++) {
       const offset = Math.floor(pick() * (inputBytes - RANGE_BYTES));
       const t0 = performance.now();
-      const viaApi = await readRange(packed, offset, RANGE_BYTES);
+      const viaApi = await (async () => {
+        await using opened = await open(packed);
+        return opened.readRange(offset, RANGE_BYTES);
+      })();
       const ms = performance.now() - t0;
       rangeMs.push(ms);
       const { value, log } = await counted(async (reader) => ({
@@ -656,7 +659,7 @@ async function main(): Promise<number> {
     const target = specs[4];
     console.log(`\nextract --tensor ${target.name} ...`);
     const rangeOfTensor = await counted(async (reader) => {
-      const t = tensorsOf(reader.index.footer).find((x) => x.name === target.name);
+      const t = reader.footer.tensors.find((x) => x.name === target.name);
       if (!t) throw new Error(`no tensor ${target.name} in the .mmh footer`);
       return {
         tensor: t,

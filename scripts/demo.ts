@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatBytes } from "../src/common/bytes.ts";
-import { compressFile, decompressFile, inspect, readRange, verify } from "../src/index.ts";
+import { compressFile, decompressFile, inspect, open, verify } from "../src/index.ts";
 
 const root = join(import.meta.dirname, "..");
 const inputs = [
@@ -40,7 +40,8 @@ try {
     const encoder = info.header.metadata.encoder as Record<string, unknown>;
     settings = `codec ${encoder.codec}${encoder.goal ? ` (${encoder.goal})` : ""}, ${formatBytes(Number(encoder.chunkSize))} chunks`;
     const offset = Math.floor(original.length / 3);
-    const slice = await readRange(packed, offset, Math.min(4096, original.length - offset));
+    await using file = await open(packed);
+    const slice = await file.readRange(offset, Math.min(4096, original.length - offset));
     const rangeOk = Buffer.from(slice).equals(original.subarray(offset, offset + slice.length));
     rows.push([
       name,

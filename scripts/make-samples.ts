@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generate } from "../src/index.ts";
+import { generate } from "../src/tools/index.ts";
 
 const out = join(import.meta.dirname, "..", "samples");
 const files: [string, Buffer][] = [

@@ -1,56 +1,56 @@
 /**
- * MMH's public API. The CLI, the service and the Python package are clients of this
- * module and use nothing else.
+ * MMH's public API (docs/API.md). The CLI, the service and the Python package are
+ * clients of this module.
  */
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
-import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
+import { toMmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
-import { findTensor } from "./engine/archive.ts";
-import { defaultThreadsFor, SlotMemory } from "./engine/pool.ts";
-import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
-
-export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
-
+import type { Footer } from "./container/metadata.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
-import { describeSource, type StoredTensor, usesDtypes } from "./engine/describe.ts";
-import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./engine/encoder.ts";
+import { describeSource, usesDtypes } from "./engine/describe.ts";
+import {
+  type CompressSummary as EncodeSummary,
+  emptySummary,
+  encodeContainer,
+  type SourceLayout,
+} from "./engine/encoder.ts";
 import {
   type CompressOptions,
   type DecompressOptions,
   resolveCompressOptions,
   resolveMaxOutput,
 } from "./engine/options.ts";
+import { defaultThreadsFor, SlotMemory } from "./engine/pool.ts";
+import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { bufferSource, type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
 import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
 
-export { formatBytes, parseSize } from "./common/bytes.ts";
 export type { ErrorCode } from "./common/errors.ts";
-export { readFileStream, writeFileAtomic } from "./common/files.ts";
+export { ErrorCodes, MmhError } from "./common/errors.ts";
 export type { Header, Trailer } from "./container/format.ts";
 export { FORMAT_VERSION } from "./container/format.ts";
+export type {
+  ArchiveEntry,
+  DirEntry,
+  FileEntry,
+  Footer,
+  StoredTensor,
+  SymlinkEntry,
+} from "./container/metadata.ts";
 export {
-  type ArchiveEntry,
-  type DirEntry,
-  type FileEntry,
-  listEntries,
   type PackOptions,
   type PackSummary,
   pack,
-  readEntry,
-  readEntryStream,
-  type SymlinkEntry,
   type UnpackOptions,
   type UnpackSummary,
   unpack,
 } from "./engine/archive.ts";
 export type { Goal } from "./engine/auto.ts";
-export type { StoredTensor } from "./engine/describe.ts";
-export { defaultThreadsFor } from "./engine/pool.ts";
+export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
-export { MmhReader } from "./engine/reader.ts";
 export {
   createCompressStream,
   createCompressTransformStream,
@@ -58,39 +58,65 @@ export {
   createDecompressTransformStream,
   type MmhTransform,
 } from "./engine/streams.ts";
+export { type MmhFile, open, type ReadOptions, type TensorReadOptions } from "./open.ts";
+export { compressSync, decompressSync } from "./sync.ts";
 export type { AnalyzeOptions, AnalyzeReport, RegionReport } from "./tools/analyze.ts";
-export { GEN_DTYPES, GEN_KINDS, type GenOptions, generate } from "./tools/gen.ts";
-export { npyHeader } from "./tools/npy.ts";
 export { VERSION } from "./version.ts";
-export type { CompressOptions, CompressSummary, DecompressOptions };
-export { ErrorCodes, emptySummary as emptyCompressSummary, MmhError };
+export type { CompressOptions, DecompressOptions };
 
 export interface FileOptions {
   /** Replace an existing output file. */
   overwrite?: boolean;
 }
 
-export interface Timed {
+/** What compressing did. */
+export interface CompressSummary extends EncodeSummary {
   /** Wall time of the whole operation in milliseconds. */
   ms: number;
 }
 
-export interface DecompressSummary extends Timed {
+/** What decompressing (or verifying) did. */
+export interface DecompressSummary {
   rawBytes: number;
   storedBytes: number;
   chunks: number;
+  /** Chunks per codec FourCC. */
   codecs: Record<string, number>;
+  /** The content's SHA-256 recorded in the trailer (checked with `checkSha256`, and always by verify). */
   sha256: string;
+  /** Wall time of the whole operation in milliseconds. */
+  ms: number;
 }
 
+/** What inspect() reads of an .mmh file, from its header, index and trailer alone. */
 export interface Inspection {
   fileBytes: number;
   header: Header;
   trailer: Trailer;
-  footer: Record<string, unknown>;
+  footer: Footer;
   chunks: ChunkInfo[];
   /** Chunk count per codec FourCC. */
   codecs: Record<string, number>;
+}
+
+/** Options of the APIs that yield their output as a stream of pieces. */
+export interface StreamOutputOptions {
+  /**
+   * The consumer writes each yielded piece before it asks for the next (as the CLI's
+   * writer does): a piece may then be memory the coder reuses, valid only until the next
+   * piece is asked for. This saves a copy of every chunk. Default false: every piece is
+   * the consumer's to keep.
+   */
+  reuse?: boolean;
+}
+
+/**
+ * The output of a streaming call: iterate it for the pieces. When the iteration ends,
+ * `summary` holds what the call did (it is also the generator's return value).
+ */
+export interface CodedStream<S> extends AsyncGenerator<Uint8Array, S, undefined> {
+  /** Undefined until the last piece has been taken. */
+  readonly summary: S | undefined;
 }
 
 async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
@@ -109,6 +135,35 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw toMmhError(error);
   }
+}
+
+/** A stream that runs `pieces` and then sets its summary from `finish`. */
+function coded<S>(pieces: () => AsyncGenerator<Uint8Array>, finish: () => S): CodedStream<S> {
+  const state: { summary: S | undefined } = { summary: undefined };
+  const stream = (async function* () {
+    yield* pieces();
+    state.summary = finish();
+    return state.summary;
+  })();
+  return Object.defineProperty(stream, "summary", {
+    get: () => state.summary,
+    enumerable: true,
+  }) as CodedStream<S>;
+}
+
+function emptyDecodeSummary(): DecodeSummary {
+  return { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+}
+
+function decompressSummary(summary: DecodeSummary, started: number): DecompressSummary {
+  return {
+    rawBytes: summary.rawBytes,
+    storedBytes: summary.storedBytes,
+    chunks: summary.chunks,
+    codecs: summary.codecs,
+    sha256: summary.trailer?.sha256 ?? "",
+    ms: performance.now() - started,
+  };
 }
 
 /** Compress bytes into an .mmh container (model formats are recognised, as for files). */
@@ -130,17 +185,6 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
   return guard(() => collect(decodeContainer(once(bytes), options)));
 }
 
-/** Options of the APIs that yield their output as a stream of pieces. */
-export interface StreamOutputOptions {
-  /**
-   * The consumer writes each yielded piece before it asks for the next (as the CLI's
-   * writer does): a piece may then be memory the coder reuses, valid only until the next
-   * piece is asked for. This saves a copy of every chunk. Default false: every piece is
-   * the consumer's to keep.
-   */
-  reuse?: boolean;
-}
-
 /**
  * Compress a byte stream; yields container bytes as they are produced. `onProgress`
  * counts the bytes taken from `source` and yielded (no total: a stream's size is unknown).
@@ -148,15 +192,19 @@ export interface StreamOutputOptions {
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
   options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
-  summary?: CompressSummary,
-): AsyncGenerator<Uint8Array> {
-  return (async function* () {
-    const progress = new ProgressReporter(options);
-    progress.report();
-    yield* progress.writing(
-      encodeContainer(progress.reading(source), options, summary, undefined, options.reuse),
-    );
-  })();
+): CodedStream<CompressSummary> {
+  const summary = emptySummary();
+  const started = performance.now();
+  return coded(
+    async function* () {
+      const progress = new ProgressReporter(options);
+      progress.report();
+      yield* progress.writing(
+        encodeContainer(progress.reading(source), options, summary, undefined, options.reuse),
+      );
+    },
+    () => ({ ...summary, ms: performance.now() - started }),
+  );
 }
 
 /**
@@ -166,13 +214,17 @@ export function compressStream(
 export function decompressStream(
   source: AsyncIterable<Uint8Array>,
   options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
-  summary?: DecodeSummary,
-): AsyncGenerator<Uint8Array> {
-  return (async function* () {
-    const progress = new ProgressReporter(options);
-    progress.report();
-    yield* progress.writing(decodeContainer(progress.reading(source), options, summary, options.reuse));
-  })();
+): CodedStream<DecompressSummary> {
+  const summary = emptyDecodeSummary();
+  const started = performance.now();
+  return coded(
+    async function* () {
+      const progress = new ProgressReporter(options);
+      progress.report();
+      yield* progress.writing(decodeContainer(progress.reading(source), options, summary, options.reuse));
+    },
+    () => decompressSummary(summary, started),
+  );
 }
 
 /**
@@ -183,14 +235,17 @@ export function decompressStream(
 export function compressFileStream(
   src: string,
   options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
-  summary?: CompressSummary,
-): AsyncGenerator<Uint8Array> {
-  return (async function* () {
-    const progress = new ProgressReporter(options);
-    const described = await describeFile(src, options, progress);
-    const reuse = options.reuse ?? false;
-    yield* encodeFile(src, described.layout, described.options, summary ?? emptySummary(), progress, reuse);
-  })();
+): CodedStream<CompressSummary> {
+  const summary = emptySummary();
+  const started = performance.now();
+  return coded(
+    async function* () {
+      const progress = new ProgressReporter(options);
+      const described = await describeFile(src, options, progress);
+      yield* encodeFile(src, described.layout, described.options, summary, progress, options.reuse ?? false);
+    },
+    () => ({ ...summary, ms: performance.now() - started }),
+  );
 }
 
 /**
@@ -218,7 +273,7 @@ function encodeFile(
   src: string,
   layout: SourceLayout,
   options: CompressOptions,
-  summary: CompressSummary,
+  summary: EncodeSummary,
   progress: ProgressReporter,
   borrowed: boolean,
 ): AsyncGenerator<Uint8Array> {
@@ -254,7 +309,7 @@ export function compressFile(
   src: string,
   dst: string,
   options: CompressOptions & FileOptions & ProgressOptions = {},
-): Promise<CompressSummary & Timed> {
+): Promise<CompressSummary> {
   return guard(async () => {
     const started = performance.now();
     const summary = emptySummary();
@@ -265,17 +320,6 @@ export function compressFile(
     await writeFileAtomic(dst, encoded, { ...options, input: src });
     return { ...summary, ms: performance.now() - started };
   });
-}
-
-function decompressSummary(summary: DecodeSummary, started: number): DecompressSummary {
-  return {
-    rawBytes: summary.rawBytes,
-    storedBytes: summary.storedBytes,
-    chunks: summary.chunks,
-    codecs: summary.codecs,
-    sha256: summary.trailer?.sha256 ?? "",
-    ms: performance.now() - started,
-  };
 }
 
 /** The size of `file`, or undefined when it cannot be read (the read that follows says why). */
@@ -301,7 +345,7 @@ export function decompressFile(
     resolveMaxOutput(options);
     const progress = new ProgressReporter(options);
     const started = performance.now();
-    const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+    const summary = emptyDecodeSummary();
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
     const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
     await writeFileAtomic(dst, decoded, { ...options, input: src });
@@ -317,13 +361,16 @@ export function decompressFile(
 export function decompressFileStream(
   src: string,
   options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
-  summary?: DecodeSummary,
-): AsyncGenerator<Uint8Array> {
-  return (async function* () {
-    const progress = new ProgressReporter(options);
-    const stats = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-    yield* progress.writing(decodeFile(src, options, stats, progress, options.reuse ?? false));
-  })();
+): CodedStream<DecompressSummary> {
+  const summary = emptyDecodeSummary();
+  const started = performance.now();
+  return coded(
+    async function* () {
+      const progress = new ProgressReporter(options);
+      yield* progress.writing(decodeFile(src, options, summary, progress, options.reuse ?? false));
+    },
+    () => decompressSummary(summary, started),
+  );
 }
 
 /**
@@ -357,7 +404,7 @@ export function inspect(file: string): Promise<Inspection> {
         fileBytes: reader.source.size,
         header: reader.header,
         trailer: reader.trailer,
-        footer: reader.index.footer,
+        footer: reader.footer,
         chunks: reader.chunks,
         codecs,
       };
@@ -380,7 +427,7 @@ export function verify(
   return guard(async () => {
     const progress = new ProgressReporter(options);
     const started = performance.now();
-    const summary: DecodeSummary = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
+    const summary = emptyDecodeSummary();
     for await (const _ of decodeFile(file, { ...options, checkSha256: true }, summary, progress, true)) {
       // decoding checks everything; the content itself is not needed
     }
@@ -389,104 +436,13 @@ export function verify(
   });
 }
 
-/** Read `length` content bytes at `offset`, decoding only the chunks that hold them. */
-export function readRange(
-  file: string,
-  offset: number,
-  length: number,
-  options: DecompressOptions = {},
-): Promise<Uint8Array> {
-  return guard(async () => {
-    const max = resolveMaxOutput(options);
-    const reader = await MmhReader.open(await fileSource(file));
-    try {
-      return await reader.readRange(offset, length, max);
-    } finally {
-      await reader.close();
-    }
-  });
-}
-
+/** A codec this build can write and read. */
 export interface CodecInfo {
+  /** The FourCC stored in each chunk record. */
   id: string;
   name: string;
   description: string;
   levels?: { min: number; max: number; default: number };
-}
-
-/** The tensor table stored in an .mmh file (empty for raw sources). */
-export function tensorsOf(footer: Record<string, unknown>): StoredTensor[] {
-  const tensors = footer.tensors;
-  if (!Array.isArray(tensors)) return [];
-  return tensors.filter(
-    (t): t is StoredTensor =>
-      t !== null &&
-      typeof t === "object" &&
-      typeof t.name === "string" &&
-      Number.isSafeInteger(t.offset) &&
-      Number.isSafeInteger(t.length) &&
-      t.offset >= 0 &&
-      t.length >= 0,
-  );
-}
-
-/**
- * One tensor's bytes, exactly as they were in the source file, decoding only the chunks
- * that hold it (chunks are cut at tensor boundaries).
- */
-export function readTensor(
-  file: string,
-  name: string,
-  options: DecompressOptions & { entry?: string } = {},
-): Promise<{ tensor: StoredTensor; data: Uint8Array }> {
-  return guard(async () => {
-    const max = resolveMaxOutput(options);
-    const reader = await MmhReader.open(await fileSource(file));
-    try {
-      // In a folder archive, `entry` picks the file when several hold a tensor of this name.
-      const footer = reader.index.footer;
-      const tensor = findTensor(footer, tensorsOf(footer), name, options.entry, file);
-      return { tensor, data: await reader.readRange(tensor.offset, tensor.length, max) };
-    } finally {
-      await reader.close();
-    }
-  });
-}
-
-/**
- * One tensor as a stream of pieces (at most one chunk each), for tensors too large to hold
- * in memory; reads only the tensor's chunks. The file stays open until the pieces are
- * read to the end or the iteration is stopped.
- */
-export function readTensorStream(
-  file: string,
-  name: string,
-  options: DecompressOptions & { entry?: string } = {},
-): Promise<{ tensor: StoredTensor; pieces: AsyncGenerator<Uint8Array> }> {
-  return guard(async () => {
-    const max = resolveMaxOutput(options);
-    const reader = await MmhReader.open(await fileSource(file));
-    let tensor: StoredTensor;
-    try {
-      const footer = reader.index.footer;
-      tensor = findTensor(footer, tensorsOf(footer), name, options.entry, file);
-      if (tensor.length > max)
-        throw new MmhError("E_LIMIT", `${name} has ${tensor.length} bytes, over the limit of ${max}`);
-    } catch (error) {
-      await reader.close();
-      throw error;
-    }
-    const pieces = (async function* () {
-      try {
-        yield* reader.rangePieces(tensor.offset, tensor.length);
-      } catch (error) {
-        throw toMmhError(error);
-      } finally {
-        await reader.close();
-      }
-    })();
-    return { tensor, pieces };
-  });
 }
 
 /** Analyse a file: per tensor or region, its dtype, field entropies and each codec's ratio on a sample. */
@@ -509,8 +465,4 @@ export function listCodecs(): CodecInfo[] {
     description,
     ...(levels ? { levels: { min: levels.min, max: levels.max, default: levels.default } } : {}),
   }));
-}
-
-export function isMmhError(error: unknown): error is MmhError {
-  return error instanceof MmhError;
 }

@@ -15,10 +15,9 @@ import {
   decompressFile,
   inspect,
   listCodecs,
-  readRange,
   verify,
 } from "../src/index.ts";
-import { layoutOf, noiseBytes, prng, rejectsWith, sha256, textBytes } from "./support.ts";
+import { layoutOf, noiseBytes, prng, readRange, rejectsWith, sha256, textBytes } from "./support.ts";
 
 const CHUNK = 4096;
 const MNIST = resolve(import.meta.dirname, "../../shared/data/mnist-tinygrad_model.safetensors");

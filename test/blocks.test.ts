@@ -13,10 +13,11 @@ import { hierCodec } from "../src/codecs/hier/hier.ts";
 import { layoutForDType } from "../src/codecs/hier/layouts.ts";
 import { CHUNK_HEADER_SIZE } from "../src/container/format.ts";
 import { planChunks } from "../src/engine/plan.ts";
-import { fileSource } from "../src/engine/reader.ts";
+import { fileSource, MmhReader } from "../src/engine/reader.ts";
 import { type BlockDTypeName, cutUnit, dtypeByName } from "../src/formats/dtype.ts";
-import { compressFile, decompress, MmhReader, readTensor } from "../src/index.ts";
+import { compressFile, decompress } from "../src/index.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
+import { readTensor } from "./support.ts";
 import { writeGguf } from "./support-gguf.ts";
 
 const BLOCKS: { dtype: BlockDTypeName; ggml: number; weights: number; bytes: number; layout: number }[] = [

@@ -15,7 +15,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { generate } from "../src/index.ts";
+import { generate } from "../src/tools/index.ts";
 import { assertError, mmhIn } from "./cli-support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-cli-archive-"));

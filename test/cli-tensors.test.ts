@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { generate } from "../src/index.ts";
+import { generate } from "../src/tools/index.ts";
 import { assertError, mmhIn, type Result } from "./cli-support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-cli-tensors-"));

@@ -8,8 +8,8 @@ import { crc32 } from "node:zlib";
 import type { ErrorCode } from "../src/common/errors.ts";
 import { bufferSource, type RandomAccessSource } from "../src/engine/reader.ts";
 import { type Recognised, type RecogniseOptions, recognise } from "../src/formats/index.ts";
-import { compressFile, decompress, readTensor } from "../src/index.ts";
-import { rejectsWith } from "./support.ts";
+import { compressFile, decompress } from "../src/index.ts";
+import { readTensor, rejectsWith } from "./support.ts";
 
 const FIXTURES = new URL("./fixtures/formats/", import.meta.url);
 

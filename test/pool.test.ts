@@ -7,7 +7,7 @@ import { after, describe, test } from "node:test";
 import { crc32 } from "node:zlib";
 import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
-import { encodeContainer } from "../src/engine/encoder.ts";
+import { emptySummary as emptyCompressSummary, encodeContainer } from "../src/engine/encoder.ts";
 import {
   ContentHash,
   defaultThreads,
@@ -18,14 +18,7 @@ import {
   POOL_WORTH_BYTES_PER_CORE,
   WorkerPool,
 } from "../src/engine/pool.ts";
-import {
-  compress,
-  compressFile,
-  decompress,
-  decompressFile,
-  emptyCompressSummary,
-  verify,
-} from "../src/index.ts";
+import { compress, compressFile, decompress, decompressFile, verify } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
 const sha256 = (...parts: Uint8Array[]) => {

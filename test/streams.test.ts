@@ -29,9 +29,9 @@ import {
   decompress,
   decompressFileStream,
   decompressStream,
-  generate,
   MmhError,
 } from "../src/index.ts";
+import { generate } from "../src/tools/index.ts";
 import {
   copyOf,
   layoutOf,

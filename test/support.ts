@@ -16,6 +16,8 @@ import {
   INDEX_TAG,
   TRAILER_SIZE,
 } from "../src/container/format.ts";
+import type { ArchiveEntry, StoredTensor } from "../src/container/metadata.ts";
+import { open } from "../src/index.ts";
 
 export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -231,4 +233,49 @@ export function entryOffset(layout: Layout, i: number): number {
 
 export async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
+}
+
+/** One tensor read through open(), the file closed after: its table entry and bytes. */
+export async function readTensor(
+  file: string,
+  name: string,
+  options: { entry?: string; maxOutputBytes?: number } = {},
+): Promise<{ tensor: StoredTensor; data: Uint8Array }> {
+  const mmh = await open(file);
+  try {
+    const pick = { file: options.entry, maxOutputBytes: options.maxOutputBytes };
+    return { tensor: mmh.tensor(name, pick), data: await mmh.readTensor(name, pick) };
+  } finally {
+    await mmh.close();
+  }
+}
+
+/** One file of a folder archive read through open(), the archive closed after. */
+export async function readEntry(
+  file: string,
+  path: string,
+  options: { maxOutputBytes?: number } = {},
+): Promise<{ entry: ArchiveEntry | undefined; data: Uint8Array }> {
+  const mmh = await open(file);
+  try {
+    const data = await mmh.readEntry(path, options);
+    return { entry: mmh.entries.find((e) => e.path === path), data };
+  } finally {
+    await mmh.close();
+  }
+}
+
+/** Content bytes [offset, offset + length) read through open(), the file closed after. */
+export async function readRange(
+  file: string,
+  offset: number,
+  length: number,
+  options: { maxOutputBytes?: number } = {},
+): Promise<Uint8Array> {
+  const mmh = await open(file);
+  try {
+    return await mmh.readRange(offset, length, options);
+  } finally {
+    await mmh.close();
+  }
 }

@@ -17,7 +17,7 @@ import { findPeriod } from "../src/codecs/p251.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { decodeChunk, encodeChunk } from "../src/engine/chunk.ts";
 import { planChunks } from "../src/engine/plan.ts";
-import { bufferSource, fileSource, type RandomAccessSource } from "../src/engine/reader.ts";
+import { bufferSource, fileSource, MmhReader, type RandomAccessSource } from "../src/engine/reader.ts";
 import { allDTypes, type DTypeName, type Recognised, recognise } from "../src/formats/index.ts";
 import {
   analyze,
@@ -25,19 +25,11 @@ import {
   compress,
   compressFile,
   decompress,
-  GEN_DTYPES,
-  GEN_KINDS,
-  type GenOptions,
-  generate,
   inspect,
-  MmhReader,
-  npyHeader,
-  readRange,
-  readTensor,
-  tensorsOf,
   verify,
 } from "../src/index.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
+import { GEN_DTYPES, GEN_KINDS, type GenOptions, generate, npyHeader } from "../src/tools/index.ts";
 import {
   copyOf,
   fixIndexCrc,
@@ -45,6 +37,8 @@ import {
   layoutOf,
   noiseBytes,
   prng,
+  readRange,
+  readTensor,
   rejectsWith,
   textBytes,
   throwsWith,
@@ -275,7 +269,7 @@ describe("recognised formats through the public API", () => {
       assert.equal(info.footer.format, source.format);
       const tensors = expectedTensors(recognised);
       assert.deepEqual(info.footer.tensors, tensors, "footer tensors are what recognise() found");
-      assert.deepEqual(tensorsOf(info.footer), tensors);
+      assert.deepEqual(info.footer.tensors, tensors);
       assert.equal(info.trailer.rawLength, bytes.length);
       checkChunking(info.chunks, recognised, bytes.length, source.name);
       if (source.name === "big.gguf") {
@@ -295,7 +289,7 @@ describe("recognised formats through the public API", () => {
     await compressFile(file, `${file}.mmh`);
     const info = await inspect(`${file}.mmh`);
     assert.equal((info.header.metadata as { source: { format: string } }).source.format, "raw");
-    assert.deepEqual(tensorsOf(info.footer), []);
+    assert.deepEqual(info.footer.tensors, []);
     await rejectsWith(readTensor(`${file}.mmh`, "anything"), "E_NOT_FOUND");
   });
 
@@ -306,7 +300,7 @@ describe("recognised formats through the public API", () => {
     await compressFile(file, `${file}.mmh`, { recognise: false, chunkSize: CHUNK });
     const info = await inspect(`${file}.mmh`);
     assert.equal((info.header.metadata as { source: { format: string } }).source.format, "raw");
-    assert.deepEqual(tensorsOf(info.footer), []);
+    assert.deepEqual(info.footer.tensors, []);
     // Raw bytes are cut at every chunk size, ignoring the tensors.
     for (const [i, c] of info.chunks.entries()) assert.equal(c.rawOffset, i * CHUNK);
     await rejectsWith(readTensor(`${file}.mmh`, "model.layers.0.self_attn.q_proj.weight"), "E_NOT_FOUND");

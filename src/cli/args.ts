@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
+import { parseSize } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
-import { parseSize } from "../index.ts";
 
 export type Command =
   | "compress"

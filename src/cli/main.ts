@@ -2,6 +2,7 @@ import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { writeFileAtomic } from "../common/files.ts";
 import {
   analyze,
   type CompressSummary,
@@ -11,26 +12,18 @@ import {
   decompressFile,
   decompressFileStream,
   decompressStream,
-  emptyCompressSummary,
   FORMAT_VERSION,
-  formatBytes,
-  type GenOptions,
   type Goal,
-  generate,
   type Inspection,
   inspect,
-  listEntries,
   MmhError,
-  npyHeader,
+  open,
   pack,
-  readEntryStream,
-  readTensorStream,
-  tensorsOf,
   unpack,
   VERSION,
   verify,
-  writeFileAtomic,
 } from "../index.ts";
+import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
@@ -218,9 +211,8 @@ async function compressOne(
 ) {
   const options = compressOptions(args, signal);
   const label = isStdio(file) ? "stdin" : file;
-  let summary: CompressSummary & { ms: number };
+  let summary: CompressSummary;
   const streamed = isStdio(file) || output === undefined;
-  const stats = emptyCompressSummary();
   // A stream has no size of its own; for a file read as one, the bar asks the file's.
   const progress = startProgress(
     { label, direction: "encode", total: isStdio(file) ? undefined : () => fileBytes(file) },
@@ -228,24 +220,21 @@ async function compressOne(
   );
   try {
     if (streamed) {
-      const started = performance.now();
+      let encoded: ReturnType<typeof compressStream>;
       if (isStdio(file)) {
         // writeFileAtomic, like writeOut to process.stdout, is done with a piece when it asks for the next.
         const reuse = output !== undefined || reusesOut(io);
-        const encoded = compressStream(io.stdin, { ...options, onProgress: progress.report, reuse }, stats);
+        encoded = compressStream(io.stdin, { ...options, onProgress: progress.report, reuse });
         if (output === undefined) await writeOut(encoded, io, signal);
         else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
       } else {
         // A file to standard output: read as a file (its format and tensors), so the bytes
         // are the same as with -o.
         const reuse = reusesOut(io);
-        await writeOut(
-          compressFileStream(file, { ...options, onProgress: progress.report, reuse }, stats),
-          io,
-          signal,
-        );
+        encoded = compressFileStream(file, { ...options, onProgress: progress.report, reuse });
+        await writeOut(encoded, io, signal);
       }
-      summary = { ...stats, ms: performance.now() - started };
+      summary = encoded.summary!;
     } else {
       summary = await compressFile(file, output, { ...options, onProgress: progress.report });
     }
@@ -285,14 +274,13 @@ async function decompressOne(
   let summary: { rawBytes: number; chunks: number };
   try {
     if (isStdio(file) || output === undefined) {
-      const stats = { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
       const reuse = output !== undefined || reusesOut(io);
       const decoded = isStdio(file)
-        ? decompressStream(io.stdin, { ...options, reuse }, stats)
-        : decompressFileStream(file, { ...options, reuse }, stats);
+        ? decompressStream(io.stdin, { ...options, reuse })
+        : decompressFileStream(file, { ...options, reuse });
       if (output === undefined) await writeOut(decoded, io, signal);
       else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
-      summary = stats;
+      summary = decoded.summary!;
     } else {
       summary = await decompressFile(file, output, options);
     }
@@ -309,10 +297,10 @@ async function decompressOne(
 
 /** For a folder archive, its entries with each file's tensor count (checked as unpack checks them). */
 function archiveEntries(info: Inspection) {
-  const entries = listEntries(info.footer, info.trailer.rawLength);
-  if (entries.length === 0 && info.footer.entries === undefined) return {};
+  const entries = info.footer.entries;
+  if (entries.length === 0 && info.footer.format !== "folder") return {};
   const counts = new Map<string, number>();
-  for (const t of tensorsOf(info.footer)) if (t.file) counts.set(t.file, (counts.get(t.file) ?? 0) + 1);
+  for (const t of info.footer.tensors) if (t.file) counts.set(t.file, (counts.get(t.file) ?? 0) + 1);
   return {
     entries: entries.map((e) =>
       e.type === "file"
@@ -347,9 +335,9 @@ function infoRecord(file: string, info: Inspection) {
     storedBytes: info.fileBytes,
     ratio: info.fileBytes > 0 ? raw / info.fileBytes : 0,
     chunks: info.chunks.length,
-    format: typeof info.footer.format === "string" ? info.footer.format : (meta.source?.format ?? "raw"),
-    tensors: tensorsOf(info.footer),
-    ...(typeof info.footer.tensorsOmitted === "number" ? { tensorsOmitted: info.footer.tensorsOmitted } : {}),
+    format: info.footer.format,
+    tensors: info.footer.tensors,
+    ...(info.footer.tensorsOmitted !== undefined ? { tensorsOmitted: info.footer.tensorsOmitted } : {}),
     ...archiveEntries(info),
     codecs: Object.fromEntries(Object.entries(info.codecs).map(([id, n]) => [id.trim(), n])),
     sha256: info.trailer.sha256,
@@ -476,11 +464,13 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
     throw new MmhError("E_BAD_OPTION", `--format must be raw or npy, got "${format}"`);
   if (args.tensor === undefined) return await runExtractFile(args, io, signal);
   // The tensor streams out a chunk at a time, so memory does not grow with its size.
-  const { tensor, pieces } = await readTensorStream(file, args.tensor, {
-    maxOutputBytes: args.maxOutput,
-    entry: args.file,
-  });
+  const mmh = await open(file);
   try {
+    const tensor = mmh.tensor(args.tensor, { file: args.file });
+    const max = args.maxOutput ?? Number.MAX_SAFE_INTEGER;
+    if (tensor.length > max)
+      throw new MmhError("E_LIMIT", `${args.tensor} has ${tensor.length} bytes, over the limit of ${max}`);
+    const pieces = mmh.tensorStream(args.tensor, { file: args.file, maxOutputBytes: args.maxOutput });
     const header = format === "npy" ? npyHeader(tensor.dtype, tensor.shape) : undefined;
     const parts = (async function* () {
       if (header) yield header;
@@ -503,7 +493,7 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
       );
     }
   } finally {
-    await pieces.return(undefined);
+    await mmh.close();
   }
   return 0;
 }
@@ -514,15 +504,29 @@ async function runExtractFile(args: CliArgs, io: Io, signal: AbortSignal): Promi
   const toStdout = args.stdout || args.output === "-";
   if (toStdout && io.stdout.isTTY && !args.force)
     throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
-  const { entry, pieces } = await readEntryStream(file, args.file!, { maxOutputBytes: args.maxOutput });
-  const output = toStdout ? undefined : (args.output ?? basename(entry.path));
-  if (output === undefined) {
-    await pipeline(pieces, io.stdout, { signal, end: false });
-  } else {
-    await writeFileAtomic(output, pieces, { overwrite: args.force, signal, input: file });
-    await chmod(output, entry.mode).catch(() => {});
+  const mmh = await open(file);
+  try {
+    const path = args.file!;
+    const pieces = mmh.entryStream(path, { maxOutputBytes: args.maxOutput });
+    // The first piece checks that the archive holds the file, within the limit, before any output.
+    const first = await pieces.next();
+    const entry = mmh.entries.find((e) => e.path === path);
+    if (entry?.type !== "file") throw new MmhError("E_INTERNAL", `${path}: read without a file entry`);
+    const parts = (async function* () {
+      if (!first.done) yield first.value;
+      yield* pieces;
+    })();
+    const output = toStdout ? undefined : (args.output ?? basename(entry.path));
+    if (output === undefined) {
+      await pipeline(parts, io.stdout, { signal, end: false });
+    } else {
+      await writeFileAtomic(output, parts, { overwrite: args.force, signal, input: file });
+      await chmod(output, entry.mode).catch(() => {});
+    }
+    if (!args.quiet) io.stderr.write(`${entry.path}: ${formatBytes(entry.size)} => ${output ?? "stdout"}\n`);
+  } finally {
+    await mmh.close();
   }
-  if (!args.quiet) io.stderr.write(`${entry.path}: ${formatBytes(entry.size)} => ${output ?? "stdout"}\n`);
   return 0;
 }
 

@@ -7,7 +7,8 @@
  */
 import { stat } from "node:fs/promises";
 import type { SingleBar } from "cli-progress";
-import { formatBytes, type ProgressEvent } from "../index.ts";
+import { formatBytes } from "../common/bytes.ts";
+import type { ProgressEvent } from "../index.ts";
 
 export interface ProgressSpec {
   /** The file being worked on, as the summary line names it. */

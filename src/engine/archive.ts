@@ -25,8 +25,18 @@ import {
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { readFileStream, writeFileAtomic } from "../common/files.ts";
+import {
+  type ArchiveEntry,
+  type FileEntry,
+  FOLDER_FORMAT,
+  type Footer,
+  isArchive,
+  linkTargetProblem,
+  pathProblem,
+  type StoredTensor,
+} from "../container/metadata.ts";
 import { type DecodeSummary, decodeContainer } from "./decoder.ts";
-import { describeSource, type StoredTensor, tensorTable, usesDtypes } from "./describe.ts";
+import { describeSource, tensorTable, usesDtypes } from "./describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "./encoder.ts";
 import {
   type CompressOptions,
@@ -38,40 +48,7 @@ import type { ChunkSpec } from "./plan.ts";
 import { type ProgressOptions, ProgressReporter } from "./progress.ts";
 import { fileSource, MmhReader, type RandomAccessSource } from "./reader.ts";
 
-/** `source.format` in the header and `format` in the footer of a folder archive. */
-export const FOLDER_FORMAT = "folder";
-
-export interface FileEntry {
-  type: "file";
-  /** Relative POSIX path inside the folder. */
-  path: string;
-  size: number;
-  /** Permission bits, 0 to 0o777. */
-  mode: number;
-  /** Where the file's bytes start in the content. */
-  offset: number;
-  /** The format the file was recognised as (`raw` when none). */
-  format: string;
-  /** SHA-256 of the file's bytes, lowercase hex. */
-  sha256: string;
-  sourceMetadata?: Record<string, unknown>;
-  recogniseProblem?: string;
-}
-
-export interface DirEntry {
-  type: "dir";
-  path: string;
-  mode: number;
-}
-
-export interface SymlinkEntry {
-  type: "symlink";
-  path: string;
-  /** A relative target that stays inside the folder (§10.2). */
-  target: string;
-}
-
-export type ArchiveEntry = FileEntry | DirEntry | SymlinkEntry;
+export type { ArchiveEntry, DirEntry, FileEntry, SymlinkEntry } from "../container/metadata.ts";
 
 export interface PackOptions extends CompressOptions, ProgressOptions {
   /** Replace an existing archive file. */
@@ -100,11 +77,7 @@ export interface UnpackSummary {
   ms: number;
 }
 
-const MAX_PATH_BYTES = 4095;
-const MAX_NAME_BYTES = 255;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 const EMPTY_SHA256 = createHash("sha256").digest("hex");
-/** Largest piece of a run decoded at once when extracting one entry. */
 
 async function guard<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -118,163 +91,8 @@ function unsafe(message: string): MmhError {
   return new MmhError("E_UNSAFE_PATH", message);
 }
 
-/** Why `path` is not a valid entry path, or undefined when it is (FORMAT.md §10.2). */
-export function pathProblem(path: unknown): string | undefined {
-  if (typeof path !== "string") return "is not a string";
-  if (path.length === 0) return "is empty";
-  if (path.includes("\0")) return "contains a NUL byte";
-  if (path.includes("\\")) return "contains a backslash";
-  if (path.startsWith("/")) return "is absolute";
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
-  for (const segment of path.split("/")) {
-    if (segment === "") return "has an empty segment";
-    if (segment === "." || segment === "..") return `has a "${segment}" segment`;
-    if (Buffer.byteLength(segment) > MAX_NAME_BYTES) return `has a name longer than ${MAX_NAME_BYTES} bytes`;
-  }
-  return undefined;
-}
-
-/**
- * Why a symlink at `path` may not point to `target`, or undefined when it may: the target
- * is relative, in canonical form (`..` segments only at its start, no `.` or empty
- * segments) and climbs no higher than the folder's root. Resolution then stays inside the
- * folder whatever the other links are, because every link obeys the same rule.
- */
-export function linkTargetProblem(path: string, target: unknown): string | undefined {
-  if (typeof target !== "string") return "is not a string";
-  if (target.length === 0) return "is empty";
-  if (target.includes("\0")) return "contains a NUL byte";
-  if (target.includes("\\")) return "contains a backslash";
-  if (target.startsWith("/")) return "is absolute";
-  if (Buffer.byteLength(target) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
-  const segments = target.split("/");
-  let climbs = 0;
-  while (segments[climbs] === "..") climbs++;
-  if (climbs === segments.length) return "ends in ..";
-  for (const segment of segments.slice(climbs)) {
-    if (segment === "" || segment === "." || segment === "..")
-      return "is not in canonical form (.. only at the start, no . or empty segments)";
-  }
-  const depth = path.split("/").length - 1;
-  if (climbs > depth) return "leaves the folder";
-  return undefined;
-}
-
 function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-function parentOf(path: string): string | undefined {
-  const slash = path.lastIndexOf("/");
-  return slash < 0 ? undefined : path.slice(0, slash);
-}
-
-function isMode(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 0o777;
-}
-
-function isSize(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-/**
- * The entries of a folder archive's footer, checked (FORMAT.md §10): [] for a file that
- * is not an archive. With `contentLength`, also checks that the files tile the content
- * exactly. Throws E_CORRUPT for a malformed table, E_UNSAFE_PATH for a path or link
- * target that could write outside the folder, E_UNSUPPORTED for an unknown entry type.
- */
-export function listEntries(footer: Record<string, unknown>, contentLength?: number): ArchiveEntry[] {
-  const raw = footer.entries;
-  if (raw === undefined) {
-    check(footer.format !== FOLDER_FORMAT, "E_CORRUPT", "folder archive has no entries table");
-    return [];
-  }
-  check(Array.isArray(raw), "E_CORRUPT", "footer entries is not an array");
-  const entries: ArchiveEntry[] = [];
-  const kinds = new Map<string, ArchiveEntry["type"]>();
-  let previous: string | undefined;
-  let expected = 0;
-  for (const [i, item] of raw.entries()) {
-    check(
-      item !== null && typeof item === "object" && !Array.isArray(item),
-      "E_CORRUPT",
-      `entry ${i} is not an object`,
-    );
-    const e = item as Record<string, unknown>;
-    const problem = pathProblem(e.path);
-    if (problem) throw unsafe(`entry ${i}: path ${JSON.stringify(e.path)} ${problem}`);
-    const path = e.path as string;
-    const where = `entry ${JSON.stringify(path)}`;
-    if (kinds.has(path)) throw unsafe(`${where}: duplicate path`);
-    check(
-      previous === undefined || compareBytes(previous, path) < 0,
-      "E_CORRUPT",
-      `${where}: entries are not sorted by path`,
-    );
-    previous = path;
-    const parent = parentOf(path);
-    if (parent !== undefined) {
-      const kind = kinds.get(parent);
-      if (kind === "symlink") throw unsafe(`${where}: passes through the symbolic link ${parent}`);
-      if (kind === "file") throw unsafe(`${where}: passes through the file ${parent}`);
-      check(kind === "dir", "E_CORRUPT", `${where}: its folder ${parent} is not in the archive`);
-    }
-    let entry: ArchiveEntry;
-    if (e.type === "file") {
-      check(isSize(e.size), "E_CORRUPT", `${where}: size is not a non-negative integer`);
-      check(isSize(e.offset), "E_CORRUPT", `${where}: offset is not a non-negative integer`);
-      check(isMode(e.mode), "E_CORRUPT", `${where}: mode is not permission bits (0 to 0o777)`);
-      check(typeof e.format === "string", "E_CORRUPT", `${where}: format is not a string`);
-      check(
-        typeof e.sha256 === "string" && SHA256_HEX.test(e.sha256),
-        "E_CORRUPT",
-        `${where}: sha256 is not 64 lowercase hex digits`,
-      );
-      const end = e.offset + e.size;
-      check(
-        contentLength === undefined || end <= contentLength,
-        "E_CORRUPT",
-        `${where}: bytes ${e.offset}..${end} are outside the content (${contentLength} bytes)`,
-      );
-      check(e.offset >= expected, "E_CORRUPT", `${where}: overlaps the file before it`);
-      check(e.offset === expected, "E_CORRUPT", `${where}: leaves a gap after the file before it`);
-      expected = end;
-      entry = {
-        type: "file",
-        path,
-        size: e.size,
-        mode: e.mode,
-        offset: e.offset,
-        format: e.format,
-        sha256: e.sha256,
-      };
-      if (e.sourceMetadata && typeof e.sourceMetadata === "object")
-        entry.sourceMetadata = e.sourceMetadata as Record<string, unknown>;
-      if (typeof e.recogniseProblem === "string") entry.recogniseProblem = e.recogniseProblem;
-    } else if (e.type === "dir") {
-      check(isMode(e.mode), "E_CORRUPT", `${where}: mode is not permission bits (0 to 0o777)`);
-      entry = { type: "dir", path, mode: e.mode };
-    } else if (e.type === "symlink") {
-      const why = linkTargetProblem(path, e.target);
-      if (why) throw unsafe(`${where}: link target ${JSON.stringify(e.target)} ${why}`);
-      entry = { type: "symlink", path, target: e.target as string };
-    } else {
-      throw new MmhError("E_UNSUPPORTED", `${where}: unknown entry type ${JSON.stringify(e.type)}`);
-    }
-    kinds.set(path, entry.type);
-    entries.push(entry);
-  }
-  check(
-    contentLength === undefined || expected === contentLength,
-    "E_CORRUPT",
-    `the files hold ${expected} bytes but the content is ${contentLength} bytes`,
-  );
-  return entries;
-}
-
-/** Whether a footer is a folder archive's. */
-export function isArchive(footer: Record<string, unknown>): boolean {
-  return footer.format === FOLDER_FORMAT || footer.entries !== undefined;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -532,25 +350,21 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
 // ---------------------------------------------------------------------------------------
 // reading entries
 
-async function openArchive(file: string): Promise<{ reader: MmhReader; entries: ArchiveEntry[] }> {
+/** The reader of `file` when it is a folder archive; E_BAD_OPTION (and closed) otherwise. */
+async function openArchive(file: string): Promise<MmhReader> {
   const reader = await MmhReader.open(await fileSource(file));
-  try {
-    const footer = reader.index.footer;
-    if (!isArchive(footer)) {
-      const format = typeof footer.format === "string" ? footer.format : "raw";
-      throw new MmhError(
-        "E_BAD_OPTION",
-        `${file} is not a folder archive (it holds one ${format} file; restore it with mmh -d)`,
-      );
-    }
-    return { reader, entries: listEntries(footer, reader.rawLength) };
-  } catch (error) {
+  if (!isArchive(reader.footer)) {
     await reader.close();
-    throw error;
+    throw new MmhError(
+      "E_BAD_OPTION",
+      `${file} is not a folder archive (it holds one ${reader.footer.format} file; restore it with mmh -d)`,
+    );
   }
+  return reader;
 }
 
-function findFile(entries: readonly ArchiveEntry[], path: string, file: string): FileEntry {
+/** The file entry `path` of an archive's entries: E_NOT_FOUND when there is none. */
+export function findFile(entries: readonly ArchiveEntry[], path: string, file: string): FileEntry {
   const entry = entries.find((e) => e.path === path);
   if (!entry) throw new MmhError("E_NOT_FOUND", `no entry ${JSON.stringify(path)} in ${file}`);
   if (entry.type !== "file")
@@ -572,77 +386,18 @@ export async function* entryPieces(reader: MmhReader, entry: FileEntry): AsyncGe
     throw new MmhError("E_CHECKSUM", `${entry.path}: sha256 does not match the archive's entry`);
 }
 
-/** The entry `path` of the folder archive `file`, decoding only its chunks. */
-export function readEntry(
-  file: string,
-  path: string,
-  options: DecompressOptions = {},
-): Promise<{ entry: FileEntry; data: Uint8Array }> {
-  return guard(async () => {
-    const max = resolveMaxOutput(options);
-    const { reader, entries } = await openArchive(file);
-    try {
-      const entry = findFile(entries, path, file);
-      check(entry.size <= max, "E_LIMIT", `${path} has ${entry.size} bytes, over the limit of ${max}`);
-      const pieces: Uint8Array[] = [];
-      for await (const piece of entryPieces(reader, entry)) pieces.push(piece);
-      return { entry, data: Buffer.concat(pieces) };
-    } finally {
-      await reader.close();
-    }
-  });
-}
-
-/**
- * The entry `path` of the folder archive `file` as a stream of pieces, for a file too
- * large to hold in memory: decoding only its chunks, its sha256 checked at the end.
- * The archive stays open until the stream is consumed or closed.
- */
-export async function readEntryStream(
-  file: string,
-  path: string,
-  options: DecompressOptions = {},
-): Promise<{ entry: FileEntry; pieces: AsyncGenerator<Uint8Array> }> {
-  const max = resolveMaxOutput(options);
-  const { reader, entries } = await guard(() => openArchive(file));
-  let entry: FileEntry;
-  try {
-    entry = findFile(entries, path, file);
-    check(entry.size <= max, "E_LIMIT", `${path} has ${entry.size} bytes, over the limit of ${max}`);
-  } catch (error) {
-    await reader.close();
-    throw error;
-  }
-  const pieces = (async function* () {
-    try {
-      yield* entryPieces(reader, entry);
-    } catch (error) {
-      throw toMmhError(error);
-    } finally {
-      await reader.close();
-    }
-  })();
-  return { entry, pieces };
-}
-
 /**
  * The tensor `name` in a footer's tensor table. In an archive, `entry` picks the file;
  * without it, a name found in several files is E_USAGE (the message lists them).
  */
-export function findTensor(
-  footer: Record<string, unknown>,
-  tensors: readonly StoredTensor[],
-  name: string,
-  entry?: string,
-  file = "the file",
-): StoredTensor {
+export function findTensor(footer: Footer, name: string, entry?: string, file = "the file"): StoredTensor {
   if (entry !== undefined) {
     check(isArchive(footer), "E_BAD_OPTION", `${file} is not a folder archive, so it has no file to pick`);
-    const found = listEntries(footer).find((e) => e.path === entry);
+    const found = footer.entries.find((e) => e.path === entry);
     if (found?.type !== "file")
       throw new MmhError("E_NOT_FOUND", `no file ${JSON.stringify(entry)} in ${file}`);
   }
-  const matches = tensors.filter((t) => t.name === name && (entry === undefined || t.file === entry));
+  const matches = footer.tensors.filter((t) => t.name === name && (entry === undefined || t.file === entry));
   const where = entry === undefined ? file : `${entry} in ${file}`;
   if (matches.length === 0)
     throw new MmhError("E_NOT_FOUND", `no tensor named ${JSON.stringify(name)} in ${where}`);
@@ -731,7 +486,8 @@ export function unpack(file: string, dir: string, options: UnpackOptions = {}): 
         `will not replace ${dir}: the archive ${file} is inside it`,
       );
     }
-    const { reader, entries } = await openArchive(file);
+    const reader = await openArchive(file);
+    const entries = reader.footer.entries;
     let trailerSha: string;
     try {
       check(

@@ -1,4 +1,5 @@
 import { MmhError } from "../common/errors.ts";
+import type { StoredTensor } from "../container/metadata.ts";
 import { segmentRaw } from "../formats/detect.ts";
 import { recognise } from "../formats/index.ts";
 import type { Recognised } from "../formats/types.ts";
@@ -12,16 +13,7 @@ export function usesDtypes(options: ResolvedCompressOptions): boolean {
   return options.codec === "auto" || options.codec.id === "HIER";
 }
 
-/** The footer's tensor table: what `info`, `extract` and `readTensor` read back. */
-export interface StoredTensor {
-  name: string;
-  /** In a folder archive, the path of the file that holds the tensor. */
-  file?: string;
-  dtype: string;
-  shape: number[];
-  offset: number;
-  length: number;
-}
+export type { StoredTensor } from "../container/metadata.ts";
 
 /**
  * The most JSON a tensor table may take in the footer (whose limit, MAX_FOOTER_METADATA, is

@@ -18,6 +18,7 @@ import {
   TRAILER_SIZE,
   type Trailer,
 } from "../container/format.ts";
+import { type Footer, parseFooter } from "../container/metadata.ts";
 import { decodeChunk, runPatternOf } from "./chunk.ts";
 
 /** Positioned reads over a file or a buffer. */
@@ -99,6 +100,8 @@ export class MmhReader {
   readonly header: Header;
   readonly trailer: Trailer;
   readonly index: Index;
+  /** The footer metadata, checked (FORMAT.md §4). */
+  readonly footer: Footer;
   readonly chunks: ChunkInfo[];
 
   private constructor(source: RandomAccessSource, header: Header, trailer: Trailer, index: Index) {
@@ -106,6 +109,7 @@ export class MmhReader {
     this.header = header;
     this.trailer = trailer;
     this.index = index;
+    this.footer = parseFooter(index.footer, trailer.rawLength);
     this.chunks = index.entries.map((entry, i) => ({
       ...entry,
       recordLength: (index.entries[i + 1]?.recordOffset ?? trailer.indexOffset) - entry.recordOffset,

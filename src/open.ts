@@ -1,0 +1,192 @@
+/**
+ * `open(pathOrBytes)`: random access to one .mmh file, in the shape of safetensors'
+ * `safe_open`. The header, index, trailer and footer are read and checked once, on open;
+ * each read after that decodes only the chunks it needs.
+ */
+import { check, MmhError, toMmhError } from "./common/errors.ts";
+import type { Header, Trailer } from "./container/format.ts";
+import {
+  type ArchiveEntry,
+  type FileEntry,
+  type Footer,
+  isArchive,
+  type StoredTensor,
+} from "./container/metadata.ts";
+import { entryPieces, findFile, findTensor } from "./engine/archive.ts";
+import { resolveMaxOutput } from "./engine/options.ts";
+import { bufferSource, type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+
+export type { ChunkInfo } from "./engine/reader.ts";
+
+/** Options of the reads of an open file. */
+export interface ReadOptions {
+  /** Refuse to return more than this many bytes (E_LIMIT). */
+  maxOutputBytes?: number;
+}
+
+/** Options of the tensor reads of an open file. */
+export interface TensorReadOptions extends ReadOptions {
+  /** In a folder archive: the path of the file whose tensor to read, when several hold one of that name. */
+  file?: string;
+}
+
+/** An open .mmh file. Close it when done (or use `await using`). */
+export class MmhFile {
+  readonly #reader: MmhReader;
+  readonly #label: string;
+
+  /** @internal Use open(). */
+  constructor(reader: MmhReader, label: string) {
+    this.#reader = reader;
+    this.#label = label;
+  }
+
+  /** The container's header, with its metadata (the writer, the source's name and format, the options). */
+  get header(): Header {
+    return this.#reader.header;
+  }
+
+  /** The trailer: the content's length, its SHA-256 and the chunk count. */
+  get trailer(): Trailer {
+    return this.#reader.trailer;
+  }
+
+  /** The footer metadata, checked on open (docs/FORMAT.md §4). */
+  get footer(): Footer {
+    return this.#reader.footer;
+  }
+
+  /** Every chunk: where its record is, its content range, its codec. */
+  get chunks(): readonly ChunkInfo[] {
+    return this.#reader.chunks;
+  }
+
+  /** Bytes of the .mmh file itself. */
+  get fileBytes(): number {
+    return this.#reader.source.size;
+  }
+
+  /** Bytes of the content, the original file (or, for a folder archive, its files end to end). */
+  get size(): number {
+    return this.#reader.rawLength;
+  }
+
+  /** The content's SHA-256, as `sha256sum` prints it. */
+  get sha256(): string {
+    return this.#reader.trailer.sha256;
+  }
+
+  /** The recognised source format (`safetensors`, `gguf`, ..., `raw`), or `folder`. */
+  get format(): string {
+    return this.#reader.footer.format;
+  }
+
+  /** The tensor table: each tensor's name, dtype, shape and byte range in the content. */
+  get tensors(): readonly StoredTensor[] {
+    return this.#reader.footer.tensors;
+  }
+
+  /** A folder archive's files, folders and links (empty for any other file). */
+  get entries(): readonly ArchiveEntry[] {
+    return this.#reader.footer.entries;
+  }
+
+  /** The table entry of the tensor `name`: E_NOT_FOUND when there is none. */
+  tensor(name: string, options: { file?: string } = {}): StoredTensor {
+    return findTensor(this.#reader.footer, name, options.file, this.#label);
+  }
+
+  /** `length` content bytes from `offset`, decoding only the chunks that hold them. */
+  readRange(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
+    return guard(() => this.#reader.readRange(offset, length, resolveMaxOutput(options)));
+  }
+
+  /** The bytes of the tensor `name`, exactly as the source held them; only its chunks are decoded. */
+  readTensor(name: string, options: TensorReadOptions = {}): Promise<Uint8Array> {
+    return guard(async () => {
+      const tensor = this.tensor(name, options);
+      return this.#reader.readRange(tensor.offset, tensor.length, resolveMaxOutput(options));
+    });
+  }
+
+  /** The tensor `name` in pieces of at most one chunk each, for a tensor too large to hold. */
+  tensorStream(name: string, options: TensorReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const reader = this.#reader;
+    const self = this;
+    return (async function* () {
+      try {
+        const tensor = self.tensor(name, options);
+        checkLimit(name, tensor.length, options);
+        yield* reader.rangePieces(tensor.offset, tensor.length);
+      } catch (error) {
+        throw toMmhError(error);
+      }
+    })();
+  }
+
+  /** The file `path` of a folder archive, decoding only its chunks; its SHA-256 is checked (E_CHECKSUM). */
+  readEntry(path: string, options: ReadOptions = {}): Promise<Uint8Array> {
+    return guard(async () => {
+      const pieces: Uint8Array[] = [];
+      for await (const piece of this.entryStream(path, options)) pieces.push(piece);
+      return Buffer.concat(pieces);
+    });
+  }
+
+  /** The file `path` of a folder archive in pieces; its SHA-256 is checked after the last one. */
+  entryStream(path: string, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const reader = this.#reader;
+    const label = this.#label;
+    return (async function* () {
+      try {
+        if (!isArchive(reader.footer))
+          throw new MmhError(
+            "E_BAD_OPTION",
+            `${label} is not a folder archive (it holds one ${reader.footer.format} file; restore it with mmh -d)`,
+          );
+        const entry: FileEntry = findFile(reader.footer.entries, path, label);
+        checkLimit(path, entry.size, options);
+        yield* entryPieces(reader, entry);
+      } catch (error) {
+        throw toMmhError(error);
+      }
+    })();
+  }
+
+  /** Close the file. Reads after this fail. */
+  close(): Promise<void> {
+    return this.#reader.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function checkLimit(name: string, length: number, options: ReadOptions): void {
+  const max = resolveMaxOutput(options);
+  check(length <= max, "E_LIMIT", `${name} has ${length} bytes, over the limit of ${max}`);
+}
+
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toMmhError(error);
+  }
+}
+
+/**
+ * Open an .mmh file (a path) or container bytes held in memory, reading and checking its
+ * header, index, trailer and footer. Nothing is decoded until a read asks for it.
+ */
+export async function open(pathOrBytes: string | Uint8Array): Promise<MmhFile> {
+  return guard(async () => {
+    if (typeof pathOrBytes === "string") {
+      return new MmhFile(await MmhReader.open(await fileSource(pathOrBytes)), pathOrBytes);
+    }
+    if (!(pathOrBytes instanceof Uint8Array))
+      throw new MmhError("E_BAD_OPTION", "open() takes a path or a Uint8Array");
+    return new MmhFile(await MmhReader.open(bufferSource(pathOrBytes)), "the container");
+  });
+}
