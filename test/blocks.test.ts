@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { crc32 } from "node:zlib";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import { layoutForDType } from "../src/codecs/hier/layouts.ts";
 import { CHUNK_HEADER_SIZE } from "../src/container/format.ts";
@@ -161,6 +162,18 @@ describe("block layouts", () => {
       () => hierCodec.decode(payload, new Uint8Array(0), data.length - 144),
       (error: { code?: string }) => error.code === "E_CORRUPT",
     );
+  });
+
+  test("an unknown layout id in an intact header is E_UNSUPPORTED; a damaged one E_CHECKSUM", () => {
+    const data = quantBlocks(20, "Q4_K", 5);
+    const payload = Buffer.from(hierCodec.encode(data, { dtype: "Q4_K" }).payload);
+    const decode = (bytes: Uint8Array) => () => hierCodec.decode(bytes, new Uint8Array(0), data.length);
+    const damaged = Buffer.from(payload);
+    damaged[1] = 18; // the first id no reader knows yet
+    assert.throws(decode(damaged), (error: { code?: string }) => error.code === "E_CHECKSUM");
+    const count = damaged[3];
+    damaged.writeUInt32LE(crc32(damaged.subarray(8, 8 + 5 * count), crc32(damaged.subarray(0, 4))), 4);
+    assert.throws(decode(damaged), (error: { code?: string }) => error.code === "E_UNSUPPORTED");
   });
 });
 

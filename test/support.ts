@@ -279,3 +279,116 @@ export async function readRange(
     await mmh.close();
   }
 }
+
+// ---- what a record holds (HIER layouts and stream methods, P251 fields) --------------------
+
+const HIER_LAYOUT_NAMES = [
+  "bytes",
+  "bf16",
+  "f16",
+  "f32",
+  "planes2",
+  "planes4",
+  "planes8",
+  "q4_0",
+  "q4_1",
+  "q5_0",
+  "q5_1",
+  "q8_0",
+  "q8_1",
+  "q2_k",
+  "q3_k",
+  "q4_k",
+  "q5_k",
+  "q6_k",
+];
+
+/** Position after a Huffman block's type byte and symbol-count varint. */
+function afterCount(block: Uint8Array): number {
+  let at = 1;
+  while (block[at] & 0x80) at++;
+  return at + 1;
+}
+
+/** Position after a codebook at `pos` (FORMAT.md §6.2), walking its nibbles. */
+export function codebookEnd(block: Uint8Array, pos: number): number {
+  const lo = block[pos];
+  const hi = block[pos + 1];
+  let k = 0;
+  const nibble = () => {
+    const at = (pos + 2) * 2 + k++;
+    return (block[at >> 1] >> ((at & 1) * 4)) & 15;
+  };
+  for (let s = lo; s <= hi; ) {
+    if (nibble() === 15) s += (nibble() | (nibble() << 4)) + 1;
+    else s++;
+  }
+  return pos + 2 + ((k + 1) >> 1);
+}
+
+/** One HIER stream as a word: its method and, for Huffman methods, the block inside. */
+function describeStream(method: number, block: Uint8Array): string {
+  switch (method) {
+    case 0:
+      return "constant";
+    case 1:
+      return "stored";
+    case 3:
+      return "zstd";
+    case 2:
+      return (
+        ["huffman/stored-block", "huffman/single-symbol", "huffman", "huffman/context-block?"][block[0]] ??
+        "huffman/?"
+      );
+    case 4: {
+      if (block[0] !== 3) return `context/block-type-${block[0]}`;
+      let pos = afterCount(block);
+      const K = block[pos++];
+      pos += K - 1;
+      let zeroBit = 0;
+      for (let c = 0; c < K; c++) {
+        if (block[pos] === block[pos + 1] && block[pos + 2] === 0) {
+          zeroBit++;
+          pos += 3;
+        } else pos = codebookEnd(block, pos);
+      }
+      return `context K=${K}${zeroBit > 0 ? ` (${zeroBit} zero-bit codebook${zeroBit > 1 ? "s" : ""})` : ""}`;
+    }
+    default:
+      return `method-${method}`;
+  }
+}
+
+/**
+ * What each record of a well-formed file holds, one line each: the codec, and for HIER
+ * its layout, head and every stream's method; for P251 its fields. The golden vectors'
+ * manifest lists these, so that what a vector pins can be read and checked.
+ */
+export function structureOf(file: Uint8Array): string[] {
+  const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  return layoutOf(file).records.map((record) => {
+    const payload = buf.subarray(record.payloadOffset, record.end);
+    if (record.codec === "HIER") {
+      const count = payload[3];
+      let pos = 8 + 5 * count + payload[2];
+      const streams: string[] = [];
+      for (let k = 0; k < count; k++) {
+        const method = payload[8 + 5 * k];
+        const length = payload.readUInt32LE(8 + 5 * k + 1);
+        streams.push(describeStream(method, payload.subarray(pos, pos + length)));
+        pos += length;
+      }
+      const name = HIER_LAYOUT_NAMES[payload[1]] ?? "unknown";
+      return `HIER layout ${payload[1]} (${name}) head ${payload[2]}: ${streams.join(", ")}`;
+    }
+    if (record.codec === "P251") {
+      const params = buf.subarray(record.offset + CHUNK_HEADER_SIZE, record.payloadOffset);
+      const flags = params[0];
+      const period = params.readUInt32LE(1);
+      const periodic = Number(params.readBigUInt64LE(5));
+      const part = (zstd: number, size: number) => (size === 0 ? "empty" : zstd ? "zstd" : "stored");
+      return `P251 R=${record.rawLength} P=${period} L=${periodic}: pattern ${part(flags & 1, period)}, tail ${part(flags & 2, record.rawLength - periodic)}`;
+    }
+    return `${record.codec.trim()} R=${record.rawLength}`;
+  });
+}

@@ -343,22 +343,27 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
   if (payload.length < FIXED) throw corrupt("payload shorter than its header");
   // A new HIER would get a new FourCC, so any other version byte here is damage.
   if (payload[0] !== HIER_VERSION) throw corrupt(`version byte ${payload[0]} (expected ${HIER_VERSION})`);
-  const layout = layoutById(payload[1]);
-  if (!layout) throw corrupt(`unknown layout ${payload[1]}`);
   const head = payload[2];
   const count = payload[3];
-  const width = layout.width;
-  if (count !== layout.streams)
-    throw corrupt(`layout ${layout.name} has ${layout.streams} streams, header says ${count}`);
-  if (head >= width) throw corrupt(`head ${head} is not less than the element width ${width}`);
   const headerLength = FIXED + DESCRIPTOR * count;
   if (payload.length < headerLength) throw corrupt("payload shorter than its stream table");
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  // The header CRC first: a damaged layout byte is then E_CHECKSUM, and only an intact
+  // header with a layout id this reader does not know is E_UNSUPPORTED below.
   if (
     crc32(payload.subarray(FIXED, headerLength), crc32(payload.subarray(0, 4))) !== view.getUint32(4, true)
   ) {
     throw new MmhError("E_CHECKSUM", "HIER: header checksum mismatch");
   }
+  const layout = layoutById(payload[1]);
+  // Layouts are added without a new FourCC (7-17 came in mmh 0.2): an unknown id in an
+  // intact header is a newer writer's, not damage.
+  if (!layout)
+    throw new MmhError("E_UNSUPPORTED", `HIER: unknown layout ${payload[1]} (written by a newer MMH?)`);
+  const width = layout.width;
+  if (count !== layout.streams)
+    throw corrupt(`layout ${layout.name} has ${layout.streams} streams, header says ${count}`);
+  if (head >= width) throw corrupt(`head ${head} is not less than the element width ${width}`);
   if (rawLength < head) throw corrupt("head longer than the chunk");
   const n = Math.floor((rawLength - head) / width);
   const tail = rawLength - head - n * width;
