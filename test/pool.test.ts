@@ -13,11 +13,10 @@ import {
   defaultThreads,
   defaultThreadsFor,
   hashesApart,
-  POOL_AFTER_BYTES,
-  POOL_MAX_RECORD,
   POOL_WORTH_BYTES_PER_CORE,
   WorkerPool,
 } from "../src/engine/pool.ts";
+import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "../src/engine/schedule.ts";
 import {
   compress,
   compressFile,

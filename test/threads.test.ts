@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { POOL_AFTER_BYTES } from "../src/engine/pool.ts";
 import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { POOL_AFTER_BYTES } from "../src/engine/schedule.ts";
 import { compress, decompress, isMmhError } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 

@@ -14,17 +14,9 @@ import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto
 import type { EncodedChunk } from "./chunk.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
-import {
-  ContentHash,
-  type EncodedInSlot,
-  hashesApart,
-  IN_FLIGHT_BYTES,
-  inFlightLimit,
-  POOL_AFTER_BYTES,
-  type SlotMemory,
-  WorkerPool,
-} from "./pool.ts";
+import { ContentHash, type EncodedInSlot, hashesApart, type SlotMemory, WorkerPool } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
+import { POOL_AFTER_BYTES, Schedule } from "./schedule.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
 export interface SourceLayout {
@@ -118,10 +110,10 @@ export async function* encodeContainer(
   // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
   // codec is always made here, in order, so the output is the same for any thread count.
   const content = new ContentHash(hashesApart(opts.threads));
-  const inflight: Promise<EncodedInSlot>[] = [];
+  // Results of chunks coded on the pool's workers, taken back in order (see Schedule).
+  const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
-  let inflightBytes = 0;
   // Payload memory reused from chunk to chunk on this thread, when pieces are borrowed.
   let reused = new Uint8Array(0);
   const scratch = (size: number): Uint8Array => {
@@ -129,15 +121,14 @@ export async function* encodeContainer(
     return reused.subarray(0, size);
   };
   function* settled(result: EncodedInSlot): Generator<Uint8Array> {
-    inflightBytes -= result.rawLength;
     auto.choiceMs += result.extraMs;
     if (borrowed) yield* write(result);
     else
       yield* write({ ...result, header: Buffer.from(result.header), payload: Buffer.from(result.payload) });
     result.slot.release();
   }
-  async function* drain(keep: number): AsyncGenerator<Uint8Array> {
-    while (inflight.length > keep) yield* settled(await inflight.shift()!);
+  async function* drain(): AsyncGenerator<Uint8Array> {
+    for await (const result of inflight.drain()) yield* settled(result);
   }
   let sha256: string;
   try {
@@ -160,7 +151,7 @@ export async function* encodeContainer(
         await content.room();
         if (run) {
           if (extendRun(run, raw)) continue;
-          yield* drain(0);
+          yield* drain();
           yield* write(finishRun(run));
           run = undefined;
         }
@@ -172,8 +163,8 @@ export async function* encodeContainer(
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
             : [{ id: opts.codec.id, level: opts.level }];
-        // Until a worker has started (about 0.1 s), chunks are coded here rather than waited for.
-        if (!pool || !slot || (!pool.ready && inflight.length === 0)) {
+        // Until a worker has started, chunks are coded here rather than waited for.
+        if (!inflight.offloads(pool) || !slot) {
           const chunk = settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined);
           yield* write(chunk);
           // Written by now: a codec's own output memory goes back at once.
@@ -181,24 +172,17 @@ export async function* encodeContainer(
           continue;
         }
         // Room first: at most inFlightLimit chunks and IN_FLIGHT_BYTES of content in flight.
-        while (
-          inflight.length >= inFlightLimit(pool.size) ||
-          (inflight.length > 0 && inflightBytes + raw.length > IN_FLIGHT_BYTES)
-        ) {
-          yield* drain(inflight.length - 1);
-        }
-        const pending = pool.encode(slot, at, raw.length, dtype, choices);
-        pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
-        inflight.push(pending);
-        inflightBytes += raw.length;
+        for await (const result of inflight.room(pool, raw.length)) yield* settled(result);
+        inflight.push(pool.encode(slot, at, raw.length, dtype, choices), raw.length);
       } finally {
         slot?.release();
       }
     }
-    yield* drain(0);
+    yield* drain();
     if (run) yield* write(finishRun(run));
     sha256 = await content.digest();
   } finally {
+    inflight.close();
     if (memory) memory.pool = undefined;
     await pool?.close();
   }

@@ -20,30 +20,9 @@ import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { BatchMemory } from "../common/files.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
+import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "./schedule.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
-/**
- * Workers start only once this much content has gone by: starting one costs tens of
- * milliseconds, more than coding a few MiB on the calling thread.
- */
-export const POOL_AFTER_BYTES = 8 << 20;
-
-/**
- * Chunks kept in flight per pool: enough to keep every worker busy while results wait
- * their turn (requests queue at the workers, so 4 per worker coded 1 GiB as fast as 8),
- * capped so that memory does not grow with the number of cores.
- */
-export function inFlightLimit(workers: number): number {
-  return Math.min(4 * workers, 32);
-}
-
-/**
- * Content bytes kept in flight per pool, whatever the chunk size: with larger chunks
- * fewer are in flight. A record that declares more than POOL_MAX_RECORD is decoded on the
- * calling thread, which allocates its output only once the payload proved it decodes.
- */
-export const IN_FLIGHT_BYTES = 16 << 20;
-export const POOL_MAX_RECORD = 8 << 20;
 /**
  * Content bytes waiting for the hashing thread, beyond which the caller waits. The thread
  * hashes about 1.6 GB/s here, and keeps up with one coding thread; but it starts 35-40 ms
