@@ -9,8 +9,9 @@ import { ErrorCodes, MmhError, toMmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import { findTensor } from "./engine/archive.ts";
-import { defaultThreadsFor, SlotMemory } from "./engine/pool.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
+import { SlotMemory } from "./engine/slots.ts";
+import { defaultThreadsFor } from "./engine/threads.ts";
 
 export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
 
@@ -48,7 +49,6 @@ export {
 } from "./engine/archive.ts";
 export type { Goal } from "./engine/auto.ts";
 export type { StoredTensor } from "./engine/describe.ts";
-export { defaultThreadsFor } from "./engine/pool.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
 export { MmhReader } from "./engine/reader.ts";
 export {
@@ -58,6 +58,7 @@ export {
   createDecompressTransformStream,
   type MmhTransform,
 } from "./engine/streams.ts";
+export { defaultThreadsFor } from "./engine/threads.ts";
 export type { AnalyzeOptions, AnalyzeReport, RegionReport } from "./tools/analyze.ts";
 export { GEN_DTYPES, GEN_KINDS, type GenOptions, generate } from "./tools/gen.ts";
 export { npyHeader } from "./tools/npy.ts";

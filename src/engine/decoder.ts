@@ -23,9 +23,12 @@ import {
   type Trailer,
 } from "../container/format.ts";
 import { decodeChunkPieces } from "./chunk.ts";
+import { ContentHash, hashesApart } from "./hashing.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
-import { ContentHash, hashesApart, resolveThreads, type Slot, type SlotMemory, WorkerPool } from "./pool.ts";
+import { WorkerPool } from "./pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule } from "./schedule.ts";
+import type { Slot, SlotMemory } from "./slots.ts";
+import { resolveThreads } from "./threads.ts";
 
 export interface DecodeSummary {
   header?: Header;

@@ -12,11 +12,13 @@ import type { DTypeName } from "../formats/dtype.ts";
 import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
+import { ContentHash, hashesApart } from "./hashing.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
-import { ContentHash, type EncodedInSlot, hashesApart, type SlotMemory, WorkerPool } from "./pool.ts";
+import { type EncodedInSlot, WorkerPool } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
 import { POOL_AFTER_BYTES, Schedule } from "./schedule.ts";
+import type { SlotMemory } from "./slots.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
 export interface SourceLayout {

@@ -9,18 +9,15 @@
  *
  * Requests are posted at once to the least busy worker that has started, and wait in its
  * queue; each result comes back as a promise, and the callers keep results in input
- * order, so the output never depends on which worker finished first. The content's
- * sha256 is computed on the hashing thread, fed in content order. docs/ENGINE.md has the
- * whole arrangement.
+ * order, so the output never depends on which worker finished first (see Schedule). The
+ * content's sha256 is computed on the hashing thread, fed in content order (see
+ * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
-import { createHash, type Hash } from "node:crypto";
-import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
-import type { BatchMemory } from "../common/files.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
-import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "./schedule.ts";
+import { Slot } from "./slots.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 /**
@@ -33,43 +30,6 @@ import type { WorkerReply, WorkerRequest } from "./worker.ts";
  */
 const HASH_BACKLOG = 4 << 20;
 const HASH_BACKLOG_AT_START = 32 << 20;
-
-/** The default thread count: every core the process may use. */
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(256, availableParallelism()));
-}
-
-/**
- * Bytes of input per core below which a pool does not pay. Each worker loads the codec
- * modules and compiles the hot loops again, and with one thread the content is already
- * hashed on a second core (hashesApart). On the 2-core development machine, compressing
- * BF16 to /dev/null (`mmh FILE -c -q -T N`) took, with -T 2 against -T 1: 0.85 s against
- * 0.78-0.79 s for 256 MiB, 1.28-1.29 s against 1.27-1.32 s for 512 MiB, and 2.22-2.25 s
- * against 2.35-2.69 s for 1 GiB. With more cores the start-up runs on cores that would
- * otherwise idle, so the threshold is divided by the core count (an estimate: only 2
- * cores were measured).
- */
-export const POOL_WORTH_BYTES_PER_CORE = 1 << 30;
-const POOL_WORTH_MIN = 32 << 20;
-
-/**
- * The thread count used when none is given for an input of `size` bytes: the number of
- * cores, or 1 for a known size too small for a pool to pay (see POOL_WORTH_BYTES_PER_CORE).
- */
-export function defaultThreadsFor(size?: number): number {
-  const cores = defaultThreads();
-  if (size === undefined || cores === 1) return cores;
-  return size >= Math.max(POOL_WORTH_MIN, POOL_WORTH_BYTES_PER_CORE / cores) ? cores : 1;
-}
-
-/** Resolve the threads option: an integer from 1 to 256, default the number of cores. */
-export function resolveThreads(threads: number | undefined): number {
-  const n = threads ?? defaultThreads();
-  if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
-    throw new MmhError("E_BAD_OPTION", `threads must be an integer from 1 to 256, got ${threads}`);
-  }
-  return n;
-}
 
 /**
  * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
@@ -84,40 +44,6 @@ const LIMITS = { maxYoungGenerationSizeMb: 4 };
  * larger than the raw bytes before the encoder falls back to storing them.
  */
 const RECORD_ROOM = (64 << 10) + (4 << 10);
-
-/** Bytes per read into the pool's slots (see SlotMemory). */
-const SLOT_BATCH = 2 << 20;
-
-/**
- * A piece of shared memory that holds one chunk, or one read batch of several chunks, at
- * a time; reused once every holder let go.
- */
-export class Slot {
-  /** The slot's number in its pool: requests name slots by number (see Lane.known). */
-  readonly id: number;
-  readonly buffer: SharedArrayBuffer;
-  readonly bytes: Uint8Array;
-  /** Holders: the caller, a worker coding it, the hasher reading it, a consumer writing it. */
-  refs = 0;
-  private readonly home: Slot[];
-
-  constructor(id: number, capacity: number, home: Slot[]) {
-    this.id = id;
-    this.buffer = new SharedArrayBuffer(capacity);
-    this.bytes = new Uint8Array(this.buffer);
-    this.home = home;
-  }
-
-  hold(): this {
-    this.refs++;
-    return this;
-  }
-
-  release(): void {
-    if (this.refs <= 0) return;
-    if (--this.refs === 0) this.home.push(this);
-  }
-}
 
 /** What the hashing thread (HASHER_SOURCE) is asked, and answers. */
 type HashRequest =
@@ -449,138 +375,3 @@ parentPort.on("message", (request) => {
   }
 });
 `;
-
-/**
- * Content bytes held back while it is not yet known whether a pool with a hashing thread
- * will start: the pool takes them over if it starts before this much has gone by.
- */
-const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
-
-/**
- * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
- * coding with `threads` threads: whenever there is a core for it. With one coding thread
- * the pool has no coding workers, only the hashing thread, as zstd -T1 moves its I/O to a
- * second thread: compressing 256 MiB of BF16 with -T 1 took 0.76-0.82 s so, against
- * 0.86-0.88 s with the hash on the calling thread (`mmh FILE -c -q -T 1`).
- */
-export function hashesApart(threads: number): boolean {
-  return threads > 1 || defaultThreads() > 1;
-}
-
-/**
- * The sha256 of the content, computed on this thread or on a pool's hashing thread.
- * Unless `apart`, it is computed here from the start. Else the first bytes are held (at
- * most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing over;
- * if none has started by then, it stays on this thread. Held bytes are copied.
- */
-export class ContentHash {
-  private local: Hash | undefined;
-  private held: Uint8Array[] | undefined;
-  private heldBytes = 0;
-  private pool: WorkerPool | undefined;
-  /**
-   * Bytes of one slot not yet sent to the hashing thread: consecutive chunks of one read
-   * batch go as one request (a 2 MiB batch of 512 KiB chunks: one message instead of 4).
-   */
-  private run: { slot: Slot; at: number; length: number } | undefined;
-
-  constructor(apart: boolean) {
-    if (apart) this.held = [];
-    else this.local = createHash("sha256");
-  }
-
-  /** True while a pool starting now could take the hashing over. */
-  get open(): boolean {
-    return this.held !== undefined;
-  }
-
-  /** Hand the hashing to `pool` (made with a hashing thread), held bytes first. */
-  adopt(pool: WorkerPool): void {
-    if (!this.held || !pool.hashes) throw new MmhError("E_INTERNAL", "the content hash cannot move");
-    this.pool = pool;
-    for (const kept of this.held) this.update(kept);
-    this.held = undefined;
-  }
-
-  /** Add the next content bytes; `slot`, when given, holds them already, from byte `at`. */
-  update(bytes: Uint8Array, slot?: Slot, at = 0): void {
-    const pool = this.pool;
-    if (pool) {
-      const run = this.run;
-      if (slot && run?.slot === slot && run.at + run.length === at) {
-        run.length += bytes.length;
-        return;
-      }
-      this.flush();
-      if (slot) this.run = { slot: slot.hold(), at, length: bytes.length };
-      else {
-        const from = pool.copyIn(bytes);
-        pool.hash(from, 0, bytes.length);
-        from.release();
-      }
-      return;
-    }
-    if (this.held) {
-      // A copy: the caller's memory may be reused (borrowed pieces, recycled reads).
-      this.held.push(Uint8Array.from(bytes));
-      this.heldBytes += bytes.length;
-      if (this.heldBytes <= HOLD_LIMIT) return;
-      this.local = createHash("sha256");
-      for (const kept of this.held) this.local.update(kept);
-      this.held = undefined;
-      return;
-    }
-    this.local?.update(bytes);
-  }
-
-  /** Sends the bytes held back for one request to the hashing thread. */
-  private flush(): void {
-    const run = this.run;
-    if (!run) return;
-    this.run = undefined;
-    this.pool!.hash(run.slot, run.at, run.length);
-    run.slot.release();
-  }
-
-  /** Waits while the hashing thread is far behind. */
-  async room(): Promise<void> {
-    await this.pool?.hashRoom();
-  }
-
-  async digest(): Promise<string> {
-    this.flush();
-    if (this.pool) return this.pool.digest();
-    if (this.held) {
-      this.local = createHash("sha256");
-      for (const kept of this.held) this.local.update(kept);
-      this.held = undefined;
-    }
-    return this.local!.digest("hex");
-  }
-}
-
-/**
- * Batch memory for readFilePieces from the slots of the pool a coder starts (the coder
- * sets `pool`): the file is read straight into shared memory, and its chunks are coded
- * and hashed from there instead of being copied into slots. Before a pool starts, and
- * after it closes, the reader uses its own memory.
- */
-export class SlotMemory implements BatchMemory {
-  pool: WorkerPool | undefined;
-
-  /**
-   * Smaller reads than the reader's own 4 MiB once a pool runs: a slot is held until its
-   * last chunk is coded and hashed, so its size adds to the memory in flight.
-   */
-  get batchBytes(): number | undefined {
-    return this.pool ? SLOT_BATCH : undefined;
-  }
-
-  take(size: number): Uint8Array | undefined {
-    return this.pool?.batch(size);
-  }
-
-  done(batch: Uint8Array): void {
-    this.pool?.holderOf(batch)?.release();
-  }
-}
