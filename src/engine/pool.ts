@@ -17,6 +17,7 @@ import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
+import type { HashReply, HashRequest } from "./hasher.ts";
 import { Slot } from "./slots.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
@@ -45,13 +46,6 @@ const LIMITS = { maxYoungGenerationSizeMb: 4 };
  */
 const RECORD_ROOM = (64 << 10) + (4 << 10);
 
-/** What the hashing thread (HASHER_SOURCE) is asked, and answers. */
-type HashRequest =
-  | { id: number; op: "hash"; input: number; at: number; length: number }
-  | { id: number; op: "digest" };
-type HashReply =
-  | { id: number; ok: true; op: "hash" }
-  | { id: number; ok: true; op: "digest"; digest: string };
 type Reply = WorkerReply | HashReply;
 
 type Pending = { resolve: (reply: Reply) => void; reject: (error: MmhError) => void };
@@ -93,8 +87,13 @@ export interface EncodedInSlot {
   slot: Slot;
 }
 
-/** The coding worker's module beside this one: worker.ts, or worker.js in a build (bin/entry.js). */
-const WORKER_FILE = import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js";
+/**
+ * A thread's module beside this one: `name`.ts, or `name`.js in a build (bin/entry.js):
+ * worker.ts, the coding worker, and hasher.ts, the hashing thread.
+ */
+function besideThis(name: "worker" | "hasher"): URL {
+  return new URL(`./${name}${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
+}
 
 export class WorkerPool {
   readonly size: number;
@@ -118,11 +117,9 @@ export class WorkerPool {
   constructor(size: number, hashing = false) {
     this.size = size;
     for (let i = 0; i < size; i++)
-      this.lanes.push(
-        this.spawn(new Worker(new URL(WORKER_FILE, import.meta.url), { resourceLimits: LIMITS })),
-      );
+      this.lanes.push(this.spawn(new Worker(besideThis("worker"), { resourceLimits: LIMITS })));
     if (hashing) {
-      this.hasher = this.spawn(new Worker(HASHER_SOURCE, { eval: true, resourceLimits: LIMITS }));
+      this.hasher = this.spawn(new Worker(besideThis("hasher"), { resourceLimits: LIMITS }));
       this.hasher.ready = true; // its requests wait in its queue while it starts
     }
   }
@@ -351,27 +348,3 @@ export class WorkerPool {
     await Promise.all(all.map((lane) => lane.worker.terminate()));
   }
 }
-
-/**
- * The hashing thread's code: plain JavaScript with one import, so that it answers its
- * first request in about 27 ms (a coding worker, which loads the codecs, in about 80). It
- * answers the HashRequests above.
- */
-const HASHER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
-const slots = new Map();
-let hash;
-parentPort.on("message", (request) => {
-  for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
-  if (request.op === "hash") {
-    hash ??= createHash("sha256");
-    hash.update(new Uint8Array(slots.get(request.input), request.at, request.length));
-    parentPort.postMessage({ id: request.id, ok: true, op: "hash" });
-  } else {
-    const digest = (hash ?? createHash("sha256")).digest("hex");
-    hash = undefined;
-    parentPort.postMessage({ id: request.id, ok: true, op: "digest", digest });
-  }
-});
-`;
