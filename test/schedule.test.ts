@@ -1,7 +1,10 @@
-/** The schedule the encoder and decoder share: results in order, bounded in flight, clean stops. */
+/** The schedule the encoder and decoder share: when a pool starts, results in order, bounded in flight, clean stops. */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
-import { IN_FLIGHT_BYTES, inFlightLimit, Schedule, type Workers } from "../src/engine/schedule.ts";
+import { ContentHash } from "../src/engine/hashing.ts";
+import { IN_FLIGHT_BYTES, inFlightLimit, Schedule, startPool, type Workers } from "../src/engine/schedule.ts";
+import { SlotMemory } from "../src/engine/slots.ts";
 
 /** A result settled from outside, in whatever order a test chooses. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
@@ -147,5 +150,36 @@ describe("Schedule", () => {
     await tick();
     assert.deepEqual(disposed.sort(), [1, 2, 3, 5]);
     assert.equal(schedule.length, 0);
+  });
+});
+
+describe("startPool", () => {
+  test("no pool without work for one; one thread and a movable hash get the hashing thread alone", async () => {
+    assert.equal(startPool(1, undefined, undefined), undefined, "one thread, no hash");
+    assert.equal(
+      startPool(1, new ContentHash(false), undefined),
+      undefined,
+      "one thread, the hash stays here",
+    );
+    const content = new ContentHash(true);
+    const memory = new SlotMemory();
+    const pool = startPool(1, content, memory);
+    try {
+      assert.ok(pool);
+      assert.equal(pool.size, 0, "no coding workers");
+      assert.equal(pool.hashes, true);
+      assert.equal(content.open, false, "the hash moved to the pool");
+      assert.equal(memory.pool, pool, "reads go into the pool's slots");
+      assert.equal(await content.digest(), createHash("sha256").digest("hex"));
+    } finally {
+      await pool?.close();
+    }
+    const coding = startPool(2, undefined, undefined);
+    try {
+      assert.equal(coding?.size, 2);
+      assert.equal(coding?.hashes, false);
+    } finally {
+      await coding?.close();
+    }
   });
 });

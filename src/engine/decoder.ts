@@ -25,8 +25,8 @@ import {
 import { decodeChunkPieces } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
-import { WorkerPool } from "./pool.ts";
-import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule } from "./schedule.ts";
+import type { WorkerPool } from "./pool.ts";
+import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule, startPool } from "./schedule.ts";
 import type { Slot, SlotMemory } from "./slots.ts";
 import { resolveThreads } from "./threads.ts";
 
@@ -151,17 +151,8 @@ export async function* decodeContainer(
       stats.chunks = seen.length;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
-      const hashing = content?.open === true;
-      if (
-        !pool &&
-        (threads > 1 || hashing) &&
-        declared >= POOL_AFTER_BYTES &&
-        record.rawLength <= POOL_MAX_RECORD
-      ) {
-        // With one thread, a pool of no coding workers: only the hashing thread.
-        pool = new WorkerPool(threads > 1 ? threads : 0, hashing);
-        if (hashing) content!.adopt(pool);
-        if (memory) memory.pool = pool;
+      if (!pool && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
+        pool = startPool(threads, content, memory);
       }
       // Until a worker has started, records are decoded here rather than waited for.
       if (record.rawLength <= POOL_MAX_RECORD && inflight.offloads(pool)) {

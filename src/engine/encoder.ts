@@ -15,9 +15,9 @@ import type { EncodedChunk } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
-import { type EncodedInSlot, WorkerPool } from "./pool.ts";
+import type { EncodedInSlot, WorkerPool } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
-import { POOL_AFTER_BYTES, Schedule } from "./schedule.ts";
+import { POOL_AFTER_BYTES, Schedule, startPool } from "./schedule.ts";
 import type { SlotMemory } from "./slots.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
@@ -137,12 +137,7 @@ export async function* encodeContainer(
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      if (!pool && (opts.threads > 1 || content.open) && seenBytes >= POOL_AFTER_BYTES) {
-        // With one thread, a pool of no coding workers: only the hashing thread.
-        pool = new WorkerPool(opts.threads > 1 ? opts.threads : 0, content.open);
-        if (content.open) content.adopt(pool);
-        if (memory) memory.pool = pool;
-      }
+      if (!pool && seenBytes >= POOL_AFTER_BYTES) pool = startPool(opts.threads, content, memory);
       // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
       // read straight into a slot (SlotMemory) stays where it is; others are copied in.
       const home = pool?.holderOf(raw);

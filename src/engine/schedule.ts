@@ -5,6 +5,9 @@
  * order, so the output never depends on which worker finished first. docs/ENGINE.md has
  * the whole arrangement.
  */
+import type { ContentHash } from "./hashing.ts";
+import { WorkerPool } from "./pool.ts";
+import type { SlotMemory } from "./slots.ts";
 
 /**
  * Workers start only once this much content has gone by: starting one costs tens of
@@ -28,6 +31,26 @@ export function inFlightLimit(workers: number): number {
  */
 export const IN_FLIGHT_BYTES = 16 << 20;
 export const POOL_MAX_RECORD = 8 << 20;
+
+/**
+ * The pool a coder starts once POOL_AFTER_BYTES have gone by, if there is work for one:
+ * `threads` coding workers when more than one thread codes, and the hashing thread when
+ * `content` can still move there (ContentHash.open), which then adopts it. With one
+ * thread, a pool of no coding workers: only the hashing thread. `memory`, given to the
+ * coder's file reader, reads into the pool's slots from now on.
+ */
+export function startPool(
+  threads: number,
+  content: ContentHash | undefined,
+  memory: SlotMemory | undefined,
+): WorkerPool | undefined {
+  const hashing = content?.open === true;
+  if (threads <= 1 && !hashing) return undefined;
+  const pool = new WorkerPool(threads > 1 ? threads : 0, hashing);
+  if (hashing) content!.adopt(pool);
+  if (memory) memory.pool = pool;
+  return pool;
+}
 
 /** What a schedule needs to know of a pool. */
 export interface Workers {
