@@ -1,7 +1,8 @@
 /**
  * The hashing thread: the sha256 of the content, fed in content order from the shared
  * slots of its pool (see WorkerPool.hash and ContentHash). It imports nothing of mmh, so
- * it starts sooner than a coding worker, which loads the codecs.
+ * it starts sooner than a coding worker, which loads the codecs (see docs/ENGINE.md,
+ * Measurements behind engine choices: Hashing thread start-up).
  */
 import { createHash, type Hash } from "node:crypto";
 import { parentPort } from "node:worker_threads";

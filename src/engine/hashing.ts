@@ -19,8 +19,8 @@ const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
  * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
  * coding with `threads` threads: whenever there is a core for it. With one coding thread
  * the pool has no coding workers, only the hashing thread, as zstd -T1 moves its I/O to a
- * second thread: compressing 256 MiB of BF16 with -T 1 took 0.76-0.82 s so, against
- * 0.86-0.88 s with the hash on the calling thread (`mmh FILE -c -q -T 1`).
+ * second thread; one thread compressed faster so (see docs/ENGINE.md, Measurements
+ * behind engine choices: The hash on a thread of its own).
  */
 export function hashesApart(threads: number): boolean {
   return threads > 1 || defaultThreads() > 1;

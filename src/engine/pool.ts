@@ -23,19 +23,19 @@ import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 /**
  * Content bytes waiting for the hashing thread, beyond which the caller waits. The thread
- * hashes about 1.6 GB/s here, and keeps up with one coding thread; but it starts 35-40 ms
- * after its pool, which hands it up to HOLD_LIMIT held bytes while the caller codes on.
- * With 4 MiB throughout, the caller idled about 0.05 s at every pool start, so until the
- * thread's first answer 32 MiB may wait. Not after: with workers competing for the cores,
- * a 32 MiB backlog took peak RSS compressing 8 GiB with -T 2 to 273 MiB.
+ * keeps up with one coding thread, but it answers first some time after its pool starts,
+ * which hands it up to HOLD_LIMIT held bytes while the caller codes on: until that first
+ * answer 32 MiB may wait, so that the caller does not idle at every pool start; after it,
+ * 4 MiB, since a larger backlog costs resident memory once workers compete for the cores
+ * (see docs/ENGINE.md, Measurements behind engine choices: Hashing thread backlog).
  */
 const HASH_BACKLOG = 4 << 20;
 const HASH_BACKLOG_AT_START = 32 << 20;
 
 /**
  * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
- * small one is enough (on 1 GiB with 2 workers, peak RSS 295 MiB against 327 MiB with a
- * 48 MiB young generation, at the same speed).
+ * small one is enough, and it keeps resident memory down (see docs/ENGINE.md,
+ * Measurements behind engine choices: Worker young generation).
  */
 const LIMITS = { maxYoungGenerationSizeMb: 4 };
 

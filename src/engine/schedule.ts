@@ -17,8 +17,9 @@ export const POOL_AFTER_BYTES = 8 << 20;
 
 /**
  * Chunks kept in flight per pool: enough to keep every worker busy while results wait
- * their turn (requests queue at the workers, so 4 per worker coded 1 GiB as fast as 8),
- * capped so that memory does not grow with the number of cores.
+ * their turn (requests queue at the workers, so 4 per worker are enough: see
+ * docs/ENGINE.md, Measurements behind engine choices: Chunks in flight), capped so that
+ * memory does not grow with the number of cores.
  */
 export function inFlightLimit(workers: number): number {
   return Math.min(4 * workers, 32);

@@ -13,12 +13,10 @@ export function defaultThreads(): number {
 /**
  * Bytes of input per core below which a pool does not pay. Each worker loads the codec
  * modules and compiles the hot loops again, and with one thread the content is already
- * hashed on a second core (hashesApart). On the 2-core development machine, compressing
- * BF16 to /dev/null (`mmh FILE -c -q -T N`) took, with -T 2 against -T 1: 0.85 s against
- * 0.78-0.79 s for 256 MiB, 1.28-1.29 s against 1.27-1.32 s for 512 MiB, and 2.22-2.25 s
- * against 2.35-2.69 s for 1 GiB. With more cores the start-up runs on cores that would
- * otherwise idle, so the threshold is divided by the core count (an estimate: only 2
- * cores were measured).
+ * hashed on a second core (hashesApart). On 2 cores, of the sizes timed, -T 2 was faster
+ * than -T 1 only for 1 GiB (see docs/ENGINE.md, Measurements behind engine choices: When
+ * a pool pays). With more cores the start-up runs on cores that would otherwise idle, so
+ * the threshold is divided by the core count (an estimate: only 2 cores were measured).
  */
 export const POOL_WORTH_BYTES_PER_CORE = 1 << 30;
 const POOL_WORTH_MIN = 32 << 20;
