@@ -23,9 +23,10 @@ import {
   resolveCompressOptions,
   resolveMaxOutput,
 } from "./engine/options.ts";
-import { defaultThreadsFor, SlotMemory } from "./engine/pool.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { bufferSource, type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+import { SlotMemory } from "./engine/slots.ts";
+import { defaultThreadsFor } from "./engine/threads.ts";
 import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
 
 export type { ErrorCode } from "./common/errors.ts";

@@ -97,6 +97,7 @@ describe("the npm package", () => {
       "dist/tools/index.js",
       "dist/tools/index.d.ts",
       "dist/engine/worker.js",
+      "dist/engine/hasher.js",
       "dist/sync-worker.js",
       "docs/API.md",
       "docs/FORMAT.md",

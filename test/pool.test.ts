@@ -8,16 +8,10 @@ import { crc32 } from "node:zlib";
 import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
 import { emptySummary as emptyCompressSummary, encodeContainer } from "../src/engine/encoder.ts";
-import {
-  ContentHash,
-  defaultThreads,
-  defaultThreadsFor,
-  hashesApart,
-  POOL_AFTER_BYTES,
-  POOL_MAX_RECORD,
-  POOL_WORTH_BYTES_PER_CORE,
-  WorkerPool,
-} from "../src/engine/pool.ts";
+import { ContentHash, hashesApart } from "../src/engine/hashing.ts";
+import { WorkerPool } from "../src/engine/pool.ts";
+import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "../src/engine/schedule.ts";
+import { defaultThreads, defaultThreadsFor, POOL_WORTH_BYTES_PER_CORE } from "../src/engine/threads.ts";
 import { compress, compressFile, decompress, decompressFile, verify } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 

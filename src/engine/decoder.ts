@@ -23,19 +23,12 @@ import {
   type Trailer,
 } from "../container/format.ts";
 import { decodeChunkPieces } from "./chunk.ts";
+import { ContentHash, hashesApart } from "./hashing.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
-import {
-  ContentHash,
-  hashesApart,
-  IN_FLIGHT_BYTES,
-  inFlightLimit,
-  POOL_AFTER_BYTES,
-  POOL_MAX_RECORD,
-  resolveThreads,
-  type Slot,
-  type SlotMemory,
-  WorkerPool,
-} from "./pool.ts";
+import type { WorkerPool } from "./pool.ts";
+import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule, startPool } from "./schedule.ts";
+import type { Slot, SlotMemory } from "./slots.ts";
+import { resolveThreads } from "./threads.ts";
 
 export interface DecodeSummary {
   header?: Header;
@@ -73,6 +66,9 @@ export async function* decodeContainer(
   const input = new ByteQueue(source, borrowed);
   const threads = resolveThreads(options.threads);
   let pool: WorkerPool | undefined;
+  // Records decoded on the pool's workers: their results are released in file order,
+  // each after its CRC-32 matched (see Schedule).
+  const inflight = new Schedule<Decoded>((decoded) => decoded.slot.release());
   try {
     const fixed = await input.read(HEADER_FIXED_SIZE, "the header");
     const { metadataLength } = parseHeaderFixed(fixed);
@@ -88,9 +84,6 @@ export async function* decodeContainer(
     /** Content bytes released so far, and declared by the records read so far. */
     let rawOffset = 0;
     let declared = 0;
-    // Results are released in file order, each after its CRC-32 matched.
-    const inflight: { slot: Promise<Slot>; rawLength: number }[] = [];
-    let inflightBytes = 0;
     async function* release(raw: Uint8Array, slot?: Slot): AsyncGenerator<Uint8Array> {
       if (content) {
         content.update(raw, slot);
@@ -100,21 +93,19 @@ export async function* decodeContainer(
       stats.rawBytes = rawOffset;
       yield borrowed || !slot ? raw : Buffer.from(raw);
     }
-    async function* drain(keep: number): AsyncGenerator<Uint8Array> {
-      while (inflight.length > keep) {
-        const next = inflight.shift()!;
-        inflightBytes -= next.rawLength;
-        const slot = await next.slot;
-        yield* release(slot.bytes.subarray(0, next.rawLength), slot);
-        slot.release();
-      }
+    async function* settled({ slot, rawLength }: Decoded): AsyncGenerator<Uint8Array> {
+      yield* release(slot.bytes.subarray(0, rawLength), slot);
+      slot.release();
+    }
+    async function* drain(): AsyncGenerator<Uint8Array> {
+      for await (const decoded of inflight.drain()) yield* settled(decoded);
     }
     for (;;) {
       if (options.signal?.aborted) throw new MmhError("E_ABORTED", "decompression aborted");
       const recordOffset = input.position;
       const tag = (await input.read(4, "a record tag")).toString("latin1");
       if (tag === INDEX_TAG) {
-        yield* drain(0);
+        yield* drain();
         const trailer = await readEnd(input, recordOffset, seen, header.size, stats);
         check(
           trailer.rawLength === rawOffset,
@@ -160,34 +151,22 @@ export async function* decodeContainer(
       stats.chunks = seen.length;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
-      const hashing = content?.open === true;
-      if (
-        !pool &&
-        (threads > 1 || hashing) &&
-        declared >= POOL_AFTER_BYTES &&
-        record.rawLength <= POOL_MAX_RECORD
-      ) {
-        // With one thread, a pool of no coding workers: only the hashing thread.
-        pool = new WorkerPool(threads > 1 ? threads : 0, hashing);
-        if (hashing) content!.adopt(pool);
-        if (memory) memory.pool = pool;
+      if (!pool && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
+        pool = startPool(threads, content, memory);
       }
-      // Until a worker has started (about 0.1 s), records are decoded here rather than waited for.
-      if (pool && record.rawLength <= POOL_MAX_RECORD && (pool.ready || inflight.length > 0)) {
+      // Until a worker has started, records are decoded here rather than waited for.
+      if (record.rawLength <= POOL_MAX_RECORD && inflight.offloads(pool)) {
         // Room first: at most inFlightLimit records and IN_FLIGHT_BYTES of content in flight.
-        while (
-          inflight.length >= inFlightLimit(pool.size) ||
-          (inflight.length > 0 && inflightBytes + record.rawLength > IN_FLIGHT_BYTES)
-        ) {
-          yield* drain(inflight.length - 1);
-        }
-        const slot = pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
-        slot.catch(() => {}); // awaited in order; an early failure must not go unhandled
-        inflight.push({ slot, rawLength: record.rawLength });
-        inflightBytes += record.rawLength;
+        const { rawLength } = record;
+        for await (const decoded of inflight.room(pool, rawLength)) yield* settled(decoded);
+        const slot = pool.decode(record.codec, params, payload, rawLength, record.rawCrc, where);
+        inflight.push(
+          slot.then((slot) => ({ slot, rawLength })),
+          rawLength,
+        );
         continue;
       }
-      yield* drain(0);
+      yield* drain();
       // With one thread and a borrowing consumer, chunks are decoded into one reused
       // buffer: fresh memory for each would cost page faults and collections.
       let into: Uint8Array | undefined;
@@ -213,10 +192,17 @@ export async function* decodeContainer(
       }
     }
   } finally {
+    inflight.close();
     if (memory) memory.pool = undefined;
     await pool?.close();
     await input.return();
   }
+}
+
+/** A record decoded on a worker: its content is `slot.bytes[0, rawLength)`. */
+interface Decoded {
+  slot: Slot;
+  rawLength: number;
 }
 
 /** Read the index and trailer, and check both against the records already read. */

@@ -12,19 +12,13 @@ import type { DTypeName } from "../formats/dtype.ts";
 import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
+import { ContentHash, hashesApart } from "./hashing.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
-import {
-  ContentHash,
-  type EncodedInSlot,
-  hashesApart,
-  IN_FLIGHT_BYTES,
-  inFlightLimit,
-  POOL_AFTER_BYTES,
-  type SlotMemory,
-  WorkerPool,
-} from "./pool.ts";
+import type { EncodedInSlot, WorkerPool } from "./pool.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
+import { POOL_AFTER_BYTES, Schedule, startPool } from "./schedule.ts";
+import type { SlotMemory } from "./slots.ts";
 
 /** What the encoder knows of the source before it starts: from a format recogniser, or nothing. */
 export interface SourceLayout {
@@ -118,10 +112,10 @@ export async function* encodeContainer(
   // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
   // codec is always made here, in order, so the output is the same for any thread count.
   const content = new ContentHash(hashesApart(opts.threads));
-  const inflight: Promise<EncodedInSlot>[] = [];
+  // Results of chunks coded on the pool's workers, taken back in order (see Schedule).
+  const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
-  let inflightBytes = 0;
   // Payload memory reused from chunk to chunk on this thread, when pieces are borrowed.
   let reused = new Uint8Array(0);
   const scratch = (size: number): Uint8Array => {
@@ -129,27 +123,21 @@ export async function* encodeContainer(
     return reused.subarray(0, size);
   };
   function* settled(result: EncodedInSlot): Generator<Uint8Array> {
-    inflightBytes -= result.rawLength;
     auto.choiceMs += result.extraMs;
     if (borrowed) yield* write(result);
     else
       yield* write({ ...result, header: Buffer.from(result.header), payload: Buffer.from(result.payload) });
     result.slot.release();
   }
-  async function* drain(keep: number): AsyncGenerator<Uint8Array> {
-    while (inflight.length > keep) yield* settled(await inflight.shift()!);
+  async function* drain(): AsyncGenerator<Uint8Array> {
+    for await (const result of inflight.drain()) yield* settled(result);
   }
   let sha256: string;
   try {
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      if (!pool && (opts.threads > 1 || content.open) && seenBytes >= POOL_AFTER_BYTES) {
-        // With one thread, a pool of no coding workers: only the hashing thread.
-        pool = new WorkerPool(opts.threads > 1 ? opts.threads : 0, content.open);
-        if (content.open) content.adopt(pool);
-        if (memory) memory.pool = pool;
-      }
+      if (!pool && seenBytes >= POOL_AFTER_BYTES) pool = startPool(opts.threads, content, memory);
       // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
       // read straight into a slot (SlotMemory) stays where it is; others are copied in.
       const home = pool?.holderOf(raw);
@@ -160,7 +148,7 @@ export async function* encodeContainer(
         await content.room();
         if (run) {
           if (extendRun(run, raw)) continue;
-          yield* drain(0);
+          yield* drain();
           yield* write(finishRun(run));
           run = undefined;
         }
@@ -172,8 +160,8 @@ export async function* encodeContainer(
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
             : [{ id: opts.codec.id, level: opts.level }];
-        // Until a worker has started (about 0.1 s), chunks are coded here rather than waited for.
-        if (!pool || !slot || (!pool.ready && inflight.length === 0)) {
+        // Until a worker has started, chunks are coded here rather than waited for.
+        if (!inflight.offloads(pool) || !slot) {
           const chunk = settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined);
           yield* write(chunk);
           // Written by now: a codec's own output memory goes back at once.
@@ -181,24 +169,17 @@ export async function* encodeContainer(
           continue;
         }
         // Room first: at most inFlightLimit chunks and IN_FLIGHT_BYTES of content in flight.
-        while (
-          inflight.length >= inFlightLimit(pool.size) ||
-          (inflight.length > 0 && inflightBytes + raw.length > IN_FLIGHT_BYTES)
-        ) {
-          yield* drain(inflight.length - 1);
-        }
-        const pending = pool.encode(slot, at, raw.length, dtype, choices);
-        pending.catch(() => {}); // awaited in order below; an early failure must not go unhandled
-        inflight.push(pending);
-        inflightBytes += raw.length;
+        for await (const result of inflight.room(pool, raw.length)) yield* settled(result);
+        inflight.push(pool.encode(slot, at, raw.length, dtype, choices), raw.length);
       } finally {
         slot?.release();
       }
     }
-    yield* drain(0);
+    yield* drain();
     if (run) yield* write(finishRun(run));
     sha256 = await content.digest();
   } finally {
+    inflight.close();
     if (memory) memory.pool = undefined;
     await pool?.close();
   }

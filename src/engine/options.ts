@@ -4,7 +4,7 @@ import { zstdCodec } from "../codecs/zstd.ts";
 import { MmhError } from "../common/errors.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
 import { GOALS, type Goal } from "./auto.ts";
-import { resolveThreads } from "./pool.ts";
+import { resolveThreads } from "./threads.ts";
 
 /**
  * Default chunk size, chosen by bench/chunk-size.ts (bench/results/chunk-size.md): from

@@ -9,93 +9,33 @@
  *
  * Requests are posted at once to the least busy worker that has started, and wait in its
  * queue; each result comes back as a promise, and the callers keep results in input
- * order, so the output never depends on which worker finished first. The content's
- * sha256 is computed on the hashing thread, fed in content order. docs/ENGINE.md has the
- * whole arrangement.
+ * order, so the output never depends on which worker finished first (see Schedule). The
+ * content's sha256 is computed on the hashing thread, fed in content order (see
+ * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
-import { createHash, type Hash } from "node:crypto";
-import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
-import type { BatchMemory } from "../common/files.ts";
 import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
+import type { HashReply, HashRequest } from "./hasher.ts";
+import { Slot } from "./slots.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 /**
- * Workers start only once this much content has gone by: starting one costs tens of
- * milliseconds, more than coding a few MiB on the calling thread.
- */
-export const POOL_AFTER_BYTES = 8 << 20;
-
-/**
- * Chunks kept in flight per pool: enough to keep every worker busy while results wait
- * their turn (requests queue at the workers, so 4 per worker coded 1 GiB as fast as 8),
- * capped so that memory does not grow with the number of cores.
- */
-export function inFlightLimit(workers: number): number {
-  return Math.min(4 * workers, 32);
-}
-
-/**
- * Content bytes kept in flight per pool, whatever the chunk size: with larger chunks
- * fewer are in flight. A record that declares more than POOL_MAX_RECORD is decoded on the
- * calling thread, which allocates its output only once the payload proved it decodes.
- */
-export const IN_FLIGHT_BYTES = 16 << 20;
-export const POOL_MAX_RECORD = 8 << 20;
-/**
  * Content bytes waiting for the hashing thread, beyond which the caller waits. The thread
- * hashes about 1.6 GB/s here, and keeps up with one coding thread; but it starts 35-40 ms
- * after its pool, which hands it up to HOLD_LIMIT held bytes while the caller codes on.
- * With 4 MiB throughout, the caller idled about 0.05 s at every pool start, so until the
- * thread's first answer 32 MiB may wait. Not after: with workers competing for the cores,
- * a 32 MiB backlog took peak RSS compressing 8 GiB with -T 2 to 273 MiB.
+ * keeps up with one coding thread, but it answers first some time after its pool starts,
+ * which hands it up to HOLD_LIMIT held bytes while the caller codes on: until that first
+ * answer 32 MiB may wait, so that the caller does not idle at every pool start; after it,
+ * 4 MiB, since a larger backlog costs resident memory once workers compete for the cores
+ * (see docs/ENGINE.md, Measurements behind engine choices: Hashing thread backlog).
  */
 const HASH_BACKLOG = 4 << 20;
 const HASH_BACKLOG_AT_START = 32 << 20;
 
-/** The default thread count: every core the process may use. */
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(256, availableParallelism()));
-}
-
-/**
- * Bytes of input per core below which a pool does not pay. Each worker loads the codec
- * modules and compiles the hot loops again, and with one thread the content is already
- * hashed on a second core (hashesApart). On the 2-core development machine, compressing
- * BF16 to /dev/null (`mmh FILE -c -q -T N`) took, with -T 2 against -T 1: 0.85 s against
- * 0.78-0.79 s for 256 MiB, 1.28-1.29 s against 1.27-1.32 s for 512 MiB, and 2.22-2.25 s
- * against 2.35-2.69 s for 1 GiB. With more cores the start-up runs on cores that would
- * otherwise idle, so the threshold is divided by the core count (an estimate: only 2
- * cores were measured).
- */
-export const POOL_WORTH_BYTES_PER_CORE = 1 << 30;
-const POOL_WORTH_MIN = 32 << 20;
-
-/**
- * The thread count used when none is given for an input of `size` bytes: the number of
- * cores, or 1 for a known size too small for a pool to pay (see POOL_WORTH_BYTES_PER_CORE).
- */
-export function defaultThreadsFor(size?: number): number {
-  const cores = defaultThreads();
-  if (size === undefined || cores === 1) return cores;
-  return size >= Math.max(POOL_WORTH_MIN, POOL_WORTH_BYTES_PER_CORE / cores) ? cores : 1;
-}
-
-/** Resolve the threads option: an integer from 1 to 256, default the number of cores. */
-export function resolveThreads(threads: number | undefined): number {
-  const n = threads ?? defaultThreads();
-  if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
-    throw new MmhError("E_BAD_OPTION", `threads must be an integer from 1 to 256, got ${threads}`);
-  }
-  return n;
-}
-
 /**
  * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
- * small one is enough (on 1 GiB with 2 workers, peak RSS 295 MiB against 327 MiB with a
- * 48 MiB young generation, at the same speed).
+ * small one is enough, and it keeps resident memory down (see docs/ENGINE.md,
+ * Measurements behind engine choices: Worker young generation).
  */
 const LIMITS = { maxYoungGenerationSizeMb: 4 };
 
@@ -106,47 +46,6 @@ const LIMITS = { maxYoungGenerationSizeMb: 4 };
  */
 const RECORD_ROOM = (64 << 10) + (4 << 10);
 
-/** Bytes per read into the pool's slots (see SlotMemory). */
-const SLOT_BATCH = 2 << 20;
-
-/**
- * A piece of shared memory that holds one chunk, or one read batch of several chunks, at
- * a time; reused once every holder let go.
- */
-export class Slot {
-  /** The slot's number in its pool: requests name slots by number (see Lane.known). */
-  readonly id: number;
-  readonly buffer: SharedArrayBuffer;
-  readonly bytes: Uint8Array;
-  /** Holders: the caller, a worker coding it, the hasher reading it, a consumer writing it. */
-  refs = 0;
-  private readonly home: Slot[];
-
-  constructor(id: number, capacity: number, home: Slot[]) {
-    this.id = id;
-    this.buffer = new SharedArrayBuffer(capacity);
-    this.bytes = new Uint8Array(this.buffer);
-    this.home = home;
-  }
-
-  hold(): this {
-    this.refs++;
-    return this;
-  }
-
-  release(): void {
-    if (this.refs <= 0) return;
-    if (--this.refs === 0) this.home.push(this);
-  }
-}
-
-/** What the hashing thread (HASHER_SOURCE) is asked, and answers. */
-type HashRequest =
-  | { id: number; op: "hash"; input: number; at: number; length: number }
-  | { id: number; op: "digest" };
-type HashReply =
-  | { id: number; ok: true; op: "hash" }
-  | { id: number; ok: true; op: "digest"; digest: string };
 type Reply = WorkerReply | HashReply;
 
 type Pending = { resolve: (reply: Reply) => void; reject: (error: MmhError) => void };
@@ -188,8 +87,13 @@ export interface EncodedInSlot {
   slot: Slot;
 }
 
-/** The coding worker's module beside this one: worker.ts, or worker.js in a build (bin/entry.js). */
-const WORKER_FILE = import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js";
+/**
+ * A thread's module beside this one: `name`.ts, or `name`.js in a build (bin/entry.js):
+ * worker.ts, the coding worker, and hasher.ts, the hashing thread.
+ */
+function besideThis(name: "worker" | "hasher"): URL {
+  return new URL(`./${name}${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
+}
 
 export class WorkerPool {
   readonly size: number;
@@ -213,11 +117,9 @@ export class WorkerPool {
   constructor(size: number, hashing = false) {
     this.size = size;
     for (let i = 0; i < size; i++)
-      this.lanes.push(
-        this.spawn(new Worker(new URL(WORKER_FILE, import.meta.url), { resourceLimits: LIMITS })),
-      );
+      this.lanes.push(this.spawn(new Worker(besideThis("worker"), { resourceLimits: LIMITS })));
     if (hashing) {
-      this.hasher = this.spawn(new Worker(HASHER_SOURCE, { eval: true, resourceLimits: LIMITS }));
+      this.hasher = this.spawn(new Worker(besideThis("hasher"), { resourceLimits: LIMITS }));
       this.hasher.ready = true; // its requests wait in its queue while it starts
     }
   }
@@ -444,164 +346,5 @@ export class WorkerPool {
     this.closed = true;
     const all = this.hasher ? [...this.lanes, this.hasher] : this.lanes;
     await Promise.all(all.map((lane) => lane.worker.terminate()));
-  }
-}
-
-/**
- * The hashing thread's code: plain JavaScript with one import, so that it answers its
- * first request in about 27 ms (a coding worker, which loads the codecs, in about 80). It
- * answers the HashRequests above.
- */
-const HASHER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
-const slots = new Map();
-let hash;
-parentPort.on("message", (request) => {
-  for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
-  if (request.op === "hash") {
-    hash ??= createHash("sha256");
-    hash.update(new Uint8Array(slots.get(request.input), request.at, request.length));
-    parentPort.postMessage({ id: request.id, ok: true, op: "hash" });
-  } else {
-    const digest = (hash ?? createHash("sha256")).digest("hex");
-    hash = undefined;
-    parentPort.postMessage({ id: request.id, ok: true, op: "digest", digest });
-  }
-});
-`;
-
-/**
- * Content bytes held back while it is not yet known whether a pool with a hashing thread
- * will start: the pool takes them over if it starts before this much has gone by.
- */
-const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
-
-/**
- * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
- * coding with `threads` threads: whenever there is a core for it. With one coding thread
- * the pool has no coding workers, only the hashing thread, as zstd -T1 moves its I/O to a
- * second thread: compressing 256 MiB of BF16 with -T 1 took 0.76-0.82 s so, against
- * 0.86-0.88 s with the hash on the calling thread (`mmh FILE -c -q -T 1`).
- */
-export function hashesApart(threads: number): boolean {
-  return threads > 1 || defaultThreads() > 1;
-}
-
-/**
- * The sha256 of the content, computed on this thread or on a pool's hashing thread.
- * Unless `apart`, it is computed here from the start. Else the first bytes are held (at
- * most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing over;
- * if none has started by then, it stays on this thread. Held bytes are copied.
- */
-export class ContentHash {
-  private local: Hash | undefined;
-  private held: Uint8Array[] | undefined;
-  private heldBytes = 0;
-  private pool: WorkerPool | undefined;
-  /**
-   * Bytes of one slot not yet sent to the hashing thread: consecutive chunks of one read
-   * batch go as one request (a 2 MiB batch of 512 KiB chunks: one message instead of 4).
-   */
-  private run: { slot: Slot; at: number; length: number } | undefined;
-
-  constructor(apart: boolean) {
-    if (apart) this.held = [];
-    else this.local = createHash("sha256");
-  }
-
-  /** True while a pool starting now could take the hashing over. */
-  get open(): boolean {
-    return this.held !== undefined;
-  }
-
-  /** Hand the hashing to `pool` (made with a hashing thread), held bytes first. */
-  adopt(pool: WorkerPool): void {
-    if (!this.held || !pool.hashes) throw new MmhError("E_INTERNAL", "the content hash cannot move");
-    this.pool = pool;
-    for (const kept of this.held) this.update(kept);
-    this.held = undefined;
-  }
-
-  /** Add the next content bytes; `slot`, when given, holds them already, from byte `at`. */
-  update(bytes: Uint8Array, slot?: Slot, at = 0): void {
-    const pool = this.pool;
-    if (pool) {
-      const run = this.run;
-      if (slot && run?.slot === slot && run.at + run.length === at) {
-        run.length += bytes.length;
-        return;
-      }
-      this.flush();
-      if (slot) this.run = { slot: slot.hold(), at, length: bytes.length };
-      else {
-        const from = pool.copyIn(bytes);
-        pool.hash(from, 0, bytes.length);
-        from.release();
-      }
-      return;
-    }
-    if (this.held) {
-      // A copy: the caller's memory may be reused (borrowed pieces, recycled reads).
-      this.held.push(Uint8Array.from(bytes));
-      this.heldBytes += bytes.length;
-      if (this.heldBytes <= HOLD_LIMIT) return;
-      this.local = createHash("sha256");
-      for (const kept of this.held) this.local.update(kept);
-      this.held = undefined;
-      return;
-    }
-    this.local?.update(bytes);
-  }
-
-  /** Sends the bytes held back for one request to the hashing thread. */
-  private flush(): void {
-    const run = this.run;
-    if (!run) return;
-    this.run = undefined;
-    this.pool!.hash(run.slot, run.at, run.length);
-    run.slot.release();
-  }
-
-  /** Waits while the hashing thread is far behind. */
-  async room(): Promise<void> {
-    await this.pool?.hashRoom();
-  }
-
-  async digest(): Promise<string> {
-    this.flush();
-    if (this.pool) return this.pool.digest();
-    if (this.held) {
-      this.local = createHash("sha256");
-      for (const kept of this.held) this.local.update(kept);
-      this.held = undefined;
-    }
-    return this.local!.digest("hex");
-  }
-}
-
-/**
- * Batch memory for readFilePieces from the slots of the pool a coder starts (the coder
- * sets `pool`): the file is read straight into shared memory, and its chunks are coded
- * and hashed from there instead of being copied into slots. Before a pool starts, and
- * after it closes, the reader uses its own memory.
- */
-export class SlotMemory implements BatchMemory {
-  pool: WorkerPool | undefined;
-
-  /**
-   * Smaller reads than the reader's own 4 MiB once a pool runs: a slot is held until its
-   * last chunk is coded and hashed, so its size adds to the memory in flight.
-   */
-  get batchBytes(): number | undefined {
-    return this.pool ? SLOT_BATCH : undefined;
-  }
-
-  take(size: number): Uint8Array | undefined {
-    return this.pool?.batch(size);
-  }
-
-  done(batch: Uint8Array): void {
-    this.pool?.holderOf(batch)?.release();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A pool thread: encodes or decodes one chunk per message with the same code the calling
- * thread would run. Chunk bytes are read from and written to shared slots (see pool.ts);
+ * thread would run. Chunk bytes are read from and written to shared slots (see slots.ts);
  * messages carry only slot numbers, offsets and sizes. Errors go back as {code, message},
  * so they keep their code.
  */

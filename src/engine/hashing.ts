@@ -1,0 +1,119 @@
+/**
+ * The content's sha256, computed in content order on the calling thread or on a pool's
+ * hashing thread (WorkerPool.hash), and the choice between the two.
+ */
+import { createHash, type Hash } from "node:crypto";
+import { MmhError } from "../common/errors.ts";
+import type { WorkerPool } from "./pool.ts";
+import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "./schedule.ts";
+import type { Slot } from "./slots.ts";
+import { defaultThreads } from "./threads.ts";
+
+/**
+ * Content bytes held back while it is not yet known whether a pool with a hashing thread
+ * will start: the pool takes them over if it starts before this much has gone by.
+ */
+const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
+
+/**
+ * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
+ * coding with `threads` threads: whenever there is a core for it. With one coding thread
+ * the pool has no coding workers, only the hashing thread, as zstd -T1 moves its I/O to a
+ * second thread; one thread compressed faster so (see docs/ENGINE.md, Measurements
+ * behind engine choices: The hash on a thread of its own).
+ */
+export function hashesApart(threads: number): boolean {
+  return threads > 1 || defaultThreads() > 1;
+}
+
+/**
+ * The sha256 of the content, computed on this thread or on a pool's hashing thread.
+ * Unless `apart`, it is computed here from the start. Else the first bytes are held (at
+ * most HOLD_LIMIT, which is when a pool starts) so that a pool can take the hashing over;
+ * if none has started by then, it stays on this thread. Held bytes are copied.
+ */
+export class ContentHash {
+  private local: Hash | undefined;
+  private held: Uint8Array[] | undefined;
+  private heldBytes = 0;
+  private pool: WorkerPool | undefined;
+  /**
+   * Bytes of one slot not yet sent to the hashing thread: consecutive chunks of one read
+   * batch go as one request (a 2 MiB batch of 512 KiB chunks: one message instead of 4).
+   */
+  private run: { slot: Slot; at: number; length: number } | undefined;
+
+  constructor(apart: boolean) {
+    if (apart) this.held = [];
+    else this.local = createHash("sha256");
+  }
+
+  /** True while a pool starting now could take the hashing over. */
+  get open(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Hand the hashing to `pool` (made with a hashing thread), held bytes first. */
+  adopt(pool: WorkerPool): void {
+    if (!this.held || !pool.hashes) throw new MmhError("E_INTERNAL", "the content hash cannot move");
+    this.pool = pool;
+    for (const kept of this.held) this.update(kept);
+    this.held = undefined;
+  }
+
+  /** Add the next content bytes; `slot`, when given, holds them already, from byte `at`. */
+  update(bytes: Uint8Array, slot?: Slot, at = 0): void {
+    const pool = this.pool;
+    if (pool) {
+      const run = this.run;
+      if (slot && run?.slot === slot && run.at + run.length === at) {
+        run.length += bytes.length;
+        return;
+      }
+      this.flush();
+      if (slot) this.run = { slot: slot.hold(), at, length: bytes.length };
+      else {
+        const from = pool.copyIn(bytes);
+        pool.hash(from, 0, bytes.length);
+        from.release();
+      }
+      return;
+    }
+    if (this.held) {
+      // A copy: the caller's memory may be reused (borrowed pieces, recycled reads).
+      this.held.push(Uint8Array.from(bytes));
+      this.heldBytes += bytes.length;
+      if (this.heldBytes <= HOLD_LIMIT) return;
+      this.local = createHash("sha256");
+      for (const kept of this.held) this.local.update(kept);
+      this.held = undefined;
+      return;
+    }
+    this.local?.update(bytes);
+  }
+
+  /** Sends the bytes held back for one request to the hashing thread. */
+  private flush(): void {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    this.pool!.hash(run.slot, run.at, run.length);
+    run.slot.release();
+  }
+
+  /** Waits while the hashing thread is far behind. */
+  async room(): Promise<void> {
+    await this.pool?.hashRoom();
+  }
+
+  async digest(): Promise<string> {
+    this.flush();
+    if (this.pool) return this.pool.digest();
+    if (this.held) {
+      this.local = createHash("sha256");
+      for (const kept of this.held) this.local.update(kept);
+      this.held = undefined;
+    }
+    return this.local!.digest("hex");
+  }
+}
