@@ -43,7 +43,8 @@ import {
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fileSource, MmhReader, type RandomAccessSource } from "../src/engine/reader.ts";
+import { fileSource, type RandomAccessSource } from "../src/common/source.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { type ChunkInfo, open } from "../src/index.ts";
 import { fillWeights, rng } from "../src/tools/gen.ts";
 import { writeReport } from "./lib/commands.ts";

@@ -5,8 +5,9 @@
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
-import { toMmhError } from "./common/errors.ts";
+import { guard } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
+import { bufferSource, fileSource } from "./common/source.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import type { Footer } from "./container/metadata.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
@@ -24,11 +25,13 @@ import {
   resolveMaxOutput,
 } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
-import { bufferSource, type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import { SlotMemory } from "./engine/slots.ts";
 import { defaultThreadsFor } from "./engine/threads.ts";
 import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
 
+export { type PackOptions, type PackSummary, pack } from "./archive/pack.ts";
+export { type UnpackOptions, type UnpackSummary, unpack } from "./archive/unpack.ts";
 export type { ErrorCode } from "./common/errors.ts";
 export { ErrorCodes, MmhError } from "./common/errors.ts";
 export type { Header, Trailer } from "./container/format.ts";
@@ -41,14 +44,6 @@ export type {
   StoredTensor,
   SymlinkEntry,
 } from "./container/metadata.ts";
-export {
-  type PackOptions,
-  type PackSummary,
-  pack,
-  type UnpackOptions,
-  type UnpackSummary,
-  unpack,
-} from "./engine/archive.ts";
 export type { Goal } from "./engine/auto.ts";
 export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
@@ -128,14 +123,6 @@ async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
-}
-
-async function guard<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw toMmhError(error);
-  }
 }
 
 /** A stream that runs `pieces` and then sets its summary from `finish`. */

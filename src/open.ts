@@ -3,7 +3,10 @@
  * `safe_open`. The header, index, trailer and footer are read and checked once, on open;
  * each read after that decodes only the chunks it needs.
  */
-import { check, MmhError, toMmhError } from "./common/errors.ts";
+
+import { entryPieces, findFile, findTensor } from "./archive/read.ts";
+import { check, guard, MmhError, toMmhError } from "./common/errors.ts";
+import { bufferSource, fileSource } from "./common/source.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import {
   type ArchiveEntry,
@@ -12,9 +15,8 @@ import {
   isArchive,
   type StoredTensor,
 } from "./container/metadata.ts";
-import { entryPieces, findFile, findTensor } from "./engine/archive.ts";
 import { resolveMaxOutput } from "./engine/options.ts";
-import { bufferSource, type ChunkInfo, fileSource, MmhReader } from "./engine/reader.ts";
+import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 
 export type { ChunkInfo } from "./engine/reader.ts";
 
@@ -166,14 +168,6 @@ export class MmhFile {
 function checkLimit(name: string, length: number, options: ReadOptions): void {
   const max = resolveMaxOutput(options);
   check(length <= max, "E_LIMIT", `${name} has ${length} bytes, over the limit of ${max}`);
-}
-
-async function guard<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw toMmhError(error);
-  }
 }
 
 /**

@@ -8,9 +8,10 @@ import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import { codecById, codecByName, listCodecs, resolveLevel } from "../src/codecs/registry.ts";
 import type { Codec } from "../src/codecs/types.ts";
+import { bufferSource } from "../src/common/source.ts";
 import { CHUNK_HEADER_SIZE, parseChunkHeader } from "../src/container/format.ts";
 import { decodeChunk, encodeChunk } from "../src/engine/chunk.ts";
-import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import { noiseBytes, rejectsWith, sha256, textBytes, throwsWith } from "./support.ts";
 

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { crc32 } from "node:zlib";
 import type { ErrorCode } from "../src/common/errors.ts";
+import { bufferSource } from "../src/common/source.ts";
 import {
   CHUNK_HEADER_SIZE,
   checkChunkHeader,
@@ -33,7 +34,7 @@ import {
   START_MAGIC,
   TRAILER_SIZE,
 } from "../src/container/format.ts";
-import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress, decompressStream } from "../src/index.ts";
 import {
   copyOf,

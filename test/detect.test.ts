@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { bufferSource } from "../src/engine/reader.ts";
+import { bufferSource } from "../src/common/source.ts";
 import { MIN_SEGMENTED, segmentRaw } from "../src/formats/detect.ts";
 import { compress, decompress } from "../src/index.ts";
 import { gaussian, generate, rng } from "../src/tools/gen.ts";

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { ErrorCode } from "../src/common/errors.ts";
-import { bufferSource, type RandomAccessSource } from "../src/engine/reader.ts";
+import { bufferSource, type RandomAccessSource } from "../src/common/source.ts";
 import { type Recognised, type RecogniseOptions, recognise } from "../src/formats/index.ts";
 import { compressFile, decompress } from "../src/index.ts";
 import { readTensor, rejectsWith } from "./support.ts";

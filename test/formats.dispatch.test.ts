@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { MmhError } from "../src/common/errors.ts";
-import { bufferSource, fileSource, type RandomAccessSource } from "../src/engine/reader.ts";
+import { bufferSource, fileSource, type RandomAccessSource } from "../src/common/source.ts";
 import { type Region, recognise, tileRegions } from "../src/formats/index.ts";
 import { assertTiling, fixture, recogniseBytes } from "./formats-support.ts";
 import { throwsWith } from "./support.ts";

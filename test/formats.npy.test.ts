@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
-import { bufferSource } from "../src/engine/reader.ts";
+import { bufferSource } from "../src/common/source.ts";
 import { recogniseNpy } from "../src/formats/npy.ts";
 import {
   assertTiling,

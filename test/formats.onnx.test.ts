@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
+import { bufferSource } from "../src/common/source.ts";
 import { MAX_TENSOR_TABLE_JSON, tensorTable } from "../src/engine/describe.ts";
-import { bufferSource } from "../src/engine/reader.ts";
 import { looksLikeOnnx, ONNX_MAX_DEPTH, ONNX_MIN_REGION, recogniseOnnx } from "../src/formats/onnx.ts";
 import {
   assertTiling,

@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { bufferSource } from "../src/common/source.ts";
 import { HEADER_FIXED_SIZE, TRAILER_SIZE } from "../src/container/format.ts";
-import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import {
   fixHeaderCrc,

@@ -15,9 +15,10 @@ import fc from "fast-check";
 import { detectLayout, hierCodec } from "../src/codecs/hier/hier.ts";
 import { findPeriod } from "../src/codecs/p251.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
+import { bufferSource, fileSource, type RandomAccessSource } from "../src/common/source.ts";
 import { decodeChunk, encodeChunk } from "../src/engine/chunk.ts";
 import { planChunks } from "../src/engine/plan.ts";
-import { bufferSource, fileSource, MmhReader, type RandomAccessSource } from "../src/engine/reader.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { allDTypes, type DTypeName, type Recognised, recognise } from "../src/formats/index.ts";
 import {
   analyze,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { isMmhError } from "../src/common/errors.ts";
-import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { bufferSource } from "../src/common/source.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { POOL_AFTER_BYTES } from "../src/engine/schedule.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
-import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { bufferSource } from "../src/common/source.ts";
+import { MmhReader } from "../src/engine/reader.ts";
 import { decompress, decompressStream, ErrorCodes, inspect, open, unpack, verify } from "../src/index.ts";
 import { rejectsWith, settle, sha256, structureOf } from "./support.ts";
 

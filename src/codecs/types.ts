@@ -1,4 +1,4 @@
-import type { DTypeName } from "../formats/dtype.ts";
+import type { DTypeName } from "../common/dtype.ts";
 
 /**
  * A codec turns the raw bytes of one chunk into a payload and back. It is identified by a

@@ -56,6 +56,15 @@ export function isMmhError(value: unknown): value is MmhError {
   return value instanceof MmhError;
 }
 
+/** Runs `work`, turning whatever it throws into an MmhError (the API's calls all do). */
+export async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toMmhError(error);
+  }
+}
+
 /** The one guard every structural check goes through. */
 export function check(condition: unknown, code: ErrorCode, message: string): asserts condition {
   if (!condition) throw new MmhError(code, message);

@@ -10,8 +10,8 @@ import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
+import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
-import { cutUnit, type DTypeName } from "../formats/dtype.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 
 export type Goal = "ratio" | "balanced" | "speed";

@@ -3,9 +3,9 @@ import { noneCodec } from "../codecs/none.ts";
 import { periodicFill, runPattern } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
+import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { encodeChunkHeader, MAX_CHUNK_SIZE, RUN_CODEC } from "../container/format.ts";
-import type { DTypeName } from "../formats/dtype.ts";
 
 const EMPTY = new Uint8Array(0);
 

@@ -1,4 +1,5 @@
 import { MmhError } from "../common/errors.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import type { StoredTensor } from "../container/metadata.ts";
 import { segmentRaw } from "../formats/detect.ts";
 import { recognise } from "../formats/index.ts";
@@ -6,7 +7,6 @@ import type { Recognised } from "../formats/types.ts";
 import type { SourceLayout } from "./encoder.ts";
 import type { ResolvedCompressOptions } from "./options.ts";
 import { planChunks } from "./plan.ts";
-import type { RandomAccessSource } from "./reader.ts";
 
 /** Whether the chosen codec uses dtypes, so that segmenting unknown files can pay. */
 export function usesDtypes(options: ResolvedCompressOptions): boolean {

@@ -1,5 +1,6 @@
 import { findPeriod } from "../codecs/p251.ts";
 import { dispose } from "../common/bytes.ts";
+import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import {
   encodeHeader,
@@ -8,7 +9,6 @@ import {
   type IndexEntry,
   type Metadata,
 } from "../container/format.ts";
-import type { DTypeName } from "../formats/dtype.ts";
 import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";

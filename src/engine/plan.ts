@@ -1,6 +1,6 @@
 import { asBuffer } from "../common/bytes.ts";
+import { cutUnit, type DTypeName, type Region } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
-import { cutUnit, type DTypeName, type Region } from "../formats/dtype.ts";
 
 /** One chunk to be: its length and the dtype of every byte in it (null when unknown). */
 export interface ChunkSpec {

@@ -14,8 +14,8 @@
  * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
 import { Worker } from "node:worker_threads";
+import type { DTypeName } from "../common/dtype.ts";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
-import type { DTypeName } from "../formats/dtype.ts";
 import type { Choice } from "./auto.ts";
 import type { HashReply, HashRequest } from "./hasher.ts";
 import { Slot } from "./slots.ts";

@@ -1,6 +1,6 @@
-import { type FileHandle, open } from "node:fs/promises";
 import { periodicFill } from "../codecs/p251.ts";
-import { check, MmhError, toMmhError } from "../common/errors.ts";
+import { check, toMmhError } from "../common/errors.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import {
   CHUNK_HEADER_SIZE,
   checkChunkHeader,
@@ -20,68 +20,6 @@ import {
 } from "../container/format.ts";
 import { type Footer, parseFooter } from "../container/metadata.ts";
 import { decodeChunk, runPatternOf } from "./chunk.ts";
-
-/** Positioned reads over a file or a buffer. */
-export interface RandomAccessSource {
-  readonly size: number;
-  read(offset: number, length: number): Promise<Buffer>;
-  close(): Promise<void>;
-}
-
-export function bufferSource(bytes: Uint8Array): RandomAccessSource {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return {
-    size: buf.length,
-    async read(offset, length) {
-      check(
-        offset + length <= buf.length,
-        "E_TRUNCATED",
-        `read past the end of the data at offset ${offset}`,
-      );
-      return buf.subarray(offset, offset + length);
-    },
-    async close() {},
-  };
-}
-
-export async function fileSource(path: string): Promise<RandomAccessSource> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, "r");
-  } catch (error) {
-    throw toMmhError(error, `cannot open ${path}`);
-  }
-  let size: number;
-  try {
-    const stat = await handle.stat();
-    check(stat.isFile(), "E_IO", `${path} is not a regular file`);
-    size = stat.size;
-  } catch (error) {
-    await handle.close();
-    throw toMmhError(error, `cannot read ${path}`);
-  }
-  return {
-    size,
-    async read(offset, length) {
-      check(offset + length <= size, "E_TRUNCATED", `read past the end of ${path} at offset ${offset}`);
-      const out = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        let bytesRead: number;
-        try {
-          ({ bytesRead } = await handle.read(out, done, length - done, offset + done));
-        } catch (error) {
-          throw toMmhError(error, `cannot read ${path}`);
-        }
-        if (bytesRead === 0)
-          throw new MmhError("E_TRUNCATED", `${path} ended early (changed while reading?)`);
-        done += bytesRead;
-      }
-      return out;
-    },
-    close: () => handle.close(),
-  };
-}
 
 /** Bytes per piece when a long run is read in pieces. */
 const RUN_PIECE = 16 << 20;

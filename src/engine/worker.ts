@@ -7,8 +7,8 @@
 import { parentPort } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
 import { dispose } from "../common/bytes.ts";
+import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
-import type { DTypeName } from "../formats/dtype.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
 import { decodeChunk } from "./chunk.ts";
 

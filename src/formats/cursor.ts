@@ -6,7 +6,7 @@
  * and against a header cap (E_LIMIT) before anything is allocated.
  */
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { readAt } from "./regions.ts";
 
 const WINDOW = 1 << 20;

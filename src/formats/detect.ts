@@ -7,8 +7,8 @@
  */
 import { detectLayout, estimateLayout } from "../codecs/hier/hier.ts";
 import type { Layout } from "../codecs/hier/layouts.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import type { DTypeName, Region } from "./dtype.ts";
+import type { DTypeName, Region } from "../common/dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 
 /** Bytes per detection window, and bytes sampled from the middle of each. */
 export const WINDOW = 256 << 10;

@@ -12,7 +12,7 @@
  * only point forward, which bounds every walk by the file's size.
  */
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { BudgetedWindow } from "./window.ts";
 
 /** A table: where it starts, and where its vtable says each field is. */

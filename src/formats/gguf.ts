@@ -10,10 +10,11 @@
  * raw region noted "ggml type N", bounded by the next tensor's offset (or the end of the
  * file for the last one).
  */
+
+import type { DTypeName, Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { Cursor } from "./cursor.ts";
-import type { DTypeName, Region } from "./dtype.ts";
 import {
   checkedProduct,
   decodeUtf8,

@@ -5,7 +5,7 @@
  * caller decides whether to fall back to raw.
  */
 import { isMmhError, MmhError } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { looksLikeGguf, recogniseGguf } from "./gguf.ts";
 import { looksLikeNpy, recogniseNpy } from "./npy.ts";
 import { isNpz, recogniseNpz } from "./npz.ts";
@@ -17,8 +17,8 @@ import { looksLikeTflite, recogniseTflite } from "./tflite.ts";
 import { MAX_METADATA_JSON, type Recognised, type RecogniseOptions } from "./types.ts";
 import { listZip, looksLikeZip } from "./zip.ts";
 
-export type { DType, DTypeName, Region } from "./dtype.ts";
-export { allDTypes, byteLength, dtypeByName } from "./dtype.ts";
+export type { DType, DTypeName, Region } from "../common/dtype.ts";
+export { allDTypes, byteLength, dtypeByName } from "../common/dtype.ts";
 export { tileRegions } from "./regions.ts";
 export type { FormatName, Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 

@@ -7,9 +7,10 @@
  * descrs map onto DTypes; big-endian, structured, object, string, datetime and other
  * types become raw regions whose note says what they are.
  */
+
+import type { DTypeName, Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import type { DTypeName, Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { isDict, isTuple, type PyLiteral, parsePyLiteral } from "./pyliteral.ts";
 import {
   checkedProduct,

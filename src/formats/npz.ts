@@ -4,9 +4,10 @@
  * and a deflated member is one raw region with note "deflated". Zip structures (local
  * headers, central directory) are raw.
  */
+
+import type { Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import type { Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { npyRegions, readNpyLayout } from "./npy.ts";
 import { maxHeaderBytes, rawRegion, tileRegions } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";

@@ -12,9 +12,10 @@
  * model starts with ir_version (field 1, a varint); the file is taken as ONNX when it
  * starts that way and the whole of it then parses as a ModelProto with a graph.
  */
+
+import { byteLength, type DTypeName, dtypeByName, type Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import { byteLength, type DTypeName, dtypeByName, type Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { type ProtoField, ProtoReader, WIRE_LEN, WIRE_VARINT } from "./protobuf.ts";
 import { checkedProduct, decodeUtf8, maxHeaderBytes, tensorRegion, tileRegions } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";

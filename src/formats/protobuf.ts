@@ -10,7 +10,7 @@
  * and wire types 6 and 7 are E_CORRUPT: no message read here uses them.
  */
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { BudgetedWindow } from "./window.ts";
 
 export const WIRE_VARINT = 0;

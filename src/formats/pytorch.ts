@@ -13,9 +13,9 @@
  * give the named tensors, their key path in the object is their name.
  */
 import { inflateRawSync } from "node:zlib";
+import type { DTypeName, Region } from "../common/dtype.ts";
 import { check, MmhError } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import type { DTypeName, Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import {
   globalName,
   isObject,

@@ -1,7 +1,8 @@
 /** Helpers shared by the recognisers: region tiling and bounded reads. */
+
+import type { DTypeName, Region } from "../common/dtype.ts";
 import { check, MmhError } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import type { DTypeName, Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { DEFAULT_MAX_HEADER_BYTES, type RecogniseOptions } from "./types.ts";
 
 export function rawRegion(name: string, offset: number, length: number, note?: string): Region {

@@ -15,9 +15,10 @@
  *     elements × bits does not overflow, is whole bytes, and equals end − begin;  E_CORRUPT
  *  9. the last end equals file size − 8 − N (short: E_TRUNCATED, long: E_CORRUPT).
  */
+
+import type { DTypeName, Region } from "../common/dtype.ts";
 import { check, MmhError } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import type { DTypeName, Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import {
   checkedProduct,
   decodeUtf8,

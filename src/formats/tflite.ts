@@ -8,9 +8,10 @@
  *
  * The file identifier "TFL3" at bytes 4..8 is the magic.
  */
+
+import { type DTypeName, dtypeByName, type Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
-import { type DTypeName, dtypeByName, type Region } from "./dtype.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { type FbTable, FlatReader } from "./flatbuffers.ts";
 import {
   checkedProduct,

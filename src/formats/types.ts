@@ -3,7 +3,7 @@
  * can end at tensor boundaries and each chunk is coded knowing its dtype) and the named
  * tensors it found.
  */
-import type { DTypeName, Region } from "./dtype.ts";
+import type { DTypeName, Region } from "../common/dtype.ts";
 
 export type FormatName = "safetensors" | "npy" | "npz" | "gguf" | "pytorch" | "onnx" | "tflite" | "raw";
 

@@ -6,7 +6,7 @@
  * the caller allowed, whatever its size.
  */
 import { check } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { readAt } from "./regions.ts";
 
 /** Bytes read from the source at a time. */

@@ -6,7 +6,7 @@
 import { Readable } from "node:stream";
 import type yauzl from "yauzl";
 import { check, MmhError } from "../common/errors.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { readAt } from "./regions.ts";
 
 export const ZIP_LOCAL_MAGIC = 0x04034b50;

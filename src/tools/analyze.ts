@@ -7,13 +7,13 @@ import { histogram } from "../codecs/hier/huffman.ts";
 import { type Layout, layoutForDType, streamLength } from "../codecs/hier/layouts.ts";
 import { findPeriod } from "../codecs/p251.ts";
 import { codecByName } from "../codecs/registry.ts";
+import { type DTypeName, dtypeByName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import { encodeAuto, type Goal } from "../engine/auto.ts";
 import { encodeChunk } from "../engine/chunk.ts";
 import { resolveCompressOptions } from "../engine/options.ts";
-import type { RandomAccessSource } from "../engine/reader.ts";
 import { segmentRaw } from "../formats/detect.ts";
-import { type DTypeName, dtypeByName } from "../formats/dtype.ts";
 import { recognise } from "../formats/index.ts";
 import type { Recognised } from "../formats/types.ts";
 

@@ -8,8 +8,8 @@
 import { endianness } from "node:os";
 import { constants, crc32, zstdCompressSync } from "node:zlib";
 import { dispose } from "../../common/bytes.ts";
+import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
-import { dtypeByName } from "../../formats/dtype.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
 import {

@@ -5,7 +5,7 @@
  * byte planes. The fast paths work on aligned typed-array views; callers pass buffers
  * whose element data starts at a multiple of w (see alignedCopy).
  */
-import type { DTypeName } from "../../formats/dtype.ts";
+import type { DTypeName } from "../../common/dtype.ts";
 
 export interface Layout {
   readonly id: number;

@@ -1,0 +1,74 @@
+/**
+ * Positioned reads over a file or a buffer: what the format recognisers, the reader of
+ * .mmh files and pack read through.
+ */
+import { type FileHandle, open } from "node:fs/promises";
+import { check, MmhError, toMmhError } from "./errors.ts";
+
+/** Positioned reads over a file or a buffer. */
+export interface RandomAccessSource {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export function bufferSource(bytes: Uint8Array): RandomAccessSource {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    size: buf.length,
+    async read(offset, length) {
+      check(
+        offset + length <= buf.length,
+        "E_TRUNCATED",
+        `read past the end of the data at offset ${offset}`,
+      );
+      return buf.subarray(offset, offset + length);
+    },
+    async close() {},
+  };
+}
+
+/** Positioned reads over an open handle of a known size; `label` names it in errors. */
+export function handleSource(handle: FileHandle, size: number, label: string): RandomAccessSource {
+  return {
+    size,
+    async read(offset, length) {
+      check(offset + length <= size, "E_TRUNCATED", `read past the end of ${label} at offset ${offset}`);
+      const out = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(out, done, length - done, offset + done));
+        } catch (error) {
+          throw toMmhError(error, `cannot read ${label}`);
+        }
+        if (bytesRead === 0)
+          throw new MmhError("E_TRUNCATED", `${label} ended early (changed while reading?)`);
+        done += bytesRead;
+      }
+      return out;
+    },
+    close: () => handle.close(),
+  };
+}
+
+/** The regular file `path`, opened for positioned reads. */
+export async function fileSource(path: string): Promise<RandomAccessSource> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    throw toMmhError(error, `cannot open ${path}`);
+  }
+  let size: number;
+  try {
+    const stat = await handle.stat();
+    check(stat.isFile(), "E_IO", `${path} is not a regular file`);
+    size = stat.size;
+  } catch (error) {
+    await handle.close();
+    throw toMmhError(error, `cannot read ${path}`);
+  }
+  return handleSource(handle, size, path);
+}
