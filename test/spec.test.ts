@@ -8,6 +8,7 @@ import { crc32 } from "node:zlib";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import { huffmanDecode, huffmanEncode } from "../src/codecs/hier/huffman.ts";
 import { BLOCK_CONTEXT, huffmanEncodeContext } from "../src/codecs/hier/huffman-context.ts";
+import { decodeLz4Frame, encodeLz4Frame } from "../src/codecs/lz4.ts";
 import { noneCodec } from "../src/codecs/none.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { textBytes, throwsWith } from "./support.ts";
@@ -177,5 +178,34 @@ describe("FORMAT.md §6.2: Huffman codebook", () => {
     assert.deepEqual(out, Uint8Array.of(0, 1, 1, 0, 0, 1, 1, 0));
     // Lane 1 says it ends at bit 5: its 2 symbols end at bit 4, early.
     throwsWith(() => huffmanDecode(block(8, 0, 1, [1, 1], [2, 5, 6, 8], [0b01100110]), out), "E_CORRUPT");
+  });
+});
+
+describe("FORMAT.md §6: LZ4 frames", () => {
+  test("a frame with linked blocks is E_CORRUPT", () => {
+    const data = textBytes(3000, 1);
+    const frame = Buffer.from(encodeLz4Frame(data));
+    assert.deepEqual(Buffer.from(decodeLz4Frame(frame, data.length)), data);
+    const linked = Buffer.from(frame);
+    linked[4] &= ~0x20; // FLG bit 5, block independence, cleared
+    throwsWith(() => decodeLz4Frame(linked, data.length), "E_CORRUPT");
+  });
+
+  test("a stored block shorter than the block maximum before the last is E_CORRUPT", () => {
+    const data = textBytes(10, 2);
+    const stored = (parts: number[]) => {
+      const chunks: Buffer[] = [Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x00])]; // 64 KiB blocks
+      let at = 0;
+      for (const size of parts) {
+        const word = Buffer.alloc(4);
+        word.writeUInt32LE((0x80000000 | size) >>> 0);
+        chunks.push(word, data.subarray(at, at + size));
+        at += size;
+      }
+      chunks.push(Buffer.alloc(4));
+      return Buffer.concat(chunks);
+    };
+    assert.deepEqual(Buffer.from(decodeLz4Frame(stored([10]), 10)), data);
+    throwsWith(() => decodeLz4Frame(stored([4, 6]), 10), "E_CORRUPT");
   });
 });
