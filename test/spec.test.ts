@@ -11,7 +11,19 @@ import { BLOCK_CONTEXT, huffmanEncodeContext } from "../src/codecs/hier/huffman-
 import { decodeLz4Frame, encodeLz4Frame } from "../src/codecs/lz4.ts";
 import { noneCodec } from "../src/codecs/none.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
-import { textBytes, throwsWith } from "./support.ts";
+import { TRAILER_SIZE } from "../src/container/format.ts";
+import { bufferSource, MmhReader } from "../src/engine/reader.ts";
+import { compress, decompress } from "../src/index.ts";
+import {
+  copyOf,
+  entryOffset,
+  fixIndexCrc,
+  fixTrailerCrc,
+  layoutOf,
+  rejectsWith,
+  textBytes,
+  throwsWith,
+} from "./support.ts";
 
 const NO_PARAMS = new Uint8Array(0);
 
@@ -207,5 +219,56 @@ describe("FORMAT.md §6: LZ4 frames", () => {
     };
     assert.deepEqual(Buffer.from(decodeLz4Frame(stored([10]), 10)), data);
     throwsWith(() => decodeLz4Frame(stored([4, 6]), 10), "E_CORRUPT");
+  });
+});
+
+/** `file` with `extra` bytes inserted at `at` (before the index), offsets and checksums fixed. */
+function withGap(file: Uint8Array, at: number, extra: number): Buffer {
+  const layout = layoutOf(file);
+  const out = Buffer.concat([copyOf(file).subarray(0, at), Buffer.alloc(extra), copyOf(file).subarray(at)]);
+  const moved = { ...layout, indexOffset: layout.indexOffset + extra };
+  for (let i = 0; i < layout.entryCount; i++) {
+    const pos = entryOffset(moved, i);
+    const offset = Number(out.readBigUInt64LE(pos));
+    if (offset >= at) out.writeBigUInt64LE(BigInt(offset + extra), pos);
+  }
+  fixIndexCrc(out, moved);
+  out.writeBigUInt64LE(BigInt(moved.indexOffset), out.length - TRAILER_SIZE);
+  fixTrailerCrc(out);
+  return out;
+}
+
+describe("FORMAT.md §3: records are back to back", () => {
+  const content = textBytes(3 * 4096, 5);
+
+  test("a gap before the first record is E_CORRUPT for both readers", async () => {
+    const file = await compress(content, { codec: "zstd", chunkSize: 4096 });
+    const bad = withGap(file, layoutOf(file).headerSize, 16);
+    await rejectsWith(decompress(bad), "E_CORRUPT");
+    await rejectsWith(MmhReader.open(bufferSource(bad)), "E_CORRUPT");
+  });
+
+  test("a gap between records is E_CORRUPT for both readers", async () => {
+    const file = await compress(content, { codec: "zstd", chunkSize: 4096 });
+    const layout = layoutOf(file);
+    const bad = withGap(file, layout.records[1].offset, 16);
+    await rejectsWith(decompress(bad), "E_CORRUPT");
+    const reader = await MmhReader.open(bufferSource(bad));
+    try {
+      // The record before the gap no longer fills the space up to the next one.
+      await rejectsWith(reader.readRange(0, 10), "E_CORRUPT");
+      await rejectsWith(reader.readRange(0, content.length), "E_CORRUPT");
+      // The first chunk read whole still checks.
+      assert.deepEqual(Buffer.from(await reader.readRange(4096, 4096)), content.subarray(4096, 8192));
+    } finally {
+      await reader.close();
+    }
+  });
+
+  test("a file with no chunks whose index does not follow the header is E_CORRUPT", async () => {
+    const file = await compress(new Uint8Array(0));
+    const bad = withGap(file, layoutOf(file).headerSize, 8);
+    await rejectsWith(decompress(bad), "E_CORRUPT");
+    await rejectsWith(MmhReader.open(bufferSource(bad)), "E_CORRUPT");
   });
 });

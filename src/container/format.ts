@@ -266,7 +266,9 @@ export function parseIndexFixed(
 /**
  * Parse and validate the index: checksum, then every entry against its neighbours:
  * raw offsets contiguous from 0, record offsets strictly increasing inside
- * [firstRecord, indexOffset).
+ * [firstRecord, indexOffset), the first one at firstRecord (records are back to back, so
+ * the first follows the header; each record's own length is checked against the next
+ * offset when it is read).
  */
 export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, indexOffset: number): Index {
   const { count, footerLength } = parseIndexFixed(fixed, body.length);
@@ -299,7 +301,9 @@ export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, ind
       `index entry ${i}: bad raw length ${entry.rawLength}`,
     );
     check(
-      entry.recordOffset >= minRecord && entry.recordOffset + CHUNK_HEADER_SIZE <= indexOffset,
+      entry.recordOffset >= minRecord &&
+        (i > 0 || entry.recordOffset === firstRecord) &&
+        entry.recordOffset + CHUNK_HEADER_SIZE <= indexOffset,
       "E_CORRUPT",
       `index entry ${i}: record offset ${entry.recordOffset} is out of place`,
     );
@@ -312,6 +316,12 @@ export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, ind
     minRecord = entry.recordOffset + CHUNK_HEADER_SIZE;
     entries[i] = entry;
   }
+  // Records are back to back (FORMAT.md §3): with none, the index follows the header.
+  check(
+    count > 0 || indexOffset === firstRecord,
+    "E_CORRUPT",
+    `index at offset ${indexOffset} does not follow the header (offset ${firstRecord}) in a file with no chunks`,
+  );
   const footer = decodeJson(body.subarray(count * INDEX_ENTRY_SIZE), "footer metadata");
   return { entries, footer };
 }
