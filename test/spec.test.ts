@@ -11,7 +11,7 @@ import { BLOCK_CONTEXT, huffmanEncodeContext } from "../src/codecs/hier/huffman-
 import { decodeLz4Frame, encodeLz4Frame } from "../src/codecs/lz4.ts";
 import { noneCodec } from "../src/codecs/none.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
-import { TRAILER_SIZE } from "../src/container/format.ts";
+import { INDEX_FIXED_SIZE, parseIndex, TRAILER_SIZE } from "../src/container/format.ts";
 import { bufferSource, MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import {
@@ -268,6 +268,75 @@ describe("FORMAT.md §3: records are back to back", () => {
   test("a file with no chunks whose index does not follow the header is E_CORRUPT", async () => {
     const file = await compress(new Uint8Array(0));
     const bad = withGap(file, layoutOf(file).headerSize, 8);
+    await rejectsWith(decompress(bad), "E_CORRUPT");
+    await rejectsWith(MmhReader.open(bufferSource(bad)), "E_CORRUPT");
+  });
+});
+
+/** An index block with no entries and this footer text. */
+function indexWithFooter(text: string): Buffer {
+  const body = Buffer.from(text, "utf8");
+  const fixed = Buffer.alloc(INDEX_FIXED_SIZE);
+  fixed.write("INDX", 0, "latin1");
+  fixed.writeUInt32LE(body.length, 16);
+  fixed.writeUInt32LE(crc32(body, crc32(fixed.subarray(0, 20))), 20);
+  return Buffer.concat([fixed, body]);
+}
+
+const parseFooter = (text: string) => {
+  const block = indexWithFooter(text);
+  return parseIndex(block.subarray(0, INDEX_FIXED_SIZE), block.subarray(INDEX_FIXED_SIZE), 100, 100).footer;
+};
+
+/** `file` with its footer metadata replaced by `text`, lengths and checksums fixed. */
+function withFooter(file: Uint8Array, text: string): Buffer {
+  const layout = layoutOf(file);
+  const old = copyOf(file);
+  const footerAt = layout.indexOffset + INDEX_FIXED_SIZE + 32 * layout.entryCount;
+  const body = Buffer.from(text, "utf8");
+  const out = Buffer.concat([old.subarray(0, footerAt), body, old.subarray(layout.trailerOffset)]);
+  out.writeUInt32LE(body.length, layout.indexOffset + 16);
+  const indexLength = footerAt + body.length - layout.indexOffset;
+  fixIndexCrc(out, { indexOffset: layout.indexOffset, indexLength });
+  out.writeBigUInt64LE(BigInt(indexLength), out.length - TRAILER_SIZE + 8);
+  fixTrailerCrc(out);
+  return out;
+}
+
+describe("FORMAT.md §1: integers in the footer JSON are written as integers", () => {
+  const entry = (size: string) =>
+    `{"format":"folder","entries":[{"path":"a","type":"file","size":${size},"offset":0,"mode":420}]}`;
+
+  test("a folder entry's size, offset or mode written with a fraction or an exponent is E_CORRUPT", () => {
+    assert.equal((parseFooter(entry("0")).entries as { size: number }[])[0].size, 0);
+    throwsWith(() => parseFooter(entry("0.0")), "E_CORRUPT");
+    throwsWith(() => parseFooter(entry("0e0")), "E_CORRUPT");
+    throwsWith(() => parseFooter(entry("0").replace('"mode":420', '"mode":420.0')), "E_CORRUPT");
+    throwsWith(() => parseFooter(entry("0").replace('"offset":0', '"offset":0E1')), "E_CORRUPT");
+  });
+
+  test("the tensor table's offset, length and shape, and tensorsOmitted, too", () => {
+    const tensor = (shape: string, offset = "0", length = "8") =>
+      `{"tensors":[{"name":"w","dtype":"F32","shape":${shape},"offset":${offset},"length":${length}}]}`;
+    assert.deepEqual(parseFooter(tensor("[2,1]")).tensors, [
+      { name: "w", dtype: "F32", shape: [2, 1], offset: 0, length: 8 },
+    ]);
+    throwsWith(() => parseFooter(tensor("[2,1.0]")), "E_CORRUPT");
+    throwsWith(() => parseFooter(tensor("[2,1]", "0.0")), "E_CORRUPT");
+    throwsWith(() => parseFooter(tensor("[2,1]", "0", "8e0")), "E_CORRUPT");
+    throwsWith(() => parseFooter('{"tensors":[],"tensorsOmitted":3.0}'), "E_CORRUPT");
+  });
+
+  test("numbers elsewhere (sourceMetadata, unknown keys) may have a fraction or an exponent", () => {
+    const footer = parseFooter('{"sourceMetadata":{"size":2.0,"rope":1e6},"other":{"offset":1.5}}');
+    assert.deepEqual(footer.sourceMetadata, { size: 2, rope: 1e6 });
+  });
+
+  test("both readers refuse such a footer in a whole file", async () => {
+    const file = await compress(textBytes(1000, 9), { codec: "zstd" });
+    const good = withFooter(file, '{"format":"raw","tensors":[],"tensorsOmitted":3}');
+    assert.equal((await decompress(good)).length, 1000);
+    const bad = withFooter(file, '{"format":"raw","tensors":[],"tensorsOmitted":3.0}');
     await rejectsWith(decompress(bad), "E_CORRUPT");
     await rejectsWith(MmhReader.open(bufferSource(bad)), "E_CORRUPT");
   });
