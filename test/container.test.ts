@@ -264,7 +264,12 @@ describe("format.ts: index", () => {
     const index = parse(buf);
     assert.deepEqual(index.entries, entries);
     assert.deepEqual(index.footer, { note: "footer" });
-    assert.deepEqual(parse(encodeIndex([], {})).entries, []);
+    const empty = encodeIndex([], {});
+    const parseEmpty = (at: number) =>
+      parseIndex(empty.subarray(0, INDEX_FIXED_SIZE), empty.subarray(INDEX_FIXED_SIZE), 100, at);
+    assert.deepEqual(parseEmpty(100).entries, []);
+    // Records are back to back: with no chunks the index follows the header.
+    throwsWith(() => parseEmpty(indexOffset), "E_CORRUPT");
   });
 
   test("hostile counts and lengths are refused before allocating", () => {

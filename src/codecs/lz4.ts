@@ -83,7 +83,8 @@ export function decodeLz4Frame(frame: Uint8Array, rawLength: number): Uint8Array
     if (expected === 0) throw corrupt("more blocks than the record's length allows");
     const body = frame.subarray(pos, pos + size);
     if (word & UNCOMPRESSED) {
-      if (size > expected) throw corrupt("stored block longer than the record allows");
+      // As for a compressed block: every block but the last holds exactly blockMax bytes.
+      if (size !== expected) throw corrupt(`stored block of ${size} bytes where ${expected} are due`);
       out.set(body, filled);
       filled += size;
     } else {

@@ -437,19 +437,23 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
       case METHOD_HUFFMAN:
       case METHOD_CONTEXT: {
         const out = slot(k);
+        // Each method holds its own block type only (FORMAT.md §6.2): the stored and
+        // single-symbol blocks of huffman.ts duplicate methods 1 and 0 and are never written.
         if (part.method === METHOD_CONTEXT) {
           if (bytes[0] !== BLOCK_CONTEXT)
             throw corrupt(`stream ${k}: context method without a context block`);
           huffmanDecodeContext(bytes, out);
-        } else huffmanDecode(bytes, out);
+        } else {
+          if (bytes[0] !== BLOCK_HUFFMAN)
+            throw corrupt(`stream ${k}: Huffman method with block type ${bytes[0]} (not ${BLOCK_HUFFMAN})`);
+          huffmanDecode(bytes, out);
+        }
         streams.push(out);
         break;
       }
       default:
         // The zstd codec's own decoder: exactly one frame, window bounded by the size, that many bytes out.
-        streams.push(
-          size === 0 && part.length === 0 ? new Uint8Array(0) : zstdCodec.decode(bytes, NO_PARAMS, size),
-        );
+        streams.push(zstdCodec.decode(bytes, NO_PARAMS, size));
     }
   }
   layout.merge(streams, n, out.subarray(head, head + n * width));
