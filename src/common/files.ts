@@ -62,9 +62,9 @@ export async function writeFileAtomic(
     throw toMmhError(error, `cannot create ${target}`);
   }
   try {
-    // Synchronous writes to the regular temporary file: a piece is copied into the page
-    // cache in well under a millisecond, and a round trip through the thread pool per
-    // piece cost more than that (measured: 0.16 s idle per 256 MiB decoded).
+    // Synchronous writes to the regular temporary file: copying a piece into the page
+    // cache costs less than a round trip through the thread pool (docs/ENGINE.md,
+    // "Start-up and V8's tiers", Writing output).
     for await (const piece of data) {
       if (options.signal?.aborted) throw new MmhError("E_ABORTED", `writing ${target} was aborted`);
       for (let done = 0; done < piece.length; )

@@ -36,7 +36,7 @@ export interface ZipMember {
 
 /**
  * yauzl and a RandomAccessReader over our sources, loaded on the first zip: most runs of
- * mmh read none, and loading yauzl took about 11 ms of every start.
+ * mmh read none, and loading it is a measurable share of the start (docs/ENGINE.md).
  */
 let loaded: Promise<{ zip: typeof yauzl; reader: (source: RandomAccessSource) => yauzl.RandomAccessReader }>;
 
