@@ -54,7 +54,7 @@ function markov(n: number): Uint8Array {
 }
 
 describe("FORMAT.md §6.2: HIER stream methods", () => {
-  test("method 2 holds a type 2 block only: stored, single-symbol and context blocks are E_CORRUPT", () => {
+  test("method 2 holds a Huffman, stored or single-symbol block, never a context block", () => {
     const data = Uint8Array.from({ length: 64 }, (_, i) => (i * 7) % 5);
     const huffman = huffmanEncode(data);
     assert.equal(huffman[0], 2);
@@ -62,12 +62,19 @@ describe("FORMAT.md §6.2: HIER stream methods", () => {
       Buffer.from(hierCodec.decode(hierPayload(2, huffman), NO_PARAMS, data.length)),
       Buffer.from(data),
     );
-    // Type 0 (stored) and type 1 (single symbol) are blocks of huffman.ts, never of HIER.
+    // Type 0 (stored: N, then N bytes) and type 1 (single symbol: N, then the byte).
     const stored = Uint8Array.from([0, data.length, ...data]);
-    huffmanDecode(stored, new Uint8Array(data.length)); // valid for the library...
-    throwsWith(() => hierCodec.decode(hierPayload(2, stored), NO_PARAMS, data.length), "E_CORRUPT");
+    assert.deepEqual(
+      Buffer.from(hierCodec.decode(hierPayload(2, stored), NO_PARAMS, data.length)),
+      Buffer.from(data),
+    );
     const single = Uint8Array.of(1, 10, 42);
-    throwsWith(() => hierCodec.decode(hierPayload(2, single), NO_PARAMS, 10), "E_CORRUPT");
+    assert.deepEqual(
+      Buffer.from(hierCodec.decode(hierPayload(2, single), NO_PARAMS, 10)),
+      Buffer.alloc(10, 42),
+    );
+    throwsWith(() => hierCodec.decode(hierPayload(2, Uint8Array.of(1, 11, 42)), NO_PARAMS, 10), "E_CORRUPT");
+    throwsWith(() => hierCodec.decode(hierPayload(2, Uint8Array.of(9, 10, 42)), NO_PARAMS, 10), "E_CORRUPT");
     const input = markov(20_000);
     const context = huffmanEncodeContext(input);
     assert.equal(context[0], BLOCK_CONTEXT);

@@ -437,15 +437,14 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
       case METHOD_HUFFMAN:
       case METHOD_CONTEXT: {
         const out = slot(k);
-        // Each method holds its own block type only (FORMAT.md §6.2): the stored and
-        // single-symbol blocks of huffman.ts duplicate methods 1 and 0 and are never written.
+        // Method 4 holds a context block only; method 2 any block of huffman.ts but a
+        // context block (stored, single-symbol or Huffman: FORMAT.md §6.2).
         if (part.method === METHOD_CONTEXT) {
           if (bytes[0] !== BLOCK_CONTEXT)
             throw corrupt(`stream ${k}: context method without a context block`);
           huffmanDecodeContext(bytes, out);
         } else {
-          if (bytes[0] !== BLOCK_HUFFMAN)
-            throw corrupt(`stream ${k}: Huffman method with block type ${bytes[0]} (not ${BLOCK_HUFFMAN})`);
+          if (bytes[0] === BLOCK_CONTEXT) throw corrupt(`stream ${k}: Huffman method with a context block`);
           huffmanDecode(bytes, out);
         }
         streams.push(out);
