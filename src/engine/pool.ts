@@ -29,8 +29,8 @@ import type { WorkerReply, WorkerRequest } from "./worker.ts";
  * 4 MiB, since a larger backlog costs resident memory once workers compete for the cores
  * (see docs/ENGINE.md, Measurements behind engine choices: Hashing thread backlog).
  */
-const HASH_BACKLOG = 4 << 20;
-const HASH_BACKLOG_AT_START = 32 << 20;
+export const HASH_BACKLOG = 4 << 20;
+export const HASH_BACKLOG_AT_START = 32 << 20;
 
 /**
  * A worker's young generation: chunk bytes live in shared slots, outside the heap, so a
