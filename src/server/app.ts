@@ -5,7 +5,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import type { pino } from "pino";
 import type { ConfigStore, ServerConfig } from "./config.ts";
 import type { RouteContext } from "./context.ts";
@@ -109,7 +114,8 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
 
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // The service writes its own line per request (finish, below).
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: requestIdOf,
     // Uploads and downloads of models take as long as they take; no request timeout.
@@ -160,7 +166,8 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
         slots.release();
         metrics.inFlight.dec();
       }
-      finish(state, res.writableFinished ? res.statusCode : (state.error?.status ?? 499));
+      // The status the client saw: a response cut short after its headers logs their status.
+      finish(state, res.headersSent ? res.statusCode : (state.error?.status ?? 499));
     });
     return state;
   }

@@ -18,6 +18,7 @@ export function registerAnalyze(app: FastifyInstance, context: ServiceContext): 
     const state = context.state(request);
     const query = parseQuery(analyzeQuery, request.query);
     const folder = await mkdtemp(join(tmpdir(), "mmh-analyze-"));
+    let json: string;
     try {
       const file = join(folder, "body");
       await pipeline(Readable.from(context.body(request)), createWriteStream(file), { signal: state.signal });
@@ -26,12 +27,13 @@ export function registerAnalyze(app: FastifyInstance, context: ServiceContext): 
         goal: (query.goal ?? state.config.defaults.goal) as Goal,
         level: query.level ?? state.config.defaults.level,
       });
-      const json = JSON.stringify(report);
-      state.bytesOut = Buffer.byteLength(json);
-      context.metrics.bytesOut.inc({ route: state.route, codec: "" }, state.bytesOut);
-      return reply.type("application/json").send(json);
+      json = JSON.stringify(report);
     } finally {
+      // Removed before the answer goes out, so a client that has it finds no spool left.
       await rm(folder, { recursive: true, force: true });
     }
+    state.bytesOut = Buffer.byteLength(json);
+    context.metrics.bytesOut.inc({ route: state.route, codec: "" }, state.bytesOut);
+    return reply.type("application/json").send(json);
   });
 }
