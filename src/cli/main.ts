@@ -23,11 +23,10 @@ import {
   VERSION,
   verify,
 } from "../index.ts";
-import { jobLine, ratioOf } from "../server/log.ts";
+import { jobLine, ratioOf } from "../server/record.ts";
 import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
-import { runServe } from "./serve.ts";
 
 interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Uint8Array> & { isTTY?: boolean };
@@ -130,8 +129,11 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runAnalyze(args, io);
       case "extract":
         return await runExtract(args, io, controller.signal);
-      case "serve":
+      case "serve": {
+        // Loaded only here: the service's dependencies would slow every other command's start.
+        const { runServe } = await import("./serve.ts");
         return await runServe(args, io.stdout, controller.signal);
+      }
       case "pack":
         return await runPack(args, io, controller.signal);
       case "unpack":
