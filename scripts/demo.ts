@@ -69,3 +69,5 @@ for (const [i, row] of rows.entries()) {
 }
 console.log(`\nEach file was compressed (${settings}), verified (every chunk CRC and the content`);
 console.log("sha256), decompressed and compared, and a 4 KiB range was read back through the index.");
+console.log("\nThe same, as an HTTP service (README, Operators): npx mmh serve   (http://127.0.0.1:8633)");
+console.log("  curl --data-binary @model.safetensors http://127.0.0.1:8633/v1/compress -o model.mmh");

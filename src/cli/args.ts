@@ -12,6 +12,7 @@ export type Command =
   | "unpack"
   | "analyze"
   | "gen"
+  | "serve"
   | "help"
   | "version";
 
@@ -44,6 +45,13 @@ export interface CliArgs {
   period?: number;
   /** Worker threads for chunk coding (-T); undefined means the default (1). */
   threads?: number;
+  /** compress, decompress: print the job's record as one JSON line on standard error. */
+  stats?: "json";
+  /** serve: the config file, and what overrides it. */
+  config?: string;
+  host?: string;
+  port?: number;
+  store?: string;
 }
 
 const COMMANDS = new Set<string>([
@@ -56,6 +64,7 @@ const COMMANDS = new Set<string>([
   "unpack",
   "analyze",
   "gen",
+  "serve",
   "help",
   "version",
 ]);
@@ -79,6 +88,11 @@ const VALUE_OPTIONS = new Set([
   "--period",
   "-T",
   "--threads",
+  "--stats",
+  "--config",
+  "--host",
+  "--port",
+  "--store",
 ]);
 
 const optionSpec = {
@@ -108,6 +122,11 @@ const optionSpec = {
   std: { type: "string" },
   period: { type: "string" },
   threads: { type: "string", short: "T" },
+  stats: { type: "string" },
+  config: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  store: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -218,6 +237,25 @@ export function parseCli(argv: readonly string[]): CliArgs {
     if (args.threads < 1 || args.threads > 256)
       throw new MmhError("E_BAD_OPTION", `threads must be 1 to 256, got ${args.threads}`);
   }
+  if (values.stats !== undefined) {
+    if (values.stats !== "json")
+      throw new MmhError("E_BAD_OPTION", `--stats takes json, got "${values.stats}"`);
+    if (command !== "compress" && command !== "decompress")
+      throw usage(`--stats applies to compress and decompress`);
+    args.stats = "json";
+  }
+  if (values.config !== undefined) args.config = values.config;
+  if (values.host !== undefined) args.host = values.host;
+  if (values.store !== undefined) args.store = values.store;
+  if (values.port !== undefined) {
+    args.port = parseInteger(values.port, "port");
+    if (args.port < 0 || args.port > 65535)
+      throw new MmhError("E_BAD_OPTION", `port must be 0 to 65535, got ${args.port}`);
+  }
+  const serveOnly = [args.config, args.host, args.port, args.store].some((v) => v !== undefined);
+  if (serveOnly && command !== "serve")
+    throw usage(`--config, --host, --port and --store apply to serve only`);
+  if (command === "serve" && files.length > 0) throw usage(`serve takes no file`);
   if (values.std !== undefined) {
     args.std = Number(values.std);
     if (!Number.isFinite(args.std) || args.std <= 0) {
@@ -300,6 +338,11 @@ Commands:
                          (--file PATH --tensor NAME: a tensor of that file)
   analyze FILE           per tensor or region: dtype, field entropies, each codec's
                          ratio on samples, and what auto chooses
+  serve [--config FILE] [--host HOST] [--port PORT] [--store DIR]
+                         the HTTP service (README, "Operators"): POST /v1/compress,
+                         /v1/decompress, /v1/analyze; GET /metrics, /healthz, /readyz,
+                         /openapi.json. Default 127.0.0.1:8633; --port 0 picks a free port.
+                         SIGHUP reloads the config; SIGTERM and SIGINT drain, then exit 0
   gen --size SIZE [--kind safetensors|periodic|text|random] [--dtype BF16|F16|F32|I8|F8_E4M3]
       [--seed N] [--std X] [--period N] (-o FILE | -c)
                          deterministic synthetic data
@@ -324,6 +367,11 @@ Options:
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)
   --json                 machine-readable output for info, verify and analyze
+  --stats json           compress, decompress: the job's record (bytes, ratio, duration,
+                         error code) as one JSON line on standard error
+  --config FILE          serve: the JSON config file (reloaded when it changes)
+  --host HOST, --port N  serve: where to listen (default 127.0.0.1, 8633)
+  --store DIR            serve: the store root (over the config's store.root)
   -h, --help             this help
   -V, --version          the version
 

@@ -23,6 +23,7 @@ import {
   VERSION,
   verify,
 } from "../index.ts";
+import { jobLine, ratioOf } from "../server/record.ts";
 import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
@@ -128,6 +129,11 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runAnalyze(args, io);
       case "extract":
         return await runExtract(args, io, controller.signal);
+      case "serve": {
+        // Loaded only here: the service's dependencies would slow every other command's start.
+        const { runServe } = await import("./serve.ts");
+        return await runServe(args, io.stdout, controller.signal);
+      }
       case "pack":
         return await runPack(args, io, controller.signal);
       case "unpack":
@@ -196,10 +202,46 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
       throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
     }
     const output = toStdout ? undefined : (args.output ?? defaultOutput(args, file));
-    if (args.command === "compress") await compressOne(args, io, file, output, signal);
-    else await decompressOne(args, io, file, output, signal);
+    const started = performance.now();
+    const stats = (summary: JobSummary | undefined, error?: unknown) => {
+      if (args.stats !== "json") return;
+      const compressing = args.command === "compress";
+      const code =
+        error === undefined ? undefined : toError(signal.aborted ? (signal.reason ?? error) : error).code;
+      io.stderr.write(
+        jobLine({
+          route: `cli ${args.command}`,
+          status: code === undefined ? 0 : code === "E_ABORTED" ? 130 : exitCodeFor(toError(error)),
+          ...(compressing ? { codec: args.codec ?? "auto" } : {}),
+          bytesIn: summary ? (compressing ? summary.rawBytes : summary.storedBytes) : 0,
+          bytesOut: summary ? (compressing ? summary.storedBytes : summary.rawBytes) : 0,
+          ...(summary
+            ? { ratio: ratioOf(summary.rawBytes, summary.storedBytes), sha256: summary.sha256 }
+            : {}),
+          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          ...(code !== undefined ? { errorCode: code } : {}),
+        }),
+      );
+    };
+    try {
+      const summary =
+        args.command === "compress"
+          ? await compressOne(args, io, file, output, signal)
+          : await decompressOne(args, io, file, output, signal);
+      stats(summary);
+    } catch (error) {
+      stats(undefined, error);
+      throw error;
+    }
   }
   return 0;
+}
+
+/** What `--stats json` reports of a job. */
+interface JobSummary {
+  rawBytes: number;
+  storedBytes: number;
+  sha256: string;
 }
 
 async function compressOne(
@@ -208,7 +250,7 @@ async function compressOne(
   file: string,
   output: string | undefined,
   signal: AbortSignal,
-) {
+): Promise<JobSummary> {
   const options = compressOptions(args, signal);
   const label = isStdio(file) ? "stdin" : file;
   let summary: CompressSummary;
@@ -248,6 +290,7 @@ async function compressOne(
         `${summary.chunks} chunks [${codecList(summary.codecs)}] ${rate(summary.rawBytes, summary.ms)}\n`,
     );
   }
+  return summary;
 }
 
 async function decompressOne(
@@ -256,7 +299,7 @@ async function decompressOne(
   file: string,
   output: string | undefined,
   signal: AbortSignal,
-) {
+): Promise<JobSummary> {
   const label = isStdio(file) ? "stdin" : file;
   const started = performance.now();
   const progress = startProgress(
@@ -271,7 +314,7 @@ async function decompressOne(
     threads: args.threads,
     onProgress: progress.report,
   };
-  let summary: { rawBytes: number; chunks: number };
+  let summary: JobSummary & { chunks: number };
   try {
     if (isStdio(file) || output === undefined) {
       const reuse = output !== undefined || reusesOut(io);
@@ -293,6 +336,7 @@ async function decompressOne(
       `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, performance.now() - started)}\n`,
     );
   }
+  return summary;
 }
 
 /** For a folder archive, its entries with each file's tensor count (checked as unpack checks them). */

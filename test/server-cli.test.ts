@@ -1,0 +1,124 @@
+/** `mmh serve` as a process: its listening line, SIGHUP reloads, SIGTERM drains; `--stats json`. */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { test } from "node:test";
+import { BIN, mmhIn } from "./cli-support.ts";
+import { getJson, metric, until } from "./server-support.ts";
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  stdout: string[];
+  exited: Promise<number | null>;
+}
+
+async function serve(args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stderr!.resume();
+  const stdout: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no listening line in 30 s")), 30_000);
+    lines.on("line", (line) => {
+      stdout.push(line);
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.on("exit", () => reject(new Error("mmh serve exited before listening")));
+  });
+  const match = /^mmh: listening on (http:\/\/127\.0\.0\.1:(\d+))$/.exec(first);
+  assert.ok(match, `listening line: ${first}`);
+  return { child, url: match[1], port: Number(match[2]), stdout, exited };
+}
+
+test("mmh serve: one listening line, SIGHUP reloads the config, SIGTERM drains and exits 0", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mmh-serve-cli-"));
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify({ defaults: { codec: "zstd" }, log: { level: "warn" } }));
+  const served = await serve(["--config", config]);
+  try {
+    assert.equal((await getJson(`${served.url}/readyz`)).config.generation, 1);
+    served.child.kill("SIGHUP");
+    await until(
+      async () => (await getJson(`${served.url}/readyz`)).config.generation === 2,
+      10_000,
+      "SIGHUP reload",
+    );
+
+    // A request in flight when SIGTERM arrives is finished before the process exits.
+    const body = Buffer.from("drain me ".repeat(50_000));
+    const answer = new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+      const req = httpRequest({
+        host: "127.0.0.1",
+        port: served.port,
+        method: "POST",
+        path: "/v1/decompress",
+      });
+      req.on("response", (res) => {
+        let bytes = 0;
+        res.on("data", (part: Buffer) => {
+          bytes += part.length;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      void (async () => {
+        const packed = Buffer.from(
+          await (await fetch(`${served.url}/v1/compress`, { method: "POST", body })).arrayBuffer(),
+        );
+        req.write(packed.subarray(0, 100));
+        await until(
+          async () => (await metric(served.url, "mmh_requests_in_flight")) === 1,
+          10_000,
+          "in flight",
+        );
+        served.child.kill("SIGTERM");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        req.end(packed.subarray(100));
+      })();
+    });
+    const drained = await answer;
+    assert.equal(drained.status, 200);
+    assert.equal(drained.bytes, body.length);
+    assert.equal(await served.exited, 0);
+    assert.deepEqual(served.stdout, [served.stdout[0]], "exactly one line on stdout");
+  } finally {
+    served.child.kill("SIGKILL");
+  }
+});
+
+test("mmh serve --host and --port are flags of serve only", () => {
+  const r = mmhIn(tmpdir())(["compress", "--port", "1"]);
+  assert.equal(r.code, 2);
+});
+
+test("--stats json prints the job's record as one JSON line on stderr", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mmh-stats-"));
+  const input = Buffer.from("stats ".repeat(10_000));
+  const mmh = mmhIn(dir);
+  const packed = mmh(["-q", "--stats", "json", "--codec", "zstd", "-c"], input);
+  assert.equal(packed.code, 0, packed.stderr);
+  const record = JSON.parse(packed.stderr.trim());
+  assert.equal(record.route, "cli compress");
+  assert.equal(record.status, 0);
+  assert.equal(record.codec, "zstd");
+  assert.equal(record.bytesIn, input.length);
+  assert.equal(record.bytesOut, packed.stdout.length);
+  assert.ok(record.ratio > 1);
+  assert.equal(typeof record.durationMs, "number");
+  const restored = mmh(["-d", "-q", "--stats", "json", "-c"], packed.stdout);
+  assert.equal(JSON.parse(restored.stderr.trim()).bytesOut, input.length);
+  const failed = mmh(["-d", "-q", "--stats", "json", "-c"], Buffer.alloc(100, 1));
+  assert.equal(failed.code, 1);
+  assert.equal(JSON.parse(failed.stderr.split("\n")[0]).errorCode, "E_CORRUPT");
+});
