@@ -111,6 +111,10 @@ before(async () => {
     ]),
   );
   await put("empty.bin", Buffer.alloc(0));
+  const pattern = Buffer.from("0123456789abcdef-pattern!");
+  const run = Buffer.alloc(80 << 20);
+  for (let i = 0; i < run.length; i += pattern.length) pattern.copy(run, i);
+  await put("run.bin", run);
   await corrupt("multi.bin", "bad-first.bin", 0);
   await corrupt("multi.bin", "bad-late.bin", 10);
 
@@ -457,6 +461,23 @@ describe("decoding", () => {
     counted.decoded = 0;
     await request("/models/multi.bin");
     assert.equal(counted.decoded, 1 << 20);
+  });
+
+  test("a run longer than 64 MiB is read in pieces, decoding only what is asked", async () => {
+    const file = await open(join(store, "run.bin.mmh"));
+    const chunks = file.chunks.map((chunk) => chunk.rawLength);
+    await file.close();
+    assert.deepEqual(chunks, [80 << 20], "one run");
+    const original = originals.get("run.bin")!;
+    counted.decoded = 0;
+    const small = await request("/models/run.bin", { range: "bytes=52428800-52432895" });
+    assert.deepEqual(small.body, original.subarray(52428800, 52432896));
+    assert.equal(counted.decoded, 4096);
+    counted.decoded = 0;
+    const tail = await request("/models/run.bin", { range: `bytes=${(40 << 20) + 3}-` });
+    assert.equal(tail.status, 206);
+    assert.ok(tail.body.equals(original.subarray((40 << 20) + 3)));
+    assert.equal(counted.decoded, original.length - (40 << 20) - 3);
   });
 
   test("a client that goes away stops the decoding", async () => {

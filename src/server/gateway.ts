@@ -29,7 +29,10 @@ const STATUS_OF_CODE: Record<string, number> = {
   E_LIMIT: 422,
 };
 
-/** A chunk longer than this (a run of one pattern) is decoded in pieces of RUN_PIECE bytes. */
+/**
+ * A chunk longer than this (the format's largest chunk: longer is a run of one pattern,
+ * docs/FORMAT.md) is decoded in pieces of RUN_PIECE bytes, as the reader's own streams do.
+ */
 const WHOLE_CHUNK_LIMIT = 64 << 20;
 const RUN_PIECE = 16 << 20;
 
@@ -280,9 +283,9 @@ function rangeStillValid(header: string | undefined, etag: string, mtime: Date):
  * The served file's bytes [start, end] as a stream, decoding one chunk per piece (a run
  * longer than 64 MiB in 16 MiB pieces), so memory stays at one chunk and a range decodes
  * only the chunks that hold it. The first piece is decoded before the stream is made, so
- * a corrupt first chunk is an error response rather than a cut one. `sha256`, when given,
- * is checked against the bytes before the last piece is sent: a mismatch cuts the
- * response instead of ending it cleanly.
+ * a corrupt first chunk is an error response rather than a cut one. With `checkHash`
+ * (the whole file is sent), the bytes are checked against the file's SHA-256 before the
+ * last piece is sent: a mismatch cuts the response instead of ending it cleanly.
  */
 class RangeStream extends Readable {
   readonly #target: Target;
@@ -317,6 +320,8 @@ class RangeStream extends Readable {
     const chunkEnd = chunk.rawOffset + chunk.rawLength;
     const whole = chunk.rawLength <= WHOLE_CHUNK_LIMIT;
     const stop = Math.min(this.#end, chunkEnd, whole ? chunkEnd : this.#position + RUN_PIECE);
+    if (stop <= this.#position)
+      throw new GatewayError(422, "E_CORRUPT", `${this.#target.name}: no chunk holds byte ${this.#position}`);
     let piece: Uint8Array;
     try {
       piece = await file.readRange(this.#position, stop - this.#position);
