@@ -6,6 +6,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { ROUTE_MODULES } from "../src/cli/serve.ts";
 import { inspect } from "../src/index.ts";
 import { generate } from "../src/tools/index.ts";
 import { getJson, metric, send, startServer, type TestServer, until } from "./server-support.ts";
@@ -16,7 +17,7 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 describe("serve: routes", () => {
   let server: TestServer;
   before(async () => {
-    server = await startServer({ defaults: { codec: "none" }, limits: { concurrency: 4 } });
+    server = await startServer({ defaults: { codec: "none" }, limits: { concurrency: 4 } }, ROUTE_MODULES);
   });
   after(() => server.close());
 

@@ -1,13 +1,11 @@
 /** `mmh serve`: the HTTP service (src/server/), listening until SIGTERM or SIGINT. */
 import { buildServer, type RouteModule } from "../server/app.ts";
 import { ConfigStore } from "../server/config.ts";
+import { gatewayOpenApi, registerGateway } from "../server/gateway.ts";
 import type { CliArgs } from "./args.ts";
 
-/**
- * Route modules served beside the service's own routes. This is where a module such as
- * the gateway (`{ register: registerGateway, openApi: gatewayOpenApi }`) is wired in.
- */
-export const ROUTE_MODULES: RouteModule[] = [];
+/** Route modules served beside the service's own routes: the gateway (`/models/*`). */
+export const ROUTE_MODULES: RouteModule[] = [{ register: registerGateway, openApi: gatewayOpenApi }];
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8633;
