@@ -16,7 +16,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setFlagsFromString } from "node:v8";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { hierDecode, hierEncode } from "../src/codecs/hier/hier.ts";
 import { generate } from "../src/tools/gen.ts";
@@ -53,9 +52,6 @@ function codecWorker(job: CodecJob): number {
 if (!isMainThread) {
   parentPort?.postMessage(codecWorker(workerData as CodecJob));
 } else {
-  // The codec runs as the CLI runs it: bin/mmh.js turns V8's Maglev tier off (docs/ENGINE.md)
-  // before anything is coded; workers inherit the flag.
-  setFlagsFromString("--no-maglev");
   process.exitCode = await main();
 }
 

@@ -7,11 +7,6 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exitCode = 1;
 } else {
-  // V8's mid tier (Maglev) kept the Huffman encoder's hot loops from their optimised code
-  // through the run: compressing 1 GiB of BF16 with one thread took 4.1-5.2 s with it and
-  // 2.9-3.1 s without (docs/ENGINE.md). Set before any code runs; workers inherit it.
-  const { setFlagsFromString } = await import("node:v8");
-  setFlagsFromString("--no-maglev");
   const { fileURLToPath } = await import("node:url");
   const { entryUrl } = await import("./entry.js");
   const { run } = await import(entryUrl(fileURLToPath(new URL("..", import.meta.url)), "cli/main"));

@@ -275,32 +275,38 @@ export function huffmanEncodeContext(symbols: Uint8Array, contexts = MAX_CONTEXT
   const usePairs = K * used * used <= n;
   if (usePairs) buildPairTable(K, used);
   const q = laneSize(n);
-  const sv = new DataView(symbols.buffer, symbols.byteOffset, symbols.byteLength);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  encP = dataStart;
-  encAcc = 0;
-  encBits = 0;
+  // The words hold the bitstream from its first bit: one more word than it fills.
+  const need = (totalBits >>> 5) + 1;
+  if (encScratch.words.length < need)
+    encScratch.words = new Int32Array(Math.max(need, encScratch.words.length * 2));
+  const words = encScratch.words;
+  encState.fill(0);
   for (let lane = 0; lane < LANES; lane++) {
     const from = Math.min(n, lane * q);
-    encodeLane(symbols, sv, from, Math.min(n, from + q), out, dv, usePairs);
-    let end = (encP - dataStart) * 8 + encBits;
+    encodeLane(symbols, from, Math.min(n, from + q), words, usePairs);
+    let end = encState[2] * 32 + encState[1];
     for (let b = 0; b < w; b++) {
       out[fieldsAt + lane * w + b] = end & 0xff;
       end = Math.floor(end / 256);
     }
   }
-  if (encBits > 0) out[encP++] = encAcc;
-  if (encP !== out.length) throw new MmhError("E_INTERNAL", "huffman: context size mismatch");
+  if (Math.ceil((encState[2] * 32 + encState[1]) / 8) !== out.length - dataStart)
+    throw new MmhError("E_INTERNAL", "huffman: context size mismatch");
+  out.set(new Uint8Array(words.buffer, 0, out.length - dataStart), dataStart);
   return out;
 }
 
 const usedSymbols = new Uint8Array(256);
 const nextPair = new Int32Array(256);
-/** Per context c: codes of symbol pairs (c << 16 | first | second << 8), bits | length << 22. */
-let pairTable = new Int32Array(0);
+/** Per context c: codes of symbol pairs (c << 16 | first | second << 8) and their lengths. */
+let pairCodes = new Int32Array(0);
+let pairLengths = new Uint8Array(0);
 
 function buildPairTable(K: number, used: number): void {
-  if (pairTable.length === 0) pairTable = new Int32Array(MAX_CONTEXTS << 16);
+  if (pairCodes.length === 0) {
+    pairCodes = new Int32Array(MAX_CONTEXTS << 16);
+    pairLengths = new Uint8Array(MAX_CONTEXTS << 16);
+  }
   for (let c = 0; c < K; c++) {
     for (let a = 0; a < used; a++) {
       const sa = usedSymbols[a];
@@ -310,78 +316,108 @@ function buildPairTable(K: number, used: number): void {
       for (let b = 0; b < used; b++) {
         const sb = usedSymbols[b];
         const eb = encTable[next | sb];
-        pairTable[(c << 16) | sa | (sb << 8)] =
-          (ea & 0xffff) | ((eb & 0xffff) << la) | ((la + (eb >>> 16)) << 22);
+        pairCodes[(c << 16) | sa | (sb << 8)] = (ea & 0xffff) | ((eb & 0xffff) << la);
+        pairLengths[(c << 16) | sa | (sb << 8)] = la + (eb >>> 16);
       }
     }
   }
 }
 
-/** Bit writer state across lanes: output position, pending bits and their count. */
-let encP = 0;
-let encAcc = 0;
-let encBits = 0;
+/**
+ * The bit writer's state across lanes: pending bits (fewer than 32), their count and the
+ * index of the word they go to, in a typed array rather than module variables (see
+ * huffman.ts, encodeRange).
+ */
+const encState = new Int32Array(3);
+/** The bitstream as 32-bit words (little-endian, as HIER requires), grown as needed. */
+const encScratch = { words: new Int32Array(1 << 12) };
 
 /**
- * Codes symbols[from..to) (first symbol in context 0). The fast loop reads 4 symbols,
- * codes them as two pairs and stores 4 bytes per pair while the stores fit in out.
+ * Codes symbols[from..to) (first symbol in context 0) into `words`, from the state in
+ * encState. With pairs, the symbols up to a 4-byte boundary are coded one at a time, then
+ * each aligned 32-bit word of symbols as two pairs. Typed-array access only, no DataView
+ * calls, and the same branch-free word writer as huffman.ts's encodeRange (which says why).
  */
 function encodeLane(
   symbols: Uint8Array,
-  sv: DataView,
   from: number,
   to: number,
-  out: Uint8Array,
-  dv: DataView,
+  words: Int32Array,
   usePairs: boolean,
 ): void {
-  let p = encP;
-  let acc = encAcc;
-  let nb = encBits;
+  let acc = encState[0];
+  let nb = encState[1];
+  let wi = encState[2];
+  const single = encTable;
   let i = from;
-  let c = 0;
-  if (usePairs) {
-    const table = pairTable;
-    const limit = out.length - 7;
-    const end = to - 3;
-    while (i < end && p <= limit) {
-      const word = sv.getInt32(i, true);
-      const e = table[c | (word & 0xffff)];
-      acc |= (e & 0x3fffff) << nb;
-      nb += e >>> 22;
-      dv.setInt32(p, acc, true);
-      let k = nb >>> 3;
-      p += k;
-      acc >>>= k << 3;
-      nb &= 7;
-      const f = table[nextPair[(word >>> 8) & 0xff] | (word >>> 16)];
-      acc |= (f & 0x3fffff) << nb;
-      nb += f >>> 22;
-      dv.setInt32(p, acc, true);
-      k = nb >>> 3;
-      p += k;
-      acc >>>= k << 3;
-      nb &= 7;
-      c = nextPair[word >>> 24];
-      i += 4;
+  /** The context of the next symbol, as an index base into encTable (bucket << 8). */
+  let base = 0;
+  if (usePairs && to - from >= 16) {
+    for (; ((symbols.byteOffset + i) & 3) !== 0; i++) {
+      const s = symbols[i];
+      const e = single[base | s];
+      const code = e & 0xffff;
+      const spill = (code >>> 1) >>> (31 - nb);
+      acc |= code << nb;
+      nb += e >>> 16;
+      words[wi] = acc;
+      const full = nb >>> 5;
+      wi += full;
+      acc = spill | (acc & (full - 1));
+      nb &= 31;
+      base = nextBase[s];
     }
+    const count = (to - i) >>> 2;
+    const quads = new Int32Array(symbols.buffer, symbols.byteOffset + i, count);
+    const pc = pairCodes;
+    const pl = pairLengths;
+    // The pair tables' context base: bucket << 16.
+    let c = base << 8;
+    for (let j = 0; j < count; j++) {
+      const word = quads[j];
+      let pair = c | (word & 0xffff);
+      let code = pc[pair];
+      let spill = (code >>> 1) >>> (31 - nb);
+      acc |= code << nb;
+      nb += pl[pair];
+      words[wi] = acc;
+      let full = nb >>> 5;
+      wi += full;
+      acc = spill | (acc & (full - 1));
+      nb &= 31;
+      pair = nextPair[(word >>> 8) & 0xff] | (word >>> 16);
+      code = pc[pair];
+      spill = (code >>> 1) >>> (31 - nb);
+      acc |= code << nb;
+      nb += pl[pair];
+      words[wi] = acc;
+      full = nb >>> 5;
+      wi += full;
+      acc = spill | (acc & (full - 1));
+      nb &= 31;
+      c = nextPair[word >>> 24];
+    }
+    base = c >>> 8;
+    i += count * 4;
   }
-  let base = c >>> 8;
   for (; i < to; i++) {
     const s = symbols[i];
-    const e = encTable[base | s];
-    acc |= (e & 0xffff) << nb;
+    const e = single[base | s];
+    const code = e & 0xffff;
+    const spill = (code >>> 1) >>> (31 - nb);
+    acc |= code << nb;
     nb += e >>> 16;
+    words[wi] = acc;
+    const full = nb >>> 5;
+    wi += full;
+    acc = spill | (acc & (full - 1));
+    nb &= 31;
     base = nextBase[s];
-    while (nb >= 8) {
-      out[p++] = acc;
-      acc >>>= 8;
-      nb -= 8;
-    }
   }
-  encP = p;
-  encAcc = acc;
-  encBits = nb;
+  words[wi] = acc;
+  encState[0] = acc;
+  encState[1] = nb;
+  encState[2] = wi;
 }
 
 // ---------------------------------------------------------------------------------------

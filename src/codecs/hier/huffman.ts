@@ -334,10 +334,10 @@ function writeVarint(out: Uint8Array, pos: number, value: number): number {
   return pos;
 }
 
-const encTable = new Int32Array(256);
 const encCodes = new Uint16Array(256);
-/** Codes for a pair of symbols (first | second << 8): bits | length << 22. */
-const pairTable = new Int32Array(65536);
+/** Codes and their lengths for a pair of symbols (first | second << 8). */
+const pairCodes = new Int32Array(65536);
+const pairLengths = new Uint8Array(65536);
 const usedSymbols = new Uint8Array(256);
 const laneEnds = new Float64Array(LANES);
 
@@ -347,72 +347,102 @@ export function laneSize(n: number): number {
 }
 
 /**
- * The bits pending after encodeRange() (fewer than 8), kept here to return one number.
- * In a typed array, not a module variable: V8 tracks a module variable's value kind and
- * de-optimises every function that reads it when that changes, and on 1 GiB of BF16 that
- * left the encoder in its mid tier (Maglev), 4.8x slower than its optimised code.
+ * The bit writer's state between encodeRange() calls: pending bits (fewer than 32), their
+ * count, and the index of the word they go to. In a typed array, not module variables: V8
+ * tracks a module variable's value kind and de-optimises every function that reads it
+ * when that changes.
  */
-const encAcc = new Int32Array(1);
+const encState = new Int32Array(3);
+/** The bitstream as 32-bit words (little-endian, as HIER requires), grown as needed. */
+const encScratch = { words: new Int32Array(1 << 12) };
 
 /**
- * Writes the LSB-first bitstream of symbols[from..to) starting at out[p] with encAcc
- * holding nb (< 8) pending bits, and returns the new position as p * 8 + nb. The fast
- * loop reads 4 symbols at a time, codes them as two pairs and stores 4 bytes per pair
- * (bytes past the current one are rewritten later), so it runs only while p + 7 <= the
- * end of out; the rest writes whole bytes.
+ * Appends the LSB-first codes of symbols[from..to) to the bitstream in `words`, from the
+ * state in encState. With pairs, the symbols up to a 4-byte boundary are coded one at a
+ * time, then each aligned 32-bit word of symbols as two pairs.
+ *
+ * Plain typed-array reads and writes only, no DataView calls: V8 marks a call site whose
+ * inlined builtin once de-optimised as not to be speculated on again, and then calls the
+ * builtin on every access. Maglev de-optimised this loop's DataView.setInt32 ("out of
+ * bounds") on the warm-up's small blocks, and the optimised encoder then ran at a
+ * quarter of its speed for the rest of the process (docs/ENGINE.md).
+ *
+ * Each step ORs a code of `len` (<= 22) bits into `acc` above its `nb` (< 32) pending
+ * bits and stores acc at words[wi]; when 32 bits are full it moves to the next word, whose
+ * first bits are the code's bits that did not fit: `(code >>> 1) >>> (31 - nb)`, which is
+ * 0 when none spilled (then code < 2^len <= 2^(31 - nb)). No branch, one aligned store.
  */
 function encodeRange(
   symbols: Uint8Array,
-  sv: DataView,
   from: number,
   to: number,
-  out: Uint8Array,
-  dv: DataView,
-  p: number,
-  nb: number,
+  words: Int32Array,
   usePairs: boolean,
-): number {
-  let acc = encAcc[0];
+): void {
+  let acc = encState[0];
+  let nb = encState[1];
+  let wi = encState[2];
+  const codes = encCodes;
+  const lengths = planLengths;
   let i = from;
-  if (usePairs) {
-    const table = pairTable;
-    // The second store of an iteration is at most 3 bytes further on.
-    const limit = out.length - 7;
-    const end = to - 3;
-    while (i < end && p <= limit) {
-      const w = sv.getInt32(i, true);
-      const e = table[w & 0xffff];
-      acc |= (e & 0x3fffff) << nb;
-      nb += e >>> 22;
-      dv.setInt32(p, acc, true);
-      let k = nb >>> 3;
-      p += k;
-      acc >>>= k << 3;
-      nb &= 7;
-      const f = table[w >>> 16];
-      acc |= (f & 0x3fffff) << nb;
-      nb += f >>> 22;
-      dv.setInt32(p, acc, true);
-      k = nb >>> 3;
-      p += k;
-      acc >>>= k << 3;
-      nb &= 7;
-      i += 4;
+  if (usePairs && to - from >= 16) {
+    for (; ((symbols.byteOffset + i) & 3) !== 0; i++) {
+      const s = symbols[i];
+      const code = codes[s];
+      const spill = (code >>> 1) >>> (31 - nb);
+      acc |= code << nb;
+      nb += lengths[s];
+      words[wi] = acc;
+      const full = nb >>> 5;
+      wi += full;
+      acc = spill | (acc & (full - 1));
+      nb &= 31;
     }
+    const count = (to - i) >>> 2;
+    const quads = new Int32Array(symbols.buffer, symbols.byteOffset + i, count);
+    const pc = pairCodes;
+    const pl = pairLengths;
+    for (let j = 0; j < count; j++) {
+      const w = quads[j];
+      let pair = w & 0xffff;
+      let code = pc[pair];
+      let spill = (code >>> 1) >>> (31 - nb);
+      acc |= code << nb;
+      nb += pl[pair];
+      words[wi] = acc;
+      let full = nb >>> 5;
+      wi += full;
+      acc = spill | (acc & (full - 1));
+      nb &= 31;
+      pair = w >>> 16;
+      code = pc[pair];
+      spill = (code >>> 1) >>> (31 - nb);
+      acc |= code << nb;
+      nb += pl[pair];
+      words[wi] = acc;
+      full = nb >>> 5;
+      wi += full;
+      acc = spill | (acc & (full - 1));
+      nb &= 31;
+    }
+    i += count * 4;
   }
-  const table = encTable;
   for (; i < to; i++) {
-    const e = table[symbols[i]];
-    acc |= (e & 0xffff) << nb;
-    nb += e >>> 16;
-    while (nb >= 8) {
-      out[p++] = acc;
-      acc >>>= 8;
-      nb -= 8;
-    }
+    const s = symbols[i];
+    const code = codes[s];
+    const spill = (code >>> 1) >>> (31 - nb);
+    acc |= code << nb;
+    nb += lengths[s];
+    words[wi] = acc;
+    const full = nb >>> 5;
+    wi += full;
+    acc = spill | (acc & (full - 1));
+    nb &= 31;
   }
-  encAcc[0] = acc;
-  return p * 8 + nb;
+  words[wi] = acc;
+  encState[0] = acc;
+  encState[1] = nb;
+  encState[2] = wi;
 }
 
 /**
@@ -445,10 +475,7 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
   const dataStart = pos + LANES * w;
   canonicalCodes(planLengths, encCodes);
   let used = 0;
-  for (let s = 0; s < 256; s++) {
-    encTable[s] = encCodes[s] | (planLengths[s] << 16);
-    if (planLengths[s] !== 0) usedSymbols[used++] = s;
-  }
+  for (let s = 0; s < 256; s++) if (planLengths[s] !== 0) usedSymbols[used++] = s;
   // The pair table costs used^2 entries to build: worth it only for long enough input.
   const usePairs = used * used <= n;
   if (usePairs) {
@@ -458,23 +485,24 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
       const la = planLengths[sa];
       for (let b = 0; b < used; b++) {
         const sb = usedSymbols[b];
-        pairTable[sa | (sb << 8)] = ca | (encCodes[sb] << la) | ((la + planLengths[sb]) << 22);
+        pairCodes[sa | (sb << 8)] = ca | (encCodes[sb] << la);
+        pairLengths[sa | (sb << 8)] = la + planLengths[sb];
       }
     }
   }
-  const sv = new DataView(symbols.buffer, symbols.byteOffset, symbols.byteLength);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  // The words hold the bitstream from its first bit: one more word than it fills.
+  const need = (p.totalBits >>> 5) + 1;
+  if (encScratch.words.length < need)
+    encScratch.words = new Int32Array(Math.max(need, encScratch.words.length * 2));
+  const words = encScratch.words;
   const q = laneSize(n);
-  let state = dataStart * 8;
-  encAcc[0] = 0;
+  encState.fill(0);
   for (let lane = 0; lane < LANES; lane++) {
     const from = Math.min(n, lane * q);
-    const to = Math.min(n, from + q);
-    state = encodeRange(symbols, sv, from, to, out, dv, state >>> 3, state & 7, usePairs);
-    laneEnds[lane] = state - dataStart * 8;
+    encodeRange(symbols, from, Math.min(n, from + q), words, usePairs);
+    laneEnds[lane] = encState[2] * 32 + encState[1];
   }
-  // Flush the last partial byte (its high bits are zero).
-  if ((state & 7) !== 0) out[state >>> 3] = encAcc[0];
+  out.set(new Uint8Array(words.buffer, 0, out.length - dataStart), dataStart);
   for (let lane = 0; lane < LANES; lane++) {
     let v = laneEnds[lane];
     for (let b = 0; b < w; b++) {
