@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
+from . import numpy, torch  # noqa: F401 - mmh.numpy and mmh.torch (torch is imported when used)
 from ._command import PIECE, Run, copy_out, encode_options, run
 from ._reader import MmhFile, _location
 from ._tensors import COMPRESS_OPTIONS, DECOMPRESS_OPTIONS

@@ -8,8 +8,8 @@ from typing import Any
 
 from . import _frameworks
 from ._command import Run, run
-from ._safetensors import Header, TensorInfo, read_header
-from .errors import BadOptionError, CorruptError, LimitError, MmhError, NotFoundError, TruncatedError
+from ._safetensors import Header, NotSafetensors, TensorInfo, read_header
+from .errors import BadOptionError, CorruptError, MmhError, NotFoundError, TruncatedError
 
 _FRAMEWORKS = {"np": "np", "numpy": "np", "pt": "pt", "torch": "pt", "raw": "raw", "bytes": "raw"}
 
@@ -80,7 +80,7 @@ class MmhFile:
                 failure = run_.failure()
                 if failure is not None:
                     raise failure from None
-                if isinstance(error, (CorruptError, LimitError)):
+                if isinstance(error, NotSafetensors):
                     return None
                 raise
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from math import prod
 
-from .errors import CorruptError, LimitError, UnsupportedError
+from .errors import CorruptError, UnsupportedError
 
 MAX_HEADER = 100_000_000
 """safetensors refuses larger headers; so does this reader."""
@@ -114,17 +114,21 @@ def parse_header(prefix: bytes, body: bytes) -> Header:
     return Header(tensors, metadata, data_offset)
 
 
+class NotSafetensors(UnsupportedError):
+    """The content does not start with a safetensors header."""
+
+
 def read_header(read) -> Header:
     """The header from a stream's start; ``read(n)`` returns up to n bytes."""
     prefix = read(8)
     if len(prefix) < 8:
-        raise CorruptError("not safetensors: the content is shorter than 8 bytes")
+        raise NotSafetensors("the content is not safetensors: it is shorter than 8 bytes")
     (length,) = struct.unpack("<Q", prefix)
     if length > MAX_HEADER:
-        raise LimitError(f"safetensors: header of {length} bytes is over the limit of {MAX_HEADER}")
+        raise NotSafetensors(f"the content is not safetensors: a header of {length} bytes would be over the limit of {MAX_HEADER}")
     body = read(length)
     if len(body) < length or not body.lstrip(b" ").startswith(b"{"):
-        raise CorruptError("not safetensors: no JSON header at the start of the content")
+        raise NotSafetensors("the content is not safetensors: no JSON header at its start")
     return parse_header(prefix, body)
 
 
