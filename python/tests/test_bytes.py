@@ -9,7 +9,7 @@ import unittest
 
 import mmh
 
-from .support import TempDirTest, cli
+from support import TempDirTest, cli
 
 
 def sample(size: int) -> bytes:
