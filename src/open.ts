@@ -108,6 +108,24 @@ export class MmhFile {
     return guard(() => this.#reader.readRange(offset, length, resolveMaxOutput(options)));
   }
 
+  /** The same bytes as readRange, as pieces of at most one chunk, for a range too large to hold. */
+  rangeStream(offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const reader = this.#reader;
+    return (async function* () {
+      try {
+        check(
+          Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0,
+          "E_BAD_OPTION",
+          `offset and length must be non-negative integers, got ${offset} and ${length}`,
+        );
+        checkLimit(`range ${offset}+${length}`, length, options);
+        yield* reader.rangePieces(offset, length);
+      } catch (error) {
+        throw toMmhError(error);
+      }
+    })();
+  }
+
   /** The bytes of the tensor `name`, exactly as the source held them; only its chunks are decoded. */
   readTensor(name: string, options: TensorReadOptions = {}): Promise<Uint8Array> {
     return guard(async () => {
