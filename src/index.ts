@@ -28,6 +28,8 @@ import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import { SlotMemory } from "./engine/slots.ts";
 import { defaultThreadsFor } from "./engine/threads.ts";
+import type { OpenOptions } from "./open.ts";
+import { targetSource } from "./remote/target.ts";
 import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
 
 export { type PackOptions, type PackSummary, pack } from "./archive/pack.ts";
@@ -54,7 +56,13 @@ export {
   createDecompressTransformStream,
   type MmhTransform,
 } from "./engine/streams.ts";
-export { type MmhFile, open, type ReadOptions, type TensorReadOptions } from "./open.ts";
+export {
+  type MmhFile,
+  type OpenOptions,
+  open,
+  type ReadOptions,
+  type TensorReadOptions,
+} from "./open.ts";
 export { compressSync, decompressSync } from "./sync.ts";
 export type { AnalyzeOptions, AnalyzeReport, RegionReport } from "./tools/analyze.ts";
 export { VERSION } from "./version.ts";
@@ -381,10 +389,13 @@ async function* decodeFile(
   yield* decodeContainer(source, opts, summary, borrowed, memory);
 }
 
-/** Header, metadata, trailer and chunk table of an .mmh file, from its index alone. */
-export function inspect(file: string): Promise<Inspection> {
+/**
+ * Header, metadata, trailer and chunk table of an .mmh file (a path, or a URL read as
+ * open() reads one), from its index alone.
+ */
+export function inspect(file: string | URL, options: OpenOptions = {}): Promise<Inspection> {
   return guard(async () => {
-    const reader = await MmhReader.open(await fileSource(file));
+    const reader = await MmhReader.open((await targetSource(file, options)).source);
     try {
       const codecs: Record<string, number> = {};
       for (const chunk of reader.chunks) codecs[chunk.codec] = (codecs[chunk.codec] ?? 0) + 1;

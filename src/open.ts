@@ -6,7 +6,7 @@
 
 import { entryPieces, findFile, findTensor } from "./archive/read.ts";
 import { check, guard, MmhError, toMmhError } from "./common/errors.ts";
-import { bufferSource, fileSource } from "./common/source.ts";
+import { bufferSource } from "./common/source.ts";
 import type { Header, Trailer } from "./container/format.ts";
 import {
   type ArchiveEntry,
@@ -17,6 +17,8 @@ import {
 } from "./container/metadata.ts";
 import { resolveMaxOutput } from "./engine/options.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
+import type { HttpOptions } from "./remote/http.ts";
+import { targetSource } from "./remote/target.ts";
 
 export type { ChunkInfo } from "./engine/reader.ts";
 
@@ -25,6 +27,9 @@ export interface ReadOptions {
   /** Refuse to return more than this many bytes (E_LIMIT). */
   maxOutputBytes?: number;
 }
+
+/** How open() reads a file over HTTP (the options are ignored for a path or bytes). */
+export interface OpenOptions extends HttpOptions {}
 
 /** Options of the tensor reads of an open file. */
 export interface TensorReadOptions extends ReadOptions {
@@ -103,6 +108,24 @@ export class MmhFile {
     return guard(() => this.#reader.readRange(offset, length, resolveMaxOutput(options)));
   }
 
+  /** The same bytes as readRange, as pieces of at most one chunk, for a range too large to hold. */
+  rangeStream(offset: number, length: number, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const reader = this.#reader;
+    return (async function* () {
+      try {
+        check(
+          Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0,
+          "E_BAD_OPTION",
+          `offset and length must be non-negative integers, got ${offset} and ${length}`,
+        );
+        checkLimit(`range ${offset}+${length}`, length, options);
+        yield* reader.rangePieces(offset, length);
+      } catch (error) {
+        throw toMmhError(error);
+      }
+    })();
+  }
+
   /** The bytes of the tensor `name`, exactly as the source held them; only its chunks are decoded. */
   readTensor(name: string, options: TensorReadOptions = {}): Promise<Uint8Array> {
     return guard(async () => {
@@ -171,16 +194,22 @@ function checkLimit(name: string, length: number, options: ReadOptions): void {
 }
 
 /**
- * Open an .mmh file (a path) or container bytes held in memory, reading and checking its
- * header, index, trailer and footer. Nothing is decoded until a read asks for it.
+ * Open an .mmh file (a path or a file: URL), one served over HTTP(S) (a `URL` or an
+ * `http://` or `https://` string, read through range requests) or container bytes held
+ * in memory, reading and checking its header, index, trailer and footer. Nothing is
+ * decoded until a read asks for it.
  */
-export async function open(pathOrBytes: string | Uint8Array): Promise<MmhFile> {
+export async function open(
+  pathOrBytesOrUrl: string | URL | Uint8Array,
+  options: OpenOptions = {},
+): Promise<MmhFile> {
   return guard(async () => {
-    if (typeof pathOrBytes === "string") {
-      return new MmhFile(await MmhReader.open(await fileSource(pathOrBytes)), pathOrBytes);
+    if (typeof pathOrBytesOrUrl === "string" || pathOrBytesOrUrl instanceof URL) {
+      const { source, label } = await targetSource(pathOrBytesOrUrl, options);
+      return new MmhFile(await MmhReader.open(source), label);
     }
-    if (!(pathOrBytes instanceof Uint8Array))
-      throw new MmhError("E_BAD_OPTION", "open() takes a path or a Uint8Array");
-    return new MmhFile(await MmhReader.open(bufferSource(pathOrBytes)), "the container");
+    if (!(pathOrBytesOrUrl instanceof Uint8Array))
+      throw new MmhError("E_BAD_OPTION", "open() takes a path, a URL or a Uint8Array");
+    return new MmhFile(await MmhReader.open(bufferSource(pathOrBytesOrUrl)), "the container");
   });
 }

@@ -36,6 +36,8 @@ export interface CliArgs {
   tensor?: string;
   /** extract: the entry path inside a folder archive. */
   file?: string;
+  /** extract --range OFF:LEN: content bytes. */
+  range?: { offset: number; length: number };
   format?: string;
   kind?: string;
   dtype?: string;
@@ -79,6 +81,7 @@ const VALUE_OPTIONS = new Set([
   "--goal",
   "--tensor",
   "--file",
+  "--range",
   "--format",
   "--kind",
   "--dtype",
@@ -114,6 +117,7 @@ const optionSpec = {
   goal: { type: "string" },
   tensor: { type: "string" },
   file: { type: "string" },
+  range: { type: "string" },
   format: { type: "string" },
   kind: { type: "string" },
   dtype: { type: "string" },
@@ -182,6 +186,14 @@ function parseByteSize(text: string, what: string): number {
   return size;
 }
 
+/** `OFF:LEN`, each a size (65536, 512K, 4M). */
+function parseRange(text: string): { offset: number; length: number } {
+  const parts = text.split(":");
+  if (parts.length !== 2)
+    throw new MmhError("E_BAD_OPTION", `--range must be OFF:LEN (as 1M:4096), got "${text}"`);
+  return { offset: parseByteSize(parts[0], "range offset"), length: parseByteSize(parts[1], "range length") };
+}
+
 export function parseCli(argv: readonly string[]): CliArgs {
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof optionSpec; allowPositionals: true; strict: true }>
@@ -226,6 +238,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (values.goal !== undefined) args.goal = values.goal;
   if (values.tensor !== undefined) args.tensor = values.tensor;
   if (values.file !== undefined) args.file = values.file;
+  if (values.range !== undefined) args.range = parseRange(values.range);
   if (values.format !== undefined) args.format = values.format;
   if (values.kind !== undefined) args.kind = values.kind;
   if (values.dtype !== undefined) args.dtype = values.dtype.toUpperCase();
@@ -277,17 +290,22 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if (genOnly && command !== "gen")
     throw usage(`--kind, --dtype, --seed, --size, --std and --period apply to gen only`);
   if (
-    (args.tensor !== undefined || args.format !== undefined || args.file !== undefined) &&
+    (args.tensor !== undefined ||
+      args.format !== undefined ||
+      args.file !== undefined ||
+      args.range !== undefined) &&
     command !== "extract"
   ) {
-    throw usage(`--tensor, --file and --format apply to extract only`);
+    throw usage(`--tensor, --file, --range and --format apply to extract only`);
   }
   if (
     command === "extract" &&
-    (files.length !== 1 || (args.tensor === undefined && args.file === undefined))
+    (files.length !== 1 || (args.tensor === undefined && args.file === undefined && args.range === undefined))
   ) {
-    throw usage(`extract needs one FILE.mmh and --tensor NAME or --file PATH`);
+    throw usage(`extract needs one FILE.mmh and --tensor NAME, --file PATH or --range OFF:LEN`);
   }
+  if (args.range !== undefined && (args.tensor !== undefined || args.file !== undefined))
+    throw usage(`--range reads content bytes; it does not go with --tensor or --file`);
   if (command === "extract" && args.format !== undefined && args.tensor === undefined)
     throw usage(`--format applies to --tensor`);
   if (command === "pack" && files.length !== 1) throw usage(`pack needs one FOLDER (and -o FILE.mmh)`);
@@ -327,6 +345,8 @@ Commands:
   verify FILE.mmh        check every chunk checksum and the content sha256 (also: -t)
   extract FILE.mmh --tensor NAME [-o OUT] [--format raw|npy]
                          decode one tensor, reading only its chunks
+  extract FILE.mmh --range OFF:LEN [-o OUT]
+                         decode LEN content bytes from offset OFF (raw)
   pack FOLDER [-o FILE.mmh]
                          pack a whole folder (model shards, config, tokenizer) into one
                          archive; each file is recognised on its own
@@ -348,6 +368,8 @@ Commands:
                          deterministic synthetic data
 
 With no FILE, or when FILE is -, read standard input and write standard output.
+info and extract also read FILE.mmh from an http:// or https:// URL, fetching only the
+index and the chunks they need (HTTP range requests).
 
 Options:
   -o, --output FILE      write to FILE (one input only; - is standard output)

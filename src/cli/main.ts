@@ -506,6 +506,7 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
   const format = args.format ?? "raw";
   if (format !== "raw" && format !== "npy")
     throw new MmhError("E_BAD_OPTION", `--format must be raw or npy, got "${format}"`);
+  if (args.range !== undefined) return await runExtractRange(args, io, signal);
   if (args.tensor === undefined) return await runExtractFile(args, io, signal);
   // The tensor streams out a chunk at a time, so memory does not grow with its size.
   const mmh = await open(file);
@@ -536,6 +537,32 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
         `${tensor.name}: ${tensor.dtype} [${tensor.shape.join(", ")}] ${formatBytes(tensor.length)} => ${output ?? "stdout"}\n`,
       );
     }
+  } finally {
+    await mmh.close();
+  }
+  return 0;
+}
+
+/** `extract --range OFF:LEN`: content bytes, decoding only the chunks that hold them. */
+async function runExtractRange(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
+  const file = args.files[0];
+  const { offset, length } = args.range!;
+  const toStdout = args.stdout || args.output === "-";
+  if (toStdout && io.stdout.isTTY && !args.force)
+    throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
+  const mmh = await open(file);
+  try {
+    if (offset + length > mmh.size)
+      throw new MmhError(
+        "E_NOT_FOUND",
+        `range ${offset}+${length} is past the end of the content (${mmh.size} bytes)`,
+      );
+    const pieces = mmh.rangeStream(offset, length, { maxOutputBytes: args.maxOutput });
+    const output = toStdout ? undefined : (args.output ?? `range-${offset}-${length}.bin`);
+    if (output === undefined) await pipeline(pieces, io.stdout, { signal, end: false });
+    else await writeFileAtomic(output, pieces, { overwrite: args.force, signal, input: file });
+    if (!args.quiet)
+      io.stderr.write(`${offset}+${length}: ${formatBytes(length)} => ${output ?? "stdout"}\n`);
   } finally {
     await mmh.close();
   }

@@ -5,10 +5,22 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { check, MmhError, toMmhError } from "./errors.ts";
 
-/** Positioned reads over a file or a buffer. */
+/** A byte range of a source. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** Positioned reads over a file, a buffer or a URL. */
 export interface RandomAccessSource {
   readonly size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Several ranges at once, the buffers in the same order. A source where each read is
+   * a round trip (HTTP) has it, to merge adjacent ranges into one request and run a
+   * bounded number of requests at a time; callers read range by range without it.
+   */
+  readMany?(ranges: readonly ByteRange[]): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 

@@ -23,6 +23,18 @@ import { decodeChunk, runPatternOf } from "./chunk.ts";
 
 /** Bytes per piece when a long run is read in pieces. */
 const RUN_PIECE = 16 << 20;
+/** Record bytes asked of a source's readMany at a time: what a read holds before decoding. */
+const READ_WINDOW = 32 << 20;
+
+/** A chunk record, checked against its index entry. */
+interface ParsedRecord {
+  where: string;
+  codec: string;
+  params: Uint8Array;
+  payload: Uint8Array;
+  rawLength: number;
+  rawCrc: number;
+}
 
 export interface ChunkInfo extends IndexEntry {
   /** Bytes the whole record takes in the file: header, params and payload. */
@@ -122,12 +134,27 @@ export class MmhReader {
   }
 
   /** Read chunk i's record and check it against its index entry, without decoding it. */
-  private async readRecord(i: number) {
+  private async readRecord(i: number): Promise<ParsedRecord> {
+    const entry = this.recordEntry(i);
+    return this.parseRecord(i, await this.source.read(entry.recordOffset, entry.recordLength));
+  }
+
+  /** Chunk i's index entry, checked to hold at least a record header. */
+  private recordEntry(i: number): ChunkInfo {
     const entry = this.chunks[i];
     check(entry !== undefined, "E_NOT_FOUND", `no chunk ${i}`);
+    check(
+      entry.recordLength >= CHUNK_HEADER_SIZE,
+      "E_CORRUPT",
+      `chunk ${i} at offset ${entry.recordOffset}: record overlaps the next one`,
+    );
+    return entry;
+  }
+
+  /** Chunk i's record bytes, checked against its index entry. */
+  private parseRecord(i: number, record: Buffer): ParsedRecord {
+    const entry = this.chunks[i];
     const where = `chunk ${i} at offset ${entry.recordOffset}`;
-    check(entry.recordLength >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${where}: record overlaps the next one`);
-    const record = await this.source.read(entry.recordOffset, entry.recordLength);
     const fixed = record.subarray(0, CHUNK_HEADER_SIZE);
     const header = parseChunkHeader(fixed, where);
     check(
@@ -154,17 +181,51 @@ export class MmhReader {
   }
 
   /**
-   * Bytes [start, start + out.length) of chunk i into out. A run longer than a chunk is
-   * written from its pattern without producing the rest of it; its structure is checked,
-   * but its CRC-32 (which covers the whole run) only by a full decode or verify.
+   * The checked records of chunks first..last, in order. A source with readMany (HTTP)
+   * is asked for up to READ_WINDOW bytes of records at a time, so adjacent records are
+   * one request; any other source is read record by record, as before.
    */
-  private async readInto(i: number, start: number, out: Uint8Array): Promise<void> {
+  private async *records(first: number, last: number): AsyncGenerator<[number, ParsedRecord]> {
+    const readMany = this.source.readMany?.bind(this.source);
+    for (let i = first; i <= last; ) {
+      if (!readMany) {
+        yield [i, await this.readRecord(i)];
+        i++;
+        continue;
+      }
+      const ranges = [];
+      let bytes = 0;
+      for (let j = i; j <= last; j++) {
+        const entry = this.recordEntry(j);
+        if (ranges.length > 0 && bytes + entry.recordLength > READ_WINDOW) break;
+        ranges.push({ offset: entry.recordOffset, length: entry.recordLength });
+        bytes += entry.recordLength;
+      }
+      const buffers = await readMany(ranges);
+      for (const buffer of buffers) {
+        yield [i, this.parseRecord(i, buffer)];
+        i++;
+      }
+    }
+  }
+
+  /** Bytes [start, start + out.length) of chunk i, from its checked record, into out. */
+  private decodeInto(i: number, record: ParsedRecord, start: number, out: Uint8Array): void {
     if (this.chunks[i].rawLength <= MAX_CHUNK_SIZE) {
-      const raw = await this.readChunk(i);
+      const raw = decodeChunk(
+        record.codec,
+        record.params,
+        record.payload,
+        record.rawLength,
+        record.rawCrc,
+        record.where,
+      );
       out.set(raw.subarray(start, start + out.length));
       return;
     }
-    const record = await this.readRecord(i);
+    // A run longer than a chunk is written from its pattern without producing the rest
+    // of it; its structure is checked, but its CRC-32 (which covers the whole run) only
+    // by a full decode or verify.
     const pattern = runPatternOf(record.params, record.payload, record.rawLength, record.where);
     periodicFill(pattern, start % pattern.length, out);
   }
@@ -210,11 +271,11 @@ export class MmhReader {
     const out = Buffer.allocUnsafe(length);
     if (length === 0) return out;
     let filled = 0;
-    for (let i = this.chunkAt(offset); filled < length; i++) {
+    for await (const [i, record] of this.records(this.chunkAt(offset), this.chunkAt(offset + length - 1))) {
       const chunk = this.chunks[i];
       const start = offset + filled - chunk.rawOffset;
       const take = Math.min(chunk.rawLength - start, length - filled);
-      await this.readInto(i, start, out.subarray(filled, filled + take));
+      this.decodeInto(i, record, start, out.subarray(filled, filled + take));
       filled += take;
     }
     return out;
@@ -230,13 +291,18 @@ export class MmhReader {
       "E_NOT_FOUND",
       `range ${offset}+${length} is past the end of the content`,
     );
+    if (length === 0) return;
     const end = offset + length;
-    for (let pos = offset; pos < end; ) {
-      const chunk = this.chunks[this.chunkAt(pos)];
+    for await (const [i, record] of this.records(this.chunkAt(offset), this.chunkAt(end - 1))) {
+      const chunk = this.chunks[i];
       const chunkEnd = chunk.rawOffset + chunk.rawLength;
-      const stop = Math.min(end, chunkEnd, chunk.rawLength > MAX_CHUNK_SIZE ? pos + RUN_PIECE : chunkEnd);
-      yield await this.readRange(pos, stop - pos);
-      pos = stop;
+      for (let pos = Math.max(offset, chunk.rawOffset); pos < Math.min(end, chunkEnd); ) {
+        const stop = Math.min(end, chunkEnd, chunk.rawLength > MAX_CHUNK_SIZE ? pos + RUN_PIECE : chunkEnd);
+        const piece = Buffer.allocUnsafe(stop - pos);
+        this.decodeInto(i, record, pos - chunk.rawOffset, piece);
+        yield piece;
+        pos = stop;
+      }
     }
   }
 
