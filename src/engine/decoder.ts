@@ -22,7 +22,7 @@ import {
   TRAILER_SIZE,
   type Trailer,
 } from "../container/format.ts";
-import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES } from "../legacy/mmhrs.ts";
+import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES, mayBeLegacy } from "../legacy/mmhrs.ts";
 import { decodeChunkPieces } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
@@ -72,7 +72,9 @@ export async function* decodeContainer(
   const inflight = new Schedule<Decoded>((decoded) => decoded.slot.release());
   try {
     // A legacy MMH-RS file is told apart by its first bytes, and decoded on its own.
-    const legacy = detectLegacy(await input.peek(LEGACY_PROBE_BYTES));
+    const legacy = mayBeLegacy(await input.peek(8))
+      ? detectLegacy(await input.peek(LEGACY_PROBE_BYTES))
+      : undefined;
     if (legacy) {
       stats.chunks = 1;
       stats.codecs[legacy.codec] = 1;

@@ -72,6 +72,17 @@ function startsWith(head: Uint8Array, text: string): boolean {
 }
 
 /**
+ * Whether the input's first 8 bytes (fewer when it is shorter) may begin a legacy file:
+ * only then are LEGACY_PROBE_BYTES read ahead, so a stream that is not one is refused
+ * as soon as its own header shows it.
+ */
+export function mayBeLegacy(start: Buffer): boolean {
+  return (
+    start[0] === PATTERN_TAG || ["MMH-RS V", "HPC1", ...BLOB_TAGS].some((prefix) => startsWith(start, prefix))
+  );
+}
+
+/**
  * The legacy form `head` starts with, or undefined when it is none (an .mmh file, or
  * something that is not ours). `head` is the input's first LEGACY_PROBE_BYTES, fewer only
  * when the input is that short. Throws for a legacy form that cannot be read.
