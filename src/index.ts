@@ -5,7 +5,7 @@
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
-import { guard } from "./common/errors.ts";
+import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
 import type { Header, Trailer } from "./container/format.ts";
@@ -28,6 +28,7 @@ import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import { SlotMemory } from "./engine/slots.ts";
 import { defaultThreadsFor } from "./engine/threads.ts";
+import { type LegacyInspection, legacyName, probeLegacy } from "./legacy/mmhrs.ts";
 import type { OpenOptions } from "./open.ts";
 import { targetSource } from "./remote/target.ts";
 import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
@@ -56,6 +57,7 @@ export {
   createDecompressTransformStream,
   type MmhTransform,
 } from "./engine/streams.ts";
+export type { LegacyInspection } from "./legacy/mmhrs.ts";
 export {
   type MmhFile,
   type OpenOptions,
@@ -391,11 +393,24 @@ async function* decodeFile(
 
 /**
  * Header, metadata, trailer and chunk table of an .mmh file (a path, or a URL read as
- * open() reads one), from its index alone.
+ * open() reads one), from its index alone. A legacy MMH-RS file has none of these:
+ * E_UNSUPPORTED (inspectLegacy describes it).
  */
 export function inspect(file: string | URL, options: OpenOptions = {}): Promise<Inspection> {
   return guard(async () => {
-    const reader = await MmhReader.open((await targetSource(file, options)).source);
+    const { source } = await targetSource(file, options);
+    const legacy = await probeLegacy(source).catch(async (error: unknown) => {
+      await source.close();
+      throw error;
+    });
+    if (legacy) {
+      await source.close();
+      throw new MmhError(
+        "E_UNSUPPORTED",
+        `${String(file)}: a legacy ${legacyName(legacy)}, not an .mmh container: inspectLegacy describes it, decompress reads it`,
+      );
+    }
+    const reader = await MmhReader.open(source);
     try {
       const codecs: Record<string, number> = {};
       for (const chunk of reader.chunks) codecs[chunk.codec] = (codecs[chunk.codec] ?? 0) + 1;
@@ -409,6 +424,23 @@ export function inspect(file: string | URL, options: OpenOptions = {}): Promise<
       };
     } finally {
       await reader.close();
+    }
+  });
+}
+
+/**
+ * What the legacy MMH-RS file `file` is (version, coding, declared size, stored
+ * extension), from its first bytes; undefined when it is not one. An HPC1 blob, which
+ * MMH-RS never wrote correctly, is E_UNSUPPORTED. decompress and the other decoding calls
+ * read these files as they read .mmh files.
+ */
+export function inspectLegacy(file: string): Promise<LegacyInspection | undefined> {
+  return guard(async () => {
+    const source = await fileSource(file);
+    try {
+      return await probeLegacy(source);
+    } finally {
+      await source.close();
     }
   });
 }

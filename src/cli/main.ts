@@ -16,6 +16,8 @@ import {
   type Goal,
   type Inspection,
   inspect,
+  inspectLegacy,
+  type LegacyInspection,
   MmhError,
   open,
   pack,
@@ -189,6 +191,23 @@ function defaultOutput(args: CliArgs, file: string): string {
   return file.slice(0, -SUFFIX.length);
 }
 
+/** An extension safe to put in a file name: a few short words of letters, digits, _ and -. */
+const SAFE_EXTENSION = /^[A-Za-z0-9_-]{1,16}(\.[A-Za-z0-9_-]{1,16}){0,2}$/;
+
+/**
+ * `mmh -d x.mmh` of a legacy MMH-RS v1.2.0 file: x.<the stored extension>, when that
+ * extension is safe in a file name (otherwise the usual name, without .mmh).
+ */
+async function legacyOutput(args: CliArgs, file: string): Promise<string | undefined> {
+  if (args.command === "compress" || isStdio(file)) return undefined;
+  const legacy = await inspectLegacy(file).catch(() => undefined); // decoding reports any error
+  const ext = legacy?.extension;
+  if (ext === undefined || ext.length > 40 || !SAFE_EXTENSION.test(ext)) return undefined;
+  if (!file.endsWith(SUFFIX) || file.length === SUFFIX.length) return `${file}.${ext}`;
+  const base = file.slice(0, -SUFFIX.length);
+  return base.endsWith(`.${ext}`) ? base : `${base}.${ext}`;
+}
+
 async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<number> {
   const files = args.files.length > 0 ? args.files : ["-"];
   if (files.filter((f) => f === "-").length > 1)
@@ -201,7 +220,9 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
     if (toStdout && args.command === "compress" && io.stdout.isTTY && !args.force) {
       throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
     }
-    const output = toStdout ? undefined : (args.output ?? defaultOutput(args, file));
+    const output = toStdout
+      ? undefined
+      : (args.output ?? (await legacyOutput(args, file)) ?? defaultOutput(args, file));
     const started = performance.now();
     const stats = (summary: JobSummary | undefined, error?: unknown) => {
       if (args.stats !== "json") return;
@@ -388,14 +409,59 @@ function infoRecord(file: string, info: Inspection) {
   };
 }
 
+function legacyName(info: LegacyInspection): string {
+  if (info.kind === "v1.2.0") return "MMH-RS v1.2.0 file";
+  if (info.kind === "pattern251") return "MMH-RS Pattern251 blob";
+  return `MMH-RS v1.2.5 ${info.codec.trim()} blob`;
+}
+
+function legacyRecord(file: string, info: LegacyInspection) {
+  return { file, legacy: `MMH-RS ${info.kind}`, ...info };
+}
+
+function legacyRows(r: ReturnType<typeof legacyRecord>): [string, string][] {
+  const declared = r.rawBytes;
+  return [
+    ["file", r.file],
+    [
+      "format",
+      `legacy ${legacyName(r)}${r.version ? "" : " (no version recorded)"}, read only: mmh -d decodes it`,
+    ],
+    ["codec", r.codec.trim()],
+    [
+      "content",
+      declared === null
+        ? "not recorded"
+        : `${declared.toLocaleString("en-US")} bytes (${formatBytes(declared)}), as declared`,
+    ],
+    ["stored", `${r.fileBytes.toLocaleString("en-US")} bytes (${formatBytes(r.fileBytes)})`],
+    ...(r.extension !== undefined ? [["ext", JSON.stringify(r.extension)] as [string, string]] : []),
+    ...(r.contentId
+      ? [["sha256", `${r.contentId}... (first 8 bytes, checked on decoding)`] as [string, string]]
+      : []),
+  ];
+}
+
 async function runInfo(args: CliArgs, io: Io): Promise<number> {
   const records = [];
-  for (const file of args.files) records.push(infoRecord(file, await inspect(file)));
+  for (const file of args.files) {
+    const legacy = await inspectLegacy(file);
+    records.push(legacy ? legacyRecord(file, legacy) : infoRecord(file, await inspect(file)));
+  }
   if (args.json) {
     io.stdout.write(`${JSON.stringify(args.files.length === 1 ? records[0] : records, null, 2)}\n`);
     return 0;
   }
   for (const r of records) {
+    if ("legacy" in r) {
+      io.stdout.write(
+        `${legacyRows(r)
+          .map(([k, v]) => `${k.padEnd(8)} ${v}`)
+          .join("\n")}\n`,
+      );
+      if (records.length > 1) io.stdout.write("\n");
+      continue;
+    }
     const rows: [string, string][] = [
       ["file", r.file],
       ["format", `.mmh v${r.formatVersion}${r.tool ? `, written by ${r.tool}` : ""}`],

@@ -98,6 +98,29 @@ export class ByteQueue {
     return this.take(n);
   }
 
+  /**
+   * Up to n bytes from the read position, without consuming them (fewer only when the
+   * source ends first). The bytes are a copy.
+   */
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n);
+    const out = Buffer.allocUnsafe(Math.min(n, this.buffered));
+    let filled = 0;
+    for (const piece of this.pieces) {
+      if (filled === out.length) break;
+      filled += piece.copy(out, filled, 0, Math.min(piece.length, out.length - filled));
+    }
+    return out;
+  }
+
+  /**
+   * Everything left in the source, a piece at a time. With `detach`, a piece may be
+   * recycled by the source once the next one is asked for, as for any read.
+   */
+  async *rest(): AsyncGenerator<Buffer> {
+    while (await this.fill(1)) yield this.take(this.pieces[0].length);
+  }
+
   /** True when the source has no more bytes. */
   async atEnd(): Promise<boolean> {
     return !(await this.fill(1));

@@ -22,6 +22,7 @@ import {
   TRAILER_SIZE,
   type Trailer,
 } from "../container/format.ts";
+import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES, mayBeLegacy } from "../legacy/mmhrs.ts";
 import { decodeChunkPieces } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
@@ -70,6 +71,16 @@ export async function* decodeContainer(
   // each after its CRC-32 matched (see Schedule).
   const inflight = new Schedule<Decoded>((decoded) => decoded.slot.release());
   try {
+    // A legacy MMH-RS file is told apart by its first bytes, and decoded on its own.
+    const legacy = mayBeLegacy(await input.peek(8))
+      ? detectLegacy(await input.peek(LEGACY_PROBE_BYTES))
+      : undefined;
+    if (legacy) {
+      stats.chunks = 1;
+      stats.codecs[legacy.codec] = 1;
+      yield* decodeLegacy(input, legacy, maxOutput, stats, borrowed, options.signal);
+      return;
+    }
     const fixed = await input.read(HEADER_FIXED_SIZE, "the header");
     const { metadataLength } = parseHeaderFixed(fixed);
     const header = parseHeader(fixed, await input.read(metadataLength, "the header metadata"));
