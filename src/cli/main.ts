@@ -25,6 +25,7 @@ import {
   VERSION,
   verify,
 } from "../index.ts";
+import { isHttpTarget } from "../remote/http.ts";
 import { jobLine, ratioOf } from "../server/record.ts";
 import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
 import { type CliArgs, HELP, parseCli } from "./args.ts";
@@ -445,7 +446,8 @@ function legacyRows(r: ReturnType<typeof legacyRecord>): [string, string][] {
 async function runInfo(args: CliArgs, io: Io): Promise<number> {
   const records = [];
   for (const file of args.files) {
-    const legacy = await inspectLegacy(file);
+    // A URL is never probed as a local path; inspect() refuses a legacy file it serves.
+    const legacy = isHttpTarget(file) ? undefined : await inspectLegacy(file);
     records.push(legacy ? legacyRecord(file, legacy) : infoRecord(file, await inspect(file)));
   }
   if (args.json) {
