@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
+import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -295,6 +295,48 @@ describe("serve: guards", () => {
       }
       assert.ok(!server.logText().includes(token), "the token is not in the log");
     } finally {
+      await server.close();
+    }
+  });
+
+  test("a 422 before the body's end closes the connection: the next request on it is served", async () => {
+    const server = await startServer();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const input = Buffer.from(generate({ kind: "safetensors", dtype: "BF16", size: 4 << 20, seed: 5 }));
+      const packed = await send(server.port, "POST", "/v1/compress?codec=none&chunkSize=64K", input);
+      assert.equal(packed.status, 200);
+      const damaged = Buffer.from(packed.body);
+      damaged[200] ^= 0x5a; // in the first chunk: found before anything is sent
+      const post = (body: Buffer) =>
+        new Promise<{ status: number; connection: string | undefined; body: Buffer }>((resolve, reject) => {
+          const req = httpRequest(
+            { host: "127.0.0.1", port: server.port, method: "POST", path: "/v1/decompress", agent },
+            (res) => {
+              const parts: Buffer[] = [];
+              res.on("data", (part: Buffer) => parts.push(part));
+              res.on("end", () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  connection: res.headers.connection,
+                  body: Buffer.concat(parts),
+                }),
+              );
+            },
+          );
+          req.setTimeout(20_000, () => req.destroy(new Error("no answer in 20 s")));
+          req.on("error", reject);
+          req.end(body);
+        });
+      const refused = await post(damaged);
+      assert.equal(refused.status, 422);
+      assert.equal(refused.connection, "close");
+      // Before, the connection stayed open with the rest of the body unread, and this waited forever.
+      const next = await post(packed.body);
+      assert.equal(next.status, 200);
+      assert.ok(next.body.equals(input));
+    } finally {
+      agent.destroy();
       await server.close();
     }
   });

@@ -234,8 +234,11 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
       reply.raw.destroy();
       return;
     }
-    // A refused request's body is left unread: close the connection rather than drain it.
-    if (failure.status === 401 || failure.status === 413 || failure.status === 503) {
+    // A body left unread, refused or failed part-way (corrupt input in its first chunk), is
+    // never drained: Node does not drain a body once it has been read from, so the next
+    // request on a kept-alive connection would wait behind it forever, and the connection
+    // would hold its socket and stop the server's close. Close the connection instead.
+    if (failure.status === 401 || failure.status === 413 || failure.status === 503 || !request.raw.complete) {
       reply.header("connection", "close");
     }
     void reply.code(failure.status).headers(failure.headers).send(errorBody(failure));
