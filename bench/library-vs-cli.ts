@@ -17,7 +17,8 @@
  *   - library: `node CHILD dist/index.js ...`, where CHILD is a three-line script calling
  *     compressFile(src, dst, { threads: 1 }) or decompressFile: the compiled code the CLI
  *     runs, imported by a program of its own;
- *   - library, src: the same importing src/index.ts, the package's entry ("exports"),
+ *   - library, src: the same importing src/index.ts, the TypeScript sources (the package's
+ *     entry, "exports", is dist/),
  *     whose types node strips as it loads each module;
  *   - library, --no-maglev: the library row with V8's Maglev tier off, the flag the CLI
  *     used to set.
@@ -212,7 +213,7 @@ const lines = [
   "",
   "- cli: `node bin/mmh.js SRC -o DST -T 1 -q`, and `node bin/mmh.js -d SRC -o DST -T 1 -q`",
   "- library: `node CHILD dist/index.js compress SRC DST` (or `decompress`)",
-  "- library, src: `node CHILD src/index.ts compress SRC DST`: the package's entry, types stripped as it loads",
+  "- library, src: `node CHILD src/index.ts compress SRC DST`: the TypeScript sources (what a checkout's tests import; the package's entry is dist/), types stripped as they load",
   "- library, --no-maglev: `node --no-maglev CHILD dist/index.js compress SRC DST`: the flag bin/mmh.js used to set",
   "",
   "CHILD, a plain script (`node` is Node 24, run without flags but where shown):",
