@@ -120,23 +120,29 @@ function assemble(pieces: { raw: Buffer; codec: string }[], footer: Record<strin
     source: { name: null, format: "raw" },
     note: "hand-assembled: one codec and one size per chunk; readers ignore unknown keys",
   });
+  const records = pieces.map(({ raw, codec }) => {
+    const chunk = encodeChunk(raw, codecByName(codec), undefined);
+    if (chunk.codec !== codecByName(codec).id) throw new Error(`${codec} chunk was stored as ${chunk.codec}`);
+    return { raw, codec: chunk.codec, rawCrc: chunk.rawCrc, head: chunk.header, payload: chunk.payload };
+  });
+  return container(header, records, footer);
+}
+
+/** Header, records laid back to back, the index of them and the trailer. */
+function container(
+  header: Uint8Array,
+  records: { raw: Uint8Array; codec: string; rawCrc: number; head: Uint8Array; payload: Uint8Array }[],
+  footer: Record<string, unknown>,
+): Buffer {
   const parts: Uint8Array[] = [header];
   let offset = header.length;
   let rawOffset = 0;
   const entries: IndexEntry[] = [];
   const hash = createHash("sha256");
-  for (const { raw, codec } of pieces) {
-    const chunk = encodeChunk(raw, codecByName(codec), undefined);
-    if (chunk.codec !== codecByName(codec).id) throw new Error(`${codec} chunk was stored as ${chunk.codec}`);
-    entries.push({
-      recordOffset: offset,
-      rawOffset,
-      rawLength: raw.length,
-      codec: chunk.codec,
-      rawCrc: chunk.rawCrc,
-    });
-    parts.push(chunk.header, chunk.payload);
-    offset += chunk.header.length + chunk.payload.length;
+  for (const { raw, codec, rawCrc, head, payload } of records) {
+    entries.push({ recordOffset: offset, rawOffset, rawLength: raw.length, codec, rawCrc });
+    parts.push(head, payload);
+    offset += head.length + payload.length;
     rawOffset += raw.length;
     hash.update(raw);
   }
@@ -479,34 +485,22 @@ interface RawRecord {
 /** A container of records whose payloads are given (any codec, any method inside). */
 function assembleRecords(records: RawRecord[], footer: Record<string, unknown> = {}): Buffer {
   const header = encodeHeader({ tool: TOOL, source: { name: null, format: "raw" } });
-  const parts: Uint8Array[] = [header];
-  let offset = header.length;
-  let rawOffset = 0;
-  const entries: IndexEntry[] = [];
-  const hash = createHash("sha256");
-  for (const { raw, codec, params = new Uint8Array(0), payload } of records) {
-    if (codec !== "NONE" && payload.length + params.length >= raw.length)
-      throw new Error(`a ${codec} record of ${raw.length} bytes would not be smaller than its content`);
-    const rawCrc = crc32(raw);
-    const head = encodeChunkHeader(codec, params, raw.length, rawCrc, payload.length);
-    entries.push({ recordOffset: offset, rawOffset, rawLength: raw.length, codec, rawCrc });
-    parts.push(head, payload);
-    offset += head.length + payload.length;
-    rawOffset += raw.length;
-    hash.update(raw);
-  }
-  const index = encodeIndex(entries, footer);
-  parts.push(
-    index,
-    encodeTrailer({
-      indexOffset: offset,
-      indexLength: index.length,
-      rawLength: rawOffset,
-      chunkCount: entries.length,
-      sha256: hash.digest("hex"),
+  return container(
+    header,
+    records.map(({ raw, codec, params = new Uint8Array(0), payload }) => {
+      if (codec !== "NONE" && payload.length + params.length >= raw.length)
+        throw new Error(`a ${codec} record of ${raw.length} bytes would not be smaller than its content`);
+      const rawCrc = crc32(raw);
+      return {
+        raw,
+        codec,
+        rawCrc,
+        head: encodeChunkHeader(codec, params, raw.length, rawCrc, payload.length),
+        payload,
+      };
     }),
+    footer,
   );
-  return Buffer.concat(parts);
 }
 
 const zstdFrame = (bytes: Uint8Array, level = 19) =>
