@@ -482,23 +482,10 @@ export function registerGateway(app: FastifyInstance, context: RouteContext): vo
   });
 }
 
+/** The error body every route answers with: the schema openapi.ts declares once. */
 const errorBody = {
   description: "`{error: {code, message}}`; `code` is stable, the message is for people.",
-  content: {
-    "application/json": {
-      schema: {
-        type: "object",
-        required: ["error"],
-        properties: {
-          error: {
-            type: "object",
-            required: ["code", "message"],
-            properties: { code: { type: "string" }, message: { type: "string" } },
-          },
-        },
-      },
-    },
-  },
+  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
 };
 
 const fileHeaders = {
