@@ -123,14 +123,7 @@ export class MmhReader {
       "E_LIMIT",
       `${record.where}: a run of ${record.rawLength} bytes is read with readRange, not whole`,
     );
-    return decodeChunk(
-      record.codec,
-      record.params,
-      record.payload,
-      record.rawLength,
-      record.rawCrc,
-      record.where,
-    );
+    return decodeRecord(record);
   }
 
   /** Read chunk i's record and check it against its index entry, without decoding it. */
@@ -212,14 +205,7 @@ export class MmhReader {
   /** Bytes [start, start + out.length) of chunk i, from its checked record, into out. */
   private decodeInto(i: number, record: ParsedRecord, start: number, out: Uint8Array): void {
     if (this.chunks[i].rawLength <= MAX_CHUNK_SIZE) {
-      const raw = decodeChunk(
-        record.codec,
-        record.params,
-        record.payload,
-        record.rawLength,
-        record.rawCrc,
-        record.where,
-      );
+      const raw = decodeRecord(record);
       out.set(raw.subarray(start, start + out.length));
       return;
     }
@@ -309,4 +295,16 @@ export class MmhReader {
   close(): Promise<void> {
     return this.source.close();
   }
+}
+
+/** A checked record's content: decoded, its CRC-32 checked. */
+function decodeRecord(record: ParsedRecord): Uint8Array {
+  return decodeChunk(
+    record.codec,
+    record.params,
+    record.payload,
+    record.rawLength,
+    record.rawCrc,
+    record.where,
+  );
 }
