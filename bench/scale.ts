@@ -595,7 +595,7 @@ async function main(): Promise<number> {
       const t0 = performance.now();
       const viaApi = await (async () => {
         await using opened = await open(packed);
-        return opened.readRange(offset, RANGE_BYTES);
+        return await opened.readRange(offset, RANGE_BYTES);
       })();
       const ms = performance.now() - t0;
       rangeMs.push(ms);
