@@ -135,12 +135,17 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
-/** A stream that runs `pieces` and then sets its summary from `finish`. */
-function coded<S>(pieces: () => AsyncGenerator<Uint8Array>, finish: () => S): CodedStream<S> {
+/**
+ * A stream that runs `pieces` and then sets its summary from `finish`, given the
+ * milliseconds from the first piece asked for to the last (not from the call, which may
+ * come long before the consumer starts).
+ */
+function coded<S>(pieces: () => AsyncGenerator<Uint8Array>, finish: (ms: number) => S): CodedStream<S> {
   const state: { summary: S | undefined } = { summary: undefined };
   const stream = (async function* () {
+    const started = performance.now();
     yield* pieces();
-    state.summary = finish();
+    state.summary = finish(performance.now() - started);
     return state.summary;
   })();
   return Object.defineProperty(stream, "summary", {
@@ -153,14 +158,14 @@ function emptyDecodeSummary(): DecodeSummary {
   return { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
 }
 
-function decompressSummary(summary: DecodeSummary, started: number): DecompressSummary {
+function decompressSummary(summary: DecodeSummary, ms: number): DecompressSummary {
   return {
     rawBytes: summary.rawBytes,
     storedBytes: summary.storedBytes,
     chunks: summary.chunks,
     codecs: summary.codecs,
     sha256: summary.trailer?.sha256 ?? "",
-    ms: performance.now() - started,
+    ms,
   };
 }
 
@@ -192,7 +197,6 @@ export function compressStream(
   options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
 ): CodedStream<CompressSummary> {
   const summary = emptySummary();
-  const started = performance.now();
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
@@ -201,7 +205,7 @@ export function compressStream(
         encodeContainer(progress.reading(source), options, summary, undefined, options.reuse),
       );
     },
-    () => ({ ...summary, ms: performance.now() - started }),
+    (ms) => ({ ...summary, ms }),
   );
 }
 
@@ -214,14 +218,13 @@ export function decompressStream(
   options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
 ): CodedStream<DecompressSummary> {
   const summary = emptyDecodeSummary();
-  const started = performance.now();
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
       progress.report();
       yield* progress.writing(decodeContainer(progress.reading(source), options, summary, options.reuse));
     },
-    () => decompressSummary(summary, started),
+    (ms) => decompressSummary(summary, ms),
   );
 }
 
@@ -235,14 +238,13 @@ export function compressFileStream(
   options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
 ): CodedStream<CompressSummary> {
   const summary = emptySummary();
-  const started = performance.now();
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
       const described = await describeFile(src, options, progress);
       yield* encodeFile(src, described.layout, described.options, summary, progress, options.reuse ?? false);
     },
-    () => ({ ...summary, ms: performance.now() - started }),
+    (ms) => ({ ...summary, ms }),
   );
 }
 
@@ -347,7 +349,7 @@ export function decompressFile(
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
     const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
     await writeFileAtomic(dst, decoded, { ...options, input: src });
-    return decompressSummary(summary, started);
+    return decompressSummary(summary, performance.now() - started);
   });
 }
 
@@ -361,13 +363,12 @@ export function decompressFileStream(
   options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
 ): CodedStream<DecompressSummary> {
   const summary = emptyDecodeSummary();
-  const started = performance.now();
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
       yield* progress.writing(decodeFile(src, options, summary, progress, options.reuse ?? false));
     },
-    () => decompressSummary(summary, started),
+    (ms) => decompressSummary(summary, ms),
   );
 }
 
@@ -463,7 +464,7 @@ export function verify(
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);
-    return decompressSummary(summary, started);
+    return decompressSummary(summary, performance.now() - started);
   });
 }
 

@@ -140,6 +140,13 @@ describe("streaming calls return their summaries", () => {
     assert.ok(Buffer.from(await decompress(packed)).equals(model));
   });
 
+  test("a stream's ms counts from its first piece, not from the call", async () => {
+    const encoded = compressStream(pieces(textBytes(4096, 5), 1024), { codec: "zstd" });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await drain(encoded);
+    assert.ok(encoded.summary!.ms < 1500, `ms ${encoded.summary!.ms} includes the wait before iterating`);
+  });
+
   test("compressFileStream and decompressFileStream too", async () => {
     const source = join(dir, "s.safetensors");
     await writeFile(source, model);
