@@ -18,8 +18,17 @@ function run(request: SyncCall): Uint8Array {
   if (!(request.bytes instanceof Uint8Array))
     throw new MmhError("E_BAD_OPTION", `${request.op}Sync takes a Uint8Array`);
   const options = request.options as Record<string, unknown>;
+  if (options === null || typeof options !== "object")
+    throw new MmhError("E_BAD_OPTION", `${request.op}Sync takes an options object`);
   if (options.signal !== undefined)
     throw new MmhError("E_BAD_OPTION", `${request.op}Sync takes no signal: it cannot be interrupted`);
+  // The options cross to the helper thread by structured clone, which a function cannot.
+  for (const [key, value] of Object.entries(options))
+    if (typeof value === "function")
+      throw new MmhError(
+        "E_BAD_OPTION",
+        `${request.op}Sync takes no callbacks (${key}): use ${request.op}()`,
+      );
   call ??= createSyncFn<(request: SyncCall) => Promise<SyncAnswer>>(new URL(WORKER_FILE, import.meta.url));
   const answer = call(request);
   if (!answer.ok) throw MmhError.fromJSON(answer.error);

@@ -113,6 +113,9 @@ describe("compressSync / decompressSync", () => {
     assert.throws(() => decompressSync(packed, { maxOutputBytes: 10 }), { code: "E_LIMIT" });
     // @ts-expect-error: a string is not bytes
     assert.throws(() => compressSync("text"), { code: "E_BAD_OPTION" });
+    // A callback cannot cross to the helper thread: a coded refusal, not a DataCloneError.
+    const withCallback = { onProgress: () => {} } as Record<string, unknown>;
+    assert.throws(() => compressSync(new Uint8Array(10), withCallback), { code: "E_BAD_OPTION" });
   });
 });
 
