@@ -23,7 +23,8 @@ PIECE = 1 << 20
 _STDERR_KEEP = 64 * 1024
 
 INSTALL_HINT = (
-    "install it with `npm install -g mmh` (Node 22.18 or later), or set MMH_BIN to its path "
+    "install it with `npm pack && npm install -g ./mmh-*.tgz` in a checkout of MMH "
+    "(Node 22.18 or later), or set MMH_BIN to its path "
     "or to a command line such as `node /path/to/mmh/bin/mmh.js`"
 )
 

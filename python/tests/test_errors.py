@@ -75,14 +75,14 @@ class MissingCommand(unittest.TestCase):
             with self.assertRaises(mmh.CommandNotFoundError) as caught:
                 mmh.compress(b"x")
         self.assertEqual(caught.exception.code, "E_NO_COMMAND")
-        self.assertIn("npm install -g mmh", str(caught.exception))
+        self.assertIn("npm pack && npm install -g ./mmh-", str(caught.exception))
         self.assertIsInstance(caught.exception, mmh.MmhError)
 
     def test_nothing_on_path(self) -> None:
         with mock.patch.dict(os.environ, {"MMH_BIN": "", "PATH": "/nonexistent"}):
             with self.assertRaises(mmh.CommandNotFoundError) as caught:
                 mmh.open("model.mmh")
-        self.assertIn("npm install -g mmh", str(caught.exception))
+        self.assertIn("npm pack && npm install -g ./mmh-", str(caught.exception))
 
 
 class StderrParsing(unittest.TestCase):
