@@ -34,7 +34,8 @@ before(() => {
   mkdirSync(copy);
   for (const name of ["package.json", "README.md", "LICENSE", "tsconfig.json", "tsconfig.build.json"])
     cpSync(join(repo, name), join(copy, name));
-  for (const name of ["bin", "docs", "src"]) cpSync(join(repo, name), join(copy, name), { recursive: true });
+  for (const name of ["assembly", "bin", "docs", "src"])
+    cpSync(join(repo, name), join(copy, name), { recursive: true });
   cpSync(join(repo, "scripts", "build.ts"), join(copy, "scripts", "build.ts"));
   symlinkSync(join(repo, "node_modules"), join(copy, "node_modules"), "dir");
   const [packed] = JSON.parse(npm(["pack", "--json", "--pack-destination", work], copy)) as {
@@ -99,6 +100,7 @@ describe("the npm package", () => {
       "dist/engine/worker.js",
       "dist/engine/hasher.js",
       "dist/sync-worker.js",
+      "dist/codecs/hier/kernels.wasm",
       "docs/API.md",
       "docs/FORMAT.md",
     ])

@@ -12,6 +12,7 @@ import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
+import { kernelDecode, kernelSplit } from "./fused.ts";
 import {
   BLOCK_HUFFMAN,
   histogram,
@@ -292,15 +293,21 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   if (raw.length < head + width) head = 0;
   const n = Math.floor((raw.length - head) / width);
   const tail = raw.length - head - n * width;
-  const streamBytes = streamsBytes(layout, n);
-  scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
-  const src = aligned(raw, head, streamBytes).subarray(head, head + n * width);
-  const streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
+  // The WebAssembly kernels split into their own memory when they can (fused.ts).
+  const fast = kernelSplit(layout, raw, head, n);
+  let streams: Uint8Array[];
   let exponents: Uint32Array | undefined;
-  if (layout.splitCounting) {
-    exponents = new Uint32Array(256);
-    layout.splitCounting(src, n, streams, exponents);
-  } else layout.split(src, n, streams);
+  if (fast) ({ streams, counts: exponents } = fast);
+  else {
+    const streamBytes = streamsBytes(layout, n);
+    scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
+    const src = aligned(raw, head, streamBytes).subarray(head, head + n * width);
+    streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
+    if (layout.splitCounting) {
+      exponents = new Uint32Array(256);
+      layout.splitCounting(src, n, streams, exponents);
+    } else layout.split(src, n, streams);
+  }
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
   const coded = streams.map((s, k) =>
@@ -386,6 +393,8 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
       : alignedOutput(rawLength, head);
   out.set(payload.subarray(headerLength, headerLength + head), 0);
   out.set(payload.subarray(payload.length - tail), rawLength - tail);
+  // The WebAssembly kernels decode straight into the output words when they can (fused.ts).
+  if (kernelDecode(layout, parts, payload, n, out.subarray(head, head + n * width))) return out;
   const [first, second] = parts;
   if (
     layout.name === "bf16" &&

@@ -31,6 +31,7 @@
  * lookup.
  */
 import { MmhError } from "../../common/errors.ts";
+import { kernels } from "./kernels.ts";
 
 /** The longest code. The decode table has 2^MAX_BITS entries (8 KiB as Int32). */
 export const HUFFMAN_MAX_BITS = 11;
@@ -67,6 +68,15 @@ const subCounts = new Uint32Array(1024);
 export function histogram(symbols: Uint8Array): Uint32Array {
   warmUpFor(symbols.length);
   const counts = new Uint32Array(256);
+  const k = kernels();
+  if (k?.holds(symbols)) {
+    // In the kernels' memory (HIER's streams while it encodes): counted there.
+    const mem = k.u8();
+    mem.fill(0, k.at.counts, k.at.counts + 1024);
+    k.x.histogram(symbols.byteOffset, symbols.length, k.at.counts, k.at.sub);
+    counts.set(new Uint32Array(mem.buffer, k.at.counts, 256));
+    return counts;
+  }
   const h = subCounts;
   h.fill(0);
   const n = symbols.length;
@@ -478,20 +488,72 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
   for (let s = 0; s < 256; s++) if (planLengths[s] !== 0) usedSymbols[used++] = s;
   // The pair table costs used^2 entries to build: worth it only for long enough input.
   const usePairs = used * used <= n;
-  if (usePairs) {
-    for (let a = 0; a < used; a++) {
-      const sa = usedSymbols[a];
-      const ca = encCodes[sa];
-      const la = planLengths[sa];
-      for (let b = 0; b < used; b++) {
-        const sb = usedSymbols[b];
-        pairCodes[sa | (sb << 8)] = ca | (encCodes[sb] << la);
-        pairLengths[sa | (sb << 8)] = la + planLengths[sb];
-      }
+  const k = kernels();
+  const bytesOut = out.length - dataStart;
+  const wasmOut = k?.holds(symbols) ? k.alloc(bytesOut + 16) : -1;
+  if (k && wasmOut >= 0) {
+    // The symbols are in the kernels' memory (HIER's streams while it encodes): coded there.
+    const mem = k.u8();
+    const at = k.at;
+    mem.set(planLengths, at.lengths);
+    new Uint16Array(mem.buffer, at.codes, 256).set(encCodes);
+    if (usePairs)
+      buildPairs(new Int32Array(mem.buffer, at.pairCodes, 65536), mem.subarray(at.pairLengths), used);
+    k.x.encodeLanes(
+      symbols.byteOffset,
+      n,
+      wasmOut,
+      at.codes,
+      at.lengths,
+      at.pairCodes,
+      at.pairLengths,
+      usePairs ? 1 : 0,
+      at.lanes,
+    );
+    out.set(mem.subarray(wasmOut, wasmOut + bytesOut), dataStart);
+    const ends = new Uint32Array(mem.buffer, at.lanes, LANES);
+    for (let lane = 0; lane < LANES; lane++) laneEnds[lane] = ends[lane];
+    k.release(wasmOut);
+  } else {
+    if (usePairs) buildPairs(pairCodes, pairLengths, used);
+    encodeLanesTs(symbols, n, out, dataStart, p.totalBits, usePairs);
+  }
+  for (let lane = 0; lane < LANES; lane++) {
+    let v = laneEnds[lane];
+    for (let b = 0; b < w; b++) {
+      out[fieldsAt + lane * w + b] = v & 0xff;
+      v = Math.floor(v / 256);
     }
   }
+  if (laneEnds[LANES - 1] !== p.totalBits) throw new MmhError("E_INTERNAL", "huffman: size mismatch");
+  return out;
+}
+
+/** Codes and lengths of every pair of the first `used` symbols of usedSymbols. */
+function buildPairs(codes: Int32Array, lengths: Uint8Array, used: number): void {
+  for (let a = 0; a < used; a++) {
+    const sa = usedSymbols[a];
+    const ca = encCodes[sa];
+    const la = planLengths[sa];
+    for (let b = 0; b < used; b++) {
+      const sb = usedSymbols[b];
+      codes[sa | (sb << 8)] = ca | (encCodes[sb] << la);
+      lengths[sa | (sb << 8)] = la + planLengths[sb];
+    }
+  }
+}
+
+/** The bitstream of symbols as 4 lanes, written into out from dataStart; lane ends into laneEnds. */
+function encodeLanesTs(
+  symbols: Uint8Array,
+  n: number,
+  out: Uint8Array,
+  dataStart: number,
+  totalBits: number,
+  usePairs: boolean,
+): void {
   // The words hold the bitstream from its first bit: one more word than it fills.
-  const need = (p.totalBits >>> 5) + 1;
+  const need = (totalBits >>> 5) + 1;
   if (encScratch.words.length < need)
     encScratch.words = new Int32Array(Math.max(need, encScratch.words.length * 2));
   const words = encScratch.words;
@@ -503,15 +565,6 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
     laneEnds[lane] = encState[2] * 32 + encState[1];
   }
   out.set(new Uint8Array(words.buffer, 0, out.length - dataStart), dataStart);
-  for (let lane = 0; lane < LANES; lane++) {
-    let v = laneEnds[lane];
-    for (let b = 0; b < w; b++) {
-      out[fieldsAt + lane * w + b] = v & 0xff;
-      v = Math.floor(v / 256);
-    }
-  }
-  if (laneEnds[LANES - 1] !== p.totalBits) throw new MmhError("E_INTERNAL", "huffman: size mismatch");
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -746,6 +799,29 @@ function prepareLanes(block: Uint8Array, pos: number, n: number): number {
   // Small blocks use a table just wide enough for the longest code (cheaper to build).
   const tableBits = n >= 2048 ? MAX_BITS : book.maxLen;
   buildDecodeTables(decLengths, tableBits, singleTable, multiTable);
+  return tableBits;
+}
+
+/**
+ * prepareLanes for the kernels: checks a Huffman block (header included) of n symbols
+ * and builds its decode tables into `single` and `multi`; leaves the lane start bits and
+ * the end bit in bits[0..4]. Returns the table's index width in bits.
+ */
+export function prepareHuffmanBlock(
+  block: Uint8Array,
+  n: number,
+  single: Uint16Array,
+  multi: Int32Array,
+  bits: Int32Array | Uint32Array,
+): number {
+  checkCount(n);
+  const pos = readHeader(block, n);
+  if (block[0] !== BLOCK_HUFFMAN) corrupt(`block type ${block[0]} where a Huffman block is needed`);
+  const book = readCodebook(block, pos, decLengths);
+  readLaneEnds(block, book.end, n, laneBit);
+  const tableBits = n >= 2048 ? MAX_BITS : book.maxLen;
+  buildDecodeTables(decLengths, tableBits, single, multi);
+  for (let i = 0; i <= LANES; i++) bits[i] = laneBit[i];
   return tableBits;
 }
 

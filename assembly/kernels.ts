@@ -1,0 +1,762 @@
+/**
+ * HIER's hot loops as WebAssembly (AssemblyScript, SIMD through v128), built by
+ * `npm run build` (scripts/kernels.ts) into dist/codecs/hier/kernels.wasm. Every function
+ * works on raw addresses in this module's memory, which src/codecs/hier/kernels.ts lays
+ * out and grows; each has a TypeScript twin in src/codecs/hier/ that gives the same bytes
+ * (test/kernels.test.ts). Nothing here allocates.
+ */
+
+/** The first address free for the caller: everything below belongs to this module. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+// ---------------------------------------------------------------------------------------
+// Histogram
+
+/** Adds the counts of bytes src[0..n) to counts (u32[256]); sub is scratch u32[1024]. */
+export function histogram(src: usize, n: u32, counts: usize, sub: usize): void {
+  memory.fill(sub, 0, 4096);
+  const words = n >>> 2;
+  for (let j: u32 = 0; j < words; j++) {
+    const w = load<u32>(src + ((<usize>j) << 2));
+    const a = sub + ((<usize>w & 255) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+    const b = sub + 1024 + ((<usize>(w >>> 8) & 255) << 2);
+    store<u32>(b, load<u32>(b) + 1);
+    const c = sub + 2048 + ((<usize>(w >>> 16) & 255) << 2);
+    store<u32>(c, load<u32>(c) + 1);
+    const d = sub + 3072 + ((<usize>(w >>> 24)) << 2);
+    store<u32>(d, load<u32>(d) + 1);
+  }
+  for (let i: u32 = words << 2; i < n; i++) {
+    const a = sub + ((<usize>load<u8>(src + i)) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+  }
+  for (let s: usize = 0; s < 256; s++) {
+    const at = counts + (s << 2);
+    store<u32>(
+      at,
+      load<u32>(at) +
+        load<u32>(sub + (s << 2)) +
+        load<u32>(sub + 1024 + (s << 2)) +
+        load<u32>(sub + 2048 + (s << 2)) +
+        load<u32>(sub + 3072 + (s << 2)),
+    );
+  }
+}
+
+/** Counts the 16 bytes of v into the four sub-histograms at sub (u32[1024]). */
+function count16(v: v128, sub: usize): void {
+  const lo = i64x2.extract_lane(v, 0);
+  const hi = i64x2.extract_lane(v, 1);
+  for (let k: u64 = 0; k < 64; k += 16) {
+    const x = lo >>> k;
+    const a = sub + ((<usize>x & 255) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+    const b = sub + 1024 + ((<usize>(x >>> 8) & 255) << 2);
+    store<u32>(b, load<u32>(b) + 1);
+    const y = hi >>> k;
+    const c = sub + 2048 + ((<usize>y & 255) << 2);
+    store<u32>(c, load<u32>(c) + 1);
+    const d = sub + 3072 + ((<usize>(y >>> 8) & 255) << 2);
+    store<u32>(d, load<u32>(d) + 1);
+  }
+}
+
+/** counts[s] += the four sub-histograms' counts of s. */
+function foldCounts(counts: usize, sub: usize): void {
+  for (let s: usize = 0; s < 256; s++) {
+    const at = counts + (s << 2);
+    store<u32>(
+      at,
+      load<u32>(at) +
+        load<u32>(sub + (s << 2)) +
+        load<u32>(sub + 1024 + (s << 2)) +
+        load<u32>(sub + 2048 + (s << 2)) +
+        load<u32>(sub + 3072 + (s << 2)),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Field layouts (layouts.ts): split and merge, 16 elements per step
+
+/**
+ * BF16 split: x -> exponent (x >> 7) & 0xff and sign|mantissa (x >> 8) & 0x80 | x & 0x7f.
+ * With counts != 0 the exponents are also counted into counts (u32[256], added to).
+ */
+export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize, sub: usize): void {
+  const low7 = i16x8.splat(0x7f);
+  const sign = i16x8.splat(0x80);
+  const byte = i16x8.splat(0xff);
+  if (counts) memory.fill(sub, 0, 4096);
+  let i: u32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    const a = v128.load(src + ((<usize>i) << 1));
+    const b = v128.load(src + ((<usize>i) << 1) + 16);
+    const ea = v128.and(i16x8.shr_u(a, 7), byte);
+    const eb = v128.and(i16x8.shr_u(b, 7), byte);
+    const sa = v128.or(v128.and(i16x8.shr_u(a, 8), sign), v128.and(a, low7));
+    const sb = v128.or(v128.and(i16x8.shr_u(b, 8), sign), v128.and(b, low7));
+    const ev = i8x16.narrow_i16x8_u(ea, eb);
+    v128.store(e + i, ev);
+    v128.store(sm + i, i8x16.narrow_i16x8_u(sa, sb));
+    if (counts) count16(ev, sub);
+  }
+  for (; i < n; i++) {
+    const x = <u32>load<u16>(src + ((<usize>i) << 1));
+    const exponent = (x >>> 7) & 0xff;
+    store<u8>(e + i, exponent);
+    store<u8>(sm + i, ((x >>> 8) & 0x80) | (x & 0x7f));
+    if (counts) {
+      const at = sub + ((<usize>exponent) << 2);
+      store<u32>(at, load<u32>(at) + 1);
+    }
+  }
+  if (counts) foldCounts(counts, sub);
+}
+
+/** BF16 merge: out[i] = (sm & 0x80) << 8 | e << 7 | sm & 0x7f, as u16 words. */
+export function mergeBf16(e: usize, sm: usize, n: u32, out: usize): void {
+  const low7 = i16x8.splat(0x7f);
+  const sign = i16x8.splat(0x80);
+  let i: u32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    const ev = v128.load(e + i);
+    const sv = v128.load(sm + i);
+    const el = i16x8.extend_low_i8x16_u(ev);
+    const eh = i16x8.extend_high_i8x16_u(ev);
+    const sl = i16x8.extend_low_i8x16_u(sv);
+    const sh = i16x8.extend_high_i8x16_u(sv);
+    const lo = v128.or(v128.or(i16x8.shl(v128.and(sl, sign), 8), i16x8.shl(el, 7)), v128.and(sl, low7));
+    const hi = v128.or(v128.or(i16x8.shl(v128.and(sh, sign), 8), i16x8.shl(eh, 7)), v128.and(sh, low7));
+    v128.store(out + ((<usize>i) << 1), lo);
+    v128.store(out + ((<usize>i) << 1) + 16, hi);
+  }
+  for (; i < n; i++) {
+    const s = <u32>load<u8>(sm + i);
+    store<u16>(out + ((<usize>i) << 1), ((s & 0x80) << 8) | ((<u32>load<u8>(e + i)) << 7) | (s & 0x7f));
+  }
+}
+
+/**
+ * F32 split: x -> exponent (x >>> 23) & 0xff, mantissa bytes 0 and 1, and sign|mantissa
+ * top 7 bits (x >>> 16) & 0x7f | (x >>> 24) & 0x80. Exponents counted as in splitBf16.
+ */
+export function splitF32(
+  src: usize,
+  n: u32,
+  e: usize,
+  m0: usize,
+  m1: usize,
+  m2: usize,
+  counts: usize,
+  sub: usize,
+): void {
+  const top = i8x16.splat(-128);
+  if (counts) memory.fill(sub, 0, 4096);
+  let i: u32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    const p = src + ((<usize>i) << 2);
+    const v0 = v128.load(p);
+    const v1 = v128.load(p + 16);
+    const v2 = v128.load(p + 32);
+    const v3 = v128.load(p + 48);
+    // Bytes 0,1 then 2,3 of words 0..7, then of words 8..15.
+    const a = i8x16.shuffle(v0, v1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const b = i8x16.shuffle(v0, v1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const c = i8x16.shuffle(v2, v3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const d = i8x16.shuffle(v2, v3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const b0 = i8x16.shuffle(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const b1 = i8x16.shuffle(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const b2 = i8x16.shuffle(b, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const b3 = i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const ev = v128.or(i8x16.shl(b3, 1), i8x16.shr_u(b2, 7));
+    v128.store(e + i, ev);
+    v128.store(m0 + i, b0);
+    v128.store(m1 + i, b1);
+    v128.store(m2 + i, v128.bitselect(b3, b2, top));
+    if (counts) count16(ev, sub);
+  }
+  for (; i < n; i++) {
+    const x = load<u32>(src + ((<usize>i) << 2));
+    const exponent = (x >>> 23) & 0xff;
+    store<u8>(e + i, exponent);
+    store<u8>(m0 + i, x & 0xff);
+    store<u8>(m1 + i, (x >>> 8) & 0xff);
+    store<u8>(m2 + i, ((x >>> 16) & 0x7f) | ((x >>> 24) & 0x80));
+    if (counts) {
+      const at = sub + ((<usize>exponent) << 2);
+      store<u32>(at, load<u32>(at) + 1);
+    }
+  }
+  if (counts) foldCounts(counts, sub);
+}
+
+/** Interleaves byte planes b0..b3 (16 bytes each) into 16 little-endian words at p. */
+function store4(p: usize, b0: v128, b1: v128, b2: v128, b3: v128): void {
+  const lo01 = i8x16.shuffle(b0, b1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const hi01 = i8x16.shuffle(b0, b1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const lo23 = i8x16.shuffle(b2, b3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const hi23 = i8x16.shuffle(b2, b3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  v128.store(p, i8x16.shuffle(lo01, lo23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  v128.store(p + 16, i8x16.shuffle(lo01, lo23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+  v128.store(p + 32, i8x16.shuffle(hi01, hi23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  v128.store(p + 48, i8x16.shuffle(hi01, hi23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+}
+
+/** F32 merge: the inverse of splitF32, into u32 words at out. */
+export function mergeF32(e: usize, m0: usize, m1: usize, m2: usize, n: u32, out: usize): void {
+  const top = i8x16.splat(-128);
+  let i: u32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    const ev = v128.load(e + i);
+    const t = v128.load(m2 + i);
+    // byte 2: exponent bit 0 at bit 7 over mantissa bits 16..22; byte 3: sign over exponent >> 1.
+    const b2 = v128.bitselect(i8x16.shl(ev, 7), t, top);
+    const b3 = v128.bitselect(t, i8x16.shr_u(ev, 1), top);
+    store4(out + ((<usize>i) << 2), v128.load(m0 + i), v128.load(m1 + i), b2, b3);
+  }
+  for (; i < n; i++) {
+    const t = <u32>load<u8>(m2 + i);
+    store<u32>(
+      out + ((<usize>i) << 2),
+      ((t & 0x80) << 24) |
+        ((<u32>load<u8>(e + i)) << 23) |
+        ((t & 0x7f) << 16) |
+        ((<u32>load<u8>(m1 + i)) << 8) |
+        load<u8>(m0 + i),
+    );
+  }
+}
+
+/** F16 split (3 streams): exponent (x >>> 10) & 0x1f, low byte, sign|mantissa top 2 bits. */
+export function splitF16(src: usize, n: u32, e: usize, lo: usize, hi: usize): void {
+  for (let i: u32 = 0; i < n; i++) {
+    const x = <u32>load<u16>(src + ((<usize>i) << 1));
+    store<u8>(e + i, (x >>> 10) & 0x1f);
+    store<u8>(lo + i, x & 0xff);
+    store<u8>(hi + i, ((x >>> 13) & 0x04) | ((x >>> 8) & 0x03));
+  }
+}
+
+export function mergeF16(e: usize, lo: usize, hi: usize, n: u32, out: usize): void {
+  for (let i: u32 = 0; i < n; i++) {
+    const h = <u32>load<u8>(hi + i);
+    store<u16>(
+      out + ((<usize>i) << 1),
+      ((h & 0x04) << 13) | ((<u32>load<u8>(e + i)) << 10) | ((h & 0x03) << 8) | load<u8>(lo + i),
+    );
+  }
+}
+
+/**
+ * Byte planes: element i's byte p goes to streams + p * n + i (width 2, 4 or 8; other
+ * widths byte by byte).
+ */
+export function splitPlanes(src: usize, n: u32, width: u32, streams: usize): void {
+  let i: u32 = 0;
+  const s = <usize>n;
+  if (width === 2) {
+    for (; i + 16 <= n; i += 16) {
+      const a = v128.load(src + ((<usize>i) << 1));
+      const b = v128.load(src + ((<usize>i) << 1) + 16);
+      v128.store(streams + i, i8x16.shuffle(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+      v128.store(
+        streams + s + i,
+        i8x16.shuffle(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+      );
+    }
+  } else if (width === 4) {
+    for (; i + 16 <= n; i += 16) {
+      const p = src + ((<usize>i) << 2);
+      const v0 = v128.load(p);
+      const v1 = v128.load(p + 16);
+      const v2 = v128.load(p + 32);
+      const v3 = v128.load(p + 48);
+      const a = i8x16.shuffle(v0, v1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+      const b = i8x16.shuffle(v0, v1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+      const c = i8x16.shuffle(v2, v3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+      const d = i8x16.shuffle(v2, v3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+      v128.store(streams + i, i8x16.shuffle(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+      v128.store(
+        streams + s + i,
+        i8x16.shuffle(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+      );
+      v128.store(
+        streams + 2 * s + i,
+        i8x16.shuffle(b, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+      );
+      v128.store(
+        streams + 3 * s + i,
+        i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+      );
+    }
+  }
+  for (; i < n; i++) {
+    const at = src + <usize>i * width;
+    for (let p: u32 = 0; p < width; p++) store<u8>(streams + <usize>p * s + i, load<u8>(at + p));
+  }
+}
+
+export function mergePlanes(streams: usize, n: u32, width: u32, out: usize): void {
+  let i: u32 = 0;
+  const s = <usize>n;
+  if (width === 2) {
+    for (; i + 16 <= n; i += 16) {
+      const a = v128.load(streams + i);
+      const b = v128.load(streams + s + i);
+      v128.store(
+        out + ((<usize>i) << 1),
+        i8x16.shuffle(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+      );
+      v128.store(
+        out + ((<usize>i) << 1) + 16,
+        i8x16.shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+      );
+    }
+  } else if (width === 4) {
+    for (; i + 16 <= n; i += 16) {
+      store4(
+        out + ((<usize>i) << 2),
+        v128.load(streams + i),
+        v128.load(streams + s + i),
+        v128.load(streams + 2 * s + i),
+        v128.load(streams + 3 * s + i),
+      );
+    }
+  }
+  for (; i < n; i++) {
+    const at = out + <usize>i * width;
+    for (let p: u32 = 0; p < width; p++) store<u8>(at + p, load<u8>(streams + <usize>p * s + i));
+  }
+}
+
+/**
+ * Block layouts: fields (nf pairs of u32 start, length at `fields`) of n blocks of
+ * `width` bytes; field f's stream (n * length bytes) follows field f-1's at `streams`.
+ */
+export function splitBlocks(src: usize, n: u32, width: u32, fields: usize, nf: u32, streams: usize): void {
+  let at = streams;
+  for (let f: u32 = 0; f < nf; f++) {
+    const start = <usize>load<u32>(fields + ((<usize>f) << 3));
+    const length = <usize>load<u32>(fields + ((<usize>f) << 3) + 4);
+    let j = src + start;
+    if (length === 1) {
+      for (let b: u32 = 0; b < n; b++, j += width) store<u8>(at++, load<u8>(j));
+    } else {
+      for (let b: u32 = 0; b < n; b++, j += width) {
+        memory.copy(at, j, length);
+        at += length;
+      }
+    }
+  }
+}
+
+export function mergeBlocks(streams: usize, n: u32, width: u32, fields: usize, nf: u32, out: usize): void {
+  let at = streams;
+  for (let f: u32 = 0; f < nf; f++) {
+    const start = <usize>load<u32>(fields + ((<usize>f) << 3));
+    const length = <usize>load<u32>(fields + ((<usize>f) << 3) + 4);
+    let j = out + start;
+    if (length === 1) {
+      for (let b: u32 = 0; b < n; b++, j += width) store<u8>(j, load<u8>(at++));
+    } else {
+      for (let b: u32 = 0; b < n; b++, j += width) {
+        memory.copy(j, at, length);
+        at += length;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Huffman (huffman.ts): encoding
+
+/**
+ * Writes the LSB-first codes of symbols[0..n) as 4 lanes of q = ceil(n / 4) symbols into
+ * one bitstream at out (zero bits above the last code; out needs 8 bytes of slack), and
+ * each lane's end bit as u32 at laneEnds[0..3]. codes: u16[256], lengths: u8[256]; with
+ * pairs, pairCodes (i32[65536]) and pairLengths (u8[65536]) for first | second << 8.
+ */
+export function encodeLanes(
+  symbols: usize,
+  n: u32,
+  out: usize,
+  codes: usize,
+  lengths: usize,
+  pairCodes: usize,
+  pairLengths: usize,
+  usePairs: bool,
+  laneEnds: usize,
+): void {
+  let acc: u64 = 0;
+  let nb: u64 = 0;
+  let op = out;
+  const q = (n + 3) >>> 2;
+  for (let lane: u32 = 0; lane < 4; lane++) {
+    const from = min(n, lane * q);
+    const to = min(n, from + q);
+    let i = from;
+    if (usePairs) {
+      for (; i + 2 <= to; i += 2) {
+        const pair = <usize>load<u16>(symbols + i);
+        acc |= (<u64>load<u32>(pairCodes + (pair << 2))) << nb;
+        nb += <u64>load<u8>(pairLengths + pair);
+        store<u64>(op, acc);
+        const bytes = nb >>> 3;
+        op += <usize>bytes;
+        acc >>>= bytes << 3;
+        nb &= 7;
+      }
+    }
+    for (; i < to; i++) {
+      const s = <usize>load<u8>(symbols + i);
+      acc |= (<u64>load<u16>(codes + (s << 1))) << nb;
+      nb += <u64>load<u8>(lengths + s);
+      store<u64>(op, acc);
+      const bytes = nb >>> 3;
+      op += <usize>bytes;
+      acc >>>= bytes << 3;
+      nb &= 7;
+    }
+    store<u32>(laneEnds + ((<usize>lane) << 2), <u32>((op - out) << 3) + <u32>nb);
+  }
+  store<u64>(op, acc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Huffman: decoding. The block lies at `block` with 8 zero bytes after its blockLen bytes;
+// lanes holds u32 lane start bits [0..3] and the end bit [4] (relative to the block), and
+// gets each lane's final bit position in [5..8]. multi: i32[2^tableBits] entries
+// s1 | s2 << 8 | s3 << 16 | count << 24 | bits << 26; single: u16 entries s | len << 8.
+
+function steps(r0: i32, r1: i32, r2: i32, r3: i32, bits: i32, tableBits: i32): i32 {
+  return min(min(min((r0 - 1) / 3, (r1 - 1) / 3), min((r2 - 1) / 3, (r3 - 1) / 3)), bits / tableBits);
+}
+
+function peek(block: usize, blockLen: u32, p: u32): u32 {
+  const at = p >>> 3;
+  return at < blockLen ? load<u32>(block + at) >>> (p & 7) : 0;
+}
+
+/** Symbols one at a time into out[o..oe) from bit p; returns the bit after them. */
+function tailBytes(
+  block: usize,
+  blockLen: u32,
+  p: u32,
+  out: usize,
+  o: u32,
+  oe: u32,
+  single: usize,
+  mask: u32,
+): u32 {
+  while (o < oe) {
+    const e = <u32>load<u16>(single + ((<usize>(peek(block, blockLen, p) & mask)) << 1));
+    store<u8>(out + o, e);
+    o++;
+    p += e >>> 8;
+  }
+  return p;
+}
+
+export function decodeLanes(
+  block: usize,
+  blockLen: u32,
+  out: usize,
+  n: u32,
+  multi: usize,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+): void {
+  const q = (n + 3) >>> 2;
+  const mask = (1 << tableBits) - 1;
+  let p0 = load<u32>(lanes);
+  let p1 = load<u32>(lanes + 4);
+  let p2 = load<u32>(lanes + 8);
+  let p3 = load<u32>(lanes + 12);
+  let o0: u32 = 0;
+  let o1 = min(n, q);
+  let o2 = min(n, 2 * q);
+  let o3 = min(n, 3 * q);
+  const e0 = o1;
+  const e1 = o2;
+  const e2 = o3;
+  const e3 = n;
+  const readLimit = (<i32>blockLen - 4) * 8;
+  for (;;) {
+    let k = steps(
+      e0 - o0,
+      e1 - o1,
+      e2 - o2,
+      e3 - o3,
+      readLimit - <i32>max(max(p0, p1), max(p2, p3)),
+      tableBits,
+    );
+    if (k < 4) break;
+    for (; k > 0; k--) {
+      const a = load<u32>(multi + ((<usize>((load<u32>(block + (p0 >>> 3)) >>> (p0 & 7)) & mask)) << 2));
+      const b = load<u32>(multi + ((<usize>((load<u32>(block + (p1 >>> 3)) >>> (p1 & 7)) & mask)) << 2));
+      const c = load<u32>(multi + ((<usize>((load<u32>(block + (p2 >>> 3)) >>> (p2 & 7)) & mask)) << 2));
+      const d = load<u32>(multi + ((<usize>((load<u32>(block + (p3 >>> 3)) >>> (p3 & 7)) & mask)) << 2));
+      store<u32>(out + o0, a);
+      store<u32>(out + o1, b);
+      store<u32>(out + o2, c);
+      store<u32>(out + o3, d);
+      o0 += (a >>> 24) & 3;
+      o1 += (b >>> 24) & 3;
+      o2 += (c >>> 24) & 3;
+      o3 += (d >>> 24) & 3;
+      p0 += a >>> 26;
+      p1 += b >>> 26;
+      p2 += c >>> 26;
+      p3 += d >>> 26;
+    }
+  }
+  store<u32>(lanes + 20, tailBytes(block, blockLen, p0, out, o0, e0, single, mask));
+  store<u32>(lanes + 24, tailBytes(block, blockLen, p1, out, o1, e1, single, mask));
+  store<u32>(lanes + 28, tailBytes(block, blockLen, p2, out, o2, e2, single, mask));
+  store<u32>(lanes + 32, tailBytes(block, blockLen, p3, out, o3, e3, single, mask));
+}
+
+/** Bytes 0..3 of x, each moved to the low byte of a 16-bit lane. */
+function spread(x: u64): u64 {
+  return (x & 0xff) | ((x & 0xff00) << 8) | ((x & 0xff0000) << 16) | ((x & 0xff000000) << 24);
+}
+
+/**
+ * The BF16 words of 4 elements from their exponent bytes (spread, see spread()) and
+ * sign|mantissa bytes (spread): sign to bit 15, exponent to bits 7..14, mantissa 0..6.
+ */
+function bf16Words(e: u64, s: u64): u64 {
+  const signs: u64 = ((<u64>0x0080_0080) << 32) | 0x0080_0080;
+  const mantissas: u64 = ((<u64>0x007f_007f) << 32) | 0x007f_007f;
+  return ((s & signs) << 8) | (e << 7) | (s & mantissas);
+}
+
+/** One symbol's BF16 word from exponent e and sign|mantissa s. */
+function bf16Word(e: u32, s: u32): u32 {
+  return ((s & 0x80) << 8) | (e << 7) | (s & 0x7f);
+}
+
+/**
+ * decodeLanes fused with the BF16 merge: the block's symbols are exponents (which = 0,
+ * other = the sign|mantissa bytes) or sign|mantissa bytes (which = 1, other = the
+ * exponents); out receives n u16 words. Every lookup writes 4 words, those past its
+ * count written again by the next.
+ */
+export function decodeLanesBf16(
+  block: usize,
+  blockLen: u32,
+  other: usize,
+  out: usize,
+  n: u32,
+  multi: usize,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+  which: u32,
+): void {
+  const q = (n + 3) >>> 2;
+  const mask = (1 << tableBits) - 1;
+  let p0 = load<u32>(lanes);
+  let p1 = load<u32>(lanes + 4);
+  let p2 = load<u32>(lanes + 8);
+  let p3 = load<u32>(lanes + 12);
+  let o0: u32 = 0;
+  let o1 = min(n, q);
+  let o2 = min(n, 2 * q);
+  let o3 = min(n, 3 * q);
+  const e0 = o1;
+  const e1 = o2;
+  const e2 = o3;
+  const e3 = n;
+  const readLimit = (<i32>blockLen - 4) * 8;
+  for (;;) {
+    let k = steps(
+      e0 - o0,
+      e1 - o1,
+      e2 - o2,
+      e3 - o3,
+      readLimit - <i32>max(max(p0, p1), max(p2, p3)),
+      tableBits,
+    );
+    if (k < 4) break;
+    if (which === 0) {
+      for (; k > 0; k--) {
+        const a = load<u32>(multi + ((<usize>((load<u32>(block + (p0 >>> 3)) >>> (p0 & 7)) & mask)) << 2));
+        const b = load<u32>(multi + ((<usize>((load<u32>(block + (p1 >>> 3)) >>> (p1 & 7)) & mask)) << 2));
+        const c = load<u32>(multi + ((<usize>((load<u32>(block + (p2 >>> 3)) >>> (p2 & 7)) & mask)) << 2));
+        const d = load<u32>(multi + ((<usize>((load<u32>(block + (p3 >>> 3)) >>> (p3 & 7)) & mask)) << 2));
+        store<u64>(out + ((<usize>o0) << 1), bf16Words(spread(a & 0xffffff), spread(load<u32>(other + o0))));
+        store<u64>(out + ((<usize>o1) << 1), bf16Words(spread(b & 0xffffff), spread(load<u32>(other + o1))));
+        store<u64>(out + ((<usize>o2) << 1), bf16Words(spread(c & 0xffffff), spread(load<u32>(other + o2))));
+        store<u64>(out + ((<usize>o3) << 1), bf16Words(spread(d & 0xffffff), spread(load<u32>(other + o3))));
+        o0 += (a >>> 24) & 3;
+        o1 += (b >>> 24) & 3;
+        o2 += (c >>> 24) & 3;
+        o3 += (d >>> 24) & 3;
+        p0 += a >>> 26;
+        p1 += b >>> 26;
+        p2 += c >>> 26;
+        p3 += d >>> 26;
+      }
+    } else {
+      for (; k > 0; k--) {
+        const a = load<u32>(multi + ((<usize>((load<u32>(block + (p0 >>> 3)) >>> (p0 & 7)) & mask)) << 2));
+        const b = load<u32>(multi + ((<usize>((load<u32>(block + (p1 >>> 3)) >>> (p1 & 7)) & mask)) << 2));
+        const c = load<u32>(multi + ((<usize>((load<u32>(block + (p2 >>> 3)) >>> (p2 & 7)) & mask)) << 2));
+        const d = load<u32>(multi + ((<usize>((load<u32>(block + (p3 >>> 3)) >>> (p3 & 7)) & mask)) << 2));
+        store<u64>(out + ((<usize>o0) << 1), bf16Words(spread(load<u32>(other + o0)), spread(a & 0xffffff)));
+        store<u64>(out + ((<usize>o1) << 1), bf16Words(spread(load<u32>(other + o1)), spread(b & 0xffffff)));
+        store<u64>(out + ((<usize>o2) << 1), bf16Words(spread(load<u32>(other + o2)), spread(c & 0xffffff)));
+        store<u64>(out + ((<usize>o3) << 1), bf16Words(spread(load<u32>(other + o3)), spread(d & 0xffffff)));
+        o0 += (a >>> 24) & 3;
+        o1 += (b >>> 24) & 3;
+        o2 += (c >>> 24) & 3;
+        o3 += (d >>> 24) & 3;
+        p0 += a >>> 26;
+        p1 += b >>> 26;
+        p2 += c >>> 26;
+        p3 += d >>> 26;
+      }
+    }
+  }
+  store<u32>(lanes + 20, tailBf16(block, blockLen, p0, other, out, o0, e0, single, mask, which));
+  store<u32>(lanes + 24, tailBf16(block, blockLen, p1, other, out, o1, e1, single, mask, which));
+  store<u32>(lanes + 28, tailBf16(block, blockLen, p2, other, out, o2, e2, single, mask, which));
+  store<u32>(lanes + 32, tailBf16(block, blockLen, p3, other, out, o3, e3, single, mask, which));
+}
+
+function tailBf16(
+  block: usize,
+  blockLen: u32,
+  p: u32,
+  other: usize,
+  out: usize,
+  o: u32,
+  oe: u32,
+  single: usize,
+  mask: u32,
+  which: u32,
+): u32 {
+  while (o < oe) {
+    const e = <u32>load<u16>(single + ((<usize>(peek(block, blockLen, p) & mask)) << 1));
+    const x = <u32>load<u8>(other + o);
+    const w = which === 0 ? bf16Word(e & 0xff, x) : bf16Word(x, e & 0xff);
+    store<u16>(out + ((<usize>o) << 1), w);
+    o++;
+    p += e >>> 8;
+  }
+  return p;
+}
+
+/**
+ * decodeLanes fused with the F32 merge: the block's symbols are the exponents; m0, m1,
+ * m2 the other three streams (bytes); out receives n u32 words. Each lookup writes its
+ * 3 symbols' words.
+ */
+export function decodeLanesF32(
+  block: usize,
+  blockLen: u32,
+  m0: usize,
+  m1: usize,
+  m2: usize,
+  out: usize,
+  n: u32,
+  multi: usize,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+): void {
+  const q = (n + 3) >>> 2;
+  const mask = (1 << tableBits) - 1;
+  let p0 = load<u32>(lanes);
+  let p1 = load<u32>(lanes + 4);
+  let p2 = load<u32>(lanes + 8);
+  let p3 = load<u32>(lanes + 12);
+  let o0: u32 = 0;
+  let o1 = min(n, q);
+  let o2 = min(n, 2 * q);
+  let o3 = min(n, 3 * q);
+  const e0 = o1;
+  const e1 = o2;
+  const e2 = o3;
+  const e3 = n;
+  const readLimit = (<i32>blockLen - 4) * 8;
+  for (;;) {
+    let k = steps(
+      e0 - o0,
+      e1 - o1,
+      e2 - o2,
+      e3 - o3,
+      readLimit - <i32>max(max(p0, p1), max(p2, p3)),
+      tableBits,
+    );
+    if (k < 4) break;
+    for (; k > 0; k--) {
+      const a = load<u32>(multi + ((<usize>((load<u32>(block + (p0 >>> 3)) >>> (p0 & 7)) & mask)) << 2));
+      const b = load<u32>(multi + ((<usize>((load<u32>(block + (p1 >>> 3)) >>> (p1 & 7)) & mask)) << 2));
+      const c = load<u32>(multi + ((<usize>((load<u32>(block + (p2 >>> 3)) >>> (p2 & 7)) & mask)) << 2));
+      const d = load<u32>(multi + ((<usize>((load<u32>(block + (p3 >>> 3)) >>> (p3 & 7)) & mask)) << 2));
+      f32Words(a, o0, m0, m1, m2, out);
+      f32Words(b, o1, m0, m1, m2, out);
+      f32Words(c, o2, m0, m1, m2, out);
+      f32Words(d, o3, m0, m1, m2, out);
+      o0 += (a >>> 24) & 3;
+      o1 += (b >>> 24) & 3;
+      o2 += (c >>> 24) & 3;
+      o3 += (d >>> 24) & 3;
+      p0 += a >>> 26;
+      p1 += b >>> 26;
+      p2 += c >>> 26;
+      p3 += d >>> 26;
+    }
+  }
+  store<u32>(lanes + 20, tailF32(block, blockLen, p0, m0, m1, m2, out, o0, e0, single, mask));
+  store<u32>(lanes + 24, tailF32(block, blockLen, p1, m0, m1, m2, out, o1, e1, single, mask));
+  store<u32>(lanes + 28, tailF32(block, blockLen, p2, m0, m1, m2, out, o2, e2, single, mask));
+  store<u32>(lanes + 32, tailF32(block, blockLen, p3, m0, m1, m2, out, o3, e3, single, mask));
+}
+
+function f32Word(e: u32, a: u32, b: u32, t: u32): u32 {
+  return ((t & 0x80) << 24) | (e << 23) | ((t & 0x7f) << 16) | (b << 8) | a;
+}
+
+/** The F32 words of the 3 exponents in entry x at elements o.. (4 bytes read per stream). */
+function f32Words(x: u32, o: u32, m0: usize, m1: usize, m2: usize, out: usize): void {
+  const a = load<u32>(m0 + o);
+  const b = load<u32>(m1 + o);
+  const t = load<u32>(m2 + o);
+  const p = out + ((<usize>o) << 2);
+  store<u32>(p, f32Word(x & 0xff, a & 0xff, b & 0xff, t & 0xff));
+  store<u32>(p + 4, f32Word((x >>> 8) & 0xff, (a >>> 8) & 0xff, (b >>> 8) & 0xff, (t >>> 8) & 0xff));
+  store<u32>(p + 8, f32Word((x >>> 16) & 0xff, (a >>> 16) & 0xff, (b >>> 16) & 0xff, (t >>> 16) & 0xff));
+}
+
+function tailF32(
+  block: usize,
+  blockLen: u32,
+  p: u32,
+  m0: usize,
+  m1: usize,
+  m2: usize,
+  out: usize,
+  o: u32,
+  oe: u32,
+  single: usize,
+  mask: u32,
+): u32 {
+  while (o < oe) {
+    const e = <u32>load<u16>(single + ((<usize>(peek(block, blockLen, p) & mask)) << 1));
+    store<u32>(
+      out + ((<usize>o) << 2),
+      f32Word(e & 0xff, load<u8>(m0 + o), load<u8>(m1 + o), load<u8>(m2 + o)),
+    );
+    o++;
+    p += e >>> 8;
+  }
+  return p;
+}

@@ -1,0 +1,76 @@
+/**
+ * Real-derived half-precision weights: the F32 values of real model files rounded to
+ * BF16 or F16 (round to nearest, ties to even), and tensors tiled to a size. Used by
+ * bench/speed.ts, bench/kernels.ts and test/kernels.test.ts.
+ */
+import { readFileSync } from "node:fs";
+
+/** The data section of a safetensors file (after its 8-byte length and JSON header). */
+export function safetensorsData(path: string): Uint8Array {
+  const file = readFileSync(path);
+  const headerLength = Number(file.readBigUInt64LE(0));
+  return new Uint8Array(file.buffer, file.byteOffset + 8 + headerLength, file.length - 8 - headerLength);
+}
+
+/** Little-endian F32 bytes (a multiple of 4 is used) rounded to BF16, as bytes. */
+export function toBf16(f32: Uint8Array): Uint8Array {
+  const n = f32.length >>> 2;
+  const bits = new Uint32Array(n);
+  new Uint8Array(bits.buffer).set(f32.subarray(0, n * 4));
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = bits[i];
+    if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) out[i] = (x >>> 16) | 0x40;
+    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** One F32 (as bits) to F16 bits, round to nearest even, overflow to infinity. */
+function halfOf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  const mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  const e = exponent - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mantissa | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = m & ((1 << shift) - 1);
+    let v = m >>> shift;
+    if (rest > half || (rest === half && (v & 1) === 1)) v++;
+    return sign | v;
+  }
+  let v = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (v & 1) === 1)) v++;
+  return sign | v;
+}
+
+/** Little-endian F32 bytes rounded to F16, as bytes. */
+export function toF16(f32: Uint8Array): Uint8Array {
+  const n = f32.length >>> 2;
+  const bits = new Uint32Array(n);
+  new Uint8Array(bits.buffer).set(f32.subarray(0, n * 4));
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = halfOf(bits[i]);
+  return new Uint8Array(out.buffer);
+}
+
+/**
+ * `size` bytes made by repeating `parts` in turn (whole tensors back to back, then again
+ * from the first): real values at every size, never noise.
+ */
+export function tile(parts: readonly Uint8Array[], size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; at < size; i = (i + 1) % parts.length) {
+    const part = parts[i].subarray(0, size - at);
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,242 @@
+/**
+ * HIER's fast paths through the WebAssembly kernels (kernels.ts): a chunk's elements
+ * are split into streams in the kernels' memory (and the exponents counted in the same
+ * pass), where histogram() and huffmanEncode() then code them without a copy; decoding
+ * decodes every stream there and merges them with a SIMD kernel into the output words.
+ * (Kernels that decode the exponents straight into BF16 or F32 words, decodeLanesBf16
+ * and decodeLanesF32, measured slower than decoding and then merging with SIMD:
+ * bench/results/kernels.md.) Each returns undefined/false where the kernels are not
+ * available, the chunk is too small to gain, or a stream is coded in a way they do not
+ * handle, and HIER runs its TypeScript path, which gives the same bytes.
+ */
+import { MmhError } from "../../common/errors.ts";
+import {
+  BLOCK_HUFFMAN,
+  BLOCK_SINGLE,
+  BLOCK_STORED,
+  checkLanesEnded,
+  huffmanDecode,
+  prepareHuffmanBlock,
+} from "./huffman.ts";
+import { ARENA_LIMIT, type Kernels, kernels } from "./kernels.ts";
+import { type Layout, streamLength } from "./layouts.ts";
+
+/** Below this many bytes a chunk stays in TypeScript: copying it in costs more than the kernels save. */
+export const KERNEL_MIN_BYTES = 4096;
+
+const METHOD_CONSTANT = 0;
+const METHOD_STORED = 1;
+const METHOD_HUFFMAN = 2;
+
+export interface Split {
+  streams: Uint8Array[];
+  /** Counts of stream 0 (the exponents), for the layouts whose TypeScript split counts them. */
+  counts?: Uint32Array;
+}
+
+/** The byte offset of each field in a block layout's element (fields tile it in order). */
+function fieldTable(k: Kernels, layout: Layout): number {
+  const per = layout.perElement ?? [];
+  const table = new Uint32Array(k.u8().buffer, k.at.fields, 2 * per.length);
+  let start = 0;
+  for (let f = 0; f < per.length; f++) {
+    table[2 * f] = start;
+    table[2 * f + 1] = per[f];
+    start += per[f];
+  }
+  return per.length;
+}
+
+/**
+ * Splits n elements of `layout` at raw[head..] into streams in the kernels' memory, and
+ * reserves room there for coding them; the streams stay valid until the next HIER call.
+ */
+export function kernelSplit(layout: Layout, raw: Uint8Array, head: number, n: number): Split | undefined {
+  const k = kernels();
+  const bytes = n * layout.width;
+  if (!k || bytes < KERNEL_MIN_BYTES) return undefined;
+  const lengths: number[] = [];
+  let sum = 0;
+  let longest = 0;
+  for (let s = 0; s < layout.streams; s++) {
+    const length = streamLength(layout, s, n);
+    lengths.push(length);
+    sum += length;
+    longest = Math.max(longest, length);
+  }
+  const total = bytes + 64 + sum + 64 + longest + 1024;
+  if (total > ARENA_LIMIT) return undefined;
+  k.begin(total);
+  const src = k.alloc(bytes);
+  const base = k.alloc(sum);
+  const mem = k.u8();
+  mem.set(raw.subarray(head, head + bytes), src);
+  const streams: Uint8Array[] = [];
+  const at: number[] = [];
+  let p = base;
+  for (const length of lengths) {
+    at.push(p);
+    streams.push(mem.subarray(p, p + length));
+    p += length;
+  }
+  const x = k.x;
+  const counting = layout.splitCounting !== undefined;
+  if (counting) mem.fill(0, k.at.counts, k.at.counts + 1024);
+  const counts = counting ? k.at.counts : 0;
+  switch (layout.name) {
+    case "bytes":
+      streams[0] = mem.subarray(src, src + bytes);
+      break;
+    case "bf16":
+      x.splitBf16(src, n, at[0], at[1], counts, k.at.sub);
+      break;
+    case "f16":
+      x.splitF16(src, n, at[0], at[1], at[2]);
+      break;
+    case "f32":
+      x.splitF32(src, n, at[0], at[1], at[2], at[3], counts, k.at.sub);
+      break;
+    case "planes2":
+    case "planes4":
+    case "planes8":
+      x.splitPlanes(src, n, layout.width, base);
+      break;
+    default:
+      if (!layout.perElement) return undefined;
+      x.splitBlocks(src, n, layout.width, k.at.fields, fieldTable(k, layout), base);
+  }
+  return {
+    streams,
+    counts: counting ? new Uint32Array(mem.buffer, k.at.counts, 256).slice() : undefined,
+  };
+}
+
+export interface Part {
+  method: number;
+  start: number;
+  length: number;
+}
+
+function corrupt(message: string): MmhError {
+  return new MmhError("E_CORRUPT", `HIER: ${message}`);
+}
+
+/**
+ * Decodes the streams of n elements of `layout` (`parts` of `payload`, their lengths
+ * checked against the payload) into `out` (n * width bytes). False, having written
+ * nothing, when the kernels are not available, the chunk is small, or a stream is coded
+ * in a way they do not handle (zstd, context Huffman): HIER's TypeScript path then runs.
+ */
+export function kernelDecode(
+  layout: Layout,
+  parts: readonly Part[],
+  payload: Uint8Array,
+  n: number,
+  out: Uint8Array,
+): boolean {
+  const k = kernels();
+  const bytes = n * layout.width;
+  if (!k || bytes < KERNEL_MIN_BYTES) return false;
+  let room = bytes + 64;
+  for (const [s, part] of parts.entries()) {
+    if (part.method > METHOD_HUFFMAN) return false;
+    if (part.method === METHOD_HUFFMAN) {
+      const type = part.length > 0 ? payload[part.start] : -1;
+      if (type !== BLOCK_STORED && type !== BLOCK_SINGLE && type !== BLOCK_HUFFMAN) return false;
+      room += part.length + 32;
+    }
+    room += streamLength(layout, s, n) + 32;
+  }
+  if (room > ARENA_LIMIT) return false;
+  k.begin(room);
+  const outAt = k.alloc(bytes);
+  const mem = k.u8();
+  const at = k.at;
+  const single = new Uint16Array(mem.buffer, at.single, 2048);
+  const multi = new Int32Array(mem.buffer, at.multi, 2048);
+  const lanes = new Int32Array(mem.buffer, at.lanes, 16);
+  const blockOf = (part: Part) => payload.subarray(part.start, part.start + part.length);
+  const isHuffman = (s: number) =>
+    parts[s].method === METHOD_HUFFMAN && payload[parts[s].start] === BLOCK_HUFFMAN;
+  /** Copies a Huffman block into the arena (8 zero bytes after it) and builds its tables. */
+  const prepare = (s: number, count: number): [number, number] => {
+    const block = blockOf(parts[s]);
+    const tableBits = prepareHuffmanBlock(block, count, single, multi, lanes);
+    const address = k.alloc(block.length + 8);
+    mem.set(block, address);
+    mem.fill(0, address + block.length, address + block.length + 8);
+    return [address, tableBits];
+  };
+  const ended = () => checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
+  // A one-stream layout decodes straight into the output.
+  const fused = layout.name === "bytes" && isHuffman(0) ? 0 : -1;
+  // The streams, decoded or copied into the arena one right after another (the plane
+  // and block merges read them so), then merged by a SIMD kernel.
+  const streamAt: number[] = [];
+  let total = 0;
+  for (let s = 0; s < parts.length; s++) {
+    streamAt.push(total);
+    total += streamLength(layout, s, n);
+  }
+  const base = k.alloc(total);
+  for (const [s, part] of parts.entries()) {
+    const size = streamLength(layout, s, n);
+    const address = base + streamAt[s];
+    streamAt[s] = address;
+    if (s === fused) continue;
+    const block = blockOf(part);
+    switch (part.method) {
+      case METHOD_CONSTANT:
+        if (part.length !== Math.min(1, size))
+          throw corrupt(`stream ${s}: constant stream of ${part.length} bytes`);
+        mem.fill(size > 0 ? block[0] : 0, address, address + size);
+        break;
+      case METHOD_STORED:
+        if (part.length !== size) throw corrupt(`stream ${s}: stored ${part.length} bytes for ${size}`);
+        mem.set(block, address);
+        break;
+      default:
+        if (block[0] !== BLOCK_HUFFMAN) {
+          huffmanDecode(block, mem.subarray(address, address + size));
+          break;
+        }
+        {
+          const [blockAt, tableBits] = prepare(s, size);
+          k.x.decodeLanes(blockAt, block.length, address, size, at.multi, at.single, tableBits, at.lanes);
+          ended();
+          k.release(blockAt);
+        }
+    }
+  }
+  const x = k.x;
+  if (fused >= 0) {
+    const [blockAt, tableBits] = prepare(fused, n);
+    x.decodeLanes(blockAt, parts[fused].length, outAt, n, at.multi, at.single, tableBits, at.lanes);
+    ended();
+  } else {
+    switch (layout.name) {
+      case "bytes":
+        mem.copyWithin(outAt, streamAt[0], streamAt[0] + n);
+        break;
+      case "bf16":
+        x.mergeBf16(streamAt[0], streamAt[1], n, outAt);
+        break;
+      case "f16":
+        x.mergeF16(streamAt[0], streamAt[1], streamAt[2], n, outAt);
+        break;
+      case "f32":
+        x.mergeF32(streamAt[0], streamAt[1], streamAt[2], streamAt[3], n, outAt);
+        break;
+      case "planes2":
+      case "planes4":
+      case "planes8":
+        // The streams lie one after another, n bytes each: plane p at streamAt[0] + p * n.
+        x.mergePlanes(streamAt[0], n, layout.width, outAt);
+        break;
+      default:
+        x.mergeBlocks(streamAt[0], n, layout.width, at.fields, fieldTable(k, layout), outAt);
+    }
+  }
+  out.set(mem.subarray(outAt, outAt + bytes));
+  return true;
+}

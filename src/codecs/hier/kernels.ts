@@ -1,0 +1,240 @@
+/**
+ * HIER's WebAssembly SIMD kernels (assembly/kernels.ts): loading them and laying out
+ * their memory. `npm run build` compiles them into dist/codecs/hier/kernels.wasm; a
+ * checkout running src/ finds them in .cache/ (`node scripts/build.ts --kernels`), keyed
+ * by the digest of their source, so a stale build is never used. Where WebAssembly SIMD
+ * is missing (WebAssembly.validate refuses the module) or no build is found, HIER runs
+ * its TypeScript twins, which give the same bytes (test/kernels.test.ts).
+ *
+ * Memory: a fixed area (decode tables, code tables, histogram scratch, lane positions)
+ * above the module's own data, then an arena that one HIER call reserves with begin()
+ * and hands out with alloc(). Data lives in the kernels' memory only between a begin()
+ * and the end of that call: growing the memory detaches every view of it, so it grows
+ * in begin() alone, never while such views are in use.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface KernelExports {
+  heapBase(): number;
+  histogram(src: number, n: number, counts: number, sub: number): void;
+  splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub: number): void;
+  mergeBf16(e: number, sm: number, n: number, out: number): void;
+  splitF32(
+    src: number,
+    n: number,
+    e: number,
+    m0: number,
+    m1: number,
+    m2: number,
+    counts: number,
+    sub: number,
+  ): void;
+  mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
+  splitF16(src: number, n: number, e: number, lo: number, hi: number): void;
+  mergeF16(e: number, lo: number, hi: number, n: number, out: number): void;
+  splitPlanes(src: number, n: number, width: number, streams: number): void;
+  mergePlanes(streams: number, n: number, width: number, out: number): void;
+  splitBlocks(src: number, n: number, width: number, fields: number, nf: number, streams: number): void;
+  mergeBlocks(streams: number, n: number, width: number, fields: number, nf: number, out: number): void;
+  encodeLanes(
+    symbols: number,
+    n: number,
+    out: number,
+    codes: number,
+    lengths: number,
+    pairCodes: number,
+    pairLengths: number,
+    usePairs: number,
+    laneEnds: number,
+  ): void;
+  decodeLanes(
+    block: number,
+    blockLen: number,
+    out: number,
+    n: number,
+    multi: number,
+    single: number,
+    tableBits: number,
+    lanes: number,
+  ): void;
+  decodeLanesBf16(
+    block: number,
+    blockLen: number,
+    other: number,
+    out: number,
+    n: number,
+    multi: number,
+    single: number,
+    tableBits: number,
+    lanes: number,
+    which: number,
+  ): void;
+  decodeLanesF32(
+    block: number,
+    blockLen: number,
+    m0: number,
+    m1: number,
+    m2: number,
+    out: number,
+    n: number,
+    multi: number,
+    single: number,
+    tableBits: number,
+    lanes: number,
+  ): void;
+  memory: WasmMemory;
+}
+
+/** The parts of the WebAssembly API used here (the project's TypeScript lib has no DOM types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: object };
+}
+
+/** Addresses of the fixed area (see assembly/kernels.ts for what each holds). */
+export interface Fixed {
+  multi: number;
+  single: number;
+  counts: number;
+  sub: number;
+  lanes: number;
+  codes: number;
+  lengths: number;
+  pairCodes: number;
+  pairLengths: number;
+  fields: number;
+}
+
+export interface Kernels {
+  readonly x: KernelExports;
+  readonly at: Fixed;
+  /** The memory as bytes (a new view after it grew). */
+  u8(): Uint8Array;
+  /** Whether `data` is a view of the kernels' memory (so its byteOffset is its address). */
+  holds(data: ArrayBufferView): boolean;
+  /** Starts a call's use of the arena, growing the memory to hold `bytes`. */
+  begin(bytes: number): void;
+  /** `bytes` of the arena reserved by begin(), 16-aligned, or -1 when they do not fit. */
+  alloc(bytes: number): number;
+  /** Gives back what alloc() handed out from `address` on. */
+  release(address: number): void;
+}
+
+/** The largest arena a call may reserve: wasm32 addresses 4 GiB, kept well below. */
+export const ARENA_LIMIT = 1 << 30;
+
+const PAGE = 65536;
+const FIXED_BYTES = 8192 + 4096 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024;
+
+function locate(): string | undefined {
+  const here = import.meta.dirname;
+  const beside = join(here, "kernels.wasm");
+  if (existsSync(beside)) return beside;
+  const root = join(here, "..", "..", "..");
+  const source = join(root, "assembly", "kernels.ts");
+  if (!existsSync(source)) return undefined;
+  const cached = join(root, ".cache", `kernels-${kernelSourceDigest(readFileSync(source))}.wasm`);
+  return existsSync(cached) ? cached : undefined;
+}
+
+/** The name the build cache gives a kernels build: a digest of the source it came from. */
+export function kernelSourceDigest(source: Uint8Array): string {
+  return createHash("sha256").update(source).digest("hex").slice(0, 16);
+}
+
+function instantiate(): Kernels | undefined {
+  const path = locate();
+  if (!path) return undefined;
+  const bytes = readFileSync(path);
+  // The module uses SIMD: an engine without it refuses the module, and HIER runs TypeScript.
+  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (!wasm?.validate(bytes)) return undefined;
+  const x = new wasm.Instance(new wasm.Module(bytes)).exports as KernelExports;
+  const memory = x.memory;
+  let next = (x.heapBase() + 63) & ~63;
+  const take = (bytes: number) => {
+    const a = next;
+    next += (bytes + 63) & ~63;
+    return a;
+  };
+  const at: Fixed = {
+    multi: take(8192),
+    single: take(4096),
+    counts: take(1024),
+    sub: take(4096),
+    lanes: take(64),
+    codes: take(512),
+    lengths: take(256),
+    pairCodes: take(262144),
+    pairLengths: take(65536),
+    fields: take(1024),
+  };
+  const arenaBase = (next + 63) & ~63;
+  if (arenaBase - x.heapBase() > FIXED_BYTES + 1024) throw new Error("kernels: fixed area overflow");
+  let view = new Uint8Array(memory.buffer);
+  let top = arenaBase;
+  let end = arenaBase;
+  const u8 = () => {
+    if (view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer);
+    return view;
+  };
+  const grow = (bytes: number) => {
+    const need = arenaBase + bytes;
+    if (need > memory.buffer.byteLength) memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE));
+  };
+  grow(0);
+  return {
+    x,
+    at,
+    u8,
+    holds: (data) => data.buffer === memory.buffer,
+    begin(bytes) {
+      grow(bytes);
+      top = arenaBase;
+      end = arenaBase + bytes;
+    },
+    alloc(bytes) {
+      const a = top;
+      const after = a + ((bytes + 15) & ~15);
+      if (after > end) return -1;
+      top = after;
+      return a;
+    },
+    release(address) {
+      if (address >= arenaBase && address < top) top = address;
+    },
+  };
+}
+
+let loaded: Kernels | undefined | null = null;
+let enabled = true;
+
+/** The kernels, or undefined where they cannot run or are switched off. */
+export function kernels(): Kernels | undefined {
+  if (!enabled) return undefined;
+  if (loaded === null) loaded = instantiate();
+  return loaded;
+}
+
+/**
+ * Switches the kernels off (HIER then runs its TypeScript twins) or on again; returns
+ * whether they were on. For tests and benchmarks comparing the two paths.
+ */
+export function setKernels(on: boolean): boolean {
+  const was = enabled;
+  enabled = on;
+  return was;
+}
+
+/** Whether the kernels were found and run here (the engine supports WebAssembly SIMD). */
+export function kernelsAvailable(): boolean {
+  if (loaded === null) loaded = instantiate();
+  return loaded !== undefined;
+}

@@ -1,0 +1,130 @@
+/**
+ * HIER's WebAssembly kernels against their TypeScript twins: the same inputs coded with
+ * the kernels on and off must give identical payloads, and both decoders identical bytes
+ * (the original), for every layout, on real, real-derived and generated data at edge
+ * sizes. The kernels come from the build cache (`node scripts/build.ts --kernels`),
+ * which this test fills first when it is missing.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
+import { hierDecode, hierEncode } from "../src/codecs/hier/hier.ts";
+import { kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
+import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
+import type { CodecOptions } from "../src/codecs/types.ts";
+import type { DTypeName } from "../src/common/dtype.ts";
+import { generate } from "../src/tools/gen.ts";
+
+const root = join(import.meta.dirname, "..");
+const data = join(root, "..", "shared", "data");
+
+before(() => {
+  execFileSync(process.execPath, [join(root, "scripts", "build.ts"), "--kernels"], { stdio: "inherit" });
+});
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** Encodes with the kernels off and on, decodes each payload both ways; all must agree. */
+function agree(raw: Uint8Array, options: CodecOptions, label: string): void {
+  setKernels(false);
+  const plain = Buffer.from(hierEncode(raw, options).payload);
+  setKernels(true);
+  const fast = Buffer.from(hierEncode(raw, options).payload);
+  assert.equal(sha(fast), sha(plain), `${label}: the kernels' payload differs`);
+  setKernels(false);
+  const back = hierDecode(plain, raw.length);
+  setKernels(true);
+  const backFast = hierDecode(plain, raw.length);
+  assert.ok(Buffer.from(back).equals(Buffer.from(raw)), `${label}: TypeScript decode differs from the input`);
+  assert.ok(Buffer.from(backFast).equals(Buffer.from(raw)), `${label}: kernel decode differs from the input`);
+}
+
+/** An odd-offset copy, so neither path can count on alignment. */
+function shifted(raw: Uint8Array, by: number): Uint8Array {
+  const buffer = new Uint8Array(raw.length + by);
+  buffer.set(raw, by);
+  return buffer.subarray(by);
+}
+
+const realFiles = existsSync(data) ? readdirSync(data).filter((f) => f.endsWith(".safetensors")) : [];
+// Edge sizes around the kernels' 16-element steps, their 4 KiB threshold and the lanes.
+const SIZES = [0, 1, 7, 4095, 4096, 4097, 4111, 65536 + 13, 300_017];
+
+describe("WebAssembly kernels", () => {
+  test("are found and validated here (Node 24 has WebAssembly SIMD)", () => {
+    assert.equal(kernelsAvailable(), true);
+  });
+
+  test("real F32 files, and their values rounded to BF16 and F16: same bytes both ways", () => {
+    assert.ok(realFiles.length > 0, "../shared/data holds no real files");
+    for (const file of realFiles) {
+      const f32 = safetensorsData(join(data, file));
+      agree(f32, { dtype: "F32" }, `${file} F32`);
+      agree(f32, {}, `${file} detected`);
+      agree(toBf16(f32), { dtype: "BF16" }, `${file} BF16`);
+      agree(toF16(f32), { dtype: "F16" }, `${file} F16`);
+      agree(shifted(toBf16(f32), 1), { dtype: "BF16", level: 1 }, `${file} BF16 unaligned`);
+      agree(f32.subarray(0, 4096 * 4 + 12), { dtype: "I32" }, `${file} as I32 planes`);
+      agree(f32.subarray(0, 4096 * 8), { dtype: "F64" }, `${file} as F64 planes`);
+      agree(toBf16(f32), { dtype: "I16" }, `${file} BF16 as I16 planes`);
+    }
+  });
+
+  test("generated data of every gen dtype at edge sizes", () => {
+    for (const dtype of ["BF16", "F16", "F32", "I8", "F8_E4M3"] as const) {
+      for (const size of SIZES) {
+        const raw = generate({ kind: "safetensors", dtype, size: size + 64, seed: size + 1 }).subarray(64);
+        agree(raw, { dtype }, `${dtype} ${size}`);
+        agree(raw, {}, `${dtype} ${size} detected`);
+      }
+    }
+    for (const size of [4096, 100_003]) {
+      agree(generate({ kind: "text", size }), {}, `text ${size}`);
+      agree(generate({ kind: "random", size }), { dtype: "BF16" }, `random ${size}`);
+      agree(new Uint8Array(size).fill(7), { dtype: "BF16" }, `constant ${size}`);
+    }
+  });
+
+  test("every layout, each by a dtype that selects it or as detected", () => {
+    const f32 = realFiles.length > 0 ? safetensorsData(join(data, realFiles[0])) : new Uint8Array(0);
+    const source = f32.length > 0 ? f32 : generate({ kind: "safetensors", dtype: "F32", size: 1 << 20 });
+    const dtypes: DTypeName[] = ["U16", "U32", "U64", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q8_1"];
+    dtypes.push("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "C64");
+    for (const dtype of dtypes) {
+      for (const size of [4096 * 3 + 5, 210 * 333, 500_000])
+        agree(source.subarray(0, size), { dtype }, `${dtype} ${size}`);
+    }
+  });
+
+  test("every layout's split and merge give the TypeScript twins' streams", async () => {
+    const { kernelSplit } = await import("../src/codecs/hier/fused.ts");
+    const raw = generate({ kind: "safetensors", dtype: "F16", size: 1 << 18, seed: 9 });
+    for (const layout of LAYOUTS) {
+      for (const count of [4096 / layout.width + 3, 5000]) {
+        const n = Math.floor(count);
+        if (n * layout.width > raw.length) continue;
+        const src = raw.subarray(0, n * layout.width);
+        const streams = Array.from(
+          { length: layout.streams },
+          (_, k) => new Uint8Array(n * (layout.perElement?.[k] ?? 1)),
+        );
+        layout.split(new Uint8Array(src), n, streams);
+        setKernels(true);
+        const fast = kernelSplit(layout, src, 0, n);
+        assert.ok(fast, `${layout.name}: no kernel split`);
+        for (let k = 0; k < layout.streams; k++)
+          assert.ok(
+            Buffer.from(fast.streams[k]).equals(Buffer.from(streams[k])),
+            `${layout.name} stream ${k}`,
+          );
+        const back = new Uint8Array(n * layout.width);
+        layout.merge(streams, n, back);
+        assert.ok(Buffer.from(back).equals(Buffer.from(src)), `${layout.name}: TypeScript merge`);
+      }
+    }
+  });
+});
