@@ -427,7 +427,8 @@ export function encodeLanes(
 }
 
 // ---------------------------------------------------------------------------------------
-// Huffman: decoding. The block lies at `block` with 8 zero bytes after its blockLen bytes;
+// Huffman: decoding. The block lies at `block` with 8 zero bytes after its blockLen bytes
+// (a 64-bit read at the last safe bit position ends inside them);
 // lanes holds u32 lane start bits [0..3] and the end bit [4] (relative to the block), and
 // gets each lane's final bit position in [5..8]. multi: i32[2^tableBits] entries
 // s1 | s2 << 8 | s3 << 16 | count << 24 | bits << 26; single: u16 entries s | len << 8.
@@ -496,6 +497,41 @@ export function decodeLanes(
       tableBits,
     );
     if (k < 4) break;
+    // Two lookups per lane from one 64-bit read: at least 57 bits lie past the first one.
+    for (; k >= 2; k -= 2) {
+      const w0 = load<u64>(block + (p0 >>> 3)) >>> (p0 & 7);
+      const w1 = load<u64>(block + (p1 >>> 3)) >>> (p1 & 7);
+      const w2 = load<u64>(block + (p2 >>> 3)) >>> (p2 & 7);
+      const w3 = load<u64>(block + (p3 >>> 3)) >>> (p3 & 7);
+      const a = load<u32>(multi + ((<usize>(<u32>w0 & mask)) << 2));
+      const b = load<u32>(multi + ((<usize>(<u32>w1 & mask)) << 2));
+      const c = load<u32>(multi + ((<usize>(<u32>w2 & mask)) << 2));
+      const d = load<u32>(multi + ((<usize>(<u32>w3 & mask)) << 2));
+      store<u32>(out + o0, a);
+      store<u32>(out + o1, b);
+      store<u32>(out + o2, c);
+      store<u32>(out + o3, d);
+      o0 += (a >>> 24) & 3;
+      o1 += (b >>> 24) & 3;
+      o2 += (c >>> 24) & 3;
+      o3 += (d >>> 24) & 3;
+      const a2 = load<u32>(multi + ((<usize>(<u32>(w0 >>> (a >>> 26)) & mask)) << 2));
+      const b2 = load<u32>(multi + ((<usize>(<u32>(w1 >>> (b >>> 26)) & mask)) << 2));
+      const c2 = load<u32>(multi + ((<usize>(<u32>(w2 >>> (c >>> 26)) & mask)) << 2));
+      const d2 = load<u32>(multi + ((<usize>(<u32>(w3 >>> (d >>> 26)) & mask)) << 2));
+      store<u32>(out + o0, a2);
+      store<u32>(out + o1, b2);
+      store<u32>(out + o2, c2);
+      store<u32>(out + o3, d2);
+      o0 += (a2 >>> 24) & 3;
+      o1 += (b2 >>> 24) & 3;
+      o2 += (c2 >>> 24) & 3;
+      o3 += (d2 >>> 24) & 3;
+      p0 += (a >>> 26) + (a2 >>> 26);
+      p1 += (b >>> 26) + (b2 >>> 26);
+      p2 += (c >>> 26) + (c2 >>> 26);
+      p3 += (d >>> 26) + (d2 >>> 26);
+    }
     for (; k > 0; k--) {
       const a = load<u32>(multi + ((<usize>((load<u32>(block + (p0 >>> 3)) >>> (p0 & 7)) & mask)) << 2));
       const b = load<u32>(multi + ((<usize>((load<u32>(block + (p1 >>> 3)) >>> (p1 & 7)) & mask)) << 2));

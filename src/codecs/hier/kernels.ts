@@ -1,8 +1,9 @@
 /**
  * HIER's WebAssembly SIMD kernels (assembly/kernels.ts): loading them and laying out
- * their memory. `npm run build` compiles them into dist/codecs/hier/kernels.wasm; a
- * checkout running src/ finds them in .cache/ (`node scripts/build.ts --kernels`), keyed
- * by the digest of their source, so a stale build is never used. Where WebAssembly SIMD
+ * their memory. `npm run build` compiles them into .cache/, keyed by the digest of their
+ * source (`node scripts/build.ts --kernels` does only that), and copies them into
+ * dist/codecs/hier/kernels.wasm for the package; a checkout loads the cache entry of its
+ * current source, so a stale build is never used. Where WebAssembly SIMD
  * is missing (WebAssembly.validate refuses the module) or no build is found, HIER runs
  * its TypeScript twins, which give the same bytes (test/kernels.test.ts).
  *
@@ -133,15 +134,21 @@ export const ARENA_LIMIT = 1 << 30;
 const PAGE = 65536;
 const FIXED_BYTES = 8192 + 4096 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024;
 
+/**
+ * The build to load: in a checkout (assembly/ present), the cache entry of the current
+ * source only, so that neither src/ nor dist/ ever runs kernels older than their source;
+ * in an installed package, the copy in dist/.
+ */
 function locate(): string | undefined {
   const here = import.meta.dirname;
-  const beside = join(here, "kernels.wasm");
-  if (existsSync(beside)) return beside;
   const root = join(here, "..", "..", "..");
   const source = join(root, "assembly", "kernels.ts");
-  if (!existsSync(source)) return undefined;
-  const cached = join(root, ".cache", `kernels-${kernelSourceDigest(readFileSync(source))}.wasm`);
-  return existsSync(cached) ? cached : undefined;
+  if (existsSync(source)) {
+    const cached = join(root, ".cache", `kernels-${kernelSourceDigest(readFileSync(source))}.wasm`);
+    return existsSync(cached) ? cached : undefined;
+  }
+  const beside = join(here, "kernels.wasm");
+  return existsSync(beside) ? beside : undefined;
 }
 
 /** The name the build cache gives a kernels build: a digest of the source it came from. */
