@@ -1,0 +1,309 @@
+/**
+ * Each WebAssembly kernel of HIER (assembly/kernels.ts) against its TypeScript twin, on
+ * the same real-derived data in the same run: the F32 tensor data of ../shared/data
+ * (real), rounded to BF16 (real-derived), cut into 512 KiB chunks (MMH's default chunk
+ * size). Kernel times include copying data into and out of the kernels' memory where
+ * HIER's use of them does (noted per row). Also node:zlib's crc32, the CRC MMH uses.
+ *
+ *   npx node bench/kernels.ts            (writes bench/results/kernels.md)
+ *   npx node bench/kernels.ts --quick    fewer repetitions, writes nothing
+ * Options: --runs N, --out FILE
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { kernelDecode, kernelSplit } from "../src/codecs/hier/fused.ts";
+import { hierEncode } from "../src/codecs/hier/hier.ts";
+import {
+  histogram,
+  huffmanDecode,
+  huffmanDecodeBf16,
+  huffmanEncode,
+  prepareHuffmanBlock,
+} from "../src/codecs/hier/huffman.ts";
+import { kernels, setKernels } from "../src/codecs/hier/kernels.ts";
+import { layoutForDType } from "../src/codecs/hier/layouts.ts";
+import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { safetensorsData, tile, toBf16 } from "./lib/derived.ts";
+import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
+
+const quick = process.argv.includes("--quick");
+const runs = Number(argValue("--runs") ?? (quick ? 5 : 31));
+const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "kernels.md"));
+const started = performance.now();
+const waitAtStart = cpuWaitMicros();
+const k = kernels();
+if (!k) throw new Error("the WebAssembly kernels are not built: run `node scripts/build.ts --kernels`");
+// Grown once here, so no later begin() grows the memory (which would detach the views below).
+k.begin(64 << 20);
+
+const CHUNK = 512 << 10;
+const dataDir = join(root, "..", "shared", "data");
+const f32Parts = readdirSync(dataDir)
+  .filter((f) => f.endsWith(".safetensors"))
+  .sort()
+  .map((f) => safetensorsData(join(dataDir, f)));
+const f32 = tile(f32Parts, CHUNK);
+const bf16 = tile(f32Parts.map(toBf16), CHUNK);
+
+interface Row {
+  kernel: string;
+  data: string;
+  ts: number;
+  wasm: number;
+  bytes: number;
+  note: string;
+}
+const rows: Row[] = [];
+
+/** Median ms of `ts` and `wasm`, interleaved run by run. */
+function pair(
+  kernel: string,
+  data: string,
+  bytes: number,
+  ts: () => void,
+  wasm: () => void,
+  note = "",
+): void {
+  const a: number[] = [];
+  const b: number[] = [];
+  // Warm-up: V8 optimises each side with the feedback of many calls first.
+  for (let i = 0; i < 20; i++) {
+    ts();
+    wasm();
+  }
+  for (let r = 0; r < runs; r++) {
+    let t = performance.now();
+    ts();
+    a.push(performance.now() - t);
+    t = performance.now();
+    wasm();
+    b.push(performance.now() - t);
+  }
+  const row = { kernel, data, ts: median(a), wasm: median(b), bytes, note };
+  rows.push(row);
+  console.log(
+    `${kernel} (${data}): TS ${fmt(rate(row.bytes, row.ts))} MB/s, kernel ${fmt(rate(row.bytes, row.wasm))} MB/s`,
+  );
+}
+const rate = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+// Split and merge of every layout HIER uses for these dtypes, on aligned copies.
+for (const [dtype, raw] of [
+  ["BF16", bf16],
+  ["F32", f32],
+  ["I16", bf16],
+  ["I32", f32],
+  ["F64", f32],
+  ["Q8_0", f32],
+] as const) {
+  const layout = layoutForDType(dtype);
+  const n = Math.floor(raw.length / layout.width);
+  const src = new Uint8Array(raw.subarray(0, n * layout.width));
+  const streams = Array.from(
+    { length: layout.streams },
+    (_, s) => new Uint8Array(n * (layout.perElement?.[s] ?? 1)),
+  );
+  const label = `${layout.name}${dtype === "I16" || dtype === "I32" || dtype === "F64" ? ` (${dtype} planes)` : ""}`;
+  const counts = new Uint32Array(256);
+  pair(
+    `split ${label}${layout.splitCounting ? " + exponent counts" : ""}`,
+    dtype === "BF16" ? "real-derived BF16" : "real F32",
+    src.length,
+    () =>
+      layout.splitCounting ? layout.splitCounting(src, n, streams, counts) : layout.split(src, n, streams),
+    () => kernelSplit(layout, src, 0, n),
+    "kernel: input copied in",
+  );
+  // Decode: the TypeScript merge against the kernel path of a stored-streams payload.
+  const out = new Uint8Array(src.length);
+  const parts = streams.map((s, i) => ({
+    method: 1,
+    start: streams.slice(0, i).reduce((a, x) => a + x.length, 0),
+    length: s.length,
+  }));
+  const payload = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  for (const [i, s] of streams.entries()) payload.set(s, parts[i].start);
+  const views = parts.map((p) => payload.subarray(p.start, p.start + p.length));
+  pair(
+    `merge ${label}`,
+    dtype === "BF16" ? "real-derived BF16" : "real F32",
+    src.length,
+    () => layout.merge(views, n, out),
+    () => kernelDecode(layout, parts, payload, n, out),
+    "kernel: streams copied in, output copied out",
+  );
+}
+
+// Histogram and Huffman coding of the BF16 exponent and sign|mantissa streams.
+{
+  const layout = layoutForDType("BF16");
+  const n = bf16.length / 2;
+  const streams = [new Uint8Array(n), new Uint8Array(n)];
+  layout.split(bf16, n, streams);
+  for (const [s, name] of [
+    [0, "exponents"],
+    [1, "sign/mantissa"],
+  ] as const) {
+    const plain = streams[s];
+    const split = kernelSplit(layout, bf16, 0, n);
+    if (!split) throw new Error("no kernel split");
+    const resident = split.streams[s];
+    pair(
+      `histogram`,
+      `BF16 ${name}`,
+      n,
+      () => histogram(plain),
+      () => histogram(resident),
+      "kernel: data already in its memory",
+    );
+    const hist = histogram(plain);
+    const block = huffmanEncode(plain, hist);
+    pair(
+      `Huffman encode`,
+      `BF16 ${name}`,
+      n,
+      () => huffmanEncode(plain, hist),
+      () => huffmanEncode(resident, hist),
+      block[0] === 2
+        ? "both: plan, codebook and pair table included"
+        : "the block is stored (Huffman would not be smaller): a copy on both sides",
+    );
+    if (block[0] !== 2) continue;
+    const out = new Uint8Array(n);
+    const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
+    const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
+    const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
+    k.begin(2 * n + block.length + 64);
+    const blockAt = k.alloc(block.length + 8);
+    const outAt = k.alloc(n);
+    k.u8().set(block, blockAt);
+    k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
+    pair(
+      `Huffman decode (4 lanes, up to 3 symbols a lookup)`,
+      `BF16 ${name}`,
+      n,
+      () => huffmanDecode(block, out),
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
+      },
+      "both: codebook read and tables built; kernel: block already in its memory",
+    );
+  }
+}
+
+// The exponents decoded straight into BF16 words, against decoding then merging.
+{
+  const layout = layoutForDType("BF16");
+  const n = bf16.length / 2;
+  const payload = hierEncode(bf16, { dtype: "BF16" }).payload;
+  const view = new DataView(payload.buffer, payload.byteOffset);
+  const l0 = view.getUint32(9, true);
+  const l1 = view.getUint32(14, true);
+  const block = payload.subarray(18, 18 + l0);
+  const sm = payload.subarray(18 + l0, 18 + l0 + l1);
+  if (block[0] === 2 && payload[13] === 1) {
+    const words = new Uint16Array(n);
+    const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
+    const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
+    const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
+    k.begin(4 * n + block.length + 64);
+    const blockAt = k.alloc(block.length + 8);
+    const smAt = k.alloc(n);
+    const eAt = k.alloc(n);
+    const outAt = k.alloc(2 * n);
+    k.u8().set(block, blockAt);
+    k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
+    k.u8().set(sm, smAt);
+    pair(
+      "fused kernel decodeLanesBf16 vs decodeLanes + mergeBf16",
+      "real-derived BF16",
+      2 * n,
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanes(blockAt, block.length, eAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
+        k.x.mergeBf16(eAt, smAt, n, outAt);
+      },
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanesBf16(
+          blockAt,
+          block.length,
+          smAt,
+          outAt,
+          n,
+          k.at.multi,
+          k.at.single,
+          bits,
+          k.at.lanes,
+          0,
+        );
+      },
+      "here the TS column is the two kernels in turn (what HIER uses), the kernel column the fused one",
+    );
+    pair(
+      "TS fused huffmanDecodeBf16 vs kernels decodeLanes + mergeBf16",
+      "real-derived BF16",
+      2 * n,
+      () => huffmanDecodeBf16(block, sm, words),
+      () =>
+        kernelDecode(
+          layout,
+          [
+            { method: 2, start: 18, length: l0 },
+            { method: 1, start: 18 + l0, length: l1 },
+          ],
+          payload,
+          n,
+          new Uint8Array(words.buffer),
+        ),
+      "kernel: HIER's kernel path, copies in and out included",
+    );
+  }
+}
+
+// node:zlib's crc32 (MMH's chunk and header checksums).
+{
+  let sink = 0;
+  const a: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    sink ^= crc32(bf16);
+    a.push(performance.now() - t);
+  }
+  rows.push({
+    kernel: "crc32 (node:zlib, no kernel)",
+    data: "real-derived BF16",
+    ts: median(a),
+    wasm: Number.NaN,
+    bytes: bf16.length,
+    note: `checksum ${sink >>> 0}`,
+  });
+}
+setKernels(true);
+
+const elapsed = performance.now() - started;
+writeReport(outFile, [
+  "# HIER's WebAssembly kernels against their TypeScript twins",
+  "",
+  ...machineLines(
+    `npx node bench/kernels.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`,
+  ),
+  codeLine(),
+  `- ${contentionNote(waitAtStart, elapsed)}`,
+  `- Median of ${runs} runs on one 512 KiB chunk, TypeScript and kernel alternating run by run. Data: the F32 tensor data of ../shared/data (real) and its values rounded to BF16 (real-derived), tiled to 512 KiB.`,
+  "",
+  table(
+    ["kernel", "data", "TypeScript MB/s", "kernel MB/s", "gain", "notes"],
+    rows.map((r) => [
+      r.kernel,
+      r.data,
+      fmt(rate(r.bytes, r.ts)),
+      Number.isNaN(r.wasm) ? "" : fmt(rate(r.bytes, r.wasm)),
+      Number.isNaN(r.wasm) ? "" : `${fmt(r.ts / r.wasm, 2)}x`,
+      r.note,
+    ]),
+  ),
+  "",
+]);
