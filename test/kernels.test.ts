@@ -127,4 +127,90 @@ describe("WebAssembly kernels", () => {
       }
     }
   });
+
+  test("the fused decode kernels (measured in bench/kernels.ts) give decode + merge's words", async () => {
+    const { kernels } = await import("../src/codecs/hier/kernels.ts");
+    const { huffmanEncode, histogram, prepareHuffmanBlock } = await import("../src/codecs/hier/huffman.ts");
+    const k = kernels();
+    assert.ok(k);
+    const f32 =
+      realFiles.length > 0
+        ? safetensorsData(join(data, realFiles[0]))
+        : generate({ kind: "random", size: 1 << 18 });
+    let checked = 0;
+    for (const count of [5, 4099, 100_001]) {
+      const raw = new Uint8Array(f32.subarray(0, count * 4));
+      const n = count;
+      const layout = LAYOUTS[3];
+      const streams = Array.from({ length: 4 }, () => new Uint8Array(n));
+      layout.split(raw, n, streams);
+      const block = huffmanEncode(streams[0], histogram(streams[0]));
+      if (block[0] !== 2) continue;
+      k.begin(16 * n + block.length + 1024);
+      const mem = k.u8();
+      const single = new Uint16Array(mem.buffer, k.at.single, 2048);
+      const multi = new Int32Array(mem.buffer, k.at.multi, 2048);
+      const lanes = new Int32Array(mem.buffer, k.at.lanes, 16);
+      // Room for any block of n symbols (a Huffman block is smaller than n + 64 bytes).
+      const blockAt = k.alloc(n + 1024);
+      mem.set(block, blockAt);
+      mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
+      const at = streams.map((s) => {
+        const a = k.alloc(n);
+        mem.set(s, a);
+        return a;
+      });
+      const out = k.alloc(4 * n);
+      const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+      k.x.decodeLanesF32(
+        blockAt,
+        block.length,
+        at[1],
+        at[2],
+        at[3],
+        out,
+        n,
+        k.at.multi,
+        k.at.single,
+        bits,
+        k.at.lanes,
+      );
+      assert.ok(Buffer.from(mem.subarray(out, out + 4 * n)).equals(Buffer.from(raw)), `decodeLanesF32, ${n}`);
+      checked++;
+      // BF16: the top halves of the same values; exponents decoded (which 0) and sign|mantissa decoded (which 1).
+      const half = new Uint8Array(2 * n);
+      for (let i = 0; i < n; i++) {
+        half[2 * i] = raw[4 * i + 2];
+        half[2 * i + 1] = raw[4 * i + 3];
+      }
+      const bf = [new Uint8Array(n), new Uint8Array(n)];
+      LAYOUTS[1].split(half, n, bf);
+      for (const which of [0, 1]) {
+        const coded = huffmanEncode(bf[which], histogram(bf[which]));
+        if (coded[0] !== 2) continue;
+        mem.set(coded, blockAt);
+        mem.fill(0, blockAt + coded.length, blockAt + coded.length + 8);
+        mem.set(bf[1 - which], at[0]);
+        const b = prepareHuffmanBlock(coded, n, single, multi, lanes);
+        k.x.decodeLanesBf16(
+          blockAt,
+          coded.length,
+          at[0],
+          out,
+          n,
+          k.at.multi,
+          k.at.single,
+          b,
+          k.at.lanes,
+          which,
+        );
+        assert.ok(
+          Buffer.from(mem.subarray(out, out + 2 * n)).equals(Buffer.from(half)),
+          `decodeLanesBf16 ${which}, ${n}`,
+        );
+        checked++;
+      }
+    }
+    assert.ok(checked >= 3, `only ${checked} fused decodes checked`);
+  });
 });
