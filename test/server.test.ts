@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ROUTE_MODULES } from "../src/cli/serve.ts";
-import { inspect } from "../src/index.ts";
+import { decompress, inspect } from "../src/index.ts";
 import { generate } from "../src/tools/index.ts";
 import { getJson, metric, send, startServer, type TestServer, until } from "./server-support.ts";
 
@@ -376,8 +376,8 @@ describe("serve: guards", () => {
     }
   });
 
-  test("past limits.concurrency a request gets 503 with Retry-After; a disconnect frees its slot", async () => {
-    const server = await startServer({ limits: { concurrency: 1 } });
+  test("past limits.concurrency and limits.queue a request gets 503 with Retry-After; a disconnect frees its slot", async () => {
+    const server = await startServer({ limits: { concurrency: 1, queue: 0 } });
     try {
       const slow = httpRequest({
         host: "127.0.0.1",
@@ -404,6 +404,61 @@ describe("serve: guards", () => {
       );
       assert.equal((await send(server.port, "POST", "/v1/compress", Buffer.from("now"))).status, 200);
       await until(() => server.logs.some((l) => l.errorCode === "E_ABORTED"), 10_000, "the abort's log line");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("past limits.concurrency requests wait in order for a slot, up to limits.queue", async () => {
+    const server = await startServer({ limits: { concurrency: 1, queue: 2 } });
+    try {
+      const slow = httpRequest({
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path: "/v1/compress",
+      });
+      const slowAnswer = new Promise<number>((resolve, reject) => {
+        slow.on("response", (response) => {
+          response.resume();
+          response.on("end", () => resolve(response.statusCode ?? 0));
+        });
+        slow.on("error", reject);
+      });
+      slow.write(Buffer.alloc(100_000, 1));
+      await until(
+        async () => (await metric(server.url, "mmh_requests_in_flight")) === 1,
+        10_000,
+        "in flight",
+      );
+      // Two wait; one of them goes away while it waits, and gives its place up.
+      const waiting = send(server.port, "POST", "/v1/compress", Buffer.from("second"));
+      const leaving = httpRequest({
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path: "/v1/compress",
+      });
+      leaving.on("error", () => {});
+      leaving.write("third");
+      await until(async () => (await metric(server.url, "mmh_requests_queued")) === 2, 10_000, "two queued");
+      // The queue is full: the next is refused at once.
+      const refused = await send(server.port, "POST", "/v1/compress", Buffer.from("fourth"));
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers["retry-after"], "1");
+      leaving.destroy();
+      await until(
+        async () => (await metric(server.url, "mmh_requests_queued")) === 1,
+        10_000,
+        "one left the queue",
+      );
+      slow.end();
+      assert.equal(await slowAnswer, 200);
+      const second = await waiting;
+      assert.equal(second.status, 200);
+      assert.deepEqual(Buffer.from(await decompress(new Uint8Array(second.body))), Buffer.from("second"));
+      await until(async () => (await metric(server.url, "mmh_requests_in_flight")) === 0, 10_000, "all done");
+      assert.equal(await metric(server.url, "mmh_requests_queued"), 0);
     } finally {
       await server.close();
     }

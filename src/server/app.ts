@@ -94,8 +94,8 @@ function requestIdOf(request: { headers: Record<string, string | string[] | unde
 export async function buildServer(options: ServerOptions): Promise<Service> {
   const store = options.config;
   const logger = options.logger ?? createLogger(store.current.log.level);
-  const metrics = new Metrics();
   const slots = new Slots();
+  const metrics = new Metrics(() => slots.waiting);
   const states = new WeakMap<FastifyRequest, RequestState & { slot: boolean }>();
   const routes: { method: string; url: string }[] = [];
 
@@ -163,7 +163,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
       }
       if (state.slot) {
         state.slot = false;
-        slots.release();
+        slots.release(store.current.limits.concurrency);
         metrics.inFlight.dec();
       }
       // The status the client saw: a response cut short after its headers logs their status.
@@ -211,13 +211,20 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
       }
     }
     if (!UNLIMITED_ROUTES.has(state.route)) {
-      if (!slots.tryTake(state.config.limits.concurrency)) {
+      const { concurrency, queue } = state.config.limits;
+      if (!(await slots.take(concurrency, queue, state.signal))) {
+        if (state.signal.aborted) throw state.signal.reason;
         throw new ServiceError(
           503,
           "E_BUSY",
-          `${state.config.limits.concurrency} requests are in flight already; retry later`,
+          `${concurrency} requests are in flight and ${queue} waiting already; retry later`,
           { "retry-after": "1" },
         );
+      }
+      if (state.signal.aborted) {
+        // The client went away as its slot was granted: give it straight back.
+        slots.release(store.current.limits.concurrency);
+        throw state.signal.reason;
       }
       state.slot = true;
       metrics.inFlight.inc();
