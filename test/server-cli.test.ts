@@ -1,7 +1,7 @@
 /** `mmh serve` as a process: its listening line, SIGHUP reloads, SIGTERM drains; `--stats json`. */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,9 +18,10 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-async function serve(args: string[]): Promise<Served> {
+async function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
   const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    env,
   });
   child.stderr!.resume();
   const stdout: string[] = [];
@@ -94,6 +95,49 @@ test("mmh serve: one listening line, SIGHUP reloads the config, SIGTERM drains a
     assert.deepEqual(served.stdout, [served.stdout[0]], "exactly one line on stdout");
   } finally {
     served.child.kill("SIGKILL");
+  }
+});
+
+/** The environment of a running process (Linux), or undefined where /proc has none. */
+function environOf(pid: number): Map<string, string> | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/environ`, "utf8");
+    return new Map(
+      text
+        .split("\0")
+        .filter(Boolean)
+        .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+const GLIBC =
+  process.platform === "linux" &&
+  typeof (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
+    ?.glibcVersionRuntime === "string";
+
+test("mmh serve on glibc restarts in place with MALLOC_MMAP_THRESHOLD_, keeping an operator's value", {
+  skip: GLIBC ? false : "not Linux with glibc: mmh serve runs without the malloc setting there",
+}, async () => {
+  const env = { ...process.env };
+  delete env.MALLOC_MMAP_THRESHOLD_;
+  const tuned = await serve([], env);
+  try {
+    // The same process (its PID), answering, with the setting in its environment.
+    assert.equal(environOf(tuned.child.pid!)?.get("MALLOC_MMAP_THRESHOLD_"), "131072");
+    assert.equal((await fetch(`${tuned.url}/healthz`)).status, 200);
+    tuned.child.kill("SIGTERM");
+    assert.equal(await tuned.exited, 0);
+  } finally {
+    tuned.child.kill("SIGKILL");
+  }
+  const own = await serve([], { ...env, MALLOC_MMAP_THRESHOLD_: "65536" });
+  try {
+    assert.equal(environOf(own.child.pid!)?.get("MALLOC_MMAP_THRESHOLD_"), "65536");
+  } finally {
+    own.child.kill("SIGKILL");
   }
 });
 

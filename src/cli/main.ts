@@ -133,6 +133,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
       case "extract":
         return await runExtract(args, io, controller.signal);
       case "serve": {
+        (await import("./malloc.ts")).restartWithMallocSettings();
         // Loaded only here: the service's dependencies would slow every other command's start.
         const { runServe } = await import("./serve.ts");
         return await runServe(args, io.stdout, controller.signal);
