@@ -54,6 +54,8 @@ export interface CliArgs {
   host?: string;
   port?: number;
   store?: string;
+  /** serve: service processes accepting on one port (default 1). */
+  workers?: number;
 }
 
 const COMMANDS = new Set<string>([
@@ -96,6 +98,7 @@ const VALUE_OPTIONS = new Set([
   "--host",
   "--port",
   "--store",
+  "--workers",
 ]);
 
 const optionSpec = {
@@ -131,6 +134,7 @@ const optionSpec = {
   host: { type: "string" },
   port: { type: "string" },
   store: { type: "string" },
+  workers: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -265,9 +269,16 @@ export function parseCli(argv: readonly string[]): CliArgs {
     if (args.port < 0 || args.port > 65535)
       throw new MmhError("E_BAD_OPTION", `port must be 0 to 65535, got ${args.port}`);
   }
-  const serveOnly = [args.config, args.host, args.port, args.store].some((v) => v !== undefined);
+  if (values.workers !== undefined) {
+    args.workers = parseInteger(values.workers, "workers");
+    if (args.workers < 1 || args.workers > 256)
+      throw new MmhError("E_BAD_OPTION", `workers must be 1 to 256, got ${args.workers}`);
+  }
+  const serveOnly = [args.config, args.host, args.port, args.store, args.workers].some(
+    (v) => v !== undefined,
+  );
   if (serveOnly && command !== "serve")
-    throw usage(`--config, --host, --port and --store apply to serve only`);
+    throw usage(`--config, --host, --port, --store and --workers apply to serve only`);
   if (command === "serve" && files.length > 0) throw usage(`serve takes no file`);
   if (values.std !== undefined) {
     args.std = Number(values.std);
@@ -358,7 +369,7 @@ Commands:
                          (--file PATH --tensor NAME: a tensor of that file)
   analyze FILE           per tensor or region: dtype, field entropies, each codec's
                          ratio on samples, and what auto chooses
-  serve [--config FILE] [--host HOST] [--port PORT] [--store DIR]
+  serve [--config FILE] [--host HOST] [--port PORT] [--store DIR] [--workers N]
                          the HTTP service (README, "Operators"): POST /v1/compress,
                          /v1/decompress, /v1/analyze; GET /metrics, /healthz, /readyz,
                          /openapi.json. Default 127.0.0.1:8633; --port 0 picks a free port.
@@ -394,6 +405,7 @@ Options:
   --config FILE          serve: the JSON config file (reloaded when it changes)
   --host HOST, --port N  serve: where to listen (default 127.0.0.1, 8633)
   --store DIR            serve: the store root (over the config's store.root)
+  --workers N            serve: N service processes on one port, to code on N cores (default 1)
   -h, --help             this help
   -V, --version          the version
 

@@ -35,6 +35,11 @@ export interface ServerOptions {
   logger?: pino.Logger;
   /** Route modules beside the service's own (the gateway's goes here). */
   routes?: RouteModule[];
+  /**
+   * The text /metrics answers with; by default this server's registry. A worker of
+   * `mmh serve --workers N` answers with the whole service's, from its primary.
+   */
+  metricsText?: () => Promise<string>;
 }
 
 /** Routes that answer without a token and without a concurrency slot (probes and scrapes). */
@@ -62,6 +67,8 @@ export interface ServiceContext extends RouteContext {
   readonly metrics: Metrics;
   readonly store: ConfigStore;
   readonly logger: pino.Logger;
+  /** What /metrics answers with. */
+  metricsText(): Promise<string>;
   state(request: FastifyRequest): RequestState;
   /** The request body, counted (bytes in) and bounded by limits.bodyBytes. */
   body(request: FastifyRequest): AsyncGenerator<Uint8Array>;
@@ -261,6 +268,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     metrics,
     store,
     logger,
+    metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
     state: stateOf,
     storeRoot: (request) => stateOf(request).config.store.root,
     countDecoded: (bytes) => metrics.gatewayDecoded.inc(bytes),
