@@ -6,11 +6,12 @@
  *   npx node bench/serve-load.ts            full run: 200 connections, 60 s a phase (writes results/serve-load.md)
  *   npx node bench/serve-load.ts --quick    50 connections, 10 s a phase, writes nothing
  *
- * Options: --connections N, --seconds N (per phase), --verifiers N (checking clients, on top
+ * Options: --workers N (mmh serve --workers, default 1; RSS and open files are summed over
+ * the server's processes), --connections N, --seconds N (per phase), --verifiers N (checking clients, on top
  * of the connections, default 4), --settle N (idle seconds before each RSS reading, default
  * 15; 5 with --quick), --data DIR (real safetensors files, default ../shared/data), --out FILE.
  *
- * The server: `node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE`,
+ * The server: `node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE --workers N`,
  * STORE holding each input's .mmh (made by the library's `compress`, default options), and
  * CONFIG with the default `limits.concurrency` (8) and `limits.queue` 1024, above the connections,
  * so that every request is served (in arrival order) rather than refused.
@@ -42,6 +43,7 @@ const quick = process.argv.includes("--quick");
 const connections = Number(argValue("--connections") ?? (quick ? 50 : 200));
 const seconds = Number(argValue("--seconds") ?? (quick ? 10 : 60));
 const verifiers = Number(argValue("--verifiers") ?? 4);
+const workers = Number(argValue("--workers") ?? 1);
 const settleSeconds = Number(argValue("--settle") ?? (quick ? 5 : 15));
 const warmupSeconds = quick ? 5 : 10;
 const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
@@ -190,6 +192,8 @@ async function startServer(configFile: string, store: string): Promise<Server> {
       configFile,
       "--store",
       store,
+      "--workers",
+      String(workers),
     ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -265,15 +269,42 @@ async function startServer(configFile: string, store: string): Promise<Server> {
   }) as Server;
 }
 
-/** kB figures of /proc/PID/status (VmRSS, VmHWM), in bytes. */
-function memoryOf(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-  return { rss: field("VmRSS"), hwm: field("VmHWM") };
+/** The server's processes: its own and, with --workers, its workers (its children). */
+function processesOf(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {}
+  return [pid, ...children];
 }
 
-const openFiles = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+/** kB figures of /proc/PID/status (VmRSS, VmHWM), in bytes, summed over the server's processes. */
+function memoryOf(pid: number): { rss: number; hwm: number } {
+  let rss = 0;
+  let hwm = 0;
+  for (const each of processesOf(pid)) {
+    try {
+      const status = readFileSync(`/proc/${each}/status`, "utf8");
+      const field = (name: string) =>
+        Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+      rss += field("VmRSS");
+      hwm += field("VmHWM");
+    } catch {}
+  }
+  return { rss, hwm };
+}
+
+const openFiles = (pid: number) =>
+  processesOf(pid).reduce((sum, each) => {
+    try {
+      return sum + readdirSync(`/proc/${each}/fd`).length;
+    } catch {
+      return sum;
+    }
+  }, 0);
 
 /** Peak VmRSS seen between start() and stop(), sampled every 200 ms. */
 class RssSampler {
@@ -864,7 +895,7 @@ async function main(): Promise<void> {
     `- Requests in flight (mmh_requests_in_flight) once idle at the end: ${viewAfter.inFlight}; open file descriptors: ${filesAtStart} at start, ${filesAtBaseline} after warm-up, ${filesAtEnd} at the end.`,
   ];
 
-  const cmd = `npx node bench/serve-load.ts${quick ? " --quick" : ""}${argValue("--connections") ? ` --connections ${connections}` : ""}${argValue("--seconds") ? ` --seconds ${seconds}` : ""}`;
+  const cmd = `npx node bench/serve-load.ts${quick ? " --quick" : ""}${argValue("--connections") ? ` --connections ${connections}` : ""}${argValue("--seconds") ? ` --seconds ${seconds}` : ""}${workers > 1 ? ` --workers ${workers}` : ""}`;
   const problems = phases.flatMap((p) => p.problems.map((line) => `- ${p.name}: ${line}`));
   const lines = [
     "# `mmh serve` under load and faults",
@@ -876,7 +907,7 @@ async function main(): Promise<void> {
     "",
     "## Setup",
     "",
-    `- Server: \`node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE\`, CONFIG \`${GOOD_CONFIG("balanced")}\` (\`limits.concurrency\` the default, 8: past it requests wait in arrival order; \`limits.queue\` above the connections, so that no request is refused with 503). Its log (one JSON line per request, on standard error) was read and counted: ${server.logLines} lines, ${server.errorCount} at level error or above besides the ${server.reloadErrorLines} "config reload failed" lines the invalid rewrites cause.`,
+    `- Server: \`node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE --workers ${workers}\`${workers > 1 ? " (RSS and open files below are sums over its processes)" : ""}, CONFIG \`${GOOD_CONFIG("balanced")}\` (\`limits.concurrency\` the default, 8: past it requests wait in arrival order; \`limits.queue\` above the connections, so that no request is refused with 503). Its log (one JSON line per request, on standard error) was read and counted: ${server.logLines} lines, ${server.errorCount} at level error or above besides the ${server.reloadErrorLines} "config reload failed" lines the invalid rewrites cause.`,
     `- Inputs: the real safetensors files in ../shared/data (${inputs.map((i) => `${i.name}, ${i.raw.length} B, .mmh ${i.mmh.length} B`).join("; ")}). STORE holds each one's .mmh, made by the library's \`compress\` with default options.`,
     `- Requests: autocannon ${connections} connections per phase, ${fmt(MIX.compress * 100)}% of them POST /v1/compress (an input as body), ${fmt(MIX.decompress * 100)}% POST /v1/decompress (its .mmh), ${fmt(MIX.range * 100)}% GET /models/NAME with \`Range: bytes=a-b\`, 4 to 64 KiB at a random offset; input and range drawn from a seeded PRNG for every request; ${TIMEOUT_SECONDS} s timeout per request. Beside them ${verifiers} checking clients (node:http, keep-alive) and a /healthz probe every second.`,
     `- Phases: warm-up ${warmupSeconds} s (same mix), then ${settleSeconds} s idle and the baseline RSS; load ${seconds} s; ${settleSeconds} s idle; faults ${seconds} s; ${settleSeconds} s idle. RSS is VmRSS of /proc/PID/status, sampled every 200 ms during a phase; no GC was forced (the server has no way to ask for one), the idle seconds let V8 shrink on its own.`,
