@@ -1,8 +1,10 @@
 /** The HTTP service against a real server on a free port: routes, config reloads, guards, metrics. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -404,6 +406,59 @@ describe("serve: guards", () => {
       );
       assert.equal((await send(server.port, "POST", "/v1/compress", Buffer.from("now"))).status, 200);
       await until(() => server.logs.some((l) => l.errorCode === "E_ABORTED"), 10_000, "the abort's log line");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a connection idle for limits.idleSeconds is closed, its slot freed, E_TIMEOUT logged", async () => {
+    const server = await startServer({ limits: { idleSeconds: 1 } });
+    try {
+      const socket = connect(server.port, "127.0.0.1");
+      await once(socket, "connect");
+      // Headers and part of the body, then nothing.
+      socket.write("POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+      socket.write(Buffer.alloc(1000, 7));
+      socket.resume();
+      const started = Date.now();
+      await until(
+        async () => (await metric(server.url, "mmh_requests_in_flight")) === 1,
+        10_000,
+        "in flight",
+      );
+      await once(socket, "close");
+      assert.ok(Date.now() - started < 15_000);
+      await until(
+        async () => (await metric(server.url, "mmh_requests_in_flight")) === 0,
+        10_000,
+        "slot freed",
+      );
+      await until(
+        () => server.logs.some((l) => l.errorCode === "E_TIMEOUT" && l.status === 408),
+        10_000,
+        "the timeout's log line",
+      );
+      assert.equal(await metric(server.url, "mmh_errors_total", 'code="E_TIMEOUT"'), 1);
+      // A request that keeps moving is not cut, however long it takes in all.
+      const slowButMoving = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          { host: "127.0.0.1", port: server.port, method: "POST", path: "/v1/compress" },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        let sent = 0;
+        const timer = setInterval(() => {
+          req.write(Buffer.alloc(1000, sent));
+          if (++sent === 6) {
+            clearInterval(timer);
+            req.end();
+          }
+        }, 400);
+      });
+      assert.equal(slowButMoving, 200);
     } finally {
       await server.close();
     }

@@ -4,6 +4,7 @@
  * that take a RouteContext (context.ts); the service's own are in routes/.
  */
 import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import Fastify, {
   type FastifyInstance,
@@ -110,6 +111,8 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     metrics.configReloads.inc({ result: result.ok ? "success" : "failure" });
     if (result.ok) {
       logger.level = result.config.log.level;
+      // New connections take the new limit; open ones keep the one they started with.
+      app.server.timeout = result.config.limits.idleSeconds * 1000;
       logger.info({ generation: result.config.generation, file: store.file }, "config reloaded");
     } else {
       logger.error(
@@ -125,8 +128,10 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: requestIdOf,
-    // Uploads and downloads of models take as long as they take; no request timeout.
+    // Uploads and downloads of models take as long as they take; no request timeout. A
+    // connection on which nothing moves for limits.idleSeconds is closed instead (below).
     requestTimeout: 0,
+    connectionTimeout: store.current.limits.idleSeconds * 1000,
     return503OnClosing: true,
     frameworkErrors: (error, request, reply) => {
       const failure = new ServiceError(400, "E_BAD_OPTION", error.message);
@@ -134,6 +139,21 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
       void (reply as FastifyReply).code(400).send(errorBody(failure));
     },
   }) as unknown as FastifyInstance;
+
+  // A connection idle for limits.idleSeconds (a client that stalls part-way through its
+  // body, or stops reading the answer, or waits for a slot that long) is closed: the
+  // request's log line says E_TIMEOUT, and its slot and memory are freed.
+  const requestOnSocket = new WeakMap<object, RequestState>();
+  app.server.on("timeout", (socket: Socket) => {
+    const state = requestOnSocket.get(socket);
+    if (state)
+      state.error ??= new ServiceError(
+        408,
+        "E_TIMEOUT",
+        `nothing was sent or read for ${state.config.limits.idleSeconds} s`,
+      );
+    socket.destroy();
+  });
 
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
@@ -163,6 +183,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     states.set(request, state);
     reply.raw.setHeader("x-request-id", request.id);
     const res = reply.raw;
+    requestOnSocket.set(request.raw.socket, state);
     res.once("close", () => {
       if (!res.writableFinished) {
         controller.abort(new ServiceError(499, "E_ABORTED", "the client closed the connection"));
