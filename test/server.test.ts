@@ -91,6 +91,39 @@ describe("serve: routes", () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200, "still serving");
   });
 
+  test("requests the HTTP parser refuses get the service's JSON error and a closed connection", async () => {
+    const raw = async (text: string) => {
+      const socket = connect(server.port, "127.0.0.1");
+      await once(socket, "connect");
+      socket.write(text);
+      const parts: Buffer[] = [];
+      socket.on("data", (part: Buffer) => parts.push(part));
+      await once(socket, "close");
+      return Buffer.concat(parts).toString("latin1");
+    };
+    for (const [request, status, code] of [
+      ["GARBAGE\r\n\r\n", 400, "E_BAD_OPTION"],
+      ["POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "E_BAD_OPTION"],
+      [
+        "POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        400,
+        "E_BAD_OPTION",
+      ],
+      [
+        "POST /v1/compress HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+        400,
+        "E_BAD_OPTION",
+      ],
+      [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(40_000)}\r\n\r\n`, 431, "E_LIMIT"],
+    ] as const) {
+      const answer = await raw(request);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), request.slice(0, 60));
+      const body = answer.slice(answer.indexOf("\r\n\r\n") + 4);
+      assert.equal(JSON.parse(body).error.code, code, request.slice(0, 60));
+    }
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200, "still serving");
+  });
+
   test("corrupt input before the first byte is a 422 with its code", async () => {
     const garbage = await send(server.port, "POST", "/v1/decompress", Buffer.alloc(200, 7));
     assert.equal(garbage.status, 422);

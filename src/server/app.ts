@@ -133,6 +133,35 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     requestTimeout: 0,
     connectionTimeout: store.current.limits.idleSeconds * 1000,
     return503OnClosing: true,
+    // A request Node's HTTP parser refuses (headers over its limit, a malformed line or
+    // length) never reaches a route: answer it in the service's own JSON, then close.
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      metrics.errors.inc({ code: error.code === "HPE_HEADER_OVERFLOW" ? "E_LIMIT" : "E_BAD_OPTION" });
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const [status, text, failure] =
+        error.code === "HPE_HEADER_OVERFLOW"
+          ? [
+              431,
+              "Request Header Fields Too Large",
+              new ServiceError(431, "E_LIMIT", "request headers over the limit"),
+            ]
+          : [
+              400,
+              "Bad Request",
+              new ServiceError(
+                400,
+                "E_BAD_OPTION",
+                `malformed HTTP request (${error.code ?? "parse error"})`,
+              ),
+            ];
+      const body = JSON.stringify(errorBody(failure));
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
     frameworkErrors: (error, request, reply) => {
       const failure = new ServiceError(400, "E_BAD_OPTION", error.message);
       begin(request as FastifyRequest, reply as FastifyReply).error ??= failure;
