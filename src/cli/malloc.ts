@@ -24,12 +24,13 @@ function usesGlibc(): boolean {
 /**
  * Restart this process in place (same PID, same open files, same arguments) with
  * MALLOC_MMAP_THRESHOLD_ set, when it is not set already (an operator's own value, or
- * this restart, is kept), the C library is glibc and Node can replace its process image
+ * this restart, is kept) and MMH_MALLOC_DEFAULTS is not 1, the C library is glibc and Node can replace its process image
  * (`process.execve`, Node 23.11 and later). Otherwise it returns and the service runs as
  * it is.
  */
 export function restartWithMallocSettings(): void {
-  if (process.env.MALLOC_MMAP_THRESHOLD_ !== undefined) return;
+  // MMH_MALLOC_DEFAULTS=1 keeps glibc's own behaviour (to measure the difference).
+  if (process.env.MALLOC_MMAP_THRESHOLD_ !== undefined || process.env.MMH_MALLOC_DEFAULTS === "1") return;
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never })
     .execve;
   if (typeof execve !== "function" || !usesGlibc()) return;
