@@ -14,6 +14,7 @@ export type FormatName =
   | "onnx"
   | "tflite"
   | "hdf5"
+  | "ggml"
   | "raw";
 
 /** One named tensor, in file coordinates. */
