@@ -300,3 +300,20 @@ describe("hdf5: files written by h5py", { skip }, () => {
     assert.ok(Buffer.from(await decompress(readFileSync(`${path}.mmh`))).equals(bytes));
   });
 });
+
+describe("hdf5: random bytes behind the signature", () => {
+  test("a coded error or a valid tiling, quickly", async () => {
+    const magic = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(0, 1, 2, 3),
+        fc.uint8Array({ maxLength: 600 }),
+        async (version, rest) => {
+          const bytes = Buffer.concat([magic, Buffer.from([version, 8, 8, 0]), rest]);
+          await wellBehaved(bytes, "random");
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
