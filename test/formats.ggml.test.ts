@@ -399,7 +399,8 @@ describe("ggml: hostile files", () => {
       for (const h of [count, 64, 256, 2, 1, 32, 0]) w.u32(h);
       return w.u32(firstLength).raw(Buffer.alloc(300)).bytes();
     };
-    await quickly(() => refuseWith(recogniseGgml, vocab(0x7fffffff, 1), "E_TRUNCATED", /vocabulary of/));
+    await quickly(() => refuseWith(recogniseGgml, vocab(0x7fffffff, 1), "E_LIMIT", /vocabulary of/));
+    await quickly(() => refuseWith(recogniseGgml, vocab(1 << 19, 1), "E_TRUNCATED", /vocabulary of/));
     await refuseWith(recogniseGgml, vocab(-5, 1), "E_CORRUPT", /vocabulary of -5/);
     await refuseWith(recogniseGgml, vocab(2, 0x7fffffff), "E_CORRUPT", /token 0 is/);
     // whisper: mel filters that do not match n_mels, or that cannot fit.

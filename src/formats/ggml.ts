@@ -42,6 +42,10 @@ export const GGML_MAX_DIMS = 4;
 export const GGML_MAX_NAME = 1024;
 /** Longest vocabulary entry accepted. */
 const MAX_TOKEN = 1 << 16;
+/** Largest vocabulary walked (real ones hold 32,000 to 260,000 tokens). */
+export const GGML_MAX_VOCAB = 1 << 20;
+/** Most tensor records walked. */
+export const GGML_MAX_TENSORS = 1 << 20;
 
 export function looksLikeGgml(head: Uint8Array): boolean {
   if (head.length < 4) return false;
@@ -121,6 +125,7 @@ function named(names: string[], values: number[]): Record<string, number> {
 /** Skip `count` vocabulary entries: u32 length, bytes, and an f32 score when `scores`. */
 async function skipVocab(r: Reader, count: number, scores: boolean): Promise<void> {
   check(count >= 0, "E_CORRUPT", `ggml: vocabulary of ${count} entries`);
+  check(count <= GGML_MAX_VOCAB, "E_LIMIT", `ggml: vocabulary of ${count} entries (at most ${GGML_MAX_VOCAB})`);
   r.ensure(count * (scores ? 8 : 4), `vocabulary of ${count} entries`);
   for (let i = 0; i < count; i++) {
     const length = (await r.bytes(4, `token ${i} length`)).readUInt32LE(0);
@@ -272,6 +277,7 @@ async function tensorRecords(r: Reader, layout: Layout): Promise<Record_[]> {
   r.pos = layout.tensorsAt;
   while (r.pos < r.size) {
     const i = records.length;
+    check(i < GGML_MAX_TENSORS, "E_LIMIT", `ggml: more than ${GGML_MAX_TENSORS} tensors`);
     const [nDims, nameLength, typeId] = await r.i32s(3, `tensor ${i} header`);
     check(nDims >= 1 && nDims <= GGML_MAX_DIMS, "E_CORRUPT", `ggml: tensor ${i} has ${nDims} dimensions`);
     check(
