@@ -125,7 +125,11 @@ function named(names: string[], values: number[]): Record<string, number> {
 /** Skip `count` vocabulary entries: u32 length, bytes, and an f32 score when `scores`. */
 async function skipVocab(r: Reader, count: number, scores: boolean): Promise<void> {
   check(count >= 0, "E_CORRUPT", `ggml: vocabulary of ${count} entries`);
-  check(count <= GGML_MAX_VOCAB, "E_LIMIT", `ggml: vocabulary of ${count} entries (at most ${GGML_MAX_VOCAB})`);
+  check(
+    count <= GGML_MAX_VOCAB,
+    "E_LIMIT",
+    `ggml: vocabulary of ${count} entries (at most ${GGML_MAX_VOCAB})`,
+  );
   r.ensure(count * (scores ? 8 : 4), `vocabulary of ${count} entries`);
   for (let i = 0; i < count; i++) {
     const length = (await r.bytes(4, `token ${i} length`)).readUInt32LE(0);

@@ -16,7 +16,8 @@
  *
  * Not followed (the datasets are left to the raw regions, counted in the metadata):
  * dense link storage (a fractal heap), extensible-array and v2 B-tree chunk indexes,
- * paged fixed arrays, virtual and external storage, shared (committed) datatypes.
+ * paged fixed arrays, virtual and external storage, shared (committed) datatypes and
+ * shared dataspaces.
  */
 
 import type { DTypeName, Region } from "../common/dtype.ts";
@@ -700,6 +701,7 @@ class Hdf5Walker {
   ): Promise<void> {
     this.datasets++;
     if (typeMessage.flags & FLAG_SHARED) return this.skip("shared datatype");
+    if (spaceMessage.flags & FLAG_SHARED) return this.skip("shared dataspace");
     const type = parseDatatype(typeMessage.data);
     const shape = parseDataspace(spaceMessage.data);
     if (shape === undefined) return this.skip("null dataspace");
