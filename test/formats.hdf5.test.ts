@@ -17,7 +17,15 @@ import { bufferSource } from "../src/common/source.ts";
 import { recogniseHdf5 } from "../src/formats/hdf5.ts";
 import { recognise } from "../src/formats/index.ts";
 import { compressFile, decompress } from "../src/index.ts";
-import { assertTiling, quickly, recogniseBytes, refuseWith, regionNamed, sha256 } from "./formats-support.ts";
+import {
+  assertTiling,
+  decode,
+  quickly,
+  recogniseBytes,
+  refuseWith,
+  regionNamed,
+  sha256,
+} from "./formats-support.ts";
 import { readTensor } from "./support.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -137,6 +145,40 @@ describe("hdf5: files written by h5py", { skip }, () => {
         assert.equal(sha256(data), want.sha256, `${name}: ${path}`);
         assert.deepEqual(tensor.shape, want.shape);
       }
+    }
+  });
+
+  test("wide groups and many small chunks", async () => {
+    for (const name of ["wide-earliest.h5", "wide-latest.h5"]) {
+      const bytes = bytesOf(name);
+      const result = await recogniseBytes(bytes);
+      assertTiling(result, bytes.length);
+      const wide = result.tensors.filter((t) => t.name.startsWith("/wide/"));
+      assert.equal(wide.length, 300, name);
+      for (const t of wide) {
+        const i = Number(t.name.slice("/wide/w".length));
+        assert.deepEqual(
+          decode(bytes.subarray(t.offset, t.offset + 32), "F32", 8),
+          new Array(8).fill(i),
+          t.name,
+        );
+      }
+      // Chunks of 160 and 400 bytes, too small for regions of their own, make typed runs.
+      for (const dataset of ["/rows", "/grid"]) {
+        const runs = result.regions.filter((r) => r.name.startsWith(`${dataset} chunk`));
+        const typed = runs.filter((r) => r.dtype === "F32").reduce((a, r) => a + r.length, 0);
+        assert.ok(typed > 0.6 * runs.reduce((a, r) => a + r.length, 0), `${name}: ${dataset} typed ${typed}`);
+        for (const r of runs.filter((r) => r.dtype === "F32")) {
+          // Every typed run holds whole rows of the chunk grid's elements, in file order.
+          const values = decode(bytes.subarray(r.offset, r.offset + 8), "F32", 2) as number[];
+          assert.ok(Number.isInteger(values[0]) && Number.isInteger(values[1]), r.name);
+        }
+      }
+      const rows = result.regions.find((r) => r.name.startsWith("/rows chunks") && r.dtype === "F32");
+      assert.ok(
+        rows?.shape && rows.shape[1] === 40 && rows.shape[0] * 160 === rows.length,
+        `${name}: ${rows?.name}`,
+      );
     }
   });
 

@@ -89,6 +89,16 @@ for libver in ["earliest", "v108", "latest"]:
 
         f.visititems(visit)
     files[name] = datasets
+# A group of 300 members (a two-level B-tree of symbol-table nodes; a fractal heap with an
+# indirect block in the latest format) and datasets of many small chunks.
+for libver in ["earliest", "latest"]:
+    with h5py.File(os.path.join(out, f"wide-{libver}.h5"), "w", libver=(libver, "latest")) as f:
+        g = f.create_group("wide")
+        for i in range(300):
+            g.create_dataset(f"w{i:04d}", data=np.full(8, i, "<f4"))
+        f.create_dataset("rows", data=np.arange(300 * 40, dtype="<f4").reshape(300, 40), chunks=(1, 40))
+        f.create_dataset("grid", data=np.arange(200 * 200, dtype="<f4").reshape(200, 200), chunks=(10, 10))
+
 # Groups nested deeper than the recogniser follows.
 with h5py.File(os.path.join(out, "deep.h5"), "w") as f:
     g = f

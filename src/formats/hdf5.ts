@@ -766,14 +766,41 @@ class Hdf5Walker {
       if (bytes >= HDF5_MIN_REGION) this.region(path, sorted[0].addr, bytes, type, shape);
       return;
     }
-    if (filtered) this.skip("filtered chunks");
-    else this.skip("chunks out of array order");
-    for (const c of sorted) {
-      const name = `${path} chunk ${c.offsets.join(",")}`;
-      if (!filtered && c.size >= HDF5_MIN_REGION) this.region(name, c.addr, c.size, type, storage.dims);
-      else if (c.size > 0)
-        this.regions.push(rawRegion(name, c.addr, c.size, filtered ? "filtered chunk" : undefined));
+    if (filtered) {
+      this.skip("filtered chunks");
+      for (const c of sorted) {
+        if (c.size > 0)
+          this.regions.push(
+            rawRegion(`${path} chunk ${c.offsets.join(",")}`, c.addr, c.size, "filtered chunk"),
+          );
+      }
+      return;
     }
+    this.skip("chunks out of array order");
+    // Chunks that follow one another in the file make one region of the dataset's type:
+    // its shape is the rows they hold when they are whole rows in order, else flat.
+    let run: Chunk[] = [];
+    const flush = () => {
+      if (run.length === 0) return;
+      const first = run[0];
+      const last = run[run.length - 1];
+      const length = run.length * chunkBytes;
+      const name =
+        run.length === 1
+          ? `${path} chunk ${first.offsets.join(",")}`
+          : `${path} chunks ${first.offsets.join(",")} to ${last.offsets.join(",")}`;
+      const rows = inner && run.every((c, k) => c.offsets[0] === first.offsets[0] + k * storage.dims[0]);
+      const runShape = rows ? [run.length * storage.dims[0], ...storage.dims.slice(1)] : [length / type.size];
+      if (length >= HDF5_MIN_REGION) this.region(name, first.addr, length, type, runShape);
+      else this.regions.push(rawRegion(name, first.addr, length));
+      run = [];
+    };
+    for (const c of sorted) {
+      const previous = run[run.length - 1];
+      if (previous && c.addr !== previous.addr + chunkBytes) flush();
+      run.push(c);
+    }
+    flush();
   }
 
   private region(name: string, at: number, length: number, type: Datatype, shape: number[]): void {
