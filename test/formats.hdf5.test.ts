@@ -182,6 +182,19 @@ describe("hdf5: files written by h5py", { skip }, () => {
     }
   });
 
+  test("a dense group with deleted links is left to the raw regions, the rest read", async () => {
+    const bytes = bytesOf("holes-latest.h5");
+    const result = await recogniseBytes(bytes);
+    assertTiling(result, bytes.length);
+    assert.deepEqual(
+      result.tensors.map((t) => t.name),
+      ["/kept"],
+    );
+    assert.deepEqual((result.metadata as Record<string, unknown>).notRead, { "dense link storage": 1 });
+    const kept = result.tensors[0];
+    assert.deepEqual(decode(bytes.subarray(kept.offset, kept.offset + 12), "F32", 3), [0, 1, 2]);
+  });
+
   test("groups nested deeper than 64 are E_LIMIT", async () => {
     await refuseWith(recogniseHdf5, bytesOf("deep.h5"), "E_LIMIT", /deeper than 64/);
   });

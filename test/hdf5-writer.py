@@ -60,6 +60,8 @@ def compact():
 def crowd(f):
     # More links than a compact group holds: dense storage in the latest format.
     g = f.create_group("crowd")
+    # A soft link first: its value lies between link messages in the heap.
+    g["a_soft"] = h5py.SoftLink("/other")
     for i in range(12):
         g.create_dataset(f"w{i}", data=np.full(4, i, "<f4"))
 
@@ -98,6 +100,15 @@ for libver in ["earliest", "latest"]:
             g.create_dataset(f"w{i:04d}", data=np.full(8, i, "<f4"))
         f.create_dataset("rows", data=np.arange(300 * 40, dtype="<f4").reshape(300, 40), chunks=(1, 40))
         f.create_dataset("grid", data=np.arange(200 * 200, dtype="<f4").reshape(200, 200), chunks=(10, 10))
+
+# A dense group with deleted links: the heap holds the stale messages of the deleted ones.
+with h5py.File(os.path.join(out, "holes-latest.h5"), "w", libver="latest") as f:
+    g = f.create_group("g")
+    for i in range(20):
+        g.create_dataset(f"d{i:02d}", data=np.full(1024, i, "<f4"))
+    for i in [3, 7, 11]:
+        del g[f"d{i:02d}"]
+    f.create_dataset("kept", data=np.arange(2048, dtype="<f4"))
 
 # Groups nested deeper than the recogniser follows.
 with h5py.File(os.path.join(out, "deep.h5"), "w") as f:

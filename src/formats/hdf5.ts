@@ -580,7 +580,11 @@ class Hdf5Walker {
     if (flags & 0x10) b.skip(1);
     const length = b.length(1 << (flags & 3));
     const name = this.name(b.take(length));
-    if (type !== 0) return undefined;
+    if (type !== 0) {
+      // Soft, external and user-defined links: a u16 length and the link's value.
+      b.skip(b.u16());
+      return undefined;
+    }
     return [name, this.abs(b.uint(this.so), `link ${name}`)];
   }
 
@@ -666,8 +670,8 @@ class Hdf5Walker {
       }
     }
     let left = objects;
+    const found: [string, number][] = [];
     for (const block of blocks) {
-      if (left === 0) break;
       if (block !== blocks[0] || rows > 0)
         check(this.once(block.at), "E_CORRUPT", "hdf5: a heap block is reached twice");
       const bytes = await this.read(block.at, block.size, "fractal heap direct block");
@@ -680,16 +684,24 @@ class Hdf5Walker {
       while (left > 0 && pos < bytes.length && bytes[pos] === 1) {
         const b = new Bytes(bytes.subarray(pos), "link message in a fractal heap");
         const child = this.link(b);
-        if (child) children.push(child);
+        if (child) found.push(child);
         pos += b.pos;
         left--;
       }
+      // The rest of a block the library filled in order is zeros. Anything else is the
+      // space of a deleted link (a stale message, or live ones after it): not read.
+      check(
+        bytes.subarray(pos).every((x) => x === 0),
+        "E_UNSUPPORTED",
+        "hdf5: a fractal heap with deleted links",
+      );
     }
     check(
       left === 0,
       "E_UNSUPPORTED",
       `hdf5: ${left} of ${objects} links not found in order in the fractal heap`,
     );
+    children.push(...found);
   }
 
   private async dataset(
