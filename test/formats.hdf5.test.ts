@@ -62,9 +62,9 @@ const DTYPES: Record<string, string> = {
 
 /** Datasets the recogniser leaves to the raw regions, by file. */
 const NOT_LISTED: Record<string, string[]> = {
-  "keras-earliest.h5": ["/other/tiles", "/other/gzip"],
-  "keras-v108.h5": ["/other/tiles", "/other/gzip"],
-  "keras-latest.h5": ["/other/tiles", "/other/gzip", "/other/growable"],
+  "keras-earliest.h5": ["/other/tiles", "/other/gzip", "/other/cols"],
+  "keras-v108.h5": ["/other/tiles", "/other/gzip", "/other/cols"],
+  "keras-latest.h5": ["/other/tiles", "/other/gzip", "/other/cols"],
 };
 
 const DATA_CODES = ["E_CORRUPT", "E_TRUNCATED", "E_LIMIT", "E_UNSUPPORTED"];
@@ -125,6 +125,13 @@ describe("hdf5: files written by h5py", { skip }, () => {
       assert.equal(regionNamed(result, "/other/big_endian").note, "big-endian f4");
       assert.equal(regionNamed(result, "/other/rows").dtype, "F32");
       assert.ok(result.regions.some((r) => r.note === "filtered chunk"));
+      // /other/cols holds value 30 × row + column; each run of chunks starts at its first chunk's corner.
+      const cols = result.regions.filter((r) => r.name.startsWith("/other/cols chunk"));
+      assert.ok(cols.length > 0, `${name}: /other/cols has no chunk regions`);
+      for (const r of cols) {
+        const [row, col] = r.name.split(" ")[2].split(",").map(Number);
+        assert.equal(bytes.readFloatLE(r.offset), 30 * row + col, `${name}: ${r.name}`);
+      }
       const md = result.metadata as Record<string, unknown>;
       assert.equal(md.superblock, { "keras-earliest.h5": 0, "keras-v108.h5": 2, "keras-latest.h5": 3 }[name]);
     }
@@ -163,15 +170,19 @@ describe("hdf5: files written by h5py", { skip }, () => {
           t.name,
         );
       }
-      // Chunks of 160 and 400 bytes, too small for regions of their own, make typed runs.
-      for (const dataset of ["/rows", "/grid"]) {
+      // Chunks of 160 and 400 bytes, too small for regions of their own, make typed runs;
+      // each run starts at its first chunk's corner (the values are row × width + column).
+      for (const [dataset, width] of [
+        ["/rows", 40],
+        ["/rows_ea", 40],
+        ["/grid", 200],
+      ] as const) {
         const runs = result.regions.filter((r) => r.name.startsWith(`${dataset} chunk`));
         const typed = runs.filter((r) => r.dtype === "F32").reduce((a, r) => a + r.length, 0);
         assert.ok(typed > 0.6 * runs.reduce((a, r) => a + r.length, 0), `${name}: ${dataset} typed ${typed}`);
-        for (const r of runs.filter((r) => r.dtype === "F32")) {
-          // Every typed run holds whole rows of the chunk grid's elements, in file order.
-          const values = decode(bytes.subarray(r.offset, r.offset + 8), "F32", 2) as number[];
-          assert.ok(Number.isInteger(values[0]) && Number.isInteger(values[1]), r.name);
+        for (const r of runs) {
+          const [row, col] = r.name.split(" ")[2].split(",").map(Number);
+          assert.equal(bytes.readFloatLE(r.offset), width * row + col, `${name}: ${r.name}`);
         }
       }
       const rows = result.regions.find((r) => r.name.startsWith("/rows chunks") && r.dtype === "F32");

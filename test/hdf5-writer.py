@@ -44,6 +44,8 @@ def keras_like(f):
     other.create_dataset("scalar", data=np.float32(2.5))
     # Resizable: an extensible-array chunk index in the latest format.
     other.create_dataset("growable", data=rng.normal(0, 1, (32, 40)).astype("<f4"), chunks=(8, 40), maxshape=(None, 40))
+    # Unlimited in its second dimension: the chunk grid is walked with that dimension first.
+    other.create_dataset("cols", data=np.arange(40 * 30, dtype="<f4").reshape(40, 30), chunks=(40, 3), maxshape=(40, None))
     other.create_dataset("compact", data=np.arange(6, dtype="<f4"), **compact())
     # A hard link back up the tree (a cycle) and a second name for one dataset.
     other["loop"] = f["other"]
@@ -99,6 +101,10 @@ for libver in ["earliest", "latest"]:
         for i in range(300):
             g.create_dataset(f"w{i:04d}", data=np.full(8, i, "<f4"))
         f.create_dataset("rows", data=np.arange(300 * 40, dtype="<f4").reshape(300, 40), chunks=(1, 40))
+        # Resizable: an extensible array with super blocks in the latest format.
+        f.create_dataset(
+            "rows_ea", data=np.arange(300 * 40, dtype="<f4").reshape(300, 40), chunks=(1, 40), maxshape=(None, 40)
+        )
         f.create_dataset("grid", data=np.arange(200 * 200, dtype="<f4").reshape(200, 200), chunks=(10, 10))
 
 # A dense group with deleted links: the heap holds the stale messages of the deleted ones.

@@ -2,22 +2,23 @@
  * HDF5 files (`.h5`, `.hdf5`; Keras and h5py write them), read from the HDF5 File Format
  * Specification 3.0: the superblock (versions 0 to 3) at offset 0, object headers (v1 and
  * v2 "OHDR", with continuation blocks), groups held as symbol tables (a v1 B-tree of
- * symbol-table nodes over a local heap of names) or as link messages in the group's own
- * header, and datasets whose data is contiguous, compact or chunked (a v1 B-tree of
- * chunks; or, in layout v4, a single chunk, an implicit index or an unpaged fixed array).
+ * symbol-table nodes over a local heap of names), as link messages in the group's own
+ * header, or densely (link messages in a fractal heap), and datasets whose data is
+ * contiguous, compact or chunked (a v1 B-tree of chunks; or, in layout v4, a single
+ * chunk, an implicit index, an unpaged fixed array or an unpaged extensible array).
  *
  * Every address, size and count comes from the file, so each is checked against the
  * file before it is used: addresses past the end are E_TRUNCATED, impossible sizes and
  * counts E_CORRUPT, nesting past our bounds E_LIMIT, and the bytes of structure read count
- * against the header cap (E_LIMIT). Each object header, B-tree node and continuation
- * block is visited once, so cycles (a group holding itself, a B-tree pointing back up)
- * end the walk rather than loop. Checksums are not verified: a recogniser only cuts the
- * file into regions, and the bytes are stored losslessly whatever it decides.
+ * against the header cap (E_LIMIT). Each object header, B-tree node, heap, array block and
+ * continuation block is visited once, so cycles (a group holding itself, a B-tree pointing
+ * back up) end the walk rather than loop. Checksums are not verified: a recogniser only
+ * cuts the file into regions, and the bytes are stored losslessly whatever it decides.
  *
- * Not followed (the datasets are left to the raw regions, counted in the metadata):
- * dense link storage (a fractal heap), extensible-array and v2 B-tree chunk indexes,
- * paged fixed arrays, virtual and external storage, shared (committed) datatypes and
- * shared dataspaces.
+ * Not followed (the datasets are left to the raw regions, counted in the metadata): dense
+ * groups whose heap has deleted links or indirect children, v2 B-tree chunk indexes, paged
+ * fixed and extensible arrays, virtual and external storage, shared (committed) datatypes
+ * and shared dataspaces.
  */
 
 import type { DTypeName, Region } from "../common/dtype.ts";
@@ -232,12 +233,17 @@ export function parseDatatype(data: Buffer): Datatype {
 
 /** Parse a dataspace message: the shape, or undefined for a null dataspace. */
 export function parseDataspace(data: Buffer): number[] | undefined {
+  return parseDataspaceMax(data)?.shape;
+}
+
+/** The shape and, when the message has them, the maximum dims (undefined: unlimited). */
+function parseDataspaceMax(data: Buffer): { shape: number[]; max?: (number | undefined)[] } | undefined {
   const b = new Bytes(data, "dataspace message");
   const version = b.u8();
   check(version === 1 || version === 2, "E_CORRUPT", `hdf5: dataspace version ${version}`);
   const rank = b.u8();
   check(rank <= MAX_RANK, "E_CORRUPT", `hdf5: dataspace of rank ${rank} (at most ${MAX_RANK})`);
-  b.u8(); // flags
+  const flags = b.u8();
   let type = rank === 0 ? 0 : 1;
   if (version === 1) b.skip(5);
   else {
@@ -248,7 +254,10 @@ export function parseDataspace(data: Buffer): number[] | undefined {
   // Sizes of lengths are 8 in every file we accept (checked at the superblock).
   const shape: number[] = [];
   for (let i = 0; i < rank; i++) shape.push(b.length(8));
-  return shape;
+  if (!(flags & 1)) return { shape };
+  const max: (number | undefined)[] = [];
+  for (let i = 0; i < rank; i++) max.push(b.uint(8));
+  return { shape, max };
 }
 
 class Hdf5Walker {
@@ -715,15 +724,16 @@ class Hdf5Walker {
     if (typeMessage.flags & FLAG_SHARED) return this.skip("shared datatype");
     if (spaceMessage.flags & FLAG_SHARED) return this.skip("shared dataspace");
     const type = parseDatatype(typeMessage.data);
-    const shape = parseDataspace(spaceMessage.data);
-    if (shape === undefined) return this.skip("null dataspace");
+    const space = parseDataspaceMax(spaceMessage.data);
+    if (space === undefined) return this.skip("null dataspace");
+    const shape = space.shape;
     const elements = checkedProduct(shape);
     check(elements !== undefined, "E_CORRUPT", `hdf5: ${path} has an element count over 2^53`);
     const bytes = checkedProduct([elements], type.size);
     check(bytes !== undefined, "E_CORRUPT", `hdf5: ${path} has a size over 2^53`);
     if (messages.some((m) => m.type === MSG_EXTERNAL)) return this.skip("external storage");
     const filtered = messages.some((m) => m.type === MSG_FILTERS);
-    const storage = await this.layout(layout, path, shape, type.size, filtered);
+    const storage = await this.layout(layout, path, space, type.size, filtered);
     const dtype = type.dtype ?? type.name;
     if (storage.kind === "skip") return this.skip(storage.reason);
     if (storage.kind === "contiguous" || storage.kind === "compact") {
@@ -824,10 +834,11 @@ class Hdf5Walker {
   private async layout(
     message: Message,
     path: string,
-    shape: number[],
+    space: { shape: number[]; max?: (number | undefined)[] },
     elementSize: number,
     filtered: boolean,
   ): Promise<Storage> {
+    const shape = space.shape;
     const b = new Bytes(message.data, "data layout message");
     const version = b.u8();
     check(version >= 1 && version <= 4, "E_CORRUPT", `hdf5: data layout version ${version}`);
@@ -942,6 +953,12 @@ class Hdf5Walker {
       if (addr === undefined) return { kind: "chunked", dims, chunks: [] };
       return this.fixedArray(this.abs(addr, `${path} fixed array`), path, dims, chunkBytes, count, offsetsOf);
     }
+    if (index === 4) {
+      b.skip(5); // the creation parameters, which the array's header repeats
+      const addr = b.uint(this.so);
+      if (addr === undefined) return { kind: "chunked", dims, chunks: [] };
+      return this.extensibleArray(this.abs(addr, `${path} extensible array`), path, dims, chunkBytes, space);
+    }
     return { kind: "skip", reason: `chunk index type ${index}` };
   }
 
@@ -951,6 +968,153 @@ class Hdf5Walker {
       "E_CORRUPT",
       `hdf5: ${path} has a chunk dimension of 0`,
     );
+  }
+
+  /**
+   * An extensible-array chunk index (layout v4, index type 4: one unlimited dimension):
+   * the header, the index block's elements, then the data blocks of each super block in
+   * turn (the first ones' addresses in the index block, the others' in super blocks),
+   * up to the highest index set. Paged data blocks are not read. Element k is the chunk
+   * at position k of the chunk grid with the unlimited dimension moved first.
+   */
+  private async extensibleArray(
+    at: number,
+    path: string,
+    dims: number[],
+    chunkBytes: number,
+    space: { shape: number[]; max?: (number | undefined)[] },
+  ): Promise<Storage> {
+    check(this.once(at), "E_CORRUPT", `hdf5: extensible array at ${at} is reached twice`);
+    const so = this.so;
+    const sl = this.sl;
+    const h = new Bytes(
+      await this.read(at, 12 + 6 * sl + so, "extensible array header"),
+      "extensible array header",
+    );
+    check(h.take(4).toString("latin1") === "EAHD", "E_CORRUPT", `hdf5: no extensible array header at ${at}`);
+    check(h.u8() === 0, "E_CORRUPT", "hdf5: extensible array version");
+    const client = h.u8();
+    const elementSize = h.u8();
+    const maxBits = h.u8();
+    const indexElements = h.u8();
+    const blockMin = h.u8();
+    const superMinPointers = h.u8();
+    const pageBits = h.u8();
+    h.skip(4 * sl);
+    const count = h.length(sl);
+    h.skip(sl);
+    const indexBlock = h.uint(so);
+    const log2 = (v: number) => (v > 0 && (v & (v - 1)) === 0 ? Math.log2(v) : -1);
+    check(
+      client <= 1 &&
+        (client === 0 ? elementSize === so : elementSize >= so + 5 && elementSize <= so + 12) &&
+        maxBits >= 1 &&
+        maxBits <= 64 &&
+        log2(blockMin) >= 0 &&
+        log2(blockMin) <= maxBits &&
+        log2(superMinPointers) >= 1,
+      "E_CORRUPT",
+      `hdf5: ${path} extensible array parameters`,
+    );
+    check(count <= MAX_CHUNKS, "E_LIMIT", `hdf5: ${path} has over ${MAX_CHUNKS} chunks`);
+    if (indexBlock === undefined || count === 0) return { kind: "chunked", dims, chunks: [] };
+    const superBlocks = 1 + maxBits - log2(blockMin);
+    const inIndex = 2 * log2(superMinPointers);
+    const blockAddresses = 2 * (superMinPointers - 1);
+    const superAddresses = Math.max(0, superBlocks - inIndex);
+    const offsetBytes = Math.ceil(maxBits / 8);
+    const ibAt = this.abs(indexBlock, `${path} extensible array index block`);
+    const ib = new Bytes(
+      await this.read(
+        ibAt,
+        6 + so + indexElements * elementSize + (blockAddresses + superAddresses) * so,
+        "extensible array index block",
+      ),
+      "extensible array index block",
+    );
+    check(ib.take(4).toString("latin1") === "EAIB", "E_CORRUPT", `hdf5: no index block at ${ibAt}`);
+    ib.skip(2 + so);
+    const entries: Buffer[] = [];
+    for (let i = 0; i < indexElements; i++) entries.push(ib.take(elementSize));
+    const blocks: (number | undefined)[] = [];
+    for (let i = 0; i < blockAddresses; i++) blocks.push(ib.uint(so));
+    const supers: (number | undefined)[] = [];
+    for (let i = 0; i < superAddresses; i++) supers.push(ib.uint(so));
+    const unset = Buffer.alloc(elementSize, 0xff);
+    let dblk = 0;
+    for (let u = 0; u < superBlocks && entries.length < count; u++) {
+      const perBlock = 2 ** Math.floor((u + 1) / 2) * blockMin;
+      const nBlocks = 2 ** Math.floor(u / 2);
+      if (perBlock > 2 ** pageBits) return { kind: "skip", reason: "paged extensible array" };
+      let addresses: (number | undefined)[];
+      if (u < inIndex) addresses = blocks.slice(dblk, dblk + nBlocks);
+      else {
+        const sb = supers[u - inIndex];
+        if (sb === undefined) addresses = new Array<undefined>(nBlocks).fill(undefined);
+        else {
+          const sbAt = this.abs(sb, `${path} extensible array super block`);
+          check(this.once(sbAt), "E_CORRUPT", `hdf5: super block at ${sbAt} is reached twice`);
+          const sbb = new Bytes(
+            await this.read(sbAt, 6 + so + offsetBytes + nBlocks * so, "extensible array super block"),
+            "extensible array super block",
+          );
+          check(sbb.take(4).toString("latin1") === "EASB", "E_CORRUPT", `hdf5: no super block at ${sbAt}`);
+          sbb.skip(2 + so + offsetBytes);
+          addresses = [];
+          for (let i = 0; i < nBlocks; i++) addresses.push(sbb.uint(so));
+        }
+      }
+      dblk += nBlocks;
+      for (const address of addresses) {
+        if (entries.length >= count) break;
+        if (address === undefined) {
+          for (let i = 0; i < perBlock; i++) entries.push(unset);
+          continue;
+        }
+        const blockAt = this.abs(address, `${path} extensible array data block`);
+        check(this.once(blockAt), "E_CORRUPT", `hdf5: data block at ${blockAt} is reached twice`);
+        const db = new Bytes(
+          await this.read(
+            blockAt,
+            6 + so + offsetBytes + perBlock * elementSize,
+            "extensible array data block",
+          ),
+          "extensible array data block",
+        );
+        check(db.take(4).toString("latin1") === "EADB", "E_CORRUPT", `hdf5: no data block at ${blockAt}`);
+        db.skip(2 + so + offsetBytes);
+        for (let i = 0; i < perBlock; i++) entries.push(db.take(elementSize));
+      }
+    }
+    // Element k's chunk: the grid in C order with the unlimited dimension first.
+    const shape = space.shape;
+    const unlimited = space.max?.indexOf(undefined) ?? -1;
+    const order =
+      unlimited < 0
+        ? shape.map((_, i) => i)
+        : [unlimited, ...shape.map((_, i) => i).filter((i) => i !== unlimited)];
+    const grid = order.map((i) => Math.ceil(Math.max(space.max?.[i] ?? shape[i], shape[i]) / dims[i]));
+    const chunks: Chunk[] = [];
+    for (let k = 0; k < Math.min(count, entries.length); k++) {
+      const e = new Bytes(entries[k], "extensible array element");
+      const addr = e.uint(so);
+      if (addr === undefined) continue;
+      let size = chunkBytes;
+      let chunkFiltered = false;
+      if (client === 1) {
+        size = e.length(elementSize - so - 4);
+        chunkFiltered = e.u32() !== 0xffffffff;
+      }
+      const offsets = new Array<number>(shape.length).fill(0);
+      let rest = k;
+      for (let j = order.length - 1; j >= 1; j--) {
+        offsets[order[j]] = (rest % grid[j]) * dims[order[j]];
+        rest = Math.floor(rest / grid[j]);
+      }
+      if (order.length > 0) offsets[order[0]] = rest * dims[order[0]];
+      chunks.push({ addr: this.abs(addr, `${path} chunk`), size, offsets, filtered: chunkFiltered });
+    }
+    return { kind: "chunked", dims, chunks };
   }
 
   /** A fixed-array chunk index (layout v4, index type 3), unpaged. */
