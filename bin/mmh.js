@@ -9,6 +9,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
 } else {
   const { fileURLToPath } = await import("node:url");
   const { entryUrl } = await import("./entry.js");
-  const { run } = await import(entryUrl(fileURLToPath(new URL("..", import.meta.url)), "cli/main"));
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const { run } = await import(entryUrl(root, "cli/start", "cli"));
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { parseSize } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
+import { FORMAT_VERSION } from "../container/format.ts";
+import { VERSION } from "../version.ts";
 
 export type Command =
   | "compress"
@@ -193,6 +195,9 @@ function parseRange(text: string): { offset: number; length: number } {
     throw new MmhError("E_BAD_OPTION", `--range must be OFF:LEN (as 1M:4096), got "${text}"`);
   return { offset: parseByteSize(parts[0], "range offset"), length: parseByteSize(parts[1], "range length") };
 }
+
+/** What `mmh --version` prints. */
+export const VERSION_LINE = `mmh ${VERSION} (container v${FORMAT_VERSION})\n`;
 
 export function parseCli(argv: readonly string[]): CliArgs {
   let parsed: ReturnType<
