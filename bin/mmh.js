@@ -7,6 +7,8 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exitCode = 1;
 } else {
+  const { enableCompileCache } = await import("./cache.js");
+  enableCompileCache();
   const { fileURLToPath } = await import("node:url");
   const { entryUrl } = await import("./entry.js");
   const root = fileURLToPath(new URL("..", import.meta.url));

@@ -92,6 +92,7 @@ describe("the npm package", () => {
       "package.json",
       "bin/mmh.js",
       "bin/entry.js",
+      "bin/cache.js",
       "dist/index.js",
       "dist/index.d.ts",
       "dist/tools.js",
