@@ -388,8 +388,9 @@ Options:
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
                          with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 512K)
-  -T, --threads N        threads that code chunks (default: the number of cores;
-                         1 for a file under 1 GiB / cores, where a pool does not pay)
+  -T, --threads N        threads that code chunks (default: the number of cores; 1 where
+                         a pool does not pay: compressing a file under 1 GiB / cores,
+                         decompressing an .mmh file under 640 MiB / cores)
   --max-output SIZE      refuse to decompress more than SIZE bytes
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)
