@@ -263,7 +263,10 @@ async function describeFile<T extends CompressOptions>(
     progress.totalBytes = probe.size;
     progress.report();
     const layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
-    return { layout, options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size) } };
+    return {
+      layout,
+      options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },
+    };
   } finally {
     await probe.close();
   }
@@ -388,7 +391,10 @@ async function* decodeFile(
   progress.report();
   const memory = borrowed ? new SlotMemory() : undefined;
   const source = progress.reading(readFileStream(src, 4 << 20, options.signal, borrowed, memory));
-  const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
+  const opts = {
+    ...options,
+    threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
+  };
   yield* decodeContainer(source, opts, summary, borrowed, memory);
 }
 

@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { parseSize } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
+import { FORMAT_VERSION } from "../container/format.ts";
+import { VERSION } from "../version.ts";
 
 export type Command =
   | "compress"
@@ -198,6 +200,9 @@ function parseRange(text: string): { offset: number; length: number } {
   return { offset: parseByteSize(parts[0], "range offset"), length: parseByteSize(parts[1], "range length") };
 }
 
+/** What `mmh --version` prints. */
+export const VERSION_LINE = `mmh ${VERSION} (container v${FORMAT_VERSION})\n`;
+
 export function parseCli(argv: readonly string[]): CliArgs {
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof optionSpec; allowPositionals: true; strict: true }>
@@ -394,8 +399,9 @@ Options:
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
                          with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 512K)
-  -T, --threads N        threads that code chunks (default: the number of cores;
-                         1 for a file under 1 GiB / cores, where a pool does not pay)
+  -T, --threads N        threads that code chunks (default: the number of cores; 1 where
+                         a pool does not pay: compressing a file under 1 GiB / cores,
+                         decompressing an .mmh file under 640 MiB / cores)
   --max-output SIZE      refuse to decompress more than SIZE bytes
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)

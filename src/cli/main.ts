@@ -12,7 +12,6 @@ import {
   decompressFile,
   decompressFileStream,
   decompressStream,
-  FORMAT_VERSION,
   type Goal,
   type Inspection,
   inspect,
@@ -22,13 +21,12 @@ import {
   open,
   pack,
   unpack,
-  VERSION,
   verify,
 } from "../index.ts";
 import { isHttpTarget } from "../remote/http.ts";
 import { jobLine, ratioOf } from "../server/record.ts";
 import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
-import { type CliArgs, HELP, parseCli } from "./args.ts";
+import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
 interface Io {
@@ -120,7 +118,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         io.stdout.write(HELP);
         return 0;
       case "version":
-        io.stdout.write(`mmh ${VERSION} (container v${FORMAT_VERSION})\n`);
+        io.stdout.write(VERSION_LINE);
         return 0;
       case "info":
         return await runInfo(args, io);
