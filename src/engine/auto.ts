@@ -89,12 +89,19 @@ export interface AutoStats {
   /** Milliseconds spent choosing: sample encodes and the losing whole encodes. */
   choiceMs: number;
   /**
-   * The last clear decision, reused for the next chunks of the same dtype: consecutive
-   * chunks of one tensor are alike, so sampling each of them would only repeat the answer.
+   * The last decision (the choices coded whole), reused for the next chunks of the same
+   * dtype: consecutive chunks of one tensor are alike, so sampling each of them would
+   * only repeat the answer.
    */
-  reuse?: { dtype: DTypeName | null; choice: Choice; left: number };
+  reuse?: { dtype: DTypeName | null; choices: Choice[]; left: number };
 }
 
+/**
+ * Chunks of the same dtype that reuse a decision that was not clear (or, below, one that
+ * was) before the next sampling: sampling four candidates on every chunk would cost a
+ * quarter of coding it.
+ */
+const REUSE_UNCLEAR = 3;
 /** Chunks of the same dtype that reuse a clear decision before the next sampling. */
 const REUSE = 15;
 /** A decision is clear when the runner-up's sample was at least this much larger. */
@@ -156,10 +163,10 @@ export function chooseCodecs(
     const general = options[1];
     const reuse = stats.reuse;
     if (goal !== "ratio" && reuse && reuse.dtype === dtype && reuse.left > 0) {
-      const chosen = options.find((c) => sameChoice(asChoice(c), reuse.choice));
-      if (chosen) {
+      const chosen = options.map(asChoice).filter((c) => reuse.choices.some((r) => sameChoice(r, c)));
+      if (chosen.length === reuse.choices.length) {
         reuse.left--;
-        return [asChoice(chosen)];
+        return chosen;
       }
     }
     const sample = sampleOf(raw, dtype);
@@ -180,14 +187,14 @@ export function chooseCodecs(
       generalSize <= best.size * (1 + TIE) &&
       (dtype === null || layoutForDType(dtype).streams === 1)
     ) {
-      stats.reuse = { dtype, choice: asChoice(general), left: REUSE };
+      stats.reuse = { dtype, choices: [asChoice(general)], left: REUSE };
       return [asChoice(general)];
     }
     // Repeats far apart in the chunk are invisible to the samples: code the LZ candidates
     // whole as well (zstd, and the better of the byte groupings).
     const repeated = goal !== "speed" && repeatShare(raw) >= REPEATED;
     const whole = new Set<Candidate>([best.c]);
-    let clear = !repeated;
+    let clear = true;
     for (const r of ranked.slice(1)) {
       const grouping = r.c.layout !== undefined;
       if (r.size <= best.size * (1 + (grouping ? GROUP_CLOSE : CLOSE))) whole.add(r.c);
@@ -203,8 +210,12 @@ export function chooseCodecs(
       const grouping = ranked.find((r) => r.c.layout !== undefined);
       if (grouping) whole.add(grouping.c);
     }
-    stats.reuse = clear ? { dtype, choice: asChoice(best.c), left: REUSE } : undefined;
-    return options.filter((c) => whole.has(c)).map(asChoice);
+    const chosen = options.filter((c) => whole.has(c)).map(asChoice);
+    // Repeats vary from chunk to chunk: a chunk that has them decides for itself alone.
+    stats.reuse = repeated
+      ? undefined
+      : { dtype, choices: clear ? [asChoice(best.c)] : chosen, left: clear ? REUSE : REUSE_UNCLEAR };
+    return chosen;
   } finally {
     stats.choiceMs += performance.now() - started;
   }
