@@ -28,6 +28,8 @@ const benchmarks: [string, string[]][] = [
   ["threads.ts", quick ? ["--quick"] : []],
   ["real-models.ts", quick ? ["--quick"] : []],
   ["quantised.ts", quick ? ["--quick"] : []],
+  ["floor.ts", quick ? ["--quick"] : []],
+  ["context.ts", quick ? ["--quick"] : []],
   ["library-vs-cli.ts", quick ? ["--quick"] : []],
   ["serve-load.ts", quick ? ["--quick"] : []],
   ["serve-overhead.ts", quick ? ["--quick"] : []],
