@@ -81,7 +81,7 @@ const REPEATED = 0.1;
  * i.i.d. weights it loses to HIER's fields by about 1%, and coding it whole costs a zstd
  * pass over the chunk.
  */
-const GROUP_CLOSE = 0.005;
+const GROUP_CLOSE = 0;
 /** A decision is clear of a byte grouping when the grouping's sample was at least this much larger. */
 const GROUP_CLEAR = 0.01;
 
@@ -159,7 +159,13 @@ export function chooseCodecs(
     // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
     if (period && period.periodicLength >= raw.length * 0.9) return [{ id: p251Codec.id, level: undefined }];
     const options = candidates(goal, level);
-    if (raw.length <= WHOLE) return options.map(asChoice);
+    // Small chunks: HIER and the general codec coded whole; the byte groupings too only
+    // when the chunk's values repeat (their zstd planes are what gains then), since
+    // coding two groupings whole on every small tensor doubled the cost of choosing.
+    if (raw.length <= WHOLE) {
+      const lz = goal !== "speed" && repeatShare(raw) >= REPEATED;
+      return options.filter((c) => lz || c.layout === undefined).map(asChoice);
+    }
     const general = options[1];
     const reuse = stats.reuse;
     if (goal !== "ratio" && reuse && reuse.dtype === dtype && reuse.left > 0) {
