@@ -93,7 +93,10 @@ function countGrid(data: Buffer, dtype: string, offset: number, length: number, 
   const maps = [new Map(), new Map(), new Map(), new Map()] as Map<number, Map<number, number>>[];
   const add = (m: Map<number, Map<number, number>>, ctx: number, cur: number) => {
     let row = m.get(ctx);
-    if (!row) m.set(ctx, (row = new Map()));
+    if (!row) {
+      row = new Map();
+      m.set(ctx, row);
+    }
     row.set(cur, (row.get(cur) ?? 0) + 1);
   };
   let counted = 0;
