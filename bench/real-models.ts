@@ -23,12 +23,12 @@
  * Needs npm (the first time), tar, zstd, diff, and xz for the context column if present.
  */
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { codeLine, fail, output, run, writeReport } from "./lib/commands.ts";
+import { codeLine, output, run, writeReport } from "./lib/commands.ts";
+import { type FetchedPackage, fetchPackage, type PackageSpec, sha256 } from "./lib/packages.ts";
 import {
   argValue,
   contentionNote,
@@ -49,15 +49,6 @@ const workDir = join(root, ".bench-data", "real-models");
 const tmpDir = join(workDir, "out");
 const cli = join(root, "bin", "mmh.js");
 const node = process.execPath;
-
-interface PackageSpec {
-  name: string;
-  version: string;
-  /** Folder inside the extracted tarball that holds the model files. */
-  dir: string;
-  kind: "onnx" | "tfjs";
-  what: string;
-}
 
 const PACKAGES: readonly PackageSpec[] = [
   {
@@ -97,9 +88,7 @@ function toolLine(command: string, args: string[]): string | undefined {
   return (result.stdout || result.stderr).trim().split("\n")[0];
 }
 
-const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const sha256File = (path: string) => sha256(readFileSync(path));
-const sriSha512 = (data: Buffer) => `sha512-${createHash("sha512").update(data).digest("base64")}`;
 
 /** Stored / original, 4 decimals. */
 const share = (stored: number, orig: number) => fmt(stored / orig, 4);
@@ -121,82 +110,6 @@ function codecMix(codecs: Record<string, number> | undefined): string {
 
 // ---------------------------------------------------------------------------------------
 // Inputs
-
-interface FetchedPackage {
-  spec: PackageSpec;
-  tarball: string;
-  tarballBytes: number;
-  tarballSha256: string;
-  integrity: string;
-  /** How the bytes were obtained in this run. */
-  how: string;
-  /** The extracted package's root (holds package/). */
-  dir: string;
-}
-
-/** The file name `npm pack` gives a package's tarball. */
-function tarballName(spec: PackageSpec): string {
-  return `${spec.name.replace(/^@/, "").replace("/", "-")}-${spec.version}.tgz`;
-}
-
-function extractedMatches(dir: string, spec: PackageSpec): boolean {
-  const manifest = join(dir, "package", "package.json");
-  if (!existsSync(manifest)) return false;
-  try {
-    const json = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string };
-    return json.name === spec.name && json.version === spec.version;
-  } catch {
-    return false;
-  }
-}
-
-function fetchPackage(spec: PackageSpec): FetchedPackage {
-  const name = tarballName(spec);
-  const tarball = join(workDir, name);
-  const dir = join(workDir, name.replace(/\.tgz$/, ""));
-  let npmIntegrity: string | undefined;
-  const steps: string[] = [];
-  if (!existsSync(tarball)) {
-    const args = ["pack", `${spec.name}@${spec.version}`, "--pack-destination", workDir, "--json"];
-    const result = spawnSync("npm", [...args, "--ignore-scripts"], { cwd: workDir, encoding: "utf8" });
-    if (result.error || result.status !== 0)
-      throw new Error(
-        `npm ${args.join(" ")} failed (${result.status ?? result.error?.message}): ${result.stderr ?? ""}`,
-      );
-    const packed = JSON.parse(result.stdout) as { filename: string; integrity: string; version: string }[];
-    if (packed[0]?.filename !== name || packed[0].version !== spec.version)
-      throw new Error(`npm pack ${spec.name}@${spec.version} wrote ${packed[0]?.filename}, expected ${name}`);
-    npmIntegrity = packed[0].integrity;
-    steps.push("npm pack");
-    rmSync(dir, { recursive: true, force: true });
-  } else {
-    steps.push("tarball reused");
-  }
-  const data = readFileSync(tarball);
-  const integrity = sriSha512(data);
-  if (npmIntegrity !== undefined && npmIntegrity !== integrity)
-    throw new Error(`${name}: npm reported integrity ${npmIntegrity}, the file has ${integrity}`);
-  if (extractedMatches(dir, spec)) {
-    steps.push("extracted folder reused");
-  } else {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    const result = spawnSync("tar", ["xzf", tarball, "-C", dir], { encoding: "utf8" });
-    if (result.status !== 0) fail("tar", ["xzf", tarball, "-C", dir], result);
-    if (!extractedMatches(dir, spec))
-      throw new Error(`${name}: package/package.json is not ${spec.name}@${spec.version}`);
-    steps.push("tar xzf");
-  }
-  return {
-    spec,
-    tarball,
-    tarballBytes: data.length,
-    tarballSha256: sha256(data),
-    integrity,
-    how: steps.join(", "),
-    dir,
-  };
-}
 
 interface TfjsManifest {
   paths: string[];
@@ -433,7 +346,7 @@ async function main(): Promise<void> {
   const models: ModelFile[] = [];
   const folders: { pkg: FetchedPackage; folder: string }[] = [];
   for (const spec of PACKAGES) {
-    const pkg = fetchPackage(spec);
+    const pkg = fetchPackage(spec, workDir);
     fetched.push(pkg);
     console.log(`${spec.name}@${spec.version}: ${pkg.how}`);
     const folder = join(pkg.dir, spec.dir);

@@ -29,6 +29,8 @@ const benchmarks: [string, string[]][] = [
   ["real-models.ts", quick ? ["--quick"] : []],
   ["quantised.ts", quick ? ["--quick"] : []],
   ["formats-raw.ts", quick ? ["--quick"] : []],
+  ["floor.ts", quick ? ["--quick"] : []],
+  ["context.ts", quick ? ["--quick"] : []],
   ["library-vs-cli.ts", quick ? ["--quick"] : []],
   ["serve-load.ts", quick ? ["--quick"] : []],
   ["serve-overhead.ts", quick ? ["--quick"] : []],
