@@ -49,6 +49,7 @@ import {
   type IndexEntry,
 } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
+import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
 import { type ArchiveEntry, compress, decompress, inspect, pack, unpack } from "../src/index.ts";
 import { fillWeights, gaussian, rng } from "../src/tools/gen.ts";
 import { VERSION } from "../src/version.ts";
@@ -1460,6 +1461,109 @@ function p251Record(raw: Buffer): RawRecord {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+// ---- DUPE and DLTA records (FORMAT.md §6.3, §6.4) ----------------------------------------------
+
+{
+  const a = lines(14, 1700);
+  const b = lines(14, 1800);
+  const zstdOf = (raw: Buffer): RawRecord => ({
+    raw,
+    codec: "ZSTD",
+    payload: encodeChunk(raw, codecByName("zstd"), 19).payload,
+  });
+  const dupe = (raw: Buffer, target: number): RawRecord => ({
+    raw,
+    codec: "DUPE",
+    params: encodeDupeParams(target),
+    payload: new Uint8Array(0),
+  });
+  await mustDecode(
+    "dupe-reference.mmh",
+    `three chunks: ZSTD text A (${a.length} bytes), ZSTD text B, and a DUPE record (8 bytes of params, no payload) that refers to chunk 0, so the content is A B A`,
+    assembleRecords([zstdOf(a), zstdOf(b), dupe(a, 0)]),
+    Buffer.concat([a, b, a]),
+  );
+  Object.assign(vectors[vectors.length - 1], { madeBy: `mmh ${VERSION}` });
+  await mustFailNew(
+    "fail-dupe-forward.mmh",
+    "as dupe-reference.mmh, but chunk 1 is a DUPE record that refers to chunk 2, a later one",
+    assembleRecords([zstdOf(a), dupe(b, 2), zstdOf(b)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-dupe-self.mmh",
+    "chunk 1 is a DUPE record that refers to itself",
+    assembleRecords([zstdOf(a), dupe(a, 1)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-dupe-chain.mmh",
+    "chunk 1 refers to chunk 0 (sound), chunk 2 to chunk 1, itself a DUPE record (chains are not allowed)",
+    assembleRecords([zstdOf(a), dupe(a, 0), dupe(a, 1)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-dupe-out-of-range.mmh",
+    "chunk 1 is a DUPE record that refers to chunk 7 of a 2-chunk file",
+    assembleRecords([zstdOf(a), dupe(a, 7)]),
+    "E_CORRUPT",
+  );
+
+  // A delta against a base file (delta-base.bin, committed beside the vectors).
+  const next = gaussian(rng(1900));
+  const baseValues = Float32Array.from({ length: 256 }, () => next() * 0.02);
+  const tuned = baseValues.map((x) => x + next() * 0.0002);
+  const base = Buffer.from(baseValues.buffer);
+  const raw = Buffer.from(tuned.buffer);
+  const deltaRecord = (mode: number): RawRecord => {
+    const diff = makeDelta(raw, base, mode);
+    return {
+      raw,
+      codec: "DLTA",
+      params: encodeDeltaParams({
+        mode,
+        baseSha256: sha256(base),
+        baseOffset: 0,
+        inner: "ZSTD",
+        innerParams: new Uint8Array(0),
+      }),
+      payload: encodeChunk(diff, codecByName("zstd"), 19).payload,
+    };
+  };
+  // The base is frozen with the vectors: written once, then only checked.
+  const basePath = join(DIR, "delta-base.bin");
+  if (!existsSync(basePath) && !checkOnly) writeFileSync(basePath, base);
+  if (!readFileSync(basePath).equals(base)) throw new Error("delta-base.bin was modified: it is frozen");
+  const file = assembleRecords([deltaRecord(0), deltaRecord(2)]);
+  const content = Buffer.concat([raw, raw]);
+  if (!Buffer.from(await decompress(file, { base: join(DIR, "delta-base.bin") })).equals(content))
+    throw new Error("delta-xor-sub32.mmh does not decode to its content");
+  files.set("delta-xor-sub32.mmh", file);
+  vectors.push({
+    file: "delta-xor-sub32.mmh",
+    expect: "decode",
+    description:
+      "two DLTA records against delta-base.bin (256 F32 weights): the same 256 fine-tuned weights as an XOR difference (mode 0) and as 4-byte subtraction (mode 2), each difference one ZSTD frame",
+    length: content.length,
+    sha256: sha256(content),
+    codecs: { DLTA: 2 },
+    fileSha256: sha256(file),
+  });
+  Object.assign(vectors[vectors.length - 1], {
+    base: "delta-base.bin",
+    baseSha256: sha256(base),
+    madeBy: `mmh ${VERSION}`,
+  });
+  const badMode = deltaRecord(0);
+  (badMode.params as Buffer)[0] = 3;
+  await mustFailNew(
+    "fail-delta-mode-3.mmh",
+    "a DLTA record with mode 3 (only 0, 1 and 2 exist)",
+    assembleRecords([badMode]),
+    "E_CORRUPT",
+  );
 }
 
 // ---- write -----------------------------------------------------------------------------------
