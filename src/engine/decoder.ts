@@ -168,7 +168,7 @@ export async function* decodeContainer(
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
       }
       const payload = await input.read(record.storedLength, `the payload of ${where}`);
-      refs.keep(seen.length, fixedRecord, params, payload);
+      refs.keep(seen.length, params, payload);
       seen.push({
         recordOffset,
         rawOffset: declared,
@@ -244,34 +244,59 @@ export async function* decodeContainer(
 class References {
   readonly #again: (() => Promise<RandomAccessSource>) | undefined;
   #source: Promise<RandomAccessSource> | undefined;
-  readonly #kept = new Map<number, RecordParts & { size: number }>();
-  #keptBytes = 0;
+  /**
+   * Without `again`: the params and payload of the last records, end to end in one ring of
+   * REF_CACHE_BYTES (allocated on the first record: copies, never an allocation per record).
+   */
+  #ring: Buffer | undefined;
+  #written = 0;
+  readonly #kept = new Map<number, { at: number; params: number; payload: number }>();
+  readonly #order: number[] = [];
 
   constructor(again: (() => Promise<RandomAccessSource>) | undefined) {
     this.#again = again;
   }
 
-  /** Keep a copy of record `i` when the container cannot be read again (dropping the oldest). */
-  keep(i: number, fixed: Buffer, params: Uint8Array, payload: Uint8Array): void {
+  /** Keep a copy of record `i` when the container cannot be read again (the oldest are overwritten). */
+  keep(i: number, params: Uint8Array, payload: Uint8Array): void {
     if (this.#again) return;
-    const size = CHUNK_HEADER_SIZE + params.length + payload.length;
+    const size = params.length + payload.length;
     if (size > REF_CACHE_BYTES) return;
-    const header = parseChunkHeader(fixed, "");
-    this.#kept.set(i, {
-      where: `chunk ${i}`,
-      codec: header.codec,
-      params: Buffer.from(params),
-      payload: Buffer.from(payload),
-      rawLength: header.rawLength,
-      rawCrc: header.rawCrc,
-      size,
-    });
-    this.#keptBytes += size;
-    for (const [j, kept] of this.#kept) {
-      if (this.#keptBytes <= REF_CACHE_BYTES) break;
-      this.#kept.delete(j);
-      this.#keptBytes -= kept.size;
+    this.#ring ??= Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
+    const at = this.#written;
+    this.#put(params);
+    this.#put(payload);
+    this.#kept.set(i, { at, params: params.length, payload: payload.length });
+    this.#order.push(i);
+    // Forget records whose first byte has been written over.
+    while (this.#order.length > 0) {
+      const first = this.#kept.get(this.#order[0])!;
+      if (this.#written - first.at <= REF_CACHE_BYTES) break;
+      this.#kept.delete(this.#order.shift()!);
     }
+  }
+
+  #put(bytes: Uint8Array): void {
+    const ring = this.#ring!;
+    let from = 0;
+    while (from < bytes.length) {
+      const pos = this.#written % REF_CACHE_BYTES;
+      const take = Math.min(bytes.length - from, REF_CACHE_BYTES - pos);
+      ring.set(bytes.subarray(from, from + take), pos);
+      from += take;
+      this.#written += take;
+    }
+  }
+
+  #get(at: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    for (let done = 0; done < length; ) {
+      const pos = (at + done) % REF_CACHE_BYTES;
+      const take = Math.min(length - done, REF_CACHE_BYTES - pos);
+      this.#ring!.copy(out, done, pos, pos + take);
+      done += take;
+    }
+    return out;
   }
 
   /** The content of a DUPE or DLTA record (the last of `seen`), checked against its CRC-32. */
@@ -297,12 +322,20 @@ class References {
     const at = `chunk ${t} at offset ${entry.recordOffset}`;
     if (!this.#again) {
       const kept = this.#kept.get(t);
-      if (!kept)
+      if (!kept || this.#written - kept.at > REF_CACHE_BYTES)
         throw new MmhError(
           "E_LIMIT",
           `${where}: refers to ${at}, further back than the ${REF_CACHE_BYTES >> 20} MiB of records a decoder reading a stream keeps; decode it from a file`,
         );
-      return { ...kept, where: at };
+      const bytes = this.#get(kept.at, kept.params + kept.payload);
+      return {
+        where: at,
+        codec: entry.codec,
+        params: bytes.subarray(0, kept.params),
+        payload: bytes.subarray(kept.params),
+        rawLength: entry.rawLength,
+        rawCrc: entry.rawCrc,
+      };
     }
     this.#source ??= this.#again();
     const source = await this.#source;
@@ -335,6 +368,7 @@ class References {
 
   async close(): Promise<void> {
     this.#kept.clear();
+    this.#ring = undefined;
     if (this.#source) await (await this.#source.catch(() => undefined))?.close();
   }
 }
