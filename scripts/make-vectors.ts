@@ -1536,31 +1536,46 @@ function p251Record(raw: Buffer): RawRecord {
   const basePath = join(DIR, "delta-base.bin");
   if (!existsSync(basePath) && !checkOnly) writeFileSync(basePath, base);
   if (!readFileSync(basePath).equals(base)) throw new Error("delta-base.bin was modified: it is frozen");
-  const file = assembleRecords([deltaRecord(0), deltaRecord(2)]);
   const content = Buffer.concat([raw, raw]);
-  if (!Buffer.from(await decompress(file, { base: join(DIR, "delta-base.bin") })).equals(content))
-    throw new Error("delta-xor-sub32.mmh does not decode to its content");
-  files.set("delta-xor-sub32.mmh", file);
-  vectors.push({
-    file: "delta-xor-sub32.mmh",
-    expect: "decode",
-    description:
-      "two DLTA records against delta-base.bin (256 F32 weights): the same 256 fine-tuned weights as an XOR difference (mode 0) and as 4-byte subtraction (mode 2), each difference one ZSTD frame",
-    length: content.length,
-    sha256: sha256(content),
-    codecs: { DLTA: 2 },
-    fileSha256: sha256(file),
-  });
-  Object.assign(vectors[vectors.length - 1], {
-    base: "delta-base.bin",
-    baseSha256: sha256(base),
-    madeBy: `mmh ${VERSION}`,
-  });
+  async function mustDecodeWithBase(file: string, description: string, bytes: Buffer, expected: Buffer) {
+    if (!Buffer.from(await decompress(bytes, { base: basePath })).equals(expected))
+      throw new Error(`${file} does not decode to its content`);
+    files.set(file, bytes);
+    vectors.push({
+      file,
+      expect: "decode",
+      description,
+      length: expected.length,
+      sha256: sha256(expected),
+      codecs: codecCounts(bytes),
+      fileSha256: sha256(bytes),
+    });
+    Object.assign(vectors[vectors.length - 1], {
+      base: "delta-base.bin",
+      baseSha256: sha256(base),
+      madeBy: `mmh ${VERSION}`,
+    });
+  }
+  await mustDecodeWithBase(
+    "delta-xor-sub32.mmh",
+    "two DLTA records against delta-base.bin (256 F32 weights): the same 256 fine-tuned weights as an XOR difference (mode 0) and as 4-byte subtraction (mode 2), each difference one ZSTD frame",
+    assembleRecords([deltaRecord(0), deltaRecord(2)]),
+    content,
+  );
+  {
+    const zz = assembleRecords([deltaRecord(3), deltaRecord(4)]);
+    await mustDecodeWithBase(
+      "delta-zigzag.mmh",
+      "two DLTA records against delta-base.bin: the 256 fine-tuned weights as zigzag-coded subtraction of 2-byte (mode 3) and of 4-byte (mode 4) elements, each difference one ZSTD frame",
+      zz,
+      content,
+    );
+  }
   const badMode = deltaRecord(0);
-  (badMode.params as Buffer)[0] = 3;
+  (badMode.params as Buffer)[0] = 5;
   await mustFailNew(
-    "fail-delta-mode-3.mmh",
-    "a DLTA record with mode 3 (only 0, 1 and 2 exist)",
+    "fail-delta-mode-5.mmh",
+    "a DLTA record with mode 5 (only 0 to 4 exist)",
     assembleRecords([badMode]),
     "E_CORRUPT",
   );

@@ -27,7 +27,10 @@ export const REF_CACHE_BYTES = 16 << 20;
 export const DELTA_XOR = 0;
 export const DELTA_SUB16 = 1;
 export const DELTA_SUB32 = 2;
-const MODE_WIDTH = [1, 2, 4];
+/** Subtraction with the signed difference zigzag-coded (0, -1, 1, -2, ... as 0, 1, 2, 3, ...). */
+export const DELTA_ZIGZAG16 = 3;
+export const DELTA_ZIGZAG32 = 4;
+const MODE_WIDTH = [1, 2, 4, 2, 4];
 
 /** A chunk record's fields a decoder needs. */
 export interface RecordParts {
@@ -120,7 +123,7 @@ export function parseDeltaParams(record: RecordParts): DeltaParams {
   check(params.length >= DELTA_FIXED_PARAMS, "E_CORRUPT", `${where}: DLTA params under 45 bytes`);
   const buf = Buffer.from(params.buffer, params.byteOffset, params.length);
   const mode = buf[0];
-  check(mode <= DELTA_SUB32, "E_CORRUPT", `${where}: DLTA mode ${mode} is not 0, 1 or 2`);
+  check(mode <= DELTA_ZIGZAG32, "E_CORRUPT", `${where}: DLTA mode ${mode} is not 0 to 4`);
   check(
     record.rawLength % MODE_WIDTH[mode] === 0,
     "E_CORRUPT",
@@ -153,17 +156,21 @@ export function makeDelta(raw: Uint8Array, base: Uint8Array, mode: number): Buff
       i = words * 4;
     }
     for (; i < n; i++) out[i] = raw[i] ^ base[i];
-  } else if (mode === DELTA_SUB16) {
+  } else if (mode === DELTA_SUB16 || mode === DELTA_ZIGZAG16) {
+    const zigzag = mode === DELTA_ZIGZAG16;
     for (let i = 0; i < n; i += 2) {
-      const d = ((raw[i] | (raw[i + 1] << 8)) - (base[i] | (base[i + 1] << 8))) & 0xffff;
+      let d = ((raw[i] | (raw[i + 1] << 8)) - (base[i] | (base[i + 1] << 8))) & 0xffff;
+      if (zigzag) d = ((d << 1) ^ -(d >>> 15)) & 0xffff;
       out[i] = d & 0xff;
       out[i + 1] = d >>> 8;
     }
   } else {
+    const zigzag = mode === DELTA_ZIGZAG32;
     for (let i = 0; i < n; i += 4) {
       const r = (raw[i] | (raw[i + 1] << 8) | (raw[i + 2] << 16) | (raw[i + 3] << 24)) >>> 0;
       const b = (base[i] | (base[i + 1] << 8) | (base[i + 2] << 16) | (base[i + 3] << 24)) >>> 0;
-      const d = (r - b) >>> 0;
+      let d = (r - b) >>> 0;
+      if (zigzag) d = ((d << 1) ^ (d >> 31)) >>> 0;
       out[i] = d & 0xff;
       out[i + 1] = (d >>> 8) & 0xff;
       out[i + 2] = (d >>> 16) & 0xff;
@@ -178,15 +185,20 @@ export function applyDelta(delta: Uint8Array, base: Uint8Array, mode: number): U
   const n = delta.length;
   if (mode === DELTA_XOR) {
     for (let i = 0; i < n; i++) delta[i] ^= base[i];
-  } else if (mode === DELTA_SUB16) {
+  } else if (mode === DELTA_SUB16 || mode === DELTA_ZIGZAG16) {
+    const zigzag = mode === DELTA_ZIGZAG16;
     for (let i = 0; i < n; i += 2) {
-      const v = ((delta[i] | (delta[i + 1] << 8)) + (base[i] | (base[i + 1] << 8))) & 0xffff;
+      let d = delta[i] | (delta[i + 1] << 8);
+      if (zigzag) d = (d >>> 1) ^ -(d & 1);
+      const v = (d + (base[i] | (base[i + 1] << 8))) & 0xffff;
       delta[i] = v & 0xff;
       delta[i + 1] = v >>> 8;
     }
   } else {
+    const zigzag = mode === DELTA_ZIGZAG32;
     for (let i = 0; i < n; i += 4) {
-      const d = (delta[i] | (delta[i + 1] << 8) | (delta[i + 2] << 16) | (delta[i + 3] << 24)) >>> 0;
+      let d = (delta[i] | (delta[i + 1] << 8) | (delta[i + 2] << 16) | (delta[i + 3] << 24)) >>> 0;
+      if (zigzag) d = ((d >>> 1) ^ -(d & 1)) >>> 0;
       const b = (base[i] | (base[i + 1] << 8) | (base[i + 2] << 16) | (base[i + 3] << 24)) >>> 0;
       const v = (d + b) >>> 0;
       delta[i] = v & 0xff;

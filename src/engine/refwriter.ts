@@ -15,9 +15,9 @@ import {
   BaseSet,
   baseFiles,
   DELTA_CODEC,
-  DELTA_SUB16,
-  DELTA_SUB32,
   DELTA_XOR,
+  DELTA_ZIGZAG16,
+  DELTA_ZIGZAG32,
   DUPE_CODEC,
   DUPE_PARAMS,
   encodeDeltaParams,
@@ -108,7 +108,7 @@ export class DeltaPlan {
   /** For the header metadata: the base files used. */
   readonly used: { name: string; sha256: string }[];
   readonly #segments: Segment[];
-  readonly #stats: AutoStats[] = [{ choiceMs: 0 }, { choiceMs: 0 }, { choiceMs: 0 }, { choiceMs: 0 }];
+  readonly #stats: AutoStats[] = [0, 1, 2, 3, 4].map(() => ({ choiceMs: 0 }));
   /** Chunks coded as deltas, and content bytes they hold. */
   chunks = 0;
   bytes = 0;
@@ -203,28 +203,29 @@ export class DeltaPlan {
     const base = await this.bases.read(where.sha256, where.offset, raw.length, "the base");
     const bits = dtype ? dtypeByName(dtype)?.bits : undefined;
     const modes = [DELTA_XOR];
-    if (bits === 16 && raw.length % 2 === 0) modes.push(DELTA_SUB16);
-    if (bits === 32 && raw.length % 4 === 0) modes.push(DELTA_SUB32);
+    if (bits === 16 && raw.length % 2 === 0) modes.push(DELTA_ZIGZAG16);
+    if (bits === 32 && raw.length % 4 === 0) modes.push(DELTA_ZIGZAG32);
+    // Differences of 2- and 4-byte elements are integers, best split into byte planes.
+    const inner: DTypeName | null = bits === 16 ? "U16" : bits === 32 ? "U32" : dtype;
     let best = plain;
     const size = (c: EncodedChunk) => c.header.length + c.payload.length;
     for (const mode of modes) {
       const diff = makeDelta(raw, base, mode);
       const choices = fixed
         ? [fixed]
-        : chooseCodecs(diff, dtype, goal, level, this.#stats[mode], findPeriod(diff));
-      const { chunk: inner } = encodeChoices(diff, dtype, choices);
-      const innerParams = inner.header.subarray(CHUNK_HEADER_SIZE);
+        : chooseCodecs(diff, inner, goal, level, this.#stats[mode], findPeriod(diff));
+      const { chunk: coded } = encodeChoices(diff, inner, choices);
       const params = encodeDeltaParams({
         mode,
         baseSha256: where.sha256,
         baseOffset: where.offset,
-        inner: inner.codec,
-        innerParams,
+        inner: coded.codec,
+        innerParams: coded.header.subarray(CHUNK_HEADER_SIZE),
       });
-      if (params.length + inner.payload.length >= raw.length) continue;
+      if (params.length + coded.payload.length >= raw.length) continue;
       const record: EncodedChunk = {
-        header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, inner.payload.length),
-        payload: Buffer.from(inner.payload),
+        header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, coded.payload.length),
+        payload: Buffer.from(coded.payload),
         codec: DELTA_CODEC,
         rawLength: raw.length,
         rawCrc: plain.rawCrc,
