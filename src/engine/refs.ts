@@ -21,7 +21,7 @@ export const DUPE_PARAMS = 8;
 /** Fixed params of a DLTA record, before the inner codec's own. */
 export const DELTA_FIXED_PARAMS = 45;
 /** What a front-to-back decoder that cannot seek keeps of earlier records for DUPE targets. */
-export const REF_CACHE_BYTES = 16 << 20;
+export const REF_CACHE_BYTES = 4 << 20;
 
 /** Delta modes: XOR, or subtraction of 2- or 4-byte little-endian elements. */
 export const DELTA_XOR = 0;
