@@ -31,6 +31,7 @@ const benchmarks: [string, string[]][] = [
   ["library-vs-cli.ts", quick ? ["--quick"] : []],
   ["serve-load.ts", quick ? ["--quick"] : []],
   ["serve-overhead.ts", quick ? ["--quick"] : []],
+  ["deltas.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
 else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");
