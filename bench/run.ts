@@ -37,6 +37,7 @@ const benchmarks: [string, string[]][] = [
   ["serve-memory.ts", quick ? ["--quick"] : []],
   ["startup.ts", quick ? ["--quick"] : []],
   ["threads-default.ts", quick ? ["--quick"] : []],
+  ["deltas.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
 else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");

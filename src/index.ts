@@ -26,6 +26,7 @@ import {
 } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
+import { bytesReread, closing, fileReread } from "./engine/refwriter.ts";
 import { SlotMemory } from "./engine/slots.ts";
 import { defaultThreadsFor } from "./engine/threads.ts";
 import { type LegacyInspection, legacyName, probeLegacy } from "./legacy/mmhrs.ts";
@@ -179,13 +180,19 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
       options.recognise ?? true,
       usesDtypes(opts),
     );
-    return collect(encodeContainer(once(bytes), options, undefined, layout));
+    return collect(
+      encodeContainer(once(bytes), options, undefined, { ...layout, reread: bytesReread(bytes) }),
+    );
   });
 }
 
 /** Decompress a whole .mmh container held in memory. */
 export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
-  return guard(() => collect(decodeContainer(once(bytes), options)));
+  return guard(() =>
+    collect(
+      decodeContainer(once(bytes), options, undefined, false, undefined, async () => bufferSource(bytes)),
+    ),
+  );
 }
 
 /**
@@ -291,14 +298,19 @@ function encodeFile(
   // its slots.
   const memory = new SlotMemory();
   const source = progress.reading(readFilePieces(src, sizes(), options.signal, true, memory));
+  // Chunks that repeat earlier ones are read again from the file to be compared.
+  const reread = fileReread(src);
   return progress.writing(
-    encodeContainer(
-      source,
-      { ...options, sourceName: options.sourceName ?? basename(src) },
-      summary,
-      layout,
-      borrowed,
-      memory,
+    closing(
+      encodeContainer(
+        source,
+        { ...options, sourceName: options.sourceName ?? basename(src) },
+        summary,
+        { ...layout, reread: reread.read },
+        borrowed,
+        memory,
+      ),
+      reread.close,
     ),
   );
 }
@@ -395,7 +407,7 @@ async function* decodeFile(
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
-  yield* decodeContainer(source, opts, summary, borrowed, memory);
+  yield* decodeContainer(source, opts, summary, borrowed, memory, () => fileSource(src));
 }
 
 /**

@@ -58,6 +58,10 @@ export interface CliArgs {
   store?: string;
   /** serve: service processes accepting on one port (default 1). */
   workers?: number;
+  /** compress, pack: the base model to code deltas against; decoding: the base it needs. */
+  base?: string;
+  /** compress, pack: store repeated chunks in full (--no-dedup). */
+  noDedup: boolean;
 }
 
 const COMMANDS = new Set<string>([
@@ -101,6 +105,7 @@ const VALUE_OPTIONS = new Set([
   "--port",
   "--store",
   "--workers",
+  "--base",
 ]);
 
 const optionSpec = {
@@ -137,6 +142,8 @@ const optionSpec = {
   port: { type: "string" },
   store: { type: "string" },
   workers: { type: "string" },
+  base: { type: "string" },
+  "no-dedup": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -237,6 +244,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
     progress: !(values["no-progress"] ?? false),
     json: values.json ?? false,
     checkSha256: values["check-sha256"] ?? false,
+    noDedup: values["no-dedup"] ?? false,
   };
   if (values.output !== undefined) args.output = values.output;
   if (values.codec !== undefined) args.codec = values.codec;
@@ -266,6 +274,14 @@ export function parseCli(argv: readonly string[]): CliArgs {
       throw usage(`--stats applies to compress and decompress`);
     args.stats = "json";
   }
+  if (values.base !== undefined) {
+    if (values.base === "") throw new MmhError("E_BAD_OPTION", "--base needs a file or folder");
+    args.base = values.base;
+  }
+  if (args.base !== undefined && ["info", "analyze", "gen", "serve"].includes(command))
+    throw usage(`--base applies to compress, pack, decompress, unpack, verify and extract`);
+  if (args.noDedup && command !== "compress" && command !== "pack")
+    throw usage(`--no-dedup applies to compress and pack`);
   if (values.config !== undefined) args.config = values.config;
   if (values.host !== undefined) args.host = values.host;
   if (values.store !== undefined) args.store = values.store;
@@ -403,6 +419,12 @@ Options:
                          a pool does not pay: compressing a file under 1 GiB / cores,
                          decompressing an .mmh file under 640 MiB / cores)
   --max-output SIZE      refuse to decompress more than SIZE bytes
+  --base PATH            compress, pack: code each tensor the base model (a file, or a
+                         folder of them) also holds, by name, dtype and shape, as its
+                         difference from it; decompress, unpack, verify, extract: the base
+                         such a file needs (identified by its sha256)
+  --no-dedup             compress, pack: store a chunk that repeats an earlier one in full
+                         (default: as a reference to it)
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)
   --json                 machine-readable output for info, verify and analyze
