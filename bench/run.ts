@@ -28,11 +28,18 @@ const benchmarks: [string, string[]][] = [
   ["threads.ts", quick ? ["--quick"] : []],
   ["real-models.ts", quick ? ["--quick"] : []],
   ["quantised.ts", quick ? ["--quick"] : []],
+  ["formats-raw.ts", quick ? ["--quick"] : []],
+  ["floor.ts", quick ? ["--quick"] : []],
+  ["context.ts", quick ? ["--quick"] : []],
   ["library-vs-cli.ts", quick ? ["--quick"] : []],
   ["serve-load.ts", quick ? ["--quick"] : []],
   ["serve-overhead.ts", quick ? ["--quick"] : []],
   ["kernels.ts", quick ? ["--quick"] : []],
   ["speed.ts", quick ? ["--quick"] : []],
+  ["serve-memory.ts", quick ? ["--quick"] : []],
+  ["startup.ts", quick ? ["--quick"] : []],
+  ["threads-default.ts", quick ? ["--quick"] : []],
+  ["deltas.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
 else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");

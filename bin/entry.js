@@ -1,8 +1,7 @@
 // Which code the mmh command runs. An installed package has no src/: it runs the
-// JavaScript in dist/. In a checkout it runs dist/ when `npm run build` compiled it from
+// JavaScript bundle in dist/. In a checkout it runs dist/ when `npm run build` built it from
 // exactly the sources in src/, else the TypeScript in src/ itself, so an edit never runs
-// stale code (compiled code starts faster: docs/ENGINE.md, "Start-up and V8's tiers").
-import { createHash } from "node:crypto";
+// stale code (built code starts faster: docs/ENGINE.md, "Start-up and V8's tiers").
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -22,6 +21,9 @@ export function sourceDigest(dir) {
   };
   walk(dir);
   files.sort();
+  // Loaded here, not at the top: an installed package never needs it (node:crypto takes
+  // several milliseconds to load).
+  const { createHash } = process.getBuiltinModule("node:crypto");
   const hash = createHash("sha256");
   for (const path of files) {
     hash.update(`${relative(dir, path)}\0`);
@@ -41,11 +43,14 @@ export function builtIsCurrent(root) {
   }
 }
 
-/** The URL of the module `name` (a path under src/ without its extension) to import. */
-export function entryUrl(root, name) {
+/**
+ * The URL of the module to import: `built`.js in dist/ (a bundle's entry, scripts/build.ts),
+ * or `source`.ts under src/ (a path without its extension).
+ */
+export function entryUrl(root, source, built) {
   const file =
     !existsSync(join(root, "src")) || builtIsCurrent(root)
-      ? join(root, "dist", `${name}.js`)
-      : join(root, "src", `${name}.ts`);
+      ? join(root, "dist", `${built}.js`)
+      : join(root, "src", `${source}.ts`);
   return pathToFileURL(file).href;
 }

@@ -7,8 +7,11 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exitCode = 1;
 } else {
+  const { enableCompileCache } = await import("./cache.js");
+  enableCompileCache();
   const { fileURLToPath } = await import("node:url");
   const { entryUrl } = await import("./entry.js");
-  const { run } = await import(entryUrl(fileURLToPath(new URL("..", import.meta.url)), "cli/main"));
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const { run } = await import(entryUrl(root, "cli/start", "cli"));
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -49,6 +49,7 @@ import {
   type IndexEntry,
 } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
+import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
 import { type ArchiveEntry, compress, decompress, inspect, pack, unpack } from "../src/index.ts";
 import { fillWeights, gaussian, rng } from "../src/tools/gen.ts";
 import { VERSION } from "../src/version.ts";
@@ -1460,6 +1461,124 @@ function p251Record(raw: Buffer): RawRecord {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+// ---- DUPE and DLTA records (FORMAT.md §6.3, §6.4) ----------------------------------------------
+
+{
+  const a = lines(14, 1700);
+  const b = lines(14, 1800);
+  const zstdOf = (raw: Buffer): RawRecord => ({
+    raw,
+    codec: "ZSTD",
+    payload: encodeChunk(raw, codecByName("zstd"), 19).payload,
+  });
+  const dupe = (raw: Buffer, target: number): RawRecord => ({
+    raw,
+    codec: "DUPE",
+    params: encodeDupeParams(target),
+    payload: new Uint8Array(0),
+  });
+  await mustDecode(
+    "dupe-reference.mmh",
+    `three chunks: ZSTD text A (${a.length} bytes), ZSTD text B, and a DUPE record (8 bytes of params, no payload) that refers to chunk 0, so the content is A B A`,
+    assembleRecords([zstdOf(a), zstdOf(b), dupe(a, 0)]),
+    Buffer.concat([a, b, a]),
+  );
+  Object.assign(vectors[vectors.length - 1], { madeBy: `mmh ${VERSION}` });
+  await mustFailNew(
+    "fail-dupe-forward.mmh",
+    "as dupe-reference.mmh, but chunk 1 is a DUPE record that refers to chunk 2, a later one",
+    assembleRecords([zstdOf(a), dupe(b, 2), zstdOf(b)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-dupe-self.mmh",
+    "chunk 1 is a DUPE record that refers to itself",
+    assembleRecords([zstdOf(a), dupe(a, 1)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-dupe-chain.mmh",
+    "chunk 1 refers to chunk 0 (sound), chunk 2 to chunk 1, itself a DUPE record (chains are not allowed)",
+    assembleRecords([zstdOf(a), dupe(a, 0), dupe(a, 1)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-dupe-out-of-range.mmh",
+    "chunk 1 is a DUPE record that refers to chunk 7 of a 2-chunk file",
+    assembleRecords([zstdOf(a), dupe(a, 7)]),
+    "E_CORRUPT",
+  );
+
+  // A delta against a base file (delta-base.bin, committed beside the vectors).
+  const next = gaussian(rng(1900));
+  const baseValues = Float32Array.from({ length: 256 }, () => next() * 0.02);
+  const tuned = baseValues.map((x) => x + next() * 0.0002);
+  const base = Buffer.from(baseValues.buffer);
+  const raw = Buffer.from(tuned.buffer);
+  const deltaRecord = (mode: number): RawRecord => {
+    const diff = makeDelta(raw, base, mode);
+    return {
+      raw,
+      codec: "DLTA",
+      params: encodeDeltaParams({
+        mode,
+        baseSha256: sha256(base),
+        baseOffset: 0,
+        inner: "ZSTD",
+        innerParams: new Uint8Array(0),
+      }),
+      payload: encodeChunk(diff, codecByName("zstd"), 19).payload,
+    };
+  };
+  // The base is frozen with the vectors: written once, then only checked.
+  const basePath = join(DIR, "delta-base.bin");
+  if (!existsSync(basePath) && !checkOnly) writeFileSync(basePath, base);
+  if (!readFileSync(basePath).equals(base)) throw new Error("delta-base.bin was modified: it is frozen");
+  const content = Buffer.concat([raw, raw]);
+  async function mustDecodeWithBase(file: string, description: string, bytes: Buffer, expected: Buffer) {
+    if (!Buffer.from(await decompress(bytes, { base: basePath })).equals(expected))
+      throw new Error(`${file} does not decode to its content`);
+    files.set(file, bytes);
+    vectors.push({
+      file,
+      expect: "decode",
+      description,
+      length: expected.length,
+      sha256: sha256(expected),
+      codecs: codecCounts(bytes),
+      fileSha256: sha256(bytes),
+    });
+    Object.assign(vectors[vectors.length - 1], {
+      base: "delta-base.bin",
+      baseSha256: sha256(base),
+      madeBy: `mmh ${VERSION}`,
+    });
+  }
+  await mustDecodeWithBase(
+    "delta-xor-sub32.mmh",
+    "two DLTA records against delta-base.bin (256 F32 weights): the same 256 fine-tuned weights as an XOR difference (mode 0) and as 4-byte subtraction (mode 2), each difference one ZSTD frame",
+    assembleRecords([deltaRecord(0), deltaRecord(2)]),
+    content,
+  );
+  {
+    const zz = assembleRecords([deltaRecord(3), deltaRecord(4)]);
+    await mustDecodeWithBase(
+      "delta-zigzag.mmh",
+      "two DLTA records against delta-base.bin: the 256 fine-tuned weights as zigzag-coded subtraction of 2-byte (mode 3) and of 4-byte (mode 4) elements, each difference one ZSTD frame",
+      zz,
+      content,
+    );
+  }
+  const badMode = deltaRecord(0);
+  (badMode.params as Buffer)[0] = 5;
+  await mustFailNew(
+    "fail-delta-mode-5.mmh",
+    "a DLTA record with mode 5 (only 0 to 4 exist)",
+    assembleRecords([badMode]),
+    "E_CORRUPT",
+  );
 }
 
 // ---- write -----------------------------------------------------------------------------------

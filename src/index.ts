@@ -26,6 +26,7 @@ import {
 } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
+import { bytesReread, closing, fileReread } from "./engine/refwriter.ts";
 import { SlotMemory } from "./engine/slots.ts";
 import { defaultThreadsFor } from "./engine/threads.ts";
 import { type LegacyInspection, legacyName, probeLegacy } from "./legacy/mmhrs.ts";
@@ -179,13 +180,19 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
       options.recognise ?? true,
       usesDtypes(opts),
     );
-    return collect(encodeContainer(once(bytes), options, undefined, layout));
+    return collect(
+      encodeContainer(once(bytes), options, undefined, { ...layout, reread: bytesReread(bytes) }),
+    );
   });
 }
 
 /** Decompress a whole .mmh container held in memory. */
 export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
-  return guard(() => collect(decodeContainer(once(bytes), options)));
+  return guard(() =>
+    collect(
+      decodeContainer(once(bytes), options, undefined, false, undefined, async () => bufferSource(bytes)),
+    ),
+  );
 }
 
 /**
@@ -263,7 +270,10 @@ async function describeFile<T extends CompressOptions>(
     progress.totalBytes = probe.size;
     progress.report();
     const layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
-    return { layout, options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size) } };
+    return {
+      layout,
+      options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },
+    };
   } finally {
     await probe.close();
   }
@@ -288,14 +298,19 @@ function encodeFile(
   // its slots.
   const memory = new SlotMemory();
   const source = progress.reading(readFilePieces(src, sizes(), options.signal, true, memory));
+  // Chunks that repeat earlier ones are read again from the file to be compared.
+  const reread = fileReread(src);
   return progress.writing(
-    encodeContainer(
-      source,
-      { ...options, sourceName: options.sourceName ?? basename(src) },
-      summary,
-      layout,
-      borrowed,
-      memory,
+    closing(
+      encodeContainer(
+        source,
+        { ...options, sourceName: options.sourceName ?? basename(src) },
+        summary,
+        { ...layout, reread: reread.read },
+        borrowed,
+        memory,
+      ),
+      reread.close,
     ),
   );
 }
@@ -388,8 +403,11 @@ async function* decodeFile(
   progress.report();
   const memory = borrowed ? new SlotMemory() : undefined;
   const source = progress.reading(readFileStream(src, 4 << 20, options.signal, borrowed, memory));
-  const opts = { ...options, threads: options.threads ?? defaultThreadsFor(progress.totalBytes) };
-  yield* decodeContainer(source, opts, summary, borrowed, memory);
+  const opts = {
+    ...options,
+    threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
+  };
+  yield* decodeContainer(source, opts, summary, borrowed, memory, () => fileSource(src));
 }
 
 /**

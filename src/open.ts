@@ -15,7 +15,7 @@ import {
   isArchive,
   type StoredTensor,
 } from "./container/metadata.ts";
-import { resolveMaxOutput } from "./engine/options.ts";
+import { resolveBase, resolveMaxOutput } from "./engine/options.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import type { HttpOptions } from "./remote/http.ts";
 import { targetSource } from "./remote/target.ts";
@@ -28,8 +28,11 @@ export interface ReadOptions {
   maxOutputBytes?: number;
 }
 
-/** How open() reads a file over HTTP (the options are ignored for a path or bytes). */
-export interface OpenOptions extends HttpOptions {}
+/** How open() reads a file over HTTP (the HTTP options are ignored for a path or bytes). */
+export interface OpenOptions extends HttpOptions {
+  /** The base file or folder a file compressed with `base` needs (FORMAT.md §6.4). */
+  base?: string;
+}
 
 /** Options of the tensor reads of an open file. */
 export interface TensorReadOptions extends ReadOptions {
@@ -206,10 +209,13 @@ export async function open(
   return guard(async () => {
     if (typeof pathOrBytesOrUrl === "string" || pathOrBytesOrUrl instanceof URL) {
       const { source, label } = await targetSource(pathOrBytesOrUrl, options);
-      return new MmhFile(await MmhReader.open(source), label);
+      return new MmhFile(await MmhReader.open(source, resolveBase(options)), label);
     }
     if (!(pathOrBytesOrUrl instanceof Uint8Array))
       throw new MmhError("E_BAD_OPTION", "open() takes a path, a URL or a Uint8Array");
-    return new MmhFile(await MmhReader.open(bufferSource(pathOrBytesOrUrl)), "the container");
+    return new MmhFile(
+      await MmhReader.open(bufferSource(pathOrBytesOrUrl), resolveBase(options)),
+      "the container",
+    );
   });
 }

@@ -5,14 +5,25 @@
  * output is the same bytes, at the cost of copying the input and the output across
  * threads and, on the first call, of starting that thread.
  */
-import { createSyncFn } from "synckit";
+import { createRequire } from "node:module";
 import { MmhError } from "./common/errors.ts";
 import type { CompressOptions, DecompressOptions } from "./engine/options.ts";
 import type { SyncAnswer, SyncCall } from "./sync-worker.ts";
 
+/** The helper thread's module: beside this one, or in the build beside every bundle file (scripts/build.ts). */
 const WORKER_FILE = import.meta.url.endsWith(".ts") ? "./sync-worker.ts" : "./sync-worker.js";
 
 let call: ((request: SyncCall) => SyncAnswer) | undefined;
+
+/**
+ * The call into the helper thread. synckit is loaded here, on first use: importing the
+ * library should not load it (and the modules it needs) for programs that never call the
+ * sync functions (docs/ENGINE.md, Start-up).
+ */
+function helperThread(): (request: SyncCall) => SyncAnswer {
+  const { createSyncFn } = createRequire(import.meta.url)("synckit") as typeof import("synckit");
+  return createSyncFn<(request: SyncCall) => Promise<SyncAnswer>>(new URL(WORKER_FILE, import.meta.url));
+}
 
 function run(request: SyncCall): Uint8Array {
   if (!(request.bytes instanceof Uint8Array))
@@ -29,7 +40,7 @@ function run(request: SyncCall): Uint8Array {
         "E_BAD_OPTION",
         `${request.op}Sync takes no callbacks (${key}): use ${request.op}()`,
       );
-  call ??= createSyncFn<(request: SyncCall) => Promise<SyncAnswer>>(new URL(WORKER_FILE, import.meta.url));
+  call ??= helperThread();
   const answer = call(request);
   if (!answer.ok) throw MmhError.fromJSON(answer.error);
   const bytes = answer.bytes;

@@ -1,10 +1,22 @@
-/** bin/entry.js: the command runs the compiled dist/ only while it matches src/. */
+/** bin/entry.js: the command runs the built dist/ only while it matches src/; bin/cache.js: its compile cache. */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
+import { compileCacheDir, safeCacheDir } from "../bin/cache.js";
 import { builtIsCurrent, entryUrl, STAMP, sourceDigest } from "../bin/entry.js";
 
 const root = mkdtempSync(join(tmpdir(), "mmh-build-"));
@@ -13,39 +25,128 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const src = join(root, "src");
 const dist = join(root, "dist");
 mkdirSync(join(src, "cli"), { recursive: true });
-mkdirSync(join(dist, "cli"), { recursive: true });
-writeFileSync(join(src, "cli", "main.ts"), "export const x: number = 1;\n");
+mkdirSync(dist, { recursive: true });
+writeFileSync(join(src, "cli", "start.ts"), "export const x: number = 1;\n");
 writeFileSync(join(src, "index.ts"), "export {};\n");
-writeFileSync(join(dist, "cli", "main.js"), "export const x = 1;\n");
-const fromSrc = pathToFileURL(join(src, "cli", "main.ts")).href;
-const fromDist = pathToFileURL(join(dist, "cli", "main.js")).href;
+writeFileSync(join(dist, "cli.js"), "export const x = 1;\n");
+const fromSrc = pathToFileURL(join(src, "cli", "start.ts")).href;
+const fromDist = pathToFileURL(join(dist, "cli.js")).href;
 
 test("no stamp, a foreign stamp, a current one, then a source edited, added or renamed", () => {
   assert.equal(builtIsCurrent(root), false);
-  assert.equal(entryUrl(root, "cli/main"), fromSrc);
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc);
   writeFileSync(join(dist, STAMP), "{ not json");
-  assert.equal(entryUrl(root, "cli/main"), fromSrc);
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc);
   writeFileSync(join(dist, STAMP), JSON.stringify({ source: "0".repeat(64) }));
-  assert.equal(entryUrl(root, "cli/main"), fromSrc);
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc);
 
   writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src) }));
   assert.equal(builtIsCurrent(root), true);
-  assert.equal(entryUrl(root, "cli/main"), fromDist);
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist);
 
   const before = sourceDigest(src);
-  writeFileSync(join(src, "cli", "main.ts"), "export const x: number = 2;\n");
+  writeFileSync(join(src, "cli", "start.ts"), "export const x: number = 2;\n");
   assert.notEqual(sourceDigest(src), before);
-  assert.equal(entryUrl(root, "cli/main"), fromSrc);
-  writeFileSync(join(src, "cli", "main.ts"), "export const x: number = 1;\n");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc);
+  writeFileSync(join(src, "cli", "start.ts"), "export const x: number = 1;\n");
   assert.equal(sourceDigest(src), before, "the digest depends on content, not on times");
-  assert.equal(entryUrl(root, "cli/main"), fromDist);
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist);
 
   writeFileSync(join(src, "extra.ts"), "export {};\n");
-  assert.equal(entryUrl(root, "cli/main"), fromSrc, "a new source file");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a new source file");
   rmSync(join(src, "extra.ts"));
   writeFileSync(join(src, "notes.md"), "not code\n");
-  assert.equal(entryUrl(root, "cli/main"), fromDist, "only .ts files count");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "only .ts files count");
   rmSync(join(src, "index.ts"));
   writeFileSync(join(src, "index2.ts"), "export {};\n");
-  assert.equal(entryUrl(root, "cli/main"), fromSrc, "a renamed source file");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a renamed source file");
+});
+
+describe("the compile cache (bin/cache.js)", () => {
+  const home = join(root, "home");
+  mkdirSync(home);
+
+  test("lives in the user's cache directory, or a per-user one in the temporary directory", () => {
+    assert.equal(compileCacheDir({ XDG_CACHE_HOME: "/x/cache" }), join("/x/cache", "mmh", "compile-cache"));
+    const fallback = compileCacheDir({ XDG_CACHE_HOME: "relative/dir" });
+    assert.ok(fallback?.endsWith(join("mmh", "compile-cache")) || fallback?.includes("mmh-compile-cache-"));
+  });
+
+  test("only a real directory of this user's that no one else may write is used", () => {
+    const good = join(root, "good");
+    mkdirSync(good, { mode: 0o700 });
+    assert.equal(safeCacheDir(good), true);
+    const open = join(root, "open");
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    assert.equal(safeCacheDir(open), false, "writable by others");
+    const link = join(root, "link");
+    symlinkSync(good, link);
+    assert.equal(safeCacheDir(link), false, "a symbolic link");
+    writeFileSync(join(root, "file"), "");
+    assert.equal(safeCacheDir(join(root, "file")), false, "a file");
+    assert.equal(safeCacheDir(join(root, "missing")), false);
+  });
+
+  const mmhEnv = () => {
+    const base: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+    delete base.NODE_DISABLE_COMPILE_CACHE;
+    delete base.NODE_COMPILE_CACHE;
+    return base;
+  };
+  const mmh = (env: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, [join(import.meta.dirname, "..", "bin", "mmh.js"), "--version"], {
+      env: { ...mmhEnv(), ...env },
+      encoding: "utf8",
+    });
+
+  test("the command fills it, and runs the same when it cannot be used", () => {
+    const cache = join(root, "xdg");
+    const r = mmh({ XDG_CACHE_HOME: cache });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^mmh \d+\.\d+\.\d+/);
+    const dir = join(cache, "mmh", "compile-cache");
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.ok(readdirSync(dir, { recursive: true }).length > 0, "cache entries were written");
+
+    // A cache directory others may write is not used; a path that cannot be a directory neither.
+    const shared = join(root, "shared-cache");
+    mkdirSync(join(shared, "mmh", "compile-cache"), { recursive: true });
+    chmodSync(join(shared, "mmh", "compile-cache"), 0o777);
+    const unsafe = mmh({ XDG_CACHE_HOME: shared });
+    assert.equal(unsafe.status, 0, unsafe.stderr);
+    assert.equal(unsafe.stdout, r.stdout);
+    assert.deepEqual(readdirSync(join(shared, "mmh", "compile-cache")), []);
+    writeFileSync(join(root, "not-a-dir"), "");
+    const blocked = mmh({ XDG_CACHE_HOME: join(root, "not-a-dir") });
+    assert.equal(blocked.status, 0, blocked.stderr);
+    assert.equal(blocked.stdout, r.stdout);
+    assert.equal(blocked.stderr, "");
+
+    // Worker threads get it through their environment.
+    const probe = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { enableCompileCache } = await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, "..", "bin", "cache.js")).href)});
+const on = enableCompileCache();
+const { Worker } = await import("node:worker_threads");
+const inWorker = await new Promise((resolve) => new Worker("process.getBuiltinModule('node:worker_threads').parentPort.postMessage(process.getBuiltinModule('node:module').getCompileCacheDir() ?? null)", { eval: true }).once("message", resolve));
+console.log(JSON.stringify({ on, env: process.env.NODE_COMPILE_CACHE, inWorker }));`,
+      ],
+      { env: { ...mmhEnv(), XDG_CACHE_HOME: cache }, encoding: "utf8" },
+    );
+    assert.equal(probe.status, 0, probe.stderr);
+    const seen = JSON.parse(probe.stdout);
+    assert.equal(seen.on, true);
+    assert.equal(seen.env, dir);
+    assert.ok(String(seen.inWorker).startsWith(dir), `the worker's cache: ${seen.inWorker}`);
+
+    // NODE_DISABLE_COMPILE_CACHE turns it off.
+    const off = join(root, "off");
+    const disabled = mmh({ XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: "1" });
+    assert.equal(disabled.status, 0, disabled.stderr);
+    assert.equal(existsSync(join(off, "mmh", "compile-cache")), false);
+  });
 });

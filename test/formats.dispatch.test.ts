@@ -147,6 +147,10 @@ const MAGICS: Uint8Array[] = [
   Buffer.from("PK\x03\x04", "latin1"),
   Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]),
   Buffer.from([40, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x22]),
+  Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0, 0, 8, 8, 0]),
+  Buffer.from("lmgg", "latin1"),
+  Buffer.from("fmgg\x65\x00\x00\x00", "latin1"),
+  Buffer.from("tjgg\x03\x00\x00\x00", "latin1"),
 ];
 
 describe("recognise: property tests", () => {

@@ -417,10 +417,13 @@ describe("paths stay in the store", () => {
     ["/models/outdir/secret", 403, "E_UNSAFE_PATH"],
     // Decoded once: a literal name "%2e%2e", which is not there.
     ["/models/%252e%252e/outside/secret", 404, "E_NOT_FOUND"],
+    // A name longer than the system allows cannot be a file there.
+    [`/models/${"a".repeat(5000)}`, 404, "E_NOT_FOUND"],
+    [`/models/${"a/".repeat(3000)}b`, 404, "E_NOT_FOUND"],
     // Refused by the router before the gateway sees it.
     ["/models/%zz", 400, undefined],
   ] as const) {
-    test(`${path} is ${status}`, async () => {
+    test(`${path.length > 80 ? `${path.slice(0, 40)}... (${path.length} characters)` : path} is ${status}`, async () => {
       const answer = await request(path);
       assert.equal(answer.status, status);
       const text = answer.body.toString();

@@ -93,14 +93,16 @@ describe("the npm package", () => {
       "package.json",
       "bin/mmh.js",
       "bin/entry.js",
+      "bin/cache.js",
       "dist/index.js",
       "dist/index.d.ts",
-      "dist/tools/index.js",
+      "dist/tools.js",
       "dist/tools/index.d.ts",
-      "dist/engine/worker.js",
-      "dist/engine/hasher.js",
+      "dist/cli.js",
+      "dist/worker.js",
+      "dist/hasher.js",
       "dist/sync-worker.js",
-      "dist/codecs/hier/kernels.wasm",
+      "dist/kernels.wasm",
       "docs/API.md",
       "docs/FORMAT.md",
     ])
@@ -109,12 +111,15 @@ describe("the npm package", () => {
     for (const path of files) {
       assert.doesNotMatch(path, /^(test|bench|scripts|samples|src)\//, `${path} should not be shipped`);
       assert.doesNotMatch(path, /\.tsbuildinfo$|\.mmh$|\.safetensors$/, `${path} should not be shipped`);
-      if (path.endsWith(".ts")) {
-        assert.ok(path.endsWith(".d.ts"), `${path} is a source without its compiled form`);
-        const compiled = path.replace(/\.d\.ts$/, ".js");
-        assert.ok(shipped.has(compiled), `${path} has no ${compiled}`);
-      }
+      if (path.endsWith(".ts")) assert.ok(path.endsWith(".d.ts"), `${path} is a source, not a declaration`);
     }
+    // Every export's code and types are shipped; the code is the bundle (scripts/build.ts).
+    const { exports } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as {
+      exports: Record<string, string | { types: string; default: string }>;
+    };
+    for (const target of Object.values(exports))
+      for (const path of typeof target === "string" ? [target] : [target.types, target.default])
+        assert.ok(shipped.has(path.replace(/^\.\//, "")), `${path} is missing from the tarball`);
   });
 
   test("imports from an .mjs file, compresses and reads back through the library", () => {
@@ -127,6 +132,9 @@ const model = generate({ kind: "safetensors", dtype: "BF16", size: 1 << 20, seed
 const packed = await compress(model);
 const back = await decompress(packed);
 const sync = decompressSync(compressSync(model));
+// Large enough for a pool: coding worker threads and the hashing thread start from the bundle.
+const large = generate({ kind: "safetensors", dtype: "BF16", size: 24 << 20, seed: 4 });
+const threaded = Buffer.from(await decompress(await compress(large, { threads: 2 }), { threads: 2, checkSha256: true })).equals(large);
 writeFileSync("model.safetensors", model);
 const summary = await compressFile("model.safetensors", "model.safetensors.mmh");
 await decompressFile("model.safetensors.mmh", "restored.safetensors");
@@ -140,6 +148,7 @@ try { await decompress(new Uint8Array(64)); } catch (error) { code = error insta
 console.log(JSON.stringify({
   version: VERSION,
   same: Buffer.from(back).equals(model) && Buffer.from(sync).equals(model),
+  threaded,
   smaller: packed.length < model.length,
   stored: summary.storedBytes,
   tensor: Buffer.from(tensor).equals(slice),
@@ -154,6 +163,7 @@ console.log(JSON.stringify({
     const { version } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
     assert.equal(out.version, version);
     assert.equal(out.same, true);
+    assert.equal(out.threaded, true);
     assert.equal(out.smaller, true);
     assert.ok(out.stored > 0);
     assert.equal(out.tensor, true);

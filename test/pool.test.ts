@@ -11,7 +11,12 @@ import { emptySummary as emptyCompressSummary, encodeContainer } from "../src/en
 import { ContentHash, hashesApart } from "../src/engine/hashing.ts";
 import { HASH_BACKLOG_AT_START, WorkerPool } from "../src/engine/pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "../src/engine/schedule.ts";
-import { defaultThreads, defaultThreadsFor, POOL_WORTH_BYTES_PER_CORE } from "../src/engine/threads.ts";
+import {
+  defaultThreads,
+  defaultThreadsFor,
+  POOL_WORTH_BYTES_PER_CORE,
+  poolWorthBytes,
+} from "../src/engine/threads.ts";
 import { compress, compressFile, decompress, decompressFile, verify } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
@@ -159,19 +164,42 @@ describe("WorkerPool", () => {
 });
 
 describe("the default thread count", () => {
+  const MiB = 1 << 20;
+
   test("all cores for an unknown size or a large input; one thread below the size a pool pays for", () => {
     const cores = defaultThreads();
     assert.equal(cores, Math.max(1, Math.min(256, availableParallelism())));
-    assert.equal(defaultThreadsFor(undefined), cores);
-    assert.equal(defaultThreadsFor(Number.MAX_SAFE_INTEGER), cores);
-    assert.equal(defaultThreadsFor(POOL_WORTH_BYTES_PER_CORE), cores);
-    assert.equal(defaultThreadsFor(0), 1);
-    assert.equal(defaultThreadsFor((32 << 20) - 1), 1);
-    // The threshold falls with the core count, down to 32 MiB.
-    const threshold = Math.max(32 << 20, POOL_WORTH_BYTES_PER_CORE / cores);
-    if (cores > 1) {
-      assert.equal(defaultThreadsFor(threshold - 1), 1);
-      assert.equal(defaultThreadsFor(threshold), cores);
+    for (const work of ["compress", "decompress"] as const) {
+      assert.equal(defaultThreadsFor(undefined, work), cores);
+      assert.equal(defaultThreadsFor(Number.MAX_SAFE_INTEGER, work), cores);
+      assert.equal(defaultThreadsFor(POOL_WORTH_BYTES_PER_CORE[work], work), cores);
+      assert.equal(defaultThreadsFor(0, work), 1);
+      assert.equal(defaultThreadsFor(32 * MiB - 1, work), 1);
+    }
+  });
+
+  test("on 2 cores: two threads from 512 MiB of content compressing, from 320 MiB of .mmh decompressing", () => {
+    assert.equal(poolWorthBytes("compress", 2), 512 * MiB);
+    assert.equal(poolWorthBytes("decompress", 2), 320 * MiB);
+    assert.equal(defaultThreadsFor(512 * MiB - 1, "compress", 2), 1);
+    assert.equal(defaultThreadsFor(512 * MiB, "compress", 2), 2);
+    assert.equal(defaultThreadsFor(320 * MiB - 1, "decompress", 2), 1);
+    assert.equal(defaultThreadsFor(320 * MiB, "decompress", 2), 2);
+    // A 400 MiB file: past the decompress threshold, not the compress one.
+    assert.equal(defaultThreadsFor(400 * MiB, "compress", 2), 1);
+    assert.equal(defaultThreadsFor(400 * MiB, "decompress", 2), 2);
+  });
+
+  test("the threshold falls with the core count, down to 32 MiB; one core always gets one thread", () => {
+    for (const work of ["compress", "decompress"] as const) {
+      assert.equal(defaultThreadsFor(Number.MAX_SAFE_INTEGER, work, 1), 1);
+      assert.equal(defaultThreadsFor(undefined, work, 1), 1);
+      assert.equal(poolWorthBytes(work, 4), POOL_WORTH_BYTES_PER_CORE[work] / 4);
+      assert.equal(defaultThreadsFor(poolWorthBytes(work, 4) - 1, work, 4), 1);
+      assert.equal(defaultThreadsFor(poolWorthBytes(work, 4), work, 4), 4);
+      assert.equal(poolWorthBytes(work, 256), 32 * MiB);
+      assert.equal(defaultThreadsFor(32 * MiB, work, 256), 256);
+      assert.equal(defaultThreadsFor(undefined, work, 8), 8, "a stream gets every core");
     }
   });
 });

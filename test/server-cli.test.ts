@@ -1,13 +1,13 @@
 /** `mmh serve` as a process: its listening line, SIGHUP reloads, SIGTERM drains; `--stats json`. */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
-import { BIN, mmhIn } from "./cli-support.ts";
+import { assertError, BIN, mmhIn } from "./cli-support.ts";
 import { getJson, metric, until } from "./server-support.ts";
 
 interface Served {
@@ -18,11 +18,13 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-async function serve(args: string[]): Promise<Served> {
+async function serve(args: string[], env: NodeJS.ProcessEnv = process.env, logs?: string[]): Promise<Served> {
   const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    env,
   });
-  child.stderr!.resume();
+  if (logs) createInterface({ input: child.stderr! }).on("line", (line) => logs.push(line));
+  else child.stderr!.resume();
   const stdout: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout! });
@@ -94,6 +96,136 @@ test("mmh serve: one listening line, SIGHUP reloads the config, SIGTERM drains a
     assert.deepEqual(served.stdout, [served.stdout[0]], "exactly one line on stdout");
   } finally {
     served.child.kill("SIGKILL");
+  }
+});
+
+/** POST /v1/compress on a connection of its own (workers share connections in turn); its status. */
+function postOnNewConnection(port: number, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: "127.0.0.1", port, method: "POST", path: "/v1/compress", agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The environment of a running process (Linux), or undefined where /proc has none. */
+function environOf(pid: number): Map<string, string> | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/environ`, "utf8");
+    return new Map(
+      text
+        .split("\0")
+        .filter(Boolean)
+        .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+const GLIBC =
+  process.platform === "linux" &&
+  typeof (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
+    ?.glibcVersionRuntime === "string";
+
+test("mmh serve on glibc restarts in place with MALLOC_MMAP_THRESHOLD_, keeping an operator's value", {
+  skip: GLIBC ? false : "not Linux with glibc: mmh serve runs without the malloc setting there",
+}, async () => {
+  const env = { ...process.env };
+  delete env.MALLOC_MMAP_THRESHOLD_;
+  const tuned = await serve([], env);
+  try {
+    // The same process (its PID), answering, with the setting in its environment.
+    assert.equal(environOf(tuned.child.pid!)?.get("MALLOC_MMAP_THRESHOLD_"), "131072");
+    assert.equal((await fetch(`${tuned.url}/healthz`)).status, 200);
+    tuned.child.kill("SIGTERM");
+    assert.equal(await tuned.exited, 0);
+  } finally {
+    tuned.child.kill("SIGKILL");
+  }
+  const own = await serve([], { ...env, MALLOC_MMAP_THRESHOLD_: "65536" });
+  try {
+    assert.equal(environOf(own.child.pid!)?.get("MALLOC_MMAP_THRESHOLD_"), "65536");
+  } finally {
+    own.child.kill("SIGKILL");
+  }
+});
+
+test("mmh serve --workers 2: one line, both processes answer, metrics of the whole service", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mmh-serve-workers-"));
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify({ defaults: { codec: "zstd" }, log: { level: "info" } }));
+  const logs: string[] = [];
+  const served = await serve(["--config", config, "--workers", "2"], process.env, logs);
+  try {
+    const body = Buffer.from("two processes ".repeat(10_000));
+    const sent = 12;
+    for (let i = 0; i < sent; i++) assert.equal(await postOnNewConnection(served.port, body), 200);
+    // Every request counted once, whichever process answered it.
+    assert.equal(
+      await metric(served.url, "mmh_http_requests_total", 'route="/v1/compress",status="200"'),
+      sent,
+    );
+    assert.equal(
+      await metric(served.url, "mmh_bytes_in_total", 'route="/v1/compress",codec="zstd"'),
+      sent * body.length,
+    );
+    const answeredBy = new Set(
+      logs.filter((l) => l.includes('"route":"/v1/compress"')).map((l) => JSON.parse(l).pid as number),
+    );
+    assert.equal(answeredBy.size, 2, "both workers answered");
+    // A worker that dies is replaced; the service keeps answering meanwhile.
+    process.kill([...answeredBy][0], "SIGKILL");
+    await until(
+      () => logs.some((l) => l.includes("worker exited; starting another")),
+      20_000,
+      "the death logged",
+    );
+    for (let i = 0; i < 4; i++) assert.equal((await fetch(`${served.url}/healthz`)).status, 200);
+    await until(
+      async () => {
+        const pids = new Set<number>();
+        for (let i = 0; i < 8; i++) assert.equal(await postOnNewConnection(served.port, body), 200);
+        for (const l of logs.slice(-40))
+          if (l.includes('"route":"/v1/compress"')) pids.add(JSON.parse(l).pid);
+        return pids.size === 2 && !pids.has([...answeredBy][0]);
+      },
+      30_000,
+      "a new worker answering",
+    );
+    // SIGHUP to the primary reaches every worker.
+    served.child.kill("SIGHUP");
+    await until(
+      async () => {
+        const generations = await Promise.all(
+          Array.from({ length: 6 }, async () => (await getJson(`${served.url}/readyz`)).config.generation),
+        );
+        return generations.every((g) => g === 2);
+      },
+      20_000,
+      "both workers reloaded",
+    );
+    served.child.kill("SIGTERM");
+    assert.equal(await served.exited, 0);
+    assert.deepEqual(served.stdout, [served.stdout[0]], "exactly one line on stdout");
+  } finally {
+    served.child.kill("SIGKILL");
+  }
+});
+
+test("--workers must be 1 to 256 and applies to serve only", () => {
+  for (const [args, code] of [
+    [["serve", "--workers", "0"], "E_BAD_OPTION"],
+    [["serve", "--workers", "x"], "E_BAD_OPTION"],
+    [["info", "--workers", "2", "x.mmh"], "E_USAGE"],
+  ] as const) {
+    assertError(mmhIn(tmpdir())([...args]), code, 2);
   }
 });
 

@@ -1,13 +1,15 @@
 /** The HTTP service against a real server on a free port: routes, config reloads, guards, metrics. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ROUTE_MODULES } from "../src/cli/serve.ts";
-import { inspect } from "../src/index.ts";
+import { decompress, inspect } from "../src/index.ts";
 import { generate } from "../src/tools/index.ts";
 import { getJson, metric, send, startServer, type TestServer, until } from "./server-support.ts";
 
@@ -86,6 +88,39 @@ describe("serve: routes", () => {
     const malformed = await send(server.port, "GET", "/v1/%zz");
     assert.equal(malformed.status, 400);
     assert.equal(JSON.parse(malformed.body.toString()).error.code, "E_BAD_OPTION");
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200, "still serving");
+  });
+
+  test("requests the HTTP parser refuses get the service's JSON error and a closed connection", async () => {
+    const raw = async (text: string) => {
+      const socket = connect(server.port, "127.0.0.1");
+      await once(socket, "connect");
+      socket.write(text);
+      const parts: Buffer[] = [];
+      socket.on("data", (part: Buffer) => parts.push(part));
+      await once(socket, "close");
+      return Buffer.concat(parts).toString("latin1");
+    };
+    for (const [request, status, code] of [
+      ["GARBAGE\r\n\r\n", 400, "E_BAD_OPTION"],
+      ["POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "E_BAD_OPTION"],
+      [
+        "POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        400,
+        "E_BAD_OPTION",
+      ],
+      [
+        "POST /v1/compress HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+        400,
+        "E_BAD_OPTION",
+      ],
+      [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(40_000)}\r\n\r\n`, 431, "E_LIMIT"],
+    ] as const) {
+      const answer = await raw(request);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), request.slice(0, 60));
+      const body = answer.slice(answer.indexOf("\r\n\r\n") + 4);
+      assert.equal(JSON.parse(body).error.code, code, request.slice(0, 60));
+    }
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200, "still serving");
   });
 
@@ -376,8 +411,8 @@ describe("serve: guards", () => {
     }
   });
 
-  test("past limits.concurrency a request gets 503 with Retry-After; a disconnect frees its slot", async () => {
-    const server = await startServer({ limits: { concurrency: 1 } });
+  test("past limits.concurrency and limits.queue a request gets 503 with Retry-After; a disconnect frees its slot", async () => {
+    const server = await startServer({ limits: { concurrency: 1, queue: 0 } });
     try {
       const slow = httpRequest({
         host: "127.0.0.1",
@@ -404,6 +439,114 @@ describe("serve: guards", () => {
       );
       assert.equal((await send(server.port, "POST", "/v1/compress", Buffer.from("now"))).status, 200);
       await until(() => server.logs.some((l) => l.errorCode === "E_ABORTED"), 10_000, "the abort's log line");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a connection idle for limits.idleSeconds is closed, its slot freed, E_TIMEOUT logged", async () => {
+    const server = await startServer({ limits: { idleSeconds: 1 } });
+    try {
+      const socket = connect(server.port, "127.0.0.1");
+      await once(socket, "connect");
+      // Headers and part of the body, then nothing.
+      socket.write("POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+      socket.write(Buffer.alloc(1000, 7));
+      socket.resume();
+      const started = Date.now();
+      await until(
+        async () => (await metric(server.url, "mmh_requests_in_flight")) === 1,
+        10_000,
+        "in flight",
+      );
+      await once(socket, "close");
+      assert.ok(Date.now() - started < 15_000);
+      await until(
+        async () => (await metric(server.url, "mmh_requests_in_flight")) === 0,
+        10_000,
+        "slot freed",
+      );
+      await until(
+        () => server.logs.some((l) => l.errorCode === "E_TIMEOUT" && l.status === 408),
+        10_000,
+        "the timeout's log line",
+      );
+      assert.equal(await metric(server.url, "mmh_errors_total", 'code="E_TIMEOUT"'), 1);
+      // A request that keeps moving is not cut, however long it takes in all.
+      const slowButMoving = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          { host: "127.0.0.1", port: server.port, method: "POST", path: "/v1/compress" },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        let sent = 0;
+        const timer = setInterval(() => {
+          req.write(Buffer.alloc(1000, sent));
+          if (++sent === 6) {
+            clearInterval(timer);
+            req.end();
+          }
+        }, 400);
+      });
+      assert.equal(slowButMoving, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("past limits.concurrency requests wait in order for a slot, up to limits.queue", async () => {
+    const server = await startServer({ limits: { concurrency: 1, queue: 2 } });
+    try {
+      const slow = httpRequest({
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path: "/v1/compress",
+      });
+      const slowAnswer = new Promise<number>((resolve, reject) => {
+        slow.on("response", (response) => {
+          response.resume();
+          response.on("end", () => resolve(response.statusCode ?? 0));
+        });
+        slow.on("error", reject);
+      });
+      slow.write(Buffer.alloc(100_000, 1));
+      await until(
+        async () => (await metric(server.url, "mmh_requests_in_flight")) === 1,
+        10_000,
+        "in flight",
+      );
+      // Two wait; one of them goes away while it waits, and gives its place up.
+      const waiting = send(server.port, "POST", "/v1/compress", Buffer.from("second"));
+      const leaving = httpRequest({
+        host: "127.0.0.1",
+        port: server.port,
+        method: "POST",
+        path: "/v1/compress",
+      });
+      leaving.on("error", () => {});
+      leaving.write("third");
+      await until(async () => (await metric(server.url, "mmh_requests_queued")) === 2, 10_000, "two queued");
+      // The queue is full: the next is refused at once.
+      const refused = await send(server.port, "POST", "/v1/compress", Buffer.from("fourth"));
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers["retry-after"], "1");
+      leaving.destroy();
+      await until(
+        async () => (await metric(server.url, "mmh_requests_queued")) === 1,
+        10_000,
+        "one left the queue",
+      );
+      slow.end();
+      assert.equal(await slowAnswer, 200);
+      const second = await waiting;
+      assert.equal(second.status, 200);
+      assert.deepEqual(Buffer.from(await decompress(new Uint8Array(second.body))), Buffer.from("second"));
+      await until(async () => (await metric(server.url, "mmh_requests_in_flight")) === 0, 10_000, "all done");
+      assert.equal(await metric(server.url, "mmh_requests_queued"), 0);
     } finally {
       await server.close();
     }

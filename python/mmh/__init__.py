@@ -25,6 +25,7 @@ from ._tensors import COMPRESS_OPTIONS, DECOMPRESS_OPTIONS
 from .errors import (
     AbortedError,
     BadOptionError,
+    BaseMismatchError,
     ChecksumError,
     CommandNotFoundError,
     CorruptError,
@@ -55,6 +56,7 @@ __all__ = [
     "MmhError",
     "AbortedError",
     "BadOptionError",
+    "BaseMismatchError",
     "ChecksumError",
     "CommandNotFoundError",
     "CorruptError",

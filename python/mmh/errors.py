@@ -109,6 +109,12 @@ class NotFoundError(MmhError, LookupError):
     code = "E_NOT_FOUND"
 
 
+class BaseMismatchError(MmhError):
+    """The base model given is not the one the file was compressed against."""
+
+    code = "E_BASE_MISMATCH"
+
+
 class UsageError(MmhError):
     """The command line was wrong (a bug in this package or an old mmh command)."""
 
@@ -149,6 +155,7 @@ _BY_CODE: dict[str, type[MmhError]] = {
         ExistsError,
         UnsafePathError,
         NotFoundError,
+        BaseMismatchError,
         UsageError,
         AbortedError,
         InternalError,

@@ -98,6 +98,7 @@ class StderrParsing(unittest.TestCase):
             "E_EXISTS": mmh.ExistsError,
             "E_UNSAFE_PATH": mmh.UnsafePathError,
             "E_NOT_FOUND": mmh.NotFoundError,
+            "E_BASE_MISMATCH": mmh.BaseMismatchError,
             "E_USAGE": mmh.UsageError,
             "E_ABORTED": mmh.AbortedError,
             "E_INTERNAL": mmh.InternalError,

@@ -162,6 +162,25 @@ async function* folderContent(
 }
 
 /**
+ * Content bytes read again from the file that holds them (no chunk spans two files), for
+ * deduplication: a shard's chunks compared with another's.
+ */
+async function rereadFolder(files: readonly Walked[], at: number, length: number): Promise<Uint8Array> {
+  const hit = files.find(
+    ({ entry }) => entry.type === "file" && entry.offset <= at && at + length <= entry.offset + entry.size,
+  );
+  if (hit?.entry.type !== "file")
+    throw new MmhError("E_INTERNAL", `no one file holds content bytes ${at}+${length}`);
+  const handle = await openNoFollow(hit.abs);
+  const source = handleSource(handle, hit.entry.size, hit.abs);
+  try {
+    return await source.read(at - hit.entry.offset, length);
+  } finally {
+    await source.close();
+  }
+}
+
+/**
  * Pack every regular file, folder and (inward) symbolic link under `dir` into the archive
  * `dst`, written atomically. Each file is recognised as a model format on its own.
  */
@@ -230,6 +249,7 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
       format: FOLDER_FORMAT,
       plan,
       footer: { format: FOLDER_FORMAT, entries, ...tensorTable(tensors) },
+      reread: (at, length) => rereadFolder(walked, at, length),
     };
     const summary = emptySummary();
     await writeFileAtomic(

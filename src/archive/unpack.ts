@@ -16,6 +16,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { check, guard, MmhError, toMmhError } from "../common/errors.ts";
 import { readFileStream } from "../common/files.ts";
+import { fileSource } from "../common/source.ts";
 import type { ArchiveEntry, FileEntry } from "../container/metadata.ts";
 import { type DecodeSummary, decodeContainer } from "../engine/decoder.ts";
 import { type DecompressOptions, resolveMaxOutput } from "../engine/options.ts";
@@ -245,6 +246,9 @@ export async function restoreEntries(
       progress.reading(readFileStream(file, 1 << 20, options.signal)),
       options,
       summary,
+      false,
+      undefined,
+      () => fileSource(file),
     );
     for await (const piece of content) {
       let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);

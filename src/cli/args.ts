@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { parseSize } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
+import { FORMAT_VERSION } from "../container/format.ts";
+import { VERSION } from "../version.ts";
 
 export type Command =
   | "compress"
@@ -54,6 +56,12 @@ export interface CliArgs {
   host?: string;
   port?: number;
   store?: string;
+  /** serve: service processes accepting on one port (default 1). */
+  workers?: number;
+  /** compress, pack: the base model to code deltas against; decoding: the base it needs. */
+  base?: string;
+  /** compress, pack: store repeated chunks in full (--no-dedup). */
+  noDedup: boolean;
 }
 
 const COMMANDS = new Set<string>([
@@ -96,6 +104,8 @@ const VALUE_OPTIONS = new Set([
   "--host",
   "--port",
   "--store",
+  "--workers",
+  "--base",
 ]);
 
 const optionSpec = {
@@ -131,6 +141,9 @@ const optionSpec = {
   host: { type: "string" },
   port: { type: "string" },
   store: { type: "string" },
+  workers: { type: "string" },
+  base: { type: "string" },
+  "no-dedup": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -194,6 +207,9 @@ function parseRange(text: string): { offset: number; length: number } {
   return { offset: parseByteSize(parts[0], "range offset"), length: parseByteSize(parts[1], "range length") };
 }
 
+/** What `mmh --version` prints. */
+export const VERSION_LINE = `mmh ${VERSION} (container v${FORMAT_VERSION})\n`;
+
 export function parseCli(argv: readonly string[]): CliArgs {
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof optionSpec; allowPositionals: true; strict: true }>
@@ -228,6 +244,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
     progress: !(values["no-progress"] ?? false),
     json: values.json ?? false,
     checkSha256: values["check-sha256"] ?? false,
+    noDedup: values["no-dedup"] ?? false,
   };
   if (values.output !== undefined) args.output = values.output;
   if (values.codec !== undefined) args.codec = values.codec;
@@ -257,6 +274,14 @@ export function parseCli(argv: readonly string[]): CliArgs {
       throw usage(`--stats applies to compress and decompress`);
     args.stats = "json";
   }
+  if (values.base !== undefined) {
+    if (values.base === "") throw new MmhError("E_BAD_OPTION", "--base needs a file or folder");
+    args.base = values.base;
+  }
+  if (args.base !== undefined && ["info", "analyze", "gen", "serve"].includes(command))
+    throw usage(`--base applies to compress, pack, decompress, unpack, verify and extract`);
+  if (args.noDedup && command !== "compress" && command !== "pack")
+    throw usage(`--no-dedup applies to compress and pack`);
   if (values.config !== undefined) args.config = values.config;
   if (values.host !== undefined) args.host = values.host;
   if (values.store !== undefined) args.store = values.store;
@@ -265,9 +290,16 @@ export function parseCli(argv: readonly string[]): CliArgs {
     if (args.port < 0 || args.port > 65535)
       throw new MmhError("E_BAD_OPTION", `port must be 0 to 65535, got ${args.port}`);
   }
-  const serveOnly = [args.config, args.host, args.port, args.store].some((v) => v !== undefined);
+  if (values.workers !== undefined) {
+    args.workers = parseInteger(values.workers, "workers");
+    if (args.workers < 1 || args.workers > 256)
+      throw new MmhError("E_BAD_OPTION", `workers must be 1 to 256, got ${args.workers}`);
+  }
+  const serveOnly = [args.config, args.host, args.port, args.store, args.workers].some(
+    (v) => v !== undefined,
+  );
   if (serveOnly && command !== "serve")
-    throw usage(`--config, --host, --port and --store apply to serve only`);
+    throw usage(`--config, --host, --port, --store and --workers apply to serve only`);
   if (command === "serve" && files.length > 0) throw usage(`serve takes no file`);
   if (values.std !== undefined) {
     args.std = Number(values.std);
@@ -358,7 +390,7 @@ Commands:
                          (--file PATH --tensor NAME: a tensor of that file)
   analyze FILE           per tensor or region: dtype, field entropies, each codec's
                          ratio on samples, and what auto chooses
-  serve [--config FILE] [--host HOST] [--port PORT] [--store DIR]
+  serve [--config FILE] [--host HOST] [--port PORT] [--store DIR] [--workers N]
                          the HTTP service (README, "Operators"): POST /v1/compress,
                          /v1/decompress, /v1/analyze; GET /metrics, /healthz, /readyz,
                          /openapi.json. Default 127.0.0.1:8633; --port 0 picks a free port.
@@ -383,9 +415,16 @@ Options:
   -#, -L, --level N      codec level: zstd 1-22 (default 3) or --fast=N; brotli 0-11 (default 9);
                          with auto, the zstd level used by its candidates
   --chunk-size SIZE      raw bytes per chunk, 4K to 64M (default 512K)
-  -T, --threads N        threads that code chunks (default: the number of cores;
-                         1 for a file under 1 GiB / cores, where a pool does not pay)
+  -T, --threads N        threads that code chunks (default: the number of cores; 1 where
+                         a pool does not pay: compressing a file under 1 GiB / cores,
+                         decompressing an .mmh file under 640 MiB / cores)
   --max-output SIZE      refuse to decompress more than SIZE bytes
+  --base PATH            compress, pack: code each tensor the base model (a file, or a
+                         folder of them) also holds, by name, dtype and shape, as its
+                         difference from it; decompress, unpack, verify, extract: the base
+                         such a file needs (identified by its sha256)
+  --no-dedup             compress, pack: store a chunk that repeats an earlier one in full
+                         (default: as a reference to it)
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)
   --json                 machine-readable output for info, verify and analyze
@@ -394,6 +433,7 @@ Options:
   --config FILE          serve: the JSON config file (reloaded when it changes)
   --host HOST, --port N  serve: where to listen (default 127.0.0.1, 8633)
   --store DIR            serve: the store root (over the config's store.root)
+  --workers N            serve: N service processes on one port, to code on N cores (default 1)
   -h, --help             this help
   -V, --version          the version
 

@@ -12,7 +12,6 @@ import {
   decompressFile,
   decompressFileStream,
   decompressStream,
-  FORMAT_VERSION,
   type Goal,
   type Inspection,
   inspect,
@@ -22,13 +21,12 @@ import {
   open,
   pack,
   unpack,
-  VERSION,
   verify,
 } from "../index.ts";
 import { isHttpTarget } from "../remote/http.ts";
 import { jobLine, ratioOf } from "../server/record.ts";
 import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
-import { type CliArgs, HELP, parseCli } from "./args.ts";
+import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
 interface Io {
@@ -120,7 +118,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         io.stdout.write(HELP);
         return 0;
       case "version":
-        io.stdout.write(`mmh ${VERSION} (container v${FORMAT_VERSION})\n`);
+        io.stdout.write(VERSION_LINE);
         return 0;
       case "info":
         return await runInfo(args, io);
@@ -133,6 +131,7 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
       case "extract":
         return await runExtract(args, io, controller.signal);
       case "serve": {
+        (await import("./malloc.ts")).restartWithMallocSettings();
         // Loaded only here: the service's dependencies would slow every other command's start.
         const { runServe } = await import("./serve.ts");
         return await runServe(args, io.stdout, controller.signal);
@@ -176,6 +175,8 @@ function compressOptions(args: CliArgs, signal: AbortSignal) {
     chunkSize: args.chunkSize,
     overwrite: args.force,
     signal,
+    base: args.base,
+    dedup: !args.noDedup,
   };
 }
 
@@ -335,6 +336,7 @@ async function decompressOne(
     signal,
     threads: args.threads,
     onProgress: progress.report,
+    base: args.base,
   };
   let summary: JobSummary & { chunks: number };
   try {
@@ -389,6 +391,7 @@ function infoRecord(file: string, info: Inspection) {
     tool?: string;
     source?: { name?: string | null; format?: string };
     encoder?: unknown;
+    base?: unknown;
   };
   const raw = info.trailer.rawLength;
   return {
@@ -407,6 +410,8 @@ function infoRecord(file: string, info: Inspection) {
     ...archiveEntries(info),
     codecs: Object.fromEntries(Object.entries(info.codecs).map(([id, n]) => [id.trim(), n])),
     sha256: info.trailer.sha256,
+    // The base files DLTA records need (FORMAT.md §6.4), from the header.
+    ...(Array.isArray(meta.base) ? { base: meta.base as { name?: unknown; sha256?: unknown }[] } : {}),
   };
 }
 
@@ -485,6 +490,10 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
       ],
       ["codecs", Object.keys(r.codecs).length ? codecList(r.codecs) : "(none)"],
       ["sha256", r.sha256],
+      ...(r.base ?? []).map((b): [string, string] => [
+        "base",
+        `${String(b?.name)} (sha256 ${String(b?.sha256)}): needed to decode`,
+      ]),
     ];
     io.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(8)} ${v}`).join("\n")}\n`);
     if (r.entries) io.stdout.write(entryTable(r.entries));
@@ -519,6 +528,7 @@ async function runVerify(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
       summary = await verify(file, {
         maxOutputBytes: args.maxOutput,
         threads: args.threads,
+        base: args.base,
         signal,
         onProgress: progress.report,
       });
@@ -577,7 +587,7 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
   if (args.range !== undefined) return await runExtractRange(args, io, signal);
   if (args.tensor === undefined) return await runExtractFile(args, io, signal);
   // The tensor streams out a chunk at a time, so memory does not grow with its size.
-  const mmh = await open(file);
+  const mmh = await open(file, { base: args.base });
   try {
     const tensor = mmh.tensor(args.tensor, { file: args.file });
     const max = args.maxOutput ?? Number.MAX_SAFE_INTEGER;
@@ -618,7 +628,7 @@ async function runExtractRange(args: CliArgs, io: Io, signal: AbortSignal): Prom
   const toStdout = args.stdout || args.output === "-";
   if (toStdout && io.stdout.isTTY && !args.force)
     throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
-  const mmh = await open(file);
+  const mmh = await open(file, { base: args.base });
   try {
     if (offset + length > mmh.size)
       throw new MmhError(
@@ -643,7 +653,7 @@ async function runExtractFile(args: CliArgs, io: Io, signal: AbortSignal): Promi
   const toStdout = args.stdout || args.output === "-";
   if (toStdout && io.stdout.isTTY && !args.force)
     throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
-  const mmh = await open(file);
+  const mmh = await open(file, { base: args.base });
   try {
     const path = args.file!;
     const pieces = mmh.entryStream(path, { maxOutputBytes: args.maxOutput });
@@ -710,6 +720,7 @@ async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
     summary = await unpack(file, output, {
       maxOutputBytes: args.maxOutput,
       checkSha256: args.checkSha256,
+      base: args.base,
       threads: args.threads,
       overwrite: args.force,
       signal,

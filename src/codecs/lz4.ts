@@ -1,6 +1,18 @@
-import { compress as compressBlock, decompress as decompressBlock } from "lz4-wasm-nodejs";
+import { createRequire } from "node:module";
 import { MmhError } from "../common/errors.ts";
 import type { Codec } from "./types.ts";
+
+type Lz4Wasm = typeof import("lz4-wasm-nodejs");
+let lz4Wasm: Lz4Wasm | undefined;
+
+/**
+ * lz4-wasm-nodejs, loaded on first use: it compiles its WebAssembly as it loads, which
+ * every process that imports the codecs would otherwise pay (docs/ENGINE.md, Start-up).
+ */
+export function lz4Blocks(): Lz4Wasm {
+  lz4Wasm ??= createRequire(import.meta.url)("lz4-wasm-nodejs") as Lz4Wasm;
+  return lz4Wasm;
+}
 
 /**
  * LZ4 in the standard frame format, so that the `lz4` tool reads a chunk's payload.
@@ -24,7 +36,7 @@ export function encodeLz4Frame(raw: Uint8Array): Uint8Array {
   let total = FRAME_HEADER.length + 4;
   for (let offset = 0; offset < raw.length; offset += WRITE_BLOCK) {
     const block = raw.subarray(offset, Math.min(raw.length, offset + WRITE_BLOCK));
-    const packed = compressBlock(block); // 4-byte size prefix, then the LZ4 block
+    const packed = lz4Blocks().compress(block); // 4-byte size prefix, then the LZ4 block
     const size = Buffer.alloc(4);
     if (packed.length - 4 < block.length) {
       size.writeUInt32LE(packed.length - 4);
@@ -95,7 +107,7 @@ export function decodeLz4Frame(frame: Uint8Array, rawLength: number): Uint8Array
       input.set(body, 4);
       let decoded: Uint8Array;
       try {
-        decoded = decompressBlock(input);
+        decoded = lz4Blocks().decompress(input);
       } catch (error) {
         throw new MmhError("E_CORRUPT", `lz4 block does not decode: ${String(error)}`, { cause: error });
       }

@@ -23,6 +23,13 @@ export interface CodecOptions {
    * writing it may ask for `size` bytes here (the result may also be fresh memory).
    */
   readonly output?: (size: number) => Uint8Array;
+  /**
+   * HIER only: split with this layout id (FORMAT.md §6.2) instead of the dtype's or the
+   * detected one, and code every stream with zstd too (kept when smaller), with no probe
+   * first. Layouts 4 and 5 (byte planes) make this byte grouping + zstd, the floor `auto`
+   * compares against (src/engine/auto.ts).
+   */
+  readonly layout?: number;
 }
 
 export interface EncodedPayload {

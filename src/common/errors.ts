@@ -21,8 +21,10 @@ export const ErrorCodes = {
   E_EXISTS: "E_EXISTS",
   /** A folder archive's entry path or link target could write outside the target folder. */
   E_UNSAFE_PATH: "E_UNSAFE_PATH",
-  /** A range or name asked for is not in the data. */
+  /** A range or name asked for is not in the data (or a base file a delta needs was not given). */
   E_NOT_FOUND: "E_NOT_FOUND",
+  /** The base file given is not the one a delta record was coded against (FORMAT.md §6.4). */
+  E_BASE_MISMATCH: "E_BASE_MISMATCH",
   /** The command line is wrong. */
   E_USAGE: "E_USAGE",
   /** The operation was interrupted (signal or abort). */

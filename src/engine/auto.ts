@@ -13,6 +13,7 @@ import { zstdCodec } from "../codecs/zstd.ts";
 import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
+import { repeatShare } from "./repeats.ts";
 
 export type Goal = "ratio" | "balanced" | "speed";
 export const GOALS: readonly Goal[] = ["ratio", "balanced", "speed"];
@@ -20,8 +21,20 @@ export const GOALS: readonly Goal[] = ["ratio", "balanced", "speed"];
 interface Candidate {
   codec: Codec;
   level: number | undefined;
+  /** HIER split with this layout, every stream also tried with zstd (CodecOptions.layout). */
+  layout?: number;
 }
 
+/** HIER layouts 4 and 5 (FORMAT.md §6.2): 2- and 4-byte planes, byte grouping. */
+const PLANES2 = 4;
+const PLANES4 = 5;
+
+/**
+ * The candidates for a goal. Beside HIER's field coding and the general codec, the
+ * default and ratio goals have byte grouping + zstd (HIER with 2- or 4-byte planes, each
+ * plane coded with zstd at the goal's level, or Huffman where smaller): the floor that
+ * `auto` never goes below by more than the sample's error.
+ */
 function candidates(goal: Goal, level: number | undefined): Candidate[] {
   switch (goal) {
     case "speed":
@@ -33,11 +46,15 @@ function candidates(goal: Goal, level: number | undefined): Candidate[] {
       return [
         { codec: hierCodec, level: level ?? 19 },
         { codec: zstdCodec, level: level ?? 19 },
+        { codec: hierCodec, level: level ?? 19, layout: PLANES2 },
+        { codec: hierCodec, level: level ?? 19, layout: PLANES4 },
       ];
     default:
       return [
         { codec: hierCodec, level: level ?? 3 },
         { codec: zstdCodec, level: level ?? 3 },
+        { codec: hierCodec, level: level ?? 3, layout: PLANES2 },
+        { codec: hierCodec, level: level ?? 3, layout: PLANES4 },
       ];
   }
 }
@@ -49,21 +66,42 @@ const WHOLE = 96 << 10;
 const CLOSE = 0.03;
 /**
  * ...unless they are within this share: a tie, where HIER has found nothing to split and
- * coded its one stream with zstd itself. Then the general codec (the last candidate:
- * zstd, or lz4 for speed) is taken, as simpler to decode.
+ * coded its one stream with zstd itself. Then the general codec (zstd, or lz4 for speed)
+ * is taken, as simpler to decode.
  */
 const TIE = 0.005;
+/**
+ * A chunk whose values repeat this often (repeatShare) may hold repeats its samples do
+ * not show: the LZ candidates (zstd and the better byte grouping) are coded whole too.
+ */
+const REPEATED = 0.1;
+/**
+ * A byte grouping is coded whole only when its sample is within this share of the best:
+ * its zstd planes do a little better on the whole chunk than on the sample, but on
+ * i.i.d. weights it loses to HIER's fields by about 1%, and coding it whole costs a zstd
+ * pass over the chunk.
+ */
+const GROUP_CLOSE = 0;
+/** A decision is clear of a byte grouping when the grouping's sample was at least this much larger. */
+const GROUP_CLEAR = 0.01;
 
 export interface AutoStats {
   /** Milliseconds spent choosing: sample encodes and the losing whole encodes. */
   choiceMs: number;
   /**
-   * The last clear decision, reused for the next chunks of the same dtype: consecutive
-   * chunks of one tensor are alike, so sampling each of them would only repeat the answer.
+   * The last decision (the choices coded whole), reused for the next chunks of the same
+   * dtype: consecutive chunks of one tensor are alike, so sampling each of them would
+   * only repeat the answer.
    */
-  reuse?: { dtype: DTypeName | null; codec: string; left: number };
+  reuse?: { dtype: DTypeName | null; choices: Choice[]; left: number };
 }
 
+/**
+ * Chunks of the same dtype that reuse a decision that was not clear (or, below, one that
+ * was) before the next sampling: sampling four candidates on every chunk would cost a
+ * quarter of coding it.
+ */
+const REUSE_UNCLEAR = 3;
 /** Chunks of the same dtype that reuse a clear decision before the next sampling. */
 const REUSE = 15;
 /** A decision is clear when the runner-up's sample was at least this much larger. */
@@ -91,9 +129,16 @@ function storedSize(chunk: EncodedChunk): number {
 export interface Choice {
   id: string;
   level: number | undefined;
+  /** HIER only: the layout to split with (CodecOptions.layout). */
+  layout?: number;
 }
 
-const asChoice = (c: Candidate): Choice => ({ id: c.codec.id, level: c.level });
+const asChoice = (c: Candidate): Choice =>
+  c.layout === undefined
+    ? { id: c.codec.id, level: c.level }
+    : { id: c.codec.id, level: c.level, layout: c.layout };
+
+const sameChoice = (a: Choice, b: Choice) => a.id === b.id && a.level === b.level && a.layout === b.layout;
 
 /**
  * Decide, from the chunk alone and the decisions before it, which codecs to encode it
@@ -114,39 +159,69 @@ export function chooseCodecs(
     // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
     if (period && period.periodicLength >= raw.length * 0.9) return [{ id: p251Codec.id, level: undefined }];
     const options = candidates(goal, level);
-    if (raw.length <= WHOLE || goal === "ratio") return options.map(asChoice);
+    // Small chunks: HIER and the general codec coded whole; the byte groupings too only
+    // when the chunk's values repeat (their zstd planes are what gains then), since
+    // coding two groupings whole on every small tensor doubled the cost of choosing.
+    if (raw.length <= WHOLE) {
+      const lz = goal !== "speed" && repeatShare(raw) >= REPEATED;
+      return options.filter((c) => lz || c.layout === undefined).map(asChoice);
+    }
+    const general = options[1];
     const reuse = stats.reuse;
-    if (reuse && reuse.dtype === dtype && reuse.left > 0) {
-      const chosen = options.find((c) => c.codec.id === reuse.codec);
-      if (chosen) {
+    if (goal !== "ratio" && reuse && reuse.dtype === dtype && reuse.left > 0) {
+      const chosen = options.map(asChoice).filter((c) => reuse.choices.some((r) => sameChoice(r, c)));
+      if (chosen.length === reuse.choices.length) {
         reuse.left--;
-        return [asChoice(chosen)];
+        return chosen;
       }
     }
     const sample = sampleOf(raw, dtype);
     const ranked = options
-      .map((c) => ({ c, size: storedSize(encodeChunk(sample, c.codec, c.level, dtype)) }))
+      .map((c) => ({
+        c,
+        size: storedSize(encodeChunk(sample, c.codec, c.level, dtype, undefined, c.layout)),
+      }))
       .sort((x, y) => x.size - y.size);
-    const runnerUp = ranked[1];
+    const best = ranked[0];
+    const generalSize = ranked.find((r) => r.c === general)?.size ?? Number.POSITIVE_INFINITY;
     // A tie means HIER found nothing to split only where its layout has one stream; a
     // dtype whose layout splits fields (quantisation blocks, floats, integer planes) gets
     // both coded whole on a near tie (CLOSE below), and the smaller kept.
     if (
-      runnerUp &&
-      runnerUp.size <= ranked[0].size * (1 + TIE) &&
+      goal !== "ratio" &&
+      best.c !== general &&
+      generalSize <= best.size * (1 + TIE) &&
       (dtype === null || layoutForDType(dtype).streams === 1)
     ) {
-      const general = options[options.length - 1];
-      stats.reuse = { dtype, codec: general.codec.id, left: REUSE };
+      stats.reuse = { dtype, choices: [asChoice(general)], left: REUSE };
       return [asChoice(general)];
     }
-    stats.reuse =
-      !runnerUp || runnerUp.size > ranked[0].size * (1 + CLEAR)
-        ? { dtype, codec: ranked[0].c.codec.id, left: REUSE }
-        : undefined;
-    return runnerUp && runnerUp.size <= ranked[0].size * (1 + CLOSE)
-      ? [asChoice(ranked[0].c), asChoice(runnerUp.c)]
-      : [asChoice(ranked[0].c)];
+    // Repeats far apart in the chunk are invisible to the samples: code the LZ candidates
+    // whole as well (zstd, and the better of the byte groupings).
+    const repeated = goal !== "speed" && repeatShare(raw) >= REPEATED;
+    const whole = new Set<Candidate>([best.c]);
+    let clear = true;
+    for (const r of ranked.slice(1)) {
+      const grouping = r.c.layout !== undefined;
+      if (r.size <= best.size * (1 + (grouping ? GROUP_CLOSE : CLOSE))) whole.add(r.c);
+      if (r.size <= best.size * (1 + (grouping ? GROUP_CLEAR : CLEAR))) clear = false;
+    }
+    // The ratio goal codes HIER and zstd whole on every chunk; only the groupings are sampled.
+    if (goal === "ratio") {
+      whole.add(options[0]);
+      whole.add(general);
+    }
+    if (repeated) {
+      whole.add(general);
+      const grouping = ranked.find((r) => r.c.layout !== undefined);
+      if (grouping) whole.add(grouping.c);
+    }
+    const chosen = options.filter((c) => whole.has(c)).map(asChoice);
+    // Repeats vary from chunk to chunk: a chunk that has them decides for itself alone.
+    stats.reuse = repeated
+      ? undefined
+      : { dtype, choices: clear ? [asChoice(best.c)] : chosen, left: clear ? REUSE : REUSE_UNCLEAR };
+    return chosen;
   } finally {
     stats.choiceMs += performance.now() - started;
   }
@@ -169,7 +244,7 @@ export function encodeChoices(
     const started = performance.now();
     // Memory from the caller serves one encode only: with several, each needs its own.
     const into = choices.length === 1 ? output : undefined;
-    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into);
+    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into, choice.layout);
     const ms = performance.now() - started;
     total += ms;
     if (!best || storedSize(chunk) < storedSize(best)) {

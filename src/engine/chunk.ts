@@ -31,6 +31,8 @@ export function encodeChunk(
   level: number | undefined,
   dtype: DTypeName | null = null,
   output?: (size: number) => Uint8Array,
+  /** HIER only: the layout to split with (CodecOptions.layout). */
+  layout?: number,
 ): EncodedChunk {
   const rawCrc = crc32(raw);
   let chosen = codec;
@@ -38,7 +40,10 @@ export function encodeChunk(
   let params: Uint8Array = EMPTY;
   let owned = false;
   if (codec.id !== noneCodec.id) {
-    const encoded = codec.encode(raw, { level, dtype, output });
+    const encoded = codec.encode(
+      raw,
+      layout === undefined ? { level, dtype, output } : { level, dtype, output, layout },
+    );
     const encodedParams = encoded.params ?? EMPTY;
     if (encoded.payload.length + encodedParams.length < raw.length) {
       chosen = codec;

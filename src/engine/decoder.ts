@@ -1,6 +1,7 @@
 import { codecById } from "../codecs/registry.ts";
 import { ByteQueue, dispose } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
+import type { RandomAccessSource } from "../common/source.ts";
 import {
   CHUNK_HEADER_SIZE,
   CHUNK_TAG,
@@ -23,10 +24,19 @@ import {
   type Trailer,
 } from "../container/format.ts";
 import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES, mayBeLegacy } from "../legacy/mmhrs.ts";
-import { decodeChunkPieces } from "./chunk.ts";
+import { decodeChunk, decodeChunkPieces } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
-import { type DecompressOptions, resolveMaxOutput } from "./options.ts";
+import { type DecompressOptions, resolveBase, resolveMaxOutput } from "./options.ts";
 import type { WorkerPool } from "./pool.ts";
+import {
+  BaseSet,
+  DELTA_CODEC,
+  decodeDelta,
+  dupeTarget,
+  isSpecial,
+  REF_CACHE_BYTES,
+  type RecordParts,
+} from "./refs.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule, startPool } from "./schedule.ts";
 import type { Slot, SlotMemory } from "./slots.ts";
 import { resolveThreads } from "./threads.ts";
@@ -58,8 +68,15 @@ export async function* decodeContainer(
   summary?: DecodeSummary,
   borrowed = false,
   memory?: SlotMemory,
+  /**
+   * The same container, read at offsets: DUPE targets are read again from it (FORMAT.md
+   * §6.3). Without it (a pipe), the last REF_CACHE_BYTES of records are kept instead.
+   */
+  again?: () => Promise<RandomAccessSource>,
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
+  const bases = new BaseSet(resolveBase(options));
+  const refs = new References(again);
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
   // Borrowed decoding keeps no piece of the source past the next: the queue copies what
@@ -151,6 +168,7 @@ export async function* decodeContainer(
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
       }
       const payload = await input.read(record.storedLength, `the payload of ${where}`);
+      refs.keep(seen.length, params, payload);
       seen.push({
         recordOffset,
         rawOffset: declared,
@@ -162,6 +180,13 @@ export async function* decodeContainer(
       stats.chunks = seen.length;
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
+      // References and deltas are resolved here, in order, from the records or base they name.
+      if (isSpecial(record.codec)) {
+        yield* drain();
+        const parts: RecordParts = { ...record, where, params, payload };
+        yield* release(await refs.resolve(parts, seen, bases));
+        continue;
+      }
       if (!pool && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
         pool = startPool(threads, content, memory);
       }
@@ -207,6 +232,144 @@ export async function* decodeContainer(
     if (memory) memory.pool = undefined;
     await pool?.close();
     await input.return();
+    await bases.close();
+    await refs.close();
+  }
+}
+
+/**
+ * What a front-to-back decoder needs to resolve DUPE records: the container read again at
+ * an offset, or, when it cannot be, copies of the last REF_CACHE_BYTES of records.
+ */
+class References {
+  readonly #again: (() => Promise<RandomAccessSource>) | undefined;
+  #source: Promise<RandomAccessSource> | undefined;
+  /**
+   * Without `again`: the params and payload of the last records, end to end in one ring of
+   * REF_CACHE_BYTES (allocated on the first record: copies, never an allocation per record).
+   */
+  #ring: Buffer | undefined;
+  #written = 0;
+  readonly #kept = new Map<number, { at: number; params: number; payload: number }>();
+  readonly #order: number[] = [];
+
+  constructor(again: (() => Promise<RandomAccessSource>) | undefined) {
+    this.#again = again;
+  }
+
+  /** Keep a copy of record `i` when the container cannot be read again (the oldest are overwritten). */
+  keep(i: number, params: Uint8Array, payload: Uint8Array): void {
+    if (this.#again) return;
+    const size = params.length + payload.length;
+    if (size > REF_CACHE_BYTES) return;
+    this.#ring ??= Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
+    const at = this.#written;
+    this.#put(params);
+    this.#put(payload);
+    this.#kept.set(i, { at, params: params.length, payload: payload.length });
+    this.#order.push(i);
+    // Forget records whose first byte has been written over.
+    while (this.#order.length > 0) {
+      const first = this.#kept.get(this.#order[0])!;
+      if (this.#written - first.at <= REF_CACHE_BYTES) break;
+      this.#kept.delete(this.#order.shift()!);
+    }
+  }
+
+  #put(bytes: Uint8Array): void {
+    const ring = this.#ring!;
+    let from = 0;
+    while (from < bytes.length) {
+      const pos = this.#written % REF_CACHE_BYTES;
+      const take = Math.min(bytes.length - from, REF_CACHE_BYTES - pos);
+      ring.set(bytes.subarray(from, from + take), pos);
+      from += take;
+      this.#written += take;
+    }
+  }
+
+  #get(at: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    for (let done = 0; done < length; ) {
+      const pos = (at + done) % REF_CACHE_BYTES;
+      const take = Math.min(length - done, REF_CACHE_BYTES - pos);
+      this.#ring!.copy(out, done, pos, pos + take);
+      done += take;
+    }
+    return out;
+  }
+
+  /** The content of a DUPE or DLTA record (the last of `seen`), checked against its CRC-32. */
+  async resolve(record: RecordParts, seen: readonly IndexEntry[], bases: BaseSet): Promise<Uint8Array> {
+    if (record.codec === DELTA_CODEC) return decodeDelta(record, bases);
+    const self = seen.length - 1;
+    const t = dupeTarget(record, self, (k) => (k < self ? seen[k] : undefined));
+    const target = await this.#target(t, seen, record.where);
+    return target.codec === DELTA_CODEC
+      ? decodeDelta(target, bases)
+      : decodeChunk(
+          target.codec,
+          target.params,
+          target.payload,
+          target.rawLength,
+          target.rawCrc,
+          target.where,
+        );
+  }
+
+  async #target(t: number, seen: readonly IndexEntry[], where: string): Promise<RecordParts> {
+    const entry = seen[t];
+    const at = `chunk ${t} at offset ${entry.recordOffset}`;
+    if (!this.#again) {
+      const kept = this.#kept.get(t);
+      if (!kept || this.#written - kept.at > REF_CACHE_BYTES)
+        throw new MmhError(
+          "E_LIMIT",
+          `${where}: refers to ${at}, further back than the ${REF_CACHE_BYTES >> 20} MiB of records a decoder reading a stream keeps; decode it from a file`,
+        );
+      const bytes = this.#get(kept.at, kept.params + kept.payload);
+      return {
+        where: at,
+        codec: entry.codec,
+        params: bytes.subarray(0, kept.params),
+        payload: bytes.subarray(kept.params),
+        rawLength: entry.rawLength,
+        rawCrc: entry.rawCrc,
+      };
+    }
+    this.#source ??= this.#again();
+    const source = await this.#source;
+    const length = seen[t + 1].recordOffset - entry.recordOffset;
+    check(length >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${at}: record overlaps the next one`);
+    const bytes = await source.read(entry.recordOffset, length);
+    const fixed = bytes.subarray(0, CHUNK_HEADER_SIZE);
+    const header = parseChunkHeader(fixed, at);
+    check(
+      CHUNK_HEADER_SIZE + header.paramsLength + header.storedLength === length,
+      "E_CORRUPT",
+      `${at}: record length differs from what was read`,
+    );
+    const params = bytes.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + header.paramsLength);
+    checkChunkHeader(fixed, params, header, at);
+    check(
+      header.codec === entry.codec && header.rawLength === entry.rawLength && header.rawCrc === entry.rawCrc,
+      "E_CORRUPT",
+      `${at}: record read again differs from the one read first`,
+    );
+    return {
+      where: at,
+      codec: header.codec,
+      params,
+      payload: bytes.subarray(CHUNK_HEADER_SIZE + header.paramsLength),
+      rawLength: header.rawLength,
+      rawCrc: header.rawCrc,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#kept.clear();
+    this.#ring = undefined;
+    if (this.#source) await (await this.#source.catch(() => undefined))?.close();
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type IndexEntry,
   type Metadata,
 } from "../container/format.ts";
+import type { StoredTensor } from "../container/metadata.ts";
 import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
@@ -16,6 +17,7 @@ import { ContentHash, hashesApart } from "./hashing.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
 import type { EncodedInSlot, WorkerPool } from "./pool.ts";
+import { Deduper, DeltaPlan, type Reread } from "./refwriter.ts";
 import { extendRun, finishRun, type Run, startRun } from "./runs.ts";
 import { POOL_AFTER_BYTES, Schedule, startPool } from "./schedule.ts";
 import type { SlotMemory } from "./slots.ts";
@@ -26,6 +28,11 @@ export interface SourceLayout {
   plan: readonly ChunkSpec[];
   /** Written into the index block's footer metadata (the tensor table). */
   footer: Metadata;
+  /**
+   * Reads content bytes again, for deduplication (FORMAT.md §6.3): a source that has it
+   * (a file, a folder, bytes in memory) has its repeated chunks stored as references.
+   */
+  reread?: Reread;
 }
 
 export interface CompressSummary {
@@ -65,6 +72,12 @@ export async function* encodeContainer(
 ): AsyncGenerator<Uint8Array> {
   const opts = resolveCompressOptions(options);
   const stats = Object.assign(summary ?? emptySummary(), emptySummary());
+  // Deltas against a base (FORMAT.md §6.4): the source's tensors matched with the base's.
+  const deltas =
+    opts.base === undefined
+      ? undefined
+      : await DeltaPlan.build(opts.base, (layout.footer.tensors ?? []) as StoredTensor[], opts.chunkSize);
+  const dedupe = opts.dedup && layout.reread ? new Deduper(layout.reread) : undefined;
   const metadata: Metadata = {
     tool: `mmh ${VERSION}`,
     source: { name: opts.sourceName ?? null, format: layout.format },
@@ -74,6 +87,7 @@ export async function* encodeContainer(
       level: opts.level ?? null,
       chunkSize: opts.chunkSize,
     },
+    ...(deltas && deltas.used.length > 0 ? { base: deltas.used } : {}),
   };
   const header = encodeHeader(metadata);
   let offset = 0;
@@ -85,9 +99,11 @@ export async function* encodeContainer(
   yield emit(header);
   const entries: IndexEntry[] = [];
   let rawOffset = 0;
-  function* write(
-    chunk: Omit<EncodedChunk, "header" | "owned"> & { header: Uint8Array },
-  ): Generator<Uint8Array> {
+  async function* write(
+    coded: Omit<EncodedChunk, "header" | "owned"> & { header: Uint8Array },
+  ): AsyncGenerator<Uint8Array> {
+    const chunk =
+      (dedupe && (await dedupe.reference(coded as EncodedChunk, entries.length, rawOffset))) || coded;
     entries.push({
       recordOffset: offset,
       rawOffset,
@@ -122,7 +138,7 @@ export async function* encodeContainer(
     if (reused.length < size) reused = new Uint8Array(Math.max(size, reused.length * 2));
     return reused.subarray(0, size);
   };
-  function* settled(result: EncodedInSlot): Generator<Uint8Array> {
+  async function* settled(result: EncodedInSlot): AsyncGenerator<Uint8Array> {
     auto.choiceMs += result.extraMs;
     if (borrowed) yield* write(result);
     else
@@ -160,6 +176,15 @@ export async function* encodeContainer(
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
             : [{ id: opts.codec.id, level: opts.level }];
+        // A chunk of a tensor the base also holds is coded here, against the base's bytes.
+        const against = deltas?.target(seenBytes - raw.length, raw.length);
+        if (deltas && against) {
+          yield* drain();
+          const plain = settledInline(raw, dtype, choices, auto);
+          const fixed = opts.codec === "auto" ? undefined : choices[0];
+          yield* write(await deltas.encode(raw, dtype, against, plain, opts.goal, opts.level, fixed));
+          continue;
+        }
         // Until a worker has started, chunks are coded here rather than waited for.
         if (!inflight.offloads(pool) || !slot) {
           const chunk = settledInline(raw, dtype, choices, auto, borrowed ? scratch : undefined);
@@ -182,6 +207,7 @@ export async function* encodeContainer(
     inflight.close();
     if (memory) memory.pool = undefined;
     await pool?.close();
+    await deltas?.bases.close();
   }
   stats.choiceMs = auto.choiceMs;
   const indexOffset = offset;

@@ -34,6 +34,18 @@ export interface CompressOptions {
    * thread; more start a worker pool once 8 MiB have gone by (docs/ENGINE.md).
    */
   threads?: number;
+  /**
+   * Store a chunk whose bytes equal an earlier chunk's as a reference to it (FORMAT.md
+   * §6.3); default true. Needs a source that can be read again (a file, a folder, bytes):
+   * a stream is never deduplicated.
+   */
+  dedup?: boolean;
+  /**
+   * A base model (a file, or a folder of them): each tensor whose name, dtype and shape
+   * match one of the base's is stored as its difference from it (FORMAT.md §6.4). Decoding
+   * then needs the same base.
+   */
+  base?: string;
 }
 
 export interface DecompressOptions {
@@ -50,6 +62,8 @@ export interface DecompressOptions {
    * again (docs/ENGINE.md). verify() always checks it.
    */
   checkSha256?: boolean;
+  /** The base file or folder the file was compressed against (`base` of CompressOptions). */
+  base?: string;
 }
 
 export interface ResolvedCompressOptions {
@@ -61,6 +75,8 @@ export interface ResolvedCompressOptions {
   sourceName: string | undefined;
   signal: AbortSignal | undefined;
   threads: number;
+  dedup: boolean;
+  base: string | undefined;
 }
 
 export function resolveCompressOptions(options: CompressOptions = {}): ResolvedCompressOptions {
@@ -84,7 +100,30 @@ export function resolveCompressOptions(options: CompressOptions = {}): ResolvedC
     );
   }
   const threads = resolveThreads(options.threads);
-  return { codec, goal, level, chunkSize, sourceName: options.sourceName, signal: options.signal, threads };
+  const dedup = options.dedup ?? true;
+  if (typeof dedup !== "boolean") throw new MmhError("E_BAD_OPTION", "dedup must be true or false");
+  const base = options.base;
+  if (base !== undefined && (typeof base !== "string" || base === ""))
+    throw new MmhError("E_BAD_OPTION", "base must be the path of a file or folder");
+  return {
+    codec,
+    goal,
+    level,
+    chunkSize,
+    sourceName: options.sourceName,
+    signal: options.signal,
+    threads,
+    dedup,
+    base,
+  };
+}
+
+/** The base a decoder was given, checked. */
+export function resolveBase(options: { base?: string }): string | undefined {
+  const base = options.base;
+  if (base !== undefined && (typeof base !== "string" || base === ""))
+    throw new MmhError("E_BAD_OPTION", "base must be the path of a file or folder");
+  return base;
 }
 
 export function resolveMaxOutput(options: DecompressOptions = {}): number {

@@ -13,7 +13,7 @@
  * content's sha256 is computed on the hashing thread, fed in content order (see
  * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { DTypeName } from "../common/dtype.ts";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { Choice } from "./auto.ts";
@@ -88,8 +88,9 @@ export interface EncodedInSlot {
 }
 
 /**
- * A thread's module beside this one: `name`.ts, or `name`.js in a build (bin/entry.js):
- * worker.ts, the coding worker, and hasher.ts, the hashing thread.
+ * A thread's module beside this one: `name`.ts, or `name`.js in the build, where every
+ * file of the bundle sits in dist/ itself (scripts/build.ts): worker.ts, the coding
+ * worker, and hasher.ts, the hashing thread.
  */
 function besideThis(name: "worker" | "hasher"): URL {
   return new URL(`./${name}${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
@@ -116,10 +117,12 @@ export class WorkerPool {
   /** `size` coding workers, and a hashing thread when `hashing` is set. */
   constructor(size: number, hashing = false) {
     this.size = size;
-    for (let i = 0; i < size; i++)
-      this.lanes.push(this.spawn(new Worker(besideThis("worker"), { resourceLimits: LIMITS })));
+    // Loaded here: a process that never starts a pool does not load node:worker_threads.
+    const { Worker } = process.getBuiltinModule("node:worker_threads");
+    const options = { resourceLimits: LIMITS };
+    for (let i = 0; i < size; i++) this.lanes.push(this.spawn(new Worker(besideThis("worker"), options)));
     if (hashing) {
-      this.hasher = this.spawn(new Worker(besideThis("hasher"), { resourceLimits: LIMITS }));
+      this.hasher = this.spawn(new Worker(besideThis("hasher"), options));
       this.hasher.ready = true; // its requests wait in its queue while it starts
     }
   }

@@ -20,6 +20,7 @@ import {
 } from "../container/format.ts";
 import { type Footer, parseFooter } from "../container/metadata.ts";
 import { decodeChunk, runPatternOf } from "./chunk.ts";
+import { BaseSet, DELTA_CODEC, DUPE_CODEC, decodeDelta, dupeTarget, isSpecial } from "./refs.ts";
 
 /** Bytes per piece when a long run is read in pieces. */
 const RUN_PIECE = 16 << 20;
@@ -34,6 +35,8 @@ interface ParsedRecord {
   payload: Uint8Array;
   rawLength: number;
   rawCrc: number;
+  /** A DUPE or DLTA record's content, resolved (its target's, or from the base). */
+  resolved?: Uint8Array;
 }
 
 export interface ChunkInfo extends IndexEntry {
@@ -53,9 +56,18 @@ export class MmhReader {
   /** The footer metadata, checked (FORMAT.md §4). */
   readonly footer: Footer;
   readonly chunks: ChunkInfo[];
+  /** The base DLTA records are decoded against (FORMAT.md §6.4). */
+  readonly bases: BaseSet;
 
-  private constructor(source: RandomAccessSource, header: Header, trailer: Trailer, index: Index) {
+  private constructor(
+    source: RandomAccessSource,
+    header: Header,
+    trailer: Trailer,
+    index: Index,
+    base: string | undefined,
+  ) {
     this.source = source;
+    this.bases = new BaseSet(base);
     this.header = header;
     this.trailer = trailer;
     this.index = index;
@@ -66,7 +78,7 @@ export class MmhReader {
     }));
   }
 
-  static async open(source: RandomAccessSource): Promise<MmhReader> {
+  static async open(source: RandomAccessSource, base?: string): Promise<MmhReader> {
     try {
       const size = source.size;
       check(size >= HEADER_FIXED_SIZE, "E_TRUNCATED", "file is shorter than an .mmh header");
@@ -104,7 +116,7 @@ export class MmhReader {
         "E_CORRUPT",
         "trailer content length differs from the index",
       );
-      return new MmhReader(source, header, trailer, index);
+      return new MmhReader(source, header, trailer, index, base);
     } catch (error) {
       await source.close();
       throw toMmhError(error);
@@ -126,10 +138,26 @@ export class MmhReader {
     return decodeRecord(record);
   }
 
-  /** Read chunk i's record and check it against its index entry, without decoding it. */
+  /** Read chunk i's record and check it against its index entry; a DUPE or DLTA record is resolved. */
   private async readRecord(i: number): Promise<ParsedRecord> {
     const entry = this.recordEntry(i);
-    return this.parseRecord(i, await this.source.read(entry.recordOffset, entry.recordLength));
+    return this.resolve(
+      i,
+      this.parseRecord(i, await this.source.read(entry.recordOffset, entry.recordLength)),
+    );
+  }
+
+  /**
+   * A DUPE record's content is its target's, read through the index (one more record,
+   * never a chain: FORMAT.md §6.3); a DLTA record's is decoded against the base.
+   */
+  private async resolve(i: number, record: ParsedRecord): Promise<ParsedRecord> {
+    if (!isSpecial(record.codec)) return record;
+    if (record.codec === DELTA_CODEC) return { ...record, resolved: await decodeDelta(record, this.bases) };
+    const t = dupeTarget(record, i, (k) => this.chunks[k]);
+    const target = await this.readRecord(t);
+    check(target.codec !== DUPE_CODEC, "E_CORRUPT", `${record.where}: target is a DUPE record`);
+    return { ...record, resolved: target.resolved ?? decodeRecord(target) };
   }
 
   /** Chunk i's index entry, checked to hold at least a record header. */
@@ -196,7 +224,7 @@ export class MmhReader {
       }
       const buffers = await readMany(ranges);
       for (const buffer of buffers) {
-        yield [i, this.parseRecord(i, buffer)];
+        yield [i, await this.resolve(i, this.parseRecord(i, buffer))];
         i++;
       }
     }
@@ -292,13 +320,15 @@ export class MmhReader {
     }
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.bases.close();
     return this.source.close();
   }
 }
 
 /** A checked record's content: decoded, its CRC-32 checked. */
 function decodeRecord(record: ParsedRecord): Uint8Array {
+  if (record.resolved) return record.resolved;
   return decodeChunk(
     record.codec,
     record.params,

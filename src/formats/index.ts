@@ -6,7 +6,9 @@
  */
 import { isMmhError, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
+import { looksLikeGgml, recogniseGgml } from "./ggml.ts";
 import { looksLikeGguf, recogniseGguf } from "./gguf.ts";
+import { looksLikeHdf5, recogniseHdf5 } from "./hdf5.ts";
 import { looksLikeNpy, recogniseNpy } from "./npy.ts";
 import { isNpz, recogniseNpz } from "./npz.ts";
 import { looksLikeOnnx, recogniseOnnx } from "./onnx.ts";
@@ -31,6 +33,8 @@ async function dispatch(source: RandomAccessSource, options?: RecogniseOptions):
   const size = source.size;
   const head = await readAt(source, 0, Math.min(size, 16), "file head");
   if (looksLikeGguf(head)) return recogniseGguf(source, options);
+  if (looksLikeHdf5(head)) return recogniseHdf5(source, options);
+  if (looksLikeGgml(head)) return recogniseGgml(source, options);
   if (looksLikeNpy(head)) return recogniseNpy(source, options);
   if (looksLikeLegacyTorch(head)) return recogniseTorchLegacy(source, options);
   if (looksLikeZip(head)) {

@@ -5,7 +5,17 @@
  */
 import type { DTypeName, Region } from "../common/dtype.ts";
 
-export type FormatName = "safetensors" | "npy" | "npz" | "gguf" | "pytorch" | "onnx" | "tflite" | "raw";
+export type FormatName =
+  | "safetensors"
+  | "npy"
+  | "npz"
+  | "gguf"
+  | "pytorch"
+  | "onnx"
+  | "tflite"
+  | "hdf5"
+  | "ggml"
+  | "raw";
 
 /** One named tensor, in file coordinates. */
 export interface TensorEntry {

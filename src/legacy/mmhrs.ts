@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { constants, createBrotliDecompress, createZstdDecompress } from "node:zlib";
-import { decompress as decompressBlock } from "lz4-wasm-nodejs";
+import { lz4Blocks } from "../codecs/lz4.ts";
 import { type ByteQueue, formatBytes } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
@@ -405,7 +405,7 @@ async function* decodeLz4Block(input: ByteQueue, declared: number, name: string)
   Buffer.concat(pieces, length).copy(block, 4);
   let out: Uint8Array;
   try {
-    out = decompressBlock(block);
+    out = lz4Blocks().decompress(block);
   } catch (error) {
     throw new MmhError(
       "E_CORRUPT",

@@ -4,6 +4,7 @@
  * that take a RouteContext (context.ts); the service's own are in routes/.
  */
 import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import Fastify, {
   type FastifyInstance,
@@ -35,6 +36,11 @@ export interface ServerOptions {
   logger?: pino.Logger;
   /** Route modules beside the service's own (the gateway's goes here). */
   routes?: RouteModule[];
+  /**
+   * The text /metrics answers with; by default this server's registry. A worker of
+   * `mmh serve --workers N` answers with the whole service's, from its primary.
+   */
+  metricsText?: () => Promise<string>;
 }
 
 /** Routes that answer without a token and without a concurrency slot (probes and scrapes). */
@@ -62,6 +68,8 @@ export interface ServiceContext extends RouteContext {
   readonly metrics: Metrics;
   readonly store: ConfigStore;
   readonly logger: pino.Logger;
+  /** What /metrics answers with. */
+  metricsText(): Promise<string>;
   state(request: FastifyRequest): RequestState;
   /** The request body, counted (bytes in) and bounded by limits.bodyBytes. */
   body(request: FastifyRequest): AsyncGenerator<Uint8Array>;
@@ -94,8 +102,8 @@ function requestIdOf(request: { headers: Record<string, string | string[] | unde
 export async function buildServer(options: ServerOptions): Promise<Service> {
   const store = options.config;
   const logger = options.logger ?? createLogger(store.current.log.level);
-  const metrics = new Metrics();
   const slots = new Slots();
+  const metrics = new Metrics(() => slots.waiting);
   const states = new WeakMap<FastifyRequest, RequestState & { slot: boolean }>();
   const routes: { method: string; url: string }[] = [];
 
@@ -103,6 +111,8 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     metrics.configReloads.inc({ result: result.ok ? "success" : "failure" });
     if (result.ok) {
       logger.level = result.config.log.level;
+      // New connections take the new limit; open ones keep the one they started with.
+      app.server.timeout = result.config.limits.idleSeconds * 1000;
       logger.info({ generation: result.config.generation, file: store.file }, "config reloaded");
     } else {
       logger.error(
@@ -118,15 +128,61 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: requestIdOf,
-    // Uploads and downloads of models take as long as they take; no request timeout.
+    // Uploads and downloads of models take as long as they take; no request timeout. A
+    // connection on which nothing moves for limits.idleSeconds is closed instead (below).
     requestTimeout: 0,
+    connectionTimeout: store.current.limits.idleSeconds * 1000,
     return503OnClosing: true,
+    // A request Node's HTTP parser refuses (headers over its limit, a malformed line or
+    // length) never reaches a route: answer it in the service's own JSON, then close.
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      metrics.errors.inc({ code: error.code === "HPE_HEADER_OVERFLOW" ? "E_LIMIT" : "E_BAD_OPTION" });
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const [status, text, failure] =
+        error.code === "HPE_HEADER_OVERFLOW"
+          ? [
+              431,
+              "Request Header Fields Too Large",
+              new ServiceError(431, "E_LIMIT", "request headers over the limit"),
+            ]
+          : [
+              400,
+              "Bad Request",
+              new ServiceError(
+                400,
+                "E_BAD_OPTION",
+                `malformed HTTP request (${error.code ?? "parse error"})`,
+              ),
+            ];
+      const body = JSON.stringify(errorBody(failure));
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
     frameworkErrors: (error, request, reply) => {
       const failure = new ServiceError(400, "E_BAD_OPTION", error.message);
       begin(request as FastifyRequest, reply as FastifyReply).error ??= failure;
       void (reply as FastifyReply).code(400).send(errorBody(failure));
     },
   }) as unknown as FastifyInstance;
+
+  // A connection idle for limits.idleSeconds (a client that stalls part-way through its
+  // body, or stops reading the answer, or waits for a slot that long) is closed: the
+  // request's log line says E_TIMEOUT, and its slot and memory are freed.
+  const requestOnSocket = new WeakMap<object, RequestState>();
+  app.server.on("timeout", (socket: Socket) => {
+    const state = requestOnSocket.get(socket);
+    if (state)
+      state.error ??= new ServiceError(
+        408,
+        "E_TIMEOUT",
+        `nothing was sent or read for ${state.config.limits.idleSeconds} s`,
+      );
+    socket.destroy();
+  });
 
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
@@ -156,6 +212,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     states.set(request, state);
     reply.raw.setHeader("x-request-id", request.id);
     const res = reply.raw;
+    requestOnSocket.set(request.raw.socket, state);
     res.once("close", () => {
       if (!res.writableFinished) {
         controller.abort(new ServiceError(499, "E_ABORTED", "the client closed the connection"));
@@ -163,7 +220,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
       }
       if (state.slot) {
         state.slot = false;
-        slots.release();
+        slots.release(store.current.limits.concurrency);
         metrics.inFlight.dec();
       }
       // The status the client saw: a response cut short after its headers logs their status.
@@ -211,13 +268,20 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
       }
     }
     if (!UNLIMITED_ROUTES.has(state.route)) {
-      if (!slots.tryTake(state.config.limits.concurrency)) {
+      const { concurrency, queue } = state.config.limits;
+      if (!(await slots.take(concurrency, queue, state.signal))) {
+        if (state.signal.aborted) throw state.signal.reason;
         throw new ServiceError(
           503,
           "E_BUSY",
-          `${state.config.limits.concurrency} requests are in flight already; retry later`,
+          `${concurrency} requests are in flight and ${queue} waiting already; retry later`,
           { "retry-after": "1" },
         );
+      }
+      if (state.signal.aborted) {
+        // The client went away as its slot was granted: give it straight back.
+        slots.release(store.current.limits.concurrency);
+        throw state.signal.reason;
       }
       state.slot = true;
       metrics.inFlight.inc();
@@ -254,6 +318,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     metrics,
     store,
     logger,
+    metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
     state: stateOf,
     storeRoot: (request) => stateOf(request).config.store.root,
     countDecoded: (bytes) => metrics.gatewayDecoded.inc(bytes),

@@ -41,6 +41,8 @@ export const configSchema = z.strictObject({
         .min(1)
         .default(1 << 30),
       concurrency: z.int().min(1).default(8),
+      queue: z.int().min(0).max(1_000_000).default(64),
+      idleSeconds: z.int().min(0).max(86_400).default(60),
     })
     .prefault({}),
   store: z.strictObject({ root: z.string().min(1).optional() }).prefault({}),
@@ -53,7 +55,7 @@ export type ConfigFile = z.input<typeof configSchema>;
 /** A validated config, as one request sees it from start to end. */
 export interface ServerConfig {
   defaults: { codec: string; level: number | undefined; goal: Goal; chunkSize: number; threads: number };
-  limits: { bodyBytes: number; concurrency: number };
+  limits: { bodyBytes: number; concurrency: number; queue: number; idleSeconds: number };
   store: { root: string | undefined };
   auth: { tokenFile: string | undefined };
   log: { level: (typeof LOG_LEVELS)[number] };

@@ -5,7 +5,13 @@
 import { MmhError } from "../index.ts";
 
 /** The service's own codes, beside the library's ErrorCodes. */
-export type ServiceCode = "E_UNAUTHORIZED" | "E_BUSY" | "E_NOT_FOUND" | "E_BAD_OPTION" | "E_LIMIT";
+export type ServiceCode =
+  | "E_UNAUTHORIZED"
+  | "E_BUSY"
+  | "E_NOT_FOUND"
+  | "E_BAD_OPTION"
+  | "E_LIMIT"
+  | "E_TIMEOUT";
 
 export class ServiceError extends Error {
   readonly status: number;

@@ -112,7 +112,9 @@ async function confined(root: string, candidate: string): Promise<{ path: string
     real = await realpath(candidate);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    // No such file; a name longer than the system allows, or a loop of links, cannot be one.
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ENAMETOOLONG" || code === "ELOOP")
+      return undefined;
     throw error;
   }
   if (!isInside(root, real))

@@ -37,22 +37,67 @@ export async function* limitBody(
   }
 }
 
-/** Slots for requests in flight; past the limit a request is refused, never queued. */
+/**
+ * Slots for requests in flight. Past the limit a request waits, in arrival order, for a
+ * slot to be released, as long as fewer than `queue` are waiting; past that it is refused.
+ * Admitting requests in order keeps the latency of each near the mean: without a queue
+ * (or with a concurrency limit as high as the clients), every request's coding shares the
+ * event loop with all the others, and a request that needs many turns of it (a large
+ * compress) waits behind all of them at each turn.
+ */
 export class Slots {
   #inUse = 0;
+  readonly #waiting: { grant: () => void }[] = [];
 
   get inUse(): number {
     return this.#inUse;
   }
 
-  /** Take a slot if fewer than `limit` are in use. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Take a slot if fewer than `limit` are in use and nobody is waiting for one. */
   tryTake(limit: number): boolean {
-    if (this.#inUse >= limit) return false;
+    if (this.#inUse >= limit || this.#waiting.length > 0) return false;
     this.#inUse++;
     return true;
   }
 
-  release(): void {
+  /**
+   * Take a slot now, or wait for one in order. Resolves true once the slot is held; false
+   * at once when `queue` requests are waiting already, and false when `signal` aborts
+   * first (the client went away while it waited; no slot is held then).
+   */
+  async take(limit: number, queue: number, signal: AbortSignal): Promise<boolean> {
+    if (this.tryTake(limit)) return true;
+    if (this.#waiting.length >= queue || signal.aborted) return false;
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const entry = {
+      grant: () => {
+        signal.removeEventListener("abort", onAbort);
+        this.#inUse++;
+        resolve(true);
+      },
+    };
+    const onAbort = () => {
+      const at = this.#waiting.indexOf(entry);
+      if (at >= 0) this.#waiting.splice(at, 1);
+      resolve(false);
+      this.#admit(limit);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#waiting.push(entry);
+    return promise;
+  }
+
+  /** Give a slot back; the first request waiting, if any, takes it. */
+  release(limit = Number.POSITIVE_INFINITY): void {
     this.#inUse = Math.max(0, this.#inUse - 1);
+    this.#admit(limit);
+  }
+
+  #admit(limit: number): void {
+    while (this.#inUse < limit && this.#waiting.length > 0) this.#waiting.shift()?.grant();
   }
 }

@@ -22,7 +22,7 @@ export function createLogger(level: LogLevel, destination: pino.DestinationStrea
   return pino(
     {
       level,
-      base: { service: "mmh" },
+      base: { service: "mmh", pid: process.pid },
       redact: { paths: REDACT, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

@@ -43,6 +43,7 @@ export class Metrics {
     help: "Requests holding one of the limits.concurrency slots.",
     registers: [this.registry],
   });
+  readonly queued: Gauge;
   readonly errors = new Counter({
     name: "mmh_errors_total",
     help: "Requests that failed, by error code.",
@@ -61,7 +62,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  /** `waiting`: how many requests wait for a slot now (read at each scrape). */
+  constructor(waiting: () => number = () => 0) {
+    this.queued = new Gauge({
+      name: "mmh_requests_queued",
+      help: "Requests waiting, in arrival order, for one of the limits.concurrency slots (at most limits.queue).",
+      registers: [this.registry],
+      collect() {
+        this.set(waiting());
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
     // Zero series, so a dashboard sees them before the first event.
     this.configReloads.inc({ result: "success" }, 0);

@@ -17,7 +17,9 @@ const failures = {
   "400": errorResponse("A bad query value (E_BAD_OPTION)"),
   "401": errorResponse("No valid bearer token, when auth.tokenFile is configured (E_UNAUTHORIZED)"),
   "413": errorResponse("The body is over limits.bodyBytes (E_LIMIT)"),
-  "503": errorResponse("limits.concurrency requests are in flight; see Retry-After (E_BUSY)"),
+  "503": errorResponse(
+    "limits.concurrency requests are in flight and limits.queue wait; see Retry-After (E_BUSY)",
+  ),
 };
 
 const summaryTrailers =

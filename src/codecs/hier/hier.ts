@@ -235,14 +235,52 @@ function repeatsWorthAProbe(stream: Uint8Array): boolean {
   return false;
 }
 
+const NEIGHBOUR_WINDOWS = 32;
+const NEIGHBOUR_WINDOW = 256;
+
+/**
+ * Whether neighbouring symbols are equal clearly more often than order-0 statistics
+ * predict (sum of p(v)^2), counted in 32 windows of 256 bytes spread over the stream. Per-channel
+ * scales (fused batch norm), dead channels and other local structure do this: order-0
+ * Huffman cannot see it, zstd's matches and per-block tables can. A few microseconds.
+ */
+function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolean {
+  const n = stream.length;
+  if (n < 256) return false;
+  let expected = 0;
+  for (let v = 0; v < 256; v++) {
+    const c = hist[v];
+    if (c > 0) expected += (c / n) * (c / n);
+  }
+  let pairs = 0;
+  let equal = 0;
+  const windows = n >= NEIGHBOUR_WINDOWS * NEIGHBOUR_WINDOW * 2 ? NEIGHBOUR_WINDOWS : 1;
+  const length = windows === 1 ? n : NEIGHBOUR_WINDOW;
+  const step = Math.floor(n / windows);
+  for (let w = 0; w < windows; w++) {
+    const start = w * step;
+    for (let i = start + 1; i < start + length; i++) if (stream[i] === stream[i - 1]) equal++;
+    pairs += length - 1;
+  }
+  const mean = expected * pairs;
+  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8;
+}
+
 /** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
 
 /** `counts`, when given, is histogram(stream), counted while the stream was split off. */
-function codeStream(stream: Uint8Array, level: number, tryZstd: boolean, counts?: Uint32Array): CodedStream {
+function codeStream(
+  stream: Uint8Array,
+  level: number,
+  tryZstd: boolean,
+  counts?: Uint32Array,
+  alwaysZstd = false,
+): CodedStream {
   const n = stream.length;
   let best: CodedStream | undefined;
+  let structured = false;
   // Mantissa bytes are near random: a sample says so without counting the whole stream.
   if (counts === undefined && n >= 4 * RANDOM_SAMPLE) {
     const at = (n >> 1) & ~7;
@@ -256,6 +294,7 @@ function codeStream(stream: Uint8Array, level: number, tryZstd: boolean, counts?
     let distinct = 0;
     for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
     if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
+    structured = tryZstd && !alwaysZstd && locallyStructured(stream, hist);
     best =
       huffmanSizeFromHistogram(hist) < n
         ? { method: METHOD_HUFFMAN, bytes: huffmanEncode(stream, hist) }
@@ -271,7 +310,11 @@ function codeStream(stream: Uint8Array, level: number, tryZstd: boolean, counts?
   }
   // zstd wins where a stream has repeats that order-0 coding cannot see (quantised values,
   // repeated rows). A cheap probe on the start of the stream decides whether to try it.
-  if (tryZstd && repeatsWorthAProbe(stream)) {
+  // Local structure: zstd on the whole stream, with no probe (the stream's start need not show it).
+  if ((alwaysZstd || structured) && n > 0) {
+    const z = zstd(stream, level);
+    if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
+  } else if (tryZstd && repeatsWorthAProbe(stream)) {
     const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
     const probeShare = zstd(probe, 1).length / probe.length;
     if (probeShare < (best.bytes.length / n) * 0.97) {
@@ -287,7 +330,11 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   let layout: Layout;
   let head = 0;
   const known = options.dtype ? dtypeByName(options.dtype) : undefined;
-  if (known) layout = layoutForDType(known.name);
+  const forced = options.layout === undefined ? undefined : layoutById(options.layout);
+  if (options.layout !== undefined && !forced)
+    throw new MmhError("E_BAD_OPTION", `HIER: no layout ${options.layout}`);
+  if (forced) layout = forced;
+  else if (known) layout = layoutForDType(known.name);
   else ({ layout, head } = detectLayout(raw));
   const width = layout.width;
   if (raw.length < head + width) head = 0;
@@ -311,7 +358,7 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
   const coded = streams.map((s, k) =>
-    codeStream(s, Math.max(1, level), tryZstd, k === 0 ? exponents : undefined),
+    codeStream(s, Math.max(1, level), tryZstd, k === 0 ? exponents : undefined, forced !== undefined),
   );
   const headerLength = FIXED + DESCRIPTOR * coded.length;
   const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;

@@ -49,9 +49,14 @@ export const MAX_CONTEXTS = 4;
 const MAX_BITS = HUFFMAN_MAX_BITS;
 const TABLE = 1 << MAX_BITS;
 const LANES = 4;
-/** Below this, or with more distinct values than DP_MAX_VALUES, code without context. */
+/**
+ * Below this, or with more distinct previous values than DP_MAX_VALUES, code without
+ * context. 256 admits every byte stream: FP16 fields (bits 7-14, 5 exponent and 3
+ * mantissa bits) have over a hundred values and gain 3-4% on real weights
+ * (bench/results/context.md).
+ */
 const MIN_SYMBOLS = 4096;
-const DP_MAX_VALUES = 64;
+const DP_MAX_VALUES = 256;
 
 // ---------------------------------------------------------------------------------------
 // Modelling
@@ -102,18 +107,6 @@ function countPairs(symbols: Uint8Array, hist: Uint32Array, firsts: Uint32Array)
   }
 }
 
-function entropyBits(counts: Float64Array, used: Uint8Array, m: number): number {
-  let total = 0;
-  for (let k = 0; k < m; k++) total += counts[used[k]];
-  if (total === 0) return 0;
-  let bits = total * Math.log2(total);
-  for (let k = 0; k < m; k++) {
-    const c = counts[used[k]];
-    if (c > 0) bits -= c * Math.log2(c);
-  }
-  return bits;
-}
-
 /**
  * Thresholds for up to K buckets of the previous symbol, minimising the bucketed order-1
  * entropy; returns them (strictly rising, each >= 1), or null when there are too many
@@ -132,16 +125,28 @@ export function chooseThresholds(hist: Uint32Array, K: number): number[] | null 
   const D = values.length;
   if (D > DP_MAX_VALUES) return null;
   if (D <= 1) return [];
-  // cost[a][b]: entropy of the symbols following values a..b (indices into values).
+  // cost[a][b]: entropy of the symbols following values a..b (indices into values),
+  // T log T - sum of c log c over the merged counts, kept up to date as each value's row
+  // is added (only the row's non-zero counts change the sum).
   const cost: Float64Array[] = [];
   const acc = new Float64Array(256);
+  const xlog = (x: number) => (x > 0 ? x * Math.log2(x) : 0);
   for (let a = 0; a < D; a++) {
     acc.fill(0);
+    let total = 0;
+    let sumXlog = 0;
     const row = new Float64Array(D);
     for (let b = a; b < D; b++) {
       const base = values[b] << 8;
-      for (let k = 0; k < m; k++) acc[used[k]] += joint[base | used[k]];
-      row[b] = entropyBits(acc, used, m);
+      for (let k = 0; k < m; k++) {
+        const c = joint[base | used[k]];
+        if (c === 0) continue;
+        const old = acc[used[k]];
+        sumXlog += xlog(old + c) - xlog(old);
+        acc[used[k]] = old + c;
+        total += c;
+      }
+      row[b] = Math.max(0, xlog(total) - sumXlog);
     }
     cost.push(row);
   }

@@ -2,7 +2,7 @@
  * HIER's WebAssembly SIMD kernels (assembly/kernels.ts): loading them and laying out
  * their memory. `npm run build` compiles them into .cache/, keyed by the digest of their
  * source (`node scripts/build.ts --kernels` does only that), and copies them into
- * dist/codecs/hier/kernels.wasm for the package; a checkout loads the cache entry of its
+ * dist/kernels.wasm for the package; a checkout loads the cache entry of its
  * current source, so a stale build is never used. Where WebAssembly SIMD
  * is missing (WebAssembly.validate refuses the module) or no build is found, HIER runs
  * its TypeScript twins, which give the same bytes (test/kernels.test.ts).
@@ -141,9 +141,11 @@ const FIXED_BYTES = 8192 + 4096 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 
  */
 function locate(): string | undefined {
   const here = import.meta.dirname;
-  const root = join(here, "..", "..", "..");
-  const source = join(root, "assembly", "kernels.ts");
-  if (existsSync(source)) {
+  // This module runs from src/codecs/hier/ or bundled into dist/.
+  for (const root of [join(here, "..", "..", ".."), join(here, "..")]) {
+    const source = join(root, "assembly", "kernels.ts");
+    // An MMH checkout (not some other project's assembly/ above an installed package).
+    if (!existsSync(source) || !existsSync(join(root, "src", "codecs", "hier", "kernels.ts"))) continue;
     const cached = join(root, ".cache", `kernels-${kernelSourceDigest(readFileSync(source))}.wasm`);
     return existsSync(cached) ? cached : undefined;
   }

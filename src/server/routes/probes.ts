@@ -20,7 +20,7 @@ export function registerProbes(app: FastifyInstance, context: ServiceContext): v
   });
 
   app.get("/metrics", async (_request, reply) => {
-    const text = await context.metrics.registry.metrics();
+    const text = await context.metricsText();
     return reply.type(context.metrics.registry.contentType).send(text);
   });
 }

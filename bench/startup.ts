@@ -1,0 +1,310 @@
+/**
+ * How long the mmh command takes to start: `mmh --version`, and a 1 KiB round trip (`mmh -c`
+ * of 1 KiB of a real weight file to standard output, then `mmh -d -c` of that back), against
+ * `node -e 0` and `zstd` doing the same, every command once per round, interleaved, so a
+ * busy spell of the shared machine falls on all of them alike. Whole process, wall clock;
+ * medians over rounds, and each command's median excess over `node -e 0`.
+ *
+ * mmh runs as installed: bin/, dist/ and package.json copied into .bench-data/startup/
+ * (no src/, so no source check), with Node's compile cache in a directory of its own,
+ * filled by a first run; also with the cache off (NODE_DISABLE_COMPILE_CACHE=1), and from
+ * the checkout (bin/mmh.js, which checks dist/ against src/ first). `--before DIR` adds
+ * the same commands run from DIR (an installed copy of another build, for comparison).
+ *
+ * Then whether the compile cache slows the coding loops (as docs/ENGINE.md recorded it
+ * once did): 256 MiB of real-derived BF16 (bench/lib/tiled.ts) compressed with -T 1 and
+ * -T 2 and decompressed with -T 1, output discarded, with the cache off and with two
+ * caches: one written by the 1 KiB runs above, one by a first 256 MiB compress.
+ *
+ *   npx node bench/startup.ts            needs `npm run build`; writes results/startup.md
+ *   npx node bench/startup.ts --quick    5 rounds, no large files, writes nothing
+ *   options: --rounds N (default 41), --hot-rounds N (default 7; 0 skips the large
+ *   files), --before DIR, --data DIR, --out FILE
+ */
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { codeLine, root, run, writeReport } from "./lib/commands.ts";
+import {
+  argValue,
+  contentionNote,
+  cpuWaitMicros,
+  fmt,
+  machineLines,
+  median,
+  spread,
+  table,
+  zstdCliVersion,
+} from "./lib/report.ts";
+import { tiledFile } from "./lib/tiled.ts";
+
+const quick = process.argv.includes("--quick");
+const rounds = Number(argValue("--rounds") ?? (quick ? 5 : 41));
+const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "startup.md"));
+const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
+const before = argValue("--before");
+const hotRounds = Number(argValue("--hot-rounds") ?? (quick ? 0 : 7));
+const work = join(root, ".bench-data", "startup");
+const node = process.execPath;
+
+if (!existsSync(join(root, "dist", "BUILD.json"))) {
+  console.error("startup: run `npm run build` first");
+  process.exit(1);
+}
+
+// The package as installed: no src/, so bin/entry.js runs dist/ without checking it.
+rmSync(work, { recursive: true, force: true });
+const installed = join(work, "mmh");
+mkdirSync(installed, { recursive: true });
+for (const name of ["bin", "dist", "package.json"])
+  cpSync(join(root, name), join(installed, name), { recursive: true });
+symlinkSync(join(root, "node_modules"), join(installed, "node_modules"), "dir");
+const cacheHome = join(work, "cache");
+mkdirSync(cacheHome, { mode: 0o700 });
+
+// 1 KiB from the middle of a real weight file.
+const real = readdirSync(dataDir)
+  .filter((n) => n.endsWith(".safetensors"))
+  .sort()[0];
+const bytes = readFileSync(join(dataDir, real));
+const input = join(work, "1k.bin");
+writeFileSync(input, bytes.subarray(bytes.length >> 1, (bytes.length >> 1) + 1024));
+
+interface Command {
+  name: string;
+  /** Runs once; returns its wall-clock milliseconds. */
+  run(): number;
+}
+
+function timed(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdinFile?: string,
+  check?: (out: Buffer) => void,
+): number {
+  const started = performance.now();
+  const r = spawnSync(args[0], args.slice(1), {
+    env,
+    input: stdinFile === undefined ? undefined : readFileSync(stdinFile),
+    maxBuffer: 1 << 20,
+  });
+  const ms = performance.now() - started;
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  check?.(r.stdout);
+  return ms;
+}
+
+const withCache: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
+delete withCache.NODE_DISABLE_COMPILE_CACHE;
+delete withCache.NODE_COMPILE_CACHE;
+const noCache = { ...withCache, NODE_DISABLE_COMPILE_CACHE: "1" };
+const original = readFileSync(input);
+
+/** mmh --version, and the 1 KiB round trip's two halves, for one way of running mmh. */
+function mmhCommands(label: string, bin: string, env: NodeJS.ProcessEnv): Command[] {
+  const packed = join(work, `1k-${label.replace(/\W+/g, "-")}.mmh`);
+  return [
+    {
+      name: `mmh --version (${label})`,
+      run: () => timed([node, bin, "--version"], env, undefined, (out) => assertMatch(out, /^mmh \d/)),
+    },
+    {
+      name: `mmh -c 1 KiB (${label})`,
+      run: () => {
+        const started = performance.now();
+        const r = spawnSync(node, [bin, "-c", "-q", input], { env, maxBuffer: 1 << 20 });
+        const ms = performance.now() - started;
+        if (r.status !== 0) throw new Error(`mmh -c failed: ${r.stderr}`);
+        writeFileSync(packed, r.stdout);
+        return ms;
+      },
+    },
+    {
+      name: `mmh -d -c 1 KiB (${label})`,
+      run: () => timed([node, bin, "-d", "-c", "-q", packed], env, undefined, (out) => assertSame(out)),
+    },
+  ];
+}
+
+function assertMatch(out: Buffer, pattern: RegExp): void {
+  if (!pattern.test(out.toString())) throw new Error(`unexpected output: ${out}`);
+}
+function assertSame(out: Buffer): void {
+  if (!out.equals(original)) throw new Error("the round trip did not restore the input");
+}
+
+const zstdPacked = join(work, "1k.zst");
+const commands: Command[] = [
+  { name: "node -e 0", run: () => timed([node, "-e", "0"], withCache) },
+  ...mmhCommands("installed", join(installed, "bin", "mmh.js"), withCache),
+  ...mmhCommands("installed, no compile cache", join(installed, "bin", "mmh.js"), noCache),
+  ...mmhCommands("checkout", join(root, "bin", "mmh.js"), withCache),
+  ...(before ? mmhCommands("before", join(before, "bin", "mmh.js"), noCache) : []),
+  {
+    name: "zstd -c 1 KiB",
+    run: () => {
+      const started = performance.now();
+      const r = spawnSync("zstd", ["-c", "-q", input], { maxBuffer: 1 << 20 });
+      const ms = performance.now() - started;
+      if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr}`);
+      writeFileSync(zstdPacked, r.stdout);
+      return ms;
+    },
+  },
+  {
+    name: "zstd -d -c 1 KiB",
+    run: () => timed(["zstd", "-d", "-c", "-q", zstdPacked], withCache, undefined, assertSame),
+  },
+];
+
+// A first round fills the compile cache and the page cache; it is not counted.
+for (const c of commands) c.run();
+const times = new Map<string, number[]>(commands.map((c) => [c.name, []]));
+const loads: number[] = [];
+const waitStart = cpuWaitMicros();
+const started = performance.now();
+for (let round = 0; round < rounds; round++) {
+  if (round % 10 === 0) loads.push(loadavg()[0]);
+  const order = round % 2 === 0 ? commands : [...commands].reverse();
+  for (const c of order) times.get(c.name)!.push(c.run());
+}
+const elapsed = performance.now() - started;
+
+const baseline = times.get("node -e 0")!;
+const excess = (name: string) => median(times.get(name)!.map((ms, i) => ms - baseline[i]));
+const rows = commands.map((c) => {
+  const t = times.get(c.name)!;
+  return [
+    c.name,
+    fmt(median(t), 1),
+    `${fmt(spread(t) * 100, 0)}%`,
+    c.name === "node -e 0" ? "" : fmt(excess(c.name), 1),
+    fmt(median(t.map((ms, i) => ms / baseline[i])), 2),
+  ];
+});
+const trip = (label: string) =>
+  median(
+    times.get(`mmh -c 1 KiB (${label})`)!.map((ms, i) => ms + times.get(`mmh -d -c 1 KiB (${label})`)![i]),
+  );
+const zstdTrip = median(times.get("zstd -c 1 KiB")!.map((ms, i) => ms + times.get("zstd -d -c 1 KiB")![i]));
+const nodeMs = median(baseline);
+const versionMs = median(times.get("mmh --version (installed)")!);
+const labels = ["installed", "installed, no compile cache", "checkout", ...(before ? ["before"] : [])];
+
+const lines = [
+  "# Start-up: `mmh --version` and a 1 KiB round trip",
+  "",
+  ...machineLines(`npx node bench/startup.ts${quick ? " --quick" : ""}${before ? " --before DIR" : ""}`),
+  codeLine(),
+  `- zstd CLI: ${zstdCliVersion()}`,
+  `- Load average (1 min) every 10 rounds: ${loads.map((l) => fmt(l, 1)).join(", ")}`,
+  `- ${contentionNote(waitStart, elapsed)}`,
+  `- ${rounds} rounds after one uncounted round; every command once per round, the order reversed every other round.`,
+  "",
+  `Input: 1 KiB from the middle of ${real} (../shared/data). Wall-clock ms per process, median over rounds, and the interquartile range over the median; "over node" is the median of each round's difference from \`node -e 0\`, and "x node" the median ratio.`,
+  "",
+  table(["command", "median ms", "IQR", "over node ms", "x node"], rows),
+  "",
+  "Round trip (`mmh -c` then `mmh -d -c`, two processes; median of the per-round sums):",
+  "",
+  table(
+    ["mmh", "round trip ms", "x zstd round trip", "x two `node -e 0`"],
+    [
+      ...labels.map((label) => [
+        label,
+        fmt(trip(label), 1),
+        fmt(trip(label) / zstdTrip, 2),
+        fmt(trip(label) / (2 * nodeMs), 2),
+      ]),
+      ["zstd", fmt(zstdTrip, 1), "1.00", ""],
+    ],
+  ),
+  "",
+  `Target: \`mmh --version\` <= 70 ms where \`node -e 0\` takes about 32 ms. Here, installed: ${fmt(versionMs, 1)} ms against ${fmt(nodeMs, 1)} ms for \`node -e 0\` (${fmt(excess("mmh --version (installed)"), 1)} ms more); scaled to a 32 ms node: ${fmt((versionMs / nodeMs) * 32, 0)} ms.`,
+  "",
+];
+if (hotRounds > 0) lines.push(...hotLoops());
+console.log(lines.join("\n"));
+writeReport(outFile, lines);
+
+/** The large-file section: the coding loops' speed with and without the compile cache. */
+function hotLoops(): string[] {
+  const dataDirHot = join(root, ".bench-data", "threads-default");
+  mkdirSync(dataDirHot, { recursive: true });
+  const file = tiledFile(dataDir, dataDirHot, "BF16", 256 << 20);
+  const bin = join(installed, "bin", "mmh.js");
+  const packedBig = join(work, "big.mmh");
+  run(node, [bin, file, "-o", packedBig, "-q", "-T", "1"]);
+  // A cache written by a large compress first (the 1 KiB rounds wrote the other one).
+  const bigCache = join(work, "cache-big");
+  mkdirSync(bigCache, { mode: 0o700 });
+  const envs: [string, NodeJS.ProcessEnv][] = [
+    ["no cache", noCache],
+    ["cache written by 1 KiB runs", withCache],
+    ["cache written by a 256 MiB run", { ...withCache, XDG_CACHE_HOME: bigCache }],
+    ...(before ? ([["before (no cache)", noCache]] as [string, NodeJS.ProcessEnv][]) : []),
+  ];
+  const binOf = (label: string) => (label.startsWith("before") ? join(before!, "bin", "mmh.js") : bin);
+  spawnSync("sh", ["-c", `exec "$0" "$@" > /dev/null`, node, bin, file, "-c", "-q", "-T", "1"], {
+    env: envs[2][1],
+  });
+  const ops: [string, string[]][] = [
+    ["compress -T 1", [file, "-c", "-q", "-T", "1"]],
+    ["compress -T 2", [file, "-c", "-q", "-T", "2"]],
+    ["decompress -T 1", ["-d", packedBig, "-c", "-q", "-T", "1"]],
+  ];
+  const hot = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
+  const waitAt = cpuWaitMicros();
+  const startedAt = performance.now();
+  for (let round = 0; round < hotRounds; round++)
+    for (const [op, args] of ops) {
+      const order = round % 2 === 0 ? envs : [...envs].reverse();
+      for (const [label, env] of order) {
+        const r = spawnSync(
+          "/usr/bin/time",
+          ["-f", "TIME %e %U %S", "sh", "-c", `exec "$0" "$@" > /dev/null`, node, binOf(label), ...args],
+          { env, encoding: "utf8" },
+        );
+        const times = /TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+        if (r.status !== 0 || !times) throw new Error(`mmh ${args.join(" ")} failed: ${r.stderr}`);
+        const key = `${op}|${label}`;
+        hot.set(key, [...(hot.get(key) ?? []), Number(times[1]) * 1000]);
+        cpu.set(key, [...(cpu.get(key) ?? []), (Number(times[2]) + Number(times[3])) * 1000]);
+      }
+    }
+  const hotElapsed = performance.now() - startedAt;
+  const rowsOf = (times: Map<string, number[]>, what: string) =>
+    ops.map(([op]) => {
+      const base = times.get(`${op}|no cache`)!;
+      return [
+        `${op}, ${what}`,
+        ...envs.map(([label]) => {
+          const t = times.get(`${op}|${label}`)!;
+          const ratio = median(t.map((ms, i) => ms / base[i]));
+          return label === "no cache" ? fmt(median(t), 0) : `${fmt(median(t), 0)} (${fmt(ratio, 3)})`;
+        }),
+      ];
+    });
+  const rowsHot = [...rowsOf(hot, "wall ms"), ...rowsOf(cpu, "CPU ms")];
+  return [
+    "## The compile cache and the coding loops",
+    "",
+    `256 MiB of real-derived BF16 (the F32 tensors of ../shared/data rounded to BF16 and tiled), output discarded (\`mmh FILE -c -q -T N > /dev/null\`, \`mmh -d FILE.mmh -c -q -T 1 > /dev/null\`), installed copy. ${hotRounds} rounds, all variants of an operation back to back in every round, order reversed every other round; wall-clock ms and CPU ms (user + system, all threads, from /usr/bin/time), medians, and in brackets the median per-round ratio to the run without the cache (above 1: slower). On a loaded machine the wall clock mostly measures the wait for a CPU; CPU time is the steadier figure of the code's own speed.`,
+    `- ${contentionNote(waitAt, hotElapsed)}`,
+    "",
+    table(["operation", ...envs.map(([label]) => label)], rowsHot),
+    "",
+  ];
+}

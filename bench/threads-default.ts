@@ -1,0 +1,133 @@
+/**
+ * Where a second thread starts to pay: `mmh FILE -c -q -T 1` against `-T 2` (and `-d`),
+ * output discarded, on real-derived files of 1 MiB to 1 GiB, to set `defaultThreadsFor`
+ * (src/engine/threads.ts) separately for compressing and decompressing.
+ *
+ * Inputs (bench/lib/tiled.ts): the F32 tensors of the real files in ../shared/data, tiled
+ * to each size, as F32 and rounded to BF16; safetensors, so MMH codes them by dtype. Kept
+ * in .bench-data/threads-default/ and reused while their sha256 matches.
+ *
+ * Every round runs, for every size, dtype and direction, -T 1 and -T 2 back to back (which
+ * goes first alternates between rounds), so a busy spell of the shared machine falls on
+ * both; the figure is the median over rounds of the ratio time(-T 2) / time(-T 1), below
+ * 1 where two threads are faster. Whole process, wall clock.
+ *
+ *   npx node bench/threads-default.ts            writes results/threads-default.md
+ *   npx node bench/threads-default.ts --quick    1 to 64 MiB, 3 rounds, writes nothing
+ *   options: --rounds N, --sizes 1,16,... (MiB), --bin PATH (the mmh.js to run), --data DIR, --out FILE
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
+import { join } from "node:path";
+import { codeLine, root, run, writeReport } from "./lib/commands.ts";
+import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
+import { type TiledDType, tiledFile } from "./lib/tiled.ts";
+
+const quick = process.argv.includes("--quick");
+const rounds = Number(argValue("--rounds") ?? (quick ? 3 : 7));
+const outFile =
+  argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "threads-default.md"));
+const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
+const bin = argValue("--bin") ?? join(root, "bin", "mmh.js");
+const workDir = join(root, ".bench-data", "threads-default");
+const MiB = 1 << 20;
+/** Sizes in MiB. */
+const SIZES = (argValue("--sizes") ?? (quick ? "1,4,16,64" : "1,4,16,64,128,256,512,1024"))
+  .split(",")
+  .map((s) => Number(s) * MiB);
+const DTYPES: TiledDType[] = ["BF16", "F32"];
+type Op = "c" | "d";
+
+/** The shell command line: the output goes to /dev/null through the shell's redirect. */
+function mmhArgs(op: Op, file: string, threads: number): string[] {
+  const args = op === "c" ? [bin, file, "-c", "-q"] : [bin, "-d", `${file}.mmh`, "-c", "-q"];
+  return ["-c", `exec "$0" "$@" > /dev/null`, process.execPath, ...args, "-T", String(threads)];
+}
+
+function label(size: number): string {
+  return size >= 1024 * MiB ? `${size / 1024 / MiB} GiB` : `${size / MiB} MiB`;
+}
+
+mkdirSync(workDir, { recursive: true });
+const inputs = new Map<string, string>();
+for (const dtype of DTYPES)
+  for (const size of SIZES) {
+    const file = tiledFile(dataDir, workDir, dtype, size);
+    rmSync(`${file}.mmh`, { force: true });
+    run(process.execPath, [bin, file, "-o", `${file}.mmh`, "-q", "-T", "1"]);
+    inputs.set(`${dtype} ${size}`, file);
+  }
+
+type Key = `${TiledDType} ${number} ${Op}`;
+const times = new Map<Key, { t1: number[]; t2: number[] }>();
+const started = performance.now();
+const waitStart = cpuWaitMicros();
+const loads: number[] = [];
+for (let round = 0; round < rounds; round++) {
+  loads.push(loadavg()[0]);
+  for (const size of SIZES)
+    for (const dtype of DTYPES)
+      for (const op of ["c", "d"] as Op[]) {
+        const file = inputs.get(`${dtype} ${size}`)!;
+        const key: Key = `${dtype} ${size} ${op}`;
+        const entry = times.get(key) ?? { t1: [], t2: [] };
+        times.set(key, entry);
+        const order = round % 2 === 0 ? [1, 2] : [2, 1];
+        for (const threads of order) {
+          const ms = run("sh", mmhArgs(op, file, threads));
+          (threads === 1 ? entry.t1 : entry.t2).push(ms);
+        }
+      }
+  console.log(`round ${round + 1}/${rounds} done (${fmt((performance.now() - started) / 1000, 0)} s)`);
+}
+const elapsed = performance.now() - started;
+
+const rows: string[][] = [];
+const crossover: Record<string, string> = {};
+for (const op of ["c", "d"] as Op[])
+  for (const dtype of DTYPES) {
+    let firstWin: number | undefined;
+    for (const size of SIZES) {
+      const { t1, t2 } = times.get(`${dtype} ${size} ${op}`)!;
+      const ratios = t1.map((a, i) => t2[i] / a);
+      const r = median(ratios);
+      const wins = ratios.filter((x) => x < 1).length;
+      if (r < 1 && firstWin === undefined) firstWin = size;
+      if (r >= 1) firstWin = undefined;
+      rows.push([
+        `${op === "c" ? "compress" : "decompress"} ${dtype}`,
+        label(size),
+        fmt(median(t1), 0),
+        fmt(median(t2), 0),
+        fmt(r, 3),
+        `${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}`,
+        `${wins}/${ratios.length}`,
+      ]);
+    }
+    crossover[`${op === "c" ? "compress" : "decompress"} ${dtype}`] =
+      firstWin === undefined ? "none of the sizes timed" : label(firstWin);
+  }
+
+const lines = [
+  "# Threads by default: where -T 2 starts to beat -T 1",
+  "",
+  ...machineLines(`npx node bench/threads-default.ts${quick ? " --quick" : ""}`),
+  codeLine(),
+  `- Cores available to the process: ${availableParallelism()}`,
+  `- Load average (1 min) at the start of each round: ${loads.map((l) => fmt(l, 1)).join(", ")}`,
+  `- ${contentionNote(waitStart, elapsed)}`,
+  `- ${rounds} rounds; ${fmt(elapsed / 1000, 0)} s in all`,
+  "",
+  "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -c -q -T N > /dev/null` (decompress), whole process, wall clock.",
+  "Inputs: the F32 tensors of the real files in ../shared/data tiled to each size (safetensors, one tensor per tile), as F32 and rounded to BF16.",
+  "In every round -T 1 and -T 2 run back to back (alternating which goes first); ratio = time(-T 2) / time(-T 1) per round, median over rounds; below 1: two threads are faster.",
+  "",
+  table(["input", "size", "-T 1 ms", "-T 2 ms", "T2/T1", "range", "rounds T2 faster"], rows),
+  "",
+  "Smallest size from which -T 2 is faster at every larger size timed (median ratio below 1):",
+  "",
+  ...Object.entries(crossover).map(([k, v]) => `- ${k}: ${v}`),
+  "",
+];
+console.log(lines.join("\n"));
+writeReport(outFile, lines);

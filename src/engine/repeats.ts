@@ -1,0 +1,38 @@
+/**
+ * How often a chunk's values repeat, measured cheaply over the whole chunk: the 4-byte
+ * word at every 16th byte is looked up in a table of the words sampled before it. Data
+ * with few distinct values, runs of one value, and repeated rows or tensors score high;
+ * float weights with a near-random mantissa score low. The two small samples `auto`
+ * ranks codecs on cannot show repeats that lie far apart in the chunk, and field coders
+ * (HIER) are blind to them, so a high score has `auto` code the LZ candidates in full
+ * as well (src/engine/auto.ts).
+ */
+
+const HASH_BITS = 16;
+const table = new Int32Array(1 << HASH_BITS);
+const used = new Uint8Array(1 << HASH_BITS);
+const STRIDE_WORDS = 4;
+
+/** The share, 0 to 1, of the sampled words equal to one sampled earlier (as last seen in its hash slot). */
+export function repeatShare(raw: Uint8Array): number {
+  const words = raw.length >>> 2;
+  const samples = Math.floor((words - 1) / STRIDE_WORDS);
+  if (samples < 64) return 0;
+  let bytes = raw;
+  if ((raw.byteOffset & 3) !== 0) {
+    bytes = new Uint8Array(words * 4);
+    bytes.set(raw.subarray(0, words * 4));
+  }
+  const w = new Int32Array(bytes.buffer, bytes.byteOffset, words);
+  used.fill(0);
+  let hits = 0;
+  const shift = 32 - HASH_BITS;
+  for (let i = STRIDE_WORDS; i < words; i += STRIDE_WORDS) {
+    const a = w[i];
+    const h = Math.imul(a, 0x9e3779b1) >>> shift;
+    if (used[h] !== 0 && table[h] === a) hits++;
+    table[h] = a;
+    used[h] = 1;
+  }
+  return hits / samples;
+}

@@ -1,0 +1,148 @@
+/**
+ * The floor `auto` keeps: byte grouping + zstd among its candidates, LZ coded whole when a
+ * chunk's values repeat far apart, and HIER's streams tried with zstd where they have
+ * local structure that order-0 Huffman cannot see. Each case compares sizes the codecs
+ * produce on generated data shaped like the real cases (per-channel scales, dead
+ * channels, repeated rows), and every result is decoded again.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { hierCodec } from "../src/codecs/hier/hier.ts";
+import { zstdCodec } from "../src/codecs/zstd.ts";
+import { type AutoStats, chooseCodecs, encodeAuto, encodeChoices } from "../src/engine/auto.ts";
+import { decodeChunk, type EncodedChunk, encodeChunk } from "../src/engine/chunk.ts";
+import { repeatShare } from "../src/engine/repeats.ts";
+import { compress, decompress } from "../src/index.ts";
+import { gaussian, rng } from "../src/tools/gen.ts";
+import { throwsWith } from "./support.ts";
+
+const size = (c: EncodedChunk) => c.header.length + c.payload.length;
+
+function roundTrips(raw: Uint8Array, chunk: EncodedChunk): void {
+  const params = chunk.header.subarray(36);
+  const back = decodeChunk(chunk.codec, params, chunk.payload, raw.length, chunk.rawCrc, "test");
+  assert.deepEqual(Buffer.from(back), Buffer.from(raw));
+}
+
+/**
+ * FP16 conv weights with batch norm folded in: each output channel (cin * 9 weights) has
+ * its own scale, spread over two octaves either way, and `dead` of the channels a scale
+ * near zero (their weights fall to FP16 subnormals), as weight decay leaves them.
+ */
+function convF16(channels: number, cin: number, dead: number, seed: number): Uint8Array {
+  const next = rng(seed);
+  const normal = gaussian(next);
+  const per = cin * 9;
+  const out = new Float16Array(channels * per);
+  for (let c = 0; c < channels; c++) {
+    const scale = next() < dead ? 1e-4 * 0.05 : 0.05 * 2 ** (4 * next() - 2);
+    for (let i = 0; i < per; i++) out[c * per + i] = normal() * scale;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** F32 weights whose rows repeat rows up to `reach` bytes back: far beyond a 16 KiB sample. */
+function repeatedRowsF32(rows: number, cols: number, reach: number, seed: number): Uint8Array {
+  const next = rng(seed);
+  const normal = gaussian(next);
+  const out = new Float32Array(rows * cols);
+  const back = Math.floor(reach / (cols * 4));
+  for (let r = 0; r < rows; r++) {
+    if (r >= back && next() < 0.6) {
+      const from = r - 1 - Math.floor(next() * back);
+      out.copyWithin(r * cols, from * cols, from * cols + cols);
+    } else for (let c = 0; c < cols; c++) out[r * cols + c] = normal() * 0.02;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** Byte grouping + zstd of one chunk: HIER with 2- or 4-byte planes, every plane coded with zstd. */
+const grouping = (raw: Uint8Array, width: 2 | 4, level = 3) =>
+  encodeChunk(raw, hierCodec, level, null, undefined, width === 2 ? 4 : 5);
+
+describe("byte grouping through HIER's plane layouts", () => {
+  test("layouts 4 and 5 forced: every stream zstd or smaller, and decodes", () => {
+    const raw = convF16(64, 64, 0.15, 1);
+    for (const width of [2, 4] as const) {
+      const chunk = grouping(raw, width);
+      assert.equal(chunk.codec, "HIER");
+      assert.equal(chunk.payload[1], width === 2 ? 4 : 5, "the payload names the planes layout");
+      roundTrips(raw, chunk);
+    }
+  });
+
+  test("an unknown forced layout is E_BAD_OPTION", () => {
+    throwsWith(() => hierCodec.encode(new Uint8Array(64), { layout: 200 }), "E_BAD_OPTION");
+  });
+});
+
+describe("HIER streams with local structure", () => {
+  test("FP16 conv weights with per-channel scales: HIER is not larger than byte grouping + zstd", () => {
+    for (const dead of [0, 0.15]) {
+      const raw = convF16(56, 128, dead, 7 + dead * 100);
+      const hier = encodeChunk(raw, hierCodec, 3, "F16");
+      roundTrips(raw, hier);
+      const best = Math.min(size(grouping(raw, 2)), size(grouping(raw, 4)));
+      assert.ok(size(hier) <= best * 1.005, `dead ${dead}: HIER ${size(hier)} against grouping ${best}`);
+    }
+  });
+});
+
+describe("auto's floor", () => {
+  test("repeatShare tells repeated values from i.i.d. weights", () => {
+    // Half the rows may repeat, 60% of those do: about 0.3 of the words.
+    assert.ok(repeatShare(repeatedRowsF32(512, 256, 256 << 10, 3)) > 0.2);
+    const next = rng(4);
+    const normal = gaussian(next);
+    const iid = new Float32Array(128 << 10);
+    for (let i = 0; i < iid.length; i++) iid[i] = normal() * 0.02;
+    assert.ok(repeatShare(new Uint8Array(iid.buffer)) < 0.02);
+  });
+
+  test("rows repeated far apart in a chunk: auto codes LZ, not only the field coder", () => {
+    const raw = repeatedRowsF32(512, 256, 256 << 10, 5); // 512 KiB, repeats up to 256 KiB back
+    const stats: AutoStats = { choiceMs: 0 };
+    const chunk = encodeAuto(raw, "F32", "balanced", undefined, stats);
+    roundTrips(raw, chunk);
+    const zstd = size(encodeChunk(raw, zstdCodec, 3, "F32"));
+    const hier = size(encodeChunk(raw, hierCodec, 3, "F32"));
+    assert.ok(zstd < hier * 0.8, "the case: zstd is far smaller than HIER here");
+    assert.ok(size(chunk) <= zstd * 1.005, `auto ${size(chunk)} against zstd ${zstd}`);
+    assert.ok(stats.choiceMs > 0);
+  });
+
+  test("auto is never larger than byte grouping + zstd by more than 0.5%, default and ratio", () => {
+    const cases: [string, Uint8Array, "F16" | "F32"][] = [
+      ["conv F16, dead channels", convF16(56, 128, 0.15, 11), "F16"],
+      ["conv F16", convF16(56, 128, 0, 12), "F16"],
+      ["repeated F32 rows", repeatedRowsF32(512, 256, 256 << 10, 13), "F32"],
+    ];
+    for (const [name, raw, dtype] of cases) {
+      for (const [goal, level] of [
+        ["balanced", 3],
+        ["ratio", 19],
+      ] as const) {
+        if (goal === "ratio" && raw.length > 300 << 10 && dtype === "F32") continue; // zstd -19 is slow
+        const chunk = encodeAuto(raw, dtype, goal, undefined, { choiceMs: 0 });
+        roundTrips(raw, chunk);
+        const floor = Math.min(
+          size(grouping(raw, 2, level)),
+          size(grouping(raw, 4, level)),
+          size(encodeChunk(raw, zstdCodec, level)),
+        );
+        assert.ok(size(chunk) <= floor * 1.005, `${name}, ${goal}: auto ${size(chunk)} against ${floor}`);
+      }
+    }
+  });
+
+  test("a chosen grouping travels as plain data and decodes through the container", async () => {
+    const raw = convF16(56, 128, 0.15, 21);
+    const choices = chooseCodecs(raw, "F16", "balanced", undefined, { choiceMs: 0 });
+    assert.deepEqual(JSON.parse(JSON.stringify(choices)), choices, "choices survive postMessage-like copies");
+    const { chunk } = encodeChoices(raw, "F16", [{ id: "HIER", level: 3, layout: 5 }]);
+    assert.equal(chunk.payload[1], 5);
+    roundTrips(raw, chunk);
+    const packed = await compress(raw, { chunkSize: 128 << 10 });
+    assert.deepEqual(Buffer.from(await decompress(packed)), Buffer.from(raw));
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * What the mmh command loads: --help and --version answer without the library, the codecs
+ * or the service; coding a file loads the codecs but not the service, nor modules only
+ * some calls need (docs/ENGINE.md, Start-up). The modules are seen through a module hook;
+ * in the bundle, esbuild's "// src/..." comments say which sources a file holds.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const BIN = join(import.meta.dirname, "..", "bin", "mmh.js");
+const dir = mkdtempSync(join(tmpdir(), "mmh-startup-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const hook = join(dir, "hook.mjs");
+writeFileSync(
+  hook,
+  `import { registerHooks } from "node:module";
+registerHooks({ load(url, context, next) { process.stderr.write("LOADED " + url + "\\n"); return next(url, context); } });
+`,
+);
+
+/** The sources and packages `mmh ARGS` loads, and its result. */
+function loads(args: string[]): { sources: string[]; status: number | null; stdout: string } {
+  const r = spawnSync(process.execPath, ["--import", hook, BIN, ...args], { cwd: dir, encoding: "utf8" });
+  const sources: string[] = [];
+  for (const line of r.stderr.split("\n")) {
+    const url = /^LOADED (file:\S+)/.exec(line)?.[1];
+    if (!url) continue;
+    const path = fileURLToPath(url);
+    sources.push(path);
+    if (/\/dist\/[^/]+\.js$/.test(path))
+      for (const m of readFileSync(path, "utf8").matchAll(/^\/\/ (src\/\S+\.ts)$/gm)) sources.push(m[1]);
+  }
+  return { sources, status: r.status, stdout: r.stdout };
+}
+
+const library = /(^|\/)src\/(index|codecs\/|engine\/|formats\/|server\/|cli\/main)/;
+const service = /node_modules\/(fastify|pino|prom-client)\//;
+const onDemand = /node_modules\/(lz4-wasm-nodejs|synckit|yauzl|cli-progress)\//;
+
+describe("what the command loads", () => {
+  test("--version and --help: the argument parser, not the library, the codecs or the service", () => {
+    for (const args of [["--version"], ["--help"], ["-V"]]) {
+      const r = loads(args);
+      assert.equal(r.status, 0);
+      assert.ok(
+        r.sources.some((s) => /cli\/(start|args)|dist\/cli\.js/.test(s)),
+        r.sources.join("\n"),
+      );
+      for (const s of r.sources) {
+        assert.doesNotMatch(s, library, `${args}: ${s}`);
+        assert.doesNotMatch(s, service, `${args}: ${s}`);
+        assert.doesNotMatch(s, onDemand, `${args}: ${s}`);
+      }
+    }
+  });
+
+  test("decompressing a small file: the codecs, but not the service or what only some calls need", () => {
+    const input = join(dir, "notes.txt");
+    writeFileSync(input, "a line of text to compress\n".repeat(100));
+    assert.equal(spawnSync(process.execPath, [BIN, "-q", "--codec", "zstd", input]).status, 0);
+    const r = loads(["-d", "-c", "-q", `${input}.mmh`]);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, readFileSync(input, "utf8"));
+    assert.ok(
+      r.sources.some((s) => /src\/codecs\//.test(s)),
+      "the codecs are loaded",
+    );
+    for (const s of r.sources) {
+      assert.doesNotMatch(s, service, s);
+      assert.doesNotMatch(s, onDemand, s);
+    }
+  });
+});
