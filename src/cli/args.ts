@@ -12,6 +12,7 @@ export type Command =
   | "unpack"
   | "analyze"
   | "gen"
+  | "bench"
   | "serve"
   | "help"
   | "version";
@@ -54,6 +55,11 @@ export interface CliArgs {
   host?: string;
   port?: number;
   store?: string;
+  /** bench: generated inputs (KIND[:SIZE]), the HTML report's path, Markdown output, timed rounds. */
+  gen?: string[];
+  html?: string;
+  markdown?: boolean;
+  runs?: number;
 }
 
 const COMMANDS = new Set<string>([
@@ -66,6 +72,7 @@ const COMMANDS = new Set<string>([
   "unpack",
   "analyze",
   "gen",
+  "bench",
   "serve",
   "help",
   "version",
@@ -96,6 +103,9 @@ const VALUE_OPTIONS = new Set([
   "--host",
   "--port",
   "--store",
+  "--gen",
+  "--html",
+  "--runs",
 ]);
 
 const optionSpec = {
@@ -131,6 +141,10 @@ const optionSpec = {
   host: { type: "string" },
   port: { type: "string" },
   store: { type: "string" },
+  gen: { type: "string", multiple: true },
+  html: { type: "string" },
+  markdown: { type: "boolean" },
+  runs: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -265,6 +279,25 @@ export function parseCli(argv: readonly string[]): CliArgs {
     if (args.port < 0 || args.port > 65535)
       throw new MmhError("E_BAD_OPTION", `port must be 0 to 65535, got ${args.port}`);
   }
+  // bench: its own options, checked here so that a bad one stops the run before it starts.
+  if (values.gen !== undefined) args.gen = values.gen;
+  if (values.html !== undefined) args.html = values.html;
+  if (values.markdown) args.markdown = true;
+  if (values.runs !== undefined) {
+    args.runs = parseInteger(values.runs, "runs");
+    if (args.runs < 1 || args.runs > 100)
+      throw new MmhError("E_BAD_OPTION", `runs must be 1 to 100, got ${args.runs}`);
+  }
+  const benchOnly = [args.gen, args.html, args.markdown, args.runs].some((v) => v !== undefined);
+  if (benchOnly && command !== "bench")
+    throw usage(`--gen, --html, --markdown and --runs apply to bench only`);
+  if (command === "bench") {
+    if (files.length === 0 && args.gen === undefined)
+      throw usage(`bench needs FILES, a FOLDER or --gen KIND[:SIZE]`);
+    if (args.output !== undefined || args.stdout)
+      throw usage(`bench writes no output file (use --html FILE)`);
+    if (args.json && args.markdown) throw usage(`choose one of --json and --markdown`);
+  }
   const serveOnly = [args.config, args.host, args.port, args.store].some((v) => v !== undefined);
   if (serveOnly && command !== "serve")
     throw usage(`--config, --host, --port and --store apply to serve only`);
@@ -363,6 +396,13 @@ Commands:
                          /v1/decompress, /v1/analyze; GET /metrics, /healthz, /readyz,
                          /openapi.json. Default 127.0.0.1:8633; --port 0 picks a free port.
                          SIGHUP reloads the config; SIGTERM and SIGINT drain, then exit 0
+  bench [FILE... | FOLDER] [--gen KIND[:SIZE]]... [--runs N] [-T N] [--json | --markdown]
+      [--html REPORT.html]
+                         MMH against zstd -1/-3/-19, lz4, brotli -9, xz -6, gzip -6 and
+                         byte grouping + zstd on the same bytes, in memory: ratio, speeds
+                         (median, min, max of N runs), peak memory, a sha256 round-trip check,
+                         per-tensor savings, the entropy limit and the machine. KIND: a gen
+                         kind or dtype (BF16, F32, Q4_K, ...); SIZE default 16M
   gen --size SIZE [--kind safetensors|periodic|text|random] [--dtype BF16|F16|F32|I8|F8_E4M3]
       [--seed N] [--std X] [--period N] (-o FILE | -c)
                          deterministic synthetic data
@@ -388,7 +428,7 @@ Options:
   --max-output SIZE      refuse to decompress more than SIZE bytes
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)
-  --json                 machine-readable output for info, verify and analyze
+  --json                 machine-readable output for info, verify, analyze and bench
   --stats json           compress, decompress: the job's record (bytes, ratio, duration,
                          error code) as one JSON line on standard error
   --config FILE          serve: the JSON config file (reloaded when it changes)

@@ -130,6 +130,11 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runGen(args, io, controller.signal);
       case "analyze":
         return await runAnalyze(args, io);
+      case "bench": {
+        // Loaded only here, as serve is: its modules are of no use to the other commands.
+        const { runBench } = await import("./bench.ts");
+        return await runBench(argv, args, io, controller.signal);
+      }
       case "extract":
         return await runExtract(args, io, controller.signal);
       case "serve": {
