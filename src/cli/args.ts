@@ -403,7 +403,8 @@ Commands:
                          (median, min, max of N runs), peak memory, a sha256 round-trip check,
                          per-tensor savings, the entropy limit and the machine. KIND: a gen
                          kind or dtype (BF16, F32, Q4_K, ...); SIZE default 16M
-  gen --size SIZE [--kind safetensors|periodic|text|random] [--dtype BF16|F16|F32|I8|F8_E4M3]
+  gen --size SIZE [--kind safetensors|gguf|periodic|text|random]
+      [--dtype BF16|F16|F32|I8|F8_E4M3|Q4_0|Q4_1|Q5_0|Q5_1|Q8_0|Q8_1|Q2_K|Q3_K|Q4_K|Q5_K|Q6_K]
       [--seed N] [--std X] [--period N] (-o FILE | -c)
                          deterministic synthetic data
 

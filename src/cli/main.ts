@@ -568,7 +568,7 @@ async function runGen(args: CliArgs, io: Io, signal: AbortSignal): Promise<numbe
   }
   if (!args.quiet) {
     io.stderr.write(
-      `gen: ${options.kind} ${formatBytes(data.length)} (seed ${options.seed ?? 1}) => ${toStdout ? "stdout" : args.output}\n`,
+      `gen: ${data.subarray(0, 4).toString("latin1") === "GGUF" ? "gguf" : options.kind} ${formatBytes(data.length)} (seed ${options.seed ?? 1}) => ${toStdout ? "stdout" : args.output}\n`,
     );
   }
   return 0;
