@@ -145,33 +145,55 @@ export function benchText(r: BenchReport): string {
   return `${out.join("\n")}\n`;
 }
 
-/** A Markdown summary (the README's performance table): machine, then ratio and speeds per input. */
+/**
+ * A Markdown summary (the README's performance table): the machine, then one table each
+ * for the ratio, compress speed and decompress speed, a row per method and a column per
+ * input (non-real inputs labelled), with a column for the real weights together.
+ */
 export function benchMarkdown(r: BenchReport): string {
   const out: string[] = [];
   if (r.warning) out.push(`**${r.warning}**`, "");
   out.push("| machine | |", "|---|---|");
   for (const [k, v] of machineRows(r)) out.push(`| ${k} | ${v.replaceAll("|", "\\|")} |`);
   out.push(`| command | \`${r.commands[0]}\` |`, "");
-  for (const input of r.inputs) {
-    out.push(`**${labelOf(input)}** (${input.format}, ${formatBytes(input.bytes)})`, "");
-    out.push(
-      "| method | ratio | compress MB/s | decompress MB/s | peak mem | check |",
-      "|---|--:|--:|--:|--:|---|",
-    );
-    for (const c of r.cells.filter((x) => x.input === input.name)) {
-      out.push(
-        `| ${c.method} | ${f(c.ratio, 3)} | ${spreadText(c.compressMBps)} | ${spreadText(c.decompressMBps)} | ${mem(c.peakMemoryBytes)} | ${c.roundTrip} |`,
-      );
+  const base = (name: string) => name.split("/").pop() ?? name;
+  const heads = r.inputs.map((i) =>
+    i.class === "real weights" ? base(i.name) : `${base(i.name)} [${i.class}]`,
+  );
+  const cell = (input: string, method: string) =>
+    r.cells.find((c) => c.input === input && c.method === method);
+  const grid = (title: string, value: (c: Cell) => string, together?: (method: string) => string) => {
+    out.push(title, "");
+    const extra = together && r.headline ? ["real weights together"] : [];
+    out.push(`| method | ${[...heads, ...extra].join(" | ")} |`);
+    out.push(`|---|${[...heads, ...extra].map(() => "--:").join("|")}|`);
+    for (const m of r.methods) {
+      const row = r.inputs.map((i) => {
+        const c = cell(i.name, m.id);
+        return c ? value(c) : "";
+      });
+      if (extra.length) row.push(together!(m.id));
+      out.push(`| ${m.id} | ${row.join(" | ")} |`);
     }
     out.push("");
-  }
-  if (r.headline) {
-    out.push(`Real weights together (${r.headline.inputs.join(", ")}): ratio per method`, "");
-    out.push("| method | ratio |", "|---|--:|");
-    for (const [m, v] of Object.entries(r.headline.ratios).sort((a, b) => b[1] - a[1]))
-      out.push(`| ${m} | ${f(v, 3)} |`);
-    out.push("");
-  }
+  };
+  grid(
+    "Ratio (original / stored, higher is better):",
+    (c) => f(c.ratio, 3),
+    (m) => f(r.headline?.ratios[m] ?? 0, 3),
+  );
+  grid("Compress MB/s (median of the runs; min and max in `--json` and `--html`):", (c) =>
+    speed(c.compressMBps.median),
+  );
+  grid("Decompress MB/s (median of the runs):", (c) => speed(c.decompressMBps.median));
+  const failed = r.cells.filter((c) => c.roundTrip !== "sha256 ok").length;
+  out.push(
+    failed
+      ? `**${failed} round trips FAILED.**`
+      : `Every output (${r.cells.length} cells) was decoded and matched the input's sha256.`,
+    "",
+  );
+  for (const n of r.notes) out.push(`- ${n}`);
   return `${out.join("\n")}\n`;
 }
 
