@@ -46,6 +46,7 @@ describe("mmh bench --html in a browser", { skip: noBrowser }, () => {
       { timeout: 280_000, maxBuffer: 1 << 26 },
     );
     assert.equal(r.status, 0, r.stderr.toString());
+    assert.equal(r.stderr.toString(), "", "-q: nothing on standard error");
     const report = JSON.parse(r.stdout.toString()) as BenchReport;
     assert.ok(report.cells.length > 0 && report.cells.every((c) => c.roundTrip === "sha256 ok"));
     const page = readFileSync(html, "utf8");

@@ -531,6 +531,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           step(`${input.name}: ${r.info.id} (done: ${round} runs)`);
           continue;
         }
+        options.onProgress?.(done, totalSteps, `${input.name}: ${r.info.id}`);
         const began = performance.now();
         if (r.kind === "child") {
           const wantChunks = round === 0 && r.info.id === DEFAULT_METHOD;
