@@ -164,7 +164,7 @@ export function minMax(x: Float32Array, i: number, n: number): { min: number; ma
 }
 
 /** quantize_row_q4_0_ref: d = max / -8, q = min(15, (int8)(x / d + 8.5)), j low, j + 16 high. */
-const q4_0: Quantise = (x, i, out, o) => {
+export const q4_0: Quantise = (x, i, out, o) => {
   const { max } = absMax(x, i, 32);
   const d = F(max / -8);
   const id = d ? F(1 / d) : 0;
@@ -178,7 +178,7 @@ const q4_0: Quantise = (x, i, out, o) => {
   }
 };
 
-const q4_1: Quantise = (x, i, out, o) => {
+export const q4_1: Quantise = (x, i, out, o) => {
   const { min, max } = minMax(x, i, 32);
   const d = F(F(max - min) / 15);
   const id = d ? F(1 / d) : 0;
@@ -193,7 +193,7 @@ const q4_1: Quantise = (x, i, out, o) => {
   }
 };
 
-const q5_0: Quantise = (x, i, out, o) => {
+export const q5_0: Quantise = (x, i, out, o) => {
   const { max } = absMax(x, i, 32);
   const d = F(max / -16);
   const id = d ? F(1 / d) : 0;
@@ -210,7 +210,7 @@ const q5_0: Quantise = (x, i, out, o) => {
   out.writeUInt32LE(qh, o + 2);
 };
 
-const q5_1: Quantise = (x, i, out, o) => {
+export const q5_1: Quantise = (x, i, out, o) => {
   const { min, max } = minMax(x, i, 32);
   const d = F(F(max - min) / 31);
   const id = d ? F(1 / d) : 0;
@@ -228,7 +228,7 @@ const q5_1: Quantise = (x, i, out, o) => {
   out.writeUInt32LE(qh, o + 4);
 };
 
-const q8_0: Quantise = (x, i, out, o) => {
+export const q8_0: Quantise = (x, i, out, o) => {
   const { amax } = absMax(x, i, 32);
   const d = F(amax / 127);
   const id = d ? F(1 / d) : 0;
@@ -236,7 +236,7 @@ const q8_0: Quantise = (x, i, out, o) => {
   for (let j = 0; j < 32; j++) out.writeInt8(roundf(F(x[i + j] * id)), o + 2 + j);
 };
 
-const q8_1: Quantise = (x, i, out, o) => {
+export const q8_1: Quantise = (x, i, out, o) => {
   const { amax } = absMax(x, i, 32);
   const d = F(amax / 127);
   const id = d ? F(1 / d) : 0;
@@ -372,7 +372,7 @@ function pack2(L: Uint8Array, out: Buffer, qs: number): void {
 }
 
 /** quantize_row_q2_K_ref without make_qkx2_quants' search. */
-const q2_k: Quantise = (x, i, out, o) => {
+export const q2_k: Quantise = (x, i, out, o) => {
   const L = levels;
   let maxScale = 0;
   let maxMin = 0;
@@ -408,7 +408,7 @@ const q2_k: Quantise = (x, i, out, o) => {
 };
 
 /** quantize_row_q3_K_ref with make_q3_quants' plain path (scale = max / -4, no refinement). */
-const q3_k: Quantise = (x, i, out, o) => {
+export const q3_k: Quantise = (x, i, out, o) => {
   const L = levels;
   const sc = o + 96;
   let maxScale = 0;
@@ -468,7 +468,7 @@ const q3_k: Quantise = (x, i, out, o) => {
 };
 
 /** quantize_row_q6_K_ref with make_qx_quants' plain path (scale = max / -32, no search). */
-const q6_k: Quantise = (x, i, out, o) => {
+export const q6_k: Quantise = (x, i, out, o) => {
   const L = levels;
   let maxScale = 0;
   let maxAbs = 0;
