@@ -10,7 +10,7 @@
  *   - ggjt-q4_0.bin, ggjt-f16.bin: llama.cpp's ggjt v3 (a 256-token vocabulary, data
  *     aligned to 32), Q4_0 in the same way, or every tensor F16.
  *
- * Quantisation is bench/quantised.ts's, written from ggml's reference quantisers.
+ * Quantisation is src/tools/quant.ts's, written from ggml's reference quantisers.
  *
  * Each file is compressed in process by compress() with default options and with
  * goal "ratio" (the bytes `mmh FILE` and `mmh --goal ratio FILE` write), and so is its
@@ -36,6 +36,7 @@ import { bufferSource } from "../src/common/source.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { recognise } from "../src/formats/index.ts";
 import { compress, decompress } from "../src/index.ts";
+import { type Quantise, q4_0, q5_1, toHalf } from "../src/tools/quant.ts";
 import { ByteWriter } from "../test/support-gguf.ts";
 import { codeLine, output, writeReport } from "./lib/commands.ts";
 import {
@@ -48,7 +49,6 @@ import {
   table,
   zstdCliVersion,
 } from "./lib/report.ts";
-import { type Quantise, q4_0, q5_1, toHalf } from "./quantised.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");

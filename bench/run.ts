@@ -20,12 +20,7 @@ const scale = process.argv.includes("--scale");
 
 const benchmarks: [string, string[]][] = [
   ["chunk-size.ts", quick ? ["--quick"] : []],
-  ["vs-zstd.ts", quick ? ["--size", "32M", "--runs", "3"] : []],
-  ["lz4-choice.ts", quick ? ["--size", "8M", "--runs", "3"] : []],
-  ["huffman.ts", quick ? ["--quick"] : []],
-  ["p251.ts", quick ? ["--size", "32M", "--runs", "3"] : []],
   ["targets.ts", quick ? ["--quick"] : []],
-  ["threads.ts", quick ? ["--quick"] : []],
   ["real-models.ts", quick ? ["--quick"] : []],
   ["quantised.ts", quick ? ["--quick"] : []],
   ["formats-raw.ts", quick ? ["--quick"] : []],
@@ -40,6 +35,7 @@ const benchmarks: [string, string[]][] = [
   ["startup.ts", quick ? ["--quick"] : []],
   ["threads-default.ts", quick ? ["--quick"] : []],
   ["deltas.ts", quick ? ["--quick"] : []],
+  ["readme-table.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);
 else console.log("(bench/scale.ts skipped: it needs about 25 GiB of free disk; run it with --scale)");

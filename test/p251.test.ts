@@ -1,6 +1,6 @@
 /**
  * P251, the pattern codec: period detection, periodicFill / continuesPeriod, round trips
- * and hostile payloads. Speed is measured in bench/p251.ts, not here.
+ * and hostile payloads. Speed is measured in bench/targets.ts (target 6), not here.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";

@@ -14,6 +14,7 @@ export type Command =
   | "unpack"
   | "analyze"
   | "gen"
+  | "bench"
   | "serve"
   | "help"
   | "version";
@@ -62,6 +63,11 @@ export interface CliArgs {
   base?: string;
   /** compress, pack: store repeated chunks in full (--no-dedup). */
   noDedup: boolean;
+  /** bench: generated inputs (KIND[:SIZE]), the HTML report's path, Markdown output, timed rounds. */
+  gen?: string[];
+  html?: string;
+  markdown?: boolean;
+  runs?: number;
 }
 
 const COMMANDS = new Set<string>([
@@ -74,6 +80,7 @@ const COMMANDS = new Set<string>([
   "unpack",
   "analyze",
   "gen",
+  "bench",
   "serve",
   "help",
   "version",
@@ -106,6 +113,9 @@ const VALUE_OPTIONS = new Set([
   "--store",
   "--workers",
   "--base",
+  "--gen",
+  "--html",
+  "--runs",
 ]);
 
 const optionSpec = {
@@ -144,6 +154,10 @@ const optionSpec = {
   workers: { type: "string" },
   base: { type: "string" },
   "no-dedup": { type: "boolean" },
+  gen: { type: "string", multiple: true },
+  html: { type: "string" },
+  markdown: { type: "boolean" },
+  runs: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -298,6 +312,25 @@ export function parseCli(argv: readonly string[]): CliArgs {
   const serveOnly = [args.config, args.host, args.port, args.store, args.workers].some(
     (v) => v !== undefined,
   );
+  // bench: its own options, checked here so that a bad one stops the run before it starts.
+  if (values.gen !== undefined) args.gen = values.gen;
+  if (values.html !== undefined) args.html = values.html;
+  if (values.markdown) args.markdown = true;
+  if (values.runs !== undefined) {
+    args.runs = parseInteger(values.runs, "runs");
+    if (args.runs < 1 || args.runs > 100)
+      throw new MmhError("E_BAD_OPTION", `runs must be 1 to 100, got ${args.runs}`);
+  }
+  const benchOnly = [args.gen, args.html, args.markdown, args.runs].some((v) => v !== undefined);
+  if (benchOnly && command !== "bench")
+    throw usage(`--gen, --html, --markdown and --runs apply to bench only`);
+  if (command === "bench") {
+    if (files.length === 0 && args.gen === undefined)
+      throw usage(`bench needs FILES, a FOLDER or --gen KIND[:SIZE]`);
+    if (args.output !== undefined || args.stdout)
+      throw usage(`bench writes no output file (use --html FILE)`);
+    if (args.json && args.markdown) throw usage(`choose one of --json and --markdown`);
+  }
   if (serveOnly && command !== "serve")
     throw usage(`--config, --host, --port, --store and --workers apply to serve only`);
   if (command === "serve" && files.length > 0) throw usage(`serve takes no file`);
@@ -395,7 +428,15 @@ Commands:
                          /v1/decompress, /v1/analyze; GET /metrics, /healthz, /readyz,
                          /openapi.json. Default 127.0.0.1:8633; --port 0 picks a free port.
                          SIGHUP reloads the config; SIGTERM and SIGINT drain, then exit 0
-  gen --size SIZE [--kind safetensors|periodic|text|random] [--dtype BF16|F16|F32|I8|F8_E4M3]
+  bench [FILE... | FOLDER] [--gen KIND[:SIZE]]... [--runs N] [-T N] [--json | --markdown]
+      [--html REPORT.html]
+                         MMH against zstd -1/-3/-19, lz4, brotli -9, xz -6, gzip -6 and
+                         byte grouping + zstd on the same bytes, in memory: ratio, speeds
+                         (median, min, max of N runs), peak memory, a sha256 round-trip check,
+                         per-tensor savings, the entropy limit and the machine. KIND: a gen
+                         kind or dtype (BF16, F32, Q4_K, ...); SIZE default 16M
+  gen --size SIZE [--kind safetensors|gguf|periodic|text|random]
+      [--dtype BF16|F16|F32|I8|F8_E4M3|Q4_0|Q4_1|Q5_0|Q5_1|Q8_0|Q8_1|Q2_K|Q3_K|Q4_K|Q5_K|Q6_K]
       [--seed N] [--std X] [--period N] (-o FILE | -c)
                          deterministic synthetic data
 
@@ -427,7 +468,7 @@ Options:
                          (default: as a reference to it)
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)
-  --json                 machine-readable output for info, verify and analyze
+  --json                 machine-readable output for info, verify, analyze and bench
   --stats json           compress, decompress: the job's record (bytes, ratio, duration,
                          error code) as one JSON line on standard error
   --config FILE          serve: the JSON config file (reloaded when it changes)

@@ -128,6 +128,11 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
         return await runGen(args, io, controller.signal);
       case "analyze":
         return await runAnalyze(args, io);
+      case "bench": {
+        // Loaded only here, as serve is: its modules are of no use to the other commands.
+        const { runBench } = await import("./bench.ts");
+        return await runBench(argv, args, io, controller.signal);
+      }
       case "extract":
         return await runExtract(args, io, controller.signal);
       case "serve": {
@@ -573,7 +578,7 @@ async function runGen(args: CliArgs, io: Io, signal: AbortSignal): Promise<numbe
   }
   if (!args.quiet) {
     io.stderr.write(
-      `gen: ${options.kind} ${formatBytes(data.length)} (seed ${options.seed ?? 1}) => ${toStdout ? "stdout" : args.output}\n`,
+      `gen: ${data.subarray(0, 4).toString("latin1") === "GGUF" ? "gguf" : options.kind} ${formatBytes(data.length)} (seed ${options.seed ?? 1}) => ${toStdout ? "stdout" : args.output}\n`,
     );
   }
   return 0;

@@ -286,7 +286,8 @@ export async function analyzeSource(
   const warnings: string[] = [];
   const meta = recognised.metadata as Record<string, unknown> | undefined;
   const stMeta = (meta?.__metadata__ ?? meta?.metadata) as Record<string, unknown> | undefined;
-  if (stMeta && String(stMeta.synthetic) === "true")
+  const ggufKv = meta?.kv as Record<string, unknown> | undefined;
+  if ((stMeta && String(stMeta.synthetic) === "true") || String(ggufKv?.["mmh.synthetic"]) === "true")
     warnings.push("the file says it is synthetic (metadata synthetic=true)");
   const flagged = reports.filter((r) => r.warnings.length > 0).length;
   if (flagged > 0) {

@@ -3,12 +3,29 @@
  * and size always give the same bytes. Synthetic data is labelled as such (in the
  * safetensors __metadata__), so nobody mistakes its figures for real weights.
  */
+import type { BlockDTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
+import { genGguf, isBlockDType } from "./gen-gguf.ts";
 
-export type GenKind = "safetensors" | "periodic" | "text" | "random";
-export type GenDType = "BF16" | "F16" | "F32" | "I8" | "F8_E4M3";
-export const GEN_KINDS: readonly GenKind[] = ["safetensors", "periodic", "text", "random"];
-export const GEN_DTYPES: readonly GenDType[] = ["BF16", "F16", "F32", "I8", "F8_E4M3"];
+export type GenKind = "safetensors" | "gguf" | "periodic" | "text" | "random";
+/** Float and int dtypes (safetensors), and ggml block types (GGUF: safetensors cannot hold them). */
+export type GenDType = "BF16" | "F16" | "F32" | "I8" | "F8_E4M3" | GenBlockDType;
+export type GenBlockDType = Exclude<BlockDTypeName, "IQ4_NL">;
+export const GEN_KINDS: readonly GenKind[] = ["safetensors", "gguf", "periodic", "text", "random"];
+export const GEN_BLOCK_DTYPES: readonly GenBlockDType[] = [
+  "Q4_0",
+  "Q4_1",
+  "Q5_0",
+  "Q5_1",
+  "Q8_0",
+  "Q8_1",
+  "Q2_K",
+  "Q3_K",
+  "Q4_K",
+  "Q5_K",
+  "Q6_K",
+];
+export const GEN_DTYPES: readonly GenDType[] = ["BF16", "F16", "F32", "I8", "F8_E4M3", ...GEN_BLOCK_DTYPES];
 
 export interface GenOptions {
   kind: GenKind;
@@ -108,7 +125,7 @@ export function fillWeights(
   cols: number,
   std: number,
   next: () => number,
-  dtype: GenDType,
+  dtype: Exclude<GenDType, GenBlockDType>,
 ): Buffer {
   const normal = gaussian(next);
   const width = dtype === "F32" ? 4 : dtype === "BF16" || dtype === "F16" ? 2 : 1;
@@ -157,7 +174,12 @@ const LAYER = [
 ] as const;
 
 /** A safetensors file of about `size` bytes with LLM-like tensor names and shapes. */
-export function genSafetensors(size: number, dtype: GenDType, std: number, seed: number): Buffer {
+export function genSafetensors(
+  size: number,
+  dtype: Exclude<GenDType, GenBlockDType>,
+  std: number,
+  seed: number,
+): Buffer {
   const next = rng(seed);
   const width = dtype === "F32" ? 4 : dtype === "BF16" || dtype === "F16" ? 2 : 1;
   const elements = Math.max(1, Math.floor(size / width));
@@ -258,13 +280,21 @@ export function generate(options: GenOptions): Buffer {
     throw new MmhError("E_BAD_OPTION", `gen size must be 0 to 2 GiB, got ${size}`);
   }
   switch (kind) {
-    case "safetensors": {
-      const dtype = options.dtype ?? "BF16";
+    case "safetensors":
+    case "gguf": {
+      const dtype = options.dtype ?? (kind === "gguf" ? "Q4_K" : "BF16");
       if (!GEN_DTYPES.includes(dtype))
         throw new MmhError("E_BAD_OPTION", `gen dtype must be one of ${GEN_DTYPES.join(", ")}`);
       const std = options.std ?? 0.02;
       if (!Number.isFinite(std) || std <= 0)
         throw new MmhError("E_BAD_OPTION", `std must be a positive number, got ${std}`);
+      // A ggml block type makes a GGUF file, whatever the kind: safetensors has no such dtypes.
+      if (isBlockDType(dtype)) return genGguf(size, dtype, std, seed);
+      if (kind === "gguf")
+        throw new MmhError(
+          "E_BAD_OPTION",
+          `gen gguf takes a ggml block dtype (${GEN_BLOCK_DTYPES.join(", ")})`,
+        );
       return genSafetensors(size, dtype, std, seed);
     }
     case "text":
