@@ -697,7 +697,7 @@ async function main(): Promise<void> {
     ...(folderProse.length > 0 ? [""] : []),
     "## Times (context only)",
     "",
-    `One run of each command, wall clock including process start, files in the page cache: \`node bin/mmh.js FILE -o OUT -f -q\` against \`zstd -3 -q -f FILE -o OUT.zst\`, and \`node bin/mmh.js -d OUT -o RESTORED -f -q\` against \`zstd -d -q -f OUT.zst -o RESTORED\`. These files are small (the largest is ${largest.m.bytes} bytes), so the times are mostly process start and say little about codec speed: \`node bin/mmh.js --version\` alone takes ${seconds(nodeStart)} s (median of 3), ${fmt(startShare * 100, 0)}% of the median mmh compress time here, while \`zstd --version\` takes ${seconds(zstdStart)} s. Each timed command writes a new file (its output is deleted before the run; bench/README.md says why). bench/vs-zstd.ts and bench/targets.ts measure speed on large files.`,
+    `One run of each command, wall clock including process start, files in the page cache: \`node bin/mmh.js FILE -o OUT -f -q\` against \`zstd -3 -q -f FILE -o OUT.zst\`, and \`node bin/mmh.js -d OUT -o RESTORED -f -q\` against \`zstd -d -q -f OUT.zst -o RESTORED\`. These files are small (the largest is ${largest.m.bytes} bytes), so the times are mostly process start and say little about codec speed: \`node bin/mmh.js --version\` alone takes ${seconds(nodeStart)} s (median of 3), ${fmt(startShare * 100, 0)}% of the median mmh compress time here, while \`zstd --version\` takes ${seconds(zstdStart)} s. Each timed command writes a new file (its output is deleted before the run; bench/README.md says why). bench/speed.ts and bench/targets.ts measure speed on large files.`,
     "",
     table(
       [
