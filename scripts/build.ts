@@ -66,8 +66,8 @@ if (process.argv.includes("--kernels")) {
 
 /**
  * The bundle's entries, by output name (dist/NAME.js): the package's exports (package.json),
- * the command (bin/entry.js) and the three threads' modules, which the code that starts
- * them finds beside itself.
+ * the command (bin/entry.js), the three threads' modules and `mmh bench`'s child process
+ * (one per measured cell), which the code that starts them finds beside itself.
  */
 const ENTRIES: Record<string, string> = {
   index: "src/index.ts",
@@ -76,6 +76,7 @@ const ENTRIES: Record<string, string> = {
   worker: "src/engine/worker.ts",
   hasher: "src/engine/hasher.ts",
   "sync-worker": "src/sync-worker.ts",
+  "bench-child": "src/tools/bench-child.ts",
 };
 
 function declarations(): void {

@@ -102,6 +102,7 @@ describe("the npm package", () => {
       "dist/worker.js",
       "dist/hasher.js",
       "dist/sync-worker.js",
+      "dist/bench-child.js",
       "dist/kernels.wasm",
       "docs/API.md",
       "docs/FORMAT.md",

@@ -34,11 +34,16 @@ export const INPUTS: Input[] = [
     (base) =>
       file(`shared/data/${base}.safetensors`, join(ROOT, "..", "shared", "data", `${base}.safetensors`)),
   ),
-  ...GEN_DTYPES.map((dtype) => ({
-    name: `gen safetensors --dtype ${dtype} --size 256KiB`,
-    load: () => generate({ kind: "safetensors", dtype, size: GEN_SIZE }),
-  })),
-  ...GEN_KINDS.filter((kind) => kind !== "safetensors").map((kind) => ({
+  // Element dtypes make safetensors files, the ggml block dtypes GGUF files.
+  ...GEN_DTYPES.map((dtype) => {
+    const kind = dtype.startsWith("Q") ? "gguf" : "safetensors";
+    return {
+      name: `gen ${kind} --dtype ${dtype} --size 256KiB`,
+      load: () => generate({ kind, dtype, size: GEN_SIZE }),
+    };
+  }),
+  // gen gguf's default dtype (Q4_K) is a row above.
+  ...GEN_KINDS.filter((kind) => kind !== "safetensors" && kind !== "gguf").map((kind) => ({
     name: `gen ${kind} --size 256KiB`,
     load: () => generate({ kind, size: GEN_SIZE }),
   })),

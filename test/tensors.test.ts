@@ -720,7 +720,8 @@ describe("generate", () => {
   test("safetensors: within 3% of the size, recognised, LLM-like names, every dtype", async () => {
     const NAME =
       /^model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj|input_layernorm)\.weight$/;
-    for (const dtype of GEN_DTYPES) {
+    // The ggml block dtypes make GGUF files (safetensors has no such dtypes): see gen-quant.test.ts.
+    for (const dtype of GEN_DTYPES.filter((d) => !d.startsWith("Q"))) {
       for (const size of [100_000, 1 << 20, 3 << 20]) {
         const bytes = generate({ kind: "safetensors", size, dtype });
         const label = `${dtype} ${size}`;
