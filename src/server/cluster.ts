@@ -78,11 +78,19 @@ export async function runPrimary(workers: number, stdout: Out, signal: AbortSign
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     stopping = true;
     logger.info({ workers: Object.keys(cluster.workers ?? {}).length }, "draining workers");
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM");
-    const codes = await Promise.all(exits);
-    // Workers replaced earlier exited with a failure already counted in the log.
-    const last = codes.slice(-workers);
-    return last.every((code) => code === 0) ? 0 : 1;
+    // The workers running now decide the exit status; one replaced earlier has been logged.
+    const running = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+    const drained = running.map(
+      (worker) =>
+        new Promise<number>((resolve) => {
+          if (worker.process.exitCode !== null) resolve(worker.process.exitCode);
+          else worker.once("exit", (code) => resolve(code ?? 1));
+        }),
+    );
+    for (const worker of running) worker.process.kill("SIGTERM");
+    const codes = await Promise.all(drained);
+    await Promise.all(exits);
+    return codes.every((code) => code === 0) ? 0 : 1;
   } catch (error) {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
