@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
+import { usesGlibc } from "../src/cli/malloc.ts";
 import { assertError, BIN, mmhIn } from "./cli-support.ts";
 import { getJson, metric, until } from "./server-support.ts";
 
@@ -129,10 +130,7 @@ function environOf(pid: number): Map<string, string> | undefined {
   }
 }
 
-const GLIBC =
-  process.platform === "linux" &&
-  typeof (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
-    ?.glibcVersionRuntime === "string";
+const GLIBC = usesGlibc();
 
 test("mmh serve on glibc restarts in place with MALLOC_MMAP_THRESHOLD_, keeping an operator's value", {
   skip: GLIBC ? false : "not Linux with glibc: mmh serve runs without the malloc setting there",

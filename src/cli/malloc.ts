@@ -11,7 +11,8 @@
 /** The threshold set for the service: glibc's initial value, 128 KiB. */
 export const SERVE_MMAP_THRESHOLD = "131072";
 
-function usesGlibc(): boolean {
+/** Whether this process runs on Linux with glibc (whose malloc the setting is for). */
+export function usesGlibc(): boolean {
   if (process.platform !== "linux") return false;
   try {
     const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;

@@ -28,18 +28,14 @@ export async function runPrimary(workers: number, stdout: Out, signal: AbortSign
   const logger = createLogger("info");
   const aggregator = new AggregatorRegistry();
   let stopping = false;
-  const exits: Promise<number>[] = [];
-  const listening = new Map<number, string>();
 
-  const onMessage = (worker: Worker, message: { type?: string; id?: number; url?: string }) => {
+  const onMessage = (worker: Worker, message: { type?: string; id?: number }) => {
     if (message?.type === METRICS_REQUEST) {
       aggregator.clusterMetrics().then(
         (text) => worker.isConnected() && worker.send({ type: METRICS_ANSWER, id: message.id, text }),
         (error: Error) =>
           worker.isConnected() && worker.send({ type: METRICS_ANSWER, id: message.id, error: error.message }),
       );
-    } else if (message?.type === LISTENING && typeof message.url === "string") {
-      listening.set(worker.id, message.url);
     }
   };
   cluster.on("message", onMessage);
@@ -48,15 +44,11 @@ export async function runPrimary(workers: number, stdout: Out, signal: AbortSign
     const worker = cluster.fork();
     const started = Date.now();
     const { promise: ready, resolve, reject } = Promise.withResolvers<string>();
-    const { promise: exited, resolve: exitedWith } = Promise.withResolvers<number>();
-    exits.push(exited);
     worker.on("message", (message: { type?: string; url?: string }) => {
       if (message?.type === LISTENING && typeof message.url === "string") resolve(message.url);
     });
     worker.once("exit", (code, killedBy) => {
-      listening.delete(worker.id);
       reject(new Error(`a worker exited (${killedBy ?? code}) before it listened`));
-      exitedWith(code ?? 1);
       if (stopping) return;
       logger.error({ worker: worker.process.pid, code, signal: killedBy }, "worker exited; starting another");
       const wait = Date.now() - started < QUICK_DEATH_MS ? 1000 : 0;
@@ -89,7 +81,6 @@ export async function runPrimary(workers: number, stdout: Out, signal: AbortSign
     );
     for (const worker of running) worker.process.kill("SIGTERM");
     const codes = await Promise.all(drained);
-    await Promise.all(exits);
     return codes.every((code) => code === 0) ? 0 : 1;
   } catch (error) {
     stopping = true;
