@@ -246,6 +246,14 @@ describe("compressFile / decompressFile", () => {
     await rejectsWith(verify(dir), "E_IO");
   });
 
+  test("bytes where a path belongs are E_BAD_OPTION, with a one-line message", async () => {
+    const bytes = Buffer.from(await compress(Buffer.from("x".repeat(100))));
+    await rejectsWith(inspect(bytes as unknown as string), "E_BAD_OPTION");
+    await inspect(bytes as unknown as string).catch((error: Error) =>
+      assert.ok(!error.message.includes("\n") && error.message.length < 100, error.message),
+    );
+  });
+
   test("bad options are E_BAD_OPTION, before anything is written", async () => {
     const input = fresh("input.bin");
     await writeFile(input, content);
