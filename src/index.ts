@@ -24,6 +24,7 @@ import {
   resolveCompressOptions,
   resolveMaxOutput,
 } from "./engine/options.ts";
+import { describeStream } from "./engine/prefix.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import { bytesReread, closing, fileReread } from "./engine/refwriter.ts";
@@ -104,6 +105,18 @@ export interface Inspection {
   chunks: ChunkInfo[];
   /** Chunk count per codec FourCC. */
   codecs: Record<string, number>;
+}
+
+/** Options of compressStream() for what it knows of its input. */
+export interface StreamSizeOptions {
+  /**
+   * The stream's exact length in bytes, when it is known beforehand (as zstd's
+   * --stream-size). Formats whose header comes first (safetensors, npy, GGUF; any format
+   * when the whole stream fits in the bytes held back for it) are then recognised from the
+   * first bytes, so the container gets the tensor table and tensor-aligned chunks a file
+   * gets. A stream of another length fails with E_BAD_OPTION at its end.
+   */
+  size?: number;
 }
 
 /** Options of the APIs that yield their output as a stream of pieces. */
@@ -201,16 +214,24 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
  */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
-  options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
+  options: CompressOptions & ProgressOptions & StreamOutputOptions & StreamSizeOptions = {},
 ): CodedStream<CompressSummary> {
   const summary = emptySummary();
+  const size = options.size;
+  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0))
+    throw new MmhError("E_BAD_OPTION", `size must be a whole number of bytes, not ${size}`);
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
       progress.report();
-      yield* progress.writing(
-        encodeContainer(progress.reading(source), options, summary, undefined, options.reuse),
-      );
+      let input: AsyncIterable<Uint8Array> = progress.reading(source);
+      let layout: SourceLayout | undefined;
+      if (size !== undefined) {
+        const chunkSize = resolveCompressOptions(options).chunkSize;
+        // With recognition off, describeStream still checks the length.
+        ({ layout, source: input } = await describeStream(input, size, chunkSize, options.recognise ?? true));
+      }
+      yield* progress.writing(encodeContainer(input, options, summary, layout, options.reuse));
     },
     (ms) => ({ ...summary, ms }),
   );
