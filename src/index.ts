@@ -2,6 +2,7 @@
  * MMH's public API (docs/API.md). The CLI, the service and the Python package are
  * clients of this module.
  */
+import { constants } from "node:buffer";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
@@ -132,6 +133,45 @@ async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return Buffer.concat(pieces);
 }
 
+/**
+ * The pieces written into `output` at their offsets (a piece already in its place is
+ * not copied): the content, when they fill it exactly.
+ */
+async function collectInto(parts: AsyncIterable<Uint8Array>, output: Buffer): Promise<Uint8Array> {
+  let at = 0;
+  for await (const part of parts) {
+    if (at + part.length > output.length)
+      throw new MmhError("E_CORRUPT", `content runs past the ${output.length} bytes the index gives`);
+    if (part.buffer !== output.buffer || part.byteOffset !== output.byteOffset + at) output.set(part, at);
+    at += part.length;
+  }
+  if (at !== output.length)
+    throw new MmhError("E_CORRUPT", `content holds ${at} bytes, the index gives ${output.length}`);
+  return output;
+}
+
+/**
+ * Memory for the content of the container `bytes`, sized from its index, or undefined
+ * when that cannot be known (not an .mmh container, damage: the decoder then says why)
+ * or is more than `maxOutput`.
+ */
+async function contentMemory(bytes: Uint8Array, maxOutput: number): Promise<Buffer | undefined> {
+  let rawLength: number;
+  try {
+    const reader = await MmhReader.open(bufferSource(bytes));
+    rawLength = reader.rawLength;
+    await reader.close();
+  } catch {
+    return undefined;
+  }
+  if (rawLength > maxOutput || rawLength > constants.MAX_LENGTH) return undefined;
+  try {
+    return Buffer.allocUnsafeSlow(rawLength);
+  } catch {
+    return undefined;
+  }
+}
+
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
@@ -188,11 +228,20 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
 
 /** Decompress a whole .mmh container held in memory. */
 export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
-  return guard(() =>
-    collect(
-      decodeContainer(once(bytes), options, undefined, false, undefined, async () => bufferSource(bytes)),
-    ),
-  );
+  return guard(async () => {
+    // The content is decoded into one buffer sized from the index, each chunk in its place.
+    const output = await contentMemory(bytes, resolveMaxOutput(options));
+    const decoded = decodeContainer(
+      once(bytes),
+      options,
+      undefined,
+      false,
+      undefined,
+      async () => bufferSource(bytes),
+      output,
+    );
+    return output ? collectInto(decoded, output) : collect(decoded);
+  });
 }
 
 /**
