@@ -100,6 +100,47 @@ describe("WebAssembly kernels", () => {
     }
   });
 
+  test("chunks with zstd- or context-coded streams decode on the kernel path, same bytes", async () => {
+    const { kernelDecode } = await import("../src/codecs/hier/fused.ts");
+    const f32 = realFiles.length > 0 ? safetensorsData(join(data, realFiles[0])) : new Uint8Array(0);
+    const source = f32.length > 0 ? f32 : generate({ kind: "safetensors", dtype: "F32", size: 1 << 20 });
+    // Rows repeated: zstd wins on the streams where order-0 Huffman cannot see the repeats.
+    const row = toBf16(source.subarray(0, 4096));
+    const repeated = new Uint8Array(256 * 1024);
+    for (let at = 0; at < repeated.length; at += row.length)
+      repeated.set(row.subarray(0, repeated.length - at), at);
+    const seen = new Set<number>();
+    for (const [raw, options, label] of [
+      [repeated, { dtype: "BF16", level: 3 }, "repeated rows"],
+      [toBf16(source.subarray(0, 1 << 20)), { dtype: "BF16", level: 19 }, "level 19"],
+      [source.subarray(0, 1 << 19), { dtype: "F32", level: 19 }, "F32 level 19"],
+    ] as const) {
+      agree(raw, options, label);
+      setKernels(true);
+      const payload = hierEncode(raw, options).payload;
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      const layout = LAYOUTS.find((l) => l.id === payload[1]);
+      assert.ok(layout);
+      const count = payload[3];
+      const parts = [];
+      let start = 8 + 5 * count + payload[2];
+      for (let s = 0; s < count; s++) {
+        const length = view.getUint32(8 + 5 * s + 1, true);
+        parts.push({ method: payload[8 + 5 * s], start, length });
+        seen.add(payload[8 + 5 * s]);
+        start += length;
+      }
+      const n = Math.floor((raw.length - payload[2]) / layout.width);
+      const out = new Uint8Array(n * layout.width);
+      assert.equal(kernelDecode(layout, parts, payload, n, out), true, `${label}: not on the kernel path`);
+      assert.ok(
+        Buffer.from(out).equals(Buffer.from(raw.subarray(payload[2], payload[2] + out.length))),
+        label,
+      );
+    }
+    assert.ok(seen.has(3) && seen.has(4), `zstd and context streams both checked (methods ${[...seen]})`);
+  });
+
   test("every layout's split and merge give the TypeScript twins' streams", async () => {
     const { kernelSplit } = await import("../src/codecs/hier/fused.ts");
     const raw = generate({ kind: "safetensors", dtype: "F16", size: 1 << 18, seed: 9 });
