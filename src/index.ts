@@ -9,7 +9,7 @@ import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
-import type { Header, Trailer } from "./container/format.ts";
+import { type Header, TRAILER_SIZE, type Trailer } from "./container/format.ts";
 import type { Footer } from "./container/metadata.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { describeSource, usesDtypes } from "./engine/describe.ts";
@@ -451,12 +451,45 @@ async function* decodeFile(
   progress.totalBytes = await sizeOf(src);
   progress.report();
   const memory = borrowed ? new SlotMemory() : undefined;
-  const source = progress.reading(readFileStream(src, 4 << 20, options.signal, borrowed, memory));
+  // Pieces cut where the records are, so that none is copied to be cut again.
+  const cuts = await recordCuts(src);
+  const source = progress.reading(
+    cuts
+      ? readFilePieces(src, cuts, options.signal, borrowed, memory)
+      : readFileStream(src, 4 << 20, options.signal, borrowed, memory),
+  );
   const opts = {
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
   yield* decodeContainer(source, opts, summary, borrowed, memory, () => fileSource(src));
+}
+
+/** Bytes per piece past the container's end (a decoder reading them reports them as extra bytes). */
+const PIECE_PAST_END = 4 << 20;
+
+/**
+ * The sizes of the parts of the .mmh file `src` in file order, from its index: the
+ * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), or
+ * undefined when the index cannot be read first (damage, a legacy file: the decoder
+ * then reads the file in even pieces and says what is wrong).
+ */
+async function recordCuts(src: string): Promise<Iterable<number> | undefined> {
+  let reader: MmhReader;
+  try {
+    reader = await MmhReader.open(await fileSource(src));
+  } catch {
+    return undefined;
+  }
+  const size = reader.source.size;
+  const { indexOffset } = reader.trailer;
+  const starts = [0, ...reader.chunks.map((chunk) => chunk.recordOffset), indexOffset, size - TRAILER_SIZE];
+  await reader.close();
+  return (function* () {
+    for (let i = 1; i < starts.length; i++) if (starts[i] > starts[i - 1]) yield starts[i] - starts[i - 1];
+    yield TRAILER_SIZE;
+    for (;;) yield PIECE_PAST_END;
+  })();
 }
 
 /**
