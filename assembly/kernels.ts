@@ -119,20 +119,17 @@ export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize
 
 /** BF16 merge: out[i] = (sm & 0x80) << 8 | e << 7 | sm & 0x7f, as u16 words. */
 export function mergeBf16(e: usize, sm: usize, n: u32, out: usize): void {
-  const low7 = i16x8.splat(0x7f);
-  const sign = i16x8.splat(0x80);
+  const top = i8x16.splat(-128);
   let i: u32 = 0;
   for (; i + 16 <= n; i += 16) {
     const ev = v128.load(e + i);
     const sv = v128.load(sm + i);
-    const el = i16x8.extend_low_i8x16_u(ev);
-    const eh = i16x8.extend_high_i8x16_u(ev);
-    const sl = i16x8.extend_low_i8x16_u(sv);
-    const sh = i16x8.extend_high_i8x16_u(sv);
-    const lo = v128.or(v128.or(i16x8.shl(v128.and(sl, sign), 8), i16x8.shl(el, 7)), v128.and(sl, low7));
-    const hi = v128.or(v128.or(i16x8.shl(v128.and(sh, sign), 8), i16x8.shl(eh, 7)), v128.and(sh, low7));
-    v128.store(out + ((<usize>i) << 1), lo);
-    v128.store(out + ((<usize>i) << 1) + 16, hi);
+    // Low byte: exponent bit 0 over the mantissa; high byte: the sign over exponent >> 1.
+    const lo = v128.bitselect(i8x16.shl(ev, 7), sv, top);
+    const hi = v128.bitselect(sv, i8x16.shr_u(ev, 1), top);
+    const p = out + ((<usize>i) << 1);
+    v128.store(p, i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    v128.store(p + 16, i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
   }
   for (; i < n; i++) {
     const s = <u32>load<u8>(sm + i);
@@ -242,7 +239,22 @@ export function splitF16(src: usize, n: u32, e: usize, lo: usize, hi: usize): vo
 }
 
 export function mergeF16(e: usize, lo: usize, hi: usize, n: u32, out: usize): void {
-  for (let i: u32 = 0; i < n; i++) {
+  const three = i8x16.splat(3);
+  const four = i8x16.splat(4);
+  let i: u32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    const h = v128.load(hi + i);
+    const l = v128.load(lo + i);
+    // High byte: the sign (h bit 2) at bit 7, the 5 exponent bits at 2..6, h bits 0..1.
+    const top = v128.or(
+      v128.or(i8x16.shl(v128.and(h, four), 5), i8x16.shl(v128.load(e + i), 2)),
+      v128.and(h, three),
+    );
+    const p = out + ((<usize>i) << 1);
+    v128.store(p, i8x16.shuffle(l, top, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    v128.store(p + 16, i8x16.shuffle(l, top, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+  }
+  for (; i < n; i++) {
     const h = <u32>load<u8>(hi + i);
     store<u16>(
       out + ((<usize>i) << 1),
