@@ -226,14 +226,19 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
   });
 }
 
-/** Decompress a whole .mmh container held in memory. */
+/**
+ * Decompress a whole .mmh container held in memory. Without a `threads` option, the
+ * default for a file of its size (defaultThreadsFor).
+ */
 export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
   return guard(async () => {
     // The content is decoded into one buffer sized from the index, each chunk in its place.
     const output = await contentMemory(bytes, resolveMaxOutput(options));
+    // Without a threads option, as for a file: one thread below the size where a pool pays.
+    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
     const decoded = decodeContainer(
       once(bytes),
-      options,
+      opts,
       undefined,
       false,
       undefined,
