@@ -234,10 +234,11 @@ export async function* decodeContainer(
         into,
       )) {
         yield* release(raw);
-        // Written by now: a codec's own output memory goes back at once (not a run's
-        // pieces, which are one buffer written out again and again).
+        // Written (or copied into `output`) by now: a codec's own output memory goes back
+        // at once (not a run's pieces, which are one buffer written out again and again).
         const single = record.rawLength <= MAX_CHUNK_SIZE;
-        if (borrowed && single && raw.buffer !== into?.buffer && codecById(record.codec).decodesToOwn)
+        const done = borrowed || output !== undefined;
+        if (done && single && raw.buffer !== into?.buffer && codecById(record.codec).decodesToOwn)
           dispose(raw, true);
       }
     }

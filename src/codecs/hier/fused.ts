@@ -122,7 +122,7 @@ export function kernelSplit(layout: Layout, raw: Uint8Array, head: number, n: nu
  * `out` (its decoded length): the decoders HIER's TypeScript path runs, which the kernels
  * do not replace.
  */
-export function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint8Array): void {
+function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint8Array): void {
   const bytes = payload.subarray(part.start, part.start + part.length);
   if (part.method === METHOD_CONTEXT) {
     if (bytes[0] !== BLOCK_CONTEXT) throw corrupt(`stream ${k}: context method without a context block`);
