@@ -372,11 +372,25 @@ export function mergeBlocks(streams: usize, n: u32, width: u32, fields: usize, n
     const start = <usize>load<u32>(fields + ((<usize>f) << 3));
     const length = <usize>load<u32>(fields + ((<usize>f) << 3) + 4);
     let j = out + start;
+    // A field is a few bytes to 128: copied with loads and stores of its size, not
+    // memory.copy (a call per block).
     if (length === 1) {
       for (let b: u32 = 0; b < n; b++, j += width) store<u8>(j, load<u8>(at++));
+    } else if ((length & 15) === 0) {
+      for (let b: u32 = 0; b < n; b++, j += width) {
+        for (let c: usize = 0; c < length; c += 16) v128.store(j + c, v128.load(at + c));
+        at += length;
+      }
+    } else if (length === 4) {
+      for (let b: u32 = 0; b < n; b++, j += width) {
+        store<u32>(j, load<u32>(at));
+        at += 4;
+      }
     } else {
       for (let b: u32 = 0; b < n; b++, j += width) {
-        memory.copy(j, at, length);
+        let c: usize = 0;
+        for (; c + 8 <= length; c += 8) store<u64>(j + c, load<u64>(at + c));
+        for (; c < length; c++) store<u8>(j + c, load<u8>(at + c));
         at += length;
       }
     }
