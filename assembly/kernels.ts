@@ -312,6 +312,22 @@ export function splitPlanes(src: usize, n: u32, width: u32, streams: usize): voi
   }
 }
 
+/**
+ * 8 elements of 8 bytes at p from their planes paired into 16-bit units: a01 holds
+ * planes 0 and 1 of elements 0..7, a23 planes 2 and 3, and so on.
+ */
+function store8(p: usize, a01: v128, a23: v128, a45: v128, a67: v128): void {
+  // 32-bit units: planes 0..3 and 4..7 of elements 0..3 (lo) and 4..7 (hi).
+  const lo03 = i8x16.shuffle(a01, a23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const hi03 = i8x16.shuffle(a01, a23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  const lo47 = i8x16.shuffle(a45, a67, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const hi47 = i8x16.shuffle(a45, a67, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  v128.store(p, i8x16.shuffle(lo03, lo47, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+  v128.store(p + 16, i8x16.shuffle(lo03, lo47, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31));
+  v128.store(p + 32, i8x16.shuffle(hi03, hi47, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+  v128.store(p + 48, i8x16.shuffle(hi03, hi47, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31));
+}
+
 export function mergePlanes(streams: usize, n: u32, width: u32, out: usize): void {
   let i: u32 = 0;
   const s = <usize>n;
@@ -326,6 +342,33 @@ export function mergePlanes(streams: usize, n: u32, width: u32, out: usize): voi
       v128.store(
         out + ((<usize>i) << 1) + 16,
         i8x16.shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+      );
+    }
+  } else if (width === 8) {
+    for (; i + 16 <= n; i += 16) {
+      const b0 = v128.load(streams + i);
+      const b1 = v128.load(streams + s + i);
+      const b2 = v128.load(streams + 2 * s + i);
+      const b3 = v128.load(streams + 3 * s + i);
+      const b4 = v128.load(streams + 4 * s + i);
+      const b5 = v128.load(streams + 5 * s + i);
+      const b6 = v128.load(streams + 6 * s + i);
+      const b7 = v128.load(streams + 7 * s + i);
+      const p = out + ((<usize>i) << 3);
+      // Planes paired into 16-bit units, elements 0..7 (lo) and 8..15 (hi).
+      store8(
+        p,
+        i8x16.shuffle(b0, b1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        i8x16.shuffle(b2, b3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        i8x16.shuffle(b4, b5, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        i8x16.shuffle(b6, b7, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+      );
+      store8(
+        p + 64,
+        i8x16.shuffle(b0, b1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+        i8x16.shuffle(b2, b3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+        i8x16.shuffle(b4, b5, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+        i8x16.shuffle(b6, b7, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
       );
     }
   } else if (width === 4) {
