@@ -238,6 +238,8 @@ export function kernelDecode(
     }
   }
   const x = k.x;
+  /** Where the output words lie in the arena. */
+  let from = outAt;
   if (fused >= 0) {
     const [blockAt, tableBits] = prepare(fused, n);
     x.decodeLanes(blockAt, parts[fused].length, outAt, n, at.multi, at.single, tableBits, at.lanes);
@@ -245,7 +247,8 @@ export function kernelDecode(
   } else {
     switch (layout.name) {
       case "bytes":
-        mem.copyWithin(outAt, streamAt[0], streamAt[0] + n);
+        // The one stream is the output.
+        from = streamAt[0];
         break;
       case "bf16":
         x.mergeBf16(streamAt[0], streamAt[1], n, outAt);
@@ -266,6 +269,6 @@ export function kernelDecode(
         x.mergeBlocks(streamAt[0], n, layout.width, at.fields, fieldTable(k, layout), outAt);
     }
   }
-  out.set(mem.subarray(outAt, outAt + bytes));
+  out.set(mem.subarray(from, from + bytes));
   return true;
 }
