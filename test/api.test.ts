@@ -444,3 +444,25 @@ describe("readRange", () => {
     await rejectsWith(readRange(damaged, chunkStart - 1, 2), ["E_CORRUPT", "E_CHECKSUM"]);
   });
 });
+
+describe("decompress() of a buffer", () => {
+  test("decodes into one buffer sized from the index: every codec, a pool, a damaged index", async () => {
+    const mnist = await readFile(MNIST);
+    // Over POOL_AFTER_BYTES (8 MiB) of content, so that with 2 threads a pool decodes some chunks.
+    const data = Buffer.concat([mnist, content, noiseBytes(9 << 20, 5), content, textBytes(12345, 6)]);
+    const digest = sha256(data);
+    for (const codec of ["auto", "hier", "zstd", "lz4", "none"]) {
+      for (const threads of [1, 2]) {
+        const packed = await compress(data, { codec, chunkSize: 1 << 20, threads });
+        const back = await decompress(packed, { threads });
+        assert.equal(back.length, data.length, `${codec} -T${threads}: length`);
+        assert.equal(sha256(back), digest, `${codec} -T${threads}: content`);
+      }
+    }
+    // A container whose index cannot be read first is decoded front to back all the same,
+    // and fails with the front-to-back decoder's own error.
+    const packed = Buffer.from(await compress(data, { chunkSize: 1 << 20, threads: 1 }));
+    packed[packed.length - 20] ^= 1;
+    await rejectsWith(decompress(packed), "E_CHECKSUM");
+  });
+});
