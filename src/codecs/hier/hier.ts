@@ -129,28 +129,30 @@ export function detectLayout(raw: Uint8Array, sampleSize = DETECT_SAMPLE): Detec
       best = { layout, head, estimate: perByte };
     }
   };
-  // Byte planes of every width and head come from 8 histograms of bytes by offset mod 8:
-  // plane p of width w with head a holds the bytes at offsets = a + p (mod w).
-  const byPhase = Array.from({ length: 8 }, () => new Uint32Array(256));
-  for (let i = 0; i < len; i++) byPhase[i & 7][sample[i]]++;
+  // Byte planes of every width come from 8 histograms of bytes by offset mod 8: plane p
+  // of width w holds the bytes at offsets = p (mod w).
+  const phases = new Uint32Array(8 * 256);
+  for (let i = 0; i < len; i++) phases[((i & 7) << 8) | sample[i]]++;
+  const byPhase = Array.from({ length: 8 }, (_, k) => phases.subarray(k * 256, (k + 1) * 256));
   const merged = new Uint32Array(256);
   for (const layout of LAYOUTS) {
     if (layout.name !== "bytes" && !layout.name.startsWith("planes")) continue;
     const w = layout.width;
-    for (let head = 0; head < w; head++) {
-      let bits = 0;
-      for (let p = 0; p < w; p++) {
-        merged.fill(0);
-        let count = 0;
-        for (let k = (head + p) % w; k < 8; k += w) {
-          const h = byPhase[k];
-          for (let v = 0; v < 256; v++) merged[v] += h[v];
-        }
-        for (let v = 0; v < 256; v++) count += merged[v];
-        bits += Math.min(count * 8, entropyBits(merged, count) + 256);
+    // Head 0 only: w divides 8, so the planes of any head are those of head 0 in another
+    // order (plane p of head a is plane (a + p) mod w of head 0), with the same bits, and
+    // a later head never beats an earlier one.
+    let bits = 0;
+    for (let p = 0; p < w; p++) {
+      merged.fill(0);
+      let count = 0;
+      for (let k = p; k < 8; k += w) {
+        const h = byPhase[k];
+        for (let v = 0; v < 256; v++) merged[v] += h[v];
       }
-      consider(layout, head, bits, len);
+      for (let v = 0; v < 256; v++) count += merged[v];
+      bits += Math.min(count * 8, entropyBits(merged, count) + 256);
     }
+    consider(layout, 0, bits, len);
   }
   // Float layouts split bits across bytes, so their streams are built and measured.
   // Quantised-block layouts are used only when the dtype says so.
