@@ -181,6 +181,7 @@ test("mmh serve restarts with a bounded young generation, keeping an operator's 
       args.indexOf("--max-semi-space-size=16") < args.indexOf("serve"),
       "a Node flag, before the script",
     );
+    assert.ok(args.includes("--expose-gc"), "for the collection after a burst (src/server/idle.ts)");
     assert.equal((await fetch(`${tuned.url}/healthz`)).status, 200);
   } finally {
     tuned.child.kill("SIGKILL");

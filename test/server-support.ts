@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { buildServer, type RouteModule, type Service } from "../src/server/app.ts";
 import { type ConfigFile, ConfigStore } from "../src/server/config.ts";
+import type { IdleCollector } from "../src/server/idle.ts";
 
 export interface TestServer {
   service: Service;
@@ -21,7 +22,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: ConfigFile = {}, routes: RouteModule[] = []): Promise<TestServer> {
+export async function startServer(
+  config: ConfigFile = {},
+  routes: RouteModule[] = [],
+  collector?: IdleCollector,
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "mmh-serve-test-"));
   const configFile = join(dir, "config.json");
   const writeConfig = (value: ConfigFile | string) =>
@@ -33,7 +38,7 @@ export async function startServer(config: ConfigFile = {}, routes: RouteModule[]
     { write: (line: string) => void raw.push(line) },
   );
   const store = await ConfigStore.open(configFile);
-  const service = await buildServer({ config: store, logger, routes });
+  const service = await buildServer({ config: store, logger, routes, collector });
   store.watch(50);
   await service.app.listen({ host: "127.0.0.1", port: 0 });
   const address = service.app.server.address();

@@ -44,7 +44,8 @@ function hasSemiSpaceSetting(): boolean {
  * the settings a long-running service needs, when any is missing:
  * - MALLOC_MMAP_THRESHOLD_, on glibc, unless it is set already (an operator's own value,
  *   or this restart) or MMH_MALLOC_DEFAULTS is 1;
- * - `--max-semi-space-size=16`, unless the process has a value of its own.
+ * - `--max-semi-space-size=16`, unless the process has a value of its own;
+ * - `--expose-gc`, for the one full collection once the service is idle after work.
  * Node must be able to replace its process image (`process.execve`, Node 23.11 and later,
  * not in a sandbox or a worker thread); otherwise it returns and the service runs as it is.
  * Workers started by `--workers` inherit both (environment and Node's arguments).
@@ -59,9 +60,14 @@ export function restartWithMallocSettings(): void {
     process.env.MMH_MALLOC_DEFAULTS !== "1" &&
     usesGlibc();
   const setSemiSpace = !hasSemiSpaceSetting();
-  if (!setMalloc && !setSemiSpace) return;
+  // For the one collection after a burst (src/server/idle.ts).
+  const exposeGc = typeof (globalThis as { gc?: unknown }).gc !== "function";
+  if (!setMalloc && !setSemiSpace && !exposeGc) return;
   const env = setMalloc ? { ...process.env, MALLOC_MMAP_THRESHOLD_: SERVE_MMAP_THRESHOLD } : process.env;
-  const flags = setSemiSpace ? [`--max-semi-space-size=${SERVE_SEMI_SPACE_MIB}`] : [];
+  const flags = [
+    ...(setSemiSpace ? [`--max-semi-space-size=${SERVE_SEMI_SPACE_MIB}`] : []),
+    ...(exposeGc ? ["--expose-gc"] : []),
+  ];
   try {
     execve.call(
       process,

@@ -16,6 +16,7 @@ import type { pino } from "pino";
 import type { ConfigStore, ServerConfig } from "./config.ts";
 import type { RouteContext } from "./context.ts";
 import { errorBody, ServiceError, toServiceError } from "./errors.ts";
+import { IdleCollector } from "./idle.ts";
 import { bearerMatches, limitBody, Slots, tooLarge } from "./limits.ts";
 import { createLogger, type JobRecord, ratioOf } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -41,6 +42,8 @@ export interface ServerOptions {
    * `mmh serve --workers N` answers with the whole service's, from its primary.
    */
   metricsText?: () => Promise<string>;
+  /** The collection after a burst (idle.ts); by default one using `gc` when Node exposes it. */
+  collector?: IdleCollector;
 }
 
 /** Routes that answer without a token and without a concurrency slot (probes and scrapes). */
@@ -103,6 +106,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
   const store = options.config;
   const logger = options.logger ?? createLogger(store.current.log.level);
   const slots = new Slots();
+  const collector = options.collector ?? new IdleCollector();
   const metrics = new Metrics(() => slots.waiting);
   const states = new WeakMap<FastifyRequest, RequestState & { slot: boolean }>();
   const routes: { method: string; url: string }[] = [];
@@ -224,6 +228,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
         state.slot = false;
         slots.release(store.current.limits.concurrency);
         metrics.inFlight.dec();
+        if (slots.inUse === 0 && slots.waiting === 0) collector.idle();
       }
       // The status the client saw: a response cut short after its headers logs their status.
       finish(state, res.headersSent ? res.statusCode : (state.error?.status ?? 499));
@@ -271,6 +276,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     }
     if (!UNLIMITED_ROUTES.has(state.route)) {
       const { concurrency, queue } = state.config.limits;
+      collector.busy();
       if (!(await slots.take(concurrency, queue, state.signal))) {
         if (state.signal.aborted) throw state.signal.reason;
         throw new ServiceError(
@@ -382,6 +388,7 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     logger,
     routes,
     async close() {
+      collector.stop();
       store.close();
       await app.close();
     },
