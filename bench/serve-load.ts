@@ -565,6 +565,8 @@ interface ServerView {
   memory: { rss: number; heapTotal: number; heapUsed: number; external: number };
   generation: number;
   inFlight: number;
+  /** mmh_idle_collections_total (NaN where the service does not export it). */
+  idleCollections: number;
   errors: Record<string, number>;
 }
 
@@ -590,6 +592,7 @@ async function serverView(port: number): Promise<ServerView> {
       external: value(/^nodejs_external_memory_bytes (\d+)/m),
     },
     inFlight: value(/^mmh_requests_in_flight (\d+)/m),
+    idleCollections: value(/^mmh_idle_collections_total (\d+)/m),
     errors,
   };
 }
@@ -910,6 +913,7 @@ async function main(): Promise<void> {
     `- RSS ${settleSeconds} s after the fault phase: ${mib(rssAfterFaults)} MiB, ${fmt(((rssAfterFaults - baseline) / baseline) * 100, 1)}% from the baseline (goal within 10%): **${within(rssAfterFaults) ? "met" : "not met"}**`,
     `- Config reloads during the fault phase: success ${viewBefore.reloads.success} -> ${viewAfter.reloads.success}, failure ${viewBefore.reloads.failure} -> ${viewAfter.reloads.failure} (${faults.rewrites.good} valid and ${faults.rewrites.bad} invalid rewrites, then one valid); /readyz generation ${viewBefore.generation} -> ${viewAfter.generation}: **${viewAfter.reloads.success > viewBefore.reloads.success && viewAfter.reloads.failure > viewBefore.reloads.failure && viewAfter.generation > viewBefore.generation ? "met" : "not met"}**`,
     `- The server process stayed up (it exited only when stopped): **${server.exitedEarly ? "not met" : "met"}**; after SIGTERM it exited with ${stopped.code ?? stopped.signal} in ${fmt(stopped.ms)} ms.`,
+    `- Full collections once idle after work (mmh_idle_collections_total): ${viewBefore.idleCollections} by the baseline, ${viewAfterLoad.idleCollections} after the load phase, ${viewAfter.idleCollections} at the end.`,
     `- Requests in flight (mmh_requests_in_flight) once idle at the end: ${viewAfter.inFlight}; open file descriptors: ${filesAtStart} at start, ${filesAtBaseline} after warm-up, ${filesAtEnd} at the end.`,
   ];
 

@@ -8,7 +8,7 @@ import { request as httpRequest } from "node:http";
 import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { IdleCollector } from "../src/server/idle.ts";
-import { send, startServer, until } from "./server-support.ts";
+import { metric, send, startServer, until } from "./server-support.ts";
 
 test("IdleCollector: once per idle period, cancelled by work, absent without gc", async () => {
   const calls: unknown[] = [];
@@ -41,6 +41,7 @@ test("the service collects once after its requests end, never while one is in fl
     assert.equal((await send(server.port, "POST", "/v1/compress", body)).status, 200);
     assert.equal((await send(server.port, "POST", "/v1/compress", body)).status, 200);
     await until(() => collected === 1, 5000, "one collection after the burst");
+    assert.equal(await metric(server.url, "mmh_idle_collections_total"), 1);
     // A probe is not work: it neither triggers nor delays a collection.
     assert.equal((await send(server.port, "GET", "/healthz")).status, 200);
     await delay(300);

@@ -108,6 +108,10 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
   const slots = new Slots();
   const collector = options.collector ?? new IdleCollector();
   const metrics = new Metrics(() => slots.waiting);
+  collector.onCollect = () => {
+    metrics.idleCollections.inc();
+    logger.debug("idle: full garbage collection");
+  };
   const states = new WeakMap<FastifyRequest, RequestState & { slot: boolean }>();
   const routes: { method: string; url: string }[] = [];
 

@@ -19,6 +19,9 @@ export class IdleCollector {
   /** Collections run so far (for tests and metrics). */
   runs = 0;
 
+  /** Called after each collection is started. */
+  onCollect: (() => void) | undefined;
+
   constructor(delayMs = IDLE_COLLECT_MS, collect = (globalThis as { gc?: Collect }).gc) {
     this.#delayMs = delayMs;
     this.#collect = collect;
@@ -43,6 +46,7 @@ export class IdleCollector {
       this.#timer = undefined;
       this.runs++;
       this.#collect?.({ type: "major", execution: "async" });
+      this.onCollect?.();
     }, this.#delayMs);
     this.#timer.unref();
   }

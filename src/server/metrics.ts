@@ -55,6 +55,11 @@ export class Metrics {
     help: "Content bytes decoded to answer gateway requests.",
     registers: [this.registry],
   });
+  readonly idleCollections = new Counter({
+    name: "mmh_idle_collections_total",
+    help: "Full garbage collections run once the service was idle after work.",
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: "mmh_config_reloads_total",
     help: "Config reloads, by result (success or failure).",
