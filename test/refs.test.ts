@@ -95,7 +95,7 @@ const tied = safetensors([
 
 describe("DUPE: repeated chunks stored as references", () => {
   test("tied embeddings: the second copy costs a few bytes per chunk and round trips every way", async () => {
-    const plain = await compress(tied, { dedup: false, threads: 1 });
+    const plain = await compress(tied, { dedup: false, long: false, threads: 1 });
     const deduped = await compress(tied, { threads: 1 });
     const codecs = await codecsOf(deduped);
     const refs = codecs.filter((c) => c === "DUPE").length;
