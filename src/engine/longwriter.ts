@@ -21,8 +21,11 @@ import {
 import { DELTA_CODEC, DUPE_CODEC } from "./refs.ts";
 import type { Reread } from "./refwriter.ts";
 
-/** The byte value anchors start at: rare in exponents and in small integers, common enough in mantissas. */
-const ANCHOR = 0x9d;
+/**
+ * The byte value anchors start at: as common as any in mantissas, rare as a float16,
+ * bfloat16 or float32 high byte (a magnitude over 2^6), as a small integer and in UTF-8 text.
+ */
+const ANCHOR = 0xd5;
 /** Bytes hashed at each anchor: a repeat this long is worth a match. */
 const KEY = 12;
 /** Anchors closer than this to the previous one are skipped: a bound on the work per chunk. */
