@@ -28,8 +28,12 @@ import type { Reread } from "./refwriter.ts";
 const ANCHOR = 0xd5;
 /** Bytes hashed at each anchor: a repeat this long is worth a match. */
 const KEY = 12;
-/** Anchors closer than this to the previous one are skipped: a bound on the work per chunk. */
-const GAP = 32;
+/**
+ * After an anchor, the search goes on this many bytes later: so memchr skips most of the
+ * data, and a chunk has at most chunk size / GAP anchors. Two copies of a repeat fall into
+ * step at their first common anchor, so a repeat of a few KiB still shows.
+ */
+const GAP = 2048;
 const TABLE_BITS = 16;
 /** A chunk is coded again when at least this many anchors, and this share of them, hit earlier chunks. */
 const MIN_HITS = 8;
@@ -72,9 +76,15 @@ export class LongMatcher {
     let hits = 0;
     let earliest = rawOffset;
     for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
-      let h = 0x811c9dc5;
-      for (let k = 1; k <= KEY; k++) h = Math.imul(h ^ bytes[p + k - 1], 0x01000193);
-      h ^= h >>> 15;
+      // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
+      const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
+      const b = bytes[p + 4] | (bytes[p + 5] << 8) | (bytes[p + 6] << 16) | (bytes[p + 7] << 24);
+      const c = bytes[p + 8] | (bytes[p + 9] << 8) | (bytes[p + 10] << 16) | (bytes[p + 11] << 24);
+      let h =
+        Math.imul(a, 0x9e3779b1) ^
+        Math.imul(b ^ (b >>> 15), 0x85ebca6b) ^
+        Math.imul(c ^ (c >>> 13), 0xc2b2ae35);
+      h ^= h >>> 16;
       h = Math.imul(h, 0x2c1b3c6d);
       h ^= h >>> 12;
       const slot = h >>> (32 - TABLE_BITS);

@@ -12,10 +12,15 @@ import type { RandomAccessSource } from "../common/source.ts";
 /** Smaller tensors stay packed: a chunk of their own costs more than a reference saves. */
 export const MIN_ALONE = 4 << 10;
 
+/** Bytes read from each end of a tensor for its first, cheap fingerprint. */
+const EDGE = 64;
+
 /**
  * The indices of tensor regions shorter than a chunk whose length, dtype and CRC-32 equal
- * another's. Only tensors whose length and dtype repeat are read, once each; equal CRCs
- * are enough here, since the deduplicator compares every byte before it writes a reference.
+ * another's. Cheap for files without such repeats: tensors whose length and dtype repeat
+ * are first told apart by their first and last 64 bytes, and only those that still match
+ * another are read whole for their CRC-32. Equal CRCs are enough here, since the
+ * deduplicator compares every byte before it writes a reference.
  */
 export async function repeatedSmallTensors(
   source: RandomAccessSource,
@@ -31,17 +36,30 @@ export async function repeatedSmallTensors(
     else byShape.set(key, [i]);
   }
   const alone = new Set<number>();
+  const groupBy = async (list: number[], key: (i: number) => Promise<string>) => {
+    const groups = new Map<string, number[]>();
+    for (const i of list) {
+      const k = await key(i);
+      const same = groups.get(k);
+      if (same) same.push(i);
+      else groups.set(k, [i]);
+    }
+    return [...groups.values()].filter((g) => g.length > 1);
+  };
+  const edges = async (i: number) => {
+    const r = regions[i];
+    const head = await source.read(r.offset, EDGE);
+    const tail = await source.read(r.offset + r.length - EDGE, EDGE);
+    return `${Buffer.from(head).toString("latin1")}${Buffer.from(tail).toString("latin1")}`;
+  };
+  const whole = async (i: number) => {
+    const r = regions[i];
+    return String(crc32(await source.read(r.offset, r.length)));
+  };
   for (const list of byShape.values()) {
     if (list.length < 2) continue;
-    const byCrc = new Map<number, number[]>();
-    for (const i of list) {
-      const r = regions[i];
-      const crc = crc32(await source.read(r.offset, r.length));
-      const same = byCrc.get(crc);
-      if (same) same.push(i);
-      else byCrc.set(crc, [i]);
-    }
-    for (const same of byCrc.values()) if (same.length > 1) for (const i of same) alone.add(i);
+    for (const candidates of await groupBy(list, edges))
+      for (const same of await groupBy(candidates, whole)) for (const i of same) alone.add(i);
   }
   return alone;
 }
