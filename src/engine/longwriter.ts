@@ -34,7 +34,8 @@ const KEY = 12;
  * step at their first common anchor, so a repeat of a few KiB still shows.
  */
 const GAP = 2048;
-const TABLE_BITS = 16;
+/** Slots of the anchor table: four for each anchor the last LONG_REACH bytes can hold. */
+const TABLE_BITS = 13;
 /** A chunk is coded again when at least this many anchors, and this share of them, hit earlier chunks. */
 const MIN_HITS = 8;
 const MIN_SHARE = 1 / 32;
