@@ -119,20 +119,17 @@ export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize
 
 /** BF16 merge: out[i] = (sm & 0x80) << 8 | e << 7 | sm & 0x7f, as u16 words. */
 export function mergeBf16(e: usize, sm: usize, n: u32, out: usize): void {
-  const low7 = i16x8.splat(0x7f);
-  const sign = i16x8.splat(0x80);
+  const top = i8x16.splat(-128);
   let i: u32 = 0;
   for (; i + 16 <= n; i += 16) {
     const ev = v128.load(e + i);
     const sv = v128.load(sm + i);
-    const el = i16x8.extend_low_i8x16_u(ev);
-    const eh = i16x8.extend_high_i8x16_u(ev);
-    const sl = i16x8.extend_low_i8x16_u(sv);
-    const sh = i16x8.extend_high_i8x16_u(sv);
-    const lo = v128.or(v128.or(i16x8.shl(v128.and(sl, sign), 8), i16x8.shl(el, 7)), v128.and(sl, low7));
-    const hi = v128.or(v128.or(i16x8.shl(v128.and(sh, sign), 8), i16x8.shl(eh, 7)), v128.and(sh, low7));
-    v128.store(out + ((<usize>i) << 1), lo);
-    v128.store(out + ((<usize>i) << 1) + 16, hi);
+    // Low byte: exponent bit 0 over the mantissa; high byte: the sign over exponent >> 1.
+    const lo = v128.bitselect(i8x16.shl(ev, 7), sv, top);
+    const hi = v128.bitselect(sv, i8x16.shr_u(ev, 1), top);
+    const p = out + ((<usize>i) << 1);
+    v128.store(p, i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    v128.store(p + 16, i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
   }
   for (; i < n; i++) {
     const s = <u32>load<u8>(sm + i);
@@ -242,7 +239,22 @@ export function splitF16(src: usize, n: u32, e: usize, lo: usize, hi: usize): vo
 }
 
 export function mergeF16(e: usize, lo: usize, hi: usize, n: u32, out: usize): void {
-  for (let i: u32 = 0; i < n; i++) {
+  const three = i8x16.splat(3);
+  const four = i8x16.splat(4);
+  let i: u32 = 0;
+  for (; i + 16 <= n; i += 16) {
+    const h = v128.load(hi + i);
+    const l = v128.load(lo + i);
+    // High byte: the sign (h bit 2) at bit 7, the 5 exponent bits at 2..6, h bits 0..1.
+    const top = v128.or(
+      v128.or(i8x16.shl(v128.and(h, four), 5), i8x16.shl(v128.load(e + i), 2)),
+      v128.and(h, three),
+    );
+    const p = out + ((<usize>i) << 1);
+    v128.store(p, i8x16.shuffle(l, top, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    v128.store(p + 16, i8x16.shuffle(l, top, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+  }
+  for (; i < n; i++) {
     const h = <u32>load<u8>(hi + i);
     store<u16>(
       out + ((<usize>i) << 1),
@@ -300,6 +312,22 @@ export function splitPlanes(src: usize, n: u32, width: u32, streams: usize): voi
   }
 }
 
+/**
+ * 8 elements of 8 bytes at p from their planes paired into 16-bit units: a01 holds
+ * planes 0 and 1 of elements 0..7, a23 planes 2 and 3, and so on.
+ */
+function store8(p: usize, a01: v128, a23: v128, a45: v128, a67: v128): void {
+  // 32-bit units: planes 0..3 and 4..7 of elements 0..3 (lo) and 4..7 (hi).
+  const lo03 = i8x16.shuffle(a01, a23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const hi03 = i8x16.shuffle(a01, a23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  const lo47 = i8x16.shuffle(a45, a67, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const hi47 = i8x16.shuffle(a45, a67, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  v128.store(p, i8x16.shuffle(lo03, lo47, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+  v128.store(p + 16, i8x16.shuffle(lo03, lo47, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31));
+  v128.store(p + 32, i8x16.shuffle(hi03, hi47, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+  v128.store(p + 48, i8x16.shuffle(hi03, hi47, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31));
+}
+
 export function mergePlanes(streams: usize, n: u32, width: u32, out: usize): void {
   let i: u32 = 0;
   const s = <usize>n;
@@ -314,6 +342,33 @@ export function mergePlanes(streams: usize, n: u32, width: u32, out: usize): voi
       v128.store(
         out + ((<usize>i) << 1) + 16,
         i8x16.shuffle(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+      );
+    }
+  } else if (width === 8) {
+    for (; i + 16 <= n; i += 16) {
+      const b0 = v128.load(streams + i);
+      const b1 = v128.load(streams + s + i);
+      const b2 = v128.load(streams + 2 * s + i);
+      const b3 = v128.load(streams + 3 * s + i);
+      const b4 = v128.load(streams + 4 * s + i);
+      const b5 = v128.load(streams + 5 * s + i);
+      const b6 = v128.load(streams + 6 * s + i);
+      const b7 = v128.load(streams + 7 * s + i);
+      const p = out + ((<usize>i) << 3);
+      // Planes paired into 16-bit units, elements 0..7 (lo) and 8..15 (hi).
+      store8(
+        p,
+        i8x16.shuffle(b0, b1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        i8x16.shuffle(b2, b3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        i8x16.shuffle(b4, b5, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        i8x16.shuffle(b6, b7, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+      );
+      store8(
+        p + 64,
+        i8x16.shuffle(b0, b1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+        i8x16.shuffle(b2, b3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+        i8x16.shuffle(b4, b5, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+        i8x16.shuffle(b6, b7, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
       );
     }
   } else if (width === 4) {
@@ -360,11 +415,25 @@ export function mergeBlocks(streams: usize, n: u32, width: u32, fields: usize, n
     const start = <usize>load<u32>(fields + ((<usize>f) << 3));
     const length = <usize>load<u32>(fields + ((<usize>f) << 3) + 4);
     let j = out + start;
+    // A field is a few bytes to 128: copied with loads and stores of its size, not
+    // memory.copy (a call per block).
     if (length === 1) {
       for (let b: u32 = 0; b < n; b++, j += width) store<u8>(j, load<u8>(at++));
+    } else if ((length & 15) === 0) {
+      for (let b: u32 = 0; b < n; b++, j += width) {
+        for (let c: usize = 0; c < length; c += 16) v128.store(j + c, v128.load(at + c));
+        at += length;
+      }
+    } else if (length === 4) {
+      for (let b: u32 = 0; b < n; b++, j += width) {
+        store<u32>(j, load<u32>(at));
+        at += 4;
+      }
     } else {
       for (let b: u32 = 0; b < n; b++, j += width) {
-        memory.copy(j, at, length);
+        let c: usize = 0;
+        for (; c + 8 <= length; c += 8) store<u64>(j + c, load<u64>(at + c));
+        for (; c < length; c++) store<u8>(j + c, load<u8>(at + c));
         at += length;
       }
     }

@@ -263,6 +263,63 @@ for (const [dtype, raw] of [
   }
 }
 
+// The F32 exponents decoded straight into F32 words with the 3 stored mantissa planes,
+// against decoding them and then merging the 4 streams.
+{
+  const n = f32.length / 4;
+  const payload = hierEncode(f32, { dtype: "F32" }).payload;
+  const view = new DataView(payload.buffer, payload.byteOffset);
+  const header = 8 + 5 * 4 + payload[2];
+  const lengths = [0, 1, 2, 3].map((s) => view.getUint32(8 + 5 * s + 1, true));
+  const starts = [header];
+  for (let s = 1; s < 4; s++) starts.push(starts[s - 1] + lengths[s - 1]);
+  const block = payload.subarray(starts[0], starts[0] + lengths[0]);
+  const stored = [1, 2, 3].every((s) => payload[8 + 5 * s] === 1);
+  if (block[0] === 2 && payload[8] === 2 && stored) {
+    const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
+    const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
+    const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
+    k.begin(8 * n + block.length + 128);
+    const blockAt = k.alloc(block.length + 8);
+    const eAt = k.alloc(n);
+    const planes = [1, 2, 3].map((s) => {
+      const at = k.alloc(n);
+      k.u8().set(payload.subarray(starts[s], starts[s] + n), at);
+      return at;
+    });
+    const outAt = k.alloc(4 * n);
+    k.u8().set(block, blockAt);
+    k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
+    pair(
+      "fused kernel decodeLanesF32 vs decodeLanes + mergeF32",
+      "real F32",
+      4 * n,
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanes(blockAt, block.length, eAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
+        k.x.mergeF32(eAt, planes[0], planes[1], planes[2], n, outAt);
+      },
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanesF32(
+          blockAt,
+          block.length,
+          planes[0],
+          planes[1],
+          planes[2],
+          outAt,
+          n,
+          k.at.multi,
+          k.at.single,
+          bits,
+          k.at.lanes,
+        );
+      },
+      "here the TS column is the two kernels in turn (what HIER uses), the kernel column the fused one",
+    );
+  }
+}
+
 // node:zlib's crc32 (MMH's chunk and header checksums).
 {
   let sink = 0;

@@ -26,15 +26,16 @@
  * A /healthz probe runs every second throughout; the server's resident memory is read
  * from /proc/PID/status every 200 ms.
  */
-import { spawn } from "node:child_process";
+import { fork, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { createRequire } from "node:module";
 import { loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { compress, decompress, decompressStream } from "../src/index.ts";
+import type { CannonJob, CannonReport, CannonResult, Kind } from "./lib/cannon-child.ts";
+import { KINDS } from "./lib/cannon-child.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { mulberry32 } from "./lib/data.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, KiB, MiB, machineLines, table } from "./lib/report.ts";
@@ -51,41 +52,8 @@ const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "r
 /** Autocannon's per-request timeout: a request slower than this counts as an error. */
 const TIMEOUT_SECONDS = 30;
 /** Share of the load's connections per kind of request. */
-const MIX = { compress: 0.1, decompress: 0.2, range: 0.7 } as const;
-type Kind = keyof typeof MIX;
-const KINDS = Object.keys(MIX) as Kind[];
+const MIX: Record<Kind, number> = { compress: 0.1, decompress: 0.2, range: 0.7 };
 const FAULT_SHARE = 0.1;
-
-// ---------------------------------------------------------------------------------------
-// autocannon has no types of its own; this is the part of its API used here.
-
-interface CannonRequest {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: Buffer;
-}
-interface CannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  timeout: number;
-  pipelining: number;
-  requests: (CannonRequest & { setupRequest?: (request: CannonRequest) => CannonRequest })[];
-}
-interface CannonResult {
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  resets: number;
-  statusCodeStats: Record<string, { count: number }>;
-  latency: { p50: number; p99: number; max: number; totalCount: number };
-  requests: { total: number; sent: number };
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (
-  options: CannonOptions,
-) => Promise<CannonResult>;
 
 // ---------------------------------------------------------------------------------------
 // Inputs and the store.
@@ -99,6 +67,8 @@ interface Input {
   earlyCorrupt: Buffer;
   /** Damage in a later chunk: the answer starts and is then cut. */
   lateCorrupt: Buffer;
+  /** Where raw, mmh and earlyCorrupt are on disk, for the load generator's process. */
+  files: { raw: string; mmh: string; earlyCorrupt: string };
 }
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -126,7 +96,7 @@ async function piecesBeforeFailure(bytes: Buffer): Promise<number> {
   }
 }
 
-async function prepareInputs(store: string): Promise<Input[]> {
+async function prepareInputs(store: string, bodies: string): Promise<Input[]> {
   const inputs: Input[] = [];
   for (const name of readdirSync(dataDir).sort()) {
     if (!name.endsWith(".safetensors")) continue;
@@ -151,7 +121,15 @@ async function prepareInputs(store: string): Promise<Input[]> {
     }
     if (!earlyCorrupt || !lateCorrupt)
       throw new Error(`${name}: found no early and late damage to test with`);
-    inputs.push({ name, raw, sha256: sha256(raw), mmh, earlyCorrupt, lateCorrupt });
+    const files = {
+      raw: join(bodies, `${name}.raw`),
+      mmh: join(bodies, `${name}.mmh`),
+      earlyCorrupt: join(bodies, `${name}.early`),
+    };
+    writeFileSync(files.raw, raw);
+    writeFileSync(files.mmh, mmh);
+    writeFileSync(files.earlyCorrupt, earlyCorrupt);
+    inputs.push({ name, raw, sha256: sha256(raw), mmh, earlyCorrupt, lateCorrupt, files });
   }
   if (inputs.length === 0) throw new Error(`no .safetensors files in ${dataDir}`);
   return inputs;
@@ -576,6 +554,8 @@ async function rewriteLoop(configFile: string, stop: () => boolean, counts: { go
 
 interface ServerView {
   reloads: { success: number; failure: number };
+  /** From prom-client's process metrics, summed over the workers with --workers: bytes. */
+  memory: { rss: number; heapTotal: number; heapUsed: number; external: number };
   generation: number;
   inFlight: number;
   errors: Record<string, number>;
@@ -596,6 +576,12 @@ async function serverView(port: number): Promise<ServerView> {
       failure: value(/^mmh_config_reloads_total\{result="failure"\} (\d+)/m),
     },
     generation: ready.config.generation,
+    memory: {
+      rss: value(/^process_resident_memory_bytes (\d+)/m),
+      heapTotal: value(/^nodejs_heap_size_total_bytes (\d+)/m),
+      heapUsed: value(/^nodejs_heap_size_used_bytes (\d+)/m),
+      external: value(/^nodejs_external_memory_bytes (\d+)/m),
+    },
     inFlight: value(/^mmh_requests_in_flight (\d+)/m),
     errors,
   };
@@ -616,8 +602,50 @@ interface PhaseResult {
   rewrites: { good: number; bad: number };
   peakRss: number;
   seconds: number;
+  /**
+   * CPU seconds over the phase: the server's processes, the load generator's process, and
+   * this one (checking clients, health probe, aborting clients, reading the server's log);
+   * with the load generator's event-loop delay (ms).
+   */
+  cpu: {
+    server: number;
+    generator: number;
+    checkers: number;
+    generatorLoopP99: number;
+    generatorLoopMax: number;
+  };
   /** The server's own durations of the requests it logged during the phase. */
   serverSide: { route: string; status: number; ms: number }[];
+}
+
+/** Runs the load in a process of its own (bench/lib/cannon-child.ts). */
+function runCannon(job: CannonJob): Promise<CannonReport> {
+  const child = fork(join(root, "bench", "lib", "cannon-child.ts"), [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  return new Promise((resolve, reject) => {
+    let report: CannonReport | undefined;
+    child.once("message", (message) => {
+      report = message as CannonReport;
+    });
+    child.once("exit", (code) =>
+      report ? resolve(report) : reject(new Error(`the load generator exited with ${code} and no report`)),
+    );
+    child.send(job);
+  });
+}
+
+/** User + system CPU seconds of the server's processes (utime and stime of /proc/PID/stat). */
+function cpuSecondsOf(pid: number): number {
+  let ticks = 0;
+  for (const each of processesOf(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${each}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {}
+  }
+  return ticks / 100;
 }
 
 function connectionsFor(total: number): Record<Kind, number> {
@@ -639,48 +667,16 @@ async function runPhase(
   sampler: RssSampler,
 ): Promise<PhaseResult> {
   const seed = name.length * 1000;
-  const random = mulberry32(seed);
-  const pickInput = () => inputs[Math.floor(random() * inputs.length)];
   const aborters = faults ? Math.round(connections * FAULT_SHARE) : 0;
-  const perKind = connectionsFor(connections - aborters);
-  let corruptSent = 0;
-  const cannonOptions = (kind: Kind): CannonOptions => ({
+  const job: CannonJob = {
     url: server.url,
-    connections: perKind[kind],
     duration,
-    timeout: TIMEOUT_SECONDS,
-    pipelining: 1,
-    requests: [
-      {
-        setupRequest: (request): CannonRequest => {
-          const input = pickInput();
-          if (kind === "range") {
-            const length = 4 * KiB + Math.floor(random() * 60 * KiB);
-            const start = Math.floor(random() * Math.max(1, input.raw.length - length));
-            const end = Math.min(input.raw.length, start + length) - 1;
-            return {
-              ...request,
-              method: "GET",
-              path: `/models/${input.name}`,
-              headers: { range: `bytes=${start}-${end}` },
-            };
-          }
-          let body = kind === "compress" ? input.raw : input.mmh;
-          if (faults && kind === "decompress" && random() < FAULT_SHARE) {
-            body = input.earlyCorrupt;
-            corruptSent++;
-          }
-          return {
-            ...request,
-            method: "POST",
-            path: `/v1/${kind}`,
-            headers: { "content-type": "application/octet-stream" },
-            body,
-          };
-        },
-      },
-    ],
-  });
+    timeoutSeconds: TIMEOUT_SECONDS,
+    connections: connectionsFor(connections - aborters),
+    seed,
+    corruptShare: faults ? FAULT_SHARE : 0,
+    inputs: inputs.map((input) => ({ name: input.name, size: input.raw.length, ...input.files })),
+  };
   let stopped = false;
   const stop = () => stopped;
   const tallies = newTallies();
@@ -701,15 +697,26 @@ async function runPhase(
     ),
     ...(faults ? [rewriteLoop(configFile, stop, rewrites)] : []),
   ];
-  const results = await Promise.all(KINDS.map((kind) => autocannon(cannonOptions(kind))));
+  const cpuBefore = process.cpuUsage();
+  const serverCpuBefore = cpuSecondsOf(server.pid);
+  const report = await runCannon(job);
+  const cpu = process.cpuUsage(cpuBefore);
+  const serverCpu = cpuSecondsOf(server.pid) - serverCpuBefore;
   stopped = true;
   await Promise.all(helpers);
   resetAgent();
   const elapsed = (performance.now() - started) / 1000;
   return {
     name,
-    cannon: Object.fromEntries(KINDS.map((kind, i) => [kind, results[i]])) as Record<Kind, CannonResult>,
-    corruptSent,
+    cannon: report.results,
+    corruptSent: report.corruptSent,
+    cpu: {
+      server: serverCpu,
+      generator: report.cpuSeconds,
+      checkers: (cpu.user + cpu.system) / 1e6,
+      generatorLoopP99: report.loopDelayP99Ms,
+      generatorLoopMax: report.loopDelayMaxMs,
+    },
     tallies,
     problems,
     aborts,
@@ -828,7 +835,9 @@ async function main(): Promise<void> {
   const configFile = join(work, "config.json");
   writeFileSync(configFile, GOOD_CONFIG("balanced"));
   mkdirSync(store);
-  const inputs = await prepareInputs(store);
+  const bodies = join(work, "bodies");
+  mkdirSync(bodies);
+  const inputs = await prepareInputs(store, bodies);
   console.log(
     `inputs: ${inputs.map((i) => `${i.name} (${i.raw.length} B, .mmh ${i.mmh.length} B)`).join(", ")}`,
   );
@@ -850,6 +859,8 @@ async function main(): Promise<void> {
   console.log(`load, ${connections} connections, ${seconds} s ...`);
   const load = await runPhase("load", server, inputs, seconds, false, configFile, sampler);
   const rssAfterLoad = await settledRss(server);
+  const viewAfterLoad = await serverView(server.port);
+  resetAgent();
   console.log(`after load: RSS ${mib(rssAfterLoad)} MiB (peak ${mib(load.peakRss)})`);
 
   console.log(`faults, ${connections} connections, ${seconds} s ...`);
@@ -903,7 +914,7 @@ async function main(): Promise<void> {
     ...machineLines(cmd),
     codeLine(),
     `- Memory: ${fmt(totalmem() / 2 ** 30, 1)} GiB. Load average at start: ${loadAtStart.map((l) => fmt(l, 2)).join(", ")}. Took ${fmt(elapsed / 1000)} s. ${contentionNote(waitAtStart, elapsed)}`,
-    "- The load generator (autocannon and the checking clients, one Node process) and the server share the machine's cores, so the rates are those of this machine with its load, not of the server alone.",
+    "- The load generator (autocannon, in a Node process of its own) and the checking clients (this script's process) share the machine's cores with the server, so the rates are those of this machine with its load, not of the server alone; each phase says how much CPU each of the three used.",
     "",
     "## Setup",
     "",
@@ -926,7 +937,7 @@ async function main(): Promise<void> {
     lines.push(
       `## ${phase.name === "load" ? "Load" : "Faults"}: ${connections} connections, ${seconds} s`,
       "",
-      `Peak RSS during the phase: ${mib(phase.peakRss)} MiB (baseline ${mib(baseline)} MiB).`,
+      `Peak RSS during the phase: ${mib(phase.peakRss)} MiB (baseline ${mib(baseline)} MiB). CPU time over its ${fmt(phase.seconds)} s: the server ${fmt(phase.cpu.server)} s (${fmt((phase.cpu.server / phase.seconds) * 100)}% of one core), the load generator ${fmt(phase.cpu.generator)} s (its event loop delayed ${fmt(phase.cpu.generatorLoopP99)} ms at p99, ${fmt(phase.cpu.generatorLoopMax)} ms at most), the checking process ${fmt(phase.cpu.checkers)} s.`,
       "",
       "autocannon (latency to the end of the response):",
       "",
@@ -956,6 +967,25 @@ async function main(): Promise<void> {
         [`${settleSeconds} s after faults`, mib(rssAfterFaults)],
         ["VmHWM (peak of the whole run)", mib(hwm)],
       ],
+    ),
+    "",
+    `What the service's own /metrics said at the same moments (prom-client's process metrics${workers > 1 ? ", summed over the workers; the primary process is not in them" : ""}), MiB:`,
+    "",
+    table(
+      ["moment", "resident", "V8 heap total", "V8 heap used", "external (Buffers, WebAssembly, zstd)"],
+      (
+        [
+          ["baseline", viewBefore],
+          ["after load", viewAfterLoad],
+          ["after faults", viewAfter],
+        ] as const
+      ).map(([moment, view]) => [
+        moment,
+        mib(view.memory.rss),
+        mib(view.memory.heapTotal),
+        mib(view.memory.heapUsed),
+        mib(view.memory.external),
+      ]),
     ),
     "",
     `Errors the server counted over the whole run (mmh_errors_total): ${

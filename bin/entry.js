@@ -2,15 +2,15 @@
 // JavaScript bundle in dist/. In a checkout it runs dist/ when `npm run build` built it from
 // exactly the sources in src/, else the TypeScript in src/ itself, so an edit never runs
 // stale code (built code starts faster: docs/ENGINE.md, "Start-up and V8's tiers").
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 
 /** The name of the stamp the build writes into dist/, holding sourceDigest of what it compiled. */
 export const STAMP = "BUILD.json";
 
-/** The sha256 of every .ts file under `dir`: their paths and contents, in path order. */
-export function sourceDigest(dir) {
+/** Every .ts file under `dir`, in path order. */
+function sources(dir) {
   const files = [];
   const walk = (at) => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
@@ -20,7 +20,26 @@ export function sourceDigest(dir) {
     }
   };
   walk(dir);
-  files.sort();
+  return files.sort();
+}
+
+/**
+ * The size and modification time of every .ts file under `dir`, as one string: what the
+ * build saw. Equal stats mean no file changed, as make judges it, for the cost of a stat
+ * per file instead of reading and hashing them all at every start.
+ */
+export function sourceStats(dir) {
+  return sources(dir)
+    .map((path) => {
+      const { size, mtimeMs } = statSync(path);
+      return `${relative(dir, path)}\0${size}\0${mtimeMs}`;
+    })
+    .join("\n");
+}
+
+/** The sha256 of every .ts file under `dir`: their paths and contents, in path order. */
+export function sourceDigest(dir) {
+  const files = sources(dir);
   // Loaded here, not at the top: an installed package never needs it (node:crypto takes
   // several milliseconds to load).
   const { createHash } = process.getBuiltinModule("node:crypto");
@@ -37,7 +56,11 @@ export function sourceDigest(dir) {
 export function builtIsCurrent(root) {
   try {
     const stamp = JSON.parse(readFileSync(join(root, "dist", STAMP), "utf8"));
-    return typeof stamp.source === "string" && stamp.source === sourceDigest(join(root, "src"));
+    if (typeof stamp.source !== "string") return false;
+    const src = join(root, "src");
+    // The files as the build saw them; else (a file touched, copied, checked out) compare content.
+    if (typeof stamp.stats === "string" && stamp.stats === sourceStats(src)) return true;
+    return stamp.source === sourceDigest(src);
   } catch {
     return false;
   }

@@ -30,7 +30,7 @@ import {
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { build } from "esbuild";
-import { STAMP, sourceDigest } from "../bin/entry.js";
+import { STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
 import { kernelSourceDigest } from "../src/codecs/hier/kernels.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -108,6 +108,7 @@ const STEPS: { name: string; run: () => void | Promise<void> }[] = [
   { name: "kernels", run: () => copyFileSync(buildKernels(), join(dist, "kernels.wasm")) },
 ];
 
+const stats = sourceStats(src);
 const before = sourceDigest(src);
 rmSync(dist, { recursive: true, force: true });
 for (const step of STEPS) {
@@ -118,8 +119,8 @@ for (const step of STEPS) {
     process.exit(1);
   }
 }
-if (sourceDigest(src) !== before) {
+if (sourceDigest(src) !== before || sourceStats(src) !== stats) {
   console.error("build: src/ changed while it was built; run the build again");
   process.exit(1);
 }
-writeFileSync(join(dist, STAMP), `${JSON.stringify({ source: before }, null, 2)}\n`);
+writeFileSync(join(dist, STAMP), `${JSON.stringify({ source: before, stats }, null, 2)}\n`);

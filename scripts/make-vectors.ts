@@ -24,7 +24,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32, constants as zlibConstants, zstdCompressSync } from "node:zlib";
+import { crc32, constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import {
   fieldWidth,
@@ -47,6 +47,7 @@ import {
   INDEX_ENTRY_SIZE,
   INDEX_FIXED_SIZE,
   type IndexEntry,
+  parseIndex,
 } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
 import { encodeLong } from "../src/engine/longwriter.ts";
@@ -1393,6 +1394,23 @@ function p251Record(raw: Buffer): RawRecord {
 
 // ---- a folder archive ------------------------------------------------------------------------
 
+/** `file` with its footer stored as plain JSON (index flags 0), lengths and checksums fixed. */
+function withPlainFooter(file: Buffer): Buffer {
+  const layout = layoutOf(file);
+  const at = layout.indexOffset;
+  if (file.readUInt32LE(at + 4) === 0) return file;
+  const footerAt = at + INDEX_FIXED_SIZE + layout.entryCount * INDEX_ENTRY_SIZE;
+  const json = zstdDecompressSync(file.subarray(footerAt + 4, layout.trailerOffset));
+  const out = Buffer.concat([file.subarray(0, footerAt), json, file.subarray(layout.trailerOffset)]);
+  out.writeUInt32LE(0, at + 4);
+  out.writeUInt32LE(json.length, at + 16);
+  const indexLength = footerAt + json.length - at;
+  fixIndexCrc(out, { indexOffset: at, indexLength });
+  out.writeBigUInt64LE(BigInt(indexLength), out.length - 80 + 8);
+  fixTrailerCrc(out);
+  return out;
+}
+
 {
   const root = mkdtempSync(join(tmpdir(), "mmh-vectors-"));
   const dir = join(root, "model");
@@ -1410,15 +1428,15 @@ function p251Record(raw: Buffer): RawRecord {
     chmodSync(join(dir, "up"), 0o750);
     const file = join(root, "model.mmh");
     await pack(dir, file, { threads: 1 });
-    const bytes = readFileSync(file);
-    const footer = JSON.parse(
-      bytes
-        .subarray(
-          layoutOf(bytes).indexOffset + INDEX_FIXED_SIZE + layoutOf(bytes).entryCount * INDEX_ENTRY_SIZE,
-          layoutOf(bytes).trailerOffset,
-        )
-        .toString("utf8"),
-    ) as { entries: ArchiveEntry[] };
+    // Made before footers were stored compressed; its must-fail edits change the footer's text.
+    const bytes = withPlainFooter(readFileSync(file));
+    const where = layoutOf(bytes);
+    const footer = parseIndex(
+      bytes.subarray(where.indexOffset, where.indexOffset + INDEX_FIXED_SIZE),
+      bytes.subarray(where.indexOffset + INDEX_FIXED_SIZE, where.trailerOffset),
+      where.headerSize,
+      where.indexOffset,
+    ).footer as unknown as { entries: ArchiveEntry[] };
     const tree = footer.entries.map((e) =>
       e.type === "file"
         ? { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256: e.sha256 }
@@ -1578,6 +1596,63 @@ function p251Record(raw: Buffer): RawRecord {
     "fail-delta-mode-5.mmh",
     "a DLTA record with mode 5 (only 0 to 4 exist)",
     assembleRecords([badMode]),
+    "E_CORRUPT",
+  );
+}
+
+// ---- a zstd-compressed footer (FORMAT.md §4, index flag bit 0) ---------------------------------
+
+{
+  const a = lines(12, 2000);
+  const tensors = Array.from({ length: 24 }, (_, i) => ({
+    name: `model.layers.${i >> 2}.mlp.proj_${i & 3}.weight`,
+    dtype: "F32",
+    shape: [1, 4],
+    offset: i * 16,
+    length: 16,
+  }));
+  const footer = { format: "raw", tensors };
+  const record: RawRecord = {
+    raw: a,
+    codec: "ZSTD",
+    payload: encodeChunk(a, codecByName("zstd"), 19).payload,
+  };
+  const good = assembleRecords([record], footer);
+  const at = layoutOf(good).indexOffset;
+  if (good.readUInt32LE(at + 4) !== 1)
+    throw new Error("footer-zstd.mmh: the footer was not stored compressed");
+  await mustDecode(
+    "footer-zstd.mmh",
+    `one ZSTD chunk of text and a footer of ${JSON.stringify(footer).length} bytes of JSON (a tensor table of 24 tensors) stored zstd-compressed: index flags 1, the footer metadata a u32 length and one zstd frame`,
+    good,
+    a,
+  );
+  Object.assign(vectors[vectors.length - 1], { madeBy: `mmh ${VERSION}` });
+  const footerAt = at + INDEX_FIXED_SIZE + INDEX_ENTRY_SIZE;
+  const edited = (edit: (file: Buffer) => void) => {
+    const file = copy(good);
+    edit(file);
+    fixIndexCrc(file, layoutOf(file));
+    return file;
+  };
+  await mustFailNew(
+    "fail-index-flag-2.mmh",
+    "as footer-zstd.mmh, with index flags 3: bit 1 is reserved (index CRC recomputed)",
+    edited((file) => file.writeUInt32LE(3, at + 4)),
+    "E_UNSUPPORTED",
+  );
+  await mustFailNew(
+    "fail-footer-zstd-length.mmh",
+    "as footer-zstd.mmh, but the compressed footer declares one byte more than its frame decodes to (index CRC recomputed)",
+    edited((file) => file.writeUInt32LE(file.readUInt32LE(footerAt) + 1, footerAt)),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-footer-zstd-not-a-frame.mmh",
+    "as footer-zstd.mmh, but the zstd frame's magic number is damaged (index CRC recomputed)",
+    edited((file) => {
+      file[footerAt + 4] ^= 0xff;
+    }),
     "E_CORRUPT",
   );
 }

@@ -2,13 +2,14 @@
  * MMH's public API (docs/API.md). The CLI, the service and the Python package are
  * clients of this module.
  */
+import { constants } from "node:buffer";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
-import type { Header, Trailer } from "./container/format.ts";
+import { type Header, TRAILER_SIZE, type Trailer } from "./container/format.ts";
 import type { Footer } from "./container/metadata.ts";
 import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { describeSource, usesDtypes } from "./engine/describe.ts";
@@ -24,6 +25,7 @@ import {
   resolveCompressOptions,
   resolveMaxOutput,
 } from "./engine/options.ts";
+import { describeStream } from "./engine/prefix.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import { bytesReread, closing, fileReread } from "./engine/refwriter.ts";
@@ -106,6 +108,18 @@ export interface Inspection {
   codecs: Record<string, number>;
 }
 
+/** Options of compressStream() for what it knows of its input. */
+export interface StreamSizeOptions {
+  /**
+   * The stream's exact length in bytes, when it is known beforehand (as zstd's
+   * --stream-size). Formats whose header comes first (safetensors, npy, GGUF; any format
+   * when the whole stream fits in the bytes held back for it) are then recognised from the
+   * first bytes, so the container gets the tensor table and tensor-aligned chunks a file
+   * gets. A stream of another length fails with E_BAD_OPTION at its end.
+   */
+  size?: number;
+}
+
 /** Options of the APIs that yield their output as a stream of pieces. */
 export interface StreamOutputOptions {
   /**
@@ -130,6 +144,45 @@ async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const pieces: Uint8Array[] = [];
   for await (const part of parts) pieces.push(part);
   return Buffer.concat(pieces);
+}
+
+/**
+ * The pieces written into `output` at their offsets (a piece already in its place is
+ * not copied): the content, when they fill it exactly.
+ */
+async function collectInto(parts: AsyncIterable<Uint8Array>, output: Buffer): Promise<Uint8Array> {
+  let at = 0;
+  for await (const part of parts) {
+    if (at + part.length > output.length)
+      throw new MmhError("E_CORRUPT", `content runs past the ${output.length} bytes the index gives`);
+    if (part.buffer !== output.buffer || part.byteOffset !== output.byteOffset + at) output.set(part, at);
+    at += part.length;
+  }
+  if (at !== output.length)
+    throw new MmhError("E_CORRUPT", `content holds ${at} bytes, the index gives ${output.length}`);
+  return output;
+}
+
+/**
+ * Memory for the content of the container `bytes`, sized from its index, or undefined
+ * when that cannot be known (not an .mmh container, damage: the decoder then says why)
+ * or is more than `maxOutput`.
+ */
+async function contentMemory(bytes: Uint8Array, maxOutput: number): Promise<Buffer | undefined> {
+  let rawLength: number;
+  try {
+    const reader = await MmhReader.open(bufferSource(bytes));
+    rawLength = reader.rawLength;
+    await reader.close();
+  } catch {
+    return undefined;
+  }
+  if (rawLength > maxOutput || rawLength > constants.MAX_LENGTH) return undefined;
+  try {
+    return Buffer.allocUnsafeSlow(rawLength);
+  } catch {
+    return undefined;
+  }
 }
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -187,13 +240,27 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
   });
 }
 
-/** Decompress a whole .mmh container held in memory. */
+/**
+ * Decompress a whole .mmh container held in memory. Without a `threads` option, the
+ * default for a file of its size (defaultThreadsFor).
+ */
 export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
-  return guard(() =>
-    collect(
-      decodeContainer(once(bytes), options, undefined, false, undefined, async () => bufferSource(bytes)),
-    ),
-  );
+  return guard(async () => {
+    // The content is decoded into one buffer sized from the index, each chunk in its place.
+    const output = await contentMemory(bytes, resolveMaxOutput(options));
+    // Without a threads option, as for a file: one thread below the size where a pool pays.
+    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
+    const decoded = decodeContainer(
+      once(bytes),
+      opts,
+      undefined,
+      false,
+      undefined,
+      async () => bufferSource(bytes),
+      output,
+    );
+    return output ? collectInto(decoded, output) : collect(decoded);
+  });
 }
 
 /**
@@ -202,16 +269,24 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
  */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
-  options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
+  options: CompressOptions & ProgressOptions & StreamOutputOptions & StreamSizeOptions = {},
 ): CodedStream<CompressSummary> {
   const summary = emptySummary();
+  const size = options.size;
+  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0))
+    throw new MmhError("E_BAD_OPTION", `size must be a whole number of bytes, not ${size}`);
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
       progress.report();
-      yield* progress.writing(
-        encodeContainer(progress.reading(source), options, summary, undefined, options.reuse),
-      );
+      let input: AsyncIterable<Uint8Array> = progress.reading(source);
+      let layout: SourceLayout | undefined;
+      if (size !== undefined) {
+        const chunkSize = resolveCompressOptions(options).chunkSize;
+        // With recognition off, describeStream still checks the length.
+        ({ layout, source: input } = await describeStream(input, size, chunkSize, options.recognise ?? true));
+      }
+      yield* progress.writing(encodeContainer(input, options, summary, layout, options.reuse));
     },
     (ms) => ({ ...summary, ms }),
   );
@@ -409,12 +484,45 @@ async function* decodeFile(
   progress.totalBytes = await sizeOf(src);
   progress.report();
   const memory = borrowed ? new SlotMemory() : undefined;
-  const source = progress.reading(readFileStream(src, 4 << 20, options.signal, borrowed, memory));
+  // Pieces cut where the records are, so that none is copied to be cut again.
+  const cuts = await recordCuts(src);
+  const source = progress.reading(
+    cuts
+      ? readFilePieces(src, cuts, options.signal, borrowed, memory)
+      : readFileStream(src, 4 << 20, options.signal, borrowed, memory),
+  );
   const opts = {
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
   yield* decodeContainer(source, opts, summary, borrowed, memory, () => fileSource(src));
+}
+
+/** Bytes per piece past the container's end (a decoder reading them reports them as extra bytes). */
+const PIECE_PAST_END = 4 << 20;
+
+/**
+ * The sizes of the parts of the .mmh file `src` in file order, from its index: the
+ * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), or
+ * undefined when the index cannot be read first (damage, a legacy file: the decoder
+ * then reads the file in even pieces and says what is wrong).
+ */
+async function recordCuts(src: string): Promise<Iterable<number> | undefined> {
+  let reader: MmhReader;
+  try {
+    reader = await MmhReader.open(await fileSource(src));
+  } catch {
+    return undefined;
+  }
+  const size = reader.source.size;
+  const { indexOffset } = reader.trailer;
+  const starts = [0, ...reader.chunks.map((chunk) => chunk.recordOffset), indexOffset, size - TRAILER_SIZE];
+  await reader.close();
+  return (function* () {
+    for (let i = 1; i < starts.length; i++) if (starts[i] > starts[i - 1]) yield starts[i] - starts[i - 1];
+    yield TRAILER_SIZE;
+    for (;;) yield PIECE_PAST_END;
+  })();
 }
 
 /**

@@ -246,6 +246,14 @@ describe("compressFile / decompressFile", () => {
     await rejectsWith(verify(dir), "E_IO");
   });
 
+  test("bytes where a path belongs are E_BAD_OPTION, with a one-line message", async () => {
+    const bytes = Buffer.from(await compress(Buffer.from("x".repeat(100))));
+    await rejectsWith(inspect(bytes as unknown as string), "E_BAD_OPTION");
+    await inspect(bytes as unknown as string).catch((error: Error) =>
+      assert.ok(!error.message.includes("\n") && error.message.length < 100, error.message),
+    );
+  });
+
   test("bad options are E_BAD_OPTION, before anything is written", async () => {
     const input = fresh("input.bin");
     await writeFile(input, content);
@@ -434,5 +442,27 @@ describe("readRange", () => {
     assert.ok(Buffer.from(await readRange(damaged, 0, chunkStart)).equals(content.subarray(0, chunkStart)));
     await rejectsWith(readRange(damaged, chunkStart, 1), ["E_CORRUPT", "E_CHECKSUM"]);
     await rejectsWith(readRange(damaged, chunkStart - 1, 2), ["E_CORRUPT", "E_CHECKSUM"]);
+  });
+});
+
+describe("decompress() of a buffer", () => {
+  test("decodes into one buffer sized from the index: every codec, a pool, a damaged index", async () => {
+    const mnist = await readFile(MNIST);
+    // Over POOL_AFTER_BYTES (8 MiB) of content, so that with 2 threads a pool decodes some chunks.
+    const data = Buffer.concat([mnist, content, noiseBytes(9 << 20, 5), content, textBytes(12345, 6)]);
+    const digest = sha256(data);
+    for (const codec of ["auto", "hier", "zstd", "lz4", "none"]) {
+      for (const threads of [1, 2]) {
+        const packed = await compress(data, { codec, chunkSize: 1 << 20, threads });
+        const back = await decompress(packed, { threads });
+        assert.equal(back.length, data.length, `${codec} -T${threads}: length`);
+        assert.equal(sha256(back), digest, `${codec} -T${threads}: content`);
+      }
+    }
+    // A container whose index cannot be read first is decoded front to back all the same,
+    // and fails with the front-to-back decoder's own error.
+    const packed = Buffer.from(await compress(data, { chunkSize: 1 << 20, threads: 1 }));
+    packed[packed.length - 20] ^= 1;
+    await rejectsWith(decompress(packed), "E_CHECKSUM");
   });
 });

@@ -10,6 +10,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +18,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { compileCacheDir, safeCacheDir } from "../bin/cache.js";
-import { builtIsCurrent, entryUrl, STAMP, sourceDigest } from "../bin/entry.js";
+import { builtIsCurrent, entryUrl, STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
 
 const root = mkdtempSync(join(tmpdir(), "mmh-build-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -51,6 +52,15 @@ test("no stamp, a foreign stamp, a current one, then a source edited, added or r
   writeFileSync(join(src, "cli", "start.ts"), "export const x: number = 1;\n");
   assert.equal(sourceDigest(src), before, "the digest depends on content, not on times");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromDist);
+
+  // With the build's stats, a start trusts them and reads no source: a stamp whose digest
+  // is wrong but whose stats match runs dist/; once a file's time changes, the digest decides.
+  writeFileSync(join(dist, STAMP), JSON.stringify({ source: "0".repeat(64), stats: sourceStats(src) }));
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "equal stats: no hashing");
+  utimesSync(join(src, "index.ts"), new Date(), new Date(Date.now() + 5000));
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a touched file: the digest decides");
+  writeFileSync(join(dist, STAMP), JSON.stringify({ source: before, stats: "stale" }));
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "stale stats, same content");
 
   writeFileSync(join(src, "extra.ts"), "export {};\n");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a new source file");

@@ -291,7 +291,7 @@ describe("format.ts: index", () => {
     throwsWith(
       () =>
         parseIndexFixed(
-          fixed((b) => b.writeUInt32LE(1, 4)),
+          fixed((b) => b.writeUInt32LE(2, 4)),
           available,
         ),
       "E_UNSUPPORTED",
@@ -319,6 +319,7 @@ describe("format.ts: index", () => {
     assert.deepEqual(parseIndexFixed(buf.subarray(0, INDEX_FIXED_SIZE), available), {
       count: 3,
       footerLength: 2,
+      flags: 0,
       bodyLength: available,
     });
   });
@@ -661,7 +662,8 @@ describe("hostile files through both readers", () => {
     );
     await refused(
       edit((b) => {
-        b.writeUInt32LE(1, layout.indexOffset + 4);
+        // Bit 0 says the footer is compressed (FORMAT.md §4); bit 1 is the first reserved one.
+        b.writeUInt32LE(2, layout.indexOffset + 4);
         fixIndexCrc(b, layout);
       }),
       "E_UNSUPPORTED",

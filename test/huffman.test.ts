@@ -180,6 +180,29 @@ describe("huffman: edge cases", () => {
     assert.deepEqual(huffmanEncode(input), huffmanEncode(input.slice()));
     assert.deepEqual(huffmanEncode(uniform(999, 3, 9)), huffmanEncode(uniform(999, 3, 9)));
   });
+
+  it("a plan reused for equal counts gives the block a fresh plan gives", () => {
+    // The last histogram's plan is reused: sizes and blocks must not depend on what came before.
+    const a = peaked(50_000, 5);
+    const b = peaked(50_000, 9);
+    const fresh = huffmanEncode(b);
+    const sizeA = huffmanSizeFromHistogram(histogram(a));
+    assert.equal(huffmanEncode(a, histogram(a)).length, sizeA);
+    const counts = histogram(b);
+    assert.equal(huffmanSizeFromHistogram(counts), fresh.length);
+    assert.deepEqual(huffmanEncode(b, counts), fresh);
+    const back = new Uint8Array(b.length);
+    huffmanDecode(fresh, back);
+    assert.deepEqual(back, b);
+    // Plans of other counts in between (more than the plans kept): a's block is the same.
+    const first = huffmanEncode(a);
+    for (let seed = 20; seed < 32; seed++) huffmanSizeFromHistogram(histogram(peaked(50_000, seed)));
+    const again = huffmanEncode(a, histogram(a));
+    assert.deepEqual(again, first);
+    const backA = new Uint8Array(a.length);
+    huffmanDecode(again, backA);
+    assert.deepEqual(backA, a);
+  });
 });
 
 describe("huffman: code lengths", () => {

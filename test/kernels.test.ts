@@ -100,6 +100,47 @@ describe("WebAssembly kernels", () => {
     }
   });
 
+  test("chunks with zstd- or context-coded streams decode on the kernel path, same bytes", async () => {
+    const { kernelDecode } = await import("../src/codecs/hier/fused.ts");
+    const f32 = realFiles.length > 0 ? safetensorsData(join(data, realFiles[0])) : new Uint8Array(0);
+    const source = f32.length > 0 ? f32 : generate({ kind: "safetensors", dtype: "F32", size: 1 << 20 });
+    // Rows repeated: zstd wins on the streams where order-0 Huffman cannot see the repeats.
+    const row = toBf16(source.subarray(0, 4096));
+    const repeated = new Uint8Array(256 * 1024);
+    for (let at = 0; at < repeated.length; at += row.length)
+      repeated.set(row.subarray(0, repeated.length - at), at);
+    const seen = new Set<number>();
+    for (const [raw, options, label] of [
+      [repeated, { dtype: "BF16", level: 3 }, "repeated rows"],
+      [toBf16(source.subarray(0, 1 << 20)), { dtype: "BF16", level: 19 }, "level 19"],
+      [source.subarray(0, 1 << 19), { dtype: "F32", level: 19 }, "F32 level 19"],
+    ] as const) {
+      agree(raw, options, label);
+      setKernels(true);
+      const payload = hierEncode(raw, options).payload;
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      const layout = LAYOUTS.find((l) => l.id === payload[1]);
+      assert.ok(layout);
+      const count = payload[3];
+      const parts = [];
+      let start = 8 + 5 * count + payload[2];
+      for (let s = 0; s < count; s++) {
+        const length = view.getUint32(8 + 5 * s + 1, true);
+        parts.push({ method: payload[8 + 5 * s], start, length });
+        seen.add(payload[8 + 5 * s]);
+        start += length;
+      }
+      const n = Math.floor((raw.length - payload[2]) / layout.width);
+      const out = new Uint8Array(n * layout.width);
+      assert.equal(kernelDecode(layout, parts, payload, n, out), true, `${label}: not on the kernel path`);
+      assert.ok(
+        Buffer.from(out).equals(Buffer.from(raw.subarray(payload[2], payload[2] + out.length))),
+        label,
+      );
+    }
+    assert.ok(seen.has(3) && seen.has(4), `zstd and context streams both checked (methods ${[...seen]})`);
+  });
+
   test("every layout's split and merge give the TypeScript twins' streams", async () => {
     const { kernelSplit } = await import("../src/codecs/hier/fused.ts");
     const raw = generate({ kind: "safetensors", dtype: "F16", size: 1 << 18, seed: 9 });
@@ -124,6 +165,32 @@ describe("WebAssembly kernels", () => {
         const back = new Uint8Array(n * layout.width);
         layout.merge(streams, n, back);
         assert.ok(Buffer.from(back).equals(Buffer.from(src)), `${layout.name}: TypeScript merge`);
+      }
+    }
+  });
+
+  test("every layout's merge kernel gives the TypeScript merge's bytes, on any stream bytes", async () => {
+    const { kernelDecode } = await import("../src/codecs/hier/fused.ts");
+    const { streamLength } = await import("../src/codecs/hier/layouts.ts");
+    for (const layout of LAYOUTS) {
+      for (const n of [Math.ceil(4096 / layout.width) + 5, 20_000 + 3]) {
+        const lengths = Array.from({ length: layout.streams }, (_, s) => streamLength(layout, s, n));
+        const total = lengths.reduce((a, b) => a + b, 0);
+        // Stream bytes no split would give (an F16 exponent over 31, say): the twins still agree.
+        const payload = generate({ kind: "random", size: total, seed: n + layout.id });
+        const parts = [];
+        let start = 0;
+        for (const length of lengths) {
+          parts.push({ method: 1, start, length });
+          start += length;
+        }
+        const streams = parts.map((part) => payload.subarray(part.start, part.start + part.length));
+        const expected = new Uint8Array(n * layout.width);
+        layout.merge(streams, n, expected);
+        const out = new Uint8Array(n * layout.width);
+        setKernels(true);
+        assert.equal(kernelDecode(layout, parts, payload, n, out), true, `${layout.name}: no kernel merge`);
+        assert.ok(Buffer.from(out).equals(Buffer.from(expected)), `${layout.name} ${n}`);
       }
     }
   });

@@ -1,7 +1,7 @@
 /** `mmh serve` as a process: its listening line, SIGHUP reloads, SIGTERM drains; `--stats json`. */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -150,6 +150,45 @@ test("mmh serve on glibc restarts in place with MALLOC_MMAP_THRESHOLD_, keeping 
   const own = await serve([], { ...env, MALLOC_MMAP_THRESHOLD_: "65536" });
   try {
     assert.equal(environOf(own.child.pid!)?.get("MALLOC_MMAP_THRESHOLD_"), "65536");
+  } finally {
+    own.child.kill("SIGKILL");
+  }
+});
+
+/** The arguments of a running process (Linux), or undefined where /proc has none. */
+function cmdlineOf(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return undefined;
+  }
+}
+
+test("mmh serve restarts with a bounded young generation, keeping an operator's value", {
+  skip:
+    typeof (process as { execve?: unknown }).execve === "function" && existsSync("/proc/self/cmdline")
+      ? false
+      : "no process.execve or no /proc here: mmh serve runs with V8's own young generation",
+}, async () => {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const tuned = await serve([], env);
+  try {
+    // The same process (its PID), answering, with the flag among Node's own arguments.
+    const args = cmdlineOf(tuned.child.pid!) ?? [];
+    assert.ok(args.includes("--max-semi-space-size=16"), args.join(" "));
+    assert.ok(
+      args.indexOf("--max-semi-space-size=16") < args.indexOf("serve"),
+      "a Node flag, before the script",
+    );
+    assert.equal((await fetch(`${tuned.url}/healthz`)).status, 200);
+  } finally {
+    tuned.child.kill("SIGKILL");
+  }
+  const own = await serve([], { ...env, NODE_OPTIONS: "--max-semi-space-size=32" });
+  try {
+    assert.ok(!(cmdlineOf(own.child.pid!) ?? []).some((arg) => arg.startsWith("--max-semi-space-size")));
+    assert.equal((await fetch(`${own.url}/healthz`)).status, 200);
   } finally {
     own.child.kill("SIGKILL");
   }

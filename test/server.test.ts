@@ -124,6 +124,22 @@ describe("serve: routes", () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200, "still serving");
   });
 
+  test("a client that resets mid-headers is counted as gone, not as a malformed request", async () => {
+    const count = (code: string) => metric(server.url, "mmh_errors_total", `code="${code}"`);
+    const [badBefore, goneBefore] = [await count("E_BAD_OPTION"), await count("E_ABORTED")];
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(server.port, "127.0.0.1");
+      await once(socket, "connect");
+      socket.write("POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Le");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.resetAndDestroy();
+      await once(socket, "close");
+    }
+    await until(async () => (await count("E_ABORTED")) >= goneBefore + 3, 5000, "three aborts counted");
+    assert.equal(await count("E_BAD_OPTION"), badBefore);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200, "still serving");
+  });
+
   test("corrupt input before the first byte is a 422 with its code", async () => {
     const garbage = await send(server.port, "POST", "/v1/decompress", Buffer.alloc(200, 7));
     assert.equal(garbage.status, 422);

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { crc32 } from "node:zlib";
+import { crc32, zstdCompressSync } from "node:zlib";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import { huffmanDecode, huffmanEncode } from "../src/codecs/hier/huffman.ts";
 import { BLOCK_CONTEXT, huffmanEncodeContext } from "../src/codecs/hier/huffman-context.ts";
@@ -12,7 +12,7 @@ import { decodeLz4Frame, encodeLz4Frame } from "../src/codecs/lz4.ts";
 import { noneCodec } from "../src/codecs/none.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { bufferSource } from "../src/common/source.ts";
-import { INDEX_FIXED_SIZE, parseIndex, TRAILER_SIZE } from "../src/container/format.ts";
+import { encodeIndex, INDEX_FIXED_SIZE, parseIndex, TRAILER_SIZE } from "../src/container/format.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import {
@@ -304,6 +304,7 @@ function withFooter(file: Uint8Array, text: string): Buffer {
   const body = Buffer.from(text, "utf8");
   const out = Buffer.concat([old.subarray(0, footerAt), body, old.subarray(layout.trailerOffset)]);
   out.writeUInt32LE(body.length, layout.indexOffset + 16);
+  out.writeUInt32LE(0, layout.indexOffset + 4); // stored as it is, not zstd-compressed
   const indexLength = footerAt + body.length - layout.indexOffset;
   fixIndexCrc(out, { indexOffset: layout.indexOffset, indexLength });
   out.writeBigUInt64LE(BigInt(indexLength), out.length - TRAILER_SIZE + 8);
@@ -347,5 +348,72 @@ describe("FORMAT.md §1: integers in the footer JSON are written as integers", (
     const bad = withFooter(file, '{"format":"raw","tensors":[],"tensorsOmitted":3.0}');
     await rejectsWith(decompress(bad), "E_CORRUPT");
     await rejectsWith(MmhReader.open(bufferSource(bad)), "E_CORRUPT");
+  });
+});
+
+describe("FORMAT.md §4: a compressed footer", () => {
+  /** An index block with no entries whose footer is stored compressed: U, then `frame`. */
+  const compressedIndex = (declared: number, frame: Buffer) => {
+    const body = Buffer.alloc(4 + frame.length);
+    body.writeUInt32LE(declared, 0);
+    frame.copy(body, 4);
+    const fixed = Buffer.alloc(INDEX_FIXED_SIZE);
+    fixed.write("INDX", 0, "latin1");
+    fixed.writeUInt32LE(1, 4);
+    fixed.writeUInt32LE(body.length, 16);
+    fixed.writeUInt32LE(crc32(body, crc32(fixed.subarray(0, 20))), 20);
+    return () => parseIndex(fixed, body, 100, 100).footer;
+  };
+  const table = {
+    format: "raw",
+    tensors: Array.from({ length: 50 }, (_, i) => ({
+      name: `layer.${i}.weight`,
+      dtype: "F32",
+      shape: [0],
+      offset: 0,
+      length: 0,
+    })),
+  };
+
+  test("a large footer is stored compressed, a small one as it is, and both read back", () => {
+    const json = Buffer.from(JSON.stringify(table));
+    const big = encodeIndex([], table);
+    assert.equal(big.readUInt32LE(4), 1, "flag bit 0");
+    assert.ok(
+      big.length < INDEX_FIXED_SIZE + json.length / 4,
+      `${big.length} bytes for ${json.length} of JSON`,
+    );
+    assert.deepEqual(
+      parseIndex(big.subarray(0, INDEX_FIXED_SIZE), big.subarray(INDEX_FIXED_SIZE), 100, 100).footer,
+      table,
+    );
+    const small = encodeIndex([], { format: "raw" });
+    assert.equal(small.readUInt32LE(4), 0);
+    assert.equal(small.subarray(INDEX_FIXED_SIZE).toString(), '{"format":"raw"}');
+  });
+
+  test("hostile lengths and frames are E_CORRUPT, and no more than U bytes are decoded", () => {
+    const json = Buffer.from(JSON.stringify(table));
+    assert.deepEqual(compressedIndex(json.length, zstdCompressSync(json))(), table);
+    throwsWith(compressedIndex(json.length + 1, zstdCompressSync(json)), "E_CORRUPT");
+    throwsWith(compressedIndex(json.length - 1, zstdCompressSync(json)), "E_CORRUPT");
+    throwsWith(compressedIndex((64 << 20) + 1, zstdCompressSync(json)), "E_CORRUPT");
+    throwsWith(compressedIndex(json.length, Buffer.from("not a zstd frame")), "E_CORRUPT");
+    throwsWith(compressedIndex(0, Buffer.alloc(0)), "E_CORRUPT");
+    // A frame of 128 MiB of spaces declared as 100 bytes: refused without inflating it.
+    const bomb = zstdCompressSync(Buffer.alloc(128 << 20, 0x20));
+    const before = process.memoryUsage().arrayBuffers;
+    throwsWith(compressedIndex(100, bomb), "E_CORRUPT");
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 << 20, "the bomb was not inflated");
+  });
+
+  test("index flag bits other than bit 0 are E_UNSUPPORTED", () => {
+    const block = encodeIndex([], table);
+    block.writeUInt32LE(3, 4);
+    block.writeUInt32LE(crc32(block.subarray(INDEX_FIXED_SIZE), crc32(block.subarray(0, 20))), 20);
+    throwsWith(
+      () => parseIndex(block.subarray(0, INDEX_FIXED_SIZE), block.subarray(INDEX_FIXED_SIZE), 100, 100),
+      "E_UNSUPPORTED",
+    );
   });
 });

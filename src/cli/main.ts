@@ -1,3 +1,4 @@
+import { fstatSync } from "node:fs";
 import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
@@ -78,6 +79,22 @@ function codecList(codecs: Record<string, number>): string {
   return Object.entries(codecs)
     .map(([id, n]) => `${id.trim()} ${n}`)
     .join(", ");
+}
+
+/**
+ * The size of standard input when it is a regular file (`mmh -c < model.safetensors`):
+ * then its length is known beforehand, and header-first formats are recognised as for a
+ * file named on the command line. A pipe, a terminal or a socket has none.
+ */
+function regularFileSize(stdin: unknown): number | undefined {
+  const fd = (stdin as { fd?: unknown }).fd;
+  if (typeof fd !== "number") return undefined;
+  try {
+    const stats = fstatSync(fd);
+    return stats.isFile() ? stats.size : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isStdio(file: string | undefined): boolean {
@@ -295,7 +312,12 @@ async function compressOne(
       if (isStdio(file)) {
         // writeFileAtomic, like writeOut to process.stdout, is done with a piece when it asks for the next.
         const reuse = output !== undefined || reusesOut(io);
-        encoded = compressStream(io.stdin, { ...options, onProgress: progress.report, reuse });
+        encoded = compressStream(io.stdin, {
+          ...options,
+          onProgress: progress.report,
+          reuse,
+          size: regularFileSize(io.stdin),
+        });
         if (output === undefined) await writeOut(encoded, io, signal);
         else await writeFileAtomic(output, encoded, { overwrite: args.force, signal, input: file });
       } else {

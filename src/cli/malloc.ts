@@ -5,7 +5,7 @@
  * heap arenas, which keep their freed pages, so resident memory stays at its peak after
  * a burst of requests. A fixed threshold (MALLOC_MMAP_THRESHOLD_, glibc's own setting)
  * keeps large buffers mapped on their own and returned to the system when freed.
- * bench/serve-load.ts measures the difference (docs/ENGINE.md).
+ * bench/serve-memory.ts measures the difference (docs/ENGINE.md).
  */
 
 /** The threshold set for the service: glibc's initial value, 128 KiB. */
@@ -23,27 +23,53 @@ export function usesGlibc(): boolean {
 }
 
 /**
- * Restart this process in place (same PID, same open files, same arguments) with
- * MALLOC_MMAP_THRESHOLD_ set, when it is not set already (an operator's own value, or
- * this restart, is kept) and MMH_MALLOC_DEFAULTS is not 1, the C library is glibc and Node can replace its process image
- * (`process.execve`, Node 23.11 and later). Otherwise it returns and the service runs as
- * it is.
+ * The largest semi-space of V8's young generation for the service, in MiB. Unset, V8 sizes
+ * it from the machine's memory, several times this on a server: a burst of requests grows
+ * it to that, and an idle service runs no collection that would shrink it again, nor free
+ * the Buffers its garbage still holds.
+ * 16 MiB keeps the young generation, and the Buffers waiting for it, small
+ * (bench/serve-load.ts, docs/ENGINE.md).
+ */
+export const SERVE_SEMI_SPACE_MIB = 16;
+
+/** Whether the process was started with its own --max-semi-space-size (arguments or NODE_OPTIONS). */
+function hasSemiSpaceSetting(): boolean {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].some((arg) =>
+    /^--max[-_]semi[-_]space[-_]size(=|$)/.test(arg),
+  );
+}
+
+/**
+ * Restart the service's process in place (same PID, same open files, same arguments) with
+ * the settings a long-running service needs, when any is missing:
+ * - MALLOC_MMAP_THRESHOLD_, on glibc, unless it is set already (an operator's own value,
+ *   or this restart) or MMH_MALLOC_DEFAULTS is 1;
+ * - `--max-semi-space-size=16`, unless the process has a value of its own.
+ * Node must be able to replace its process image (`process.execve`, Node 23.11 and later,
+ * not in a sandbox or a worker thread); otherwise it returns and the service runs as it is.
+ * Workers started by `--workers` inherit both (environment and Node's arguments).
  */
 export function restartWithMallocSettings(): void {
-  // MMH_MALLOC_DEFAULTS=1 keeps glibc's own behaviour (to measure the difference).
-  if (process.env.MALLOC_MMAP_THRESHOLD_ !== undefined || process.env.MMH_MALLOC_DEFAULTS === "1") return;
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never })
     .execve;
-  if (typeof execve !== "function" || !usesGlibc()) return;
-  const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: SERVE_MMAP_THRESHOLD };
+  if (typeof execve !== "function") return;
+  // MMH_MALLOC_DEFAULTS=1 keeps glibc's own behaviour (to measure the difference).
+  const setMalloc =
+    process.env.MALLOC_MMAP_THRESHOLD_ === undefined &&
+    process.env.MMH_MALLOC_DEFAULTS !== "1" &&
+    usesGlibc();
+  const setSemiSpace = !hasSemiSpaceSetting();
+  if (!setMalloc && !setSemiSpace) return;
+  const env = setMalloc ? { ...process.env, MALLOC_MMAP_THRESHOLD_: SERVE_MMAP_THRESHOLD } : process.env;
+  const flags = setSemiSpace ? [`--max-semi-space-size=${SERVE_SEMI_SPACE_MIB}`] : [];
   try {
     execve.call(
       process,
       process.execPath,
-      [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+      [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)],
       env,
     );
   } catch {
-    // Not allowed here (a worker thread, a sandbox): serve without it.
+    // Not allowed here (a worker thread, a sandbox): serve without them.
   }
 }

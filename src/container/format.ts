@@ -2,7 +2,7 @@
  * The .mmh container, version 1. docs/FORMAT.md is the specification; this file is its
  * one implementation of the byte layout. Every length read here is checked before use.
  */
-import { crc32 } from "node:zlib";
+import { constants, crc32, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 
@@ -33,6 +33,11 @@ export function maxRawLength(codec: string): number {
   return codec === RUN_CODEC ? Number.MAX_SAFE_INTEGER : MAX_CHUNK_SIZE;
 }
 export const MAX_PARAMS = 0xffff;
+
+/** Index flag bit 0: the footer metadata is stored zstd-compressed (FORMAT.md §4). */
+export const INDEX_FLAG_FOOTER_ZSTD = 1;
+/** Footer JSON shorter than this is stored as it is (compressing it would not pay). */
+const FOOTER_ZSTD_MIN = 128;
 
 export interface Metadata {
   [key: string]: unknown;
@@ -325,11 +330,59 @@ export function checkChunkHeader(fixed: Buffer, params: Buffer, header: ChunkHea
 
 // ---- index -----------------------------------------------------------------------------
 
+/**
+ * The footer's stored bytes: the JSON, or (flag INDEX_FLAG_FOOTER_ZSTD) its length as a
+ * u32 and one zstd frame of it, when that is smaller. Names of thousands of tensors repeat
+ * what the chunks already hold, so the table can be several percent of a small model's
+ * .mmh. Level 19 up to 4 MiB of JSON, 3 beyond (a fixed rule, so the same footer always
+ * gives the same bytes).
+ */
+function packFooter(json: Buffer): { flags: number; stored: Buffer } {
+  if (json.length < FOOTER_ZSTD_MIN) return { flags: 0, stored: json };
+  const level = json.length <= 4 << 20 ? 19 : 3;
+  const frame = zstdCompressSync(json, {
+    params: {
+      [constants.ZSTD_c_compressionLevel]: level,
+      [constants.ZSTD_c_checksumFlag]: 0,
+      [constants.ZSTD_c_contentSizeFlag]: 1,
+    },
+  });
+  if (4 + frame.length >= json.length) return { flags: 0, stored: json };
+  const stored = Buffer.alloc(4 + frame.length);
+  stored.writeUInt32LE(json.length, 0);
+  frame.copy(stored, 4);
+  return { flags: INDEX_FLAG_FOOTER_ZSTD, stored };
+}
+
+/** The footer's JSON bytes from its stored form, every length checked (FORMAT.md §4). */
+function unpackFooter(stored: Buffer, flags: number): Buffer {
+  if ((flags & INDEX_FLAG_FOOTER_ZSTD) === 0) return stored;
+  check(stored.length >= 4, "E_CORRUPT", "compressed footer metadata is shorter than its length field");
+  const length = stored.readUInt32LE(0);
+  check(
+    length <= MAX_FOOTER_METADATA,
+    "E_CORRUPT",
+    `compressed footer metadata declares ${length} bytes, over the limit`,
+  );
+  let json: Buffer;
+  try {
+    json = zstdDecompressSync(stored.subarray(4), { maxOutputLength: Math.max(1, length) });
+  } catch (error) {
+    throw new MmhError("E_CORRUPT", "compressed footer metadata does not decode", { cause: error });
+  }
+  check(
+    json.length === length,
+    "E_CORRUPT",
+    `compressed footer metadata decodes to ${json.length} bytes, not the ${length} it declares`,
+  );
+  return json;
+}
+
 export function encodeIndex(entries: readonly IndexEntry[], footer: Metadata): Buffer {
-  const meta = encodeJson(footer, MAX_FOOTER_METADATA, "footer metadata");
+  const { flags, stored: meta } = packFooter(encodeJson(footer, MAX_FOOTER_METADATA, "footer metadata"));
   const out = Buffer.alloc(INDEX_FIXED_SIZE + entries.length * INDEX_ENTRY_SIZE + meta.length);
   out.write(INDEX_TAG, 0, "latin1");
-  out.writeUInt32LE(0, 4);
+  out.writeUInt32LE(flags, 4);
   writeU64(out, entries.length, 8);
   out.writeUInt32LE(meta.length, 16);
   let pos = INDEX_FIXED_SIZE;
@@ -350,10 +403,14 @@ export function encodeIndex(entries: readonly IndexEntry[], footer: Metadata): B
 export function parseIndexFixed(
   fixed: Buffer,
   available: number,
-): { count: number; footerLength: number; bodyLength: number } {
+): { count: number; footerLength: number; bodyLength: number; flags: number } {
   check(fixed.toString("latin1", 0, 4) === INDEX_TAG, "E_CORRUPT", "index block has a bad tag");
   const flags = fixed.readUInt32LE(4);
-  check(flags === 0, "E_UNSUPPORTED", `index flags 0x${flags.toString(16)} use reserved bits`);
+  check(
+    (flags & ~INDEX_FLAG_FOOTER_ZSTD) === 0,
+    "E_UNSUPPORTED",
+    `index flags 0x${flags.toString(16)} use reserved bits`,
+  );
   const count = readU64(fixed, 8, "index entry count");
   const footerLength = fixed.readUInt32LE(16);
   check(
@@ -368,7 +425,7 @@ export function parseIndexFixed(
   );
   const bodyLength = count * INDEX_ENTRY_SIZE + footerLength;
   check(bodyLength <= available, "E_CORRUPT", "index is longer than the space before the trailer");
-  return { count, footerLength, bodyLength };
+  return { count, footerLength, bodyLength, flags };
 }
 
 /**
@@ -379,7 +436,7 @@ export function parseIndexFixed(
  * offset when it is read).
  */
 export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, indexOffset: number): Index {
-  const { count, footerLength } = parseIndexFixed(fixed, body.length);
+  const { count, footerLength, flags } = parseIndexFixed(fixed, body.length);
   check(body.length === count * INDEX_ENTRY_SIZE + footerLength, "E_TRUNCATED", "index is truncated");
   check(
     crc32(body, crc32(fixed.subarray(0, 20))) === fixed.readUInt32LE(20),
@@ -430,7 +487,11 @@ export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, ind
     "E_CORRUPT",
     `index at offset ${indexOffset} does not follow the header (offset ${firstRecord}) in a file with no chunks`,
   );
-  const footer = decodeJson(body.subarray(count * INDEX_ENTRY_SIZE), "footer metadata", true);
+  const footer = decodeJson(
+    unpackFooter(body.subarray(count * INDEX_ENTRY_SIZE), flags),
+    "footer metadata",
+    true,
+  );
   checkFooterIntegers(footer);
   return { entries, footer };
 }

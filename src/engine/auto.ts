@@ -3,6 +3,7 @@
  * the goal. The cost of choosing is measured and reported (CompressSummary.choiceMs).
  */
 
+import { crc32 } from "node:zlib";
 import { hierCodec } from "../codecs/hier/hier.ts";
 import { layoutForDType } from "../codecs/hier/layouts.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
@@ -240,11 +241,13 @@ export function encodeChoices(
   let best: EncodedChunk | undefined;
   let total = 0;
   let bestMs = 0;
+  // Several encodes of one chunk share its CRC, computed once.
+  const rawCrc = choices.length > 1 ? crc32(raw) : undefined;
   for (const choice of choices) {
     const started = performance.now();
     // Memory from the caller serves one encode only: with several, each needs its own.
     const into = choices.length === 1 ? output : undefined;
-    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into, choice.layout);
+    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into, choice.layout, rawCrc);
     const ms = performance.now() - started;
     total += ms;
     if (!best || storedSize(chunk) < storedSize(best)) {

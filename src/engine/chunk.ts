@@ -33,8 +33,10 @@ export function encodeChunk(
   output?: (size: number) => Uint8Array,
   /** HIER only: the layout to split with (CodecOptions.layout). */
   layout?: number,
+  /** crc32(raw), when the caller has it (one chunk coded by several candidates). */
+  knownCrc?: number,
 ): EncodedChunk {
-  const rawCrc = crc32(raw);
+  const rawCrc = knownCrc ?? crc32(raw);
   let chosen = codec;
   let payload: Uint8Array = raw;
   let params: Uint8Array = EMPTY;

@@ -74,6 +74,14 @@ export async function* decodeContainer(
    * §6.3). Without it (a pipe), the last REF_CACHE_BYTES of records are kept instead.
    */
   again?: () => Promise<RandomAccessSource>,
+  /**
+   * Memory for the whole content (its length from the index): each chunk is decoded
+   * straight into its place where its codec can write there, and every piece yielded is
+   * a view of it at the piece's offset (what lies elsewhere is copied in), so a caller
+   * that wants the content in one buffer copies nothing. Content past its end is yielded
+   * as it would be without it.
+   */
+  output?: Uint8Array,
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
   const bases = new BaseSet(resolveBase(options));
@@ -120,8 +128,13 @@ export async function* decodeContainer(
       }
       // Once a LONG record has been met, the last chunks' content is kept (FORMAT.md §6.5).
       refs.recent?.put(rawOffset, Buffer.from(raw));
+      const at = rawOffset;
       rawOffset += raw.length;
       stats.rawBytes = rawOffset;
+      if (output && rawOffset <= output.length) {
+        yield inPlace(raw, output, at);
+        return;
+      }
       yield borrowed || !slot ? raw : Buffer.from(raw);
     }
     async function* settled({ slot, rawLength }: Decoded): AsyncGenerator<Uint8Array> {
@@ -218,7 +231,8 @@ export async function* decodeContainer(
       // With one thread and a borrowing consumer, chunks are decoded into one reused
       // buffer: fresh memory for each would cost page faults and collections.
       let into: Uint8Array | undefined;
-      if (borrowed && threads === 1 && record.rawLength <= MAX_CHUNK_SIZE) {
+      if (output && declared <= output.length) into = output.subarray(declared - record.rawLength, declared);
+      else if (borrowed && threads === 1 && record.rawLength <= MAX_CHUNK_SIZE) {
         if (!spare || spare.length < record.rawLength) spare = Buffer.allocUnsafeSlow(record.rawLength);
         into = spare.subarray(0, record.rawLength);
       }
@@ -232,10 +246,11 @@ export async function* decodeContainer(
         into,
       )) {
         yield* release(raw);
-        // Written by now: a codec's own output memory goes back at once (not a run's
-        // pieces, which are one buffer written out again and again).
+        // Written (or copied into `output`) by now: a codec's own output memory goes back
+        // at once (not a run's pieces, which are one buffer written out again and again).
         const single = record.rawLength <= MAX_CHUNK_SIZE;
-        if (borrowed && single && raw.buffer !== into?.buffer && codecById(record.codec).decodesToOwn)
+        const done = borrowed || output !== undefined;
+        if (done && single && raw.buffer !== into?.buffer && codecById(record.codec).decodesToOwn)
           dispose(raw, true);
       }
     }
@@ -247,6 +262,13 @@ export async function* decodeContainer(
     await bases.close();
     await refs.close();
   }
+}
+
+/** `raw` at byte `at` of `output`: copied there, unless it was decoded there. */
+function inPlace(raw: Uint8Array, output: Uint8Array, at: number): Uint8Array {
+  const place = output.subarray(at, at + raw.length);
+  if (raw.buffer !== output.buffer || raw.byteOffset !== place.byteOffset) place.set(raw);
+  return place;
 }
 
 /**

@@ -19,5 +19,10 @@ export async function targetSource(
     const path = fileURLToPath(target);
     return { source: await fileSource(path), label: path };
   }
+  if (typeof target !== "string")
+    throw new MmhError(
+      "E_BAD_OPTION",
+      `a path or URL is read, not ${target === null ? "null" : typeof target === "object" ? ((target as object).constructor?.name ?? "an object") : typeof target}`,
+    );
   return { source: await fileSource(target), label: target };
 }

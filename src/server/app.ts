@@ -136,11 +136,13 @@ export async function buildServer(options: ServerOptions): Promise<Service> {
     // A request Node's HTTP parser refuses (headers over its limit, a malformed line or
     // length) never reaches a route: answer it in the service's own JSON, then close.
     clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
-      metrics.errors.inc({ code: error.code === "HPE_HEADER_OVERFLOW" ? "E_LIMIT" : "E_BAD_OPTION" });
-      if (!socket.writable) {
+      // A client that resets or leaves between requests sent nothing malformed: it went away.
+      if (!error.code?.startsWith("HPE_") || !socket.writable) {
+        metrics.errors.inc({ code: "E_ABORTED" });
         socket.destroy();
         return;
       }
+      metrics.errors.inc({ code: error.code === "HPE_HEADER_OVERFLOW" ? "E_LIMIT" : "E_BAD_OPTION" });
       const [status, text, failure] =
         error.code === "HPE_HEADER_OVERFLOW"
           ? [

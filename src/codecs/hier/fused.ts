@@ -9,7 +9,9 @@
  * available, the chunk is too small to gain, or a stream is coded in a way they do not
  * handle, and HIER runs its TypeScript path, which gives the same bytes.
  */
+import { dispose } from "../../common/bytes.ts";
 import { MmhError } from "../../common/errors.ts";
+import { zstdCodec } from "../zstd.ts";
 import {
   BLOCK_HUFFMAN,
   BLOCK_SINGLE,
@@ -18,6 +20,7 @@ import {
   huffmanDecode,
   prepareHuffmanBlock,
 } from "./huffman.ts";
+import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels } from "./kernels.ts";
 import { type Layout, streamLength } from "./layouts.ts";
 
@@ -27,6 +30,9 @@ export const KERNEL_MIN_BYTES = 4096;
 const METHOD_CONSTANT = 0;
 const METHOD_STORED = 1;
 const METHOD_HUFFMAN = 2;
+const METHOD_ZSTD = 3;
+const METHOD_CONTEXT = 4;
+const NO_PARAMS = new Uint8Array(0);
 
 export interface Split {
   streams: Uint8Array[];
@@ -111,6 +117,25 @@ export function kernelSplit(layout: Layout, raw: Uint8Array, head: number, n: nu
   };
 }
 
+/**
+ * Decodes stream k, coded by zstd (METHOD_ZSTD) or context Huffman (METHOD_CONTEXT), into
+ * `out` (its decoded length): the decoders HIER's TypeScript path runs, which the kernels
+ * do not replace.
+ */
+function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint8Array): void {
+  const bytes = payload.subarray(part.start, part.start + part.length);
+  if (part.method === METHOD_CONTEXT) {
+    if (bytes[0] !== BLOCK_CONTEXT) throw corrupt(`stream ${k}: context method without a context block`);
+    huffmanDecodeContext(bytes, out);
+    return;
+  }
+  // The zstd codec's own decoder: exactly one frame, window bounded by the size, that many bytes out.
+  const decoded = zstdCodec.decode(bytes, NO_PARAMS, out.length);
+  out.set(decoded);
+  // node:zlib's own memory, copied now.
+  dispose(decoded, true);
+}
+
 export interface Part {
   method: number;
   start: number;
@@ -139,7 +164,7 @@ export function kernelDecode(
   if (!k || bytes < KERNEL_MIN_BYTES) return false;
   let room = bytes + 64;
   for (const [s, part] of parts.entries()) {
-    if (part.method > METHOD_HUFFMAN) return false;
+    if (part.method > METHOD_CONTEXT) return false;
     if (part.method === METHOD_HUFFMAN) {
       const type = part.length > 0 ? payload[part.start] : -1;
       if (type !== BLOCK_STORED && type !== BLOCK_SINGLE && type !== BLOCK_HUFFMAN) return false;
@@ -195,6 +220,10 @@ export function kernelDecode(
         if (part.length !== size) throw corrupt(`stream ${s}: stored ${part.length} bytes for ${size}`);
         mem.set(block, address);
         break;
+      case METHOD_ZSTD:
+      case METHOD_CONTEXT:
+        decodeOtherStream(s, part, payload, mem.subarray(address, address + size));
+        break;
       default:
         if (block[0] !== BLOCK_HUFFMAN) {
           huffmanDecode(block, mem.subarray(address, address + size));
@@ -209,6 +238,8 @@ export function kernelDecode(
     }
   }
   const x = k.x;
+  /** Where the output words lie in the arena. */
+  let from = outAt;
   if (fused >= 0) {
     const [blockAt, tableBits] = prepare(fused, n);
     x.decodeLanes(blockAt, parts[fused].length, outAt, n, at.multi, at.single, tableBits, at.lanes);
@@ -216,7 +247,8 @@ export function kernelDecode(
   } else {
     switch (layout.name) {
       case "bytes":
-        mem.copyWithin(outAt, streamAt[0], streamAt[0] + n);
+        // The one stream is the output.
+        from = streamAt[0];
         break;
       case "bf16":
         x.mergeBf16(streamAt[0], streamAt[1], n, outAt);
@@ -237,6 +269,6 @@ export function kernelDecode(
         x.mergeBlocks(streamAt[0], n, layout.width, at.fields, fieldTable(k, layout), outAt);
     }
   }
-  out.set(mem.subarray(outAt, outAt + bytes));
+  out.set(mem.subarray(from, from + bytes));
   return true;
 }

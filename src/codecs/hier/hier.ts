@@ -129,28 +129,30 @@ export function detectLayout(raw: Uint8Array, sampleSize = DETECT_SAMPLE): Detec
       best = { layout, head, estimate: perByte };
     }
   };
-  // Byte planes of every width and head come from 8 histograms of bytes by offset mod 8:
-  // plane p of width w with head a holds the bytes at offsets = a + p (mod w).
-  const byPhase = Array.from({ length: 8 }, () => new Uint32Array(256));
-  for (let i = 0; i < len; i++) byPhase[i & 7][sample[i]]++;
+  // Byte planes of every width come from 8 histograms of bytes by offset mod 8: plane p
+  // of width w holds the bytes at offsets = p (mod w).
+  const phases = new Uint32Array(8 * 256);
+  for (let i = 0; i < len; i++) phases[((i & 7) << 8) | sample[i]]++;
+  const byPhase = Array.from({ length: 8 }, (_, k) => phases.subarray(k * 256, (k + 1) * 256));
   const merged = new Uint32Array(256);
   for (const layout of LAYOUTS) {
     if (layout.name !== "bytes" && !layout.name.startsWith("planes")) continue;
     const w = layout.width;
-    for (let head = 0; head < w; head++) {
-      let bits = 0;
-      for (let p = 0; p < w; p++) {
-        merged.fill(0);
-        let count = 0;
-        for (let k = (head + p) % w; k < 8; k += w) {
-          const h = byPhase[k];
-          for (let v = 0; v < 256; v++) merged[v] += h[v];
-        }
-        for (let v = 0; v < 256; v++) count += merged[v];
-        bits += Math.min(count * 8, entropyBits(merged, count) + 256);
+    // Head 0 only: w divides 8, so the planes of any head are those of head 0 in another
+    // order (plane p of head a is plane (a + p) mod w of head 0), with the same bits, and
+    // a later head never beats an earlier one.
+    let bits = 0;
+    for (let p = 0; p < w; p++) {
+      merged.fill(0);
+      let count = 0;
+      for (let k = p; k < 8; k += w) {
+        const h = byPhase[k];
+        for (let v = 0; v < 256; v++) merged[v] += h[v];
       }
-      consider(layout, head, bits, len);
+      for (let v = 0; v < 256; v++) count += merged[v];
+      bits += Math.min(count * 8, entropyBits(merged, count) + 256);
     }
+    consider(layout, 0, bits, len);
   }
   // Float layouts split bits across bytes, so their streams are built and measured.
   // Quantised-block layouts are used only when the dtype says so.
@@ -266,6 +268,39 @@ function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolean {
   return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8;
 }
 
+const ZSTD_WINDOWS = 4;
+const ZSTD_WINDOW = 16 << 10;
+/** Streams shorter than this are tried with zstd whole: the windows would cover too much of them. */
+const ZSTD_WINDOWS_FROM = 128 << 10;
+/**
+ * zstd's size (level 1) over Huffman's on the windows, below which zstd is tried on the
+ * whole stream. On a window zstd lacks the history it has on the whole stream, so the
+ * bound is above 1; it was set on the exponent streams of real weights (docs/ENGINE.md,
+ * HIER's stream method).
+ */
+const ZSTD_WINDOW_SHARE = 1.08;
+
+/**
+ * Whether zstd may beat Huffman on a locally structured stream: zstd at level 1 and
+ * Huffman (each window with its own table, as zstd's blocks have) on ZSTD_WINDOWS windows
+ * spread over the stream, each a sixteenth of it at most. A stream too short for the
+ * windows says yes.
+ */
+function zstdMayWin(stream: Uint8Array): boolean {
+  const n = stream.length;
+  if (n < ZSTD_WINDOWS_FROM) return true;
+  const size = Math.min(ZSTD_WINDOW, n >> 4);
+  let zstdBytes = 0;
+  let huffmanBytes = 0;
+  for (let k = 0; k < ZSTD_WINDOWS; k++) {
+    const at = Math.floor(((2 * k + 1) * n) / (2 * ZSTD_WINDOWS) - size / 2);
+    const window = stream.subarray(at, at + size);
+    zstdBytes += zstd(window, 1).length;
+    huffmanBytes += Math.min(size, huffmanSizeFromHistogram(histogram(window)));
+  }
+  return zstdBytes < huffmanBytes * ZSTD_WINDOW_SHARE;
+}
+
 /** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
@@ -310,8 +345,9 @@ function codeStream(
   }
   // zstd wins where a stream has repeats that order-0 coding cannot see (quantised values,
   // repeated rows). A cheap probe on the start of the stream decides whether to try it.
-  // Local structure: zstd on the whole stream, with no probe (the stream's start need not show it).
-  if ((alwaysZstd || structured) && n > 0) {
+  // Local structure: zstd on the whole stream when windows spread over it say zstd may win
+  // (the stream's start need not show it); for the ratio goal's levels, always.
+  if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || zstdMayWin(stream)))) && n > 0) {
     const z = zstd(stream, level);
     if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
   } else if (tryZstd && repeatsWorthAProbe(stream)) {

@@ -296,9 +296,42 @@ interface Plan {
 }
 
 const planLengths = new Uint8Array(256);
+/**
+ * Recent histograms and their plans (code lengths included). HIER asks for a stream's
+ * size and then codes it with the same counts, and `auto` codes the same stream under
+ * several candidates (a float layout's mantissa bytes are byte planes of the groupings):
+ * the code lengths (package-merge, about 74 us for 256 symbols) are then computed once.
+ */
+const PLANS = 8;
+const planHists = Array.from({ length: PLANS }, () => new Uint32Array(256));
+const planLengthsOf = Array.from({ length: PLANS }, () => new Uint8Array(256));
+const plans: (Plan | undefined)[] = new Array(PLANS).fill(undefined);
+let nextPlan = 0;
+
+function sameCounts(a: Uint32Array, b: Uint32Array): boolean {
+  for (let s = 0; s < 256; s++) if (a[s] !== b[s]) return false;
+  return true;
+}
 
 /** Decides the block type and its exact size; leaves the code lengths in planLengths. */
 function plan(hist: Uint32Array, n: number): Plan {
+  for (let k = 0; k < PLANS; k++) {
+    const known = plans[k];
+    if (known !== undefined && known.n === n && sameCounts(hist, planHists[k])) {
+      planLengths.set(planLengthsOf[k]);
+      return known;
+    }
+  }
+  const p = planAfresh(hist, n);
+  const k = nextPlan;
+  nextPlan = (nextPlan + 1) % PLANS;
+  planHists[k].set(hist);
+  planLengthsOf[k].set(planLengths);
+  plans[k] = p;
+  return p;
+}
+
+function planAfresh(hist: Uint32Array, n: number): Plan {
   const head = 1 + varintLength(n);
   const stored: Plan = { type: BLOCK_STORED, size: head + n, n, lo: 0, hi: 0, totalBits: 0 };
   if (n === 0) return stored;

@@ -39,7 +39,15 @@ export function registerCodecRoutes(app: FastifyInstance, context: ServiceContex
     const defaults = state.config.defaults;
     const codec = query.codec ?? defaults.codec;
     state.codec = codec;
+    // A body of a declared length (not chunked): header-first model formats are recognised
+    // from its first bytes, so the .mmh has the tensor table a file's would.
+    const declared = Number(request.headers["content-length"]);
+    const size =
+      request.headers["transfer-encoding"] === undefined && Number.isSafeInteger(declared)
+        ? declared
+        : undefined;
     const encoded = compressStream(context.body(request), {
+      size,
       codec,
       goal: query.goal ?? defaults.goal,
       level: query.level ?? defaults.level,
