@@ -50,6 +50,7 @@ import {
   parseIndex,
 } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
+import { encodeLong } from "../src/engine/longwriter.ts";
 import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
 import { type ArchiveEntry, compress, decompress, inspect, pack, unpack } from "../src/index.ts";
 import { fillWeights, gaussian, rng } from "../src/tools/gen.ts";
@@ -1652,6 +1653,79 @@ function withPlainFooter(file: Buffer): Buffer {
     edited((file) => {
       file[footerAt + 4] ^= 0xff;
     }),
+    "E_CORRUPT",
+  );
+}
+
+// ---- LONG records (FORMAT.md §6.5) -----------------------------------------------------------
+
+{
+  const a = lines(14, 2000);
+  // B and C repeat most of A's lines, with a few new ones: LZ finds them in the dictionary.
+  const b = Buffer.concat([lines(5, 2002), lines(3, 2100), lines(6, 2007)]);
+  const c = Buffer.concat([lines(4, 2100), lines(9, 2003)]);
+  const zstdOf = (raw: Buffer): RawRecord => ({
+    raw,
+    codec: "ZSTD",
+    payload: encodeChunk(raw, codecByName("zstd"), 19).payload,
+  });
+  const longOf = (raw: Buffer, dictionary: Buffer, width: number, first: number): RawRecord => {
+    const record = encodeLong(raw, dictionary, width, first, 19);
+    if (!record) throw new Error("a LONG record is not smaller than its content");
+    return {
+      raw,
+      codec: "LONG",
+      params: record.header.subarray(CHUNK_HEADER_SIZE),
+      payload: record.payload,
+    };
+  };
+  await mustDecode(
+    "long-dictionary.mmh",
+    `three chunks: ZSTD text A (${a.length} bytes); text B as a LONG record of one plane (W = 1) with chunk 0 as its dictionary (first chunk 0); text C as a LONG record of two planes (W = 2) with chunks 0 and 1 as its dictionary, so its reach holds a LONG record; the content is A B C`,
+    assembleRecords([zstdOf(a), longOf(b, a, 1, 0), longOf(c, Buffer.concat([a, b]), 2, 0)]),
+    Buffer.concat([a, b, c]),
+  );
+  Object.assign(vectors[vectors.length - 1], { madeBy: `mmh ${VERSION}` });
+  const withFirst = (r: RawRecord, first: number, width?: number): RawRecord => {
+    const params = Buffer.from(r.params!);
+    params.writeBigUInt64LE(BigInt(first), 0);
+    if (width !== undefined) params[8] = width;
+    return { ...r, params };
+  };
+  await mustFailNew(
+    "fail-long-self.mmh",
+    "as the first two chunks of long-dictionary.mmh, but chunk 1's dictionary starts at chunk 1, itself",
+    assembleRecords([zstdOf(a), withFirst(longOf(b, a, 1, 0), 1)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-long-forward.mmh",
+    "chunk 1 is a LONG record whose dictionary starts at chunk 2, a later one",
+    assembleRecords([zstdOf(a), withFirst(longOf(b, a, 1, 0), 2), zstdOf(c)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-long-width-3.mmh",
+    "chunk 1 is a LONG record with plane width 3 (only 1, 2 and 4 exist)",
+    assembleRecords([zstdOf(a), withFirst(longOf(b, a, 1, 0), 0, 3)]),
+    "E_CORRUPT",
+  );
+  // 5 MiB of one byte as a P251 record of a few bytes, then a LONG record that reaches back over it.
+  const zeros = Buffer.alloc(5 << 20);
+  await mustFailNew(
+    "fail-long-reach.mmh",
+    "chunk 0 is 5 MiB of zero bytes (P251); chunk 1 a LONG record whose dictionary starts at chunk 0, 5 MiB back, over the 4 MiB reach",
+    assembleRecords([p251Record(zeros), longOf(b, a, 1, 0)]),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-long-dupe-in-reach.mmh",
+    "chunks: ZSTD text A, a DUPE record of chunk 0, then a LONG record whose dictionary starts at chunk 1, the DUPE record",
+    assembleRecords([
+      zstdOf(a),
+      { raw: a, codec: "DUPE", params: encodeDupeParams(0), payload: new Uint8Array(0) },
+      longOf(b, a, 1, 1),
+    ]),
     "E_CORRUPT",
   );
 }

@@ -232,6 +232,7 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
       opts.chunkSize,
       options.recognise ?? true,
       usesDtypes(opts),
+      opts.dedup,
     );
     return collect(
       encodeContainer(once(bytes), options, undefined, { ...layout, reread: bytesReread(bytes) }),
@@ -344,7 +345,13 @@ async function describeFile<T extends CompressOptions>(
   try {
     progress.totalBytes = probe.size;
     progress.report();
-    const layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
+    const layout = await describeSource(
+      probe,
+      opts.chunkSize,
+      options.recognise ?? true,
+      usesDtypes(opts),
+      opts.dedup,
+    );
     return {
       layout,
       options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },

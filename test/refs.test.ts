@@ -95,7 +95,7 @@ const tied = safetensors([
 
 describe("DUPE: repeated chunks stored as references", () => {
   test("tied embeddings: the second copy costs a few bytes per chunk and round trips every way", async () => {
-    const plain = await compress(tied, { dedup: false, threads: 1 });
+    const plain = await compress(tied, { dedup: false, long: false, threads: 1 });
     const deduped = await compress(tied, { threads: 1 });
     const codecs = await codecsOf(deduped);
     const refs = codecs.filter((c) => c === "DUPE").length;
@@ -124,6 +124,34 @@ describe("DUPE: repeated chunks stored as references", () => {
       const raw = await reader.readChunk(i);
       assert.ok(Buffer.from(raw).equals(tied.subarray(chunk.rawOffset, chunk.rawOffset + chunk.rawLength)));
     }
+  });
+
+  test("small tensors stored twice get chunks of their own, so the second copy is a reference", async () => {
+    // Tensors smaller than a chunk are packed together; a repeated one is planned alone.
+    const small = bf16(weights(20_000, 5));
+    const model = safetensors([
+      ["a.bias", "BF16", bf16(weights(3_000, 6))],
+      ["a.weight", "BF16", small],
+      ["b.weight", "BF16", bf16(weights(30_000, 7))],
+      ["c.bias", "BF16", bf16(weights(3_000, 8))],
+      ["c.weight", "BF16", small],
+      ["d.weight", "BF16", bf16(weights(30_000, 9))],
+    ]);
+    const plain = await compress(model, { dedup: false, long: false, threads: 1 });
+    const deduped = await compress(model, { long: false, threads: 1 });
+    const codecs = await codecsOf(deduped);
+    assert.equal(codecs.filter((c) => c === "DUPE").length, 1, codecs.join(" "));
+    assert.ok(plain.length - deduped.length > small.length * 0.4, `${plain.length} -> ${deduped.length}`);
+    assert.ok(Buffer.from(await decompress(deduped)).equals(model));
+    const file = await open(deduped);
+    try {
+      assert.ok(Buffer.from(await file.readTensor("c.weight")).equals(small));
+      assert.ok(Buffer.from(await file.readTensor("d.weight")).equals(model.subarray(-60_000)));
+    } finally {
+      await file.close();
+    }
+    // Without deduplication the plan packs them as before.
+    assert.ok((await codecsOf(plain)).length < codecs.length);
   });
 
   test("a file compressed to disk dedups, decodes with threads, verifies, and files without repeats are unchanged", async () => {

@@ -214,7 +214,13 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
         const source = handleSource(handle, entry.size, abs);
         let layout: Awaited<ReturnType<typeof describeSource>>;
         try {
-          layout = await describeSource(source, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
+          layout = await describeSource(
+            source,
+            opts.chunkSize,
+            options.recognise ?? true,
+            usesDtypes(opts),
+            opts.dedup,
+          );
         } finally {
           await source.close();
         }

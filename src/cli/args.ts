@@ -63,6 +63,8 @@ export interface CliArgs {
   base?: string;
   /** compress, pack: store repeated chunks in full (--no-dedup). */
   noDedup: boolean;
+  /** compress, pack: long-range matches on (--long) or off (--no-long); undefined: the goal's default. */
+  long?: boolean;
   /** bench: generated inputs (KIND[:SIZE]), the HTML report's path, Markdown output, timed rounds. */
   gen?: string[];
   html?: string;
@@ -154,6 +156,8 @@ const optionSpec = {
   workers: { type: "string" },
   base: { type: "string" },
   "no-dedup": { type: "boolean" },
+  long: { type: "boolean" },
+  "no-long": { type: "boolean" },
   gen: { type: "string", multiple: true },
   html: { type: "string" },
   markdown: { type: "boolean" },
@@ -296,6 +300,12 @@ export function parseCli(argv: readonly string[]): CliArgs {
     throw usage(`--base applies to compress, pack, decompress, unpack, verify and extract`);
   if (args.noDedup && command !== "compress" && command !== "pack")
     throw usage(`--no-dedup applies to compress and pack`);
+  if (values.long && values["no-long"]) throw usage(`--long and --no-long cannot be given together`);
+  if (values.long || values["no-long"]) {
+    if (command !== "compress" && command !== "pack")
+      throw usage(`--long and --no-long apply to compress and pack`);
+    args.long = values.long === true;
+  }
   if (values.config !== undefined) args.config = values.config;
   if (values.host !== undefined) args.host = values.host;
   if (values.store !== undefined) args.store = values.store;
@@ -465,6 +475,8 @@ Options:
                          difference from it; decompress, unpack, verify, extract: the base
                          such a file needs (identified by its sha256)
   --no-dedup             compress, pack: store a chunk that repeats an earlier one in full
+  --long, --no-long      compress, pack: let a chunk's LZ see up to 4 MiB of the content
+                         before it (on by default, off with --goal speed)
                          (default: as a reference to it)
   --check-sha256         decompress, unpack: also check the content's sha256 (every chunk's
                          CRC-32 is always checked; verify checks both)

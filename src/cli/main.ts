@@ -199,6 +199,7 @@ function compressOptions(args: CliArgs, signal: AbortSignal) {
     signal,
     base: args.base,
     dedup: !args.noDedup,
+    ...(args.long === undefined ? {} : { long: args.long }),
   };
 }
 

@@ -26,6 +26,7 @@ import {
 import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES, mayBeLegacy } from "../legacy/mmhrs.ts";
 import { decodeChunk, decodeChunkPieces } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
+import { LONG_CODEC, type LongSource, RecentContent, resolveLong } from "./long.ts";
 import { type DecompressOptions, resolveBase, resolveMaxOutput } from "./options.ts";
 import type { WorkerPool } from "./pool.ts";
 import {
@@ -125,6 +126,8 @@ export async function* decodeContainer(
         content.update(raw, slot);
         await content.room();
       }
+      // Once a LONG record has been met, the last chunks' content is kept (FORMAT.md §6.5).
+      refs.recent?.put(rawOffset, Buffer.from(raw));
       const at = rawOffset;
       rawOffset += raw.length;
       stats.rawBytes = rawOffset;
@@ -181,7 +184,9 @@ export async function* decodeContainer(
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
       }
       const payload = await input.read(record.storedLength, `the payload of ${where}`);
-      refs.keep(seen.length, params, payload);
+      // A LONG record is kept after it is resolved: its reach is then still in the copies.
+      const long = record.codec === LONG_CODEC;
+      if (!long) refs.keep(seen.length, params, payload);
       seen.push({
         recordOffset,
         rawOffset: declared,
@@ -194,9 +199,16 @@ export async function* decodeContainer(
       stats.storedBytes = input.position;
       stats.codecs[record.codec] = (stats.codecs[record.codec] ?? 0) + 1;
       // References and deltas are resolved here, in order, from the records or base they name.
-      if (isSpecial(record.codec)) {
+      if (isSpecial(record.codec) || long) {
         yield* drain();
         const parts: RecordParts = { ...record, where, params, payload };
+        if (long) {
+          const self = seen.length - 1;
+          const raw = await resolveLong(refs.longSource(seen), self, parts);
+          refs.keep(self, params, payload);
+          yield* release(raw);
+          continue;
+        }
         yield* release(await refs.resolve(parts, seen, bases));
         continue;
       }
@@ -327,6 +339,7 @@ class References {
     const self = seen.length - 1;
     const t = dupeTarget(record, self, (k) => (k < self ? seen[k] : undefined));
     const target = await this.#target(t, seen, record.where);
+    if (target.codec === LONG_CODEC) return resolveLong(this.longSource(seen), t, target);
     return target.codec === DELTA_CODEC
       ? decodeDelta(target, bases)
       : decodeChunk(
@@ -337,6 +350,21 @@ class References {
           target.rawCrc,
           target.where,
         );
+  }
+
+  /** Content of the last chunks, kept from the first LONG record on. */
+  recent: RecentContent | undefined;
+
+  /** The records before a LONG record, as its decoding needs them (FORMAT.md §6.5). */
+  longSource(seen: readonly IndexEntry[]): LongSource {
+    this.recent ??= new RecentContent();
+    const recent = this.recent;
+    return {
+      entry: (j) => seen[j],
+      record: (j) => this.#target(j, seen, `chunk ${seen.length - 1}`),
+      decode: (r) => decodeChunk(r.codec, r.params, r.payload, r.rawLength, r.rawCrc, r.where),
+      recent,
+    };
   }
 
   async #target(t: number, seen: readonly IndexEntry[], where: string): Promise<RecordParts> {
@@ -391,6 +419,7 @@ class References {
   async close(): Promise<void> {
     this.#kept.clear();
     this.#ring = undefined;
+    this.recent?.clear();
     if (this.#source) await (await this.#source.catch(() => undefined))?.close();
   }
 }

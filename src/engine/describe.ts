@@ -7,6 +7,7 @@ import type { Recognised } from "../formats/types.ts";
 import type { SourceLayout } from "./encoder.ts";
 import type { ResolvedCompressOptions } from "./options.ts";
 import { planChunks } from "./plan.ts";
+import { repeatedSmallTensors } from "./tied.ts";
 
 /** Whether the chosen codec uses dtypes, so that segmenting unknown files can pay. */
 export function usesDtypes(options: ResolvedCompressOptions): boolean {
@@ -45,6 +46,8 @@ export async function describeSource(
   enabled = true,
   /** Look for arrays inside unknown files: only worth it for codecs that use the dtype. */
   segment = true,
+  /** Give small tensors stored twice chunks of their own, so deduplication finds them. */
+  dedup = false,
 ): Promise<SourceLayout & { recognised: Recognised; problem?: string }> {
   let recognised: Recognised = {
     format: "raw",
@@ -79,7 +82,11 @@ export async function describeSource(
   if (problem) footer.recogniseProblem = problem;
   return {
     format: recognised.format,
-    plan: planChunks(regions, chunkSize),
+    plan: planChunks(
+      regions,
+      chunkSize,
+      dedup ? await repeatedSmallTensors(source, regions, chunkSize) : undefined,
+    ),
     footer,
     recognised,
     ...(problem ? { problem } : {}),

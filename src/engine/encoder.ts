@@ -14,6 +14,7 @@ import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
+import { LongMatcher } from "./longwriter.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
 import { type ChunkSpec, plannedChunks } from "./plan.ts";
 import type { EncodedInSlot, WorkerPool } from "./pool.ts";
@@ -78,6 +79,12 @@ export async function* encodeContainer(
       ? undefined
       : await DeltaPlan.build(opts.base, (layout.footer.tensors ?? []) as StoredTensor[], opts.chunkSize);
   const dedupe = opts.dedup && layout.reread ? new Deduper(layout.reread) : undefined;
+  // Long-range matches (FORMAT.md §6.5): with auto, a chunk that repeats content of the
+  // chunks before it may be coded with that content as a zstd dictionary.
+  const longer =
+    opts.long && opts.codec === "auto" && layout.reread
+      ? new LongMatcher(layout.reread, opts.level ?? (opts.goal === "ratio" ? 19 : 3))
+      : undefined;
   const metadata: Metadata = {
     tool: `mmh ${VERSION}`,
     source: { name: opts.sourceName ?? null, format: layout.format },
@@ -103,7 +110,9 @@ export async function* encodeContainer(
     coded: Omit<EncodedChunk, "header" | "owned"> & { header: Uint8Array },
   ): AsyncGenerator<Uint8Array> {
     const chunk =
-      (dedupe && (await dedupe.reference(coded as EncodedChunk, entries.length, rawOffset))) || coded;
+      (dedupe && (await dedupe.reference(coded as EncodedChunk, entries.length, rawOffset))) ||
+      (longer && (await longer.consider(coded as EncodedChunk, entries.length, rawOffset, entries))) ||
+      coded;
     entries.push({
       recordOffset: offset,
       rawOffset,
@@ -172,6 +181,7 @@ export async function* encodeContainer(
         const period = runs ? findPeriod(raw) : null;
         run = runs ? startRun(raw, period) : undefined;
         if (run) continue;
+        longer?.scan(raw, seenBytes - raw.length);
         const choices: Choice[] =
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)

@@ -41,6 +41,13 @@ export interface CompressOptions {
    */
   dedup?: boolean;
   /**
+   * Long-range matches (FORMAT.md §6.5): with `auto`, a chunk that repeats content of the
+   * chunks before it (up to 4 MiB back) is coded with that content as a zstd dictionary,
+   * when that is smaller. Default: on for the ratio and balanced goals, off for speed. As
+   * with dedup, only a source that can be read again (a file, bytes in memory) has them.
+   */
+  long?: boolean;
+  /**
    * A base model (a file, or a folder of them): each tensor whose name, dtype and shape
    * match one of the base's is stored as its difference from it (FORMAT.md §6.4). Decoding
    * then needs the same base.
@@ -76,6 +83,7 @@ export interface ResolvedCompressOptions {
   signal: AbortSignal | undefined;
   threads: number;
   dedup: boolean;
+  long: boolean;
   base: string | undefined;
 }
 
@@ -102,6 +110,8 @@ export function resolveCompressOptions(options: CompressOptions = {}): ResolvedC
   const threads = resolveThreads(options.threads);
   const dedup = options.dedup ?? true;
   if (typeof dedup !== "boolean") throw new MmhError("E_BAD_OPTION", "dedup must be true or false");
+  const long = options.long ?? goal !== "speed";
+  if (typeof long !== "boolean") throw new MmhError("E_BAD_OPTION", "long must be true or false");
   const base = options.base;
   if (base !== undefined && (typeof base !== "string" || base === ""))
     throw new MmhError("E_BAD_OPTION", "base must be the path of a file or folder");
@@ -114,6 +124,7 @@ export function resolveCompressOptions(options: CompressOptions = {}): ResolvedC
     signal: options.signal,
     threads,
     dedup,
+    long,
     base,
   };
 }

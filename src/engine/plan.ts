@@ -17,18 +17,26 @@ export interface PlannedChunk {
  * Cut regions into chunks: a large tensor is cut at its own boundaries into pieces of
  * the chunk size (a multiple of 8 bytes, or of its quantisation block, so elements of
  * every width stay whole), and
- * small neighbouring regions of one dtype share a chunk. No chunk mixes dtypes.
+ * small neighbouring regions of one dtype share a chunk, except those in `alone`. No chunk
+ * mixes dtypes.
  */
-export function planChunks(regions: readonly Region[], chunkSize: number): ChunkSpec[] {
+export function planChunks(
+  regions: readonly Region[],
+  chunkSize: number,
+  /** Regions (by index) that get chunks of their own, shared with no other region. */
+  alone: ReadonlySet<number> = new Set(),
+): ChunkSpec[] {
   const plan: ChunkSpec[] = [];
   let open: ChunkSpec | undefined;
-  for (const region of regions) {
+  for (const [i, region] of regions.entries()) {
     let left = region.length;
     const dtype = region.dtype;
     // A multiple of 8 bytes, or of a quantisation block (and 8), so no element is cut.
     const unit = cutUnit(dtype);
     const piece = Math.max(unit, chunkSize - (chunkSize % unit));
-    if (open && open.dtype === dtype && open.length + left <= piece) {
+    const single = alone.has(i);
+    if (single) open = undefined;
+    if (!single && open && open.dtype === dtype && open.length + left <= piece) {
       open.length += left;
       continue;
     }
@@ -38,6 +46,7 @@ export function planChunks(regions: readonly Region[], chunkSize: number): Chunk
       plan.push(open);
       left -= length;
     }
+    if (single) open = undefined;
   }
   return plan;
 }

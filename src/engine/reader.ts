@@ -20,6 +20,7 @@ import {
 } from "../container/format.ts";
 import { type Footer, parseFooter } from "../container/metadata.ts";
 import { decodeChunk, runPatternOf } from "./chunk.ts";
+import { LONG_CODEC, type LongSource, RecentContent, resolveLong } from "./long.ts";
 import { BaseSet, DELTA_CODEC, DUPE_CODEC, decodeDelta, dupeTarget, isSpecial } from "./refs.ts";
 
 /** Bytes per piece when a long run is read in pieces. */
@@ -58,6 +59,8 @@ export class MmhReader {
   readonly chunks: ChunkInfo[];
   /** The base DLTA records are decoded against (FORMAT.md §6.4). */
   readonly bases: BaseSet;
+  /** Recently decoded chunks, for LONG records (FORMAT.md §6.5), so reading on is linear. */
+  readonly #long: LongSource;
 
   private constructor(
     source: RandomAccessSource,
@@ -76,6 +79,15 @@ export class MmhReader {
       ...entry,
       recordLength: (index.entries[i + 1]?.recordOffset ?? trailer.indexOffset) - entry.recordOffset,
     }));
+    this.#long = {
+      entry: (j) => this.chunks[j],
+      record: async (j) => {
+        const entry = this.recordEntry(j);
+        return this.parseRecord(j, await this.source.read(entry.recordOffset, entry.recordLength));
+      },
+      decode: decodeRecord,
+      recent: new RecentContent(),
+    };
   }
 
   static async open(source: RandomAccessSource, base?: string): Promise<MmhReader> {
@@ -152,6 +164,7 @@ export class MmhReader {
    * never a chain: FORMAT.md §6.3); a DLTA record's is decoded against the base.
    */
   private async resolve(i: number, record: ParsedRecord): Promise<ParsedRecord> {
+    if (record.codec === LONG_CODEC) return { ...record, resolved: await resolveLong(this.#long, i, record) };
     if (!isSpecial(record.codec)) return record;
     if (record.codec === DELTA_CODEC) return { ...record, resolved: await decodeDelta(record, this.bases) };
     const t = dupeTarget(record, i, (k) => this.chunks[k]);
@@ -321,6 +334,7 @@ export class MmhReader {
   }
 
   async close(): Promise<void> {
+    this.#long.recent.clear();
     await this.bases.close();
     return this.source.close();
   }
