@@ -23,6 +23,28 @@ registerHooks({ load(url, context, next) { process.stderr.write("LOADED " + url 
 `,
 );
 
+const builtinsHook = join(dir, "builtins.cjs");
+writeFileSync(
+  builtinsHook,
+  `const { writeSync } = require("node:fs");
+process.on("exit", () => writeSync(2, "BUILTINS " + process.moduleLoadList.join(",") + "\\n"));
+`,
+);
+
+/** The Node built-in modules (NativeModule names) loaded by the end of `mmh ARGS`. */
+function builtinsLoaded(args: string[]): Set<string> {
+  const r = spawnSync(process.execPath, ["-r", builtinsHook, BIN, ...args], { cwd: dir, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const line = r.stderr.split("\n").find((l) => l.startsWith("BUILTINS "));
+  assert.ok(line, r.stderr);
+  const names = line
+    .slice(9)
+    .split(",")
+    .filter((m) => m.startsWith("NativeModule "))
+    .map((m) => m.slice(13));
+  return new Set(names);
+}
+
 /** The sources and packages `mmh ARGS` loads, and its result. */
 function loads(args: string[]): { sources: string[]; status: number | null; stdout: string } {
   const r = spawnSync(process.execPath, ["--import", hook, BIN, ...args], { cwd: dir, encoding: "utf8" });
@@ -56,6 +78,15 @@ describe("what the command loads", () => {
         assert.doesNotMatch(s, service, `${args}: ${s}`);
         assert.doesNotMatch(s, onDemand, `${args}: ${s}`);
       }
+    }
+  });
+
+  test("--version and --help: no zlib, crypto, streams, fs/promises or worker_threads", () => {
+    for (const args of [["--version"], ["--help"]]) {
+      const loaded = builtinsLoaded(args);
+      assert.ok(loaded.has("internal/util/parse_args/parse_args"), [...loaded].join(" "));
+      for (const name of ["zlib", "crypto", "stream", "fs/promises", "worker_threads", "net"])
+        assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
     }
   });
 
