@@ -6,6 +6,7 @@ import { constants } from "node:buffer";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
+import { nowMs } from "./common/clock.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
@@ -197,9 +198,9 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 function coded<S>(pieces: () => AsyncGenerator<Uint8Array>, finish: (ms: number) => S): CodedStream<S> {
   const state: { summary: S | undefined } = { summary: undefined };
   const stream = (async function* () {
-    const started = performance.now();
+    const started = nowMs();
     yield* pieces();
-    state.summary = finish(performance.now() - started);
+    state.summary = finish(nowMs() - started);
     return state.summary;
   })();
   return Object.defineProperty(stream, "summary", {
@@ -401,14 +402,14 @@ export function compressFile(
   options: CompressOptions & FileOptions & ProgressOptions = {},
 ): Promise<CompressSummary> {
   return guard(async () => {
-    const started = performance.now();
+    const started = nowMs();
     const summary = emptySummary();
     const progress = new ProgressReporter(options);
     const described = await describeFile(src, options, progress);
     // writeFileAtomic writes each piece before it asks for the next: pieces may be reused.
     const encoded = encodeFile(src, described.layout, described.options, summary, progress, true);
     await writeFileAtomic(dst, encoded, { ...options, input: src });
-    return { ...summary, ms: performance.now() - started };
+    return { ...summary, ms: nowMs() - started };
   });
 }
 
@@ -434,12 +435,12 @@ export function decompressFile(
   return guard(async () => {
     resolveMaxOutput(options);
     const progress = new ProgressReporter(options);
-    const started = performance.now();
+    const started = nowMs();
     const summary = emptyDecodeSummary();
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
     const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
     await writeFileAtomic(dst, decoded, { ...options, input: src });
-    return decompressSummary(summary, performance.now() - started);
+    return decompressSummary(summary, nowMs() - started);
   });
 }
 
@@ -584,13 +585,13 @@ export function verify(
 ): Promise<DecompressSummary> {
   return guard(async () => {
     const progress = new ProgressReporter(options);
-    const started = performance.now();
+    const started = nowMs();
     const summary = emptyDecodeSummary();
     for await (const _ of decodeFile(file, { ...options, checkSha256: true }, summary, progress, true)) {
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);
-    return decompressSummary(summary, performance.now() - started);
+    return decompressSummary(summary, nowMs() - started);
   });
 }
 

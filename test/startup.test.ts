@@ -90,6 +90,29 @@ describe("what the command loads", () => {
     }
   });
 
+  test("coding a small file: no worker_threads (no pool, the hash inline), no perf_hooks", () => {
+    const input = join(dir, "small.txt");
+    writeFileSync(input, "some words to compress\n".repeat(40));
+    for (const args of [
+      ["-c", "-q", input],
+      ["-q", "-k", "-f", input],
+    ]) {
+      const loaded = builtinsLoaded(args);
+      assert.ok(loaded.has("zlib"), [...loaded].join(" "));
+      for (const name of ["worker_threads", "perf_hooks"])
+        assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+    for (const args of [
+      ["-d", "-c", "-q", `${input}.mmh`],
+      ["verify", "-q", `${input}.mmh`],
+      ["info", `${input}.mmh`],
+    ]) {
+      const loaded = builtinsLoaded(args);
+      for (const name of ["worker_threads", "perf_hooks"])
+        assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+  });
+
   test("decompressing a small file: the codecs, but not the service or what only some calls need", () => {
     const input = join(dir, "notes.txt");
     writeFileSync(input, "a line of text to compress\n".repeat(100));

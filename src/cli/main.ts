@@ -3,6 +3,7 @@ import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { nowMs } from "../common/clock.ts";
 import { writeFileAtomic } from "../common/files.ts";
 import {
   analyze,
@@ -247,7 +248,7 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
     const output = toStdout
       ? undefined
       : (args.output ?? (await legacyOutput(args, file)) ?? defaultOutput(args, file));
-    const started = performance.now();
+    const started = nowMs();
     const stats = (summary: JobSummary | undefined, error?: unknown) => {
       if (args.stats !== "json") return;
       const compressing = args.command === "compress";
@@ -263,7 +264,7 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
           ...(summary
             ? { ratio: ratioOf(summary.rawBytes, summary.storedBytes), sha256: summary.sha256 }
             : {}),
-          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          durationMs: Math.round((nowMs() - started) * 1000) / 1000,
           ...(code !== undefined ? { errorCode: code } : {}),
         }),
       );
@@ -351,7 +352,7 @@ async function decompressOne(
   signal: AbortSignal,
 ): Promise<JobSummary> {
   const label = isStdio(file) ? "stdin" : file;
-  const started = performance.now();
+  const started = nowMs();
   const progress = startProgress(
     { label, direction: "decode", total: isStdio(file) ? undefined : () => fileBytes(file) },
     progressOptions(args, io, signal, output === undefined),
@@ -384,7 +385,7 @@ async function decompressOne(
   const { rawBytes, chunks } = summary;
   if (!args.quiet) {
     io.stderr.write(
-      `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, performance.now() - started)}\n`,
+      `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, nowMs() - started)}\n`,
     );
   }
   return summary;

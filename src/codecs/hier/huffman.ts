@@ -31,7 +31,7 @@
  * lookup.
  */
 import { MmhError } from "../../common/errors.ts";
-import { kernels } from "./kernels.ts";
+import { loadedKernels } from "./kernels.ts";
 
 /** The longest code. The decode table has 2^MAX_BITS entries (8 KiB as Int32). */
 export const HUFFMAN_MAX_BITS = 11;
@@ -67,7 +67,7 @@ const subCounts = new Uint32Array(1024);
  */
 export function histogram(symbols: Uint8Array): Uint32Array {
   const counts = new Uint32Array(256);
-  const k = kernels();
+  const k = loadedKernels();
   if (k?.holds(symbols)) {
     // In the kernels' memory (HIER's streams while it encodes): counted there.
     const mem = k.u8();
@@ -519,7 +519,7 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
   for (let s = 0; s < 256; s++) if (planLengths[s] !== 0) usedSymbols[used++] = s;
   // The pair table costs used^2 entries to build: worth it only for long enough input.
   const usePairs = used * used <= n;
-  const k = kernels();
+  const k = loadedKernels();
   const bytesOut = out.length - dataStart;
   const wasmOut = k?.holds(symbols) ? k.alloc(bytesOut + 16) : -1;
   if (k && wasmOut >= 0) {

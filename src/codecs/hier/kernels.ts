@@ -233,6 +233,14 @@ export function kernels(): Kernels | undefined {
 }
 
 /**
+ * The kernels if they are loaded already, without loading them: data is in their memory
+ * only once they are, so a check for that need not compile them (a small input never does).
+ */
+export function loadedKernels(): Kernels | undefined {
+  return enabled ? (loaded ?? undefined) : undefined;
+}
+
+/**
  * Switches the kernels off (HIER then runs its TypeScript twins) or on again; returns
  * whether they were on. For tests and benchmarks comparing the two paths.
  */
