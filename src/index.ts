@@ -235,7 +235,11 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
       usesDtypes(opts),
     );
     return collect(
-      encodeContainer(once(bytes), options, undefined, { ...layout, reread: bytesReread(bytes) }),
+      encodeContainer(once(bytes), options, undefined, {
+        ...layout,
+        reread: bytesReread(bytes),
+        size: bytes.length,
+      }),
     );
   });
 }
@@ -347,7 +351,7 @@ async function describeFile<T extends CompressOptions>(
     progress.report();
     const layout = await describeSource(probe, opts.chunkSize, options.recognise ?? true, usesDtypes(opts));
     return {
-      layout,
+      layout: { ...layout, size: probe.size },
       options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },
     };
   } finally {
@@ -479,17 +483,26 @@ async function* decodeFile(
   progress.report();
   const memory = borrowed ? new SlotMemory() : undefined;
   // Pieces cut where the records are, so that none is copied to be cut again.
-  const cuts = await recordCuts(src);
+  const parts = await recordCuts(src);
   const source = progress.reading(
-    cuts
-      ? readFilePieces(src, cuts, options.signal, borrowed, memory)
+    parts
+      ? readFilePieces(src, parts.cuts, options.signal, borrowed, memory)
       : readFileStream(src, 4 << 20, options.signal, borrowed, memory),
   );
   const opts = {
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
-  yield* decodeContainer(source, opts, summary, borrowed, memory, () => fileSource(src));
+  yield* decodeContainer(
+    source,
+    opts,
+    summary,
+    borrowed,
+    memory,
+    () => fileSource(src),
+    undefined,
+    parts?.contentLength,
+  );
 }
 
 /** Bytes per piece past the container's end (a decoder reading them reports them as extra bytes). */
@@ -497,11 +510,14 @@ const PIECE_PAST_END = 4 << 20;
 
 /**
  * The sizes of the parts of the .mmh file `src` in file order, from its index: the
- * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), or
- * undefined when the index cannot be read first (damage, a legacy file: the decoder
- * then reads the file in even pieces and says what is wrong).
+ * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), and the
+ * content's length as the index gives it; or undefined when the index cannot be read
+ * first (damage, a legacy file: the decoder then reads the file in even pieces and says
+ * what is wrong).
  */
-async function recordCuts(src: string): Promise<Iterable<number> | undefined> {
+async function recordCuts(
+  src: string,
+): Promise<{ cuts: Iterable<number>; contentLength: number } | undefined> {
   let reader: MmhReader;
   try {
     reader = await MmhReader.open(await fileSource(src));
@@ -511,12 +527,14 @@ async function recordCuts(src: string): Promise<Iterable<number> | undefined> {
   const size = reader.source.size;
   const { indexOffset } = reader.trailer;
   const starts = [0, ...reader.chunks.map((chunk) => chunk.recordOffset), indexOffset, size - TRAILER_SIZE];
+  const contentLength = reader.rawLength;
   await reader.close();
-  return (function* () {
+  const cuts = (function* () {
     for (let i = 1; i < starts.length; i++) if (starts[i] > starts[i - 1]) yield starts[i] - starts[i - 1];
     yield TRAILER_SIZE;
     for (;;) yield PIECE_PAST_END;
   })();
+  return { cuts, contentLength };
 }
 
 /**
