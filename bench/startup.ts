@@ -17,7 +17,8 @@
  * caches: one written by the 1 KiB runs above, one by a first 256 MiB compress.
  *
  * Then, with `--before DIR`, CPU time (user + system, all threads, from /usr/bin/time) of
- * whole commands on 1 KiB and 1 MiB of the same real file: `--version`, `-c`, `-d -c`,
+ * whole commands on 1 KiB and 1 MiB of the same real file and on 10 MiB of the data
+ * directory's real files one after another: `--version`, `-c`, `-d -c`,
  * `verify` and `info`, run from the installed copy and from DIR, each with a compile cache
  * of its own, interleaved. On a loaded machine CPU time is the steadier figure: the wall
  * clock mostly measures the wait for a CPU.
@@ -93,6 +94,21 @@ const inputMiB = join(work, "1m.bin");
 const mib = Math.min(1 << 20, bytes.length);
 const mibAt = ((bytes.length - mib) >> 1) & ~7;
 writeFileSync(inputMiB, bytes.subarray(mibAt, mibAt + mib));
+// 10 MiB: the real weight files of the data directory one after another, repeated as
+// needed (whole files, so every part is a real file's bytes).
+const input10 = join(work, "10m.bin");
+{
+  const files = readdirSync(dataDir)
+    .filter((n) => n.endsWith(".safetensors"))
+    .sort()
+    .map((n) => readFileSync(join(dataDir, n)));
+  const parts: Buffer[] = [];
+  for (let total = 0, i = 0; total < 10 << 20; i++) {
+    parts.push(files[i % files.length]);
+    total += files[i % files.length].length;
+  }
+  writeFileSync(input10, Buffer.concat(parts).subarray(0, 10 << 20));
+}
 
 interface Command {
   name: string;
@@ -274,11 +290,12 @@ function cpuTimes(): string[] {
     ["before", join(before!, "bin", "mmh.js"), { ...withCache, XDG_CACHE_HOME: beforeCache }],
   ];
   const packed = (file: string) => `${file}.mmh`;
-  for (const file of [input, inputMiB]) run(node, [variants[0][1], "-q", "-k", "-f", file]);
+  for (const file of [input, inputMiB, input10]) run(node, [variants[0][1], "-q", "-k", "-f", file]);
   const ops: [string, string[]][] = [["--version", ["--version"]]];
   for (const [size, file] of [
     ["1 KiB", input],
     ["1 MiB", inputMiB],
+    ["10 MiB", input10],
   ] as const) {
     ops.push(
       [`-c ${size}`, ["-c", "-q", file]],
@@ -325,7 +342,7 @@ function cpuTimes(): string[] {
   return [
     "## CPU time of whole commands, against the build before",
     "",
-    `Input: 1 KiB and 1 MiB from the middle of ${real}. CPU ms (user + system, all threads, /usr/bin/time, 10 ms resolution) per process, mean of ${cpuRounds} rounds, both builds installed with a compile cache each, interleaved (order reversed every other round); output discarded. \`node -e 0\` took ${fmt(mean(nodeCpu), 1)} ms of CPU in the same rounds.`,
+    `Input: 1 KiB and 1 MiB from the middle of ${real}, and 10 MiB of the .safetensors files of ../shared/data one after another (repeated as needed). CPU ms (user + system, all threads, /usr/bin/time, 10 ms resolution) per process, mean of ${cpuRounds} rounds, both builds installed with a compile cache each, interleaved (order reversed every other round); output discarded. \`node -e 0\` took ${fmt(mean(nodeCpu), 1)} ms of CPU in the same rounds.`,
     `- ${contentionNote(waitAt, elapsed)}`,
     "",
     table(["command", "before CPU ms", "this build CPU ms", "ratio"], rows),
