@@ -3,6 +3,7 @@ import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { formatBytes } from "../common/bytes.ts";
 import { nowMs } from "../common/clock.ts";
 import { writeFileAtomic } from "../common/files.ts";
 import {
@@ -27,7 +28,8 @@ import {
 } from "../index.ts";
 import { isHttpTarget } from "../remote/http.ts";
 import { jobLine, ratioOf } from "../server/record.ts";
-import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
+import type { GenOptions } from "../tools/gen.ts";
+import { npyHeader } from "../tools/npy.ts";
 import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
@@ -590,6 +592,8 @@ async function runGen(args: CliArgs, io: Io, signal: AbortSignal): Promise<numbe
     std: args.std,
     period: args.period,
   };
+  // Loaded here: the generator (and the quantisers behind it) only `mmh gen` needs.
+  const { generate } = await import("../tools/gen.ts");
   const data = generate(options);
   const toStdout = args.stdout || args.output === "-" || args.output === undefined;
   if (toStdout) {
