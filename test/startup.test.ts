@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { groupDigits } from "../src/common/bytes.ts";
 
 const BIN = join(import.meta.dirname, "..", "bin", "mmh.js");
 const dir = mkdtempSync(join(tmpdir(), "mmh-startup-"));
@@ -131,5 +132,14 @@ describe("what the command loads", () => {
       assert.doesNotMatch(s, onDemand, s);
       assert.doesNotMatch(s, genOnly, s);
     }
+  });
+});
+
+describe("groupDigits (mmh info's byte counts, without ICU's number formatting)", () => {
+  test("writes integers as toLocaleString('en-US') does", () => {
+    const values = [0, 1, 12, 999, 1000, 1001, 65536, 999999, 1000000, 1234567890, -1, -1234, -999999];
+    for (let v = 1; v < Number.MAX_SAFE_INTEGER / 7; v = v * 7 + 3) values.push(v, -v);
+    values.push(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1.5, 2 ** 60);
+    for (const v of values) assert.equal(groupDigits(v), v.toLocaleString("en-US"), String(v));
   });
 });

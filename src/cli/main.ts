@@ -3,7 +3,7 @@ import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { formatBytes } from "../common/bytes.ts";
+import { formatBytes, groupDigits } from "../common/bytes.ts";
 import { nowMs } from "../common/clock.ts";
 import { writeFileAtomic } from "../common/files.ts";
 import {
@@ -468,9 +468,9 @@ function legacyRows(r: ReturnType<typeof legacyRecord>): [string, string][] {
       "content",
       declared === null
         ? "not recorded"
-        : `${declared.toLocaleString("en-US")} bytes (${formatBytes(declared)}), as declared`,
+        : `${groupDigits(declared)} bytes (${formatBytes(declared)}), as declared`,
     ],
-    ["stored", `${r.fileBytes.toLocaleString("en-US")} bytes (${formatBytes(r.fileBytes)})`],
+    ["stored", `${groupDigits(r.fileBytes)} bytes (${formatBytes(r.fileBytes)})`],
     ...(r.extension !== undefined ? [["ext", JSON.stringify(r.extension)] as [string, string]] : []),
     ...(r.contentId
       ? [["sha256", `${r.contentId}... (first 8 bytes, checked on decoding)`] as [string, string]]
@@ -503,8 +503,8 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
       ["file", r.file],
       ["format", `.mmh v${r.formatVersion}${r.tool ? `, written by ${r.tool}` : ""}`],
       ["source", `${r.source?.name ?? "(stream)"} (${r.source?.format ?? "raw"})`],
-      ["content", `${r.rawBytes.toLocaleString("en-US")} bytes (${formatBytes(r.rawBytes)})`],
-      ["stored", `${r.storedBytes.toLocaleString("en-US")} bytes (${formatBytes(r.storedBytes)})`],
+      ["content", `${groupDigits(r.rawBytes)} bytes (${formatBytes(r.rawBytes)})`],
+      ["stored", `${groupDigits(r.storedBytes)} bytes (${formatBytes(r.storedBytes)})`],
       [
         "ratio",
         `${r.ratio.toFixed(3)}x (${r.rawBytes > 0 ? ((r.storedBytes / r.rawBytes) * 100).toFixed(2) : "-"}% of original)`,
