@@ -16,10 +16,18 @@
  * -T 2 and decompressed with -T 1, output discarded, with the cache off and with two
  * caches: one written by the 1 KiB runs above, one by a first 256 MiB compress.
  *
+ * Then, with `--before DIR`, CPU time (user + system, all threads, from /usr/bin/time) of
+ * whole commands on 1 KiB and 1 MiB of the same real file and on 10 MiB of the data
+ * directory's real files one after another: `--version`, `-c`, `-d -c`,
+ * `verify` and `info`, run from the installed copy and from DIR, each with a compile cache
+ * of its own, interleaved. On a loaded machine CPU time is the steadier figure: the wall
+ * clock mostly measures the wait for a CPU.
+ *
  *   npx node bench/startup.ts            needs `npm run build`; writes results/startup.md
  *   npx node bench/startup.ts --quick    5 rounds, no large files, writes nothing
  *   options: --rounds N (default 41), --hot-rounds N (default 7; 0 skips the large
- *   files), --before DIR, --data DIR, --out FILE
+ *   files, and keeps that section of an earlier report, marked as such), --cpu-rounds N
+ *   (default 15; with --before), --before DIR, --data DIR, --out FILE
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -54,7 +62,9 @@ const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "r
 const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
 const before = argValue("--before");
 const hotRounds = Number(argValue("--hot-rounds") ?? (quick ? 0 : 7));
+const cpuRounds = Number(argValue("--cpu-rounds") ?? (quick ? 3 : 15));
 const work = join(root, ".bench-data", "startup");
+const HOT_TITLE = "## The compile cache and the coding loops";
 const node = process.execPath;
 
 if (!existsSync(join(root, "dist", "BUILD.json"))) {
@@ -79,6 +89,26 @@ const real = readdirSync(dataDir)
 const bytes = readFileSync(join(dataDir, real));
 const input = join(work, "1k.bin");
 writeFileSync(input, bytes.subarray(bytes.length >> 1, (bytes.length >> 1) + 1024));
+// 1 MiB from the middle of it.
+const inputMiB = join(work, "1m.bin");
+const mib = Math.min(1 << 20, bytes.length);
+const mibAt = ((bytes.length - mib) >> 1) & ~7;
+writeFileSync(inputMiB, bytes.subarray(mibAt, mibAt + mib));
+// 10 MiB: the real weight files of the data directory one after another, repeated as
+// needed (whole files, so every part is a real file's bytes).
+const input10 = join(work, "10m.bin");
+{
+  const files = readdirSync(dataDir)
+    .filter((n) => n.endsWith(".safetensors"))
+    .sort()
+    .map((n) => readFileSync(join(dataDir, n)));
+  const parts: Buffer[] = [];
+  for (let total = 0, i = 0; total < 10 << 20; i++) {
+    parts.push(files[i % files.length]);
+    total += files[i % files.length].length;
+  }
+  writeFileSync(input10, Buffer.concat(parts).subarray(0, 10 << 20));
+}
 
 interface Command {
   name: string;
@@ -234,9 +264,91 @@ const lines = [
   `Target: \`mmh --version\` <= 70 ms where \`node -e 0\` takes about 32 ms. Here, installed: ${fmt(versionMs, 1)} ms against ${fmt(nodeMs, 1)} ms for \`node -e 0\` (${fmt(excess("mmh --version (installed)"), 1)} ms more); scaled to a 32 ms node: ${fmt((versionMs / nodeMs) * 32, 0)} ms.`,
   "",
 ];
+if (before && cpuRounds > 0) lines.push(...cpuTimes());
 if (hotRounds > 0) lines.push(...hotLoops());
+else if (outFile && existsSync(outFile)) {
+  // Keep the large-file section of the report this run did not measure again, marked so.
+  const earlier = readFileSync(outFile, "utf8");
+  const at = earlier.indexOf(HOT_TITLE);
+  if (at >= 0) {
+    const section = earlier.slice(at + HOT_TITLE.length).replace(/^ \(from an earlier run[^\n]*\)/, "");
+    lines.push(`${HOT_TITLE} (from an earlier run, not measured again by this one)${section}`.trimEnd(), "");
+  }
+}
 console.log(lines.join("\n"));
 writeReport(outFile, lines);
+
+/**
+ * CPU time of whole commands from the installed copy and from the `--before` copy, each
+ * with a compile cache of its own (filled by an uncounted first run), interleaved.
+ */
+function cpuTimes(): string[] {
+  const beforeCache = join(work, "cache-before");
+  mkdirSync(beforeCache, { mode: 0o700 });
+  const variants: [string, string, NodeJS.ProcessEnv][] = [
+    ["this build", join(installed, "bin", "mmh.js"), withCache],
+    ["before", join(before!, "bin", "mmh.js"), { ...withCache, XDG_CACHE_HOME: beforeCache }],
+  ];
+  const packed = (file: string) => `${file}.mmh`;
+  for (const file of [input, inputMiB, input10]) run(node, [variants[0][1], "-q", "-k", "-f", file]);
+  const ops: [string, string[]][] = [["--version", ["--version"]]];
+  for (const [size, file] of [
+    ["1 KiB", input],
+    ["1 MiB", inputMiB],
+    ["10 MiB", input10],
+  ] as const) {
+    ops.push(
+      [`-c ${size}`, ["-c", "-q", file]],
+      [`-d -c ${size}`, ["-d", "-c", "-q", packed(file)]],
+      [`verify ${size}`, ["verify", "-q", packed(file)]],
+      [`info ${size}`, ["info", packed(file)]],
+    );
+  }
+  const cpuOf = (args: string[], env: NodeJS.ProcessEnv): number => {
+    const r = spawnSync(
+      "/usr/bin/time",
+      ["-f", "TIME %U %S", "sh", "-c", `exec "$0" "$@" > /dev/null`, ...args],
+      {
+        env,
+        encoding: "utf8",
+      },
+    );
+    const t = /TIME ([\d.]+) ([\d.]+)/.exec(r.stderr);
+    if (r.status !== 0 || !t) throw new Error(`${args.join(" ")} failed: ${r.stderr}`);
+    return (Number(t[1]) + Number(t[2])) * 1000;
+  };
+  for (const [, args] of ops) for (const [, bin, env] of variants) cpuOf([node, bin, ...args], env);
+  const cpu = new Map<string, number[]>();
+  const nodeCpu: number[] = [];
+  const waitAt = cpuWaitMicros();
+  const startedAt = performance.now();
+  for (let round = 0; round < cpuRounds; round++) {
+    nodeCpu.push(cpuOf([node, "-e", "0"], withCache));
+    for (const [op, args] of ops) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const [label, bin, env] of order) {
+        const key = `${op}|${label}`;
+        cpu.set(key, [...(cpu.get(key) ?? []), cpuOf([node, bin, ...args], env)]);
+      }
+    }
+  }
+  const elapsed = performance.now() - startedAt;
+  const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const rows = ops.map(([op]) => {
+    const now = cpu.get(`${op}|this build`)!;
+    const was = cpu.get(`${op}|before`)!;
+    return [`mmh ${op}`, fmt(mean(was), 1), fmt(mean(now), 1), fmt(mean(now) / mean(was), 3)];
+  });
+  return [
+    "## CPU time of whole commands, against the build before",
+    "",
+    `Input: 1 KiB and 1 MiB from the middle of ${real}, and 10 MiB of the .safetensors files of ../shared/data one after another (repeated as needed). CPU ms (user + system, all threads, /usr/bin/time, 10 ms resolution) per process, mean of ${cpuRounds} rounds, both builds installed with a compile cache each, interleaved (order reversed every other round); output discarded. \`node -e 0\` took ${fmt(mean(nodeCpu), 1)} ms of CPU in the same rounds.`,
+    `- ${contentionNote(waitAt, elapsed)}`,
+    "",
+    table(["command", "before CPU ms", "this build CPU ms", "ratio"], rows),
+    "",
+  ];
+}
 
 /** The large-file section: the coding loops' speed with and without the compile cache. */
 function hotLoops(): string[] {
@@ -299,7 +411,7 @@ function hotLoops(): string[] {
     });
   const rowsHot = [...rowsOf(hot, "wall ms"), ...rowsOf(cpu, "CPU ms")];
   return [
-    "## The compile cache and the coding loops",
+    HOT_TITLE,
     "",
     `256 MiB of real-derived BF16 (the F32 tensors of ../shared/data rounded to BF16 and tiled), output discarded (\`mmh FILE -c -q -T N > /dev/null\`, \`mmh -d FILE.mmh -c -q -T 1 > /dev/null\`), installed copy. ${hotRounds} rounds, all variants of an operation back to back in every round, order reversed every other round; wall-clock ms and CPU ms (user + system, all threads, from /usr/bin/time), medians, and in brackets the median per-round ratio to the run without the cache (above 1: slower). On a loaded machine the wall clock mostly measures the wait for a CPU; CPU time is the steadier figure of the code's own speed.`,
     `- ${contentionNote(waitAt, hotElapsed)}`,

@@ -2,9 +2,11 @@
 // JavaScript bundle in dist/. In a checkout it runs dist/ when `npm run build` built it from
 // exactly the sources in src/, else the TypeScript in src/ itself, so an edit never runs
 // stale code (built code starts faster: docs/ENGINE.md, "Start-up and V8's tiers").
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-import { pathToFileURL } from "node:url";
+// Built-ins through process.getBuiltinModule, not `import`: an ESM import of node:fs builds
+// its module facade, which loads fs/promises, readline and the streams (docs/ENGINE.md).
+const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule("node:fs");
+const { join, relative } = process.getBuiltinModule("node:path");
+const { pathToFileURL } = process.getBuiltinModule("node:url");
 
 /** The name of the stamp the build writes into dist/, holding sourceDigest of what it compiled. */
 export const STAMP = "BUILD.json";

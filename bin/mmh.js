@@ -9,7 +9,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
 } else {
   const { enableCompileCache } = await import("./cache.js");
   enableCompileCache();
-  const { fileURLToPath } = await import("node:url");
+  const { fileURLToPath } = process.getBuiltinModule("node:url");
   const { entryUrl } = await import("./entry.js");
   const root = fileURLToPath(new URL("..", import.meta.url));
   const { run } = await import(entryUrl(root, "cli/start", "cli"));

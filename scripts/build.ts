@@ -22,6 +22,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -29,7 +30,7 @@ import {
 } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
 import { kernelSourceDigest } from "../src/codecs/hier/kernels.ts";
 
@@ -85,6 +86,64 @@ function declarations(): void {
   execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
 }
 
+/**
+ * Node's built-in modules, taken with process.getBuiltinModule() instead of `import`. An
+ * ESM import of a built-in builds its module facade, which reads every export and so runs
+ * the lazy getters behind them: `import { readFileSync } from "node:fs"` loads fs/promises,
+ * readline and the streams, `import { parseArgs } from "node:util"` the streams and
+ * worker_threads, whether or not anything uses them (docs/ENGINE.md, "Start-up and V8's
+ * tiers"). Each built-in becomes a module of its own here that reads only the names the
+ * sources import, each on first use of the module. A source that imports a built-in as a
+ * whole (a default or namespace import) keeps the plain import for that built-in.
+ */
+function builtins(sources: string[]): Plugin {
+  const named = new Map<string, Set<string>>();
+  const whole = new Set<string>();
+  const pattern = /^import\s+(type\s+)?([^;]*?)\s+from\s+"(node:[a-z_/]+)";/gms;
+  for (const file of sources) {
+    for (const [, typeOnly, clause, id] of readFileSync(file, "utf8").matchAll(pattern)) {
+      if (typeOnly) continue;
+      const braces = /^\{([^}]*)\}$/s.exec(clause.trim());
+      if (!braces) {
+        whole.add(id);
+        continue;
+      }
+      const names = named.get(id) ?? new Set<string>();
+      for (const part of braces[1].split(",")) {
+        const name = part.trim();
+        if (!name || name.startsWith("type ")) continue;
+        names.add(name.split(/\s+as\s+/)[0].trim());
+      }
+      named.set(id, names);
+    }
+  }
+  return {
+    name: "builtins",
+    setup(b) {
+      b.onResolve({ filter: /^node:/ }, (args) =>
+        named.has(args.path) && !whole.has(args.path) ? { path: args.path, namespace: "builtin" } : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
+        const names = [...(named.get(args.path) ?? [])].sort();
+        const lines = [`const m = process.getBuiltinModule(${JSON.stringify(args.path)});`];
+        for (const name of names) lines.push(`export const ${name} = m.${name};`);
+        return { contents: lines.join("\n"), loader: "js" };
+      });
+    },
+  };
+}
+
+/** Every .ts file under `dir`. */
+function tsFiles(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...tsFiles(path));
+    else if (entry.name.endsWith(".ts")) files.push(path);
+  }
+  return files;
+}
+
 async function bundle(): Promise<void> {
   await build({
     absWorkingDir: root,
@@ -98,6 +157,7 @@ async function bundle(): Promise<void> {
     platform: "node",
     target: "node22",
     packages: "external",
+    plugins: [builtins(tsFiles(src))],
     logLevel: "warning",
   });
 }

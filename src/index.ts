@@ -6,6 +6,7 @@ import { constants } from "node:buffer";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
+import { nowMs } from "./common/clock.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
@@ -197,9 +198,9 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 function coded<S>(pieces: () => AsyncGenerator<Uint8Array>, finish: (ms: number) => S): CodedStream<S> {
   const state: { summary: S | undefined } = { summary: undefined };
   const stream = (async function* () {
-    const started = performance.now();
+    const started = nowMs();
     yield* pieces();
-    state.summary = finish(performance.now() - started);
+    state.summary = finish(nowMs() - started);
     return state.summary;
   })();
   return Object.defineProperty(stream, "summary", {
@@ -235,7 +236,11 @@ export function compress(bytes: Uint8Array, options: CompressOptions = {}): Prom
       opts.dedup,
     );
     return collect(
-      encodeContainer(once(bytes), options, undefined, { ...layout, reread: bytesReread(bytes) }),
+      encodeContainer(once(bytes), options, undefined, {
+        ...layout,
+        reread: bytesReread(bytes),
+        size: bytes.length,
+      }),
     );
   });
 }
@@ -353,7 +358,7 @@ async function describeFile<T extends CompressOptions>(
       opts.dedup,
     );
     return {
-      layout,
+      layout: { ...layout, size: probe.size },
       options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },
     };
   } finally {
@@ -408,14 +413,14 @@ export function compressFile(
   options: CompressOptions & FileOptions & ProgressOptions = {},
 ): Promise<CompressSummary> {
   return guard(async () => {
-    const started = performance.now();
+    const started = nowMs();
     const summary = emptySummary();
     const progress = new ProgressReporter(options);
     const described = await describeFile(src, options, progress);
     // writeFileAtomic writes each piece before it asks for the next: pieces may be reused.
     const encoded = encodeFile(src, described.layout, described.options, summary, progress, true);
     await writeFileAtomic(dst, encoded, { ...options, input: src });
-    return { ...summary, ms: performance.now() - started };
+    return { ...summary, ms: nowMs() - started };
   });
 }
 
@@ -441,12 +446,12 @@ export function decompressFile(
   return guard(async () => {
     resolveMaxOutput(options);
     const progress = new ProgressReporter(options);
-    const started = performance.now();
+    const started = nowMs();
     const summary = emptyDecodeSummary();
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
     const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
     await writeFileAtomic(dst, decoded, { ...options, input: src });
-    return decompressSummary(summary, performance.now() - started);
+    return decompressSummary(summary, nowMs() - started);
   });
 }
 
@@ -485,17 +490,26 @@ async function* decodeFile(
   progress.report();
   const memory = borrowed ? new SlotMemory() : undefined;
   // Pieces cut where the records are, so that none is copied to be cut again.
-  const cuts = await recordCuts(src);
+  const parts = await recordCuts(src);
   const source = progress.reading(
-    cuts
-      ? readFilePieces(src, cuts, options.signal, borrowed, memory)
+    parts
+      ? readFilePieces(src, parts.cuts, options.signal, borrowed, memory)
       : readFileStream(src, 4 << 20, options.signal, borrowed, memory),
   );
   const opts = {
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
-  yield* decodeContainer(source, opts, summary, borrowed, memory, () => fileSource(src));
+  yield* decodeContainer(
+    source,
+    opts,
+    summary,
+    borrowed,
+    memory,
+    () => fileSource(src),
+    undefined,
+    parts?.contentLength,
+  );
 }
 
 /** Bytes per piece past the container's end (a decoder reading them reports them as extra bytes). */
@@ -503,11 +517,14 @@ const PIECE_PAST_END = 4 << 20;
 
 /**
  * The sizes of the parts of the .mmh file `src` in file order, from its index: the
- * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), or
- * undefined when the index cannot be read first (damage, a legacy file: the decoder
- * then reads the file in even pieces and says what is wrong).
+ * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), and the
+ * content's length as the index gives it; or undefined when the index cannot be read
+ * first (damage, a legacy file: the decoder then reads the file in even pieces and says
+ * what is wrong).
  */
-async function recordCuts(src: string): Promise<Iterable<number> | undefined> {
+async function recordCuts(
+  src: string,
+): Promise<{ cuts: Iterable<number>; contentLength: number } | undefined> {
   let reader: MmhReader;
   try {
     reader = await MmhReader.open(await fileSource(src));
@@ -517,12 +534,14 @@ async function recordCuts(src: string): Promise<Iterable<number> | undefined> {
   const size = reader.source.size;
   const { indexOffset } = reader.trailer;
   const starts = [0, ...reader.chunks.map((chunk) => chunk.recordOffset), indexOffset, size - TRAILER_SIZE];
+  const contentLength = reader.rawLength;
   await reader.close();
-  return (function* () {
+  const cuts = (function* () {
     for (let i = 1; i < starts.length; i++) if (starts[i] > starts[i - 1]) yield starts[i] - starts[i - 1];
     yield TRAILER_SIZE;
     for (;;) yield PIECE_PAST_END;
   })();
+  return { cuts, contentLength };
 }
 
 /**
@@ -591,13 +610,13 @@ export function verify(
 ): Promise<DecompressSummary> {
   return guard(async () => {
     const progress = new ProgressReporter(options);
-    const started = performance.now();
+    const started = nowMs();
     const summary = emptyDecodeSummary();
     for await (const _ of decodeFile(file, { ...options, checkSha256: true }, summary, progress, true)) {
       // decoding checks everything; the content itself is not needed
     }
     progress.report(true);
-    return decompressSummary(summary, performance.now() - started);
+    return decompressSummary(summary, nowMs() - started);
   });
 }
 

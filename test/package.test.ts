@@ -133,8 +133,8 @@ const model = generate({ kind: "safetensors", dtype: "BF16", size: 1 << 20, seed
 const packed = await compress(model);
 const back = await decompress(packed);
 const sync = decompressSync(compressSync(model));
-// Large enough for a pool: coding worker threads and the hashing thread start from the bundle.
-const large = generate({ kind: "safetensors", dtype: "BF16", size: 24 << 20, seed: 4 });
+// Large enough for a pool: coding worker threads and (over 32 MiB) the hashing thread start from the bundle.
+const large = generate({ kind: "safetensors", dtype: "BF16", size: 40 << 20, seed: 4 });
 const threaded = Buffer.from(await decompress(await compress(large, { threads: 2 }), { threads: 2, checkSha256: true })).equals(large);
 writeFileSync("model.safetensors", model);
 const summary = await compressFile("model.safetensors", "model.safetensors.mmh");

@@ -8,7 +8,7 @@ import { crc32 } from "node:zlib";
 import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
 import { emptySummary as emptyCompressSummary, encodeContainer } from "../src/engine/encoder.ts";
-import { ContentHash, hashesApart } from "../src/engine/hashing.ts";
+import { ContentHash, HASH_APART_MIN, hashesApart } from "../src/engine/hashing.ts";
 import { HASH_BACKLOG_AT_START, WorkerPool } from "../src/engine/pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "../src/engine/schedule.ts";
 import {
@@ -228,6 +228,13 @@ describe("one coding thread, the hash on a thread of its own", () => {
   test("hashesApart: with a second core, one thread hashes apart; on one core it cannot", () => {
     assert.equal(hashesApart(2), true);
     assert.equal(hashesApart(1), defaultThreads() > 1);
+  });
+
+  test("hashesApart: content known to be under HASH_APART_MIN is hashed on the calling thread", () => {
+    assert.equal(hashesApart(2, HASH_APART_MIN - 1), false);
+    assert.equal(hashesApart(1, 1024), false);
+    assert.equal(hashesApart(2, HASH_APART_MIN), true);
+    assert.equal(hashesApart(1, HASH_APART_MIN), defaultThreads() > 1);
   });
 
   test("compress and checked decompress with threads 1 give the content's sha256; damage is caught", async () => {

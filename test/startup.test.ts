@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { groupDigits } from "../src/common/bytes.ts";
 
 const BIN = join(import.meta.dirname, "..", "bin", "mmh.js");
 const dir = mkdtempSync(join(tmpdir(), "mmh-startup-"));
@@ -22,6 +23,28 @@ writeFileSync(
 registerHooks({ load(url, context, next) { process.stderr.write("LOADED " + url + "\\n"); return next(url, context); } });
 `,
 );
+
+const builtinsHook = join(dir, "builtins.cjs");
+writeFileSync(
+  builtinsHook,
+  `const { writeSync } = require("node:fs");
+process.on("exit", () => writeSync(2, "BUILTINS " + process.moduleLoadList.join(",") + "\\n"));
+`,
+);
+
+/** The Node built-in modules (NativeModule names) loaded by the end of `mmh ARGS`. */
+function builtinsLoaded(args: string[]): Set<string> {
+  const r = spawnSync(process.execPath, ["-r", builtinsHook, BIN, ...args], { cwd: dir, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const line = r.stderr.split("\n").find((l) => l.startsWith("BUILTINS "));
+  assert.ok(line, r.stderr);
+  const names = line
+    .slice(9)
+    .split(",")
+    .filter((m) => m.startsWith("NativeModule "))
+    .map((m) => m.slice(13));
+  return new Set(names);
+}
 
 /** The sources and packages `mmh ARGS` loads, and its result. */
 function loads(args: string[]): { sources: string[]; status: number | null; stdout: string } {
@@ -41,6 +64,8 @@ function loads(args: string[]): { sources: string[]; status: number | null; stdo
 const library = /(^|\/)src\/(index|codecs\/|engine\/|formats\/|server\/|cli\/main)/;
 const service = /node_modules\/(fastify|pino|prom-client)\//;
 const onDemand = /node_modules\/(lz4-wasm-nodejs|synckit|yauzl|cli-progress)\//;
+/** Sources only `mmh gen` needs (the generator and the quantisers behind it). */
+const genOnly = /src\/tools\/(gen|gen-gguf|quant)\.ts$/;
 
 describe("what the command loads", () => {
   test("--version and --help: the argument parser, not the library, the codecs or the service", () => {
@@ -59,6 +84,38 @@ describe("what the command loads", () => {
     }
   });
 
+  test("--version and --help: no zlib, crypto, streams, fs/promises or worker_threads", () => {
+    for (const args of [["--version"], ["--help"]]) {
+      const loaded = builtinsLoaded(args);
+      assert.ok(loaded.has("internal/util/parse_args/parse_args"), [...loaded].join(" "));
+      for (const name of ["zlib", "crypto", "stream", "fs/promises", "worker_threads", "net"])
+        assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+  });
+
+  test("coding a small file: no worker_threads (no pool, the hash inline), no perf_hooks", () => {
+    const input = join(dir, "small.txt");
+    writeFileSync(input, "some words to compress\n".repeat(40));
+    for (const args of [
+      ["-c", "-q", input],
+      ["-q", "-k", "-f", input],
+    ]) {
+      const loaded = builtinsLoaded(args);
+      assert.ok(loaded.has("zlib"), [...loaded].join(" "));
+      for (const name of ["worker_threads", "perf_hooks"])
+        assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+    for (const args of [
+      ["-d", "-c", "-q", `${input}.mmh`],
+      ["verify", "-q", `${input}.mmh`],
+      ["info", `${input}.mmh`],
+    ]) {
+      const loaded = builtinsLoaded(args);
+      for (const name of ["worker_threads", "perf_hooks"])
+        assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+  });
+
   test("decompressing a small file: the codecs, but not the service or what only some calls need", () => {
     const input = join(dir, "notes.txt");
     writeFileSync(input, "a line of text to compress\n".repeat(100));
@@ -73,6 +130,16 @@ describe("what the command loads", () => {
     for (const s of r.sources) {
       assert.doesNotMatch(s, service, s);
       assert.doesNotMatch(s, onDemand, s);
+      assert.doesNotMatch(s, genOnly, s);
     }
+  });
+});
+
+describe("groupDigits (mmh info's byte counts, without ICU's number formatting)", () => {
+  test("writes integers as toLocaleString('en-US') does", () => {
+    const values = [0, 1, 12, 999, 1000, 1001, 65536, 999999, 1000000, 1234567890, -1, -1234, -999999];
+    for (let v = 1; v < Number.MAX_SAFE_INTEGER / 7; v = v * 7 + 3) values.push(v, -v);
+    values.push(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1.5, 2 ** 60);
+    for (const v of values) assert.equal(groupDigits(v), v.toLocaleString("en-US"), String(v));
   });
 });

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, lstat, open, readdir, readlink, realpath, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { nowMs } from "../common/clock.ts";
 import { check, guard, MmhError, toMmhError } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/files.ts";
 import { handleSource } from "../common/source.ts";
@@ -186,7 +187,7 @@ async function rereadFolder(files: readonly Walked[], at: number, length: number
  */
 export function pack(dir: string, dst: string, options: PackOptions = {}): Promise<PackSummary> {
   return guard(async () => {
-    const started = performance.now();
+    const started = nowMs();
     const opts = resolveCompressOptions(options);
     const progress = new ProgressReporter(options);
     let root: string;
@@ -276,7 +277,7 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
       files: entries.filter((e) => e.type === "file").length,
       dirs: entries.filter((e) => e.type === "dir").length,
       symlinks: entries.filter((e) => e.type === "symlink").length,
-      ms: performance.now() - started,
+      ms: nowMs() - started,
     };
   });
 }

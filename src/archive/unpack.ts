@@ -14,6 +14,7 @@ import {
   symlink,
 } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { nowMs } from "../common/clock.ts";
 import { check, guard, MmhError, toMmhError } from "../common/errors.ts";
 import { readFileStream } from "../common/files.ts";
 import { fileSource } from "../common/source.ts";
@@ -82,7 +83,7 @@ async function isEmptyDir(path: string): Promise<boolean> {
  */
 export function unpack(file: string, dir: string, options: UnpackOptions = {}): Promise<UnpackSummary> {
   return guard(async () => {
-    const started = performance.now();
+    const started = nowMs();
     const max = resolveMaxOutput(options);
     const progress = new ProgressReporter(options);
     const target = resolve(dir);
@@ -157,7 +158,7 @@ export function unpack(file: string, dir: string, options: UnpackOptions = {}): 
       rawBytes: summary.rawBytes,
       chunks: summary.chunks,
       sha256: summary.trailer?.sha256 ?? "",
-      ms: performance.now() - started,
+      ms: nowMs() - started,
     };
   });
 }

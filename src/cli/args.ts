@@ -1,8 +1,10 @@
-import { parseArgs } from "node:util";
 import { parseSize } from "../common/bytes.ts";
 import { MmhError } from "../common/errors.ts";
-import { FORMAT_VERSION } from "../container/format.ts";
-import { VERSION } from "../version.ts";
+import { FORMAT_VERSION, VERSION } from "../version.ts";
+
+// Not `import { parseArgs } from "node:util"`: an ESM import of node:util loads the streams
+// and worker_threads with it, which --version and --help do not need (docs/ENGINE.md).
+const { parseArgs } = process.getBuiltinModule("node:util");
 
 export type Command =
   | "compress"

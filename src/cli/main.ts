@@ -3,6 +3,8 @@ import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { formatBytes, groupDigits } from "../common/bytes.ts";
+import { nowMs } from "../common/clock.ts";
 import { writeFileAtomic } from "../common/files.ts";
 import {
   analyze,
@@ -26,7 +28,8 @@ import {
 } from "../index.ts";
 import { isHttpTarget } from "../remote/http.ts";
 import { jobLine, ratioOf } from "../server/record.ts";
-import { formatBytes, type GenOptions, generate, npyHeader } from "../tools/index.ts";
+import type { GenOptions } from "../tools/gen.ts";
+import { npyHeader } from "../tools/npy.ts";
 import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
@@ -248,7 +251,7 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
     const output = toStdout
       ? undefined
       : (args.output ?? (await legacyOutput(args, file)) ?? defaultOutput(args, file));
-    const started = performance.now();
+    const started = nowMs();
     const stats = (summary: JobSummary | undefined, error?: unknown) => {
       if (args.stats !== "json") return;
       const compressing = args.command === "compress";
@@ -264,7 +267,7 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
           ...(summary
             ? { ratio: ratioOf(summary.rawBytes, summary.storedBytes), sha256: summary.sha256 }
             : {}),
-          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          durationMs: Math.round((nowMs() - started) * 1000) / 1000,
           ...(code !== undefined ? { errorCode: code } : {}),
         }),
       );
@@ -352,7 +355,7 @@ async function decompressOne(
   signal: AbortSignal,
 ): Promise<JobSummary> {
   const label = isStdio(file) ? "stdin" : file;
-  const started = performance.now();
+  const started = nowMs();
   const progress = startProgress(
     { label, direction: "decode", total: isStdio(file) ? undefined : () => fileBytes(file) },
     progressOptions(args, io, signal, output === undefined),
@@ -385,7 +388,7 @@ async function decompressOne(
   const { rawBytes, chunks } = summary;
   if (!args.quiet) {
     io.stderr.write(
-      `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, performance.now() - started)}\n`,
+      `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, nowMs() - started)}\n`,
     );
   }
   return summary;
@@ -466,9 +469,9 @@ function legacyRows(r: ReturnType<typeof legacyRecord>): [string, string][] {
       "content",
       declared === null
         ? "not recorded"
-        : `${declared.toLocaleString("en-US")} bytes (${formatBytes(declared)}), as declared`,
+        : `${groupDigits(declared)} bytes (${formatBytes(declared)}), as declared`,
     ],
-    ["stored", `${r.fileBytes.toLocaleString("en-US")} bytes (${formatBytes(r.fileBytes)})`],
+    ["stored", `${groupDigits(r.fileBytes)} bytes (${formatBytes(r.fileBytes)})`],
     ...(r.extension !== undefined ? [["ext", JSON.stringify(r.extension)] as [string, string]] : []),
     ...(r.contentId
       ? [["sha256", `${r.contentId}... (first 8 bytes, checked on decoding)`] as [string, string]]
@@ -501,8 +504,8 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
       ["file", r.file],
       ["format", `.mmh v${r.formatVersion}${r.tool ? `, written by ${r.tool}` : ""}`],
       ["source", `${r.source?.name ?? "(stream)"} (${r.source?.format ?? "raw"})`],
-      ["content", `${r.rawBytes.toLocaleString("en-US")} bytes (${formatBytes(r.rawBytes)})`],
-      ["stored", `${r.storedBytes.toLocaleString("en-US")} bytes (${formatBytes(r.storedBytes)})`],
+      ["content", `${groupDigits(r.rawBytes)} bytes (${formatBytes(r.rawBytes)})`],
+      ["stored", `${groupDigits(r.storedBytes)} bytes (${formatBytes(r.storedBytes)})`],
       [
         "ratio",
         `${r.ratio.toFixed(3)}x (${r.rawBytes > 0 ? ((r.storedBytes / r.rawBytes) * 100).toFixed(2) : "-"}% of original)`,
@@ -590,6 +593,8 @@ async function runGen(args: CliArgs, io: Io, signal: AbortSignal): Promise<numbe
     std: args.std,
     period: args.period,
   };
+  // Loaded here: the generator (and the quantisers behind it) only `mmh gen` needs.
+  const { generate } = await import("../tools/gen.ts");
   const data = generate(options);
   const toStdout = args.stdout || args.output === "-" || args.output === undefined;
   if (toStdout) {

@@ -8,6 +8,7 @@
 import { stat } from "node:fs/promises";
 import type { SingleBar } from "cli-progress";
 import { formatBytes } from "../common/bytes.ts";
+import { nowMs } from "../common/clock.ts";
 import type { ProgressEvent } from "../index.ts";
 
 export interface ProgressSpec {
@@ -121,7 +122,7 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
   let ticker: NodeJS.Timeout | undefined;
   // Speeds and the ETA are measured over the last few seconds, from the start at first.
   const window = new Window(3000);
-  window.add(performance.now(), 0, 0);
+  window.add(nowMs(), 0, 0);
   const stop = () => {
     if (stopped) return;
     stopped = true;
@@ -173,7 +174,7 @@ export function startProgress(spec: ProgressSpec, options: ProgressOptions): Pro
       const read = known ? Math.min(latest?.readBytes ?? 0, total!) : (latest?.readBytes ?? 0);
       const raw = spec.direction === "encode" ? read : withRatio ? written : read;
       const stored = spec.direction === "encode" ? written : read;
-      window.add(performance.now(), read, raw);
+      window.add(nowMs(), read, raw);
       const rates = window.rates();
       const eta = known && rates.read > 0 ? (total! - read) / rates.read : Number.NaN;
       return {

@@ -10,6 +10,23 @@ interface Out {
   stdout: { write(text: string): unknown };
 }
 
+/**
+ * Writes `text` to file descriptor 1 directly: the first use of process.stdout loads
+ * Node's streams, about a sixth of what `mmh --version` costs (docs/ENGINE.md, Start-up).
+ * What cannot be written so (a full non-blocking pipe, an error) goes to process.stdout,
+ * which reports errors as it always does.
+ */
+function writeOut(text: string): void {
+  const bytes = Buffer.from(text);
+  let at = 0;
+  try {
+    const { writeSync } = process.getBuiltinModule("node:fs");
+    while (at < bytes.length) at += writeSync(1, bytes, at);
+  } catch {
+    process.stdout.write(bytes.subarray(at));
+  }
+}
+
 /** Run the mmh command line; resolves with the exit code and never throws (as main.ts's run). */
 export async function run(argv: readonly string[], io?: Out): Promise<number> {
   let command: string | undefined;
@@ -19,7 +36,9 @@ export async function run(argv: readonly string[], io?: Out): Promise<number> {
     // main.ts parses again and reports the error.
   }
   if (command === "help" || command === "version") {
-    (io ?? process).stdout.write(command === "help" ? HELP : VERSION_LINE);
+    const text = command === "help" ? HELP : VERSION_LINE;
+    if (io) io.stdout.write(text);
+    else writeOut(text);
     return 0;
   }
   const main = await import("./main.ts");

@@ -26,6 +26,22 @@ export function parseSize(text: string): number | undefined {
   return Number.isSafeInteger(value) ? value : Number.isFinite(value) ? Math.floor(value) : undefined;
 }
 
+/**
+ * An integer with commas between groups of three digits, as `toLocaleString("en-US")`
+ * writes it, without that call's first-use cost (loading ICU's number formatting: about
+ * 15 ms, which was a fifth of `mmh info`). Other numbers go to toLocaleString.
+ */
+export function groupDigits(n: number): string {
+  if (!Number.isSafeInteger(n)) return n.toLocaleString("en-US");
+  const digits = String(Math.abs(n));
+  let out = "";
+  for (let end = digits.length; end > 0; end -= 3) {
+    const start = Math.max(0, end - 3);
+    out = out ? `${digits.slice(start, end)},${out}` : digits.slice(start, end);
+  }
+  return n < 0 ? `-${out}` : out;
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];

@@ -5,8 +5,9 @@
 import { constants, crc32, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
+import { FORMAT_VERSION } from "../version.ts";
 
-export const FORMAT_VERSION = 1;
+export { FORMAT_VERSION };
 export const START_MAGIC = Buffer.from([0x89, 0x4d, 0x4d, 0x48, 0x0d, 0x0a, 0x1a, 0x0a]); // \x89MMH\r\n\x1a\n
 export const END_MAGIC = Buffer.from([0x89, 0x4d, 0x4d, 0x48, 0x45, 0x4e, 0x44, 0x0a]); // \x89MMHEND\n
 export const CHUNK_TAG = "CHNK";

@@ -11,6 +11,7 @@ import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
+import { nowMs } from "../common/clock.ts";
 import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
@@ -155,7 +156,7 @@ export function chooseCodecs(
   stats: AutoStats,
   period: PeriodInfo | null = findPeriod(raw),
 ): Choice[] {
-  const started = performance.now();
+  const started = nowMs();
   try {
     // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
     if (period && period.periodicLength >= raw.length * 0.9) return [{ id: p251Codec.id, level: undefined }];
@@ -224,7 +225,7 @@ export function chooseCodecs(
       : { dtype, choices: clear ? [asChoice(best.c)] : chosen, left: clear ? REUSE : REUSE_UNCLEAR };
     return chosen;
   } finally {
-    stats.choiceMs += performance.now() - started;
+    stats.choiceMs += nowMs() - started;
   }
 }
 
@@ -244,11 +245,11 @@ export function encodeChoices(
   // Several encodes of one chunk share its CRC, computed once.
   const rawCrc = choices.length > 1 ? crc32(raw) : undefined;
   for (const choice of choices) {
-    const started = performance.now();
+    const started = nowMs();
     // Memory from the caller serves one encode only: with several, each needs its own.
     const into = choices.length === 1 ? output : undefined;
     const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into, choice.layout, rawCrc);
-    const ms = performance.now() - started;
+    const ms = nowMs() - started;
     total += ms;
     if (!best || storedSize(chunk) < storedSize(best)) {
       best = chunk;

@@ -82,6 +82,8 @@ export async function* decodeContainer(
    * as it would be without it.
    */
   output?: Uint8Array,
+  /** The content's length when known before decoding (from the index): see hashesApart. */
+  contentSize = output?.length,
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
   const bases = new BaseSet(resolveBase(options));
@@ -114,7 +116,8 @@ export async function* decodeContainer(
     // With one thread, records are decoded here. With more, they are decoded on a pool's
     // workers once POOL_AFTER_BYTES have gone by. A content hash asked for is computed on
     // the pool's hashing thread when there is a core for it (hashesApart, ContentHash).
-    const content = options.checkSha256 === true ? new ContentHash(hashesApart(threads)) : undefined;
+    const content =
+      options.checkSha256 === true ? new ContentHash(hashesApart(threads, contentSize)) : undefined;
     /** One output buffer reused from chunk to chunk, with one thread and a borrowing consumer. */
     let spare: Uint8Array | undefined;
     const seen: IndexEntry[] = [];

@@ -34,6 +34,8 @@ export interface SourceLayout {
    * (a file, a folder, bytes in memory) has its repeated chunks stored as references.
    */
   reread?: Reread;
+  /** The content's length, when known before coding (a file, bytes in memory): see hashesApart. */
+  size?: number;
 }
 
 export interface CompressSummary {
@@ -136,7 +138,7 @@ export async function* encodeContainer(
   // once POOL_AFTER_BYTES have gone by. Either way the content is hashed on the pool's
   // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
   // codec is always made here, in order, so the output is the same for any thread count.
-  const content = new ContentHash(hashesApart(opts.threads));
+  const content = new ContentHash(hashesApart(opts.threads, layout.size));
   // Results of chunks coded on the pool's workers, taken back in order (see Schedule).
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;

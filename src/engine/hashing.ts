@@ -16,13 +16,22 @@ import { defaultThreads } from "./threads.ts";
 const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
 
 /**
- * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
- * coding with `threads` threads: whenever there is a core for it. With one coding thread
- * the pool has no coding workers, only the hashing thread, as zstd -T1 moves its I/O to a
- * second thread; one thread compressed faster so (see docs/ENGINE.md, Measurements
- * behind engine choices: The hash on a thread of its own).
+ * Content known to be shorter than this is hashed on the calling thread: a hashing thread
+ * costs more to start (its isolate, the bundle, node:crypto) than hashing so little here
+ * (docs/ENGINE.md, Measurements behind engine choices: The hash on a thread of its own).
  */
-export function hashesApart(threads: number): boolean {
+export const HASH_APART_MIN = 32 << 20;
+
+/**
+ * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
+ * coding with `threads` threads: whenever there is a core for it, unless the content's
+ * length `size` is known and under HASH_APART_MIN. With one coding thread the pool has no
+ * coding workers, only the hashing thread, as zstd -T1 moves its I/O to a second thread;
+ * one thread compressed faster so (see docs/ENGINE.md, Measurements behind engine choices:
+ * The hash on a thread of its own).
+ */
+export function hashesApart(threads: number, size?: number): boolean {
+  if (size !== undefined && size < HASH_APART_MIN) return false;
   return threads > 1 || defaultThreads() > 1;
 }
 

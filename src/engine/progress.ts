@@ -3,6 +3,7 @@
  * every `progressIntervalMs` while the work runs, and once at the end. Counting is done by
  * wrapping the input and output iterables, so the coders themselves know nothing of it.
  */
+import { nowMs } from "../common/clock.ts";
 import { MmhError } from "../common/errors.ts";
 
 /** What `onProgress` is called with. */
@@ -72,7 +73,7 @@ export class ProgressReporter {
   report(done = false): void {
     if (!this.callback || this.finished) return;
     this.finished = done;
-    this.last = performance.now();
+    this.last = nowMs();
     const progress: ProgressEvent = {
       readBytes: this.readBytes,
       writtenBytes: this.writtenBytes,
@@ -90,7 +91,7 @@ export class ProgressReporter {
 
   /** Report if the interval has passed since the last report. */
   tick(): void {
-    if (this.callback && performance.now() - this.last >= this.intervalMs) this.report();
+    if (this.callback && nowMs() - this.last >= this.intervalMs) this.report();
   }
 
   /** `source`, its pieces counted into `readBytes` as they are taken. */

@@ -58,9 +58,10 @@ function fieldTable(k: Kernels, layout: Layout): number {
  * reserves room there for coding them; the streams stay valid until the next HIER call.
  */
 export function kernelSplit(layout: Layout, raw: Uint8Array, head: number, n: number): Split | undefined {
-  const k = kernels();
   const bytes = n * layout.width;
-  if (!k || bytes < KERNEL_MIN_BYTES) return undefined;
+  if (bytes < KERNEL_MIN_BYTES) return undefined;
+  const k = kernels();
+  if (!k) return undefined;
   const lengths: number[] = [];
   let sum = 0;
   let longest = 0;
@@ -159,9 +160,10 @@ export function kernelDecode(
   n: number,
   out: Uint8Array,
 ): boolean {
-  const k = kernels();
   const bytes = n * layout.width;
-  if (!k || bytes < KERNEL_MIN_BYTES) return false;
+  if (bytes < KERNEL_MIN_BYTES) return false;
+  const k = kernels();
+  if (!k) return false;
   let room = bytes + 64;
   for (const [s, part] of parts.entries()) {
     if (part.method > METHOD_CONTEXT) return false;

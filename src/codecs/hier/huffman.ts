@@ -31,7 +31,7 @@
  * lookup.
  */
 import { MmhError } from "../../common/errors.ts";
-import { kernels } from "./kernels.ts";
+import { loadedKernels } from "./kernels.ts";
 
 /** The longest code. The decode table has 2^MAX_BITS entries (8 KiB as Int32). */
 export const HUFFMAN_MAX_BITS = 11;
@@ -66,9 +66,8 @@ const subCounts = new Uint32Array(1024);
  * byte lane in its own sub-histogram, which hides store-to-load stalls on repeated values.
  */
 export function histogram(symbols: Uint8Array): Uint32Array {
-  warmUpFor(symbols.length);
   const counts = new Uint32Array(256);
-  const k = kernels();
+  const k = loadedKernels();
   if (k?.holds(symbols)) {
     // In the kernels' memory (HIER's streams while it encodes): counted there.
     const mem = k.u8();
@@ -497,7 +496,6 @@ function encodeRange(
 export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array): Uint8Array {
   const n = symbols.length;
   checkCount(n);
-  warmUpFor(n);
   // A caller that already counted the symbols passes the counts (they must be exact).
   const hist = knownHistogram ?? histogram(symbols);
   const p = plan(hist, n);
@@ -521,7 +519,7 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
   for (let s = 0; s < 256; s++) if (planLengths[s] !== 0) usedSymbols[used++] = s;
   // The pair table costs used^2 entries to build: worth it only for long enough input.
   const usePairs = used * used <= n;
-  const k = kernels();
+  const k = loadedKernels();
   const bytesOut = out.length - dataStart;
   const wasmOut = k?.holds(symbols) ? k.alloc(bytesOut + 16) : -1;
   if (k && wasmOut >= 0) {
@@ -805,7 +803,6 @@ export function readLaneEnds(block: Uint8Array, pos: number, n: number, bits: In
 export function huffmanDecode(block: Uint8Array, out: Uint8Array): void {
   const n = out.length;
   checkCount(n);
-  warmUpFor(n);
   const pos = readHeader(block, n);
   const type = block[0];
   if (type === BLOCK_STORED) {
@@ -873,7 +870,6 @@ export function huffmanDecodeBf16(block: Uint8Array, signMantissa: Uint8Array, o
   const n = out.length;
   if (signMantissa.length !== n) throw new MmhError("E_INTERNAL", "huffman: stream lengths differ");
   checkCount(n);
-  warmUpFor(n);
   const pos = readHeader(block, n);
   if (block[0] !== BLOCK_HUFFMAN) corrupt(`block type ${block[0]} where a Huffman block is needed`);
   decodeLanesBf16(block, signMantissa, out, prepareLanes(block, pos, n));
@@ -1041,59 +1037,4 @@ function decodeTailBf16(
     p += e >>> 8;
   }
   return p;
-}
-
-// ---------------------------------------------------------------------------------------
-// Warm-up
-
-/**
- * V8 optimises a hot loop with the type feedback gathered so far, and de-optimises when
- * code that never ran (a tail loop, an unaligned prefix) is reached afterwards; on big
- * aligned blocks that happens on every call. Running every path once on small, odd-sized,
- * unaligned inputs first (a few milliseconds, once) gives the optimiser full feedback.
- */
-let warm = false;
-
-/** Warms up before the first big block only, so small uses and plain imports pay nothing. */
-function warmUpFor(n: number): void {
-  if (warm || n < WARM_UP_FROM) return;
-  warm = true;
-  warmUp();
-}
-
-const WARM_UP_FROM = 1 << 15;
-
-function warmUp(): void {
-  const data = new Uint8Array(6011);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < data.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    data[i] = 110 + Math.clz32(x & 0xffffff) + (i % 7 === 0 ? x & 3 : 0);
-  }
-  for (const [from, length] of [
-    [1, 6007],
-    [3, 301],
-    [1, 2],
-  ]) {
-    const input = data.subarray(from, from + length);
-    const block = huffmanEncode(input);
-    const out = new Uint8Array(length);
-    huffmanDecode(block, out);
-    if (block[0] === BLOCK_HUFFMAN) {
-      const words = new Uint16Array(length);
-      huffmanDecodeBf16(block, data.subarray(0, length), words);
-      for (let i = 0; i < length; i++) {
-        if (words[i] >>> 7 !== (((data[i] & 0x80) << 1) | input[i]) || (words[i] & 0x7f) !== (data[i] & 0x7f))
-          throw new MmhError("E_INTERNAL", "huffman: bf16 self-test failed");
-      }
-    }
-    if (huffmanSizeFromHistogram(histogram(input)) !== block.length) {
-      throw new MmhError("E_INTERNAL", "huffman: self-test failed");
-    }
-    for (let i = 0; i < length; i++) {
-      if (out[i] !== input[i]) throw new MmhError("E_INTERNAL", "huffman: self-test failed");
-    }
-  }
 }

@@ -4,7 +4,7 @@
  * source (`node scripts/build.ts --kernels` does only that), and copies them into
  * dist/kernels.wasm for the package; a checkout loads the cache entry of its
  * current source, so a stale build is never used. Where WebAssembly SIMD
- * is missing (WebAssembly.validate refuses the module) or no build is found, HIER runs
+ * is missing (compiling the module fails) or no build is found, HIER runs
  * its TypeScript twins, which give the same bytes (test/kernels.test.ts).
  *
  * Memory: a fixed area (decode tables, code tables, histogram scratch, lane positions)
@@ -94,7 +94,6 @@ interface WasmMemory {
   grow(pages: number): number;
 }
 interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object) => { exports: object };
 }
@@ -162,10 +161,18 @@ function instantiate(): Kernels | undefined {
   const path = locate();
   if (!path) return undefined;
   const bytes = readFileSync(path);
-  // The module uses SIMD: an engine without it refuses the module, and HIER runs TypeScript.
+  // The module uses SIMD: an engine without it refuses the module (compiling it throws),
+  // and HIER runs TypeScript. Compiling validates: no separate WebAssembly.validate pass,
+  // which took as long again.
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!wasm?.validate(bytes)) return undefined;
-  const x = new wasm.Instance(new wasm.Module(bytes)).exports as KernelExports;
+  if (!wasm) return undefined;
+  let module: object;
+  try {
+    module = new wasm.Module(bytes);
+  } catch {
+    return undefined;
+  }
+  const x = new wasm.Instance(module).exports as KernelExports;
   const memory = x.memory;
   let next = (x.heapBase() + 63) & ~63;
   const take = (bytes: number) => {
@@ -230,6 +237,14 @@ export function kernels(): Kernels | undefined {
   if (!enabled) return undefined;
   if (loaded === null) loaded = instantiate();
   return loaded;
+}
+
+/**
+ * The kernels if they are loaded already, without loading them: data is in their memory
+ * only once they are, so a check for that need not compile them (a small input never does).
+ */
+export function loadedKernels(): Kernels | undefined {
+  return enabled ? (loaded ?? undefined) : undefined;
 }
 
 /**
