@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { brotliCodec } from "../src/codecs/brotli.ts";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { type AutoStats, chooseCodecs, encodeAuto, encodeChoices } from "../src/engine/auto.ts";
@@ -144,5 +145,47 @@ describe("auto's floor", () => {
     roundTrips(raw, chunk);
     const packed = await compress(raw, { chunkSize: 128 << 10 });
     assert.deepEqual(Buffer.from(await decompress(packed)), Buffer.from(raw));
+  });
+});
+
+describe("small chunks that LZ codes best are tried with brotli", () => {
+  /** Small structured bytes: a JSON table, as in a model's header or a tfjs manifest. */
+  const json = Buffer.from(
+    JSON.stringify(
+      Array.from({ length: 700 }, (_, i) => ({
+        name: `layer.${i % 37}.weight`,
+        shape: [i % 13, 64],
+        offset: i * 4096,
+      })),
+    ),
+  );
+
+  test("the default and ratio goals keep brotli's record when it is smaller; speed never tries it", () => {
+    assert.ok(json.length < 96 << 10);
+    for (const goal of ["balanced", "ratio"] as const) {
+      const choices = chooseCodecs(json, null, goal, undefined, { choiceMs: 0 });
+      assert.ok(
+        choices.some((c) => c.id === "BROT" && c.ifBest === "ZSTD"),
+        goal,
+      );
+      const { chunk } = encodeChoices(json, null, choices);
+      const zstdOnly = encodeChunk(json, zstdCodec, goal === "ratio" ? 19 : 3);
+      const brotliOnly = encodeChunk(json, brotliCodec, goal === "ratio" ? 9 : 5);
+      // The smaller of the two LZ records is kept (HIER finds no fields in text).
+      assert.equal(size(chunk), Math.min(size(zstdOnly), size(brotliOnly)), goal);
+      if (goal === "balanced") assert.equal(chunk.codec, "BROT");
+      roundTrips(json, chunk);
+    }
+    assert.ok(!chooseCodecs(json, null, "speed", undefined, { choiceMs: 0 }).some((c) => c.id === "BROT"));
+    // A level asked for is the general codec's: no brotli beside it.
+    assert.ok(!chooseCodecs(json, null, "balanced", 5, { choiceMs: 0 }).some((c) => c.id === "BROT"));
+  });
+
+  test("brotli is not tried where zstd did not win", () => {
+    const { chunk } = encodeChoices(json, null, [
+      { id: "NONE", level: undefined },
+      { id: "BROT", level: 5, ifBest: "ZSTD" },
+    ]);
+    assert.equal(chunk.codec, "NONE");
   });
 });
