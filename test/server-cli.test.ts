@@ -193,6 +193,14 @@ test("mmh serve restarts with a bounded young generation, keeping an operator's 
   } finally {
     own.child.kill("SIGKILL");
   }
+  // A process the restart started never restarts again (no loop, whatever it finds).
+  const again = await serve([], { ...env, MMH_SERVE_RESTARTED: "1" });
+  try {
+    assert.ok(!(cmdlineOf(again.child.pid!) ?? []).includes("--expose-gc"));
+    assert.equal((await fetch(`${again.url}/healthz`)).status, 200);
+  } finally {
+    again.child.kill("SIGKILL");
+  }
 });
 
 test("mmh serve --workers 2: one line, both processes answer, metrics of the whole service", async () => {

@@ -32,6 +32,9 @@ export function usesGlibc(): boolean {
  */
 export const SERVE_SEMI_SPACE_MIB = 16;
 
+/** Set in the environment of the process the restart starts. */
+const RESTARTED = "MMH_SERVE_RESTARTED";
+
 /** Whether the process was started with its own --max-semi-space-size (arguments or NODE_OPTIONS). */
 function hasSemiSpaceSetting(): boolean {
   return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].some((arg) =>
@@ -48,12 +51,14 @@ function hasSemiSpaceSetting(): boolean {
  * - `--expose-gc`, for the one full collection once the service is idle after work.
  * Node must be able to replace its process image (`process.execve`, Node 23.11 and later,
  * not in a sandbox or a worker thread); otherwise it returns and the service runs as it is.
- * Workers started by `--workers` inherit both (environment and Node's arguments).
+ * Workers started by `--workers` inherit all three (environment and Node's arguments).
  */
 export function restartWithMallocSettings(): void {
   const execve = (process as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never })
     .execve;
-  if (typeof execve !== "function") return;
+  // Once only: a process this restart started never restarts again, whatever it finds
+  // (a Node that ignored a flag would otherwise restart forever).
+  if (typeof execve !== "function" || process.env[RESTARTED] === "1") return;
   // MMH_MALLOC_DEFAULTS=1 keeps glibc's own behaviour (to measure the difference).
   const setMalloc =
     process.env.MALLOC_MMAP_THRESHOLD_ === undefined &&
@@ -63,7 +68,11 @@ export function restartWithMallocSettings(): void {
   // For the one collection after a burst (src/server/idle.ts).
   const exposeGc = typeof (globalThis as { gc?: unknown }).gc !== "function";
   if (!setMalloc && !setSemiSpace && !exposeGc) return;
-  const env = setMalloc ? { ...process.env, MALLOC_MMAP_THRESHOLD_: SERVE_MMAP_THRESHOLD } : process.env;
+  const env = {
+    ...process.env,
+    [RESTARTED]: "1",
+    ...(setMalloc ? { MALLOC_MMAP_THRESHOLD_: SERVE_MMAP_THRESHOLD } : {}),
+  };
   const flags = [
     ...(setSemiSpace ? [`--max-semi-space-size=${SERVE_SEMI_SPACE_MIB}`] : []),
     ...(exposeGc ? ["--expose-gc"] : []),
