@@ -4,22 +4,13 @@
  * without repeats unchanged, and hostile records, each refused with a code.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { crc32 } from "node:zlib";
 import { codecByName } from "../src/codecs/registry.ts";
 import { bufferSource } from "../src/common/source.ts";
-import {
-  CHUNK_HEADER_SIZE,
-  encodeChunkHeader,
-  encodeHeader,
-  encodeIndex,
-  encodeTrailer,
-  type IndexEntry,
-} from "../src/container/format.ts";
+import { CHUNK_HEADER_SIZE } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
 import { encodeLongParams, LONG_REACH } from "../src/engine/long.ts";
 import { encodeLong } from "../src/engine/longwriter.ts";
@@ -36,7 +27,7 @@ import {
 } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
 import { assertError, mmhIn } from "./cli-support.ts";
-import { rejectsWith } from "./support.ts";
+import { assemble, type Rec, rejectsWith } from "./support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-long-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -156,43 +147,6 @@ describe("LONG: LZ across chunks", () => {
 });
 
 // ---- hand-assembled containers ------------------------------------------------------------
-
-interface Rec {
-  raw: Uint8Array;
-  codec: string;
-  params?: Uint8Array;
-  payload: Uint8Array;
-  crc?: number;
-}
-
-function assemble(records: Rec[]): Buffer {
-  const header = encodeHeader({ tool: "test", source: { name: null, format: "raw" } });
-  const parts: Uint8Array[] = [header];
-  const entries: IndexEntry[] = [];
-  let offset = header.length;
-  let rawOffset = 0;
-  const hash = createHash("sha256");
-  for (const { raw, codec, params = new Uint8Array(0), payload, crc = crc32(raw) } of records) {
-    const head = encodeChunkHeader(codec, params, raw.length, crc, payload.length);
-    entries.push({ recordOffset: offset, rawOffset, rawLength: raw.length, codec, rawCrc: crc });
-    parts.push(head, payload);
-    offset += head.length + payload.length;
-    rawOffset += raw.length;
-    hash.update(raw);
-  }
-  const index = encodeIndex(entries, {});
-  parts.push(
-    index,
-    encodeTrailer({
-      indexOffset: offset,
-      indexLength: index.length,
-      rawLength: rawOffset,
-      chunkCount: entries.length,
-      sha256: hash.digest("hex"),
-    }),
-  );
-  return Buffer.concat(parts);
-}
 
 const text = (n: number, seed: number) =>
   Buffer.from(Array.from({ length: n }, (_, i) => `line ${seed}:${i} of the text\n`).join(""));

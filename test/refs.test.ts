@@ -4,7 +4,6 @@
  * hostile references and bases, each refused with a code.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,13 +11,6 @@ import { after, describe, test } from "node:test";
 import { crc32 } from "node:zlib";
 import { codecByName } from "../src/codecs/registry.ts";
 import { bufferSource } from "../src/common/source.ts";
-import {
-  encodeChunkHeader,
-  encodeHeader,
-  encodeIndex,
-  encodeTrailer,
-  type IndexEntry,
-} from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
@@ -35,7 +27,7 @@ import {
 } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
 import { assertError, mmhIn } from "./cli-support.ts";
-import { rejectsWith, sha256 } from "./support.ts";
+import { assemble, type Rec, rejectsWith, sha256 } from "./support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-refs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -205,44 +197,6 @@ describe("DUPE: repeated chunks stored as references", () => {
 });
 
 // ---- hand-assembled containers ------------------------------------------------------------
-
-interface Rec {
-  raw: Uint8Array;
-  codec: string;
-  params?: Uint8Array;
-  payload: Uint8Array;
-  /** The raw CRC the record declares (default: of raw). */
-  crc?: number;
-}
-
-function assemble(records: Rec[]): Buffer {
-  const header = encodeHeader({ tool: "test", source: { name: null, format: "raw" } });
-  const parts: Uint8Array[] = [header];
-  const entries: IndexEntry[] = [];
-  let offset = header.length;
-  let rawOffset = 0;
-  const hash = createHash("sha256");
-  for (const { raw, codec, params = new Uint8Array(0), payload, crc = crc32(raw) } of records) {
-    const head = encodeChunkHeader(codec, params, raw.length, crc, payload.length);
-    entries.push({ recordOffset: offset, rawOffset, rawLength: raw.length, codec, rawCrc: crc });
-    parts.push(head, payload);
-    offset += head.length + payload.length;
-    rawOffset += raw.length;
-    hash.update(raw);
-  }
-  const index = encodeIndex(entries, {});
-  parts.push(
-    index,
-    encodeTrailer({
-      indexOffset: offset,
-      indexLength: index.length,
-      rawLength: rawOffset,
-      chunkCount: entries.length,
-      sha256: hash.digest("hex"),
-    }),
-  );
-  return Buffer.concat(parts);
-}
 
 function zstdRecord(raw: Buffer): Rec {
   const chunk = encodeChunk(raw, codecByName("zstd"), 3);

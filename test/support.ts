@@ -10,10 +10,15 @@ import { type ErrorCode, MmhError } from "../src/common/errors.ts";
 import {
   CHUNK_HEADER_SIZE,
   CHUNK_TAG,
+  encodeChunkHeader,
+  encodeHeader,
+  encodeIndex,
+  encodeTrailer,
   HEADER_FIXED_SIZE,
   INDEX_ENTRY_SIZE,
   INDEX_FIXED_SIZE,
   INDEX_TAG,
+  type IndexEntry,
   TRAILER_SIZE,
 } from "../src/container/format.ts";
 import type { ArchiveEntry, StoredTensor } from "../src/container/metadata.ts";
@@ -391,4 +396,44 @@ export function structureOf(file: Uint8Array): string[] {
     }
     return `${record.codec.trim()} R=${record.rawLength}`;
   });
+}
+
+/** A record of a hand-assembled container: any codec, params and payload. */
+export interface Rec {
+  raw: Uint8Array;
+  codec: string;
+  params?: Uint8Array;
+  payload: Uint8Array;
+  /** The raw CRC the record declares (default: of raw). */
+  crc?: number;
+}
+
+/** A container of exactly these records, with a matching index and trailer and no footer. */
+export function assemble(records: Rec[]): Buffer {
+  const header = encodeHeader({ tool: "test", source: { name: null, format: "raw" } });
+  const parts: Uint8Array[] = [header];
+  const entries: IndexEntry[] = [];
+  let offset = header.length;
+  let rawOffset = 0;
+  const hash = createHash("sha256");
+  for (const { raw, codec, params = new Uint8Array(0), payload, crc = crc32(raw) } of records) {
+    const head = encodeChunkHeader(codec, params, raw.length, crc, payload.length);
+    entries.push({ recordOffset: offset, rawOffset, rawLength: raw.length, codec, rawCrc: crc });
+    parts.push(head, payload);
+    offset += head.length + payload.length;
+    rawOffset += raw.length;
+    hash.update(raw);
+  }
+  const index = encodeIndex(entries, {});
+  parts.push(
+    index,
+    encodeTrailer({
+      indexOffset: offset,
+      indexLength: index.length,
+      rawLength: rawOffset,
+      chunkCount: entries.length,
+      sha256: hash.digest("hex"),
+    }),
+  );
+  return Buffer.concat(parts);
 }
