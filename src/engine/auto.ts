@@ -72,6 +72,17 @@ const WHOLE = 96 << 10;
  * weights that HIER codes best pay nothing for it.
  */
 const SMALL_BROTLI: Partial<Record<Goal, number>> = { balanced: 5, ratio: 9 };
+/**
+ * Larger chunks that zstd codes whole are tried with brotli too, kept when smaller. The
+ * default goal: quality 4 (its hasher finds more than 5-9 in quantised weights, for about
+ * 2.7 zstd -3 encodes) when zstd was the smallest so far. `ratio`: quality 4 on every
+ * such chunk (even where HIER wins, it costs a few percent of a zstd -19 encode), then 9
+ * when an LZ record is the smallest. Measured in docs/ENGINE.md ("auto's choice per chunk").
+ */
+const LARGE_BROTLI: Partial<Record<Goal, readonly { quality: number; ifBest?: readonly string[] }[]>> = {
+  balanced: [{ quality: 4, ifBest: [zstdCodec.id] }],
+  ratio: [{ quality: 4 }, { quality: 9, ifBest: [zstdCodec.id, brotliCodec.id] }],
+};
 /** When the runner-up's sample is within this share of the best, both are coded whole... */
 const CLOSE = 0.03;
 /**
@@ -141,8 +152,8 @@ export interface Choice {
   level: number | undefined;
   /** HIER only: the layout to split with (CodecOptions.layout). */
   layout?: number;
-  /** Tried only when the smallest result so far is this codec's (encodeChoices). */
-  ifBest?: string;
+  /** Tried only when the smallest result so far is one of these codecs' (encodeChoices). */
+  ifBest?: readonly string[];
 }
 
 const asChoice = (c: Candidate): Choice =>
@@ -166,6 +177,28 @@ export function chooseCodecs(
   stats: AutoStats,
   period: PeriodInfo | null = findPeriod(raw),
 ): Choice[] {
+  const chosen = chooseCore(raw, dtype, goal, level, stats, period);
+  const qualities = LARGE_BROTLI[goal];
+  if (raw.length <= WHOLE || qualities === undefined || level !== undefined) return chosen;
+  if (!chosen.some((c) => c.id === zstdCodec.id)) return chosen;
+  return [
+    ...chosen,
+    ...qualities.map(({ quality, ifBest }) =>
+      ifBest === undefined
+        ? { id: brotliCodec.id, level: quality }
+        : { id: brotliCodec.id, level: quality, ifBest },
+    ),
+  ];
+}
+
+function chooseCore(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  goal: Goal,
+  level: number | undefined,
+  stats: AutoStats,
+  period: PeriodInfo | null,
+): Choice[] {
   const started = nowMs();
   try {
     // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
@@ -179,7 +212,7 @@ export function chooseCodecs(
       const chosen = options.filter((c) => lz || c.layout === undefined).map(asChoice);
       const quality = SMALL_BROTLI[goal];
       if (quality !== undefined && level === undefined)
-        chosen.push({ id: brotliCodec.id, level: quality, ifBest: zstdCodec.id });
+        chosen.push({ id: brotliCodec.id, level: quality, ifBest: [zstdCodec.id] });
       return chosen;
     }
     const general = options[1];
@@ -259,7 +292,7 @@ export function encodeChoices(
   // Several encodes of one chunk share its CRC, computed once.
   const rawCrc = choices.length > 1 ? crc32(raw) : undefined;
   for (const choice of choices) {
-    if (choice.ifBest !== undefined && best?.codec !== choice.ifBest) continue;
+    if (choice.ifBest !== undefined && (best === undefined || !choice.ifBest.includes(best.codec))) continue;
     const started = nowMs();
     // Memory from the caller serves one encode only: with several, each needs its own.
     const into = choices.length === 1 && choice.ifBest === undefined ? output : undefined;
