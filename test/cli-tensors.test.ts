@@ -88,6 +88,9 @@ describe("mmh tensor commands", () => {
       "gen -c",
     );
     assert.ok(piped.stdout.equals(generate({ kind: "periodic", size: 10 << 10, period: 7, seed: 3 })));
+    // The kind may be the one operand, as `mmh gen text --size 10K`.
+    const operand = ok(mmh(["gen", "text", "--size", "10K", "-c"]), "gen text");
+    assert.ok(operand.stdout.equals(generate({ kind: "text", size: 10 << 10 })));
   });
 
   test("compress a model, info --json lists its tensors, decompress restores it", () => {
@@ -242,6 +245,9 @@ describe("mmh tensor commands", () => {
   test("gen usage: --size is required, kind and dtype are checked", () => {
     assertError(mmh(["gen", "-o", "x"]), "E_USAGE", 2);
     assertError(mmh(["gen", "--kind", "nope", "--size", "1K", "-o", "x"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["gen", "nope", "--size", "1K", "-o", "x"]), "E_BAD_OPTION", 2);
+    assertError(mmh(["gen", "text", "more", "--size", "1K", "-o", "x"]), "E_USAGE", 2);
+    assertError(mmh(["gen", "text", "--kind", "text", "--size", "1K", "-o", "x"]), "E_USAGE", 2);
     assertError(mmh(["gen", "--dtype", "F64", "--size", "1K", "-o", "x"]), "E_BAD_OPTION", 2);
     assertError(mmh(["gen", "--size", "lots", "-o", "x"]), "E_BAD_OPTION", 2);
     assertError(mmh(["gen", "--size", "1K", "--std", "0", "-o", "x"]), "E_BAD_OPTION", 2);

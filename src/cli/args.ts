@@ -390,9 +390,10 @@ export function parseCli(argv: readonly string[]): CliArgs {
   if ((command === "pack" || command === "unpack") && (args.stdout || args.output === "-"))
     throw usage(`${command} writes ${command === "pack" ? "a file" : "a folder"}, not standard output`);
   if (command === "analyze" && files.length === 0) throw usage(`analyze needs a file`);
-  if (command === "gen" && (args.size === undefined || files.length > 0)) {
-    throw usage(`gen needs --size SIZE (and -o FILE or -c)`);
-  }
+  // `mmh gen text --size 1M`: the kind may be given as the one operand.
+  if (command === "gen" && files.length === 1 && args.kind === undefined) args.kind = files.splice(0, 1)[0];
+  if (command === "gen" && files.length > 0) throw usage(`gen takes one KIND, not ${files.join(" ")}`);
+  if (command === "gen" && args.size === undefined) throw usage(`gen needs --size SIZE (and -o FILE or -c)`);
   if (args.checkSha256 && command !== "decompress" && command !== "unpack")
     throw usage(`--check-sha256 applies to decompress and unpack (verify always checks it)`);
   if (args.maxOutput !== undefined && (command === "compress" || command === "pack"))
@@ -447,7 +448,7 @@ Commands:
                          (median, min, max of N runs), peak memory, a sha256 round-trip check,
                          per-tensor savings, the entropy limit and the machine. KIND: a gen
                          kind or dtype (BF16, F32, Q4_K, ...); SIZE default 16M
-  gen --size SIZE [--kind safetensors|gguf|periodic|text|random]
+  gen [KIND] --size SIZE [--kind safetensors|gguf|periodic|text|random]
       [--dtype BF16|F16|F32|I8|F8_E4M3|Q4_0|Q4_1|Q5_0|Q5_1|Q8_0|Q8_1|Q2_K|Q3_K|Q4_K|Q5_K|Q6_K]
       [--seed N] [--std X] [--period N] (-o FILE | -c)
                          deterministic synthetic data
