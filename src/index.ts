@@ -224,9 +224,13 @@ function decompressSummary(summary: DecodeSummary, ms: number): DecompressSummar
   };
 }
 
-/** Compress bytes into an .mmh container (model formats are recognised, as for files). */
-export function compress(bytes: Uint8Array, options: CompressOptions = {}): Promise<Uint8Array> {
+/**
+ * Compress bytes into an .mmh container (model formats are recognised, as for files).
+ * Without a `threads` option, the default for a file of their size (defaultThreadsFor).
+ */
+export function compress(bytes: Uint8Array, given: CompressOptions = {}): Promise<Uint8Array> {
   return guard(async () => {
+    const options = { ...given, threads: given.threads ?? defaultThreadsFor(bytes.length, "compress") };
     const opts = resolveCompressOptions(options);
     const layout = await describeSource(
       bufferSource(bytes),

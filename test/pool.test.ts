@@ -198,6 +198,26 @@ describe("the default thread count", () => {
     }
   });
 
+  test("compress() of bytes takes a file's default: no pool below the size where one pays", async () => {
+    // Past the 8 MiB after which a pool starts, far below the size where one pays.
+    const content = Buffer.alloc(12 * MiB);
+    for (let i = 0; i < content.length; i += 4) content.writeUInt32LE((i * 2654435761) >>> 0, i);
+    let started = 0;
+    const count = () => started++;
+    process.on("worker", count);
+    try {
+      const packed = await compress(content, { codec: "zstd" });
+      assert.equal(started, 0, "compress() without threads started a worker");
+      assert.ok(Buffer.from(await decompress(packed, { threads: 1 })).equals(content));
+      if (defaultThreads() > 1) {
+        assert.ok(Buffer.from(await compress(content, { codec: "zstd", threads: 2 })).equals(packed));
+        assert.ok(started > 0, "threads: 2 started no worker");
+      }
+    } finally {
+      process.off("worker", count);
+    }
+  });
+
   test("on 2 cores: two threads from 512 MiB of content compressing, from 320 MiB of .mmh decompressing", () => {
     assert.equal(poolWorthBytes("compress", 2), 512 * MiB);
     assert.equal(poolWorthBytes("decompress", 2), 320 * MiB);
