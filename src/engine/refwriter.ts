@@ -6,11 +6,12 @@ import { crc32 } from "node:zlib";
 import { findPeriod } from "../codecs/p251.ts";
 import { type DTypeName, dtypeByName } from "../common/dtype.ts";
 import { fileSource } from "../common/source.ts";
-import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE } from "../container/format.ts";
+import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE, MAX_PARAMS } from "../container/format.ts";
 import type { StoredTensor } from "../container/metadata.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices, type Goal } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import { describeSource } from "./describe.ts";
+import { encodeBlocks, fitLowRank, lowRankModeFor, lowRankWidth, type Piece } from "./lowrank.ts";
 import {
   BaseSet,
   baseFiles,
@@ -100,6 +101,9 @@ interface Segment {
   /** Base offset minus content offset. */
   shift: number;
   sha256: string;
+  dtype: string;
+  /** Bytes of one row (the first dimension's step) of a tensor of two or more dimensions; 0 otherwise. */
+  rowBytes: number;
 }
 
 /** The base tensors a source's tensors are coded against, and how to code a chunk as a delta. */
@@ -108,7 +112,7 @@ export class DeltaPlan {
   /** For the header metadata: the base files used. */
   readonly used: { name: string; sha256: string }[];
   readonly #segments: Segment[];
-  readonly #stats: AutoStats[] = [0, 1, 2, 3, 4].map(() => ({ choiceMs: 0 }));
+  readonly #stats: AutoStats[] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => ({ choiceMs: 0 }));
   /** Chunks coded as deltas, and content bytes they hold. */
   chunks = 0;
   bytes = 0;
@@ -145,11 +149,14 @@ export class DeltaPlan {
       const m = byName.get(t.name);
       if (!m || t.length === 0 || m.dtype !== t.dtype || m.length !== t.length) continue;
       if (m.shape.length !== t.shape.length || m.shape.some((d, i) => d !== t.shape[i])) continue;
+      const rows = t.shape[0] ?? 0;
       segments.push({
         start: t.offset,
         end: t.offset + t.length,
         shift: m.offset - t.offset,
         sha256: m.sha256,
+        dtype: t.dtype,
+        rowBytes: t.shape.length >= 2 && rows > 0 && t.length % rows === 0 ? t.length / rows : 0,
       });
       used.add(m.sha256);
     }
@@ -162,7 +169,7 @@ export class DeltaPlan {
   }
 
   /** Where the content bytes [start, start + length) lie in one base file, if they all map onto it alike. */
-  target(start: number, length: number): { sha256: string; offset: number } | undefined {
+  target(start: number, length: number): { sha256: string; offset: number; start: number } | undefined {
     const segs = this.#segments;
     let lo = 0;
     let hi = segs.length - 1;
@@ -183,7 +190,29 @@ export class DeltaPlan {
         return undefined;
       end = next.end;
     }
-    return { sha256: first.sha256, offset: start + first.shift };
+    return { sha256: first.sha256, offset: start + first.shift, start };
+  }
+
+  /**
+   * The chunk [start, start + length) as pieces for a low-rank prediction: each tensor's
+   * part, a matrix of whole rows where it is one; undefined unless every tensor in it has
+   * the dtype and whole elements of `width` bytes.
+   */
+  pieces(start: number, length: number, dtype: string, width: number): Piece[] | undefined {
+    const out: Piece[] = [];
+    for (const seg of this.#segments) {
+      if (seg.end <= start || seg.start >= start + length) continue;
+      if (seg.dtype !== dtype) return undefined;
+      const a = Math.max(seg.start, start);
+      const b = Math.min(seg.end, start + length);
+      if ((a - start) % width !== 0 || (b - a) % width !== 0) return undefined;
+      const first = (a - start) / width;
+      const whole = seg.rowBytes > 0 && (a - seg.start) % seg.rowBytes === 0 && (b - a) % seg.rowBytes === 0;
+      if (whole && seg.rowBytes % width === 0)
+        out.push({ first, rows: (b - a) / seg.rowBytes, cols: seg.rowBytes / width, matrix: true });
+      else out.push({ first, rows: 1, cols: (b - a) / width, matrix: false });
+    }
+    return out;
   }
 
   /**
@@ -194,7 +223,7 @@ export class DeltaPlan {
   async encode(
     raw: Uint8Array,
     dtype: DTypeName | null,
-    where: { sha256: string; offset: number },
+    where: { sha256: string; offset: number; start: number },
     plain: EncodedChunk,
     goal: Goal,
     level: number | undefined,
@@ -233,11 +262,59 @@ export class DeltaPlan {
       };
       if (size(record) < size(best)) best = record;
     }
+    const lowRank = this.#lowRank(raw, base, dtype, where, plain, goal, level, fixed);
+    if (lowRank && size(lowRank) < size(best)) best = lowRank;
     if (best !== plain) {
       this.chunks++;
       this.bytes += raw.length;
     }
     return best;
+  }
+
+  /** The chunk as a difference from a low-rank prediction (modes 5 to 7), when one pays. */
+  #lowRank(
+    raw: Uint8Array,
+    base: Uint8Array,
+    dtype: DTypeName | null,
+    where: { sha256: string; offset: number; start: number },
+    plain: EncodedChunk,
+    goal: Goal,
+    level: number | undefined,
+    fixed: Choice | undefined,
+  ): EncodedChunk | undefined {
+    const mode = lowRankModeFor(dtype);
+    if (mode === undefined || dtype === null) return undefined;
+    const width = lowRankWidth(mode);
+    const pieces = this.pieces(where.start, raw.length, dtype, width);
+    if (!pieces?.some((p) => p.matrix)) return undefined;
+    const fit = fitLowRank(raw, base, mode, pieces);
+    if (!fit) return undefined;
+    const diff = makeDelta(raw, fit.prediction, width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16);
+    const inner: DTypeName = width === 4 ? "U32" : "U16";
+    const choices = fixed
+      ? [fixed]
+      : chooseCodecs(diff, inner, goal, level, this.#stats[mode], findPeriod(diff));
+    const { chunk: coded } = encodeChoices(diff, inner, choices);
+    const params = encodeDeltaParams(
+      {
+        mode,
+        baseSha256: where.sha256,
+        baseOffset: where.offset,
+        inner: coded.codec,
+        innerParams: coded.header.subarray(CHUNK_HEADER_SIZE),
+      },
+      encodeBlocks(fit.blocks),
+    );
+    const payload = Buffer.concat([fit.factors, coded.payload]);
+    if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
+    return {
+      header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, payload.length),
+      payload,
+      codec: DELTA_CODEC,
+      rawLength: raw.length,
+      rawCrc: plain.rawCrc,
+      owned: false,
+    };
   }
 }
 
