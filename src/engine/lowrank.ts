@@ -522,8 +522,10 @@ export interface Piece {
   matrix: boolean;
 }
 
-/** Ranks tried at most, and the largest. */
+/** The largest rank tried; the ranks of the first look, and the SVD's extra columns. */
 const MAX_TRIED_RANK = 64;
+const PROBE_RANK = 16;
+const OVERSAMPLE = 4;
 
 /**
  * The blocks and factors that predict `raw` from `base` (a chunk in the mode's format) best,
@@ -564,8 +566,33 @@ export function fitLowRank(
       const diff = rawValues[first + e] - baseValues[first + e];
       d[e] = Number.isFinite(diff) ? diff : 0;
     }
-    const k = Math.min(limit + 4, rows, cols);
-    const { u, sigma, v } = truncatedSvd(d, rows, cols, k);
+    // A first look at up to 16 terms; more only when the 16th still carries weight.
+    let energy = 0;
+    for (const x of d) energy += x * x;
+    const fbMin = FACTOR_BYTES[factorTypes[0]];
+    const gain = (r: number, sigma: Float64Array) => {
+      let captured = 0;
+      for (let i = 0; i < r; i++) captured += sigma[i] ** 2;
+      const left = Math.max(energy - captured, energy * 1e-12);
+      return count * 0.5 * Math.log2(energy / left) - r * (rows + cols) * fbMin * 8;
+    };
+    let k = Math.min(Math.min(limit, PROBE_RANK) + OVERSAMPLE, rows, cols);
+    let svd = truncatedSvd(d, rows, cols, k, 2);
+    if (limit > PROBE_RANK && k - OVERSAMPLE >= PROBE_RANK && gain(PROBE_RANK, svd.sigma) > 0) {
+      const tail = svd.sigma[PROBE_RANK - 1] ** 2;
+      if (tail > 0.01 * svd.sigma[0] ** 2) {
+        k = Math.min(limit + OVERSAMPLE, rows, cols);
+        svd = truncatedSvd(d, rows, cols, k, 3);
+      }
+    }
+    const { u, sigma, v } = svd;
+    // The ranks worth an exact look: those the captured energy says may pay, the best three.
+    const tries = candidateRanks(sigma, Math.min(limit, Math.max(k - OVERSAMPLE, 1)))
+      .map((r) => ({ r, g: gain(r, sigma) }))
+      .filter((c) => c.g > 0)
+      .sort((a, b) => b.g - a.g)
+      .slice(0, 3)
+      .map((c) => c.r);
     let best = {
       bits: plainBits,
       rank: 0,
@@ -574,7 +601,7 @@ export function fitLowRank(
       v: new Float64Array(0),
     };
     const blockPred = Buffer.alloc(count * f.bytes);
-    for (const rank of candidateRanks(sigma, limit)) {
+    for (const rank of tries) {
       for (const factor of factorTypes) {
         const uq = new Float64Array(rows * rank);
         const vq = new Float64Array(rank * cols);
