@@ -50,6 +50,7 @@ import {
   parseIndex,
 } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
+import { encodeGroups, splitGroups } from "../src/engine/grouped.ts";
 import { encodeLong } from "../src/engine/longwriter.ts";
 import { encodeBlocks, type LowRankBlock, predict } from "../src/engine/lowrank.ts";
 import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
@@ -1654,6 +1655,55 @@ function withPlainFooter(file: Buffer): Buffer {
     await mustDecodeWithBase(
       "delta-lowrank.mmh",
       "three DLTA records against delta-base.bin, each a difference from a low-rank prediction: mode 5 (the base as 16 x 16 F32, rank 2, F32 factors), mode 6 (the base as 512 BF16: a rank-0 block of 32, then 16 x 30 of rank 3 with BF16 factors) and mode 7 (the base as 32 x 16 F16, rank 1, F32 factors); each difference one ZSTD frame",
+      assembleRecords(records),
+      Buffer.concat(records.map((r) => r.raw)),
+    );
+  }
+  {
+    // Differences grouped by the base's exponent (modes 8 to 10), the base read as F32, BF16
+    // and F16; groups by formula, one stored, one empty, the others one ZSTD frame each.
+    const grouped = (mode: number, map: Uint8Array, count: number, stored: number): RawRecord => {
+      const width = mode === 8 ? 4 : 2;
+      const content = Buffer.from(base);
+      for (let i = 0; i < content.length / width; i++) {
+        const d = ((i * 5) % 7) - 3;
+        if (width === 4) content.writeUInt32LE((content.readUInt32LE(i * 4) + d) >>> 0, i * 4);
+        else content.writeUInt16LE((content.readUInt16LE(i * 2) + d) & 0xffff, i * 2);
+      }
+      const diff = makeDelta(content, base, width === 4 ? 4 : 3);
+      const parts = splitGroups(diff, base, mode, map, count);
+      const payloads = parts.map((part, g) =>
+        part.length === 0
+          ? Buffer.alloc(0)
+          : g === stored
+            ? part
+            : encodeChunk(part, codecByName("zstd"), 19).payload,
+      );
+      const groups = parts.map((part, g) => ({
+        codec: part.length === 0 || g === stored ? "NONE" : "ZSTD",
+        params: new Uint8Array(0),
+        length: payloads[g].length,
+      }));
+      return {
+        raw: content,
+        codec: "DLTA",
+        params: encodeDeltaParams(
+          { mode, baseSha256: sha256(base), baseOffset: 0, inner: "NONE", innerParams: new Uint8Array(0) },
+          encodeGroups(mode, map, groups),
+        ),
+        payload: Buffer.concat(payloads),
+      };
+    };
+    // F32: exponent field 121 and up, 120, the rest, and 255 (no weight of the base) alone.
+    const f32Map = Uint8Array.from({ length: 256 }, (_, e) =>
+      e === 255 ? 3 : e >= 121 ? 2 : e === 120 ? 1 : 0,
+    );
+    const bf16Map = Uint8Array.from({ length: 256 }, (_, e) => e % 3);
+    const f16Map = Uint8Array.from({ length: 32 }, (_, e) => (e < 16 ? 0 : 1));
+    const records = [grouped(8, f32Map, 4, 0), grouped(9, bf16Map, 3, 1), grouped(10, f16Map, 2, 5)];
+    await mustDecodeWithBase(
+      "delta-grouped.mmh",
+      "three DLTA records against delta-base.bin, each zigzag differences grouped by the base's exponent field: mode 8 (the base as 256 F32; four groups: fields below 120 stored, 120 and 121 up one ZSTD frame each, 255 empty), mode 9 (the base as 512 BF16; the field modulo 3, group 1 stored) and mode 10 (the base as 512 F16; fields below 16 and the rest, one ZSTD frame each)",
       assembleRecords(records),
       Buffer.concat(records.map((r) => r.raw)),
     );

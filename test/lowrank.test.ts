@@ -365,7 +365,7 @@ describe("DLTA modes 5 to 7: hand-made records", () => {
       ["a NaN factor", record(undefined, { factorBytes: nan }), /not finite/],
       ["an infinite factor", record(undefined, { factorBytes: inf }), /not finite/],
       ["mode 6 on F32 blocks (too few elements)", record(undefined, { mode: 6 }), /not the record/],
-      ["mode 8", record(undefined, { mode: 8 }), /mode 8 is not 0 to 7/],
+      ["mode 11", record(undefined, { mode: 11 }), /mode 11 is not 0 to 10/],
     ];
     for (const [what, rec, message] of bad) {
       const file = assemble([rec]);

@@ -13,6 +13,7 @@ import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { fileSource, type RandomAccessSource } from "../common/source.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
+import { decodeGroups, type Group, groupedWidth, isGroupedMode, parseGroups } from "./grouped.ts";
 import { isLowRankMode, type LowRankBlock, lowRankWidth, parseBlocks, predict } from "./lowrank.ts";
 
 export const DUPE_CODEC = "DUPE";
@@ -31,9 +32,12 @@ export const DELTA_SUB32 = 2;
 /** Subtraction with the signed difference zigzag-coded (0, -1, 1, -2, ... as 0, 1, 2, 3, ...). */
 export const DELTA_ZIGZAG16 = 3;
 export const DELTA_ZIGZAG32 = 4;
-/** The largest mode: 5 to 7 are zigzag-coded differences from a low-rank prediction (lowrank.ts). */
-export const DELTA_MAX_MODE = 7;
-const MODE_WIDTH = [1, 2, 4, 2, 4, 4, 2, 2];
+/**
+ * The largest mode: 5 to 7 are zigzag-coded differences from a low-rank prediction
+ * (lowrank.ts), 8 to 10 zigzag-coded differences grouped by the base's exponent (grouped.ts).
+ */
+export const DELTA_MAX_MODE = 10;
+const MODE_WIDTH = [1, 2, 4, 2, 4, 4, 2, 2, 4, 2, 2];
 
 /** A chunk record's fields a decoder needs. */
 export interface RecordParts {
@@ -112,6 +116,8 @@ export interface DeltaParams {
   /** Modes 5 to 7: the blocks of the low-rank prediction, and the bytes of their factors. */
   blocks?: LowRankBlock[];
   factors?: number;
+  /** Modes 8 to 10: the exponent → group map, and the groups. */
+  groups?: { map: Uint8Array; groups: Group[] };
 }
 
 /** The params; for modes 5 to 7, `table` is the block table (lowrank.ts encodeBlocks), before the inner params. */
@@ -157,6 +163,17 @@ export function parseDeltaParams(record: RecordParts): DeltaParams {
     out.blocks = table.blocks;
     out.factors = table.factors;
     out.innerParams = buf.subarray(DELTA_FIXED_PARAMS + table.length);
+  }
+  if (isGroupedMode(mode)) {
+    check(inner === "NONE", "E_CORRUPT", `${where}: DLTA mode ${mode} with inner codec ${inner}, not NONE`);
+    const table = parseGroups(buf.subarray(DELTA_FIXED_PARAMS), mode, record.payload.length, where);
+    check(
+      table.length === params.length - DELTA_FIXED_PARAMS,
+      "E_CORRUPT",
+      `${where}: DLTA params go on past the group table`,
+    );
+    out.groups = { map: table.map, groups: table.groups };
+    out.innerParams = new Uint8Array(0);
   }
   return out;
 }
@@ -364,7 +381,14 @@ export async function decodeDelta(
   const against = p.blocks
     ? predict(base, p.blocks, record.payload.subarray(0, factors), p.mode, record.where)
     : base;
-  const mode = p.blocks ? (lowRankWidth(p.mode) === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16) : p.mode;
+  const width = p.blocks ? lowRankWidth(p.mode) : p.groups ? groupedWidth(p.mode) : 0;
+  const mode = width === 0 ? p.mode : width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16;
+  if (p.groups) {
+    const diff = decodeGroups(record.payload, base, p.mode, p.groups.map, p.groups.groups, record.where);
+    const raw = applyDelta(diff, base, mode);
+    check(crc32(raw) === record.rawCrc, "E_CHECKSUM", `${record.where}: checksum mismatch`);
+    return raw;
+  }
   let diff: Uint8Array;
   try {
     diff = codecById(p.inner).decode(payload, p.innerParams, record.rawLength, into);

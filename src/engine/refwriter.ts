@@ -11,6 +11,7 @@ import type { StoredTensor } from "../container/metadata.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices, type Goal } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import { describeSource } from "./describe.ts";
+import { encodeGroups, groupedModeFor, groupedWidth, planGroups, splitGroups } from "./grouped.ts";
 import { encodeBlocks, fitLowRank, lowRankModeFor, lowRankWidth, type Piece } from "./lowrank.ts";
 import {
   BaseSet,
@@ -112,7 +113,7 @@ export class DeltaPlan {
   /** For the header metadata: the base files used. */
   readonly used: { name: string; sha256: string }[];
   readonly #segments: Segment[];
-  readonly #stats: AutoStats[] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => ({ choiceMs: 0 }));
+  readonly #stats: AutoStats[] = Array.from({ length: 11 }, () => ({ choiceMs: 0 }));
   /** Chunks coded as deltas, and content bytes they hold. */
   chunks = 0;
   bytes = 0;
@@ -264,11 +265,72 @@ export class DeltaPlan {
     }
     const lowRank = this.#lowRank(raw, base, dtype, where, plain, goal, level, fixed);
     if (lowRank && size(lowRank) < size(best)) best = lowRank;
+    const grouped = this.#grouped(raw, base, dtype, where, plain, goal, level, fixed);
+    if (grouped && size(grouped) < size(best)) best = grouped;
     if (best !== plain) {
       this.chunks++;
       this.bytes += raw.length;
     }
     return best;
+  }
+
+  /** The chunk's zigzag differences grouped by the base's exponent (modes 8 to 10), each group coded on its own. */
+  #grouped(
+    raw: Uint8Array,
+    base: Uint8Array,
+    dtype: DTypeName | null,
+    where: { sha256: string; offset: number },
+    plain: EncodedChunk,
+    goal: Goal,
+    level: number | undefined,
+    fixed: Choice | undefined,
+  ): EncodedChunk | undefined {
+    const mode = groupedModeFor(dtype);
+    if (mode === undefined) return undefined;
+    const width = groupedWidth(mode);
+    if (raw.length % width !== 0) return undefined;
+    const { map, count } = planGroups(base, mode);
+    if (count < 2) return undefined;
+    const diff = makeDelta(raw, base, width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16);
+    const inner: DTypeName = width === 4 ? "U32" : "U16";
+    const groups = [];
+    const payloads: Uint8Array[] = [];
+    for (const part of splitGroups(diff, base, mode, map, count)) {
+      if (part.length === 0) {
+        groups.push({ codec: "NONE", params: new Uint8Array(0), length: 0 });
+        continue;
+      }
+      const choices = fixed
+        ? [fixed]
+        : chooseCodecs(part, inner, goal, level, this.#stats[mode], findPeriod(part));
+      const { chunk: coded } = encodeChoices(part, inner, choices);
+      groups.push({
+        codec: coded.codec,
+        params: coded.header.subarray(CHUNK_HEADER_SIZE),
+        length: coded.payload.length,
+      });
+      payloads.push(Buffer.from(coded.payload));
+    }
+    const params = encodeDeltaParams(
+      {
+        mode,
+        baseSha256: where.sha256,
+        baseOffset: where.offset,
+        inner: "NONE",
+        innerParams: new Uint8Array(0),
+      },
+      encodeGroups(mode, map, groups),
+    );
+    const payload = Buffer.concat(payloads);
+    if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
+    return {
+      header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, payload.length),
+      payload,
+      codec: DELTA_CODEC,
+      rawLength: raw.length,
+      rawCrc: plain.rawCrc,
+      owned: false,
+    };
   }
 
   /** The chunk as a difference from a low-rank prediction (modes 5 to 7), when one pays. */
