@@ -176,11 +176,12 @@ export function decodeGroups(
   });
   const diff = new Uint8Array(base.length);
   const next = new Array<number>(groups.length).fill(0);
-  for (let i = 0; i < member.length; i++) {
+  for (let i = 0, at = 0; i < member.length; i++, at += width) {
     const g = member[i];
-    const from = next[g];
-    diff.set(streams[g].subarray(from, from + width), i * width);
-    next[g] = from + width;
+    const stream = streams[g];
+    let from = next[g];
+    for (let b = 0; b < width; b++) diff[at + b] = stream[from++];
+    next[g] = from;
   }
   return diff;
 }
@@ -219,10 +220,12 @@ export function splitGroups(
   for (const g of member) counts[g]++;
   const out = counts.map((c) => Buffer.alloc(c * width));
   const next = new Array<number>(count).fill(0);
-  for (let i = 0; i < member.length; i++) {
+  for (let i = 0, at = 0; i < member.length; i++, at += width) {
     const g = member[i];
-    out[g].set(diff.subarray(i * width, i * width + width), next[g]);
-    next[g] += width;
+    const part = out[g];
+    let to = next[g];
+    for (let b = 0; b < width; b++) part[to++] = diff[at + b];
+    next[g] = to;
   }
   return out;
 }

@@ -525,6 +525,8 @@ export interface Piece {
 /** The largest rank tried; the ranks of the first look, and the SVD's extra columns. */
 const MAX_TRIED_RANK = 64;
 const PROBE_RANK = 16;
+/** Rows of a block each rank is judged on. */
+const SAMPLE_ROWS = 64;
 const OVERSAMPLE = 4;
 
 /**
@@ -577,7 +579,7 @@ export function fitLowRank(
       return count * 0.5 * Math.log2(energy / left) - r * (rows + cols) * fbMin * 8;
     };
     let k = Math.min(Math.min(limit, PROBE_RANK) + OVERSAMPLE, rows, cols);
-    let svd = truncatedSvd(d, rows, cols, k, 2);
+    let svd = truncatedSvd(d, rows, cols, k, 1);
     if (limit > PROBE_RANK && k - OVERSAMPLE >= PROBE_RANK && gain(PROBE_RANK, svd.sigma) > 0) {
       const tail = svd.sigma[PROBE_RANK - 1] ** 2;
       if (tail > 0.01 * svd.sigma[0] ** 2) {
@@ -593,37 +595,62 @@ export function fitLowRank(
       .sort((a, b) => b.g - a.g)
       .slice(0, 3)
       .map((c) => c.r);
+    // Each rank is judged on a sample of the rows (up to 64, evenly spaced), scaled up;
+    // only the rank kept gets its prediction over all the rows.
+    const step = Math.max(1, Math.floor(rows / SAMPLE_ROWS));
+    const sampled: number[] = [];
+    for (let i = 0; i < rows; i += step) sampled.push(i);
+    const sub = sampled.length;
+    const scale = rows / sub;
+    const rawSample = Buffer.alloc(sub * cols * f.bytes);
+    const baseSample = Buffer.alloc(sub * cols * f.bytes);
+    const baseSampleValues = new Float64Array(sub * cols);
+    sampled.forEach((i, s) => {
+      const from = (first + i * cols) * f.bytes;
+      rawSample.set(raw.subarray(from, from + cols * f.bytes), s * cols * f.bytes);
+      baseSample.set(base.subarray(from, from + cols * f.bytes), s * cols * f.bytes);
+      baseSampleValues.set(baseValues.subarray(first + i * cols, first + (i + 1) * cols), s * cols);
+    });
+    const predSample = Buffer.alloc(sub * cols * f.bytes);
+    const quantised = (rank: number, factor: number) => {
+      const uq = new Float64Array(rows * rank);
+      const vq = new Float64Array(rank * cols);
+      for (let i = 0; i < rows; i++)
+        for (let c = 0; c < rank; c++) uq[i * rank + c] = storedFactor(u[i * k + c], factor);
+      for (let c = 0; c < rank; c++)
+        for (let j = 0; j < cols; j++) vq[c * cols + j] = storedFactor(v[c * cols + j], factor);
+      return { uq, vq };
+    };
+    const estimate = (rank: number, factor: number, uq: Float64Array, vq: Float64Array) => {
+      const uSub = new Float64Array(sub * rank);
+      sampled.forEach((i, s) => {
+        uSub.set(uq.subarray(i * rank, (i + 1) * rank), s * rank);
+      });
+      predSample.set(baseSample);
+      writePrediction(predSample, baseSampleValues, 0, { rows: sub, cols, rank, factor }, uSub, vq, f);
+      return (
+        residualBits(rawSample, predSample, 0, sub * cols, f.bytes) * scale +
+        rank * (rows + cols) * FACTOR_BYTES[factor] * 8
+      );
+    };
+    const none = new Float64Array(0);
     let best = {
-      bits: plainBits,
+      bits: residualBits(rawSample, baseSample, 0, sub * cols, f.bytes) * scale,
       rank: 0,
       factor: FACTOR_F32,
-      u: new Float64Array(0),
-      v: new Float64Array(0),
+      u: none,
+      v: none,
     };
-    const blockPred = Buffer.alloc(count * f.bytes);
     for (const rank of tries) {
-      for (const factor of factorTypes) {
-        const uq = new Float64Array(rows * rank);
-        const vq = new Float64Array(rank * cols);
-        for (let i = 0; i < rows; i++)
-          for (let c = 0; c < rank; c++) uq[i * rank + c] = storedFactor(u[i * k + c], factor);
-        for (let c = 0; c < rank; c++)
-          for (let j = 0; j < cols; j++) vq[c * cols + j] = storedFactor(v[c * cols + j], factor);
-        blockPred.set(base.subarray(first * f.bytes, (first + count) * f.bytes));
-        writePrediction(
-          blockPred,
-          baseValues.subarray(first, first + count),
-          0,
-          { rows, cols, rank, factor },
-          uq,
-          vq,
-          f,
-        );
-        const bits =
-          residualBits(raw.subarray(first * f.bytes), blockPred, 0, count, f.bytes) +
-          rank * (rows + cols) * FACTOR_BYTES[factor] * 8;
-        if (bits < best.bits) best = { bits, rank, factor, u: uq, v: vq };
-      }
+      const { uq, vq } = quantised(rank, factorTypes[0]);
+      const bits = estimate(rank, factorTypes[0], uq, vq);
+      if (bits < best.bits) best = { bits, rank, factor: factorTypes[0], u: uq, v: vq };
+    }
+    // 16-bit data: F32 factors, at the rank kept, in case BF16 ones lose too much.
+    if (best.rank > 0 && factorTypes.length > 1) {
+      const { uq, vq } = quantised(best.rank, factorTypes[1]);
+      const bits = estimate(best.rank, factorTypes[1], uq, vq);
+      if (bits < best.bits) best = { bits, rank: best.rank, factor: factorTypes[1], u: uq, v: vq };
     }
     blocks.push({ rows, cols, rank: best.rank, factor: best.factor });
     if (best.rank === 0) continue;

@@ -201,19 +201,31 @@ export class DeltaPlan {
    */
   pieces(start: number, length: number, dtype: string, width: number): Piece[] | undefined {
     const out: Piece[] = [];
-    for (const seg of this.#segments) {
-      if (seg.end <= start || seg.start >= start + length) continue;
+    const segs = this.#segments;
+    // The first segment that ends after `start` (segments are sorted and do not overlap).
+    let lo = 0;
+    let hi = segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid].end <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    // The pieces must tile the chunk exactly, one after another.
+    let covered = start;
+    for (let k = lo; k < segs.length && segs[k].start < start + length; k++) {
+      const seg = segs[k];
       if (seg.dtype !== dtype) return undefined;
       const a = Math.max(seg.start, start);
       const b = Math.min(seg.end, start + length);
-      if ((a - start) % width !== 0 || (b - a) % width !== 0) return undefined;
+      if (a !== covered || (b - a) % width !== 0) return undefined;
+      covered = b;
       const first = (a - start) / width;
       const whole = seg.rowBytes > 0 && (a - seg.start) % seg.rowBytes === 0 && (b - a) % seg.rowBytes === 0;
       if (whole && seg.rowBytes % width === 0)
         out.push({ first, rows: (b - a) / seg.rowBytes, cols: seg.rowBytes / width, matrix: true });
       else out.push({ first, rows: 1, cols: (b - a) / width, matrix: false });
     }
-    return out;
+    return covered === start + length ? out : undefined;
   }
 
   /**
