@@ -30,6 +30,8 @@ export interface Bound {
   givenExponent: number;
   /** Entropy of the 4 bits right below the class, per bit (1 for noise), where L ≥ 12. */
   belowTop: number;
+  /** The median bit length L of the zigzag-coded differences. */
+  medianLength: number;
   /** With the checkpoint before the base: the class of d given the previous change's bit length and sign. */
   givenPrevious?: number;
   /** The class of d − d' (the previous change taken as the prediction), plus the bits below. */
@@ -85,6 +87,16 @@ function differences(next: Buffer, base: Buffer, wide: boolean): { d: Int32Array
   return { d, exponent };
 }
 
+/** The median of values 0, 1, 2, ... given their counts. */
+function medianOf(counts: readonly number[], total: number): number {
+  let seen = 0;
+  for (let v = 0; v < counts.length; v++) {
+    seen += counts[v];
+    if (seen * 2 >= total) return v;
+  }
+  return counts.length - 1;
+}
+
 const zigzag = (x: number) => ((x << 1) ^ (x >> 31)) >>> 0;
 const bitLength = (z: number) => (z === 0 ? 0 : 32 - Math.clz32(z));
 /** The class of a difference (bit length and top 4 bits), and how many bits lie below it. */
@@ -110,6 +122,7 @@ export function differenceBound(next: Tensor[], base: Tensor[], before?: Tensor[
   const minusPrevious = new Map<number, number>();
   const nextBits = new Map<number, number>();
   let nextCount = 0;
+  const lengthCounts = new Array<number>(34).fill(0);
   let below = 0;
   let belowMinus = 0;
   let elements = 0;
@@ -125,6 +138,7 @@ export function differenceBound(next: Tensor[], base: Tensor[], before?: Tensor[
     for (let i = 0; i < d.length; i++) {
       add(all, d[i]);
       const c = classOf(d[i]);
+      lengthCounts[c.key >> 4]++;
       add(classes, c.key);
       addPair(givenExponent, exponent[i], c.key);
       below += c.below;
@@ -149,6 +163,7 @@ export function differenceBound(next: Tensor[], base: Tensor[], before?: Tensor[
     classes: per(entropy(classes, elements) + below),
     givenExponent: per(conditional(givenExponent) + below),
     belowTop: nextCount > 0 ? entropy(nextBits, nextCount) / nextCount / 4 : 1,
+    medianLength: medianOf(lengthCounts, elements),
     ...(before
       ? {
           givenPrevious: per(conditional(givenPrevious) + below),

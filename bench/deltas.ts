@@ -191,11 +191,13 @@ lines.push(
 // ---- 1b. the information in a checkpoint's difference ------------------------------------------
 
 const boundRows: string[][] = [];
+const boundVerdicts: string[] = [];
 const asTensors = (path: string): Tensor[] =>
   tensorsOf(path).map(([name, t, bytes]) => ({ name, dtype: t.dtype, bytes }));
 for (const K of KS)
   for (const dtype of ["f32", "bf16"]) {
     const ckpt = (j: number) => (j === 0 ? file("base", dtype) : file(`k${K}-ckpt${j}`, dtype));
+    const estimates: number[] = [];
     for (let j = 1; j <= 4; j++) {
       const b = differenceBound(
         asTensors(ckpt(j)),
@@ -214,15 +216,23 @@ for (const K of KS)
         fmt(b.givenExponent, 2),
         b.givenPrevious === undefined ? "-" : fmt(b.givenPrevious, 2),
         b.minusPrevious === undefined ? "-" : fmt(b.minusPrevious, 2),
+        String(b.medianLength),
         fmt(b.belowTop, 2),
       ]);
       console.log(boundRows.at(-1)!.join(" | "));
+      // The estimate holds where the bits below the class are noise.
+      if (b.belowTop >= 0.95)
+        estimates.push(Math.min(b.givenExponent, b.givenPrevious ?? Number.POSITIVE_INFINITY) / bits(alone));
     }
+    if (estimates.length > 0)
+      boundVerdicts.push(
+        `- Information in the differences, a checkpoint every ${K} step${K > 1 ? "s" : ""}, ${dtype.toUpperCase()}: the lower of _classes given the exponent_ and _classes given the previous change_ is ${fmt(Math.min(...estimates), 3)} to ${fmt(Math.max(...estimates), 3)} of the standalone size on the ${estimates.length} checkpoints whose bits below the class are noise (0.95 bits per bit or more)${Math.min(...estimates) > 0.35 ? ": a coder that sees these contexts cannot reach 0.35 there" : ""}.`,
+      );
   }
 lines.push(
   "### The information in the differences",
   "",
-  "Bits per weight (all weights are F32 or BF16 here; the .mmh sizes include the file's header and index) of the checkpoints above: stored on its own, the 0.35 target, stored against the checkpoint before, and estimates of the information in the differences d of the bit patterns from the checkpoint before (what DLTA modes 3 and 4 code), measured by `bench/deltas-bound.ts`. _order 0_: the empirical entropy of d over the file; sound for BF16, whose differences take few values, but far too low for F32, where most values of d occur once or twice in a file (it cannot exceed log2 of the 391,008 weights, 18.6). So d (zigzag-coded) is split into a _class_ (its bit length and top 4 bits: a few hundred values, whose empirical entropy is sound) and the bits below, counted as stored: _classes_ is the class's order-0 entropy plus those bits; _| exponent_ codes the class given the base weight's exponent field (the same change in value is a different count of units in the last place for each exponent); _| previous_ given the bit length and sign of the previous step's change d' (Adam's momentum); _d − d'_ takes the previous change as the prediction. The last column is the entropy of the 4 bits right below the class, per bit, over the differences of 12 bits or more: 1.00 means they are noise, so nothing that sees only these contexts can code them in fewer bits.",
+  "Bits per weight (all weights are F32 or BF16 here; the .mmh sizes include the file's header and index) of the checkpoints above: stored on its own, the 0.35 target, stored against the checkpoint before, and estimates of the information in the differences d of the bit patterns from the checkpoint before (what DLTA modes 3 and 4 code), measured by `bench/deltas-bound.ts`. _order 0_: the empirical entropy of d over the file; sound for BF16, whose differences take few values, but far too low for F32, where most values of d occur once or twice in a file (it cannot exceed log2 of the 391,008 weights, 18.6). So d (zigzag-coded) is split into a _class_ (its bit length and top 4 bits: a few hundred values, whose empirical entropy is sound) and the bits below, counted as stored: _classes_ is the class's order-0 entropy plus those bits; _given the exponent_ codes the class given the base weight's exponent field (the same change in value is a different count of units in the last place for each exponent); _given the previous change_ codes it given the bit length and sign of the previous step's change d' (Adam's momentum); _d − d'_ takes the previous change as the prediction. The median bit length of d (zigzag-coded) says how many units in the last place a step moves a weight (a bit length L means 2^(L−2) to 2^(L−1) units). The last column is the entropy of the 4 bits right below the class, per bit, over the differences of 12 bits or more: 1.00 means they are noise, so nothing that sees only these contexts can code them in fewer bits.",
   "",
   table(
     [
@@ -232,9 +242,10 @@ lines.push(
       "--base previous",
       "order 0",
       "classes",
-      "classes | exponent",
-      "classes | previous",
+      "classes given the exponent",
+      "classes given the previous change",
       "classes of d − d'",
+      "median bit length of d",
       "bits below the class",
     ],
     boundRows,
@@ -353,7 +364,7 @@ for (const [label, name, baseName, dtype] of [
 lines.push(
   "### What coding against a base costs in time",
   "",
-  `\`compress()\` in memory, one thread, on its own and with \`base\`, interleaved (the first of each pair alternating), ${quick ? 2 : 5} runs after a warm-up; median milliseconds, and the median of the pairs' ratios. With a base the writer codes each chunk that the base holds in every mode (XOR, subtraction, the low-rank fit and the grouped differences, each with auto's choice) and hashes the base; the time goes mostly to the low-rank fit's SVD and to coding the difference several times.`,
+  `\`compress()\` in memory, one thread, on its own and with \`base\`, interleaved (the first of each pair alternating), ${quick ? 2 : 5} runs after a warm-up; median milliseconds, and the median of the pairs' ratios. With a base the writer codes each chunk that the base holds in every mode (XOR, subtraction, the low-rank fit and the grouped differences, each with auto's choice) and hashes and recognises the base, all on the calling thread.`,
   "",
   table(
     [
@@ -665,6 +676,7 @@ lines.push(
   "## Verdicts",
   "",
   ...verdicts,
+  ...boundVerdicts,
   "",
   contentionNote(waitStart, performance.now() - started),
   "",
