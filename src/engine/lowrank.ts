@@ -305,14 +305,20 @@ function writePrediction(
   f: FloatFormat,
 ): void {
   const { rows, cols, rank } = b;
+  // Row by row, the sums of all columns at once, each still s = 0 + t_0 + t_1 + ... in k order.
+  const sums = new Float64Array(cols);
   for (let i = 0; i < rows; i++) {
     const row = first + i * cols;
+    sums.fill(0);
+    for (let k = 0; k < rank; k++) {
+      const uik = u[i * rank + k];
+      const vk = k * cols;
+      for (let j = 0; j < cols; j++) sums[j] += uik * v[vk + j];
+    }
     for (let j = 0; j < cols; j++) {
       const x = values[row + j];
       if (!Number.isFinite(x)) continue;
-      let s = 0;
-      for (let k = 0; k < rank; k++) s += u[i * rank + k] * v[k * cols + j];
-      const bits = roundBits(x + s, f);
+      const bits = roundBits(x + sums[j], f);
       const at = (row + j) * f.bytes;
       if (f.bytes === 4) out.writeUInt32LE(bits, at);
       else out.writeUInt16LE(bits, at);
@@ -525,8 +531,8 @@ export interface Piece {
 /** The largest rank tried; the ranks of the first look, and the SVD's extra columns. */
 const MAX_TRIED_RANK = 64;
 const PROBE_RANK = 16;
-/** Rows of a block each rank is judged on. */
-const SAMPLE_ROWS = 64;
+/** Elements of a block each rank is judged on, at least (whole rows, 8 of them at least). */
+const SAMPLE_ELEMENTS = 16384;
 const OVERSAMPLE = 4;
 
 /**
@@ -578,14 +584,21 @@ export function fitLowRank(
       const left = Math.max(energy - captured, energy * 1e-12);
       return count * 0.5 * Math.log2(energy / left) - r * (rows + cols) * fbMin * 8;
     };
-    let k = Math.min(Math.min(limit, PROBE_RANK) + OVERSAMPLE, rows, cols);
+    // Ranks up to 16 first; then up to 32, and 64, only while the next singular value
+    // past the last rank looked at still holds 1% of the first's energy and the ranks
+    // looked at promise to pay.
+    let look = Math.min(limit, PROBE_RANK);
+    let k = Math.min(look + OVERSAMPLE, rows, cols);
     let svd = truncatedSvd(d, rows, cols, k, 1);
-    if (limit > PROBE_RANK && k - OVERSAMPLE >= PROBE_RANK && gain(PROBE_RANK, svd.sigma) > 0) {
-      const tail = svd.sigma[PROBE_RANK - 1] ** 2;
-      if (tail > 0.01 * svd.sigma[0] ** 2) {
-        k = Math.min(limit + OVERSAMPLE, rows, cols);
-        svd = truncatedSvd(d, rows, cols, k, 3);
-      }
+    while (
+      look < limit &&
+      k > look &&
+      svd.sigma[look] ** 2 > 0.01 * svd.sigma[0] ** 2 &&
+      gain(look, svd.sigma) > 0
+    ) {
+      look = Math.min(limit, look * 2);
+      k = Math.min(look + OVERSAMPLE, rows, cols);
+      svd = truncatedSvd(d, rows, cols, k, 2);
     }
     const { u, sigma, v } = svd;
     // The ranks worth an exact look: those the captured energy says may pay, the best three.
@@ -595,9 +608,9 @@ export function fitLowRank(
       .sort((a, b) => b.g - a.g)
       .slice(0, 3)
       .map((c) => c.r);
-    // Each rank is judged on a sample of the rows (up to 64, evenly spaced), scaled up;
+    // Each rank is judged on a sample of evenly spaced rows (16 Ki elements), scaled up;
     // only the rank kept gets its prediction over all the rows.
-    const step = Math.max(1, Math.floor(rows / SAMPLE_ROWS));
+    const step = Math.max(1, Math.floor(rows / Math.max(8, Math.ceil(SAMPLE_ELEMENTS / cols))));
     const sampled: number[] = [];
     for (let i = 0; i < rows; i += step) sampled.push(i);
     const sub = sampled.length;
