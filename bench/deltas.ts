@@ -26,9 +26,11 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { bufferSource } from "../src/common/source.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
+import { isLowRankMode, parseBlocks } from "../src/engine/lowrank.ts";
 import { Deduper } from "../src/engine/refwriter.ts";
 import { compress, compressFile, decompress, decompressFile, pack, unpack } from "../src/index.ts";
 import { generate } from "../src/tools/index.ts";
+import { differenceBound, type Tensor } from "./deltas-bound.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import {
   argValue,
@@ -71,10 +73,54 @@ if (!existsSync(stamp) || readFileSync(stamp, "utf8") !== scriptHash) {
 }
 const file = (name: string, dtype: string) => join(data, `${name}.${dtype}.safetensors`);
 
+/** What the DLTA records of the last file `stored` wrote hold: by mode, and the low-rank blocks' factors. */
+interface DeltaRecords {
+  records: number;
+  byMode: Map<number, number>;
+  /** Payload and params bytes of low-rank records (modes 5 to 7), and of their factors. */
+  lowRankBytes: number;
+  factorBytes: number;
+  /** Blocks of rank > 0 and their ranks. */
+  ranks: number[];
+}
+let lastDeltas: DeltaRecords | undefined;
+
+/** Walk a container's records (FORMAT.md §3) and sum up its DLTA records. */
+function deltaRecords(file: Buffer): DeltaRecords {
+  const out: DeltaRecords = { records: 0, byMode: new Map(), lowRankBytes: 0, factorBytes: 0, ranks: [] };
+  let at = 20 + file.readUInt32LE(12);
+  while (file.toString("latin1", at, at + 4) === "CHNK") {
+    const codec = file.toString("latin1", at + 4, at + 8);
+    const stored = Number(file.readBigUInt64LE(at + 16));
+    const paramsLength = file.readUInt16LE(at + 28);
+    const params = file.subarray(at + 36, at + 36 + paramsLength);
+    if (codec === "DLTA") {
+      const mode = params[0];
+      out.records++;
+      out.byMode.set(mode, (out.byMode.get(mode) ?? 0) + 1);
+      if (isLowRankMode(mode)) {
+        const { blocks, factors } = parseBlocks(
+          params.subarray(45),
+          mode,
+          Number(file.readBigUInt64LE(at + 8)),
+          stored,
+          "bench",
+        );
+        out.lowRankBytes += 36 + paramsLength + stored;
+        out.factorBytes += factors;
+        for (const b of blocks) if (b.rank > 0) out.ranks.push(b.rank);
+      }
+    }
+    at += 36 + paramsLength + stored;
+  }
+  return out;
+}
+
 /** Compress `src` (against `base`), decode it back and check it; returns the stored size. */
 async function stored(src: string, options: { base?: string; dedup?: boolean } = {}): Promise<number> {
   const out = join(work, "out.mmh");
   const summary = await compressFile(src, out, { overwrite: true, ...options });
+  lastDeltas = options.base ? deltaRecords(readFileSync(out)) : undefined;
   const back = join(work, "back.bin");
   await decompressFile(out, back, { overwrite: true, base: options.base });
   if (sha256(readFileSync(back)) !== sha256(readFileSync(src))) throw new Error(`${src}: round trip differs`);
@@ -95,6 +141,7 @@ const lines: string[] = [
 // ---- 1. checkpoint series -------------------------------------------------------------------
 
 const seriesRows: string[][] = [];
+const seriesSizes = new Map<string, { alone: number; delta: number }>();
 const verdicts: string[] = [];
 for (const K of KS)
   for (const dtype of ["bf16", "f32"]) {
@@ -107,6 +154,7 @@ for (const K of KS)
       const delta = await stored(src, { base: previous });
       const vsBase = j === 1 ? delta : await stored(src, { base: file("base", dtype) });
       worst = Math.max(worst, delta / alone);
+      seriesSizes.set(`${K} ${dtype} ${j}`, { alone, delta });
       seriesRows.push([
         `${dtype.toUpperCase()} K=${K}, checkpoint ${j} (${j * K} steps)`,
         String(size),
@@ -140,6 +188,71 @@ lines.push(
   "",
 );
 
+// ---- 1b. the information in a checkpoint's difference ------------------------------------------
+
+const boundRows: string[][] = [];
+const boundVerdicts: string[] = [];
+const asTensors = (path: string): Tensor[] =>
+  tensorsOf(path).map(([name, t, bytes]) => ({ name, dtype: t.dtype, bytes }));
+for (const K of KS)
+  for (const dtype of ["f32", "bf16"]) {
+    const ckpt = (j: number) => (j === 0 ? file("base", dtype) : file(`k${K}-ckpt${j}`, dtype));
+    const estimates: number[] = [];
+    for (let j = 1; j <= 4; j++) {
+      const b = differenceBound(
+        asTensors(ckpt(j)),
+        asTensors(ckpt(j - 1)),
+        j > 1 ? asTensors(ckpt(j - 2)) : undefined,
+      );
+      const { alone, delta } = seriesSizes.get(`${K} ${dtype} ${j}`)!;
+      const bits = (bytes: number) => (bytes * 8) / b.elements;
+      boundRows.push([
+        `${dtype.toUpperCase()} K=${K}, checkpoint ${j}`,
+        fmt(bits(alone), 2),
+        fmt(bits(alone) * 0.35, 2),
+        fmt(bits(delta), 2),
+        fmt(b.order0, 2),
+        fmt(b.classes, 2),
+        fmt(b.givenExponent, 2),
+        b.givenPrevious === undefined ? "-" : fmt(b.givenPrevious, 2),
+        b.minusPrevious === undefined ? "-" : fmt(b.minusPrevious, 2),
+        String(b.medianLength),
+        fmt(b.belowTop, 2),
+      ]);
+      console.log(boundRows.at(-1)!.join(" | "));
+      // The estimate holds where the bits below the class are noise.
+      if (b.belowTop >= 0.95)
+        estimates.push(Math.min(b.givenExponent, b.givenPrevious ?? Number.POSITIVE_INFINITY) / bits(alone));
+    }
+    if (estimates.length > 0)
+      boundVerdicts.push(
+        `- Information in the differences, a checkpoint every ${K} step${K > 1 ? "s" : ""}, ${dtype.toUpperCase()}: the lower of _classes given the exponent_ and _classes given the previous change_ is ${fmt(Math.min(...estimates), 3)} to ${fmt(Math.max(...estimates), 3)} of the standalone size on the ${estimates.length} checkpoints whose bits below the class are noise (0.95 bits per bit or more)${Math.min(...estimates) > 0.35 ? ": a coder that sees these contexts cannot reach 0.35 there" : ""}.`,
+      );
+  }
+lines.push(
+  "### The information in the differences",
+  "",
+  "Bits per weight (all weights are F32 or BF16 here; the .mmh sizes include the file's header and index) of the checkpoints above: stored on its own, the 0.35 target, stored against the checkpoint before, and estimates of the information in the differences d of the bit patterns from the checkpoint before (what DLTA modes 3 and 4 code), measured by `bench/deltas-bound.ts`. _order 0_: the empirical entropy of d over the file; sound for BF16, whose differences take few values, but far too low for F32, where most values of d occur once or twice in a file (it cannot exceed log2 of the 391,008 weights, 18.6). So d (zigzag-coded) is split into a _class_ (its bit length and top 4 bits: a few hundred values, whose empirical entropy is sound) and the bits below, counted as stored: _classes_ is the class's order-0 entropy plus those bits; _given the exponent_ codes the class given the base weight's exponent field (the same change in value is a different count of units in the last place for each exponent); _given the previous change_ codes it given the bit length and sign of the previous step's change d' (Adam's momentum); _d − d'_ takes the previous change as the prediction. The median bit length of d (zigzag-coded) says how many units in the last place a step moves a weight (a bit length L means 2^(L−2) to 2^(L−1) units). The last column is the entropy of the 4 bits right below the class, per bit, over the differences of 12 bits or more: 1.00 means they are noise, so nothing that sees only these contexts can code them in fewer bits.",
+  "",
+  table(
+    [
+      "checkpoint (against the one before)",
+      "standalone",
+      "0.35 target",
+      "--base previous",
+      "order 0",
+      "classes",
+      "classes given the exponent",
+      "classes given the previous change",
+      "classes of d − d'",
+      "median bit length of d",
+      "bits below the class",
+    ],
+    boundRows,
+  ),
+  "",
+);
+
 // ---- 2. merged LoRA -------------------------------------------------------------------------
 
 /** Mean |merged - base| / mean |base| over the tensors the LoRA changed (F32 files). */
@@ -166,12 +279,17 @@ for (const dtype of ["bf16", "f32"]) {
   const size = readFileSync(src).length;
   const alone = await stored(src);
   const delta = await stored(src, { base: file("base", dtype) });
+  const records = lastDeltas!;
+  const ranks = [...new Set(records.ranks)].sort((a, b) => a - b);
   loraRows.push([
     `${dtype.toUpperCase()} base + merged LoRA`,
     String(size),
     `${alone} (${fmt(alone / size, 3)})`,
     `${delta} (${fmt(delta / size, 3)})`,
     fmt(delta / alone, 3),
+    [...records.byMode].map(([mode, n]) => `${n} x mode ${mode}`).join(", "),
+    `${records.ranks.length} (rank ${ranks.join(", ")})`,
+    `${records.factorBytes} (${fmt((records.factorBytes / delta) * 100, 1)}%)`,
   ]);
   verdicts.push(
     `- Merged LoRA, ${dtype.toUpperCase()}: ${fmt(delta / alone, 3)} of its standalone size: target <= 0.5 **${delta / alone <= 0.5 ? "met" : "not met"}**.`,
@@ -183,7 +301,82 @@ lines.push(
   "",
   `The merged model compressed on its own, and against the base (\`--base\`). The LoRA changes the weights it touches by ${fmt(relativeUpdate() * 100, 1)}% on average (mean |merged - base| / mean |base|, F32).`,
   "",
-  table(["file", "bytes", "standalone .mmh", "--base base .mmh", "delta / standalone"], loraRows),
+  table(
+    [
+      "file",
+      "bytes",
+      "standalone .mmh",
+      "--base base .mmh",
+      "delta / standalone",
+      "DLTA records",
+      "low-rank blocks",
+      "factor bytes (share of the .mmh)",
+    ],
+    loraRows,
+  ),
+  "",
+  "Modes 5 (F32) and 6 (BF16) code a chunk as its difference from the base plus a low-rank product U·V (FORMAT.md §6.4); each chunk carries the factors of its own rows, so the factors are a visible share here, where the matrices are only 96 to 384 wide and a chunk holds several of them. A low-rank block is one matrix's rows in one chunk.",
+  "",
+);
+
+// ---- 2b. what coding against a base costs in time ----------------------------------------------
+
+const costRows: string[][] = [];
+for (const [label, name, baseName, dtype] of [
+  ["F32 merged LoRA against the base", "lora-merged", "base", "f32"],
+  ["BF16 merged LoRA against the base", "lora-merged", "base", "bf16"],
+  [
+    `F32 K=${KS.at(-1)} checkpoint 2 against checkpoint 1`,
+    `k${KS.at(-1)}-ckpt2`,
+    `k${KS.at(-1)}-ckpt1`,
+    "f32",
+  ],
+  [
+    `BF16 K=${KS.at(-1)} checkpoint 2 against checkpoint 1`,
+    `k${KS.at(-1)}-ckpt2`,
+    `k${KS.at(-1)}-ckpt1`,
+    "bf16",
+  ],
+] as const) {
+  const input = readFileSync(file(name, dtype));
+  const basePath = file(baseName, dtype);
+  const times = { alone: [] as number[], base: [] as number[] };
+  const pairs: number[] = [];
+  const costRuns = quick ? 2 : 5;
+  for (let r = 0; r < costRuns + 1; r++) {
+    for (const how of r % 2 === 0 ? (["alone", "base"] as const) : (["base", "alone"] as const)) {
+      const t = performance.now();
+      await compress(input, { threads: 1, ...(how === "base" ? { base: basePath } : {}) });
+      if (r > 0) times[how].push(performance.now() - t);
+    }
+    if (r > 0) pairs.push(times.base.at(-1)! / times.alone.at(-1)!);
+  }
+  costRows.push([
+    label,
+    String(input.length),
+    fmt(median(times.alone), 0),
+    fmt(median(times.base), 0),
+    fmt(median(pairs), 1),
+    `${fmt(spread(pairs) * 100, 0)}%`,
+  ]);
+  console.log(costRows.at(-1)!.join(" | "));
+}
+lines.push(
+  "### What coding against a base costs in time",
+  "",
+  `\`compress()\` in memory, one thread, on its own and with \`base\`, interleaved (the first of each pair alternating), ${quick ? 2 : 5} runs after a warm-up; median milliseconds, and the median of the pairs' ratios. With a base the writer codes each chunk that the base holds in every mode (XOR, subtraction, the low-rank fit and the grouped differences, each with auto's choice) and hashes and recognises the base, all on the calling thread.`,
+  "",
+  table(
+    [
+      "input",
+      "bytes",
+      "on its own ms",
+      "--base ms",
+      "--base / on its own",
+      "spread of the pair ratios (IQR/median)",
+    ],
+    costRows,
+  ),
   "",
 );
 
@@ -222,7 +415,7 @@ function safetensors(tensors: [string, { dtype: string; shape: number[] }, Buffe
 
 async function packed(dir: string, dedup: boolean): Promise<number> {
   const out = join(work, "pack.mmh");
-  const summary = await pack(dir, out, { overwrite: true, dedup });
+  const summary = await pack(dir, out, { overwrite: true, dedup, long: false });
   const back = join(work, "unpacked");
   await unpack(out, back, { overwrite: true });
   for (const name of readdirSync(dir, { recursive: true, encoding: "utf8" })) {
@@ -312,7 +505,7 @@ if (existsSync(join(root, "..", "shared", "data"))) {
 lines.push(
   "## 3. Deduplication",
   "",
-  "Stored bytes with `--no-dedup` and with deduplication (the default). The embedding is 256 x 96 weights (96 KiB in F32, 48 KiB in BF16), so it shares its chunk with the tensors after it (chunks of one dtype are filled with neighbouring small tensors, FORMAT.md §7): a repeat is found only where the same bytes fill a whole chunk, as in the rows from ../shared/data.",
+  "Stored bytes with `--no-dedup` and with deduplication (the default). The packs are made with `--no-long`, so that the rows measure deduplication alone (and because `pack` with long-range matches stops with E_INTERNAL when a LONG dictionary spans two files of the folder: its content is read again one file at a time). The embedding is 256 x 96 weights (96 KiB in F32, 48 KiB in BF16), so it shares its chunk with the tensors after it (chunks of one dtype are filled with neighbouring small tensors, FORMAT.md §7): a repeat is found only where the same bytes fill a whole chunk, as in the rows from ../shared/data.",
   "",
   table(["input", "bytes", "--no-dedup .mmh", "dedup .mmh", "dedup / no-dedup"], dedupRows),
   "",
@@ -483,6 +676,7 @@ lines.push(
   "## Verdicts",
   "",
   ...verdicts,
+  ...boundVerdicts,
   "",
   contentionNote(waitStart, performance.now() - started),
   "",

@@ -50,7 +50,9 @@ import {
   parseIndex,
 } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
+import { encodeGroups, splitGroups } from "../src/engine/grouped.ts";
 import { encodeLong } from "../src/engine/longwriter.ts";
+import { encodeBlocks, type LowRankBlock, predict } from "../src/engine/lowrank.ts";
 import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
 import { type ArchiveEntry, compress, decompress, inspect, pack, unpack } from "../src/index.ts";
 import { fillWeights, gaussian, rng } from "../src/tools/gen.ts";
@@ -1588,6 +1590,122 @@ function withPlainFooter(file: Buffer): Buffer {
       "two DLTA records against delta-base.bin: the 256 fine-tuned weights as zigzag-coded subtraction of 2-byte (mode 3) and of 4-byte (mode 4) elements, each difference one ZSTD frame",
       zz,
       content,
+    );
+  }
+  {
+    // Low-rank predictions (modes 5 to 7) against the same base bytes, read as F32, BF16 and
+    // F16: factors by formula, and the content the prediction plus small differences of
+    // either sign. Read as BF16 and F16, the base holds NaNs and infinities too, which are
+    // predicted as themselves.
+    const lowRank = (
+      mode: number,
+      blocks: LowRankBlock[],
+      factorValues: number[],
+      bf16: boolean,
+    ): RawRecord => {
+      const factors = Buffer.alloc(factorValues.length * (bf16 ? 2 : 4));
+      factorValues.forEach((x, i) => {
+        if (bf16) factors.writeUInt16LE(Buffer.from(new Float32Array([x]).buffer).readUInt16LE(2), i * 2);
+        else factors.writeFloatLE(x, i * 4);
+      });
+      const p = predict(base, blocks, factors, mode, "vector");
+      const width = mode === 5 ? 4 : 2;
+      const content = Buffer.from(p);
+      for (let i = 0; i < content.length / width; i++) {
+        const d = ((i * 7) % 5) - 2;
+        if (width === 4) content.writeUInt32LE((content.readUInt32LE(i * 4) + d) >>> 0, i * 4);
+        else content.writeUInt16LE((content.readUInt16LE(i * 2) + d) & 0xffff, i * 2);
+      }
+      const diff = makeDelta(content, p, width === 4 ? 4 : 3);
+      return {
+        raw: content,
+        codec: "DLTA",
+        params: encodeDeltaParams(
+          { mode, baseSha256: sha256(base), baseOffset: 0, inner: "ZSTD", innerParams: new Uint8Array(0) },
+          encodeBlocks(blocks),
+        ),
+        payload: Buffer.concat([factors, encodeChunk(diff, codecByName("zstd"), 19).payload]),
+      };
+    };
+    const wave = (n: number, scale: number, phase: number) =>
+      Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + phase) * scale);
+    const records = [
+      lowRank(
+        5,
+        [{ rows: 16, cols: 16, rank: 2, factor: 0 }],
+        [...wave(32, 0.5, 0), ...wave(32, 0.003, 1)],
+        false,
+      ),
+      lowRank(
+        6,
+        [
+          { rows: 1, cols: 32, rank: 0, factor: 0 },
+          { rows: 16, cols: 30, rank: 3, factor: 1 },
+        ],
+        [...wave(48, 0.25, 2), ...wave(90, 0.01, 3)],
+        true,
+      ),
+      lowRank(
+        7,
+        [{ rows: 32, cols: 16, rank: 1, factor: 0 }],
+        [...wave(32, 1, 4), ...wave(16, 0.05, 5)],
+        false,
+      ),
+    ];
+    await mustDecodeWithBase(
+      "delta-lowrank.mmh",
+      "three DLTA records against delta-base.bin, each a difference from a low-rank prediction: mode 5 (the base as 16 x 16 F32, rank 2, F32 factors), mode 6 (the base as 512 BF16: a rank-0 block of 32, then 16 x 30 of rank 3 with BF16 factors) and mode 7 (the base as 32 x 16 F16, rank 1, F32 factors); each difference one ZSTD frame",
+      assembleRecords(records),
+      Buffer.concat(records.map((r) => r.raw)),
+    );
+  }
+  {
+    // Differences grouped by the base's exponent (modes 8 to 10), the base read as F32, BF16
+    // and F16; groups by formula, one stored, one empty, the others one ZSTD frame each.
+    const grouped = (mode: number, map: Uint8Array, count: number, stored: number): RawRecord => {
+      const width = mode === 8 ? 4 : 2;
+      const content = Buffer.from(base);
+      for (let i = 0; i < content.length / width; i++) {
+        const d = ((i * 5) % 7) - 3;
+        if (width === 4) content.writeUInt32LE((content.readUInt32LE(i * 4) + d) >>> 0, i * 4);
+        else content.writeUInt16LE((content.readUInt16LE(i * 2) + d) & 0xffff, i * 2);
+      }
+      const diff = makeDelta(content, base, width === 4 ? 4 : 3);
+      const parts = splitGroups(diff, base, mode, map, count);
+      const payloads = parts.map((part, g) =>
+        part.length === 0
+          ? Buffer.alloc(0)
+          : g === stored
+            ? part
+            : encodeChunk(part, codecByName("zstd"), 19).payload,
+      );
+      const groups = parts.map((part, g) => ({
+        codec: part.length === 0 || g === stored ? "NONE" : "ZSTD",
+        params: new Uint8Array(0),
+        length: payloads[g].length,
+      }));
+      return {
+        raw: content,
+        codec: "DLTA",
+        params: encodeDeltaParams(
+          { mode, baseSha256: sha256(base), baseOffset: 0, inner: "NONE", innerParams: new Uint8Array(0) },
+          encodeGroups(mode, map, groups),
+        ),
+        payload: Buffer.concat(payloads),
+      };
+    };
+    // F32: exponent field 121 and up, 120, the rest, and 255 (no weight of the base) alone.
+    const f32Map = Uint8Array.from({ length: 256 }, (_, e) =>
+      e === 255 ? 3 : e >= 121 ? 2 : e === 120 ? 1 : 0,
+    );
+    const bf16Map = Uint8Array.from({ length: 256 }, (_, e) => e % 3);
+    const f16Map = Uint8Array.from({ length: 32 }, (_, e) => (e < 16 ? 0 : 1));
+    const records = [grouped(8, f32Map, 4, 0), grouped(9, bf16Map, 3, 1), grouped(10, f16Map, 2, 5)];
+    await mustDecodeWithBase(
+      "delta-grouped.mmh",
+      "three DLTA records against delta-base.bin, each zigzag differences grouped by the base's exponent field: mode 8 (the base as 256 F32; four groups: fields below 120 stored, 120 and 121 up one ZSTD frame each, 255 empty), mode 9 (the base as 512 BF16; the field modulo 3, group 1 stored) and mode 10 (the base as 512 F16; fields below 16 and the rest, one ZSTD frame each)",
+      assembleRecords(records),
+      Buffer.concat(records.map((r) => r.raw)),
     );
   }
   const badMode = deltaRecord(0);

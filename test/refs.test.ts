@@ -405,7 +405,8 @@ describe("DLTA: deltas against a base", () => {
     assert.ok(Buffer.from(await decompress(file16, { base: basePart })).equals(half));
 
     const bad: [string, Rec, string][] = [
-      ["mode 5", delta({ mode: 5 }), "E_CORRUPT"],
+      ["mode 5 with no block table", delta({ mode: 5 }), "E_CORRUPT"],
+      ["mode 11", delta({ mode: 11 }), "E_CORRUPT"],
       ["inner codec DUPE", delta({ inner: "DUPE" }), "E_CORRUPT"],
       ["inner codec unknown", delta({ inner: "QQQQ" }), "E_UNSUPPORTED"],
       ["base offset past the base", delta({ baseOffset: 100 }), "E_BASE_MISMATCH"],

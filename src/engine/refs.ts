@@ -13,6 +13,8 @@ import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { fileSource, type RandomAccessSource } from "../common/source.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
+import { decodeGroups, type Group, groupedWidth, isGroupedMode, parseGroups } from "./grouped.ts";
+import { isLowRankMode, type LowRankBlock, lowRankWidth, parseBlocks, predict } from "./lowrank.ts";
 
 export const DUPE_CODEC = "DUPE";
 export const DELTA_CODEC = "DLTA";
@@ -30,7 +32,12 @@ export const DELTA_SUB32 = 2;
 /** Subtraction with the signed difference zigzag-coded (0, -1, 1, -2, ... as 0, 1, 2, 3, ...). */
 export const DELTA_ZIGZAG16 = 3;
 export const DELTA_ZIGZAG32 = 4;
-const MODE_WIDTH = [1, 2, 4, 2, 4];
+/**
+ * The largest mode: 5 to 7 are zigzag-coded differences from a low-rank prediction
+ * (lowrank.ts), 8 to 10 zigzag-coded differences grouped by the base's exponent (grouped.ts).
+ */
+export const DELTA_MAX_MODE = 10;
+const MODE_WIDTH = [1, 2, 4, 2, 4, 4, 2, 2, 4, 2, 2];
 
 /** A chunk record's fields a decoder needs. */
 export interface RecordParts {
@@ -106,15 +113,22 @@ export interface DeltaParams {
   baseOffset: number;
   inner: string;
   innerParams: Uint8Array;
+  /** Modes 5 to 7: the blocks of the low-rank prediction, and the bytes of their factors. */
+  blocks?: LowRankBlock[];
+  factors?: number;
+  /** Modes 8 to 10: the exponent → group map, and the groups. */
+  groups?: { map: Uint8Array; groups: Group[] };
 }
 
-export function encodeDeltaParams(p: DeltaParams): Uint8Array {
-  const out = Buffer.alloc(DELTA_FIXED_PARAMS + p.innerParams.length);
+/** The params; for modes 5 to 7, `table` is the block table (lowrank.ts encodeBlocks), before the inner params. */
+export function encodeDeltaParams(p: DeltaParams, table: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = Buffer.alloc(DELTA_FIXED_PARAMS + table.length + p.innerParams.length);
   out[0] = p.mode;
   Buffer.from(p.baseSha256, "hex").copy(out, 1);
   writeU64(out, p.baseOffset, 33);
   out.write(p.inner, 41, "latin1");
-  out.set(p.innerParams, DELTA_FIXED_PARAMS);
+  out.set(table, DELTA_FIXED_PARAMS);
+  out.set(p.innerParams, DELTA_FIXED_PARAMS + table.length);
   return out;
 }
 
@@ -123,7 +137,7 @@ export function parseDeltaParams(record: RecordParts): DeltaParams {
   check(params.length >= DELTA_FIXED_PARAMS, "E_CORRUPT", `${where}: DLTA params under 45 bytes`);
   const buf = Buffer.from(params.buffer, params.byteOffset, params.length);
   const mode = buf[0];
-  check(mode <= DELTA_ZIGZAG32, "E_CORRUPT", `${where}: DLTA mode ${mode} is not 0 to 4`);
+  check(mode <= DELTA_MAX_MODE, "E_CORRUPT", `${where}: DLTA mode ${mode} is not 0 to ${DELTA_MAX_MODE}`);
   check(
     record.rawLength % MODE_WIDTH[mode] === 0,
     "E_CORRUPT",
@@ -131,13 +145,37 @@ export function parseDeltaParams(record: RecordParts): DeltaParams {
   );
   const inner = buf.toString("latin1", 41, 45);
   check(!isSpecial(inner), "E_CORRUPT", `${where}: DLTA inner codec ${inner} is not a codec`);
-  return {
+  const out: DeltaParams = {
     mode,
     baseSha256: buf.toString("hex", 1, 33),
     baseOffset: readU64(buf, 33, `${where}: DLTA base offset`),
     inner,
     innerParams: buf.subarray(DELTA_FIXED_PARAMS),
   };
+  if (isLowRankMode(mode)) {
+    const table = parseBlocks(
+      buf.subarray(DELTA_FIXED_PARAMS),
+      mode,
+      record.rawLength,
+      record.payload.length,
+      where,
+    );
+    out.blocks = table.blocks;
+    out.factors = table.factors;
+    out.innerParams = buf.subarray(DELTA_FIXED_PARAMS + table.length);
+  }
+  if (isGroupedMode(mode)) {
+    check(inner === "NONE", "E_CORRUPT", `${where}: DLTA mode ${mode} with inner codec ${inner}, not NONE`);
+    const table = parseGroups(buf.subarray(DELTA_FIXED_PARAMS), mode, record.payload.length, where);
+    check(
+      table.length === params.length - DELTA_FIXED_PARAMS,
+      "E_CORRUPT",
+      `${where}: DLTA params go on past the group table`,
+    );
+    out.groups = { map: table.map, groups: table.groups };
+    out.innerParams = new Uint8Array(0);
+  }
+  return out;
 }
 
 /** The difference of raw from base in `mode` (FORMAT.md §6.4), into a new buffer. */
@@ -337,9 +375,23 @@ export async function decodeDelta(
 ): Promise<Uint8Array> {
   const p = parseDeltaParams(record);
   const base = await bases.read(p.baseSha256, p.baseOffset, record.rawLength, record.where);
+  // Modes 5 to 7: the payload starts with the factors; the prediction stands for the base.
+  const factors = p.factors ?? 0;
+  const payload = record.payload.subarray(factors);
+  const against = p.blocks
+    ? predict(base, p.blocks, record.payload.subarray(0, factors), p.mode, record.where)
+    : base;
+  const width = p.blocks ? lowRankWidth(p.mode) : p.groups ? groupedWidth(p.mode) : 0;
+  const mode = width === 0 ? p.mode : width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16;
+  if (p.groups) {
+    const diff = decodeGroups(record.payload, base, p.mode, p.groups.map, p.groups.groups, record.where);
+    const raw = applyDelta(diff, base, mode);
+    check(crc32(raw) === record.rawCrc, "E_CHECKSUM", `${record.where}: checksum mismatch`);
+    return raw;
+  }
   let diff: Uint8Array;
   try {
-    diff = codecById(p.inner).decode(record.payload, p.innerParams, record.rawLength, into);
+    diff = codecById(p.inner).decode(payload, p.innerParams, record.rawLength, into);
   } catch (error) {
     if (error instanceof MmhError)
       throw new MmhError(error.code, `${record.where}: ${error.message}`, { cause: error });
@@ -351,7 +403,8 @@ export async function decodeDelta(
     `${record.where}: decoded length differs from the record`,
   );
   // The codec's output may be its own memory it shares with nothing: written over in place.
-  const raw = applyDelta(diff === record.payload ? Buffer.from(diff) : diff, base, p.mode);
+  const shared = diff.buffer === record.payload.buffer;
+  const raw = applyDelta(shared ? Buffer.from(diff) : diff, against, mode);
   check(crc32(raw) === record.rawCrc, "E_CHECKSUM", `${record.where}: checksum mismatch`);
   return raw;
 }

@@ -6,11 +6,13 @@ import { crc32 } from "node:zlib";
 import { findPeriod } from "../codecs/p251.ts";
 import { type DTypeName, dtypeByName } from "../common/dtype.ts";
 import { fileSource } from "../common/source.ts";
-import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE } from "../container/format.ts";
+import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE, MAX_PARAMS } from "../container/format.ts";
 import type { StoredTensor } from "../container/metadata.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices, type Goal } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import { describeSource } from "./describe.ts";
+import { encodeGroups, groupedModeFor, groupedWidth, planGroups, splitGroups } from "./grouped.ts";
+import { encodeBlocks, fitLowRank, lowRankModeFor, lowRankWidth, type Piece } from "./lowrank.ts";
 import {
   BaseSet,
   baseFiles,
@@ -100,6 +102,9 @@ interface Segment {
   /** Base offset minus content offset. */
   shift: number;
   sha256: string;
+  dtype: string;
+  /** Bytes of one row (the first dimension's step) of a tensor of two or more dimensions; 0 otherwise. */
+  rowBytes: number;
 }
 
 /** The base tensors a source's tensors are coded against, and how to code a chunk as a delta. */
@@ -108,7 +113,7 @@ export class DeltaPlan {
   /** For the header metadata: the base files used. */
   readonly used: { name: string; sha256: string }[];
   readonly #segments: Segment[];
-  readonly #stats: AutoStats[] = [0, 1, 2, 3, 4].map(() => ({ choiceMs: 0 }));
+  readonly #stats: AutoStats[] = Array.from({ length: 11 }, () => ({ choiceMs: 0 }));
   /** Chunks coded as deltas, and content bytes they hold. */
   chunks = 0;
   bytes = 0;
@@ -145,11 +150,14 @@ export class DeltaPlan {
       const m = byName.get(t.name);
       if (!m || t.length === 0 || m.dtype !== t.dtype || m.length !== t.length) continue;
       if (m.shape.length !== t.shape.length || m.shape.some((d, i) => d !== t.shape[i])) continue;
+      const rows = t.shape[0] ?? 0;
       segments.push({
         start: t.offset,
         end: t.offset + t.length,
         shift: m.offset - t.offset,
         sha256: m.sha256,
+        dtype: t.dtype,
+        rowBytes: t.shape.length >= 2 && rows > 0 && t.length % rows === 0 ? t.length / rows : 0,
       });
       used.add(m.sha256);
     }
@@ -162,7 +170,7 @@ export class DeltaPlan {
   }
 
   /** Where the content bytes [start, start + length) lie in one base file, if they all map onto it alike. */
-  target(start: number, length: number): { sha256: string; offset: number } | undefined {
+  target(start: number, length: number): { sha256: string; offset: number; start: number } | undefined {
     const segs = this.#segments;
     let lo = 0;
     let hi = segs.length - 1;
@@ -183,7 +191,41 @@ export class DeltaPlan {
         return undefined;
       end = next.end;
     }
-    return { sha256: first.sha256, offset: start + first.shift };
+    return { sha256: first.sha256, offset: start + first.shift, start };
+  }
+
+  /**
+   * The chunk [start, start + length) as pieces for a low-rank prediction: each tensor's
+   * part, a matrix of whole rows where it is one; undefined unless every tensor in it has
+   * the dtype and whole elements of `width` bytes.
+   */
+  pieces(start: number, length: number, dtype: string, width: number): Piece[] | undefined {
+    const out: Piece[] = [];
+    const segs = this.#segments;
+    // The first segment that ends after `start` (segments are sorted and do not overlap).
+    let lo = 0;
+    let hi = segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid].end <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    // The pieces must tile the chunk exactly, one after another.
+    let covered = start;
+    for (let k = lo; k < segs.length && segs[k].start < start + length; k++) {
+      const seg = segs[k];
+      if (seg.dtype !== dtype) return undefined;
+      const a = Math.max(seg.start, start);
+      const b = Math.min(seg.end, start + length);
+      if (a !== covered || (b - a) % width !== 0) return undefined;
+      covered = b;
+      const first = (a - start) / width;
+      const whole = seg.rowBytes > 0 && (a - seg.start) % seg.rowBytes === 0 && (b - a) % seg.rowBytes === 0;
+      if (whole && seg.rowBytes % width === 0)
+        out.push({ first, rows: (b - a) / seg.rowBytes, cols: seg.rowBytes / width, matrix: true });
+      else out.push({ first, rows: 1, cols: (b - a) / width, matrix: false });
+    }
+    return covered === start + length ? out : undefined;
   }
 
   /**
@@ -194,7 +236,7 @@ export class DeltaPlan {
   async encode(
     raw: Uint8Array,
     dtype: DTypeName | null,
-    where: { sha256: string; offset: number },
+    where: { sha256: string; offset: number; start: number },
     plain: EncodedChunk,
     goal: Goal,
     level: number | undefined,
@@ -233,11 +275,120 @@ export class DeltaPlan {
       };
       if (size(record) < size(best)) best = record;
     }
+    const lowRank = this.#lowRank(raw, base, dtype, where, plain, goal, level, fixed);
+    if (lowRank && size(lowRank) < size(best)) best = lowRank;
+    const grouped = this.#grouped(raw, base, dtype, where, plain, goal, level, fixed);
+    if (grouped && size(grouped) < size(best)) best = grouped;
     if (best !== plain) {
       this.chunks++;
       this.bytes += raw.length;
     }
     return best;
+  }
+
+  /** The chunk's zigzag differences grouped by the base's exponent (modes 8 to 10), each group coded on its own. */
+  #grouped(
+    raw: Uint8Array,
+    base: Uint8Array,
+    dtype: DTypeName | null,
+    where: { sha256: string; offset: number },
+    plain: EncodedChunk,
+    goal: Goal,
+    level: number | undefined,
+    fixed: Choice | undefined,
+  ): EncodedChunk | undefined {
+    const mode = groupedModeFor(dtype);
+    if (mode === undefined) return undefined;
+    const width = groupedWidth(mode);
+    if (raw.length % width !== 0) return undefined;
+    const { map, count } = planGroups(base, mode);
+    if (count < 2) return undefined;
+    const diff = makeDelta(raw, base, width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16);
+    const inner: DTypeName = width === 4 ? "U32" : "U16";
+    const groups = [];
+    const payloads: Uint8Array[] = [];
+    for (const part of splitGroups(diff, base, mode, map, count)) {
+      if (part.length === 0) {
+        groups.push({ codec: "NONE", params: new Uint8Array(0), length: 0 });
+        continue;
+      }
+      const choices = fixed
+        ? [fixed]
+        : chooseCodecs(part, inner, goal, level, this.#stats[mode], findPeriod(part));
+      const { chunk: coded } = encodeChoices(part, inner, choices);
+      groups.push({
+        codec: coded.codec,
+        params: coded.header.subarray(CHUNK_HEADER_SIZE),
+        length: coded.payload.length,
+      });
+      payloads.push(Buffer.from(coded.payload));
+    }
+    const params = encodeDeltaParams(
+      {
+        mode,
+        baseSha256: where.sha256,
+        baseOffset: where.offset,
+        inner: "NONE",
+        innerParams: new Uint8Array(0),
+      },
+      encodeGroups(mode, map, groups),
+    );
+    const payload = Buffer.concat(payloads);
+    if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
+    return {
+      header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, payload.length),
+      payload,
+      codec: DELTA_CODEC,
+      rawLength: raw.length,
+      rawCrc: plain.rawCrc,
+      owned: false,
+    };
+  }
+
+  /** The chunk as a difference from a low-rank prediction (modes 5 to 7), when one pays. */
+  #lowRank(
+    raw: Uint8Array,
+    base: Uint8Array,
+    dtype: DTypeName | null,
+    where: { sha256: string; offset: number; start: number },
+    plain: EncodedChunk,
+    goal: Goal,
+    level: number | undefined,
+    fixed: Choice | undefined,
+  ): EncodedChunk | undefined {
+    const mode = lowRankModeFor(dtype);
+    if (mode === undefined || dtype === null) return undefined;
+    const width = lowRankWidth(mode);
+    const pieces = this.pieces(where.start, raw.length, dtype, width);
+    if (!pieces?.some((p) => p.matrix)) return undefined;
+    const fit = fitLowRank(raw, base, mode, pieces);
+    if (!fit) return undefined;
+    const diff = makeDelta(raw, fit.prediction, width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16);
+    const inner: DTypeName = width === 4 ? "U32" : "U16";
+    const choices = fixed
+      ? [fixed]
+      : chooseCodecs(diff, inner, goal, level, this.#stats[mode], findPeriod(diff));
+    const { chunk: coded } = encodeChoices(diff, inner, choices);
+    const params = encodeDeltaParams(
+      {
+        mode,
+        baseSha256: where.sha256,
+        baseOffset: where.offset,
+        inner: coded.codec,
+        innerParams: coded.header.subarray(CHUNK_HEADER_SIZE),
+      },
+      encodeBlocks(fit.blocks),
+    );
+    const payload = Buffer.concat([fit.factors, coded.payload]);
+    if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
+    return {
+      header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, payload.length),
+      payload,
+      codec: DELTA_CODEC,
+      rawLength: raw.length,
+      rawCrc: plain.rawCrc,
+      owned: false,
+    };
   }
 }
 
