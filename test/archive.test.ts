@@ -144,6 +144,27 @@ describe("pack and unpack", () => {
     assert.equal(lstatSync(out).mode & 0o777, lstatSync(src).mode & 0o777);
   });
 
+  test("long-range matches whose dictionary spans two files pack and unpack", async () => {
+    // b.bin repeats a.bin's first 300 KB after 700 KB of its own: the LONG record for
+    // that chunk takes the content before it, across the end of a.bin, as dictionary.
+    const dir = join(root, "long-across");
+    mkdirSync(dir);
+    const noise = (n: number, seed: number) => generate({ kind: "random", size: n, seed }).subarray(0, n);
+    const shared = noise(300_000, 1);
+    writeFileSync(join(dir, "a.bin"), Buffer.concat([shared, noise(200_000, 2)]));
+    writeFileSync(join(dir, "b.bin"), Buffer.concat([noise(700_000, 3), shared, noise(10_000, 4)]));
+    const packed = join(root, "long-across.mmh");
+    await pack(dir, packed, { threads: 1, long: true });
+    const info = await inspect(packed);
+    assert.ok(
+      info.chunks.some((c) => c.codec === "LONG"),
+      "no LONG record: the case is not exercised",
+    );
+    const out = join(root, "long-across-out");
+    await unpack(packed, out, { threads: 1 });
+    assert.deepEqual(snapshot(out), snapshot(dir));
+  });
+
   test("the archive: folder format, sorted entries tiling the content, per-file sha256", async () => {
     const info = await inspect(archive);
     assert.deepEqual((info.header.metadata as { source: unknown }).source, {

@@ -163,22 +163,30 @@ async function* folderContent(
 }
 
 /**
- * Content bytes read again from the file that holds them (no chunk spans two files), for
- * deduplication: a shard's chunks compared with another's.
+ * Content bytes read again from the files that hold them, for deduplication (a shard's
+ * chunks compared with another's; a chunk never spans two files) and for long-range
+ * matching (whose dictionary, the content before a chunk, may span several).
  */
 async function rereadFolder(files: readonly Walked[], at: number, length: number): Promise<Uint8Array> {
-  const hit = files.find(
-    ({ entry }) => entry.type === "file" && entry.offset <= at && at + length <= entry.offset + entry.size,
-  );
-  if (hit?.entry.type !== "file")
-    throw new MmhError("E_INTERNAL", `no one file holds content bytes ${at}+${length}`);
-  const handle = await openNoFollow(hit.abs);
-  const source = handleSource(handle, hit.entry.size, hit.abs);
-  try {
-    return await source.read(at - hit.entry.offset, length);
-  } finally {
-    await source.close();
+  const out = new Uint8Array(length);
+  let filled = 0;
+  for (const { entry, abs } of files) {
+    if (filled === length) break;
+    if (entry.type !== "file" || entry.size === 0) continue;
+    const want = at + filled;
+    if (want < entry.offset || want >= entry.offset + entry.size) continue;
+    const take = Math.min(length - filled, entry.offset + entry.size - want);
+    const source = handleSource(await openNoFollow(abs), entry.size, abs);
+    try {
+      out.set(await source.read(want - entry.offset, take), filled);
+    } finally {
+      await source.close();
+    }
+    filled += take;
   }
+  if (filled !== length)
+    throw new MmhError("E_INTERNAL", `no files hold content bytes ${at + filled}+${length - filled}`);
+  return out;
 }
 
 /**
