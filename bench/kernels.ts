@@ -174,9 +174,10 @@ for (const [dtype, raw] of [
     const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
     const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
     const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
-    k.begin(2 * n + block.length + 64);
+    k.begin(2 * n + block.length + 64 + (8 << 11) + 16);
     const blockAt = k.alloc(block.length + 8);
     const outAt = k.alloc(n);
+    const quad = k.alloc(8 << 11);
     k.u8().set(block, blockAt);
     k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
     pair(
@@ -189,6 +190,21 @@ for (const [dtype, raw] of [
         k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
       },
       "both: codebook read and tables built; kernel: block already in its memory",
+    );
+    pair(
+      `Huffman decode kernel, up to 4 symbols a lookup (decodeLanesQuad) vs up to 3 (decodeLanes)`,
+      `BF16 ${name}`,
+      n,
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
+      },
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, undefined, lanes);
+        k.x.buildQuad(k.at.single, bits, quad);
+        k.x.decodeLanesQuad(blockAt, block.length, outAt, n, quad, k.at.single, bits, k.at.lanes);
+      },
+      "here the TS column is decodeLanes (3 a lookup), the kernel column decodeLanesQuad (what HIER uses); tables built in both",
     );
   }
 }

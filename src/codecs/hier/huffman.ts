@@ -700,12 +700,15 @@ export function readCodebook(
   return { end: pos + bytes, maxLen, single: -1 };
 }
 
-/** Fills singleTable and multiTable for codes read into `lengths`, indexing tableBits bits. */
+/**
+ * Fills singleTable and multiTable for codes read into `lengths`, indexing tableBits bits
+ * (the one-symbol table alone without `multi`: the kernels build theirs from it).
+ */
 export function buildDecodeTables(
   lengths: Uint8Array,
   tableBits: number,
   single: Uint16Array,
-  multi: Int32Array,
+  multi: Int32Array | undefined,
   singleOffset = 0,
   multiOffset = 0,
 ): void {
@@ -717,6 +720,7 @@ export function buildDecodeTables(
     const entry = s | (len << 8);
     for (let idx = decCodes[s]; idx < size; idx += 1 << len) single[singleOffset + idx] = entry;
   }
+  if (!multi) return;
   for (let idx = 0; idx < size; idx++) {
     const e1 = single[singleOffset + idx];
     let bits = e1 >>> 8;
@@ -834,14 +838,15 @@ function prepareLanes(block: Uint8Array, pos: number, n: number): number {
 
 /**
  * prepareLanes for the kernels: checks a Huffman block (header included) of n symbols
- * and builds its decode tables into `single` and `multi`; leaves the lane start bits and
- * the end bit in bits[0..4]. Returns the table's index width in bits.
+ * and builds its decode tables into `single` and `multi` (`single` alone without
+ * `multi`); leaves the lane start bits and the end bit in bits[0..4]. Returns the table's
+ * index width in bits.
  */
 export function prepareHuffmanBlock(
   block: Uint8Array,
   n: number,
   single: Uint16Array,
-  multi: Int32Array,
+  multi: Int32Array | undefined,
   bits: Int32Array | Uint32Array,
 ): number {
   checkCount(n);

@@ -1,0 +1,144 @@
+/**
+ * HIER's Huffman decoding with up to 4 symbols a lookup (exported through kernels.ts).
+ * The block layout and lane table are huffman.ts's; so is the one-symbol table `single`
+ * (u16 entries s | len << 8, 2^tableBits of them), which the TypeScript side builds while
+ * it checks the codebook. Its twin is huffmanDecode in src/codecs/hier/huffman.ts, which
+ * gives the same bytes (test/kernels.test.ts).
+ */
+
+/**
+ * Builds `quad` (u64[2^tableBits]) from `single`: entry idx holds the symbols that the
+ * low tableBits bits idx decode to, as many as fit (1 to 4), as
+ * s1 | s2 << 8 | s3 << 16 | s4 << 24 | count << 32 | bits << 40.
+ */
+export function buildQuad(single: usize, tableBits: u32, quad: usize): void {
+  const size: u32 = 1 << tableBits;
+  for (let idx: u32 = 0; idx < size; idx++) {
+    const e = <u32>load<u16>(single + ((<usize>idx) << 1));
+    let bits = e >>> 8;
+    let symbols: u64 = <u64>(e & 0xff);
+    let count: u64 = 1;
+    for (let j: u64 = 1; j < 4; j++) {
+      const next = <u32>load<u16>(single + ((<usize>(idx >>> bits)) << 1));
+      const length = next >>> 8;
+      if (bits + length > tableBits) break;
+      symbols |= (<u64>(next & 0xff)) << (j << 3);
+      count++;
+      bits += length;
+    }
+    store<u64>(quad + ((<usize>idx) << 3), symbols | (count << 32) | ((<u64>bits) << 40));
+  }
+}
+
+/** Symbols one at a time into out[o..oe) from bit p; returns the bit after them. */
+function tail(
+  block: usize,
+  blockLen: u32,
+  p: u32,
+  out: usize,
+  o: u32,
+  oe: u32,
+  single: usize,
+  mask: u32,
+): u32 {
+  while (o < oe) {
+    const at = p >>> 3;
+    const bits = at < blockLen ? load<u32>(block + at) >>> (p & 7) : 0;
+    const e = <u32>load<u16>(single + ((<usize>(bits & mask)) << 1));
+    store<u8>(out + o, e);
+    o++;
+    p += e >>> 8;
+  }
+  return p;
+}
+
+/**
+ * The 4 lanes of a Huffman block (huffman.ts) into out[0..n). The block lies at `block`
+ * with 8 zero bytes after its blockLen bytes; lanes holds u32 lane start bits [0..3] and
+ * the end bit [4] (relative to the block) and gets each lane's final bit position in
+ * [5..8]; quad is buildQuad's table. Each step reads 64 bits per lane and makes 2
+ * lookups from them (at most 22 bits of the 57 a read holds), up to 8 symbols a lane,
+ * each lookup's 4 bytes written whole (those past its count written again by the next).
+ * (3 lookups a read measured slower: a longer chain of dependent loads per lane.)
+ */
+export function decodeLanesQuad(
+  block: usize,
+  blockLen: u32,
+  out: usize,
+  n: u32,
+  quad: usize,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+): void {
+  const q = (n + 3) >>> 2;
+  const mask: u64 = (1 << tableBits) - 1;
+  let p0 = load<u32>(lanes);
+  let p1 = load<u32>(lanes + 4);
+  let p2 = load<u32>(lanes + 8);
+  let p3 = load<u32>(lanes + 12);
+  let o0: u32 = 0;
+  let o1 = min(n, q);
+  let o2 = min(n, 2 * q);
+  let o3 = min(n, 3 * q);
+  const e0 = o1;
+  const e1 = o2;
+  const e2 = o3;
+  const e3 = n;
+  // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
+  // p <= blockLen * 8; a step moves p by at most 2 * tableBits.
+  const limit = <i32>blockLen * 8;
+  const perStep = <i32>(2 * tableBits);
+  for (;;) {
+    const room = min(min(<i32>(e0 - o0), <i32>(e1 - o1)), min(<i32>(e2 - o2), <i32>(e3 - o3)));
+    const far = <i32>max(max(p0, p1), max(p2, p3));
+    let k = min(room / 8, (limit - far) / perStep);
+    if (k < 2) break;
+    for (; k > 0; k--) {
+      let w0 = load<u64>(block + (p0 >>> 3)) >>> (p0 & 7);
+      let w1 = load<u64>(block + (p1 >>> 3)) >>> (p1 & 7);
+      let w2 = load<u64>(block + (p2 >>> 3)) >>> (p2 & 7);
+      let w3 = load<u64>(block + (p3 >>> 3)) >>> (p3 & 7);
+      let a = load<u64>(quad + ((<usize>(w0 & mask)) << 3));
+      let b = load<u64>(quad + ((<usize>(w1 & mask)) << 3));
+      let c = load<u64>(quad + ((<usize>(w2 & mask)) << 3));
+      let d = load<u64>(quad + ((<usize>(w3 & mask)) << 3));
+      store<u32>(out + o0, <u32>a);
+      store<u32>(out + o1, <u32>b);
+      store<u32>(out + o2, <u32>c);
+      store<u32>(out + o3, <u32>d);
+      o0 += <u32>(a >>> 32) & 7;
+      o1 += <u32>(b >>> 32) & 7;
+      o2 += <u32>(c >>> 32) & 7;
+      o3 += <u32>(d >>> 32) & 7;
+      const s0 = <u32>(a >>> 40);
+      const s1 = <u32>(b >>> 40);
+      const s2 = <u32>(c >>> 40);
+      const s3 = <u32>(d >>> 40);
+      w0 >>>= a >>> 40;
+      w1 >>>= b >>> 40;
+      w2 >>>= c >>> 40;
+      w3 >>>= d >>> 40;
+      a = load<u64>(quad + ((<usize>(w0 & mask)) << 3));
+      b = load<u64>(quad + ((<usize>(w1 & mask)) << 3));
+      c = load<u64>(quad + ((<usize>(w2 & mask)) << 3));
+      d = load<u64>(quad + ((<usize>(w3 & mask)) << 3));
+      store<u32>(out + o0, <u32>a);
+      store<u32>(out + o1, <u32>b);
+      store<u32>(out + o2, <u32>c);
+      store<u32>(out + o3, <u32>d);
+      o0 += <u32>(a >>> 32) & 7;
+      o1 += <u32>(b >>> 32) & 7;
+      o2 += <u32>(c >>> 32) & 7;
+      o3 += <u32>(d >>> 32) & 7;
+      p0 += s0 + <u32>(a >>> 40);
+      p1 += s1 + <u32>(b >>> 40);
+      p2 += s2 + <u32>(c >>> 40);
+      p3 += s3 + <u32>(d >>> 40);
+    }
+  }
+  store<u32>(lanes + 20, tail(block, blockLen, p0, out, o0, e0, single, <u32>mask));
+  store<u32>(lanes + 24, tail(block, blockLen, p1, out, o1, e1, single, <u32>mask));
+  store<u32>(lanes + 28, tail(block, blockLen, p2, out, o2, e2, single, <u32>mask));
+  store<u32>(lanes + 32, tail(block, blockLen, p3, out, o3, e3, single, <u32>mask));
+}
