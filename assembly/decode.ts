@@ -9,7 +9,8 @@
 /**
  * Builds `quad` (u64[2^tableBits]) from `single`: entry idx holds the symbols that the
  * low tableBits bits idx decode to, as many as fit (1 to 4), as
- * s1 | s2 << 8 | s3 << 16 | s4 << 24 | count << 32 | bits << 40.
+ * s1 | s2 << 8 | s3 << 16 | s4 << 24 | bits << 32 | count << 40: a shift by entry >>> 32
+ * (taken mod 64) is then a shift by its bits, and entry >>> 40 its count.
  */
 export function buildQuad(single: usize, tableBits: u32, quad: usize): void {
   const size: u32 = 1 << tableBits;
@@ -26,26 +27,17 @@ export function buildQuad(single: usize, tableBits: u32, quad: usize): void {
       count++;
       bits += length;
     }
-    store<u64>(quad + ((<usize>idx) << 3), symbols | (count << 32) | ((<u64>bits) << 40));
+    store<u64>(quad + ((<usize>idx) << 3), symbols | ((<u64>bits) << 32) | (count << 40));
   }
 }
 
-/** Symbols one at a time into out[o..oe) from bit p; returns the bit after them. */
-function tail(
-  block: usize,
-  blockLen: u32,
-  p: u32,
-  out: usize,
-  o: u32,
-  oe: u32,
-  single: usize,
-  mask: u32,
-): u32 {
+/** Symbols one at a time into memory [o, oe) from bit p; returns the bit after them. */
+function tail(block: usize, blockLen: u32, p: u32, o: usize, oe: usize, single: usize, mask: u32): u32 {
   while (o < oe) {
     const at = p >>> 3;
     const bits = at < blockLen ? load<u32>(block + at) >>> (p & 7) : 0;
     const e = <u32>load<u16>(single + ((<usize>(bits & mask)) << 1));
-    store<u8>(out + o, e);
+    store<u8>(o, e);
     o++;
     p += e >>> 8;
   }
@@ -77,20 +69,21 @@ export function decodeLanesQuad(
   let p1 = load<u32>(lanes + 4);
   let p2 = load<u32>(lanes + 8);
   let p3 = load<u32>(lanes + 12);
-  let o0: u32 = 0;
-  let o1 = min(n, q);
-  let o2 = min(n, 2 * q);
-  let o3 = min(n, 3 * q);
+  // Output positions as addresses.
+  let o0 = out;
+  let o1 = out + <usize>min(n, q);
+  let o2 = out + <usize>min(n, 2 * q);
+  let o3 = out + <usize>min(n, 3 * q);
   const e0 = o1;
   const e1 = o2;
   const e2 = o3;
-  const e3 = n;
+  const e3 = out + <usize>n;
   // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
   // p <= blockLen * 8; a step moves p by at most 2 * tableBits.
   const limit = <i32>blockLen * 8;
   const perStep = <i32>(2 * tableBits);
   for (;;) {
-    const room = min(min(<i32>(e0 - o0), <i32>(e1 - o1)), min(<i32>(e2 - o2), <i32>(e3 - o3)));
+    const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
     const far = <i32>max(max(p0, p1), max(p2, p3));
     let k = min(room / 8, (limit - far) / perStep);
     if (k < 2) break;
@@ -103,42 +96,42 @@ export function decodeLanesQuad(
       let b = load<u64>(quad + ((<usize>(w1 & mask)) << 3));
       let c = load<u64>(quad + ((<usize>(w2 & mask)) << 3));
       let d = load<u64>(quad + ((<usize>(w3 & mask)) << 3));
-      store<u32>(out + o0, <u32>a);
-      store<u32>(out + o1, <u32>b);
-      store<u32>(out + o2, <u32>c);
-      store<u32>(out + o3, <u32>d);
-      o0 += <u32>(a >>> 32) & 7;
-      o1 += <u32>(b >>> 32) & 7;
-      o2 += <u32>(c >>> 32) & 7;
-      o3 += <u32>(d >>> 32) & 7;
-      const s0 = <u32>(a >>> 40);
-      const s1 = <u32>(b >>> 40);
-      const s2 = <u32>(c >>> 40);
-      const s3 = <u32>(d >>> 40);
-      w0 >>>= a >>> 40;
-      w1 >>>= b >>> 40;
-      w2 >>>= c >>> 40;
-      w3 >>>= d >>> 40;
+      store<u32>(o0, <u32>a);
+      store<u32>(o1, <u32>b);
+      store<u32>(o2, <u32>c);
+      store<u32>(o3, <u32>d);
+      o0 += <usize>(a >>> 40);
+      o1 += <usize>(b >>> 40);
+      o2 += <usize>(c >>> 40);
+      o3 += <usize>(d >>> 40);
+      const s0 = <u32>(a >>> 32);
+      const s1 = <u32>(b >>> 32);
+      const s2 = <u32>(c >>> 32);
+      const s3 = <u32>(d >>> 32);
+      w0 >>>= a >>> 32;
+      w1 >>>= b >>> 32;
+      w2 >>>= c >>> 32;
+      w3 >>>= d >>> 32;
       a = load<u64>(quad + ((<usize>(w0 & mask)) << 3));
       b = load<u64>(quad + ((<usize>(w1 & mask)) << 3));
       c = load<u64>(quad + ((<usize>(w2 & mask)) << 3));
       d = load<u64>(quad + ((<usize>(w3 & mask)) << 3));
-      store<u32>(out + o0, <u32>a);
-      store<u32>(out + o1, <u32>b);
-      store<u32>(out + o2, <u32>c);
-      store<u32>(out + o3, <u32>d);
-      o0 += <u32>(a >>> 32) & 7;
-      o1 += <u32>(b >>> 32) & 7;
-      o2 += <u32>(c >>> 32) & 7;
-      o3 += <u32>(d >>> 32) & 7;
-      p0 += s0 + <u32>(a >>> 40);
-      p1 += s1 + <u32>(b >>> 40);
-      p2 += s2 + <u32>(c >>> 40);
-      p3 += s3 + <u32>(d >>> 40);
+      store<u32>(o0, <u32>a);
+      store<u32>(o1, <u32>b);
+      store<u32>(o2, <u32>c);
+      store<u32>(o3, <u32>d);
+      o0 += <usize>(a >>> 40);
+      o1 += <usize>(b >>> 40);
+      o2 += <usize>(c >>> 40);
+      o3 += <usize>(d >>> 40);
+      p0 += (s0 + <u32>(a >>> 32)) & 0xff;
+      p1 += (s1 + <u32>(b >>> 32)) & 0xff;
+      p2 += (s2 + <u32>(c >>> 32)) & 0xff;
+      p3 += (s3 + <u32>(d >>> 32)) & 0xff;
     }
   }
-  store<u32>(lanes + 20, tail(block, blockLen, p0, out, o0, e0, single, <u32>mask));
-  store<u32>(lanes + 24, tail(block, blockLen, p1, out, o1, e1, single, <u32>mask));
-  store<u32>(lanes + 28, tail(block, blockLen, p2, out, o2, e2, single, <u32>mask));
-  store<u32>(lanes + 32, tail(block, blockLen, p3, out, o3, e3, single, <u32>mask));
+  store<u32>(lanes + 20, tail(block, blockLen, p0, o0, e0, single, <u32>mask));
+  store<u32>(lanes + 24, tail(block, blockLen, p1, o1, e1, single, <u32>mask));
+  store<u32>(lanes + 28, tail(block, blockLen, p2, o2, e2, single, <u32>mask));
+  store<u32>(lanes + 32, tail(block, blockLen, p3, o3, e3, single, <u32>mask));
 }
