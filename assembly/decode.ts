@@ -7,6 +7,41 @@
  */
 
 /**
+ * Builds the one-symbol table `single` (u16[2^tableBits], entries s | len << 8) from the
+ * code lengths lengths[0..256) (u8, 0 for no code) of a complete canonical code of at
+ * most tableBits bits (codes by length, then symbol, stored bit-reversed): the twin of
+ * buildDecodeTables' first half in huffman.ts.
+ */
+export function buildSingle(lengths: usize, tableBits: u32, single: usize): void {
+  // count[len] then next[len], the next code of each length: u32 scratch.
+  const count = memory.data(4 * 16);
+  const next = memory.data(4 * 16);
+  memory.fill(count, 0, 4 * 16);
+  for (let s: usize = 0; s < 256; s++) {
+    const at = count + ((<usize>load<u8>(lengths + s)) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+  }
+  let code: u32 = 0;
+  for (let len: usize = 1; len < 16; len++) {
+    code = (code + (len > 1 ? load<u32>(count + ((len - 1) << 2)) : 0)) << 1;
+    store<u32>(next + (len << 2), code);
+  }
+  const size: u32 = 1 << tableBits;
+  for (let s: usize = 0; s < 256; s++) {
+    const len = <u32>load<u8>(lengths + s);
+    if (len === 0) continue;
+    const at = next + ((<usize>len) << 2);
+    const c = load<u32>(at);
+    store<u32>(at, c + 1);
+    let r: u32 = 0;
+    for (let b: u32 = 0; b < len; b++) r |= ((c >>> b) & 1) << (len - 1 - b);
+    const entry = <u16>(<u32>s | (len << 8));
+    const step: u32 = 1 << len;
+    for (let idx = r; idx < size; idx += step) store<u16>(single + ((<usize>idx) << 1), entry);
+  }
+}
+
+/**
  * Builds `quad` (u64[2^tableBits]) from `single`: entry idx holds the symbols that the
  * low tableBits bits idx decode to, as many as fit (1 to 4), as
  * s1 | s2 << 8 | s3 << 16 | s4 << 24 | bits << 32 | count << 40: a shift by entry >>> 32

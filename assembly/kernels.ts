@@ -867,4 +867,4 @@ function tailF32(
 }
 
 // Huffman decoding with up to 4 symbols a lookup: assembly/decode.ts.
-export { buildQuad, decodeLanesQuad } from "./decode";
+export { buildQuad, buildSingle, decodeLanesQuad } from "./decode";

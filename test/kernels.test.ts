@@ -281,9 +281,9 @@ describe("WebAssembly kernels", () => {
     assert.ok(checked >= 3, `only ${checked} fused decodes checked`);
   });
 
-  test("decodeLanesQuad (up to 4 symbols a lookup) gives huffmanDecode's bytes", async () => {
+  test("buildSingle, buildQuad and decodeLanesQuad give huffman.ts's tables and bytes", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
-    const { huffmanDecode, huffmanEncode, histogram, prepareHuffmanBlock } = await import(
+    const { checkHuffmanBlock, huffmanDecode, huffmanEncode, histogram, prepareHuffmanBlock } = await import(
       "../src/codecs/hier/huffman.ts"
     );
     const k = kernels();
@@ -325,7 +325,7 @@ describe("WebAssembly kernels", () => {
         assert.ok(Buffer.from(expected).equals(Buffer.from(symbols)));
         k.begin(2 * n + block.length + (1 << 15));
         const mem: Uint8Array = k.u8();
-        const single = new Uint16Array(mem.buffer, k.at.single, 2048);
+        const single: Uint16Array = new Uint16Array(mem.buffer, k.at.single, 2048);
         const lanes: Int32Array = new Int32Array(mem.buffer, k.at.lanes, 16);
         const quad = k.alloc(8 << 11);
         const blockAt = k.alloc(block.length + 8);
@@ -334,7 +334,15 @@ describe("WebAssembly kernels", () => {
         mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
         // A guard after the output: the kernel writes n bytes, no more.
         mem.fill(0xa5, out + n, out + n + 16);
+        // The one-symbol table built by TypeScript, then by the kernel from the lengths
+        // checkHuffmanBlock read into the kernels' memory: the same entries.
         const bits = prepareHuffmanBlock(block, n, single, undefined, lanes);
+        const typescript: Uint16Array = single.slice(0, 1 << bits);
+        single.fill(0);
+        const lengthsAt = k.alloc(256);
+        assert.equal(checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes), bits);
+        k.x.buildSingle(lengthsAt, bits, k.at.single);
+        assert.deepEqual(single.slice(0, 1 << bits), typescript, `${name}, ${n}: one-symbol table`);
         k.x.buildQuad(k.at.single, bits, quad);
         k.x.decodeLanesQuad(blockAt, block.length, out, n, quad, k.at.single, bits, k.at.lanes);
         assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), `${name}, ${n}`);

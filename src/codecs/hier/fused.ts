@@ -16,9 +16,9 @@ import {
   BLOCK_HUFFMAN,
   BLOCK_SINGLE,
   BLOCK_STORED,
+  checkHuffmanBlock,
   checkLanesEnded,
   huffmanDecode,
-  prepareHuffmanBlock,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels } from "./kernels.ts";
@@ -140,18 +140,13 @@ function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint
 /** Bytes of buildQuad's table: 2^11 entries of 8 bytes. */
 const QUAD_BYTES = 8 << 11;
 
-/** Views of the kernels' decode table and lane positions, made again only when their memory grew. */
-let views: { buffer: ArrayBufferLike; single: Uint16Array; lanes: Int32Array } | undefined;
+/** A view of the kernels' lane positions, made again only when their memory grew. */
+let lanesView: Int32Array | undefined;
 
-function viewsOf(k: Kernels): { single: Uint16Array; lanes: Int32Array } {
+function lanesOf(k: Kernels): Int32Array {
   const buffer = k.u8().buffer;
-  if (views?.buffer !== buffer)
-    views = {
-      buffer,
-      single: new Uint16Array(buffer, k.at.single, 2048),
-      lanes: new Int32Array(buffer, k.at.lanes, 16),
-    };
-  return views;
+  if (lanesView?.buffer !== buffer) lanesView = new Int32Array(buffer, k.at.lanes, 16);
+  return lanesView;
 }
 
 export interface Part {
@@ -182,7 +177,7 @@ export function kernelDecode(
   const k = kernels();
   if (!k) return false;
   // The output, the 4-symbol decode table (buildQuad), then the streams and blocks.
-  let room = bytes + 64 + QUAD_BYTES + 16;
+  let room = bytes + 64 + QUAD_BYTES + 256 + 32;
   for (const [s, part] of parts.entries()) {
     if (part.method > METHOD_CONTEXT) return false;
     if (part.method === METHOD_HUFFMAN) {
@@ -196,9 +191,11 @@ export function kernelDecode(
   k.begin(room);
   const outAt = k.alloc(bytes);
   const quad = k.alloc(QUAD_BYTES);
+  const lengthsAt = k.alloc(256);
   const mem = k.u8();
+  const lengths = mem.subarray(lengthsAt, lengthsAt + 256);
   const at = k.at;
-  const { single, lanes } = viewsOf(k);
+  const lanes = lanesOf(k);
   const blockOf = (part: Part) => payload.subarray(part.start, part.start + part.length);
   const isHuffman = (s: number) =>
     parts[s].method === METHOD_HUFFMAN && payload[parts[s].start] === BLOCK_HUFFMAN;
@@ -208,10 +205,11 @@ export function kernelDecode(
    */
   const decodeBlock = (s: number, count: number, to: number): void => {
     const block = blockOf(parts[s]);
-    const tableBits = prepareHuffmanBlock(block, count, single, undefined, lanes);
+    const tableBits = checkHuffmanBlock(block, count, lengths, lanes);
     const address = k.alloc(block.length + 8);
     mem.set(block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
+    k.x.buildSingle(lengthsAt, tableBits, at.single);
     k.x.buildQuad(at.single, tableBits, quad);
     k.x.decodeLanesQuad(address, block.length, to, count, quad, at.single, tableBits, at.lanes);
     checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);

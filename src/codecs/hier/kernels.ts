@@ -85,6 +85,7 @@ export interface KernelExports {
     tableBits: number,
     lanes: number,
   ): void;
+  buildSingle(lengths: number, tableBits: number, single: number): void;
   buildQuad(single: number, tableBits: number, quad: number): void;
   decodeLanesQuad(
     block: number,
