@@ -865,3 +865,6 @@ function tailF32(
   }
   return p;
 }
+
+// Huffman decoding with up to 4 symbols a lookup: assembly/decode.ts.
+export { buildQuad, buildSingle, decodeLanesQuad } from "./decode";

@@ -15,6 +15,7 @@ import { crc32 } from "node:zlib";
 import { kernelDecode, kernelSplit } from "../src/codecs/hier/fused.ts";
 import { hierEncode } from "../src/codecs/hier/hier.ts";
 import {
+  checkHuffmanBlock,
   histogram,
   huffmanDecode,
   huffmanDecodeBf16,
@@ -174,9 +175,11 @@ for (const [dtype, raw] of [
     const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
     const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
     const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
-    k.begin(2 * n + block.length + 64);
+    k.begin(2 * n + block.length + 64 + (8 << 11) + 256 + 32);
     const blockAt = k.alloc(block.length + 8);
     const outAt = k.alloc(n);
+    const quad = k.alloc(8 << 11);
+    const lengthsAt = k.alloc(256);
     k.u8().set(block, blockAt);
     k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
     pair(
@@ -189,6 +192,22 @@ for (const [dtype, raw] of [
         k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
       },
       "both: codebook read and tables built; kernel: block already in its memory",
+    );
+    pair(
+      `Huffman decode kernel, up to 4 symbols a lookup (decodeLanesQuad) vs up to 3 (decodeLanes)`,
+      `BF16 ${name}`,
+      n,
+      () => {
+        const bits = prepareHuffmanBlock(block, n, single, multi, lanes);
+        k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
+      },
+      () => {
+        const bits = checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
+        k.x.buildSingle(lengthsAt, bits, k.at.single);
+        k.x.buildQuad(k.at.single, bits, quad);
+        k.x.decodeLanesQuad(blockAt, block.length, outAt, n, quad, k.at.single, bits, k.at.lanes);
+      },
+      "here the TS column is decodeLanes (3 a lookup, tables built in TypeScript), the kernel column what HIER uses: decodeLanesQuad, its tables built by buildSingle and buildQuad",
     );
   }
 }

@@ -32,21 +32,22 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { build, type Plugin } from "esbuild";
 import { STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
-import { kernelSourceDigest } from "../src/codecs/hier/kernels.ts";
+import { kernelSourceDigest, kernelSources } from "../src/codecs/hier/kernels.ts";
 
 const root = join(import.meta.dirname, "..");
 const src = join(root, "src");
 const dist = join(root, "dist");
 
 // ---------------------------------------------------------------------------------------
-// HIER's WebAssembly kernels: assembly/kernels.ts -> .cache/kernels-<digest>.wasm (what
+// HIER's WebAssembly kernels: assembly/kernels.ts (and the files it imports from
+// assembly/) -> .cache/kernels-<digest>.wasm (what
 // src/codecs/hier/kernels.ts loads in a checkout) and, in a full build, a copy in dist/.
 
 /** Compiles the kernels with AssemblyScript unless the cache holds this source's build; returns its path. */
 function buildKernels(): string {
   const source = join(root, "assembly", "kernels.ts");
   const cache = join(root, ".cache");
-  const target = join(cache, `kernels-${kernelSourceDigest(readFileSync(source))}.wasm`);
+  const target = join(cache, `kernels-${kernelSourceDigest(kernelSources(root))}.wasm`);
   if (existsSync(target)) return target;
   mkdirSync(cache, { recursive: true });
   const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");

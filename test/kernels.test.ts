@@ -280,4 +280,92 @@ describe("WebAssembly kernels", () => {
     }
     assert.ok(checked >= 3, `only ${checked} fused decodes checked`);
   });
+
+  test("buildSingle, buildQuad and decodeLanesQuad give huffman.ts's tables and bytes", async () => {
+    const { kernels } = await import("../src/codecs/hier/kernels.ts");
+    const { checkHuffmanBlock, huffmanDecode, huffmanEncode, histogram, prepareHuffmanBlock } = await import(
+      "../src/codecs/hier/huffman.ts"
+    );
+    const k = kernels();
+    assert.ok(k);
+    const f32 =
+      realFiles.length > 0
+        ? safetensorsData(join(data, realFiles[0]))
+        : generate({ kind: "random", size: 1 << 20 });
+    const half = toBf16(f32);
+    const exponents = new Uint8Array(half.length >> 1);
+    const signs = new Uint8Array(half.length >> 1);
+    LAYOUTS[1].split(half, exponents.length, [exponents, signs]);
+    // Skewed streams: two symbols (1-bit codes, 4 a lookup), a geometric spread (codes up
+    // to the 11-bit limit), and real exponents and sign|mantissa bytes.
+    let seed = 7;
+    const next = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const two = Uint8Array.from({ length: 70_001 }, () => (next() < 0.9 ? 3 : 200));
+    const geometric = Uint8Array.from({ length: 150_003 }, () =>
+      Math.min(255, Math.floor(-Math.log2(next()))),
+    );
+    const streams: [string, Uint8Array][] = [
+      ["two symbols", two],
+      ["geometric", geometric],
+      ["BF16 exponents", exponents],
+      ["BF16 sign|mantissa", signs],
+    ];
+    let checked = 0;
+    for (const [name, stream] of streams) {
+      for (const n of [5, 100, 2047, 2048, 4099, 65_537, stream.length]) {
+        if (n > stream.length) continue;
+        const symbols = stream.subarray(0, n);
+        const block = huffmanEncode(symbols, histogram(symbols));
+        if (block[0] !== 2) continue;
+        const expected = new Uint8Array(n);
+        huffmanDecode(block, expected);
+        assert.ok(Buffer.from(expected).equals(Buffer.from(symbols)));
+        k.begin(2 * n + block.length + (1 << 15));
+        const mem: Uint8Array = k.u8();
+        const single: Uint16Array = new Uint16Array(mem.buffer, k.at.single, 2048);
+        const lanes: Int32Array = new Int32Array(mem.buffer, k.at.lanes, 16);
+        const quad = k.alloc(8 << 11);
+        const blockAt = k.alloc(block.length + 8);
+        const out = k.alloc(n + 16);
+        mem.set(block, blockAt);
+        mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
+        // A guard after the output: the kernel writes n bytes, no more.
+        mem.fill(0xa5, out + n, out + n + 16);
+        // The one-symbol table built by TypeScript, then by the kernel from the lengths
+        // checkHuffmanBlock read into the kernels' memory: the same entries.
+        const bits = prepareHuffmanBlock(block, n, single, undefined, lanes);
+        const typescript: Uint16Array = single.slice(0, 1 << bits);
+        single.fill(0);
+        const lengthsAt = k.alloc(256);
+        assert.equal(checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes), bits);
+        k.x.buildSingle(lengthsAt, bits, k.at.single);
+        assert.deepEqual(single.slice(0, 1 << bits), typescript, `${name}, ${n}: one-symbol table`);
+        k.x.buildQuad(k.at.single, bits, quad);
+        k.x.decodeLanesQuad(blockAt, block.length, out, n, quad, k.at.single, bits, k.at.lanes);
+        assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), `${name}, ${n}`);
+        assert.ok(
+          mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
+          `${name}, ${n}: wrote past n`,
+        );
+        assert.deepEqual([lanes[5], lanes[6], lanes[7], lanes[8]], [lanes[1], lanes[2], lanes[3], lanes[4]]);
+        checked++;
+        // A damaged bitstream: the kernel still writes inside the output alone (HIER then
+        // finds the lanes ending elsewhere, or the chunk's CRC-32 differs).
+        if (n >= 4099) {
+          const damaged = Buffer.from(block);
+          for (let i = damaged.length >> 1; i < damaged.length; i += 97) damaged[i] ^= 0x5a;
+          mem.set(damaged, blockAt);
+          k.x.decodeLanesQuad(blockAt, block.length, out, n, quad, k.at.single, bits, k.at.lanes);
+          assert.ok(
+            mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
+            `${name}, ${n}: damaged`,
+          );
+        }
+      }
+    }
+    assert.ok(checked >= 16, `only ${checked} blocks checked`);
+  });
 });

@@ -16,9 +16,9 @@ import {
   BLOCK_HUFFMAN,
   BLOCK_SINGLE,
   BLOCK_STORED,
+  checkHuffmanBlock,
   checkLanesEnded,
   huffmanDecode,
-  prepareHuffmanBlock,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels } from "./kernels.ts";
@@ -137,6 +137,18 @@ function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint
   dispose(decoded, true);
 }
 
+/** Bytes of buildQuad's table: 2^11 entries of 8 bytes. */
+const QUAD_BYTES = 8 << 11;
+
+/** A view of the kernels' lane positions, made again only when their memory grew. */
+let lanesView: Int32Array | undefined;
+
+function lanesOf(k: Kernels): Int32Array {
+  const buffer = k.u8().buffer;
+  if (lanesView?.buffer !== buffer) lanesView = new Int32Array(buffer, k.at.lanes, 16);
+  return lanesView;
+}
+
 export interface Part {
   method: number;
   start: number;
@@ -164,7 +176,8 @@ export function kernelDecode(
   if (bytes < KERNEL_MIN_BYTES) return false;
   const k = kernels();
   if (!k) return false;
-  let room = bytes + 64;
+  // The output, the 4-symbol decode table (buildQuad), then the streams and blocks.
+  let room = bytes + 64 + QUAD_BYTES + 256 + 32;
   for (const [s, part] of parts.entries()) {
     if (part.method > METHOD_CONTEXT) return false;
     if (part.method === METHOD_HUFFMAN) {
@@ -177,24 +190,31 @@ export function kernelDecode(
   if (room > ARENA_LIMIT) return false;
   k.begin(room);
   const outAt = k.alloc(bytes);
+  const quad = k.alloc(QUAD_BYTES);
+  const lengthsAt = k.alloc(256);
   const mem = k.u8();
+  const lengths = mem.subarray(lengthsAt, lengthsAt + 256);
   const at = k.at;
-  const single = new Uint16Array(mem.buffer, at.single, 2048);
-  const multi = new Int32Array(mem.buffer, at.multi, 2048);
-  const lanes = new Int32Array(mem.buffer, at.lanes, 16);
+  const lanes = lanesOf(k);
   const blockOf = (part: Part) => payload.subarray(part.start, part.start + part.length);
   const isHuffman = (s: number) =>
     parts[s].method === METHOD_HUFFMAN && payload[parts[s].start] === BLOCK_HUFFMAN;
-  /** Copies a Huffman block into the arena (8 zero bytes after it) and builds its tables. */
-  const prepare = (s: number, count: number): [number, number] => {
+  /**
+   * Checks Huffman block s of `count` symbols, copies it into the arena (8 zero bytes
+   * after it), builds its tables and decodes it to `to`.
+   */
+  const decodeBlock = (s: number, count: number, to: number): void => {
     const block = blockOf(parts[s]);
-    const tableBits = prepareHuffmanBlock(block, count, single, multi, lanes);
+    const tableBits = checkHuffmanBlock(block, count, lengths, lanes);
     const address = k.alloc(block.length + 8);
     mem.set(block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
-    return [address, tableBits];
+    k.x.buildSingle(lengthsAt, tableBits, at.single);
+    k.x.buildQuad(at.single, tableBits, quad);
+    k.x.decodeLanesQuad(address, block.length, to, count, quad, at.single, tableBits, at.lanes);
+    checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
+    k.release(address);
   };
-  const ended = () => checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
   // A one-stream layout decodes straight into the output.
   const fused = layout.name === "bytes" && isHuffman(0) ? 0 : -1;
   // The streams, decoded or copied into the arena one right after another (the plane
@@ -231,22 +251,14 @@ export function kernelDecode(
           huffmanDecode(block, mem.subarray(address, address + size));
           break;
         }
-        {
-          const [blockAt, tableBits] = prepare(s, size);
-          k.x.decodeLanes(blockAt, block.length, address, size, at.multi, at.single, tableBits, at.lanes);
-          ended();
-          k.release(blockAt);
-        }
+        decodeBlock(s, size, address);
     }
   }
   const x = k.x;
   /** Where the output words lie in the arena. */
   let from = outAt;
-  if (fused >= 0) {
-    const [blockAt, tableBits] = prepare(fused, n);
-    x.decodeLanes(blockAt, parts[fused].length, outAt, n, at.multi, at.single, tableBits, at.lanes);
-    ended();
-  } else {
+  if (fused >= 0) decodeBlock(fused, n, outAt);
+  else {
     switch (layout.name) {
       case "bytes":
         // The one stream is the output.

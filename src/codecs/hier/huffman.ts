@@ -700,12 +700,15 @@ export function readCodebook(
   return { end: pos + bytes, maxLen, single: -1 };
 }
 
-/** Fills singleTable and multiTable for codes read into `lengths`, indexing tableBits bits. */
+/**
+ * Fills singleTable and multiTable for codes read into `lengths`, indexing tableBits bits
+ * (the one-symbol table alone without `multi`: the kernels build theirs from it).
+ */
 export function buildDecodeTables(
   lengths: Uint8Array,
   tableBits: number,
   single: Uint16Array,
-  multi: Int32Array,
+  multi: Int32Array | undefined,
   singleOffset = 0,
   multiOffset = 0,
 ): void {
@@ -717,6 +720,7 @@ export function buildDecodeTables(
     const entry = s | (len << 8);
     for (let idx = decCodes[s]; idx < size; idx += 1 << len) single[singleOffset + idx] = entry;
   }
+  if (!multi) return;
   for (let idx = 0; idx < size; idx++) {
     const e1 = single[singleOffset + idx];
     let bits = e1 >>> 8;
@@ -833,25 +837,40 @@ function prepareLanes(block: Uint8Array, pos: number, n: number): number {
 }
 
 /**
- * prepareLanes for the kernels: checks a Huffman block (header included) of n symbols
- * and builds its decode tables into `single` and `multi`; leaves the lane start bits and
- * the end bit in bits[0..4]. Returns the table's index width in bits.
+ * Checks a Huffman block (header included) of n symbols as huffmanDecode does, reads its
+ * code lengths into `lengths` (256 entries) and leaves the lane start bits and the end
+ * bit in bits[0..4]. Returns the decode table's index width in bits. For the kernels,
+ * which build the tables themselves (buildSingle, buildQuad).
  */
-export function prepareHuffmanBlock(
+export function checkHuffmanBlock(
   block: Uint8Array,
   n: number,
-  single: Uint16Array,
-  multi: Int32Array,
+  lengths: Uint8Array,
   bits: Int32Array | Uint32Array,
 ): number {
   checkCount(n);
   const pos = readHeader(block, n);
   if (block[0] !== BLOCK_HUFFMAN) corrupt(`block type ${block[0]} where a Huffman block is needed`);
-  const book = readCodebook(block, pos, decLengths);
+  const book = readCodebook(block, pos, lengths);
   readLaneEnds(block, book.end, n, laneBit);
-  const tableBits = n >= 2048 ? MAX_BITS : book.maxLen;
-  buildDecodeTables(decLengths, tableBits, single, multi);
   for (let i = 0; i <= LANES; i++) bits[i] = laneBit[i];
+  // Small blocks use a table just wide enough for the longest code, as prepareLanes does.
+  return n >= 2048 ? MAX_BITS : book.maxLen;
+}
+
+/**
+ * checkHuffmanBlock, then the decode tables built into `single` and `multi` (`single`
+ * alone without `multi`). Returns the table's index width in bits.
+ */
+export function prepareHuffmanBlock(
+  block: Uint8Array,
+  n: number,
+  single: Uint16Array,
+  multi: Int32Array | undefined,
+  bits: Int32Array | Uint32Array,
+): number {
+  const tableBits = checkHuffmanBlock(block, n, decLengths, bits);
+  buildDecodeTables(decLengths, tableBits, single, multi);
   return tableBits;
 }
 

@@ -14,7 +14,7 @@
  * in begin() alone, never while such views are in use.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface KernelExports {
@@ -85,6 +85,18 @@ export interface KernelExports {
     tableBits: number,
     lanes: number,
   ): void;
+  buildSingle(lengths: number, tableBits: number, single: number): void;
+  buildQuad(single: number, tableBits: number, quad: number): void;
+  decodeLanesQuad(
+    block: number,
+    blockLen: number,
+    out: number,
+    n: number,
+    quad: number,
+    single: number,
+    tableBits: number,
+    lanes: number,
+  ): void;
   memory: WasmMemory;
 }
 
@@ -145,11 +157,24 @@ function locate(): string | undefined {
     const source = join(root, "assembly", "kernels.ts");
     // An MMH checkout (not some other project's assembly/ above an installed package).
     if (!existsSync(source) || !existsSync(join(root, "src", "codecs", "hier", "kernels.ts"))) continue;
-    const cached = join(root, ".cache", `kernels-${kernelSourceDigest(readFileSync(source))}.wasm`);
+    const cached = join(root, ".cache", `kernels-${kernelSourceDigest(kernelSources(root))}.wasm`);
     return existsSync(cached) ? cached : undefined;
   }
   const beside = join(here, "kernels.wasm");
   return existsSync(beside) ? beside : undefined;
+}
+
+/**
+ * The kernels' source as one byte string: every .ts file in assembly/ (kernels.ts and the
+ * files it imports), in name order, each after its name, so that the digest below changes
+ * when any of them does.
+ */
+export function kernelSources(root: string): Uint8Array {
+  const dir = join(root, "assembly");
+  const names = readdirSync(dir)
+    .filter((name) => name.endsWith(".ts"))
+    .sort();
+  return Buffer.concat(names.flatMap((name) => [Buffer.from(`${name}\0`), readFileSync(join(dir, name))]));
 }
 
 /** The name the build cache gives a kernels build: a digest of the source it came from. */
