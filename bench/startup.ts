@@ -16,6 +16,13 @@
  * -T 2 and decompressed with -T 1, output discarded, with the cache off and with two
  * caches: one written by the 1 KiB runs above, one by a first 256 MiB compress.
  *
+ * Then, with `--before DIR`, the fixed cost of coding 64 MiB of real-derived BF16 with one
+ * thread (`mmh -T 1 -c` and `mmh -d -T 1 -c`, output to /dev/null), from this build and
+ * DIR interleaved: the time from the process's start to its first byte of output (start-up,
+ * and the first chunk coded) and from its last byte of output to the process's end, in
+ * wall clock and in CPU time (process.cpuUsage of the whole process, read by a preloaded
+ * script at the first and last write to standard output and at the exit event).
+ *
  * Then, with `--before DIR`, CPU time (user + system, all threads, from /usr/bin/time) of
  * whole commands on 1 KiB and 1 MiB of the same real file and on 10 MiB of the data
  * directory's real files one after another: `--version`, `-c`, `-d -c`,
@@ -27,7 +34,8 @@
  *   npx node bench/startup.ts --quick    5 rounds, no large files, writes nothing
  *   options: --rounds N (default 41), --hot-rounds N (default 7; 0 skips the large
  *   files, and keeps that section of an earlier report, marked as such), --cpu-rounds N
- *   (default 15; with --before), --before DIR, --data DIR, --out FILE
+ *   (default 15; with --before), --fixed-rounds N (default 9; with --before), --before DIR,
+ *   --data DIR, --out FILE
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -63,6 +71,7 @@ const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
 const before = argValue("--before");
 const hotRounds = Number(argValue("--hot-rounds") ?? (quick ? 0 : 7));
 const cpuRounds = Number(argValue("--cpu-rounds") ?? (quick ? 3 : 15));
+const fixedRounds = Number(argValue("--fixed-rounds") ?? (quick ? 0 : 9));
 const work = join(root, ".bench-data", "startup");
 const HOT_TITLE = "## The compile cache and the coding loops";
 const node = process.execPath;
@@ -235,7 +244,10 @@ const labels = ["installed", "installed, no compile cache", "checkout", ...(befo
 const lines = [
   "# Start-up: `mmh --version` and a 1 KiB round trip",
   "",
-  ...machineLines(`npx node bench/startup.ts${quick ? " --quick" : ""}${before ? " --before DIR" : ""}`),
+  // The options as given, DIR for the --before copy's path.
+  ...machineLines(
+    ["npx node bench/startup.ts", ...process.argv.slice(2).map((a) => (a === before ? "DIR" : a))].join(" "),
+  ),
   codeLine(),
   `- zstd CLI: ${zstdCliVersion()}`,
   `- Load average (1 min) every 10 rounds: ${loads.map((l) => fmt(l, 1)).join(", ")}`,
@@ -265,6 +277,7 @@ const lines = [
   "",
 ];
 if (before && cpuRounds > 0) lines.push(...cpuTimes());
+if (before && fixedRounds > 0) lines.push(...fixedCosts());
 if (hotRounds > 0) lines.push(...hotLoops());
 else if (outFile && existsSync(outFile)) {
   // Keep the large-file section of the report this run did not measure again, marked so.
@@ -417,6 +430,105 @@ function hotLoops(): string[] {
     `- ${contentionNote(waitAt, hotElapsed)}`,
     "",
     table(["operation", ...envs.map(([label]) => label)], rowsHot),
+    "",
+  ];
+}
+
+/**
+ * The fixed cost of coding 64 MiB with one thread, this build against `--before`, read by a
+ * script preloaded with -r that notes the clock and process.cpuUsage() at the first and
+ * the last write to file descriptor 1 (standard output is /dev/null, which Node writes with
+ * fs.writeSync) and at the exit event; the wall clock around the whole process comes from
+ * here. `node` writing one byte gives Node's own start and exit in the same rounds.
+ */
+function fixedCosts(): string[] {
+  const dir = join(root, ".bench-data", "threads-default");
+  mkdirSync(dir, { recursive: true });
+  const file = tiledFile(dataDir, dir, "BF16", 64 << 20);
+  const packed = join(work, "fixed-64m.mmh");
+  run(node, [join(installed, "bin", "mmh.js"), file, "-o", packed, "-q", "-f", "-T", "1"]);
+  const marks = join(work, "marks.cjs");
+  writeFileSync(
+    marks,
+    `const fs = require("node:fs");
+const write = fs.writeSync;
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+let first, last, firstCpu, lastCpu;
+fs.writeSync = function (fd, ...rest) {
+  if (fd === 1) { last = performance.now(); lastCpu = cpu(); if (first === undefined) { first = last; firstCpu = lastCpu; } }
+  return write.call(this, fd, ...rest);
+};
+process.on("exit", () => write(2, \`MARKS \${first} \${last} \${firstCpu} \${lastCpu} \${cpu()}\\n\`));
+`,
+  );
+  const oneByte = join(work, "one-byte.js");
+  writeFileSync(oneByte, 'process.stdout.write("x");\n');
+  const beforeCache = join(work, "cache-before");
+  mkdirSync(beforeCache, { recursive: true, mode: 0o700 });
+  const variants: [string, string[], NodeJS.ProcessEnv][] = [
+    ["this build", [join(installed, "bin", "mmh.js")], withCache],
+    ["before", [join(before!, "bin", "mmh.js")], { ...withCache, XDG_CACHE_HOME: beforeCache }],
+  ];
+  const ops: [string, string[]][] = [
+    ["mmh -T 1 -c, 64 MiB", [file, "-c", "-q", "-T", "1"]],
+    ["mmh -d -T 1 -c, 64 MiB", ["-d", packed, "-c", "-q", "-T", "1"]],
+  ];
+  type Marks = { first: number; after: number; firstCpu: number; afterCpu: number; wall: number };
+  const once = (args: string[], env: NodeJS.ProcessEnv): Marks => {
+    const started = performance.now();
+    const r = spawnSync("sh", ["-c", `exec "$0" "$@" > /dev/null`, node, "-r", marks, ...args], {
+      env,
+      encoding: "utf8",
+    });
+    const wall = performance.now() - started;
+    const m = /MARKS ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+    if (r.status !== 0 || !m) throw new Error(`${args.join(" ")} failed: ${r.stderr}`);
+    const [first, last, firstCpu, lastCpu, exitCpu] = m.slice(1).map(Number);
+    return { first, after: wall - last, firstCpu, afterCpu: exitCpu - lastCpu, wall };
+  };
+  for (const [, args] of ops) for (const [, bin, env] of variants) once([...bin, ...args], env);
+  const got = new Map<string, Marks[]>();
+  const nodeMarks: Marks[] = [];
+  const waitAt = cpuWaitMicros();
+  const startedAt = performance.now();
+  for (let round = 0; round < fixedRounds; round++) {
+    nodeMarks.push(once([oneByte], withCache));
+    for (const [op, args] of ops) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const [label, bin, env] of order) {
+        const key = `${op}|${label}`;
+        got.set(key, [...(got.get(key) ?? []), once([...bin, ...args], env)]);
+      }
+    }
+  }
+  const elapsed = performance.now() - startedAt;
+  const keys: [keyof Marks, string][] = [
+    ["first", "wall ms to first output"],
+    ["after", "wall ms after last output"],
+    ["firstCpu", "CPU ms to first output"],
+    ["afterCpu", "CPU ms from last output to exit event"],
+    ["wall", "wall ms, whole process"],
+  ];
+  const rows: string[][] = [];
+  for (const [op] of ops) {
+    const now = got.get(`${op}|this build`)!;
+    const was = got.get(`${op}|before`)!;
+    for (const [k, name] of keys)
+      rows.push([
+        op,
+        name,
+        fmt(median(was.map((m) => m[k])), 1),
+        fmt(median(now.map((m) => m[k])), 1),
+        fmt(median(now.map((m, i) => m[k] / was[i][k])), 2),
+      ]);
+  }
+  return [
+    "## Fixed cost of coding 64 MiB with one thread, against the build before",
+    "",
+    `Input: 64 MiB of real-derived BF16 (the F32 tensors of ../shared/data rounded to BF16 and tiled); output to /dev/null. Times from the process's start (performance.timeOrigin) to its first write to standard output (start-up and the first chunk coded, and for -c the container's header), and from its last write to the process's end (the wall clock here) or to its exit event (CPU). CPU: process.cpuUsage(), all threads. Medians of ${fixedRounds} rounds, both builds installed with a compile cache each, interleaved (order reversed every other round); "ratio" is the median per-round ratio. Node alone (\`node\` writing one byte) in the same rounds: ${fmt(median(nodeMarks.map((m) => m.first)), 1)} ms to its write, ${fmt(median(nodeMarks.map((m) => m.after)), 1)} ms after it, ${fmt(median(nodeMarks.map((m) => m.firstCpu)), 1)} ms of CPU to it.`,
+    `- ${contentionNote(waitAt, elapsed)}`,
+    "",
+    table(["command", "measure", "before", "this build", "ratio"], rows),
     "",
   ];
 }

@@ -2,37 +2,14 @@
  * MMH's public API (docs/API.md). The CLI, the service and the Python package are
  * clients of this module.
  */
-import { constants } from "node:buffer";
-import { stat } from "node:fs/promises";
-import { basename } from "node:path";
 import { listCodecs as registeredCodecs } from "./codecs/registry.ts";
-import { nowMs } from "./common/clock.ts";
 import { guard, MmhError } from "./common/errors.ts";
-import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
-import { bufferSource, fileSource } from "./common/source.ts";
-import { type Header, TRAILER_SIZE, type Trailer } from "./container/format.ts";
+import { fileSource } from "./common/source.ts";
+import type { Header, Trailer } from "./container/format.ts";
 import type { Footer } from "./container/metadata.ts";
-import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
-import { describeSource, usesDtypes } from "./engine/describe.ts";
-import {
-  type CompressSummary as EncodeSummary,
-  emptySummary,
-  encodeContainer,
-  type SourceLayout,
-} from "./engine/encoder.ts";
-import {
-  type CompressOptions,
-  type DecompressOptions,
-  resolveCompressOptions,
-  resolveMaxOutput,
-} from "./engine/options.ts";
-import { describeStream } from "./engine/prefix.ts";
-import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
+import type { CompressOptions, DecompressOptions } from "./engine/options.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
-import { bytesReread, closing, fileReread } from "./engine/refwriter.ts";
-import { SlotMemory } from "./engine/slots.ts";
-import { defaultThreadsFor } from "./engine/threads.ts";
-import { type LegacyInspection, legacyName, probeLegacy } from "./legacy/mmhrs.ts";
+import { legacyName, probeLegacy } from "./legacy/mmhrs.ts";
 import type { OpenOptions } from "./open.ts";
 import { targetSource } from "./remote/target.ts";
 import { type AnalyzeOptions, type AnalyzeReport, analyzeSource } from "./tools/analyze.ts";
@@ -41,6 +18,14 @@ export { type PackOptions, type PackSummary, pack } from "./archive/pack.ts";
 export { type UnpackOptions, type UnpackSummary, unpack } from "./archive/unpack.ts";
 export type { ErrorCode } from "./common/errors.ts";
 export { ErrorCodes, MmhError } from "./common/errors.ts";
+export {
+  type CompressSummary,
+  compress,
+  compressFile,
+  compressFileStream,
+  compressStream,
+  type StreamSizeOptions,
+} from "./compress.ts";
 export type { Header, Trailer } from "./container/format.ts";
 export { FORMAT_VERSION } from "./container/format.ts";
 export type {
@@ -51,6 +36,18 @@ export type {
   StoredTensor,
   SymlinkEntry,
 } from "./container/metadata.ts";
+export {
+  type CodedStream,
+  type DecompressSummary,
+  decompress,
+  decompressFile,
+  decompressFileStream,
+  decompressStream,
+  type FileOptions,
+  inspectLegacy,
+  type StreamOutputOptions,
+  verify,
+} from "./decompress.ts";
 export type { Goal } from "./engine/auto.ts";
 export type { ProgressEvent, ProgressOptions } from "./engine/progress.ts";
 export type { ChunkInfo } from "./engine/reader.ts";
@@ -74,30 +71,6 @@ export type { AnalyzeOptions, AnalyzeReport, RegionReport } from "./tools/analyz
 export { VERSION } from "./version.ts";
 export type { CompressOptions, DecompressOptions };
 
-export interface FileOptions {
-  /** Replace an existing output file. */
-  overwrite?: boolean;
-}
-
-/** What compressing did. */
-export interface CompressSummary extends EncodeSummary {
-  /** Wall time of the whole operation in milliseconds. */
-  ms: number;
-}
-
-/** What decompressing (or verifying) did. */
-export interface DecompressSummary {
-  rawBytes: number;
-  storedBytes: number;
-  chunks: number;
-  /** Chunks per codec FourCC. */
-  codecs: Record<string, number>;
-  /** The content's SHA-256 recorded in the trailer (checked with `checkSha256`, and always by verify). */
-  sha256: string;
-  /** Wall time of the whole operation in milliseconds. */
-  ms: number;
-}
-
 /** What inspect() reads of an .mmh file, from its header, index and trailer alone. */
 export interface Inspection {
   fileBytes: number;
@@ -107,445 +80,6 @@ export interface Inspection {
   chunks: ChunkInfo[];
   /** Chunk count per codec FourCC. */
   codecs: Record<string, number>;
-}
-
-/** Options of compressStream() for what it knows of its input. */
-export interface StreamSizeOptions {
-  /**
-   * The stream's exact length in bytes, when it is known beforehand (as zstd's
-   * --stream-size). Formats whose header comes first (safetensors, npy, GGUF; any format
-   * when the whole stream fits in the bytes held back for it) are then recognised from the
-   * first bytes, so the container gets the tensor table and tensor-aligned chunks a file
-   * gets. A stream of another length fails with E_BAD_OPTION at its end.
-   */
-  size?: number;
-}
-
-/** Options of the APIs that yield their output as a stream of pieces. */
-export interface StreamOutputOptions {
-  /**
-   * The consumer writes each yielded piece before it asks for the next (as the CLI's
-   * writer does): a piece may then be memory the coder reuses, valid only until the next
-   * piece is asked for. This saves a copy of every chunk. Default false: every piece is
-   * the consumer's to keep.
-   */
-  reuse?: boolean;
-}
-
-/**
- * The output of a streaming call: iterate it for the pieces. When the iteration ends,
- * `summary` holds what the call did (it is also the generator's return value).
- */
-export interface CodedStream<S> extends AsyncGenerator<Uint8Array, S, undefined> {
-  /** Undefined until the last piece has been taken. */
-  readonly summary: S | undefined;
-}
-
-async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const pieces: Uint8Array[] = [];
-  for await (const part of parts) pieces.push(part);
-  return Buffer.concat(pieces);
-}
-
-/**
- * The pieces written into `output` at their offsets (a piece already in its place is
- * not copied): the content, when they fill it exactly.
- */
-async function collectInto(parts: AsyncIterable<Uint8Array>, output: Buffer): Promise<Uint8Array> {
-  let at = 0;
-  for await (const part of parts) {
-    if (at + part.length > output.length)
-      throw new MmhError("E_CORRUPT", `content runs past the ${output.length} bytes the index gives`);
-    if (part.buffer !== output.buffer || part.byteOffset !== output.byteOffset + at) output.set(part, at);
-    at += part.length;
-  }
-  if (at !== output.length)
-    throw new MmhError("E_CORRUPT", `content holds ${at} bytes, the index gives ${output.length}`);
-  return output;
-}
-
-/**
- * Memory for the content of the container `bytes`, sized from its index, or undefined
- * when that cannot be known (not an .mmh container, damage: the decoder then says why)
- * or is more than `maxOutput`.
- */
-async function contentMemory(bytes: Uint8Array, maxOutput: number): Promise<Buffer | undefined> {
-  let rawLength: number;
-  try {
-    const reader = await MmhReader.open(bufferSource(bytes));
-    rawLength = reader.rawLength;
-    await reader.close();
-  } catch {
-    return undefined;
-  }
-  if (rawLength > maxOutput || rawLength > constants.MAX_LENGTH) return undefined;
-  try {
-    return Buffer.allocUnsafeSlow(rawLength);
-  } catch {
-    return undefined;
-  }
-}
-
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
-}
-
-/**
- * A stream that runs `pieces` and then sets its summary from `finish`, given the
- * milliseconds from the first piece asked for to the last (not from the call, which may
- * come long before the consumer starts).
- */
-function coded<S>(pieces: () => AsyncGenerator<Uint8Array>, finish: (ms: number) => S): CodedStream<S> {
-  const state: { summary: S | undefined } = { summary: undefined };
-  const stream = (async function* () {
-    const started = nowMs();
-    yield* pieces();
-    state.summary = finish(nowMs() - started);
-    return state.summary;
-  })();
-  return Object.defineProperty(stream, "summary", {
-    get: () => state.summary,
-    enumerable: true,
-  }) as CodedStream<S>;
-}
-
-function emptyDecodeSummary(): DecodeSummary {
-  return { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
-}
-
-function decompressSummary(summary: DecodeSummary, ms: number): DecompressSummary {
-  return {
-    rawBytes: summary.rawBytes,
-    storedBytes: summary.storedBytes,
-    chunks: summary.chunks,
-    codecs: summary.codecs,
-    sha256: summary.trailer?.sha256 ?? "",
-    ms,
-  };
-}
-
-/**
- * Compress bytes into an .mmh container (model formats are recognised, as for files).
- * Without a `threads` option, the default for a file of their size (defaultThreadsFor).
- */
-export function compress(bytes: Uint8Array, given: CompressOptions = {}): Promise<Uint8Array> {
-  return guard(async () => {
-    const options = { ...given, threads: given.threads ?? defaultThreadsFor(bytes.length, "compress") };
-    const opts = resolveCompressOptions(options);
-    const layout = await describeSource(
-      bufferSource(bytes),
-      opts.chunkSize,
-      options.recognise ?? true,
-      usesDtypes(opts),
-      opts.dedup,
-    );
-    return collect(
-      encodeContainer(once(bytes), options, undefined, {
-        ...layout,
-        reread: bytesReread(bytes),
-        size: bytes.length,
-      }),
-    );
-  });
-}
-
-/**
- * Decompress a whole .mmh container held in memory. Without a `threads` option, the
- * default for a file of its size (defaultThreadsFor).
- */
-export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
-  return guard(async () => {
-    // The content is decoded into one buffer sized from the index, each chunk in its place.
-    const output = await contentMemory(bytes, resolveMaxOutput(options));
-    // Without a threads option, as for a file: one thread below the size where a pool pays.
-    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
-    const decoded = decodeContainer(
-      once(bytes),
-      opts,
-      undefined,
-      false,
-      undefined,
-      async () => bufferSource(bytes),
-      output,
-    );
-    return output ? collectInto(decoded, output) : collect(decoded);
-  });
-}
-
-/**
- * Compress a byte stream; yields container bytes as they are produced. `onProgress`
- * counts the bytes taken from `source` and yielded (no total: a stream's size is unknown).
- */
-export function compressStream(
-  source: AsyncIterable<Uint8Array>,
-  options: CompressOptions & ProgressOptions & StreamOutputOptions & StreamSizeOptions = {},
-): CodedStream<CompressSummary> {
-  const summary = emptySummary();
-  const size = options.size;
-  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0))
-    throw new MmhError("E_BAD_OPTION", `size must be a whole number of bytes, not ${size}`);
-  return coded(
-    async function* () {
-      const progress = new ProgressReporter(options);
-      progress.report();
-      let input: AsyncIterable<Uint8Array> = progress.reading(source);
-      let layout: SourceLayout | undefined;
-      if (size !== undefined) {
-        const chunkSize = resolveCompressOptions(options).chunkSize;
-        // With recognition off, describeStream still checks the length.
-        ({ layout, source: input } = await describeStream(input, size, chunkSize, options.recognise ?? true));
-      }
-      yield* progress.writing(encodeContainer(input, options, summary, layout, options.reuse));
-    },
-    (ms) => ({ ...summary, ms }),
-  );
-}
-
-/**
- * Decompress a container stream front to back (no index needed); yields content.
- * `onProgress` counts the container bytes taken from `source` and the content yielded.
- */
-export function decompressStream(
-  source: AsyncIterable<Uint8Array>,
-  options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
-): CodedStream<DecompressSummary> {
-  const summary = emptyDecodeSummary();
-  return coded(
-    async function* () {
-      const progress = new ProgressReporter(options);
-      progress.report();
-      yield* progress.writing(decodeContainer(progress.reading(source), options, summary, options.reuse));
-    },
-    (ms) => decompressSummary(summary, ms),
-  );
-}
-
-/**
- * Compress the file `src`; yields the container's bytes, the same bytes compressFile
- * writes: the file's format is read first (safetensors, npy, GGUF, ...), so chunks follow
- * its tensors. `onProgress` reports the bytes of `src` read, of `totalBytes` (its size).
- */
-export function compressFileStream(
-  src: string,
-  options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
-): CodedStream<CompressSummary> {
-  const summary = emptySummary();
-  return coded(
-    async function* () {
-      const progress = new ProgressReporter(options);
-      const described = await describeFile(src, options, progress);
-      yield* encodeFile(src, described.layout, described.options, summary, progress, options.reuse ?? false);
-    },
-    (ms) => ({ ...summary, ms }),
-  );
-}
-
-/**
- * The file's format and chunk plan, read before anything is written, and the options to
- * code it with: without a `threads` option, the default for the file's size.
- */
-async function describeFile<T extends CompressOptions>(
-  src: string,
-  options: T,
-  progress: ProgressReporter,
-): Promise<{ layout: SourceLayout; options: T }> {
-  const opts = resolveCompressOptions(options);
-  const probe = await fileSource(src);
-  try {
-    progress.totalBytes = probe.size;
-    progress.report();
-    const layout = await describeSource(
-      probe,
-      opts.chunkSize,
-      options.recognise ?? true,
-      usesDtypes(opts),
-      opts.dedup,
-    );
-    return {
-      layout: { ...layout, size: probe.size },
-      options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },
-    };
-  } finally {
-    await probe.close();
-  }
-}
-
-function encodeFile(
-  src: string,
-  layout: SourceLayout,
-  options: CompressOptions,
-  summary: EncodeSummary,
-  progress: ProgressReporter,
-  borrowed: boolean,
-): AsyncGenerator<Uint8Array> {
-  const chunkSize = resolveCompressOptions(options).chunkSize;
-  // Pieces cut as the plan cuts chunks, so that none is copied to be cut again.
-  const sizes = function* () {
-    for (const spec of layout.plan) yield spec.length;
-    for (;;) yield chunkSize;
-  };
-  // The encoder keeps no piece past its chunk (pieces are whole chunks, and what it holds
-  // it copies), so read buffers can be recycled; once a pool runs, the file is read into
-  // its slots.
-  const memory = new SlotMemory();
-  const source = progress.reading(readFilePieces(src, sizes(), options.signal, true, memory));
-  // Chunks that repeat earlier ones are read again from the file to be compared.
-  const reread = fileReread(src);
-  return progress.writing(
-    closing(
-      encodeContainer(
-        source,
-        { ...options, sourceName: options.sourceName ?? basename(src) },
-        summary,
-        { ...layout, reread: reread.read },
-        borrowed,
-        memory,
-      ),
-      reread.close,
-    ),
-  );
-}
-
-/**
- * Compress `src` into `dst` (written atomically; an existing dst needs `overwrite`).
- * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
- * container bytes written.
- */
-export function compressFile(
-  src: string,
-  dst: string,
-  options: CompressOptions & FileOptions & ProgressOptions = {},
-): Promise<CompressSummary> {
-  return guard(async () => {
-    const started = nowMs();
-    const summary = emptySummary();
-    const progress = new ProgressReporter(options);
-    const described = await describeFile(src, options, progress);
-    // writeFileAtomic writes each piece before it asks for the next: pieces may be reused.
-    const encoded = encodeFile(src, described.layout, described.options, summary, progress, true);
-    await writeFileAtomic(dst, encoded, { ...options, input: src });
-    return { ...summary, ms: nowMs() - started };
-  });
-}
-
-/** The size of `file`, or undefined when it cannot be read (the read that follows says why). */
-function sizeOf(file: string): Promise<number | undefined> {
-  return stat(file).then(
-    (st) => (st.isFile() ? st.size : undefined),
-    () => undefined,
-  );
-}
-
-/**
- * Decompress `src` (.mmh) into `dst`, checking every chunk (and, with `checkSha256`, the
- * content hash).
- * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
- * content bytes written.
- */
-export function decompressFile(
-  src: string,
-  dst: string,
-  options: DecompressOptions & FileOptions & ProgressOptions = {},
-): Promise<DecompressSummary> {
-  return guard(async () => {
-    resolveMaxOutput(options);
-    const progress = new ProgressReporter(options);
-    const started = nowMs();
-    const summary = emptyDecodeSummary();
-    // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
-    const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
-    await writeFileAtomic(dst, decoded, { ...options, input: src });
-    return decompressSummary(summary, nowMs() - started);
-  });
-}
-
-/**
- * Decompress the .mmh file `src`; yields its content, checked as decompressFile checks
- * it. `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
- * content bytes yielded.
- */
-export function decompressFileStream(
-  src: string,
-  options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
-): CodedStream<DecompressSummary> {
-  const summary = emptyDecodeSummary();
-  return coded(
-    async function* () {
-      const progress = new ProgressReporter(options);
-      yield* progress.writing(decodeFile(src, options, summary, progress, options.reuse ?? false));
-    },
-    (ms) => decompressSummary(summary, ms),
-  );
-}
-
-/**
- * A file's content, decoded front to back; without a `threads` option, the default for
- * the file's size. A borrowing decoder copies what it keeps of a piece, so then the read
- * buffers are recycled and, once a pool runs, the file is read into its slots.
- */
-async function* decodeFile(
-  src: string,
-  options: DecompressOptions,
-  summary: DecodeSummary,
-  progress: ProgressReporter,
-  borrowed: boolean,
-): AsyncGenerator<Uint8Array> {
-  progress.totalBytes = await sizeOf(src);
-  progress.report();
-  const memory = borrowed ? new SlotMemory() : undefined;
-  // Pieces cut where the records are, so that none is copied to be cut again.
-  const parts = await recordCuts(src);
-  const source = progress.reading(
-    parts
-      ? readFilePieces(src, parts.cuts, options.signal, borrowed, memory)
-      : readFileStream(src, 4 << 20, options.signal, borrowed, memory),
-  );
-  const opts = {
-    ...options,
-    threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
-  };
-  yield* decodeContainer(
-    source,
-    opts,
-    summary,
-    borrowed,
-    memory,
-    () => fileSource(src),
-    undefined,
-    parts?.contentLength,
-  );
-}
-
-/** Bytes per piece past the container's end (a decoder reading them reports them as extra bytes). */
-const PIECE_PAST_END = 4 << 20;
-
-/**
- * The sizes of the parts of the .mmh file `src` in file order, from its index: the
- * header, each record, the index, the trailer (then pieces of PIECE_PAST_END), and the
- * content's length as the index gives it; or undefined when the index cannot be read
- * first (damage, a legacy file: the decoder then reads the file in even pieces and says
- * what is wrong).
- */
-async function recordCuts(
-  src: string,
-): Promise<{ cuts: Iterable<number>; contentLength: number } | undefined> {
-  let reader: MmhReader;
-  try {
-    reader = await MmhReader.open(await fileSource(src));
-  } catch {
-    return undefined;
-  }
-  const size = reader.source.size;
-  const { indexOffset } = reader.trailer;
-  const starts = [0, ...reader.chunks.map((chunk) => chunk.recordOffset), indexOffset, size - TRAILER_SIZE];
-  const contentLength = reader.rawLength;
-  await reader.close();
-  const cuts = (function* () {
-    for (let i = 1; i < starts.length; i++) if (starts[i] > starts[i - 1]) yield starts[i] - starts[i - 1];
-    yield TRAILER_SIZE;
-    for (;;) yield PIECE_PAST_END;
-  })();
-  return { cuts, contentLength };
 }
 
 /**
@@ -582,45 +116,6 @@ export function inspect(file: string | URL, options: OpenOptions = {}): Promise<
     } finally {
       await reader.close();
     }
-  });
-}
-
-/**
- * What the legacy MMH-RS file `file` is (version, coding, declared size, stored
- * extension), from its first bytes; undefined when it is not one. An HPC1 blob, which
- * MMH-RS never wrote correctly, is E_UNSUPPORTED. decompress and the other decoding calls
- * read these files as they read .mmh files.
- */
-export function inspectLegacy(file: string): Promise<LegacyInspection | undefined> {
-  return guard(async () => {
-    const source = await fileSource(file);
-    try {
-      return await probeLegacy(source);
-    } finally {
-      await source.close();
-    }
-  });
-}
-
-/**
- * Check every record, every chunk checksum, the index and the content sha256, decoding
- * the whole file without writing anything. Resolves with a summary when all hold;
- * rejects with the first failure's coded error otherwise. `onProgress` reports the bytes
- * of `file` read (of `totalBytes`, its size); `writtenBytes` stays 0.
- */
-export function verify(
-  file: string,
-  options: DecompressOptions & ProgressOptions = {},
-): Promise<DecompressSummary> {
-  return guard(async () => {
-    const progress = new ProgressReporter(options);
-    const started = nowMs();
-    const summary = emptyDecodeSummary();
-    for await (const _ of decodeFile(file, { ...options, checkSha256: true }, summary, progress, true)) {
-      // decoding checks everything; the content itself is not needed
-    }
-    progress.report(true);
-    return decompressSummary(summary, nowMs() - started);
   });
 }
 

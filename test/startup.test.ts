@@ -133,6 +133,34 @@ describe("what the command loads", () => {
       assert.doesNotMatch(s, genOnly, s);
     }
   });
+  test("each half of the codec loads alone: -d no encoder, format readers or crypto; -c no archive or tools", () => {
+    const input = join(dir, "halves.txt");
+    writeFileSync(input, "the decoder and the encoder load apart\n".repeat(100));
+    assert.equal(spawnSync(process.execPath, [BIN, "-q", "-k", "-f", input]).status, 0);
+    const decoding = loads(["-d", "-c", "-q", `${input}.mmh`]);
+    assert.equal(decoding.status, 0);
+    assert.equal(decoding.stdout, readFileSync(input, "utf8"));
+    assert.ok(
+      decoding.sources.some((s) => /src\/engine\/decoder\.ts$/.test(s)),
+      decoding.sources.join("\n"),
+    );
+    const encoderSide =
+      /src\/(compress|engine\/encoder|engine\/describe|formats\/|archive\/|tools\/analyze|open\.ts|sync\.ts)/;
+    for (const s of decoding.sources) assert.doesNotMatch(s, encoderSide, `-d: ${s}`);
+    // The content hash is checked only with --check-sha256: node:crypto is not loaded.
+    const decodingBuiltins = builtinsLoaded(["-d", "-c", "-q", `${input}.mmh`]);
+    assert.ok(decodingBuiltins.has("zlib"), [...decodingBuiltins].join(" "));
+    for (const name of ["crypto", "worker_threads"])
+      assert.ok(!decodingBuiltins.has(name), `-d: ${name} loaded`);
+    const encoding = loads(["-c", "-q", input]);
+    assert.equal(encoding.status, 0);
+    assert.ok(
+      encoding.sources.some((s) => /src\/engine\/encoder\.ts$/.test(s)),
+      encoding.sources.join("\n"),
+    );
+    for (const s of encoding.sources)
+      assert.doesNotMatch(s, /src\/(archive\/|tools\/analyze|open\.ts|sync\.ts)/, `-c: ${s}`);
+  });
 });
 
 describe("groupDigits (mmh info's byte counts, without ICU's number formatting)", () => {

@@ -6,7 +6,6 @@
  * with its `file`). Each file is recognised on its own, so chunks are cut at its tensors
  * and never span two files. docs/FORMAT.md §10 is the specification.
  */
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, lstat, open, readdir, readlink, realpath, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -40,7 +39,8 @@ export interface PackSummary extends CompressSummary {
   ms: number;
 }
 
-const EMPTY_SHA256 = createHash("sha256").digest("hex");
+/** The sha256 of no bytes. */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 interface Walked {
   entry: ArchiveEntry;
@@ -136,7 +136,7 @@ async function* folderContent(
         "E_IO",
         `${abs} changed while it was being packed (it had ${entry.size} bytes)`,
       );
-      const hash = createHash("sha256");
+      const hash = process.getBuiltinModule("node:crypto").createHash("sha256"); // loaded at first use (engine/hashing.ts)
       for (let pos = 0; pos < entry.size; ) {
         // A fresh buffer each time: the encoder may keep a view of it.
         const piece = Buffer.allocUnsafe(Math.min(pieceSize, entry.size - pos));

@@ -1,5 +1,4 @@
 /** Reading one file, or one tensor, of a folder archive through its index. */
-import { createHash } from "node:crypto";
 import { check, MmhError } from "../common/errors.ts";
 import { fileSource } from "../common/source.ts";
 import {
@@ -38,7 +37,7 @@ export function findFile(entries: readonly ArchiveEntry[], path: string, file: s
  * checked after the last piece (E_CHECKSUM), each chunk's CRC-32 before its piece.
  */
 export async function* entryPieces(reader: MmhReader, entry: FileEntry): AsyncGenerator<Uint8Array> {
-  const hash = createHash("sha256");
+  const hash = process.getBuiltinModule("node:crypto").createHash("sha256"); // loaded at first use (engine/hashing.ts)
   for await (const piece of reader.rangePieces(entry.offset, entry.size)) {
     hash.update(piece);
     yield piece;

@@ -1,5 +1,5 @@
 /** `unpack`: a folder archive restored, every file checked, never a partial folder (FORMAT.md §10.4). */
-import { createHash, randomBytes } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { constants } from "node:fs";
 import {
   chmod,
@@ -127,7 +127,10 @@ export function unpack(file: string, dir: string, options: UnpackOptions = {}): 
     }
 
     const parent = dirname(target);
-    const temp = join(parent, `.${basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
+    const temp = join(
+      parent,
+      `.${basename(target)}.${process.getBuiltinModule("node:crypto").randomBytes(6).toString("hex")}.tmp`,
+    );
     try {
       await mkdir(temp);
     } catch (error) {
@@ -209,9 +212,7 @@ export async function restoreEntries(
 
   const files = entries.filter((e): e is FileEntry => e.type === "file");
   let next = 0;
-  let current:
-    | { entry: FileEntry; handle: FileHandle; left: number; hash: ReturnType<typeof createHash> }
-    | undefined;
+  let current: { entry: FileEntry; handle: FileHandle; left: number; hash: Hash } | undefined;
   const finish = async () => {
     const done = current!;
     current = undefined;
@@ -235,7 +236,12 @@ export async function restoreEntries(
       } catch (error) {
         throw fsError(error, entry.path);
       }
-      current = { entry, handle, left: entry.size, hash: createHash("sha256") };
+      current = {
+        entry,
+        handle,
+        left: entry.size,
+        hash: process.getBuiltinModule("node:crypto").createHash("sha256"),
+      };
       progress.entry = entry.path;
       if (entry.size > 0) return true;
       await finish();
@@ -311,7 +317,10 @@ async function install(temp: string, target: string, replace: boolean): Promise<
     }
     return;
   }
-  const old = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString("hex")}.old`);
+  const old = join(
+    dirname(target),
+    `.${basename(target)}.${process.getBuiltinModule("node:crypto").randomBytes(6).toString("hex")}.old`,
+  );
   try {
     await rename(target, old);
   } catch (error) {

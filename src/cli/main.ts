@@ -5,27 +5,19 @@ import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { formatBytes, groupDigits } from "../common/bytes.ts";
 import { nowMs } from "../common/clock.ts";
+import { MmhError } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/files.ts";
+// The decoding half of the library alone: the encoder and the format readers load only to
+// compress, and the archive, open() and the tools (library() below) only for a command
+// that uses them (docs/ENGINE.md, Start-up).
 import {
-  analyze,
-  type CompressSummary,
-  compressFile,
-  compressFileStream,
-  compressStream,
   decompressFile,
   decompressFileStream,
   decompressStream,
-  type Goal,
-  type Inspection,
-  inspect,
   inspectLegacy,
-  type LegacyInspection,
-  MmhError,
-  open,
-  pack,
-  unpack,
   verify,
-} from "../index.ts";
+} from "../decompress.ts";
+import type { CompressSummary, Goal, Inspection, LegacyInspection } from "../index.ts";
 import { isHttpTarget } from "../remote/http.ts";
 import { jobLine, ratioOf } from "../server/record.ts";
 import type { GenOptions } from "../tools/gen.ts";
@@ -40,6 +32,11 @@ interface Io {
 }
 
 const SUFFIX = ".mmh";
+
+/** The whole library, loaded at first use: see the imports above. */
+function library() {
+  return import("../index.ts");
+}
 
 function exitCodeFor(error: MmhError): number {
   if (error.code === "E_USAGE" || error.code === "E_BAD_OPTION") return 2;
@@ -300,6 +297,7 @@ async function compressOne(
   output: string | undefined,
   signal: AbortSignal,
 ): Promise<JobSummary> {
+  const { compressFile, compressFileStream, compressStream } = await import("../compress.ts");
   const options = compressOptions(args, signal);
   const label = isStdio(file) ? "stdin" : file;
   let summary: CompressSummary;
@@ -484,7 +482,9 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
   for (const file of args.files) {
     // A URL is never probed as a local path; inspect() refuses a legacy file it serves.
     const legacy = isHttpTarget(file) ? undefined : await inspectLegacy(file);
-    records.push(legacy ? legacyRecord(file, legacy) : infoRecord(file, await inspect(file)));
+    records.push(
+      legacy ? legacyRecord(file, legacy) : infoRecord(file, await (await library()).inspect(file)),
+    );
   }
   if (args.json) {
     io.stdout.write(`${JSON.stringify(args.files.length === 1 ? records[0] : records, null, 2)}\n`);
@@ -620,7 +620,7 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
   if (args.range !== undefined) return await runExtractRange(args, io, signal);
   if (args.tensor === undefined) return await runExtractFile(args, io, signal);
   // The tensor streams out a chunk at a time, so memory does not grow with its size.
-  const mmh = await open(file, { base: args.base });
+  const mmh = await (await library()).open(file, { base: args.base });
   try {
     const tensor = mmh.tensor(args.tensor, { file: args.file });
     const max = args.maxOutput ?? Number.MAX_SAFE_INTEGER;
@@ -661,7 +661,7 @@ async function runExtractRange(args: CliArgs, io: Io, signal: AbortSignal): Prom
   const toStdout = args.stdout || args.output === "-";
   if (toStdout && io.stdout.isTTY && !args.force)
     throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
-  const mmh = await open(file, { base: args.base });
+  const mmh = await (await library()).open(file, { base: args.base });
   try {
     if (offset + length > mmh.size)
       throw new MmhError(
@@ -686,7 +686,7 @@ async function runExtractFile(args: CliArgs, io: Io, signal: AbortSignal): Promi
   const toStdout = args.stdout || args.output === "-";
   if (toStdout && io.stdout.isTTY && !args.force)
     throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
-  const mmh = await open(file, { base: args.base });
+  const mmh = await (await library()).open(file, { base: args.base });
   try {
     const path = args.file!;
     const pieces = mmh.entryStream(path, { maxOutputBytes: args.maxOutput });
@@ -727,6 +727,7 @@ async function runPack(args: CliArgs, io: Io, signal: AbortSignal): Promise<numb
   const dir = args.files[0];
   const output = args.output ?? `${dir.replace(/\/+$/, "") || "."}${SUFFIX}`;
   const progress = startProgress({ label: dir, direction: "encode" }, progressOptions(args, io, signal));
+  const { pack } = await library();
   let summary: Awaited<ReturnType<typeof pack>>;
   try {
     summary = await pack(dir, output, { ...compressOptions(args, signal), onProgress: progress.report });
@@ -748,6 +749,7 @@ async function runUnpack(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
   const file = args.files[0];
   const output = args.output ?? withoutSuffix(file, "folder");
   const progress = startProgress({ label: file, direction: "decode" }, progressOptions(args, io, signal));
+  const { unpack } = await library();
   let summary: Awaited<ReturnType<typeof unpack>>;
   try {
     summary = await unpack(file, output, {
@@ -776,7 +778,7 @@ async function runAnalyze(args: CliArgs, io: Io): Promise<number> {
   for (const file of args.files) {
     reports.push({
       file,
-      ...(await analyze(file, { goal: args.goal as Goal | undefined, level: args.level })),
+      ...(await (await library()).analyze(file, { goal: args.goal as Goal | undefined, level: args.level })),
     });
   }
   if (args.json) {

@@ -41,6 +41,11 @@ export async function run(argv: readonly string[], io?: Out): Promise<number> {
     else writeOut(text);
     return 0;
   }
-  const main = await import("./main.ts");
+  // Compressing loads the encoder too (main.ts imports it when it starts to compress):
+  // started here, its modules load with main.ts's instead of after them.
+  const [main] = await Promise.all([
+    import("./main.ts"),
+    command === "compress" ? import("../compress.ts") : undefined,
+  ]);
   return await main.run(argv, io as Parameters<typeof main.run>[1]);
 }

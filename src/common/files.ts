@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { writeSync } from "node:fs";
 import { link, open, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -54,7 +53,10 @@ export async function writeFileAtomic(
   options: WriteOptions = {},
 ): Promise<void> {
   await checkTarget(target, options);
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
+  const temp = join(
+    dirname(target),
+    `.${basename(target)}.${process.getBuiltinModule("node:crypto").randomBytes(6).toString("hex")}.tmp`,
+  );
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(temp, "wx", 0o644);

@@ -2,12 +2,21 @@
  * The content's sha256, computed in content order on the calling thread or on a pool's
  * hashing thread (WorkerPool.hash), and the choice between the two.
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { MmhError } from "../common/errors.ts";
 import type { WorkerPool } from "./pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "./schedule.ts";
 import type { Slot } from "./slots.ts";
 import { defaultThreads } from "./threads.ts";
+
+/**
+ * node:crypto's createHash, node:crypto loaded at the first hash made on this thread, not
+ * at start: it takes several milliseconds to load, and a process whose hash runs on the
+ * hashing thread never needs it here (docs/ENGINE.md, Start-up).
+ */
+function createHash(algorithm: string): Hash {
+  return process.getBuiltinModule("node:crypto").createHash(algorithm);
+}
 
 /**
  * Content bytes held back while it is not yet known whether a pool with a hashing thread

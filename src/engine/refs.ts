@@ -4,7 +4,6 @@
  * a range of a base file. Both are resolved here for every reader: the random-access
  * reader, and the front-to-back decoder.
  */
-import { createHash } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { crc32 } from "node:zlib";
@@ -354,7 +353,7 @@ export async function baseFiles(root: string): Promise<string[]> {
 export async function sha256OfFile(path: string): Promise<string> {
   const source = await fileSource(path);
   try {
-    const hash = createHash("sha256");
+    const hash = process.getBuiltinModule("node:crypto").createHash("sha256"); // loaded at first use (engine/hashing.ts)
     for (let at = 0; at < source.size; at += 16 << 20)
       hash.update(await source.read(at, Math.min(16 << 20, source.size - at)));
     return hash.digest("hex");

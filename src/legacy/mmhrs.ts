@@ -4,7 +4,6 @@
  * u32 size and a payload) and Pattern251 blobs. Each is told apart by its exact first
  * bytes, none of which a real .mmh file (START_MAGIC) or a bare zstd frame starts with.
  */
-import { createHash } from "node:crypto";
 import { constants, createBrotliDecompress, createZstdDecompress } from "node:zlib";
 import { lz4Blocks } from "../codecs/lz4.ts";
 import { type ByteQueue, formatBytes } from "../common/bytes.ts";
@@ -284,7 +283,7 @@ async function* decodeV120(
   layout: LegacyLayout,
   maxOutput: number,
 ): AsyncGenerator<Uint8Array> {
-  const hash = createHash("sha256");
+  const hash = process.getBuiltinModule("node:crypto").createHash("sha256"); // loaded at first use (engine/hashing.ts)
   const over = () => new MmhError("E_LIMIT", `MMH-RS v1.2.0 content exceeds the limit of ${maxOutput} bytes`);
   // No size is recorded: zstd's own default bound on the window (128 MiB, as `zstd -d`).
   for await (const piece of inflate("zstd", input, maxOutput, over, "MMH-RS v1.2.0 file", 27)) {

@@ -13,7 +13,6 @@
  * and the end of that call: growing the memory detaches every view of it, so it grows
  * in begin() alone, never while such views are in use.
  */
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -179,7 +178,12 @@ export function kernelSources(root: string): Uint8Array {
 
 /** The name the build cache gives a kernels build: a digest of the source it came from. */
 export function kernelSourceDigest(source: Uint8Array): string {
-  return createHash("sha256").update(source).digest("hex").slice(0, 16);
+  return process
+    .getBuiltinModule("node:crypto")
+    .createHash("sha256")
+    .update(source)
+    .digest("hex")
+    .slice(0, 16);
 }
 
 function instantiate(): Kernels | undefined {

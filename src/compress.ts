@@ -1,0 +1,212 @@
+/**
+ * The encoding half of the library (index.ts exports it): compress, compressStream,
+ * compressFile and compressFileStream. A module of its own so that the command's
+ * compression (`mmh -c`) loads the encoder and the format readers without the archive,
+ * open() and the tools (docs/ENGINE.md, Start-up).
+ */
+import { basename } from "node:path";
+import { nowMs } from "./common/clock.ts";
+import { guard, MmhError } from "./common/errors.ts";
+import { readFilePieces, writeFileAtomic } from "./common/files.ts";
+import { bufferSource, fileSource } from "./common/source.ts";
+import {
+  type CodedStream,
+  coded,
+  collect,
+  type FileOptions,
+  once,
+  type StreamOutputOptions,
+} from "./decompress.ts";
+import { describeSource, usesDtypes } from "./engine/describe.ts";
+import {
+  type CompressSummary as EncodeSummary,
+  emptySummary,
+  encodeContainer,
+  type SourceLayout,
+} from "./engine/encoder.ts";
+import { type CompressOptions, resolveCompressOptions } from "./engine/options.ts";
+import { describeStream } from "./engine/prefix.ts";
+import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
+import { bytesReread, closing, fileReread } from "./engine/refwriter.ts";
+import { SlotMemory } from "./engine/slots.ts";
+import { defaultThreadsFor } from "./engine/threads.ts";
+
+/** What compressing did. */
+export interface CompressSummary extends EncodeSummary {
+  /** Wall time of the whole operation in milliseconds. */
+  ms: number;
+}
+
+/** Options of compressStream() for what it knows of its input. */
+export interface StreamSizeOptions {
+  /**
+   * The stream's exact length in bytes, when it is known beforehand (as zstd's
+   * --stream-size). Formats whose header comes first (safetensors, npy, GGUF; any format
+   * when the whole stream fits in the bytes held back for it) are then recognised from the
+   * first bytes, so the container gets the tensor table and tensor-aligned chunks a file
+   * gets. A stream of another length fails with E_BAD_OPTION at its end.
+   */
+  size?: number;
+}
+
+/**
+ * Compress bytes into an .mmh container (model formats are recognised, as for files).
+ * Without a `threads` option, the default for a file of their size (defaultThreadsFor).
+ */
+export function compress(bytes: Uint8Array, given: CompressOptions = {}): Promise<Uint8Array> {
+  return guard(async () => {
+    const options = { ...given, threads: given.threads ?? defaultThreadsFor(bytes.length, "compress") };
+    const opts = resolveCompressOptions(options);
+    const layout = await describeSource(
+      bufferSource(bytes),
+      opts.chunkSize,
+      options.recognise ?? true,
+      usesDtypes(opts),
+      opts.dedup,
+    );
+    return collect(
+      encodeContainer(once(bytes), options, undefined, {
+        ...layout,
+        reread: bytesReread(bytes),
+        size: bytes.length,
+      }),
+    );
+  });
+}
+
+/**
+ * Compress a byte stream; yields container bytes as they are produced. `onProgress`
+ * counts the bytes taken from `source` and yielded (no total: a stream's size is unknown).
+ */
+export function compressStream(
+  source: AsyncIterable<Uint8Array>,
+  options: CompressOptions & ProgressOptions & StreamOutputOptions & StreamSizeOptions = {},
+): CodedStream<CompressSummary> {
+  const summary = emptySummary();
+  const size = options.size;
+  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0))
+    throw new MmhError("E_BAD_OPTION", `size must be a whole number of bytes, not ${size}`);
+  return coded(
+    async function* () {
+      const progress = new ProgressReporter(options);
+      progress.report();
+      let input: AsyncIterable<Uint8Array> = progress.reading(source);
+      let layout: SourceLayout | undefined;
+      if (size !== undefined) {
+        const chunkSize = resolveCompressOptions(options).chunkSize;
+        // With recognition off, describeStream still checks the length.
+        ({ layout, source: input } = await describeStream(input, size, chunkSize, options.recognise ?? true));
+      }
+      yield* progress.writing(encodeContainer(input, options, summary, layout, options.reuse));
+    },
+    (ms) => ({ ...summary, ms }),
+  );
+}
+
+/**
+ * Compress the file `src`; yields the container's bytes, the same bytes compressFile
+ * writes: the file's format is read first (safetensors, npy, GGUF, ...), so chunks follow
+ * its tensors. `onProgress` reports the bytes of `src` read, of `totalBytes` (its size).
+ */
+export function compressFileStream(
+  src: string,
+  options: CompressOptions & ProgressOptions & StreamOutputOptions = {},
+): CodedStream<CompressSummary> {
+  const summary = emptySummary();
+  return coded(
+    async function* () {
+      const progress = new ProgressReporter(options);
+      const described = await describeFile(src, options, progress);
+      yield* encodeFile(src, described.layout, described.options, summary, progress, options.reuse ?? false);
+    },
+    (ms) => ({ ...summary, ms }),
+  );
+}
+
+/**
+ * The file's format and chunk plan, read before anything is written, and the options to
+ * code it with: without a `threads` option, the default for the file's size.
+ */
+async function describeFile<T extends CompressOptions>(
+  src: string,
+  options: T,
+  progress: ProgressReporter,
+): Promise<{ layout: SourceLayout; options: T }> {
+  const opts = resolveCompressOptions(options);
+  const probe = await fileSource(src);
+  try {
+    progress.totalBytes = probe.size;
+    progress.report();
+    const layout = await describeSource(
+      probe,
+      opts.chunkSize,
+      options.recognise ?? true,
+      usesDtypes(opts),
+      opts.dedup,
+    );
+    return {
+      layout: { ...layout, size: probe.size },
+      options: { ...options, threads: options.threads ?? defaultThreadsFor(probe.size, "compress") },
+    };
+  } finally {
+    await probe.close();
+  }
+}
+
+function encodeFile(
+  src: string,
+  layout: SourceLayout,
+  options: CompressOptions,
+  summary: EncodeSummary,
+  progress: ProgressReporter,
+  borrowed: boolean,
+): AsyncGenerator<Uint8Array> {
+  const chunkSize = resolveCompressOptions(options).chunkSize;
+  // Pieces cut as the plan cuts chunks, so that none is copied to be cut again.
+  const sizes = function* () {
+    for (const spec of layout.plan) yield spec.length;
+    for (;;) yield chunkSize;
+  };
+  // The encoder keeps no piece past its chunk (pieces are whole chunks, and what it holds
+  // it copies), so read buffers can be recycled; once a pool runs, the file is read into
+  // its slots.
+  const memory = new SlotMemory();
+  const source = progress.reading(readFilePieces(src, sizes(), options.signal, true, memory));
+  // Chunks that repeat earlier ones are read again from the file to be compared.
+  const reread = fileReread(src);
+  return progress.writing(
+    closing(
+      encodeContainer(
+        source,
+        { ...options, sourceName: options.sourceName ?? basename(src) },
+        summary,
+        { ...layout, reread: reread.read },
+        borrowed,
+        memory,
+      ),
+      reread.close,
+    ),
+  );
+}
+
+/**
+ * Compress `src` into `dst` (written atomically; an existing dst needs `overwrite`).
+ * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
+ * container bytes written.
+ */
+export function compressFile(
+  src: string,
+  dst: string,
+  options: CompressOptions & FileOptions & ProgressOptions = {},
+): Promise<CompressSummary> {
+  return guard(async () => {
+    const started = nowMs();
+    const summary = emptySummary();
+    const progress = new ProgressReporter(options);
+    const described = await describeFile(src, options, progress);
+    // writeFileAtomic writes each piece before it asks for the next: pieces may be reused.
+    const encoded = encodeFile(src, described.layout, described.options, summary, progress, true);
+    await writeFileAtomic(dst, encoded, { ...options, input: src });
+    return { ...summary, ms: nowMs() - started };
+  });
+}
