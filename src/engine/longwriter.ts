@@ -58,9 +58,13 @@ const MIN_COVER = 1 / 8;
 const MIN_REPEAT = 64;
 /**
  * When the repeats cover at least this share of a chunk, it is coded again as bytes
- * (width 1) only: the repeats carry it, and a plane split only cuts them into more pieces.
+ * (width 1) and at a level of at most FAST_LEVEL: the repeats carry the record, a plane
+ * split only cuts them into more pieces, and a higher level codes only the bytes between
+ * them a little better while loading a dictionary of a few MiB at level 19 takes about
+ * half a second.
  */
 const MOSTLY_COVERED = 1 / 2;
+const FAST_LEVEL = 3;
 
 interface Found {
   /** The anchors that hit: position in the chunk, and content offset of the earlier anchor. */
@@ -165,9 +169,11 @@ export class LongMatcher {
     const dictionary = content.subarray(entries[first].rawOffset - from);
     this.tried++;
     // One trial, at one plane width.
-    const width = share >= MOSTLY_COVERED ? 1 : elementWidth(chunk);
+    const mostly = share >= MOSTLY_COVERED;
+    const width = mostly ? 1 : elementWidth(chunk);
     if (raw.length < width) return undefined;
-    const best = encodeLong(raw, dictionary, width, first, this.#level, chunk.rawCrc);
+    const level = mostly ? Math.min(this.#level, FAST_LEVEL) : this.#level;
+    const best = encodeLong(raw, dictionary, width, first, level, chunk.rawCrc);
     const size = (c: EncodedChunk) => c.header.length + c.payload.length;
     if (!best || size(best) >= size(chunk)) return undefined;
     this.kept++;
