@@ -42,9 +42,10 @@ const TABLE_BITS = 13;
 const MIN_HITS = 8;
 const MIN_SHARE = 1 / 32;
 /**
- * An anchor whose KEY bytes hold fewer distinct values than this is not looked up: runs
- * and near-constant content (zero-filled tensors, padding) repeat everywhere, and the
- * chunk's own codec already codes them in a few bytes, so such hits gain nothing.
+ * An anchor whose KEY bytes hold fewer distinct values than this is no hit (checked only
+ * for anchors found in the table, so the scan of a file without repeats pays nothing for
+ * it): runs and near-constant content (zero-filled tensors, padding) repeat everywhere,
+ * and the chunk's own codec already codes them in a few bytes, so such hits gain nothing.
  */
 const MIN_DISTINCT = 5;
 /**
@@ -104,7 +105,6 @@ export class LongMatcher {
     let anchors = 0;
     const hits: number[] = [];
     for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
-      if (distinct(bytes, p) < MIN_DISTINCT) continue;
       // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
       const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
       const b = bytes[p + 4] | (bytes[p + 5] << 8) | (bytes[p + 6] << 16) | (bytes[p + 7] << 24);
@@ -119,7 +119,8 @@ export class LongMatcher {
       const slot = h >>> (32 - TABLE_BITS);
       const at = offsets[slot];
       anchors++;
-      if (checks[slot] === h && at >= oldest && at < rawOffset) hits.push(p, at);
+      if (checks[slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT)
+        hits.push(p, at);
       checks[slot] = h;
       offsets[slot] = rawOffset + p;
     }
@@ -139,6 +140,11 @@ export class LongMatcher {
     rawOffset: number,
     entries: readonly IndexEntry[],
   ): Promise<EncodedChunk | undefined> {
+    // Entries of earlier chunks that never came here (they became DUPE records) go too.
+    for (const at of this.#found.keys()) {
+      if (at >= rawOffset) break;
+      this.#found.delete(at);
+    }
     const found = this.#found.get(rawOffset);
     if (!found) return undefined;
     this.#found.delete(rawOffset);
