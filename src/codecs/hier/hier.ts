@@ -312,18 +312,20 @@ const ZSTD_LEVEL_TRY = 0.95;
  * runs at level 1 first: on field streams (exponents, mantissa bytes) level 1 came out
  * smaller than level 3 on all but a few of the streams measured, and faster; level 3's
  * longer matches paid only where zstd won clearly (docs/ENGINE.md, HIER's stream method),
- * so on a stream of ZSTD_WINDOWS_FROM or more the chunk's level is tried only where level
- * 1 is under ZSTD_LEVEL_TRY of `best`. (On shorter streams, where both are cheap, level 3
- * was the smaller by up to 1.5% on small tensors of ONNX files: both are tried.)
+ * so the chunk's level is tried only where level 1 is under ZSTD_LEVEL_TRY of `best`.
+ * Streams under ZSTD_WINDOWS_FROM keep the chunk's level alone: there level 3 was the
+ * smaller by up to 1.5% on small ONNX tensors, and a whole chunk of text that HIER codes
+ * as one stream must not come out smaller than the zstd record by level 1's luck alone,
+ * which would keep auto from trying brotli on it (encodeChoices' ifBest).
  */
 function zstdWhole(stream: Uint8Array, level: number, best: CodedStream): CodedStream {
-  if (level <= 1 || level >= CONTEXT_LEVEL) {
+  if (level <= 1 || level >= CONTEXT_LEVEL || stream.length < ZSTD_WINDOWS_FROM) {
     const z = zstd(stream, level);
     return z.length < best.bytes.length ? { method: METHOD_ZSTD, bytes: z } : best;
   }
   const fast = zstd(stream, 1);
   let chosen = fast.length < best.bytes.length ? { method: METHOD_ZSTD, bytes: fast } : best;
-  if (stream.length < ZSTD_WINDOWS_FROM || fast.length < best.bytes.length * ZSTD_LEVEL_TRY) {
+  if (fast.length < best.bytes.length * ZSTD_LEVEL_TRY) {
     const z = zstd(stream, level);
     if (z.length < chosen.bytes.length) chosen = { method: METHOD_ZSTD, bytes: z };
   }
