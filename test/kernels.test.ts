@@ -368,4 +368,31 @@ describe("WebAssembly kernels", () => {
     }
     assert.ok(checked >= 16, `only ${checked} blocks checked`);
   });
+
+  test("Huffman encode: the kernel gives the TypeScript bitstream at every lane split", async () => {
+    const { kernels } = await import("../src/codecs/hier/kernels.ts");
+    const { huffmanEncode, histogram } = await import("../src/codecs/hier/huffman.ts");
+    const k = kernels();
+    assert.ok(k);
+    let state = 12345;
+    const next = () => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state >>> 8;
+    };
+    // Few symbols (the pair table is used) and many (it is not); skewed so codes differ in length.
+    for (const alphabet of [3, 17, 250]) {
+      for (const n of [...Array.from({ length: 40 }, (_, i) => i), 1001, 4099, 65_537, 262_147]) {
+        const symbols = new Uint8Array(n);
+        for (let i = 0; i < n; i++) symbols[i] = Math.min(next() % alphabet, next() % alphabet);
+        const plain = huffmanEncode(symbols, histogram(symbols));
+        k.begin(4 * n + 4096);
+        const at = k.alloc(n);
+        k.u8().set(symbols, at);
+        const inKernels = k.u8().subarray(at, at + n);
+        assert.ok(k.holds(inKernels));
+        const fast = huffmanEncode(inKernels, histogram(symbols));
+        assert.equal(sha(fast), sha(plain), `alphabet ${alphabet}, ${n} symbols`);
+      }
+    }
+  });
 });

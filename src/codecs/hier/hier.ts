@@ -301,6 +301,37 @@ function zstdMayWin(stream: Uint8Array): boolean {
   return zstdBytes < huffmanBytes * ZSTD_WINDOW_SHARE;
 }
 
+/**
+ * zstd's size at level 1 over the stream's best size so far, under which the chunk's own
+ * level is tried too (when it is above 1). See zstdWhole.
+ */
+const ZSTD_LEVEL_TRY = 0.95;
+
+/**
+ * The smaller of `best` and zstd on the whole stream. Below the ratio goal's levels, zstd
+ * runs at level 1 first: on field streams (exponents, mantissa bytes) level 1 came out
+ * smaller than level 3 on all but a few of the streams measured, and faster; level 3's
+ * longer matches paid only where zstd won clearly (docs/ENGINE.md, HIER's stream method),
+ * so the chunk's level is tried only where level 1 is under ZSTD_LEVEL_TRY of `best`.
+ * Streams under ZSTD_WINDOWS_FROM keep the chunk's level alone: there level 3 was the
+ * smaller by up to 1.5% on small ONNX tensors, and a whole chunk of text that HIER codes
+ * as one stream must not come out smaller than the zstd record by level 1's luck alone,
+ * which would keep auto from trying brotli on it (encodeChoices' ifBest).
+ */
+function zstdWhole(stream: Uint8Array, level: number, best: CodedStream): CodedStream {
+  if (level <= 1 || level >= CONTEXT_LEVEL || stream.length < ZSTD_WINDOWS_FROM) {
+    const z = zstd(stream, level);
+    return z.length < best.bytes.length ? { method: METHOD_ZSTD, bytes: z } : best;
+  }
+  const fast = zstd(stream, 1);
+  let chosen = fast.length < best.bytes.length ? { method: METHOD_ZSTD, bytes: fast } : best;
+  if (fast.length < best.bytes.length * ZSTD_LEVEL_TRY) {
+    const z = zstd(stream, level);
+    if (z.length < chosen.bytes.length) chosen = { method: METHOD_ZSTD, bytes: z };
+  }
+  return chosen;
+}
+
 /** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
@@ -348,15 +379,14 @@ function codeStream(
   // Local structure: zstd on the whole stream when windows spread over it say zstd may win
   // (the stream's start need not show it); for the ratio goal's levels, always.
   if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || zstdMayWin(stream)))) && n > 0) {
-    const z = zstd(stream, level);
-    if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
+    if (alwaysZstd) {
+      const z = zstd(stream, level);
+      if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
+    } else best = zstdWhole(stream, level, best);
   } else if (tryZstd && repeatsWorthAProbe(stream)) {
     const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
     const probeShare = zstd(probe, 1).length / probe.length;
-    if (probeShare < (best.bytes.length / n) * 0.97) {
-      const z = zstd(stream, level);
-      if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
-    }
+    if (probeShare < (best.bytes.length / n) * 0.97) best = zstdWhole(stream, level, best);
   }
   return best;
 }
