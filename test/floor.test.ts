@@ -15,6 +15,7 @@ import { decodeChunk, type EncodedChunk, encodeChunk } from "../src/engine/chunk
 import { repeatShare } from "../src/engine/repeats.ts";
 import { compress, decompress } from "../src/index.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
+import { generate } from "../src/tools/index.ts";
 import { throwsWith } from "./support.ts";
 
 const size = (c: EncodedChunk) => c.header.length + c.payload.length;
@@ -231,6 +232,21 @@ describe("larger chunks that LZ codes best are tried with brotli", () => {
     }
     assert.ok(!chooseCodecs(json, null, "speed", undefined, { choiceMs: 0 }).some((c) => c.id === "BROT"));
     assert.ok(!chooseCodecs(json, null, "balanced", 3, { choiceMs: 0 }).some((c) => c.id === "BROT"));
+  });
+
+  test("brotli is tried when zstd's record is within 3% of a HIER record that won", () => {
+    // HIER codes text as one zstd stream, a hair under zstd's own record.
+    const text = generate({ kind: "text", size: 256 << 10 });
+    const hier = encodeChunk(text, hierCodec, 3, null);
+    const zstd = encodeChunk(text, zstdCodec, 3, null);
+    assert.ok(size(hier) <= size(zstd) && size(zstd) <= size(hier) * 1.03, `${size(hier)} ${size(zstd)}`);
+    const { chunk } = encodeChoices(text, null, [
+      { id: "HIER", level: 3 },
+      { id: "ZSTD", level: 3 },
+      { id: "BROT", level: 4, ifBest: ["ZSTD"] },
+    ]);
+    assert.equal(chunk.codec, "BROT");
+    roundTrips(text, chunk);
   });
 
   test("weights that HIER codes clearly best are not given to brotli by default", () => {
