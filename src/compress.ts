@@ -63,7 +63,7 @@ export function compress(bytes: Uint8Array, given: CompressOptions = {}): Promis
       once(bytes),
       options,
       undefined,
-      { ...layout, reread: bytesReread(bytes), size: bytes.length },
+      { ...layout, reread: bytesReread(bytes), size: bytes.length, inMemory: true },
       true,
     );
     return gather(pieces, containerBound(bytes.length, layout.plan.length, opts.chunkSize));

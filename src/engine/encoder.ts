@@ -36,6 +36,11 @@ export interface SourceLayout {
   reread?: Reread;
   /** The content's length, when known before coding (a file, bytes in memory): see hashesApart. */
   size?: number;
+  /**
+   * The content is the caller's memory (compress(bytes)), not read into a pool's slots: a
+   * hashing thread could read it only from a copy of every chunk (see hashesApart).
+   */
+  inMemory?: boolean;
 }
 
 export interface CompressSummary {
@@ -138,7 +143,7 @@ export async function* encodeContainer(
   // once POOL_AFTER_BYTES have gone by. Either way the content is hashed on the pool's
   // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
   // codec is always made here, in order, so the output is the same for any thread count.
-  const content = new ContentHash(hashesApart(opts.threads, layout.size));
+  const content = new ContentHash(hashesApart(opts.threads, layout.size, layout.inMemory));
   // Results of chunks coded on the pool's workers, taken back in order (see Schedule).
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
