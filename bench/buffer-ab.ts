@@ -5,19 +5,22 @@
  * every thread of the process, so a hashing thread counts) after one warm-up round, and
  * checks that both write the same bytes.
  *
- * Inputs (built in memory, never written): the F32 tensor data of the real files in
+ * With --file, compressFile() of the same inputs written to .bench-data/buffer-ab/ (git-
+ * ignored) instead, page cache warm.
+ *
+ * Inputs (built in memory): the F32 tensor data of the real files in
  * ../shared/data, tiled to --size (64M) as bench/speed.ts tiles them, and the same values
  * rounded to BF16 and FP16 (real-derived), each as one safetensors tensor.
  *
  *   npx node bench/buffer-ab.ts --baseline DIR [--runs 5] [--size 64M]
- *     [--dtypes BF16,F16,F32] [--goals speed,balanced] [--threads 1] [--out FILE]
+ *     [--dtypes BF16,F16,F32] [--goals speed,balanced] [--threads 1] [--file] [--out FILE]
  *
  * DIR holds the baseline's src/: another checkout, or a copy of it inside this one so
  * that it finds this checkout's node_modules (`mkdir -p .bench-data/base && git archive
  * COMMIT src | tar -x -C .bench-data/base`). Options are { goal, threads, long: false }.
  * The report goes to bench/results/buffer-ab.md unless --out says otherwise.
  */
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
@@ -45,12 +48,30 @@ const goals = (argValue("--goals") ?? "speed,balanced").split(",");
 const threads = Number(argValue("--threads") ?? 1);
 const outFile = argValue("--out") ?? join(root, "bench", "results", "buffer-ab.md");
 
+const file = process.argv.includes("--file");
+const work = join(root, ".bench-data", "buffer-ab");
+mkdirSync(work, { recursive: true });
+
 type Compress = (bytes: Uint8Array, options: object) => Promise<Uint8Array>;
-const load = async (dir: string) =>
-  ((await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as { compress: Compress }).compress;
+type CompressFile = (src: string, dst: string, options: object) => Promise<unknown>;
+type Library = { compress: Compress; compressFile: CompressFile };
+const src = join(work, "input.safetensors");
+const dstOf = (name: string) => join(work, `${name}.mmh`);
+/**
+ * compress(), or with --file compressFile() of the input, written to `src` before the
+ * rounds (the output is read back after them).
+ */
+const load = async (dir: string, name: string): Promise<Compress> => {
+  const library = (await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as Library;
+  if (!file) return library.compress;
+  return async (_bytes, options) => {
+    await library.compressFile(src, dstOf(name), { ...options, overwrite: true });
+    return new Uint8Array(0);
+  };
+};
 const sides = [
-  { name: "baseline", compress: await load(resolve(baselineArg)) },
-  { name: "this", compress: await load(root) },
+  { name: "baseline", compress: await load(resolve(baselineArg), "baseline") },
+  { name: "this", compress: await load(root, "this") },
 ];
 
 function safetensors(dtype: string, data: Uint8Array): Buffer {
@@ -78,6 +99,7 @@ for (const dtype of dtypes) {
   const parts = dtype === "F32" ? f32Parts : f32Parts.map(dtype === "BF16" ? toBf16 : toF16);
   const width = dtype === "F32" ? 4 : 2;
   const input = safetensors(dtype, tile(parts, Math.floor(size / width) * width));
+  if (file) writeFileSync(src, input);
   for (const goal of goals) {
     const options = { goal, threads, long: false };
     const times = sides.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
@@ -96,6 +118,7 @@ for (const dtype of dtypes) {
         times[side].cpu.push((used.user + used.system) / 1000);
       }
     }
+    if (file) for (const [i, side] of sides.entries()) outputs[i] = readFileSync(dstOf(side.name));
     const same = Buffer.from(outputs[0]).equals(Buffer.from(outputs[1]));
     identical &&= same;
     const [b, t] = times.map((x) => ({ wall: median(x.wall), cpu: median(x.cpu) }));
@@ -112,7 +135,7 @@ for (const dtype of dtypes) {
   }
 }
 const lines = [
-  "# compress() of bytes in memory: this checkout against a baseline",
+  `# ${file ? "compressFile()" : "compress() of bytes in memory"}: this checkout against a baseline`,
   "",
   ...machineLines(`npx node bench/buffer-ab.ts ${process.argv.slice(2).join(" ")}`),
   codeLine(),

@@ -148,6 +148,11 @@ export async function* encodeContainer(
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
+  // Content whose length is known to be worth a hashing thread (hashesApart) starts the
+  // pool at its first chunk: the file reader then reads into its slots from the start,
+  // instead of the first POOL_AFTER_BYTES being held in copies and copied again into slots
+  // (docs/ENGINE.md, Measurements behind engine choices: Bytes in memory).
+  const poolAfter = content.open && layout.size !== undefined ? 0 : POOL_AFTER_BYTES;
   // Payload memory reused from chunk to chunk on this thread, when pieces are borrowed.
   let reused = new Uint8Array(0);
   const scratch = (size: number): Uint8Array => {
@@ -169,7 +174,7 @@ export async function* encodeContainer(
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      if (!pool && seenBytes >= POOL_AFTER_BYTES) pool = startPool(opts.threads, content, memory);
+      if (!pool && seenBytes >= poolAfter) pool = startPool(opts.threads, content, memory);
       // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
       // read straight into a slot (SlotMemory) stays where it is; others are copied in.
       const home = pool?.holderOf(raw);
