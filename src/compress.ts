@@ -9,14 +9,7 @@ import { nowMs } from "./common/clock.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
-import {
-  type CodedStream,
-  coded,
-  collect,
-  type FileOptions,
-  once,
-  type StreamOutputOptions,
-} from "./decompress.ts";
+import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./decompress.ts";
 import { describeSource, usesDtypes } from "./engine/describe.ts";
 import {
   type CompressSummary as EncodeSummary,
@@ -64,14 +57,49 @@ export function compress(bytes: Uint8Array, given: CompressOptions = {}): Promis
       usesDtypes(opts),
       opts.dedup,
     );
-    return collect(
-      encodeContainer(once(bytes), options, undefined, {
-        ...layout,
-        reread: bytesReread(bytes),
-        size: bytes.length,
-      }),
+    // Pieces are borrowed (each copied into the output before the next is asked for), so
+    // codecs write into memory reused from chunk to chunk, and the output is written once.
+    const pieces = encodeContainer(
+      once(bytes),
+      options,
+      undefined,
+      { ...layout, reread: bytesReread(bytes), size: bytes.length, inMemory: true },
+      true,
     );
+    return gather(pieces, containerBound(bytes.length, layout.plan.length, opts.chunkSize));
   });
+}
+
+/**
+ * Bytes a container of `size` content bytes in about `planned` + size / chunkSize chunks
+ * usually fits in: no record is longer than its raw bytes and its header, and the header,
+ * index and trailer take a few hundred bytes and some per chunk. gather() grows past it
+ * when the footer's metadata is larger.
+ */
+export function containerBound(size: number, planned: number, chunkSize: number): number {
+  const chunks = planned + Math.ceil(size / chunkSize) + 1;
+  return size + 4096 + chunks * 256;
+}
+
+/**
+ * The pieces written one after another into memory of `capacity` bytes, grown if they
+ * run past it. Only the pages written are touched, so an output much shorter than its
+ * capacity costs no memory for the rest; one under half of it is copied to its own memory
+ * so that it does not keep the rest reserved.
+ */
+export async function gather(parts: AsyncIterable<Uint8Array>, capacity: number): Promise<Uint8Array> {
+  let output = Buffer.allocUnsafeSlow(capacity);
+  let at = 0;
+  for await (const part of parts) {
+    if (at + part.length > output.length) {
+      const larger = Buffer.allocUnsafeSlow(Math.max(2 * output.length, at + part.length));
+      larger.set(output.subarray(0, at));
+      output = larger;
+    }
+    output.set(part, at);
+    at += part.length;
+  }
+  return at < output.length / 2 ? Buffer.from(output.subarray(0, at)) : output.subarray(0, at);
 }
 
 /**

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { gather } from "../src/compress.ts";
 import {
   compress,
   compressFile,
@@ -464,5 +465,45 @@ describe("decompress() of a buffer", () => {
     const packed = Buffer.from(await compress(data, { chunkSize: 1 << 20, threads: 1 }));
     packed[packed.length - 20] ^= 1;
     await rejectsWith(decompress(packed), "E_CHECKSUM");
+  });
+});
+
+describe("compress() of a buffer", () => {
+  test("gather writes the pieces in order, grows past its capacity, and copies out a short output", async () => {
+    const pieces = [textBytes(1000, 1), noiseBytes(5000, 2), textBytes(3, 3), noiseBytes(70000, 4)];
+    const whole = Buffer.concat(pieces);
+    async function* parts() {
+      // Each piece is handed out from memory reused for the next, as the encoder's are.
+      const reused = new Uint8Array(70000);
+      for (const piece of pieces) {
+        reused.set(piece);
+        yield reused.subarray(0, piece.length);
+      }
+    }
+    for (const capacity of [1, 5000, whole.length, whole.length + 10, 3 * whole.length]) {
+      const out = await gather(parts(), capacity);
+      assert.ok(Buffer.from(out).equals(whole), `capacity ${capacity}`);
+      assert.ok(out.buffer.byteLength <= 2 * whole.length, `capacity ${capacity}: no more than twice kept`);
+    }
+    assert.equal((await gather((async function* () {})(), 100)).length, 0);
+  });
+
+  test("the same container bytes as compressFile(), for 1 and 2 threads", async () => {
+    const mnist = await readFile(MNIST);
+    const dir = await mkdtemp(join(tmpdir(), "mmh-buffer-"));
+    try {
+      for (const threads of [1, 2]) {
+        for (const goal of ["speed", "balanced"] as const) {
+          const options = { goal, threads, chunkSize: 1 << 16, sourceName: basename(MNIST) };
+          const packed = await compress(mnist, options);
+          const dst = join(dir, `${goal}-${threads}.mmh`);
+          await compressFile(MNIST, dst, options);
+          assert.ok(Buffer.from(packed).equals(await readFile(dst)), `${goal} -T${threads}`);
+          assert.equal(sha256(await decompress(packed)), sha256(mnist));
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -257,6 +257,38 @@ describe("one coding thread, the hash on a thread of its own", () => {
     assert.equal(hashesApart(1, HASH_APART_MIN), defaultThreads() > 1);
   });
 
+  test("hashesApart: bytes in memory coded on one thread are hashed on the calling thread", () => {
+    assert.equal(hashesApart(1, HASH_APART_MIN, true), false);
+    assert.equal(hashesApart(1, undefined, true), false);
+    assert.equal(
+      hashesApart(2, HASH_APART_MIN, true),
+      true,
+      "coding workers need the chunks in slots anyway",
+    );
+  });
+
+  test("compress() of bytes hashed here writes what compressFile() writes with the hash apart", async () => {
+    const content = generate({
+      kind: "safetensors",
+      dtype: "BF16",
+      size: HASH_APART_MIN + (1 << 20),
+      seed: 13,
+    });
+    const dir = mkdtempSync(join(tmpdir(), "mmh-inmemory-"));
+    try {
+      const src = join(dir, "model.safetensors");
+      const dst = join(dir, "model.mmh");
+      writeFileSync(src, content);
+      const options = { goal: "speed", threads: 1, sourceName: "model.safetensors" } as const;
+      const summary = await compressFile(src, dst, options);
+      assert.equal(summary.sha256, sha256(content));
+      const packed = await compress(content, options);
+      assert.ok(Buffer.from(packed).equals(readFileSync(dst)), "the same container bytes");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("compress and checked decompress with threads 1 give the content's sha256; damage is caught", async () => {
     const content = generate({ kind: "safetensors", dtype: "BF16", size: 3 * POOL_AFTER_BYTES, seed: 11 });
     const encode = async (threads: number) => {

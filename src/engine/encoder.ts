@@ -36,6 +36,11 @@ export interface SourceLayout {
   reread?: Reread;
   /** The content's length, when known before coding (a file, bytes in memory): see hashesApart. */
   size?: number;
+  /**
+   * The content is the caller's memory (compress(bytes)), not read into a pool's slots: a
+   * hashing thread could read it only from a copy of every chunk (see hashesApart).
+   */
+  inMemory?: boolean;
 }
 
 export interface CompressSummary {
@@ -138,11 +143,16 @@ export async function* encodeContainer(
   // once POOL_AFTER_BYTES have gone by. Either way the content is hashed on the pool's
   // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
   // codec is always made here, in order, so the output is the same for any thread count.
-  const content = new ContentHash(hashesApart(opts.threads, layout.size));
+  const content = new ContentHash(hashesApart(opts.threads, layout.size, layout.inMemory));
   // Results of chunks coded on the pool's workers, taken back in order (see Schedule).
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
+  // Content whose length is known to be worth a hashing thread (hashesApart) starts the
+  // pool at its first chunk: the file reader then reads into its slots from the start,
+  // instead of the first POOL_AFTER_BYTES being held in copies and copied again into slots
+  // (docs/ENGINE.md, Measurements behind engine choices: Bytes in memory).
+  const poolAfter = content.open && layout.size !== undefined ? 0 : POOL_AFTER_BYTES;
   // Payload memory reused from chunk to chunk on this thread, when pieces are borrowed.
   let reused = new Uint8Array(0);
   const scratch = (size: number): Uint8Array => {
@@ -164,7 +174,7 @@ export async function* encodeContainer(
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      if (!pool && seenBytes >= POOL_AFTER_BYTES) pool = startPool(opts.threads, content, memory);
+      if (!pool && seenBytes >= poolAfter) pool = startPool(opts.threads, content, memory);
       // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
       // read straight into a slot (SlotMemory) stays where it is; others are copied in.
       const home = pool?.holderOf(raw);

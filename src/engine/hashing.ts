@@ -34,13 +34,18 @@ export const HASH_APART_MIN = 32 << 20;
 /**
  * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
  * coding with `threads` threads: whenever there is a core for it, unless the content's
- * length `size` is known and under HASH_APART_MIN. With one coding thread the pool has no
- * coding workers, only the hashing thread, as zstd -T1 moves its I/O to a second thread;
- * one thread compressed faster so (see docs/ENGINE.md, Measurements behind engine choices:
- * The hash on a thread of its own).
+ * length `size` is known and under HASH_APART_MIN, or the content is the caller's memory
+ * (`inMemory`, compress(bytes)) coded on one thread. A file is read straight into the
+ * pool's shared slots, so with one coding thread the pool has only the hashing thread, as
+ * zstd -T1 moves its I/O to a second thread, and one thread compressed faster so (see
+ * docs/ENGINE.md, Measurements behind engine choices: The hash on a thread of its own).
+ * Bytes in memory would have to be copied into slots for the hashing thread, and on one
+ * coding thread that copy costs the calling thread more than the hash does (same section,
+ * Bytes in memory). With coding workers the chunks go into slots for them anyway.
  */
-export function hashesApart(threads: number, size?: number): boolean {
+export function hashesApart(threads: number, size?: number, inMemory = false): boolean {
   if (size !== undefined && size < HASH_APART_MIN) return false;
+  if (inMemory && threads <= 1) return false;
   return threads > 1 || defaultThreads() > 1;
 }
 
