@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { brotliCodec } from "../src/codecs/brotli.ts";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
+import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { type AutoStats, chooseCodecs, encodeAuto, encodeChoices } from "../src/engine/auto.ts";
 import { decodeChunk, type EncodedChunk, encodeChunk } from "../src/engine/chunk.ts";
@@ -86,6 +87,49 @@ describe("HIER streams with local structure", () => {
       roundTrips(raw, hier);
       const best = Math.min(size(grouping(raw, 2)), size(grouping(raw, 4)));
       assert.ok(size(hier) <= best * 1.005, `dead ${dead}: HIER ${size(hier)} against grouping ${best}`);
+    }
+  });
+});
+
+/**
+ * BF16 weights of tensors with other scales in one chunk: Gaussian values, a part of the
+ * chunk per scale. Within a part the exponent bytes are i.i.d. (no matches for zstd); their
+ * statistics change from part to part.
+ */
+function scaledBf16(scales: readonly number[], n: number, seed: number): Uint8Array {
+  const normal = gaussian(rng(seed));
+  const f32 = new Float32Array(n);
+  const per = n / scales.length;
+  for (let i = 0; i < n; i++) f32[i] = normal() * scales[Math.floor(i / per)];
+  const bits = new Uint32Array(f32.buffer);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = (bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16;
+  return new Uint8Array(out.buffer);
+}
+
+describe("HIER streams whose statistics change along them", () => {
+  test("tensors of other scales in one chunk: the exponent stream is coded with zstd", () => {
+    // One scale per 128 KiB of exponents (zstd's block): 2 and 4 blocks.
+    for (const scales of [
+      [0.02, 0.02 / 32],
+      [1, 1 / 64, 1 / 4, 1 / 1024],
+    ]) {
+      const raw = scaledBf16(scales, scales.length << 17, scales.length);
+      const payload = hierCodec.encode(raw, { dtype: "BF16", level: 3 }).payload;
+      // FORMAT.md §6.2: 8 fixed bytes, then per stream its method (u8) and coded length (u32).
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      const method = payload[8];
+      const exponents = view.getUint32(9, true);
+      // Huffman with one table for the stream, as HIER codes it otherwise.
+      const split = new Uint8Array(raw.length / 2);
+      for (let i = 0; i < split.length; i++) split[i] = ((raw[2 * i + 1] << 1) | (raw[2 * i] >>> 7)) & 0xff;
+      assert.equal(method, 3, `scales ${scales}: exponent stream method ${method} (3 is zstd)`);
+      assert.ok(
+        exponents < huffmanSizeFromHistogram(histogram(split)),
+        `scales ${scales}: ${exponents} bytes`,
+      );
+      const chunk = encodeChunk(raw, hierCodec, 3, "BF16");
+      roundTrips(raw, chunk);
     }
   });
 });

@@ -281,14 +281,14 @@ const ZSTD_WINDOWS_FROM = 128 << 10;
 const ZSTD_WINDOW_SHARE = 1.08;
 
 /**
- * Whether zstd may beat Huffman on a locally structured stream: zstd at level 1 and
- * Huffman (each window with its own table, as zstd's blocks have) on ZSTD_WINDOWS windows
- * spread over the stream, each a sixteenth of it at most. A stream too short for the
- * windows says yes.
+ * zstd's size over Huffman's on a locally structured stream, by windows: zstd at level 1
+ * and Huffman (each window with its own table, as zstd's blocks have) on ZSTD_WINDOWS
+ * windows spread over the stream, each a sixteenth of it at most. 0 for a stream too
+ * short for the windows (zstd is tried on it).
  */
-function zstdMayWin(stream: Uint8Array): boolean {
+function zstdWindows(stream: Uint8Array): number {
   const n = stream.length;
-  if (n < ZSTD_WINDOWS_FROM) return true;
+  if (n < ZSTD_WINDOWS_FROM) return 0;
   const size = Math.min(ZSTD_WINDOW, n >> 4);
   let zstdBytes = 0;
   let huffmanBytes = 0;
@@ -298,7 +298,7 @@ function zstdMayWin(stream: Uint8Array): boolean {
     zstdBytes += zstd(window, 1).length;
     huffmanBytes += Math.min(size, huffmanSizeFromHistogram(histogram(window)));
   }
-  return zstdBytes < huffmanBytes * ZSTD_WINDOW_SHARE;
+  return zstdBytes / huffmanBytes;
 }
 
 /**
@@ -332,6 +332,46 @@ function zstdWhole(stream: Uint8Array, level: number, best: CodedStream): CodedS
   return chosen;
 }
 
+/** zstd's largest block: the literals of each block get a Huffman table of their own. */
+const ZSTD_BLOCK = 128 << 10;
+/** blockTableShare counts every this many bytes. */
+const BLOCK_SAMPLE_STEP = 16;
+/**
+ * zstd's predicted size over Huffman's with one table, below which zstd is tried on the
+ * whole stream: blockTableShare times zstd's cost over Huffman's at a table each
+ * (zstdWindows' estimate where it ran, else 1). Set on real weights and their BF16/FP16
+ * roundings (docs/ENGINE.md, HIER's stream method).
+ */
+const ZSTD_BLOCK_SHARE = 0.98;
+const blockCounts = new Uint32Array(256);
+const wholeCounts = new Uint32Array(256);
+
+/**
+ * Order-0 entropy with statistics per ZSTD_BLOCK block over that with one set for the
+ * stream (what Huffman tables per block would save over one table), from histograms of
+ * every BLOCK_SAMPLE_STEP-th byte; 1 for a stream of one block. zstd gives each block's
+ * literals a table of their own, so it follows statistics that change along a stream
+ * (tensors of other scales in one chunk) where HIER's one table cannot.
+ */
+function blockTableShare(stream: Uint8Array): number {
+  const n = stream.length;
+  if (n <= ZSTD_BLOCK) return 1;
+  wholeCounts.fill(0);
+  let blocks = 0;
+  let samples = 0;
+  for (let at = 0; at < n; at += ZSTD_BLOCK) {
+    const end = Math.min(n, at + ZSTD_BLOCK);
+    blockCounts.fill(0);
+    for (let i = at; i < end; i += BLOCK_SAMPLE_STEP) blockCounts[stream[i]]++;
+    const count = Math.ceil((end - at) / BLOCK_SAMPLE_STEP);
+    for (let s = 0; s < 256; s++) wholeCounts[s] += blockCounts[s];
+    blocks += entropyBits(blockCounts, count);
+    samples += count;
+  }
+  const whole = entropyBits(wholeCounts, samples);
+  return whole > 0 ? blocks / whole : 1;
+}
+
 /** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
@@ -346,6 +386,7 @@ function codeStream(
 ): CodedStream {
   const n = stream.length;
   let best: CodedStream | undefined;
+  let hist: Uint32Array | undefined;
   let structured = false;
   // Mantissa bytes are near random: a sample says so without counting the whole stream.
   if (counts === undefined && n >= 4 * RANDOM_SAMPLE) {
@@ -356,7 +397,7 @@ function codeStream(
     }
   }
   if (!best) {
-    const hist = counts ?? histogram(stream);
+    hist = counts ?? histogram(stream);
     let distinct = 0;
     for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
     if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
@@ -378,15 +419,23 @@ function codeStream(
   // repeated rows). A cheap probe on the start of the stream decides whether to try it.
   // Local structure: zstd on the whole stream when windows spread over it say zstd may win
   // (the stream's start need not show it); for the ratio goal's levels, always.
-  if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || zstdMayWin(stream)))) && n > 0) {
+  // zstd's cost over Huffman's at a table each, where the windows measured it.
+  const windows = structured && level < CONTEXT_LEVEL ? zstdWindows(stream) : 1;
+  if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE))) && n > 0) {
     if (alwaysZstd) {
       const z = zstd(stream, level);
       if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
     } else best = zstdWhole(stream, level, best);
-  } else if (tryZstd && repeatsWorthAProbe(stream)) {
-    const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
-    const probeShare = zstd(probe, 1).length / probe.length;
-    if (probeShare < (best.bytes.length / n) * 0.97) best = zstdWhole(stream, level, best);
+  } else if (tryZstd) {
+    let whole = false;
+    if (repeatsWorthAProbe(stream)) {
+      const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
+      whole = zstd(probe, 1).length / probe.length < (best.bytes.length / n) * 0.97;
+    }
+    // Statistics that change along the stream: zstd's per-block tables may win.
+    // (A stream taken as random from its sample is not.)
+    if (!whole && hist !== undefined) whole = blockTableShare(stream) * windows < ZSTD_BLOCK_SHARE;
+    if (whole) best = zstdWhole(stream, level, best);
   }
   return best;
 }
