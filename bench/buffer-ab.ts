@@ -24,7 +24,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
   contentionNote,
@@ -73,17 +73,6 @@ const sides = [
   { name: "baseline", compress: await load(resolve(baselineArg), "baseline") },
   { name: "this", compress: await load(root, "this") },
 ];
-
-function safetensors(dtype: string, data: Uint8Array): Buffer {
-  const width = dtype === "F32" ? 4 : 2;
-  let json = JSON.stringify({
-    weights: { dtype, shape: [data.length / width], data_offsets: [0, data.length] },
-  });
-  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([head, Buffer.from(json), data]);
-}
 
 const sharedDir = join(root, "..", "shared", "data");
 const f32Parts = readdirSync(sharedDir)

@@ -32,7 +32,7 @@ import {
 import { decodeChunk } from "../src/engine/chunk.ts";
 import { compress, decompress } from "../src/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
   contentionNote,
@@ -54,17 +54,6 @@ const f32Parts = readdirSync(dataDir)
   .filter((f) => f.endsWith(".safetensors"))
   .sort()
   .map((f) => safetensorsData(join(dataDir, f)));
-
-function safetensors(dtype: string, data: Uint8Array): Buffer {
-  const width = dtype === "F32" ? 4 : 2;
-  let json = JSON.stringify({
-    weights: { dtype, shape: [data.length / width], data_offsets: [0, data.length] },
-  });
-  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([head, Buffer.from(json), data]);
-}
 
 interface Record {
   codec: string;

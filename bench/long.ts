@@ -32,7 +32,7 @@ import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
   collectGarbage,
@@ -82,7 +82,7 @@ function inputs(): Input[] {
     const repeat = dtype === "F32" ? period : period / 2;
     list.push({
       label: `../shared/data F32 tensors tiled to 64 MiB as ${dtype} (repeats every ${fmt(repeat / 1e6, 1)} MB)`,
-      bytes: safetensorsOf(dtype, tile(parts, 64 << 20)),
+      bytes: safetensors(dtype, tile(parts, 64 << 20)),
     });
   }
   list.push({
@@ -90,18 +90,6 @@ function inputs(): Input[] {
     bytes: generate({ kind: "safetensors", size: 64 << 20, dtype: "BF16", seed: 1 }),
   });
   return list;
-}
-
-/** A safetensors file of one 1-D tensor. */
-function safetensorsOf(dtype: string, data: Uint8Array): Buffer {
-  const width = dtype === "F32" ? 4 : 2;
-  const json = JSON.stringify({
-    w: { dtype, shape: [data.length / width], data_offsets: [0, data.length] },
-  });
-  const header = json + " ".repeat((8 - ((8 + json.length) % 8)) % 8);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
-  return Buffer.concat([length, Buffer.from(header), data]);
 }
 
 /** The most content before a LONG chunk that reading it decodes, over the file's LONG chunks. */

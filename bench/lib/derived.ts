@@ -74,3 +74,15 @@ export function tile(parts: readonly Uint8Array[], size: number): Buffer {
   }
   return out;
 }
+
+/** A safetensors file holding one tensor `weights` of `dtype` made of `data` (its length a multiple of the width). */
+export function safetensors(dtype: string, data: Uint8Array): Buffer {
+  const width = dtype === "F32" ? 4 : 2;
+  let json = JSON.stringify({
+    weights: { dtype, shape: [data.length / width], data_offsets: [0, data.length] },
+  });
+  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([head, Buffer.from(json), data]);
+}
