@@ -17,24 +17,10 @@ import { MmhReader } from "../src/engine/reader.ts";
 import { encodeDeltaParams, makeDelta } from "../src/engine/refs.ts";
 import { compress, decompress, decompressStream, open } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
-import { assemble, layoutOf, type Rec, rejectsWith, sha256 } from "./support.ts";
+import { assemble, layoutOf, type Rec, rejectsWith, safetensorsOf, sha256 } from "./support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-grouped-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function safetensors(tensors: [string, string, number[], Buffer][]): Buffer {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [name, dtype, shape, bytes] of tensors) {
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
-    offset += bytes.length;
-  }
-  let json = Buffer.from(JSON.stringify(header));
-  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([length, json, ...tensors.map((t) => t[3])]);
-}
 
 function encode(values: Float64Array, dtype: string): Buffer {
   const mode = dtype === "F32" ? 5 : dtype === "BF16" ? 6 : 7;
@@ -55,8 +41,8 @@ function checkpointPair(dtype: string, seed: number): { base: Buffer; next: Buff
   const w = Float64Array.from({ length: n }, () => normal() * 0.05);
   const stepped = w.map((x) => x + (next() < 0.5 ? -1 : 1) * 5e-5 * (0.5 + next()));
   return {
-    base: safetensors([["w", dtype, [n / 100, 100], encode(w, dtype)]]),
-    next: safetensors([["w", dtype, [n / 100, 100], encode(stepped, dtype)]]),
+    base: safetensorsOf([["w", dtype, [n / 100, 100], encode(w, dtype)]]),
+    next: safetensorsOf([["w", dtype, [n / 100, 100], encode(stepped, dtype)]]),
   };
 }
 

@@ -23,7 +23,7 @@ import { MmhReader } from "../src/engine/reader.ts";
 import { encodeDeltaParams, makeDelta } from "../src/engine/refs.ts";
 import { compress, decompress, decompressStream, open, verify } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
-import { assemble, layoutOf, type Rec, rejectsWith, sha256 } from "./support.ts";
+import { assemble, layoutOf, type Rec, rejectsWith, safetensorsOf, sha256 } from "./support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-lowrank-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -143,20 +143,6 @@ describe("the prediction's rounding (FORMAT.md §6.4, modes 5 to 7)", () => {
 
 type Tensor = [name: string, dtype: string, shape: number[], bytes: Buffer];
 
-function safetensors(tensors: Tensor[]): Buffer {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [name, dtype, shape, bytes] of tensors) {
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
-    offset += bytes.length;
-  }
-  let json = Buffer.from(JSON.stringify(header));
-  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([length, json, ...tensors.map((t) => t[3])]);
-}
-
 function encode(values: Float32Array, dtype: string): Buffer {
   if (dtype === "F32") return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
   const out = Buffer.alloc(values.length * 2);
@@ -203,7 +189,7 @@ function loraPair(dtype: string, seed: number): { base: Buffer; merged: Buffer }
       [`layer${l}.bias`, dtype, [m], encode(bias, dtype)],
     );
   });
-  return { base: safetensors(base), merged: safetensors(merged) };
+  return { base: safetensorsOf(base), merged: safetensorsOf(merged) };
 }
 
 /** The mode of every DLTA record (the first byte of its params). */

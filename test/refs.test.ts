@@ -27,7 +27,7 @@ import {
 } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
 import { assertError, mmhIn } from "./cli-support.ts";
-import { assemble, type Rec, rejectsWith, sha256 } from "./support.ts";
+import { assemble, type Rec, rejectsWith, safetensorsOf, sha256 } from "./support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-refs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,18 +35,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 type Tensor = [name: string, dtype: "BF16" | "F32", bytes: Buffer];
 
 function safetensors(tensors: Tensor[]): Buffer {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [name, dtype, bytes] of tensors) {
-    const width = dtype === "F32" ? 4 : 2;
-    header[name] = { dtype, shape: [bytes.length / width], data_offsets: [offset, offset + bytes.length] };
-    offset += bytes.length;
-  }
-  let json = Buffer.from(JSON.stringify(header));
-  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([length, json, ...tensors.map((t) => t[2])]);
+  return safetensorsOf(
+    tensors.map(([name, dtype, bytes]) => [name, dtype, [bytes.length / (dtype === "F32" ? 4 : 2)], bytes]),
+  );
 }
 
 /** `n` F32 weights, about N(0, 0.02). */

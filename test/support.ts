@@ -437,3 +437,21 @@ export function assemble(records: Rec[]): Buffer {
   );
   return Buffer.concat(parts);
 }
+
+/** A tensor for safetensorsOf: name, dtype, shape and its bytes. */
+export type StTensor = readonly [name: string, dtype: string, shape: readonly number[], bytes: Uint8Array];
+
+/** A safetensors file of `tensors`, back to back in the order given (header padded with spaces). */
+export function safetensorsOf(tensors: readonly StTensor[]): Buffer {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, dtype, shape, bytes] of tensors) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+  }
+  let json = Buffer.from(JSON.stringify(header));
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([length, json, ...tensors.map((t) => t[3])]);
+}
