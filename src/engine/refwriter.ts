@@ -93,6 +93,18 @@ function dupeRecord(target: number, chunk: EncodedChunk): EncodedChunk {
   };
 }
 
+/** A DLTA record of `params` and `payload` for the chunk `plain` codes on its own. */
+function deltaRecord(params: Uint8Array, payload: Uint8Array, plain: EncodedChunk): EncodedChunk {
+  return {
+    header: encodeChunkHeader(DELTA_CODEC, params, plain.rawLength, plain.rawCrc, payload.length),
+    payload,
+    codec: DELTA_CODEC,
+    rawLength: plain.rawLength,
+    rawCrc: plain.rawCrc,
+    owned: false,
+  };
+}
+
 // ---- deltas -----------------------------------------------------------------------------------
 
 /** A run of content bytes that maps onto a base file's bytes at a fixed shift. */
@@ -265,14 +277,7 @@ export class DeltaPlan {
         innerParams: coded.header.subarray(CHUNK_HEADER_SIZE),
       });
       if (params.length + coded.payload.length >= raw.length) continue;
-      const record: EncodedChunk = {
-        header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, coded.payload.length),
-        payload: Buffer.from(coded.payload),
-        codec: DELTA_CODEC,
-        rawLength: raw.length,
-        rawCrc: plain.rawCrc,
-        owned: false,
-      };
+      const record = deltaRecord(params, Buffer.from(coded.payload), plain);
       if (size(record) < size(best)) best = record;
     }
     const lowRank = this.#lowRank(raw, base, dtype, where, plain, goal, level, fixed);
@@ -335,14 +340,7 @@ export class DeltaPlan {
     );
     const payload = Buffer.concat(payloads);
     if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
-    return {
-      header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, payload.length),
-      payload,
-      codec: DELTA_CODEC,
-      rawLength: raw.length,
-      rawCrc: plain.rawCrc,
-      owned: false,
-    };
+    return deltaRecord(params, payload, plain);
   }
 
   /** The chunk as a difference from a low-rank prediction (modes 5 to 7), when one pays. */
@@ -381,14 +379,7 @@ export class DeltaPlan {
     );
     const payload = Buffer.concat([fit.factors, coded.payload]);
     if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
-    return {
-      header: encodeChunkHeader(DELTA_CODEC, params, raw.length, plain.rawCrc, payload.length),
-      payload,
-      codec: DELTA_CODEC,
-      rawLength: raw.length,
-      rawCrc: plain.rawCrc,
-      owned: false,
-    };
+    return deltaRecord(params, payload, plain);
   }
 }
 
