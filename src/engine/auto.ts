@@ -304,14 +304,12 @@ export function encodeChoices(
   const rawCrc = choices.length > 1 ? crc32(raw) : undefined;
   /** The smallest record of each codec so far. */
   const smallest = new Map<string, number>();
-  const wanted = (ifBest: readonly string[]) =>
-    best !== undefined &&
-    (ifBest.includes(best.codec) ||
-      ifBest.some(
-        (id) =>
-          (smallest.get(id) ?? Number.POSITIVE_INFINITY) <=
-          storedSize(best as EncodedChunk) * (1 + NEAR_BEST),
-      ));
+  // The winner's own codec passes too: its smallest record is the winner.
+  const wanted = (ifBest: readonly string[]) => {
+    if (best === undefined) return false;
+    const limit = storedSize(best) * (1 + NEAR_BEST);
+    return ifBest.some((id) => (smallest.get(id) ?? Number.POSITIVE_INFINITY) <= limit);
+  };
   for (const choice of choices) {
     if (choice.ifBest !== undefined && !wanted(choice.ifBest)) continue;
     const started = nowMs();
