@@ -16,6 +16,7 @@ import type { EncodedChunk } from "../src/engine/chunk.ts";
 import { type DeltaJob, encodeAgainstBase, estimateBits } from "../src/engine/deltacode.ts";
 import { lowRankModeFor, probeLowRank, roundToFormat } from "../src/engine/lowrank.ts";
 import { WorkerPool } from "../src/engine/pool.ts";
+import { makeDelta } from "../src/engine/refs.ts";
 import { compress, decompress } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
 import { safetensorsOf, sha256 } from "./support.ts";
@@ -114,16 +115,25 @@ describe("deltas against a base: choosing the modes", () => {
       const mode = lowRankModeFor(dtype)!;
       const base = bytesOf(m.base, dtype);
       const pieces = [{ first: 0, rows, cols, matrix: true }];
-      assert.equal(probeLowRank(bytesOf(m.merged, dtype), base, mode, pieces), true, dtype);
-      assert.equal(probeLowRank(bytesOf(m.stepped, dtype), base, mode, pieces), false, dtype);
-      // A piece that is no matrix, or equal to its base, has nothing to look at.
-      assert.equal(probeLowRank(base, base, mode, pieces), false, dtype);
+      // The rank-8 update saves most of its differences' bits; the step, nothing.
+      const merged = bytesOf(m.merged, dtype);
+      const gain = probeLowRank(merged, base, mode, pieces);
+      assert.ok(
+        gain > 0.5 * estimateBits(makeDelta(merged, base, dtype === "F32" ? 4 : 3), dtype === "F32" ? 4 : 2),
+        `${dtype} ${gain}`,
+      );
+      assert.equal(probeLowRank(bytesOf(m.stepped, dtype), base, mode, pieces), 0, dtype);
+      // A piece equal to its base, or no matrix, has nothing to look at.
+      assert.equal(probeLowRank(base, base, mode, pieces), 0, dtype);
       assert.equal(
-        probeLowRank(bytesOf(m.merged, dtype), base, mode, [
-          { first: 0, rows: 1, cols: rows * cols, matrix: false },
-        ]),
-        false,
+        probeLowRank(merged, base, mode, [{ first: 0, rows: 1, cols: rows * cols, matrix: false }]),
+        0,
         dtype,
+      );
+      // A matrix of few rows is left to the fit.
+      assert.equal(
+        probeLowRank(merged, base, mode, [{ first: 0, rows: 32, cols, matrix: true }]),
+        Number.POSITIVE_INFINITY,
       );
     }
   });

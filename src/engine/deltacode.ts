@@ -56,7 +56,7 @@ export interface DeltaJob {
  * estimate's order-0 statistics, so a near tie codes both (docs/ENGINE.md, Deltas against
  * a base: choosing the modes).
  */
-export const SCREEN_MARGIN = 0.15;
+export const SCREEN_MARGIN = 0.05;
 
 /** A DLTA record of `params` and `payload` for the chunk `plain` codes on its own. */
 export function deltaRecord(params: Uint8Array, payload: Uint8Array, plain: EncodedChunk): EncodedChunk {
@@ -152,14 +152,22 @@ export function encodeAgainstBase(
       },
     });
   }
-  const lowRank = lowRankTrial(raw, base, job, plain, coder());
-  if (lowRank) trials.push(lowRank);
   const grouped = groupedTrial(raw, base, job, plain, coder());
-  if (grouped) trials.push(grouped);
-  // Every mode within the margin of the smallest estimate is coded, in the order above
-  // (a later mode replaces an earlier one only when strictly smaller).
   let least = Number.POSITIVE_INFINITY;
-  for (const t of trials) least = Math.min(least, t.bits);
+  for (const t of [...trials, grouped]) if (t) least = Math.min(least, t.bits);
+  // The low-rank fit only where it may come within the margin: its residual is the
+  // subtraction's less what the low-rank term captures, which the quick look bounds.
+  const lowRank = lowRankTrial(raw, base, job, plain, coder(), (gain) => {
+    const subtraction = trials[1]?.bits ?? Number.POSITIVE_INFINITY;
+    return subtraction - gain <= least * (1 + margin);
+  });
+  if (lowRank) {
+    trials.push(lowRank);
+    least = Math.min(least, lowRank.bits);
+  }
+  if (grouped) trials.push(grouped);
+  // Every mode within the margin of the smallest estimate is coded, in the order XOR,
+  // subtraction, low rank, grouped (a later one replaces an earlier only when smaller).
   let best = plain;
   for (const t of trials) {
     if (t.bits > least * (1 + margin)) continue;
@@ -176,11 +184,13 @@ function lowRankTrial(
   job: DeltaJob,
   plain: EncodedChunk,
   code: (diff: Uint8Array, inner: DTypeName | null) => EncodedChunk,
+  mayPay: (gain: number) => boolean,
 ): Trial | undefined {
   const mode = lowRankModeFor(job.dtype);
   const pieces = job.pieces;
   if (mode === undefined || !pieces?.some((p) => p.matrix)) return undefined;
-  if (!probeLowRank(raw, base, mode, pieces)) return undefined;
+  const gain = probeLowRank(raw, base, mode, pieces);
+  if (gain <= 0 || !mayPay(gain)) return undefined;
   const fit = fitLowRank(raw, base, mode, pieces);
   if (!fit) return undefined;
   const width = lowRankWidth(mode);
