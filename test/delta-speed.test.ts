@@ -174,12 +174,13 @@ describe("deltas against a base: on a pool's workers", () => {
   test("compress() with a base: the same bytes with 1, 2 and 3 threads, and they decode", async () => {
     for (const dtype of ["F32", "BF16"] as const) {
       // Each call to matrices() draws afresh: build both files from one draw.
+      // Over 2 MiB of chunks the base holds, so a pool starts (DELTA_POOL_WEIGHT) when it may.
       const a = matrices(384, 256);
-      const b = matrices(256, 128);
+      const b = matrices(1024, 768);
       const file = (x: Float32Array, y: Float32Array) =>
         safetensorsOf([
           ["a.weight", dtype, [384, 256], bytesOf(x, dtype)],
-          ["b.weight", dtype, [256, 128], bytesOf(y, dtype)],
+          ["b.weight", dtype, [1024, 768], bytesOf(y, dtype)],
         ]);
       const base = file(a.base, b.base);
       const tuned = file(a.merged, b.stepped);
@@ -187,7 +188,7 @@ describe("deltas against a base: on a pool's workers", () => {
       writeFileSync(basePath, base);
       const outs = [];
       for (const threads of [1, 2, 3])
-        outs.push(Buffer.from(await compress(tuned, { threads, base: basePath, chunkSize: 32 << 10 })));
+        outs.push(Buffer.from(await compress(tuned, { threads, base: basePath, chunkSize: 128 << 10 })));
       assert.ok(outs[0].length < tuned.length / 2, `${outs[0].length} of ${tuned.length}`);
       assert.equal(sha256(outs[1]), sha256(outs[0]), `${dtype}: 2 threads`);
       assert.equal(sha256(outs[2]), sha256(outs[0]), `${dtype}: 3 threads`);

@@ -149,6 +149,7 @@ export async function* encodeContainer(
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
+  let deltaBytes = 0;
   // Content whose length is known to be worth a hashing thread (hashesApart) starts the
   // pool at its first chunk: the file reader then reads into its slots from the start,
   // instead of the first POOL_AFTER_BYTES being held in copies and copied again into slots
@@ -175,10 +176,14 @@ export async function* encodeContainer(
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      // A chunk of a tensor the base also holds: its coding against the base costs many
-      // times a worker's start, so the pool starts at the first one.
+      // A chunk of a tensor the base also holds costs several times a plain one to code
+      // against the base, so it brings the pool's start nearer by DELTA_POOL_WEIGHT times
+      // its bytes (a small file against its base stays on this thread, which a worker's
+      // start would only slow down).
       const against = deltas?.target(seenBytes - raw.length, raw.length);
-      if (!pool && (seenBytes >= poolAfter || against)) pool = startPool(opts.threads, content, memory);
+      if (against) deltaBytes += raw.length;
+      if (!pool && seenBytes + (DELTA_POOL_WEIGHT - 1) * deltaBytes >= poolAfter)
+        pool = startPool(opts.threads, content, memory);
       // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
       // read straight into a slot (SlotMemory) stays where it is; others are copied in.
       const home = pool?.holderOf(raw);
@@ -261,6 +266,14 @@ export async function* encodeContainer(
     }),
   );
 }
+
+/**
+ * How many times its bytes a chunk coded against a base counts towards POOL_AFTER_BYTES:
+ * 4 starts the pool after 2 MiB of such chunks. Coding one costs 12 to 28 times coding it
+ * alone on one thread (bench/results/deltas.md), but a worker's start took longer than the
+ * three chunks of a 1.5 MB file on a loaded machine (bench/results/base-speed.md).
+ */
+const DELTA_POOL_WEIGHT = 4;
 
 /** Encode a chunk on this thread; the time spent on losing choices counts as choosing. */
 function settledInline(
