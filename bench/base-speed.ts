@@ -118,10 +118,12 @@ for (const [label, input, base] of inputs) {
         }
       }
     }
+    const beforeBase = variants.find((v) => v.name === versions[0][0] && v.how === "base")!;
     for (const name of versions.map(([n]) => n)) {
       const alone = variants.find((v) => v.name === name && v.how === "alone")!;
       const withBase = variants.find((v) => v.name === name && v.how === "base")!;
       const ratios = withBase.times.map((t, i) => t / alone.times[i]);
+      const againstBefore = withBase.times.map((t, i) => t / beforeBase.times[i]);
       rows.push([
         label,
         String(threads),
@@ -130,6 +132,7 @@ for (const [label, input, base] of inputs) {
         fmt(median(withBase.times), 0),
         fmt(median(ratios), 1),
         `${fmt(spread(ratios) * 100, 0)}%`,
+        fmt(median(againstBefore), 2),
       ]);
       console.log(rows.at(-1)!.join(" | "));
     }
@@ -182,7 +185,7 @@ const lines = [
   codeLine(),
   `- Before: commit ${commit} (its src/ as committed)`,
   "",
-  `\`compress()\` in memory on each input, on its own and against its base (\`base\`), by the code of commit ${commit} and by this code: the four interleaved, their order rotating from round to round, ${runs} rounds after a warm-up, with one thread and with two. Median milliseconds, and the median over rounds of the ratio of the time with a base to the time on its own (a change of load between rounds cancels out in the ratio). The training-run inputs are those of bench/deltas.ts; the larger case (bench/lib/lowrank-case.ts) is four 1536 x 1024 matrices of real F32 weights from ../shared/data (rounded to BF16 for the BF16 rows), with a rank-16 update merged in, or moved one step of 1e-4 each.`,
+  `\`compress()\` in memory on each input, on its own and against its base (\`base\`), by the code of commit ${commit} and by this code: the four interleaved, their order rotating from round to round, ${runs} rounds after a warm-up, with one thread and with two. Median milliseconds, the median over rounds of the ratio of the time with a base to the time on its own (a change of load between rounds cancels out in the ratio), and the median over rounds of this version's time with a base to the earlier commit's in the same round. The training-run inputs are those of bench/deltas.ts; the larger case (bench/lib/lowrank-case.ts) is four 1536 x 1024 matrices of real F32 weights from ../shared/data (rounded to BF16 for the BF16 rows), with a rank-16 update merged in, or moved one step of 1e-4 each.`,
   "",
   table(
     [
@@ -193,6 +196,7 @@ const lines = [
       "--base ms",
       "--base / on its own",
       "spread of the ratios (IQR/median)",
+      "--base ms / before's, same round (median)",
     ],
     rows,
   ),

@@ -119,7 +119,7 @@ export function encodeAgainstBase(
   const bits = dtype ? dtypeByName(dtype)?.bits : undefined;
   const width = bits === 16 && raw.length % 2 === 0 ? 2 : bits === 32 && raw.length % 4 === 0 ? 4 : 1;
   // Differences of 2- and 4-byte elements are integers, best split into byte planes.
-  const inner: DTypeName | null = width === 2 ? "U16" : width === 4 ? "U32" : dtype;
+  const inner: DTypeName | null = bits === 16 ? "U16" : bits === 32 ? "U32" : dtype;
   // Each mode has its choices of codec to itself (the groups of mode 8 to 10 share theirs).
   const coder = () => {
     const stats: AutoStats = { choiceMs: 0 };
