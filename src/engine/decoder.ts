@@ -1,5 +1,5 @@
 import { codecById } from "../codecs/registry.ts";
-import { ByteQueue, dispose } from "../common/bytes.ts";
+import { ByteQueue, copyBytes, dispose } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
 import {
@@ -311,7 +311,7 @@ export function decodeHere(
     const into = slot.bytes.subarray(0, rawLength);
     const raw = decodeChunk(codec, params, payload, rawLength, record.rawCrc, where, into);
     if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
-      into.set(raw);
+      copyBytes(into, raw);
       if (codecById(codec).decodesToOwn) dispose(raw, true); // a codec's own output, copied now
     }
     return Promise.resolve(slot);
