@@ -140,7 +140,7 @@ export async function* decodeContainer(
         yield inPlace(raw, output, at);
         return;
       }
-      yield borrowed || !slot ? raw : Buffer.from(raw);
+      yield borrowed || !slot ? raw : copyOf(raw);
     }
     async function* settled({ slot, rawLength }: Decoded): AsyncGenerator<Uint8Array> {
       yield* release(slot.bytes.subarray(0, rawLength), slot);
@@ -274,8 +274,15 @@ export async function* decodeContainer(
 /** `raw` at byte `at` of `output`: copied there, unless it was decoded there. */
 function inPlace(raw: Uint8Array, output: Uint8Array, at: number): Uint8Array {
   const place = output.subarray(at, at + raw.length);
-  if (raw.buffer !== output.buffer || raw.byteOffset !== place.byteOffset) place.set(raw);
+  if (raw.buffer !== output.buffer || raw.byteOffset !== place.byteOffset) copyBytes(place, raw);
   return place;
+}
+
+/** A copy of `bytes` (a slot's, in shared memory) in memory of its own. */
+function copyOf(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.length);
+  copyBytes(copy, bytes);
+  return copy;
 }
 
 /** A record's fields the pool's decoding takes. */
