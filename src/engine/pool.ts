@@ -14,6 +14,7 @@
  * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
 import type { Worker } from "node:worker_threads";
+import { copyBytes } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { Choice } from "./auto.ts";
@@ -187,7 +188,7 @@ export class WorkerPool {
   /** A held slot holding a copy of `bytes`. */
   copyIn(bytes: Uint8Array): Slot {
     const slot = this.slot(bytes.length);
-    slot.bytes.set(bytes);
+    copyBytes(slot.bytes, bytes);
     return slot;
   }
 

@@ -6,7 +6,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
-import { dispose } from "../common/bytes.ts";
+import { copyBytes, dispose } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
@@ -149,7 +149,7 @@ function handle(request: WorkerRequest): WorkerReply {
         into,
       );
       if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
-        into.set(raw);
+        copyBytes(into, raw);
         if (codecById(request.codec).decodesToOwn) dispose(raw, true); // a codec's own output, copied now
       }
       return { id, ok: true, op: "decode" };
