@@ -91,6 +91,54 @@ function entropyBits(hist: Uint32Array): number {
   return bits;
 }
 
+/**
+ * Package-merge as the textbook writes it (branches, a leaf flag per item, leaves counted
+ * again on the way back), with huffman.ts's tie-breaking: leaves sorted by (count,
+ * symbol), a leaf before a package of the same weight. codeLengths must give the same
+ * lengths, not only lengths as good: they decide the bytes written.
+ */
+function packageMergeLengths(hist: Uint32Array, maxBits: number): Uint8Array {
+  const lengths = new Uint8Array(256);
+  const symbols: number[] = [];
+  for (let s = 0; s < 256; s++) if (hist[s] > 0) symbols.push(s);
+  const m = symbols.length;
+  if (m <= 2) {
+    for (const s of symbols) lengths[s] = 1;
+    return lengths;
+  }
+  symbols.sort((a, b) => hist[a] - hist[b] || a - b);
+  const weights = symbols.map((s) => hist[s]);
+  const leafFlags: number[][] = [weights.map(() => 1)];
+  let prev = [...weights];
+  for (let level = 1; level < maxBits; level++) {
+    const packages = prev.length >> 1;
+    const cur: number[] = [];
+    const flags: number[] = [];
+    let li = 0;
+    let pi = 0;
+    while (li < m || pi < packages) {
+      if (pi >= packages || (li < m && weights[li] <= prev[2 * pi] + prev[2 * pi + 1])) {
+        cur.push(weights[li++]);
+        flags.push(1);
+      } else {
+        cur.push(prev[2 * pi] + prev[2 * pi + 1]);
+        flags.push(0);
+        pi++;
+      }
+    }
+    leafFlags.push(flags);
+    prev = cur;
+  }
+  let take = 2 * m - 2;
+  for (let level = maxBits - 1; level >= 0; level--) {
+    let leaves = 0;
+    for (let k = 0; k < take; k++) leaves += leafFlags[level][k];
+    for (let i = 0; i < leaves; i++) lengths[symbols[i]]++;
+    take = 2 * (take - leaves);
+  }
+  return lengths;
+}
+
 /** Plain (unlimited) Huffman code lengths, for reference. */
 function referenceLengths(hist: Uint32Array): number[] {
   type Node = { w: number; leaves: number[] };
@@ -234,6 +282,29 @@ describe("huffman: code lengths", () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  it("gives the textbook package-merge's lengths, ties and the 11-bit limit included", () => {
+    const cases = fc.oneof(
+      fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 256, maxLength: 256 }),
+      fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { minLength: 256, maxLength: 256 }),
+      // Fibonacci-like and power-law counts: the limit binds.
+      fc
+        .integer({ min: 3, max: 256 })
+        .map((m) => Array.from({ length: 256 }, (_, i) => (i < m ? 2 ** Math.min(31, i) : 0))),
+      fc
+        .array(fc.integer({ min: 0, max: 30 }), { minLength: 256, maxLength: 256 })
+        .map((es) => es.map((e) => Math.floor(1.9 ** e))),
+    );
+    fc.assert(
+      fc.property(cases, (counts) => {
+        const hist = Uint32Array.from(counts);
+        const lengths = new Uint8Array(256);
+        codeLengths(hist, lengths);
+        assert.deepEqual(lengths, packageMergeLengths(hist, HUFFMAN_MAX_BITS));
+      }),
+      { numRuns: 400 },
     );
   });
 

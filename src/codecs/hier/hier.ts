@@ -192,8 +192,17 @@ export function estimateLayout(sample: Uint8Array, layout: Layout, head: number)
 
 interface CodedStream {
   method: number;
-  bytes: Uint8Array;
+  /** The coded length: bytes.length once coded. */
+  size: number;
+  /**
+   * The coded bytes; undefined for a Huffman stream until it is the one kept: its exact
+   * size comes from the histogram (huffmanSizeFromHistogram), so the zstd trials compare
+   * against it without coding it, and a stream zstd wins is never Huffman-coded.
+   */
+  bytes: Uint8Array | undefined;
 }
+
+const coded = (method: number, bytes: Uint8Array): CodedStream => ({ method, size: bytes.length, bytes });
 
 const ZSTD_PROBE = 16 << 10;
 
@@ -321,13 +330,13 @@ const ZSTD_LEVEL_TRY = 0.95;
 function zstdWhole(stream: Uint8Array, level: number, best: CodedStream): CodedStream {
   if (level <= 1 || level >= CONTEXT_LEVEL || stream.length < ZSTD_WINDOWS_FROM) {
     const z = zstd(stream, level);
-    return z.length < best.bytes.length ? { method: METHOD_ZSTD, bytes: z } : best;
+    return z.length < best.size ? coded(METHOD_ZSTD, z) : best;
   }
   const fast = zstd(stream, 1);
-  let chosen = fast.length < best.bytes.length ? { method: METHOD_ZSTD, bytes: fast } : best;
-  if (fast.length < best.bytes.length * ZSTD_LEVEL_TRY) {
+  let chosen = fast.length < best.size ? coded(METHOD_ZSTD, fast) : best;
+  if (fast.length < best.size * ZSTD_LEVEL_TRY) {
     const z = zstd(stream, level);
-    if (z.length < chosen.bytes.length) chosen = { method: METHOD_ZSTD, bytes: z };
+    if (z.length < chosen.size) chosen = coded(METHOD_ZSTD, z);
   }
   return chosen;
 }
@@ -383,7 +392,7 @@ function codeStream(
   tryZstd: boolean,
   counts?: Uint32Array,
   alwaysZstd = false,
-): CodedStream {
+): { method: number; bytes: Uint8Array } {
   const n = stream.length;
   let best: CodedStream | undefined;
   let hist: Uint32Array | undefined;
@@ -393,7 +402,7 @@ function codeStream(
     const at = (n >> 1) & ~7;
     const sample = stream.subarray(at, at + RANDOM_SAMPLE);
     if (entropyBits(histogram(sample), sample.length) / sample.length > RANDOM_BITS) {
-      best = { method: METHOD_STORED, bytes: stream };
+      best = coded(METHOD_STORED, stream);
     }
   }
   if (!best) {
@@ -402,16 +411,17 @@ function codeStream(
     for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
     if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
     structured = tryZstd && !alwaysZstd && locallyStructured(stream, hist);
+    const huffmanSize = huffmanSizeFromHistogram(hist);
     best =
-      huffmanSizeFromHistogram(hist) < n
-        ? { method: METHOD_HUFFMAN, bytes: huffmanEncode(stream, hist) }
-        : { method: METHOD_STORED, bytes: stream };
+      huffmanSize < n
+        ? { method: METHOD_HUFFMAN, size: huffmanSize, bytes: undefined }
+        : coded(METHOD_STORED, stream);
     // Conditioning each symbol on the previous one saves ~1% on real exponent streams at
     // about half the encode speed (bench/results/huffman.md): worth it only for ratio.
     if (best.method === METHOD_HUFFMAN && level >= CONTEXT_LEVEL) {
       const context = huffmanEncodeContext(stream);
-      if (context[0] === BLOCK_CONTEXT && context.length < best.bytes.length) {
-        best = { method: METHOD_CONTEXT, bytes: context };
+      if (context[0] === BLOCK_CONTEXT && context.length < best.size) {
+        best = coded(METHOD_CONTEXT, context);
       }
     }
   }
@@ -424,20 +434,22 @@ function codeStream(
   if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE))) && n > 0) {
     if (alwaysZstd) {
       const z = zstd(stream, level);
-      if (z.length < best.bytes.length) best = { method: METHOD_ZSTD, bytes: z };
+      if (z.length < best.size) best = coded(METHOD_ZSTD, z);
     } else best = zstdWhole(stream, level, best);
   } else if (tryZstd) {
     let whole = false;
     if (repeatsWorthAProbe(stream)) {
       const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
-      whole = zstd(probe, 1).length / probe.length < (best.bytes.length / n) * 0.97;
+      whole = zstd(probe, 1).length / probe.length < (best.size / n) * 0.97;
     }
     // Statistics that change along the stream: zstd's per-block tables may win.
     // (A stream taken as random from its sample is not.)
     if (!whole && hist !== undefined) whole = blockTableShare(stream) * windows < ZSTD_BLOCK_SHARE;
     if (whole) best = zstdWhole(stream, level, best);
   }
-  return best;
+  if (best.bytes !== undefined) return { method: best.method, bytes: best.bytes };
+  if (hist === undefined) throw new MmhError("E_INTERNAL", "HIER: a Huffman stream without its counts");
+  return { method: best.method, bytes: huffmanEncode(stream, hist) };
 }
 
 export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): EncodedPayload {

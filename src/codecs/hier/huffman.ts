@@ -102,11 +102,16 @@ export function histogram(symbols: Uint8Array): Uint32Array {
 // Code lengths: package-merge
 
 const pmSorted = new Uint16Array(256);
-const pmWeights = new Float64Array(256);
+const pmWeights = new Float64Array(257);
+const pmKeys = new Float64Array(256);
 const pmListA = new Float64Array(512);
 const pmListB = new Float64Array(512);
-/** For each level, which items of the merged list are leaves (1) or packages (0). */
-const pmLeaf = new Uint8Array(MAX_BITS * 512);
+/** Items per level in pmLeaves: a list holds at most 2 * 256 - 1 items, plus the count before any. */
+const PM_STRIDE = 512;
+/** For each level, the number of leaves among its first k items, at level * PM_STRIDE + k. */
+const pmLeaves = new Uint16Array(MAX_BITS * PM_STRIDE);
+/** How many levels chose exactly k leaves. */
+const pmChosen = new Uint8Array(257);
 
 /**
  * Optimal code lengths limited to 11 bits (package-merge) for the symbols with a nonzero
@@ -118,7 +123,10 @@ const pmLeaf = new Uint8Array(MAX_BITS * 512);
  * leaves with the pairs ("packages") of the level below. The first 2m - 2 items of the
  * top level are the chosen ones; walking back down, each chosen leaf adds one to its
  * symbol's length and each chosen package selects two items of the level below. Since
- * leaves keep their order in every list, only a leaf count per level is needed.
+ * leaves keep their order in every list, only a leaf count per level is needed: each
+ * level keeps the count of leaves among its first k items for every k, and the i-th
+ * lightest symbol's length is the number of levels whose chosen items hold more than i
+ * leaves.
  */
 export function codeLengths(hist: ArrayLike<number>, lengths: Uint8Array): number {
   const maxBits = MAX_BITS;
@@ -131,7 +139,7 @@ export function codeLengths(hist: ArrayLike<number>, lengths: Uint8Array): numbe
     return m;
   }
   // Sort the used symbols by (count, symbol), as one numeric key each.
-  const keys = new Float64Array(m);
+  const keys = pmKeys.subarray(0, m);
   for (let i = 0; i < m; i++) keys[i] = hist[pmSorted[i]] * 256 + pmSorted[i];
   keys.sort();
   for (let i = 0; i < m; i++) {
@@ -144,39 +152,50 @@ export function codeLengths(hist: ArrayLike<number>, lengths: Uint8Array): numbe
   let cur = pmListB;
   for (let i = 0; i < m; i++) {
     prev[i] = pmWeights[i];
-    pmLeaf[i] = 1;
+    pmLeaves[i] = i;
   }
+  pmLeaves[m] = m;
   let prevLength = m;
   for (let level = 1; level < maxBits; level++) {
     const packages = prevLength >> 1;
-    const base = level * 512;
+    const base = level * PM_STRIDE;
+    // Infinite weights past the leaves and the packages make the merge branch-free: the
+    // smaller weight is taken, a leaf on a tie. (An odd last item of the level below is
+    // in no package, and is overwritten by the sentinel.)
+    pmWeights[m] = Number.POSITIVE_INFINITY;
+    prev[2 * packages] = Number.POSITIVE_INFINITY;
+    prev[2 * packages + 1] = Number.POSITIVE_INFINITY;
     let li = 0;
     let pi = 0;
-    let k = 0;
-    while (li < m || pi < packages) {
-      if (pi >= packages || (li < m && pmWeights[li] <= prev[2 * pi] + prev[2 * pi + 1])) {
-        cur[k] = pmWeights[li++];
-        pmLeaf[base + k] = 1;
-      } else {
-        cur[k] = prev[2 * pi] + prev[2 * pi + 1];
-        pmLeaf[base + k] = 0;
-        pi++;
-      }
-      k++;
+    const items = m + packages;
+    pmLeaves[base] = 0;
+    for (let k = 0; k < items; k++) {
+      const leaf = pmWeights[li];
+      const pair = prev[2 * pi] + prev[2 * pi + 1];
+      const isLeaf = leaf <= pair ? 1 : 0;
+      cur[k] = Math.min(leaf, pair);
+      li += isLeaf;
+      pi += 1 - isLeaf;
+      pmLeaves[base + k + 1] = li;
     }
-    prevLength = k;
+    prevLength = items;
     const t = prev;
     prev = cur;
     cur = t;
   }
   // Walk back from the top level: the first 2m - 2 items are the chosen ones.
+  pmChosen.fill(0, 0, m + 1);
   let take = 2 * m - 2;
   for (let level = maxBits - 1; level >= 0; level--) {
-    const base = level * 512;
-    let leaves = 0;
-    for (let k = 0; k < take; k++) leaves += pmLeaf[base + k];
-    for (let i = 0; i < leaves; i++) lengths[pmSorted[i]]++;
+    const leaves = pmLeaves[level * PM_STRIDE + take];
+    pmChosen[leaves]++;
     take = 2 * (take - leaves);
+  }
+  // The i-th lightest symbol is chosen at every level that chose more than i leaves.
+  let atMost = 0;
+  for (let i = 0; i < m; i++) {
+    atMost += pmChosen[i];
+    lengths[pmSorted[i]] = maxBits - atMost;
   }
   return m;
 }
