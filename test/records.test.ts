@@ -1,9 +1,13 @@
 /**
  * HIER layout 19 (docs/FORMAT.md §6.2): records of W bytes split into W byte planes. The
- * layout round-trips at every width and head, and hostile headers are refused with their
- * codes.
+ * layout round-trips at every width and head, hostile headers are refused with their
+ * codes, the record detector (src/engine/records.ts) finds W in record data and nothing in
+ * data without records, and `auto` codes record data with it, the same way on any number
+ * of threads.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { crc32 } from "node:zlib";
 import { hierCodec, hierDecode, hierEncode } from "../src/codecs/hier/hier.ts";
@@ -16,8 +20,11 @@ import {
   recordWidthAllowed,
 } from "../src/codecs/hier/layouts.ts";
 import { MmhError } from "../src/common/errors.ts";
-import { rng } from "../src/tools/gen.ts";
-import { noiseBytes } from "./support.ts";
+import { chooseCodecs } from "../src/engine/auto.ts";
+import { recordWidth } from "../src/engine/records.ts";
+import { compress, decompress } from "../src/index.ts";
+import { fillWeights, rng } from "../src/tools/gen.ts";
+import { noiseBytes, structureOf } from "./support.ts";
 
 /** n floats serialised as dlib does: control byte, 3 mantissa bytes, exponent control, exponent. */
 function serialisedFloats(n: number, seed: number): Buffer {
@@ -34,6 +41,42 @@ function serialisedFloats(n: number, seed: number): Buffer {
   }
   return out;
 }
+
+/** Rows of a table, W bytes each: a counter, a small category, float32 columns, 1-byte flags. */
+function tableRows(n: number, width: number, seed: number): Buffer {
+  const next = rng(seed);
+  const out = Buffer.alloc(width * n);
+  for (let i = 0; i < n; i++) {
+    const at = width * i;
+    out.writeUInt16LE((1000 + i) & 0xffff, at);
+    out[at + 2] = Math.floor(next() * 5);
+    let c = 3;
+    for (; c + 4 <= width; c += 4) out.writeFloatLE((next() - 0.5) * 10 ** (c % 3), at + c);
+    for (; c < width; c++) out[at + c] = next() < 0.9 ? 1 : 0;
+  }
+  return out;
+}
+
+/** A smooth RGB image: three interleaved channels of 1-byte samples (W = 3). */
+function rgb(pixels: number, seed: number): Buffer {
+  const next = rng(seed);
+  const out = Buffer.alloc(3 * pixels);
+  let r = 128;
+  let g = 64;
+  let b = 200;
+  for (let i = 0; i < pixels; i++) {
+    r = (r + Math.round((next() - 0.5) * 6) + 256) & 255;
+    g = (g + Math.round((next() - 0.5) * 4) + 256) & 255;
+    b = (b + Math.round((next() - 0.5) * 2) + 256) & 255;
+    out[3 * i] = r;
+    out[3 * i + 1] = g;
+    out[3 * i + 2] = b;
+  }
+  return out;
+}
+
+const f32Weights = (n: number, seed: number) => fillWeights(n / 1000, 1000, 0.02, rng(seed), "F32");
+const bf16Weights = (n: number, seed: number) => fillWeights(n / 1000, 1000, 0.02, rng(seed), "BF16");
 
 function codeOf(work: () => unknown): string {
   try {
@@ -148,5 +191,66 @@ describe("layout 19, records", () => {
       codeOf(() => hierDecode(damaged, raw.length)),
       "E_CHECKSUM",
     );
+  });
+});
+
+describe("record detection", () => {
+  test("finds W in record data", () => {
+    assert.equal(recordWidth(serialisedFloats(100_000, 1)), 6);
+    assert.equal(recordWidth(rgb(200_000, 2)), 3);
+    for (const w of [5, 7, 12, 24])
+      assert.equal(recordWidth(tableRows(Math.floor(400_000 / w), w, w)), w, `W = ${w}`);
+  });
+
+  test("finds nothing in noise, prose, float weights or 2-, 4- and 8-byte integers", () => {
+    assert.equal(recordWidth(noiseBytes(600_000, 4)), undefined);
+    const prose = Buffer.concat(
+      ["README.md", "docs/FORMAT.md", "docs/ENGINE.md"].map((f) =>
+        readFileSync(join(import.meta.dirname, "..", f)),
+      ),
+    );
+    assert.ok(prose.length > 64 << 10);
+    assert.equal(recordWidth(prose), undefined);
+    assert.equal(recordWidth(f32Weights(150_000, 6)), undefined);
+    assert.equal(recordWidth(bf16Weights(300_000, 6)), undefined);
+    assert.equal(recordWidth(tableRows(75_000, 8, 7)), undefined);
+    const ints = Buffer.alloc(600_000);
+    for (let i = 0; i < 150_000; i++) ints.writeUInt32LE((i * 7919) % 100_000, 4 * i);
+    assert.equal(recordWidth(ints), undefined);
+    assert.equal(recordWidth(serialisedFloats(10, 1)), undefined, "too small to say");
+  });
+});
+
+describe("auto with records", () => {
+  test("a raw chunk of records gets the records candidate, coded whole when it wins", () => {
+    const raw = serialisedFloats(90_000, 8);
+    for (const goal of ["balanced", "ratio"] as const) {
+      const choices = chooseCodecs(raw, null, goal, undefined, { choiceMs: 0 });
+      assert.ok(
+        choices.some((c) => c.layout === planesKey(6)),
+        `${goal}: ${JSON.stringify(choices)}`,
+      );
+    }
+    // Not for a declared dtype, nor for the speed goal.
+    assert.ok(
+      !chooseCodecs(raw, "BF16", "balanced", undefined, { choiceMs: 0 }).some((c) => isRecordsKey(c.layout)),
+    );
+    assert.ok(
+      !chooseCodecs(raw, null, "speed", undefined, { choiceMs: 0 }).some((c) => isRecordsKey(c.layout)),
+    );
+  });
+
+  test("a raw file of records: smaller than the byte groupings, and the same on any number of threads", async () => {
+    // 3 MiB: past the size from which raw regions are segmented (src/formats/detect.ts).
+    const raw = Buffer.concat([serialisedFloats(450_000, 9), rgb(150_000, 10)]);
+    const one = await compress(raw, { threads: 1 });
+    const two = await compress(raw, { threads: 2 });
+    assert.ok(Buffer.from(one).equals(Buffer.from(two)));
+    assert.ok(Buffer.from(await decompress(one)).equals(raw));
+    const structure = structureOf(one);
+    assert.ok(structure.some((line) => line.startsWith("HIER layout 19 (records)")));
+    const grouping = (layout: number) =>
+      hierEncode(raw, { layout, level: 3 }).payload.length + structure.length * 40;
+    assert.ok(one.length < Math.min(grouping(4), grouping(5)), `${one.length}`);
   });
 });
