@@ -32,6 +32,42 @@ const OVER_GROUPING_ABS = 0.02;
 
 const matches = new Int32Array(RECORDS_MAX + 1);
 const sorted = new Int32Array(RECORDS_MAX);
+/**
+ * A window and three copies of it shifted by 1, 2 and 3 bytes, as 32-bit words: the word
+ * of bytes i-d..i-d+3 is shifted[d mod 4][i/4 - floor(d/4)] (i a multiple of 4), so four
+ * byte pairs are compared per word.
+ */
+const SHIFTED_BYTES = WINDOW + RECORDS_MAX + 8;
+const shiftedBytes = Array.from({ length: 4 }, () => new Uint8Array(SHIFTED_BYTES));
+const shifted = shiftedBytes.map((b) => new Uint32Array(b.buffer));
+
+/** Adds to `matches` how often bytes d apart are equal, for d = 1..RECORDS_MAX, over raw[from..from+size). */
+function countMatches(raw: Uint8Array, from: number, size: number): number {
+  // Byte j of copy r is raw[from - RECORDS_MAX + j - r]: word k of copy 0 starts at byte
+  // 4k of the window (counted from RECORDS_MAX bytes before `from`).
+  const lead = RECORDS_MAX;
+  const length = size + lead;
+  for (let r = 0; r < 4; r++) {
+    const b = shiftedBytes[r];
+    b.fill(0);
+    b.set(raw.subarray(from - lead, from - lead + length), r);
+  }
+  const words = length >>> 2;
+  const first = lead >>> 2;
+  const a = shifted[0];
+  for (let d = 1; d <= RECORDS_MAX; d++) {
+    const s = shifted[d & 3];
+    const back = d >>> 2;
+    let nonzero = 0;
+    for (let k = first; k < words; k++) {
+      const x = a[k] ^ s[k - back];
+      // One bit per non-zero byte of x, summed into the top byte.
+      nonzero += Math.imul(((((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) & 0x80808080) >>> 7, 0x01010101) >>> 24;
+    }
+    matches[d] += 4 * (words - first) - nonzero;
+  }
+  return 4 * (words - first);
+}
 
 /**
  * The record width W of a chunk (3..32, not 4 or 8) when its bytes W apart match clearly
@@ -39,20 +75,12 @@ const sorted = new Int32Array(RECORDS_MAX);
  * chunk too small to say. Depends on the bytes alone.
  */
 export function recordWidth(raw: Uint8Array): number | undefined {
-  const windows = raw.length >= 4 * WINDOW ? [raw.length >> 2, (raw.length * 3) >> 2] : [0];
-  const size = Math.min(WINDOW, raw.length - windows[0]);
+  const windows = raw.length >= 4 * WINDOW ? [raw.length >> 2, (raw.length * 3) >> 2] : [RECORDS_MAX];
+  const size = Math.min(WINDOW, raw.length - windows[0]) & ~3;
   if (size < 16 * RECORDS_MAX) return undefined;
   matches.fill(0);
   let pairs = 0;
-  for (const start of windows) {
-    const end = start + size;
-    for (let d = 1; d <= RECORDS_MAX; d++) {
-      let m = 0;
-      for (let i = start + RECORDS_MAX; i < end; i++) m += raw[i] === raw[i - d] ? 1 : 0;
-      matches[d] += m;
-    }
-    pairs += size - RECORDS_MAX;
-  }
+  for (const start of windows) pairs += countMatches(raw, start, size);
   sorted.set(matches.subarray(1));
   sorted.sort();
   const background = sorted[RECORDS_MAX >> 1];
