@@ -31,7 +31,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { recordWidth } from "../src/engine/records.ts";
-import { codeLine, root, run, writeReport } from "./lib/commands.ts";
+import { codeLine, root, writeReport } from "./lib/commands.ts";
 import {
   argValue,
   contentionNote,
@@ -212,8 +212,9 @@ const slow = Promise.all([
 for (let r = 0; r < runs; r++) {
   for (const tool of tools.filter((t) => !t.slow)) {
     const m = measured.get(tool)!;
-    m.compressMs.push(run(tool.command, tool.compress(path, outOf(tool))));
-    m.decompressMs.push(run(tool.command, tool.decompress(outOf(tool), backOf(tool))));
+    // Asynchronously, so that the concurrent jobs are fed and their ends seen on time.
+    m.compressMs.push(await runAsync(tool.command, tool.compress(path, outOf(tool))));
+    m.decompressMs.push(await runAsync(tool.command, tool.decompress(outOf(tool), backOf(tool))));
     check(tool);
   }
 }
