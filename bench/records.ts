@@ -18,7 +18,8 @@
  * alike), which the report says.
  *
  * --baseline DIR: another checkout (e.g. the commit before) whose bin/mmh.js is measured
- * the same way, for before/after sizes and times. --out FILE.
+ * the same way, for before/after sizes and times. --bytes N (e.g. 16M): measure the
+ * file's first N bytes instead of all of it, for a shorter run. --out FILE.
  *
  * Input, in .bench-data/records/ (git-ignored, never committed): Debian's libdlib-data
  * 19.24+dfsg-1 (`apt-get download`, the .deb's sha256 checked), unpacked with dpkg-deb,
@@ -27,7 +28,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { recordWidth } from "../src/engine/records.ts";
@@ -39,6 +40,7 @@ import {
   fmt,
   machineLines,
   median,
+  parseSizeArg,
   table,
   zstdCliVersion,
 } from "./lib/report.ts";
@@ -52,6 +54,8 @@ const FILE_SHA256 = "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b1
 
 const baselineDir = argValue("--baseline");
 const runs = Number(argValue("--runs") ?? 3);
+const prefixArg = argValue("--bytes");
+const prefix = prefixArg === undefined ? undefined : parseSizeArg(prefixArg);
 const outFile = argValue("--out") ?? join(root, "bench", "results", "records.md");
 const workDir = join(root, ".bench-data", "records");
 const tmpDir = join(workDir, "out");
@@ -157,8 +161,16 @@ const started = performance.now();
 const waitAtStart = cpuWaitMicros();
 const loadAtStart = loadavg();
 const codeAtStart = codeLine();
-const { path, how } = fetchInput();
-const data = readFileSync(path);
+const fetched = fetchInput();
+const how = fetched.how;
+let path = fetched.path;
+let data = readFileSync(path);
+const fileSha256 = prefix === undefined ? FILE_SHA256 : sha256(data.subarray(0, prefix));
+if (prefix !== undefined) {
+  data = data.subarray(0, prefix);
+  path = join(workDir, `prefix-${prefix}.dat`);
+  writeFileSync(path, data);
+}
 const width = recordWidth(data.subarray(data.length >> 1, (data.length >> 1) + (512 << 10)));
 const widths = [2, 4, ...(width === undefined ? [] : [width])];
 
@@ -185,7 +197,7 @@ const backOf = (tool: Tool) => join(tmpDir, `back.${tools.indexOf(tool)}`);
 function check(tool: Tool): void {
   const m = measured.get(tool)!;
   m.bytes = statSync(outOf(tool)).size;
-  if (sha256(readFileSync(backOf(tool))) !== FILE_SHA256) throw new Error(`ROUND TRIP FAILED: ${tool.label}`);
+  if (sha256(readFileSync(backOf(tool))) !== fileSha256) throw new Error(`ROUND TRIP FAILED: ${tool.label}`);
   rmSync(backOf(tool), { force: true });
   rmSync(outOf(tool), { force: true });
   console.log(`${tool.label}: ${m.bytes} bytes, ${fmt(m.compressMs.at(-1)!, 0)} ms`);
@@ -246,7 +258,9 @@ const rows = [
 const lines = [
   "# Records of W bytes: dlib's shape predictor against zstd and byte grouping + zstd",
   "",
-  ...machineLines(`npx node bench/records.ts${baselineDir ? " --baseline DIR" : ""} --runs ${runs}`),
+  ...machineLines(
+    `npx node bench/records.ts${baselineDir ? " --baseline DIR" : ""} --runs ${runs}${prefixArg ? ` --bytes ${prefixArg}` : ""}`,
+  ),
   codeAtStart,
   ...(baselineDir
     ? [
@@ -254,7 +268,7 @@ const lines = [
       ]
     : []),
   `- zstd CLI: ${zstdCliVersion()}`,
-  `- Input: ${FILE} from Debian's ${PACKAGE} ${VERSION} (${how}; sha256 ${FILE_SHA256.slice(0, 16)}…), ${data.length} bytes`,
+  `- Input: ${FILE} from Debian's ${PACKAGE} ${VERSION} (${how}; sha256 ${FILE_SHA256.slice(0, 16)}…), ${prefix === undefined ? `${data.length} bytes` : `its first ${data.length} bytes (--bytes ${prefixArg})`}`,
   `- Record width the detector finds on the file's middle 512 KiB: ${width ?? "none"}`,
   `- Load average (1, 5, 15 min) at start: ${loadAtStart.map((x) => fmt(x, 2)).join(", ")}; at end: ${loadavg()
     .map((x) => fmt(x, 2))
