@@ -364,7 +364,7 @@ for (const [label, name, baseName, dtype] of [
 lines.push(
   "### What coding against a base costs in time",
   "",
-  `\`compress()\` in memory, one thread, on its own and with \`base\`, interleaved (the first of each pair alternating), ${quick ? 2 : 5} runs after a warm-up; median milliseconds, and the median of the pairs' ratios. With a base the writer codes each chunk that the base holds in every mode (XOR, subtraction, the low-rank fit and the grouped differences, each with auto's choice) and hashes and recognises the base, all on the calling thread.`,
+  `\`compress()\` in memory, one thread, on its own and with \`base\`, interleaved (the first of each pair alternating), ${quick ? 2 : 5} runs after a warm-up; median milliseconds, and the median of the pairs' ratios. With a base the writer hashes and recognises the base, estimates each DLTA mode's size for each chunk that the base holds (XOR, subtraction, the low-rank fit where a look at a sample of rows says it may pay, and the grouped differences) and codes in full, with auto's choice, the modes within 5% of the smallest estimate (docs/ENGINE.md, References and deltas); with one thread, all on the calling thread (with more, on the pool's workers: bench/results/base-speed.md).`,
   "",
   table(
     [

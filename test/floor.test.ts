@@ -305,3 +305,94 @@ describe("larger chunks that LZ codes best are tried with brotli", () => {
     assert.ok(!choices.some((c) => c.id === "BROT" && c.ifBest === undefined));
   });
 });
+
+describe("chunks of one stream: HIER's zstd stream and zstd's record are one candidate", () => {
+  const CHUNK = 512 << 10;
+  const text = generate({ kind: "text", size: 4 * CHUNK });
+  const textChunk = (i: number) => text.subarray(i * CHUNK, (i + 1) * CHUNK);
+  const table = Buffer.from(
+    JSON.stringify(
+      Array.from({ length: 7000 }, (_, i) => ({
+        name: `block.${i % 53}.mlp.${["up", "down", "gate"][i % 3]}_proj.weight`,
+        shape: [(i * 11) % 89, 256],
+        offset: i * 16384,
+      })),
+    ),
+  );
+  /** The old default: HIER (its one stream with zstd), zstd and brotli 4, each coded whole. */
+  const oldBest = (raw: Uint8Array) =>
+    Math.min(
+      size(encodeChunk(raw, hierCodec, 3, null)),
+      size(encodeChunk(raw, zstdCodec, 3, null)),
+      size(encodeChunk(raw, brotliCodec, 4, null)),
+    );
+
+  test("text is coded by zstd records (no HIER zstd stream beside them), never larger than before", () => {
+    for (const raw of [textChunk(2), table]) {
+      assert.ok(raw.length > 96 << 10);
+      const choices = chooseCodecs(raw, null, "balanced", undefined, { choiceMs: 0 });
+      assert.ok(choices.some((c) => c.id === "ZSTD"));
+      assert.ok(!choices.some((c) => c.id === "HIER" && c.layout === undefined && c.level !== -1));
+      const { chunk } = encodeChoices(raw, null, choices);
+      roundTrips(raw, chunk);
+      assert.ok(size(chunk) <= oldBest(raw), `${size(chunk)} against ${oldBest(raw)}`);
+    }
+  });
+
+  test("a zstd level or brotli that the sample rules out clearly is not coded", () => {
+    // Logs whose sample zstd level 1 codes well under level 3 and brotli 4 well over it.
+    const choices = chooseCodecs(textChunk(2), null, "balanced", undefined, { choiceMs: 0 });
+    assert.deepEqual(choices, [{ id: "ZSTD", level: 1 }]);
+    // A JSON table: one zstd level clear of the other, brotli tried after it.
+    const json = chooseCodecs(table, null, "balanced", undefined, { choiceMs: 0 });
+    assert.equal(json.length, 2);
+    assert.equal(json[0].id, "ZSTD");
+    assert.deepEqual(json[1], { id: "BROT", level: 4, ifBest: ["ZSTD"] });
+    const { chunk } = encodeChoices(table, null, json);
+    const zstd = encodeChunk(table, zstdCodec, json[0].level, null);
+    assert.equal(size(chunk), Math.min(size(zstd), size(encodeChunk(table, brotliCodec, 4, null))));
+  });
+
+  test("bytes zstd cannot shrink: zstd and brotli after it, stored", () => {
+    const next = rng(7);
+    const raw = new Uint8Array(CHUNK);
+    for (let i = 0; i < raw.length; i++) raw[i] = Math.floor(next() * 256);
+    const choices = chooseCodecs(raw, null, "balanced", undefined, { choiceMs: 0 });
+    assert.deepEqual(choices, [
+      { id: "ZSTD", level: 3 },
+      { id: "BROT", level: 4, ifBest: ["ZSTD"] },
+    ]);
+    assert.equal(encodeChoices(raw, null, choices).chunk.codec, "NONE");
+  });
+
+  test("bytes HIER splits into fields are not one stream: HIER keeps its own candidate", () => {
+    const next = rng(8);
+    const normal = gaussian(next);
+    const values = new Float32Array(CHUNK / 4);
+    for (let i = 0; i < values.length; i++) values[i] = normal() * 0.02;
+    const choices = chooseCodecs(new Uint8Array(values.buffer), null, "balanced", undefined, { choiceMs: 0 });
+    assert.ok(choices.some((c) => c.id === "HIER" && c.level === 3 && c.layout === undefined));
+    assert.ok(!choices.some((c) => c.id === "HIER" && c.level === -1));
+  });
+
+  test("alike chunks reuse a decision; one whose sample differs is sampled again", () => {
+    const stats: AutoStats = { choiceMs: 0 };
+    const first = chooseCodecs(textChunk(2), null, "balanced", undefined, stats);
+    assert.equal(stats.oneStream?.left, 3);
+    assert.equal(chooseCodecs(textChunk(3), null, "balanced", undefined, stats), first);
+    assert.equal(stats.oneStream?.left, 2);
+    // The decision left out zstd level 3 and brotli: text of other statistics is sampled again.
+    const json = chooseCodecs(table, null, "balanced", undefined, stats);
+    assert.notDeepEqual(json, first);
+    assert.equal(stats.oneStream?.left, 3);
+    assert.ok(stats.choiceMs > 0);
+  });
+
+  test("the choice does not depend on threads: one output for -T 1 and -T 2", async () => {
+    const raw = Buffer.concat([text, table, text.subarray(0, CHUNK)]);
+    const one = await compress(raw, { threads: 1 });
+    const two = await compress(raw, { threads: 2 });
+    assert.deepEqual(Buffer.from(two), Buffer.from(one));
+    assert.deepEqual(Buffer.from(await decompress(one)), raw);
+  });
+});

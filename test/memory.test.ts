@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ByteQueue, dispose } from "../src/common/bytes.ts";
+import { ByteQueue, copyBytes, dispose } from "../src/common/bytes.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
@@ -23,6 +23,65 @@ describe("dispose", () => {
     const shared = new Uint8Array(new SharedArrayBuffer(1 << 20));
     dispose(shared);
     assert.equal(shared.byteLength, 1 << 20, "shared memory is never detached");
+  });
+});
+
+describe("copyBytes", () => {
+  const random = (n: number, seed: number) => {
+    const out = new Uint8Array(n);
+    let x = seed;
+    for (let i = 0; i < n; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      out[i] = x >>> 24;
+    }
+    return out;
+  };
+  // The project's TypeScript lib declares no WebAssembly (as src/codecs/hier/kernels.ts).
+  const { Memory } = (
+    globalThis as unknown as {
+      WebAssembly: { Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer } };
+    }
+  ).WebAssembly;
+  const kinds = {
+    plain: (n: number) => new Uint8Array(n),
+    shared: (n: number) => new Uint8Array(new SharedArrayBuffer(n)),
+    wasm: (n: number) => new Uint8Array(new Memory({ initial: Math.ceil(n / 65536) + 1 }).buffer),
+  };
+  test("writes what TypedArray#set writes, to and from shared, wasm and plain memory, at offsets", () => {
+    for (const [from, makeFrom] of Object.entries(kinds))
+      for (const [to, makeTo] of Object.entries(kinds))
+        for (const length of [0, 100, 4095, 4096, 70_001]) {
+          const bytes = random(length, length + 1);
+          const source = makeFrom(length + 40).subarray(8, 8 + length);
+          source.set(bytes);
+          for (const offset of [0, 13]) {
+            const expected = makeTo(length + 64).subarray(3);
+            expected.fill(0xa5);
+            const actual = makeTo(length + 64).subarray(3);
+            actual.fill(0xa5);
+            expected.set(source, offset);
+            copyBytes(actual, source, offset);
+            assert.deepEqual(actual, expected, `${from} -> ${to}, ${length} bytes at ${offset}`);
+          }
+        }
+  });
+  test("never writes past the target view: a copy that does not fit throws as set() does", () => {
+    const memory = new Uint8Array(new SharedArrayBuffer(20_000)).fill(7);
+    const target = memory.subarray(100, 10_100);
+    const source = random(8_000, 5);
+    assert.throws(() => copyBytes(target, source, 5_000), RangeError);
+    assert.ok(
+      memory.every((b) => b === 7),
+      "nothing written",
+    );
+  });
+  test("overlapping views of one buffer copy as set() does", () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(30_000));
+    shared.set(random(30_000, 9));
+    const expected = Uint8Array.from(shared);
+    expected.set(expected.subarray(0, 20_000), 5_000);
+    copyBytes(shared, shared.subarray(0, 20_000), 5_000);
+    assert.deepEqual(Uint8Array.from(shared), expected);
   });
 });
 

@@ -181,5 +181,13 @@ describe("startPool", () => {
     } finally {
       await coding?.close();
     }
+    // The decoder's pool: one worker fewer than its threads (it decodes a share itself).
+    assert.equal(startPool(2, undefined, undefined, 0), undefined, "no workers and no hash: no pool");
+    const decoding = startPool(2, undefined, undefined, 1);
+    try {
+      assert.equal(decoding?.size, 1);
+    } finally {
+      await decoding?.close();
+    }
   });
 });

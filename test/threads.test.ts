@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
+import { CHUNK_HEADER_SIZE, parseChunkHeader } from "../src/container/format.ts";
+import { decodeContainer, decodeHere, decodeThere } from "../src/engine/decoder.ts";
+import { WorkerPool } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { POOL_AFTER_BYTES } from "../src/engine/schedule.ts";
 import { compress, decompress } from "../src/index.ts";
@@ -50,6 +53,87 @@ describe("worker threads", () => {
   test("threads must be 1 to 256", async () => {
     for (const threads of [0, -1, 1.5, 257]) {
       await assert.rejects(compress(content.subarray(0, 100), { threads }), { code: "E_BAD_OPTION" });
+    }
+  });
+});
+
+describe("the decoder's own share of a pool's records", () => {
+  const content = Buffer.from(generate({ kind: "safetensors", dtype: "BF16", size: 12 << 20, seed: 8 }));
+
+  test("a record decoded here is what a worker decodes; damage is its own error, met in turn", async () => {
+    const packed = Buffer.from(await compress(content, { threads: 1 }));
+    const reader = await MmhReader.open(bufferSource(packed));
+    const pool = new WorkerPool(1);
+    try {
+      for (const i of [0, 5, reader.chunks.length - 1]) {
+        const entry = reader.chunks[i];
+        const record = packed.subarray(entry.recordOffset, entry.recordOffset + entry.recordLength);
+        const header = parseChunkHeader(record.subarray(0, CHUNK_HEADER_SIZE), `chunk ${i}`);
+        const params = record.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + header.paramsLength);
+        const payload = record.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
+        const here = await decodeHere(pool, header, params, payload, `chunk ${i}`);
+        const there = await decodeThere(pool, header, params, payload, `chunk ${i}`);
+        const expected = content.subarray(entry.rawOffset, entry.rawOffset + entry.rawLength);
+        assert.ok(
+          Buffer.from(here.bytes.subarray(0, entry.rawLength)).equals(expected),
+          `chunk ${i} decoded here`,
+        );
+        assert.ok(
+          Buffer.from(there.bytes.subarray(0, entry.rawLength)).equals(expected),
+          `chunk ${i} on a worker`,
+        );
+        here.release();
+        there.release();
+        const damaged = Buffer.from(payload);
+        damaged[damaged.length >> 1] ^= 0x10;
+        const failed = decodeHere(pool, header, params, damaged, `chunk ${i}`);
+        await assert.rejects(failed, (error: unknown) => {
+          assert.ok(isMmhError(error), String(error));
+          assert.match(error.code, /^E_(CHECKSUM|CORRUPT)$/);
+          assert.match(error.message, new RegExp(`chunk ${i}\\b`));
+          return true;
+        });
+      }
+      // Every slot came back: the next records reuse them rather than adding more.
+      const before = pool.slot(1);
+      before.release();
+      const again = pool.slot(1);
+      assert.equal(again, before);
+      again.release();
+    } finally {
+      await pool.close();
+      await reader.close();
+    }
+  });
+
+  test("two threads fed slowly, so the worker is up: same content, and the first damaged record is the error", async () => {
+    const packed = Buffer.from(await compress(content, { codec: "zstd", threads: 1 }));
+    const reader = await MmhReader.open(bufferSource(packed));
+    const chunks = reader.chunks;
+    await reader.close();
+    // The pool starts after POOL_AFTER_BYTES; a pause there lets its worker load.
+    const pause = chunks.find((c) => c.rawOffset >= POOL_AFTER_BYTES)!.recordOffset;
+    async function* slowly(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+      yield bytes.subarray(0, pause);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (let at = pause; at < bytes.length; at += 64 << 10) yield bytes.subarray(at, at + (64 << 10));
+    }
+    const decode = async (bytes: Uint8Array) => {
+      const out: Uint8Array[] = [];
+      for await (const piece of decodeContainer(slowly(bytes), { threads: 2 })) out.push(Buffer.from(piece));
+      return Buffer.concat(out);
+    };
+    assert.ok((await decode(packed)).equals(content));
+    // Two records in a row past the pause: one of them is decoded here, one on the worker.
+    const k = chunks.length - 4;
+    for (const first of [k, k + 1]) {
+      const damaged = Buffer.from(packed);
+      for (const i of [first, k + 2]) damaged[chunks[i].recordOffset + chunks[i].recordLength - 10] ^= 0x55;
+      await assert.rejects(decode(damaged), (error: unknown) => {
+        assert.ok(isMmhError(error), String(error));
+        assert.match(error.message, new RegExp(`offset ${chunks[first].recordOffset}\\b`));
+        return true;
+      });
     }
   });
 });

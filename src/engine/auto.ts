@@ -5,8 +5,8 @@
 
 import { crc32 } from "node:zlib";
 import { brotliCodec } from "../codecs/brotli.ts";
-import { hierCodec } from "../codecs/hier/hier.ts";
-import { isRecordsKey, layoutForDType, planesKey } from "../codecs/hier/layouts.ts";
+import { detectLayout, estimateLayout, hierCodec } from "../codecs/hier/hier.ts";
+import { isRecordsKey, LAYOUTS, layoutForDType, planesKey } from "../codecs/hier/layouts.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
 import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
@@ -122,6 +122,14 @@ export interface AutoStats {
    * only repeat the answer.
    */
   reuse?: { dtype: DTypeName | null; choices: Choice[]; left: number };
+  /** The same for chunks of one stream (chooseOneStream), with the sample's estimate and repeat share. */
+  oneStream?: {
+    dtype: DTypeName | null;
+    choices: Choice[];
+    left: number;
+    estimate: number;
+    guarded: boolean;
+  };
 }
 
 /**
@@ -189,6 +197,10 @@ export function chooseCodecs(
   stats: AutoStats,
   period: PeriodInfo | null = findPeriod(raw),
 ): Choice[] {
+  if (goal === "balanced" && level === undefined && raw.length > WHOLE && !periodic(raw, period)) {
+    const one = chooseOneStream(raw, dtype, stats);
+    if (one) return one;
+  }
   const chosen = chooseCore(raw, dtype, goal, level, stats, period);
   const qualities = LARGE_BROTLI[goal];
   if (raw.length <= WHOLE || qualities === undefined || level !== undefined) return chosen;
@@ -203,6 +215,105 @@ export function chooseCodecs(
   ];
 }
 
+const periodic = (raw: Uint8Array, period: PeriodInfo | null) =>
+  period !== null && period.periodicLength >= raw.length * 0.9;
+
+/**
+ * Levels of zstd on one-stream chunks: a level is left out when the other's sample is
+ * smaller by this share (chooseOneStream).
+ */
+const LEVEL_CLEAR = 0.03;
+/** Brotli is left out of a one-stream chunk when its sample is larger than zstd's by this share. */
+const BROTLI_LOSES = 0.05;
+/**
+ * The byte groupings are sampled on a one-stream chunk only when zstd's sample is at least
+ * this share of the order-0 estimate: LZ data (text) whose matches splitting into planes
+ * would break up loses nothing by not trying them.
+ */
+const GROUP_WORTH = 0.75;
+/**
+ * A one-stream decision is reused for the next REUSE_UNCLEAR chunks of the same dtype, as
+ * chooseCore's are; one that left out a zstd level or brotli only while their sample's
+ * order-0 estimate (bits per bit) stays within this of the sampled chunk's.
+ */
+const REUSE_ESTIMATE = 0.03;
+
+/** The default goal's brotli on a one-stream chunk (LARGE_BROTLI), tried beside a zstd record near the best. */
+const LARGE_BROTLI4: Choice = { id: brotliCodec.id, level: 4, ifBest: [zstdCodec.id] };
+
+/** HIER's layout 0: the bytes as one stream. */
+const BYTES = LAYOUTS[0];
+
+/**
+ * The default goal's choice for a chunk HIER cannot split: no dtype and a layout of one
+ * stream detected (text, JSON, archives, the raw bytes of model files), or a dtype whose
+ * layout has one stream. HIER would code its one stream with Huffman or zstd, and zstd
+ * would code the same bytes again as a record of its own: here the candidates are HIER
+ * without zstd (Huffman), zstd records at level 1 and 3 (a record's level is not stored),
+ * brotli at quality 4 and the byte groupings, and only those the sample leaves in are
+ * coded whole. Undefined for other chunks (chooseCore decides).
+ */
+function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoStats): Choice[] | undefined {
+  if (dtype !== null && layoutForDType(dtype).streams !== 1) return undefined;
+  const started = nowMs();
+  try {
+    const sample = sampleOf(raw, dtype);
+    const estimate = estimateLayout(sample, BYTES, 0);
+    const last = stats.oneStream;
+    if (
+      last &&
+      last.dtype === dtype &&
+      last.left > 0 &&
+      (!last.guarded || Math.abs(last.estimate - estimate) <= REUSE_ESTIMATE)
+    ) {
+      last.left--;
+      return last.choices;
+    }
+    stats.oneStream = undefined;
+    if (dtype === null && detectLayout(raw).layout.streams !== 1) return undefined;
+    const remember = (choices: Choice[], guarded = false) => {
+      stats.oneStream = { dtype, choices, left: REUSE_UNCLEAR, estimate, guarded };
+      return choices;
+    };
+    const size = (codec: Codec, level: number, layout?: number) =>
+      storedSize(encodeChunk(sample, codec, level, dtype, undefined, layout));
+    const z1 = size(zstdCodec, 1);
+    // Bytes zstd cannot shrink on the sample (compressed media, archives): zstd at the
+    // goal's level and brotli after it, as before, which cost little there.
+    if (z1 > sample.length) return remember([{ id: zstdCodec.id, level: 3 }, LARGE_BROTLI4]);
+    const z3 = size(zstdCodec, 3);
+    const lz = Math.min(z1, z3);
+    // Huffman's size from the order-0 estimate (a little under what it codes).
+    const huffman = Math.ceil(estimate * sample.length);
+    const groupings =
+      lz >= huffman * GROUP_WORTH
+        ? [PLANES2, PLANES4].map((layout) => ({ layout, size: size(hierCodec, 3, layout) }))
+        : [];
+    // Brotli is weighed against zstd alone below: it is tried only beside a zstd record.
+    const best = Math.min(huffman, lz, ...groupings.map((g) => g.size));
+    const repeated = repeatShare(raw) >= REPEATED;
+    const chosen: Choice[] = [];
+    // Without zstd records beside it, HIER keeps its own zstd pass, as before.
+    const zstdWhole = repeated || lz <= best * (1 + CLOSE);
+    if (huffman <= best * (1 + CLOSE)) chosen.push({ id: hierCodec.id, level: zstdWhole ? -1 : 3 });
+    if (zstdWhole) {
+      if (z1 <= z3 * (1 + LEVEL_CLEAR)) chosen.push({ id: zstdCodec.id, level: 1 });
+      if (z3 <= z1 * (1 + LEVEL_CLEAR)) chosen.push({ id: zstdCodec.id, level: 3 });
+    }
+    // Far repeats (which zstd's record sees) do not favour planes over the bytes: the
+    // groupings are coded whole on their sample's word alone.
+    for (const g of groupings)
+      if (g.size <= best * (1 + GROUP_CLOSE)) chosen.push({ id: hierCodec.id, level: 3, layout: g.layout });
+    if (zstdWhole && size(brotliCodec, 4) < lz * (1 + BROTLI_LOSES)) chosen.push(LARGE_BROTLI4);
+    const coded = (c: Choice) => chosen.some((d) => sameChoice(c, d));
+    const complete =
+      coded({ id: zstdCodec.id, level: 1 }) && coded({ id: zstdCodec.id, level: 3 }) && coded(LARGE_BROTLI4);
+    return remember(chosen, zstdWhole && !complete);
+  } finally {
+    stats.choiceMs += nowMs() - started;
+  }
+}
+
 function chooseCore(
   raw: Uint8Array,
   dtype: DTypeName | null,
@@ -214,7 +325,7 @@ function chooseCore(
   const started = nowMs();
   try {
     // Periodic data and constant runs: P251 codes them in a few bytes, at memory speed.
-    if (period && period.periodicLength >= raw.length * 0.9) return [{ id: p251Codec.id, level: undefined }];
+    if (periodic(raw, period)) return [{ id: p251Codec.id, level: undefined }];
     const options = candidates(goal, level);
     // Small chunks: HIER and the general codec coded whole; the byte groupings too only
     // when the chunk's values repeat (their zstd planes are what gains then), since

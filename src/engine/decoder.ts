@@ -1,5 +1,5 @@
 import { codecById } from "../codecs/registry.ts";
-import { ByteQueue, dispose } from "../common/bytes.ts";
+import { ByteQueue, copyBytes, dispose } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
 import {
@@ -121,6 +121,8 @@ export async function* decodeContainer(
     /** One output buffer reused from chunk to chunk, with one thread and a borrowing consumer. */
     let spare: Uint8Array | undefined;
     const seen: IndexEntry[] = [];
+    /** Records given to the pool so far, counting those this thread decoded in turn. */
+    let turn = 0;
     /** Content bytes released so far, and declared by the records read so far. */
     let rawOffset = 0;
     let declared = 0;
@@ -138,7 +140,7 @@ export async function* decodeContainer(
         yield inPlace(raw, output, at);
         return;
       }
-      yield borrowed || !slot ? raw : Buffer.from(raw);
+      yield borrowed || !slot ? raw : copyOf(raw);
     }
     async function* settled({ slot, rawLength }: Decoded): AsyncGenerator<Uint8Array> {
       yield* release(slot.bytes.subarray(0, rawLength), slot);
@@ -216,14 +218,16 @@ export async function* decodeContainer(
         continue;
       }
       if (!pool && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
-        pool = startPool(threads, content, memory);
+        // One worker fewer than threads: this thread decodes every threads-th record itself.
+        pool = startPool(threads, content, memory, threads - 1);
       }
       // Until a worker has started, records are decoded here rather than waited for.
       if (record.rawLength <= POOL_MAX_RECORD && inflight.offloads(pool)) {
         // Room first: at most inFlightLimit records and IN_FLIGHT_BYTES of content in flight.
         const { rawLength } = record;
         for await (const decoded of inflight.room(pool, rawLength)) yield* settled(decoded);
-        const slot = pool.decode(record.codec, params, payload, rawLength, record.rawCrc, where);
+        const here = turn++ % (pool.size + 1) === pool.size;
+        const slot = (here ? decodeHere : decodeThere)(pool, record, params, payload, where);
         inflight.push(
           slot.then((slot) => ({ slot, rawLength })),
           rawLength,
@@ -270,8 +274,58 @@ export async function* decodeContainer(
 /** `raw` at byte `at` of `output`: copied there, unless it was decoded there. */
 function inPlace(raw: Uint8Array, output: Uint8Array, at: number): Uint8Array {
   const place = output.subarray(at, at + raw.length);
-  if (raw.buffer !== output.buffer || raw.byteOffset !== place.byteOffset) place.set(raw);
+  if (raw.buffer !== output.buffer || raw.byteOffset !== place.byteOffset) copyBytes(place, raw);
   return place;
+}
+
+/** A copy of `bytes` (a slot's, in shared memory) in memory of its own. */
+function copyOf(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.length);
+  copyBytes(copy, bytes);
+  return copy;
+}
+
+/** A record's fields the pool's decoding takes. */
+export type Job = Pick<RecordParts, "codec" | "rawLength" | "rawCrc">;
+
+/** A record decoded on one of `pool`'s workers. */
+export function decodeThere(
+  pool: WorkerPool,
+  record: Job,
+  params: Uint8Array,
+  payload: Uint8Array,
+  where: string,
+): Promise<Slot> {
+  return pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
+}
+
+/**
+ * A record decoded on this thread into a slot of `pool`, as a worker decodes it: the
+ * calling thread takes its turn with the workers instead of waiting for them, so `threads`
+ * threads decode with one worker fewer to start. A failure is the result's, so it is met
+ * in record order like a worker's.
+ */
+export function decodeHere(
+  pool: WorkerPool,
+  record: Job,
+  params: Uint8Array,
+  payload: Uint8Array,
+  where: string,
+): Promise<Slot> {
+  const { codec, rawLength } = record;
+  const slot = pool.slot(rawLength);
+  try {
+    const into = slot.bytes.subarray(0, rawLength);
+    const raw = decodeChunk(codec, params, payload, rawLength, record.rawCrc, where, into);
+    if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
+      copyBytes(into, raw);
+      if (codecById(codec).decodesToOwn) dispose(raw, true); // a codec's own output, copied now
+    }
+    return Promise.resolve(slot);
+  } catch (error) {
+    slot.release();
+    return Promise.reject(error);
+  }
 }
 
 /**

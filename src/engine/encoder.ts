@@ -13,6 +13,7 @@ import type { StoredTensor } from "../container/metadata.ts";
 import { VERSION } from "../version.ts";
 import { type AutoStats, type Choice, chooseCodecs, encodeChoices } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
+import { encodeAgainstBase } from "./deltacode.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { LongMatcher } from "./longwriter.ts";
 import { type CompressOptions, resolveCompressOptions } from "./options.ts";
@@ -148,6 +149,7 @@ export async function* encodeContainer(
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;
   let seenBytes = 0;
+  let deltaBytes = 0;
   // Content whose length is known to be worth a hashing thread (hashesApart) starts the
   // pool at its first chunk: the file reader then reads into its slots from the start,
   // instead of the first POOL_AFTER_BYTES being held in copies and copied again into slots
@@ -174,7 +176,14 @@ export async function* encodeContainer(
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
       seenBytes += raw.length;
-      if (!pool && seenBytes >= poolAfter) pool = startPool(opts.threads, content, memory);
+      // A chunk of a tensor the base also holds costs several times a plain one to code
+      // against the base, so it brings the pool's start nearer by DELTA_POOL_WEIGHT times
+      // its bytes (a small file against its base stays on this thread, which a worker's
+      // start would only slow down).
+      const against = deltas?.target(seenBytes - raw.length, raw.length);
+      if (against) deltaBytes += raw.length;
+      if (!pool && seenBytes + (DELTA_POOL_WEIGHT - 1) * deltaBytes >= poolAfter)
+        pool = startPool(opts.threads, content, memory);
       // The chunk's slot when a pool runs: hashed from there, and coded from there. A chunk
       // read straight into a slot (SlotMemory) stays where it is; others are copied in.
       const home = pool?.holderOf(raw);
@@ -198,13 +207,24 @@ export async function* encodeContainer(
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)
             : [{ id: opts.codec.id, level: opts.level }];
-        // A chunk of a tensor the base also holds is coded here, against the base's bytes.
-        const against = deltas?.target(seenBytes - raw.length, raw.length);
+        // A chunk of a tensor the base also holds is coded against the base's bytes too
+        // (encodeAgainstBase): on a worker like any other chunk, or here.
         if (deltas && against) {
-          yield* drain();
-          const plain = settledInline(raw, dtype, choices, auto);
           const fixed = opts.codec === "auto" ? undefined : choices[0];
-          yield* write(await deltas.encode(raw, dtype, against, plain, opts.goal, opts.level, fixed));
+          const job = deltas.job(against, raw.length, dtype, opts.goal, opts.level, fixed);
+          const base = await deltas.base(against, raw.length);
+          if (!inflight.offloads(pool) || !slot) {
+            const plain = settledInline(raw, dtype, choices, auto);
+            yield* write(encodeAgainstBase(raw, base, job, plain));
+            continue;
+          }
+          for await (const result of inflight.room(pool, raw.length)) yield* settled(result);
+          const baseSlot = pool.copyIn(base);
+          try {
+            inflight.push(pool.encodeDelta(slot, at, raw.length, baseSlot, dtype, choices, job), raw.length);
+          } finally {
+            baseSlot.release();
+          }
           continue;
         }
         // Until a worker has started, chunks are coded here rather than waited for.
@@ -246,6 +266,14 @@ export async function* encodeContainer(
     }),
   );
 }
+
+/**
+ * How many times its bytes a chunk coded against a base counts towards POOL_AFTER_BYTES:
+ * 4 starts the pool after 2 MiB of such chunks. Coding one costs 12 to 28 times coding it
+ * alone on one thread (bench/results/deltas.md), but a worker's start took longer than the
+ * three chunks of a 1.5 MB file on a loaded machine (bench/results/base-speed.md).
+ */
+const DELTA_POOL_WEIGHT = 4;
 
 /** Encode a chunk on this thread; the time spent on losing choices counts as choosing. */
 function settledInline(

@@ -694,6 +694,66 @@ export function fitLowRank(
   return { blocks: merged, factors: Buffer.concat(factorParts), prediction };
 }
 
+/** Rows of a matrix that probeLowRank looks at: a matrix of no more rows goes to the fit at once. */
+const PROBE_ROWS = 48;
+
+/**
+ * What a low-rank term may save on the chunk, in bits, at most: a cheap look before
+ * fitLowRank, on evenly spaced rows of each matrix (PROBE_ROWS of them). The share of the
+ * differences' energy the leading terms capture on those rows is taken for the whole
+ * matrix, in the fit's own measure of gain (`gain` in fitLowRank: half the log2 of the
+ * energy ratio per element, less the factors' bits), and each matrix's best rank counts.
+ * On fewer rows the leading terms capture more of what is not low-rank, so the look errs
+ * towards a larger gain. 0 where no rank the fit would try promises any; infinite where a
+ * matrix has too few rows to look at (the fit itself is cheap there).
+ */
+export function probeLowRank(
+  raw: Uint8Array,
+  base: Uint8Array,
+  mode: number,
+  pieces: readonly Piece[],
+): number {
+  const f = formatOf(mode);
+  const fbMin = FACTOR_BYTES[f.bytes === 4 ? FACTOR_F32 : FACTOR_BF16];
+  let total = 0;
+  for (const piece of pieces) {
+    const { rows, cols, first } = piece;
+    if (!piece.matrix || rows < 4 || cols < 4) continue;
+    const count = rows * cols;
+    const plainBits = residualBits(raw, base, first, count, f.bytes);
+    const limit = Math.min(MAX_TRIED_RANK, rows, cols, Math.floor(plainBits / 8 / ((rows + cols) * fbMin)));
+    if (limit < 1) continue;
+    if (rows <= PROBE_ROWS) return Number.POSITIVE_INFINITY;
+    const s = PROBE_ROWS;
+    const d = new Float64Array(s * cols);
+    let energy = 0;
+    for (let r = 0; r < s; r++) {
+      const from = (first + Math.floor((r * rows) / s) * cols) * f.bytes;
+      const to = from + cols * f.bytes;
+      const rawValues = elementValues(raw.subarray(from, to), mode);
+      const baseValues = elementValues(base.subarray(from, to), mode);
+      for (let j = 0; j < cols; j++) {
+        const diff = rawValues[j] - baseValues[j];
+        const x = Number.isFinite(diff) ? diff : 0;
+        d[r * cols + j] = x;
+        energy += x * x;
+      }
+    }
+    if (energy === 0) continue;
+    const k = Math.min(PROBE_RANK + OVERSAMPLE, s, cols);
+    const { sigma } = truncatedSvd(d, s, cols, k, 1);
+    let captured = 0;
+    let best = 0;
+    for (let r = 1; r <= Math.min(limit, k - OVERSAMPLE); r++) {
+      captured += sigma[r - 1] ** 2;
+      const left = Math.max(energy - captured, energy * 1e-12);
+      best = Math.max(best, count * 0.5 * Math.log2(energy / left) - r * (rows + cols) * fbMin * 8);
+    }
+    total += best;
+  }
+  return total;
+}
+
 /** Ranks to try: where the singular values drop, and powers of two, up to `limit`. */
 function candidateRanks(sigma: Float64Array, limit: number): number[] {
   const out = new Set<number>();

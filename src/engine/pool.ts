@@ -14,9 +14,11 @@
  * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
 import type { Worker } from "node:worker_threads";
+import { copyBytes } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { Choice } from "./auto.ts";
+import type { DeltaJob } from "./deltacode.ts";
 import type { HashReply, HashRequest } from "./hasher.ts";
 import { Slot } from "./slots.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
@@ -186,7 +188,7 @@ export class WorkerPool {
   /** A held slot holding a copy of `bytes`. */
   copyIn(bytes: Uint8Array): Slot {
     const slot = this.slot(bytes.length);
-    slot.bytes.set(bytes);
+    copyBytes(slot.bytes, bytes);
     return slot;
   }
 
@@ -272,21 +274,59 @@ export class WorkerPool {
   }
 
   /** Encode `length` bytes of `input` from byte `at` on a worker, into a slot of its own. */
-  async encode(
+  encode(
     input: Slot,
     at: number,
     length: number,
     dtype: DTypeName | null,
     choices: Choice[],
   ): Promise<EncodedInSlot> {
+    return this.coded({ op: "encode", at, length, dtype, choices }, input, undefined);
+  }
+
+  /**
+   * Code `length` bytes of `input` from byte `at` on a worker, on their own (`choices`) and
+   * against their base bytes, `base` from 0 (`job`, encodeAgainstBase): the smaller record.
+   */
+  encodeDelta(
+    input: Slot,
+    at: number,
+    length: number,
+    base: Slot,
+    dtype: DTypeName | null,
+    choices: Choice[],
+    job: DeltaJob,
+  ): Promise<EncodedInSlot> {
+    return this.coded({ op: "delta", at, length, dtype, choices, job }, input, base);
+  }
+
+  private async coded(
+    request:
+      | { op: "encode"; at: number; length: number; dtype: DTypeName | null; choices: Choice[] }
+      | {
+          op: "delta";
+          at: number;
+          length: number;
+          dtype: DTypeName | null;
+          choices: Choice[];
+          job: DeltaJob;
+        },
+    input: Slot,
+    base: Slot | undefined,
+  ): Promise<EncodedInSlot> {
+    const { length } = request;
     input.hold();
+    base?.hold();
     const out = this.slot(length + RECORD_ROOM);
     try {
       const reply = await this.submit(
-        { op: "encode", input: input.id, at, length, output: out.id, dtype, choices },
-        [input, out],
+        request.op === "delta"
+          ? { ...request, input: input.id, base: base!.id, output: out.id }
+          : { ...request, input: input.id, output: out.id },
+        base ? [input, base, out] : [input, out],
       );
-      if (!reply.ok || reply.op !== "encode") throw new MmhError("E_INTERNAL", "worker replied out of turn");
+      if (!reply.ok || reply.op !== request.op)
+        throw new MmhError("E_INTERNAL", "worker replied out of turn");
       const payloadAt = reply.headerAt + reply.headerLength;
       return {
         header: out.bytes.subarray(reply.headerAt, payloadAt),
@@ -302,6 +342,7 @@ export class WorkerPool {
       throw error;
     } finally {
       input.release();
+      base?.release();
     }
   }
 

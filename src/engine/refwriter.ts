@@ -3,30 +3,16 @@
  * that repeat earlier ones, and coding tensors as differences from a base model.
  */
 import { crc32 } from "node:zlib";
-import { findPeriod } from "../codecs/p251.ts";
-import { type DTypeName, dtypeByName } from "../common/dtype.ts";
+import type { DTypeName } from "../common/dtype.ts";
 import { fileSource } from "../common/source.ts";
-import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE, MAX_PARAMS } from "../container/format.ts";
+import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE } from "../container/format.ts";
 import type { StoredTensor } from "../container/metadata.ts";
-import { type AutoStats, type Choice, chooseCodecs, encodeChoices, type Goal } from "./auto.ts";
+import type { Choice, Goal } from "./auto.ts";
 import type { EncodedChunk } from "./chunk.ts";
+import type { DeltaJob } from "./deltacode.ts";
 import { describeSource } from "./describe.ts";
-import { encodeGroups, groupedModeFor, groupedWidth, planGroups, splitGroups } from "./grouped.ts";
-import { encodeBlocks, fitLowRank, lowRankModeFor, lowRankWidth, type Piece } from "./lowrank.ts";
-import {
-  BaseSet,
-  baseFiles,
-  DELTA_CODEC,
-  DELTA_XOR,
-  DELTA_ZIGZAG16,
-  DELTA_ZIGZAG32,
-  DUPE_CODEC,
-  DUPE_PARAMS,
-  encodeDeltaParams,
-  encodeDupeParams,
-  makeDelta,
-  sha256OfFile,
-} from "./refs.ts";
+import { lowRankModeFor, lowRankWidth, type Piece } from "./lowrank.ts";
+import { BaseSet, baseFiles, DUPE_CODEC, DUPE_PARAMS, encodeDupeParams, sha256OfFile } from "./refs.ts";
 
 /** Reads `length` bytes of the content from `offset` again (a file, a folder, bytes in memory). */
 export type Reread = (offset: number, length: number) => Promise<Uint8Array>;
@@ -93,18 +79,6 @@ function dupeRecord(target: number, chunk: EncodedChunk): EncodedChunk {
   };
 }
 
-/** A DLTA record of `params` and `payload` for the chunk `plain` codes on its own. */
-function deltaRecord(params: Uint8Array, payload: Uint8Array, plain: EncodedChunk): EncodedChunk {
-  return {
-    header: encodeChunkHeader(DELTA_CODEC, params, plain.rawLength, plain.rawCrc, payload.length),
-    payload,
-    codec: DELTA_CODEC,
-    rawLength: plain.rawLength,
-    rawCrc: plain.rawCrc,
-    owned: false,
-  };
-}
-
 // ---- deltas -----------------------------------------------------------------------------------
 
 /** A run of content bytes that maps onto a base file's bytes at a fixed shift. */
@@ -125,10 +99,6 @@ export class DeltaPlan {
   /** For the header metadata: the base files used. */
   readonly used: { name: string; sha256: string }[];
   readonly #segments: Segment[];
-  readonly #stats: AutoStats[] = Array.from({ length: 11 }, () => ({ choiceMs: 0 }));
-  /** Chunks coded as deltas, and content bytes they hold. */
-  chunks = 0;
-  bytes = 0;
 
   private constructor(bases: BaseSet, segments: Segment[], used: { name: string; sha256: string }[]) {
     this.bases = bases;
@@ -240,146 +210,26 @@ export class DeltaPlan {
     return covered === start + length ? out : undefined;
   }
 
-  /**
-   * The chunk coded against its base bytes: XOR and, for 2- and 4-byte elements,
-   * subtraction, each difference coded with the normal choice of codec, and the chunk
-   * coded on its own; the smallest is kept.
-   */
-  async encode(
-    raw: Uint8Array,
-    dtype: DTypeName | null,
+  /** Everything but the bytes that coding the chunk [where.start, + length) against its base needs. */
+  job(
     where: { sha256: string; offset: number; start: number },
-    plain: EncodedChunk,
-    goal: Goal,
-    level: number | undefined,
-    fixed: Choice | undefined,
-  ): Promise<EncodedChunk> {
-    const base = await this.bases.read(where.sha256, where.offset, raw.length, "the base");
-    const bits = dtype ? dtypeByName(dtype)?.bits : undefined;
-    const modes = [DELTA_XOR];
-    if (bits === 16 && raw.length % 2 === 0) modes.push(DELTA_ZIGZAG16);
-    if (bits === 32 && raw.length % 4 === 0) modes.push(DELTA_ZIGZAG32);
-    // Differences of 2- and 4-byte elements are integers, best split into byte planes.
-    const inner: DTypeName | null = bits === 16 ? "U16" : bits === 32 ? "U32" : dtype;
-    let best = plain;
-    const size = (c: EncodedChunk) => c.header.length + c.payload.length;
-    for (const mode of modes) {
-      const diff = makeDelta(raw, base, mode);
-      const choices = fixed
-        ? [fixed]
-        : chooseCodecs(diff, inner, goal, level, this.#stats[mode], findPeriod(diff));
-      const { chunk: coded } = encodeChoices(diff, inner, choices);
-      const params = encodeDeltaParams({
-        mode,
-        baseSha256: where.sha256,
-        baseOffset: where.offset,
-        inner: coded.codec,
-        innerParams: coded.header.subarray(CHUNK_HEADER_SIZE),
-      });
-      if (params.length + coded.payload.length >= raw.length) continue;
-      const record = deltaRecord(params, Buffer.from(coded.payload), plain);
-      if (size(record) < size(best)) best = record;
-    }
-    const lowRank = this.#lowRank(raw, base, dtype, where, plain, goal, level, fixed);
-    if (lowRank && size(lowRank) < size(best)) best = lowRank;
-    const grouped = this.#grouped(raw, base, dtype, where, plain, goal, level, fixed);
-    if (grouped && size(grouped) < size(best)) best = grouped;
-    if (best !== plain) {
-      this.chunks++;
-      this.bytes += raw.length;
-    }
-    return best;
-  }
-
-  /** The chunk's zigzag differences grouped by the base's exponent (modes 8 to 10), each group coded on its own. */
-  #grouped(
-    raw: Uint8Array,
-    base: Uint8Array,
+    length: number,
     dtype: DTypeName | null,
-    where: { sha256: string; offset: number },
-    plain: EncodedChunk,
     goal: Goal,
     level: number | undefined,
     fixed: Choice | undefined,
-  ): EncodedChunk | undefined {
-    const mode = groupedModeFor(dtype);
-    if (mode === undefined) return undefined;
-    const width = groupedWidth(mode);
-    if (raw.length % width !== 0) return undefined;
-    const { map, count } = planGroups(base, mode);
-    if (count < 2) return undefined;
-    const diff = makeDelta(raw, base, width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16);
-    const inner: DTypeName = width === 4 ? "U32" : "U16";
-    const groups = [];
-    const payloads: Uint8Array[] = [];
-    for (const part of splitGroups(diff, base, mode, map, count)) {
-      if (part.length === 0) {
-        groups.push({ codec: "NONE", params: new Uint8Array(0), length: 0 });
-        continue;
-      }
-      const choices = fixed
-        ? [fixed]
-        : chooseCodecs(part, inner, goal, level, this.#stats[mode], findPeriod(part));
-      const { chunk: coded } = encodeChoices(part, inner, choices);
-      groups.push({
-        codec: coded.codec,
-        params: coded.header.subarray(CHUNK_HEADER_SIZE),
-        length: coded.payload.length,
-      });
-      payloads.push(Buffer.from(coded.payload));
-    }
-    const params = encodeDeltaParams(
-      {
-        mode,
-        baseSha256: where.sha256,
-        baseOffset: where.offset,
-        inner: "NONE",
-        innerParams: new Uint8Array(0),
-      },
-      encodeGroups(mode, map, groups),
-    );
-    const payload = Buffer.concat(payloads);
-    if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
-    return deltaRecord(params, payload, plain);
-  }
-
-  /** The chunk as a difference from a low-rank prediction (modes 5 to 7), when one pays. */
-  #lowRank(
-    raw: Uint8Array,
-    base: Uint8Array,
-    dtype: DTypeName | null,
-    where: { sha256: string; offset: number; start: number },
-    plain: EncodedChunk,
-    goal: Goal,
-    level: number | undefined,
-    fixed: Choice | undefined,
-  ): EncodedChunk | undefined {
+  ): DeltaJob {
     const mode = lowRankModeFor(dtype);
-    if (mode === undefined || dtype === null) return undefined;
-    const width = lowRankWidth(mode);
-    const pieces = this.pieces(where.start, raw.length, dtype, width);
-    if (!pieces?.some((p) => p.matrix)) return undefined;
-    const fit = fitLowRank(raw, base, mode, pieces);
-    if (!fit) return undefined;
-    const diff = makeDelta(raw, fit.prediction, width === 4 ? DELTA_ZIGZAG32 : DELTA_ZIGZAG16);
-    const inner: DTypeName = width === 4 ? "U32" : "U16";
-    const choices = fixed
-      ? [fixed]
-      : chooseCodecs(diff, inner, goal, level, this.#stats[mode], findPeriod(diff));
-    const { chunk: coded } = encodeChoices(diff, inner, choices);
-    const params = encodeDeltaParams(
-      {
-        mode,
-        baseSha256: where.sha256,
-        baseOffset: where.offset,
-        inner: coded.codec,
-        innerParams: coded.header.subarray(CHUNK_HEADER_SIZE),
-      },
-      encodeBlocks(fit.blocks),
-    );
-    const payload = Buffer.concat([fit.factors, coded.payload]);
-    if (params.length > MAX_PARAMS || params.length + payload.length >= raw.length) return undefined;
-    return deltaRecord(params, payload, plain);
+    const pieces =
+      mode === undefined || dtype === null
+        ? undefined
+        : this.pieces(where.start, length, dtype, lowRankWidth(mode));
+    return { dtype, baseSha256: where.sha256, baseOffset: where.offset, pieces, goal, level, fixed };
+  }
+
+  /** The base bytes a chunk of `length` bytes at `where` is coded against. */
+  base(where: { sha256: string; offset: number }, length: number): Promise<Uint8Array> {
+    return this.bases.read(where.sha256, where.offset, length, "the base");
   }
 }
 

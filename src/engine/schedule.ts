@@ -35,19 +35,21 @@ export const POOL_MAX_RECORD = 8 << 20;
 
 /**
  * The pool a coder starts once POOL_AFTER_BYTES have gone by, if there is work for one:
- * `threads` coding workers when more than one thread codes, and the hashing thread when
- * `content` can still move there (ContentHash.open), which then adopts it. With one
- * thread, a pool of no coding workers: only the hashing thread. `memory`, given to the
- * coder's file reader, reads into the pool's slots from now on.
+ * `workers` coding workers (by default `threads` when more than one thread codes), and
+ * the hashing thread when `content` can still move there (ContentHash.open), which then
+ * adopts it. With no coding workers, a pool of the hashing thread alone. `memory`, given
+ * to the coder's file reader, reads into the pool's slots from now on. (The decoder asks
+ * for one worker fewer than its threads: it decodes a share of the records itself.)
  */
 export function startPool(
   threads: number,
   content: ContentHash | undefined,
   memory: SlotMemory | undefined,
+  workers = threads > 1 ? threads : 0,
 ): WorkerPool | undefined {
   const hashing = content?.open === true;
-  if (threads <= 1 && !hashing) return undefined;
-  const pool = new WorkerPool(threads > 1 ? threads : 0, hashing);
+  if (workers < 1 && !hashing) return undefined;
+  const pool = new WorkerPool(workers, hashing);
   if (hashing) content!.adopt(pool);
   if (memory) memory.pool = pool;
   return pool;

@@ -6,11 +6,12 @@
  */
 import { parentPort } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
-import { dispose } from "../common/bytes.ts";
+import { copyBytes, dispose } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
-import { decodeChunk } from "./chunk.ts";
+import { decodeChunk, type EncodedChunk } from "./chunk.ts";
+import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -27,6 +28,20 @@ export type WorkerRequest = Registering &
         output: number;
         dtype: DTypeName | null;
         choices: Choice[];
+      }
+    | {
+        id: number;
+        /** A chunk of a tensor the base holds: coded on its own (choices) and against the base (job). */
+        op: "delta";
+        input: number;
+        at: number;
+        length: number;
+        /** The slot holding the chunk's base bytes, from 0. */
+        base: number;
+        output: number;
+        dtype: DTypeName | null;
+        choices: Choice[];
+        job: DeltaJob;
       }
     | {
         id: number;
@@ -48,7 +63,7 @@ export type WorkerReply =
   | {
       id: number;
       ok: true;
-      op: "encode";
+      op: "encode" | "delta";
       /** Where the record header starts in the output slot; the payload follows it. */
       headerAt: number;
       headerLength: number;
@@ -74,6 +89,31 @@ function slot(id: number): SharedArrayBuffer {
   return buffer;
 }
 
+/**
+ * Put a coded chunk into its output slot: the record header just before PAYLOAD_AT where
+ * the codec wrote the payload there, otherwise both copied in from the start.
+ */
+function written(
+  chunk: EncodedChunk,
+  out: Uint8Array,
+): { headerAt: number; headerLength: number; payloadLength: number; codec: string; rawCrc: number } {
+  const headerLength = chunk.header.length;
+  const payloadLength = chunk.payload.length;
+  let headerAt = 0;
+  if (chunk.payload.buffer === out.buffer && chunk.payload.byteOffset === PAYLOAD_AT) {
+    headerAt = PAYLOAD_AT - headerLength;
+    if (headerAt < 0) throw new MmhError("E_INTERNAL", "a record header does not fit its slot");
+    out.set(chunk.header, headerAt);
+  } else {
+    if (headerLength + payloadLength > out.length)
+      throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
+    out.set(chunk.header, 0);
+    out.set(chunk.payload, headerLength);
+    if (chunk.owned) dispose(chunk.payload, true); // a codec's own output, copied now
+  }
+  return { headerAt, headerLength, payloadLength, codec: chunk.codec, rawCrc: chunk.rawCrc };
+}
+
 function handle(request: WorkerRequest): WorkerReply {
   const id = request.id;
   for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
@@ -86,31 +126,15 @@ function handle(request: WorkerRequest): WorkerReply {
       const output = (size: number) =>
         PAYLOAD_AT + size <= out.length ? out.subarray(PAYLOAD_AT, PAYLOAD_AT + size) : new Uint8Array(size);
       const { chunk, extraMs } = encodeChoices(raw, request.dtype, request.choices, output);
-      const headerLength = chunk.header.length;
-      const payloadLength = chunk.payload.length;
-      let headerAt = 0;
-      if (chunk.payload.buffer === out.buffer && chunk.payload.byteOffset === PAYLOAD_AT) {
-        headerAt = PAYLOAD_AT - headerLength;
-        if (headerAt < 0) throw new MmhError("E_INTERNAL", "a record header does not fit its slot");
-        out.set(chunk.header, headerAt);
-      } else {
-        if (headerLength + payloadLength > out.length)
-          throw new MmhError("E_INTERNAL", "an encoded chunk does not fit its output slot");
-        out.set(chunk.header, 0);
-        out.set(chunk.payload, headerLength);
-        if (chunk.owned) dispose(chunk.payload, true); // a codec's own output, copied now
-      }
-      return {
-        id,
-        ok: true,
-        op: "encode",
-        headerAt,
-        headerLength,
-        payloadLength,
-        codec: chunk.codec,
-        rawCrc: chunk.rawCrc,
-        extraMs,
-      };
+      return { id, ok: true, op: "encode", ...written(chunk, out), extraMs };
+    }
+    case "delta": {
+      const raw = new Uint8Array(slot(request.input), request.at, request.length);
+      const base = new Uint8Array(slot(request.base), 0, request.length);
+      const out = new Uint8Array(slot(request.output));
+      const { chunk: plain, extraMs } = encodeChoices(raw, request.dtype, request.choices);
+      const chunk = encodeAgainstBase(raw, base, request.job, plain);
+      return { id, ok: true, op: "delta", ...written(chunk, out), extraMs };
     }
     case "decode": {
       const payload = new Uint8Array(slot(request.input), request.at, request.length);
@@ -125,7 +149,7 @@ function handle(request: WorkerRequest): WorkerReply {
         into,
       );
       if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
-        into.set(raw);
+        copyBytes(into, raw);
         if (codecById(request.codec).decodesToOwn) dispose(raw, true); // a codec's own output, copied now
       }
       return { id, ok: true, op: "decode" };

@@ -9,7 +9,7 @@
  * available, the chunk is too small to gain, or a stream is coded in a way they do not
  * handle, and HIER runs its TypeScript path, which gives the same bytes.
  */
-import { dispose } from "../../common/bytes.ts";
+import { copyBytes, dispose } from "../../common/bytes.ts";
 import { MmhError } from "../../common/errors.ts";
 import { zstdCodec } from "../zstd.ts";
 import {
@@ -207,7 +207,7 @@ export function kernelDecode(
     const block = blockOf(parts[s]);
     const tableBits = checkHuffmanBlock(block, count, lengths, lanes);
     const address = k.alloc(block.length + 8);
-    mem.set(block, address);
+    copyBytes(mem, block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
     k.x.buildQuad(at.single, tableBits, quad);
@@ -240,7 +240,7 @@ export function kernelDecode(
         break;
       case METHOD_STORED:
         if (part.length !== size) throw corrupt(`stream ${s}: stored ${part.length} bytes for ${size}`);
-        mem.set(block, address);
+        copyBytes(mem, block, address);
         break;
       case METHOD_ZSTD:
       case METHOD_CONTEXT:
@@ -283,6 +283,6 @@ export function kernelDecode(
         x.mergeBlocks(streamAt[0], n, layout.width, at.fields, fieldTable(k, layout), outAt);
     }
   }
-  out.set(mem.subarray(from, from + bytes));
+  copyBytes(out, mem.subarray(from, from + bytes));
   return true;
 }
