@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { crc32 } from "node:zlib";
-import { hierCodec, hierDecode, hierEncode } from "../src/codecs/hier/hier.ts";
+import { detectLayout, hierCodec, hierDecode, hierEncode } from "../src/codecs/hier/hier.ts";
 import {
   isRecordsKey,
   layoutByKey,
@@ -231,6 +231,15 @@ describe("auto with records", () => {
         `${goal}: ${JSON.stringify(choices)}`,
       );
     }
+    // Interleaved RGB, whose bytes HIER's own detection takes as one stream (the default
+    // goal's one-stream choice), gets it too.
+    const image = rgb(200_000, 12);
+    assert.equal(detectLayout(image).layout.streams, 1);
+    assert.ok(
+      chooseCodecs(image, null, "balanced", undefined, { choiceMs: 0 }).some(
+        (c) => c.layout === planesKey(3),
+      ),
+    );
     // Not for a declared dtype, nor for the speed goal.
     assert.ok(
       !chooseCodecs(raw, "BF16", "balanced", undefined, { choiceMs: 0 }).some((c) => isRecordsKey(c.layout)),

@@ -241,6 +241,12 @@ const REUSE_ESTIMATE = 0.03;
 /** The default goal's brotli on a one-stream chunk (LARGE_BROTLI), tried beside a zstd record near the best. */
 const LARGE_BROTLI4: Choice = { id: brotliCodec.id, level: 4, ifBest: [zstdCodec.id] };
 
+/** Layout 19's key for a raw chunk of records of W bytes (records.ts), as a list of none or one. */
+const recordsLayouts = (raw: Uint8Array, dtype: DTypeName | null): number[] => {
+  const width = dtype === null ? recordWidth(raw) : undefined;
+  return width === undefined ? [] : [planesKey(width)];
+};
+
 /** HIER's layout 0: the bytes as one stream. */
 const BYTES = LAYOUTS[0];
 
@@ -287,7 +293,10 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
     const huffman = Math.ceil(estimate * sample.length);
     const groupings =
       lz >= huffman * GROUP_WORTH
-        ? [PLANES2, PLANES4].map((layout) => ({ layout, size: size(hierCodec, 3, layout) }))
+        ? [PLANES2, PLANES4, ...recordsLayouts(raw, dtype)].map((layout) => ({
+            layout,
+            size: size(hierCodec, 3, layout),
+          }))
         : [];
     // Brotli is weighed against zstd alone below: it is tried only beside a zstd record.
     const best = Math.min(huffman, lz, ...groupings.map((g) => g.size));
