@@ -34,7 +34,7 @@ import {
   varintLength,
 } from "../src/codecs/hier/huffman.ts";
 import { huffmanEncodeContext } from "../src/codecs/hier/huffman-context.ts";
-import { layoutById, streamLength } from "../src/codecs/hier/layouts.ts";
+import { layoutById, layoutByKey, streamLength } from "../src/codecs/hier/layouts.ts";
 import { encodeRun, p251Codec } from "../src/codecs/p251.ts";
 import { codecByName } from "../src/codecs/registry.ts";
 import { MmhError } from "../src/common/errors.ts";
@@ -550,9 +550,12 @@ const natural: Coder = (s) => {
   return h[0] === 2 && h.length < s.length ? { method: 2, bytes: h } : asStored(s);
 };
 
-/** A HIER payload (FORMAT.md §6.2) of `raw` in layout `id` with head `head`, stream k coded by coders[k]. */
+/**
+ * A HIER payload (FORMAT.md §6.2) of `raw` in layout `id` with head `head`, stream k coded
+ * by coders[k]. Layout 19 (records of W bytes) is given as 19 + 256·W (planesKey).
+ */
 function hierPayload(raw: Uint8Array, id: number, head: number, coders: Coder[] | Coder): Buffer {
-  const layout = layoutById(id);
+  const layout = id < 256 ? layoutById(id) : layoutByKey(id);
   if (!layout) throw new Error(`no layout ${id}`);
   const w = layout.width;
   const n = Math.floor((raw.length - head) / w);
@@ -567,7 +570,7 @@ function hierPayload(raw: Uint8Array, id: number, head: number, coders: Coder[] 
   const coded = streams.map((s, k) => (Array.isArray(coders) ? coders[k] : coders)(s));
   const header = Buffer.alloc(8 + 5 * coded.length);
   header[0] = 1;
-  header[1] = id;
+  header[1] = layout.id;
   header[2] = head;
   header[3] = coded.length;
   coded.forEach((c, k) => {
@@ -969,6 +972,72 @@ const L = (id: number, name: string, head: number, streams: string[]) =>
       const { at, streams } = hierOf(b);
       b.writeUInt32LE(streams[0].length + 1, streams[0].descriptor + 1);
       b.writeUInt32LE(streams[1].length - 1, streams[1].descriptor + 1);
+      fixHierCrc(b, at);
+      return b;
+    })(copy(good)),
+    "E_CORRUPT",
+  );
+}
+
+{
+  // Layout 19, records of 6 bytes: floats serialised as a control byte (sign, mantissa
+  // length), 3 mantissa bytes, an exponent control byte and the exponent, the chunk starting
+  // 2 bytes into a record (head 2) and ending 3 bytes into one (tail).
+  const next = rng(41);
+  const record = () => [
+    next() < 0.5 ? 0x03 : 0x83,
+    Math.floor(next() * 256),
+    Math.floor(next() * 256),
+    Math.floor(next() * 256),
+    0x81,
+    0x20 + Math.floor(next() * next() * 5),
+  ];
+  const raw = Buffer.from([
+    ...record().slice(4),
+    ...Array.from({ length: 300 }, record).flat(),
+    ...record().slice(0, 3),
+  ]);
+  const good = await mustDecodeStructured(
+    "hier-records6.mmh",
+    "HIER layout 19 (records) with W = K = 6: 300 serialised floats of 6 bytes after a head of 2 bytes, with a 3-byte tail; control and exponent planes Huffman, mantissa planes stored and zstd, the 0x81 plane constant",
+    hierFile(raw, 19 + 256 * 6, 2, [asHuffman(), asStored, asZstd, asStored, asConstant, asHuffman()]),
+    raw,
+    [L(19, "records", 2, ["huffman", "stored", "zstd", "stored", "constant", "huffman"])],
+  );
+  for (const [K, why] of [
+    [4, "4, which is layout 5's width"],
+    [8, "8, which is layout 6's width"],
+    [2, "2, under the minimum of 3"],
+    [33, "33, over the maximum of 32"],
+  ] as const)
+    await mustFailNew(
+      `fail-hier-records-k${K}.mmh`,
+      `hier-records6.mmh with its stream count set to ${why} (HIER header CRC recomputed over ${K} descriptors)`,
+      ((b) => {
+        const { at } = hierOf(b);
+        b[at + 3] = K;
+        fixHierCrc(b, at);
+        return b;
+      })(copy(good)),
+      "E_CORRUPT",
+    );
+  await mustFailNew(
+    "fail-hier-records-k5.mmh",
+    "hier-records6.mmh with its stream count set to 5, a width layout 19 allows, so the 6 streams' lengths do not add up (HIER header CRC recomputed over 5 descriptors)",
+    ((b) => {
+      const { at } = hierOf(b);
+      b[at + 3] = 5;
+      fixHierCrc(b, at);
+      return b;
+    })(copy(good)),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-hier-records-lengths.mmh",
+    "hier-records6.mmh with its stored stream 1 one byte longer (HIER header CRC recomputed): the lengths no longer add up to the payload",
+    ((b) => {
+      const { at, streams } = hierOf(b);
+      b.writeUInt32LE(streams[1].length + 1, streams[1].descriptor + 1);
       fixHierCrc(b, at);
       return b;
     })(copy(good)),

@@ -306,6 +306,8 @@ const HIER_LAYOUT_NAMES = [
   "q4_k",
   "q5_k",
   "q6_k",
+  undefined, // 18: not assigned
+  "records",
 ];
 
 /** Position after a Huffman block's type byte and symbol-count varint. */

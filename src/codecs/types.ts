@@ -27,7 +27,8 @@ export interface CodecOptions {
    * HIER only: split with this layout id (FORMAT.md §6.2) instead of the dtype's or the
    * detected one, and code every stream with zstd too (kept when smaller), with no probe
    * first. Layouts 4 and 5 (byte planes) make this byte grouping + zstd, the floor `auto`
-   * compares against (src/engine/auto.ts).
+   * compares against (src/engine/auto.ts). Layout 19 (records of W bytes) is given as
+   * 19 + 256·W (planesKey in src/codecs/hier/layouts.ts).
    */
   readonly layout?: number;
 }

@@ -6,7 +6,7 @@
 import { crc32 } from "node:zlib";
 import { brotliCodec } from "../codecs/brotli.ts";
 import { detectLayout, estimateLayout, hierCodec } from "../codecs/hier/hier.ts";
-import { LAYOUTS, layoutForDType } from "../codecs/hier/layouts.ts";
+import { isRecordsKey, LAYOUTS, layoutForDType, planesKey } from "../codecs/hier/layouts.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
 import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
@@ -16,6 +16,7 @@ import { nowMs } from "../common/clock.ts";
 import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
+import { recordWidth } from "./records.ts";
 import { repeatShare } from "./repeats.ts";
 
 export type Goal = "ratio" | "balanced" | "speed";
@@ -240,6 +241,12 @@ const REUSE_ESTIMATE = 0.03;
 /** The default goal's brotli on a one-stream chunk (LARGE_BROTLI), tried beside a zstd record near the best. */
 const LARGE_BROTLI4: Choice = { id: brotliCodec.id, level: 4, ifBest: [zstdCodec.id] };
 
+/** Layout 19's key for a raw chunk of records of W bytes (records.ts), as a list of none or one. */
+const recordsLayouts = (raw: Uint8Array, dtype: DTypeName | null): number[] => {
+  const width = dtype === null ? recordWidth(raw) : undefined;
+  return width === undefined ? [] : [planesKey(width)];
+};
+
 /** HIER's layout 0: the bytes as one stream. */
 const BYTES = LAYOUTS[0];
 
@@ -286,7 +293,10 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
     const huffman = Math.ceil(estimate * sample.length);
     const groupings =
       lz >= huffman * GROUP_WORTH
-        ? [PLANES2, PLANES4].map((layout) => ({ layout, size: size(hierCodec, 3, layout) }))
+        ? [PLANES2, PLANES4, ...recordsLayouts(raw, dtype)].map((layout) => ({
+            layout,
+            size: size(hierCodec, 3, layout),
+          }))
         : [];
     // Brotli is weighed against zstd alone below: it is tried only beside a zstd record.
     const best = Math.min(huffman, lz, ...groupings.map((g) => g.size));
@@ -340,12 +350,18 @@ function chooseCore(
     const general = options[1];
     const reuse = stats.reuse;
     if (goal !== "ratio" && reuse && reuse.dtype === dtype && reuse.left > 0) {
-      const chosen = options.map(asChoice).filter((c) => reuse.choices.some((r) => sameChoice(r, c)));
+      const chosen = [
+        ...options.map(asChoice),
+        ...reuse.choices.filter((c) => isRecordsKey(c.layout)),
+      ].filter((c) => reuse.choices.some((r) => sameChoice(r, c)));
       if (chosen.length === reuse.choices.length) {
         reuse.left--;
         return chosen;
       }
     }
+    // Records of W bytes (records.ts): their byte planes + zstd, one more byte grouping.
+    const width = dtype === null && goal !== "speed" ? recordWidth(raw) : undefined;
+    if (width !== undefined) options.push({ ...options[2], layout: planesKey(width) });
     const sample = sampleOf(raw, dtype);
     const ranked = options
       .map((c) => ({
@@ -382,7 +398,9 @@ function chooseCore(
       whole.add(options[0]);
       whole.add(general);
     }
-    if (repeated) {
+    // (Not when records' planes won clearly: their zstd planes see those repeats too.)
+    const records = isRecordsKey(best.c.layout) && generalSize > best.size * (1 + CLEAR);
+    if (repeated && !records) {
       whole.add(general);
       const grouping = ranked.find((r) => r.c.layout !== undefined);
       if (grouping) whole.add(grouping.c);

@@ -5,10 +5,11 @@
  * element boundaries. Chunks are then cut at those boundaries, as for named tensors, so
  * a chunk of floats that start at an odd offset is coded as floats from its first byte.
  */
-import { detectLayout, estimateLayout } from "../codecs/hier/hier.ts";
-import type { Layout } from "../codecs/hier/layouts.ts";
+import { type Detection, detectLayout, estimateLayout } from "../codecs/hier/hier.ts";
+import { LAYOUTS, type Layout } from "../codecs/hier/layouts.ts";
 import type { DTypeName, Region } from "../common/dtype.ts";
 import type { RandomAccessSource } from "../common/source.ts";
+import { recordWidth } from "../engine/records.ts";
 
 /** Bytes per detection window, and bytes sampled from the middle of each. */
 export const WINDOW = 256 << 10;
@@ -30,6 +31,11 @@ const DTYPE_OF_LAYOUT: Record<string, DTypeName | null> = {
   planes4: "I32",
   planes8: "I64",
 };
+
+/** A sample detected as layout 0, bytes. */
+function asBytes(sample: Uint8Array): Detection {
+  return { layout: LAYOUTS[0], head: 0, estimate: estimateLayout(sample, LAYOUTS[0], 0) };
+}
 
 interface Segment {
   start: number;
@@ -55,7 +61,9 @@ export async function segmentRaw(source: RandomAccessSource, region: Region): Pr
     const length = Math.min(SAMPLE, windowEnd - sampleStart);
     if (length < 256) continue;
     const sample = await source.read(sampleStart, length);
-    const found = detectLayout(sample, SAMPLE);
+    // Records of W bytes (src/engine/records.ts) are no dtype's elements: left as bytes,
+    // for auto to split them by W.
+    const found = recordWidth(sample) === undefined ? detectLayout(sample, SAMPLE) : asBytes(sample);
     const current = segments.at(-1);
     if (current) {
       const head = current.phase % current.layout.width;

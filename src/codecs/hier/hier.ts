@@ -22,7 +22,17 @@ import {
   huffmanSizeFromHistogram,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
-import { LAYOUTS, type Layout, layoutById, layoutForDType, streamLength } from "./layouts.ts";
+import {
+  LAYOUTS,
+  type Layout,
+  layoutById,
+  layoutByKey,
+  layoutForDType,
+  RECORDS,
+  recordsLayout,
+  recordWidthAllowed,
+  streamLength,
+} from "./layouts.ts";
 
 export const HIER_VERSION = 1;
 const METHOD_CONSTANT = 0;
@@ -457,7 +467,7 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   let layout: Layout;
   let head = 0;
   const known = options.dtype ? dtypeByName(options.dtype) : undefined;
-  const forced = options.layout === undefined ? undefined : layoutById(options.layout);
+  const forced = options.layout === undefined ? undefined : layoutByKey(options.layout);
   if (options.layout !== undefined && !forced)
     throw new MmhError("E_BAD_OPTION", `HIER: no layout ${options.layout}`);
   if (forced) layout = forced;
@@ -536,9 +546,12 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
   ) {
     throw new MmhError("E_CHECKSUM", "HIER: header checksum mismatch");
   }
-  const layout = layoutById(payload[1]);
-  // Layouts are added without a new FourCC (7-17 came in mmh 0.2): an unknown id in an
-  // intact header is a newer writer's, not damage.
+  // Layout 19's element width is its stream count (FORMAT.md §6.2).
+  if (payload[1] === RECORDS && !recordWidthAllowed(count))
+    throw corrupt(`layout 19 (records) with ${count} streams: W must be 3 to 32 but 4 and 8`);
+  const layout = payload[1] === RECORDS ? recordsLayout(count) : layoutById(payload[1]);
+  // Layouts are added without a new FourCC (7-17 came in mmh 0.2, 19 later): an unknown
+  // id in an intact header is a newer writer's, not damage.
   if (!layout)
     throw new MmhError("E_UNSUPPORTED", `HIER: unknown layout ${payload[1]} (written by a newer MMH?)`);
   const width = layout.width;

@@ -372,11 +372,74 @@ export const LAYOUTS: readonly Layout[] = [
   q6_k,
 ];
 
+/**
+ * Layout 19, records: elements of W bytes for a W the writer picks (FORMAT.md §6.2), one
+ * byte plane per byte of the element, as planes2/4/8 do for W = 2, 4, 8. Serialised values
+ * of fixed size (structs, interleaved channels, tabular rows, a float written as a
+ * mantissa and an exponent with their control bytes) are such records. W is the header's
+ * stream count K, so the payload needs no field of its own for it.
+ */
+export const RECORDS = 19;
+export const RECORDS_MIN = 3;
+export const RECORDS_MAX = 32;
+
+/** Whether layout 19 may have records of `width` bytes: 3..32 but 4 and 8 (layouts 5 and 6). */
+export function recordWidthAllowed(width: number): boolean {
+  return (
+    Number.isInteger(width) && width >= RECORDS_MIN && width <= RECORDS_MAX && width !== 4 && width !== 8
+  );
+}
+
+const recordLayouts = new Map<number, Layout>();
+
+/** Layout 19 with records of `width` bytes (recordWidthAllowed), made once per width. */
+export function recordsLayout(width: number): Layout {
+  if (!recordWidthAllowed(width)) throw new Error(`records layout: no width ${width}`);
+  let layout = recordLayouts.get(width);
+  if (layout === undefined) {
+    // One byte per stream written as a block of W 1-byte fields, so the WebAssembly
+    // kernels' block split and merge (fused.ts) serve it as they do the block layouts.
+    const fields = Array.from({ length: width }, (_, p) => [p, 1, `byte${p}`] as const);
+    layout = { ...blocks(RECORDS, `records${width}`, width, fields), declaredOnly: false };
+    recordLayouts.set(width, layout);
+  }
+  return layout;
+}
+
+/**
+ * The byte planes for elements of `width` bytes, as CodecOptions.layout gives it: the
+ * layout id (4, 5, 6 for 2, 4, 8 bytes), or for layout 19 the id plus 256 times W.
+ */
+export function planesKey(width: number): number {
+  if (width === 2) return planes2.id;
+  if (width === 4) return planes4.id;
+  if (width === 8) return planes8.id;
+  recordsLayout(width); // checks the width
+  return RECORDS + 256 * width;
+}
+
+/** Whether a CodecOptions.layout key names layout 19 (planesKey). */
+export function isRecordsKey(key: number | undefined): boolean {
+  return key !== undefined && key >= 256;
+}
+
+/** The layout a CodecOptions.layout key names (planesKey), if any. */
+export function layoutByKey(key: number): Layout | undefined {
+  if (!Number.isInteger(key) || key < 0) return undefined;
+  if (key < 256) return key === RECORDS ? undefined : layoutById(key);
+  const width = Math.floor(key / 256);
+  return key % 256 === RECORDS && recordWidthAllowed(width) ? recordsLayout(width) : undefined;
+}
+
 /** Bytes stream k of a layout holds for n elements. */
 export function streamLength(layout: Layout, k: number, n: number): number {
   return n * (layout.perElement?.[k] ?? 1);
 }
 
+/**
+ * The layout of a HIER header's layout id, for the fixed layouts 0-17; layout 19 is
+ * recordsLayout(K) once its stream count K is checked (hierDecode).
+ */
 export function layoutById(id: number): Layout | undefined {
   return LAYOUTS[id];
 }
