@@ -11,26 +11,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { normals } from "../../src/engine/lowrank.ts";
 import { realF32, sha256File, toBf16 } from "./tiled.ts";
 
 export interface LowRankCase {
   base: string;
   merged: string;
   stepped: string;
-}
-
-/** A deterministic normal generator (xorshift32 and Box-Muller). */
-function normals(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 function safetensorsOf(dtype: "F32" | "BF16", tensors: [string, number, number, Float32Array][]): Buffer {

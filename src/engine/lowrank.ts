@@ -329,7 +329,7 @@ function writePrediction(
 // ---- the writer's side: a truncated SVD, and the choice of rank -------------------------------
 
 /** A deterministic generator of normal deviates, so that the writer's output does not vary. */
-function normals(seed: number): () => number {
+export function normals(seed: number): () => number {
   let s = seed >>> 0 || 1;
   const uniform = () => {
     s ^= s << 13;
