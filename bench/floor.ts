@@ -32,12 +32,14 @@
  * Needs zstd, tar, npm (the first time), and python3-torch for the conv rows (skipped
  * without it, and said so).
  */
+
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";
 import { compressFile } from "../src/index.ts";
 import { codeLine, output, root, run, writeReport } from "./lib/commands.ts";
+import { bytePlanes } from "./lib/derived.ts";
 import { fetchPackage, type PackageSpec, sha256 } from "./lib/packages.ts";
 import {
   argValue,
@@ -312,13 +314,7 @@ function zstdBytes(data: Buffer, level: number): number {
 
 /** Byte grouping: the file cut into `width` planes (byte i goes to plane i mod width), each plane zstd'd. */
 function groupedBytes(data: Buffer, width: number, level: number): number {
-  let total = 0;
-  for (let p = 0; p < width; p++) {
-    const plane = Buffer.alloc(Math.ceil((data.length - p) / width));
-    for (let i = p, j = 0; i < data.length; i += width, j++) plane[j] = data[i];
-    total += zstdBytes(plane, level);
-  }
-  return total;
+  return bytePlanes(data, width).reduce((total, plane) => total + zstdBytes(plane, level), 0);
 }
 
 /** Bytes of an .mmh file outside its chunk records: header, index, footer metadata (the tensor table), trailer. */

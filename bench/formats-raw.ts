@@ -26,6 +26,7 @@
  *
  * Needs /usr/bin/python3 with h5py and numpy (Debian's python3-h5py), and zstd.
  */
+
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -39,6 +40,7 @@ import { compress, decompress } from "../src/index.ts";
 import { type Quantise, q4_0, q5_1, toHalf } from "../src/tools/quant.ts";
 import { ByteWriter } from "../test/support-gguf.ts";
 import { codeLine, output, writeReport } from "./lib/commands.ts";
+import { bytePlanes } from "./lib/derived.ts";
 import {
   argValue,
   contentionNote,
@@ -192,13 +194,11 @@ function ggjtFile(weights: Weight[], kind: "Q4_0" | "F16"): Buffer {
 // Measuring
 
 function planesZstd3(data: Buffer, n: number): number {
-  let total = 0;
-  for (let k = 0; k < n; k++) {
-    const plane = Buffer.allocUnsafe(Math.ceil((data.length - k) / n));
-    for (let i = k, j = 0; i < data.length; i += n, j++) plane[j] = data[i];
-    total += zstdCompressSync(plane, { params: { [constants.ZSTD_c_compressionLevel]: 3 } }).length;
-  }
-  return total;
+  return bytePlanes(data, n).reduce(
+    (total, plane) =>
+      total + zstdCompressSync(plane, { params: { [constants.ZSTD_c_compressionLevel]: 3 } }).length,
+    0,
+  );
 }
 
 async function mmhSize(data: Buffer, goal: "balanced" | "ratio"): Promise<number> {

@@ -26,6 +26,7 @@
  * usr/share/dlib/shape_predictor_68_face_landmarks.dat (99,693,937 bytes, sha256 checked).
  * Needs apt-get (the first time), dpkg-deb and zstd.
  */
+
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -33,6 +34,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { recordWidth } from "../src/engine/records.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { bytePlanes } from "./lib/derived.ts";
 import {
   argValue,
   contentionNote,
@@ -108,13 +110,7 @@ function zstdBytesAsync(data: Buffer, level: number): Promise<number> {
 
 /** Byte grouping: byte i to plane i mod width, each plane compressed by the zstd CLI, sizes added. */
 async function groupedBytes(data: Buffer, width: number, level: number): Promise<number> {
-  const planes: Buffer[] = [];
-  for (let p = 0; p < width; p++) {
-    const plane = Buffer.alloc(Math.ceil((data.length - p) / width));
-    for (let i = p, j = 0; i < data.length; i += width, j++) plane[j] = data[i];
-    planes.push(plane);
-  }
-  const sizes = await Promise.all(planes.map((plane) => zstdBytesAsync(plane, level)));
+  const sizes = await Promise.all(bytePlanes(data, width).map((plane) => zstdBytesAsync(plane, level)));
   return sizes.reduce((a, b) => a + b, 0);
 }
 

