@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { crc32 } from "node:zlib";
+import { brotliCompressSync, constants, crc32 } from "node:zlib";
 import fc from "fast-check";
 import { codecById, codecByName, listCodecs, resolveLevel } from "../src/codecs/registry.ts";
 import type { Codec } from "../src/codecs/types.ts";
@@ -442,6 +442,28 @@ describe("level ranges of the built-in codecs", () => {
     for (const level of [-1, 12, 0.5]) throwsWith(() => resolveLevel(brotli, level), "E_BAD_OPTION");
     roundTripChunk(brotli, textBytes(3000, 2), 0);
     roundTripChunk(brotli, textBytes(3000, 2), 11);
+  });
+
+  test("brotli's stream does not depend on the output buffer it is written into", () => {
+    // The codec sizes node:zlib's output buffer to the chunk; its bytes must be those of
+    // brotli with node's default buffer: small, incompressible, and over the 1 MiB cap.
+    const brotli = codecByName("brotli");
+    for (const [raw, level] of [
+      [textBytes(700, 3), 5],
+      [noiseBytes(4096, 4), 4],
+      [textBytes(3 << 20, 5), 4],
+    ] as const) {
+      const lgwin = Math.min(24, Math.max(10, Math.ceil(Math.log2(raw.length))));
+      const plain = brotliCompressSync(raw, {
+        params: {
+          [constants.BROTLI_PARAM_QUALITY]: level,
+          [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+          [constants.BROTLI_PARAM_LGWIN]: lgwin,
+        },
+      });
+      const coded = brotli.encode(raw, { level });
+      assert.ok(Buffer.from(coded.payload).equals(plain), `${raw.length} bytes at quality ${level}`);
+    }
   });
 
   test("lz4 and none take no level", () => {

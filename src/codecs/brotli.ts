@@ -12,7 +12,10 @@ export const brotliCodec: Codec = {
   decodesToOwn: true,
   encode(raw, options) {
     const payload = brotliCompressSync(raw, {
-      chunkSize: 1 << 20,
+      // One output buffer about the chunk's size, never more than 1 MiB (as zstd.ts): a
+      // buffer of 1 MiB for every small chunk cost more than coding it (docs/ENGINE.md).
+      // Only memory changes with it, never the stream (node:zlib grows past it if needed).
+      chunkSize: Math.min(1 << 20, raw.length + (raw.length >> 8) + 1024),
       params: {
         [constants.BROTLI_PARAM_QUALITY]: options.level ?? 9,
         [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
