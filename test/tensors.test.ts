@@ -488,6 +488,38 @@ describe("HIER on every dtype and alignment", () => {
     }
   });
 
+  test("detectLayout gives the same answer in any order of calls, and its estimate is the order-0 entropy", () => {
+    // It reuses working memory from call to call: nothing of one call may reach the next.
+    const floats = f32Weights(8192, 0.02, 11);
+    const inputs = [
+      placed(Buffer.concat([textBytes(3, 1), floats]), 1),
+      placed(floats.subarray(0, 1108), 0),
+      textBytes(70000, 2),
+      noiseBytes(79, 3),
+      placed(Buffer.concat([noiseBytes(2, 4), floats.subarray(0, 9000)]), 5),
+      Buffer.alloc(5000, 7),
+    ];
+    const answer = (raw: Uint8Array) => {
+      const d = detectLayout(raw);
+      return [d.layout.name, d.head, d.estimate];
+    };
+    const forward = inputs.map(answer);
+    const backward = [...inputs].reverse().map(answer).reverse();
+    assert.deepEqual(backward, forward);
+    for (let i = 0; i < inputs.length; i++) assert.deepEqual(answer(inputs[i]), forward[i]);
+    // Text is one stream of bytes: its estimate is the order-0 entropy of the sample taken.
+    const text = inputs[2];
+    const start = ((text.length - (16 << 10)) >> 1) & ~7;
+    const sample = text.subarray(start, start + (16 << 10));
+    const counts = new Map<number, number>();
+    for (const b of sample) counts.set(b, (counts.get(b) ?? 0) + 1);
+    let bits = 0;
+    for (const c of counts.values()) bits -= c * Math.log2(c / sample.length);
+    const expected = Math.min(sample.length * 8, bits + 256) / (sample.length * 8);
+    assert.equal(forward[2][0], "bytes");
+    assert.ok(Math.abs((forward[2][2] as number) - expected) < 1e-9, `${forward[2][2]} vs ${expected}`);
+  });
+
   test("a Float32Array copied at byte offset 1 of a buffer", () => {
     const values = new Float32Array(20000);
     const normal = gaussian(rng(99));

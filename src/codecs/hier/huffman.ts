@@ -65,8 +65,10 @@ const subCounts = new Uint32Array(1024);
  * Counts of each byte value (256 entries). Reads aligned 32-bit words and counts each
  * byte lane in its own sub-histogram, which hides store-to-load stalls on repeated values.
  */
-export function histogram(symbols: Uint8Array): Uint32Array {
-  const counts = new Uint32Array(256);
+export function histogram(symbols: Uint8Array, into?: Uint32Array): Uint32Array {
+  // A caller that counts many small streams passes its own 256 counts (zeroed here): a
+  // fresh array of 1 KiB each time costs more than counting a small stream.
+  const counts = into ? into.fill(0) : new Uint32Array(256);
   const k = loadedKernels();
   if (k?.holds(symbols)) {
     // In the kernels' memory (HIER's streams while it encodes): counted there.
