@@ -25,6 +25,7 @@ import {
   MAX_CHUNK_SIZE,
   MAX_FOOTER_METADATA,
   MAX_HEADER_METADATA,
+  packFooterSoon,
   parseChunkHeader,
   parseHeader,
   parseHeaderFixed,
@@ -270,6 +271,28 @@ describe("format.ts: index", () => {
     assert.deepEqual(parseEmpty(100).entries, []);
     // Records are back to back: with no chunks the index follows the header.
     throwsWith(() => parseEmpty(indexOffset), "E_CORRUPT");
+  });
+
+  test("a footer packed ahead on the thread pool gives the index encodeIndex makes alone", async () => {
+    const table = (n: number) => ({
+      format: "onnx",
+      tensors: Array.from({ length: n }, (_, i) => ({
+        name: `layer.${i}.conv.weight`,
+        dtype: "F32",
+        shape: [64, 32, 3, 3],
+        offset: 1000 + i * 73728,
+        length: 73728,
+      })),
+    });
+    // Under FOOTER_ZSTD_MIN, under FOOTER_SOON_MIN (packed at once), zstd -19 on the pool,
+    // and past 4 MiB of JSON (zstd -3 on the pool).
+    for (const footer of [{ note: "x" }, table(10), table(300), table(40000)]) {
+      const packed = await packFooterSoon(footer);
+      const label = `${JSON.stringify(footer).length} bytes of JSON`;
+      assert.ok(encodeIndex(entries, footer, packed).equals(encodeIndex(entries, footer)), label);
+      assert.deepEqual(parse(encodeIndex(entries, footer, packed)).footer, footer, label);
+    }
+    await rejectsWith(packFooterSoon({ big: "x".repeat(MAX_FOOTER_METADATA) }), "E_LIMIT");
   });
 
   test("hostile counts and lengths are refused before allocating", () => {

@@ -2,7 +2,7 @@
  * The .mmh container, version 1. docs/FORMAT.md is the specification; this file is its
  * one implementation of the byte layout. Every length read here is checked before use.
  */
-import { constants, crc32, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import { constants, crc32, zstdCompress, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import { FORMAT_VERSION } from "../version.ts";
@@ -338,21 +338,60 @@ export function checkChunkHeader(fixed: Buffer, params: Buffer, header: ChunkHea
  * .mmh. Level 19 up to 4 MiB of JSON, 3 beyond (a fixed rule, so the same footer always
  * gives the same bytes).
  */
-function packFooter(json: Buffer): { flags: number; stored: Buffer } {
+function packFooter(json: Buffer): PackedFooter {
   if (json.length < FOOTER_ZSTD_MIN) return { flags: 0, stored: json };
-  const level = json.length <= 4 << 20 ? 19 : 3;
-  const frame = zstdCompressSync(json, {
-    params: {
-      [constants.ZSTD_c_compressionLevel]: level,
-      [constants.ZSTD_c_checksumFlag]: 0,
-      [constants.ZSTD_c_contentSizeFlag]: 1,
-    },
-  });
+  return packedFrame(json, zstdCompressSync(json, footerZstd(json)));
+}
+
+/** The footer's stored bytes as encodeIndex writes them (flags and bytes; see packFooter). */
+export interface PackedFooter {
+  flags: number;
+  stored: Buffer;
+}
+
+// With the length pledged, the frame is the same bytes on the pool as here (without it,
+// node:zlib's stream codes with other parameters).
+const footerZstd = (json: Buffer) => ({
+  pledgedSrcSize: json.length,
+  params: {
+    [constants.ZSTD_c_compressionLevel]: json.length <= 4 << 20 ? 19 : 3,
+    [constants.ZSTD_c_checksumFlag]: 0,
+    [constants.ZSTD_c_contentSizeFlag]: 1,
+  },
+});
+
+function packedFrame(json: Buffer, frame: Buffer): PackedFooter {
   if (4 + frame.length >= json.length) return { flags: 0, stored: json };
   const stored = Buffer.alloc(4 + frame.length);
   stored.writeUInt32LE(json.length, 0);
   frame.copy(stored, 4);
   return { flags: INDEX_FLAG_FOOTER_ZSTD, stored };
+}
+
+/** Footer JSON below this is packed on the calling thread (packFooterSoon). */
+const FOOTER_SOON_MIN = 4096;
+
+/**
+ * packFooter on node:zlib's thread pool: the same bytes, coded while the encoder codes the
+ * chunks (the footer is known before the first chunk). zstd -19 of an ONNX file's tensor
+ * table (20-30 KB of JSON) takes 10-40 ms, a tenth of compressing such a file
+ * (docs/ENGINE.md, Per-file and per-chunk costs). The promise rejects as encodeIndex throws
+ * (E_LIMIT for a footer over MAX_FOOTER_METADATA).
+ */
+export function packFooterSoon(footer: Metadata): Promise<PackedFooter> {
+  let json: Buffer;
+  try {
+    json = encodeJson(footer, MAX_FOOTER_METADATA, "footer metadata");
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // Small footers cost less to code here than to hand to another thread.
+  if (json.length < FOOTER_SOON_MIN) return Promise.resolve(packFooter(json));
+  return new Promise((resolve, reject) =>
+    zstdCompress(json, footerZstd(json), (error, frame) =>
+      error ? reject(error) : resolve(packedFrame(json, frame)),
+    ),
+  );
 }
 
 /** The footer's JSON bytes from its stored form, every length checked (FORMAT.md §4). */
@@ -379,8 +418,10 @@ function unpackFooter(stored: Buffer, flags: number): Buffer {
   return json;
 }
 
-export function encodeIndex(entries: readonly IndexEntry[], footer: Metadata): Buffer {
-  const { flags, stored: meta } = packFooter(encodeJson(footer, MAX_FOOTER_METADATA, "footer metadata"));
+/** The index block; `packed` is the footer already packed (packFooterSoon), else it is packed here. */
+export function encodeIndex(entries: readonly IndexEntry[], footer: Metadata, packed?: PackedFooter): Buffer {
+  const { flags, stored: meta } =
+    packed ?? packFooter(encodeJson(footer, MAX_FOOTER_METADATA, "footer metadata"));
   const out = Buffer.alloc(INDEX_FIXED_SIZE + entries.length * INDEX_ENTRY_SIZE + meta.length);
   out.write(INDEX_TAG, 0, "latin1");
   out.writeUInt32LE(flags, 4);

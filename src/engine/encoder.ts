@@ -8,6 +8,7 @@ import {
   encodeTrailer,
   type IndexEntry,
   type Metadata,
+  packFooterSoon,
 } from "../container/format.ts";
 import type { StoredTensor } from "../container/metadata.ts";
 import { VERSION } from "../version.ts";
@@ -104,6 +105,10 @@ export async function* encodeContainer(
     },
     ...(deltas && deltas.used.length > 0 ? { base: deltas.used } : {}),
   };
+  // The footer is known now: packed on node:zlib's thread pool while the chunks are coded.
+  const footer = packFooterSoon(layout.footer);
+  // Awaited at the end; until then a rejection (E_LIMIT) must not count as unhandled.
+  footer.catch(() => undefined);
   const header = encodeHeader(metadata);
   let offset = 0;
   const emit = (bytes: Uint8Array): Uint8Array => {
@@ -253,7 +258,7 @@ export async function* encodeContainer(
   }
   stats.choiceMs = auto.choiceMs;
   const indexOffset = offset;
-  const index = encodeIndex(entries, layout.footer);
+  const index = encodeIndex(entries, layout.footer, await footer);
   yield emit(index);
   stats.sha256 = sha256;
   yield emit(
