@@ -4,6 +4,7 @@ import type { ErrorCode } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_TENSOR_TABLE_JSON, tensorTable } from "../src/engine/describe.ts";
 import { looksLikeOnnx, ONNX_MAX_DEPTH, ONNX_MIN_REGION, recogniseOnnx } from "../src/formats/onnx.ts";
+import { ProtoReader } from "../src/formats/protobuf.ts";
 import {
   assertTiling,
   checkTensorsRoundTrip,
@@ -291,6 +292,45 @@ describe("onnx: hostile models give coded errors", () => {
         );
       }
     }
+  });
+});
+
+describe("protobuf: fields read from the window held, and across its edge", () => {
+  // Varints of 1 to 10 bytes back to back over more than two 64 KiB windows: those the
+  // window holds are decoded at once, the others after a read; both must agree.
+  const values: number[] = [];
+  const parts: Buffer[] = [];
+  for (let i = 0; values.length < 40000; i++) {
+    const value = i % 11 === 10 ? 2 ** 53 - 1 - i : Math.floor(2 ** (7 * (i % 8))) + i;
+    values.push(value);
+    parts.push(varint((1 << 3) | 0), varint(value));
+  }
+  const message = Buffer.concat(parts);
+
+  test("every value and position, as one-by-one decoding gives them", async () => {
+    assert.ok(message.length > 2 * (64 << 10));
+    const reader = new ProtoReader(bufferSource(message), message.length, "test");
+    const got: number[] = [];
+    let last = 0;
+    for await (const field of reader.fields(0, message.length)) {
+      assert.equal(field.number, 1);
+      assert.ok(field.start > last);
+      last = field.start;
+      got.push(field.value);
+    }
+    assert.deepEqual(got, values);
+  });
+
+  test("a message cut inside a varint, and a budget run out, give coded errors", async () => {
+    const read = async (bytes: Buffer, budget: number) => {
+      const reader = new ProtoReader(bufferSource(bytes), budget, "test");
+      for await (const _ of reader.fields(0, bytes.length));
+    };
+    // The last varint of 10 bytes, cut short: its value runs past the end of its message.
+    const cut = message.subarray(0, message.lastIndexOf(0xff) + 1);
+    await assert.rejects(read(cut, message.length), { code: "E_CORRUPT" });
+    await assert.rejects(read(message, message.length - 1), { code: "E_LIMIT" });
+    await read(message, message.length);
   });
 });
 

@@ -50,6 +50,21 @@ export class ProtoReader {
     const avail = Math.min(10, end - pos);
     check(avail > 0, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
     const { buf, at } = await this.w.window(pos, avail, "varint");
+    return this.decodeVarint(buf, at, pos, avail);
+  }
+
+  /**
+   * varint() without a promise when the window already holds its bytes (most varints of a
+   * message: the window is 64 KiB); undefined otherwise, and then varint() reads.
+   */
+  heldVarint(pos: number, end: number): { value: number; next: number } | undefined {
+    const avail = Math.min(10, end - pos);
+    if (avail <= 0) return undefined;
+    const at = this.w.holds(pos, avail);
+    return at < 0 ? undefined : this.decodeVarint(this.w.held, at, pos, avail);
+  }
+
+  private decodeVarint(buf: Buffer, at: number, pos: number, avail: number): { value: number; next: number } {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < avail; i++) {
@@ -74,7 +89,7 @@ export class ProtoReader {
     );
     let pos = start;
     while (pos < end) {
-      const tag = await this.varint(pos, end);
+      const tag = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
       pos = tag.next;
       const wire = tag.value % 8;
       const number = Math.floor(tag.value / 8);
@@ -86,7 +101,7 @@ export class ProtoReader {
       let field: ProtoField;
       switch (wire) {
         case WIRE_VARINT: {
-          const v = await this.varint(pos, end);
+          const v = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
           field = { number, wire, value: v.value, start: pos, length: 0 };
           pos = v.next;
           break;
@@ -100,7 +115,7 @@ export class ProtoReader {
           break;
         }
         case WIRE_LEN: {
-          const v = await this.varint(pos, end);
+          const v = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
           check(
             v.next + v.value <= end,
             v.next + v.value > this.source.size ? "E_TRUNCATED" : "E_CORRUPT",
@@ -131,7 +146,7 @@ export class ProtoReader {
     const out: number[] = [];
     const end = field.start + field.length;
     for (let pos = field.start; pos < end; ) {
-      const v = await this.varint(pos, end);
+      const v = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
       out.push(v.value);
       pos = v.next;
     }

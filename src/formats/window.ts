@@ -51,6 +51,20 @@ export class BudgetedWindow {
     return { buf: this.buf, at: pos - this.bufStart };
   }
 
+  /**
+   * Where pos is in the buffer `held` when the window read last holds [pos, pos + n), else
+   * -1: window() without its promise, for readers that take many small fields (protobuf's
+   * varints), where awaiting each one cost more than decoding it. Not counted.
+   */
+  holds(pos: number, n: number): number {
+    return pos >= this.bufStart && pos + n <= this.bufStart + this.buf.length ? pos - this.bufStart : -1;
+  }
+
+  /** The window read last (see holds). */
+  get held(): Buffer {
+    return this.buf;
+  }
+
   /** The n bytes at pos, counted against the budget. Valid until the next call. */
   async take(pos: number, n: number, field: string): Promise<Buffer> {
     this.spend(n);
