@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { brotliCodec } from "../src/codecs/brotli.ts";
-import { hierCodec } from "../src/codecs/hier/hier.ts";
+import { detectLayout, hierCodec } from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { type AutoStats, chooseCodecs, encodeAuto, encodeChoices } from "../src/engine/auto.ts";
@@ -373,6 +373,37 @@ describe("chunks of one stream: HIER's zstd stream and zstd's record are one can
     const choices = chooseCodecs(new Uint8Array(values.buffer), null, "balanced", undefined, { choiceMs: 0 });
     assert.ok(choices.some((c) => c.id === "HIER" && c.level === 3 && c.layout === undefined));
     assert.ok(!choices.some((c) => c.id === "HIER" && c.level === -1));
+  });
+
+  test("a chunk of one stream is detected once: HIER codes it with the layout the choice found", () => {
+    // Bytes of one stream HIER's Huffman codes well (quantised weights): HIER is a choice.
+    const normal = gaussian(rng(12));
+    const raw = new Uint8Array(CHUNK);
+    for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(255, Math.round(128 + 12 * normal())));
+    const stats: AutoStats = { choiceMs: 0 };
+    const choices = chooseCodecs(raw, null, "balanced", undefined, stats);
+    const hier = choices.find((c) => c.id === "HIER" && c.layout === undefined);
+    const found = detectLayout(raw);
+    assert.equal(found.layout.streams, 1);
+    assert.deepEqual(hier?.detected, { layout: found.layout.id, head: found.head });
+    // The same record as HIER detecting it itself.
+    const given = encodeChunk(
+      raw,
+      hierCodec,
+      hier?.level,
+      null,
+      undefined,
+      undefined,
+      undefined,
+      hier?.detected,
+    );
+    const itself = encodeChunk(raw, hierCodec, hier?.level, null);
+    assert.ok(Buffer.from(given.payload).equals(Buffer.from(itself.payload)));
+    // The decision kept for the next chunks does not carry this chunk's detection.
+    assert.ok(stats.oneStream?.choices.every((c) => c.detected === undefined));
+    const next = chooseCodecs(raw.subarray(1), null, "balanced", undefined, stats);
+    assert.ok(next.every((c) => c.detected === undefined));
+    throwsWith(() => hierCodec.encode(raw, { detected: { layout: 999, head: 0 } }), "E_BAD_OPTION");
   });
 
   test("alike chunks reuse a decision; one whose sample differs is sampled again", () => {

@@ -31,6 +31,12 @@ export interface CodecOptions {
    * 19 + 256·W (planesKey in src/codecs/hier/layouts.ts).
    */
   readonly layout?: number;
+  /**
+   * HIER only, with neither layout nor dtype: what detectLayout found on this very chunk,
+   * when the caller has run it already (auto does, on chunks of one stream), so that it is
+   * not run twice. The chunk is coded exactly as if it had been detected here.
+   */
+  readonly detected?: { readonly layout: number; readonly head: number };
 }
 
 export interface EncodedPayload {

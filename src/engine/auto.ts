@@ -174,6 +174,8 @@ export interface Choice {
    * record, which says nothing about whether brotli would do better.
    */
   ifBest?: readonly string[];
+  /** HIER without a layout: detectLayout's answer on this chunk, when choosing ran it (CodecOptions.detected). */
+  detected?: { layout: number; head: number };
 }
 
 const asChoice = (c: Candidate): Choice =>
@@ -276,10 +278,17 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
       return last.choices;
     }
     stats.oneStream = undefined;
-    if (dtype === null && detectLayout(raw).layout.streams !== 1) return undefined;
+    const found = dtype === null ? detectLayout(raw) : undefined;
+    if (found && found.layout.streams !== 1) return undefined;
+    // HIER codes this chunk with the layout just found, not found again; the choices kept
+    // for the next chunks (which detect their own) do not carry it.
+    const detected = found && { layout: found.layout.id, head: found.head };
     const remember = (choices: Choice[], guarded = false) => {
       stats.oneStream = { dtype, choices, left: REUSE_UNCLEAR, estimate, guarded };
-      return choices;
+      const plain = (c: Choice) => c.id === hierCodec.id && c.layout === undefined;
+      return detected === undefined || !choices.some(plain)
+        ? choices
+        : choices.map((c) => (plain(c) ? { ...c, detected } : c));
     };
     const size = (codec: Codec, level: number, layout?: number) =>
       storedSize(encodeChunk(sample, codec, level, dtype, undefined, layout));
@@ -444,7 +453,16 @@ export function encodeChoices(
     const started = nowMs();
     // Memory from the caller serves one encode only: with several, each needs its own.
     const into = choices.length === 1 && choice.ifBest === undefined ? output : undefined;
-    const chunk = encodeChunk(raw, codecById(choice.id), choice.level, dtype, into, choice.layout, rawCrc);
+    const chunk = encodeChunk(
+      raw,
+      codecById(choice.id),
+      choice.level,
+      dtype,
+      into,
+      choice.layout,
+      rawCrc,
+      choice.detected,
+    );
     const ms = nowMs() - started;
     total += ms;
     smallest.set(

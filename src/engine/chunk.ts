@@ -2,7 +2,7 @@ import { crc32 } from "node:zlib";
 import { noneCodec } from "../codecs/none.ts";
 import { periodicFill, runPattern } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
-import type { Codec } from "../codecs/types.ts";
+import type { Codec, CodecOptions } from "../codecs/types.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { encodeChunkHeader, MAX_CHUNK_SIZE, RUN_CODEC } from "../container/format.ts";
@@ -35,6 +35,8 @@ export function encodeChunk(
   layout?: number,
   /** crc32(raw), when the caller has it (one chunk coded by several candidates). */
   knownCrc?: number,
+  /** HIER only: detectLayout's answer on this chunk, when the caller has it (CodecOptions.detected). */
+  detected?: CodecOptions["detected"],
 ): EncodedChunk {
   const rawCrc = knownCrc ?? crc32(raw);
   let chosen = codec;
@@ -44,7 +46,11 @@ export function encodeChunk(
   if (codec.id !== noneCodec.id) {
     const encoded = codec.encode(
       raw,
-      layout === undefined ? { level, dtype, output } : { level, dtype, output, layout },
+      layout !== undefined
+        ? { level, dtype, output, layout }
+        : detected !== undefined
+          ? { level, dtype, output, detected }
+          : { level, dtype, output },
     );
     const encodedParams = encoded.params ?? EMPTY;
     if (encoded.payload.length + encodedParams.length < raw.length) {

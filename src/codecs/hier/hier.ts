@@ -506,8 +506,13 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   const forced = options.layout === undefined ? undefined : layoutByKey(options.layout);
   if (options.layout !== undefined && !forced)
     throw new MmhError("E_BAD_OPTION", `HIER: no layout ${options.layout}`);
+  // Detected by the caller already (CodecOptions.detected), or here.
+  const given = options.detected;
+  const detected = given && layoutByKey(given.layout);
+  if (given && !detected) throw new MmhError("E_BAD_OPTION", `HIER: no layout ${given.layout}`);
   if (forced) layout = forced;
   else if (known) layout = layoutForDType(known.name);
+  else if (detected) [layout, head] = [detected, given?.head ?? 0];
   else ({ layout, head } = detectLayout(raw));
   const width = layout.width;
   if (raw.length < head + width) head = 0;
