@@ -145,6 +145,33 @@ describe("auto's floor", () => {
     assert.ok(repeatShare(new Uint8Array(iid.buffer)) < 0.02);
   });
 
+  test("repeatShare is the same at any alignment and after calls of any size", () => {
+    // A reference: the words at every 16th byte against the last word in their hash slot.
+    const reference = (raw: Uint8Array) => {
+      const words = raw.length >>> 2;
+      const samples = Math.floor((words - 1) / 4);
+      if (samples < 64) return 0;
+      const slots = new Map<number, number>();
+      let hits = 0;
+      for (let i = 4; i < words; i += 4) {
+        const a = Buffer.from(raw.buffer, raw.byteOffset + 4 * i, 4).readInt32LE(0);
+        const h = Math.imul(a, 0x9e3779b1) >>> 16;
+        if (slots.get(h) === a) hits++;
+        slots.set(h, a);
+      }
+      return hits / samples;
+    };
+    const rows = repeatedRowsF32(512, 256, 256 << 10, 6);
+    const big = new Uint8Array(rows.length + 3);
+    big.set(rows, 3);
+    // Large then small (a table cleared in full), small then small (only what was set).
+    for (const at of [0, 1, 2, 3])
+      for (const length of [rows.length, 1100, 300, 70000, 2000, 257]) {
+        const raw = big.subarray(at, at + length);
+        assert.equal(repeatShare(raw), reference(raw), `${length} bytes at +${at}`);
+      }
+  });
+
   test("rows repeated far apart in a chunk: auto codes LZ, not only the field coder", () => {
     const raw = repeatedRowsF32(512, 256, 256 << 10, 5); // 512 KiB, repeats up to 256 KiB back
     const stats: AutoStats = { choiceMs: 0 };

@@ -11,6 +11,12 @@
 const HASH_BITS = 16;
 const table = new Int32Array(1 << HASH_BITS);
 const used = new Uint8Array(1 << HASH_BITS);
+/**
+ * The slots the last call set, when they were few: only those are cleared for the next
+ * call (clearing all 64 KiB cost more than counting on the small chunks of model files).
+ */
+const touched = new Uint16Array(1 << 12);
+let touchedCount = 0;
 const STRIDE_WORDS = 4;
 
 /** The share, 0 to 1, of the sampled words equal to one sampled earlier (as last seen in its hash slot). */
@@ -18,21 +24,34 @@ export function repeatShare(raw: Uint8Array): number {
   const words = raw.length >>> 2;
   const samples = Math.floor((words - 1) / STRIDE_WORDS);
   if (samples < 64) return 0;
-  let bytes = raw;
-  if ((raw.byteOffset & 3) !== 0) {
-    bytes = new Uint8Array(words * 4);
-    bytes.set(raw.subarray(0, words * 4));
-  }
-  const w = new Int32Array(bytes.buffer, bytes.byteOffset, words);
-  used.fill(0);
+  if (touchedCount <= touched.length) for (let k = 0; k < touchedCount; k++) used[touched[k]] = 0;
+  else used.fill(0);
+  touchedCount = samples;
+  const few = samples <= touched.length;
   let hits = 0;
   const shift = 32 - HASH_BITS;
-  for (let i = STRIDE_WORDS; i < words; i += STRIDE_WORDS) {
-    const a = w[i];
-    const h = Math.imul(a, 0x9e3779b1) >>> shift;
-    if (used[h] !== 0 && table[h] === a) hits++;
-    table[h] = a;
-    used[h] = 1;
+  let k = 0;
+  if ((raw.byteOffset & 3) === 0) {
+    const w = new Int32Array(raw.buffer, raw.byteOffset, words);
+    for (let i = STRIDE_WORDS; i < words; i += STRIDE_WORDS) {
+      const a = w[i];
+      const h = Math.imul(a, 0x9e3779b1) >>> shift;
+      if (used[h] !== 0 && table[h] === a) hits++;
+      table[h] = a;
+      used[h] = 1;
+      if (few) touched[k++] = h;
+    }
+  } else {
+    // Not 4-aligned in its buffer: the same words, read byte by byte (a copy cost more).
+    for (let i = STRIDE_WORDS; i < words; i += STRIDE_WORDS) {
+      const at = 4 * i;
+      const a = raw[at] | (raw[at + 1] << 8) | (raw[at + 2] << 16) | (raw[at + 3] << 24);
+      const h = Math.imul(a, 0x9e3779b1) >>> shift;
+      if (used[h] !== 0 && table[h] === a) hits++;
+      table[h] = a;
+      used[h] = 1;
+      if (few) touched[k++] = h;
+    }
   }
   return hits / samples;
 }
