@@ -161,6 +161,20 @@ function storedSize(chunk: EncodedChunk): number {
   return chunk.header.length + chunk.payload.length;
 }
 
+/**
+ * The stored size of a sample coded by one candidate. The record is only measured, never
+ * written, so its CRC-32 (which does not change its size) is not computed: 0 stands in.
+ */
+function sampleSize(
+  sample: Uint8Array,
+  codec: Codec,
+  level: number | undefined,
+  dtype: DTypeName | null,
+  layout?: number,
+): number {
+  return storedSize(encodeChunk(sample, codec, level, dtype, undefined, layout, 0));
+}
+
 /** A codec and level to encode a chunk with in full: plain data, so it can go to a worker. */
 export interface Choice {
   id: string;
@@ -291,7 +305,7 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
         : choices.map((c) => (plain(c) ? { ...c, detected } : c));
     };
     const size = (codec: Codec, level: number, layout?: number) =>
-      storedSize(encodeChunk(sample, codec, level, dtype, undefined, layout));
+      sampleSize(sample, codec, level, dtype, layout);
     const z1 = size(zstdCodec, 1);
     // Bytes zstd cannot shrink on the sample (compressed media, archives): zstd at the
     // goal's level and brotli after it, as before, which cost little there.
@@ -375,7 +389,7 @@ function chooseCore(
     const ranked = options
       .map((c) => ({
         c,
-        size: storedSize(encodeChunk(sample, c.codec, c.level, dtype, undefined, c.layout)),
+        size: sampleSize(sample, c.codec, c.level, dtype, c.layout),
       }))
       .sort((x, y) => x.size - y.size);
     const best = ranked[0];
