@@ -13,7 +13,8 @@ export const brotliCodec: Codec = {
   encode(raw, options) {
     const payload = brotliCompressSync(raw, {
       // One output buffer about the chunk's size, never more than 1 MiB (as zstd.ts): a
-      // buffer of 1 MiB for every small chunk cost more than coding it (docs/ENGINE.md).
+      // buffer of 1 MiB for every small chunk cost more than coding it (docs/ENGINE.md,
+      // Per-file and per-chunk costs of compress).
       // Only memory changes with it, never the stream (node:zlib grows past it if needed).
       chunkSize: Math.min(1 << 20, raw.length + (raw.length >> 8) + 1024),
       params: {
