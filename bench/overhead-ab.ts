@@ -10,7 +10,9 @@
  * - repeatShare on the gap and on an unaligned 512 KiB chunk of the rec model;
  * - describing (recognising) the three PaddleOCR ONNX files, from memory and from files;
  * - packing the rec model's footer: zstd -19 in place (CPU time) and, from this
- *   checkout, the wall time encodeIndex waits for it when it was started ahead.
+ *   checkout, the wall time encodeIndex waits for it when it was started ahead;
+ * - for context, the codec work these costs sit beside: HIER, zstd and brotli on a 512 KiB
+ *   tfjs chunk as auto codes it, and HIER against zstd on a safetensors header.
  *
  * Every result is checked equal between the two sides (the same detection, the same
  * brotli stream, the same share, the same layout and footer).
@@ -46,6 +48,7 @@ const load = async (dir: string) => {
   return {
     hier: await from("codecs/hier/hier.ts"),
     brotli: await from("codecs/brotli.ts"),
+    zstd: await from("codecs/zstd.ts"),
     repeats: await from("engine/repeats.ts"),
     describe: await from("engine/describe.ts"),
     source: await from("common/source.ts"),
@@ -90,6 +93,13 @@ if (!gap) throw new Error("overhead-ab: no 1108-byte gap in the rec model's plan
 const shardChunk = ssdBytes.subarray(524288, 2 * 524288);
 const unaligned = recBytes.subarray(5000003, 5000003 + 524288);
 const footer = layout.footer;
+// The header of a LoRA adapter from ../shared/data: its length field and JSON.
+const shared = readFileSync(
+  join(root, "..", "shared", "data", "gpt2-tigrinya-lora_adapter_model.safetensors"),
+);
+const header = shared.subarray(0, 8 + Number(shared.readBigUInt64LE(0)));
+const codecOf = (side: Module, name: "hier" | "zstd" | "brotli") =>
+  name === "hier" ? side.hier.hierCodec : name === "zstd" ? side.zstd.zstdCodec : side.brotli.brotliCodec;
 
 interface Case {
   label: string;
@@ -161,6 +171,32 @@ const cases: Case[] = [
     },
     same: (r) => JSON.stringify(r),
   },
+  // For context, the codec work itself (neither changed): what auto codes a one-stream tfjs
+  // chunk with, and HIER against zstd on a safetensors header (small text).
+  ...(
+    [
+      ["HIER -1 (Huffman)", "hier", -1],
+      ["zstd -1", "zstd", 1],
+      ["zstd -3", "zstd", 3],
+      ["brotli 4", "brotli", 4],
+    ] as const
+  ).map(([name, codec, level]) => ({
+    label: `${name}, 512 KiB tfjs chunk (context)`,
+    calls: 10,
+    run: (s: Module) => codecOf(s, codec).encode(shardChunk, { level }).payload.length,
+    same: String,
+  })),
+  ...(
+    [
+      ["HIER 3", "hier", 3],
+      ["zstd -3", "zstd", 3],
+    ] as const
+  ).map(([name, codec, level]) => ({
+    label: `${name}, 9072-byte safetensors header (context)`,
+    calls: 20,
+    run: (s: Module) => codecOf(s, codec).encode(header, { level }).payload.length,
+    same: String,
+  })),
   {
     label: "encodeIndex with the rec model's footer (zstd -19 in place)",
     calls: 1,
