@@ -88,6 +88,8 @@ export async function describeSource(
       dedup ? await repeatedSmallTensors(source, regions, chunkSize) : undefined,
     ),
     footer,
+    // The tensor table is complete: the encoder may pack it before coding the chunks.
+    footerReady: true,
     recognised,
     ...(problem ? { problem } : {}),
   };

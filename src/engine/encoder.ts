@@ -32,6 +32,12 @@ export interface SourceLayout {
   /** Written into the index block's footer metadata (the tensor table). */
   footer: Metadata;
   /**
+   * The footer is complete before the first chunk (a recogniser's tensor table), so it is
+   * packed while the chunks are coded (packFooterSoon). Without it, it is packed after the
+   * last chunk, and the source may fill it in as it goes (pack's sha256 of every file).
+   */
+  footerReady?: boolean;
+  /**
    * Reads content bytes again, for deduplication (FORMAT.md §6.3): a source that has it
    * (a file, a folder, bytes in memory) has its repeated chunks stored as references.
    */
@@ -105,10 +111,10 @@ export async function* encodeContainer(
     },
     ...(deltas && deltas.used.length > 0 ? { base: deltas.used } : {}),
   };
-  // The footer is known now: packed on node:zlib's thread pool while the chunks are coded.
-  const footer = packFooterSoon(layout.footer);
+  // A footer known now is packed on node:zlib's thread pool while the chunks are coded.
+  const footer = layout.footerReady ? packFooterSoon(layout.footer) : undefined;
   // Awaited at the end; until then a rejection (E_LIMIT) must not count as unhandled.
-  footer.catch(() => undefined);
+  footer?.catch(() => undefined);
   const header = encodeHeader(metadata);
   let offset = 0;
   const emit = (bytes: Uint8Array): Uint8Array => {
@@ -258,7 +264,7 @@ export async function* encodeContainer(
   }
   stats.choiceMs = auto.choiceMs;
   const indexOffset = offset;
-  const index = encodeIndex(entries, layout.footer, await footer);
+  const index = encodeIndex(entries, layout.footer, footer && (await footer));
   yield emit(index);
   stats.sha256 = sha256;
   yield emit(
