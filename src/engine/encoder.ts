@@ -114,7 +114,15 @@ export async function* encodeContainer(
   // A footer known now is packed on node:zlib's thread pool while the chunks are coded.
   const footer = layout.footerReady ? packFooterSoon(layout.footer) : undefined;
   // Awaited at the end; until then a rejection (E_LIMIT) must not count as unhandled.
-  footer?.catch(() => undefined);
+  let footerPending = footer !== undefined;
+  footer?.then(
+    () => (footerPending = false),
+    () => (footerPending = false),
+  );
+  // node:zlib's pool gets the job going only as the event loop turns. A file's reads turn
+  // it; bytes in memory are coded on microtasks alone, so the loop is let turn once per
+  // chunk until the footer is packed (docs/ENGINE.md, Per-file and per-chunk costs).
+  const turnLoop = layout.inMemory === true;
   const header = encodeHeader(metadata);
   let offset = 0;
   const emit = (bytes: Uint8Array): Uint8Array => {
@@ -186,6 +194,7 @@ export async function* encodeContainer(
   try {
     for await (const { data: raw, dtype } of plannedChunks(source, layout.plan, opts.chunkSize)) {
       if (opts.signal?.aborted) throw new MmhError("E_ABORTED", "compression aborted");
+      if (turnLoop && footerPending) await new Promise((resolve) => setImmediate(resolve));
       seenBytes += raw.length;
       // A chunk of a tensor the base also holds costs several times a plain one to code
       // against the base, so it brings the pool's start nearer by DELTA_POOL_WEIGHT times
