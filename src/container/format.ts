@@ -375,11 +375,10 @@ const FOOTER_SOON_MIN = 4096;
  * packFooter on node:zlib's thread pool: the same bytes, coded while the encoder codes the
  * chunks (the footer is known before the first chunk). zstd -19 of an ONNX file's tensor
  * table (20-30 KB of JSON) takes 10-46 ms, about a tenth of compressing such a file. The
- * pool gets the job going only as the event loop turns: a file's reads turn it, so
- * compressFile finds the footer packed at its end; bytes in memory are coded on microtasks
- * alone, and compress() waits for it at the end as before (docs/ENGINE.md, Per-file and
- * per-chunk costs of compress). The promise rejects as encodeIndex throws (E_LIMIT for a
- * footer over MAX_FOOTER_METADATA).
+ * pool gets the job going only as the event loop turns: a file's reads turn it, and the
+ * encoder lets it turn once per chunk of bytes in memory until the footer is packed
+ * (docs/ENGINE.md, Per-file and per-chunk costs of compress). The promise rejects as
+ * encodeIndex throws (E_LIMIT for a footer over MAX_FOOTER_METADATA).
  */
 export function packFooterSoon(footer: Metadata): Promise<PackedFooter> {
   let json: Buffer;
