@@ -1,8 +1,9 @@
 /**
  * `npm run build` (also run by `npm ci` and `npm install`, as `prepare`): builds dist/ from
- * src/ in steps, then stamps it with the digest of the sources built, so that bin/mmh.js
- * runs dist/ only while it matches src/ (bin/entry.js). A step that adds to dist/ (a
- * WebAssembly module, say) is one more entry in STEPS.
+ * src/ in steps, then stamps it with the digest of the sources built and the stats of
+ * their files and directories, so that bin/mmh.js runs dist/ only while it matches src/
+ * (bin/entry.js). A step that adds to dist/ (a WebAssembly module, say) is one more
+ * entry in STEPS.
  *
  * - declarations: tsc writes the .d.ts files (the package's types), and no JavaScript;
  * - bundle: esbuild bundles the JavaScript: one file per entry in ENTRIES, and the modules
@@ -31,7 +32,7 @@ import {
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { build, type Plugin } from "esbuild";
-import { STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
+import { STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
 import { kernelSourceDigest, kernelSources } from "../src/codecs/hier/kernels.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -169,7 +170,7 @@ const STEPS: { name: string; run: () => void | Promise<void> }[] = [
   { name: "kernels", run: () => copyFileSync(buildKernels(), join(dist, "kernels.wasm")) },
 ];
 
-const stats = sourceStats(src);
+const tree = sourceTree(src);
 const before = sourceDigest(src);
 rmSync(dist, { recursive: true, force: true });
 for (const step of STEPS) {
@@ -180,8 +181,8 @@ for (const step of STEPS) {
     process.exit(1);
   }
 }
-if (sourceDigest(src) !== before || sourceStats(src) !== stats) {
+if (sourceDigest(src) !== before || JSON.stringify(sourceTree(src)) !== JSON.stringify(tree)) {
   console.error("build: src/ changed while it was built; run the build again");
   process.exit(1);
 }
-writeFileSync(join(dist, STAMP), `${JSON.stringify({ source: before, stats }, null, 2)}\n`);
+writeFileSync(join(dist, STAMP), `${JSON.stringify({ source: before, tree }, null, 2)}\n`);

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { compileCacheDir, safeCacheDir } from "../bin/cache.js";
-import { builtIsCurrent, entryUrl, STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
+import { builtIsCurrent, entryUrl, STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
 
 const root = mkdtempSync(join(tmpdir(), "mmh-build-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -41,11 +41,14 @@ test("no stamp, a foreign stamp, a current one, then a source edited, added or r
   writeFileSync(join(dist, STAMP), JSON.stringify({ source: "0".repeat(64) }));
   assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc);
 
-  // A stamp of the digest alone (a build before stats were recorded) is not trusted.
+  // A stamp of the digest alone (a build before stats were recorded), or of the stats as
+  // one string (before directories were recorded), is not trusted.
   writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src) }));
   assert.equal(builtIsCurrent(root), false);
+  writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src), stats: "cli/start.ts" }));
+  assert.equal(builtIsCurrent(root), false);
   const stamp = () =>
-    writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src), stats: sourceStats(src) }));
+    writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src), tree: sourceTree(src) }));
   stamp();
   assert.equal(builtIsCurrent(root), true);
   assert.equal(entryUrl(root, "cli/start", "cli"), fromDist);
@@ -72,6 +75,25 @@ test("no stamp, a foreign stamp, a current one, then a source edited, added or r
   rmSync(join(src, "extra.ts"));
   writeFileSync(join(src, "notes.md"), "not code\n");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "only .ts files count");
+  mkdirSync(join(src, "docs"));
+  writeFileSync(join(src, "docs", "notes.md"), "not code\n");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a new directory (it may hold sources)");
+  stamp();
+  writeFileSync(join(src, "docs", "more.md"), "not code\n");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "a non-source file in a directory");
+  writeFileSync(join(src, "docs", "late.ts"), "export {};\n");
+  assert.equal(
+    entryUrl(root, "cli/start", "cli"),
+    fromSrc,
+    "a source file in a directory seen empty of them",
+  );
+  rmSync(join(src, "docs"), { recursive: true });
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a directory removed");
+  stamp();
+  rmSync(join(src, "cli", "start.ts"));
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a source file removed");
+  writeFileSync(join(src, "cli", "start.ts"), "export const x: number = 1;\n");
+  stamp();
   rmSync(join(src, "index.ts"));
   writeFileSync(join(src, "index2.ts"), "export {};\n");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a renamed source file");
