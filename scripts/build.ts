@@ -13,7 +13,9 @@
  *   behind src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay
  *   in node_modules (not bundled).
  * - kernels: HIER's WebAssembly kernels (assembly/) compiled with AssemblyScript into
- *   .cache/kernels-<digest>.wasm (what a checkout loads) and copied to dist/kernels.wasm.
+ *   .cache/kernels-<digest>.wasm, with .cache/kernels.json naming it beside the stats of
+ *   the files it came from (what a checkout loads: src/codecs/hier/kernels.ts), and
+ *   copied to dist/kernels.wasm.
  *
  * `node scripts/build.ts --kernels` compiles the kernels into the cache alone (what
  * `npm run test:unit` does first, so tests run from src/ use them).
@@ -30,10 +32,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { build, type Plugin } from "esbuild";
 import { STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
-import { kernelSourceDigest, kernelSources } from "../src/codecs/hier/kernels.ts";
+import { KERNEL_STAMP, kernelSourceDigest, kernelSources, kernelStats } from "../src/codecs/hier/kernels.ts";
 
 const root = join(import.meta.dirname, "..");
 const src = join(root, "src");
@@ -44,21 +46,34 @@ const dist = join(root, "dist");
 // assembly/) -> .cache/kernels-<digest>.wasm (what
 // src/codecs/hier/kernels.ts loads in a checkout) and, in a full build, a copy in dist/.
 
-/** Compiles the kernels with AssemblyScript unless the cache holds this source's build; returns its path. */
+/**
+ * Compiles the kernels with AssemblyScript unless the cache holds this source's build, and
+ * stamps it (KERNEL_STAMP: the stats of the files it came from, so that a process finds it
+ * without hashing the source); returns its path.
+ */
 function buildKernels(): string {
   const source = join(root, "assembly", "kernels.ts");
   const cache = join(root, ".cache");
+  const stats = kernelStats(root);
   const target = join(cache, `kernels-${kernelSourceDigest(kernelSources(root))}.wasm`);
-  if (existsSync(target)) return target;
   mkdirSync(cache, { recursive: true });
-  const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
-  const temporary = `${target}.${process.pid}.tmp`;
-  execFileSync(
-    process.execPath,
-    [asc, source, "--outFile", temporary, "-O3", "--runtime", "stub", "--noAssert", "--enable", "simd"],
-    { stdio: "inherit" },
-  );
-  renameSync(temporary, target);
+  if (!existsSync(target)) {
+    const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
+    const temporary = `${target}.${process.pid}.tmp`;
+    execFileSync(
+      process.execPath,
+      [asc, source, "--outFile", temporary, "-O3", "--runtime", "stub", "--noAssert", "--enable", "simd"],
+      { stdio: "inherit" },
+    );
+    renameSync(temporary, target);
+  }
+  // Stamped only when the files are still as they were before the digest was taken: one
+  // edited meanwhile leaves the stamp stale, and processes hash the source again.
+  const stamp = join(cache, KERNEL_STAMP);
+  const temporary = `${stamp}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify({ stats, wasm: basename(target) })}\n`);
+  if (kernelStats(root) === stats) renameSync(temporary, stamp);
+  else rmSync(temporary);
   return target;
 }
 

@@ -19,6 +19,13 @@ import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { compileCacheDir, safeCacheDir } from "../bin/cache.js";
 import { builtIsCurrent, entryUrl, STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
+import {
+  KERNEL_STAMP,
+  kernelSourceDigest,
+  kernelSources,
+  kernelStats,
+  stampedBuild,
+} from "../src/codecs/hier/kernels.ts";
 
 const root = mkdtempSync(join(tmpdir(), "mmh-build-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -97,6 +104,46 @@ test("no stamp, a foreign stamp, a current one, then a source edited, added or r
   rmSync(join(src, "index.ts"));
   writeFileSync(join(src, "index2.ts"), "export {};\n");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a renamed source file");
+});
+
+test("the kernels' stamp names their build only while assembly/ is as the build saw it", () => {
+  const checkout = join(root, "kernels");
+  const assembly = join(checkout, "assembly");
+  mkdirSync(assembly, { recursive: true });
+  mkdirSync(join(checkout, ".cache"));
+  writeFileSync(join(assembly, "kernels.ts"), "export function f(): i32 { return 1; }\n");
+  writeFileSync(join(assembly, "decode.ts"), "export function g(): i32 { return 2; }\n");
+  const wasm = `kernels-${kernelSourceDigest(kernelSources(checkout))}.wasm`;
+  const stamp = (stats = kernelStats(checkout), name = wasm) =>
+    writeFileSync(join(checkout, ".cache", KERNEL_STAMP), JSON.stringify({ stats, wasm: name }));
+  assert.equal(stampedBuild(checkout), undefined, "no stamp");
+  stamp();
+  assert.equal(stampedBuild(checkout), join(checkout, ".cache", wasm));
+  stamp(kernelStats(checkout), "../../elsewhere.wasm");
+  assert.equal(stampedBuild(checkout), undefined, "a stamp naming a file outside the cache");
+  stamp();
+  writeFileSync(join(assembly, "decode.ts"), "export function g(): i32 { return 3; }\n");
+  assert.equal(stampedBuild(checkout), undefined, "an edited source");
+  stamp();
+  utimesSync(join(assembly, "kernels.ts"), new Date(), new Date(Date.now() + 5000));
+  assert.equal(stampedBuild(checkout), undefined, "a touched source");
+  stamp();
+  writeFileSync(join(assembly, "extra.ts"), "export {};\n");
+  assert.equal(stampedBuild(checkout), undefined, "a new source file");
+  stamp();
+  rmSync(join(assembly, "extra.ts"));
+  assert.equal(stampedBuild(checkout), undefined, "a source file removed");
+  stamp();
+  writeFileSync(join(root, "kernels", ".cache", KERNEL_STAMP), "{ not json");
+  assert.equal(stampedBuild(checkout), undefined, "a damaged stamp");
+
+  // The checkout's own stamp (`node scripts/build.ts --kernels` wrote it before the tests)
+  // names the build of its current source.
+  const repo = join(import.meta.dirname, "..");
+  assert.equal(
+    stampedBuild(repo),
+    join(repo, ".cache", `kernels-${kernelSourceDigest(kernelSources(repo))}.wasm`),
+  );
 });
 
 describe("the compile cache (bin/cache.js)", () => {
