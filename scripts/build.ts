@@ -7,11 +7,12 @@
  *
  * - declarations: tsc writes the .d.ts files (the package's types), and no JavaScript;
  * - bundle: esbuild bundles the JavaScript: one file per entry in ENTRIES, and the modules
- *   they share in chunks, all in dist/ itself. Every output file sits in dist/, so a
- *   module's `new URL("./worker.js", import.meta.url)` finds a thread's entry from any
- *   chunk (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands
- *   behind src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay
- *   in node_modules (not bundled).
+ *   they share in chunks, all in dist/ itself; the command (COMMAND) in a second build of
+ *   its own, with chunks of its own. Every output file sits in dist/, so a module's
+ *   `new URL("./worker.js", import.meta.url)` finds a thread's entry from any chunk
+ *   (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands behind
+ *   src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay in
+ *   node_modules (not bundled).
  * - kernels: HIER's WebAssembly kernels (assembly/) compiled with AssemblyScript into
  *   .cache/kernels-<digest>.wasm, with .cache/kernels.json naming it beside the stats of
  *   the files it came from (what a checkout loads: src/codecs/hier/kernels.ts), and
@@ -83,14 +84,14 @@ if (process.argv.includes("--kernels")) {
 }
 
 /**
- * The bundle's entries, by output name (dist/NAME.js): the package's exports (package.json),
- * the command (bin/entry.js), the three threads' modules and `mmh bench`'s child process
- * (one per measured cell), which the code that starts them finds beside itself.
+ * The library bundle's entries, by output name (dist/NAME.js): the package's exports
+ * (package.json), the three threads' modules and `mmh bench`'s child process (one per
+ * measured cell), which the code that starts them finds beside itself. The command
+ * (bin/entry.js) is COMMAND, below.
  */
 const ENTRIES: Record<string, string> = {
   index: "src/index.ts",
   tools: "src/tools/index.ts",
-  cli: "src/cli/start.ts",
   worker: "src/engine/worker.ts",
   hasher: "src/engine/hasher.ts",
   "sync-worker": "src/sync-worker.ts",
@@ -161,22 +162,37 @@ function tsFiles(dir: string): string[] {
   return files;
 }
 
+/**
+ * The command, bundled apart from the library's entries: its chunks follow its own
+ * `import()`s alone (the commands behind start.ts, the encoder, the service), not also
+ * those of the library's entries, so a command loads fewer, larger files (`mmh -d`
+ * 9 instead of 13, `mmh -c` 12 instead of 17; docs/ENGINE.md, "Start-up and V8's tiers").
+ * The command's process never loads the library's build: its threads and `mmh bench`'s
+ * children run in isolates or processes of their own.
+ */
+const COMMAND = { name: "cli", source: "src/cli/start.ts", chunks: "cli-[hash]" };
+
 async function bundle(): Promise<void> {
-  await build({
-    absWorkingDir: root,
-    entryPoints: ENTRIES,
-    outdir: dist,
-    entryNames: "[name]",
-    chunkNames: "chunk-[hash]",
-    bundle: true,
-    splitting: true,
-    format: "esm",
-    platform: "node",
-    target: "node22",
-    packages: "external",
-    plugins: [builtins(tsFiles(src))],
-    logLevel: "warning",
-  });
+  const plugins = [builtins(tsFiles(src))];
+  for (const [entryPoints, chunkNames] of [
+    [ENTRIES, "chunk-[hash]"],
+    [{ [COMMAND.name]: COMMAND.source }, COMMAND.chunks],
+  ] as const)
+    await build({
+      absWorkingDir: root,
+      entryPoints,
+      outdir: dist,
+      entryNames: "[name]",
+      chunkNames,
+      bundle: true,
+      splitting: true,
+      format: "esm",
+      platform: "node",
+      target: "node22",
+      packages: "external",
+      plugins,
+      logLevel: "warning",
+    });
 }
 
 const STEPS: { name: string; run: () => void | Promise<void> }[] = [
