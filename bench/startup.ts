@@ -1,15 +1,19 @@
 /**
- * How long the mmh command takes to start: `mmh --version`, and a 1 KiB round trip (`mmh -c`
- * of 1 KiB of a real weight file to standard output, then `mmh -d -c` of that back), against
- * `node -e 0` and `zstd` doing the same, every command once per round, interleaved, so a
- * busy spell of the shared machine falls on all of them alike. Whole process, wall clock;
- * medians over rounds, and each command's median excess over `node -e 0`.
+ * How long the mmh command takes to start: `mmh --version`, a 1 KiB round trip (`mmh -c`
+ * of 1 KiB of a real weight file to standard output, then `mmh -d -c` of that back), and
+ * `mmh -T 1 -c` / `mmh -d -T 1 -c` of 1 MiB of real-derived BF16 (bench/lib/tiled.ts, the
+ * size of bench/results/speed.md's smallest CLI rows), against `node -e 0` and `zstd`
+ * doing the same, every command once per round, interleaved, so a busy spell of the shared
+ * machine falls on all of them alike. Whole process, wall clock; medians over rounds, each
+ * command's median excess over `node -e 0`, and its median ratio to zstd's same operation.
  *
  * mmh runs as installed: bin/, dist/ and package.json copied into .bench-data/startup/
  * (no src/, so no source check), with Node's compile cache in a directory of its own,
  * filled by a first run; also with the cache off (NODE_DISABLE_COMPILE_CACHE=1), and from
  * the checkout (bin/mmh.js, which checks dist/ against src/ first). `--before DIR` adds
- * the same commands run from DIR (an installed copy of another build, for comparison).
+ * the same commands run from DIR (an installed copy of another build, for comparison), and
+ * `--before-checkout DIR` from DIR/bin/mmh.js where DIR is a checkout of another commit with
+ * its build (what a developer runs: it checks dist/ and the kernels against their sources).
  *
  * Then whether the compile cache slows the coding loops (as docs/ENGINE.md recorded it
  * once did): 256 MiB of real-derived BF16 (bench/lib/tiled.ts) compressed with -T 1 and
@@ -35,7 +39,7 @@
  *   options: --rounds N (default 41), --hot-rounds N (default 7; 0 skips the large
  *   files, and keeps that section of an earlier report, marked as such), --cpu-rounds N
  *   (default 15; with --before), --fixed-rounds N (default 9; with --before), --before DIR,
- *   --data DIR, --out FILE
+ *   --before-checkout DIR, --data DIR, --out FILE
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -69,6 +73,7 @@ const rounds = Number(argValue("--rounds") ?? (quick ? 5 : 41));
 const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "startup.md"));
 const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
 const before = argValue("--before");
+const beforeCheckout = argValue("--before-checkout");
 const hotRounds = Number(argValue("--hot-rounds") ?? (quick ? 0 : 7));
 const cpuRounds = Number(argValue("--cpu-rounds") ?? (quick ? 3 : 15));
 const fixedRounds = Number(argValue("--fixed-rounds") ?? (quick ? 0 : 9));
@@ -119,29 +124,44 @@ const input10 = join(work, "10m.bin");
   writeFileSync(input10, Buffer.concat(parts).subarray(0, 10 << 20));
 }
 
+// 1 MiB of real-derived BF16 (a safetensors file, as bench/speed.ts's smallest rows).
+const bf16MiB = tiledFile(dataDir, work, "BF16", 1 << 20);
+const bf16Original = readFileSync(bf16MiB);
+
 interface Command {
   name: string;
-  /** Runs once; returns its wall-clock milliseconds. */
-  run(): number;
+  /** Runs once; returns its wall-clock milliseconds and, for a node process, its CPU milliseconds. */
+  run(): Run;
 }
 
-function timed(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  stdinFile?: string,
-  check?: (out: Buffer) => void,
-): number {
+interface Run {
+  ms: number;
+  cpu?: number;
+}
+
+// A script preloaded into every node process of the rounds: the process's CPU time (user +
+// system, all threads, process.cpuUsage) at its exit event, written to file descriptor 3.
+const cpuProbe = join(work, "cpu-probe.cjs");
+writeFileSync(
+  cpuProbe,
+  `const { writeSync } = require("node:fs");
+process.on("exit", () => { const u = process.cpuUsage(); try { writeSync(3, "CPU " + (u.user + u.system) / 1000 + "\\n"); } catch {} });
+`,
+);
+
+/** Runs `args` once (node with cpuProbe preloaded); `check` sees its standard output. */
+function timed(args: string[], env: NodeJS.ProcessEnv, check?: (out: Buffer) => void): Run {
+  const probed = args[0] === node;
+  const argv = probed ? ["-r", cpuProbe, ...args.slice(1)] : args.slice(1);
   const started = performance.now();
-  const r = spawnSync(args[0], args.slice(1), {
-    env,
-    input: stdinFile === undefined ? undefined : readFileSync(stdinFile),
-    maxBuffer: 1 << 20,
-  });
+  const r = spawnSync(args[0], argv, { env, maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "pipe", "pipe"] });
   const ms = performance.now() - started;
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${args.join(" ")} failed (${r.status}): ${r.stderr}`);
   check?.(r.stdout);
-  return ms;
+  const cpu = probed ? /CPU ([\d.]+)/.exec(String(r.output[3]))?.[1] : undefined;
+  if (probed && cpu === undefined) throw new Error(`${args.join(" ")}: no CPU time reported`);
+  return { ms, cpu: cpu === undefined ? undefined : Number(cpu) };
 }
 
 const withCache: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
@@ -150,28 +170,34 @@ delete withCache.NODE_COMPILE_CACHE;
 const noCache = { ...withCache, NODE_DISABLE_COMPILE_CACHE: "1" };
 const original = readFileSync(input);
 
-/** mmh --version, and the 1 KiB round trip's two halves, for one way of running mmh. */
+/** mmh --version, the 1 KiB round trip's two halves and 1 MiB each way, for one way of running mmh. */
 function mmhCommands(label: string, bin: string, env: NodeJS.ProcessEnv): Command[] {
   const packed = join(work, `1k-${label.replace(/\W+/g, "-")}.mmh`);
+  const packedMiB = join(work, `1m-${label.replace(/\W+/g, "-")}.mmh`);
   return [
     {
       name: `mmh --version (${label})`,
-      run: () => timed([node, bin, "--version"], env, undefined, (out) => assertMatch(out, /^mmh \d/)),
+      run: () => timed([node, bin, "--version"], env, (out) => assertMatch(out, /^mmh \d/)),
     },
     {
       name: `mmh -c 1 KiB (${label})`,
-      run: () => {
-        const started = performance.now();
-        const r = spawnSync(node, [bin, "-c", "-q", input], { env, maxBuffer: 1 << 20 });
-        const ms = performance.now() - started;
-        if (r.status !== 0) throw new Error(`mmh -c failed: ${r.stderr}`);
-        writeFileSync(packed, r.stdout);
-        return ms;
-      },
+      run: () => timed([node, bin, "-c", "-q", input], env, (out) => writeFileSync(packed, out)),
     },
     {
       name: `mmh -d -c 1 KiB (${label})`,
-      run: () => timed([node, bin, "-d", "-c", "-q", packed], env, undefined, (out) => assertSame(out)),
+      run: () => timed([node, bin, "-d", "-c", "-q", packed], env, assertSame),
+    },
+    {
+      name: `mmh -T 1 -c 1 MiB (${label})`,
+      run: () =>
+        timed([node, bin, "-T", "1", "-c", "-q", bf16MiB], env, (out) => writeFileSync(packedMiB, out)),
+    },
+    {
+      name: `mmh -d -T 1 -c 1 MiB (${label})`,
+      run: () =>
+        timed([node, bin, "-d", "-T", "1", "-c", "-q", packedMiB], env, (out) => {
+          if (!out.equals(bf16Original)) throw new Error("the 1 MiB round trip did not restore the input");
+        }),
     },
   ];
 }
@@ -184,54 +210,121 @@ function assertSame(out: Buffer): void {
 }
 
 const zstdPacked = join(work, "1k.zst");
+const zstdPackedMiB = join(work, "1m.zst");
 const commands: Command[] = [
   { name: "node -e 0", run: () => timed([node, "-e", "0"], withCache) },
   ...mmhCommands("installed", join(installed, "bin", "mmh.js"), withCache),
   ...mmhCommands("installed, no compile cache", join(installed, "bin", "mmh.js"), noCache),
   ...mmhCommands("checkout", join(root, "bin", "mmh.js"), withCache),
-  ...(before ? mmhCommands("before", join(before, "bin", "mmh.js"), noCache) : []),
+  ...(before
+    ? mmhCommands("before", join(before, "bin", "mmh.js"), {
+        ...withCache,
+        XDG_CACHE_HOME: join(work, "cache-before-main"),
+      })
+    : []),
+  ...(beforeCheckout
+    ? mmhCommands("checkout before", join(beforeCheckout, "bin", "mmh.js"), {
+        ...withCache,
+        XDG_CACHE_HOME: join(work, "cache-checkout-before"),
+      })
+    : []),
   {
     name: "zstd -c 1 KiB",
-    run: () => {
-      const started = performance.now();
-      const r = spawnSync("zstd", ["-c", "-q", input], { maxBuffer: 1 << 20 });
-      const ms = performance.now() - started;
-      if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr}`);
-      writeFileSync(zstdPacked, r.stdout);
-      return ms;
-    },
+    run: () => timed(["zstd", "-c", "-q", input], withCache, (out) => writeFileSync(zstdPacked, out)),
   },
   {
     name: "zstd -d -c 1 KiB",
-    run: () => timed(["zstd", "-d", "-c", "-q", zstdPacked], withCache, undefined, assertSame),
+    run: () => timed(["zstd", "-d", "-c", "-q", zstdPacked], withCache, assertSame),
+  },
+  {
+    name: "zstd -3 --single-thread -c 1 MiB",
+    run: () =>
+      timed(["zstd", "-3", "--single-thread", "-c", "-q", bf16MiB], withCache, (out) =>
+        writeFileSync(zstdPackedMiB, out),
+      ),
+  },
+  {
+    name: "zstd -d -c 1 MiB",
+    run: () =>
+      timed(["zstd", "-d", "-c", "-q", zstdPackedMiB], withCache, (out) => {
+        if (!out.equals(bf16Original)) throw new Error("zstd's 1 MiB round trip did not restore the input");
+      }),
   },
 ];
 
 // A first round fills the compile cache and the page cache; it is not counted.
 for (const c of commands) c.run();
 const times = new Map<string, number[]>(commands.map((c) => [c.name, []]));
+const cpus = new Map<string, number[]>(commands.map((c) => [c.name, []]));
 const loads: number[] = [];
 const waitStart = cpuWaitMicros();
 const started = performance.now();
 for (let round = 0; round < rounds; round++) {
   if (round % 10 === 0) loads.push(loadavg()[0]);
   const order = round % 2 === 0 ? commands : [...commands].reverse();
-  for (const c of order) times.get(c.name)!.push(c.run());
+  for (const c of order) {
+    const r = c.run();
+    times.get(c.name)!.push(r.ms);
+    if (r.cpu !== undefined) cpus.get(c.name)!.push(r.cpu);
+  }
 }
 const elapsed = performance.now() - started;
 
 const baseline = times.get("node -e 0")!;
 const excess = (name: string) => median(times.get(name)!.map((ms, i) => ms - baseline[i]));
+/** The zstd command doing what `name` does, for the "x zstd" column. */
+const zstdOf = (name: string): string | undefined =>
+  name.startsWith("zstd")
+    ? undefined
+    : name.includes("-d -c 1 KiB")
+      ? "zstd -d -c 1 KiB"
+      : name.includes("-c 1 KiB")
+        ? "zstd -c 1 KiB"
+        : name.includes("-d -T 1 -c 1 MiB")
+          ? "zstd -d -c 1 MiB"
+          : name.includes("-T 1 -c 1 MiB")
+            ? "zstd -3 --single-thread -c 1 MiB"
+            : undefined;
+const ratioTo = (name: string, other: string, of = times) =>
+  median(of.get(name)!.map((ms, i) => ms / of.get(other)![i]));
+const baselineCpu = cpus.get("node -e 0")!;
+const cpuExcess = (name: string) => median(cpus.get(name)!.map((ms, i) => ms - baselineCpu[i]));
 const rows = commands.map((c) => {
   const t = times.get(c.name)!;
+  const cpu = cpus.get(c.name)!;
+  const z = zstdOf(c.name);
   return [
     c.name,
     fmt(median(t), 1),
     `${fmt(spread(t) * 100, 0)}%`,
     c.name === "node -e 0" ? "" : fmt(excess(c.name), 1),
     fmt(median(t.map((ms, i) => ms / baseline[i])), 2),
+    z ? fmt(1 / ratioTo(c.name, z), 2) : "",
+    cpu.length > 0 ? fmt(median(cpu), 1) : "",
+    cpu.length > 0 && c.name !== "node -e 0" ? fmt(cpuExcess(c.name), 1) : "",
   ];
 });
+/** This build against the build before, command by command: median per-round ratios. */
+const pairs: [string, string][] = [
+  ...(before ? ([["installed", "before"]] as [string, string][]) : []),
+  ...(beforeCheckout ? ([["checkout", "checkout before"]] as [string, string][]) : []),
+];
+const ops = ["mmh --version", "mmh -c 1 KiB", "mmh -d -c 1 KiB", "mmh -T 1 -c 1 MiB", "mmh -d -T 1 -c 1 MiB"];
+const beforeRows = pairs.flatMap(([now, was]) =>
+  ops.map((op) => {
+    const a = `${op} (${now})`;
+    const b = `${op} (${was})`;
+    return [
+      `${op}, ${now}`,
+      fmt(median(times.get(b)!), 1),
+      fmt(median(times.get(a)!), 1),
+      fmt(ratioTo(a, b), 2),
+      fmt(cpuExcess(b), 1),
+      fmt(cpuExcess(a), 1),
+      fmt(ratioTo(a, b, cpus), 2),
+    ];
+  }),
+);
 const trip = (label: string) =>
   median(
     times.get(`mmh -c 1 KiB (${label})`)!.map((ms, i) => ms + times.get(`mmh -d -c 1 KiB (${label})`)![i]),
@@ -239,14 +332,23 @@ const trip = (label: string) =>
 const zstdTrip = median(times.get("zstd -c 1 KiB")!.map((ms, i) => ms + times.get("zstd -d -c 1 KiB")![i]));
 const nodeMs = median(baseline);
 const versionMs = median(times.get("mmh --version (installed)")!);
-const labels = ["installed", "installed, no compile cache", "checkout", ...(before ? ["before"] : [])];
+const labels = [
+  "installed",
+  "installed, no compile cache",
+  "checkout",
+  ...(before ? ["before"] : []),
+  ...(beforeCheckout ? ["checkout before"] : []),
+];
 
 const lines = [
-  "# Start-up: `mmh --version` and a 1 KiB round trip",
+  "# Start-up: `mmh --version`, a 1 KiB round trip and 1 MiB each way",
   "",
   // The options as given, DIR for the --before copy's path.
   ...machineLines(
-    ["npx node bench/startup.ts", ...process.argv.slice(2).map((a) => (a === before ? "DIR" : a))].join(" "),
+    [
+      "npx node bench/startup.ts",
+      ...process.argv.slice(2).map((a) => (a === before ? "DIR" : a === beforeCheckout ? "CHECKOUT" : a)),
+    ].join(" "),
   ),
   codeLine(),
   `- zstd CLI: ${zstdCliVersion()}`,
@@ -254,10 +356,32 @@ const lines = [
   `- ${contentionNote(waitStart, elapsed)}`,
   `- ${rounds} rounds after one uncounted round; every command once per round, the order reversed every other round.`,
   "",
-  `Input: 1 KiB from the middle of ${real} (../shared/data). Wall-clock ms per process, median over rounds, and the interquartile range over the median; "over node" is the median of each round's difference from \`node -e 0\`, and "x node" the median ratio.`,
+  `Inputs: 1 KiB from the middle of ${real} (../shared/data); 1 MiB of real-derived BF16 (the F32 tensors of ../shared/data rounded to BF16 and tiled, one safetensors file). Wall-clock ms per process, median over rounds, and the interquartile range over the median; "over node" is the median of each round's difference from \`node -e 0\`, "x node" the median ratio, and "x zstd" zstd's time over mmh's for the same operation and input (above 1: mmh faster), median of per-round ratios. "CPU" is a node process's CPU time (user + system, all threads) at its exit event, from process.cpuUsage() in a script preloaded into every node process (\`node -e 0\` included), median over rounds, and its median excess over \`node -e 0\`'s in the same round: on a loaded machine the steadier figure. Standard output is a pipe to this script.${before || beforeCheckout ? " Every mmh variant with a compile cache has one of its own." : ""}`,
   "",
-  table(["command", "median ms", "IQR", "over node ms", "x node"], rows),
+  table(
+    ["command", "median ms", "IQR", "over node ms", "x node", "x zstd", "CPU ms", "CPU over node ms"],
+    rows,
+  ),
   "",
+  ...(beforeRows.length > 0
+    ? [
+        "Against the build before (`before`: an installed copy of it; `checkout before`: a checkout of it with its build, run from its bin/mmh.js), same rounds. Ratios are median per-round ratios of this build's time to the one before's (below 1: faster), the CPU ratio of whole processes; the CPU columns are a process's CPU time beyond `node -e 0`'s in the same round (medians):",
+        "",
+        table(
+          [
+            "command",
+            "before ms",
+            "this build ms",
+            "wall ratio",
+            "before CPU over node ms",
+            "this build CPU over node ms",
+            "CPU ratio",
+          ],
+          beforeRows,
+        ),
+        "",
+      ]
+    : []),
   "Round trip (`mmh -c` then `mmh -d -c`, two processes; median of the per-round sums):",
   "",
   table(

@@ -5,50 +5,80 @@
 // Built-ins through process.getBuiltinModule, not `import`: an ESM import of node:fs builds
 // its module facade, which loads fs/promises, readline and the streams (docs/ENGINE.md).
 const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule("node:fs");
-const { join, relative } = process.getBuiltinModule("node:path");
+const { join } = process.getBuiltinModule("node:path");
 const { pathToFileURL } = process.getBuiltinModule("node:url");
 
 /** The name of the stamp the build writes into dist/, holding sourceDigest of what it compiled. */
 export const STAMP = "BUILD.json";
 
-/** Every .ts file under `dir`, in path order. */
-function sources(dir) {
-  const files = [];
-  const walk = (at) => {
-    for (const entry of readdirSync(at, { withFileTypes: true })) {
-      const path = join(at, entry.name);
+/**
+ * What the build saw of `dir`: the modification time of every directory under it (itself
+ * included), and the size and modification time of every .ts file, by path relative to
+ * `dir`.
+ */
+export function sourceTree(dir) {
+  const dirs = {};
+  const files = {};
+  const walk = (rel) => {
+    const at = join(dir, rel);
+    dirs[rel] = statSync(at).mtimeMs;
+    for (const entry of readdirSync(at, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && entry.name.endsWith(".ts")) files.push(path);
+      else if (entry.isFile() && entry.name.endsWith(".ts")) {
+        const { size, mtimeMs } = statSync(join(dir, path));
+        files[path] = [size, mtimeMs];
+      }
     }
   };
-  walk(dir);
-  return files.sort();
+  walk("");
+  return { dirs, files };
 }
 
 /**
- * The size and modification time of every .ts file under `dir`, as one string: what the
- * build saw. Equal stats mean no file changed, as make judges it, for the cost of a stat
- * per file instead of reading and hashing them all at every start.
+ * Whether `dir` holds exactly the .ts files of `tree` (sourceTree), each of the size and
+ * modification time the build saw, as make judges: a stat per file and per directory, and
+ * no directory listed unless it changed. Adding, removing or renaming an entry sets its
+ * directory's time, so a directory whose time is unchanged holds the same names; one
+ * whose time changed is listed again, and must hold no .ts file or directory the build
+ * did not see (other files do not count).
  */
-export function sourceStats(dir) {
-  return sources(dir)
-    .map((path) => {
-      const { size, mtimeMs } = statSync(path);
-      return `${relative(dir, path)}\0${size}\0${mtimeMs}`;
-    })
-    .join("\n");
+export function treeIsCurrent(dir, tree) {
+  if (!tree || typeof tree.dirs !== "object" || typeof tree.files !== "object") return false;
+  for (const [rel, [size, mtimeMs]] of Object.entries(tree.files)) {
+    const stat = statSync(join(dir, rel), { throwIfNoEntry: false });
+    if (!stat?.isFile() || stat.size !== size || stat.mtimeMs !== mtimeMs) return false;
+  }
+  for (const [rel, mtimeMs] of Object.entries(tree.dirs)) {
+    const at = join(dir, rel);
+    const stat = statSync(at, { throwIfNoEntry: false });
+    if (!stat?.isDirectory()) return false;
+    if (stat.mtimeMs === mtimeMs) continue;
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      if (
+        entry.isDirectory()
+          ? !Object.hasOwn(tree.dirs, path)
+          : isSource(entry) && !Object.hasOwn(tree.files, path)
+      )
+        return false;
+    }
+  }
+  return true;
 }
+
+const isSource = (entry) => entry.isFile() && entry.name.endsWith(".ts");
 
 /** The sha256 of every .ts file under `dir`: their paths and contents, in path order. */
 export function sourceDigest(dir) {
-  const files = sources(dir);
-  // Loaded here, not at the top: an installed package never needs it (node:crypto takes
-  // several milliseconds to load).
+  const files = Object.keys(sourceTree(dir).files).sort();
+  // Loaded here, not at the top: no command needs it (node:crypto takes several
+  // milliseconds to load).
   const { createHash } = process.getBuiltinModule("node:crypto");
   const hash = createHash("sha256");
   for (const path of files) {
-    hash.update(`${relative(dir, path)}\0`);
-    hash.update(readFileSync(path));
+    hash.update(`${path}\0`);
+    hash.update(readFileSync(join(dir, path)));
     hash.update("\0");
   }
   return hash.digest("hex");
@@ -60,9 +90,9 @@ export function builtIsCurrent(root) {
     const stamp = JSON.parse(readFileSync(join(root, "dist", STAMP), "utf8"));
     // The files exactly as the build saw them (names, sizes, modification times), as make
     // judges. A file touched, checked out or copied since runs the sources until the next
-    // build: slower to start, never stale. No start reads or hashes the sources (hashing
-    // them loaded node:crypto into every command, --version included).
-    return typeof stamp.stats === "string" && stamp.stats === sourceStats(join(root, "src"));
+    // build: slower to start, never stale. No start reads or hashes the sources, nor lists
+    // a directory that did not change (listing all of src/ took longer than the stats).
+    return treeIsCurrent(join(root, "src"), stamp.tree);
   } catch {
     return false;
   }

@@ -1,18 +1,22 @@
 /**
  * `npm run build` (also run by `npm ci` and `npm install`, as `prepare`): builds dist/ from
- * src/ in steps, then stamps it with the digest of the sources built, so that bin/mmh.js
- * runs dist/ only while it matches src/ (bin/entry.js). A step that adds to dist/ (a
- * WebAssembly module, say) is one more entry in STEPS.
+ * src/ in steps, then stamps it with the digest of the sources built and the stats of
+ * their files and directories, so that bin/mmh.js runs dist/ only while it matches src/
+ * (bin/entry.js). A step that adds to dist/ (a WebAssembly module, say) is one more
+ * entry in STEPS.
  *
  * - declarations: tsc writes the .d.ts files (the package's types), and no JavaScript;
  * - bundle: esbuild bundles the JavaScript: one file per entry in ENTRIES, and the modules
- *   they share in chunks, all in dist/ itself. Every output file sits in dist/, so a
- *   module's `new URL("./worker.js", import.meta.url)` finds a thread's entry from any
- *   chunk (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands
- *   behind src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay
- *   in node_modules (not bundled).
+ *   they share in chunks, all in dist/ itself; the command (COMMAND) in a second build of
+ *   its own, with chunks of its own. Every output file sits in dist/, so a module's
+ *   `new URL("./worker.js", import.meta.url)` finds a thread's entry from any chunk
+ *   (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands behind
+ *   src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay in
+ *   node_modules (not bundled).
  * - kernels: HIER's WebAssembly kernels (assembly/) compiled with AssemblyScript into
- *   .cache/kernels-<digest>.wasm (what a checkout loads) and copied to dist/kernels.wasm.
+ *   .cache/kernels-<digest>.wasm, with .cache/kernels.json naming it beside the stats of
+ *   the files it came from (what a checkout loads: src/codecs/hier/kernels.ts), and
+ *   copied to dist/kernels.wasm.
  *
  * `node scripts/build.ts --kernels` compiles the kernels into the cache alone (what
  * `npm run test:unit` does first, so tests run from src/ use them).
@@ -29,10 +33,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { build, type Plugin } from "esbuild";
-import { STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
-import { kernelSourceDigest, kernelSources } from "../src/codecs/hier/kernels.ts";
+import { STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
+import { KERNEL_STAMP, kernelSourceDigest, kernelSources, kernelStats } from "../src/codecs/hier/kernels.ts";
 
 const root = join(import.meta.dirname, "..");
 const src = join(root, "src");
@@ -43,21 +47,34 @@ const dist = join(root, "dist");
 // assembly/) -> .cache/kernels-<digest>.wasm (what
 // src/codecs/hier/kernels.ts loads in a checkout) and, in a full build, a copy in dist/.
 
-/** Compiles the kernels with AssemblyScript unless the cache holds this source's build; returns its path. */
+/**
+ * Compiles the kernels with AssemblyScript unless the cache holds this source's build, and
+ * stamps it (KERNEL_STAMP: the stats of the files it came from, so that a process finds it
+ * without hashing the source); returns its path.
+ */
 function buildKernels(): string {
   const source = join(root, "assembly", "kernels.ts");
   const cache = join(root, ".cache");
+  const stats = kernelStats(root);
   const target = join(cache, `kernels-${kernelSourceDigest(kernelSources(root))}.wasm`);
-  if (existsSync(target)) return target;
   mkdirSync(cache, { recursive: true });
-  const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
-  const temporary = `${target}.${process.pid}.tmp`;
-  execFileSync(
-    process.execPath,
-    [asc, source, "--outFile", temporary, "-O3", "--runtime", "stub", "--noAssert", "--enable", "simd"],
-    { stdio: "inherit" },
-  );
-  renameSync(temporary, target);
+  if (!existsSync(target)) {
+    const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
+    const temporary = `${target}.${process.pid}.tmp`;
+    execFileSync(
+      process.execPath,
+      [asc, source, "--outFile", temporary, "-O3", "--runtime", "stub", "--noAssert", "--enable", "simd"],
+      { stdio: "inherit" },
+    );
+    renameSync(temporary, target);
+  }
+  // Stamped only when the files are still as they were before the digest was taken: one
+  // edited meanwhile leaves the stamp stale, and processes hash the source again.
+  const stamp = join(cache, KERNEL_STAMP);
+  const temporary = `${stamp}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify({ stats, wasm: basename(target) })}\n`);
+  if (kernelStats(root) === stats) renameSync(temporary, stamp);
+  else rmSync(temporary);
   return target;
 }
 
@@ -67,14 +84,14 @@ if (process.argv.includes("--kernels")) {
 }
 
 /**
- * The bundle's entries, by output name (dist/NAME.js): the package's exports (package.json),
- * the command (bin/entry.js), the three threads' modules and `mmh bench`'s child process
- * (one per measured cell), which the code that starts them finds beside itself.
+ * The library bundle's entries, by output name (dist/NAME.js): the package's exports
+ * (package.json), the three threads' modules and `mmh bench`'s child process (one per
+ * measured cell), which the code that starts them finds beside itself. The command
+ * (bin/entry.js) is COMMAND, below.
  */
 const ENTRIES: Record<string, string> = {
   index: "src/index.ts",
   tools: "src/tools/index.ts",
-  cli: "src/cli/start.ts",
   worker: "src/engine/worker.ts",
   hasher: "src/engine/hasher.ts",
   "sync-worker": "src/sync-worker.ts",
@@ -145,22 +162,37 @@ function tsFiles(dir: string): string[] {
   return files;
 }
 
+/**
+ * The command, bundled apart from the library's entries: its chunks follow its own
+ * `import()`s alone (the commands behind start.ts, the encoder, the service), not also
+ * those of the library's entries, so a command loads fewer, larger files (`mmh -d`
+ * 9 instead of 13, `mmh -c` 12 instead of 17; docs/ENGINE.md, "Start-up and V8's tiers").
+ * The command's process never loads the library's build: its threads and `mmh bench`'s
+ * children run in isolates or processes of their own.
+ */
+const COMMAND = { name: "cli", source: "src/cli/start.ts", chunks: "cli-[hash]" };
+
 async function bundle(): Promise<void> {
-  await build({
-    absWorkingDir: root,
-    entryPoints: ENTRIES,
-    outdir: dist,
-    entryNames: "[name]",
-    chunkNames: "chunk-[hash]",
-    bundle: true,
-    splitting: true,
-    format: "esm",
-    platform: "node",
-    target: "node22",
-    packages: "external",
-    plugins: [builtins(tsFiles(src))],
-    logLevel: "warning",
-  });
+  const plugins = [builtins(tsFiles(src))];
+  for (const [entryPoints, chunkNames] of [
+    [ENTRIES, "chunk-[hash]"],
+    [{ [COMMAND.name]: COMMAND.source }, COMMAND.chunks],
+  ] as const)
+    await build({
+      absWorkingDir: root,
+      entryPoints,
+      outdir: dist,
+      entryNames: "[name]",
+      chunkNames,
+      bundle: true,
+      splitting: true,
+      format: "esm",
+      platform: "node",
+      target: "node22",
+      packages: "external",
+      plugins,
+      logLevel: "warning",
+    });
 }
 
 const STEPS: { name: string; run: () => void | Promise<void> }[] = [
@@ -169,7 +201,7 @@ const STEPS: { name: string; run: () => void | Promise<void> }[] = [
   { name: "kernels", run: () => copyFileSync(buildKernels(), join(dist, "kernels.wasm")) },
 ];
 
-const stats = sourceStats(src);
+const tree = sourceTree(src);
 const before = sourceDigest(src);
 rmSync(dist, { recursive: true, force: true });
 for (const step of STEPS) {
@@ -180,8 +212,8 @@ for (const step of STEPS) {
     process.exit(1);
   }
 }
-if (sourceDigest(src) !== before || sourceStats(src) !== stats) {
+if (sourceDigest(src) !== before || JSON.stringify(sourceTree(src)) !== JSON.stringify(tree)) {
   console.error("build: src/ changed while it was built; run the build again");
   process.exit(1);
 }
-writeFileSync(join(dist, STAMP), `${JSON.stringify({ source: before, stats }, null, 2)}\n`);
+writeFileSync(join(dist, STAMP), `${JSON.stringify({ source: before, tree }, null, 2)}\n`);

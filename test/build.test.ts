@@ -1,6 +1,6 @@
 /** bin/entry.js: the command runs the built dist/ only while it matches src/; bin/cache.js: its compile cache. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -18,7 +18,14 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { compileCacheDir, safeCacheDir } from "../bin/cache.js";
-import { builtIsCurrent, entryUrl, STAMP, sourceDigest, sourceStats } from "../bin/entry.js";
+import { builtIsCurrent, entryUrl, STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
+import {
+  KERNEL_STAMP,
+  kernelSourceDigest,
+  kernelSources,
+  kernelStats,
+  stampedBuild,
+} from "../src/codecs/hier/kernels.ts";
 
 const root = mkdtempSync(join(tmpdir(), "mmh-build-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -41,11 +48,14 @@ test("no stamp, a foreign stamp, a current one, then a source edited, added or r
   writeFileSync(join(dist, STAMP), JSON.stringify({ source: "0".repeat(64) }));
   assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc);
 
-  // A stamp of the digest alone (a build before stats were recorded) is not trusted.
+  // A stamp of the digest alone (a build before stats were recorded), or of the stats as
+  // one string (before directories were recorded), is not trusted.
   writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src) }));
   assert.equal(builtIsCurrent(root), false);
+  writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src), stats: "cli/start.ts" }));
+  assert.equal(builtIsCurrent(root), false);
   const stamp = () =>
-    writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src), stats: sourceStats(src) }));
+    writeFileSync(join(dist, STAMP), JSON.stringify({ source: sourceDigest(src), tree: sourceTree(src) }));
   stamp();
   assert.equal(builtIsCurrent(root), true);
   assert.equal(entryUrl(root, "cli/start", "cli"), fromDist);
@@ -72,9 +82,69 @@ test("no stamp, a foreign stamp, a current one, then a source edited, added or r
   rmSync(join(src, "extra.ts"));
   writeFileSync(join(src, "notes.md"), "not code\n");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "only .ts files count");
+  mkdirSync(join(src, "docs"));
+  writeFileSync(join(src, "docs", "notes.md"), "not code\n");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a new directory (it may hold sources)");
+  stamp();
+  writeFileSync(join(src, "docs", "more.md"), "not code\n");
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromDist, "a non-source file in a directory");
+  writeFileSync(join(src, "docs", "late.ts"), "export {};\n");
+  assert.equal(
+    entryUrl(root, "cli/start", "cli"),
+    fromSrc,
+    "a source file in a directory seen empty of them",
+  );
+  rmSync(join(src, "docs"), { recursive: true });
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a directory removed");
+  stamp();
+  rmSync(join(src, "cli", "start.ts"));
+  assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a source file removed");
+  writeFileSync(join(src, "cli", "start.ts"), "export const x: number = 1;\n");
+  stamp();
   rmSync(join(src, "index.ts"));
   writeFileSync(join(src, "index2.ts"), "export {};\n");
   assert.equal(entryUrl(root, "cli/start", "cli"), fromSrc, "a renamed source file");
+});
+
+test("the kernels' stamp names their build only while assembly/ is as the build saw it", () => {
+  const checkout = join(root, "kernels");
+  const assembly = join(checkout, "assembly");
+  mkdirSync(assembly, { recursive: true });
+  mkdirSync(join(checkout, ".cache"));
+  writeFileSync(join(assembly, "kernels.ts"), "export function f(): i32 { return 1; }\n");
+  writeFileSync(join(assembly, "decode.ts"), "export function g(): i32 { return 2; }\n");
+  const wasm = `kernels-${kernelSourceDigest(kernelSources(checkout))}.wasm`;
+  const stamp = (stats = kernelStats(checkout), name = wasm) =>
+    writeFileSync(join(checkout, ".cache", KERNEL_STAMP), JSON.stringify({ stats, wasm: name }));
+  assert.equal(stampedBuild(checkout), undefined, "no stamp");
+  stamp();
+  assert.equal(stampedBuild(checkout), join(checkout, ".cache", wasm));
+  stamp(kernelStats(checkout), "../../elsewhere.wasm");
+  assert.equal(stampedBuild(checkout), undefined, "a stamp naming a file outside the cache");
+  stamp();
+  writeFileSync(join(assembly, "decode.ts"), "export function g(): i32 { return 3; }\n");
+  assert.equal(stampedBuild(checkout), undefined, "an edited source");
+  stamp();
+  utimesSync(join(assembly, "kernels.ts"), new Date(), new Date(Date.now() + 5000));
+  assert.equal(stampedBuild(checkout), undefined, "a touched source");
+  stamp();
+  writeFileSync(join(assembly, "extra.ts"), "export {};\n");
+  assert.equal(stampedBuild(checkout), undefined, "a new source file");
+  stamp();
+  rmSync(join(assembly, "extra.ts"));
+  assert.equal(stampedBuild(checkout), undefined, "a source file removed");
+  stamp();
+  writeFileSync(join(root, "kernels", ".cache", KERNEL_STAMP), "{ not json");
+  assert.equal(stampedBuild(checkout), undefined, "a damaged stamp");
+
+  // The checkout's own stamp, as `node scripts/build.ts --kernels` writes it (instantly when
+  // the build is cached), names the build of its current source.
+  const repo = join(import.meta.dirname, "..");
+  execFileSync(process.execPath, [join(repo, "scripts", "build.ts"), "--kernels"], { stdio: "inherit" });
+  assert.equal(
+    stampedBuild(repo),
+    join(repo, ".cache", `kernels-${kernelSourceDigest(kernelSources(repo))}.wasm`),
+  );
 });
 
 describe("the compile cache (bin/cache.js)", () => {

@@ -163,6 +163,43 @@ describe("what the command loads", () => {
   });
 });
 
+describe("HIER's WebAssembly kernels at start", () => {
+  test("a checkout finds its kernels build through the build's stamp, without hashing the source", () => {
+    // The run compiles the kernels (a preload counts WebAssembly.Module calls) and loads
+    // no node:crypto: the stamp in .cache/ names the build (hashing assembly/ to find it
+    // loaded node:crypto into every process that decoded a HIER chunk).
+    const input = join(dir, "weights.safetensors");
+    const gen = spawnSync(process.execPath, [BIN, "gen", "--size", "256K", "--dtype", "BF16", "-o", input]);
+    assert.equal(gen.status, 0, String(gen.stderr));
+    assert.equal(spawnSync(process.execPath, [BIN, "-q", "-k", "-f", "-T", "1", input]).status, 0);
+    const probe = join(dir, "wasm.cjs");
+    writeFileSync(
+      probe,
+      `const { writeSync } = require("node:fs");
+let compiled = 0;
+const Module = WebAssembly.Module;
+WebAssembly.Module = function (bytes) { compiled++; return new Module(bytes); };
+process.on("exit", () => writeSync(2, "WASM " + compiled + " BUILTINS " + process.moduleLoadList.join(",") + "\\n"));
+`,
+    );
+    const r = spawnSync(process.execPath, ["-r", probe, BIN, "-d", "-c", "-q", "-T", "1", `${input}.mmh`], {
+      cwd: dir,
+      maxBuffer: 1 << 22,
+    });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.ok(Buffer.from(r.stdout).equals(readFileSync(input)), "the round trip");
+    const line = String(r.stderr)
+      .split("\n")
+      .find((l) => l.startsWith("WASM "));
+    assert.ok(line, String(r.stderr));
+    assert.ok(Number(line.split(" ")[1]) >= 1, `the kernels were not compiled: ${line.slice(0, 40)}`);
+    assert.ok(
+      !line.includes("NativeModule crypto,") && !line.endsWith("NativeModule crypto"),
+      "node:crypto loaded",
+    );
+  });
+});
+
 describe("groupDigits (mmh info's byte counts, without ICU's number formatting)", () => {
   test("writes integers as toLocaleString('en-US') does", () => {
     const values = [0, 1, 12, 999, 1000, 1001, 65536, 999999, 1000000, 1234567890, -1, -1234, -999999];

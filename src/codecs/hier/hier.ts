@@ -367,7 +367,8 @@ const ZSTD_LEVEL_TRY = 0.95;
  * runs at level 1 first: on field streams (exponents, mantissa bytes) level 1 came out
  * smaller than level 3 on all but a few of the streams measured, and faster; level 3's
  * longer matches paid only where zstd won clearly (docs/ENGINE.md, HIER's stream method),
- * so the chunk's level is tried only where level 1 is under ZSTD_LEVEL_TRY of `best`.
+ * so the chunk's level is tried only where level 1 is under ZSTD_LEVEL_TRY of `best` and
+ * a window of the stream does not say the level loses to level 1 there (levelPays).
  * Streams under ZSTD_WINDOWS_FROM keep the chunk's level alone: there level 3 was the
  * smaller by up to 1.5% on small ONNX tensors, and a whole chunk of text that HIER codes
  * as one stream must not come out smaller than the zstd record by level 1's luck alone,
@@ -380,11 +381,33 @@ function zstdWhole(stream: Uint8Array, level: number, best: CodedStream): CodedS
   }
   const fast = zstd(stream, 1);
   let chosen = fast.length < best.size ? coded(METHOD_ZSTD, fast) : best;
-  if (fast.length < best.size * ZSTD_LEVEL_TRY) {
+  if (fast.length < best.size * ZSTD_LEVEL_TRY && levelPays(stream, level)) {
     const z = zstd(stream, level);
     if (z.length < chosen.size) chosen = coded(METHOD_ZSTD, z);
   }
   return chosen;
+}
+
+/**
+ * zstd's size at the chunk's level over its size at level 1 on one window of the stream,
+ * from which the level is not tried on the whole stream after level 1. On the exponent
+ * streams of BF16 and F32 weights level 3's short matches cost more than they save, on
+ * the window as on the whole stream; where level 3 won on a whole stream, its window was
+ * within a fraction of a percent of level 1's (docs/ENGINE.md, HIER's stream method).
+ */
+const LEVEL_WINDOW_SHARE = 1.015;
+
+/**
+ * Whether the chunk's level may beat level 1 on the stream, from zstd at both levels on
+ * the window of ZSTD_WINDOW bytes (a sixteenth of the stream at most) around the
+ * stream's middle: about a tenth of the cost of the level's whole pass it can save.
+ */
+export function levelPays(stream: Uint8Array, level: number): boolean {
+  const n = stream.length;
+  const size = Math.min(ZSTD_WINDOW, n >> 4);
+  const at = ((n - size) >> 1) & ~7;
+  const window = stream.subarray(at, at + size);
+  return zstd(window, level).length < zstd(window, 1).length * LEVEL_WINDOW_SHARE;
 }
 
 /** zstd's largest block: the literals of each block get a Huffman table of their own. */

@@ -1,9 +1,9 @@
 /**
  * HIER's WebAssembly SIMD kernels (assembly/kernels.ts): loading them and laying out
  * their memory. `npm run build` compiles them into .cache/, keyed by the digest of their
- * source (`node scripts/build.ts --kernels` does only that), and copies them into
- * dist/kernels.wasm for the package; a checkout loads the cache entry of its
- * current source, so a stale build is never used. Where WebAssembly SIMD
+ * source, with a stamp of the files it saw (`node scripts/build.ts --kernels` does only
+ * that), and copies them into dist/kernels.wasm for the package; a checkout loads the
+ * cache entry of its current source, so a stale build is never used. Where WebAssembly SIMD
  * is missing (compiling the module fails) or no build is found, HIER runs
  * its TypeScript twins, which give the same bytes (test/kernels.test.ts).
  *
@@ -13,7 +13,7 @@
  * and the end of that call: growing the memory detaches every view of it, so it grows
  * in begin() alone, never while such views are in use.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export interface KernelExports {
@@ -145,9 +145,11 @@ const PAGE = 65536;
 const FIXED_BYTES = 8192 + 4096 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024;
 
 /**
- * The build to load: in a checkout (assembly/ present), the cache entry of the current
- * source only, so that neither src/ nor dist/ ever runs kernels older than their source;
- * in an installed package, the copy in dist/.
+ * The build to load: in a checkout (assembly/ present), the build of the current source
+ * only, so that neither src/ nor dist/ ever runs kernels older than their source; in an
+ * installed package, the copy in dist/. A checkout finds its build through the stamp the
+ * build writes beside it (stampedBuild), else by the digest of the source, which reads and
+ * hashes assembly/ (loading node:crypto, several milliseconds a process).
  */
 function locate(): string | undefined {
   const here = import.meta.dirname;
@@ -156,11 +158,53 @@ function locate(): string | undefined {
     const source = join(root, "assembly", "kernels.ts");
     // An MMH checkout (not some other project's assembly/ above an installed package).
     if (!existsSync(source) || !existsSync(join(root, "src", "codecs", "hier", "kernels.ts"))) continue;
-    const cached = join(root, ".cache", `kernels-${kernelSourceDigest(kernelSources(root))}.wasm`);
+    const cached =
+      stampedBuild(root) ?? join(root, ".cache", `kernels-${kernelSourceDigest(kernelSources(root))}.wasm`);
     return existsSync(cached) ? cached : undefined;
   }
   const beside = join(here, "kernels.wasm");
   return existsSync(beside) ? beside : undefined;
+}
+
+/** The stamp `node scripts/build.ts --kernels` writes into .cache/: the build of the files it saw. */
+export const KERNEL_STAMP = "kernels.json";
+
+/**
+ * The names, sizes and modification times of the .ts files in `root`/assembly, and the
+ * directory's own modification time (which a file added, removed or renamed sets), as one
+ * string: equal stats mean the same source, as make judges, for a stat per file instead of
+ * reading and hashing them.
+ */
+export function kernelStats(root: string): string {
+  const dir = join(root, "assembly");
+  const names = readdirSync(dir)
+    .filter((name) => name.endsWith(".ts"))
+    .sort();
+  return [
+    String(statSync(dir).mtimeMs),
+    ...names.map((name) => {
+      const { size, mtimeMs } = statSync(join(dir, name));
+      return `${name}\0${size}\0${mtimeMs}`;
+    }),
+  ].join("\n");
+}
+
+/**
+ * The path of the build the stamp in `root`/.cache names, while assembly/ is as the build
+ * saw it (kernelStats); else undefined (no stamp, or a source touched since: the digest
+ * decides).
+ */
+export function stampedBuild(root: string): string | undefined {
+  try {
+    const stamp = JSON.parse(readFileSync(join(root, ".cache", KERNEL_STAMP), "utf8")) as {
+      stats?: unknown;
+      wasm?: unknown;
+    };
+    if (typeof stamp.wasm !== "string" || !/^kernels-[0-9a-f]{16}\.wasm$/.test(stamp.wasm)) return undefined;
+    return stamp.stats === kernelStats(root) ? join(root, ".cache", stamp.wasm) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,0 +1,113 @@
+/**
+ * HIER's zstd trials per stream: where the chunk's level is tried after level 1
+ * (levelPays), and byte grouping's planes (a forced layout), where every plane is tried
+ * with zstd. Each prediction is checked against zstd's real sizes on the same stream, so
+ * a predictor that goes wrong fails here.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { constants, zstdCompressSync } from "node:zlib";
+import { hierCodec, levelPays } from "../src/codecs/hier/hier.ts";
+import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
+import { gaussian, rng } from "../src/tools/gen.ts";
+
+const zstdSize = (bytes: Uint8Array, level: number) =>
+  zstdCompressSync(bytes, {
+    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
+    pledgedSrcSize: bytes.length,
+  }).length;
+
+const N = 256 << 10;
+
+/** The exponent bytes of Gaussian F32 weights (std 0.02): BF16's first stream. */
+function exponents(seed: number): Uint8Array {
+  const normal = gaussian(rng(seed));
+  const bits = new Uint32Array(new Float32Array(N).map(() => normal() * 0.02).buffer);
+  return Uint8Array.from(bits, (b) => (b >>> 23) & 0xff);
+}
+
+/** Words of 3-8 bytes drawn from a dictionary: repeats that zstd's longer searches find. */
+function words(count: number, seed: number, n = N): Uint8Array {
+  const next = rng(seed);
+  const dict = Array.from({ length: count }, () =>
+    Uint8Array.from({ length: 3 + Math.floor(next() * 6) }, () => Math.floor(next() * 40)),
+  );
+  const out = new Uint8Array(n);
+  for (let at = 0; at < n; ) {
+    const word = dict[Math.floor(next() ** 2 * count)];
+    out.set(word.subarray(0, n - at), at);
+    at += word.length;
+  }
+  return out;
+}
+
+/** FORMAT.md §6.2: per stream, its method (u8) and coded length (u32) from byte 8. */
+function descriptors(payload: Uint8Array): { method: number; length: number }[] {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  return Array.from({ length: payload[3] }, (_, k) => ({
+    method: payload[8 + 5 * k],
+    length: view.getUint32(9 + 5 * k, true),
+  }));
+}
+
+describe("levelPays: the chunk's level after level 1", () => {
+  test("exponent streams, where level 3's short matches cost more: not tried, and level 3 is larger", () => {
+    for (const seed of [1, 2, 3]) {
+      const stream = exponents(seed);
+      assert.equal(levelPays(stream, 3), false, `seed ${seed}`);
+      assert.ok(zstdSize(stream, 3) > zstdSize(stream, 1), `seed ${seed}: level 3 is the larger`);
+    }
+  });
+
+  test("streams with repeats that level 3 finds: tried, and level 3 is smaller", () => {
+    for (const count of [64, 512, 4096]) {
+      const stream = words(count, count);
+      assert.equal(levelPays(stream, 3), true, `${count} words`);
+      assert.ok(zstdSize(stream, 3) < zstdSize(stream, 1), `${count} words: level 3 is the smaller`);
+    }
+  });
+});
+
+describe("byte grouping (forced planes): zstd where it wins, never where it cannot", () => {
+  /** 2-byte elements: a random low byte and a high byte of dictionary words. */
+  function chunk(count: number, seed: number): { raw: Uint8Array; high: Uint8Array; low: Uint8Array } {
+    const high = words(count, seed);
+    const next = rng(seed + 1);
+    const low = Uint8Array.from({ length: N }, () => Math.floor(next() * 256));
+    const raw = new Uint8Array(2 * N);
+    for (let i = 0; i < N; i++) {
+      raw[2 * i] = low[i];
+      raw[2 * i + 1] = high[i];
+    }
+    return { raw, high, low };
+  }
+
+  test("a plane with repeats gets zstd at the chunk's level; a random plane never gets a zstd frame", () => {
+    for (const count of [64, 4096]) {
+      const { raw, high } = chunk(count, count);
+      const { payload } = hierCodec.encode(raw, { layout: 4, level: 3 });
+      const [low, top] = descriptors(payload);
+      assert.equal(low.method, 1, `${count} words: the random plane is stored`);
+      assert.equal(low.length, N);
+      assert.equal(top.method, 3, `${count} words: the plane of words is zstd`);
+      assert.ok(top.length <= zstdSize(high, 3), `${count} words: ${top.length} bytes, level 3 alone`);
+      assert.ok(top.length < huffmanSizeFromHistogram(histogram(high)));
+      assert.deepEqual(
+        Buffer.from(hierCodec.decode(payload, new Uint8Array(0), raw.length)),
+        Buffer.from(raw),
+      );
+    }
+  });
+
+  test("a plane where zstd does not beat Huffman stays Huffman", () => {
+    // Exponent bytes of i.i.d. weights: order-0 statistics only, which Huffman codes best.
+    const high = exponents(4);
+    const raw = new Uint8Array(2 * N);
+    for (let i = 0; i < N; i++) raw[2 * i + 1] = high[i];
+    const { payload } = hierCodec.encode(raw, { layout: 4, level: 3 });
+    const [low, top] = descriptors(payload);
+    assert.equal(low.method, 0, "the zero plane is a constant");
+    assert.equal(top.method, 2, "the exponent plane is Huffman");
+    assert.ok(top.length < zstdSize(high, 1) && top.length < zstdSize(high, 3));
+  });
+});
