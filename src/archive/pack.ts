@@ -20,7 +20,7 @@ import {
   pathProblem,
   type StoredTensor,
 } from "../container/metadata.ts";
-import { describeSource, tensorTable, usesDtypes } from "../engine/describe.ts";
+import { describeSource, joinsFor, tensorTable, usesDtypes } from "../engine/describe.ts";
 import { type CompressSummary, emptySummary, encodeContainer, type SourceLayout } from "../engine/encoder.ts";
 import { type CompressOptions, resolveCompressOptions } from "../engine/options.ts";
 import type { ChunkSpec } from "../engine/plan.ts";
@@ -229,6 +229,7 @@ export function pack(dir: string, dst: string, options: PackOptions = {}): Promi
             options.recognise ?? true,
             usesDtypes(opts),
             opts.dedup,
+            joinsFor(opts),
           );
         } finally {
           await source.close();

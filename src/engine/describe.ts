@@ -5,6 +5,7 @@ import { segmentRaw } from "../formats/detect.ts";
 import { recognise } from "../formats/index.ts";
 import type { Recognised } from "../formats/types.ts";
 import type { SourceLayout } from "./encoder.ts";
+import { type JoinOptions, joinSmallChunks } from "./join.ts";
 import type { ResolvedCompressOptions } from "./options.ts";
 import { planChunks } from "./plan.ts";
 import { repeatedSmallTensors } from "./tied.ts";
@@ -12,6 +13,15 @@ import { repeatedSmallTensors } from "./tied.ts";
 /** Whether the chosen codec uses dtypes, so that segmenting unknown files can pay. */
 export function usesDtypes(options: ResolvedCompressOptions): boolean {
   return options.codec === "auto" || options.codec.id === "HIER";
+}
+
+/**
+ * Whether small neighbouring chunks are tried joined (join.ts): auto at the ratio goal,
+ * without a base (whose deltas are planned on the tensors' own chunks).
+ */
+export function joinsFor(options: ResolvedCompressOptions): JoinOptions | undefined {
+  if (options.codec !== "auto" || options.goal !== "ratio" || options.base !== undefined) return undefined;
+  return { goal: options.goal, level: options.level };
 }
 
 export type { StoredTensor } from "../container/metadata.ts";
@@ -48,6 +58,8 @@ export async function describeSource(
   segment = true,
   /** Give small tensors stored twice chunks of their own, so deduplication finds them. */
   dedup = false,
+  /** Join small neighbouring chunks where that codes smaller (joinsFor). */
+  join?: JoinOptions,
 ): Promise<SourceLayout & { recognised: Recognised; problem?: string }> {
   let recognised: Recognised = {
     format: "raw",
@@ -80,13 +92,17 @@ export async function describeSource(
   const footer: Record<string, unknown> = { format: recognised.format, ...tensorTable(tensors) };
   if (recognised.metadata) footer.sourceMetadata = recognised.metadata;
   if (problem) footer.recogniseProblem = problem;
+  const singles = new Set<number>();
+  let plan = planChunks(
+    regions,
+    chunkSize,
+    dedup ? await repeatedSmallTensors(source, regions, chunkSize) : undefined,
+    singles,
+  );
+  if (join) plan = await joinSmallChunks(source, plan, chunkSize, join, singles);
   return {
     format: recognised.format,
-    plan: planChunks(
-      regions,
-      chunkSize,
-      dedup ? await repeatedSmallTensors(source, regions, chunkSize) : undefined,
-    ),
+    plan,
     footer,
     // The tensor table is complete: the encoder may pack it before coding the chunks.
     footerReady: true,

@@ -25,6 +25,8 @@ export function planChunks(
   chunkSize: number,
   /** Regions (by index) that get chunks of their own, shared with no other region. */
   alone: ReadonlySet<number> = new Set(),
+  /** Filled, when given, with the plan indices of the chunks of `alone` regions. */
+  singles?: Set<number>,
 ): ChunkSpec[] {
   const plan: ChunkSpec[] = [];
   let open: ChunkSpec | undefined;
@@ -43,6 +45,7 @@ export function planChunks(
     while (left > 0) {
       const length = Math.min(piece, left);
       open = { length, dtype };
+      if (single) singles?.add(plan.length);
       plan.push(open);
       left -= length;
     }
