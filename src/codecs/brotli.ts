@@ -1,6 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
 import { MmhError } from "../common/errors.ts";
 import type { Codec } from "./types.ts";
+import { decodePieceSize } from "./zstd.ts";
 
 export const brotliCodec: Codec = {
   id: "BROT",
@@ -36,7 +37,7 @@ export const brotliCodec: Codec = {
       // info: true exposes how much input the decoder consumed: the brotli decoder stops
       // at the end of its stream and would otherwise ignore any bytes after it.
       const result = brotliDecompressSync(payload, {
-        chunkSize: Math.min(1 << 20, Math.max(64, rawLength)),
+        chunkSize: decodePieceSize(rawLength),
         maxOutputLength: Math.max(1, rawLength),
         info: true,
       }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };

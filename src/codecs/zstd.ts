@@ -33,6 +33,17 @@ export function zstdFrameLength(frame: Uint8Array): number {
   return pos + ((descriptor >> 2) & 1 ? 4 : 0);
 }
 
+/**
+ * node:zlib's output piece size for a one-shot decode of `rawLength` bytes: one byte more
+ * than the output. node:zlib allocates a fresh piece whenever the last one is exactly
+ * full, before it learns that the stream has ended; with the piece as long as the output,
+ * every decode left a second piece of its size behind as garbage, and that memory (tens
+ * of MiB a second) set off full collections. Pieces stay at most 1 MiB.
+ */
+export function decodePieceSize(rawLength: number): number {
+  return Math.min(1 << 20, Math.max(64, rawLength + 1));
+}
+
 function windowLogFor(rawLength: number): number {
   // A frame made with pledgedSrcSize never needs a window larger than its content, so
   // the decoder refuses frames that ask for more (a hostile frame cannot make it allocate).
@@ -73,7 +84,7 @@ export const zstdCodec: Codec = {
     let out: Buffer;
     try {
       out = zstdDecompressSync(payload, {
-        chunkSize: Math.min(1 << 20, Math.max(64, rawLength)),
+        chunkSize: decodePieceSize(rawLength),
         maxOutputLength: Math.max(1, rawLength),
         params: { [constants.ZSTD_d_windowLogMax]: windowLogFor(rawLength) },
       });

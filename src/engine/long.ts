@@ -5,7 +5,7 @@
  * front-to-back decoder: the params, the reach a record needs, and the decoding.
  */
 import { constants, crc32, zstdDecompressSync } from "node:zlib";
-import { zstdFrameLength } from "../codecs/zstd.ts";
+import { decodePieceSize, zstdFrameLength } from "../codecs/zstd.ts";
 import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError } from "../common/errors.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
@@ -189,7 +189,7 @@ export function decodeLong(
     try {
       decoded = zstdDecompressSync(frame, {
         dictionary: dict,
-        chunkSize: Math.min(1 << 20, Math.max(64, n)),
+        chunkSize: decodePieceSize(n),
         maxOutputLength: Math.max(1, n),
         params: { [constants.ZSTD_d_windowLogMax]: windowLogFor(n) },
       });
