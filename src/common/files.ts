@@ -183,7 +183,14 @@ export function readFilePieces(
       if (taken) buffer = taken;
       else if (recycle) {
         const turn = batches++ % ring.length;
-        if ((ring[turn]?.length ?? 0) < total) ring[turn] = Buffer.allocUnsafeSlow(total);
+        const held = ring[turn];
+        if ((held?.length ?? 0) < total) {
+          // Batches differ in size (whole records up to READ_BATCH and over): a buffer
+          // grown is given some room, and the one it replaces, which no consumer holds
+          // any more (see above), is given back now rather than left to the collector.
+          if (held) dispose(held, true);
+          ring[turn] = Buffer.allocUnsafeSlow(total + (total >> 3));
+        }
         buffer = ring[turn]!.subarray(0, total);
       } else buffer = Buffer.allocUnsafe(total);
       let filled = 0;
