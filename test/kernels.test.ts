@@ -41,6 +41,17 @@ function agree(raw: Uint8Array, options: CodecOptions, label: string): void {
   const backFast = hierDecode(plain, raw.length);
   assert.ok(Buffer.from(back).equals(Buffer.from(raw)), `${label}: TypeScript decode differs from the input`);
   assert.ok(Buffer.from(backFast).equals(Buffer.from(raw)), `${label}: kernel decode differs from the input`);
+  // Into the caller's memory at an odd place (a tensor's chunk inside a content buffer).
+  for (const on of [false, true]) {
+    setKernels(on);
+    const into = shifted(new Uint8Array(raw.length), 3);
+    const got = hierDecode(plain, raw.length, into);
+    assert.ok(
+      Buffer.from(got).equals(Buffer.from(raw)),
+      `${label}: decode into odd memory differs (kernels ${on})`,
+    );
+  }
+  setKernels(true);
 }
 
 /** An odd-offset copy, so neither path can count on alignment. */
@@ -71,6 +82,24 @@ describe("WebAssembly kernels", () => {
       agree(f32.subarray(0, 4096 * 4 + 12), { dtype: "I32" }, `${file} as I32 planes`);
       agree(f32.subarray(0, 4096 * 8), { dtype: "F64" }, `${file} as F64 planes`);
       agree(toBf16(f32), { dtype: "I16" }, `${file} BF16 as I16 planes`);
+    }
+  });
+
+  test("the kernel path decodes into the caller's memory wherever it lies", () => {
+    assert.ok(realFiles.length > 0, "../shared/data holds no real files");
+    const f32 = safetensorsData(join(data, realFiles[0])).subarray(0, 1 << 19);
+    for (const [raw, dtype] of [
+      [f32, "F32"],
+      [toBf16(f32), "BF16"],
+      [toF16(f32), "F16"],
+    ] as const) {
+      const { payload } = hierEncode(raw, { dtype });
+      for (const offset of [0, 1, 2, 3, 5]) {
+        const into = shifted(new Uint8Array(raw.length), offset);
+        const got = hierDecode(payload, raw.length, into);
+        assert.equal(got, into, `${dtype} at offset ${offset}: decoded into fresh memory`);
+        assert.ok(Buffer.from(into).equals(Buffer.from(raw)), `${dtype} at offset ${offset}: bytes differ`);
+      }
     }
   });
 

@@ -637,15 +637,21 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
     if (pos > payload.length) throw corrupt(`stream ${k} runs past the payload`);
   }
   if (pos + tail !== payload.length) throw corrupt("stream lengths do not add up to the payload");
-  // The caller's memory when it is aligned for the layout's word-wise merge.
-  const out =
-    into && into.length === rawLength && ((into.byteOffset + head) & 7) === 0
-      ? into
-      : alignedOutput(rawLength, head);
+  const fits = into !== undefined && into.length === rawLength;
+  // The WebAssembly kernels decode into the caller's memory wherever it lies (they merge
+  // in their own memory and copy the words out), so a chunk whose tensor starts at an odd
+  // place in the content needs no memory of its own and no second copy (fused.ts).
+  if (fits && kernelDecode(layout, parts, payload, n, into.subarray(head, head + n * width))) {
+    into.set(payload.subarray(headerLength, headerLength + head), 0);
+    into.set(payload.subarray(payload.length - tail), rawLength - tail);
+    return into;
+  }
+  // The TypeScript path: the caller's memory when it is aligned for the layout's
+  // word-wise merge.
+  const out = fits && ((into.byteOffset + head) & 7) === 0 ? into : alignedOutput(rawLength, head);
   out.set(payload.subarray(headerLength, headerLength + head), 0);
   out.set(payload.subarray(payload.length - tail), rawLength - tail);
-  // The WebAssembly kernels decode straight into the output words when they can (fused.ts).
-  if (kernelDecode(layout, parts, payload, n, out.subarray(head, head + n * width))) return out;
+  if (!fits && kernelDecode(layout, parts, payload, n, out.subarray(head, head + n * width))) return out;
   const [first, second] = parts;
   if (
     layout.name === "bf16" &&
