@@ -361,6 +361,21 @@ describe("format.ts: index", () => {
     throwsWith(() => parse(buf.subarray(0, buf.length - 1)), ["E_TRUNCATED", "E_CORRUPT"]);
   });
 
+  test("the same bytes in the same place parsed again give the same index; others are checked anew", () => {
+    const buf = encodeIndex(entries, { note: "again" });
+    const first = parse(buf);
+    assert.equal(parse(Buffer.from(buf)), first);
+    const bad = Buffer.from(buf);
+    bad[INDEX_FIXED_SIZE + 3] ^= 0x01;
+    throwsWith(() => parse(bad), "E_CHECKSUM");
+    assert.equal(parse(buf), first);
+    const at = (firstRecord: number, offset: number) =>
+      parseIndex(buf.subarray(0, INDEX_FIXED_SIZE), buf.subarray(INDEX_FIXED_SIZE), firstRecord, offset);
+    throwsWith(() => at(101, indexOffset), "E_CORRUPT", "another first record: ");
+    throwsWith(() => at(100, 4460), "E_CORRUPT", "another index offset: ");
+    assert.deepEqual(parse(buf).footer, { note: "again" });
+  });
+
   test("entries are checked against each other and the file", () => {
     const variants: [string, IndexEntry[]][] = [
       [

@@ -480,6 +480,39 @@ export function parseIndexFixed(
  * offset when it is read).
  */
 export function parseIndex(fixed: Buffer, body: Buffer, firstRecord: number, indexOffset: number): Index {
+  const last = lastIndex;
+  if (
+    last &&
+    last.firstRecord === firstRecord &&
+    last.indexOffset === indexOffset &&
+    last.fixed.equals(fixed) &&
+    last.body.equals(body)
+  )
+    return last.index;
+  const index = parseIndexAnew(fixed, body, firstRecord, indexOffset);
+  lastIndex =
+    body.length <= INDEX_MEMO_BYTES
+      ? { fixed: Buffer.from(fixed), body: Buffer.from(body), firstRecord, indexOffset, index }
+      : undefined;
+  return index;
+}
+
+/**
+ * The last index parsed (a copy of its bytes and the result), when it was small: a
+ * file's index is read twice, once to size or cut the work (MmhReader.open) and once by
+ * the front-to-back decoder, which checks the records against it; the same bytes in the
+ * same place give the same result, so the second parse (the footer's JSON and its checks,
+ * a few ms for a file of a few hundred tensors) is skipped. The result is shared, so no
+ * caller changes an Index.
+ */
+let lastIndex:
+  | { fixed: Buffer; body: Buffer; firstRecord: number; indexOffset: number; index: Index }
+  | undefined;
+
+/** The largest index body kept by parseIndex's memo. */
+const INDEX_MEMO_BYTES = 1 << 20;
+
+function parseIndexAnew(fixed: Buffer, body: Buffer, firstRecord: number, indexOffset: number): Index {
   const { count, footerLength, flags } = parseIndexFixed(fixed, body.length);
   check(body.length === count * INDEX_ENTRY_SIZE + footerLength, "E_TRUNCATED", "index is truncated");
   check(
