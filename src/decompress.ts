@@ -12,7 +12,7 @@ import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
 import { TRAILER_SIZE } from "./container/format.ts";
-import { type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
+import { type Borrowing, type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { MmhReader } from "./engine/reader.ts";
@@ -47,6 +47,21 @@ export interface StreamOutputOptions {
    * the consumer's to keep.
    */
   reuse?: boolean;
+}
+
+/** Output options of the decompressing streams. */
+export interface DecompressStreamOptions extends StreamOutputOptions {
+  /**
+   * With `reuse`: nothing else compresses or decompresses on this thread until the stream
+   * ends (as in the mmh command), so a piece may also lie in memory a codec reuses from
+   * call to call (see Borrowing). Default false.
+   */
+  exclusive?: boolean;
+}
+
+function borrowingOf(options: DecompressStreamOptions): Borrowing {
+  if (!options.reuse) return false;
+  return options.exclusive === true ? "exclusive" : true;
 }
 
 /**
@@ -173,14 +188,16 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
  */
 export function decompressStream(
   source: AsyncIterable<Uint8Array>,
-  options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
+  options: DecompressOptions & ProgressOptions & DecompressStreamOptions = {},
 ): CodedStream<DecompressSummary> {
   const summary = emptyDecodeSummary();
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
       progress.report();
-      yield* progress.writing(decodeContainer(progress.reading(source), options, summary, options.reuse));
+      yield* progress.writing(
+        decodeContainer(progress.reading(source), options, summary, borrowingOf(options)),
+      );
     },
     (ms) => decompressSummary(summary, ms),
   );
@@ -224,13 +241,13 @@ export function decompressFile(
  */
 export function decompressFileStream(
   src: string,
-  options: DecompressOptions & ProgressOptions & StreamOutputOptions = {},
+  options: DecompressOptions & ProgressOptions & DecompressStreamOptions = {},
 ): CodedStream<DecompressSummary> {
   const summary = emptyDecodeSummary();
   return coded(
     async function* () {
       const progress = new ProgressReporter(options);
-      yield* progress.writing(decodeFile(src, options, summary, progress, options.reuse ?? false));
+      yield* progress.writing(decodeFile(src, options, summary, progress, borrowingOf(options)));
     },
     (ms) => decompressSummary(summary, ms),
   );
@@ -246,17 +263,17 @@ async function* decodeFile(
   options: DecompressOptions,
   summary: DecodeSummary,
   progress: ProgressReporter,
-  borrowed: boolean,
+  borrowed: Borrowing,
 ): AsyncGenerator<Uint8Array> {
   progress.totalBytes = await sizeOf(src);
   progress.report();
-  const memory = borrowed ? new SlotMemory() : undefined;
+  const memory = borrowed !== false ? new SlotMemory() : undefined;
   // Pieces cut where the records are, so that none is copied to be cut again.
   const parts = await recordCuts(src);
   const source = progress.reading(
     parts
-      ? readFilePieces(src, parts.cuts, options.signal, borrowed, memory)
-      : readFileStream(src, 4 << 20, options.signal, borrowed, memory),
+      ? readFilePieces(src, parts.cuts, options.signal, borrowed !== false, memory)
+      : readFileStream(src, 4 << 20, options.signal, borrowed !== false, memory),
   );
   const opts = {
     ...options,

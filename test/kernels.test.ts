@@ -12,7 +12,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
-import { hierDecode, hierEncode } from "../src/codecs/hier/hier.ts";
+import { hierDecode, hierDecodeLent, hierEncode } from "../src/codecs/hier/hier.ts";
 import { kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
 import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
@@ -41,6 +41,9 @@ function agree(raw: Uint8Array, options: CodecOptions, label: string): void {
   const backFast = hierDecode(plain, raw.length);
   assert.ok(Buffer.from(back).equals(Buffer.from(raw)), `${label}: TypeScript decode differs from the input`);
   assert.ok(Buffer.from(backFast).equals(Buffer.from(raw)), `${label}: kernel decode differs from the input`);
+  // Left in the kernels' memory (mmh -d): the same bytes, where the kernels take the chunk.
+  const lent = hierDecodeLent(plain, raw.length);
+  if (lent) assert.ok(Buffer.from(lent).equals(Buffer.from(raw)), `${label}: lent decode differs`);
   // Into the caller's memory at an odd place (a tensor's chunk inside a content buffer).
   for (const on of [false, true]) {
     setKernels(on);
@@ -100,6 +103,23 @@ describe("WebAssembly kernels", () => {
         assert.equal(got, into, `${dtype} at offset ${offset}: decoded into fresh memory`);
         assert.ok(Buffer.from(into).equals(Buffer.from(raw)), `${dtype} at offset ${offset}: bytes differ`);
       }
+      // With a head and a tail around the words (a chunk that starts inside an element).
+      for (const head of [0, 1, 3]) {
+        const cut = raw.subarray(head, raw.length - 1);
+        const coded = hierEncode(cut, { dtype }).payload;
+        const lent = hierDecodeLent(coded, cut.length);
+        assert.ok(lent, `${dtype} head ${head}: the kernels did not take the chunk`);
+        assert.ok(Buffer.from(lent).equals(Buffer.from(cut)), `${dtype} head ${head}: lent bytes differ`);
+      }
+    }
+    // One stream stored or zstd-coded as is (layout 0, "bytes"): its words are moved into place.
+    for (const raw of [
+      generate({ kind: "random", size: 100_003 }),
+      generate({ kind: "text", size: 100_003 }),
+    ]) {
+      const coded = hierEncode(raw, { layout: 0 }).payload;
+      const lent = hierDecodeLent(coded, raw.length);
+      assert.ok(lent && Buffer.from(lent).equals(Buffer.from(raw)), "layout 0: lent bytes differ");
     }
   });
 

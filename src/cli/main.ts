@@ -371,9 +371,11 @@ async function decompressOne(
   try {
     if (isStdio(file) || output === undefined) {
       const reuse = output !== undefined || reusesOut(io);
+      // One file at a time, and nothing else codes meanwhile: pieces may lie in the
+      // memory HIER's kernels reuse (DecompressStreamOptions.exclusive).
       const decoded = isStdio(file)
-        ? decompressStream(io.stdin, { ...options, reuse })
-        : decompressFileStream(file, { ...options, reuse });
+        ? decompressStream(io.stdin, { ...options, reuse, exclusive: true })
+        : decompressFileStream(file, { ...options, reuse, exclusive: true });
       if (output === undefined) await writeOut(decoded, io, signal);
       else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
       summary = decoded.summary!;

@@ -71,4 +71,12 @@ export interface Codec {
    * the caller owns) and return it, or ignore it and return memory of its own.
    */
   decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array;
+  /**
+   * As decode, into memory the codec reuses (HIER: its WebAssembly kernels' memory): the
+   * result stays valid only until the next call into the codec on this thread, and is
+   * never the caller's to keep or give back. Undefined when the codec cannot decode this
+   * payload so (decode then runs). For a caller that is the only coder on its thread and
+   * is done with each chunk before it decodes the next (mmh -d writing its output).
+   */
+  decodeLent?(payload: Uint8Array, params: Uint8Array, rawLength: number): Uint8Array | undefined;
 }

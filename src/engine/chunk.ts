@@ -79,14 +79,47 @@ export function decodeChunk(
   where: string,
   into?: Uint8Array,
 ): Uint8Array {
-  let raw: Uint8Array;
+  const codec = codecById(codecId);
+  return checked(
+    decoding(() => codec.decode(payload, params, rawLength, into), where),
+    rawLength,
+    rawCrc,
+    where,
+  );
+}
+
+/**
+ * A record decoded into memory its codec reuses (Codec.decodeLent), checked as
+ * decodeChunk checks it: valid only until the next call into the codec on this thread.
+ * Undefined when the codec does not decode this record so.
+ */
+export function decodeChunkLent(
+  codecId: string,
+  params: Uint8Array,
+  payload: Uint8Array,
+  rawLength: number,
+  rawCrc: number,
+  where: string,
+): Uint8Array | undefined {
+  const codec = codecById(codecId);
+  if (!codec.decodeLent || rawLength > MAX_CHUNK_SIZE) return undefined;
+  const raw = decoding(() => codec.decodeLent?.(payload, params, rawLength), where);
+  return raw && checked(raw, rawLength, rawCrc, where);
+}
+
+/** `decode()`, its errors named after the record `where`. */
+function decoding<T>(decode: () => T, where: string): T {
   try {
-    raw = codecById(codecId).decode(payload, params, rawLength, into);
+    return decode();
   } catch (error) {
     if (error instanceof MmhError)
       throw new MmhError(error.code, `${where}: ${error.message}`, { cause: error });
     throw new MmhError("E_CORRUPT", `${where}: payload does not decode`, { cause: error });
   }
+}
+
+/** `raw`, once its length and CRC-32 are the record's. */
+function checked(raw: Uint8Array, rawLength: number, rawCrc: number, where: string): Uint8Array {
   if (raw.length !== rawLength)
     throw new MmhError("E_CORRUPT", `${where}: decoded length differs from the record`);
   if (crc32(raw) !== rawCrc) throw new MmhError("E_CHECKSUM", `${where}: checksum mismatch`);

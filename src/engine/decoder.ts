@@ -24,7 +24,7 @@ import {
   type Trailer,
 } from "../container/format.ts";
 import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES, mayBeLegacy } from "../legacy/mmhrs.ts";
-import { decodeChunk, decodeChunkPieces } from "./chunk.ts";
+import { decodeChunk, decodeChunkLent, decodeChunkPieces } from "./chunk.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { LONG_CODEC, type LongSource, RecentContent, resolveLong } from "./long.ts";
 import { type DecompressOptions, resolveBase, resolveMaxOutput } from "./options.ts";
@@ -41,6 +41,15 @@ import {
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule, startPool } from "./schedule.ts";
 import type { Slot, SlotMemory } from "./slots.ts";
 import { resolveThreads } from "./threads.ts";
+
+/**
+ * How yielded pieces may be memory the decoder reuses: false, never (each piece is the
+ * consumer's); true, a piece stays valid until the next is asked for; "exclusive", as
+ * true, and no other compression or decompression runs on this thread meanwhile (the
+ * mmh command), so a piece may also lie in the memory a codec reuses from call to call
+ * (Codec.decodeLent).
+ */
+export type Borrowing = boolean | "exclusive";
 
 export interface DecodeSummary {
   header?: Header;
@@ -60,14 +69,14 @@ export interface DecodeSummary {
  * Data is yielded only after its chunk's CRC-32 matched.
  *
  * With `borrowed`, a yielded piece may be memory the decoder reuses: it stays valid only
- * until the next piece is asked for (see encodeContainer). `memory`, given to the file
+ * until the next piece is asked for (see encodeContainer, and Borrowing). `memory`, given to the file
  * reader behind `source` too, lets payloads be read straight into the pool's slots.
  */
 export async function* decodeContainer(
   source: AsyncIterable<Uint8Array>,
   options: DecompressOptions = {},
   summary?: DecodeSummary,
-  borrowed = false,
+  borrowed: Borrowing = false,
   memory?: SlotMemory,
   /**
    * The same container, read at offsets: DUPE targets are read again from it (FORMAT.md
@@ -92,7 +101,7 @@ export async function* decodeContainer(
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
   // Borrowed decoding keeps no piece of the source past the next: the queue copies what
   // it holds before it asks for more, so a file reader may recycle its buffers.
-  const input = new ByteQueue(source, borrowed);
+  const input = new ByteQueue(source, borrowed !== false);
   const threads = resolveThreads(options.threads);
   let pool: WorkerPool | undefined;
   // Records decoded on the pool's workers: their results are released in file order,
@@ -106,7 +115,7 @@ export async function* decodeContainer(
     if (legacy) {
       stats.chunks = 1;
       stats.codecs[legacy.codec] = 1;
-      yield* decodeLegacy(input, legacy, maxOutput, stats, borrowed, options.signal);
+      yield* decodeLegacy(input, legacy, maxOutput, stats, borrowed !== false, options.signal);
       return;
     }
     const fixed = await input.read(HEADER_FIXED_SIZE, "the header");
@@ -140,7 +149,7 @@ export async function* decodeContainer(
         yield inPlace(raw, output, at);
         return;
       }
-      yield borrowed || !slot ? raw : copyOf(raw);
+      yield borrowed !== false || !slot ? raw : copyOf(raw);
     }
     async function* settled({ slot, rawLength }: Decoded): AsyncGenerator<Uint8Array> {
       yield* release(slot.bytes.subarray(0, rawLength), slot);
@@ -239,7 +248,17 @@ export async function* decodeContainer(
       // buffer: fresh memory for each would cost page faults and collections.
       let into: Uint8Array | undefined;
       if (output && declared <= output.length) into = output.subarray(declared - record.rawLength, declared);
-      else if (borrowed && threads === 1 && record.rawLength <= MAX_CHUNK_SIZE) {
+      else if (borrowed !== false && threads === 1 && record.rawLength <= MAX_CHUNK_SIZE) {
+        // The only coder on this thread: a chunk its codec can leave in memory of its own
+        // (HIER's kernels) is written out from there, with no copy into `spare`.
+        const lent =
+          borrowed === "exclusive"
+            ? decodeChunkLent(record.codec, params, payload, record.rawLength, record.rawCrc, where)
+            : undefined;
+        if (lent) {
+          yield* release(lent);
+          continue;
+        }
         if (!spare || spare.length < record.rawLength) spare = Buffer.allocUnsafeSlow(record.rawLength);
         into = spare.subarray(0, record.rawLength);
       }
@@ -256,7 +275,7 @@ export async function* decodeContainer(
         // Written (or copied into `output`) by now: a codec's own output memory goes back
         // at once (not a run's pieces, which are one buffer written out again and again).
         const single = record.rawLength <= MAX_CHUNK_SIZE;
-        const done = borrowed || output !== undefined;
+        const done = borrowed !== false || output !== undefined;
         if (done && single && raw.buffer !== into?.buffer && codecById(record.codec).decodesToOwn)
           dispose(raw, true);
       }

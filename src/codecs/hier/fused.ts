@@ -172,24 +172,70 @@ export function kernelDecode(
   n: number,
   out: Uint8Array,
 ): boolean {
+  const decoded = decodeInArena(layout, parts, payload, n, 0, 0);
+  if (!decoded) return false;
+  const { mem, from, bytes } = decoded;
+  copyBytes(out, mem.subarray(from, from + bytes));
+  return true;
+}
+
+/**
+ * As kernelDecode, but the chunk is left in the kernels' memory, its words between the
+ * chunk's first bytes `head` and its last bytes `tail`: the whole chunk, as a view that
+ * stays valid only until the next call into HIER on this thread (see kernels.ts,
+ * Memory). Undefined where kernelDecode would return false.
+ */
+export function kernelDecodeLent(
+  layout: Layout,
+  parts: readonly Part[],
+  payload: Uint8Array,
+  n: number,
+  head: Uint8Array,
+  tail: Uint8Array,
+): Uint8Array | undefined {
+  const decoded = decodeInArena(layout, parts, payload, n, head.length, tail.length);
+  if (!decoded) return undefined;
+  const { mem, from, outAt, bytes } = decoded;
+  // A one-stream layout stored as is: its words lie where the stream was copied.
+  if (from !== outAt) mem.copyWithin(outAt, from, from + bytes);
+  mem.set(head, outAt - head.length);
+  mem.set(tail, outAt + bytes);
+  return mem.subarray(outAt - head.length, outAt + bytes + tail.length);
+}
+
+/**
+ * The decode of kernelDecode, in the arena: the words end up at `from` (bytes long), in
+ * an area at `outAt` with `before` bytes free before it and `after` bytes after it.
+ * Undefined, having written nothing, where kernelDecode returns false.
+ */
+function decodeInArena(
+  layout: Layout,
+  parts: readonly Part[],
+  payload: Uint8Array,
+  n: number,
+  before: number,
+  after: number,
+): { mem: Uint8Array; from: number; outAt: number; bytes: number } | undefined {
   const bytes = n * layout.width;
-  if (bytes < KERNEL_MIN_BYTES) return false;
+  if (bytes < KERNEL_MIN_BYTES) return undefined;
   const k = kernels();
-  if (!k) return false;
-  // The output, the 4-symbol decode table (buildQuad), then the streams and blocks.
-  let room = bytes + 64 + QUAD_BYTES + 256 + 32;
+  if (!k) return undefined;
+  // The output (16 bytes before it for `before`), the 4-symbol decode table (buildQuad),
+  // then the streams and blocks.
+  const margin = before > 0 ? 16 : 0;
+  let room = margin + bytes + after + 64 + QUAD_BYTES + 256 + 32;
   for (const [s, part] of parts.entries()) {
-    if (part.method > METHOD_CONTEXT) return false;
+    if (part.method > METHOD_CONTEXT) return undefined;
     if (part.method === METHOD_HUFFMAN) {
       const type = part.length > 0 ? payload[part.start] : -1;
-      if (type !== BLOCK_STORED && type !== BLOCK_SINGLE && type !== BLOCK_HUFFMAN) return false;
+      if (type !== BLOCK_STORED && type !== BLOCK_SINGLE && type !== BLOCK_HUFFMAN) return undefined;
       room += part.length + 32;
     }
     room += streamLength(layout, s, n) + 32;
   }
-  if (room > ARENA_LIMIT) return false;
+  if (before > margin || room > ARENA_LIMIT) return undefined;
   k.begin(room);
-  const outAt = k.alloc(bytes);
+  const outAt = k.alloc(margin + bytes + after) + margin;
   const quad = k.alloc(QUAD_BYTES);
   const lengthsAt = k.alloc(256);
   const mem = k.u8();
@@ -283,6 +329,5 @@ export function kernelDecode(
         x.mergeBlocks(streamAt[0], n, layout.width, at.fields, fieldTable(k, layout), outAt);
     }
   }
-  copyBytes(out, mem.subarray(from, from + bytes));
-  return true;
+  return { mem, from, outAt, bytes };
 }

@@ -12,7 +12,7 @@ import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
-import { kernelDecode, kernelSplit } from "./fused.ts";
+import { kernelDecode, kernelDecodeLent, kernelSplit, type Part } from "./fused.ts";
 import {
   BLOCK_HUFFMAN,
   histogram,
@@ -593,7 +593,17 @@ function corrupt(message: string): MmhError {
   return new MmhError("E_CORRUPT", `HIER: ${message}`);
 }
 
-export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array {
+/** What a HIER payload's header says, checked against the payload and the chunk's length. */
+interface HierHeader {
+  layout: Layout;
+  head: number;
+  n: number;
+  tail: number;
+  headerLength: number;
+  parts: Part[];
+}
+
+function readHeader(payload: Uint8Array, rawLength: number): HierHeader {
   check(littleEndian, "E_UNSUPPORTED", "HIER needs a little-endian host");
   if (payload.length < FIXED) throw corrupt("payload shorter than its header");
   // A new HIER would get a new FourCC, so any other version byte here is damage.
@@ -626,7 +636,7 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
   const n = Math.floor((rawLength - head) / width);
   const tail = rawLength - head - n * width;
   let pos = headerLength + head;
-  const parts: { method: number; start: number; length: number }[] = [];
+  const parts: Part[] = [];
   for (let k = 0; k < count; k++) {
     const at = FIXED + DESCRIPTOR * k;
     const method = payload[at];
@@ -637,6 +647,29 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
     if (pos > payload.length) throw corrupt(`stream ${k} runs past the payload`);
   }
   if (pos + tail !== payload.length) throw corrupt("stream lengths do not add up to the payload");
+  return { layout, head, n, tail, headerLength, parts };
+}
+
+/**
+ * A HIER payload decoded by the WebAssembly kernels and left in their memory (see
+ * kernelDecodeLent): valid only until the next call into HIER on this thread. Undefined
+ * when the kernels do not take the chunk (hierDecode then decodes it).
+ */
+export function hierDecodeLent(payload: Uint8Array, rawLength: number): Uint8Array | undefined {
+  const { layout, head, n, tail, headerLength, parts } = readHeader(payload, rawLength);
+  return kernelDecodeLent(
+    layout,
+    parts,
+    payload,
+    n,
+    payload.subarray(headerLength, headerLength + head),
+    payload.subarray(payload.length - tail),
+  );
+}
+
+export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array {
+  const { layout, head, n, tail, headerLength, parts } = readHeader(payload, rawLength);
+  const width = layout.width;
   const fits = into !== undefined && into.length === rawLength;
   // The WebAssembly kernels decode into the caller's memory wherever it lies (they merge
   // in their own memory and copy the words out), so a chunk whose tensor starts at an odd
@@ -739,5 +772,9 @@ export const hierCodec: Codec = {
   decode(payload, params, rawLength, into) {
     if (params.length !== 0) throw corrupt("unexpected parameters");
     return hierDecode(payload, rawLength, into);
+  },
+  decodeLent(payload, params, rawLength) {
+    if (params.length !== 0) throw corrupt("unexpected parameters");
+    return hierDecodeLent(payload, rawLength);
   },
 };
