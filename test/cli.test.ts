@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { generate } from "../src/tools/index.ts";
 import { assertError, BIN, mmhIn } from "./cli-support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-cli-"));
@@ -192,6 +193,29 @@ describe("mmh CLI", () => {
       assert.ok(readFileSync(join(dir, `${name}.mmh`)).equals(content), "input untouched");
       const piped = mmh(["-d", "-q"], content);
       assert.equal(piped.code, 1, `${name} from a pipe`);
+    }
+    noTempFiles();
+  });
+
+  test("-d -T 1 of BF16 weights (chunks written from the kernels' memory): same bytes; damage is coded", () => {
+    const weights = generate({ kind: "safetensors", dtype: "BF16", size: 3 << 20, seed: 3 });
+    writeFileSync(join(dir, "w.safetensors"), weights);
+    assert.equal(mmh(["-q", "-T", "1", "w.safetensors"]).code, 0);
+    const piped = mmh(["-d", "-q", "-T", "1", "-c", "w.safetensors.mmh"]);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok(piped.stdout.equals(weights), "-c output differs");
+    assert.equal(mmh(["-d", "-q", "-T", "1", "w.safetensors.mmh", "-o", "w.out"]).code, 0);
+    assert.ok(readFileSync(join(dir, "w.out")).equals(weights), "-o output differs");
+    const packed = readFileSync(join(dir, "w.safetensors.mmh"));
+    for (const at of [0.3, 0.5, 0.7]) {
+      const bad = Buffer.from(packed);
+      bad[Math.floor(packed.length * at)] ^= 0x10;
+      writeFileSync(join(dir, "w.bad.mmh"), bad);
+      const r = mmh(["-d", "-T", "1", "w.bad.mmh", "-o", "w.bad.out"]);
+      assert.equal(r.code, 1, `damage at ${at}: ${r.stderr}`);
+      assert.match(r.stderr, /^mmh: E_(CHECKSUM|CORRUPT): chunk \d+ at offset \d+: /);
+      assert.equal(existsSync(join(dir, "w.bad.out")), false, "no output file");
+      assertError(mmh(["-d", "-T", "1", "-c", "w.bad.mmh"]), r.stderr.split(":")[1].trim(), 1);
     }
     noTempFiles();
   });
