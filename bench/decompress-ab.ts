@@ -3,8 +3,8 @@
  * process, decompress() with threads: 1 from both checkouts' src/ (wall and CPU time),
  * and as a whole process, each checkout's `mmh -d -q -T 1 -c` (its bin/mmh.js, which runs
  * its dist/ when `npm run build` built it from its sources) with `zstd -d -c` as the
- * reference, output discarded. Run after run, interleaved (baseline, this, baseline,
- * this...), so the machine's load falls on both alike. Both sides decode the same
+ * reference, output discarded. Run after run, interleaved (baseline, this, this,
+ * baseline...), so the machine's load falls on both alike. Both sides decode the same
  * containers (written once by this checkout's compress(), threads: 1), and every output
  * is compared with its input once per side.
  *
@@ -172,7 +172,9 @@ for (const input of inputs) {
     same(`${input.label} (${side.name} CLI)`, back.stdout, raw);
   }
   for (let r = 0; r < runs; r++) {
-    for (let s = 0; s < sides.length; s++) {
+    // The sides take turns going first, so that neither gains from going second.
+    const order = r % 2 === 0 ? [0, 1] : [1, 0];
+    for (const s of order) {
       const cpuAt = process.cpuUsage();
       const at = performance.now();
       await sides[s].decompress(packed, { threads: 1 });
@@ -180,7 +182,7 @@ for (const input of inputs) {
       const cpu = process.cpuUsage(cpuAt);
       row.cpu[s].push((cpu.user + cpu.system) / 1000);
     }
-    for (let s = 0; s < sides.length; s++) {
+    for (const s of order) {
       const t = timed(node, [sides[s].cli, "-d", "-q", "-T", "1", "-c", mmhFile]);
       row.cli[s].push(t.wall);
       row.cliCpu[s].push(t.cpu);
@@ -251,7 +253,7 @@ writeReport(outFile, [
     .join(", ")}`,
   `- Took ${fmt(elapsed / 1000, 0)} s. ${contentionNote(waitAtStart, elapsed)}`,
   "",
-  `In process: decompress() with threads: 1 from the baseline's src/ and this checkout's, in one process, on the same container (this checkout's compress(), threads: 1); one call each to check the bytes, then ${runs} rounds, each the baseline then this checkout; medians, summed over a group's files. CPU ms is process.cpuUsage over the call; the speed-up is the baseline's CPU ms over this checkout's, which the machine's load disturbs less than wall time. Whole process: each checkout's \`mmh -d -q -T 1 -c\` and \`zstd -d -q -c\` (a zstd -3 frame of the same input), output discarded, in the same rounds, timed by bash's \`time\` (wall, and user + system CPU of the process and its threads); "vs zstd -d" is zstd's wall time over MMH's (above 1: MMH is faster); the CLI's CPU speed-up is the baseline's CPU ms over this checkout's.`,
+  `In process: decompress() with threads: 1 from the baseline's src/ and this checkout's, in one process, on the same container (this checkout's compress(), threads: 1); one call each to check the bytes, then ${runs} rounds, each running both, the baseline first in every other round; medians, summed over a group's files. CPU ms is process.cpuUsage over the call; the speed-up is the baseline's CPU ms over this checkout's, which the machine's load disturbs less than wall time. Whole process: each checkout's \`mmh -d -q -T 1 -c\` and \`zstd -d -q -c\` (a zstd -3 frame of the same input), output discarded, in the same rounds, timed by bash's \`time\` (wall, and user + system CPU of the process and its threads); "vs zstd -d" is zstd's wall time over MMH's (above 1: MMH is faster); the CLI's CPU speed-up is the baseline's CPU ms over this checkout's.`,
   "",
   table(
     [
