@@ -65,8 +65,9 @@ function shifted(raw: Uint8Array, by: number): Uint8Array {
 }
 
 const realFiles = existsSync(data) ? readdirSync(data).filter((f) => f.endsWith(".safetensors")) : [];
-// Edge sizes around the kernels' 16-element steps, their 4 KiB threshold and the lanes.
-const SIZES = [0, 1, 7, 4095, 4096, 4097, 4111, 65536 + 13, 300_017];
+// Edge sizes around the kernels' 16-element steps, their thresholds (64 bytes to decode,
+// 4 KiB to encode) and the lanes.
+const SIZES = [0, 1, 7, 63, 64, 65, 1000, 4095, 4096, 4097, 4111, 65536 + 13, 300_017];
 
 describe("WebAssembly kernels", () => {
   test("are found and validated here (Node 24 has WebAssembly SIMD)", () => {

@@ -21,11 +21,19 @@ import {
   huffmanDecode,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
-import { ARENA_LIMIT, type Kernels, kernels } from "./kernels.ts";
+import { ARENA_LIMIT, type Kernels, kernels, loadedKernels } from "./kernels.ts";
 import { type Layout, streamLength } from "./layouts.ts";
 
 /** Below this many bytes a chunk stays in TypeScript: copying it in costs more than the kernels save. */
 export const KERNEL_MIN_BYTES = 4096;
+
+/**
+ * Below this many bytes a chunk decodes in TypeScript; from here to KERNEL_MIN_BYTES, in
+ * the kernels once a larger chunk has loaded them. Their decode wins at every size
+ * measured (docs/ENGINE.md, HIER's WebAssembly kernels: Decoding), and a short mmh -d
+ * then seldom compiles the TypeScript decoder for a file's small tensors.
+ */
+export const KERNEL_DECODE_MIN_BYTES = 64;
 
 const METHOD_CONSTANT = 0;
 const METHOD_STORED = 1;
@@ -217,8 +225,9 @@ function decodeInArena(
   after: number,
 ): { mem: Uint8Array; from: number; outAt: number; bytes: number } | undefined {
   const bytes = n * layout.width;
-  if (bytes < KERNEL_MIN_BYTES) return undefined;
-  const k = kernels();
+  // A small chunk does not load the kernels (a small file then never compiles them).
+  const k =
+    bytes >= KERNEL_MIN_BYTES ? kernels() : bytes >= KERNEL_DECODE_MIN_BYTES ? loadedKernels() : undefined;
   if (!k) return undefined;
   // The output (16 bytes before it for `before`), the 4-symbol decode table (buildQuad),
   // then the streams and blocks.
