@@ -1,4 +1,4 @@
-import { fstatSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
@@ -29,6 +29,86 @@ interface Io {
   stdin: NodeJS.ReadableStream & AsyncIterable<Uint8Array> & { isTTY?: boolean };
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** True for the process's own standard streams (see processIo): file descriptors 0, 1 and 2. */
+  fds?: boolean;
+}
+
+/**
+ * The process's standard streams, each made only when first used: the first use of
+ * process.stdout or process.stderr builds a stream (and loads node:net when it is a pipe),
+ * which a command writing its data to a file, or to standard output through
+ * writeOut, never needs (docs/ENGINE.md, Start-up). `onStdout` is called with
+ * process.stdout when it is first used.
+ */
+function processIo(onStdout: (stdout: Io["stdout"]) => void): Io {
+  let stdout: Io["stdout"] | undefined;
+  return {
+    fds: true,
+    get stdin() {
+      return process.stdin as unknown as Io["stdin"];
+    },
+    get stdout() {
+      if (stdout === undefined) {
+        stdout = process.stdout;
+        onStdout(stdout);
+      }
+      return stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+  };
+}
+
+/**
+ * Whether standard output (1) or standard error (2) is a terminal. For the process's own
+ * streams, one that is not a character device is not a terminal, which fstat tells without
+ * building the stream.
+ */
+function isTerminal(io: Io, fd: 1 | 2): boolean {
+  if (io.fds) {
+    try {
+      if (!fstatSync(fd).isCharacterDevice()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return (fd === 1 ? io.stdout : io.stderr).isTTY === true;
+}
+
+/**
+ * Writes all of `bytes` to file descriptor `fd` (1 or 2) directly; what cannot be written
+ * so (a non-blocking descriptor that is full) goes through `stream()`, and the promise
+ * resolves when that is written. Errors (EPIPE included) are thrown as writeSync throws them.
+ */
+function writeFd(
+  fd: 1 | 2,
+  bytes: Uint8Array,
+  stream: () => NodeJS.WritableStream,
+): Promise<void> | undefined {
+  let at = 0;
+  try {
+    while (at < bytes.length) at += writeSync(fd, bytes, at);
+    return undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+  }
+  return new Promise<void>((resolve, reject) =>
+    stream().write(bytes.subarray(at), (error) => (error ? reject(error) : resolve())),
+  );
+}
+
+/** Write a line of text to standard error: to file descriptor 2 directly for the process's own streams. */
+function writeErr(io: Io, text: string): void {
+  if (!io.fds) {
+    io.stderr.write(text);
+    return;
+  }
+  try {
+    void writeFd(2, Buffer.from(text), () => process.stderr)?.catch(() => {});
+  } catch {
+    // Standard error is gone (closed, a broken pipe): there is nowhere to say anything.
+  }
 }
 
 const SUFFIX = ".mmh";
@@ -56,13 +136,26 @@ function toError(error: unknown): MmhError {
  * may keep the pieces it is given.
  */
 function reusesOut(io: Io): boolean {
-  return io.stdout === (process.stdout as unknown);
+  return io.fds === true || io.stdout === (process.stdout as unknown);
 }
 
-/** Write each piece to standard output, and wait until it is written before taking the next. */
+/**
+ * Write each piece to standard output, and wait until it is written before taking the
+ * next: for the process's own streams with writeSync on file descriptor 1 (as the stream
+ * does for a file; no stream is built), through the stream only once a non-blocking pipe is
+ * full, and from then on through it, to keep the order.
+ */
 async function writeOut(pieces: AsyncIterable<Uint8Array>, io: Io, signal: AbortSignal): Promise<void> {
+  let direct = io.fds === true;
   for await (const piece of pieces) {
     signal.throwIfAborted();
+    if (direct) {
+      const rest = writeFd(1, piece, () => io.stdout);
+      if (rest === undefined) continue;
+      direct = false;
+      await rest;
+      continue;
+    }
     await new Promise<void>((resolve, reject) =>
       io.stdout.write(piece, (error) => (error ? reject(error) : resolve())),
     );
@@ -103,12 +196,19 @@ function isStdio(file: string | undefined): boolean {
 
 /** The progress bar's settings: on a terminal, unless -q or --no-progress, or data goes to that terminal. */
 function progressOptions(args: CliArgs, io: Io, signal: AbortSignal, toStdout = false): ProgressOptions {
-  const enabled = args.progress && !args.quiet && !(toStdout && io.stdout.isTTY === true);
-  return { enabled, stream: io.stderr, signal };
+  // Standard error first: when it is not a terminal, standard output's stream is never built.
+  const enabled = args.progress && !args.quiet && isTerminal(io, 2) && !(toStdout && isTerminal(io, 1));
+  return {
+    enabled,
+    get stream() {
+      return io.stderr;
+    },
+    signal,
+  };
 }
 
 /** Run the mmh command line; resolves with the exit code and never throws. */
-export async function run(argv: readonly string[], io: Io = process as unknown as Io): Promise<number> {
+export async function run(argv: readonly string[], given?: Io): Promise<number> {
   const controller = new AbortController();
   // An interrupt stops the work (no partial output is left) and exits with 128 + the
   // signal's number, as a process killed by it would: 130 for SIGINT, 143 for SIGTERM.
@@ -127,7 +227,8 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
     brokenPipe = true;
     controller.abort(new MmhError("E_IO", "broken pipe"));
   };
-  io.stdout.on("error", onStdoutError);
+  const io = given ?? processIo((stdout) => stdout.on("error", onStdoutError));
+  if (given) given.stdout.on("error", onStdoutError);
   try {
     const args = parseCli(argv);
     switch (args.command) {
@@ -168,8 +269,8 @@ export async function run(argv: readonly string[], io: Io = process as unknown a
   } catch (error) {
     if (brokenPipe || isBrokenPipe(error)) return EXIT_BROKEN_PIPE;
     const mmh = toError(controller.signal.aborted ? (controller.signal.reason ?? error) : error);
-    io.stderr.write(`mmh: ${mmh.code}: ${mmh.message}\n`);
-    if (mmh.code === "E_USAGE") io.stderr.write(`Try 'mmh --help' for more information.\n`);
+    writeErr(io, `mmh: ${mmh.code}: ${mmh.message}\n`);
+    if (mmh.code === "E_USAGE") writeErr(io, `Try 'mmh --help' for more information.\n`);
     if (interrupted) return 128 + (osConstants.signals[interrupted] ?? 2);
     return exitCodeFor(mmh);
   } finally {
@@ -242,7 +343,7 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
     if (isStdio(file) && io.stdin.isTTY && !args.force) {
       throw new MmhError("E_USAGE", "standard input is a terminal; give a file or pipe data in");
     }
-    if (toStdout && args.command === "compress" && io.stdout.isTTY && !args.force) {
+    if (toStdout && args.command === "compress" && !args.force && isTerminal(io, 1)) {
       throw new MmhError("E_USAGE", "standard output is a terminal; use -o FILE, redirect, or -f");
     }
     const output = toStdout
@@ -337,7 +438,8 @@ async function compressOne(
   }
   if (!args.quiet) {
     const pct = percentOf(summary);
-    io.stderr.write(
+    writeErr(
+      io,
       `${label} : ${pct}% (${formatBytes(summary.rawBytes)} => ${formatBytes(summary.storedBytes)}, ${output ?? "stdout"}) ` +
         `${summary.chunks} chunks [${codecList(summary.codecs)}] ${rate(summary.rawBytes, summary.ms)}\n`,
     );
@@ -387,7 +489,8 @@ async function decompressOne(
   }
   const { rawBytes, chunks } = summary;
   if (!args.quiet) {
-    io.stderr.write(
+    writeErr(
+      io,
       `${label} : ${formatBytes(rawBytes)} in ${chunks} chunks => ${output ?? "stdout"} ${rate(rawBytes, nowMs() - started)}\n`,
     );
   }
