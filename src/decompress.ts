@@ -6,10 +6,10 @@
  * readers and the tools (docs/ENGINE.md, Start-up).
  */
 import { constants } from "node:buffer";
-import { stat } from "node:fs/promises";
 import { nowMs } from "./common/clock.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
+import { stat } from "./common/fsp.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
 import { TRAILER_SIZE } from "./container/format.ts";
 import { type Borrowing, type DecodeSummary, decodeContainer } from "./engine/decoder.ts";

@@ -1,5 +1,4 @@
 import { fstatSync, writeSync } from "node:fs";
-import { chmod } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -7,6 +6,7 @@ import { formatBytes, groupDigits } from "../common/bytes.ts";
 import { nowMs } from "../common/clock.ts";
 import { MmhError } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/files.ts";
+import { chmod } from "../common/fsp.ts";
 // The decoding half of the library alone: the encoder and the format readers load only to
 // compress, and the archive, open() and the tools (library() below) only for a command
 // that uses them (docs/ENGINE.md, Start-up).

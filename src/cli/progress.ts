@@ -5,10 +5,11 @@
  * before anything else is printed: the summary line, an error line, or nothing when the
  * run is interrupted.
  */
-import { stat } from "node:fs/promises";
+
 import type { SingleBar } from "cli-progress";
 import { formatBytes } from "../common/bytes.ts";
 import { nowMs } from "../common/clock.ts";
+import { stat } from "../common/fsp.ts";
 import type { ProgressEvent } from "../index.ts";
 
 export interface ProgressSpec {

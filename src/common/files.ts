@@ -1,8 +1,8 @@
 import { writeSync } from "node:fs";
-import { link, open, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { dispose } from "./bytes.ts";
 import { MmhError, toMmhError } from "./errors.ts";
+import { link, open, realpath, rename, stat, unlink } from "./fsp.ts";
 
 export interface WriteOptions {
   /** Replace an existing target. */

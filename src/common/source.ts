@@ -2,8 +2,9 @@
  * Positioned reads over a file or a buffer: what the format recognisers, the reader of
  * .mmh files and pack read through.
  */
-import { type FileHandle, open } from "node:fs/promises";
+
 import { check, MmhError, toMmhError } from "./errors.ts";
+import { type FileHandle, open } from "./fsp.ts";
 
 /** A byte range of a source. */
 export interface ByteRange {

@@ -4,12 +4,13 @@
  * a range of a base file. Both are resolved here for every reader: the random-access
  * reader, and the front-to-back decoder.
  */
-import { readdir, stat } from "node:fs/promises";
+
 import { join, relative } from "node:path";
 import { crc32 } from "node:zlib";
 import { codecById } from "../codecs/registry.ts";
 import { readU64, writeU64 } from "../common/bytes.ts";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
+import { readdir, stat } from "../common/fsp.ts";
 import { fileSource, type RandomAccessSource } from "../common/source.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
 import { decodeGroups, type Group, groupedWidth, isGroupedMode, parseGroups } from "./grouped.ts";
