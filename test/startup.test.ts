@@ -116,6 +116,28 @@ describe("what the command loads", () => {
     }
   });
 
+  test("coding to a pipe: no stream for standard output or error, and no fs/promises from the build", () => {
+    const input = join(dir, "piped.txt");
+    writeFileSync(input, "a line to code through a pipe\n".repeat(60));
+    assert.equal(spawnSync(process.execPath, [BIN, "-q", "-k", "-f", input]).status, 0);
+    // The build takes built-ins through process.getBuiltinModule; run from src/, Node's
+    // facade of node:fs loads fs/promises whatever the code uses.
+    const built = loads(["--version"]).sources.some((s) => /\/dist\//.test(s));
+    for (const args of [
+      ["-c", "-q", input],
+      ["-d", "-c", "-q", `${input}.mmh`],
+      ["-d", "-c", `${input}.mmh`],
+      ["-c", input],
+    ]) {
+      // Standard output and standard error are pipes here: their streams would load net.
+      const loaded = builtinsLoaded(args);
+      assert.ok(!loaded.has("net"), `${args}: net loaded`);
+      if (built)
+        for (const name of ["fs/promises", "internal/readline/interface"])
+          assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+  });
+
   test("decompressing a small file: the codecs, but not the service or what only some calls need", () => {
     const input = join(dir, "notes.txt");
     writeFileSync(input, "a line of text to compress\n".repeat(100));
