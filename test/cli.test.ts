@@ -249,6 +249,32 @@ describe("mmh CLI", () => {
     assert.equal(r.stderr.toString(), "", "no error message");
   });
 
+  test("standard output a non-blocking pipe that fills: the rest goes through the stream, in order", {
+    skip: !existsSync("/usr/bin/python3") && "no /usr/bin/python3 to make the pipe non-blocking",
+  }, () => {
+    const big = sample(3_000_000);
+    writeFileSync(join(dir, "big.bin"), big);
+    assert.equal(mmh(["-q", "-f", "-k", "big.bin"]).code, 0);
+    // mmh writes to descriptor 1 with writeSync; a full non-blocking pipe makes that
+    // fail with EAGAIN, and a reader that waits first lets the pipe fill.
+    const python = [
+      "import fcntl, os, subprocess, sys",
+      "fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK)",
+      "sys.exit(subprocess.run(sys.argv[1:]).returncode)",
+    ].join("\n");
+    const r = spawnSync(
+      "bash",
+      [
+        "-c",
+        `/usr/bin/python3 -c "$0" "${process.execPath}" "${BIN}" -q -dc big.bin.mmh | (sleep 1; cat) > big.out; echo "\${PIPESTATUS[0]}"`,
+        python,
+      ],
+      { cwd: dir, timeout: 120_000 },
+    );
+    assert.equal(r.stdout.toString().trim(), "0", r.stderr.toString());
+    assert.ok(readFileSync(join(dir, "big.out")).equals(big), "the same bytes, in order");
+  });
+
   test("--help and --version", () => {
     const help = mmh(["--help"]);
     assert.equal(help.code, 0);
