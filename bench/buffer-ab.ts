@@ -21,12 +21,13 @@
  * The report goes to bench/results/buffer-ab.md unless --out says otherwise.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
+  baselineArg,
   contentionNote,
   cpuWaitMicros,
   fmt,
@@ -36,11 +37,7 @@ import {
   table,
 } from "./lib/report.ts";
 
-const baselineArg = argValue("--baseline");
-if (!baselineArg) {
-  console.error("buffer-ab: --baseline DIR (the baseline's src/ in DIR/src) is required");
-  process.exit(2);
-}
+const { dir: baseline } = baselineArg("buffer-ab", "the baseline's src/ in DIR/src");
 const runs = Number(argValue("--runs") ?? 5);
 const size = parseSizeArg(argValue("--size") ?? "64M");
 const dtypes = (argValue("--dtypes") ?? "BF16,F16,F32").split(",");
@@ -70,7 +67,7 @@ const load = async (dir: string, name: string): Promise<Compress> => {
   };
 };
 const sides = [
-  { name: "baseline", compress: await load(resolve(baselineArg), "baseline") },
+  { name: "baseline", compress: await load(baseline, "baseline") },
   { name: "this", compress: await load(root, "this") },
 ];
 

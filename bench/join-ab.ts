@@ -16,7 +16,7 @@
 
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { fileSource } from "../src/common/source.ts";
 import { describeSource } from "../src/engine/describe.ts";
@@ -24,14 +24,18 @@ import { SMALL_CHUNK } from "../src/engine/join.ts";
 import { DEFAULT_CHUNK_SIZE } from "../src/engine/options.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { FLOOR_PACKAGES, fetchPackage, MODEL_EXTENSION } from "./lib/packages.ts";
-import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
+import {
+  argValue,
+  baselineArg,
+  contentionNote,
+  cpuWaitMicros,
+  fmt,
+  machineLines,
+  median,
+  table,
+} from "./lib/report.ts";
 
-const baselineArg = argValue("--baseline");
-if (!baselineArg) {
-  console.error("join-ab: --baseline DIR (another checkout) is required");
-  process.exit(2);
-}
-const baseline = resolve(baselineArg);
+const { given: baselineGiven, dir: baseline } = baselineArg("join-ab");
 const runs = Number(argValue("--runs") ?? 2);
 const outFile = argValue("--out") ?? join(root, "bench", "results", "join.md");
 const work = join(root, ".bench-data", "floor");
@@ -172,7 +176,7 @@ writeReport(outFile, [
   "",
   ...machineLines(`npx node bench/join-ab.ts --baseline DIR --runs ${runs}`),
   codeLine(),
-  `- Baseline: ${baselineArg}`,
+  `- Baseline: ${baselineGiven}`,
   `- Load average (1, 5, 15 min) at start: ${loadAtStart.map((v) => fmt(v, 2)).join(", ")}; at end: ${loadavg()
     .map((v) => fmt(v, 2))
     .join(", ")}`,

