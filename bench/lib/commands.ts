@@ -6,11 +6,19 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { clearOutput, MiB } from "./report.ts";
 
 /** The repository's root (commands run there). */
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/**
+ * The library entry (src/index.ts) of the checkout in `dir`, for the benches that time one
+ * checkout against another in one process; T names the exports a bench uses.
+ */
+export async function libraryAt<T>(dir: string): Promise<T> {
+  return (await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as T;
+}
 
 /** Throws: `command` failed, with its exit status and standard error. */
 export function fail(command: string, args: readonly string[], result: ReturnType<typeof spawnSync>): never {
