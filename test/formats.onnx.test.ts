@@ -334,6 +334,54 @@ describe("protobuf: fields read from the window held, and across its edge", () =
   });
 });
 
+describe("protobuf: length-delimited fields and strings across the window's edge", () => {
+  // Strings of 0 to 300 bytes, each field's tag and length near or across a 64 KiB window
+  // edge somewhere: the fields and strings read without a promise (held) and after a read
+  // must be the same, and count the same bytes against the budget.
+  const texts: string[] = [];
+  const parts: Buffer[] = [];
+  for (let i = 0; parts.length < 2 * 3000; i++) {
+    const text = `s${i}`.padEnd((i * 37) % 301, "abcdefghij");
+    texts.push(text);
+    parts.push(varint((2 << 3) | 2), varint(Buffer.byteLength(text)), Buffer.from(text));
+  }
+  const message = Buffer.concat(parts);
+
+  test("every field and string, and the bytes counted", async () => {
+    assert.ok(message.length > 2 * (64 << 10));
+    const walk = async (budget: number) => {
+      const reader = new ProtoReader(bufferSource(message), budget, "test");
+      const got: string[] = [];
+      for await (const field of reader.fields(0, message.length)) {
+        assert.equal(field.number, 2);
+        const held = reader.heldBytes(field);
+        got.push((held ?? (await reader.bytes(field))).toString());
+      }
+      return got;
+    };
+    assert.deepEqual(await walk(message.length), texts);
+    await assert.rejects(walk(message.length - 1), { code: "E_LIMIT" });
+  });
+
+  test("a length past the file gives its code, held or read", async () => {
+    // After the first field (its read fills the window), and after the last (not held).
+    const second = parts[0].length + parts[1].length + parts[2].length;
+    for (const at of [second, message.length]) {
+      const bad = Buffer.concat([
+        message.subarray(0, at),
+        varint((3 << 3) | 2),
+        varint(1000),
+        Buffer.alloc(3),
+      ]);
+      const reader = new ProtoReader(bufferSource(bad), bad.length, "test");
+      assert.equal((await reader.field(0, bad.length)).next, second);
+      if (at === second) assert.throws(() => reader.heldField(at, bad.length), { code: "E_TRUNCATED" });
+      else assert.equal(reader.heldField(at, bad.length), undefined);
+      await assert.rejects(reader.field(at, bad.length), { code: "E_TRUNCATED" });
+    }
+  });
+});
+
 describe("a tensor table too large for the footer", () => {
   test("is left out and counted, so the file still compresses", () => {
     const entry = (name: string) => ({ name, dtype: "F32", shape: [4], offset: 0, length: 16 });

@@ -138,7 +138,7 @@ class OnnxWalker {
       const head = decodeUtf8((await this.r.bytes({ ...field, length: MAX_NAME })).subarray(0, MAX_NAME));
       return `${head ?? ""}...@${field.start}`;
     }
-    const text = decodeUtf8(await this.r.bytes(field));
+    const text = decodeUtf8(this.r.heldBytes(field) ?? (await this.r.bytes(field)));
     check(text !== undefined, "E_CORRUPT", `onnx: ${what} is not valid UTF-8`);
     return text;
   }
@@ -154,7 +154,11 @@ class OnnxWalker {
   async graph(field: ProtoField, depth: number, prefix: string): Promise<void> {
     this.expectLen(field, "a graph");
     this.depth(depth);
-    for await (const f of this.r.fields(field.start, field.start + field.length)) {
+    const end = field.start + field.length;
+    this.r.checkMessage(field.start, end);
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
+      pos = next;
       if (f.number === GRAPH_NODE) await this.node(f, depth, prefix);
       else if (f.number === GRAPH_INITIALIZER) await this.tensor(f, prefix);
       else if (f.number === GRAPH_SPARSE_INITIALIZER) await this.sparse(f, prefix);
@@ -166,7 +170,11 @@ class OnnxWalker {
     let name = "";
     let output = "";
     const attributes: ProtoField[] = [];
-    for await (const f of this.r.fields(field.start, field.start + field.length)) {
+    const end = field.start + field.length;
+    this.r.checkMessage(field.start, end);
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
+      pos = next;
       if (f.number === NODE_NAME) name = await this.string(f, "a node name");
       else if (f.number === NODE_OUTPUT && output === "") output = await this.string(f, "a node output");
       else if (f.number === NODE_ATTRIBUTE) {
@@ -187,7 +195,11 @@ class OnnxWalker {
   ): Promise<void> {
     let name = "";
     const inner: ProtoField[] = [];
-    for await (const f of this.r.fields(field.start, field.start + field.length)) {
+    const end = field.start + field.length;
+    this.r.checkMessage(field.start, end);
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
+      pos = next;
       if (f.number === ATTR_NAME) name = await this.string(f, "an attribute name");
       else if (
         f.number === ATTR_T ||
@@ -215,7 +227,11 @@ class OnnxWalker {
     this.expectLen(field, "a sparse tensor");
     let values: ProtoField | undefined;
     let indices: ProtoField | undefined;
-    for await (const f of this.r.fields(field.start, field.start + field.length)) {
+    const end = field.start + field.length;
+    this.r.checkMessage(field.start, end);
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
+      pos = next;
       if (f.number === SPARSE_VALUES) values = f;
       else if (f.number === SPARSE_INDICES) indices = f;
     }
@@ -232,10 +248,14 @@ class OnnxWalker {
     let external = false;
     const dims: number[] = [];
     let data: Found["data"];
-    for await (const f of this.r.fields(field.start, field.start + field.length)) {
+    const end = field.start + field.length;
+    this.r.checkMessage(field.start, end);
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
+      pos = next;
       switch (f.number) {
         case TENSOR_DIMS:
-          for (const d of await this.r.packedVarints(f)) {
+          for (const d of f.wire === WIRE_VARINT ? [f.value] : await this.r.packedVarints(f)) {
             check(
               Number.isSafeInteger(d),
               "E_CORRUPT",
@@ -298,7 +318,10 @@ export async function recogniseOnnx(
   let producerVersion = "";
   const opsets: Record<string, number> = {};
   let graphs = 0;
-  for await (const f of r.fields(0, size)) {
+  r.checkMessage(0, size);
+  for (let pos = 0; pos < size; ) {
+    const { field: f, next } = r.heldField(pos, size) ?? (await r.field(pos, size));
+    pos = next;
     switch (f.number) {
       case MODEL_IR_VERSION:
         check(f.wire === WIRE_VARINT, "E_CORRUPT", "onnx: ir_version is not a varint");
@@ -318,7 +341,11 @@ export async function recogniseOnnx(
         check(f.wire === WIRE_LEN, "E_CORRUPT", "onnx: an opset_import is not a message");
         let domain = "";
         let version = 0;
-        for await (const o of r.fields(f.start, f.start + f.length)) {
+        const stop = f.start + f.length;
+        r.checkMessage(f.start, stop);
+        for (let at = f.start; at < stop; ) {
+          const { field: o, next: after } = r.heldField(at, stop) ?? (await r.field(at, stop));
+          at = after;
           if (o.number === OPSET_DOMAIN) domain = await walker.string(o, "an opset domain");
           else if (o.number === OPSET_VERSION && o.wire === WIRE_VARINT) version = o.value;
         }
@@ -327,7 +354,11 @@ export async function recogniseOnnx(
       }
       case MODEL_FUNCTIONS: {
         check(f.wire === WIRE_LEN, "E_CORRUPT", "onnx: a function is not a message");
-        for await (const n of r.fields(f.start, f.start + f.length)) {
+        const stop = f.start + f.length;
+        r.checkMessage(f.start, stop);
+        for (let at = f.start; at < stop; ) {
+          const { field: n, next: after } = r.heldField(at, stop) ?? (await r.field(at, stop));
+          at = after;
           if (n.number === FUNCTION_NODE) await walker.node(n, 1, "");
         }
         break;

@@ -80,63 +80,118 @@ export class ProtoReader {
     check(false, "E_CORRUPT", `${this.what}: a varint longer than 10 bytes`);
   }
 
-  /** The fields of the message in [start, end), in file order. */
+  /**
+   * The field at `pos` of the message that ends at `end`, and the position after it.
+   * Length-delimited payloads are not read. The field is checked against its message:
+   * past it E_CORRUPT, past the end of the file E_TRUNCATED.
+   */
+  async field(pos: number, end: number): Promise<{ field: ProtoField; next: number }> {
+    const tag = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
+    const { number, wire } = this.tagOf(tag);
+    const value =
+      wire === WIRE_VARINT || wire === WIRE_LEN
+        ? (this.heldVarint(tag.next, end) ?? (await this.varint(tag.next, end)))
+        : undefined;
+    return this.fieldOf(number, wire, tag.next, value, end);
+  }
+
+  /**
+   * field() without a promise, when the window already holds the 20 bytes from `pos` (or
+   * the rest of the message, if shorter): a tag and a value are at most 10 bytes each.
+   * Undefined otherwise, with nothing read or counted; then field() reads.
+   */
+  heldField(pos: number, end: number): { field: ProtoField; next: number } | undefined {
+    if (pos >= end || this.w.holds(pos, Math.min(20, end - pos)) < 0) return undefined;
+    const tag = this.heldVarint(pos, end) as { value: number; next: number };
+    const { number, wire } = this.tagOf(tag);
+    let value: { value: number; next: number } | undefined;
+    if (wire === WIRE_VARINT || wire === WIRE_LEN) {
+      value = this.heldVarint(tag.next, end);
+      // Only a message that ends right after the tag leaves no byte for the value.
+      check(value !== undefined, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
+    }
+    return this.fieldOf(number, wire, tag.next, value, end);
+  }
+
+  /** A tag's field number (checked) and wire type. */
+  private tagOf(tag: { value: number; next: number }): { number: number; wire: number } {
+    const number = Math.floor(tag.value / 8);
+    check(
+      number >= 1 && number < 2 ** 29,
+      "E_CORRUPT",
+      `${this.what}: field number ${number} at offset ${tag.next}`,
+    );
+    return { number, wire: tag.value % 8 };
+  }
+
+  /** The field whose payload starts at `pos`; `value` is the decoded varint of VARINT and LEN fields. */
+  private fieldOf(
+    number: number,
+    wire: number,
+    pos: number,
+    value: { value: number; next: number } | undefined,
+    end: number,
+  ): { field: ProtoField; next: number } {
+    switch (wire) {
+      case WIRE_VARINT: {
+        const v = value as { value: number; next: number };
+        return { field: { number, wire, value: v.value, start: pos, length: 0 }, next: v.next };
+      }
+      case WIRE_I64:
+      case WIRE_I32: {
+        const length = wire === WIRE_I64 ? 8 : 4;
+        check(pos + length <= end, "E_CORRUPT", `${this.what}: field ${number} runs past its message`);
+        return { field: { number, wire, value: 0, start: pos, length }, next: pos + length };
+      }
+      case WIRE_LEN: {
+        const v = value as { value: number; next: number };
+        const past = v.next + v.value > this.source.size;
+        check(
+          v.next + v.value <= end,
+          past ? "E_TRUNCATED" : "E_CORRUPT",
+          `${this.what}: field ${number} (${v.value} bytes at ${v.next}) runs past ${
+            past ? "the end of the file" : "its message"
+          }`,
+        );
+        return { field: { number, wire, value: 0, start: v.next, length: v.value }, next: v.next + v.value };
+      }
+      default:
+        check(false, "E_CORRUPT", `${this.what}: field ${number} has wire type ${wire}`);
+    }
+  }
+
+  /**
+   * The fields of the message in [start, end), in file order, each read as the loop
+   * reaches it. Without a promise per field where the window holds it: a message's
+   * fields are walked as `for (let pos = start; pos < end; )` with heldField, else
+   * field(); this generator is the same walk for callers that read few fields.
+   */
   async *fields(start: number, end: number): AsyncGenerator<ProtoField> {
+    this.checkMessage(start, end);
+    for (let pos = start; pos < end; ) {
+      const { field, next } = this.heldField(pos, end) ?? (await this.field(pos, end));
+      pos = next;
+      yield field;
+    }
+  }
+
+  /** A message [start, end) must lie inside the file (E_TRUNCATED). */
+  checkMessage(start: number, end: number): void {
     check(
       end <= this.source.size,
       "E_TRUNCATED",
       `${this.what}: a message (${end - start} bytes at ${start}) runs past the end of the file`,
     );
-    let pos = start;
-    while (pos < end) {
-      const tag = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
-      pos = tag.next;
-      const wire = tag.value % 8;
-      const number = Math.floor(tag.value / 8);
-      check(
-        number >= 1 && number < 2 ** 29,
-        "E_CORRUPT",
-        `${this.what}: field number ${number} at offset ${pos}`,
-      );
-      let field: ProtoField;
-      switch (wire) {
-        case WIRE_VARINT: {
-          const v = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
-          field = { number, wire, value: v.value, start: pos, length: 0 };
-          pos = v.next;
-          break;
-        }
-        case WIRE_I64:
-        case WIRE_I32: {
-          const length = wire === WIRE_I64 ? 8 : 4;
-          check(pos + length <= end, "E_CORRUPT", `${this.what}: field ${number} runs past its message`);
-          field = { number, wire, value: 0, start: pos, length };
-          pos += length;
-          break;
-        }
-        case WIRE_LEN: {
-          const v = this.heldVarint(pos, end) ?? (await this.varint(pos, end));
-          check(
-            v.next + v.value <= end,
-            v.next + v.value > this.source.size ? "E_TRUNCATED" : "E_CORRUPT",
-            `${this.what}: field ${number} (${v.value} bytes at ${v.next}) runs past ${
-              v.next + v.value > this.source.size ? "the end of the file" : "its message"
-            }`,
-          );
-          field = { number, wire, value: 0, start: v.next, length: v.value };
-          pos = v.next + v.value;
-          break;
-        }
-        default:
-          check(false, "E_CORRUPT", `${this.what}: field ${number} has wire type ${wire}`);
-      }
-      yield field;
-    }
   }
 
   /** The bytes of a field (a string or small message), counted against the budget. Valid until the next read. */
   bytes(field: ProtoField): Promise<Buffer> {
     return this.w.take(field.start, field.length, `field ${field.number}`);
+  }
+
+  /** bytes() without a promise when the window holds them; undefined otherwise, nothing counted. */
+  heldBytes(field: ProtoField): Buffer | undefined {
+    return this.w.heldTake(field.start, field.length);
   }
 
   /** The varints packed in a WIRE_LEN field, or the one value of a WIRE_VARINT field. */

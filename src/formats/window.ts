@@ -65,6 +65,14 @@ export class BudgetedWindow {
     return this.buf;
   }
 
+  /** take() without a promise when the window holds the bytes; undefined otherwise, nothing counted. */
+  heldTake(pos: number, n: number): Buffer | undefined {
+    const at = n > WINDOW ? -1 : this.holds(pos, n);
+    if (at < 0) return undefined;
+    this.spend(n);
+    return this.buf.subarray(at, at + n);
+  }
+
   /** The n bytes at pos, counted against the budget. Valid until the next call. */
   async take(pos: number, n: number, field: string): Promise<Buffer> {
     this.spend(n);
