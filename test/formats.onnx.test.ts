@@ -163,6 +163,42 @@ describe("onnx: hand-made models", () => {
     }
   });
 
+  test("nodes across the read window's edge: the same tensors, in order", async () => {
+    // Hundreds of nodes of many sizes, some Constant (a tensor each) and some with a
+    // subgraph, over several 64 KiB windows: some are held whole and walked without a
+    // promise, some straddle a window's edge and are read.
+    const nodes: Buffer[] = [];
+    const expected: string[] = [];
+    for (let i = 0; nodes.length < 900; i++) {
+      const pad = "x".repeat((i * 53) % 700);
+      const attrs = [len(5, len(1, `alpha${pad}`), num(3, i)), len(5, len(1, "mode"), len(4, pad))];
+      if (i % 7 === 3) {
+        attrs.splice(1, 0, len(5, len(1, "value"), len(5, tensor("", 1, [1024], floats(1024, i)))));
+        expected.push(`out${i}`);
+      }
+      if (i % 29 === 5) {
+        const inner = len(
+          1,
+          len(2, `in${i}`),
+          len(5, len(1, "value"), len(5, tensor("", 1, [1024], floats(1024, i)))),
+        );
+        attrs.push(len(5, len(1, "body"), len(6, inner)));
+        expected.push(`n${i}/body/in${i}`);
+      }
+      nodes.push(
+        len(1, len(2, `out${i}`), len(3, `n${i}`), len(4, i % 7 === 3 ? "Constant" : "Relu"), ...attrs),
+      );
+    }
+    const bytes = model(...nodes);
+    assert.ok(bytes.length > 4 * (64 << 10));
+    const result = await recogniseBytes(bytes);
+    assertTiling(result, bytes.length);
+    assert.deepEqual(
+      result.tensors.map((t) => t.name),
+      expected,
+    );
+  });
+
   test("duplicate names are kept apart", async () => {
     const bytes = model(len(5, tensor("w", 1, [4], floats(4, 1))), len(5, tensor("w", 1, [4], floats(4, 2))));
     const result = await recogniseBytes(bytes);

@@ -125,6 +125,24 @@ interface Found {
   external: boolean;
 }
 
+/** A node's fields read so far (OnnxWalker.heldNode). */
+interface NodeScan {
+  name: string;
+  output: string;
+  /** The attribute fields, in order. */
+  list: ProtoField[];
+  /** The first attribute not yet read. */
+  next: number;
+  /** An attribute read whose tensors or graphs are not yet walked. */
+  pending?: AttributeScan;
+}
+
+/** An attribute's name and its tensor and graph fields. */
+interface AttributeScan {
+  name: string;
+  inner: ProtoField[];
+}
+
 class OnnxWalker {
   readonly r: ProtoReader;
   readonly tensors: Found[] = [];
@@ -133,12 +151,24 @@ class OnnxWalker {
   }
 
   async string(field: ProtoField, what: string): Promise<string> {
+    return this.heldString(field, what) ?? this.text(field, what, await this.r.bytes(this.cut(field)));
+  }
+
+  /** string() without a promise when the window holds the bytes; undefined otherwise, nothing counted. */
+  heldString(field: ProtoField, what: string): string | undefined {
     check(field.wire === WIRE_LEN, "E_CORRUPT", `onnx: ${what} is not a string`);
-    if (field.length > MAX_NAME) {
-      const head = decodeUtf8((await this.r.bytes({ ...field, length: MAX_NAME })).subarray(0, MAX_NAME));
-      return `${head ?? ""}...@${field.start}`;
-    }
-    const text = decodeUtf8(this.r.heldBytes(field) ?? (await this.r.bytes(field)));
+    const bytes = this.r.heldBytes(this.cut(field));
+    return bytes && this.text(field, what, bytes);
+  }
+
+  /** The bytes of a string field read: all of them, or the first MAX_NAME of a longer one. */
+  private cut(field: ProtoField): ProtoField {
+    return field.length > MAX_NAME ? { ...field, length: MAX_NAME } : field;
+  }
+
+  private text(field: ProtoField, what: string, bytes: Buffer): string {
+    if (field.length > MAX_NAME) return `${decodeUtf8(bytes.subarray(0, MAX_NAME)) ?? ""}...@${field.start}`;
+    const text = decodeUtf8(bytes);
     check(text !== undefined, "E_CORRUPT", `onnx: ${what} is not valid UTF-8`);
     return text;
   }
@@ -159,60 +189,143 @@ class OnnxWalker {
     for (let pos = field.start; pos < end; ) {
       const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
       pos = next;
-      if (f.number === GRAPH_NODE) await this.node(f, depth, prefix);
-      else if (f.number === GRAPH_INITIALIZER) await this.tensor(f, prefix);
+      if (f.number === GRAPH_NODE) {
+        // Most nodes (operators, their attributes of numbers and strings) are walked here
+        // without a promise; node() goes on where one holds a tensor or graph.
+        this.expectLen(f, "a node");
+        const scan = this.heldNode(f);
+        if (!scan) await this.node(f, depth, prefix);
+        else if (scan.pending) await this.attributes(scan, depth, prefix);
+      } else if (f.number === GRAPH_INITIALIZER) await this.tensor(f, prefix);
       else if (f.number === GRAPH_SPARSE_INITIALIZER) await this.sparse(f, prefix);
     }
   }
 
   async node(field: ProtoField, depth: number, prefix: string): Promise<void> {
     this.expectLen(field, "a node");
-    let name = "";
-    let output = "";
-    const attributes: ProtoField[] = [];
+    const held = this.heldNode(field);
+    if (held) {
+      if (held.pending) await this.attributes(held, depth, prefix);
+      return;
+    }
+    const scan: NodeScan = { name: "", output: "", list: [], next: 0 };
     const end = field.start + field.length;
     this.r.checkMessage(field.start, end);
     for (let pos = field.start; pos < end; ) {
       const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
       pos = next;
-      if (f.number === NODE_NAME) name = await this.string(f, "a node name");
-      else if (f.number === NODE_OUTPUT && output === "") output = await this.string(f, "a node output");
+      if (f.number === NODE_NAME) scan.name = await this.string(f, "a node name");
+      else if (f.number === NODE_OUTPUT && scan.output === "")
+        scan.output = await this.string(f, "a node output");
       else if (f.number === NODE_ATTRIBUTE) {
         this.expectLen(f, "an attribute");
-        attributes.push(f);
+        scan.list.push(f);
       }
     }
-    // A Constant node's tensor is known by the node's output; subgraphs by the node's name.
-    for (const a of attributes) await this.attribute(a, depth, prefix, output || name, name || output);
+    await this.attributes(scan, depth, prefix);
   }
 
-  async attribute(
-    field: ProtoField,
+  /**
+   * A node whose message the window holds whole, walked without a promise: its fields,
+   * then its attributes in turn up to the first that holds a tensor or graph (`pending`,
+   * read but not walked: attributes() goes on from there). Undefined when the window does
+   * not hold the node; nothing is read or counted then.
+   */
+  private heldNode(field: ProtoField): NodeScan | undefined {
+    const end = field.start + field.length;
+    if (!this.r.holds(field.start, field.length)) return undefined;
+    this.r.checkMessage(field.start, end);
+    const scan: NodeScan = { name: "", output: "", list: [], next: 0 };
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) as { field: ProtoField; next: number };
+      pos = next;
+      if (f.number === NODE_NAME) scan.name = this.heldString(f, "a node name") as string;
+      else if (f.number === NODE_OUTPUT && scan.output === "")
+        scan.output = this.heldString(f, "a node output") as string;
+      else if (f.number === NODE_ATTRIBUTE) {
+        this.expectLen(f, "an attribute");
+        scan.list.push(f);
+      }
+    }
+    while (scan.next < scan.list.length) {
+      const a = this.heldAttribute(scan.list[scan.next++]) as AttributeScan;
+      if (a.inner.length > 0) {
+        scan.pending = a;
+        break;
+      }
+    }
+    return scan;
+  }
+
+  /**
+   * The attributes of a node from `scan.next` on, each read and then its tensors and
+   * graphs walked, `scan.pending` (read already) first. A Constant node's tensor is known
+   * by the node's output; subgraphs by the node's name.
+   */
+  private async attributes(scan: NodeScan, depth: number, prefix: string): Promise<void> {
+    const owner = scan.output || scan.name;
+    const node = scan.name || scan.output;
+    if (scan.pending) await this.values(scan.pending, depth, prefix, owner, node);
+    for (; scan.next < scan.list.length; scan.next++) {
+      const a = scan.list[scan.next];
+      const read = this.heldAttribute(a) ?? (await this.readAttribute(a));
+      if (read.inner.length > 0) await this.values(read, depth, prefix, owner, node);
+    }
+  }
+
+  /** An attribute's name and the fields of its tensors and graphs, without a promise when the window holds it. */
+  private heldAttribute(field: ProtoField): AttributeScan | undefined {
+    const end = field.start + field.length;
+    if (!this.r.holds(field.start, field.length)) return undefined;
+    this.r.checkMessage(field.start, end);
+    const scan: AttributeScan = { name: "", inner: [] };
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) as { field: ProtoField; next: number };
+      pos = next;
+      if (f.number === ATTR_NAME) scan.name = this.heldString(f, "an attribute name") as string;
+      else this.attributeValue(f, scan);
+    }
+    return scan;
+  }
+
+  /** heldAttribute(), reading what the window does not hold. */
+  private async readAttribute(field: ProtoField): Promise<AttributeScan> {
+    const end = field.start + field.length;
+    this.r.checkMessage(field.start, end);
+    const scan: AttributeScan = { name: "", inner: [] };
+    for (let pos = field.start; pos < end; ) {
+      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
+      pos = next;
+      if (f.number === ATTR_NAME) scan.name = await this.string(f, "an attribute name");
+      else this.attributeValue(f, scan);
+    }
+    return scan;
+  }
+
+  /** An attribute's field, kept when it is a tensor or graph. */
+  private attributeValue(f: ProtoField, scan: AttributeScan): void {
+    if (
+      f.number === ATTR_T ||
+      f.number === ATTR_TENSORS ||
+      f.number === ATTR_G ||
+      f.number === ATTR_GRAPHS ||
+      f.number === ATTR_SPARSE_TENSOR ||
+      f.number === ATTR_SPARSE_TENSORS
+    ) {
+      this.expectLen(f, "an attribute value");
+      scan.inner.push(f);
+    }
+  }
+
+  /** The tensors and graphs of an attribute. */
+  private async values(
+    scan: AttributeScan,
     depth: number,
     prefix: string,
     owner: string,
     node: string,
   ): Promise<void> {
-    let name = "";
-    const inner: ProtoField[] = [];
-    const end = field.start + field.length;
-    this.r.checkMessage(field.start, end);
-    for (let pos = field.start; pos < end; ) {
-      const { field: f, next } = this.r.heldField(pos, end) ?? (await this.r.field(pos, end));
-      pos = next;
-      if (f.number === ATTR_NAME) name = await this.string(f, "an attribute name");
-      else if (
-        f.number === ATTR_T ||
-        f.number === ATTR_TENSORS ||
-        f.number === ATTR_G ||
-        f.number === ATTR_GRAPHS ||
-        f.number === ATTR_SPARSE_TENSOR ||
-        f.number === ATTR_SPARSE_TENSORS
-      ) {
-        this.expectLen(f, "an attribute value");
-        inner.push(f);
-      }
-    }
+    const { name, inner } = scan;
     const label = `${prefix}${name === "value" ? owner : `${owner}/${name}`}`;
     for (const f of inner) {
       if (f.number === ATTR_T || f.number === ATTR_TENSORS) await this.tensor(f, "", label);

@@ -189,6 +189,11 @@ export class ProtoReader {
     return this.w.take(field.start, field.length, `field ${field.number}`);
   }
 
+  /** Whether the window holds the `length` bytes at `pos` (what heldField and heldBytes need). */
+  holds(pos: number, length: number): boolean {
+    return this.w.holds(pos, length) >= 0;
+  }
+
   /** bytes() without a promise when the window holds them; undefined otherwise, nothing counted. */
   heldBytes(field: ProtoField): Buffer | undefined {
     return this.w.heldTake(field.start, field.length);
