@@ -431,10 +431,7 @@ export async function recogniseOnnx(
   let producerVersion = "";
   const opsets: Record<string, number> = {};
   let graphs = 0;
-  r.checkMessage(0, size);
-  for (let pos = 0; pos < size; ) {
-    const { field: f, next } = r.heldField(pos, size) ?? (await r.field(pos, size));
-    pos = next;
+  for await (const f of r.fields(0, size)) {
     switch (f.number) {
       case MODEL_IR_VERSION:
         check(f.wire === WIRE_VARINT, "E_CORRUPT", "onnx: ir_version is not a varint");
@@ -454,11 +451,7 @@ export async function recogniseOnnx(
         check(f.wire === WIRE_LEN, "E_CORRUPT", "onnx: an opset_import is not a message");
         let domain = "";
         let version = 0;
-        const stop = f.start + f.length;
-        r.checkMessage(f.start, stop);
-        for (let at = f.start; at < stop; ) {
-          const { field: o, next: after } = r.heldField(at, stop) ?? (await r.field(at, stop));
-          at = after;
+        for await (const o of r.fields(f.start, f.start + f.length)) {
           if (o.number === OPSET_DOMAIN) domain = await walker.string(o, "an opset domain");
           else if (o.number === OPSET_VERSION && o.wire === WIRE_VARINT) version = o.value;
         }
@@ -467,11 +460,7 @@ export async function recogniseOnnx(
       }
       case MODEL_FUNCTIONS: {
         check(f.wire === WIRE_LEN, "E_CORRUPT", "onnx: a function is not a message");
-        const stop = f.start + f.length;
-        r.checkMessage(f.start, stop);
-        for (let at = f.start; at < stop; ) {
-          const { field: n, next: after } = r.heldField(at, stop) ?? (await r.field(at, stop));
-          at = after;
+        for await (const n of r.fields(f.start, f.start + f.length)) {
           if (n.number === FUNCTION_NODE) await walker.node(n, 1, "");
         }
         break;

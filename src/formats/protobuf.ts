@@ -162,9 +162,9 @@ export class ProtoReader {
 
   /**
    * The fields of the message in [start, end), in file order, each read as the loop
-   * reaches it. Without a promise per field where the window holds it: a message's
-   * fields are walked as `for (let pos = start; pos < end; )` with heldField, else
-   * field(); this generator is the same walk for callers that read few fields.
+   * reaches it: heldField, else field(). The generator costs a promise per field, so a
+   * message of many fields (a graph, a node) is walked as `for (let pos = start; pos <
+   * end; )` with those two instead; this is for messages of a few (a model's own fields).
    */
   async *fields(start: number, end: number): AsyncGenerator<ProtoField> {
     this.checkMessage(start, end);
