@@ -3,7 +3,6 @@
  * the goal. The cost of choosing is measured and reported (CompressSummary.choiceMs).
  */
 
-import { crc32 } from "node:zlib";
 import { brotliCodec } from "../codecs/brotli.ts";
 import { detectLayout, estimateLayout, hierCodec } from "../codecs/hier/hier.ts";
 import { isRecordsKey, LAYOUTS, layoutForDType, planesKey } from "../codecs/hier/layouts.ts";
@@ -13,6 +12,7 @@ import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
 import { nowMs } from "../common/clock.ts";
+import { crc32 } from "../common/crc.ts";
 import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";

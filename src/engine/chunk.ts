@@ -1,8 +1,8 @@
-import { crc32 } from "node:zlib";
 import { noneCodec } from "../codecs/none.ts";
 import { periodicFill, runPattern } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec, CodecOptions } from "../codecs/types.ts";
+import { crc32 } from "../common/crc.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { encodeChunkHeader, MAX_CHUNK_SIZE, RUN_CODEC } from "../container/format.ts";

@@ -4,9 +4,10 @@
  * beyond one chunk. This is the reader's side, shared by the random-access reader and the
  * front-to-back decoder: the params, the reach a record needs, and the decoding.
  */
-import { constants, crc32, zstdDecompressSync } from "node:zlib";
+import { constants, zstdDecompressSync } from "node:zlib";
 import { decodePieceSize, zstdFrameLength } from "../codecs/zstd.ts";
 import { readU64, writeU64 } from "../common/bytes.ts";
+import { crc32 } from "../common/crc.ts";
 import { check, MmhError } from "../common/errors.ts";
 import { MAX_CHUNK_SIZE } from "../container/format.ts";
 import { DELTA_CODEC, DUPE_CODEC } from "./refs.ts";

@@ -8,7 +8,8 @@
  * and extended into the repeats they belong to; only when those cover a good share of the
  * chunk is it coded again (once, at one plane width), and the smaller record kept.
  */
-import { constants, crc32, zstdCompressSync } from "node:zlib";
+import { constants, zstdCompressSync } from "node:zlib";
+import { crc32 } from "../common/crc.ts";
 import { encodeChunkHeader, type IndexEntry } from "../container/format.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import {

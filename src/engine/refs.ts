@@ -6,9 +6,9 @@
  */
 
 import { join, relative } from "node:path";
-import { crc32 } from "node:zlib";
 import { codecById } from "../codecs/registry.ts";
 import { readU64, writeU64 } from "../common/bytes.ts";
+import { crc32 } from "../common/crc.ts";
 import { check, MmhError, toMmhError } from "../common/errors.ts";
 import { readdir, stat } from "../common/fsp.ts";
 import { fileSource, type RandomAccessSource } from "../common/source.ts";

@@ -2,7 +2,7 @@
  * The writer's side of DUPE and DLTA records (docs/FORMAT.md §6.3, §6.4): finding chunks
  * that repeat earlier ones, and coding tensors as differences from a base model.
  */
-import { crc32 } from "node:zlib";
+import { crc32 } from "../common/crc.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { fileSource } from "../common/source.ts";
 import { CHUNK_HEADER_SIZE, encodeChunkHeader, MAX_CHUNK_SIZE } from "../container/format.ts";

@@ -4,8 +4,9 @@
  * chunk against the run so far at memory speed and keeps only the pattern, the length
  * and the CRC-32.
  */
-import { crc32 } from "node:zlib";
+
 import { continuesPeriod, encodeRun, findPeriod, type PeriodInfo } from "../codecs/p251.ts";
+import { crc32 } from "../common/crc.ts";
 import { encodeChunkHeader } from "../container/format.ts";
 import type { EncodedChunk } from "./chunk.ts";
 

@@ -5,7 +5,7 @@
  * plan is made, so that each copy gets a chunk of its own and the later ones become
  * references.
  */
-import { crc32 } from "node:zlib";
+import { crc32 } from "../common/crc.ts";
 import type { Region } from "../common/dtype.ts";
 import type { RandomAccessSource } from "../common/source.ts";
 
