@@ -175,10 +175,9 @@ for (const [dtype, raw] of [
     const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
     const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
     const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
-    k.begin(2 * n + block.length + 64 + (8 << 11) + 256 + 32);
+    k.begin(2 * n + block.length + 64 + 256 + 32);
     const blockAt = k.alloc(block.length + 8);
     const outAt = k.alloc(n);
-    const quad = k.alloc(8 << 11);
     const lengthsAt = k.alloc(256);
     k.u8().set(block, blockAt);
     k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
@@ -204,8 +203,8 @@ for (const [dtype, raw] of [
       () => {
         const bits = checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
         k.x.buildSingle(lengthsAt, bits, k.at.single);
-        k.x.buildQuad(k.at.single, bits, quad);
-        k.x.decodeLanesQuad(blockAt, block.length, outAt, n, quad, k.at.single, bits, k.at.lanes);
+        k.x.buildQuad(k.at.single, bits);
+        k.x.decodeLanesQuad(blockAt, block.length, outAt, n, k.at.single, bits, k.at.lanes);
       },
       "here the TS column is decodeLanes (3 a lookup, tables built in TypeScript), the kernel column what HIER uses: decodeLanesQuad, its tables built by buildSingle and buildQuad",
     );

@@ -63,7 +63,20 @@ function buildKernels(): string {
     const temporary = `${target}.${process.pid}.tmp`;
     execFileSync(
       process.execPath,
-      [asc, source, "--outFile", temporary, "-O3", "--runtime", "stub", "--noAssert", "--enable", "simd"],
+      [
+        asc,
+        source,
+        "--outFile",
+        temporary,
+        "-O3",
+        "--runtime",
+        "stub",
+        "--memoryBase",
+        "16384",
+        "--noAssert",
+        "--enable",
+        "simd",
+      ],
       { stdio: "inherit" },
     );
     renameSync(temporary, target);
