@@ -8,7 +8,8 @@
  *   npx node bench/kernels.ts            (writes bench/results/kernels.md)
  *   npx node bench/kernels.ts --quick    fewer repetitions, writes nothing
  * Options: --runs N, --out FILE, --baseline DIR (another checkout, its dist/ built: adds
- * rows of the Huffman decode kernel, decodeLanesQuad, of DIR's build against this one's).
+ * rows of the merge kernels and the Huffman decode kernel, decodeLanesQuad, of DIR's
+ * build against this one's).
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -223,6 +224,8 @@ if (baselineDir) {
     buildSingle(lengths: number, tableBits: number, single: number): void;
     buildQuad(...args: number[]): void;
     decodeLanesQuad(...args: number[]): void;
+    mergeBf16(e: number, sm: number, n: number, out: number): void;
+    mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
     memory: { buffer: ArrayBuffer; grow(pages: number): number };
   }
   const api = (
@@ -256,6 +259,31 @@ if (baselineDir) {
       (_, s) => new Uint8Array(n * (layout.perElement?.[s] ?? 1)),
     );
     layout.split(raw, n, streams);
+    // The merge kernel: the streams one after another, the words after them.
+    const merges = builds.map((x) => {
+      if (x.memory.buffer.byteLength < 4 << 20) x.memory.grow(64);
+      const at = ((x.heapBase() + 65535) & ~65535) + (1 << 20);
+      const mem = new Uint8Array(x.memory.buffer);
+      const s = streams.map((_, i) => at + i * n);
+      for (const [i, stream] of streams.entries()) mem.set(stream, s[i]);
+      const out = at + streams.length * n;
+      const run =
+        layout.name === "bf16"
+          ? () => x.mergeBf16(s[0], s[1], n, out)
+          : () => x.mergeF32(s[0], s[1], s[2], s[3], n, out);
+      run();
+      if (!Buffer.from(mem.buffer, out, raw.length).equals(raw))
+        throw new Error(`${dtype}: a merge gave other bytes`);
+      return run;
+    });
+    pair(
+      `merge kernel ${layout.name}, baseline build vs this one`,
+      data,
+      raw.length,
+      merges[0],
+      merges[1],
+      `here the TS column is the build of the checkout at commit ${baselineCommit}, the kernel column this one's; streams already in memory`,
+    );
     const exponents = streams[0];
     const block = huffmanEncode(exponents, histogram(exponents));
     if (block[0] !== 2) continue;
@@ -297,7 +325,7 @@ if (baselineDir) {
     });
     pair(
       `Huffman decode kernel decodeLanesQuad, baseline build vs this one`,
-      `${data} exponents`,
+      dtype === "F16" ? `${data} bits 7-14 (HIER's first stream)` : `${data} exponents`,
       n,
       runs[0],
       runs[1],
