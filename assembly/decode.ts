@@ -1,10 +1,20 @@
 /**
  * HIER's Huffman decoding with up to 4 symbols a lookup (exported through kernels.ts).
  * The block layout and lane table are huffman.ts's; so is the one-symbol table `single`
- * (u16 entries s | len << 8, 2^tableBits of them), which the TypeScript side builds while
- * it checks the codebook. Its twin is huffmanDecode in src/codecs/hier/huffman.ts, which
- * gives the same bytes (test/kernels.test.ts).
+ * (u16 entries s | len << 8, 2^tableBits of them). Its twin is huffmanDecode in
+ * src/codecs/hier/huffman.ts, which gives the same bytes (test/kernels.test.ts).
  */
+
+/**
+ * The 4-symbol table, u64[2^tableBits] for tableBits <= 11 (HUFFMAN_MAX_BITS), at address
+ * 0: a lookup's address is then its scaled index alone, with no base or offset added,
+ * which measured faster than the table elsewhere (docs/ENGINE.md). The build
+ * (scripts/build.ts) starts the module's own data above it with --memoryBase.
+ */
+const QUAD: usize = 0;
+const QUAD_BYTES = 8 << 11;
+// @ts-expect-error: AssemblyScript's compile-time constant and error
+if (ASC_MEMORY_BASE < QUAD_BYTES) ERROR("decode.ts: build with --memoryBase 16384 (QUAD_BYTES)");
 
 /**
  * Builds the one-symbol table `single` (u16[2^tableBits], entries s | len << 8) from the
@@ -42,12 +52,13 @@ export function buildSingle(lengths: usize, tableBits: u32, single: usize): void
 }
 
 /**
- * Builds `quad` (u64[2^tableBits]) from `single`: entry idx holds the symbols that the
+ * Builds the 4-symbol table QUAD from `single`: entry idx holds the symbols that the
  * low tableBits bits idx decode to, as many as fit (1 to 4), as
- * s1 | s2 << 8 | s3 << 16 | s4 << 24 | bits << 32 | count << 40: a shift by entry >>> 32
- * (taken mod 64) is then a shift by its bits, and entry >>> 40 its count.
+ * bits | s1 << 8 | s2 << 16 | s3 << 24 | s4 << 32 | count << 40: a shift by the entry
+ * (taken mod 64) is then a shift by its bits, entry >>> 8 its symbols and entry >>> 40
+ * its count.
  */
-export function buildQuad(single: usize, tableBits: u32, quad: usize): void {
+export function buildQuad(single: usize, tableBits: u32): void {
   const size: u32 = 1 << tableBits;
   for (let idx: u32 = 0; idx < size; idx++) {
     const e = <u32>load<u16>(single + ((<usize>idx) << 1));
@@ -62,7 +73,7 @@ export function buildQuad(single: usize, tableBits: u32, quad: usize): void {
       count++;
       bits += length;
     }
-    store<u64>(quad + ((<usize>idx) << 3), symbols | ((<u64>bits) << 32) | (count << 40));
+    store<u64>((<usize>idx) << 3, <u64>bits | (symbols << 8) | (count << 40), QUAD);
   }
 }
 
@@ -79,94 +90,155 @@ function tail(block: usize, blockLen: u32, p: u32, o: usize, oe: usize, single: 
   return p;
 }
 
+/** Where Bulk.lanes4 leaves each lane's bit (relative to the block) and output address. */
+const state = memory.data(32);
+
 /**
- * The 4 lanes of a Huffman block (huffman.ts) into out[0..n). The block lies at `block`
- * with 8 zero bytes after its blockLen bytes; lanes holds u32 lane start bits [0..3] and
- * the end bit [4] (relative to the block) and gets each lane's final bit position in
- * [5..8]; quad is buildQuad's table. Each step reads 64 bits per lane and makes 2
- * lookups from them (at most 22 bits of the 57 a read holds), up to 8 symbols a lane,
- * each lookup's 4 bytes written whole (those past its count written again by the next).
- * (3 lookups a read measured slower: a longer chain of dependent loads per lane.)
+ * The 4 lanes' bulk, with QUAD built for tableBits: each step reads 64 bits per lane (at
+ * least 57 of them the lane's) and makes 3 lookups from them (at most 33 bits), up to 12
+ * symbols a lane, each lookup's 4 bytes written whole (those past its count written again
+ * by the next). Stops while every lane has room for 2 steps and bits for their reads;
+ * leaves the lanes' positions in `state` for tail(). Bit positions are absolute (block * 8
+ * + bit, as u64), so a read's address needs no base added; the index is kept scaled by 8
+ * (w << 3), so a lookup's address is w & mask3. (Other shapes measured slower:
+ * docs/ENGINE.md.)
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class Bulk {
+  @inline
+  static lanes4(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
+    const q = (n + 3) >>> 2;
+    const mask3: u32 = ((1 << tableBits) - 1) << 3;
+    const base: u64 = (<u64>block) << 3;
+    let p0 = base + <u64>load<u32>(lanes);
+    let p1 = base + <u64>load<u32>(lanes + 4);
+    let p2 = base + <u64>load<u32>(lanes + 8);
+    let p3 = base + <u64>load<u32>(lanes + 12);
+    // Output positions as addresses.
+    let o0 = out;
+    let o1 = out + <usize>min(n, q);
+    let o2 = out + <usize>min(n, 2 * q);
+    let o3 = out + <usize>min(n, 3 * q);
+    const e0 = o1;
+    const e1 = o2;
+    const e2 = o3;
+    const e3 = out + <usize>n;
+    // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
+    // p <= (block + blockLen) * 8; a step moves p by at most 3 * tableBits.
+    const limit = base + ((<u64>blockLen) << 3);
+    const perStep = <i32>(3 * tableBits);
+    for (;;) {
+      const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
+      const far = max(max(p0, p1), max(p2, p3));
+      let k = min(room / 12, <i32>(limit - far) / perStep);
+      if (k < 2) break;
+      for (; k > 0; k--) {
+        let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 3;
+        let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 3;
+        let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 3;
+        let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 3;
+        const a0_0 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
+        const a1_0 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
+        const a2_0 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
+        const a3_0 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
+        store<u32>(o0, <u32>(a0_0 >>> 8));
+        store<u32>(o1, <u32>(a1_0 >>> 8));
+        store<u32>(o2, <u32>(a2_0 >>> 8));
+        store<u32>(o3, <u32>(a3_0 >>> 8));
+        o0 += <usize>(a0_0 >>> 40);
+        o1 += <usize>(a1_0 >>> 40);
+        o2 += <usize>(a2_0 >>> 40);
+        o3 += <usize>(a3_0 >>> 40);
+        w0 >>>= a0_0;
+        w1 >>>= a1_0;
+        w2 >>>= a2_0;
+        w3 >>>= a3_0;
+        const a0_1 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
+        const a1_1 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
+        const a2_1 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
+        const a3_1 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
+        store<u32>(o0, <u32>(a0_1 >>> 8));
+        store<u32>(o1, <u32>(a1_1 >>> 8));
+        store<u32>(o2, <u32>(a2_1 >>> 8));
+        store<u32>(o3, <u32>(a3_1 >>> 8));
+        o0 += <usize>(a0_1 >>> 40);
+        o1 += <usize>(a1_1 >>> 40);
+        o2 += <usize>(a2_1 >>> 40);
+        o3 += <usize>(a3_1 >>> 40);
+        w0 >>>= a0_1;
+        w1 >>>= a1_1;
+        w2 >>>= a2_1;
+        w3 >>>= a3_1;
+        const a0_2 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
+        const a1_2 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
+        const a2_2 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
+        const a3_2 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
+        store<u32>(o0, <u32>(a0_2 >>> 8));
+        store<u32>(o1, <u32>(a1_2 >>> 8));
+        store<u32>(o2, <u32>(a2_2 >>> 8));
+        store<u32>(o3, <u32>(a3_2 >>> 8));
+        o0 += <usize>(a0_2 >>> 40);
+        o1 += <usize>(a1_2 >>> 40);
+        o2 += <usize>(a2_2 >>> 40);
+        o3 += <usize>(a3_2 >>> 40);
+        p0 += (a0_0 + a0_1 + a0_2) & 0xff;
+        p1 += (a1_0 + a1_1 + a1_2) & 0xff;
+        p2 += (a2_0 + a2_1 + a2_2) & 0xff;
+        p3 += (a3_0 + a3_1 + a3_2) & 0xff;
+      }
+    }
+    store<u32>(state, <u32>(p0 - base));
+    store<u32>(state + 4, <u32>(p1 - base));
+    store<u32>(state + 8, <u32>(p2 - base));
+    store<u32>(state + 12, <u32>(p3 - base));
+    store<u32>(state + 16, <u32>o0);
+    store<u32>(state + 20, <u32>o1);
+    store<u32>(state + 24, <u32>o2);
+    store<u32>(state + 28, <u32>o3);
+  }
+}
+
+/** Bulk.lanes4 for a table of any width (blocks of fewer than 2048 symbols). */
+function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
+  Bulk.lanes4(block, blockLen, out, n, tableBits, lanes);
+}
+
+/**
+ * The 4 lanes of a Huffman block (huffman.ts) into out[0..n), with QUAD built by
+ * buildQuad for tableBits. The block lies at `block` with 8 zero bytes after its
+ * blockLen bytes; lanes holds u32 lane start bits [0..3] and the end bit [4] (relative to
+ * the block) and gets each lane's final bit position in [5..8]. The bulk runs in Bulk.lanes4
+ * (its own copy for HIER's 11-bit tables, where the mask is a constant), the last
+ * symbols of each lane one at a time.
  */
 export function decodeLanesQuad(
   block: usize,
   blockLen: u32,
   out: usize,
   n: u32,
-  quad: usize,
   single: usize,
   tableBits: u32,
   lanes: usize,
 ): void {
+  if (tableBits === 11) Bulk.lanes4(block, blockLen, out, n, 11, lanes);
+  else lanes4Any(block, blockLen, out, n, tableBits, lanes);
   const q = (n + 3) >>> 2;
-  const mask: u64 = (1 << tableBits) - 1;
-  let p0 = load<u32>(lanes);
-  let p1 = load<u32>(lanes + 4);
-  let p2 = load<u32>(lanes + 8);
-  let p3 = load<u32>(lanes + 12);
-  // Output positions as addresses.
-  let o0 = out;
-  let o1 = out + <usize>min(n, q);
-  let o2 = out + <usize>min(n, 2 * q);
-  let o3 = out + <usize>min(n, 3 * q);
-  const e0 = o1;
-  const e1 = o2;
-  const e2 = o3;
+  const mask: u32 = (1 << tableBits) - 1;
+  const e0 = out + <usize>min(n, q);
+  const e1 = out + <usize>min(n, 2 * q);
+  const e2 = out + <usize>min(n, 3 * q);
   const e3 = out + <usize>n;
-  // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
-  // p <= blockLen * 8; a step moves p by at most 2 * tableBits.
-  const limit = <i32>blockLen * 8;
-  const perStep = <i32>(2 * tableBits);
-  for (;;) {
-    const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
-    const far = <i32>max(max(p0, p1), max(p2, p3));
-    let k = min(room / 8, (limit - far) / perStep);
-    if (k < 2) break;
-    for (; k > 0; k--) {
-      let w0 = load<u64>(block + (p0 >>> 3)) >>> (p0 & 7);
-      let w1 = load<u64>(block + (p1 >>> 3)) >>> (p1 & 7);
-      let w2 = load<u64>(block + (p2 >>> 3)) >>> (p2 & 7);
-      let w3 = load<u64>(block + (p3 >>> 3)) >>> (p3 & 7);
-      let a = load<u64>(quad + ((<usize>(w0 & mask)) << 3));
-      let b = load<u64>(quad + ((<usize>(w1 & mask)) << 3));
-      let c = load<u64>(quad + ((<usize>(w2 & mask)) << 3));
-      let d = load<u64>(quad + ((<usize>(w3 & mask)) << 3));
-      store<u32>(o0, <u32>a);
-      store<u32>(o1, <u32>b);
-      store<u32>(o2, <u32>c);
-      store<u32>(o3, <u32>d);
-      o0 += <usize>(a >>> 40);
-      o1 += <usize>(b >>> 40);
-      o2 += <usize>(c >>> 40);
-      o3 += <usize>(d >>> 40);
-      const s0 = <u32>(a >>> 32);
-      const s1 = <u32>(b >>> 32);
-      const s2 = <u32>(c >>> 32);
-      const s3 = <u32>(d >>> 32);
-      w0 >>>= a >>> 32;
-      w1 >>>= b >>> 32;
-      w2 >>>= c >>> 32;
-      w3 >>>= d >>> 32;
-      a = load<u64>(quad + ((<usize>(w0 & mask)) << 3));
-      b = load<u64>(quad + ((<usize>(w1 & mask)) << 3));
-      c = load<u64>(quad + ((<usize>(w2 & mask)) << 3));
-      d = load<u64>(quad + ((<usize>(w3 & mask)) << 3));
-      store<u32>(o0, <u32>a);
-      store<u32>(o1, <u32>b);
-      store<u32>(o2, <u32>c);
-      store<u32>(o3, <u32>d);
-      o0 += <usize>(a >>> 40);
-      o1 += <usize>(b >>> 40);
-      o2 += <usize>(c >>> 40);
-      o3 += <usize>(d >>> 40);
-      p0 += (s0 + <u32>(a >>> 32)) & 0xff;
-      p1 += (s1 + <u32>(b >>> 32)) & 0xff;
-      p2 += (s2 + <u32>(c >>> 32)) & 0xff;
-      p3 += (s3 + <u32>(d >>> 32)) & 0xff;
-    }
-  }
-  store<u32>(lanes + 20, tail(block, blockLen, p0, o0, e0, single, <u32>mask));
-  store<u32>(lanes + 24, tail(block, blockLen, p1, o1, e1, single, <u32>mask));
-  store<u32>(lanes + 28, tail(block, blockLen, p2, o2, e2, single, <u32>mask));
-  store<u32>(lanes + 32, tail(block, blockLen, p3, o3, e3, single, <u32>mask));
+  store<u32>(lanes + 20, tail(block, blockLen, load<u32>(state), load<u32>(state + 16), e0, single, mask));
+  store<u32>(
+    lanes + 24,
+    tail(block, blockLen, load<u32>(state + 4), load<u32>(state + 20), e1, single, mask),
+  );
+  store<u32>(
+    lanes + 28,
+    tail(block, blockLen, load<u32>(state + 8), load<u32>(state + 24), e2, single, mask),
+  );
+  store<u32>(
+    lanes + 32,
+    tail(block, blockLen, load<u32>(state + 12), load<u32>(state + 28), e3, single, mask),
+  );
 }

@@ -125,8 +125,10 @@ export function mergeBf16(e: usize, sm: usize, n: u32, out: usize): void {
     const ev = v128.load(e + i);
     const sv = v128.load(sm + i);
     // Low byte: exponent bit 0 over the mantissa; high byte: the sign over exponent >> 1.
-    const lo = v128.bitselect(i8x16.shl(ev, 7), sv, top);
-    const hi = v128.bitselect(sv, i8x16.shr_u(ev, 1), top);
+    // Shifts of 16-bit lanes (one x64 instruction; a byte shift is several): the bits
+    // they carry into the neighbouring byte are the ones bitselect drops.
+    const lo = v128.bitselect(i16x8.shl(ev, 7), sv, top);
+    const hi = v128.bitselect(sv, i16x8.shr_u(ev, 1), top);
     const p = out + ((<usize>i) << 1);
     v128.store(p, i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
     v128.store(p + 16, i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
@@ -211,8 +213,9 @@ export function mergeF32(e: usize, m0: usize, m1: usize, m2: usize, n: u32, out:
     const ev = v128.load(e + i);
     const t = v128.load(m2 + i);
     // byte 2: exponent bit 0 at bit 7 over mantissa bits 16..22; byte 3: sign over exponent >> 1.
-    const b2 = v128.bitselect(i8x16.shl(ev, 7), t, top);
-    const b3 = v128.bitselect(t, i8x16.shr_u(ev, 1), top);
+    // 16-bit lane shifts, as in mergeBf16.
+    const b2 = v128.bitselect(i16x8.shl(ev, 7), t, top);
+    const b3 = v128.bitselect(t, i16x8.shr_u(ev, 1), top);
     store4(out + ((<usize>i) << 2), v128.load(m0 + i), v128.load(m1 + i), b2, b3);
   }
   for (; i < n; i++) {
@@ -241,13 +244,15 @@ export function splitF16(src: usize, n: u32, e: usize, lo: usize, hi: usize): vo
 export function mergeF16(e: usize, lo: usize, hi: usize, n: u32, out: usize): void {
   const three = i8x16.splat(3);
   const four = i8x16.splat(4);
+  const low6 = i8x16.splat(0x3f);
   let i: u32 = 0;
   for (; i + 16 <= n; i += 16) {
     const h = v128.load(hi + i);
     const l = v128.load(lo + i);
     // High byte: the sign (h bit 2) at bit 7, the 5 exponent bits at 2..6, h bits 0..1.
+    // 16-bit lane shifts of bytes masked first, so that no bit crosses into the next byte.
     const top = v128.or(
-      v128.or(i8x16.shl(v128.and(h, four), 5), i8x16.shl(v128.load(e + i), 2)),
+      v128.or(i16x8.shl(v128.and(h, four), 5), i16x8.shl(v128.and(v128.load(e + i), low6), 2)),
       v128.and(h, three),
     );
     const p = out + ((<usize>i) << 1);

@@ -7,10 +7,13 @@
  *
  *   npx node bench/kernels.ts            (writes bench/results/kernels.md)
  *   npx node bench/kernels.ts --quick    fewer repetitions, writes nothing
- * Options: --runs N, --out FILE
+ * Options: --runs N, --out FILE, --baseline DIR (another checkout, its dist/ built: adds
+ * rows of the merge kernels and the Huffman decode kernel, decodeLanesQuad, of DIR's
+ * build against this one's).
  */
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import { kernelDecode, kernelSplit } from "../src/codecs/hier/fused.ts";
 import { hierEncode } from "../src/codecs/hier/hier.ts";
@@ -25,7 +28,7 @@ import {
 import { kernels, setKernels } from "../src/codecs/hier/kernels.ts";
 import { layoutForDType } from "../src/codecs/hier/layouts.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16 } from "./lib/derived.ts";
+import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
 
 const quick = process.argv.includes("--quick");
@@ -175,10 +178,9 @@ for (const [dtype, raw] of [
     const single = new Uint16Array(k.u8().buffer, k.at.single, 2048);
     const multi = new Int32Array(k.u8().buffer, k.at.multi, 2048);
     const lanes = new Int32Array(k.u8().buffer, k.at.lanes, 16);
-    k.begin(2 * n + block.length + 64 + (8 << 11) + 256 + 32);
+    k.begin(2 * n + block.length + 64 + 256 + 32);
     const blockAt = k.alloc(block.length + 8);
     const outAt = k.alloc(n);
-    const quad = k.alloc(8 << 11);
     const lengthsAt = k.alloc(256);
     k.u8().set(block, blockAt);
     k.u8().fill(0, blockAt + block.length, blockAt + block.length + 8);
@@ -204,10 +206,130 @@ for (const [dtype, raw] of [
       () => {
         const bits = checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
         k.x.buildSingle(lengthsAt, bits, k.at.single);
-        k.x.buildQuad(k.at.single, bits, quad);
-        k.x.decodeLanesQuad(blockAt, block.length, outAt, n, quad, k.at.single, bits, k.at.lanes);
+        k.x.buildQuad(k.at.single, bits);
+        k.x.decodeLanesQuad(blockAt, block.length, outAt, n, k.at.single, bits, k.at.lanes);
       },
       "here the TS column is decodeLanes (3 a lookup, tables built in TypeScript), the kernel column what HIER uses: decodeLanesQuad, its tables built by buildSingle and buildQuad",
+    );
+  }
+}
+
+// The Huffman decode kernel of another checkout's build (--baseline DIR) against this
+// one's, on the exponent block of one chunk of each float type, tables built included:
+// each build in its own instance, fed the same block.
+const baselineDir = argValue("--baseline");
+if (baselineDir) {
+  interface QuadExports {
+    heapBase(): number;
+    buildSingle(lengths: number, tableBits: number, single: number): void;
+    buildQuad(...args: number[]): void;
+    decodeLanesQuad(...args: number[]): void;
+    mergeBf16(e: number, sm: number, n: number, out: number): void;
+    mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
+    memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  }
+  const api = (
+    globalThis as unknown as {
+      WebAssembly: {
+        Module: new (b: Uint8Array) => object;
+        Instance: new (m: object) => { exports: object };
+      };
+    }
+  ).WebAssembly;
+  const instance = (path: string) =>
+    new api.Instance(new api.Module(readFileSync(path))).exports as QuadExports;
+  const stamp = JSON.parse(readFileSync(join(root, ".cache", "kernels.json"), "utf8")) as { wasm: string };
+  const builds = [
+    instance(join(resolve(baselineDir), "dist", "kernels.wasm")),
+    instance(join(root, ".cache", stamp.wasm)),
+  ];
+  const f16 = tile(f32Parts.map(toF16), CHUNK);
+  const baselineCommit = execFileSync("git", ["-C", resolve(baselineDir), "rev-parse", "--short", "HEAD"], {
+    encoding: "utf8",
+  }).trim();
+  for (const [dtype, raw, data] of [
+    ["BF16", bf16, "real-derived BF16"],
+    ["F16", f16, "real-derived FP16"],
+    ["F32", f32, "real F32"],
+  ] as const) {
+    const layout = layoutForDType(dtype);
+    const n = raw.length / layout.width;
+    const streams = Array.from(
+      { length: layout.streams },
+      (_, s) => new Uint8Array(n * (layout.perElement?.[s] ?? 1)),
+    );
+    layout.split(raw, n, streams);
+    // The merge kernel: the streams one after another, the words after them.
+    const merges = builds.map((x) => {
+      if (x.memory.buffer.byteLength < 4 << 20) x.memory.grow(64);
+      const at = ((x.heapBase() + 65535) & ~65535) + (1 << 20);
+      const mem = new Uint8Array(x.memory.buffer);
+      const s = streams.map((_, i) => at + i * n);
+      for (const [i, stream] of streams.entries()) mem.set(stream, s[i]);
+      const out = at + streams.length * n;
+      const run =
+        layout.name === "bf16"
+          ? () => x.mergeBf16(s[0], s[1], n, out)
+          : () => x.mergeF32(s[0], s[1], s[2], s[3], n, out);
+      run();
+      if (!Buffer.from(mem.buffer, out, raw.length).equals(raw))
+        throw new Error(`${dtype}: a merge gave other bytes`);
+      return run;
+    });
+    pair(
+      `merge kernel ${layout.name}, baseline build vs this one`,
+      data,
+      raw.length,
+      merges[0],
+      merges[1],
+      `here the TS column is the build of the checkout at commit ${baselineCommit}, the kernel column this one's; streams already in memory`,
+    );
+    const exponents = streams[0];
+    const block = huffmanEncode(exponents, histogram(exponents));
+    if (block[0] !== 2) continue;
+    const lanes = new Int32Array(16);
+    // Each build's memory: the lanes, the one-symbol table, the lengths, the 4-symbol table
+    // (where the build takes it as an argument), the block and the output.
+    const runs = builds.map((x) => {
+      if (x.memory.buffer.byteLength < 4 << 20) x.memory.grow(64);
+      const at = (x.heapBase() + 65535) & ~65535;
+      const [lanesAt, single, lengthsAt, quad, blockAt, out] = [
+        at,
+        at + 1024,
+        at + 8192,
+        at + 16384,
+        at + 32768,
+        at + 32768 + block.length + 64,
+      ];
+      const mem = new Uint8Array(x.memory.buffer);
+      mem.set(block, blockAt);
+      mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
+      const bits = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+      new Int32Array(x.memory.buffer, lanesAt, 16).set(lanes);
+      // Builds before this one took the 4-symbol table's address as an argument.
+      const withTable = x.decodeLanesQuad.length === 8;
+      const run = () => {
+        x.buildSingle(lengthsAt, bits, single);
+        if (withTable) {
+          x.buildQuad(single, bits, quad);
+          x.decodeLanesQuad(blockAt, block.length, out, n, quad, single, bits, lanesAt);
+        } else {
+          x.buildQuad(single, bits);
+          x.decodeLanesQuad(blockAt, block.length, out, n, single, bits, lanesAt);
+        }
+      };
+      run();
+      if (!Buffer.from(mem.buffer, out, n).equals(exponents))
+        throw new Error(`${dtype}: a build decoded other bytes`);
+      return run;
+    });
+    pair(
+      `Huffman decode kernel decodeLanesQuad, baseline build vs this one`,
+      dtype === "F16" ? `${data} bits 7-14 (HIER's first stream)` : `${data} exponents`,
+      n,
+      runs[0],
+      runs[1],
+      `here the TS column is the build of the checkout at commit ${baselineCommit}, the kernel column this one's; both: tables built`,
     );
   }
 }
@@ -368,7 +490,7 @@ writeReport(outFile, [
   ),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} runs on one 512 KiB chunk, TypeScript and kernel alternating run by run. Data: the F32 tensor data of ../shared/data (real) and its values rounded to BF16 (real-derived), tiled to 512 KiB.`,
+  `- Median of ${runs} runs on one 512 KiB chunk, TypeScript and kernel alternating run by run. Data: the F32 tensor data of ../shared/data (real) and its values rounded to BF16 (real-derived; FP16 too for the baseline rows), tiled to 512 KiB.`,
   "",
   table(
     ["kernel", "data", "TypeScript MB/s", "kernel MB/s", "gain", "notes"],

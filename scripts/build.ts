@@ -61,9 +61,24 @@ function buildKernels(): string {
   if (!existsSync(target)) {
     const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
     const temporary = `${target}.${process.pid}.tmp`;
+    // --memoryBase: the module's own data starts at 16 KiB, above the Huffman decoder's
+    // 4-symbol table at address 0 (assembly/decode.ts refuses to compile without it).
     execFileSync(
       process.execPath,
-      [asc, source, "--outFile", temporary, "-O3", "--runtime", "stub", "--noAssert", "--enable", "simd"],
+      [
+        asc,
+        source,
+        "--outFile",
+        temporary,
+        "-O3",
+        "--runtime",
+        "stub",
+        "--memoryBase",
+        "16384",
+        "--noAssert",
+        "--enable",
+        "simd",
+      ],
       { stdio: "inherit" },
     );
     renameSync(temporary, target);

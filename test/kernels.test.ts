@@ -357,15 +357,30 @@ describe("WebAssembly kernels", () => {
     const geometric = Uint8Array.from({ length: 150_003 }, () =>
       Math.min(255, Math.floor(-Math.log2(next()))),
     );
+    // Every code length from 1 to the 11-bit limit (a Fibonacci-like spread), and one
+    // symbol that all but fills the block (1-bit code: up to 4 symbols a lookup).
+    const fibonacci = Uint8Array.from({ length: 40_009 }, () => {
+      let s = 0;
+      while (s < 15 && next() < 0.5) s++;
+      return s;
+    });
     const streams: [string, Uint8Array][] = [
       ["two symbols", two],
       ["geometric", geometric],
+      ["fibonacci", fibonacci],
       ["BF16 exponents", exponents],
       ["BF16 sign|mantissa", signs],
     ];
+    // Lane and tail edges: lanes of 0 to 3 symbols (all decoded one at a time), lanes just
+    // too short for the bulk loop (2 steps of 12 symbols) and just long enough, uneven last
+    // lanes, the 2047/2048 switch between a table as wide as the longest code and the
+    // 11-bit one (a copy of the loop each), and whole streams.
+    const sizes = [1, 2, 3, 4, 5, 7, 8, 13, 95, 96, 97, 100, 101, 190, 2047, 2048, 2049, 4099, 65_537];
     let checked = 0;
+    // The longest code seen in a block below 2048 symbols (whose table is that wide).
+    let longest = 0;
     for (const [name, stream] of streams) {
-      for (const n of [5, 100, 2047, 2048, 4099, 65_537, stream.length]) {
+      for (const n of [...sizes, stream.length]) {
         if (n > stream.length) continue;
         const symbols = stream.subarray(0, n);
         const block = huffmanEncode(symbols, histogram(symbols));
@@ -377,7 +392,6 @@ describe("WebAssembly kernels", () => {
         const mem: Uint8Array = k.u8();
         const single: Uint16Array = new Uint16Array(mem.buffer, k.at.single, 2048);
         const lanes: Int32Array = new Int32Array(mem.buffer, k.at.lanes, 16);
-        const quad = k.alloc(8 << 11);
         const blockAt = k.alloc(block.length + 8);
         const out = k.alloc(n + 16);
         mem.set(block, blockAt);
@@ -387,14 +401,15 @@ describe("WebAssembly kernels", () => {
         // The one-symbol table built by TypeScript, then by the kernel from the lengths
         // checkHuffmanBlock read into the kernels' memory: the same entries.
         const bits = prepareHuffmanBlock(block, n, single, undefined, lanes);
+        if (n < 2048) longest = Math.max(longest, bits);
         const typescript: Uint16Array = single.slice(0, 1 << bits);
         single.fill(0);
         const lengthsAt = k.alloc(256);
         assert.equal(checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes), bits);
         k.x.buildSingle(lengthsAt, bits, k.at.single);
         assert.deepEqual(single.slice(0, 1 << bits), typescript, `${name}, ${n}: one-symbol table`);
-        k.x.buildQuad(k.at.single, bits, quad);
-        k.x.decodeLanesQuad(blockAt, block.length, out, n, quad, k.at.single, bits, k.at.lanes);
+        k.x.buildQuad(k.at.single, bits);
+        k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, bits, k.at.lanes);
         assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), `${name}, ${n}`);
         assert.ok(
           mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
@@ -408,7 +423,7 @@ describe("WebAssembly kernels", () => {
           const damaged = Buffer.from(block);
           for (let i = damaged.length >> 1; i < damaged.length; i += 97) damaged[i] ^= 0x5a;
           mem.set(damaged, blockAt);
-          k.x.decodeLanesQuad(blockAt, block.length, out, n, quad, k.at.single, bits, k.at.lanes);
+          k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, bits, k.at.lanes);
           assert.ok(
             mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
             `${name}, ${n}: damaged`,
@@ -416,7 +431,8 @@ describe("WebAssembly kernels", () => {
         }
       }
     }
-    assert.ok(checked >= 16, `only ${checked} blocks checked`);
+    assert.ok(checked >= 45, `only ${checked} blocks checked`);
+    assert.equal(longest, 11, "no block with the longest codes");
   });
 
   test("Huffman encode: the kernel gives the TypeScript bitstream at every lane split", async () => {

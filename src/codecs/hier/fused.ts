@@ -145,9 +145,6 @@ function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint
   dispose(decoded, true);
 }
 
-/** Bytes of buildQuad's table: 2^11 entries of 8 bytes. */
-const QUAD_BYTES = 8 << 11;
-
 /** A view of the kernels' lane positions, made again only when their memory grew. */
 let lanesView: Int32Array | undefined;
 
@@ -229,10 +226,10 @@ function decodeInArena(
   const k =
     bytes >= KERNEL_MIN_BYTES ? kernels() : bytes >= KERNEL_DECODE_MIN_BYTES ? loadedKernels() : undefined;
   if (!k) return undefined;
-  // The output (16 bytes before it for `before`), the 4-symbol decode table (buildQuad),
-  // then the streams and blocks.
+  // The output (16 bytes before it for `before`), the code lengths, then the streams and
+  // blocks (the 4-symbol decode table, buildQuad's, is the module's own).
   const margin = before > 0 ? 16 : 0;
-  let room = margin + bytes + after + 64 + QUAD_BYTES + 256 + 32;
+  let room = margin + bytes + after + 64 + 256 + 32;
   for (const [s, part] of parts.entries()) {
     if (part.method > METHOD_CONTEXT) return undefined;
     if (part.method === METHOD_HUFFMAN) {
@@ -245,7 +242,6 @@ function decodeInArena(
   if (before > margin || room > ARENA_LIMIT) return undefined;
   k.begin(room);
   const outAt = k.alloc(margin + bytes + after) + margin;
-  const quad = k.alloc(QUAD_BYTES);
   const lengthsAt = k.alloc(256);
   const mem = k.u8();
   const lengths = mem.subarray(lengthsAt, lengthsAt + 256);
@@ -265,8 +261,8 @@ function decodeInArena(
     copyBytes(mem, block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
-    k.x.buildQuad(at.single, tableBits, quad);
-    k.x.decodeLanesQuad(address, block.length, to, count, quad, at.single, tableBits, at.lanes);
+    k.x.buildQuad(at.single, tableBits);
+    k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
     checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
     k.release(address);
   };

@@ -85,13 +85,12 @@ export interface KernelExports {
     lanes: number,
   ): void;
   buildSingle(lengths: number, tableBits: number, single: number): void;
-  buildQuad(single: number, tableBits: number, quad: number): void;
+  buildQuad(single: number, tableBits: number): void;
   decodeLanesQuad(
     block: number,
     blockLen: number,
     out: number,
     n: number,
-    quad: number,
     single: number,
     tableBits: number,
     lanes: number,
