@@ -56,7 +56,10 @@ function loadNative(): Native | null {
 /** CRC-32 of `data`, continuing from `initial` (the CRC of the bytes before it), as zlib.crc32. */
 export function crc32(data: Uint8Array, initial = 0): number {
   if (data.length >= NATIVE_CRC_MIN_BYTES) {
-    if (native === undefined && (zlibBytes += data.length) >= NATIVE_CRC_AFTER_BYTES) loadNative();
+    if (native === undefined) {
+      zlibBytes += data.length;
+      if (zlibBytes >= NATIVE_CRC_AFTER_BYTES) loadNative();
+    }
     if (native) return native(data, initial) >>> 0;
   }
   return zlibCrc32(data, initial);
