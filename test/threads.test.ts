@@ -100,6 +100,39 @@ describe("the decoder's own share of a pool's records", () => {
     }
   });
 
+  test("a worker's backlog falls as it finishes, before the calling thread's event loop turns", async () => {
+    const packed = Buffer.from(await compress(content, { threads: 1 }));
+    const reader = await MmhReader.open(bufferSource(packed));
+    const pool = new WorkerPool(1);
+    try {
+      assert.equal(pool.backlog, Number.POSITIVE_INFINITY, "no worker has loaded its code yet");
+      while (!pool.ready) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(pool.backlog, 0);
+      const entry = reader.chunks[3];
+      const record = packed.subarray(entry.recordOffset, entry.recordOffset + entry.recordLength);
+      const header = parseChunkHeader(record.subarray(0, CHUNK_HEADER_SIZE), "chunk 3");
+      const params = record.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + header.paramsLength);
+      const payload = record.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
+      let settled = false;
+      const there = decodeThere(pool, header, params, payload, "chunk 3").finally(() => {
+        settled = true;
+      });
+      assert.equal(pool.backlog, 1);
+      // No await here: the reply cannot be handled, only the worker's shared count can move.
+      const until = Date.now() + 60_000;
+      while (pool.backlog > 0 && Date.now() < until);
+      assert.equal(pool.backlog, 0, "the worker's count of finished requests");
+      assert.equal(settled, false, "the reply is not handled yet");
+      const decoded = await there;
+      const expected = content.subarray(entry.rawOffset, entry.rawOffset + entry.rawLength);
+      assert.ok(Buffer.from(decoded.raw).equals(expected));
+      decoded.slot?.release();
+    } finally {
+      await pool.close();
+      await reader.close();
+    }
+  });
+
   test("two threads fed slowly, so the worker is up: same content, and the first damaged record is the error", async () => {
     const packed = Buffer.from(await compress(content, { codec: "zstd", threads: 1 }));
     const reader = await MmhReader.open(bufferSource(packed));
