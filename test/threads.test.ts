@@ -6,7 +6,7 @@ import { CHUNK_HEADER_SIZE, parseChunkHeader } from "../src/container/format.ts"
 import { decodeContainer, decodeHere, decodeThere } from "../src/engine/decoder.ts";
 import { WorkerPool } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
-import { POOL_AFTER_BYTES } from "../src/engine/schedule.ts";
+import { POOL_AFTER_BYTES, WORKER_BACKLOG } from "../src/engine/schedule.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 
@@ -74,16 +74,10 @@ describe("the decoder's own share of a pool's records", () => {
         const here = await decodeHere(pool, header, params, payload, `chunk ${i}`);
         const there = await decodeThere(pool, header, params, payload, `chunk ${i}`);
         const expected = content.subarray(entry.rawOffset, entry.rawOffset + entry.rawLength);
-        assert.ok(
-          Buffer.from(here.bytes.subarray(0, entry.rawLength)).equals(expected),
-          `chunk ${i} decoded here`,
-        );
-        assert.ok(
-          Buffer.from(there.bytes.subarray(0, entry.rawLength)).equals(expected),
-          `chunk ${i} on a worker`,
-        );
-        here.release();
-        there.release();
+        assert.ok(Buffer.from(here.raw).equals(expected), `chunk ${i} decoded here`);
+        assert.ok(Buffer.from(there.raw).equals(expected), `chunk ${i} on a worker`);
+        here.slot?.release();
+        there.slot?.release();
         const damaged = Buffer.from(payload);
         damaged[damaged.length >> 1] ^= 0x10;
         const failed = decodeHere(pool, header, params, damaged, `chunk ${i}`);
@@ -100,6 +94,39 @@ describe("the decoder's own share of a pool's records", () => {
       const again = pool.slot(1);
       assert.equal(again, before);
       again.release();
+    } finally {
+      await pool.close();
+      await reader.close();
+    }
+  });
+
+  test("a worker's backlog falls as it finishes, before the calling thread's event loop turns", async () => {
+    const packed = Buffer.from(await compress(content, { threads: 1 }));
+    const reader = await MmhReader.open(bufferSource(packed));
+    const pool = new WorkerPool(1);
+    try {
+      assert.equal(pool.backlog, Number.POSITIVE_INFINITY, "no worker has loaded its code yet");
+      while (!pool.ready) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(pool.backlog, 0);
+      const entry = reader.chunks[3];
+      const record = packed.subarray(entry.recordOffset, entry.recordOffset + entry.recordLength);
+      const header = parseChunkHeader(record.subarray(0, CHUNK_HEADER_SIZE), "chunk 3");
+      const params = record.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + header.paramsLength);
+      const payload = record.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
+      let settled = false;
+      const there = decodeThere(pool, header, params, payload, "chunk 3").finally(() => {
+        settled = true;
+      });
+      assert.equal(pool.backlog, 1);
+      // No await here: the reply cannot be handled, only the worker's shared count can move.
+      const until = Date.now() + 60_000;
+      while (pool.backlog > 0 && Date.now() < until);
+      assert.equal(pool.backlog, 0, "the worker's count of finished requests");
+      assert.equal(settled, false, "the reply is not handled yet");
+      const decoded = await there;
+      const expected = content.subarray(entry.rawOffset, entry.rawOffset + entry.rawLength);
+      assert.ok(Buffer.from(decoded.raw).equals(expected));
+      decoded.slot?.release();
     } finally {
       await pool.close();
       await reader.close();
@@ -124,7 +151,8 @@ describe("the decoder's own share of a pool's records", () => {
       return Buffer.concat(out);
     };
     assert.ok((await decode(packed)).equals(content));
-    // Two records in a row past the pause: one of them is decoded here, one on the worker.
+    // Two records in a row past the pause: which thread decodes each depends on the
+    // worker's backlog at the time; the first damaged one is the error either way.
     const k = chunks.length - 4;
     for (const first of [k, k + 1]) {
       const damaged = Buffer.from(packed);
@@ -134,6 +162,44 @@ describe("the decoder's own share of a pool's records", () => {
         assert.match(error.message, new RegExp(`offset ${chunks[first].recordOffset}\\b`));
         return true;
       });
+    }
+  });
+
+  test("a damaged record on the worker while this thread decodes the ones after it: its error, after exactly the content before it", async () => {
+    const packed = Buffer.from(await compress(content, { threads: 1 }));
+    const reader = await MmhReader.open(bufferSource(packed));
+    const chunks = reader.chunks;
+    await reader.close();
+    // After the pause the worker is up with nothing in hand: the first records go to it,
+    // and once it has WORKER_BACKLOG, this thread decodes the next ones, ahead of it.
+    const p = chunks.findIndex((c) => c.rawOffset >= POOL_AFTER_BYTES);
+    assert.ok(p > 0 && p + WORKER_BACKLOG + 4 < chunks.length, `${chunks.length} chunks`);
+    async function* slowly(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+      yield bytes.subarray(0, chunks[p].recordOffset);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      yield bytes.subarray(chunks[p].recordOffset);
+    }
+    for (const victim of [p, p + 1, p + WORKER_BACKLOG, p + WORKER_BACKLOG + 2]) {
+      const damaged = Buffer.from(packed);
+      damaged[chunks[victim].recordOffset + chunks[victim].recordLength - 10] ^= 0x55;
+      const out: Buffer[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const piece of decodeContainer(slowly(damaged), { threads: 2 }, undefined, true))
+            out.push(Buffer.from(piece));
+        })(),
+        (error: unknown) => {
+          assert.ok(isMmhError(error), String(error));
+          assert.match(error.code, /^E_(CHECKSUM|CORRUPT)$/);
+          assert.match(error.message, new RegExp(`offset ${chunks[victim].recordOffset}\\b`));
+          return true;
+        },
+      );
+      const before = Buffer.concat(out);
+      assert.ok(
+        before.equals(content.subarray(0, chunks[victim].rawOffset)),
+        `record ${victim}: output before it`,
+      );
     }
   });
 });

@@ -38,7 +38,14 @@ import {
   REF_CACHE_BYTES,
   type RecordParts,
 } from "./refs.ts";
-import { POOL_AFTER_BYTES, POOL_MAX_RECORD, Schedule, startPool } from "./schedule.ts";
+import {
+  inFlightLimit,
+  POOL_AFTER_BYTES,
+  POOL_MAX_RECORD,
+  Schedule,
+  startPool,
+  WORKER_BACKLOG,
+} from "./schedule.ts";
 import type { Slot, SlotMemory } from "./slots.ts";
 import { resolveThreads } from "./threads.ts";
 
@@ -104,9 +111,12 @@ export async function* decodeContainer(
   const input = new ByteQueue(source, borrowed !== false);
   const threads = resolveThreads(options.threads);
   let pool: WorkerPool | undefined;
-  // Records decoded on the pool's workers: their results are released in file order,
-  // each after its CRC-32 matched (see Schedule).
-  const inflight = new Schedule<Decoded>((decoded) => decoded.slot.release());
+  // Records decoded on the pool's workers or by this thread in their turn: their results
+  // are released in file order, each after its CRC-32 matched (see Schedule). This thread
+  // counts as one of the coders in flight.
+  const inflight = new Schedule<Decoded>((decoded) => decoded.slot?.release(), {
+    jobs: (workers) => inFlightLimit(workers + 1),
+  });
   try {
     // A legacy MMH-RS file is told apart by its first bytes, and decoded on its own.
     const legacy = mayBeLegacy(await input.peek(8))
@@ -127,11 +137,9 @@ export async function* decodeContainer(
     // the pool's hashing thread when there is a core for it (hashesApart, ContentHash).
     const content =
       options.checkSha256 === true ? new ContentHash(hashesApart(threads, contentSize)) : undefined;
-    /** One output buffer reused from chunk to chunk, with one thread and a borrowing consumer. */
+    /** One output buffer reused from chunk to chunk decoded here, for a borrowing consumer. */
     let spare: Uint8Array | undefined;
     const seen: IndexEntry[] = [];
-    /** Records given to the pool so far, counting those this thread decoded in turn. */
-    let turn = 0;
     /** Content bytes released so far, and declared by the records read so far. */
     let rawOffset = 0;
     let declared = 0;
@@ -151,9 +159,9 @@ export async function* decodeContainer(
       }
       yield borrowed !== false || !slot ? raw : copyOf(raw);
     }
-    async function* settled({ slot, rawLength }: Decoded): AsyncGenerator<Uint8Array> {
-      yield* release(slot.bytes.subarray(0, rawLength), slot);
-      slot.release();
+    async function* settled({ raw, slot }: Decoded): AsyncGenerator<Uint8Array> {
+      yield* release(raw, slot);
+      slot?.release();
     }
     async function* drain(): AsyncGenerator<Uint8Array> {
       for await (const decoded of inflight.drain()) yield* settled(decoded);
@@ -227,7 +235,7 @@ export async function* decodeContainer(
         continue;
       }
       if (!pool && declared >= POOL_AFTER_BYTES && record.rawLength <= POOL_MAX_RECORD) {
-        // One worker fewer than threads: this thread decodes every threads-th record itself.
+        // One worker fewer than threads: this thread decodes records too (see WORKER_BACKLOG).
         pool = startPool(threads, content, memory, threads - 1);
       }
       // Until a worker has started, records are decoded here rather than waited for.
@@ -235,22 +243,24 @@ export async function* decodeContainer(
         // Room first: at most inFlightLimit records and IN_FLIGHT_BYTES of content in flight.
         const { rawLength } = record;
         for await (const decoded of inflight.room(pool, rawLength)) yield* settled(decoded);
-        const here = turn++ % (pool.size + 1) === pool.size;
-        const slot = (here ? decodeHere : decodeThere)(pool, record, params, payload, where);
-        inflight.push(
-          slot.then((slot) => ({ slot, rawLength })),
-          rawLength,
-        );
+        // A record goes to a worker unless every worker has WORKER_BACKLOG in hand; then
+        // this thread decodes it, straight into its place in `output` when there is one.
+        const decoded =
+          pool.backlog < WORKER_BACKLOG
+            ? decodeThere(pool, record, params, payload, where)
+            : decodeHere(pool, record, params, payload, where, placeOf(output, declared, rawLength));
+        inflight.push(decoded, rawLength);
         continue;
       }
       yield* drain();
-      // With one thread and a borrowing consumer, chunks are decoded into one reused
-      // buffer: fresh memory for each would cost page faults and collections.
-      let into: Uint8Array | undefined;
-      if (output && declared <= output.length) into = output.subarray(declared - record.rawLength, declared);
-      else if (borrowed !== false && threads === 1 && record.rawLength <= MAX_CHUNK_SIZE) {
-        // The only coder on this thread: a chunk its codec can leave in memory of its own
-        // (HIER's kernels) is written out from there, with no copy into `spare`.
+      // With a borrowing consumer, chunks decoded here while no pool's result is in flight
+      // (one thread, or before a worker is up) go into one reused buffer: fresh memory for
+      // each would cost page faults and collections.
+      let into = placeOf(output, declared, record.rawLength);
+      if (!into && borrowed !== false && record.rawLength <= MAX_CHUNK_SIZE) {
+        // The only coder on this thread, and every earlier piece written: a chunk its codec
+        // can leave in memory of its own (HIER's kernels) is written out from there, with no
+        // copy into `spare`.
         const lent =
           borrowed === "exclusive"
             ? decodeChunkLent(record.codec, params, payload, record.rawLength, record.rawCrc, where)
@@ -290,6 +300,11 @@ export async function* decodeContainer(
   }
 }
 
+/** Where the record of `rawLength` bytes that ends at content byte `end` goes in `output`, if there. */
+function placeOf(output: Uint8Array | undefined, end: number, rawLength: number): Uint8Array | undefined {
+  return output && end <= output.length ? output.subarray(end - rawLength, end) : undefined;
+}
+
 /** `raw` at byte `at` of `output`: copied there, unless it was decoded there. */
 function inPlace(raw: Uint8Array, output: Uint8Array, at: number): Uint8Array {
   const place = output.subarray(at, at + raw.length);
@@ -307,22 +322,25 @@ function copyOf(bytes: Uint8Array): Buffer {
 /** A record's fields the pool's decoding takes. */
 export type Job = Pick<RecordParts, "codec" | "rawLength" | "rawCrc">;
 
-/** A record decoded on one of `pool`'s workers. */
-export function decodeThere(
+/** A record decoded on one of `pool`'s workers, into a slot of the pool. */
+export async function decodeThere(
   pool: WorkerPool,
   record: Job,
   params: Uint8Array,
   payload: Uint8Array,
   where: string,
-): Promise<Slot> {
-  return pool.decode(record.codec, params, payload, record.rawLength, record.rawCrc, where);
+): Promise<Decoded> {
+  const { rawLength } = record;
+  const slot = await pool.decode(record.codec, params, payload, rawLength, record.rawCrc, where);
+  return { raw: slot.bytes.subarray(0, rawLength), slot };
 }
 
 /**
- * A record decoded on this thread into a slot of `pool`, as a worker decodes it: the
- * calling thread takes its turn with the workers instead of waiting for them, so `threads`
- * threads decode with one worker fewer to start. A failure is the result's, so it is met
- * in record order like a worker's.
+ * A record decoded on this thread as a worker decodes it, into a slot of `pool`, or into
+ * `place` (its place in the whole content's memory) when given: the calling thread takes
+ * its share with the workers instead of waiting for them, so `threads` threads decode
+ * with one worker fewer to start. A failure is the result's, so it is met in record order
+ * like a worker's.
  */
 export function decodeHere(
   pool: WorkerPool,
@@ -330,19 +348,20 @@ export function decodeHere(
   params: Uint8Array,
   payload: Uint8Array,
   where: string,
-): Promise<Slot> {
+  place?: Uint8Array,
+): Promise<Decoded> {
   const { codec, rawLength } = record;
-  const slot = pool.slot(rawLength);
+  const slot = place ? undefined : pool.slot(rawLength);
   try {
-    const into = slot.bytes.subarray(0, rawLength);
+    const into = place ?? slot!.bytes.subarray(0, rawLength);
     const raw = decodeChunk(codec, params, payload, rawLength, record.rawCrc, where, into);
-    if (raw.buffer !== into.buffer || raw.byteOffset !== 0) {
+    if (raw.buffer !== into.buffer || raw.byteOffset !== into.byteOffset) {
       copyBytes(into, raw);
       if (codecById(codec).decodesToOwn) dispose(raw, true); // a codec's own output, copied now
     }
-    return Promise.resolve(slot);
+    return Promise.resolve({ raw: into, slot });
   } catch (error) {
-    slot.release();
+    slot?.release();
     return Promise.reject(error);
   }
 }
@@ -500,10 +519,10 @@ class References {
   }
 }
 
-/** A record decoded on a worker: its content is `slot.bytes[0, rawLength)`. */
-interface Decoded {
-  slot: Slot;
-  rawLength: number;
+/** A record decoded in a pool's turn: its content, in `slot` when one holds it. */
+export interface Decoded {
+  raw: Uint8Array;
+  slot?: Slot;
 }
 
 /** Read the index and trailer, and check both against the records already read. */

@@ -65,6 +65,14 @@ type Request = WorkerRequest | HashRequest extends infer R
 class Lane {
   readonly worker: Worker;
   outstanding = 0;
+  /**
+   * For a coding worker: requests posted to it, and its count of requests done, which it
+   * raises in shared memory as it finishes each one. The calling thread learns of a reply
+   * only when it next returns to its event loop, which a thread decoding a record of its
+   * own does not do meanwhile; the shared count tells it at once (see backlog).
+   */
+  posted = 0;
+  readonly done: Int32Array | undefined;
   /** Set when the worker has loaded its code and said so: until then it gets no work. */
   ready = false;
   /**
@@ -72,8 +80,14 @@ class Lane {
    * of microseconds, so each goes to a worker once and requests name slots by number.
    */
   readonly known = new Set<number>();
-  constructor(worker: Worker) {
+  constructor(worker: Worker, done?: Int32Array) {
     this.worker = worker;
+    this.done = done;
+  }
+
+  /** Requests posted to this worker and not yet done, as of now. */
+  get waiting(): number {
+    return this.done ? this.posted - Atomics.load(this.done, 0) : this.outstanding;
   }
 }
 
@@ -122,7 +136,12 @@ export class WorkerPool {
     // Loaded here: a process that never starts a pool does not load node:worker_threads.
     const { Worker } = process.getBuiltinModule("node:worker_threads");
     const options = { resourceLimits: LIMITS };
-    for (let i = 0; i < size; i++) this.lanes.push(this.spawn(new Worker(besideThis("worker"), options)));
+    for (let i = 0; i < size; i++) {
+      const done = new Int32Array(new SharedArrayBuffer(4));
+      this.lanes.push(
+        this.spawn(new Worker(besideThis("worker"), { ...options, workerData: { done } }), done),
+      );
+    }
     if (hashing) {
       this.hasher = this.spawn(new Worker(besideThis("hasher"), options));
       this.hasher.ready = true; // its requests wait in its queue while it starts
@@ -137,8 +156,19 @@ export class WorkerPool {
     return this.lanes.some((lane) => lane.ready);
   }
 
-  private spawn(worker: Worker): Lane {
-    const lane = new Lane(worker);
+  /**
+   * Requests waiting or running at the least busy coding worker that has loaded its code,
+   * or Infinity while none has: how much work the pool has in hand before one of its
+   * workers runs out (see WORKER_BACKLOG).
+   */
+  get backlog(): number {
+    let least = Number.POSITIVE_INFINITY;
+    for (const lane of this.lanes) if (lane.ready) least = Math.min(least, lane.waiting);
+    return least;
+  }
+
+  private spawn(worker: Worker, done?: Int32Array): Lane {
+    const lane = new Lane(worker, done);
     worker.on("message", (reply: Reply | { ready: true }) => {
       if ("ready" in reply) lane.ready = true;
       else this.settle(lane, reply);
@@ -220,7 +250,7 @@ export class WorkerPool {
       const ready = this.lanes.filter((other) => other.ready);
       const lanes = ready.length > 0 ? ready : this.lanes;
       lane = lanes[0];
-      for (const other of lanes) if (other.outstanding < lane.outstanding) lane = other;
+      for (const other of lanes) if (other.waiting < lane.waiting) lane = other;
     }
     const register: [number, SharedArrayBuffer][] = [];
     for (const slot of slots) {
@@ -229,6 +259,7 @@ export class WorkerPool {
       register.push([slot.id, slot.buffer]);
     }
     lane.outstanding++;
+    lane.posted++;
     lane.worker.postMessage({ ...request, id, ...(register.length > 0 ? { register } : {}) });
     return promise;
   }

@@ -26,6 +26,18 @@ export function inFlightLimit(workers: number): number {
 }
 
 /**
+ * The decoder decodes a record on the calling thread only while every worker has at
+ * least this many records waiting or running; otherwise the record goes to the least busy
+ * worker. The calling thread also reads, checks and writes, so it cannot keep a fixed share
+ * of the records: a worker given every other record waited for the next whenever the calling
+ * thread was busy with its own. Two would keep a worker busy while the calling thread
+ * decodes one record of the same size and writes another; the third is for a calling
+ * thread that loses its core for a while on a busy machine (see docs/ENGINE.md, Threads,
+ * and Measurements behind engine choices: The decoder's own records).
+ */
+export const WORKER_BACKLOG = 3;
+
+/**
  * Content bytes kept in flight per pool, whatever the chunk size: with larger chunks
  * fewer are in flight. A record that declares more than POOL_MAX_RECORD is decoded on the
  * calling thread, which allocates its output only once the payload proved it decodes.

@@ -4,7 +4,7 @@
  * messages carry only slot numbers, offsets and sizes. Errors go back as {code, message},
  * so they keep their code.
  */
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
 import { copyBytes, dispose } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
@@ -157,6 +157,9 @@ function handle(request: WorkerRequest): WorkerReply {
   }
 }
 
+/** Requests done, counted in memory the pool reads without waiting for replies (pool.ts Lane). */
+const done: Int32Array | undefined = (workerData as { done?: Int32Array } | undefined)?.done;
+
 // The pool sends work once this worker has said it is ready (its code is loaded).
 parentPort?.postMessage({ ready: true });
 
@@ -171,5 +174,6 @@ parentPort?.on("message", (request: WorkerRequest) => {
         : new MmhError("E_INTERNAL", String((error as Error)?.message ?? error));
     reply = { id: request.id, ok: false, error: { code: e.code, message: e.message } };
   }
+  if (done) Atomics.add(done, 0, 1);
   parentPort?.postMessage(reply);
 });
