@@ -183,6 +183,25 @@ describe("what the command loads", () => {
     for (const s of encoding.sources)
       assert.doesNotMatch(s, /src\/(archive\/|tools\/analyze|open\.ts|sync\.ts)/, `-c: ${s}`);
   });
+
+  test("-c loads no decoder: no decompress.ts, decoder, reader, legacy reader or HTTP source", () => {
+    const decoderSide =
+      /src\/(decompress\.ts|engine\/decoder\.ts|engine\/reader\.ts|legacy\/|remote\/http\.ts)/;
+    const input = join(dir, "encoder-only.txt");
+    writeFileSync(input, "compressing needs the encoder alone\n".repeat(50));
+    for (const args of [
+      ["-c", "-q", input],
+      ["-q", "-k", "-f", input],
+    ]) {
+      const r = loads(args);
+      assert.equal(r.status, 0);
+      assert.ok(
+        r.sources.some((s) => /src\/engine\/encoder\.ts$/.test(s)),
+        r.sources.join("\n"),
+      );
+      for (const s of r.sources) assert.doesNotMatch(s, decoderSide, `${args}: ${s}`);
+    }
+  });
 });
 
 describe("HIER's WebAssembly kernels at start", () => {
