@@ -202,6 +202,30 @@ describe("what the command loads", () => {
       for (const s of r.sources) assert.doesNotMatch(s, decoderSide, `${args}: ${s}`);
     }
   });
+
+  test("-c loads only the recogniser that the file's first bytes name", () => {
+    // The recognisers: every module of src/formats/ but the dispatch, the magic numbers,
+    // the shared helpers and the raw-file segmenter.
+    const recogniser = /src\/formats\/(?!(index|magic|regions|types|detect)\.ts$)[^/]+\.ts$/;
+    const text = join(dir, "plain.txt");
+    writeFileSync(text, "no model file's magic number starts this\n".repeat(50));
+    const plain = loads(["-c", "-q", text]);
+    assert.equal(plain.status, 0);
+    assert.ok(
+      plain.sources.some((s) => /src\/formats\/magic\.ts$/.test(s)),
+      plain.sources.join("\n"),
+    );
+    for (const s of plain.sources) assert.doesNotMatch(s, recogniser, `-c of text: ${s}`);
+    const header = Buffer.from(JSON.stringify({ w: { dtype: "F32", shape: [64], data_offsets: [0, 256] } }));
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(header.length));
+    const weights = join(dir, "tiny.safetensors");
+    writeFileSync(weights, Buffer.concat([size, header, Buffer.alloc(256, 7)]));
+    const model = loads(["-c", "-q", weights]);
+    assert.equal(model.status, 0);
+    const formats = model.sources.filter((s) => recogniser.test(s)).map((s) => /[^/]+\.ts$/.exec(s)?.[0]);
+    assert.deepEqual([...new Set(formats)], ["safetensors.ts"]);
+  });
 });
 
 describe("HIER's WebAssembly kernels at start", () => {
