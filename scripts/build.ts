@@ -178,6 +178,27 @@ function tsFiles(dir: string): string[] {
 }
 
 /**
+ * Packages stay in node_modules, loaded from there (`packages: "external"`), except those
+ * in BUNDLED, built into dist/: a package of a few small modules that a short command
+ * loads, where Node's resolution of each of its files through node_modules costs more
+ * than the code (@noble/hashes's SHA-256: common/sha256.ts).
+ */
+const BUNDLED = ["@noble/hashes/"];
+
+function packagesExternal(): Plugin {
+  return {
+    name: "packages-external",
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) =>
+        args.path.startsWith("node:") || BUNDLED.some((p) => args.path.startsWith(p))
+          ? undefined
+          : { path: args.path, external: true },
+      );
+    },
+  };
+}
+
+/**
  * The command, bundled apart from the library's entries: its chunks follow its own
  * `import()`s alone (the commands behind start.ts, the encoder, the service), not also
  * those of the library's entries, so a command loads fewer, larger files (`mmh -d`
@@ -188,7 +209,7 @@ function tsFiles(dir: string): string[] {
 const COMMAND = { name: "cli", source: "src/cli/start.ts", chunks: "cli-[hash]" };
 
 async function bundle(): Promise<void> {
-  const plugins = [builtins(tsFiles(src))];
+  const plugins = [builtins(tsFiles(src)), packagesExternal()];
   for (const [entryPoints, chunkNames] of [
     [ENTRIES, "chunk-[hash]"],
     [{ [COMMAND.name]: COMMAND.source }, COMMAND.chunks],
@@ -204,7 +225,6 @@ async function bundle(): Promise<void> {
       format: "esm",
       platform: "node",
       target: "node22",
-      packages: "external",
       plugins,
       logLevel: "warning",
     });

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -182,6 +183,20 @@ describe("what the command loads", () => {
     );
     for (const s of encoding.sources)
       assert.doesNotMatch(s, /src\/(archive\/|tools\/analyze|open\.ts|sync\.ts)/, `-c: ${s}`);
+  });
+
+  test("a small compress hashes its content without node:crypto, and records the right sha256", () => {
+    const input = join(dir, "hashed.bin");
+    const bytes = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7919) & 0xff));
+    writeFileSync(input, bytes);
+    const loaded = builtinsLoaded(["-q", "-k", "-f", input]);
+    assert.ok(!loaded.has("crypto"), "node:crypto loaded");
+    const info = spawnSync(process.execPath, [BIN, "info", "--json", `${input}.mmh`], { encoding: "utf8" });
+    assert.equal(info.status, 0, info.stderr);
+    assert.equal(JSON.parse(info.stdout).sha256, createHash("sha256").update(bytes).digest("hex"));
+    const verified = spawnSync(process.execPath, [BIN, "-d", "-c", "-q", "--check-sha256", `${input}.mmh`]);
+    assert.equal(verified.status, 0, String(verified.stderr));
+    assert.ok(Buffer.from(verified.stdout).equals(bytes));
   });
 
   test("-c loads no decoder: no decompress.ts, decoder, reader, legacy reader or HTTP source", () => {
