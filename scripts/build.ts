@@ -12,7 +12,7 @@
  *   `new URL("./worker.js", import.meta.url)` finds a thread's entry from any chunk
  *   (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands behind
  *   src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay in
- *   node_modules (not bundled).
+ *   node_modules (not bundled), but for those in BUNDLED.
  * - kernels: HIER's WebAssembly kernels (assembly/) compiled with AssemblyScript into
  *   .cache/kernels-<digest>.wasm, with .cache/kernels.json naming it beside the stats of
  *   the files it came from (what a checkout loads: src/codecs/hier/kernels.ts), and
@@ -153,12 +153,18 @@ function builtins(sources: string[]): Plugin {
   return {
     name: "builtins",
     setup(b) {
+      // One such module per importing source (its path after the "#"), so that it lies in
+      // its importer's chunk: one module shared by sources in different chunks would be a
+      // chunk of its own, one more file for Node to resolve and load.
       b.onResolve({ filter: /^node:/ }, (args) =>
-        named.has(args.path) && !whole.has(args.path) ? { path: args.path, namespace: "builtin" } : undefined,
+        named.has(args.path) && !whole.has(args.path)
+          ? { path: `${args.path}#${args.importer}`, namespace: "builtin" }
+          : undefined,
       );
       b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
-        const names = [...(named.get(args.path) ?? [])].sort();
-        const lines = [`const m = process.getBuiltinModule(${JSON.stringify(args.path)});`];
+        const id = args.path.slice(0, args.path.indexOf("#"));
+        const names = [...(named.get(id) ?? [])].sort();
+        const lines = [`const m = process.getBuiltinModule(${JSON.stringify(id)});`];
         for (const name of names) lines.push(`export const ${name} = m.${name};`);
         return { contents: lines.join("\n"), loader: "js" };
       });
