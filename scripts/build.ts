@@ -12,7 +12,7 @@
  *   `new URL("./worker.js", import.meta.url)` finds a thread's entry from any chunk
  *   (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands behind
  *   src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay in
- *   node_modules (not bundled).
+ *   node_modules (not bundled), but for those in BUNDLED.
  * - kernels: HIER's WebAssembly kernels (assembly/) compiled with AssemblyScript into
  *   .cache/kernels-<digest>.wasm, with .cache/kernels.json naming it beside the stats of
  *   the files it came from (what a checkout loads: src/codecs/hier/kernels.ts), and
@@ -153,12 +153,18 @@ function builtins(sources: string[]): Plugin {
   return {
     name: "builtins",
     setup(b) {
+      // One such module per importing source (its path after the "#"), so that it lies in
+      // its importer's chunk: one module shared by sources in different chunks would be a
+      // chunk of its own, one more file for Node to resolve and load.
       b.onResolve({ filter: /^node:/ }, (args) =>
-        named.has(args.path) && !whole.has(args.path) ? { path: args.path, namespace: "builtin" } : undefined,
+        named.has(args.path) && !whole.has(args.path)
+          ? { path: `${args.path}#${args.importer}`, namespace: "builtin" }
+          : undefined,
       );
       b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
-        const names = [...(named.get(args.path) ?? [])].sort();
-        const lines = [`const m = process.getBuiltinModule(${JSON.stringify(args.path)});`];
+        const id = args.path.slice(0, args.path.indexOf("#"));
+        const names = [...(named.get(id) ?? [])].sort();
+        const lines = [`const m = process.getBuiltinModule(${JSON.stringify(id)});`];
         for (const name of names) lines.push(`export const ${name} = m.${name};`);
         return { contents: lines.join("\n"), loader: "js" };
       });
@@ -178,6 +184,27 @@ function tsFiles(dir: string): string[] {
 }
 
 /**
+ * Packages stay in node_modules, loaded from there (`packages: "external"`), except those
+ * in BUNDLED, built into dist/: a package of a few small modules that a short command
+ * loads, where Node's resolution of each of its files through node_modules costs more
+ * than the code (@noble/hashes's SHA-256: common/sha256.ts).
+ */
+const BUNDLED = ["@noble/hashes/"];
+
+function packagesExternal(): Plugin {
+  return {
+    name: "packages-external",
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) =>
+        args.path.startsWith("node:") || BUNDLED.some((p) => args.path.startsWith(p))
+          ? undefined
+          : { path: args.path, external: true },
+      );
+    },
+  };
+}
+
+/**
  * The command, bundled apart from the library's entries: its chunks follow its own
  * `import()`s alone (the commands behind start.ts, the encoder, the service), not also
  * those of the library's entries, so a command loads fewer, larger files (`mmh -d`
@@ -188,7 +215,7 @@ function tsFiles(dir: string): string[] {
 const COMMAND = { name: "cli", source: "src/cli/start.ts", chunks: "cli-[hash]" };
 
 async function bundle(): Promise<void> {
-  const plugins = [builtins(tsFiles(src))];
+  const plugins = [builtins(tsFiles(src)), packagesExternal()];
   for (const [entryPoints, chunkNames] of [
     [ENTRIES, "chunk-[hash]"],
     [{ [COMMAND.name]: COMMAND.source }, COMMAND.chunks],
@@ -204,7 +231,6 @@ async function bundle(): Promise<void> {
       format: "esm",
       platform: "node",
       target: "node22",
-      packages: "external",
       plugins,
       logLevel: "warning",
     });

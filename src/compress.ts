@@ -6,10 +6,10 @@
  */
 import { basename } from "node:path";
 import { nowMs } from "./common/clock.ts";
+import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
-import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./decompress.ts";
 import { describeSource, joinsFor, usesDtypes } from "./engine/describe.ts";
 import {
   type CompressSummary as EncodeSummary,

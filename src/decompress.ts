@@ -7,6 +7,7 @@
  */
 import { constants } from "node:buffer";
 import { nowMs } from "./common/clock.ts";
+import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { stat } from "./common/fsp.ts";
@@ -20,10 +21,13 @@ import { SlotMemory } from "./engine/slots.ts";
 import { defaultThreadsFor } from "./engine/threads.ts";
 import { type LegacyInspection, probeLegacy } from "./legacy/mmhrs.ts";
 
-export interface FileOptions {
-  /** Replace an existing output file. */
-  overwrite?: boolean;
-}
+export {
+  type CodedStream,
+  coded,
+  type FileOptions,
+  once,
+  type StreamOutputOptions,
+} from "./common/coded.ts";
 
 /** What decompressing (or verifying) did. */
 export interface DecompressSummary {
@@ -36,17 +40,6 @@ export interface DecompressSummary {
   sha256: string;
   /** Wall time of the whole operation in milliseconds. */
   ms: number;
-}
-
-/** Options of the APIs that yield their output as a stream of pieces. */
-export interface StreamOutputOptions {
-  /**
-   * The consumer writes each yielded piece before it asks for the next (as the CLI's
-   * writer does): a piece may then be memory the coder reuses, valid only until the next
-   * piece is asked for. This saves a copy of every chunk. Default false: every piece is
-   * the consumer's to keep.
-   */
-  reuse?: boolean;
 }
 
 /** Output options of the decompressing streams. */
@@ -62,15 +55,6 @@ export interface DecompressStreamOptions extends StreamOutputOptions {
 function borrowingOf(options: DecompressStreamOptions): Borrowing {
   if (!options.reuse) return false;
   return options.exclusive === true ? "exclusive" : true;
-}
-
-/**
- * The output of a streaming call: iterate it for the pieces. When the iteration ends,
- * `summary` holds what the call did (it is also the generator's return value).
- */
-export interface CodedStream<S> extends AsyncGenerator<Uint8Array, S, undefined> {
-  /** Undefined until the last piece has been taken. */
-  readonly summary: S | undefined;
 }
 
 export async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
@@ -116,32 +100,6 @@ async function contentMemory(bytes: Uint8Array, maxOutput: number): Promise<Buff
   } catch {
     return undefined;
   }
-}
-
-export async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
-}
-
-/**
- * A stream that runs `pieces` and then sets its summary from `finish`, given the
- * milliseconds from the first piece asked for to the last (not from the call, which may
- * come long before the consumer starts).
- */
-export function coded<S>(
-  pieces: () => AsyncGenerator<Uint8Array>,
-  finish: (ms: number) => S,
-): CodedStream<S> {
-  const state: { summary: S | undefined } = { summary: undefined };
-  const stream = (async function* () {
-    const started = nowMs();
-    yield* pieces();
-    state.summary = finish(nowMs() - started);
-    return state.summary;
-  })();
-  return Object.defineProperty(stream, "summary", {
-    get: () => state.summary,
-    enumerable: true,
-  }) as CodedStream<S>;
 }
 
 function emptyDecodeSummary(): DecodeSummary {

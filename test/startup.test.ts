@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -182,6 +183,63 @@ describe("what the command loads", () => {
     );
     for (const s of encoding.sources)
       assert.doesNotMatch(s, /src\/(archive\/|tools\/analyze|open\.ts|sync\.ts)/, `-c: ${s}`);
+  });
+
+  test("a small compress hashes its content without node:crypto, and records the right sha256", () => {
+    const input = join(dir, "hashed.bin");
+    const bytes = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7919) & 0xff));
+    writeFileSync(input, bytes);
+    const loaded = builtinsLoaded(["-q", "-k", "-f", input]);
+    assert.ok(!loaded.has("crypto"), "node:crypto loaded");
+    const info = spawnSync(process.execPath, [BIN, "info", "--json", `${input}.mmh`], { encoding: "utf8" });
+    assert.equal(info.status, 0, info.stderr);
+    assert.equal(JSON.parse(info.stdout).sha256, createHash("sha256").update(bytes).digest("hex"));
+    const verified = spawnSync(process.execPath, [BIN, "-d", "-c", "-q", "--check-sha256", `${input}.mmh`]);
+    assert.equal(verified.status, 0, String(verified.stderr));
+    assert.ok(Buffer.from(verified.stdout).equals(bytes));
+  });
+
+  test("-c loads no decoder: no decompress.ts, decoder, reader, legacy reader or HTTP source", () => {
+    const decoderSide =
+      /src\/(decompress\.ts|engine\/decoder\.ts|engine\/reader\.ts|legacy\/|remote\/http\.ts)/;
+    const input = join(dir, "encoder-only.txt");
+    writeFileSync(input, "compressing needs the encoder alone\n".repeat(50));
+    for (const args of [
+      ["-c", "-q", input],
+      ["-q", "-k", "-f", input],
+    ]) {
+      const r = loads(args);
+      assert.equal(r.status, 0);
+      assert.ok(
+        r.sources.some((s) => /src\/engine\/encoder\.ts$/.test(s)),
+        r.sources.join("\n"),
+      );
+      for (const s of r.sources) assert.doesNotMatch(s, decoderSide, `${args}: ${s}`);
+    }
+  });
+
+  test("-c loads only the recogniser that the file's first bytes name", () => {
+    // The recognisers: every module of src/formats/ but the dispatch, the magic numbers,
+    // the shared helpers and the raw-file segmenter.
+    const recogniser = /src\/formats\/(?!(index|magic|regions|types|detect)\.ts$)[^/]+\.ts$/;
+    const text = join(dir, "plain.txt");
+    writeFileSync(text, "no model file's magic number starts this\n".repeat(50));
+    const plain = loads(["-c", "-q", text]);
+    assert.equal(plain.status, 0);
+    assert.ok(
+      plain.sources.some((s) => /src\/formats\/magic\.ts$/.test(s)),
+      plain.sources.join("\n"),
+    );
+    for (const s of plain.sources) assert.doesNotMatch(s, recogniser, `-c of text: ${s}`);
+    const header = Buffer.from(JSON.stringify({ w: { dtype: "F32", shape: [64], data_offsets: [0, 256] } }));
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(header.length));
+    const weights = join(dir, "tiny.safetensors");
+    writeFileSync(weights, Buffer.concat([size, header, Buffer.alloc(256, 7)]));
+    const model = loads(["-c", "-q", weights]);
+    assert.equal(model.status, 0);
+    const formats = model.sources.filter((s) => recogniser.test(s)).map((s) => /[^/]+\.ts$/.exec(s)?.[0]);
+    assert.deepEqual([...new Set(formats)], ["safetensors.ts"]);
   });
 });
 

@@ -1,27 +1,19 @@
 import { fstatSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { formatBytes, groupDigits } from "../common/bytes.ts";
 import { nowMs } from "../common/clock.ts";
 import { MmhError } from "../common/errors.ts";
 import { writeFileAtomic } from "../common/files.ts";
 import { chmod } from "../common/fsp.ts";
-// The decoding half of the library alone: the encoder and the format readers load only to
-// compress, and the archive, open() and the tools (library() below) only for a command
-// that uses them (docs/ENGINE.md, Start-up).
-import {
-  decompressFile,
-  decompressFileStream,
-  decompressStream,
-  inspectLegacy,
-  verify,
-} from "../decompress.ts";
+// Each half of the library loads only for the commands that use it: the decoding half
+// (decoding() below) to decompress, verify or inspect, the encoding half to compress, and
+// the archive, open() and the tools (library() below) only for a command that uses them
+// (docs/ENGINE.md, Start-up). What a command needs alone (a URL test, the npy header, the
+// --stats line) is imported where it is used.
+import type { verify } from "../decompress.ts";
 import type { CompressSummary, Goal, Inspection, LegacyInspection } from "../index.ts";
-import { isHttpTarget } from "../remote/http.ts";
-import { jobLine, ratioOf } from "../server/record.ts";
 import type { GenOptions } from "../tools/gen.ts";
-import { npyHeader } from "../tools/npy.ts";
 import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
 import { fileBytes, type ProgressOptions, startProgress } from "./progress.ts";
 
@@ -116,6 +108,20 @@ const SUFFIX = ".mmh";
 /** The whole library, loaded at first use: see the imports above. */
 function library() {
   return import("../index.ts");
+}
+
+/** The decoding half of the library, loaded at first use: see the imports above. */
+function decoding() {
+  return import("../decompress.ts");
+}
+
+/** node:stream/promises's pipeline, the module loaded at the first call. */
+function pipeline(
+  source: Iterable<unknown> | AsyncIterable<unknown>,
+  destination: NodeJS.WritableStream,
+  options: { signal: AbortSignal; end: boolean },
+): Promise<void> {
+  return process.getBuiltinModule("node:stream/promises").pipeline(source, destination, options);
 }
 
 function exitCodeFor(error: MmhError): number {
@@ -326,6 +332,7 @@ const SAFE_EXTENSION = /^[A-Za-z0-9_-]{1,16}(\.[A-Za-z0-9_-]{1,16}){0,2}$/;
  */
 async function legacyOutput(args: CliArgs, file: string): Promise<string | undefined> {
   if (args.command === "compress" || isStdio(file)) return undefined;
+  const { inspectLegacy } = await decoding();
   const legacy = await inspectLegacy(file).catch(() => undefined); // decoding reports any error
   const ext = legacy?.extension;
   if (ext === undefined || ext.length > 40 || !SAFE_EXTENSION.test(ext)) return undefined;
@@ -350,8 +357,9 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
       ? undefined
       : (args.output ?? (await legacyOutput(args, file)) ?? defaultOutput(args, file));
     const started = nowMs();
-    const stats = (summary: JobSummary | undefined, error?: unknown) => {
+    const stats = async (summary: JobSummary | undefined, error?: unknown) => {
       if (args.stats !== "json") return;
+      const { jobLine, ratioOf } = await import("../server/record.ts");
       const compressing = args.command === "compress";
       const code =
         error === undefined ? undefined : toError(signal.aborted ? (signal.reason ?? error) : error).code;
@@ -375,9 +383,9 @@ async function runCodec(args: CliArgs, io: Io, signal: AbortSignal): Promise<num
         args.command === "compress"
           ? await compressOne(args, io, file, output, signal)
           : await decompressOne(args, io, file, output, signal);
-      stats(summary);
+      await stats(summary);
     } catch (error) {
-      stats(undefined, error);
+      await stats(undefined, error);
       throw error;
     }
   }
@@ -454,6 +462,7 @@ async function decompressOne(
   output: string | undefined,
   signal: AbortSignal,
 ): Promise<JobSummary> {
+  const { decompressFile, decompressFileStream, decompressStream } = await decoding();
   const label = isStdio(file) ? "stdin" : file;
   const started = nowMs();
   const progress = startProgress(
@@ -586,7 +595,9 @@ async function runInfo(args: CliArgs, io: Io): Promise<number> {
   const records = [];
   for (const file of args.files) {
     // A URL is never probed as a local path; inspect() refuses a legacy file it serves.
-    const legacy = isHttpTarget(file) ? undefined : await inspectLegacy(file);
+    const legacy = (await import("../remote/http.ts")).isHttpTarget(file)
+      ? undefined
+      : await (await decoding()).inspectLegacy(file);
     records.push(
       legacy ? legacyRecord(file, legacy) : infoRecord(file, await (await library()).inspect(file)),
     );
@@ -661,7 +672,7 @@ async function runVerify(args: CliArgs, io: Io, signal: AbortSignal): Promise<nu
     );
     let summary: Awaited<ReturnType<typeof verify>>;
     try {
-      summary = await verify(file, {
+      summary = await (await decoding()).verify(file, {
         maxOutputBytes: args.maxOutput,
         threads: args.threads,
         base: args.base,
@@ -732,7 +743,8 @@ async function runExtract(args: CliArgs, io: Io, signal: AbortSignal): Promise<n
     if (tensor.length > max)
       throw new MmhError("E_LIMIT", `${args.tensor} has ${tensor.length} bytes, over the limit of ${max}`);
     const pieces = mmh.tensorStream(args.tensor, { file: args.file, maxOutputBytes: args.maxOutput });
-    const header = format === "npy" ? npyHeader(tensor.dtype, tensor.shape) : undefined;
+    const header =
+      format === "npy" ? (await import("../tools/npy.ts")).npyHeader(tensor.dtype, tensor.shape) : undefined;
     const parts = (async function* () {
       if (header) yield header;
       yield* pieces;

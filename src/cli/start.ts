@@ -41,11 +41,16 @@ export async function run(argv: readonly string[], io?: Out): Promise<number> {
     else writeOut(text);
     return 0;
   }
-  // Compressing loads the encoder too (main.ts imports it when it starts to compress):
-  // started here, its modules load with main.ts's instead of after them.
+  // The half of the library the command runs (main.ts imports it when the command starts:
+  // the encoder to compress, the decoder to decompress, verify or inspect): started here,
+  // its modules load with main.ts's instead of after them.
   const [main] = await Promise.all([
     import("./main.ts"),
-    command === "compress" ? import("../compress.ts") : undefined,
+    command === "compress"
+      ? import("../compress.ts")
+      : command === "decompress" || command === "verify" || command === "info"
+        ? import("../decompress.ts")
+        : undefined,
   ]);
   return await main.run(argv, io as Parameters<typeof main.run>[1]);
 }

@@ -53,15 +53,21 @@ export async function writeFileAtomic(
   options: WriteOptions = {},
 ): Promise<void> {
   await checkTarget(target, options);
-  const temp = join(
-    dirname(target),
-    `.${basename(target)}.${process.getBuiltinModule("node:crypto").randomBytes(6).toString("hex")}.tmp`,
-  );
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(temp, "wx", 0o644);
-  } catch (error) {
-    throw toMmhError(error, `cannot create ${target}`);
+  // The temporary file is created exclusively ("wx": never through a link or over another
+  // file), so its name need only be unlikely to be taken: the process id and a random part
+  // from Math.random, not node:crypto, which would cost every `mmh FILE` its load
+  // (docs/ENGINE.md, Start-up); a name taken meanwhile is drawn again.
+  let temp = "";
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  for (let attempt = 0; handle === undefined; attempt++) {
+    const random = Math.floor(Math.random() * 2 ** 48).toString(36);
+    temp = join(dirname(target), `.${basename(target)}.${process.pid.toString(36)}-${random}.tmp`);
+    try {
+      handle = await open(temp, "wx", 0o644);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST" && attempt < 8) continue;
+      throw toMmhError(error, `cannot create ${target}`);
+    }
   }
   try {
     // Synchronous writes to the regular temporary file: copying a piece into the page

@@ -2,21 +2,12 @@
  * The content's sha256, computed in content order on the calling thread or on a pool's
  * hashing thread (WorkerPool.hash), and the choice between the two.
  */
-import type { Hash } from "node:crypto";
 import { MmhError } from "../common/errors.ts";
+import { Sha256 } from "../common/sha256.ts";
 import type { WorkerPool } from "./pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "./schedule.ts";
 import type { Slot } from "./slots.ts";
 import { defaultThreads } from "./threads.ts";
-
-/**
- * node:crypto's createHash, node:crypto loaded at the first hash made on this thread, not
- * at start: it takes several milliseconds to load, and a process whose hash runs on the
- * hashing thread never needs it here (docs/ENGINE.md, Start-up).
- */
-function createHash(algorithm: string): Hash {
-  return process.getBuiltinModule("node:crypto").createHash(algorithm);
-}
 
 /**
  * Content bytes held back while it is not yet known whether a pool with a hashing thread
@@ -56,7 +47,12 @@ export function hashesApart(threads: number, size?: number, inMemory = false): b
  * if none has started by then, it stays on this thread. Held bytes are copied.
  */
 export class ContentHash {
-  private local: Hash | undefined;
+  /**
+   * The hash on this thread: in JavaScript for a short content, else node:crypto's,
+   * loaded only then (common/sha256.ts); a process whose hash runs on the hashing thread
+   * never loads it here (docs/ENGINE.md, Start-up).
+   */
+  private local: Sha256 | undefined;
   private held: Uint8Array[] | undefined;
   private heldBytes = 0;
   private pool: WorkerPool | undefined;
@@ -68,7 +64,7 @@ export class ContentHash {
 
   constructor(apart: boolean) {
     if (apart) this.held = [];
-    else this.local = createHash("sha256");
+    else this.local = new Sha256();
   }
 
   /** True while a pool starting now could take the hashing over. */
@@ -107,7 +103,7 @@ export class ContentHash {
       this.held.push(Uint8Array.from(bytes));
       this.heldBytes += bytes.length;
       if (this.heldBytes <= HOLD_LIMIT) return;
-      this.local = createHash("sha256");
+      this.local = new Sha256();
       for (const kept of this.held) this.local.update(kept);
       this.held = undefined;
       return;
@@ -133,10 +129,10 @@ export class ContentHash {
     this.flush();
     if (this.pool) return this.pool.digest();
     if (this.held) {
-      this.local = createHash("sha256");
+      this.local = new Sha256();
       for (const kept of this.held) this.local.update(kept);
       this.held = undefined;
     }
-    return this.local!.digest("hex");
+    return await this.local!.digest();
   }
 }

@@ -23,6 +23,7 @@ import type { Region } from "../common/dtype.ts";
 import { check, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
 import { GGML_TYPES, type GgmlType } from "./gguf.ts";
+import { MAGIC_GGJT, MAGIC_GGMF, MAGIC_GGML } from "./magic.ts";
 import {
   checkedProduct,
   decodeUtf8,
@@ -34,9 +35,8 @@ import {
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 import { BudgetedWindow } from "./window.ts";
 
-const MAGIC_GGML = 0x67676d6c;
-const MAGIC_GGMF = 0x67676d66;
-const MAGIC_GGJT = 0x67676a74;
+export { looksLikeGgml } from "./magic.ts";
+
 /** ggml tensors have at most 4 dimensions. */
 export const GGML_MAX_DIMS = 4;
 export const GGML_MAX_NAME = 1024;
@@ -46,12 +46,6 @@ const MAX_TOKEN = 1 << 16;
 export const GGML_MAX_VOCAB = 1 << 20;
 /** Most tensor records walked. */
 export const GGML_MAX_TENSORS = 1 << 20;
-
-export function looksLikeGgml(head: Uint8Array): boolean {
-  if (head.length < 4) return false;
-  const magic = Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0);
-  return magic === MAGIC_GGML || magic === MAGIC_GGMF || magic === MAGIC_GGJT;
-}
 
 /** Blocks of the layouts ggml used before its May 2023 change (no HIER layout: raw). */
 const OLD_BLOCKS: ReadonlyMap<number, GgmlType> = new Map([

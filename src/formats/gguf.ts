@@ -15,6 +15,7 @@ import type { DTypeName, Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
 import { Cursor } from "./cursor.ts";
+import { GGUF_MAGIC } from "./magic.ts";
 import {
   checkedProduct,
   decodeUtf8,
@@ -25,17 +26,14 @@ import {
 } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 
-export const GGUF_MAGIC = Buffer.from("GGUF", "latin1");
+export { GGUF_MAGIC, looksLikeGguf } from "./magic.ts";
+
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 /** Our bound on nested metadata arrays (the spec allows nesting, ggml itself reads none). */
 export const GGUF_MAX_ARRAY_DEPTH = 8;
 export const GGUF_MAX_DIMS = 8;
 export const GGUF_MAX_NAME = 1024;
 export const GGUF_MAX_KEY = 65535;
-
-export function looksLikeGguf(head: Uint8Array): boolean {
-  return head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).equals(GGUF_MAGIC);
-}
 
 export interface GgmlType {
   name: string;

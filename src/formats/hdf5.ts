@@ -24,6 +24,7 @@
 import type { DTypeName, Region } from "../common/dtype.ts";
 import { check, type ErrorCode, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
+import { HDF5_MAGIC } from "./magic.ts";
 import {
   checkedProduct,
   decodeUtf8,
@@ -35,7 +36,8 @@ import {
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 import { BudgetedWindow } from "./window.ts";
 
-export const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+export { HDF5_MAGIC, looksLikeHdf5 } from "./magic.ts";
+
 /** Groups nest at most this deep (E_LIMIT past it). */
 export const HDF5_MAX_DEPTH = 64;
 /** B-trees are at most this many levels high. */
@@ -48,10 +50,6 @@ const MAX_NAME = 4096;
 export const HDF5_MIN_REGION = 4096;
 /** At most this many chunks per dataset are walked (E_LIMIT past it). */
 const MAX_CHUNKS = 1 << 20;
-
-export function looksLikeHdf5(head: Uint8Array): boolean {
-  return head.length >= 8 && Buffer.from(head.buffer, head.byteOffset, 8).equals(HDF5_MAGIC);
-}
 
 // Object header message types.
 const MSG_DATASPACE = 0x01;

@@ -6,18 +6,20 @@
  */
 import { isMmhError, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
-import { looksLikeGgml, recogniseGgml } from "./ggml.ts";
-import { looksLikeGguf, recogniseGguf } from "./gguf.ts";
-import { looksLikeHdf5, recogniseHdf5 } from "./hdf5.ts";
-import { looksLikeNpy, recogniseNpy } from "./npy.ts";
-import { isNpz, recogniseNpz } from "./npz.ts";
-import { looksLikeOnnx, recogniseOnnx } from "./onnx.ts";
-import { looksLikeLegacyTorch, recogniseTorchLegacy, recogniseTorchZip, torchPrefix } from "./pytorch.ts";
+// The recognisers load only when a file's first bytes name their format (magic.ts).
+import {
+  looksLikeGgml,
+  looksLikeGguf,
+  looksLikeHdf5,
+  looksLikeLegacyTorch,
+  looksLikeNpy,
+  looksLikeOnnx,
+  looksLikeSafetensors,
+  looksLikeTflite,
+  looksLikeZip,
+} from "./magic.ts";
 import { assertTiles, rawRegion, readAt } from "./regions.ts";
-import { looksLikeSafetensors, recogniseSafetensors } from "./safetensors.ts";
-import { looksLikeTflite, recogniseTflite } from "./tflite.ts";
 import { MAX_METADATA_JSON, type Recognised, type RecogniseOptions } from "./types.ts";
-import { listZip, looksLikeZip } from "./zip.ts";
 
 export type { DType, DTypeName, Region } from "../common/dtype.ts";
 export { allDTypes, byteLength, dtypeByName } from "../common/dtype.ts";
@@ -32,21 +34,24 @@ export function rawRecognised(size: number): Recognised {
 async function dispatch(source: RandomAccessSource, options?: RecogniseOptions): Promise<Recognised> {
   const size = source.size;
   const head = await readAt(source, 0, Math.min(size, 16), "file head");
-  if (looksLikeGguf(head)) return recogniseGguf(source, options);
-  if (looksLikeHdf5(head)) return recogniseHdf5(source, options);
-  if (looksLikeGgml(head)) return recogniseGgml(source, options);
-  if (looksLikeNpy(head)) return recogniseNpy(source, options);
-  if (looksLikeLegacyTorch(head)) return recogniseTorchLegacy(source, options);
+  if (looksLikeGguf(head)) return (await import("./gguf.ts")).recogniseGguf(source, options);
+  if (looksLikeHdf5(head)) return (await import("./hdf5.ts")).recogniseHdf5(source, options);
+  if (looksLikeGgml(head)) return (await import("./ggml.ts")).recogniseGgml(source, options);
+  if (looksLikeNpy(head)) return (await import("./npy.ts")).recogniseNpy(source, options);
+  if (looksLikeLegacyTorch(head)) return (await import("./pytorch.ts")).recogniseTorchLegacy(source, options);
   if (looksLikeZip(head)) {
-    const members = await listZip(source);
-    const prefix = torchPrefix(members);
-    if (prefix !== undefined) return recogniseTorchZip(source, members, prefix, options);
-    if (isNpz(members)) return recogniseNpz(source, members, options);
+    const members = await (await import("./zip.ts")).listZip(source);
+    const torch = await import("./pytorch.ts");
+    const prefix = torch.torchPrefix(members);
+    if (prefix !== undefined) return torch.recogniseTorchZip(source, members, prefix, options);
+    const npz = await import("./npz.ts");
+    if (npz.isNpz(members)) return npz.recogniseNpz(source, members, options);
     return rawRecognised(size);
   }
-  if (looksLikeSafetensors(head)) return recogniseSafetensors(source, options);
-  if (looksLikeTflite(head)) return recogniseTflite(source, options);
-  if (looksLikeOnnx(head)) return recogniseOnnx(source, options);
+  if (looksLikeSafetensors(head))
+    return (await import("./safetensors.ts")).recogniseSafetensors(source, options);
+  if (looksLikeTflite(head)) return (await import("./tflite.ts")).recogniseTflite(source, options);
+  if (looksLikeOnnx(head)) return (await import("./onnx.ts")).recogniseOnnx(source, options);
   return rawRecognised(size);
 }
 

@@ -11,6 +11,7 @@
 import type { DTypeName, Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
+import { NPY_MAGIC } from "./magic.ts";
 import { isDict, isTuple, type PyLiteral, parsePyLiteral } from "./pyliteral.ts";
 import {
   checkedProduct,
@@ -23,14 +24,10 @@ import {
 } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 
-export const NPY_MAGIC = Buffer.from("\x93NUMPY", "latin1");
+export { looksLikeNpy, NPY_MAGIC } from "./magic.ts";
 
 /** NumPy itself refuses headers over 10000 bytes by default; we allow a little more. */
 export const NPY_MAX_HEADER = 1024 * 1024;
-
-export function looksLikeNpy(head: Uint8Array): boolean {
-  return head.length >= 6 && Buffer.from(head.buffer, head.byteOffset, 6).equals(NPY_MAGIC);
-}
 
 export interface NpyLayout {
   version: string;

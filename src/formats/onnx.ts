@@ -16,9 +16,12 @@
 import { byteLength, type DTypeName, dtypeByName, type Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
+import { MODEL_IR_VERSION } from "./magic.ts";
 import { type ProtoField, ProtoReader, WIRE_LEN, WIRE_VARINT } from "./protobuf.ts";
 import { checkedProduct, decodeUtf8, maxHeaderBytes, tensorRegion, tileRegions } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
+
+export { looksLikeOnnx } from "./magic.ts";
 
 /**
  * TensorProto.DataType: the ONNX name, and the DType whose bit layout the values have
@@ -61,11 +64,8 @@ export const ONNX_MAX_DEPTH = 32;
 const MAX_NAME = 4096;
 /** Tensors below this many bytes stay in the raw regions: a chunk of their own would cost more than typing them saves. */
 export const ONNX_MIN_REGION = 4096;
-/** The largest IR version the sniffing accepts (ONNX 1.18 writes 11). */
-const MAX_IR_VERSION = 64;
 
 // Field numbers (onnx.proto).
-const MODEL_IR_VERSION = 1;
 const MODEL_PRODUCER_NAME = 2;
 const MODEL_PRODUCER_VERSION = 3;
 const MODEL_GRAPH = 7;
@@ -97,24 +97,6 @@ const TENSOR_DATA_LOCATION = 14;
 const OPSET_VERSION = 2;
 const OPSET_DOMAIN = 1;
 const LOCATION_EXTERNAL = 1;
-
-/**
- * Whether the first bytes are a ModelProto's ir_version field followed by the tag of
- * another ModelProto field. Cheap and strict enough that other files rarely pass it; the
- * full parse decides.
- */
-export function looksLikeOnnx(head: Uint8Array): boolean {
-  if (head.length < 4 || head[0] !== ((MODEL_IR_VERSION << 3) | WIRE_VARINT)) return false;
-  if (head[1] < 1 || head[1] > MAX_IR_VERSION) return false;
-  // The next tag (one or two bytes): another ModelProto field, of its wire type.
-  const tag = head[2] & 0x80 ? (head[2] & 0x7f) | (head[3] << 7) : head[2];
-  const number = tag >> 3;
-  if (number === 5) return (tag & 7) === WIRE_VARINT; // model_version
-  return MODEL_MESSAGE_FIELDS.includes(number) && (tag & 7) === WIRE_LEN;
-}
-
-/** ModelProto's length-delimited fields: strings, the graph, opsets, metadata, training info, functions. */
-const MODEL_MESSAGE_FIELDS = [2, 3, 4, 6, 7, 8, 14, 20, 25];
 
 interface Found {
   name: string;

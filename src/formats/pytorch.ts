@@ -29,6 +29,8 @@ import { maxHeaderBytes, rawRegion, readAt, tensorRegion, tileRegions } from "./
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 import type { ZipMember } from "./zip.ts";
 
+export { looksLikeLegacyTorch } from "./magic.ts";
+
 /** data.pkl (or the legacy pickles) larger than this is E_LIMIT. */
 export const TORCH_MAX_PICKLE = 64 * 1024 * 1024;
 const MAX_WALK_DEPTH = 256;
@@ -62,18 +64,6 @@ const STORAGE_TYPES: Record<string, [number, DTypeName | null]> = {
   QUInt2x4Storage: [1, null],
   UntypedStorage: [1, null],
 };
-
-/** Legacy torch.save's first pickle: the magic number 0x1950a86a20f9469cfc6c as LONG1. */
-const LEGACY_MAGIC = Buffer.from([
-  0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
-]);
-
-export function looksLikeLegacyTorch(head: Uint8Array): boolean {
-  return (
-    head.length >= LEGACY_MAGIC.length &&
-    Buffer.from(head.subarray(0, LEGACY_MAGIC.length)).equals(LEGACY_MAGIC)
-  );
-}
 
 /** The archive prefix ("archive/") if these members are a torch.save zip. */
 export function torchPrefix(members: readonly ZipMember[]): string | undefined {

@@ -31,6 +31,8 @@ import {
 } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 
+export { looksLikeSafetensors } from "./magic.ts";
+
 /** The reference implementation's MAX_HEADER_SIZE. */
 export const SAFETENSORS_MAX_HEADER = 100_000_000;
 
@@ -57,13 +59,6 @@ const BITS: Record<string, number> = {
   I64: 64,
   U64: 64,
 };
-
-/** Does the file start like a safetensors file? (8-byte length, then a JSON object.) */
-export function looksLikeSafetensors(head: Uint8Array): boolean {
-  if (head.length < 10 || head[8] !== 0x7b) return false;
-  // `{` then a key, the end of an empty object, or whitespace.
-  return [0x22, 0x7d, 0x20, 0x0a, 0x0d, 0x09].includes(head[9]);
-}
 
 interface Entry {
   name: string;

@@ -23,7 +23,7 @@ import {
 } from "./regions.ts";
 import type { Recognised, RecogniseOptions, TensorEntry } from "./types.ts";
 
-export const TFLITE_IDENTIFIER = Buffer.from("TFL3", "latin1");
+export { looksLikeTflite, TFLITE_IDENTIFIER } from "./magic.ts";
 
 /** TensorType: the TFLite name, and the DType of the values when there is one. */
 export const TFLITE_TYPES: ReadonlyMap<number, { name: string; dtype?: DTypeName }> = new Map([
@@ -70,10 +70,6 @@ const TENSOR_NAME = 3;
 const BUFFER_DATA = 0;
 const BUFFER_OFFSET = 1;
 const BUFFER_SIZE = 2;
-
-export function looksLikeTflite(head: Uint8Array): boolean {
-  return head.length >= 8 && Buffer.from(head.buffer, head.byteOffset + 4, 4).equals(TFLITE_IDENTIFIER);
-}
 
 interface BufferData {
   offset: number;

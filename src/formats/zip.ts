@@ -9,17 +9,9 @@ import { check, MmhError } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
 import { readAt } from "./regions.ts";
 
-export const ZIP_LOCAL_MAGIC = 0x04034b50;
+export { looksLikeZip } from "./magic.ts";
 
-export function looksLikeZip(head: Uint8Array): boolean {
-  // A local file header, or the end record of an empty archive.
-  return (
-    head.length >= 4 &&
-    head[0] === 0x50 &&
-    head[1] === 0x4b &&
-    ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6))
-  );
-}
+export const ZIP_LOCAL_MAGIC = 0x04034b50;
 
 export interface ZipMember {
   name: string;

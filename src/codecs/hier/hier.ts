@@ -111,8 +111,12 @@ function entropyBits(hist: Uint32Array, n: number): number {
   return bits;
 }
 
-/** c * log2(c) for every count a detection sample can hold, made on first use (detectionBits). */
-let xLogX: Float64Array | undefined;
+/**
+ * c * log2(c) for the counts detectionBits has met, made as they are first needed: up to
+ * the largest count of a detection sample (DETECT_SAMPLE), but no further than the
+ * samples seen so far reach, so that a small file does not pay for the whole table.
+ */
+let xLogX = new Float64Array(0);
 
 /**
  * entropyBits as n * log2(n) - sum(c * log2(c)), the terms read from a table: the same
@@ -122,9 +126,13 @@ let xLogX: Float64Array | undefined;
  */
 function detectionBits(hist: Uint32Array, n: number): number {
   if (n === 0) return 0;
-  if (xLogX === undefined) {
-    xLogX = new Float64Array(DETECT_SAMPLE + 1);
-    for (let c = 1; c <= DETECT_SAMPLE; c++) xLogX[c] = c * Math.log2(c);
+  if (xLogX.length <= n && xLogX.length <= DETECT_SAMPLE) {
+    // Every count is at most n. Grown by doubling, to the table's full size at most.
+    const size = Math.min(DETECT_SAMPLE + 1, Math.max(n + 1, 2 * xLogX.length, 256));
+    const grown = new Float64Array(size);
+    grown.set(xLogX);
+    for (let c = Math.max(1, xLogX.length); c < size; c++) grown[c] = c * Math.log2(c);
+    xLogX = grown;
   }
   const table = xLogX;
   let sum = 0;

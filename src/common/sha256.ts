@@ -1,0 +1,55 @@
+/**
+ * The SHA-256 of a content of any length, without loading node:crypto for a short one.
+ * Loading node:crypto costs a process several milliseconds of CPU (docs/ENGINE.md,
+ * Start-up), more than hashing a few hundred KiB in JavaScript, and `mmh -c` of a small
+ * file hashes nothing else. So the first JS_HASH_MAX bytes are held (copied: the caller's
+ * memory may be reused); a content that ends within them is hashed by @noble/hashes, and
+ * one that goes past them moves, held bytes first, to node:crypto's hash.
+ */
+import type { Hash } from "node:crypto";
+// Imported by name, not through import(): the build then keeps only SHA-256 of the package.
+import { sha256 } from "@noble/hashes/sha2.js";
+
+/** The longest content hashed in JavaScript rather than by node:crypto. */
+export const JS_HASH_MAX = 256 << 10;
+
+/** How many contents were hashed in JavaScript and by node:crypto in this thread (for tests). */
+export const sha256Counts = { js: 0, native: 0 };
+
+export class Sha256 {
+  private held: Uint8Array[] | undefined = [];
+  private heldBytes = 0;
+  private native: Hash | undefined;
+  private readonly limit: number;
+
+  /** `limit`: the most bytes hashed in JavaScript (tests only; JS_HASH_MAX otherwise). */
+  constructor(limit = JS_HASH_MAX) {
+    this.limit = limit;
+  }
+
+  update(bytes: Uint8Array): void {
+    if (this.held === undefined) {
+      this.native!.update(bytes);
+      return;
+    }
+    this.held.push(Uint8Array.from(bytes));
+    this.heldBytes += bytes.length;
+    if (this.heldBytes <= this.limit) return;
+    this.native = process.getBuiltinModule("node:crypto").createHash("sha256");
+    for (const kept of this.held) this.native.update(kept);
+    this.held = undefined;
+  }
+
+  /** The digest, as 64 lowercase hex digits. */
+  async digest(): Promise<string> {
+    if (this.held === undefined) {
+      sha256Counts.native++;
+      return this.native!.digest("hex");
+    }
+    const hash = sha256.create();
+    for (const kept of this.held) hash.update(kept);
+    this.held = undefined;
+    sha256Counts.js++;
+    return Buffer.from(hash.digest()).toString("hex");
+  }
+}
