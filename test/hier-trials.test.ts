@@ -5,9 +5,12 @@
  * a predictor that goes wrong fails here.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { constants, zstdCompressSync } from "node:zlib";
-import { hierCodec, levelPays } from "../src/codecs/hier/hier.ts";
+import { safetensorsData } from "../bench/lib/derived.ts";
+import { hierCodec, levelPays, zstd } from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
 
@@ -109,5 +112,38 @@ describe("byte grouping (forced planes): zstd where it wins, never where it cann
     assert.equal(low.method, 0, "the zero plane is a constant");
     assert.equal(top.method, 2, "the exponent plane is Huffman");
     assert.ok(top.length < zstdSize(high, 1) && top.length < zstdSize(high, 3));
+  });
+});
+
+const data = join(import.meta.dirname, "..", "..", "shared", "data");
+const realFiles = existsSync(data) ? readdirSync(data).filter((f) => f.endsWith(".safetensors")) : [];
+
+/** Byte `k` of every F32 weight of a real file (3: sign and exponent; 2: exponent and mantissa), tiled to n bytes. */
+function realPlane(file: string, k: number, n: number): Uint8Array {
+  const f32 = safetensorsData(join(data, file));
+  const m = f32.length >> 2;
+  return Uint8Array.from({ length: n }, (_, i) => f32[4 * (i % m) + k]);
+}
+
+describe("HIER's zstd frames in one output piece", () => {
+  test("byte for byte the frames of node:zlib's 16 KiB pieces, at every length and level", () => {
+    // zstd cuts blocks elsewhere when it may write straight into the output (from the
+    // third block on), and frames changed with the piece's size on real planes at 512 KiB
+    // when the piece held zstd's bound, and at 1 MiB (over level 1's window) below it.
+    assert.ok(realFiles.length > 0, "../shared/data holds no real files");
+    const sizes = [1000, 16 << 10, (16 << 10) + 200, 100_000, 128 << 10, (128 << 10) + 1, 256 << 10];
+    const long = [(256 << 10) + 1, 400_000, 512 << 10, (512 << 10) + 1, 1 << 20];
+    for (const n of [...sizes, ...long])
+      for (const stream of [
+        ...realFiles.flatMap((file) => [realPlane(file, 3, n), realPlane(file, 2, n)]),
+        words(500, n, n),
+      ])
+        for (const level of n > 256 << 10 ? [1, 3] : [1, 3, 19]) {
+          const pieces = zstdCompressSync(stream, {
+            params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
+            pledgedSrcSize: stream.length,
+          });
+          assert.ok(zstd(stream, level).equals(pieces), `${stream.length} bytes at level ${level}`);
+        }
   });
 });

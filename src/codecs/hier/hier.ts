@@ -260,10 +260,29 @@ const coded = (method: number, bytes: Uint8Array): CodedStream => ({ method, siz
 
 const ZSTD_PROBE = 16 << 10;
 
-function zstd(bytes: Uint8Array, level: number): Buffer {
+/** node:zlib's default output piece (zlib's Z_DEFAULT_CHUNK). */
+const ZLIB_PIECE = 16 << 10;
+/** The smallest window zstd takes at a level of 1 or more for a stream of over 256 KiB. */
+const ZSTD_SMALLEST_WINDOW = 512 << 10;
+
+/** ZSTD_compressBound: the largest frame zstd makes of n bytes. */
+const zstdBound = (n: number) => n + (n >>> 8) + (n < 128 << 10 ? ((128 << 10) - n) >>> 11 : 0);
+
+/**
+ * zstd's frame of `bytes` at `level`. node:zlib collects a frame in pieces of 16 KiB and
+ * joins them: a 256 KiB stream left 16 pieces of garbage and a copy. A stream within
+ * zstd's smallest window gets one piece one byte short of zstd's bound (16 KiB at least,
+ * as before): zstd then takes the path it takes with 16 KiB pieces (it compresses
+ * straight into the caller's memory only when that holds the bound, and there cuts blocks
+ * elsewhere on streams of more than two blocks), and the frame is the same, byte for byte.
+ * On streams longer than the window the piece's size changed frames: those keep 16 KiB.
+ */
+export function zstd(bytes: Uint8Array, level: number): Buffer {
+  const n = bytes.length;
   return zstdCompressSync(bytes, {
+    chunkSize: n <= ZSTD_SMALLEST_WINDOW ? Math.max(ZLIB_PIECE, zstdBound(n) - 1) : ZLIB_PIECE,
     params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
-    pledgedSrcSize: bytes.length,
+    pledgedSrcSize: n,
   });
 }
 
@@ -358,7 +377,7 @@ function zstdWindows(stream: Uint8Array): number {
   for (let k = 0; k < ZSTD_WINDOWS; k++) {
     const at = Math.floor(((2 * k + 1) * n) / (2 * ZSTD_WINDOWS) - size / 2);
     const window = stream.subarray(at, at + size);
-    zstdBytes += zstd(window, 1).length;
+    zstdBytes += zstdLength(window, 1);
     huffmanBytes += Math.min(size, huffmanSizeFromHistogram(histogram(window)));
   }
   return zstdBytes / huffmanBytes;
@@ -383,17 +402,34 @@ const ZSTD_LEVEL_TRY = 0.95;
  * which would keep auto from trying brotli on it (encodeChoices' ifBest).
  */
 function zstdWhole(stream: Uint8Array, level: number, best: CodedStream): CodedStream {
-  if (level <= 1 || level >= CONTEXT_LEVEL || stream.length < ZSTD_WINDOWS_FROM) {
-    const z = zstd(stream, level);
-    return z.length < best.size ? coded(METHOD_ZSTD, z) : best;
-  }
+  if (level <= 1 || level >= CONTEXT_LEVEL || stream.length < ZSTD_WINDOWS_FROM)
+    return smallerOf(best, zstd(stream, level));
   const fast = zstd(stream, 1);
-  let chosen = fast.length < best.size ? coded(METHOD_ZSTD, fast) : best;
-  if (fast.length < best.size * ZSTD_LEVEL_TRY && levelPays(stream, level)) {
-    const z = zstd(stream, level);
-    if (z.length < chosen.size) chosen = coded(METHOD_ZSTD, z);
+  const beaten = fast.length < best.size * ZSTD_LEVEL_TRY;
+  const chosen = smallerOf(best, fast);
+  return beaten && levelPays(stream, level) ? smallerOf(chosen, zstd(stream, level)) : chosen;
+}
+
+/**
+ * `best` or zstd's frame `z`, whichever is smaller (`best` on a tie). The one left out, when
+ * it is a zstd frame, is given back now: node:zlib's memory for it would otherwise wait
+ * for the collector, and those frames (hundreds of KiB a chunk) set off full collections.
+ */
+function smallerOf(best: CodedStream, z: Buffer): CodedStream {
+  if (z.length >= best.size) {
+    dispose(z, true);
+    return best;
   }
-  return chosen;
+  if (best.method === METHOD_ZSTD && best.bytes !== undefined) dispose(best.bytes, true);
+  return coded(METHOD_ZSTD, z);
+}
+
+/** The length of zstd's frame of `bytes` at `level`, the frame given back. */
+function zstdLength(bytes: Uint8Array, level: number): number {
+  const z = zstd(bytes, level);
+  const length = z.length; // (a view of given-back memory has none)
+  dispose(z, true);
+  return length;
 }
 
 /**
@@ -415,7 +451,7 @@ export function levelPays(stream: Uint8Array, level: number): boolean {
   const size = Math.min(ZSTD_WINDOW, n >> 4);
   const at = ((n - size) >> 1) & ~7;
   const window = stream.subarray(at, at + size);
-  return zstd(window, level).length < zstd(window, 1).length * LEVEL_WINDOW_SHARE;
+  return zstdLength(window, level) < zstdLength(window, 1) * LEVEL_WINDOW_SHARE;
 }
 
 /** zstd's largest block: the literals of each block get a Huffman table of their own. */
@@ -509,15 +545,12 @@ function codeStream(
   // zstd's cost over Huffman's at a table each, where the windows measured it.
   const windows = structured && level < CONTEXT_LEVEL ? zstdWindows(stream) : 1;
   if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE))) && n > 0) {
-    if (alwaysZstd) {
-      const z = zstd(stream, level);
-      if (z.length < best.size) best = coded(METHOD_ZSTD, z);
-    } else best = zstdWhole(stream, level, best);
+    best = alwaysZstd ? smallerOf(best, zstd(stream, level)) : zstdWhole(stream, level, best);
   } else if (tryZstd) {
     let whole = false;
     if (repeatsWorthAProbe(stream)) {
       const probe = stream.subarray(0, Math.min(n, ZSTD_PROBE));
-      whole = zstd(probe, 1).length / probe.length < (best.size / n) * 0.97;
+      whole = zstdLength(probe, 1) / probe.length < (best.size / n) * 0.97;
     }
     // Statistics that change along the stream: zstd's per-block tables may win.
     // (A stream taken as random from its sample is not.)
