@@ -9,8 +9,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { constants, zstdCompressSync } from "node:zlib";
-import { safetensorsData } from "../bench/lib/derived.ts";
-import { hierCodec, levelPays, zstd } from "../src/codecs/hier/hier.ts";
+import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
+import { hierCodec, hierEncodedLength, levelPays, zstd } from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
 
@@ -145,5 +145,30 @@ describe("HIER's zstd frames in one output piece", () => {
           });
           assert.ok(zstd(stream, level).equals(pieces), `${stream.length} bytes at level ${level}`);
         }
+  });
+});
+
+describe("hierEncodedLength: the payload's length without coding it", () => {
+  test("equals hierEncode's payload on real weights, every dtype, forced planes and level", () => {
+    assert.ok(realFiles.length > 0, "../shared/data holds no real files");
+    for (const file of realFiles) {
+      const f32 = safetensorsData(join(data, file));
+      for (const size of [32 << 10, 512 << 10]) {
+        const raw = f32.subarray(f32.length > size ? 4096 : 0, Math.min(f32.length, size + 4096));
+        for (const [bytes, dtype] of [
+          [raw, "F32"],
+          [toBf16(raw), "BF16"],
+          [toF16(raw), "F16"],
+          [raw.subarray(1), null],
+        ] as const)
+          for (const layout of [undefined, 4, 5])
+            for (const level of size > 32 << 10 ? [-1, 3] : [-1, 1, 3, 19]) {
+              const options = layout === undefined ? { level, dtype } : { level, dtype, layout };
+              const what = `${file} ${size} ${dtype} layout ${layout} level ${level}`;
+              const payload = hierCodec.encode(bytes, options).payload;
+              assert.equal(hierEncodedLength(bytes, options), payload.length, what);
+            }
+      }
+    }
   });
 });

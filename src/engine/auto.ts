@@ -4,7 +4,7 @@
  */
 
 import { brotliCodec } from "../codecs/brotli.ts";
-import { detectLayout, estimateLayout, hierCodec } from "../codecs/hier/hier.ts";
+import { detectLayout, estimateLayout, hierCodec, hierEncodedLength } from "../codecs/hier/hier.ts";
 import { isRecordsKey, LAYOUTS, layoutForDType, planesKey } from "../codecs/hier/layouts.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
 import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
@@ -15,6 +15,7 @@ import { nowMs } from "../common/clock.ts";
 import { crc32 } from "../common/crc.ts";
 import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
+import { CHUNK_HEADER_SIZE } from "../container/format.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 import { recordWidth } from "./records.ts";
 import { repeatShare } from "./repeats.ts";
@@ -163,7 +164,9 @@ function storedSize(chunk: EncodedChunk): number {
 
 /**
  * The stored size of a sample coded by one candidate. The record is only measured, never
- * written, so its CRC-32 (which does not change its size) is not computed: 0 stands in.
+ * written, so its CRC-32 (which does not change its size) is not computed: 0 stands in,
+ * and HIER only chooses its streams' methods, which gives the payload's length, without
+ * coding them (encodeChunk stores the bytes raw when the payload is not shorter).
  */
 function sampleSize(
   sample: Uint8Array,
@@ -172,6 +175,10 @@ function sampleSize(
   dtype: DTypeName | null,
   layout?: number,
 ): number {
+  if (codec.id === hierCodec.id) {
+    const options = layout === undefined ? { level, dtype } : { level, dtype, layout };
+    return CHUNK_HEADER_SIZE + Math.min(hierEncodedLength(sample, options), sample.length);
+  }
   return storedSize(encodeChunk(sample, codec, level, dtype, undefined, layout, 0));
 }
 

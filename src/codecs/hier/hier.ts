@@ -505,7 +505,7 @@ function codeStream(
   tryZstd: boolean,
   counts?: Uint32Array,
   alwaysZstd = false,
-): { method: number; bytes: Uint8Array } {
+): StreamChoice {
   const n = stream.length;
   let best: CodedStream | undefined;
   let hist: Uint32Array | undefined;
@@ -522,7 +522,7 @@ function codeStream(
     hist = counts ?? histogram(stream);
     let distinct = 0;
     for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
-    if (distinct <= 1) return { method: METHOD_CONSTANT, bytes: stream.subarray(0, Math.min(1, n)) };
+    if (distinct <= 1) return coded(METHOD_CONSTANT, stream.subarray(0, Math.min(1, n)));
     structured = tryZstd && !alwaysZstd && locallyStructured(stream, hist);
     const huffmanSize = huffmanSizeFromHistogram(hist);
     best =
@@ -557,12 +557,36 @@ function codeStream(
     if (!whole && hist !== undefined) whole = blockTableShare(stream) * windows < ZSTD_BLOCK_SHARE;
     if (whole) best = zstdWhole(stream, level, best);
   }
-  if (best.bytes !== undefined) return { method: best.method, bytes: best.bytes };
-  if (hist === undefined) throw new MmhError("E_INTERNAL", "HIER: a Huffman stream without its counts");
-  return { method: best.method, bytes: huffmanEncode(stream, hist) };
+  if (best.bytes === undefined && hist === undefined)
+    throw new MmhError("E_INTERNAL", "HIER: a Huffman stream without its counts");
+  return best.bytes === undefined ? { ...best, hist } : best;
 }
 
-export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): EncodedPayload {
+/** A stream's method and exact coded size; a Huffman stream is coded (codedBytes) only once kept. */
+interface StreamChoice extends CodedStream {
+  /** The stream's counts, for a Huffman stream not yet coded. */
+  hist?: Uint32Array;
+}
+
+/** The coded bytes of a stream codeStream chose the method of. */
+function codedBytes(stream: Uint8Array, choice: StreamChoice): Uint8Array {
+  if (choice.bytes !== undefined) return choice.bytes;
+  if (choice.hist === undefined)
+    throw new MmhError("E_INTERNAL", "HIER: a Huffman stream without its counts");
+  return huffmanEncode(stream, choice.hist);
+}
+
+/** What hierEncode decided for a chunk: the layout, and each stream's method and size. */
+interface HierChoice {
+  layout: Layout;
+  head: number;
+  tail: number;
+  streams: Uint8Array[];
+  choices: StreamChoice[];
+}
+
+/** Splits the chunk (into the kernels' memory when they take it) and chooses each stream's method. */
+function hierChoose(raw: Uint8Array, options: CodecOptions): HierChoice {
   check(littleEndian, "E_UNSUPPORTED", "HIER needs a little-endian host");
   let layout: Layout;
   let head = 0;
@@ -599,9 +623,31 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
   }
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
-  const coded = streams.map((s, k) =>
+  const choices = streams.map((s, k) =>
     codeStream(s, Math.max(1, level), tryZstd, k === 0 ? exponents : undefined, forced !== undefined),
   );
+  return { layout, head, tail, streams, choices };
+}
+
+/**
+ * The length of the payload hierEncode makes of `raw` with these options, without
+ * Huffman-coding a stream or writing the payload: `auto` ranks candidates by size on
+ * samples, and only the size of each was ever used.
+ */
+export function hierEncodedLength(raw: Uint8Array, options: CodecOptions = {}): number {
+  const { head, tail, choices } = hierChoose(raw, options);
+  let total = FIXED + DESCRIPTOR * choices.length + head + tail;
+  for (const c of choices) {
+    total += c.size;
+    if (c.method === METHOD_ZSTD && c.bytes !== undefined) dispose(c.bytes, true);
+  }
+  return total;
+}
+
+export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): EncodedPayload {
+  const { layout, head, tail, streams, choices } = hierChoose(raw, options);
+  // Huffman streams are coded now, while the streams are still in the kernels' memory.
+  const coded = choices.map((c, k) => ({ method: c.method, bytes: codedBytes(streams[k], c) }));
   const headerLength = FIXED + DESCRIPTOR * coded.length;
   const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;
   // Every byte of out is written below, so memory from the caller need not be cleared.
