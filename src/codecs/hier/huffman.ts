@@ -581,16 +581,31 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
   return out;
 }
 
-/** Codes and lengths of every pair of the first `used` symbols of usedSymbols. */
+/** The code, length and symbol of each used symbol, in usedSymbols' order (buildPairs). */
+const usedCodes = new Int32Array(256);
+const usedLengths = new Uint8Array(256);
+const usedAt = new Int32Array(256);
+
+/**
+ * Codes and lengths of every pair of the first `used` symbols of usedSymbols. Row by row
+ * of the second symbol, so the tables (320 KiB) are written in order, from the used
+ * symbols' codes and lengths gathered first.
+ */
 function buildPairs(codes: Int32Array, lengths: Uint8Array, used: number): void {
   for (let a = 0; a < used; a++) {
-    const sa = usedSymbols[a];
-    const ca = encCodes[sa];
-    const la = planLengths[sa];
-    for (let b = 0; b < used; b++) {
-      const sb = usedSymbols[b];
-      codes[sa | (sb << 8)] = ca | (encCodes[sb] << la);
-      lengths[sa | (sb << 8)] = la + planLengths[sb];
+    const s = usedSymbols[a];
+    usedAt[a] = s;
+    usedCodes[a] = encCodes[s];
+    usedLengths[a] = planLengths[s];
+  }
+  for (let b = 0; b < used; b++) {
+    const row = usedAt[b] << 8;
+    const cb = usedCodes[b];
+    const lb = usedLengths[b];
+    for (let a = 0; a < used; a++) {
+      const la = usedLengths[a];
+      codes[row | usedAt[a]] = usedCodes[a] | (cb << la);
+      lengths[row | usedAt[a]] = la + lb;
     }
   }
 }
