@@ -6,10 +6,14 @@
  * channels, repeated rows), and every result is decoded again.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
 import { brotliCodec } from "../src/codecs/brotli.ts";
 import { detectLayout, hierCodec } from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
+import { codecById } from "../src/codecs/registry.ts";
 import { zstdCodec } from "../src/codecs/zstd.ts";
 import { type AutoStats, chooseCodecs, encodeAuto, encodeChoices } from "../src/engine/auto.ts";
 import { decodeChunk, type EncodedChunk, encodeChunk } from "../src/engine/chunk.ts";
@@ -452,5 +456,57 @@ describe("chunks of one stream: HIER's zstd stream and zstd's record are one can
     const two = await compress(raw, { threads: 2 });
     assert.deepEqual(Buffer.from(two), Buffer.from(one));
     assert.deepEqual(Buffer.from(await decompress(one)), raw);
+  });
+});
+
+describe("encodeChoices with several HIER candidates", () => {
+  const data = join(import.meta.dirname, "..", "..", "shared", "data");
+  const files = existsSync(data) ? readdirSync(data).filter((f) => f.endsWith(".safetensors")) : [];
+
+  test("writes the smallest, byte for byte as coded alone, whichever candidate came first", () => {
+    assert.ok(files.length > 0, "../shared/data holds no real files");
+    const stored = (c: EncodedChunk) => Buffer.concat([c.header, c.payload]);
+    let earlierWon = 0;
+    for (const file of files) {
+      const f32 = safetensorsData(join(data, file));
+      for (const [raw, dtype] of [
+        [toF16(f32).subarray(0, 512 << 10), "F16"],
+        [toBf16(f32).subarray(0, 512 << 10), "BF16"],
+        [f32.subarray(0, 512 << 10), "F32"],
+      ] as const) {
+        const candidates = [
+          { id: "HIER", level: 3 },
+          { id: "HIER", level: 3, layout: 4 },
+          { id: "HIER", level: 3, layout: 5 },
+          { id: "ZSTD", level: 3 },
+        ];
+        const alone = candidates.map((c) =>
+          stored(encodeChunk(raw, codecById(c.id), c.level, dtype, undefined, c.layout)),
+        );
+        const smallest = Math.min(...alone.map((b) => b.length));
+        for (const order of [candidates, [...candidates].reverse()]) {
+          const memory = new Uint8Array(raw.length + 64);
+          const { chunk } = encodeChoices(raw, dtype, order, (size) => memory.subarray(0, size));
+          const first = order.findIndex((c) => alone[candidates.indexOf(c)].length === smallest);
+          const expected = alone[candidates.indexOf(order[first])];
+          assert.ok(
+            stored(chunk).equals(expected),
+            `${file} ${dtype}: the first smallest candidate, as coded alone`,
+          );
+          if (first < order.length - 1 && order[first].id === "HIER") earlierWon++;
+          const decoded = decodeChunk(
+            chunk.codec,
+            new Uint8Array(0),
+            chunk.payload,
+            raw.length,
+            chunk.rawCrc,
+            file,
+          );
+          assert.ok(Buffer.from(decoded).equals(raw), `${file} ${dtype}: decodes`);
+        }
+      }
+    }
+    // A HIER draft that won before other HIER candidates were split is split again.
+    assert.ok(earlierWon > 0, "no earlier HIER candidate won");
   });
 });

@@ -4,9 +4,17 @@
  */
 
 import { brotliCodec } from "../codecs/brotli.ts";
-import { detectLayout, estimateLayout, hierCodec, hierEncodedLength } from "../codecs/hier/hier.ts";
+import {
+  detectLayout,
+  estimateLayout,
+  type HierDraft,
+  hierCodec,
+  hierDraft,
+  hierEncodedLength,
+} from "../codecs/hier/hier.ts";
 import { isRecordsKey, LAYOUTS, layoutForDType, planesKey } from "../codecs/hier/layouts.ts";
 import { lz4Codec } from "../codecs/lz4.ts";
+import { noneCodec } from "../codecs/none.ts";
 import { findPeriod, type PeriodInfo, p251Codec } from "../codecs/p251.ts";
 import { codecById } from "../codecs/registry.ts";
 import type { Codec } from "../codecs/types.ts";
@@ -457,21 +465,43 @@ export function encodeChoices(
   output?: (size: number) => Uint8Array,
 ): { chunk: EncodedChunk; extraMs: number } {
   let best: EncodedChunk | undefined;
+  /** The best so far when it is a HIER draft (written only at the end), and its stored size. */
+  let bestDraft: { draft: HierDraft; choice: Choice; size: number } | undefined;
   let total = 0;
   let bestMs = 0;
   // Several encodes of one chunk share its CRC, computed once.
   const rawCrc = choices.length > 1 ? crc32(raw) : undefined;
   /** The smallest record of each codec so far. */
   const smallest = new Map<string, number>();
+  const bestSize = () => (bestDraft ? bestDraft.size : best ? storedSize(best) : Number.POSITIVE_INFINITY);
   // The winner's own codec passes too: its smallest record is the winner.
   const wanted = (ifBest: readonly string[]) => {
-    if (best === undefined) return false;
-    const limit = storedSize(best) * (1 + NEAR_BEST);
+    if (best === undefined && bestDraft === undefined) return false;
+    const limit = bestSize() * (1 + NEAR_BEST);
     return ifBest.some((id) => (smallest.get(id) ?? Number.POSITIVE_INFINITY) <= limit);
   };
+  const record = (codec: string, size: number) =>
+    smallest.set(codec, Math.min(smallest.get(codec) ?? Number.POSITIVE_INFINITY, size));
   for (const choice of choices) {
     if (choice.ifBest !== undefined && !wanted(choice.ifBest)) continue;
     const started = nowMs();
+    if (choice.id === hierCodec.id && choices.length > 1) {
+      // HIER among several: its streams' methods are chosen and the sizes known exactly,
+      // but only the smallest candidate is written (below).
+      const draft = hierDraft(raw, hierOptions(choice, dtype));
+      // encodeChunk's rule: a payload not shorter than the raw bytes is stored as NONE.
+      const kept = draft.length < raw.length;
+      const size = CHUNK_HEADER_SIZE + (kept ? draft.length : raw.length);
+      const ms = nowMs() - started;
+      total += ms;
+      record(kept ? hierCodec.id : noneCodec.id, size);
+      if (size < bestSize()) {
+        bestDraft?.draft.drop();
+        bestDraft = { draft, choice, size };
+        bestMs = ms;
+      } else draft.drop();
+      continue;
+    }
     // Memory from the caller serves one encode only: with several, each needs its own.
     const into = choices.length === 1 && choice.ifBest === undefined ? output : undefined;
     const chunk = encodeChunk(
@@ -486,18 +516,35 @@ export function encodeChoices(
     );
     const ms = nowMs() - started;
     total += ms;
-    smallest.set(
-      chunk.codec,
-      Math.min(smallest.get(chunk.codec) ?? Number.POSITIVE_INFINITY, storedSize(chunk)),
-    );
-    if (!best || storedSize(chunk) < storedSize(best)) {
+    record(chunk.codec, storedSize(chunk));
+    if (storedSize(chunk) < bestSize()) {
+      bestDraft?.draft.drop();
+      bestDraft = undefined;
       best = chunk;
       bestMs = ms;
     }
   }
+  if (bestDraft) {
+    // The one HIER draft kept is written, the only encode to write into the caller's memory.
+    const started = nowMs();
+    const { draft, choice } = bestDraft;
+    const written: Codec = { ...hierCodec, encode: (_, options) => draft.write(options.output) };
+    best = encodeChunk(raw, written, choice.level, dtype, output, choice.layout, rawCrc);
+    bestMs += nowMs() - started;
+    total += nowMs() - started;
+    if (storedSize(best) !== bestDraft.size) throw new MmhError("E_INTERNAL", "HIER: a draft's size changed");
+  }
   if (!best) throw new MmhError("E_INTERNAL", "no codec to encode with");
   return { chunk: best, extraMs: total - bestMs };
 }
+
+/** CodecOptions for HIER as encodeChunk passes them for a choice. */
+const hierOptions = (choice: Choice, dtype: DTypeName | null) =>
+  choice.layout !== undefined
+    ? { level: choice.level, dtype, layout: choice.layout }
+    : choice.detected !== undefined
+      ? { level: choice.level, dtype, detected: choice.detected }
+      : { level: choice.level, dtype };
 
 export function encodeAuto(
   raw: Uint8Array,

@@ -568,21 +568,38 @@ interface StreamChoice extends CodedStream {
   hist?: Uint32Array;
 }
 
-/** The coded bytes of a stream codeStream chose the method of. */
+/** Whether a stream's coded bytes are (or come from) the split stream itself: all but zstd's and context coding's. */
+const fromStream = (choice: StreamChoice) =>
+  choice.method !== METHOD_ZSTD && choice.method !== METHOD_CONTEXT;
+
+/** The coded bytes of a stream codeStream chose the method of (`stream` as split). */
 function codedBytes(stream: Uint8Array, choice: StreamChoice): Uint8Array {
-  if (choice.bytes !== undefined) return choice.bytes;
-  if (choice.hist === undefined)
-    throw new MmhError("E_INTERNAL", "HIER: a Huffman stream without its counts");
-  return huffmanEncode(stream, choice.hist);
+  switch (choice.method) {
+    case METHOD_STORED:
+      return stream;
+    case METHOD_CONSTANT:
+      return stream.subarray(0, Math.min(1, stream.length));
+    case METHOD_HUFFMAN:
+      if (choice.hist === undefined)
+        throw new MmhError("E_INTERNAL", "HIER: a Huffman stream without its counts");
+      return huffmanEncode(stream, choice.hist);
+    default:
+      if (choice.bytes === undefined)
+        throw new MmhError("E_INTERNAL", "HIER: a coded stream without its bytes");
+      return choice.bytes;
+  }
 }
 
 /** What hierEncode decided for a chunk: the layout, and each stream's method and size. */
 interface HierChoice {
   layout: Layout;
   head: number;
+  n: number;
   tail: number;
+  /** Valid while `split` is the count of splits (splitChunk). */
   streams: Uint8Array[];
   choices: StreamChoice[];
+  split: number;
 }
 
 /** Splits the chunk (into the kernels' memory when they take it) and chooses each stream's method. */
@@ -606,27 +623,41 @@ function hierChoose(raw: Uint8Array, options: CodecOptions): HierChoice {
   if (raw.length < head + width) head = 0;
   const n = Math.floor((raw.length - head) / width);
   const tail = raw.length - head - n * width;
-  // The WebAssembly kernels split into their own memory when they can (fused.ts).
-  const fast = kernelSplit(layout, raw, head, n);
-  let streams: Uint8Array[];
-  let exponents: Uint32Array | undefined;
-  if (fast) ({ streams, counts: exponents } = fast);
-  else {
-    const streamBytes = streamsBytes(layout, n);
-    scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
-    const src = aligned(raw, head, streamBytes).subarray(head, head + n * width);
-    streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
-    if (layout.splitCounting) {
-      exponents = new Uint32Array(256);
-      layout.splitCounting(src, n, streams, exponents);
-    } else layout.split(src, n, streams);
-  }
+  const { streams, exponents } = splitChunk(raw, layout, head, n);
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
   const choices = streams.map((s, k) =>
     codeStream(s, Math.max(1, level), tryZstd, k === 0 ? exponents : undefined, forced !== undefined),
   );
-  return { layout, head, tail, streams, choices };
+  return { layout, head, n, tail, streams, choices, split: splits };
+}
+
+/** Splits so far on this thread: a chunk's streams are valid until the next split. */
+let splits = 0;
+
+/**
+ * n elements of `layout` at raw[head..] split into streams: in the kernels' memory when
+ * they take the chunk (fused.ts), else in scratch. Either is reused by the next split.
+ */
+function splitChunk(
+  raw: Uint8Array,
+  layout: Layout,
+  head: number,
+  n: number,
+): { streams: Uint8Array[]; exponents: Uint32Array | undefined } {
+  splits++;
+  const fast = kernelSplit(layout, raw, head, n);
+  if (fast) return { streams: fast.streams, exponents: fast.counts };
+  const streamBytes = streamsBytes(layout, n);
+  scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
+  const src = aligned(raw, head, streamBytes).subarray(head, head + n * layout.width);
+  const streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
+  let exponents: Uint32Array | undefined;
+  if (layout.splitCounting) {
+    exponents = new Uint32Array(256);
+    layout.splitCounting(src, n, streams, exponents);
+  } else layout.split(src, n, streams);
+  return { streams, exponents };
 }
 
 /**
@@ -635,23 +666,64 @@ function hierChoose(raw: Uint8Array, options: CodecOptions): HierChoice {
  * samples, and only the size of each was ever used.
  */
 export function hierEncodedLength(raw: Uint8Array, options: CodecOptions = {}): number {
-  const { head, tail, choices } = hierChoose(raw, options);
+  const chosen = hierChoose(raw, options);
+  dropFrames(chosen);
+  return payloadLength(chosen);
+}
+
+function payloadLength({ head, tail, choices }: HierChoice): number {
   let total = FIXED + DESCRIPTOR * choices.length + head + tail;
-  for (const c of choices) {
-    total += c.size;
-    if (c.method === METHOD_ZSTD && c.bytes !== undefined) dispose(c.bytes, true);
-  }
+  for (const c of choices) total += c.size;
   return total;
 }
 
+/** Gives back the zstd frames of a choice that will not be written. */
+function dropFrames({ choices }: HierChoice): void {
+  for (const c of choices) if (c.method === METHOD_ZSTD && c.bytes !== undefined) dispose(c.bytes, true);
+}
+
+/**
+ * A chunk HIER has chosen every stream's method for, not yet written: `length` is the
+ * payload's exact length. `auto` drafts each HIER candidate of a chunk it codes whole
+ * with several, and writes only the smallest (encodeChoices): the others' Huffman
+ * streams are never coded.
+ */
+export interface HierDraft {
+  readonly length: number;
+  /** The payload, as hierEncode would give it (into `output` when given). Once. */
+  write(output?: (size: number) => Uint8Array): EncodedPayload;
+  /** Gives back the memory of a draft that will not be written. */
+  drop(): void;
+}
+
+export function hierDraft(raw: Uint8Array, options: CodecOptions = {}): HierDraft {
+  const chosen = hierChoose(raw, options);
+  return {
+    length: payloadLength(chosen),
+    write: (output) => writePayload(raw, chosen, output),
+    drop: () => dropFrames(chosen),
+  };
+}
+
 export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): EncodedPayload {
-  const { layout, head, tail, streams, choices } = hierChoose(raw, options);
-  // Huffman streams are coded now, while the streams are still in the kernels' memory.
+  return writePayload(raw, hierChoose(raw, options), options.output);
+}
+
+function writePayload(
+  raw: Uint8Array,
+  chosen: HierChoice,
+  output: ((size: number) => Uint8Array) | undefined,
+): EncodedPayload {
+  const { layout, head, n, tail, choices } = chosen;
+  // Huffman, stored and constant streams are written from this chunk's split, or (when
+  // another chunk was split since, over the same memory) from a new one: the same bytes.
+  const again = chosen.split !== splits && choices.some(fromStream);
+  const streams = again ? splitChunk(raw, layout, head, n).streams : chosen.streams;
   const coded = choices.map((c, k) => ({ method: c.method, bytes: codedBytes(streams[k], c) }));
   const headerLength = FIXED + DESCRIPTOR * coded.length;
   const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;
   // Every byte of out is written below, so memory from the caller need not be cleared.
-  const out = options.output?.(total) ?? new Uint8Array(total);
+  const out = output?.(total) ?? new Uint8Array(total);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = HIER_VERSION;
   out[1] = layout.id;
@@ -673,7 +745,7 @@ export function hierEncode(raw: Uint8Array, options: CodecOptions = {}): Encoded
     if (c.method !== METHOD_STORED && c.method !== METHOD_CONSTANT) dispose(c.bytes, true);
   }
   out.set(raw.subarray(raw.length - tail), pos);
-  return { payload: out, owned: !options.output };
+  return { payload: out, owned: !output };
 }
 
 function corrupt(message: string): MmhError {
