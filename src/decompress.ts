@@ -141,6 +141,54 @@ export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): 
 }
 
 /**
+ * Decompress a whole .mmh container held in memory into `target`, from its start, and
+ * resolve to the content's length: for callers that reuse their memory (a loader filling
+ * a tensor buffer it allocated once), as zstd's ZSTD_decompress writes into its caller's
+ * `dst`. Nothing is written when the content does not fit (E_LIMIT); a damaged chunk
+ * found while decoding stops it with its error, and `target` then holds the chunks before
+ * it. A container whose index cannot be read (a legacy file) is decoded as decompress()
+ * decodes it, then copied. Options as for decompress().
+ */
+export function decompressInto(
+  bytes: Uint8Array,
+  target: Uint8Array,
+  options: DecompressOptions = {},
+): Promise<number> {
+  return guard(async () => {
+    let rawLength: number;
+    try {
+      const reader = await MmhReader.open(bufferSource(bytes));
+      rawLength = reader.rawLength;
+      await reader.close();
+    } catch {
+      // No index to size the content from (a legacy MMH-RS file, damage): decoded as
+      // decompress() decodes it, which says what is wrong, then copied.
+      const limit = Math.min(resolveMaxOutput(options), target.length);
+      const content = await decompress(bytes, { ...options, maxOutputBytes: limit });
+      target.set(content);
+      return content.length;
+    }
+    if (rawLength > resolveMaxOutput(options))
+      throw new MmhError("E_LIMIT", `the content is ${rawLength} bytes, over maxOutputBytes`);
+    if (rawLength > target.length)
+      throw new MmhError("E_LIMIT", `the content is ${rawLength} bytes; the target holds ${target.length}`);
+    const output = Buffer.from(target.buffer, target.byteOffset, rawLength);
+    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
+    const decoded = decodeContainer(
+      once(bytes),
+      opts,
+      undefined,
+      false,
+      undefined,
+      async () => bufferSource(bytes),
+      output,
+    );
+    await collectInto(decoded, output);
+    return rawLength;
+  });
+}
+
+/**
  * Decompress a container stream front to back (no index needed); yields content.
  * `onProgress` counts the container bytes taken from `source` and the content yielded.
  */

@@ -42,6 +42,7 @@ export {
   decompress,
   decompressFile,
   decompressFileStream,
+  decompressInto,
   decompressStream,
   type FileOptions,
   inspectLegacy,

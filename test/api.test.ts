@@ -14,10 +14,12 @@ import {
   compressFile,
   decompress,
   decompressFile,
+  decompressInto,
   inspect,
   listCodecs,
   verify,
 } from "../src/index.ts";
+import { generate } from "../src/tools/index.ts";
 import { layoutOf, noiseBytes, prng, readRange, rejectsWith, sha256, textBytes } from "./support.ts";
 
 const CHUNK = 4096;
@@ -505,5 +507,52 @@ describe("compress() of a buffer", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("decompressInto", () => {
+  // Several chunks of real-like weights and text, so threads and codecs vary.
+  const content = Buffer.concat([
+    generate({ kind: "safetensors", dtype: "BF16", size: 3 << 19 }),
+    textBytes(300_000, 5),
+    noiseBytes(70_000, 9),
+  ]);
+  let packed: Uint8Array;
+  before(async () => {
+    packed = await compress(content, { chunkSize: 256 << 10 });
+  });
+
+  test("decodes into a view at any offset of the caller's memory, and writes nothing past the content", async () => {
+    for (const threads of [1, 2]) {
+      const memory = new Uint8Array(content.length + 40).fill(7);
+      const target = memory.subarray(13);
+      const length = await decompressInto(packed, target, { threads });
+      assert.equal(length, content.length);
+      assert.deepEqual(Buffer.from(target.subarray(0, length)), content, `threads ${threads}`);
+      assert.deepEqual(memory.subarray(0, 13), new Uint8Array(13).fill(7));
+      assert.deepEqual(target.subarray(length), new Uint8Array(27).fill(7));
+    }
+  });
+
+  test("a target one byte short, or a content over maxOutputBytes, is E_LIMIT with nothing written", async () => {
+    const short = new Uint8Array(content.length - 1).fill(3);
+    await rejectsWith(decompressInto(packed, short), "E_LIMIT");
+    assert.ok(short.every((b) => b === 3));
+    const roomy = new Uint8Array(content.length).fill(3);
+    await rejectsWith(decompressInto(packed, roomy, { maxOutputBytes: content.length - 1 }), "E_LIMIT");
+    assert.ok(roomy.every((b) => b === 3));
+  });
+
+  test("damaged or foreign bytes give coded errors", async () => {
+    const target = new Uint8Array(content.length);
+    const damaged = Uint8Array.from(packed);
+    damaged[Math.floor(damaged.length / 2)] ^= 0x40;
+    const error = await decompressInto(damaged, target).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof Error && "code" in error && typeof error.code === "string", String(error));
+    await rejectsWith(decompressInto(new Uint8Array(64), target), "E_CORRUPT");
+    await rejectsWith(decompressInto(packed, target, { threads: 0 }), "E_BAD_OPTION");
   });
 });

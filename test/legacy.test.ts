@@ -22,6 +22,7 @@ import {
   decompress,
   decompressFile,
   decompressFileStream,
+  decompressInto,
   decompressStream,
   inspect,
   inspectLegacy,
@@ -101,6 +102,10 @@ describe("must-decode legacy vectors", () => {
         assert.equal(sha256(content), v.sha256, `${how}: content`);
       };
       check(await decompress(bytes), "decompress");
+      const into = Buffer.alloc((v.length ?? 0) + 3, 0xa5);
+      const written = await decompressInto(bytes, into);
+      check(into.subarray(0, written), "decompressInto");
+      assert.deepEqual(into.subarray(written), Buffer.alloc(3, 0xa5), "decompressInto: past the content");
       check(await collect(decompressStream(pieces(bytes))), "decompressStream");
       check(await collect(decompressFileStream(path, { threads: 1 })), "decompressFileStream");
       const out = join(work, `${v.file}.out`);
