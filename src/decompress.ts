@@ -80,26 +80,49 @@ async function collectInto(parts: AsyncIterable<Uint8Array>, output: Buffer): Pr
   return output;
 }
 
+/** The content length the index of the container `bytes` gives, or undefined when it cannot be read. */
+async function indexedLength(bytes: Uint8Array): Promise<number | undefined> {
+  try {
+    const reader = await MmhReader.open(bufferSource(bytes));
+    const rawLength = reader.rawLength;
+    await reader.close();
+    return rawLength;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Memory for the content of the container `bytes`, sized from its index, or undefined
  * when that cannot be known (not an .mmh container, damage: the decoder then says why)
  * or is more than `maxOutput`.
  */
 async function contentMemory(bytes: Uint8Array, maxOutput: number): Promise<Buffer | undefined> {
-  let rawLength: number;
-  try {
-    const reader = await MmhReader.open(bufferSource(bytes));
-    rawLength = reader.rawLength;
-    await reader.close();
-  } catch {
-    return undefined;
-  }
-  if (rawLength > maxOutput || rawLength > constants.MAX_LENGTH) return undefined;
+  const rawLength = await indexedLength(bytes);
+  if (rawLength === undefined || rawLength > maxOutput || rawLength > constants.MAX_LENGTH) return undefined;
   try {
     return Buffer.allocUnsafeSlow(rawLength);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The content of the container `bytes`, into `output` (sized from the index) when given.
+ * Without a threads option, as for a file: one thread below the size where a pool pays.
+ */
+function decodeHeld(bytes: Uint8Array, options: DecompressOptions, output?: Buffer): Promise<Uint8Array> {
+  const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
+  const decoded = decodeContainer(
+    once(bytes),
+    opts,
+    undefined,
+    false,
+    undefined,
+    async () => bufferSource(bytes),
+    output,
+  );
+  return output ? collectInto(decoded, output) : collect(decoded);
 }
 
 function emptyDecodeSummary(): DecodeSummary {
@@ -124,19 +147,7 @@ function decompressSummary(summary: DecodeSummary, ms: number): DecompressSummar
 export function decompress(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
   return guard(async () => {
     // The content is decoded into one buffer sized from the index, each chunk in its place.
-    const output = await contentMemory(bytes, resolveMaxOutput(options));
-    // Without a threads option, as for a file: one thread below the size where a pool pays.
-    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
-    const decoded = decodeContainer(
-      once(bytes),
-      opts,
-      undefined,
-      false,
-      undefined,
-      async () => bufferSource(bytes),
-      output,
-    );
-    return output ? collectInto(decoded, output) : collect(decoded);
+    return decodeHeld(bytes, options, await contentMemory(bytes, resolveMaxOutput(options)));
   });
 }
 
@@ -155,35 +166,24 @@ export function decompressInto(
   options: DecompressOptions = {},
 ): Promise<number> {
   return guard(async () => {
-    let rawLength: number;
-    try {
-      const reader = await MmhReader.open(bufferSource(bytes));
-      rawLength = reader.rawLength;
-      await reader.close();
-    } catch {
+    const maxOutput = resolveMaxOutput(options);
+    const rawLength = await indexedLength(bytes);
+    if (rawLength === undefined) {
       // No index to size the content from (a legacy MMH-RS file, damage): decoded as
       // decompress() decodes it, which says what is wrong, then copied.
-      const limit = Math.min(resolveMaxOutput(options), target.length);
-      const content = await decompress(bytes, { ...options, maxOutputBytes: limit });
+      const content = await decodeHeld(bytes, {
+        ...options,
+        maxOutputBytes: Math.min(maxOutput, target.length),
+      });
       target.set(content);
       return content.length;
     }
-    if (rawLength > resolveMaxOutput(options))
+    if (rawLength > maxOutput)
       throw new MmhError("E_LIMIT", `the content is ${rawLength} bytes, over maxOutputBytes`);
     if (rawLength > target.length)
       throw new MmhError("E_LIMIT", `the content is ${rawLength} bytes; the target holds ${target.length}`);
     const output = Buffer.from(target.buffer, target.byteOffset, rawLength);
-    const opts = { ...options, threads: options.threads ?? defaultThreadsFor(bytes.length, "decompress") };
-    const decoded = decodeContainer(
-      once(bytes),
-      opts,
-      undefined,
-      false,
-      undefined,
-      async () => bufferSource(bytes),
-      output,
-    );
-    await collectInto(decoded, output);
+    await decodeHeld(bytes, options, output);
     return rawLength;
   });
 }
