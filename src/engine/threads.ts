@@ -11,7 +11,7 @@ export function defaultThreads(): number {
 }
 
 /** What a default thread count is for: the break-even differs (see POOL_WORTH_BYTES_PER_CORE). */
-export type Work = "compress" | "decompress";
+export type Work = "compress" | "decompress" | "decompressToFile";
 
 /**
  * Bytes of input per core below which a pool does not pay, by direction: for compressing,
@@ -26,6 +26,7 @@ export type Work = "compress" | "decompress";
 export const POOL_WORTH_BYTES_PER_CORE: Readonly<Record<Work, number>> = {
   compress: 1 << 30,
   decompress: 640 << 20,
+  decompressToFile: 640 << 20,
 };
 const POOL_WORTH_MIN = 32 << 20;
 
