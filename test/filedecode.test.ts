@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
+import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile } from "../src/decompress.ts";
 import { decodesApart, type FileShare } from "../src/engine/filedecode.ts";
 import { startWorker } from "../src/engine/pool.ts";
@@ -132,6 +133,48 @@ describe("decoding a file on several threads, each writing its own records", () 
       rmSync(join(dir, "worker-out"));
       rmSync(join(dir, "bad.mmh"));
     }
+  });
+
+  test("a run longer than a chunk is written in pieces at its place; an empty content too", async () => {
+    const run = Buffer.concat([
+      generate({ kind: "text", size: 100 << 10, seed: 14 }),
+      Buffer.alloc(MAX_CHUNK_SIZE + (1 << 20), 7),
+      generate({ kind: "text", size: 100 << 10, seed: 15 }),
+    ]);
+    for (const [name, bytes] of [
+      ["run", run],
+      ["empty", Buffer.alloc(0)],
+    ] as const) {
+      const file = join(dir, `${name}.mmh`);
+      const packedRun = Buffer.from(await compress(bytes, { threads: 1 }));
+      writeFileSync(file, packedRun);
+      const r = await MmhReader.open(bufferSource(packedRun));
+      if (name === "run") assert.ok(r.chunks.some((c) => c.rawLength > MAX_CHUNK_SIZE));
+      await r.close();
+      const summary = await decompressFile(file, join(dir, "out"), { threads: 2 });
+      assert.equal(summary.rawBytes, bytes.length);
+      assert.ok(readFileSync(join(dir, "out")).equals(bytes), name);
+      rmSync(join(dir, "out"));
+      rmSync(file);
+    }
+  });
+
+  test("an abort stops every thread and leaves no output", async () => {
+    const controller = new AbortController();
+    let reports = 0;
+    const onProgress = () => {
+      if (++reports === 2) controller.abort();
+    };
+    await assert.rejects(
+      decompressFile(join(dir, "good.mmh"), join(dir, "out"), {
+        threads: 2,
+        signal: controller.signal,
+        onProgress,
+        progressIntervalMs: 0,
+      }),
+      { code: "E_ABORTED" },
+    );
+    assert.deepEqual(strays("good.mmh"), []);
   });
 
   test("mmh -d with 1 and 2 threads, to a file and to standard output", () => {

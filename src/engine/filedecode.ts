@@ -35,7 +35,7 @@ const FIELDS = 6;
 const NEXT = 0;
 const FAILED = 1;
 /** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
-const TURN_BYTES = 8 << 20;
+const TURN_BYTES = 1 << 20;
 
 /**
  * The work the threads share, all in shared memory: the record table, the control words
@@ -240,6 +240,8 @@ export class FileWorkers {
             break;
           }
         }
+        // An abort while the last records were decoded still leaves no output.
+        aborted ||= signal?.aborted === true;
       } catch (error) {
         if (!(error instanceof ShareFailure)) markFailed(control, -1);
         failures.push(error instanceof ShareFailure ? error : new ShareFailure(toMmhError(error), -1));
