@@ -159,6 +159,40 @@ describe("decoding a file on several threads, each writing its own records", () 
     }
   });
 
+  test("DUPE records: their thread decodes the target again, and a damaged target is the error", async () => {
+    // Whole chunks repeated, so that the encoder writes them as DUPE records.
+    const block = generate({ kind: "safetensors", dtype: "BF16", size: 256 << 10, seed: 16 }).subarray(
+      0,
+      256 << 10,
+    );
+    const other = generate({ kind: "text", size: 256 << 10, seed: 17 });
+    const twice = Buffer.concat([block, other, block, other, block]);
+    const packedTwice = Buffer.from(await compress(twice, { chunkSize: 16 << 10, threads: 1 }));
+    const r = await MmhReader.open(bufferSource(packedTwice));
+    const dupes = r.chunks.filter((c) => c.codec === "DUPE").length;
+    const first = r.chunks[0];
+    assert.ok(decodesApart(r), "no DLTA or LONG record");
+    await r.close();
+    assert.ok(dupes > 20, `${dupes} DUPE records`);
+    const file = join(dir, "twice.mmh");
+    writeFileSync(file, packedTwice);
+    for (const threads of [2, 3]) {
+      await decompressFile(file, join(dir, "out"), { threads });
+      assert.ok(readFileSync(join(dir, "out")).equals(twice), `${threads} threads`);
+      rmSync(join(dir, "out"));
+    }
+    // The first record, the target of later DUPE records, damaged: its own error, as the first.
+    packedTwice[first.recordOffset + first.recordLength - 3] ^= 0x5a;
+    writeFileSync(file, packedTwice);
+    await assert.rejects(decompressFile(file, join(dir, "out"), { threads: 2 }), (error) => {
+      assert.ok(isMmhError(error), String(error));
+      assert.match(error.message, /^chunk 0 at offset /);
+      return true;
+    });
+    assert.deepEqual(strays("good.mmh", "twice.mmh"), []);
+    rmSync(file);
+  });
+
   test("an abort stops every thread and leaves no output", async () => {
     const controller = new AbortController();
     let reports = 0;

@@ -5,9 +5,10 @@
  * it, and writes its content at its own offset in the output file. No decoded byte
  * crosses threads and no message goes by per record; the calling thread only hands out
  * the job, reports progress and gathers errors. For a file whose index says every
- * record decodes on its own (no DUPE, DLTA or LONG record: those need other records or
- * the base), when no content hash is asked for (its order is the content's). docs/ENGINE.md,
- * Threads, has the arrangement and its figures.
+ * record decodes on its own or from one earlier record (DUPE; no DLTA or LONG record:
+ * those need the base or the content before them), when no content hash is asked for
+ * (it takes the content in order). docs/ENGINE.md, Threads, has the arrangement and its
+ * figures.
  */
 import { readSync, writeSync } from "node:fs";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -27,7 +28,7 @@ import { LONG_CODEC } from "./long.ts";
 import { startWorker } from "./pool.ts";
 import type { ProgressReporter } from "./progress.ts";
 import type { MmhReader } from "./reader.ts";
-import { isSpecial } from "./refs.ts";
+import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts } from "./refs.ts";
 
 /** A record's fields in the shared table: offset and length in the file, in the content, CRC, codec. */
 const FIELDS = 6;
@@ -55,6 +56,8 @@ export interface ShareMemory {
   /** Whether a codec's own reused memory may hold a record's content (Codec.decodeLent). */
   lent: boolean;
   read?: Buffer;
+  /** A DUPE record's target, read again. */
+  target?: Buffer;
   spare?: Buffer;
 }
 
@@ -125,20 +128,22 @@ function writeAt(fd: number, bytes: Uint8Array, position: number): void {
   for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, position + at);
 }
 
-/** Record `i`: read, checked against its index entry, decoded, written. Returns its content's length. */
-function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number {
+/**
+ * Record `i` read into `into` (grown as needed) and checked against its index entry.
+ * Returns the buffer it was read into and the record's parts, views of it.
+ */
+function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buffer, RecordParts] {
   const t = share.table;
   const f = i * FIELDS;
   const recordOffset = t[f];
   const length = t[f + 1];
-  const rawOffset = t[f + 2];
   const rawLength = t[f + 3];
   const rawCrc = t[f + 4];
   const codec = fourcc(t[f + 5]);
   const where = `chunk ${i} at offset ${recordOffset}`;
   check(length >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${where}: record overlaps the next one`);
-  if (!memory.read || memory.read.length < length) memory.read = Buffer.allocUnsafeSlow(length);
-  const bytes = memory.read.subarray(0, length);
+  const buffer = into && into.length >= length ? into : Buffer.allocUnsafeSlow(length);
+  const bytes = buffer.subarray(0, length);
   readAt(share.input, bytes, recordOffset, where);
   const fixed = bytes.subarray(0, CHUNK_HEADER_SIZE);
   const header = parseChunkHeader(fixed, where);
@@ -155,6 +160,26 @@ function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number 
     `index entry ${i} does not match ${where}`,
   );
   const payload = bytes.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
+  return [buffer, { where, codec, params, payload, rawLength, rawCrc }];
+}
+
+/**
+ * Record `i`: read, checked, decoded, written at its place. A DUPE record's target (an
+ * earlier record of a plain codec: decodesApart) is read and decoded again in its stead.
+ * Returns the record's content length.
+ */
+function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number {
+  const rawOffset = share.table[i * FIELDS + 2];
+  const read = readRecord(share, i, memory.read);
+  memory.read = read[0];
+  let record = read[1];
+  if (record.codec === DUPE_CODEC) {
+    const target = dupeTarget(record, i, (k) => (k < i ? factsOf(share.table, k) : undefined));
+    const again = readRecord(share, target, memory.target);
+    memory.target = again[0];
+    record = again[1];
+  }
+  const { codec, params, payload, rawLength, rawCrc, where } = record;
   if (rawLength > MAX_CHUNK_SIZE) {
     // A long run: its pattern repeated, written a few MiB at a time once its CRC matched.
     let at = rawOffset;
@@ -175,13 +200,24 @@ function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number 
     }
   }
   Atomics.add(share.done, 0, BigInt(rawLength));
-  Atomics.add(share.done, 1, BigInt(length));
+  Atomics.add(share.done, 1, BigInt(share.table[i * FIELDS + 1]));
   return rawLength;
 }
 
-/** Whether every record of `reader`'s file decodes on its own, so threads may share them out. */
+/** The index facts of record `k` in the table. */
+function factsOf(table: Float64Array, k: number): TargetFacts | undefined {
+  const f = k * FIELDS;
+  if (f >= table.length) return undefined;
+  return { rawLength: table[f + 3], rawCrc: table[f + 4], codec: fourcc(table[f + 5]) };
+}
+
+/**
+ * Whether every record of `reader`'s file decodes on its own or from one earlier record
+ * (DUPE, whose target is then of a plain codec), so threads may share them out: no DLTA
+ * record (it needs the base) and no LONG record (it needs the content before it).
+ */
 export function decodesApart(reader: MmhReader): boolean {
-  return reader.chunks.every((c) => !isSpecial(c.codec) && c.codec !== LONG_CODEC);
+  return reader.chunks.every((c) => c.codec !== DELTA_CODEC && c.codec !== LONG_CODEC);
 }
 
 /** Workers started ahead of the job, so that their start-up overlaps reading the index. */
