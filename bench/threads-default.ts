@@ -115,7 +115,10 @@ for (const dtype of DTYPES)
   }
 
 type Key = `${DType} ${number} ${Op}`;
-const times = new Map<Key, { t1: number[]; t2: number[]; c1: number[]; c2: number[]; z: number[] }>();
+const times = new Map<
+  Key,
+  { t1: number[]; t2: number[]; c1: number[]; c2: number[]; z: number[]; zc: number[] }
+>();
 const started = performance.now();
 const waitStart = cpuWaitMicros();
 const loads: number[] = [];
@@ -126,7 +129,7 @@ for (let round = 0; round < rounds; round++) {
       for (const op of OPS) {
         const file = inputs.get(`${dtype} ${size}`)!;
         const key: Key = `${dtype} ${size} ${op}`;
-        const entry = times.get(key) ?? { t1: [], t2: [], c1: [], c2: [], z: [] };
+        const entry = times.get(key) ?? { t1: [], t2: [], c1: [], c2: [], z: [], zc: [] };
         times.set(key, entry);
         const order = round % 2 === 0 ? [1, 2] : [2, 1];
         for (const threads of order) {
@@ -136,7 +139,11 @@ for (let round = 0; round < rounds; round++) {
           (threads === 1 ? entry.t1 : entry.t2).push(ms);
           (threads === 1 ? entry.c1 : entry.c2).push(childCpuMs() - cpu);
         }
-        if (op === "d" && toFile) entry.z.push(run(ZSTD, ["-d", "-q", "-f", `${file}.zst`, "-o", outPath]));
+        if (op === "d" && toFile) {
+          const cpu = childCpuMs();
+          entry.z.push(run(ZSTD, ["-d", "-q", "-f", `${file}.zst`, "-o", outPath]));
+          entry.zc.push(childCpuMs() - cpu);
+        }
       }
   console.log(`round ${round + 1}/${rounds} done (${fmt((performance.now() - started) / 1000, 0)} s)`);
 }
@@ -151,7 +158,7 @@ for (const op of OPS)
   for (const dtype of DTYPES) {
     let firstWin: number | undefined;
     for (const size of SIZES) {
-      const { t1, t2, c1, c2, z } = times.get(`${dtype} ${size} ${op}`)!;
+      const { t1, t2, c1, c2, z, zc } = times.get(`${dtype} ${size} ${op}`)!;
       const ratios = t1.map((a, i) => t2[i] / a);
       const r = median(ratios);
       const wins = ratios.filter((x) => x < 1).length;
@@ -171,10 +178,11 @@ for (const op of OPS)
           ? op === "d"
             ? [
                 fmt(median(z), 0),
+                fmt(median(zc), 0),
                 fmt(median(z.map((ms, i) => ms / t1[i])), 2),
                 fmt(median(z.map((ms, i) => ms / t2[i])), 2),
               ]
-            : ["", "", ""]
+            : ["", "", "", ""]
           : []),
       ]);
     }
@@ -209,7 +217,7 @@ const lines = [
       "rounds T2 faster",
       "-T 1 CPU ms",
       "-T 2 CPU ms",
-      ...(toFile ? ["zstd -d ms", "zstd/T1", "zstd/T2"] : []),
+      ...(toFile ? ["zstd -d ms", "zstd -d CPU ms", "zstd/T1", "zstd/T2"] : []),
     ],
     rows,
   ),
