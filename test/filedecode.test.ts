@@ -16,7 +16,7 @@ import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile } from "../src/decompress.ts";
-import { decodesApart, type FileShare } from "../src/engine/filedecode.ts";
+import { CONTROL_BYTES, decodesApart, type FileShare } from "../src/engine/filedecode.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress } from "../src/index.ts";
@@ -97,7 +97,7 @@ describe("decoding a file on several threads, each writing its own records", () 
         const codec = [...c.codec].reduce((n, ch) => n * 256 + ch.charCodeAt(0), 0);
         table.set([c.recordOffset, c.recordLength, c.rawOffset, c.rawLength, c.rawCrc, codec], i * 6);
       });
-      const control = new Int32Array(new SharedArrayBuffer(8));
+      const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
       control[1] = chunks.length;
       const share: FileShare = {
         table,
@@ -124,6 +124,7 @@ describe("decoding a file on several threads, each writing its own records", () 
       );
       // The worker took no record after the damaged one, and decoded every one before it.
       assert.equal(control[1], victim);
+      assert.equal(control[2], victim);
       assert.equal(Number(share.done[0]), chunks[victim].rawOffset);
       assert.ok(readFileSync(join(dir, "worker-out")).equals(content.subarray(0, chunks[victim].rawOffset)));
     } finally {

@@ -32,9 +32,15 @@ import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts
 
 /** A record's fields in the shared table: offset and length in the file, in the content, CRC, codec. */
 const FIELDS = 6;
-/** Slots of the shared control words: the next record to take, and the first record that failed. */
+/**
+ * Slots of the shared control words: the next record to take, the first record that
+ * failed, and the records decoded and written.
+ */
 const NEXT = 0;
 const FAILED = 1;
+const DONE = 2;
+/** The control words' size in bytes. */
+export const CONTROL_BYTES = 12;
 /** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
 const TURN_BYTES = 1 << 20;
 
@@ -108,6 +114,7 @@ export function decodeShare(
     if (i >= count || Atomics.load(share.control, FAILED) < i) return false;
     try {
       spent += decodeRecord(share, memory, i);
+      Atomics.add(share.control, DONE, 1);
     } catch (error) {
       markFailed(share.control, i);
       throw new ShareFailure(toMmhError(error), i);
@@ -250,7 +257,7 @@ export class FileWorkers {
         i * FIELDS,
       );
     });
-    const control = new Int32Array(new SharedArrayBuffer(8));
+    const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
     control[FAILED] = chunks.length;
     const share: FileShare = {
       table,
@@ -282,8 +289,12 @@ export class FileWorkers {
         if (!(error instanceof ShareFailure)) markFailed(control, -1);
         failures.push(error instanceof ShareFailure ? error : new ShareFailure(toMmhError(error), -1));
       }
-      for (const reply of await Promise.allSettled(replies))
-        if (reply.status === "rejected") failures.push(reply.reason as ShareFailure);
+      // Once every record is written, a worker still starting has nothing to say: it is
+      // stopped rather than waited for (a small file may be decoded here before it is up).
+      const written = Atomics.load(control, DONE) === chunks.length;
+      if (!written || failures.length > 0 || aborted)
+        for (const reply of await Promise.allSettled(replies))
+          if (reply.status === "rejected") failures.push(reply.reason as ShareFailure);
     } finally {
       await this.close();
     }
