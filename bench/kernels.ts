@@ -23,6 +23,7 @@ import {
   huffmanDecode,
   huffmanDecodeBf16,
   huffmanEncode,
+  kernelTableBits,
   prepareHuffmanBlock,
 } from "../src/codecs/hier/huffman.ts";
 import { kernels, setKernels } from "../src/codecs/hier/kernels.ts";
@@ -204,7 +205,11 @@ for (const [dtype, raw] of [
         k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
       },
       () => {
-        const bits = checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
+        const bits = kernelTableBits(
+          checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes),
+          n,
+          lanes,
+        );
         k.x.buildSingle(lengthsAt, bits, k.at.single);
         k.x.buildQuad(k.at.single, bits);
         k.x.decodeLanesQuad(blockAt, block.length, outAt, n, k.at.single, bits, k.at.lanes);
@@ -296,15 +301,17 @@ if (baselineDir) {
       const [lanesAt, single, lengthsAt, quad, blockAt, out] = [
         at,
         at + 1024,
-        at + 8192,
-        at + 16384,
+        at + 10240,
+        at + 12288,
         at + 32768,
         at + 32768 + block.length + 64,
       ];
       const mem = new Uint8Array(x.memory.buffer);
       mem.set(block, blockAt);
       mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
-      const bits = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+      const checked = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+      // This build decodes with the table width HIER picks; the baseline's, 11 bits at most.
+      const bits = x === builds[1] ? kernelTableBits(checked, n, lanes) : checked;
       new Int32Array(x.memory.buffer, lanesAt, 16).set(lanes);
       // Builds before this one took the 4-symbol table's address as an argument.
       const withTable = x.decodeLanesQuad.length === 8;

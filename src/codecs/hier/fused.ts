@@ -19,6 +19,7 @@ import {
   checkHuffmanBlock,
   checkLanesEnded,
   huffmanDecode,
+  kernelTableBits,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels, loadedKernels } from "./kernels.ts";
@@ -256,7 +257,7 @@ function decodeInArena(
    */
   const decodeBlock = (s: number, count: number, to: number): void => {
     const block = blockOf(parts[s]);
-    const tableBits = checkHuffmanBlock(block, count, lengths, lanes);
+    const tableBits = kernelTableBits(checkHuffmanBlock(block, count, lengths, lanes), count, lanes);
     const address = k.alloc(block.length + 8);
     copyBytes(mem, block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
