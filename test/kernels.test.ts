@@ -416,12 +416,19 @@ describe("WebAssembly kernels", () => {
         assert.deepEqual(single.slice(0, 1 << bits), typescript, `${name}, ${n}: one-symbol table`);
         // The table HIER's width picks, and the 12-bit wide one (4 lookups a read) for
         // every block whose codes an 11-bit table takes, whatever its length.
-        for (const width of bits === 11 ? [bits, WIDE_TABLE_BITS] : [bits]) {
-          const label = `${name}, ${n}, ${width} bits`;
+        // And the one-symbol table (buildOne) at the block's own width.
+        const tables: [number, boolean][] = [
+          [bits, false],
+          [bits, true],
+        ];
+        if (bits === 11) tables.push([WIDE_TABLE_BITS, false]);
+        for (const [width, one] of tables) {
+          const label = `${name}, ${n}, ${width} bits${one ? ", one symbol a lookup" : ""}`;
           mem.set(block, blockAt);
           mem.fill(0, out, out + n);
           k.x.buildSingle(lengthsAt, width, k.at.single);
-          k.x.buildQuad(k.at.single, width);
+          if (one) k.x.buildOne(k.at.single, width);
+          else k.x.buildQuad(k.at.single, width);
           k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, width, k.at.lanes);
           assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), label);
           assert.ok(
@@ -505,7 +512,12 @@ describe("WebAssembly kernels", () => {
      * zero bytes, and the output's surroundings that it wrote nothing outside its n bytes.
      * Returns the output and whether every lane ended where the block says.
      */
-    const decode = (block: Uint8Array, n: number, width: number): { out: Uint8Array; ended: boolean } => {
+    const decode = (
+      block: Uint8Array,
+      n: number,
+      width: number,
+      one: boolean,
+    ): { out: Uint8Array; ended: boolean } => {
       k.begin(block.length + n + 4096);
       const mem: Uint8Array = k.u8();
       const lanes: Int32Array = new Int32Array(mem.buffer, k.at.lanes, 16);
@@ -521,7 +533,8 @@ describe("WebAssembly kernels", () => {
         mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
         mem.fill(fill, out - around, out + n + around);
         k.x.buildSingle(lengthsAt, tableBits, k.at.single);
-        k.x.buildQuad(k.at.single, tableBits);
+        if (one) k.x.buildOne(k.at.single, tableBits);
+        else k.x.buildQuad(k.at.single, tableBits);
         k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, tableBits, k.at.lanes);
         assert.ok(
           mem.subarray(out - around, out).every((b) => b === fill),
@@ -552,7 +565,11 @@ describe("WebAssembly kernels", () => {
       );
     };
     let checked = 0;
-    for (const width of [11, WIDE_TABLE_BITS]) {
+    for (const [width, one] of [
+      [11, false],
+      [11, true],
+      [WIDE_TABLE_BITS, false],
+    ] as const) {
       // Valid blocks: mostly the longest codes (as many bits a symbol as a block can have),
       // then every code in turn; lanes of 0 to 3 symbols (decoded one at a time), lanes just
       // around the bulk loop's 2 steps, and long lanes (the 12-bit table for n >= 2048).
@@ -564,9 +581,9 @@ describe("WebAssembly kernels", () => {
           const ts = new Uint8Array(n);
           huffmanDecode(block, ts);
           assert.deepEqual(ts, expected);
-          const { out, ended } = decode(block, n, width);
-          assert.deepEqual(out, expected, `${n} symbols, ${width} bits`);
-          assert.ok(ended, `${n} symbols, ${width} bits: lane ends`);
+          const { out, ended } = decode(block, n, width, one);
+          assert.deepEqual(out, expected, `${n} symbols, ${width} bits, one: ${one}`);
+          assert.ok(ended, `${n} symbols, ${width} bits, one: ${one}: lane ends`);
           checked++;
         }
       }
@@ -583,18 +600,18 @@ describe("WebAssembly kernels", () => {
         for (const claimed of claims) {
           const block = handMade(n, lanes, claimed);
           assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-          const { ended } = decode(block, n, width);
+          const { ended } = decode(block, n, width, one);
           assert.ok(!ended, `${n} symbols, lanes claimed ${claimed}: ended where claimed`);
           checked++;
         }
         const short = lanesOf(n, () => 0);
         const block = handMade(n, short, [n, 2 * n, 3 * n, 11 * n]);
         assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-        assert.ok(!decode(block, n, width).ended);
+        assert.ok(!decode(block, n, width, one).ended);
         checked++;
       }
     }
-    assert.ok(checked >= 80, `only ${checked} blocks checked`);
+    assert.ok(checked >= 120, `only ${checked} blocks checked`);
   });
 
   test("Huffman encode: the kernel gives the TypeScript bitstream at every lane split", async () => {

@@ -20,6 +20,7 @@ import {
   checkLanesEnded,
   huffmanDecode,
   kernelTableBits,
+  oneSymbolTable,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels, loadedKernels } from "./kernels.ts";
@@ -262,7 +263,8 @@ function decodeInArena(
     copyBytes(mem, block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
-    k.x.buildQuad(at.single, tableBits);
+    if (oneSymbolTable(count, tableBits)) k.x.buildOne(at.single, tableBits);
+    else k.x.buildQuad(at.single, tableBits);
     k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
     checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
     k.release(address);

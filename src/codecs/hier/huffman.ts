@@ -913,6 +913,15 @@ export function kernelTableBits(tableBits: number, n: number, bits: Int32Array |
 }
 
 /**
+ * Whether the kernels decode a block of n symbols with a one-symbol table (buildOne)
+ * instead of buildQuad's: below 4 symbols an entry of the tableBits table, building the
+ * multi-symbol table takes longer than its lookups save (docs/ENGINE.md).
+ */
+export function oneSymbolTable(n: number, tableBits: number): boolean {
+  return n < 4 << tableBits;
+}
+
+/**
  * checkHuffmanBlock, then the decode tables built into `single` and `multi` (`single`
  * alone without `multi`). Returns the table's index width in bits.
  */

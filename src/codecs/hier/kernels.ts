@@ -86,6 +86,7 @@ export interface KernelExports {
   ): void;
   buildSingle(lengths: number, tableBits: number, single: number): void;
   buildQuad(single: number, tableBits: number): void;
+  buildOne(single: number, tableBits: number): void;
   decodeLanesQuad(
     block: number,
     blockLen: number,
