@@ -896,20 +896,25 @@ export function checkHuffmanBlock(
 
 /** The kernels' wide table: 12 bits, 4 lookups a read (assembly/decode.ts). */
 export const WIDE_TABLE_BITS = 12;
-/** The fewest symbols, and bits a symbol on average, for which the wide table pays. */
-const WIDE_MIN_SYMBOLS = 131_072;
+/**
+ * The fewest symbols for which the wide table pays: any stream from WIDE_MIN_SYMBOLS on,
+ * one of WIDE_MIN_BITS or more bits a symbol on average from WIDE_MIN_DENSE on.
+ */
+const WIDE_MIN_SYMBOLS = 262_144;
+const WIDE_MIN_DENSE = 131_072;
 const WIDE_MIN_BITS = 4;
 
 /**
  * The table width the kernels decode a checked block with: checkHuffmanBlock's, or the
- * wide table's for a long stream of many bits a symbol (`bits`: checkHuffmanBlock's lane
- * bits), where a 12-bit lookup holds more symbols than an 11-bit one often enough to
- * pay for a table twice the size (docs/ENGINE.md). The bytes are the same either way.
+ * wide table's for a long stream, or a shorter one of many bits a symbol (`bits`:
+ * checkHuffmanBlock's lane bits), where a 12-bit lookup holds more symbols than an 11-bit
+ * one often enough to pay for a table twice the size (docs/ENGINE.md). The bytes are the
+ * same either way.
  */
 export function kernelTableBits(tableBits: number, n: number, bits: Int32Array | Uint32Array): number {
-  return tableBits === MAX_BITS && n >= WIDE_MIN_SYMBOLS && bits[LANES] - bits[0] >= WIDE_MIN_BITS * n
-    ? WIDE_TABLE_BITS
-    : tableBits;
+  if (tableBits !== MAX_BITS) return tableBits;
+  const wide = n >= WIDE_MIN_SYMBOLS || (n >= WIDE_MIN_DENSE && bits[LANES] - bits[0] >= WIDE_MIN_BITS * n);
+  return wide ? WIDE_TABLE_BITS : tableBits;
 }
 
 /**
