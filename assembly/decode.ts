@@ -295,8 +295,8 @@ function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u
  * blockLen bytes; lanes holds u32 lane start bits [0..3] and the end bit [4] (relative to
  * the block) and gets each lane's final bit position in [5..8]. The bulk runs in Bulk.lanes4
  * (its own copy for HIER's 11-bit tables, where the mask is a constant, and one for the
- * 12-bit wide table, 4 lookups a read, which the caller picks for long streams of many
- * bits a symbol: wideTableBits in huffman.ts), the last symbols of each lane one at a time.
+ * 12-bit wide table, 4 lookups a read, which the caller picks for long streams:
+ * kernelTableBits in huffman.ts), the last symbols of each lane one at a time.
  */
 export function decodeLanesQuad(
   block: usize,
