@@ -64,7 +64,7 @@ function buildKernels(): string {
   if (!existsSync(target)) {
     const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
     const temporary = `${target}.${process.pid}.tmp`;
-    // --memoryBase: the module's own data starts at 16 KiB, above the Huffman decoder's
+    // --memoryBase: the module's own data starts at 32 KiB, above the Huffman decoder's
     // 4-symbol table at address 0 (assembly/decode.ts refuses to compile without it).
     execFileSync(
       process.execPath,
@@ -77,7 +77,7 @@ function buildKernels(): string {
         "--runtime",
         "stub",
         "--memoryBase",
-        "16384",
+        "32768",
         "--noAssert",
         "--enable",
         "simd",
