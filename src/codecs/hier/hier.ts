@@ -10,6 +10,7 @@ import { constants, crc32, zstdCompressSync } from "node:zlib";
 import { dispose } from "../../common/bytes.ts";
 import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
+import { repeatShare } from "../../common/repeats.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
 import { kernelDecode, kernelDecodeLent, kernelSplit, type Part } from "./fused.ts";
@@ -494,6 +495,14 @@ function blockTableShare(stream: Uint8Array): number {
   return whole > 0 ? blocks / whole : 1;
 }
 
+/**
+ * repeatShare of a stored plane of a byte grouping under which zstd is not tried on it.
+ * On the low byte plane of FP16 weights zstd came out smaller only where the share was
+ * 0.010 or more, and stored the plane as raw blocks where it was 0.006 or less
+ * (docs/ENGINE.md, HIER's stream method).
+ */
+const STORED_REPEATS = 0.003;
+
 /** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
@@ -544,8 +553,15 @@ function codeStream(
   // (the stream's start need not show it); for the ratio goal's levels, always.
   // zstd's cost over Huffman's at a table each, where the windows measured it.
   const windows = structured && level < CONTEXT_LEVEL ? zstdWindows(stream) : 1;
-  if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE))) && n > 0) {
-    best = alwaysZstd ? smallerOf(best, zstd(stream, level)) : zstdWhole(stream, level, best);
+  if (alwaysZstd) {
+    // A byte grouping's plane that no Huffman code shrinks (near-random mantissa bytes)
+    // can only gain from zstd's matches: without repeated words, zstd is not run (below
+    // the ratio goal's levels, whose zstd found a byte or two even there).
+    const worth =
+      best.method !== METHOD_STORED || level >= CONTEXT_LEVEL || repeatShare(stream) >= STORED_REPEATS;
+    if (n > 0 && worth) best = smallerOf(best, zstd(stream, level));
+  } else if (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) && n > 0) {
+    best = zstdWhole(stream, level, best);
   } else if (tryZstd) {
     let whole = false;
     if (repeatsWorthAProbe(stream)) {
