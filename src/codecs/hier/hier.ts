@@ -385,6 +385,15 @@ function zstdWindows(stream: Uint8Array): number {
 }
 
 /**
+ * Bits per symbol of a structured stream's best coding (Huffman or stored) from which zstd
+ * is tried on the whole stream without windows first. On the structured streams of 128 KiB
+ * or more of the 64 MiB BF16, FP16 and F32 sets, the windows sent every one of 5.6 bits or
+ * more to the whole pass (they measured zstd at 0.94-1.002 of Huffman there), and decided
+ * only on exponent streams of 2.7-4.1 bits (docs/ENGINE.md, HIER's stream method).
+ */
+const DENSE_BITS = 5;
+
+/**
  * zstd's size at level 1 over the stream's best size so far, under which the chunk's own
  * level is tried too (when it is above 1). See zstdWhole.
  */
@@ -552,7 +561,10 @@ function codeStream(
   // Local structure: zstd on the whole stream when windows spread over it say zstd may win
   // (the stream's start need not show it); for the ratio goal's levels, always.
   // zstd's cost over Huffman's at a table each, where the windows measured it.
-  const windows = structured && level < CONTEXT_LEVEL ? zstdWindows(stream) : 1;
+  // A dense structured stream (Huffman at DENSE_BITS per symbol or more) goes to the whole
+  // pass without its windows, which sent every such stream there.
+  const dense = structured && best.size * 8 >= DENSE_BITS * n;
+  const windows = structured && level < CONTEXT_LEVEL && !dense ? zstdWindows(stream) : 1;
   if (alwaysZstd) {
     // A byte grouping's plane that no Huffman code shrinks (near-random mantissa bytes)
     // can only gain from zstd's matches: without repeated words, zstd is not run (below
@@ -560,7 +572,7 @@ function codeStream(
     const worth =
       best.method !== METHOD_STORED || level >= CONTEXT_LEVEL || repeatShare(stream) >= STORED_REPEATS;
     if (n > 0 && worth) best = smallerOf(best, zstd(stream, level));
-  } else if (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) && n > 0) {
+  } else if (structured && (dense || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) && n > 0) {
     best = zstdWhole(stream, level, best);
   } else if (tryZstd) {
     let whole = false;
