@@ -6,15 +6,16 @@
  */
 
 /**
- * The 4-symbol table, u64[2^tableBits] for tableBits <= 11 (HUFFMAN_MAX_BITS), at address
- * 0: a lookup's address is then its scaled index alone, with no base or offset added,
- * which measured faster than the table elsewhere (docs/ENGINE.md). The build
- * (scripts/build.ts) starts the module's own data above it with --memoryBase.
+ * The 4-symbol table, u64[2^tableBits] for tableBits <= 12 (HUFFMAN_MAX_BITS 11, or the
+ * wide table of decodeLanesQuad), at address 0: a lookup's address is then its scaled
+ * index alone, with no base or offset added, which measured faster than the table
+ * elsewhere (docs/ENGINE.md). The build (scripts/build.ts) starts the module's own data
+ * above it with --memoryBase.
  */
 const QUAD: usize = 0;
-const QUAD_BYTES = 8 << 11;
+const QUAD_BYTES = 8 << 12;
 // @ts-expect-error: AssemblyScript's compile-time constant and error
-if (ASC_MEMORY_BASE < QUAD_BYTES) ERROR("decode.ts: build with --memoryBase 16384 (QUAD_BYTES)");
+if (ASC_MEMORY_BASE < QUAD_BYTES) ERROR("decode.ts: build with --memoryBase 32768 (QUAD_BYTES)");
 
 /**
  * Builds the one-symbol table `single` (u16[2^tableBits], entries s | len << 8) from the
@@ -23,6 +24,8 @@ if (ASC_MEMORY_BASE < QUAD_BYTES) ERROR("decode.ts: build with --memoryBase 1638
  * buildDecodeTables' first half in huffman.ts.
  */
 export function buildSingle(lengths: usize, tableBits: u32, single: usize): void {
+  // At most 12 bits (WIDE_BITS): the table and QUAD hold 2^12 entries.
+  if (tableBits > WIDE_BITS) unreachable();
   // count[len] then next[len], the next code of each length: u32 scratch.
   const count = memory.data(4 * 16);
   const next = memory.data(4 * 16);
@@ -59,6 +62,7 @@ export function buildSingle(lengths: usize, tableBits: u32, single: usize): void
  * its count.
  */
 export function buildQuad(single: usize, tableBits: u32): void {
+  if (tableBits > WIDE_BITS) unreachable();
   const size: u32 = 1 << tableBits;
   for (let idx: u32 = 0; idx < size; idx++) {
     const e = <u32>load<u16>(single + ((<usize>idx) << 1));
@@ -74,6 +78,49 @@ export function buildQuad(single: usize, tableBits: u32): void {
       bits += length;
     }
     store<u64>((<usize>idx) << 3, <u64>bits | (symbols << 8) | (count << 40), QUAD);
+  }
+}
+
+/**
+ * Builds QUAD with one symbol an entry from `single` (bits | s << 8 | 1 << 40, buildQuad's
+ * layout): for short streams, where buildQuad's table takes longer to build than its
+ * lookups save (oneSymbolTable in huffman.ts picks).
+ */
+export function buildOne(single: usize, tableBits: u32): void {
+  if (tableBits > WIDE_BITS) unreachable();
+  const size: u32 = 1 << tableBits;
+  // 8 entries a step: each u16 s | len << 8 becomes bytes len, s, 0, 0, 0, 1, 0, 0 by a
+  // byte shuffle (index 16 takes a zero byte) and an or of the count.
+  const zero = i64x2.splat(0);
+  const count = i64x2.splat((<i64>1) << 40);
+  let idx: u32 = 0;
+  for (; idx + 8 <= size; idx += 8) {
+    const v = v128.load(single + ((<usize>idx) << 1));
+    const to = (<usize>idx) << 3;
+    v128.store(
+      to,
+      v128.or(i8x16.shuffle(v, zero, 1, 0, 16, 16, 16, 16, 16, 16, 3, 2, 16, 16, 16, 16, 16, 16), count),
+      QUAD,
+    );
+    v128.store(
+      to,
+      v128.or(i8x16.shuffle(v, zero, 5, 4, 16, 16, 16, 16, 16, 16, 7, 6, 16, 16, 16, 16, 16, 16), count),
+      QUAD + 16,
+    );
+    v128.store(
+      to,
+      v128.or(i8x16.shuffle(v, zero, 9, 8, 16, 16, 16, 16, 16, 16, 11, 10, 16, 16, 16, 16, 16, 16), count),
+      QUAD + 32,
+    );
+    v128.store(
+      to,
+      v128.or(i8x16.shuffle(v, zero, 13, 12, 16, 16, 16, 16, 16, 16, 15, 14, 16, 16, 16, 16, 16, 16), count),
+      QUAD + 48,
+    );
+  }
+  for (; idx < size; idx++) {
+    const e = <u64>load<u16>(single + ((<usize>idx) << 1));
+    store<u64>((<usize>idx) << 3, (e >>> 8) | ((e & 0xff) << 8) | ((<u64>1) << 40), QUAD);
   }
 }
 
@@ -93,20 +140,46 @@ function tail(block: usize, blockLen: u32, p: u32, o: usize, oe: usize, single: 
 /** Where Bulk.lanes4 leaves each lane's bit (relative to the block) and output address. */
 const state = memory.data(32);
 
+/** The wide table's index width: a 4-symbol table of 12 bits, 4 lookups a read. */
+const WIDE_BITS: u32 = 12;
+
+/**
+ * One lookup of Bulk.lanes4 in each lane: the entries at the windows' low bits (kept
+ * scaled by 8), their symbols written whole (4 bytes, those past the count written again
+ * by the next lookup) and the outputs moved on by their counts.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class Step {
+  @inline
+  static write(o: usize, a: u64): usize {
+    store<u32>(o, <u32>(a >>> 8));
+    return o + <usize>(a >>> 40);
+  }
+}
+
 /**
  * The 4 lanes' bulk, with QUAD built for tableBits: each step reads 64 bits per lane (at
- * least 57 of them the lane's) and makes 3 lookups from them (at most 33 bits), up to 12
- * symbols a lane, each lookup's 4 bytes written whole (those past its count written again
- * by the next). Stops while every lane has room for 2 steps and bits for their reads;
- * leaves the lanes' positions in `state` for tail(). Bit positions are absolute (block * 8
- * + bit, as u64), so a read's address needs no base added; the index is kept scaled by 8
+ * least 57 of them the lane's) and makes `lookups` lookups from them (3, at most 33 bits
+ * of an 11-bit table, or 4 of the 12-bit one, at most 48 bits), up to 4 symbols each,
+ * each lookup's 4 bytes written whole (those past its count written again by the next).
+ * Stops while every lane has room for 2 steps and bits for their reads; leaves the
+ * lanes' positions in `state` for tail(). Bit positions are absolute (block * 8 + bit,
+ * as u64), so a read's address needs no base added; the index is kept scaled by 8
  * (w << 3), so a lookup's address is w & mask3. (Other shapes measured slower:
  * docs/ENGINE.md.)
  */
 // biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
 class Bulk {
   @inline
-  static lanes4(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
+  static lanes4(
+    block: usize,
+    blockLen: u32,
+    out: usize,
+    n: u32,
+    tableBits: u32,
+    lanes: usize,
+    lookups: i32,
+  ): void {
     const q = (n + 3) >>> 2;
     const mask3: u32 = ((1 << tableBits) - 1) << 3;
     const base: u64 = (<u64>block) << 3;
@@ -124,13 +197,15 @@ class Bulk {
     const e2 = o3;
     const e3 = out + <usize>n;
     // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
-    // p <= (block + blockLen) * 8; a step moves p by at most 3 * tableBits.
+    // p <= (block + blockLen) * 8; a step moves p by at most lookups * tableBits and
+    // writes at most 4 * lookups symbols a lane.
     const limit = base + ((<u64>blockLen) << 3);
-    const perStep = <i32>(3 * tableBits);
+    const perStep = <i32>(<u32>lookups * tableBits);
+    const symbolsPerStep = 4 * lookups;
     for (;;) {
       const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
       const far = max(max(p0, p1), max(p2, p3));
-      let k = min(room / 12, <i32>(limit - far) / perStep);
+      let k = min(room / symbolsPerStep, <i32>(limit - far) / perStep);
       if (k < 2) break;
       for (; k > 0; k--) {
         let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 3;
@@ -141,14 +216,10 @@ class Bulk {
         const a1_0 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
         const a2_0 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
         const a3_0 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-        store<u32>(o0, <u32>(a0_0 >>> 8));
-        store<u32>(o1, <u32>(a1_0 >>> 8));
-        store<u32>(o2, <u32>(a2_0 >>> 8));
-        store<u32>(o3, <u32>(a3_0 >>> 8));
-        o0 += <usize>(a0_0 >>> 40);
-        o1 += <usize>(a1_0 >>> 40);
-        o2 += <usize>(a2_0 >>> 40);
-        o3 += <usize>(a3_0 >>> 40);
+        o0 = Step.write(o0, a0_0);
+        o1 = Step.write(o1, a1_0);
+        o2 = Step.write(o2, a2_0);
+        o3 = Step.write(o3, a3_0);
         w0 >>>= a0_0;
         w1 >>>= a1_0;
         w2 >>>= a2_0;
@@ -157,14 +228,10 @@ class Bulk {
         const a1_1 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
         const a2_1 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
         const a3_1 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-        store<u32>(o0, <u32>(a0_1 >>> 8));
-        store<u32>(o1, <u32>(a1_1 >>> 8));
-        store<u32>(o2, <u32>(a2_1 >>> 8));
-        store<u32>(o3, <u32>(a3_1 >>> 8));
-        o0 += <usize>(a0_1 >>> 40);
-        o1 += <usize>(a1_1 >>> 40);
-        o2 += <usize>(a2_1 >>> 40);
-        o3 += <usize>(a3_1 >>> 40);
+        o0 = Step.write(o0, a0_1);
+        o1 = Step.write(o1, a1_1);
+        o2 = Step.write(o2, a2_1);
+        o3 = Step.write(o3, a3_1);
         w0 >>>= a0_1;
         w1 >>>= a1_1;
         w2 >>>= a2_1;
@@ -173,18 +240,37 @@ class Bulk {
         const a1_2 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
         const a2_2 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
         const a3_2 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-        store<u32>(o0, <u32>(a0_2 >>> 8));
-        store<u32>(o1, <u32>(a1_2 >>> 8));
-        store<u32>(o2, <u32>(a2_2 >>> 8));
-        store<u32>(o3, <u32>(a3_2 >>> 8));
-        o0 += <usize>(a0_2 >>> 40);
-        o1 += <usize>(a1_2 >>> 40);
-        o2 += <usize>(a2_2 >>> 40);
-        o3 += <usize>(a3_2 >>> 40);
-        p0 += (a0_0 + a0_1 + a0_2) & 0xff;
-        p1 += (a1_0 + a1_1 + a1_2) & 0xff;
-        p2 += (a2_0 + a2_1 + a2_2) & 0xff;
-        p3 += (a3_0 + a3_1 + a3_2) & 0xff;
+        o0 = Step.write(o0, a0_2);
+        o1 = Step.write(o1, a1_2);
+        o2 = Step.write(o2, a2_2);
+        o3 = Step.write(o3, a3_2);
+        let s0 = a0_0 + a0_1 + a0_2;
+        let s1 = a1_0 + a1_1 + a1_2;
+        let s2 = a2_0 + a2_1 + a2_2;
+        let s3 = a3_0 + a3_1 + a3_2;
+        if (lookups === 4) {
+          w0 >>>= a0_2;
+          w1 >>>= a1_2;
+          w2 >>>= a2_2;
+          w3 >>>= a3_2;
+          const a0_3 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
+          const a1_3 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
+          const a2_3 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
+          const a3_3 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
+          o0 = Step.write(o0, a0_3);
+          o1 = Step.write(o1, a1_3);
+          o2 = Step.write(o2, a2_3);
+          o3 = Step.write(o3, a3_3);
+          s0 += a0_3;
+          s1 += a1_3;
+          s2 += a2_3;
+          s3 += a3_3;
+        }
+        // The bits are each entry's low byte: their sum (at most 48) carries no further.
+        p0 += s0 & 0xff;
+        p1 += s1 & 0xff;
+        p2 += s2 & 0xff;
+        p3 += s3 & 0xff;
       }
     }
     store<u32>(state, <u32>(p0 - base));
@@ -200,7 +286,7 @@ class Bulk {
 
 /** Bulk.lanes4 for a table of any width (blocks of fewer than 2048 symbols). */
 function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
-  Bulk.lanes4(block, blockLen, out, n, tableBits, lanes);
+  Bulk.lanes4(block, blockLen, out, n, tableBits, lanes, 3);
 }
 
 /**
@@ -208,8 +294,9 @@ function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u
  * buildQuad for tableBits. The block lies at `block` with 8 zero bytes after its
  * blockLen bytes; lanes holds u32 lane start bits [0..3] and the end bit [4] (relative to
  * the block) and gets each lane's final bit position in [5..8]. The bulk runs in Bulk.lanes4
- * (its own copy for HIER's 11-bit tables, where the mask is a constant), the last
- * symbols of each lane one at a time.
+ * (its own copy for HIER's 11-bit tables, where the mask is a constant, and one for the
+ * 12-bit wide table, 4 lookups a read, which the caller picks for long streams:
+ * kernelTableBits in huffman.ts), the last symbols of each lane one at a time.
  */
 export function decodeLanesQuad(
   block: usize,
@@ -220,7 +307,8 @@ export function decodeLanesQuad(
   tableBits: u32,
   lanes: usize,
 ): void {
-  if (tableBits === 11) Bulk.lanes4(block, blockLen, out, n, 11, lanes);
+  if (tableBits === 11) Bulk.lanes4(block, blockLen, out, n, 11, lanes, 3);
+  else if (tableBits === WIDE_BITS) Bulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
   else lanes4Any(block, blockLen, out, n, tableBits, lanes);
   const q = (n + 3) >>> 2;
   const mask: u32 = (1 << tableBits) - 1;

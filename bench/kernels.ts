@@ -23,6 +23,8 @@ import {
   huffmanDecode,
   huffmanDecodeBf16,
   huffmanEncode,
+  kernelTableBits,
+  oneSymbolTable,
   prepareHuffmanBlock,
 } from "../src/codecs/hier/huffman.ts";
 import { kernels, setKernels } from "../src/codecs/hier/kernels.ts";
@@ -204,13 +206,49 @@ for (const [dtype, raw] of [
         k.x.decodeLanes(blockAt, block.length, outAt, n, k.at.multi, k.at.single, bits, k.at.lanes);
       },
       () => {
-        const bits = checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
+        const bits = kernelTableBits(
+          checkHuffmanBlock(block, n, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes),
+          n,
+          lanes,
+        );
         k.x.buildSingle(lengthsAt, bits, k.at.single);
         k.x.buildQuad(k.at.single, bits);
         k.x.decodeLanesQuad(blockAt, block.length, outAt, n, k.at.single, bits, k.at.lanes);
       },
       "here the TS column is decodeLanes (3 a lookup, tables built in TypeScript), the kernel column what HIER uses: decodeLanesQuad, its tables built by buildSingle and buildQuad",
     );
+    // Short blocks (a small tensor's chunk): buildQuad's table against the one-symbol
+    // table (buildOne) that HIER takes below oneSymbolTable's threshold; 16 blocks a run.
+    for (const short of s === 0 ? [2048, 4096, 8190] : []) {
+      const symbols = plain.subarray(0, short);
+      const shortBlock = huffmanEncode(symbols, histogram(symbols));
+      if (shortBlock[0] !== 2) continue;
+      k.u8().set(shortBlock, blockAt);
+      k.u8().fill(0, blockAt + shortBlock.length, blockAt + shortBlock.length + 8);
+      const bits = checkHuffmanBlock(shortBlock, short, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
+      const run = (one: boolean) => () => {
+        for (let i = 0; i < 16; i++) {
+          k.x.buildSingle(lengthsAt, bits, k.at.single);
+          if (one) k.x.buildOne(k.at.single, bits);
+          else k.x.buildQuad(k.at.single, bits);
+          k.x.decodeLanesQuad(blockAt, shortBlock.length, outAt, short, k.at.single, bits, k.at.lanes);
+        }
+      };
+      for (const one of [false, true]) {
+        k.u8().fill(0, outAt, outAt + short);
+        run(one)();
+        if (!Buffer.from(k.u8().subarray(outAt, outAt + short)).equals(symbols))
+          throw new Error(`short block of ${short}: other bytes`);
+      }
+      pair(
+        `Huffman decode kernel, short block: one symbol a lookup (buildOne) vs up to 4 (buildQuad)`,
+        `BF16 ${name}, ${short} symbols (${oneSymbolTable(short, bits) ? "HIER: buildOne" : "HIER: buildQuad"})`,
+        16 * short,
+        run(false),
+        run(true),
+        "here the TS column is decodeLanesQuad with buildQuad's table, the kernel column with buildOne's; both: tables built, 16 blocks a run",
+      );
+    }
   }
 }
 
@@ -296,15 +334,17 @@ if (baselineDir) {
       const [lanesAt, single, lengthsAt, quad, blockAt, out] = [
         at,
         at + 1024,
-        at + 8192,
-        at + 16384,
+        at + 10240,
+        at + 12288,
         at + 32768,
         at + 32768 + block.length + 64,
       ];
       const mem = new Uint8Array(x.memory.buffer);
       mem.set(block, blockAt);
       mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
-      const bits = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+      const checked = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+      // This build decodes with the table width HIER picks; the baseline's, 11 bits at most.
+      const bits = x === builds[1] ? kernelTableBits(checked, n, lanes) : checked;
       new Int32Array(x.memory.buffer, lanesAt, 16).set(lanes);
       // Builds before this one took the 4-symbol table's address as an argument.
       const withTable = x.decodeLanesQuad.length === 8;

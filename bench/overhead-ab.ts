@@ -53,7 +53,8 @@ const load = async (dir: string) => {
     hier: await from("codecs/hier/hier.ts"),
     brotli: await from("codecs/brotli.ts"),
     zstd: await from("codecs/zstd.ts"),
-    repeats: await from("engine/repeats.ts"),
+    // (src/engine/repeats.ts in checkouts before it moved to common/)
+    repeats: await from("common/repeats.ts").catch(() => from("engine/repeats.ts")),
     describe: await from("engine/describe.ts"),
     source: await from("common/source.ts"),
     format: await from("container/format.ts"),

@@ -12,7 +12,9 @@
  *   `new URL("./worker.js", import.meta.url)` finds a thread's entry from any chunk
  *   (engine/pool.ts, sync.ts). Code reached only through `import()` (the commands behind
  *   src/cli/start.ts, the service) is loaded only when it runs. Dependencies stay in
- *   node_modules (not bundled), but for those in BUNDLED.
+ *   node_modules (not bundled), but for those in BUNDLED. The command's top-level
+ *   functions are then rewritten so that V8 compiles them with their module
+ *   (scripts/eager.ts), and Node's compile cache keeps them.
  * - kernels: HIER's WebAssembly kernels (assembly/) compiled with AssemblyScript into
  *   .cache/kernels-<digest>.wasm, with .cache/kernels.json naming it beside the stats of
  *   the files it came from (what a checkout loads: src/codecs/hier/kernels.ts), and
@@ -33,10 +35,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, dirname, join } from "node:path";
-import { build, type Plugin } from "esbuild";
+import { basename, dirname, join, relative } from "node:path";
+import { build, type Plugin, transform } from "esbuild";
 import { STAMP, sourceDigest, sourceTree } from "../bin/entry.js";
 import { KERNEL_STAMP, kernelSourceDigest, kernelSources, kernelStats } from "../src/codecs/hier/kernels.ts";
+import { eagerFunctions } from "./eager.ts";
 
 const root = join(import.meta.dirname, "..");
 const src = join(root, "src");
@@ -61,7 +64,7 @@ function buildKernels(): string {
   if (!existsSync(target)) {
     const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
     const temporary = `${target}.${process.pid}.tmp`;
-    // --memoryBase: the module's own data starts at 16 KiB, above the Huffman decoder's
+    // --memoryBase: the module's own data starts at 32 KiB, above the Huffman decoder's
     // 4-symbol table at address 0 (assembly/decode.ts refuses to compile without it).
     execFileSync(
       process.execPath,
@@ -74,7 +77,7 @@ function buildKernels(): string {
         "--runtime",
         "stub",
         "--memoryBase",
-        "16384",
+        "32768",
         "--noAssert",
         "--enable",
         "simd",
@@ -219,8 +222,8 @@ async function bundle(): Promise<void> {
   for (const [entryPoints, chunkNames] of [
     [ENTRIES, "chunk-[hash]"],
     [{ [COMMAND.name]: COMMAND.source }, COMMAND.chunks],
-  ] as const)
-    await build({
+  ] as const) {
+    const { metafile } = await build({
       absWorkingDir: root,
       entryPoints,
       outdir: dist,
@@ -233,7 +236,28 @@ async function bundle(): Promise<void> {
       target: "node22",
       plugins,
       logLevel: "warning",
+      metafile: true,
     });
+    if (chunkNames === COMMAND.chunks) await compiledWithModules(Object.keys(metafile.outputs));
+  }
+}
+
+/**
+ * The command's files with their top-level functions rewritten as parenthesised function
+ * expressions where that is safe (scripts/eager.ts), so that V8 compiles them with their
+ * module and Node's compile cache holds them: a command then no longer compiles each
+ * function it calls on every start (docs/ENGINE.md, "Start-up and V8's tiers"). Each
+ * rewritten file is parsed again before it is written.
+ */
+async function compiledWithModules(outputs: string[]): Promise<void> {
+  const files = new Map<string, string>();
+  for (const output of outputs)
+    if (output.endsWith(".js"))
+      files.set(relative(dist, join(root, output)), readFileSync(join(root, output), "utf8"));
+  for (const [file, { text }] of eagerFunctions(files)) {
+    await transform(text, { loader: "js", format: "esm", logLevel: "silent" });
+    writeFileSync(join(dist, file), text);
+  }
 }
 
 const STEPS: { name: string; run: () => void | Promise<void> }[] = [

@@ -102,6 +102,35 @@ describe("byte grouping (forced planes): zstd where it wins, never where it cann
     }
   });
 
+  test("a stored plane is tried with zstd where its words repeat, at the default and the ratio goal's level", () => {
+    // Random low bytes whose second half repeats the first: no Huffman code shrinks the
+    // plane, zstd's matches halve it (the repeat-share gate must let the pass run).
+    const next = rng(7);
+    const low = Uint8Array.from({ length: N }, () => Math.floor(next() * 256));
+    low.copyWithin(N / 2, 0, N / 2);
+    const high = exponents(5);
+    const raw = new Uint8Array(2 * N);
+    for (let i = 0; i < N; i++) {
+      raw[2 * i] = low[i];
+      raw[2 * i + 1] = high[i];
+    }
+    for (const level of [3, 19]) {
+      const [plane] = descriptors(hierCodec.encode(raw, { layout: 4, level }).payload);
+      assert.equal(plane.method, 3, `level ${level}: the repeating plane is zstd`);
+      assert.ok(plane.length < 0.6 * N, `level ${level}: ${plane.length} bytes`);
+    }
+  });
+
+  test("a stored plane without repeats, which zstd cannot shrink, is stored", () => {
+    const { raw, low } = chunk(64, 9);
+    assert.ok(zstdSize(low, 3) > N, "zstd stores the random plane as raw blocks");
+    for (const level of [3, 19]) {
+      const [plane] = descriptors(hierCodec.encode(raw, { layout: 4, level }).payload);
+      assert.equal(plane.method, 1, `level ${level}`);
+      assert.equal(plane.length, N);
+    }
+  });
+
   test("a plane where zstd does not beat Huffman stays Huffman", () => {
     // Exponent bytes of i.i.d. weights: order-0 statistics only, which Huffman codes best.
     const high = exponents(4);
@@ -112,6 +141,30 @@ describe("byte grouping (forced planes): zstd where it wins, never where it cann
     assert.equal(low.method, 0, "the zero plane is a constant");
     assert.equal(top.method, 2, "the exponent plane is Huffman");
     assert.ok(top.length < zstdSize(high, 1) && top.length < zstdSize(high, 3));
+  });
+});
+
+describe("dense structured streams: the whole zstd pass without windows", () => {
+  test("a stream of 6-bit symbols in runs, built of repeated words: zstd kept, no larger than level 1 whole", () => {
+    // 256 words of 8 pairs of equal symbols (0-63), drawn at random: order-0 entropy about
+    // 6 bits (dense), equal neighbours far above chance (locally structured), and repeats
+    // of 16 bytes that zstd finds.
+    const next = rng(11);
+    const dict = Array.from({ length: 256 }, () => {
+      const word = new Uint8Array(16);
+      for (let j = 0; j < 16; j += 2) word[j] = word[j + 1] = Math.floor(next() * 64);
+      return word;
+    });
+    const stream = new Uint8Array(2 * N);
+    for (let at = 0; at < stream.length; at += 16) stream.set(dict[Math.floor(next() * 256)], at);
+    const huffman = huffmanSizeFromHistogram(histogram(stream));
+    assert.ok(huffman * 8 >= 5 * stream.length, `dense: ${huffman} bytes with Huffman`);
+    const [only] = descriptors(hierCodec.encode(stream, { dtype: "U8", level: 3 }).payload);
+    assert.equal(only.method, 3, "zstd");
+    assert.ok(
+      only.length <= zstdSize(stream, 1),
+      `${only.length} bytes against level 1's ${zstdSize(stream, 1)}`,
+    );
   });
 });
 

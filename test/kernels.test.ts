@@ -333,9 +333,14 @@ describe("WebAssembly kernels", () => {
 
   test("buildSingle, buildQuad and decodeLanesQuad give huffman.ts's tables and bytes", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
-    const { checkHuffmanBlock, huffmanDecode, huffmanEncode, histogram, prepareHuffmanBlock } = await import(
-      "../src/codecs/hier/huffman.ts"
-    );
+    const {
+      checkHuffmanBlock,
+      huffmanDecode,
+      huffmanEncode,
+      histogram,
+      prepareHuffmanBlock,
+      WIDE_TABLE_BITS,
+    } = await import("../src/codecs/hier/huffman.ts");
     const k = kernels();
     assert.ok(k);
     const f32 =
@@ -377,6 +382,7 @@ describe("WebAssembly kernels", () => {
     // 11-bit one (a copy of the loop each), and whole streams.
     const sizes = [1, 2, 3, 4, 5, 7, 8, 13, 95, 96, 97, 100, 101, 190, 2047, 2048, 2049, 4099, 65_537];
     let checked = 0;
+    let wide = 0;
     // The longest code seen in a block below 2048 symbols (whose table is that wide).
     let longest = 0;
     for (const [name, stream] of streams) {
@@ -408,31 +414,204 @@ describe("WebAssembly kernels", () => {
         assert.equal(checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes), bits);
         k.x.buildSingle(lengthsAt, bits, k.at.single);
         assert.deepEqual(single.slice(0, 1 << bits), typescript, `${name}, ${n}: one-symbol table`);
-        k.x.buildQuad(k.at.single, bits);
-        k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, bits, k.at.lanes);
-        assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), `${name}, ${n}`);
-        assert.ok(
-          mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
-          `${name}, ${n}: wrote past n`,
-        );
-        assert.deepEqual([lanes[5], lanes[6], lanes[7], lanes[8]], [lanes[1], lanes[2], lanes[3], lanes[4]]);
-        checked++;
-        // A damaged bitstream: the kernel still writes inside the output alone (HIER then
-        // finds the lanes ending elsewhere, or the chunk's CRC-32 differs).
-        if (n >= 4099) {
-          const damaged = Buffer.from(block);
-          for (let i = damaged.length >> 1; i < damaged.length; i += 97) damaged[i] ^= 0x5a;
-          mem.set(damaged, blockAt);
-          k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, bits, k.at.lanes);
+        // The table HIER's width picks, and the 12-bit wide one (4 lookups a read) for
+        // every block whose codes an 11-bit table takes, whatever its length.
+        // And the one-symbol table (buildOne) at the block's own width.
+        const tables: [number, boolean][] = [
+          [bits, false],
+          [bits, true],
+        ];
+        if (bits === 11) tables.push([WIDE_TABLE_BITS, false]);
+        for (const [width, one] of tables) {
+          const label = `${name}, ${n}, ${width} bits${one ? ", one symbol a lookup" : ""}`;
+          mem.set(block, blockAt);
+          mem.fill(0, out, out + n);
+          k.x.buildSingle(lengthsAt, width, k.at.single);
+          if (one) k.x.buildOne(k.at.single, width);
+          else k.x.buildQuad(k.at.single, width);
+          k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, width, k.at.lanes);
+          assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), label);
           assert.ok(
             mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
-            `${name}, ${n}: damaged`,
+            `${label}: wrote past n`,
           );
+          assert.deepEqual(
+            [lanes[5], lanes[6], lanes[7], lanes[8]],
+            [lanes[1], lanes[2], lanes[3], lanes[4]],
+          );
+          checked++;
+          if (width === WIDE_TABLE_BITS) wide++;
+          // A damaged bitstream: the kernel still writes inside the output alone (HIER then
+          // finds the lanes ending elsewhere, or the chunk's CRC-32 differs).
+          if (n >= 4099) {
+            const damaged = Buffer.from(block);
+            for (let i = damaged.length >> 1; i < damaged.length; i += 97) damaged[i] ^= 0x5a;
+            mem.set(damaged, blockAt);
+            k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, width, k.at.lanes);
+            assert.ok(
+              mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
+              `${label}: damaged`,
+            );
+          }
         }
       }
     }
     assert.ok(checked >= 45, `only ${checked} blocks checked`);
+    assert.ok(wide >= 20, `only ${wide} blocks checked with the wide table`);
     assert.equal(longest, 11, "no block with the longest codes");
+  });
+
+  test("decodeLanesQuad on hand-made blocks: longest codes, tiny lanes, lanes that overrun", async () => {
+    const { kernels } = await import("../src/codecs/hier/kernels.ts");
+    const { canonicalCodes, checkHuffmanBlock, fieldWidth, huffmanDecode, writeCodebook, WIDE_TABLE_BITS } =
+      await import("../src/codecs/hier/huffman.ts");
+    const k = kernels();
+    assert.ok(k);
+    // Symbols 0..9 with codes of 1..10 bits, 10 and 11 with 11 bits (the limit): complete.
+    const lengths = new Uint8Array(256);
+    for (let s = 0; s < 10; s++) lengths[s] = s + 1;
+    lengths[10] = 11;
+    lengths[11] = 11;
+    const codes = new Uint16Array(256);
+    canonicalCodes(lengths, codes);
+    /**
+     * A Huffman block of n symbols whose lanes hold `lanes` (symbol lists, coded LSB
+     * first one after another) and whose lane table claims the lane ends `claimed` (bits
+     * from the bitstream's start; by default where the lanes really end). The bitstream
+     * is cut or zero-padded to the claimed end, so the block passes checkHuffmanBlock.
+     */
+    const handMade = (n: number, lanes: number[][], claimed?: number[]): Uint8Array => {
+      const bits: number[] = [];
+      const ends: number[] = [];
+      for (const lane of lanes) {
+        for (const s of lane) for (let b = 0; b < lengths[s]; b++) bits.push((codes[s] >>> b) & 1);
+        ends.push(bits.length);
+      }
+      const laneEnds = claimed ?? ends;
+      const end = laneEnds[3];
+      const head = [2];
+      for (let v = n; ; v = Math.floor(v / 128)) {
+        if (v < 128) {
+          head.push(v);
+          break;
+        }
+        head.push((v & 0x7f) | 0x80);
+      }
+      const book = new Uint8Array(300);
+      const bookEnd = writeCodebook(book, 0, lengths, 0, 11);
+      const w = fieldWidth(n);
+      const fields = laneEnds.flatMap((v) => Array.from({ length: w }, (_, i) => (v >>> (8 * i)) & 0xff));
+      const data = new Uint8Array(Math.ceil(end / 8));
+      for (let i = 0; i < end; i++) if (i < bits.length && bits[i]) data[i >>> 3] |= 1 << (i & 7);
+      return Uint8Array.from([...head, ...book.subarray(0, bookEnd), ...fields, ...data]);
+    };
+    /**
+     * Decodes `block` with the kernel at each table width twice, the memory around the
+     * block (past its 8 zero bytes) and around the output first zeros then 0xff: the same
+     * bytes and lane ends both times show that it read nothing outside the block and its
+     * zero bytes, and the output's surroundings that it wrote nothing outside its n bytes.
+     * Returns the output and whether every lane ended where the block says.
+     */
+    const decode = (
+      block: Uint8Array,
+      n: number,
+      width: number,
+      one: boolean,
+    ): { out: Uint8Array; ended: boolean } => {
+      k.begin(block.length + n + 4096);
+      const mem: Uint8Array = k.u8();
+      const lanes: Int32Array = new Int32Array(mem.buffer, k.at.lanes, 16);
+      const lengthsAt = k.alloc(256);
+      const bits = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+      const tableBits = width === WIDE_TABLE_BITS && bits === 11 ? width : bits;
+      const around = 64;
+      const blockAt = k.alloc(around + block.length + 8 + around) + around;
+      const out = k.alloc(around + n + around) + around;
+      const results = [0x00, 0xff].map((fill) => {
+        mem.fill(fill, blockAt - around, blockAt + block.length + 8 + around);
+        mem.set(block, blockAt);
+        mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
+        mem.fill(fill, out - around, out + n + around);
+        k.x.buildSingle(lengthsAt, tableBits, k.at.single);
+        if (one) k.x.buildOne(k.at.single, tableBits);
+        else k.x.buildQuad(k.at.single, tableBits);
+        k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, tableBits, k.at.lanes);
+        assert.ok(
+          mem.subarray(out - around, out).every((b) => b === fill),
+          "wrote before the output",
+        );
+        assert.ok(
+          mem.subarray(out + n, out + n + around).every((b) => b === fill),
+          "wrote past the output",
+        );
+        return {
+          out: mem.slice(out, out + n),
+          ends: [...lanes.subarray(5, 9)],
+          ended:
+            lanes[5] === lanes[1] && lanes[6] === lanes[2] && lanes[7] === lanes[3] && lanes[8] === lanes[4],
+        };
+      });
+      assert.deepEqual(results[1].out, results[0].out, "the output depends on memory outside the block");
+      assert.deepEqual(results[1].ends, results[0].ends, "the lane ends depend on memory outside the block");
+      return results[0];
+    };
+    /** n symbols in HIER's 4 lanes, each symbol from `pick`. */
+    const lanesOf = (n: number, pick: (i: number) => number): number[][] => {
+      const q = Math.ceil(n / 4);
+      return [0, 1, 2, 3].map((lane) =>
+        Array.from({ length: Math.max(0, Math.min(n, (lane + 1) * q) - lane * q) }, (_, i) =>
+          pick(lane * q + i),
+        ),
+      );
+    };
+    let checked = 0;
+    for (const [width, one] of [
+      [11, false],
+      [11, true],
+      [WIDE_TABLE_BITS, false],
+    ] as const) {
+      // Valid blocks: mostly the longest codes (as many bits a symbol as a block can have),
+      // then every code in turn; lanes of 0 to 3 symbols (decoded one at a time), lanes just
+      // around the bulk loop's 2 steps, and long lanes (the 12-bit table for n >= 2048).
+      for (const n of [1, 2, 3, 4, 5, 7, 11, 12, 13, 15, 95, 96, 97, 129, 2048, 2049, 5003]) {
+        for (const pick of [(i: number) => 10 + (i % 2), (i: number) => (i * 7) % 12]) {
+          const lanes = lanesOf(n, pick);
+          const block = handMade(n, lanes);
+          const expected = Uint8Array.from(lanes.flat());
+          const ts = new Uint8Array(n);
+          huffmanDecode(block, ts);
+          assert.deepEqual(ts, expected);
+          const { out, ended } = decode(block, n, width, one);
+          assert.deepEqual(out, expected, `${n} symbols, ${width} bits, one: ${one}`);
+          assert.ok(ended, `${n} symbols, ${width} bits, one: ${one}: lane ends`);
+          checked++;
+        }
+      }
+      // Hostile: lanes whose symbols run past the lane end the block claims (the longest
+      // codes throughout, but the lane table says 1 to 4 codes a lane), past the block's
+      // end, and a lane table that claims more bits than the lanes' symbols take.
+      for (const n of [8, 97, 2049, 40_000]) {
+        const lanes = lanesOf(n, () => 11);
+        const claims = [
+          [11, 22, 33, 44],
+          [0, 0, 0, 11],
+          [11 * Math.ceil(n / 4) - 1, 11 * Math.ceil(n / 4), 11 * Math.ceil(n / 4) + 3, 11 * n - 5],
+        ];
+        for (const claimed of claims) {
+          const block = handMade(n, lanes, claimed);
+          assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
+          const { ended } = decode(block, n, width, one);
+          assert.ok(!ended, `${n} symbols, lanes claimed ${claimed}: ended where claimed`);
+          checked++;
+        }
+        const short = lanesOf(n, () => 0);
+        const block = handMade(n, short, [n, 2 * n, 3 * n, 11 * n]);
+        assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
+        assert.ok(!decode(block, n, width, one).ended);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 120, `only ${checked} blocks checked`);
   });
 
   test("Huffman encode: the kernel gives the TypeScript bitstream at every lane split", async () => {

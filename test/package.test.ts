@@ -36,7 +36,8 @@ before(() => {
     cpSync(join(repo, name), join(copy, name));
   for (const name of ["assembly", "bin", "docs", "src"])
     cpSync(join(repo, name), join(copy, name), { recursive: true });
-  cpSync(join(repo, "scripts", "build.ts"), join(copy, "scripts", "build.ts"));
+  for (const name of ["build.ts", "eager.ts"])
+    cpSync(join(repo, "scripts", name), join(copy, "scripts", name));
   symlinkSync(join(repo, "node_modules"), join(copy, "node_modules"), "dir");
   const [packed] = JSON.parse(npm(["pack", "--json", "--pack-destination", work], copy)) as {
     filename: string;

@@ -213,8 +213,11 @@ function progressOptions(args: CliArgs, io: Io, signal: AbortSignal, toStdout = 
   };
 }
 
-/** Run the mmh command line; resolves with the exit code and never throws. */
-export async function run(argv: readonly string[], given?: Io): Promise<number> {
+/**
+ * Run the mmh command line; resolves with the exit code and never throws. `parsed`:
+ * parseCli(argv), when the caller has it (start.ts), so that it is not parsed twice.
+ */
+export async function run(argv: readonly string[], given?: Io, parsed?: CliArgs): Promise<number> {
   const controller = new AbortController();
   // An interrupt stops the work (no partial output is left) and exits with 128 + the
   // signal's number, as a process killed by it would: 130 for SIGINT, 143 for SIGTERM.
@@ -236,7 +239,7 @@ export async function run(argv: readonly string[], given?: Io): Promise<number> 
   const io = given ?? processIo((stdout) => stdout.on("error", onStdoutError));
   if (given) given.stdout.on("error", onStdoutError);
   try {
-    const args = parseCli(argv);
+    const args = parsed ?? parseCli(argv);
     switch (args.command) {
       case "help":
         io.stdout.write(HELP);

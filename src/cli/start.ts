@@ -4,7 +4,7 @@
  * codecs) only when it runs, and `serve` the service on top (see docs/ENGINE.md, Start-up).
  * main.ts runs the commands and reports every error, usage errors included.
  */
-import { HELP, parseCli, VERSION_LINE } from "./args.ts";
+import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
 
 interface Out {
   stdout: { write(text: string): unknown };
@@ -29,12 +29,13 @@ function writeOut(text: string): void {
 
 /** Run the mmh command line; resolves with the exit code and never throws (as main.ts's run). */
 export async function run(argv: readonly string[], io?: Out): Promise<number> {
-  let command: string | undefined;
+  let parsed: CliArgs | undefined;
   try {
-    command = parseCli(argv).command;
+    parsed = parseCli(argv);
   } catch {
     // main.ts parses again and reports the error.
   }
+  const command = parsed?.command;
   if (command === "help" || command === "version") {
     const text = command === "help" ? HELP : VERSION_LINE;
     if (io) io.stdout.write(text);
@@ -52,5 +53,6 @@ export async function run(argv: readonly string[], io?: Out): Promise<number> {
         ? import("../decompress.ts")
         : undefined,
   ]);
-  return await main.run(argv, io as Parameters<typeof main.run>[1]);
+  // The arguments as parsed here: main.ts parses them again only when they were wrong.
+  return await main.run(argv, io as Parameters<typeof main.run>[1], parsed);
 }

@@ -23,10 +23,10 @@ import { nowMs } from "../common/clock.ts";
 import { crc32 } from "../common/crc.ts";
 import { cutUnit, type DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
+import { repeatShare } from "../common/repeats.ts";
 import { CHUNK_HEADER_SIZE } from "../container/format.ts";
 import { type EncodedChunk, encodeChunk } from "./chunk.ts";
 import { recordWidth } from "./records.ts";
-import { repeatShare } from "./repeats.ts";
 
 export type Goal = "ratio" | "balanced" | "speed";
 export const GOALS: readonly Goal[] = ["ratio", "balanced", "speed"];

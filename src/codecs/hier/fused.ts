@@ -19,6 +19,8 @@ import {
   checkHuffmanBlock,
   checkLanesEnded,
   huffmanDecode,
+  kernelTableBits,
+  oneSymbolTable,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels, loadedKernels } from "./kernels.ts";
@@ -256,12 +258,13 @@ function decodeInArena(
    */
   const decodeBlock = (s: number, count: number, to: number): void => {
     const block = blockOf(parts[s]);
-    const tableBits = checkHuffmanBlock(block, count, lengths, lanes);
+    const tableBits = kernelTableBits(checkHuffmanBlock(block, count, lengths, lanes), count, lanes);
     const address = k.alloc(block.length + 8);
     copyBytes(mem, block, address);
     mem.fill(0, address + block.length, address + block.length + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
-    k.x.buildQuad(at.single, tableBits);
+    if (oneSymbolTable(count, tableBits)) k.x.buildOne(at.single, tableBits);
+    else k.x.buildQuad(at.single, tableBits);
     k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
     checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
     k.release(address);

@@ -10,6 +10,7 @@ import { constants, crc32, zstdCompressSync } from "node:zlib";
 import { dispose } from "../../common/bytes.ts";
 import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
+import { repeatShare } from "../../common/repeats.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
 import { zstdCodec } from "../zstd.ts";
 import { kernelDecode, kernelDecodeLent, kernelSplit, type Part } from "./fused.ts";
@@ -384,6 +385,15 @@ function zstdWindows(stream: Uint8Array): number {
 }
 
 /**
+ * Bits per symbol of a structured stream's best coding (Huffman or stored) from which zstd
+ * is tried on the whole stream without windows first. On the structured streams of 128 KiB
+ * or more of the 64 MiB BF16, FP16 and F32 sets, the windows sent every one of 5.6 bits or
+ * more to the whole pass (they measured zstd at 0.94-1.002 of Huffman there), and decided
+ * only on exponent streams of 2.7-4.1 bits (docs/ENGINE.md, HIER's stream method).
+ */
+const DENSE_BITS = 5;
+
+/**
  * zstd's size at level 1 over the stream's best size so far, under which the chunk's own
  * level is tried too (when it is above 1). See zstdWhole.
  */
@@ -494,6 +504,14 @@ function blockTableShare(stream: Uint8Array): number {
   return whole > 0 ? blocks / whole : 1;
 }
 
+/**
+ * repeatShare of a stored plane of a byte grouping under which zstd is not tried on it.
+ * On the low byte plane of FP16 weights zstd came out smaller only where the share was
+ * 0.010 or more, and stored the plane as raw blocks where it was 0.006 or less
+ * (docs/ENGINE.md, HIER's stream method).
+ */
+const STORED_REPEATS = 0.003;
+
 /** Bits per symbol above which a stream is taken as random (stored) from a sample alone. */
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
@@ -543,9 +561,19 @@ function codeStream(
   // Local structure: zstd on the whole stream when windows spread over it say zstd may win
   // (the stream's start need not show it); for the ratio goal's levels, always.
   // zstd's cost over Huffman's at a table each, where the windows measured it.
-  const windows = structured && level < CONTEXT_LEVEL ? zstdWindows(stream) : 1;
-  if ((alwaysZstd || (structured && (level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE))) && n > 0) {
-    best = alwaysZstd ? smallerOf(best, zstd(stream, level)) : zstdWhole(stream, level, best);
+  // A dense structured stream (Huffman at DENSE_BITS per symbol or more) goes to the whole
+  // pass without its windows, which sent every such stream there.
+  const dense = structured && best.size * 8 >= DENSE_BITS * n;
+  const windows = structured && level < CONTEXT_LEVEL && !dense ? zstdWindows(stream) : 1;
+  if (alwaysZstd) {
+    // A byte grouping's plane that no Huffman code shrinks (near-random mantissa bytes)
+    // can only gain from zstd's matches: without repeated words, zstd is not run (below
+    // the ratio goal's levels, whose zstd found a byte or two even there).
+    const worth =
+      best.method !== METHOD_STORED || level >= CONTEXT_LEVEL || repeatShare(stream) >= STORED_REPEATS;
+    if (n > 0 && worth) best = smallerOf(best, zstd(stream, level));
+  } else if (structured && (dense || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) && n > 0) {
+    best = zstdWhole(stream, level, best);
   } else if (tryZstd) {
     let whole = false;
     if (repeatsWorthAProbe(stream)) {

@@ -894,6 +894,38 @@ export function checkHuffmanBlock(
   return n >= 2048 ? MAX_BITS : book.maxLen;
 }
 
+/** The kernels' wide table: 12 bits, 4 lookups a read (assembly/decode.ts). */
+export const WIDE_TABLE_BITS = 12;
+/**
+ * The fewest symbols for which the wide table pays: any stream from WIDE_MIN_SYMBOLS on,
+ * one of WIDE_MIN_BITS or more bits a symbol on average from WIDE_MIN_DENSE on.
+ */
+const WIDE_MIN_SYMBOLS = 262_144;
+const WIDE_MIN_DENSE = 131_072;
+const WIDE_MIN_BITS = 4;
+
+/**
+ * The table width the kernels decode a checked block with: checkHuffmanBlock's, or the
+ * wide table's for a long stream, or a shorter one of many bits a symbol (`bits`:
+ * checkHuffmanBlock's lane bits), where a 12-bit lookup holds more symbols than an 11-bit
+ * one often enough to pay for a table twice the size (docs/ENGINE.md). The bytes are the
+ * same either way.
+ */
+export function kernelTableBits(tableBits: number, n: number, bits: Int32Array | Uint32Array): number {
+  if (tableBits !== MAX_BITS) return tableBits;
+  const wide = n >= WIDE_MIN_SYMBOLS || (n >= WIDE_MIN_DENSE && bits[LANES] - bits[0] >= WIDE_MIN_BITS * n);
+  return wide ? WIDE_TABLE_BITS : tableBits;
+}
+
+/**
+ * Whether the kernels decode a block of n symbols with a one-symbol table (buildOne)
+ * instead of buildQuad's: below 4 symbols an entry of the tableBits table, building the
+ * multi-symbol table takes longer than its lookups save (docs/ENGINE.md).
+ */
+export function oneSymbolTable(n: number, tableBits: number): boolean {
+  return n < 4 << tableBits;
+}
+
 /**
  * checkHuffmanBlock, then the decode tables built into `single` and `multi` (`single`
  * alone without `multi`). Returns the table's index width in bits.

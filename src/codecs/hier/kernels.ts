@@ -86,6 +86,7 @@ export interface KernelExports {
   ): void;
   buildSingle(lengths: number, tableBits: number, single: number): void;
   buildQuad(single: number, tableBits: number): void;
+  buildOne(single: number, tableBits: number): void;
   decodeLanesQuad(
     block: number,
     blockLen: number,
@@ -141,7 +142,7 @@ export interface Kernels {
 export const ARENA_LIMIT = 1 << 30;
 
 const PAGE = 65536;
-const FIXED_BYTES = 8192 + 4096 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024;
+const FIXED_BYTES = 8192 + 8192 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024;
 
 /**
  * The build to load: in a checkout (assembly/ present), the build of the current source
@@ -254,7 +255,7 @@ function instantiate(): Kernels | undefined {
   };
   const at: Fixed = {
     multi: take(8192),
-    single: take(4096),
+    single: take(8192),
     counts: take(1024),
     sub: take(4096),
     lanes: take(64),
