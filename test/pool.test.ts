@@ -169,7 +169,7 @@ describe("the default thread count", () => {
   test("all cores for an unknown size or a large input; one thread below the size a pool pays for", () => {
     const cores = defaultThreads();
     assert.equal(cores, Math.max(1, Math.min(256, availableParallelism())));
-    for (const work of ["compress", "decompress"] as const) {
+    for (const work of ["compress", "decompress", "decompressToFile"] as const) {
       assert.equal(defaultThreadsFor(undefined, work), cores);
       assert.equal(defaultThreadsFor(Number.MAX_SAFE_INTEGER, work), cores);
       assert.equal(defaultThreadsFor(POOL_WORTH_BYTES_PER_CORE[work], work), cores);
@@ -228,6 +228,10 @@ describe("the default thread count", () => {
     // A 400 MiB file: past the decompress threshold, not the compress one.
     assert.equal(defaultThreadsFor(400 * MiB, "compress", 2), 1);
     assert.equal(defaultThreadsFor(400 * MiB, "decompress", 2), 2);
+    // Into a file, each thread writing its own records: from 128 MiB of .mmh.
+    assert.equal(poolWorthBytes("decompressToFile", 2), 128 * MiB);
+    assert.equal(defaultThreadsFor(128 * MiB - 1, "decompressToFile", 2), 1);
+    assert.equal(defaultThreadsFor(128 * MiB, "decompressToFile", 2), 2);
   });
 
   test("the threshold falls with the core count, down to 32 MiB; one core always gets one thread", () => {

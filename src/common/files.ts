@@ -47,9 +47,35 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  * and the target is left as it was. Each piece is written before the next is asked for,
  * so a source may reuse a piece's memory once it has yielded the next one.
  */
-export async function writeFileAtomic(
+export function writeFileAtomic(
   target: string,
   data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: WriteOptions = {},
+): Promise<void> {
+  return writeFileAtomicBy(
+    target,
+    async (fd) => {
+      // Synchronous writes to the regular temporary file: copying a piece into the page
+      // cache costs less than a round trip through the thread pool (docs/ENGINE.md,
+      // "Start-up and V8's tiers", Writing output).
+      for await (const piece of data) {
+        if (options.signal?.aborted) throw new MmhError("E_ABORTED", `writing ${target} was aborted`);
+        for (let done = 0; done < piece.length; ) done += writeSync(fd, piece, done, piece.length - done);
+      }
+    },
+    options,
+  );
+}
+
+/**
+ * Write `target` as writeFileAtomic does, with `fill` writing the temporary file through
+ * its file descriptor `fd` (at any positions, from any thread of the process): renamed
+ * into place once `fill` resolves, removed when it rejects. The descriptor is closed
+ * after `fill` settles, so nothing may write to it later.
+ */
+export async function writeFileAtomicBy(
+  target: string,
+  fill: (fd: number) => Promise<void>,
   options: WriteOptions = {},
 ): Promise<void> {
   await checkTarget(target, options);
@@ -70,14 +96,7 @@ export async function writeFileAtomic(
     }
   }
   try {
-    // Synchronous writes to the regular temporary file: copying a piece into the page
-    // cache costs less than a round trip through the thread pool (docs/ENGINE.md,
-    // "Start-up and V8's tiers", Writing output).
-    for await (const piece of data) {
-      if (options.signal?.aborted) throw new MmhError("E_ABORTED", `writing ${target} was aborted`);
-      for (let done = 0; done < piece.length; )
-        done += writeSync(handle.fd, piece, done, piece.length - done);
-    }
+    await fill(handle.fd);
     await handle.close();
     if (options.overwrite) {
       await rename(temp, target);

@@ -112,6 +112,15 @@ function besideThis(name: "worker" | "hasher"): URL {
   return new URL(`./${name}${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 }
 
+/**
+ * A coding worker on its own, outside any pool, for a caller that talks to it itself
+ * (filedecode.ts): the pool's worker module, with the pool's resource limits.
+ */
+export function startWorker(): Worker {
+  const { Worker } = process.getBuiltinModule("node:worker_threads");
+  return new Worker(besideThis("worker"), { resourceLimits: LIMITS });
+}
+
 export class WorkerPool {
   readonly size: number;
   private readonly lanes: Lane[] = [];

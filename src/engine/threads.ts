@@ -10,8 +10,11 @@ export function defaultThreads(): number {
   return Math.max(1, Math.min(256, availableParallelism()));
 }
 
-/** What a default thread count is for: the break-even differs (see POOL_WORTH_BYTES_PER_CORE). */
-export type Work = "compress" | "decompress";
+/**
+ * What a default thread count is for: the break-even differs (see POOL_WORTH_BYTES_PER_CORE).
+ * decompressToFile: decompressFile, whose threads each write their own records.
+ */
+export type Work = "compress" | "decompress" | "decompressToFile";
 
 /**
  * Bytes of input per core below which a pool does not pay, by direction: for compressing,
@@ -23,9 +26,15 @@ export type Work = "compress" | "decompress";
  * otherwise idle, so the threshold is divided by the core count (an estimate: only 2 cores
  * were measured).
  */
+/*
+ * Decompressing into a file (filedecode.ts) moves no decoded byte between threads and
+ * starts its workers before reading the index, so a second thread costs little more than
+ * its start-up: its threshold is lower (docs/ENGINE.md, When a pool pays).
+ */
 export const POOL_WORTH_BYTES_PER_CORE: Readonly<Record<Work, number>> = {
   compress: 1 << 30,
   decompress: 640 << 20,
+  decompressToFile: 256 << 20,
 };
 const POOL_WORTH_MIN = 32 << 20;
 

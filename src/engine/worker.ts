@@ -12,6 +12,7 @@ import { MmhError } from "../common/errors.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
 import { decodeChunk, type EncodedChunk } from "./chunk.ts";
 import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
+import { decodeShare, type FileShare, ShareFailure, type ShareMemory } from "./filedecode.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -57,6 +58,12 @@ export type WorkerRequest = Registering &
         rawCrc: number;
         where: string;
       }
+    | {
+        id: number;
+        /** Take records of an .mmh file and decode them into the output file (filedecode.ts). */
+        op: "file";
+        share: FileShare;
+      }
   );
 
 export type WorkerReply =
@@ -72,8 +79,8 @@ export type WorkerReply =
       rawCrc: number;
       extraMs: number;
     }
-  | { id: number; ok: true; op: "decode" }
-  | { id: number; ok: false; error: { code: string; message: string } };
+  | { id: number; ok: true; op: "decode" | "file" }
+  | { id: number; ok: false; error: { code: string; message: string; record?: number } };
 
 /**
  * Where a payload goes in an encode's output slot: after room for the largest record
@@ -154,8 +161,17 @@ function handle(request: WorkerRequest): WorkerReply {
       }
       return { id, ok: true, op: "decode" };
     }
+    case "file": {
+      // This thread codes nothing else, so a record may be decoded into its codec's memory.
+      fileMemory ??= { lent: true };
+      decodeShare(request.share, fileMemory);
+      return { id, ok: true, op: "file" };
+    }
   }
 }
+
+/** The memory a file job reuses from record to record. */
+let fileMemory: ShareMemory | undefined;
 
 /** Requests done, counted in memory the pool reads without waiting for replies (pool.ts Lane). */
 const done: Int32Array | undefined = (workerData as { done?: Int32Array } | undefined)?.done;
@@ -168,11 +184,17 @@ parentPort?.on("message", (request: WorkerRequest) => {
   try {
     reply = handle(request);
   } catch (error) {
+    const record = error instanceof ShareFailure ? error.record : undefined;
+    const cause = error instanceof ShareFailure ? error.error : error;
     const e =
-      error instanceof MmhError
-        ? error
-        : new MmhError("E_INTERNAL", String((error as Error)?.message ?? error));
-    reply = { id: request.id, ok: false, error: { code: e.code, message: e.message } };
+      cause instanceof MmhError
+        ? cause
+        : new MmhError("E_INTERNAL", String((cause as Error)?.message ?? cause));
+    reply = {
+      id: request.id,
+      ok: false,
+      error: { code: e.code, message: e.message, ...(record === undefined ? {} : { record }) },
+    };
   }
   if (done) Atomics.add(done, 0, 1);
   parentPort?.postMessage(reply);

@@ -1,0 +1,354 @@
+/**
+ * Decoding an .mmh file into a regular file on several threads, none of them waiting for
+ * another: each thread (the calling one and its workers) takes the next record from a
+ * counter in shared memory, reads it from the .mmh file at its offset, checks and decodes
+ * it, and writes its content at its own offset in the output file. No decoded byte
+ * crosses threads and no message goes by per record; the calling thread only hands out
+ * the job, reports progress and gathers errors. For a file whose index says every
+ * record decodes on its own or from one earlier record (DUPE; no DLTA or LONG record:
+ * those need the base or the content before them), when no content hash is asked for
+ * (it takes the content in order). docs/ENGINE.md, Threads, has the arrangement and its
+ * figures.
+ */
+import { readSync, writeSync } from "node:fs";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { Worker } from "node:worker_threads";
+import { codecById } from "../codecs/registry.ts";
+import { dispose } from "../common/bytes.ts";
+import { check, type ErrorCode, MmhError, toMmhError } from "../common/errors.ts";
+import {
+  CHUNK_HEADER_SIZE,
+  checkChunkHeader,
+  MAX_CHUNK_SIZE,
+  parseChunkHeader,
+} from "../container/format.ts";
+import { decodeChunk, decodeChunkLent, decodeChunkPieces } from "./chunk.ts";
+import type { DecodeSummary } from "./decoder.ts";
+import { LONG_CODEC } from "./long.ts";
+import { startWorker } from "./pool.ts";
+import type { ProgressReporter } from "./progress.ts";
+import type { MmhReader } from "./reader.ts";
+import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts } from "./refs.ts";
+
+/** A record's fields in the shared table: offset and length in the file, in the content, CRC, codec. */
+const FIELDS = 6;
+/**
+ * Slots of the shared control words: the next record to take, the first record that
+ * failed, and the records decoded and written.
+ */
+const NEXT = 0;
+const FAILED = 1;
+const DONE = 2;
+/** The control words' size in bytes. */
+export const CONTROL_BYTES = 12;
+/** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
+const TURN_BYTES = 1 << 20;
+
+/**
+ * The work the threads share, all in shared memory: the record table, the control words
+ * and the bytes done (content, then stored), and the file descriptors of the .mmh file
+ * and the output, open in this process for every thread.
+ */
+export interface FileShare {
+  table: Float64Array;
+  control: Int32Array;
+  done: BigInt64Array;
+  input: number;
+  output: number;
+}
+
+/** One thread's reused memory: the record read, the content decoded (when not lent). */
+export interface ShareMemory {
+  /** Whether a codec's own reused memory may hold a record's content (Codec.decodeLent). */
+  lent: boolean;
+  read?: Buffer;
+  /** A DUPE record's target, read again. */
+  target?: Buffer;
+  spare?: Buffer;
+}
+
+/** A record's failure, with the record's number: the first in file order is the one reported. */
+export class ShareFailure extends Error {
+  readonly error: MmhError;
+  readonly record: number;
+  constructor(error: MmhError, record: number) {
+    super(error.message);
+    this.error = error;
+    this.record = record;
+  }
+}
+
+function fourcc(n: number): string {
+  return String.fromCharCode(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+}
+
+function fourccNumber(codec: string): number {
+  let n = 0;
+  for (let i = 0; i < 4; i++) n = n * 256 + (codec.charCodeAt(i) & 255);
+  return n;
+}
+
+/** Lower the first failed record to `record` unless an earlier one failed first. */
+function markFailed(control: Int32Array, record: number): void {
+  for (;;) {
+    const seen = Atomics.load(control, FAILED);
+    if (seen <= record || Atomics.compareExchange(control, FAILED, seen, record) === seen) return;
+  }
+}
+
+/**
+ * Take records and decode them into the output until none is left, an earlier record
+ * failed, or about `budget` content bytes were decoded: true when records may remain. A
+ * record that fails marks itself failed and throws a ShareFailure; the other threads then
+ * take no record after it.
+ */
+export function decodeShare(
+  share: FileShare,
+  memory: ShareMemory,
+  budget = Number.POSITIVE_INFINITY,
+): boolean {
+  const count = share.table.length / FIELDS;
+  let spent = 0;
+  while (spent < budget) {
+    const i = Atomics.add(share.control, NEXT, 1);
+    if (i >= count || Atomics.load(share.control, FAILED) < i) return false;
+    try {
+      spent += decodeRecord(share, memory, i);
+      Atomics.add(share.control, DONE, 1);
+    } catch (error) {
+      markFailed(share.control, i);
+      throw new ShareFailure(toMmhError(error), i);
+    }
+  }
+  return true;
+}
+
+function readAt(fd: number, into: Buffer, position: number, where: string): void {
+  for (let at = 0; at < into.length; ) {
+    const n = readSync(fd, into, at, into.length - at, position + at);
+    check(n > 0, "E_TRUNCATED", `${where}: the file ends inside the record`);
+    at += n;
+  }
+}
+
+function writeAt(fd: number, bytes: Uint8Array, position: number): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, position + at);
+}
+
+/**
+ * Record `i` read into `into` (grown as needed) and checked against its index entry.
+ * Returns the buffer it was read into and the record's parts, views of it.
+ */
+function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buffer, RecordParts] {
+  const t = share.table;
+  const f = i * FIELDS;
+  const recordOffset = t[f];
+  const length = t[f + 1];
+  const rawLength = t[f + 3];
+  const rawCrc = t[f + 4];
+  const codec = fourcc(t[f + 5]);
+  const where = `chunk ${i} at offset ${recordOffset}`;
+  check(length >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${where}: record overlaps the next one`);
+  const buffer = into && into.length >= length ? into : Buffer.allocUnsafeSlow(length);
+  const bytes = buffer.subarray(0, length);
+  readAt(share.input, bytes, recordOffset, where);
+  const fixed = bytes.subarray(0, CHUNK_HEADER_SIZE);
+  const header = parseChunkHeader(fixed, where);
+  check(
+    CHUNK_HEADER_SIZE + header.paramsLength + header.storedLength === length,
+    "E_CORRUPT",
+    `${where}: record length differs from the index`,
+  );
+  const params = bytes.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + header.paramsLength);
+  checkChunkHeader(fixed, params, header, where);
+  check(
+    header.codec === codec && header.rawLength === rawLength && header.rawCrc === rawCrc,
+    "E_CORRUPT",
+    `index entry ${i} does not match ${where}`,
+  );
+  const payload = bytes.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
+  return [buffer, { where, codec, params, payload, rawLength, rawCrc }];
+}
+
+/**
+ * Record `i`: read, checked, decoded, written at its place. A DUPE record's target (an
+ * earlier record of a plain codec: decodesApart) is read and decoded again in its stead.
+ * Returns the record's content length.
+ */
+function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number {
+  const rawOffset = share.table[i * FIELDS + 2];
+  const read = readRecord(share, i, memory.read);
+  memory.read = read[0];
+  let record = read[1];
+  if (record.codec === DUPE_CODEC) {
+    const target = dupeTarget(record, i, (k) => (k < i ? factsOf(share.table, k) : undefined));
+    const again = readRecord(share, target, memory.target);
+    memory.target = again[0];
+    record = again[1];
+  }
+  const { codec, params, payload, rawLength, rawCrc, where } = record;
+  if (rawLength > MAX_CHUNK_SIZE) {
+    // A long run: its pattern repeated, written a few MiB at a time once its CRC matched.
+    let at = rawOffset;
+    for (const piece of decodeChunkPieces(codec, params, payload, rawLength, rawCrc, where)) {
+      writeAt(share.output, piece, at);
+      at += piece.length;
+    }
+  } else {
+    const lent = memory.lent ? decodeChunkLent(codec, params, payload, rawLength, rawCrc, where) : undefined;
+    if (lent) {
+      writeAt(share.output, lent, rawOffset);
+    } else {
+      if (!memory.spare || memory.spare.length < rawLength) memory.spare = Buffer.allocUnsafeSlow(rawLength);
+      const into = memory.spare.subarray(0, rawLength);
+      const raw = decodeChunk(codec, params, payload, rawLength, rawCrc, where, into);
+      writeAt(share.output, raw, rawOffset);
+      if (raw.buffer !== into.buffer && codecById(codec).decodesToOwn) dispose(raw, true);
+    }
+  }
+  Atomics.add(share.done, 0, BigInt(rawLength));
+  Atomics.add(share.done, 1, BigInt(share.table[i * FIELDS + 1]));
+  return rawLength;
+}
+
+/** The index facts of record `k` in the table. */
+function factsOf(table: Float64Array, k: number): TargetFacts | undefined {
+  const f = k * FIELDS;
+  if (f >= table.length) return undefined;
+  return { rawLength: table[f + 3], rawCrc: table[f + 4], codec: fourcc(table[f + 5]) };
+}
+
+/**
+ * Whether every record of `reader`'s file decodes on its own or from one earlier record
+ * (DUPE, whose target is then of a plain codec), so threads may share them out: no DLTA
+ * record (it needs the base) and no LONG record (it needs the content before it).
+ */
+export function decodesApart(reader: MmhReader): boolean {
+  return reader.chunks.every((c) => c.codec !== DELTA_CODEC && c.codec !== LONG_CODEC);
+}
+
+/** Workers started ahead of the job, so that their start-up overlaps reading the index. */
+export class FileWorkers {
+  readonly #workers: Worker[] = [];
+
+  constructor(count: number) {
+    for (let i = 0; i < count; i++) this.#workers.push(startWorker());
+  }
+
+  /**
+   * Decode `reader`'s records into the file open as `output` (already `reader.rawLength`
+   * bytes long) on this thread and the workers, then stop the workers. The first damaged
+   * record in file order, or the abort, is what rejects; `summary` is filled as the
+   * front-to-back decoder fills it.
+   */
+  async decode(
+    reader: MmhReader,
+    input: number,
+    output: number,
+    summary: DecodeSummary,
+    progress: ProgressReporter,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const chunks = reader.chunks;
+    const table = new Float64Array(new SharedArrayBuffer(chunks.length * FIELDS * 8));
+    chunks.forEach((c, i) => {
+      table.set(
+        [c.recordOffset, c.recordLength, c.rawOffset, c.rawLength, c.rawCrc, fourccNumber(c.codec)],
+        i * FIELDS,
+      );
+    });
+    const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
+    control[FAILED] = chunks.length;
+    const share: FileShare = {
+      table,
+      control,
+      done: new BigInt64Array(new SharedArrayBuffer(16)),
+      input,
+      output,
+    };
+    const replies = this.#workers.map((worker, id) => this.#run(worker, id, share));
+    const failures: ShareFailure[] = [];
+    let aborted = false;
+    try {
+      const memory: ShareMemory = { lent: false };
+      try {
+        while (decodeShare(share, memory, TURN_BYTES)) {
+          progress.readBytes = Number(share.done[1]);
+          progress.writtenBytes = Number(share.done[0]);
+          progress.tick();
+          await nextTurn();
+          if (signal?.aborted) {
+            aborted = true;
+            markFailed(control, -1);
+            break;
+          }
+        }
+        // An abort while the last records were decoded still leaves no output.
+        aborted ||= signal?.aborted === true;
+      } catch (error) {
+        if (!(error instanceof ShareFailure)) markFailed(control, -1);
+        failures.push(error instanceof ShareFailure ? error : new ShareFailure(toMmhError(error), -1));
+      }
+      // Once every record is written, a worker still starting has nothing to say: it is
+      // stopped rather than waited for (a small file may be decoded here before it is up).
+      const written = Atomics.load(control, DONE) === chunks.length;
+      if (!written || failures.length > 0 || aborted)
+        for (const reply of await Promise.allSettled(replies))
+          if (reply.status === "rejected") failures.push(reply.reason as ShareFailure);
+    } finally {
+      await this.close();
+    }
+    if (aborted) throw new MmhError("E_ABORTED", "decompression aborted");
+    if (failures.length > 0) throw failures.reduce((a, b) => (b.record < a.record ? b : a)).error;
+    const codecs: Record<string, number> = {};
+    for (const c of chunks) codecs[c.codec] = (codecs[c.codec] ?? 0) + 1;
+    Object.assign(summary, {
+      header: reader.header,
+      trailer: reader.trailer,
+      footer: reader.index.footer,
+      chunks: chunks.length,
+      rawBytes: reader.rawLength,
+      storedBytes: reader.source.size,
+      codecs,
+    });
+    progress.readBytes = reader.source.size;
+    progress.writtenBytes = reader.rawLength;
+  }
+
+  /** Worker `id`'s share of the job: resolves when it has taken its last record. */
+  #run(worker: Worker, id: number, share: FileShare): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const failed = (error: MmhError) => {
+        markFailed(share.control, -1);
+        reject(new ShareFailure(error, -1));
+      };
+      worker.on(
+        "message",
+        (reply: {
+          id?: number;
+          ok?: boolean;
+          error?: { code: string; message: string; record?: number };
+        }) => {
+          if (reply.id !== id) return; // the worker's word that it has started
+          if (reply.ok) resolve();
+          else {
+            const { code, message, record } = reply.error!;
+            reject(new ShareFailure(new MmhError(code as ErrorCode, message), record ?? -1));
+          }
+        },
+      );
+      worker.on("error", (error) =>
+        failed(new MmhError("E_INTERNAL", `worker failed: ${error.message}`, { cause: error })),
+      );
+      worker.on("exit", (code) => failed(new MmhError("E_INTERNAL", `worker exited with code ${code}`)));
+      worker.postMessage({ id, op: "file", share });
+    });
+  }
+
+  /** Stop the workers (those never given a job too). */
+  async close(): Promise<void> {
+    const workers = this.#workers.splice(0);
+    for (const worker of workers) worker.removeAllListeners("exit");
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { isMmhError } from "../src/common/errors.ts";
+import { bufferSource } from "../src/common/source.ts";
+import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
+import { decompressFile } from "../src/decompress.ts";
+import { CONTROL_BYTES, decodesApart, type FileShare } from "../src/engine/filedecode.ts";
+import { startWorker } from "../src/engine/pool.ts";
+import { MmhReader } from "../src/engine/reader.ts";
+import { compress } from "../src/index.ts";
+import { generate } from "../src/tools/gen.ts";
+import { assertError, mmhIn } from "./cli-support.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "mmh-filedecode-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const mmh = mmhIn(dir);
+
+// Small chunks, so that a few MiB make hundreds of records for the threads to share.
+const content = Buffer.concat([
+  generate({ kind: "safetensors", dtype: "BF16", size: 3 << 20, seed: 11 }),
+  generate({ kind: "text", size: 1 << 20, seed: 12 }),
+  generate({ kind: "random", size: 256 << 10, seed: 13 }),
+]);
+const packed = Buffer.from(await compress(content, { chunkSize: 16 << 10, threads: 1 }));
+writeFileSync(join(dir, "good.mmh"), packed);
+const reader = await MmhReader.open(bufferSource(packed));
+const chunks = reader.chunks;
+await reader.close();
+
+/** `packed` with the payload of each of `records` damaged (its CRC-32 then fails). */
+function damaged(...records: number[]): Buffer {
+  const copy = Buffer.from(packed);
+  for (const i of records) copy[chunks[i].recordOffset + chunks[i].recordLength - 3] ^= 0x5a;
+  return copy;
+}
+
+/** Files in `dir` other than the given ones: none may be left behind (a temporary file). */
+function strays(...known: string[]): string[] {
+  return readdirSync(dir).filter((f) => !known.includes(f));
+}
+
+describe("decoding a file on several threads, each writing its own records", () => {
+  test("the records decode apart: hundreds of them, of more than one codec", () => {
+    assert.ok(chunks.length > 200, `${chunks.length} records`);
+    assert.ok(new Set(chunks.map((c) => c.codec)).size > 1);
+    assert.ok(decodesApart({ chunks } as MmhReader));
+  });
+
+  test("1, 2 and 3 threads write the same bytes to a file", async () => {
+    for (const threads of [1, 2, 3]) {
+      const out = join(dir, `out-${threads}`);
+      const summary = await decompressFile(join(dir, "good.mmh"), out, { threads });
+      assert.ok(readFileSync(out).equals(content), `${threads} threads`);
+      assert.equal(summary.rawBytes, content.length);
+      assert.equal(summary.chunks, chunks.length);
+      assert.equal(summary.storedBytes, packed.length);
+      rmSync(out);
+    }
+  });
+
+  test("the first damaged record in file order is the error, and no output is left", async () => {
+    const late = Math.floor(chunks.length * 0.6);
+    writeFileSync(join(dir, "bad.mmh"), damaged(late, late + 3, chunks.length - 1));
+    for (const threads of [1, 2, 3]) {
+      await assert.rejects(decompressFile(join(dir, "bad.mmh"), join(dir, "out"), { threads }), (error) => {
+        assert.ok(isMmhError(error), String(error));
+        assert.equal(error.code, "E_CHECKSUM");
+        assert.match(error.message, new RegExp(`chunk ${late} at offset ${chunks[late].recordOffset}\\b`));
+        return true;
+      });
+      assert.deepEqual(strays("good.mmh", "bad.mmh"), [], `${threads} threads`);
+    }
+    rmSync(join(dir, "bad.mmh"));
+  });
+
+  test("a damaged record taken by a worker comes back with its code and number", async () => {
+    const victim = Math.floor(chunks.length / 2);
+    writeFileSync(join(dir, "bad.mmh"), damaged(victim));
+    const input = openSync(join(dir, "bad.mmh"), "r");
+    const output = openSync(join(dir, "worker-out"), "w");
+    const worker = startWorker();
+    try {
+      const table = new Float64Array(new SharedArrayBuffer(chunks.length * 6 * 8));
+      chunks.forEach((c, i) => {
+        const codec = [...c.codec].reduce((n, ch) => n * 256 + ch.charCodeAt(0), 0);
+        table.set([c.recordOffset, c.recordLength, c.rawOffset, c.rawLength, c.rawCrc, codec], i * 6);
+      });
+      const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
+      control[1] = chunks.length;
+      const share: FileShare = {
+        table,
+        control,
+        done: new BigInt64Array(new SharedArrayBuffer(16)),
+        input,
+        output,
+      };
+      const reply = await new Promise<{
+        ok: boolean;
+        error?: { code: string; message: string; record?: number };
+      }>((resolve) => {
+        worker.on("message", (m) => {
+          if (m.id === 7) resolve(m);
+        });
+        worker.postMessage({ id: 7, op: "file", share });
+      });
+      assert.equal(reply.ok, false);
+      assert.equal(reply.error?.code, "E_CHECKSUM");
+      assert.equal(reply.error?.record, victim);
+      assert.match(
+        reply.error?.message ?? "",
+        new RegExp(`chunk ${victim} at offset ${chunks[victim].recordOffset}\\b`),
+      );
+      // The worker took no record after the damaged one, and decoded every one before it.
+      assert.equal(control[1], victim);
+      assert.equal(control[2], victim);
+      assert.equal(Number(share.done[0]), chunks[victim].rawOffset);
+      assert.ok(readFileSync(join(dir, "worker-out")).equals(content.subarray(0, chunks[victim].rawOffset)));
+    } finally {
+      await worker.terminate();
+      closeSync(input);
+      closeSync(output);
+      rmSync(join(dir, "worker-out"));
+      rmSync(join(dir, "bad.mmh"));
+    }
+  });
+
+  test("a run longer than a chunk is written in pieces at its place; an empty content too", async () => {
+    const run = Buffer.concat([
+      generate({ kind: "text", size: 100 << 10, seed: 14 }),
+      Buffer.alloc(MAX_CHUNK_SIZE + (1 << 20), 7),
+      generate({ kind: "text", size: 100 << 10, seed: 15 }),
+    ]);
+    for (const [name, bytes] of [
+      ["run", run],
+      ["empty", Buffer.alloc(0)],
+    ] as const) {
+      const file = join(dir, `${name}.mmh`);
+      const packedRun = Buffer.from(await compress(bytes, { threads: 1 }));
+      writeFileSync(file, packedRun);
+      const r = await MmhReader.open(bufferSource(packedRun));
+      if (name === "run") assert.ok(r.chunks.some((c) => c.rawLength > MAX_CHUNK_SIZE));
+      await r.close();
+      const summary = await decompressFile(file, join(dir, "out"), { threads: 2 });
+      assert.equal(summary.rawBytes, bytes.length);
+      assert.ok(readFileSync(join(dir, "out")).equals(bytes), name);
+      rmSync(join(dir, "out"));
+      rmSync(file);
+    }
+  });
+
+  test("DUPE records: their thread decodes the target again, and a damaged target is the error", async () => {
+    // Whole chunks repeated, so that the encoder writes them as DUPE records.
+    const block = generate({ kind: "safetensors", dtype: "BF16", size: 256 << 10, seed: 16 }).subarray(
+      0,
+      256 << 10,
+    );
+    const other = generate({ kind: "text", size: 256 << 10, seed: 17 });
+    const twice = Buffer.concat([block, other, block, other, block]);
+    const packedTwice = Buffer.from(await compress(twice, { chunkSize: 16 << 10, threads: 1 }));
+    const r = await MmhReader.open(bufferSource(packedTwice));
+    const dupes = r.chunks.filter((c) => c.codec === "DUPE").length;
+    const first = r.chunks[0];
+    assert.ok(decodesApart(r), "no DLTA or LONG record");
+    await r.close();
+    assert.ok(dupes > 20, `${dupes} DUPE records`);
+    const file = join(dir, "twice.mmh");
+    writeFileSync(file, packedTwice);
+    for (const threads of [2, 3]) {
+      await decompressFile(file, join(dir, "out"), { threads });
+      assert.ok(readFileSync(join(dir, "out")).equals(twice), `${threads} threads`);
+      rmSync(join(dir, "out"));
+    }
+    // The first record, the target of later DUPE records, damaged: its own error, as the first.
+    packedTwice[first.recordOffset + first.recordLength - 3] ^= 0x5a;
+    writeFileSync(file, packedTwice);
+    await assert.rejects(decompressFile(file, join(dir, "out"), { threads: 2 }), (error) => {
+      assert.ok(isMmhError(error), String(error));
+      assert.match(error.message, /^chunk 0 at offset /);
+      return true;
+    });
+    assert.deepEqual(strays("good.mmh", "twice.mmh"), []);
+    rmSync(file);
+  });
+
+  test("an abort stops every thread and leaves no output", async () => {
+    const controller = new AbortController();
+    let reports = 0;
+    const onProgress = () => {
+      if (++reports === 2) controller.abort();
+    };
+    await assert.rejects(
+      decompressFile(join(dir, "good.mmh"), join(dir, "out"), {
+        threads: 2,
+        signal: controller.signal,
+        onProgress,
+        progressIntervalMs: 0,
+      }),
+      { code: "E_ABORTED" },
+    );
+    assert.deepEqual(strays("good.mmh"), []);
+  });
+
+  test("mmh -d with 1 and 2 threads, to a file and to standard output", () => {
+    for (const threads of ["1", "2"]) {
+      const r = mmh(["-d", "good.mmh", "-o", "out", "-q", "-T", threads]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(readFileSync(join(dir, "out")).equals(content), `-T ${threads} to a file`);
+      rmSync(join(dir, "out"));
+      const piped = mmh(["-d", "good.mmh", "-c", "-q", "-T", threads]);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.ok(piped.stdout.equals(content), `-T ${threads} to standard output`);
+    }
+  });
+
+  test("mmh -d of a damaged file: the coded error, and no output file, with 1 and 2 threads", () => {
+    const victim = chunks.length - 5;
+    writeFileSync(join(dir, "bad.mmh"), damaged(victim));
+    for (const threads of ["1", "2"]) {
+      const r = mmh(["-d", "bad.mmh", "-o", "out", "-T", threads]);
+      assertError(r, "E_CHECKSUM", 1);
+      assert.match(r.stderr, new RegExp(`offset ${chunks[victim].recordOffset}\\b`));
+      assert.equal(existsSync(join(dir, "out")), false);
+      assert.deepEqual(strays("good.mmh", "bad.mmh"), [], `-T ${threads}`);
+      const piped = mmh(["-d", "bad.mmh", "-c", "-T", threads]);
+      assertError(piped, "E_CHECKSUM", 1);
+    }
+    rmSync(join(dir, "bad.mmh"));
+  });
+});
