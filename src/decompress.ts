@@ -7,6 +7,7 @@
  */
 import { constants } from "node:buffer";
 import { nowMs } from "./common/clock.ts";
+import { expectCrcBytes } from "./common/crc.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
@@ -281,6 +282,8 @@ async function* decodeFile(
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
+  // A large content is checked with the native CRC-32 from its first chunk on.
+  if (parts) expectCrcBytes(parts.contentLength);
   // One thread and nothing else coding on it (the mmh command): records are read into
   // the HIER kernels' memory and decoded where they lie (KernelBatches).
   const lent =
