@@ -7,8 +7,8 @@
  */
 import { constants } from "node:buffer";
 import { nowMs } from "./common/clock.ts";
-import { expectCrcBytes } from "./common/crc.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
+import { expectCrcBytes } from "./common/crc.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic } from "./common/files.ts";
 import { stat } from "./common/fsp.ts";
