@@ -361,6 +361,34 @@ describe("WebAssembly kernels", () => {
     assert.ok(checked >= 3, `only ${checked} fused decodes checked`);
   });
 
+  test("with the input area held, a chunk that needs a larger arena decodes without growing the memory", () => {
+    const k = kernels();
+    if (!k) return;
+    const raw = toBf16(
+      safetensorsData(join(data, "lora-imdb-distilbert_adapter_model.safetensors")),
+    ).subarray(0, 512 << 10);
+    const { payload } = hierEncode(raw, { dtype: "BF16" });
+    // An area that leaves only 4 KiB of arena in the memory as it is (earlier calls grew
+    // it): far too little for the chunk, as a damaged record could ask for.
+    const probe = k.holdInput(payload.length + 80, 0);
+    assert.ok(probe);
+    const spare = k.arenaRoom();
+    k.dropInput();
+    const area = k.holdInput(payload.length + 80 + Math.max(0, spare - 4096), 0);
+    assert.ok(area && k.arenaRoom() <= 4096 + 64);
+    try {
+      const memory = k.u8().buffer;
+      area.set(payload);
+      const inArea = hierDecodeLent(area.subarray(0, payload.length), raw.length);
+      const elsewhere = hierDecode(payload, raw.length);
+      assert.ok(inArea === undefined, "the kernels leave it to the TypeScript path");
+      assert.ok(Buffer.from(elsewhere).equals(Buffer.from(raw)));
+      assert.ok(k.u8().buffer === memory, "the memory did not grow");
+    } finally {
+      k.dropInput();
+    }
+  });
+
   test("buildSingle, buildQuad and decodeLanesQuad give huffman.ts's tables and bytes", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
     const { checkHuffmanBlock, huffmanDecode, huffmanEncode, histogram, prepareHuffmanBlock } = await import(

@@ -245,9 +245,11 @@ function decodeInArena(
   if (before > margin || room > ARENA_LIMIT) return undefined;
   // A payload read into the kernels' input area (KernelBatches) is decoded where it lies:
   // its Huffman blocks, and the stored streams of the layouts merged from separate
-  // addresses, are not copied. The memory must not grow meanwhile (the reader's views).
+  // addresses, are not copied. While the area is held the memory must not grow (the
+  // reader's views of it), so a chunk that would need more goes to the TypeScript path
+  // (only a damaged record can: the arena was grown for the file's largest one).
   const inPlace = k.inInput(payload);
-  if (inPlace && room > k.arenaRoom()) return undefined;
+  if (k.inputHeld() && room > k.arenaRoom()) return undefined;
   k.begin(room);
   const outAt = k.alloc(margin + bytes + after) + margin;
   const lengthsAt = k.alloc(256);

@@ -147,6 +147,8 @@ export interface Kernels {
   dropInput(): void;
   /** Whether `data` lies in the input area held now. */
   inInput(data: ArrayBufferView): boolean;
+  /** Whether an input area is held (holdInput, not yet dropInput). */
+  inputHeld(): boolean;
   /** The largest begin() that needs no growing of the memory. */
   arenaRoom(): number;
 }
@@ -333,6 +335,7 @@ function instantiate(): Kernels | undefined {
         data.byteOffset + data.byteLength <= inputEnd
       );
     },
+    inputHeld: () => inputEnd > fixedEnd,
     arenaRoom: () => memory.buffer.byteLength - arenaBase,
   };
 }
