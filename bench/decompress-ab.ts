@@ -14,7 +14,11 @@
  * rounded to BF16 and FP16 (real-derived); and the real files as shipped: ../shared/data,
  * the ONNX files, the tfjs shards of @vladmandic/face-api@1.7.15.
  *
- *   npx node bench/decompress-ab.ts --baseline DIR [--runs 5] [--size 64M] [--out FILE]
+ *   npx node bench/decompress-ab.ts --baseline DIR [--runs 5] [--size 64M] [--to-file] [--out FILE]
+ *
+ * With --to-file the whole-process rows write a file (`mmh -d -q -T 1 -f FILE -o OUT`,
+ * `zstd -d -q -f FILE -o OUT`, in .bench-data/speed/dab) instead of standard output to
+ * /dev/null, so writing the content into the page cache is timed too.
  *
  * DIR is another checkout with node_modules (and dist/ built, for the CLI rows); the
  * report goes to bench/results/decompress-ab.md unless --out says otherwise.
@@ -45,6 +49,7 @@ const { given: baselineGiven, dir: baseline } = baselineArg("decompress-ab");
 const runs = Number(argValue("--runs") ?? 5);
 const size = parseSizeArg(argValue("--size") ?? "64M");
 const outFile = argValue("--out") ?? join(root, "bench", "results", "decompress-ab.md");
+const toFile = process.argv.includes("--to-file");
 const work = join(root, ".bench-data", "speed");
 const outDir = join(work, "dab");
 mkdirSync(outDir, { recursive: true });
@@ -143,6 +148,7 @@ for (const input of inputs) {
   const raw = input.raw();
   const packed = await here.compress(raw, { threads: 1 });
   const mmhFile = join(outDir, "in.mmh");
+  const outPath = join(outDir, "out");
   const zstFile = join(outDir, "in.zst");
   writeFileSync(mmhFile, packed);
   writeFileSync(zstFile, zstdCompressSync(raw));
@@ -174,11 +180,14 @@ for (const input of inputs) {
       row.cpu[s].push((cpu.user + cpu.system) / 1000);
     }
     for (const s of order) {
-      const t = timed(node, [sides[s].cli, "-d", "-q", "-T", "1", "-c", mmhFile]);
+      const to = toFile ? ["-f", mmhFile, "-o", outPath] : ["-c", mmhFile];
+      const t = timed(node, [sides[s].cli, "-d", "-q", "-T", "1", ...to]);
+      if (toFile) rmSync(outPath);
       row.cli[s].push(t.wall);
       row.cliCpu[s].push(t.cpu);
     }
-    const z = timed("zstd", ["-d", "-q", "-c", zstFile]);
+    const z = timed("zstd", ["-d", "-q", ...(toFile ? ["-f", zstFile, "-o", outPath] : ["-c", zstFile])]);
+    if (toFile) rmSync(outPath);
     row.zstd.push(z.wall);
     row.zstdCpu.push(z.cpu);
   }
@@ -234,7 +243,7 @@ writeReport(outFile, [
   "# Decompress: this checkout against a baseline, same run",
   "",
   ...machineLines(
-    `npx node bench/decompress-ab.ts --baseline DIR --runs ${runs} --size ${argValue("--size") ?? "64M"}`,
+    `npx node bench/decompress-ab.ts --baseline DIR --runs ${runs} --size ${argValue("--size") ?? "64M"}${toFile ? " --to-file" : ""}`,
   ),
   codeLine(),
   `- Baseline: ${baselineGiven}`,
@@ -244,7 +253,7 @@ writeReport(outFile, [
     .join(", ")}`,
   `- Took ${fmt(elapsed / 1000, 0)} s. ${contentionNote(waitAtStart, elapsed)}`,
   "",
-  `In process: decompress() with threads: 1 from the baseline's src/ and this checkout's, in one process, on the same container (this checkout's compress(), threads: 1); one call each to check the bytes, then ${runs} rounds, each running both, the baseline first in every other round; medians, summed over a group's files. CPU ms is process.cpuUsage over the call; the speed-up is the baseline's CPU ms over this checkout's, which the machine's load disturbs less than wall time. Whole process: each checkout's \`mmh -d -q -T 1 -c\` and \`zstd -d -q -c\` (a zstd -3 frame of the same input), output discarded, in the same rounds, timed by bash's \`time\` (wall, and user + system CPU of the process and its threads); "vs zstd -d" is zstd's wall time over MMH's (above 1: MMH is faster); the CLI's CPU speed-up is the baseline's CPU ms over this checkout's.`,
+  `In process: decompress() with threads: 1 from the baseline's src/ and this checkout's, in one process, on the same container (this checkout's compress(), threads: 1); one call each to check the bytes, then ${runs} rounds, each running both, the baseline first in every other round; medians, summed over a group's files. CPU ms is process.cpuUsage over the call; the speed-up is the baseline's CPU ms over this checkout's, which the machine's load disturbs less than wall time. Whole process: each checkout's ${toFile ? "`mmh -d -q -T 1 -f FILE -o OUT` and `zstd -d -q -f FILE -o OUT` (a zstd -3 frame of the same input), the content written to a file (removed after each run)" : "`mmh -d -q -T 1 -c` and `zstd -d -q -c` (a zstd -3 frame of the same input), output discarded"}, in the same rounds, timed by bash's \`time\` (wall, and user + system CPU of the process and its threads); "vs zstd -d" is zstd's wall time over MMH's (above 1: MMH is faster); the CLI's CPU speed-up is the baseline's CPU ms over this checkout's.`,
   "",
   table(
     [

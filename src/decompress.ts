@@ -9,18 +9,20 @@ import { constants } from "node:buffer";
 import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { nowMs } from "./common/clock.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
+import { expectCrcBytes } from "./common/crc.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic, writeFileAtomicBy } from "./common/files.ts";
 import { stat } from "./common/fsp.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
-import { TRAILER_SIZE } from "./container/format.ts";
+import { MAX_CHUNK_SIZE, TRAILER_SIZE } from "./container/format.ts";
 import { type Borrowing, type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { decodesApart, FileWorkers } from "./engine/filedecode.ts";
+import { KernelBatches } from "./engine/kernelbatches.ts";
 import { type DecompressOptions, resolveMaxOutput } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { MmhReader } from "./engine/reader.ts";
 import { SlotMemory } from "./engine/slots.ts";
-import { defaultThreadsFor } from "./engine/threads.ts";
+import { defaultThreadsFor, resolveThreads } from "./engine/threads.ts";
 import { type LegacyInspection, probeLegacy } from "./legacy/mmhrs.ts";
 
 export {
@@ -331,25 +333,41 @@ async function* decodeFile(
   const memory = borrowed !== false ? new SlotMemory() : undefined;
   // Pieces cut where the records are, so that none is copied to be cut again.
   const parts = await recordCuts(src);
-  const source = progress.reading(
-    parts
-      ? readFilePieces(src, parts.cuts, options.signal, borrowed !== false, memory)
-      : readFileStream(src, 4 << 20, options.signal, borrowed !== false, memory),
-  );
   const opts = {
     ...options,
     threads: options.threads ?? defaultThreadsFor(progress.totalBytes, "decompress"),
   };
-  yield* decodeContainer(
-    source,
-    opts,
-    summary,
-    borrowed,
-    memory,
-    () => fileSource(src),
-    undefined,
-    parts?.contentLength,
-  );
+  // A large content is checked with the native CRC-32 from its first chunk on.
+  if (parts) expectCrcBytes(parts.contentLength);
+  // One thread and nothing else coding on it (the mmh command): records are read into
+  // the HIER kernels' memory and decoded where they lie (KernelBatches).
+  const lent =
+    parts && borrowed === "exclusive" && resolveThreads(opts.threads) === 1
+      ? KernelBatches.open(
+          parts.largestRaw,
+          parts.largestHier,
+          progress.totalBytes ?? Number.MAX_SAFE_INTEGER,
+        )
+      : undefined;
+  try {
+    const source = progress.reading(
+      parts
+        ? readFilePieces(src, parts.cuts, options.signal, borrowed !== false, lent ?? memory)
+        : readFileStream(src, 4 << 20, options.signal, borrowed !== false, memory),
+    );
+    yield* decodeContainer(
+      source,
+      opts,
+      summary,
+      borrowed,
+      lent ? undefined : memory,
+      () => fileSource(src),
+      undefined,
+      parts?.contentLength,
+    );
+  } finally {
+    lent?.close();
+  }
 }
 
 /** Bytes per piece past the container's end (a decoder reading them reports them as extra bytes). */
@@ -364,7 +382,9 @@ const PIECE_PAST_END = 4 << 20;
  */
 async function recordCuts(
   src: string,
-): Promise<{ cuts: Iterable<number>; contentLength: number } | undefined> {
+): Promise<
+  { cuts: Iterable<number>; contentLength: number; largestRaw: number; largestHier: number } | undefined
+> {
   let reader: MmhReader;
   try {
     reader = await MmhReader.open(await fileSource(src));
@@ -375,13 +395,21 @@ async function recordCuts(
   const { indexOffset } = reader.trailer;
   const starts = [0, ...reader.chunks.map((chunk) => chunk.recordOffset), indexOffset, size - TRAILER_SIZE];
   const contentLength = reader.rawLength;
+  // The largest record a chunk's codec decodes whole (longer runs are written in pieces).
+  let largestRaw = 0;
+  let largestHier = 0;
+  for (const { rawLength, codec } of reader.chunks) {
+    if (rawLength > MAX_CHUNK_SIZE) continue;
+    largestRaw = Math.max(largestRaw, rawLength);
+    if (codec === "HIER") largestHier = Math.max(largestHier, rawLength);
+  }
   await reader.close();
   const cuts = (function* () {
     for (let i = 1; i < starts.length; i++) if (starts[i] > starts[i - 1]) yield starts[i] - starts[i - 1];
     yield TRAILER_SIZE;
     for (;;) yield PIECE_PAST_END;
   })();
-  return { cuts, contentLength };
+  return { cuts, contentLength, largestRaw, largestHier };
 }
 
 /**

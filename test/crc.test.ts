@@ -98,3 +98,16 @@ function child(body: string, env?: string, length = NATIVE_CRC_MIN_BYTES * 2): s
     encoding: "utf8",
   });
 }
+
+test("expectCrcBytes loads the native CRC at once for NATIVE_CRC_AFTER_BYTES ahead, not for less", () => {
+  const script = `const { expectCrcBytes } = await import(${JSON.stringify(new URL("../src/common/crc.ts", import.meta.url).href)});
+    expectCrcBytes(${NATIVE_CRC_AFTER_BYTES - 1});
+    const seen = [nativeCrcLoaded()];
+    expectCrcBytes(${NATIVE_CRC_AFTER_BYTES});
+    seen.push(nativeCrcLoaded());
+    console.log(JSON.stringify([...seen, crc32(b)]));`;
+  const b = new Uint8Array(NATIVE_CRC_MIN_BYTES * 2).map((_, i) => i * 31);
+  assert.deepEqual(JSON.parse(child(script)), [false, native, zlibCrc32(b)]);
+  // Turned off, it stays off.
+  assert.deepEqual(JSON.parse(child(script, "0")), [false, false, zlibCrc32(b)]);
+});

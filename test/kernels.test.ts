@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
 import { hierDecode, hierDecodeLent, hierEncode } from "../src/codecs/hier/hier.ts";
-import { kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
+import { kernels, kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
 import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
@@ -44,6 +44,7 @@ function agree(raw: Uint8Array, options: CodecOptions, label: string): void {
   // Left in the kernels' memory (mmh -d): the same bytes, where the kernels take the chunk.
   const lent = hierDecodeLent(plain, raw.length);
   if (lent) assert.ok(Buffer.from(lent).equals(Buffer.from(raw)), `${label}: lent decode differs`);
+  inInputArea(plain, raw, label);
   // Into the caller's memory at an odd place (a tensor's chunk inside a content buffer).
   for (const on of [false, true]) {
     setKernels(on);
@@ -55,6 +56,35 @@ function agree(raw: Uint8Array, options: CodecOptions, label: string): void {
     );
   }
   setKernels(true);
+}
+
+/**
+ * The payload read into the kernels' input area (KernelBatches, mmh -d -T 1), at an even
+ * and an odd place with other bytes after it: decoded where it lies, the same bytes, and
+ * the area as it was (a block's 8 bytes after it are zeroed for the decode, then put back).
+ */
+function inInputArea(payload: Uint8Array, raw: Uint8Array, label: string): void {
+  const k = kernels();
+  if (!k) return;
+  const area = k.holdInput(payload.length + 80, 3 * raw.length + (64 << 10));
+  assert.ok(area, "the input area is free between decodes");
+  try {
+    for (const at of [0, 3]) {
+      area.fill(0xa5);
+      area.set(payload, at);
+      const before = Buffer.from(area);
+      const placed = area.subarray(at, at + payload.length);
+      assert.ok(k.inInput(placed));
+      const got = hierDecodeLent(placed, raw.length) ?? hierDecode(placed, raw.length);
+      assert.ok(
+        Buffer.from(got).equals(Buffer.from(raw)),
+        `${label}: decode in the input area differs (at ${at})`,
+      );
+      assert.ok(Buffer.from(area).equals(before), `${label}: decoding changed the input area (at ${at})`);
+    }
+  } finally {
+    k.dropInput();
+  }
 }
 
 /** An odd-offset copy, so neither path can count on alignment. */
@@ -329,6 +359,34 @@ describe("WebAssembly kernels", () => {
       }
     }
     assert.ok(checked >= 3, `only ${checked} fused decodes checked`);
+  });
+
+  test("with the input area held, a chunk that needs a larger arena decodes without growing the memory", () => {
+    const k = kernels();
+    if (!k) return;
+    const raw = toBf16(
+      safetensorsData(join(data, "lora-imdb-distilbert_adapter_model.safetensors")),
+    ).subarray(0, 512 << 10);
+    const { payload } = hierEncode(raw, { dtype: "BF16" });
+    // An area that leaves only 4 KiB of arena in the memory as it is (earlier calls grew
+    // it): far too little for the chunk, as a damaged record could ask for.
+    const probe = k.holdInput(payload.length + 80, 0);
+    assert.ok(probe);
+    const spare = k.arenaRoom();
+    k.dropInput();
+    const area = k.holdInput(payload.length + 80 + Math.max(0, spare - 4096), 0);
+    assert.ok(area && k.arenaRoom() <= 4096 + 64);
+    try {
+      const memory = k.u8().buffer;
+      area.set(payload);
+      const inArea = hierDecodeLent(area.subarray(0, payload.length), raw.length);
+      const elsewhere = hierDecode(payload, raw.length);
+      assert.ok(inArea === undefined, "the kernels leave it to the TypeScript path");
+      assert.ok(Buffer.from(elsewhere).equals(Buffer.from(raw)));
+      assert.ok(k.u8().buffer === memory, "the memory did not grow");
+    } finally {
+      k.dropInput();
+    }
   });
 
   test("buildSingle, buildQuad and decodeLanesQuad give huffman.ts's tables and bytes", async () => {

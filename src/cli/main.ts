@@ -483,7 +483,9 @@ async function decompressOne(
   };
   let summary: JobSummary & { chunks: number };
   try {
-    if (isStdio(file) || output === undefined) {
+    // With -T 1 a file goes this way too: decoded in the kernels' memory and written from
+    // there (decompressFileStream's `exclusive`), where decompressFile copies each chunk out.
+    if (isStdio(file) || output === undefined || args.threads === 1) {
       const reuse = output !== undefined || reusesOut(io);
       // One file at a time, and nothing else codes meanwhile: pieces may lie in the
       // memory HIER's kernels reuse (DecompressStreamOptions.exclusive).

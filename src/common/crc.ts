@@ -65,6 +65,16 @@ export function crc32(data: Uint8Array, initial = 0): number {
   return zlibCrc32(data, initial);
 }
 
+/**
+ * The caller is about to check `bytes` more in large pieces (a decoder that read the
+ * content's length from the index): when they reach NATIVE_CRC_AFTER_BYTES, the native
+ * module is loaded now, not after zlib's has checked the first NATIVE_CRC_AFTER_BYTES of
+ * them, as its load would then be repaid anyway.
+ */
+export function expectCrcBytes(bytes: number): void {
+  if (native === undefined && zlibBytes + bytes >= NATIVE_CRC_AFTER_BYTES) loadNative();
+}
+
 /** Whether large buffers can go to the native module (loading it now if not yet tried). */
 export function nativeCrc(): boolean {
   return loadNative() !== null;

@@ -150,6 +150,9 @@ function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint
 /** A view of the kernels' lane positions, made again only when their memory grew. */
 let lanesView: Int32Array | undefined;
 
+/** The input-area bytes after a block decoded in place, while they are zeroed. */
+const kept = new Uint8Array(8);
+
 function lanesOf(k: Kernels): Int32Array {
   const buffer = k.u8().buffer;
   if (lanesView?.buffer !== buffer) lanesView = new Int32Array(buffer, k.at.lanes, 16);
@@ -242,6 +245,13 @@ function decodeInArena(
     room += streamLength(layout, s, n) + 32;
   }
   if (before > margin || room > ARENA_LIMIT) return undefined;
+  // A payload read into the kernels' input area (KernelBatches) is decoded where it lies:
+  // its Huffman blocks, and the stored streams of the layouts merged from separate
+  // addresses, are not copied. While the area is held the memory must not grow (the
+  // reader's views of it), so a chunk that would need more goes to the TypeScript path
+  // (only a damaged record can: the arena was grown for the file's largest one).
+  const inPlace = k.inInput(payload);
+  if (k.inputHeld() && room > k.arenaRoom()) return undefined;
   k.begin(room);
   const outAt = k.alloc(margin + bytes + after) + margin;
   const lengthsAt = k.alloc(256);
@@ -259,16 +269,23 @@ function decodeInArena(
   const decodeBlock = (s: number, count: number, to: number): void => {
     const block = blockOf(parts[s]);
     const tableBits = kernelTableBits(checkHuffmanBlock(block, count, lengths, lanes), count, lanes);
-    const address = k.alloc(block.length + 8);
-    copyBytes(mem, block, address);
-    mem.fill(0, address + block.length, address + block.length + 8);
+    // In the input area, the 8 bytes after the block (the next stream's, or the slack
+    // KernelBatches leaves after each batch) are zeroed for the decode and put back.
+    const address = inPlace ? block.byteOffset : k.alloc(block.length + 8);
+    const after = address + block.length;
+    if (inPlace) kept.set(mem.subarray(after, after + 8));
+    else copyBytes(mem, block, address);
+    mem.fill(0, after, after + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
     if (oneSymbolTable(count, tableBits)) k.x.buildOne(at.single, tableBits);
     else k.x.buildQuad(at.single, tableBits);
     k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
+    if (inPlace) mem.set(kept, after);
+    else k.release(address);
     checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);
-    k.release(address);
   };
+  /** The layouts whose merge takes each stream's address: a stored stream is read where it lies. */
+  const apart = inPlace && (layout.name === "bf16" || layout.name === "f16" || layout.name === "f32");
   // A one-stream layout decodes straight into the output.
   const fused = layout.name === "bytes" && isHuffman(0) ? 0 : -1;
   // The streams, decoded or copied into the arena one right after another (the plane
@@ -294,7 +311,8 @@ function decodeInArena(
         break;
       case METHOD_STORED:
         if (part.length !== size) throw corrupt(`stream ${s}: stored ${part.length} bytes for ${size}`);
-        copyBytes(mem, block, address);
+        if (apart) streamAt[s] = block.byteOffset;
+        else copyBytes(mem, block, address);
         break;
       case METHOD_ZSTD:
       case METHOD_CONTEXT:

@@ -136,6 +136,22 @@ export interface Kernels {
   alloc(bytes: number): number;
   /** Gives back what alloc() handed out from `address` on. */
   release(address: number): void;
+  /**
+   * An input area of `bytes` below the arena, for a reader to read records into while the
+   * kernels decode others (see KernelBatches), with the memory grown at once to hold an
+   * arena of `arenaBytes` too: views of the memory stay valid while the area is held, as
+   * long as no begin() asks for more than arenaRoom(). Undefined when an area is held
+   * already. Call between calls into HIER only (the arena moves up).
+   */
+  holdInput(bytes: number, arenaBytes: number): Uint8Array | undefined;
+  /** Gives back the input area: from then on begin() may grow the memory again. */
+  dropInput(): void;
+  /** Whether `data` lies in the input area held now. */
+  inInput(data: ArrayBufferView): boolean;
+  /** Whether an input area is held (holdInput, not yet dropInput). */
+  inputHeld(): boolean;
+  /** The largest begin() that needs no growing of the memory. */
+  arenaRoom(): number;
 }
 
 /** The largest arena a call may reserve: wasm32 addresses 4 GiB, kept well below. */
@@ -265,8 +281,11 @@ function instantiate(): Kernels | undefined {
     pairLengths: take(65536),
     fields: take(1024),
   };
-  const arenaBase = (next + 63) & ~63;
-  if (arenaBase - x.heapBase() > FIXED_BYTES + 1024) throw new Error("kernels: fixed area overflow");
+  const fixedEnd = (next + 63) & ~63;
+  if (fixedEnd - x.heapBase() > FIXED_BYTES + 1024) throw new Error("kernels: fixed area overflow");
+  /** The arena starts past the input area, when one is held (holdInput), else past the fixed area. */
+  let arenaBase = fixedEnd;
+  let inputEnd = fixedEnd;
   let view = new Uint8Array(memory.buffer);
   let top = arenaBase;
   let end = arenaBase;
@@ -299,6 +318,26 @@ function instantiate(): Kernels | undefined {
     release(address) {
       if (address >= arenaBase && address < top) top = address;
     },
+    holdInput(bytes, arenaBytes) {
+      if (inputEnd > fixedEnd) return undefined;
+      inputEnd = fixedEnd + ((bytes + 63) & ~63);
+      arenaBase = inputEnd;
+      top = end = arenaBase;
+      grow(arenaBytes);
+      return u8().subarray(fixedEnd, inputEnd);
+    },
+    dropInput() {
+      inputEnd = arenaBase = top = end = fixedEnd;
+    },
+    inInput(data) {
+      return (
+        data.buffer === memory.buffer &&
+        data.byteOffset >= fixedEnd &&
+        data.byteOffset + data.byteLength <= inputEnd
+      );
+    },
+    inputHeld: () => inputEnd > fixedEnd,
+    arenaRoom: () => memory.buffer.byteLength - arenaBase,
   };
 }
 
