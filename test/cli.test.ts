@@ -197,7 +197,7 @@ describe("mmh CLI", () => {
     noTempFiles();
   });
 
-  test("-d -T 1 of BF16 weights (chunks written from the kernels' memory): same bytes; damage is coded", () => {
+  test("-d -T 1 (and a small file without -T) of BF16 weights, written from the kernels' memory: same bytes; damage is coded", () => {
     const weights = generate({ kind: "safetensors", dtype: "BF16", size: 3 << 20, seed: 3 });
     writeFileSync(join(dir, "w.safetensors"), weights);
     assert.equal(mmh(["-q", "-T", "1", "w.safetensors"]).code, 0);
@@ -206,6 +206,9 @@ describe("mmh CLI", () => {
     assert.ok(piped.stdout.equals(weights), "-c output differs");
     assert.equal(mmh(["-d", "-q", "-T", "1", "w.safetensors.mmh", "-o", "w.out"]).code, 0);
     assert.ok(readFileSync(join(dir, "w.out")).equals(weights), "-o output differs");
+    // Without -T, a file this small takes the same one-thread way.
+    assert.equal(mmh(["-d", "-q", "w.safetensors.mmh", "-o", "w.out2"]).code, 0);
+    assert.ok(readFileSync(join(dir, "w.out2")).equals(weights), "-o without -T differs");
     const packed = readFileSync(join(dir, "w.safetensors.mmh"));
     for (const at of [0.3, 0.5, 0.7]) {
       const bad = Buffer.from(packed);
@@ -216,6 +219,9 @@ describe("mmh CLI", () => {
       assert.match(r.stderr, /^mmh: E_(CHECKSUM|CORRUPT): chunk \d+ at offset \d+: /);
       assert.equal(existsSync(join(dir, "w.bad.out")), false, "no output file");
       assertError(mmh(["-d", "-T", "1", "-c", "w.bad.mmh"]), r.stderr.split(":")[1].trim(), 1);
+      const plain = mmh(["-d", "w.bad.mmh", "-o", "w.bad.out"]);
+      assert.equal(plain.stderr, r.stderr, "without -T: the same error");
+      assert.equal(existsSync(join(dir, "w.bad.out")), false, "no output file without -T");
     }
     noTempFiles();
   });

@@ -12,6 +12,7 @@ import { chmod } from "../common/fsp.ts";
 // (docs/ENGINE.md, Start-up). What a command needs alone (a URL test, the npy header, the
 // --stats line) is imported where it is used.
 import type { verify } from "../decompress.ts";
+import { defaultThreadsFor } from "../engine/threads.ts";
 import type { CompressSummary, Goal, Inspection, LegacyInspection } from "../index.ts";
 import type { GenOptions } from "../tools/gen.ts";
 import { type CliArgs, HELP, parseCli, VERSION_LINE } from "./args.ts";
@@ -458,6 +459,17 @@ async function compressOne(
   return summary;
 }
 
+/** Whether `mmh -d FILE -o OUT` decodes on one thread: -T 1, or no -T and a file below decompressFile's default. */
+async function decodesOnOneThread(args: CliArgs, file: string): Promise<boolean> {
+  if (args.threads !== undefined) return args.threads === 1;
+  try {
+    return defaultThreadsFor(await fileBytes(file), "decompressToFile") < 2;
+  } catch {
+    // Unreadable: decompressFile reports it with its code.
+    return false;
+  }
+}
+
 async function decompressOne(
   args: CliArgs,
   io: Io,
@@ -485,7 +497,8 @@ async function decompressOne(
   try {
     // With -T 1 a file goes this way too: decoded in the kernels' memory and written from
     // there (decompressFileStream's `exclusive`), where decompressFile copies each chunk out.
-    if (isStdio(file) || output === undefined || args.threads === 1) {
+    // So does a file without -T too small for threads to pay (decompressFile's default).
+    if (isStdio(file) || output === undefined || (await decodesOnOneThread(args, file))) {
       const reuse = output !== undefined || reusesOut(io);
       // One file at a time, and nothing else codes meanwhile: pieces may lie in the
       // memory HIER's kernels reuse (DecompressStreamOptions.exclusive).
