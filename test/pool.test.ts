@@ -228,10 +228,10 @@ describe("the default thread count", () => {
     // A 400 MiB file: past the decompress threshold, not the compress one.
     assert.equal(defaultThreadsFor(400 * MiB, "compress", 2), 1);
     assert.equal(defaultThreadsFor(400 * MiB, "decompress", 2), 2);
-    // Into a file, each thread writing its own records: from 128 MiB of .mmh.
-    assert.equal(poolWorthBytes("decompressToFile", 2), 128 * MiB);
-    assert.equal(defaultThreadsFor(128 * MiB - 1, "decompressToFile", 2), 1);
-    assert.equal(defaultThreadsFor(128 * MiB, "decompressToFile", 2), 2);
+    // Into a file, each thread writing its own records: from 64 MiB of .mmh.
+    assert.equal(poolWorthBytes("decompressToFile", 2), 64 * MiB);
+    assert.equal(defaultThreadsFor(64 * MiB - 1, "decompressToFile", 2), 1);
+    assert.equal(defaultThreadsFor(64 * MiB, "decompressToFile", 2), 2);
   });
 
   test("the threshold falls with the core count, down to 32 MiB; one core always gets one thread", () => {

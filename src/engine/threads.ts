@@ -24,17 +24,14 @@ export type Work = "compress" | "decompress" | "decompressToFile";
  * on 2 cores, on real-derived BF16 and F32 files (see docs/ENGINE.md, Measurements behind
  * engine choices: When a pool pays). With more cores the start-up runs on cores that would
  * otherwise idle, so the threshold is divided by the core count (an estimate: only 2 cores
- * were measured).
- */
-/*
- * Decompressing into a file (filedecode.ts) moves no decoded byte between threads and
- * starts its workers before reading the index, so a second thread costs little more than
- * its start-up: its threshold is lower (docs/ENGINE.md, When a pool pays).
+ * were measured). Decompressing into a file (filedecode.ts) moves no decoded byte between
+ * threads and starts its workers before reading the index, so a second thread costs little
+ * more than its start-up: its threshold is lower (docs/ENGINE.md, When a pool pays).
  */
 export const POOL_WORTH_BYTES_PER_CORE: Readonly<Record<Work, number>> = {
   compress: 1 << 30,
   decompress: 640 << 20,
-  decompressToFile: 256 << 20,
+  decompressToFile: 128 << 20,
 };
 const POOL_WORTH_MIN = 32 << 20;
 
