@@ -15,6 +15,7 @@
  *
  * usage: npx node bench/base-speed.ts [--before COMMIT] [--runs N] [--quick] [--out FILE]
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";

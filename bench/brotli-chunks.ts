@@ -14,6 +14,7 @@
  * The report goes to bench/results/brotli-chunks.md unless --out says otherwise.
  */
 
+import "./lib/help.ts";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";

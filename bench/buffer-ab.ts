@@ -20,6 +20,7 @@
  * COMMIT src | tar -x -C .bench-data/base`). Options are { goal, threads, long: false }.
  * The report goes to bench/results/buffer-ab.md unless --out says otherwise.
  */
+import "./lib/help.ts";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";

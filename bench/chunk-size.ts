@@ -8,6 +8,7 @@
  * Options: --runs N (timed runs per cell, default 9), --reads N (random reads per cell,
  * default 200), --out FILE (results file).
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";

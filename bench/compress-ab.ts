@@ -18,6 +18,7 @@
  * report goes to bench/results/compress-ab.md unless --out says otherwise.
  */
 
+import "./lib/help.ts";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";

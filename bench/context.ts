@@ -13,6 +13,7 @@
  * npm model files that bench/floor.ts leaves in .bench-data/floor/ (real weights only:
  * no generated weights).
  */
+import "./lib/help.ts";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { huffmanEncode } from "../src/codecs/hier/huffman.ts";

@@ -9,6 +9,7 @@
  *   npx node bench/crc.ts --quick    fewer repetitions, writes nothing
  * Options: --runs N, --out FILE
  */
+import "./lib/help.ts";
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";

@@ -19,6 +19,7 @@
  *   npx node bench/decode-floor.ts [--sizes 64M] [--runs 9]
  * Writes bench/results/decode-floor.md.
  */
+import "./lib/help.ts";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { crc32, zstdCompressSync, zstdDecompressSync } from "node:zlib";

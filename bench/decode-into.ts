@@ -11,6 +11,7 @@
  *   npx node bench/decode-into.ts --quick    3 runs, writes nothing
  * Options: --runs N, --out FILE
  */
+import "./lib/help.ts";
 import { join } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { compress, decompress, decompressInto } from "../src/index.ts";

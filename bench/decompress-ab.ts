@@ -24,6 +24,7 @@
  * report goes to bench/results/decompress-ab.md unless --out says otherwise.
  */
 
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";

@@ -19,6 +19,7 @@
  *
  * usage: npx node bench/deltas.ts [--quick] [--k N] [--runs N] [--out FILE]
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";

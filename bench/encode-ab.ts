@@ -14,6 +14,7 @@
  * report goes to bench/results/encode-ab.md unless --out says otherwise.
  */
 
+import "./lib/help.ts";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";

@@ -33,6 +33,7 @@
  * without it, and said so).
  */
 
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";

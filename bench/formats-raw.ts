@@ -27,6 +27,7 @@
  * Needs /usr/bin/python3 with h5py and numpy (Debian's python3-h5py), and zstd.
  */
 
+import "./lib/help.ts";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";

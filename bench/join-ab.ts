@@ -14,6 +14,7 @@
  * fetched into .bench-data/floor/npm/ as bench/floor.ts fetches them.
  */
 
+import "./lib/help.ts";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";

@@ -11,6 +11,7 @@
  * rows of the merge kernels and the Huffman decode kernel, decodeLanesQuad, of DIR's
  * build against this one's).
  */
+import "./lib/help.ts";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";

@@ -25,6 +25,7 @@
  * Every output is checked: each command's .mmh has the CLI's sha256, and each restored
  * file the input's.
  */
+import "./lib/help.ts";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";

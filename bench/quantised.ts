@@ -1,3 +1,17 @@
+/**
+ * ggml-quantised weights and HIER's block layouts: GGUF files of one tensor for each of
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1 (quantised as ggml's reference quantisers do) and
+ * K-quant-shaped Q2_K-Q6_K blocks (simplified quantisers), from synthetic heavy-tailed
+ * weights, since no real GGUF file is at hand: each stored by mmh (default, `--goal
+ * ratio`, `--codec hier`, `--codec zstd`; every output decoded and its sha256 checked),
+ * by zstd -3 and -19, and by HIER as one byte stream, against the fields' order-0 bound.
+ *
+ *   npx node bench/quantised.ts            full run (writes bench/results/quantised.md)
+ *   npx node bench/quantised.ts --quick    512 Ki weights per type, writes nothing
+ * Options: --weights N (a multiple of the row length), --keep (keep the generated files in .bench-data/quantised),
+ * --out FILE
+ */
+import "./lib/help.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";

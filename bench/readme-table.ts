@@ -8,6 +8,7 @@
  *   npx node bench/readme-table.ts --quick         1 run, print the table, write nothing
  *   options: --data DIR (default ../shared/data), --gen KIND[:SIZE] (passed on)
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

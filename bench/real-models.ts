@@ -22,6 +22,7 @@
  *   - face-api.js@0.22.2: its package/weights/ folder, when the tarball has one.
  * Needs npm (the first time), tar, zstd, diff, and xz for the context column if present.
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg } from "node:os";

@@ -27,6 +27,7 @@
  * Needs apt-get (the first time), dpkg-deb and zstd.
  */
 
+import "./lib/help.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";

@@ -10,6 +10,7 @@
  *                             25 GiB of free disk and 10 to 20 minutes more; with --quick, its
  *                             512 MiB smoke test). Skipped without --scale.
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

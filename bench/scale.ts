@@ -24,6 +24,7 @@
  * Needs GNU time at /usr/bin/time (Debian package `time`) for peak RSS; the zstd CLI for
  * the context rows (skipped without it).
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {

@@ -26,6 +26,7 @@
  * A /healthz probe runs every second throughout; the server's resident memory is read
  * from /proc/PID/status every 200 ms.
  */
+import "./lib/help.ts";
 import { fork, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

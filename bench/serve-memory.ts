@@ -12,6 +12,7 @@
  * the server is left idle for 3 s, then its VmRSS (from /proc) and its V8 heap and
  * external memory (from its own /metrics) are read. Linux with glibc only.
  */
+import "./lib/help.ts";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";

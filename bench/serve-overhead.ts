@@ -15,6 +15,7 @@
  *   .mmh, readRange(), close(): what the gateway does per request; same bytes.
  * The server runs with `defaults.threads` 1, as the library calls here do.
  */
+import "./lib/help.ts";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -26,6 +26,7 @@
  * tiled sets), --out FILE
  */
 
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";

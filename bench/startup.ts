@@ -41,6 +41,7 @@
  *   (default 15; with --before), --fixed-rounds N (default 9; with --before), --before DIR,
  *   --before-checkout DIR, --data DIR, --out FILE
  */
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import {
   cpSync,

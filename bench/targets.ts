@@ -27,6 +27,7 @@
  * run, so they always come from the current generator; the 1 GiB files are deleted at the end.
  */
 
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {

@@ -18,6 +18,7 @@
  * goes to standard output, and to FILE when given. Linux only (schedstat).
  */
 
+import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";

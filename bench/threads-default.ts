@@ -30,6 +30,7 @@
  * (above 1: mmh is faster).
  */
 
+import "./lib/help.ts";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
