@@ -386,10 +386,9 @@ function zstdWindows(stream: Uint8Array): number {
 
 /**
  * Bits per symbol of a structured stream's best coding (Huffman or stored) from which zstd
- * is tried on the whole stream without windows first. On the structured streams of 128 KiB
- * or more of the 64 MiB BF16, FP16 and F32 sets, the windows sent every one of 5.6 bits or
- * more to the whole pass (they measured zstd at 0.94-1.002 of Huffman there), and decided
- * only on exponent streams of 2.7-4.1 bits (docs/ENGINE.md, HIER's stream method).
+ * is tried on the whole stream without windows first: on the real-derived sets the windows
+ * sent every stream this dense to the whole pass anyway, and decided only on sparser
+ * exponent streams (docs/ENGINE.md, HIER's stream method, has the measurements).
  */
 const DENSE_BITS = 5;
 
@@ -505,10 +504,10 @@ function blockTableShare(stream: Uint8Array): number {
 }
 
 /**
- * repeatShare of a stored plane of a byte grouping under which zstd is not tried on it.
- * On the low byte plane of FP16 weights zstd came out smaller only where the share was
- * 0.010 or more, and stored the plane as raw blocks where it was 0.006 or less
- * (docs/ENGINE.md, HIER's stream method).
+ * repeatShare of a stored plane of a byte grouping under which zstd is not tried on it:
+ * below the shares where zstd came out smaller on the low byte plane of FP16 weights, and
+ * above those where it stored the plane as raw blocks (docs/ENGINE.md, HIER's stream
+ * method, has the measurements).
  */
 const STORED_REPEATS = 0.003;
 
