@@ -45,12 +45,17 @@ export function sourceTree(dir) {
  */
 export function treeIsCurrent(dir, tree) {
   if (!tree || typeof tree.dirs !== "object" || typeof tree.files !== "object") return false;
+  // Each path put together by hand: path.join normalises every path it joins, which cost
+  // as much as the stats themselves (docs/ENGINE.md, "Checking a checkout without
+  // reading it"). The stamp's relative paths use "/" on every platform, as sourceTree
+  // writes them, and every platform's file calls accept it.
+  const under = `${dir}/`;
   for (const [rel, [size, mtimeMs]] of Object.entries(tree.files)) {
-    const stat = statSync(join(dir, rel), { throwIfNoEntry: false });
+    const stat = statSync(under + rel, { throwIfNoEntry: false });
     if (!stat?.isFile() || stat.size !== size || stat.mtimeMs !== mtimeMs) return false;
   }
   for (const [rel, mtimeMs] of Object.entries(tree.dirs)) {
-    const at = join(dir, rel);
+    const at = under + rel;
     const stat = statSync(at, { throwIfNoEntry: false });
     if (!stat?.isDirectory()) return false;
     if (stat.mtimeMs === mtimeMs) continue;
