@@ -549,8 +549,21 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
     const at = k.at;
     mem.set(planLengths, at.lengths);
     new Uint16Array(mem.buffer, at.codes, 256).set(encCodes);
-    if (usePairs)
-      buildPairs(new Int32Array(mem.buffer, at.pairCodes, 65536), mem.subarray(at.pairLengths), used);
+    if (usePairs) {
+      // The used symbols' list, then buildPairs' 1 KiB of scratch, in the histogram scratch.
+      mem.set(usedSymbols.subarray(0, used), at.sub);
+      k.x.buildPairs(
+        at.codes,
+        at.lengths,
+        at.sub,
+        used,
+        p.lo,
+        p.hi,
+        at.pairCodes,
+        at.pairLengths,
+        at.sub + 1024,
+      );
+    }
     k.x.encodeLanes(
       symbols.byteOffset,
       n,
