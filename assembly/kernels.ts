@@ -453,6 +453,10 @@ export function mergeBlocks(streams: usize, n: u32, width: u32, fields: usize, n
  * one bitstream at out (zero bits above the last code; out needs 8 bytes of slack), and
  * each lane's end bit as u32 at laneEnds[0..3]. codes: u16[256], lengths: u8[256]; with
  * pairs, pairCodes (i32[65536]) and pairLengths (u8[65536]) for first | second << 8.
+ *
+ * Four symbols a step: their codes (at most 44 bits) joined first, off the chain that
+ * every step waits on (the bit count, the accumulator and the output address), then added
+ * to the 64-bit accumulator, which holds under 8 bits after each step's 64-bit store.
  */
 export function encodeLanes(
   symbols: usize,
@@ -474,10 +478,37 @@ export function encodeLanes(
     const to = min(n, from + q);
     let i = from;
     if (usePairs) {
-      for (; i + 2 <= to; i += 2) {
-        const pair = <usize>load<u16>(symbols + i);
-        acc |= (<u64>load<u32>(pairCodes + (pair << 2))) << nb;
-        nb += <u64>load<u8>(pairLengths + pair);
+      for (; i + 4 <= to; i += 4) {
+        const w = load<u32>(symbols + i);
+        const a = <usize>(w & 0xffff);
+        const b = <usize>(w >>> 16);
+        const la = <u64>load<u8>(pairLengths + a);
+        const code = <u64>load<u32>(pairCodes + (a << 2)) | ((<u64>load<u32>(pairCodes + (b << 2))) << la);
+        acc |= code << nb;
+        nb += la + <u64>load<u8>(pairLengths + b);
+        store<u64>(op, acc);
+        const bytes = nb >>> 3;
+        op += <usize>bytes;
+        acc >>>= bytes << 3;
+        nb &= 7;
+      }
+    } else {
+      for (; i + 4 <= to; i += 4) {
+        const w = load<u32>(symbols + i);
+        const s0 = <usize>(w & 0xff);
+        const s1 = <usize>((w >>> 8) & 0xff);
+        const s2 = <usize>((w >>> 16) & 0xff);
+        const s3 = <usize>(w >>> 24);
+        const l0 = <u64>load<u8>(lengths + s0);
+        const l01 = l0 + <u64>load<u8>(lengths + s1);
+        const l012 = l01 + <u64>load<u8>(lengths + s2);
+        const code =
+          <u64>load<u16>(codes + (s0 << 1)) |
+          ((<u64>load<u16>(codes + (s1 << 1))) << l0) |
+          ((<u64>load<u16>(codes + (s2 << 1))) << l01) |
+          ((<u64>load<u16>(codes + (s3 << 1))) << l012);
+        acc |= code << nb;
+        nb += l012 + <u64>load<u8>(lengths + s3);
         store<u64>(op, acc);
         const bytes = nb >>> 3;
         op += <usize>bytes;
@@ -498,6 +529,45 @@ export function encodeLanes(
     store<u32>(laneEnds + ((<usize>lane) << 2), <u32>((op - out) << 3) + <u32>nb);
   }
   store<u64>(op, acc);
+}
+
+/**
+ * The pair tables encodeLanes reads (pairCodes i32[65536], pairLengths u8[65536], entry
+ * first | second << 8): code of first, then of second, and the sum of their lengths, for
+ * every first in lo..hi and every second among the `used` symbols listed at `list` (u8).
+ * A row is written whole from lo rounded down to 16 to hi rounded up, 16 entries a step:
+ * the entries of symbols without a code are never read. `scratch` takes 1 KiB.
+ */
+export function buildPairs(
+  codes: usize,
+  lengths: usize,
+  list: usize,
+  used: u32,
+  lo: u32,
+  hi: u32,
+  pairCodes: usize,
+  pairLengths: usize,
+  scratch: usize,
+): void {
+  const from = <usize>(lo & ~15);
+  const to = <usize>(hi | 15) + 1;
+  // 1 << length of each first symbol: the second's code shifted past it is a product.
+  for (let a = from; a < to; a++) store<u32>(scratch + (a << 2), (<u32>1) << load<u8>(lengths + a));
+  for (let j: u32 = 0; j < used; j++) {
+    const b = <usize>load<u8>(list + j);
+    const cb = i32x4.splat(<i32>load<u16>(codes + (b << 1)));
+    const lb = i8x16.splat(<i8>load<u8>(lengths + b));
+    const row = b << 8;
+    for (let a = from; a < to; a += 16) {
+      v128.store(pairLengths + row + a, i8x16.add(v128.load(lengths + a), lb));
+      const c = pairCodes + ((row + a) << 2);
+      for (let k: usize = 0; k < 16; k += 4) {
+        const first = v128.load16x4_u(codes + ((a + k) << 1));
+        const second = i32x4.mul(cb, v128.load(scratch + ((a + k) << 2)));
+        v128.store(c + (k << 2), v128.or(first, second));
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------

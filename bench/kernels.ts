@@ -8,8 +8,9 @@
  *   npx node bench/kernels.ts            (writes bench/results/kernels.md)
  *   npx node bench/kernels.ts --quick    fewer repetitions, writes nothing
  * Options: --runs N, --out FILE, --baseline DIR (another checkout, its dist/ built: adds
- * rows of the merge kernels and the Huffman decode kernel, decodeLanesQuad, of DIR's
- * build against this one's).
+ * rows of the merge kernels, the Huffman decode kernel (decodeLanesQuad) and the encode
+ * kernels (split with counts, histogram, Huffman encode with its pair table) of DIR's
+ * build against this one's, the encode kernels also on a chunk of bench/speed.ts's inputs).
  */
 import "./lib/help.ts";
 import { execFileSync } from "node:child_process";
@@ -19,7 +20,9 @@ import { crc32 } from "node:zlib";
 import { kernelDecode, kernelSplit } from "../src/codecs/hier/fused.ts";
 import { hierEncode } from "../src/codecs/hier/hier.ts";
 import {
+  canonicalCodes,
   checkHuffmanBlock,
+  codeLengths,
   histogram,
   huffmanDecode,
   huffmanDecodeBf16,
@@ -31,7 +34,7 @@ import {
 import { kernels, setKernels } from "../src/codecs/hier/kernels.ts";
 import { layoutForDType } from "../src/codecs/hier/layouts.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
-import { safetensorsData, tile, toBf16, toF16 } from "./lib/derived.ts";
+import { safetensorsData, speedF32Parts, tile, toBf16, toF16 } from "./lib/derived.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
 
 const quick = process.argv.includes("--quick");
@@ -265,6 +268,11 @@ if (baselineDir) {
     decodeLanesQuad(...args: number[]): void;
     mergeBf16(e: number, sm: number, n: number, out: number): void;
     mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
+    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub: number): void;
+    splitF32(...args: number[]): void;
+    histogram(src: number, n: number, counts: number, sub: number): void;
+    encodeLanes(...args: number[]): void;
+    buildPairs?: (...args: number[]) => void;
     memory: { buffer: ArrayBuffer; grow(pages: number): number };
   }
   const api = (
@@ -286,6 +294,29 @@ if (baselineDir) {
   const baselineCommit = execFileSync("git", ["-C", resolve(baselineDir), "rev-parse", "--short", "HEAD"], {
     encoding: "utf8",
   }).trim();
+  // The encode kernels also on a BF16 chunk of bench/speed.ts's inputs (the ONNX weights
+  // among them) whose sign|mantissa stream Huffman-codes, as it often does on real weights
+  // and never on ../shared/data's: the first such 512 KiB chunk of its first 64 MiB.
+  {
+    const layout = layoutForDType("BF16");
+    const speed = toBf16(tile(await speedF32Parts(), 128 << 20));
+    const n = CHUNK / 2;
+    for (let at = 0; at + CHUNK <= speed.length; at += CHUNK) {
+      const raw = speed.subarray(at, at + CHUNK);
+      const streams = [new Uint8Array(n), new Uint8Array(n)];
+      layout.split(raw, n, streams);
+      if (huffmanEncode(streams[1], histogram(streams[1]))[0] !== 2) continue;
+      encodeRows(
+        builds,
+        layout,
+        raw,
+        streams,
+        `real-derived BF16 (bench/speed.ts, at ${at >> 20} MiB)`,
+        baselineCommit,
+      );
+      break;
+    }
+  }
   for (const [dtype, raw, data] of [
     ["BF16", bf16, "real-derived BF16"],
     ["F16", f16, "real-derived FP16"],
@@ -323,6 +354,7 @@ if (baselineDir) {
       merges[1],
       `here the TS column is the build of the checkout at commit ${baselineCommit}, the kernel column this one's; streams already in memory`,
     );
+    encodeRows(builds, layout, raw, streams, data, baselineCommit);
     const exponents = streams[0];
     const block = huffmanEncode(exponents, histogram(exponents));
     if (block[0] !== 2) continue;
@@ -371,6 +403,164 @@ if (baselineDir) {
       runs[0],
       runs[1],
       `here the TS column is the build of the checkout at commit ${baselineCommit}, the kernel column this one's; both: tables built`,
+    );
+  }
+}
+
+/**
+ * The encode kernels of the baseline build (builds[0]) against this one's (builds[1]) on
+ * one chunk: the split with the exponents counted, the histogram of each stream, and the
+ * Huffman encode of each stream whose code is shorter than the stream, its pair table
+ * built included (in TypeScript for a build without buildPairs, as HIER did then). Each
+ * build in its own memory, fed the same bytes; their outputs must agree.
+ */
+function encodeRows(
+  builds: {
+    heapBase(): number;
+    memory: { buffer: ArrayBuffer; grow(pages: number): number };
+    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub: number): void;
+    splitF32(...args: number[]): void;
+    histogram(src: number, n: number, counts: number, sub: number): void;
+    encodeLanes(...args: number[]): void;
+    buildPairs?: (...args: number[]) => void;
+  }[],
+  layout: ReturnType<typeof layoutForDType>,
+  raw: Uint8Array,
+  streams: Uint8Array[],
+  data: string,
+  commit: string,
+): void {
+  const n = raw.length / layout.width;
+  const note = `here the TS column is the build of the checkout at commit ${commit}, the kernel column this one's`;
+  // Per build: fixed tables at `at`, then the input, the streams and the output.
+  const layoutOf = (x: (typeof builds)[number]) => {
+    const need = 16 * raw.length + (4 << 20);
+    if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil(need / 65536));
+    const at = (x.heapBase() + 65535) & ~65535;
+    return {
+      counts: at,
+      sub: at + 1024,
+      codes: at + 16384,
+      lengths: at + 16384 + 512,
+      list: at + 16384 + 1024,
+      scratch: at + 16384 + 2048,
+      lanes: at + 16384 + 4096,
+      pairCodes: at + 65536,
+      pairLengths: at + 65536 + 262144,
+      src: at + (1 << 20),
+      streams: at + (1 << 20) + raw.length + 64,
+      out: at + (1 << 20) + 3 * raw.length + 128,
+    };
+  };
+  const places = builds.map(layoutOf);
+  for (const [i, x] of builds.entries()) new Uint8Array(x.memory.buffer).set(raw, places[i].src);
+  if (layout.name === "bf16" || layout.name === "f32") {
+    const split = builds.map((x, i) => {
+      const a = places[i];
+      const s = streams.map((_, j) => a.streams + j * n);
+      return () => {
+        new Uint8Array(x.memory.buffer).fill(0, a.counts, a.counts + 1024);
+        if (layout.name === "bf16") x.splitBf16(a.src, n, s[0], s[1], a.counts, a.sub);
+        else x.splitF32(a.src, n, s[0], s[1], s[2], s[3], a.counts, a.sub);
+      };
+    });
+    for (const run of split) run();
+    const counts = builds.map((x, i) => Buffer.from(x.memory.buffer, places[i].counts, 1024));
+    if (!counts[0].equals(counts[1]) || !counts[1].equals(Buffer.from(histogram(streams[0]).buffer)))
+      throw new Error(`${data}: the builds' split counts differ`);
+    pair(
+      `split ${layout.name} + exponent counts, baseline build vs this one`,
+      data,
+      raw.length,
+      split[0],
+      split[1],
+      note,
+    );
+  }
+  for (const [j, stream] of streams.entries()) {
+    for (const [i, x] of builds.entries()) new Uint8Array(x.memory.buffer).set(stream, places[i].streams);
+    const hist = histogram(stream);
+    const count = builds.map((x, i) => () => {
+      const a = places[i];
+      new Uint8Array(x.memory.buffer).fill(0, a.counts, a.counts + 1024);
+      x.histogram(a.streams, stream.length, a.counts, a.sub);
+    });
+    for (const [i, run] of count.entries()) {
+      run();
+      if (!Buffer.from(builds[i].memory.buffer, places[i].counts, 1024).equals(Buffer.from(hist.buffer)))
+        throw new Error(`${data} stream ${j}: a build's histogram differs`);
+    }
+    pair(
+      `histogram, baseline build vs this one`,
+      `${data} stream ${j}`,
+      stream.length,
+      count[0],
+      count[1],
+      note,
+    );
+    const block = huffmanEncode(stream, hist);
+    if (block[0] !== 2) continue;
+    const lengths = new Uint8Array(256);
+    codeLengths(hist, lengths);
+    const codes = new Uint16Array(256);
+    canonicalCodes(lengths, codes);
+    const used = [...lengths.keys()].filter((s) => lengths[s] > 0);
+    const usePairs = used.length * used.length <= stream.length;
+    const encode = builds.map((x, i) => {
+      const a = places[i];
+      const mem = new Uint8Array(x.memory.buffer);
+      mem.set(lengths, a.lengths);
+      new Uint16Array(x.memory.buffer, a.codes, 256).set(codes);
+      mem.set(used, a.list);
+      const pairCodes = new Int32Array(x.memory.buffer, a.pairCodes, 65536);
+      const pairLengths = mem.subarray(a.pairLengths, a.pairLengths + 65536);
+      const pairs = () => {
+        if (!usePairs) return;
+        if (x.buildPairs)
+          x.buildPairs(
+            a.codes,
+            a.lengths,
+            a.list,
+            used.length,
+            used[0],
+            used[used.length - 1],
+            a.pairCodes,
+            a.pairLengths,
+            a.scratch,
+          );
+        else
+          for (const second of used)
+            for (const first of used) {
+              pairCodes[(second << 8) | first] = codes[first] | (codes[second] << lengths[first]);
+              pairLengths[(second << 8) | first] = lengths[first] + lengths[second];
+            }
+      };
+      return () => {
+        pairs();
+        x.encodeLanes(
+          a.streams,
+          stream.length,
+          a.out,
+          a.codes,
+          a.lengths,
+          a.pairCodes,
+          a.pairLengths,
+          usePairs ? 1 : 0,
+          a.lanes,
+        );
+      };
+    });
+    for (const run of encode) run();
+    const bytes = Math.ceil(new Uint32Array(builds[1].memory.buffer, places[1].lanes, 4)[3] / 8);
+    const outs = builds.map((x, i) => Buffer.from(x.memory.buffer, places[i].out, bytes));
+    if (!outs[0].equals(outs[1])) throw new Error(`${data} stream ${j}: the builds' bitstreams differ`);
+    pair(
+      `Huffman encode kernel encodeLanes${usePairs ? " + pair table" : ""}, baseline build vs this one`,
+      `${data} stream ${j}`,
+      stream.length,
+      encode[0],
+      encode[1],
+      `${note}; code tables given`,
     );
   }
 }

@@ -674,7 +674,7 @@ describe("WebAssembly kernels", () => {
 
   test("Huffman encode: the kernel gives the TypeScript bitstream at every lane split", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
-    const { huffmanEncode, histogram } = await import("../src/codecs/hier/huffman.ts");
+    const { huffmanEncode, huffmanEncodeInto, histogram } = await import("../src/codecs/hier/huffman.ts");
     const k = kernels();
     assert.ok(k);
     let state = 12345;
@@ -682,20 +682,49 @@ describe("WebAssembly kernels", () => {
       state = (Math.imul(state, 1103515245) + 12345) >>> 0;
       return state >>> 8;
     };
-    // Few symbols (the pair table is used) and many (it is not); skewed so codes differ in length.
-    for (const alphabet of [3, 17, 250]) {
+    // Few symbols (the pair table is used) and many (it is not); skewed so codes differ in
+    // length; 256 symbols of counts halving (codes of the longest length, 11 bits); one
+    // symbol (a single-symbol block) and near-random bytes (stored).
+    const draws: [string, () => number][] = [
+      ...[3, 17, 250].map((a): [string, () => number] => [
+        `alphabet ${a}`,
+        () => Math.min(next() % a, next() % a),
+      ]),
+      ["halving counts", () => Math.min(255, Math.clz32(next() | 1) * 8 + (next() & 7))],
+      ["one symbol", () => 200],
+      ["uniform", () => next() & 255],
+    ];
+    for (const [label, draw] of draws) {
       for (const n of [...Array.from({ length: 40 }, (_, i) => i), 1001, 4099, 65_537, 262_147]) {
         const symbols = new Uint8Array(n);
-        for (let i = 0; i < n; i++) symbols[i] = Math.min(next() % alphabet, next() % alphabet);
-        const plain = huffmanEncode(symbols, histogram(symbols));
-        k.begin(4 * n + 4096);
-        const at = k.alloc(n);
-        k.u8().set(symbols, at);
-        const inKernels = k.u8().subarray(at, at + n);
-        assert.ok(k.holds(inKernels));
-        const fast = huffmanEncode(inKernels, histogram(symbols));
-        assert.equal(sha(fast), sha(plain), `alphabet ${alphabet}, ${n} symbols`);
+        for (let i = 0; i < n; i++) symbols[i] = draw();
+        const hist = histogram(symbols);
+        const plain = huffmanEncode(symbols, hist);
+        // At an aligned and at an odd address in the kernels' memory.
+        for (const offset of [0, 3]) {
+          k.begin(4 * n + 4096);
+          const at = k.alloc(n + offset) + offset;
+          k.u8().set(symbols, at);
+          const inKernels = k.u8().subarray(at, at + n);
+          assert.ok(k.holds(inKernels));
+          const fast = huffmanEncode(inKernels, hist);
+          assert.equal(sha(fast), sha(plain), `${label}, ${n} symbols at +${offset}`);
+          // Into memory holding other bytes (HIER's payload, reused chunk to chunk): the same block.
+          for (const source of [symbols, inKernels]) {
+            const into = new Uint8Array(plain.length + 2).fill(0xa5);
+            huffmanEncodeInto(source, hist, into.subarray(1, 1 + plain.length));
+            assert.equal(sha(into.subarray(1, 1 + plain.length)), sha(plain), `${label}, ${n}: into`);
+            assert.equal(into[0], 0xa5);
+            assert.equal(into[plain.length + 1], 0xa5);
+          }
+        }
       }
     }
+    assert.throws(
+      () => huffmanEncodeInto(new Uint8Array(9), histogram(new Uint8Array(9)), new Uint8Array(2)),
+      {
+        code: "E_INTERNAL",
+      },
+    );
   });
 });

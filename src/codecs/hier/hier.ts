@@ -20,6 +20,7 @@ import {
   huffmanDecode,
   huffmanDecodeBf16,
   huffmanEncode,
+  huffmanEncodeInto,
   huffmanSizeFromHistogram,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
@@ -746,9 +747,14 @@ function writePayload(
   // another chunk was split since, over the same memory) from a new one: the same bytes.
   const again = chosen.split !== splits && choices.some(fromStream);
   const streams = again ? splitChunk(raw, layout, head, n).streams : chosen.streams;
-  const coded = choices.map((c, k) => ({ method: c.method, bytes: codedBytes(streams[k], c) }));
+  // A Huffman stream is coded straight into the payload (its size is exact): the others' bytes first.
+  const coded = choices.map((c, k) => {
+    const hist = c.method === METHOD_HUFFMAN ? c.hist : undefined;
+    const bytes = hist === undefined ? codedBytes(streams[k], c) : undefined;
+    return { method: c.method, bytes, hist, stream: streams[k], length: bytes?.length ?? c.size };
+  });
   const headerLength = FIXED + DESCRIPTOR * coded.length;
-  const total = headerLength + head + coded.reduce((a, c) => a + c.bytes.length, 0) + tail;
+  const total = headerLength + head + coded.reduce((a, c) => a + c.length, 0) + tail;
   // Every byte of out is written below, so memory from the caller need not be cleared.
   const out = output?.(total) ?? new Uint8Array(total);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -759,17 +765,20 @@ function writePayload(
   let pos = FIXED;
   for (const c of coded) {
     out[pos] = c.method;
-    view.setUint32(pos + 1, c.bytes.length, true);
+    view.setUint32(pos + 1, c.length, true);
     pos += DESCRIPTOR;
   }
   view.setUint32(4, crc32(out.subarray(FIXED, headerLength), crc32(out.subarray(0, 4))), true);
   out.set(raw.subarray(0, head), pos);
   pos += head;
   for (const c of coded) {
-    out.set(c.bytes, pos);
-    pos += c.bytes.length;
-    // Coded streams are fresh memory (zstd's a view into node:zlib's own), copied now.
-    if (c.method !== METHOD_STORED && c.method !== METHOD_CONSTANT) dispose(c.bytes, true);
+    if (c.hist !== undefined) huffmanEncodeInto(c.stream, c.hist, out.subarray(pos, pos + c.length));
+    else if (c.bytes !== undefined) {
+      out.set(c.bytes, pos);
+      // Coded streams are fresh memory (zstd's a view into node:zlib's own), copied now.
+      if (c.method !== METHOD_STORED && c.method !== METHOD_CONSTANT) dispose(c.bytes, true);
+    }
+    pos += c.length;
   }
   out.set(raw.subarray(raw.length - tail), pos);
   return { payload: out, owned: !output };

@@ -515,21 +515,40 @@ function encodeRange(
  * histogram(symbols): it saves counting twice.
  */
 export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array): Uint8Array {
-  const n = symbols.length;
-  checkCount(n);
+  checkCount(symbols.length);
   // A caller that already counted the symbols passes the counts (they must be exact).
   const hist = knownHistogram ?? histogram(symbols);
-  const p = plan(hist, n);
+  const p = plan(hist, symbols.length);
   const out = new Uint8Array(p.size);
+  writeBlock(symbols, p, out);
+  return out;
+}
+
+/**
+ * huffmanEncode's block written into `out`, which must be exactly its length
+ * (huffmanSizeFromHistogram(hist)): every byte of it is written, so it may be memory
+ * reused from earlier blocks. `hist` must be histogram(symbols). For a caller that knows
+ * where the block goes (HIER's payload), which saves a block of fresh memory and a copy.
+ */
+export function huffmanEncodeInto(symbols: Uint8Array, hist: Uint32Array, out: Uint8Array): void {
+  checkCount(symbols.length);
+  const p = plan(hist, symbols.length);
+  if (out.length !== p.size)
+    throw new MmhError("E_INTERNAL", `huffman: ${out.length} bytes given for a block of ${p.size}`);
+  writeBlock(symbols, p, out);
+}
+
+function writeBlock(symbols: Uint8Array, p: Plan, out: Uint8Array): void {
+  const n = symbols.length;
   out[0] = p.type;
   let pos = writeVarint(out, 1, n);
   if (p.type === BLOCK_STORED) {
     out.set(symbols, pos);
-    return out;
+    return;
   }
   if (p.type === BLOCK_SINGLE) {
     out[pos] = p.lo;
-    return out;
+    return;
   }
   pos = writeCodebook(out, pos, planLengths, p.lo, p.hi);
   const w = fieldWidth(n);
@@ -549,8 +568,21 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
     const at = k.at;
     mem.set(planLengths, at.lengths);
     new Uint16Array(mem.buffer, at.codes, 256).set(encCodes);
-    if (usePairs)
-      buildPairs(new Int32Array(mem.buffer, at.pairCodes, 65536), mem.subarray(at.pairLengths), used);
+    if (usePairs) {
+      // The used symbols' list, then buildPairs' 1 KiB of scratch, in the histogram scratch.
+      mem.set(usedSymbols.subarray(0, used), at.sub);
+      k.x.buildPairs(
+        at.codes,
+        at.lengths,
+        at.sub,
+        used,
+        p.lo,
+        p.hi,
+        at.pairCodes,
+        at.pairLengths,
+        at.sub + 1024,
+      );
+    }
     k.x.encodeLanes(
       symbols.byteOffset,
       n,
@@ -578,7 +610,6 @@ export function huffmanEncode(symbols: Uint8Array, knownHistogram?: Uint32Array)
     }
   }
   if (laneEnds[LANES - 1] !== p.totalBits) throw new MmhError("E_INTERNAL", "huffman: size mismatch");
-  return out;
 }
 
 /** The code, length and symbol of each used symbol, in usedSymbols' order (buildPairs). */

@@ -49,6 +49,17 @@ export interface KernelExports {
     usePairs: number,
     laneEnds: number,
   ): void;
+  buildPairs(
+    codes: number,
+    lengths: number,
+    list: number,
+    used: number,
+    lo: number,
+    hi: number,
+    pairCodes: number,
+    pairLengths: number,
+    scratch: number,
+  ): void;
   decodeLanes(
     block: number,
     blockLen: number,
