@@ -131,6 +131,25 @@ describe("byte grouping (forced planes): zstd where it wins, never where it cann
     }
   });
 
+  test("float weights' plane of exponents whose scale changes: level 1, where level 3 is larger; bytes of no dtype: level 3", () => {
+    // Two tensors' exponents, 0.02 and 0.00002 in scale, one per zstd block: zstd's
+    // per-block tables beat Huffman's one table, and level 3's short matches cost more
+    // than they find (as on the high byte plane of FP16 weights).
+    const high = exponents(6);
+    const small = exponents(7);
+    for (let i = N / 2; i < N; i++) high[i] = small[i] - 10;
+    const raw = new Uint8Array(2 * N);
+    for (let i = 0; i < N; i++) raw[2 * i + 1] = high[i];
+    assert.ok(zstdSize(high, 1) < zstdSize(high, 3), "level 3 is the larger on this plane");
+    const [, float] = descriptors(hierCodec.encode(raw, { layout: 4, level: 3, dtype: "F16" }).payload);
+    assert.equal(float.method, 3, "the exponent plane is zstd");
+    assert.equal(float.length, zstdSize(high, 1), "F16: level 1's frame");
+    // Without a float dtype the chunk's level alone, as on packed assets where it won.
+    const [, bytes] = descriptors(hierCodec.encode(raw, { layout: 4, level: 3 }).payload);
+    assert.equal(bytes.method, 3);
+    assert.equal(bytes.length, zstdSize(high, 3), "no dtype: level 3's frame");
+  });
+
   test("a plane where zstd does not beat Huffman stays Huffman", () => {
     // Exponent bytes of i.i.d. weights: order-0 statistics only, which Huffman codes best.
     const high = exponents(4);

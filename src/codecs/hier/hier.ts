@@ -516,13 +516,17 @@ const STORED_REPEATS = 0.003;
 const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
 
-/** `counts`, when given, is histogram(stream), counted while the stream was split off. */
+/**
+ * `counts`, when given, is histogram(stream), counted while the stream was split off.
+ * `alwaysZstd`: a plane of a forced layout; `floatPlanes`: of float weights.
+ */
 function codeStream(
   stream: Uint8Array,
   level: number,
   tryZstd: boolean,
   counts?: Uint32Array,
   alwaysZstd = false,
+  floatPlanes = false,
 ): StreamChoice {
   const n = stream.length;
   let best: CodedStream | undefined;
@@ -568,10 +572,15 @@ function codeStream(
   if (alwaysZstd) {
     // A byte grouping's plane that no Huffman code shrinks (near-random mantissa bytes)
     // can only gain from zstd's matches: without repeated words, zstd is not run (below
-    // the ratio goal's levels, whose zstd found a byte or two even there).
+    // the ratio goal's levels, whose zstd found a byte or two even there). The planes of
+    // float weights go through zstdWhole (level 1 first) as field streams do: on the high
+    // byte plane of FP16 weights level 1 was both faster and smaller than level 3; other
+    // planes keep the chunk's level, which was smaller on packed assets (docs/ENGINE.md,
+    // HIER's stream method).
     const worth =
       best.method !== METHOD_STORED || level >= CONTEXT_LEVEL || repeatShare(stream) >= STORED_REPEATS;
-    if (n > 0 && worth) best = smallerOf(best, zstd(stream, level));
+    if (n > 0 && worth)
+      best = floatPlanes ? zstdWhole(stream, level, best) : smallerOf(best, zstd(stream, level));
   } else if (structured && (dense || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) && n > 0) {
     best = zstdWhole(stream, level, best);
   } else if (tryZstd) {
@@ -654,8 +663,16 @@ function hierChoose(raw: Uint8Array, options: CodecOptions): HierChoice {
   const { streams, exponents } = splitChunk(raw, layout, head, n);
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
+  const floatPlanes = forced !== undefined && known?.kind === "float";
   const choices = streams.map((s, k) =>
-    codeStream(s, Math.max(1, level), tryZstd, k === 0 ? exponents : undefined, forced !== undefined),
+    codeStream(
+      s,
+      Math.max(1, level),
+      tryZstd,
+      k === 0 ? exponents : undefined,
+      forced !== undefined,
+      floatPlanes,
+    ),
   );
   return { layout, head, n, tail, streams, choices, split: splits };
 }
