@@ -27,9 +27,11 @@
  * repeats); `mmh gen` BF16 N(0, 0.02), 32 MiB at the default goal, 4 MiB at the ratio goal
  * (whose level-19 passes take about 2 s per MiB here).
  *
- * usage: npx node bench/refs-cost.ts [--quick] [--pairs N] [--ratio-pairs N] [--out FILE]
+ * usage: npx node bench/refs-cost.ts [--quick] [--pairs N] [--ratio-pairs N] [--sections LIST] [--out FILE]
  *   --pairs: pairs per input at the default goal and for decoding (default 120);
- *   --ratio-pairs: pairs per input at the ratio goal (default 30). Writes
+ *   --ratio-pairs: pairs per input at the ratio goal (default 30);
+ *   --sections: which of default (1. and the control), ratio (2.), decode (3.) and work
+ *   (4., for the goals measured) to run, comma-separated (default all). Writes
  *   bench/results/refs-cost.md (not with --quick).
  */
 import "./lib/help.ts";
@@ -72,6 +74,11 @@ const quick = args.includes("--quick");
 const pairsWanted = Number(argValue("--pairs") ?? (quick ? 6 : 120));
 const ratioPairsWanted = Number(argValue("--ratio-pairs") ?? (quick ? 4 : 30));
 const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "refs-cost.md"));
+const SECTIONS = ["default", "ratio", "decode", "work"];
+const sectionsArg = argValue("--sections");
+const sections = new Set((sectionsArg ?? SECTIONS.join(",")).split(","));
+for (const name of sections)
+  if (!SECTIONS.includes(name)) throw new Error(`--sections: ${name} is none of ${SECTIONS.join(", ")}`);
 const LIMIT = 1.03;
 /** CPU milliseconds a sample should take at least: small inputs are compressed several times per sample. */
 const SAMPLE_MS = 120;
@@ -253,11 +260,13 @@ const HEAD = [
 // ---- 1. and 2. compression --------------------------------------------------------------------
 
 console.log("compression, the default goal: both off (A) against both on (B)");
-const defaultRows = await compressRows(defaultInputs, OFF, ON, pairsWanted);
+const defaultRows = sections.has("default") ? await compressRows(defaultInputs, OFF, ON, pairsWanted) : [];
 console.log("compression, goal ratio: both off (A) against both on (B)");
-const ratioRows = await compressRows(ratioInputs, RATIO_OFF, RATIO_ON, ratioPairsWanted);
+const ratioRows = sections.has("ratio")
+  ? await compressRows(ratioInputs, RATIO_OFF, RATIO_ON, ratioPairsWanted)
+  : [];
 console.log("control: both off (A) against both off (B)");
-const controlRows = await compressRows([gen], OFF, OFF, pairsWanted);
+const controlRows = sections.has("default") ? await compressRows([gen], OFF, OFF, pairsWanted) : [];
 
 // ---- 3. decoding from a pipe ------------------------------------------------------------------
 
@@ -281,7 +290,7 @@ const FEEDS: [string, number, Borrowing][] = [
 ];
 console.log("decoding: given the bytes again, keeping none (A), against from a pipe, keeping records (B)");
 const decodeRows: Row[] = [];
-for (const { label, bytes } of [...derived, gen]) {
+for (const { label, bytes } of sections.has("decode") ? [...derived, gen] : []) {
   const mmh = await compress(bytes, ON);
   for (const [feed, piece, borrowed] of FEEDS) {
     const calls = await callsFor(() => decodeAll(mmh, true, piece, borrowed));
@@ -344,9 +353,10 @@ interface Share {
 const shares: Share[] = [];
 const shareRuns = quick ? 2 : 9;
 for (const [goal, inputs, on] of [
-  ["balanced", defaultInputs, ON],
-  ["ratio", ratioInputs, RATIO_ON],
+  ["balanced", sections.has("default") ? defaultInputs : [], ON],
+  ["ratio", sections.has("ratio") ? ratioInputs : [], RATIO_ON],
 ] as const) {
+  if (!sections.has("work")) continue;
   for (const { label, bytes } of inputs) {
     const dedup = { ms: 0 };
     const long = { ms: 0 };
@@ -416,7 +426,7 @@ const worstShare = shares.reduce((w, s) => (s.share > w.share ? s : w), shares[0
 
 const elapsed = performance.now() - started;
 const loadEnd = loadavg();
-const command = `npx node bench/refs-cost.ts${pairsWanted === 120 ? "" : ` --pairs ${pairsWanted}`}${ratioPairsWanted === 30 ? "" : ` --ratio-pairs ${ratioPairsWanted}`}`;
+const command = `npx node bench/refs-cost.ts${pairsWanted === 120 ? "" : ` --pairs ${pairsWanted}`}${ratioPairsWanted === 30 ? "" : ` --ratio-pairs ${ratioPairsWanted}`}${sectionsArg ? ` --sections ${sectionsArg}` : ""}${outFile && argValue("--out") ? ` --out ${argValue("--out")}` : ""}`;
 const pairsNote =
   "CPU: user + system time of this process (all its threads) per call, the heap collected before each sample; A and B interleaved, the first of each pair alternating, after a warm-up pair; the figure is the median of the pairs' ratios B / A, and in brackets its 95% bootstrap confidence interval (10,000 resamples of the pairs). Wall: the same samples' wall-clock time. A row meets the target when its whole CPU interval lies below 1.03.";
 
@@ -432,51 +442,83 @@ writeReport(outFile, [
   "",
   pairsNote,
   "",
-  "## 1. Compression, the default goal",
-  "",
-  "compress() in memory, one thread: A with `dedup: false, long: false`, B the default (both on). Same bytes: A and B write identical output (so no chunk became a DUPE or LONG record; B's output is also decoded and compared with the input).",
-  "",
-  table([...HEAD, "same bytes"], tableRows(defaultRows, true)),
-  "",
-  '## 2. Compression, `goal: "ratio"`',
-  "",
-  'As above at `goal: "ratio"` (`--goal ratio`), whose long-range matches are on by default too: A with `dedup: false, long: false`, B with both on. The synthetic input is 4 MiB here: the ratio goal\'s level-19 passes make a 32 MiB one take about a minute per pair.',
-  "",
-  table([...HEAD, "same bytes"], tableRows(ratioRows, true)),
-  "",
-  "Control: the same measurement of two equal things (A and B both off, the default goal): how far apart two identical settings come out on this machine.",
-  "",
-  table([...HEAD, "same bytes"], tableRows(controlRows, true)),
-  "",
-  "## 3. Decoding from a pipe",
-  "",
-  "The default .mmh of the input decoded front to back, one thread, fed pieces of its bytes as the row says (the mmh command reads standard input in 64 KiB pieces and decodes with `reuse`, whose queue copies what it holds of a piece before it asks for the next): A given the bytes to read again (it keeps no records), B as from a pipe (it keeps the last 4 MiB of records: a payload the source may reuse is copied, others are kept as they are).",
-  "",
-  table(HEAD, tableRows(decodeRows, false)),
-  "",
-  "## 4. Deduplication's and long-range matching's own work",
-  "",
-  `Inside B's compressions above (both on, ${shareRuns} runs after two more): the time spent in the calls the encoder makes per chunk, Deduper.reference (the lookup of the chunk's length and CRC-32) and LongMatcher.scan and .consider (the anchor search, and the check for hits), each call timed around (wall time around calls of microseconds: at least their CPU time), plus a LongMatcher's construction (${fmt(constructMs * 1000, 1)} µs, timed alone), against the compression's CPU time; medians, and the largest share over the runs. Allocation and collection these calls cause later are not in it; the pairs above are.`,
-  "",
-  table(
-    ["input", "goal", "chunks", "compress CPU ms", "dedup ms", "long ms", "largest share"],
-    shares.map((s) => [
-      s.label,
-      s.goal,
-      String(s.chunks),
-      fmt(s.compressMs, 1),
-      fmt(s.dedupMs, 3),
-      fmt(s.longMs, 3),
-      `${fmt(s.share * 100, 2)}%`,
-    ]),
-  ),
-  "",
+  ...(defaultRows.length === 0
+    ? []
+    : [
+        "## 1. Compression, the default goal",
+        "",
+        "compress() in memory, one thread: A with `dedup: false, long: false`, B the default (both on). Same bytes: A and B write identical output (so no chunk became a DUPE or LONG record; B's output is also decoded and compared with the input).",
+        "",
+        table([...HEAD, "same bytes"], tableRows(defaultRows, true)),
+        "",
+        "Control: the same measurement of two equal things (A and B both off, the default goal): how far apart two identical settings come out on this machine.",
+        "",
+        table([...HEAD, "same bytes"], tableRows(controlRows, true)),
+        "",
+      ]),
+  ...(ratioRows.length === 0
+    ? []
+    : [
+        '## 2. Compression, `goal: "ratio"`',
+        "",
+        'As above at `goal: "ratio"` (`--goal ratio`), whose long-range matches are on by default too: A with `dedup: false, long: false`, B with both on. The synthetic input is 4 MiB here: the ratio goal\'s level-19 passes make a 32 MiB one take about a minute per pair.',
+        "",
+        table([...HEAD, "same bytes"], tableRows(ratioRows, true)),
+        "",
+      ]),
+  ...(decodeRows.length === 0
+    ? []
+    : [
+        "## 3. Decoding from a pipe",
+        "",
+        "The default .mmh of the input decoded front to back, one thread, fed pieces of its bytes as the row says (the mmh command reads standard input in 64 KiB pieces and decodes with `reuse`, whose queue copies what it holds of a piece before it asks for the next): A given the bytes to read again (it keeps no records), B as from a pipe (it keeps the last 4 MiB of records: a payload the source may reuse is copied, others are kept as they are).",
+        "",
+        table(HEAD, tableRows(decodeRows, false)),
+        "",
+      ]),
+  ...(shares.length === 0
+    ? []
+    : [
+        "## 4. Deduplication's and long-range matching's own work",
+        "",
+        `Inside B's compressions above (both on, ${shareRuns} runs after two more): the time spent in the calls the encoder makes per chunk, Deduper.reference (the lookup of the chunk's length and CRC-32) and LongMatcher.scan and .consider (the anchor search, and the check for hits), each call timed around (wall time around calls of microseconds: at least their CPU time), plus a LongMatcher's construction (${fmt(constructMs * 1000, 1)} µs, timed alone), against the compression's CPU time; medians, and the largest share over the runs. Allocation and collection these calls cause later are not in it; the pairs above are.`,
+        "",
+        table(
+          ["input", "goal", "chunks", "compress CPU ms", "dedup ms", "long ms", "largest share"],
+          shares.map((s) => [
+            s.label,
+            s.goal,
+            String(s.chunks),
+            fmt(s.compressMs, 1),
+            fmt(s.dedupMs, 3),
+            fmt(s.longMs, 3),
+            `${fmt(s.share * 100, 2)}%`,
+          ]),
+        ),
+        "",
+      ]),
   "## Verdicts",
   "",
-  `- Files with no repeats, the default goal: dedup and long-range matching on against both off, CPU time, highest interval ${intervalText(highest(defaultRows))} (${highest(defaultRows).label}): target < 1.03 **${verdictOf(defaultRows)}**.`,
-  `- Files with no repeats, \`--goal ratio\`: the same, highest interval ${intervalText(highest(ratioRows))} (${highest(ratioRows).label}): target < 1.03 **${verdictOf(ratioRows)}**.`,
-  `- Decoding from a pipe, which keeps 4 MiB of records, against a decoder that keeps none: CPU time, highest interval ${intervalText(highest(decodeRows))} (${highest(decodeRows).label}): target < 1.03 **${verdictOf(decodeRows)}**.`,
-  `- Deduplication's and long-range matching's own work inside those compressions: at most ${fmt(worstShare.share * 100, 2)}% of compression time (${worstShare.label}, ${worstShare.goal}): target < 3% **${worstShare.share < 0.03 ? "met" : "not met"}**.`,
-  `- Control (two equal settings): ${intervalText(controlRows[0])}; an interval that leaves out 1 would say the method sees differences that are not there.`,
+  ...(defaultRows.length === 0
+    ? []
+    : [
+        `- Files with no repeats, the default goal: dedup and long-range matching on against both off, CPU time, highest interval ${intervalText(highest(defaultRows))} (${highest(defaultRows).label}): target < 1.03 **${verdictOf(defaultRows)}**.`,
+        `- Control (two equal settings): ${intervalText(controlRows[0])}; an interval that leaves out 1 would say the method sees differences that are not there.`,
+      ]),
+  ...(ratioRows.length === 0
+    ? []
+    : [
+        `- Files with no repeats, \`--goal ratio\`: the same, highest interval ${intervalText(highest(ratioRows))} (${highest(ratioRows).label}): target < 1.03 **${verdictOf(ratioRows)}**.`,
+      ]),
+  ...(decodeRows.length === 0
+    ? []
+    : [
+        `- Decoding from a pipe, which keeps 4 MiB of records, against a decoder that keeps none: CPU time, highest interval ${intervalText(highest(decodeRows))} (${highest(decodeRows).label}): target < 1.03 **${verdictOf(decodeRows)}**.`,
+      ]),
+  ...(shares.length === 0
+    ? []
+    : [
+        `- Deduplication's and long-range matching's own work inside those compressions: at most ${fmt(worstShare.share * 100, 2)}% of compression time (${worstShare.label}, ${worstShare.goal}): target < 3% **${worstShare.share < 0.03 ? "met" : "not met"}**.`,
+      ]),
   "",
 ]);
