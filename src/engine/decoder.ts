@@ -368,6 +368,12 @@ export function decodeHere(
 }
 
 /**
+ * The ring of the last decoder reading a stream that closed, for the next: its memory is
+ * then already mapped, and the next one neither faults it in nor waits for the collector.
+ */
+let spareRing: Buffer | undefined;
+
+/**
  * What a front-to-back decoder needs to resolve DUPE records: the container read again at
  * an offset, or, when it cannot be, the last REF_CACHE_BYTES of records.
  */
@@ -376,10 +382,12 @@ class References {
   #source: Promise<RandomAccessSource> | undefined;
   /**
    * Without `again`: the params and payload of the last records, REF_CACHE_BYTES of them
-   * in all. A payload that stays as it is (ByteQueue.lastReadStays: a source that keeps its
-   * pieces, or the queue's own copy) is kept as it is, with no copy; one in a piece the
-   * source may reuse is copied into one ring of REF_CACHE_BYTES (allocated when first
-   * needed: never an allocation per record). Params are copies of their own already.
+   * in all. The payloads of the first REF_CACHE_BYTES go into one ring of that size (made
+   * when first needed, or the spare one: never an allocation per record), so that a small
+   * file's records die young; after that a payload that stays as it is (ByteQueue.
+   * lastReadStays: a source that keeps its pieces, or the queue's own copy) is kept as it
+   * is, with no copy, and one in a piece the source may reuse goes into the ring. Params
+   * are copies of their own already.
    */
   #ring: Buffer | undefined;
   /** Bytes written to the ring so far. */
@@ -403,7 +411,8 @@ class References {
     if (size > REF_CACHE_BYTES) return;
     // The ring's copies are a subset of the kept records, in order, so a copy is forgotten
     // (below) before the ring is written over it.
-    const held = payloadStays ? payload : this.#put(payload);
+    const copy = !payloadStays || this.#ringWritten + payload.length <= REF_CACHE_BYTES;
+    const held = copy ? this.#put(payload) : payload;
     this.#kept.set(i, { params, payload: held, size });
     this.#order.push(i);
     this.#keptBytes += size;
@@ -416,7 +425,10 @@ class References {
 
   /** Copy `bytes` into the ring; returns where they start. */
   #put(bytes: Uint8Array): number {
-    this.#ring ??= Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
+    if (!this.#ring) {
+      this.#ring = spareRing ?? Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
+      spareRing = undefined;
+    }
     const ring = this.#ring;
     const start = this.#ringWritten;
     let from = 0;
@@ -526,6 +538,7 @@ class References {
 
   async close(): Promise<void> {
     this.#kept.clear();
+    if (this.#ring) spareRing = this.#ring;
     this.#ring = undefined;
     this.recent?.clear();
     if (this.#source) await (await this.#source.catch(() => undefined))?.close();
