@@ -85,6 +85,8 @@ const SAMPLE_MS = 120;
 
 const started = performance.now();
 const waitStart = cpuWaitMicros();
+/** The commit measured, read before the code is run: the checkout may move on during a long run. */
+const measuredCode = codeLine();
 const loadStart = loadavg();
 
 // ---- inputs ---------------------------------------------------------------------------------
@@ -434,7 +436,7 @@ writeReport(outFile, [
   "# What references cost where nothing repeats (CPU time)",
   "",
   ...machineLines(command),
-  codeLine(),
+  measuredCode,
   `- Load average (1, 5, 15 min) at start: ${loadStart.map((x) => fmt(x, 2)).join(", ")}; at end: ${loadEnd.map((x) => fmt(x, 2)).join(", ")}`,
   `- Took ${fmt(elapsed / 1000)} s. ${contentionNote(waitStart, elapsed)}`,
   "",
