@@ -103,7 +103,7 @@ export async function* decodeContainer(
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
   const bases = new BaseSet(resolveBase(options));
-  const refs = new References(again);
+  const refs = new References(again, borrowed !== false);
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
   // Borrowed decoding keeps no piece of the source past the next: the queue copies what
@@ -382,12 +382,13 @@ class References {
   #source: Promise<RandomAccessSource> | undefined;
   /**
    * Without `again`: the params and payload of the last records, REF_CACHE_BYTES of them
-   * in all. The payloads of the first REF_CACHE_BYTES go into one ring of that size (made
-   * when first needed, or the spare one: never an allocation per record), so that a small
-   * file's records die young; after that a payload that stays as it is (ByteQueue.
-   * lastReadStays: a source that keeps its pieces, or the queue's own copy) is kept as it
-   * is, with no copy, and one in a piece the source may reuse goes into the ring. Params
-   * are copies of their own already.
+   * in all. A payload that stays as it is (ByteQueue.lastReadStays: a source that keeps its
+   * pieces, or the queue's own copy) is kept as it is, with no copy; one in a piece the
+   * source may reuse goes into one ring of REF_CACHE_BYTES (made when first needed, or the
+   * spare one: never an allocation per record). With `detached` (a queue that copies what
+   * it holds), the first REF_CACHE_BYTES of payloads, the queue's copies, go into the ring
+   * too, so that a small file's records die young instead of being kept alive for the
+   * collector to trace. Params are copies of their own already.
    */
   #ring: Buffer | undefined;
   /** Bytes written to the ring so far. */
@@ -397,8 +398,11 @@ class References {
   readonly #kept = new Map<number, { params: Uint8Array; payload: Uint8Array | number; size: number }>();
   readonly #order: number[] = [];
 
-  constructor(again: (() => Promise<RandomAccessSource>) | undefined) {
+  readonly #detached: boolean;
+
+  constructor(again: (() => Promise<RandomAccessSource>) | undefined, detached: boolean) {
     this.#again = again;
+    this.#detached = detached;
   }
 
   /**
@@ -411,7 +415,7 @@ class References {
     if (size > REF_CACHE_BYTES) return;
     // The ring's copies are a subset of the kept records, in order, so a copy is forgotten
     // (below) before the ring is written over it.
-    const copy = !payloadStays || this.#ringWritten + payload.length <= REF_CACHE_BYTES;
+    const copy = !payloadStays || (this.#detached && this.#ringWritten + payload.length <= REF_CACHE_BYTES);
     const held = copy ? this.#put(payload) : payload;
     this.#kept.set(i, { params, payload: held, size });
     this.#order.push(i);
