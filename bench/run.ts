@@ -36,6 +36,7 @@ const benchmarks: [string, string[]][] = [
   ["startup.ts", quick ? ["--quick"] : []],
   ["threads-default.ts", quick ? ["--quick"] : []],
   ["deltas.ts", quick ? ["--quick"] : []],
+  ["refs-cost.ts", quick ? ["--quick"] : []],
   ["readme-table.ts", quick ? ["--quick"] : []],
 ];
 if (scale) benchmarks.push(["scale.ts", quick ? ["--quick"] : []]);

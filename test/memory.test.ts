@@ -109,6 +109,46 @@ describe("ByteQueue with detach", () => {
     }
     assert.ok(Buffer.concat(parts).equals(data.subarray(0, at)));
   });
+
+  test("a read said to stay keeps its bytes after later reads; one in a reused piece is said not to", async () => {
+    const data = generate({ kind: "random", size: 300_000, seed: 12 });
+    const shared = new Uint8Array(7_000);
+    async function* reusing(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < data.length; at += shared.length) {
+        const piece = data.subarray(at, at + shared.length);
+        shared.set(piece);
+        yield shared.subarray(0, piece.length);
+      }
+    }
+    for (const detach of [true, false]) {
+      const queue = new ByteQueue(
+        detach
+          ? reusing()
+          : (async function* () {
+              yield* [data.subarray(0, 150_000), data.subarray(150_000)];
+            })(),
+        detach,
+      );
+      const kept: [Buffer, number][] = [];
+      let viewsOfTheSource = 0;
+      let at = 0;
+      for (const n of [10, 9_000, 1, 20, 20_000, 123, 3_000, 50_000, 5]) {
+        const got = await queue.read(n, "test");
+        if (queue.lastReadStays) kept.push([got, at]);
+        else viewsOfTheSource++;
+        at += n;
+      }
+      // Views of the reused piece are said not to stay (without detach, every read stays).
+      assert.equal(
+        viewsOfTheSource > 0,
+        detach,
+        `detach ${detach}: ${viewsOfTheSource} reads said not to stay`,
+      );
+      assert.ok(kept.length > 0);
+      for (const [got, from] of kept)
+        assert.ok(got.equals(data.subarray(from, from + got.length)), `detach ${detach}: read at ${from}`);
+    }
+  });
 });
 
 describe("disposed codec output never reaches the caller", () => {

@@ -59,9 +59,9 @@ async function* pipe(bytes: Uint8Array, piece = 65536): AsyncGenerator<Uint8Arra
   for (let i = 0; i < bytes.length; i += piece) yield bytes.subarray(i, i + piece);
 }
 
-async function streamed(bytes: Uint8Array, options = {}): Promise<Buffer> {
+async function streamed(bytes: Uint8Array, options = {}, piece = 65536): Promise<Buffer> {
   const parts: Uint8Array[] = [];
-  for await (const part of decompressStream(pipe(bytes), options)) parts.push(part);
+  for await (const part of decompressStream(pipe(bytes, piece), options)) parts.push(part);
   return Buffer.concat(parts);
 }
 
@@ -244,6 +244,37 @@ describe("DUPE: hostile references", () => {
       await refusedEverywhere(assemble(records), code, what);
     });
   }
+
+  test("a pipe resolves references from kept records whether or not its source reuses its pieces", async () => {
+    // The tied model after 5 MiB of other weights: the first 4 MiB of records a pipe keeps
+    // are copied in any case, the later ones only where the source may reuse their memory.
+    const content = safetensors([
+      ["other.weight", "F32", f32(weights(5 << 18, 3))],
+      ["lm_head.weight", "BF16", embed],
+      ["model.layer.weight", "BF16", bf16(weights(300_000, 2))],
+      ["model.embed_tokens.weight", "BF16", embed],
+    ]);
+    const deduped = await compress(content, { threads: 1 });
+    assert.ok((await codecsOf(deduped)).includes("DUPE"));
+    // Pieces larger than a record, so that a kept payload can be a view of a piece: kept as
+    // it is when the source keeps its pieces, copied when the source writes every piece
+    // into the same memory (decoding with `reuse`, whose queue detaches from the source).
+    for (const piece of [1 << 20, 65536, 1000]) {
+      assert.ok((await streamed(deduped, {}, piece)).equals(content), `pieces of ${piece}`);
+      const shared = new Uint8Array(piece);
+      async function* reusing(): AsyncGenerator<Uint8Array> {
+        for (let at = 0; at < deduped.length; at += piece) {
+          const part = deduped.subarray(at, at + piece);
+          shared.set(part);
+          yield shared.subarray(0, part.length);
+        }
+      }
+      const parts: Buffer[] = [];
+      for await (const part of decompressStream(reusing(), { reuse: true, threads: 1 }))
+        parts.push(Buffer.from(part));
+      assert.ok(Buffer.concat(parts).equals(content), `a source reusing pieces of ${piece}`);
+    }
+  });
 
   test("a pipe keeps 4 MiB of records: a reference further back is E_LIMIT there, and reads from a file", async () => {
     const big = (seed: number) => Buffer.alloc(3 << 20, seed);

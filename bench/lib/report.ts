@@ -169,3 +169,74 @@ export function clearOutput(args: readonly string[]): void {
 
 export const CLEAR_OUTPUT_NOTE =
   "Every timed command writes a new file: its output is deleted before each run, since replacing a file costs the tools differently (mmh renames a finished temporary file over the target, which makes ext4 flush the new data first, about 0.3 s per GiB here; zstd truncates the target up front).";
+
+/**
+ * CPU milliseconds (user + system, every thread of this process) that `work` takes per call,
+ * over `times` calls, with the wall milliseconds beside. CPU time counts only the time the
+ * process ran, so waiting for a CPU that other work holds is left out; what the other work
+ * does to shared caches and memory bandwidth still shows. The heap is collected first when
+ * node runs with --expose-gc, so that each sample starts from the same heap.
+ */
+export async function cpuAndWall(work: () => unknown, times = 1): Promise<{ cpu: number; wall: number }> {
+  collectGarbage();
+  const before = process.cpuUsage();
+  const start = performance.now();
+  for (let i = 0; i < times; i++) await work();
+  const wall = performance.now() - start;
+  const used = process.cpuUsage(before);
+  return { cpu: (used.user + used.system) / 1000 / times, wall: wall / times };
+}
+
+/** A small seeded generator (xorshift32): the same resamples, so the same interval, on every run of one data set. */
+function xorshift(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+/**
+ * A percentile bootstrap confidence interval for the median of `values`: the values
+ * resampled with replacement `resamples` times, and the (1 - level) / 2 and (1 + level) / 2
+ * quantiles of the resamples' medians.
+ */
+export function bootstrapMedian(
+  values: readonly number[],
+  level = 0.95,
+  resamples = 10_000,
+  seed = 0x5eed,
+): { median: number; lo: number; hi: number } {
+  const n = values.length;
+  if (n === 0) return { median: Number.NaN, lo: Number.NaN, hi: Number.NaN };
+  const random = xorshift(seed);
+  const medians = new Float64Array(resamples);
+  const sample = new Float64Array(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) sample[i] = values[Math.floor(random() * n)];
+    sample.sort();
+    const mid = n >> 1;
+    medians[r] = n % 2 ? sample[mid] : (sample[mid - 1] + sample[mid]) / 2;
+  }
+  medians.sort();
+  const at = (q: number) => medians[Math.min(resamples - 1, Math.max(0, Math.floor(q * resamples)))];
+  return { median: median(values), lo: at((1 - level) / 2), hi: at((1 + level) / 2) };
+}
+
+/**
+ * The verdict on "the ratio stays below `limit`" from a confidence interval on it: met when
+ * the whole interval lies below the limit, not met when it lies wholly at or above it, and
+ * inconclusive when the limit falls inside it.
+ */
+export function intervalVerdict(
+  interval: { lo: number; hi: number },
+  limit: number,
+): "met" | "not met" | "inconclusive" {
+  if (interval.hi < limit) return "met";
+  if (interval.lo >= limit) return "not met";
+  return "inconclusive";
+}

@@ -92,6 +92,12 @@ export class ByteQueue {
   private readonly detach: boolean;
   /** Bytes handed out so far: the stream offset of the next read. */
   position = 0;
+  /**
+   * Whether the bytes of the last read stay as they are after later reads: always without
+   * `detach` (the source keeps its pieces); with it, only when they are the queue's own
+   * memory (a copy), not a view of a piece the source may reuse.
+   */
+  lastReadStays = true;
 
   /**
    * With `detach`, the queue never keeps a source piece once it asks for the next one:
@@ -171,10 +177,12 @@ export class ByteQueue {
     this.buffered -= n;
     const first = this.pieces[0];
     if (first !== undefined && first.length >= n) {
+      this.lastReadStays = !this.detach || this.owned.has(first.buffer);
       if (first.length === n) this.pieces.shift();
       else this.pieces[0] = first.subarray(n);
       return first.subarray(0, n);
     }
+    this.lastReadStays = true;
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {

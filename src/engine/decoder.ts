@@ -103,7 +103,7 @@ export async function* decodeContainer(
 ): AsyncGenerator<Uint8Array> {
   const maxOutput = resolveMaxOutput(options);
   const bases = new BaseSet(resolveBase(options));
-  const refs = new References(again);
+  const refs = new References(again, borrowed !== false);
   const stats: DecodeSummary = summary ?? { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} };
   Object.assign(stats, { chunks: 0, rawBytes: 0, storedBytes: 0, codecs: {} });
   // Borrowed decoding keeps no piece of the source past the next: the queue copies what
@@ -208,7 +208,8 @@ export async function* decodeContainer(
       const payload = await input.read(record.storedLength, `the payload of ${where}`);
       // A LONG record is kept after it is resolved: its reach is then still in the copies.
       const long = record.codec === LONG_CODEC;
-      if (!long) refs.keep(seen.length, params, payload);
+      const stays = input.lastReadStays;
+      if (!long) refs.keep(seen.length, params, payload, stays);
       seen.push({
         recordOffset,
         rawOffset: declared,
@@ -227,7 +228,7 @@ export async function* decodeContainer(
         if (long) {
           const self = seen.length - 1;
           const raw = await resolveLong(refs.longSource(seen), self, parts);
-          refs.keep(self, params, payload);
+          refs.keep(self, params, payload, stays);
           yield* release(raw);
           continue;
         }
@@ -367,54 +368,82 @@ export function decodeHere(
 }
 
 /**
+ * The ring of the last decoder reading a stream that closed, for the next: its memory is
+ * then already mapped, and the next one neither faults it in nor waits for the collector.
+ */
+let spareRing: Buffer | undefined;
+
+/**
  * What a front-to-back decoder needs to resolve DUPE records: the container read again at
- * an offset, or, when it cannot be, copies of the last REF_CACHE_BYTES of records.
+ * an offset, or, when it cannot be, the last REF_CACHE_BYTES of records.
  */
 class References {
   readonly #again: (() => Promise<RandomAccessSource>) | undefined;
   #source: Promise<RandomAccessSource> | undefined;
   /**
-   * Without `again`: the params and payload of the last records, end to end in one ring of
-   * REF_CACHE_BYTES (allocated on the first record: copies, never an allocation per record).
+   * Without `again`: the params and payload of the last records, REF_CACHE_BYTES of them
+   * in all. A payload that stays as it is (ByteQueue.lastReadStays: a source that keeps its
+   * pieces, or the queue's own copy) is kept as it is, with no copy; one in a piece the
+   * source may reuse goes into one ring of REF_CACHE_BYTES (made when first needed, or the
+   * spare one: never an allocation per record). With `detached` (a queue that copies what
+   * it holds), the first REF_CACHE_BYTES of payloads, the queue's copies, go into the ring
+   * too, so that a small file's records die young instead of being kept alive for the
+   * collector to trace. Params are copies of their own already.
    */
   #ring: Buffer | undefined;
-  #written = 0;
-  readonly #kept = new Map<number, { at: number; params: number; payload: number }>();
+  /** Bytes written to the ring so far. */
+  #ringWritten = 0;
+  /** Bytes of the kept records (params and payload). */
+  #keptBytes = 0;
+  readonly #kept = new Map<number, { params: Uint8Array; payload: Uint8Array | number; size: number }>();
   readonly #order: number[] = [];
 
-  constructor(again: (() => Promise<RandomAccessSource>) | undefined) {
+  readonly #detached: boolean;
+
+  constructor(again: (() => Promise<RandomAccessSource>) | undefined, detached: boolean) {
     this.#again = again;
+    this.#detached = detached;
   }
 
-  /** Keep a copy of record `i` when the container cannot be read again (the oldest are overwritten). */
-  keep(i: number, params: Uint8Array, payload: Uint8Array): void {
+  /**
+   * Keep record `i` when the container cannot be read again (the oldest are forgotten):
+   * `payloadStays` when the payload's bytes stay as they are after later reads.
+   */
+  keep(i: number, params: Uint8Array, payload: Uint8Array, payloadStays: boolean): void {
     if (this.#again) return;
     const size = params.length + payload.length;
     if (size > REF_CACHE_BYTES) return;
-    this.#ring ??= Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
-    const at = this.#written;
-    this.#put(params);
-    this.#put(payload);
-    this.#kept.set(i, { at, params: params.length, payload: payload.length });
+    // The ring's copies are a subset of the kept records, in order, so a copy is forgotten
+    // (below) before the ring is written over it.
+    const copy = !payloadStays || (this.#detached && this.#ringWritten + payload.length <= REF_CACHE_BYTES);
+    const held = copy ? this.#put(payload) : payload;
+    this.#kept.set(i, { params, payload: held, size });
     this.#order.push(i);
-    // Forget records whose first byte has been written over.
-    while (this.#order.length > 0) {
-      const first = this.#kept.get(this.#order[0])!;
-      if (this.#written - first.at <= REF_CACHE_BYTES) break;
-      this.#kept.delete(this.#order.shift()!);
+    this.#keptBytes += size;
+    while (this.#keptBytes > REF_CACHE_BYTES) {
+      const first = this.#order.shift()!;
+      this.#keptBytes -= this.#kept.get(first)!.size;
+      this.#kept.delete(first);
     }
   }
 
-  #put(bytes: Uint8Array): void {
-    const ring = this.#ring!;
+  /** Copy `bytes` into the ring; returns where they start. */
+  #put(bytes: Uint8Array): number {
+    if (!this.#ring) {
+      this.#ring = spareRing ?? Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
+      spareRing = undefined;
+    }
+    const ring = this.#ring;
+    const start = this.#ringWritten;
     let from = 0;
     while (from < bytes.length) {
-      const pos = this.#written % REF_CACHE_BYTES;
+      const pos = this.#ringWritten % REF_CACHE_BYTES;
       const take = Math.min(bytes.length - from, REF_CACHE_BYTES - pos);
       ring.set(bytes.subarray(from, from + take), pos);
       from += take;
-      this.#written += take;
+      this.#ringWritten += take;
     }
+    return start;
   }
 
   #get(at: number, length: number): Buffer {
@@ -467,17 +496,17 @@ class References {
     const at = `chunk ${t} at offset ${entry.recordOffset}`;
     if (!this.#again) {
       const kept = this.#kept.get(t);
-      if (!kept || this.#written - kept.at > REF_CACHE_BYTES)
+      if (!kept)
         throw new MmhError(
           "E_LIMIT",
           `${where}: refers to ${at}, further back than the ${REF_CACHE_BYTES >> 20} MiB of records a decoder reading a stream keeps; decode it from a file`,
         );
-      const bytes = this.#get(kept.at, kept.params + kept.payload);
+      const payloadLength = kept.size - kept.params.length;
       return {
         where: at,
         codec: entry.codec,
-        params: bytes.subarray(0, kept.params),
-        payload: bytes.subarray(kept.params),
+        params: kept.params,
+        payload: typeof kept.payload === "number" ? this.#get(kept.payload, payloadLength) : kept.payload,
         rawLength: entry.rawLength,
         rawCrc: entry.rawCrc,
       };
@@ -513,6 +542,7 @@ class References {
 
   async close(): Promise<void> {
     this.#kept.clear();
+    if (this.#ring) spareRing = this.#ring;
     this.#ring = undefined;
     this.recent?.clear();
     if (this.#source) await (await this.#source.catch(() => undefined))?.close();

@@ -78,8 +78,15 @@ interface Found {
 export class LongMatcher {
   readonly #reread: Reread;
   readonly #level: number;
-  readonly #offsets = new Float64Array(1 << TABLE_BITS).fill(-1);
-  readonly #checks = new Int32Array(1 << TABLE_BITS);
+  /**
+   * The anchor table, two numbers per slot: the hash that filled it, and the content
+   * offset of its anchor plus one (0 for an empty slot), side by side so that a lookup
+   * touches one cache line. Made at the second chunk scanned: the first has no earlier
+   * chunk to look anything up in, so a file of one chunk never makes it.
+   */
+  #table: Float64Array | undefined;
+  /** The first chunk's anchors (slot, hash, offset), put into the table at the second. */
+  #pending: number[] | undefined = [];
   /** Chunks (by content offset) whose anchors hit earlier chunks. */
   readonly #found = new Map<number, Found>();
   /** LONG chunks written: chunk number -> first chunk of the dictionary, and of the reach. */
@@ -99,8 +106,16 @@ export class LongMatcher {
   scan(raw: Uint8Array, rawOffset: number): void {
     this.scanned++;
     const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
-    const offsets = this.#offsets;
-    const checks = this.#checks;
+    const pending = this.#pending;
+    let table = this.#table;
+    if (pending && this.scanned > 1) {
+      table = this.#table = new Float64Array(2 << TABLE_BITS);
+      for (let i = 0; i < pending.length; i += 3) {
+        table[2 * pending[i]] = pending[i + 1];
+        table[2 * pending[i] + 1] = pending[i + 2] + 1;
+      }
+      this.#pending = undefined;
+    }
     const end = bytes.length - KEY;
     const oldest = rawOffset - LONG_REACH;
     let anchors = 0;
@@ -118,12 +133,17 @@ export class LongMatcher {
       h = Math.imul(h, 0x2c1b3c6d);
       h ^= h >>> 12;
       const slot = h >>> (32 - TABLE_BITS);
-      const at = offsets[slot];
       anchors++;
-      if (checks[slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT)
+      if (!table) {
+        // The first chunk: nothing before it to hit.
+        pending!.push(slot, h, rawOffset + p);
+        continue;
+      }
+      const at = table[2 * slot + 1] - 1;
+      if (table[2 * slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT)
         hits.push(p, at);
-      checks[slot] = h;
-      offsets[slot] = rawOffset + p;
+      table[2 * slot] = h;
+      table[2 * slot + 1] = rawOffset + p + 1;
     }
     const hitCount = hits.length >> 1;
     if (hitCount >= MIN_HITS && hitCount >= anchors * MIN_SHARE)
