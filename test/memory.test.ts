@@ -86,19 +86,22 @@ describe("copyBytes", () => {
 });
 
 describe("ByteQueue with detach", () => {
+  /**
+   * A source that writes every piece into the same buffer: what it handed out before is
+   * overwritten as soon as it is asked for more.
+   */
+  async function* reusing(data: Uint8Array): AsyncGenerator<Uint8Array> {
+    const shared = new Uint8Array(7_000);
+    for (let at = 0; at < data.length; at += shared.length) {
+      const piece = data.subarray(at, at + shared.length);
+      shared.set(piece);
+      yield shared.subarray(0, piece.length);
+    }
+  }
+
   test("reads stay right when the source reuses a piece's memory after handing out the next", async () => {
     const data = generate({ kind: "random", size: 300_000, seed: 11 });
-    // A source that writes every piece into the same buffer: what it handed out before is
-    // overwritten as soon as it is asked for more.
-    const shared = new Uint8Array(7_000);
-    async function* reusing(): AsyncGenerator<Uint8Array> {
-      for (let at = 0; at < data.length; at += shared.length) {
-        const piece = data.subarray(at, at + shared.length);
-        shared.set(piece);
-        yield shared.subarray(0, piece.length);
-      }
-    }
-    const queue = new ByteQueue(reusing(), true);
+    const queue = new ByteQueue(reusing(data), true);
     const parts: Buffer[] = [];
     let at = 0;
     for (const n of [10, 9_000, 1, 20_000, 123, 50_000]) {
@@ -112,18 +115,10 @@ describe("ByteQueue with detach", () => {
 
   test("a read said to stay keeps its bytes after later reads; one in a reused piece is said not to", async () => {
     const data = generate({ kind: "random", size: 300_000, seed: 12 });
-    const shared = new Uint8Array(7_000);
-    async function* reusing(): AsyncGenerator<Uint8Array> {
-      for (let at = 0; at < data.length; at += shared.length) {
-        const piece = data.subarray(at, at + shared.length);
-        shared.set(piece);
-        yield shared.subarray(0, piece.length);
-      }
-    }
     for (const detach of [true, false]) {
       const queue = new ByteQueue(
         detach
-          ? reusing()
+          ? reusing(data)
           : (async function* () {
               yield* [data.subarray(0, 150_000), data.subarray(150_000)];
             })(),
