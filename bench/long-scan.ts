@@ -8,6 +8,7 @@
  *
  * usage: npx node bench/long-scan.ts --baseline DIR [--pairs N] [--out FILE]
  */
+import "./lib/help.ts";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { LongMatcher } from "../src/engine/longwriter.ts";
