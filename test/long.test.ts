@@ -11,7 +11,7 @@ import { after, describe, test } from "node:test";
 import { safetensorsData, tile, toBf16 } from "../bench/lib/derived.ts";
 import { codecByName } from "../src/codecs/registry.ts";
 import { bufferSource } from "../src/common/source.ts";
-import { CHUNK_HEADER_SIZE } from "../src/container/format.ts";
+import { CHUNK_HEADER_SIZE, type IndexEntry } from "../src/container/format.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
 import { encodeLongParams, LONG_REACH } from "../src/engine/long.ts";
 import { encodeLong, LongMatcher } from "../src/engine/longwriter.ts";
@@ -197,6 +197,35 @@ describe("LONG: LZ across chunks", () => {
     }
     assert.equal(matcher.scanned, bytes.length / CHUNK);
     assert.equal(matcher.tried, 0);
+  });
+
+  test("chunks of 2 MiB: repeats past their first 512 KiB still hit", async () => {
+    // Two chunks of 2 MiB (about 800 anchors each) of noise; the second half of the second
+    // repeats the second half of the first, so every hit lies past the first 512 KiB.
+    const size = 2 << 20;
+    const next = rng(7);
+    const bytes = Buffer.alloc(2 * size);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 256);
+    bytes.copy(bytes, size + size / 2, size / 2, size);
+    const matcher = new LongMatcher(async (offset, length) => bytes.subarray(offset, offset + length), 3);
+    const entries: IndexEntry[] = [];
+    const records = [];
+    for (let at = 0; at < bytes.length; at += size) {
+      const raw = bytes.subarray(at, at + size);
+      matcher.scan(raw, at);
+      const chunk = encodeChunk(raw, codecByName("zstd"), 3);
+      records.push(await matcher.consider(chunk, entries.length, at, entries));
+      entries.push({
+        recordOffset: 0,
+        rawOffset: at,
+        rawLength: raw.length,
+        codec: chunk.codec,
+        rawCrc: chunk.rawCrc,
+      });
+    }
+    assert.equal(records[0], undefined);
+    assert.equal(records[1]?.codec, "LONG");
+    assert.ok(records[1].payload.length < size * 0.6, `${records[1].payload.length} bytes`);
   });
 
   test("long must be a boolean", async () => {

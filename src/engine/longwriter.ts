@@ -87,6 +87,8 @@ export class LongMatcher {
   #table: Float64Array | undefined;
   /** The first chunk's anchors (slot, hash, offset), put into the table at the second. */
   #pending: number[] | undefined = [];
+  /** The current chunk's anchors (position, hash), reused from chunk to chunk. */
+  #anchors = new Int32Array(2 * 257);
   /** Chunks (by content offset) whose anchors hit earlier chunks. */
   readonly #found = new Map<number, Found>();
   /** LONG chunks written: chunk number -> first chunk of the dictionary, and of the reach. */
@@ -118,8 +120,11 @@ export class LongMatcher {
     }
     const end = bytes.length - KEY;
     const oldest = rawOffset - LONG_REACH;
+    // First the anchors and their hashes, then the table: the table's lines are mostly
+    // out of cache by the next chunk (its codec's own tables push them out), and lookups
+    // made one after another, apart from the search, are loads the processor overlaps.
+    let found = this.#anchors;
     let anchors = 0;
-    const hits: number[] = [];
     for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
       // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
       const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
@@ -132,8 +137,20 @@ export class LongMatcher {
       h ^= h >>> 16;
       h = Math.imul(h, 0x2c1b3c6d);
       h ^= h >>> 12;
-      const slot = h >>> (32 - TABLE_BITS);
+      if (2 * anchors + 2 > found.length) {
+        const grown = new Int32Array(found.length * 2);
+        grown.set(found);
+        found = this.#anchors = grown;
+      }
+      found[2 * anchors] = p;
+      found[2 * anchors + 1] = h;
       anchors++;
+    }
+    const hits: number[] = [];
+    for (let i = 0; i < anchors; i++) {
+      const p = found[2 * i];
+      const h = found[2 * i + 1];
+      const slot = h >>> (32 - TABLE_BITS);
       if (!table) {
         // The first chunk: nothing before it to hit.
         pending!.push(slot, h, rawOffset + p);
