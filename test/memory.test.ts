@@ -197,6 +197,20 @@ describe("ByteQueue.readInto", () => {
     }
   });
 
+  test("a read larger than memory is made for ahead spans pieces too", async () => {
+    const data = Buffer.alloc(17 << 20);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    for (const detach of [true, false]) {
+      // Without detach, the source keeps its pieces.
+      const pieces = async function* () {
+        for (let at = 0; at < data.length; at += 1 << 20) yield data.subarray(at, at + (1 << 20));
+      };
+      const queue = new ByteQueue(detach ? reusing(data, 1 << 20) : pieces(), detach);
+      assert.ok((await queue.read(5, "test")).equals(data.subarray(0, 5)));
+      assert.ok((await queue.read(data.length - 5, "test")).equals(data.subarray(5)), `detach ${detach}`);
+    }
+  });
+
   test("input cut short is E_TRUNCATED, with the message read gives", async () => {
     const data = generate({ kind: "random", size: 50_000, seed: 14 });
     for (const detach of [true, false]) {
@@ -216,6 +230,13 @@ describe("ByteQueue.readInto", () => {
         await error(split.readInto([new Uint8Array(45_000), new Uint8Array(15_000)], "the payload")),
         readMessage,
         "two targets",
+      );
+      // A hostile length far beyond the source: the same error, no memory made for it.
+      const huge = new ByteQueue(reusing(data, 7_000), detach);
+      await huge.read(3, "a header");
+      assert.equal(
+        await error(huge.read(2 ** 40, "the payload")),
+        "E_TRUNCATED: unexpected end of data at offset 50000 while reading the payload (needed 1099511627776 bytes at offset 3)",
       );
       const empty = new ByteQueue(reusing(new Uint8Array(0), 7_000), detach);
       assert.equal(

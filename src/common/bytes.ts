@@ -143,6 +143,17 @@ export class ByteQueue {
     if (this.buffered === 0 && n > 0) await this.fill(1);
     const first = this.pieces[0];
     if (n === 0 || (first !== undefined && first.length >= n)) return this.take(n);
+    // Memory for a read is made before its bytes are there only up to a bound: a hostile
+    // length must not allocate more than the source holds.
+    if (n > READ_INTO_FRESH_MAX) {
+      if (!(await this.fill(n))) {
+        throw new MmhError(
+          "E_TRUNCATED",
+          `unexpected end of data at offset ${this.position + this.buffered} while reading ${what} (needed ${n} bytes at offset ${this.position})`,
+        );
+      }
+      return this.take(n);
+    }
     const out = Buffer.allocUnsafe(n);
     await this.readInto(out, what);
     this.lastReadStays = true;
@@ -251,6 +262,9 @@ export class ByteQueue {
     await this.iterator.return?.();
   }
 }
+
+/** The largest read ByteQueue.read makes memory for before the source has shown its bytes. */
+const READ_INTO_FRESH_MAX = 16 << 20;
 
 /**
  * Only memory this large is given back early: smaller buffers may share Node's pool,
