@@ -473,7 +473,7 @@ writeReport(outFile, [
     : [
         "## 3. Decoding from a pipe",
         "",
-        "The default .mmh of the input decoded front to back, one thread, fed pieces of its bytes as the row says (the mmh command reads standard input in 64 KiB pieces and decodes with `reuse`, whose queue copies what it holds of a piece before it asks for the next): A given the bytes to read again (it keeps no records), B as from a pipe (it keeps the last 4 MiB of records: a payload the source may reuse is copied, others are kept as they are).",
+        "The default .mmh of the input decoded front to back, one thread, fed pieces of its bytes as the row says (the mmh command reads standard input in 64 KiB pieces and decodes with `reuse`, whose queue never holds a piece past the next): A given the bytes to read again (it keeps no records; a payload that spans pieces is copied into memory of its own), B as from a pipe (it keeps the last 4 MiB of records: with `reuse` each payload is read straight into one reused 4 MiB ring, its one copy; without, payloads are kept as they are).",
         "",
         table(HEAD, tableRows(decodeRows, false)),
         "",

@@ -146,6 +146,107 @@ describe("ByteQueue with detach", () => {
   });
 });
 
+describe("ByteQueue.readInto", () => {
+  async function* reusing(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+    const shared = new Uint8Array(size);
+    for (let at = 0; at < data.length; at += size) {
+      const piece = data.subarray(at, at + size);
+      shared.set(piece);
+      yield shared.subarray(0, piece.length);
+    }
+  }
+  const error = (work: Promise<unknown>) =>
+    work.then(
+      () => assert.fail("expected an error"),
+      (e: { code?: string; message: string }) => `${e.code}: ${e.message}`,
+    );
+
+  test("fills given memory across many reused pieces, between reads, one or more targets", async () => {
+    const data = generate({ kind: "random", size: 300_000, seed: 13 });
+    for (const detach of [true, false]) {
+      const queue = new ByteQueue(reusing(data, 7_000), detach);
+      let at = 0;
+      const expect = (got: Uint8Array, n: number, what: string) => {
+        assert.ok(Buffer.from(got).equals(data.subarray(at, at + n)), `detach ${detach}: ${what} at ${at}`);
+        at += n;
+      };
+      expect(Buffer.from(await queue.read(10, "test")), 10, "read");
+      // A target spanning nine pieces, starting in the middle of one.
+      const big = new Uint8Array(60_000);
+      await queue.readInto(big, "test");
+      expect(big, big.length, "readInto");
+      assert.equal(queue.position, at);
+      // Within what is left of a piece, then a read in the same piece.
+      const small = new Uint8Array(100);
+      await queue.readInto(small, "test");
+      expect(small, small.length, "readInto within a piece");
+      expect(Buffer.from(await queue.read(5, "test")), 5, "read");
+      // Two targets read as one run of bytes (a ring's end and start), the first ending
+      // inside a piece; then a target of nothing.
+      const parts = [new Uint8Array(13_001), new Uint8Array(20_000)];
+      await queue.readInto(parts, "test");
+      expect(Buffer.concat(parts), 33_001, "readInto two targets");
+      await queue.readInto(new Uint8Array(0), "test");
+      // Bytes read before stay as they are while the source reuses its pieces.
+      const kept = Buffer.from(big);
+      const rest = new Uint8Array(data.length - at);
+      await queue.readInto(rest, "test");
+      expect(rest, rest.length, "the rest");
+      assert.ok(Buffer.from(big).equals(kept));
+      assert.equal(await queue.atEnd(), true);
+    }
+  });
+
+  test("a read larger than memory is made for ahead spans pieces too", async () => {
+    const data = Buffer.alloc(17 << 20);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    for (const detach of [true, false]) {
+      // Without detach, the source keeps its pieces.
+      const pieces = async function* () {
+        for (let at = 0; at < data.length; at += 1 << 20) yield data.subarray(at, at + (1 << 20));
+      };
+      const queue = new ByteQueue(detach ? reusing(data, 1 << 20) : pieces(), detach);
+      assert.ok((await queue.read(5, "test")).equals(data.subarray(0, 5)));
+      assert.ok((await queue.read(data.length - 5, "test")).equals(data.subarray(5)), `detach ${detach}`);
+    }
+  });
+
+  test("input cut short is E_TRUNCATED, with the message read gives", async () => {
+    const data = generate({ kind: "random", size: 50_000, seed: 14 });
+    for (const detach of [true, false]) {
+      const viaRead = new ByteQueue(reusing(data, 7_000), detach);
+      const viaInto = new ByteQueue(reusing(data, 7_000), detach);
+      await viaRead.read(3, "a header");
+      await viaInto.read(3, "a header");
+      const readMessage = await error(viaRead.read(60_000, "the payload"));
+      assert.equal(
+        readMessage,
+        "E_TRUNCATED: unexpected end of data at offset 50000 while reading the payload (needed 60000 bytes at offset 3)",
+      );
+      assert.equal(await error(viaInto.readInto(new Uint8Array(60_000), "the payload")), readMessage);
+      const split = new ByteQueue(reusing(data, 7_000), detach);
+      await split.read(3, "a header");
+      assert.equal(
+        await error(split.readInto([new Uint8Array(45_000), new Uint8Array(15_000)], "the payload")),
+        readMessage,
+        "two targets",
+      );
+      // A hostile length far beyond the source: the same error, no memory made for it.
+      const huge = new ByteQueue(reusing(data, 7_000), detach);
+      await huge.read(3, "a header");
+      assert.equal(
+        await error(huge.read(2 ** 40, "the payload")),
+        "E_TRUNCATED: unexpected end of data at offset 50000 while reading the payload (needed 1099511627776 bytes at offset 3)",
+      );
+      const empty = new ByteQueue(reusing(new Uint8Array(0), 7_000), detach);
+      assert.equal(
+        await error(empty.readInto(new Uint8Array(1), "a tag")),
+        "E_TRUNCATED: unexpected end of data at offset 0 while reading a tag (needed 1 bytes at offset 0)",
+      );
+    }
+  });
+});
+
 describe("disposed codec output never reaches the caller", () => {
   test("round trips with every codec, one and two threads", async () => {
     const content = Buffer.concat([

@@ -295,6 +295,72 @@ describe("DUPE: hostile references", () => {
   });
 });
 
+describe("a pipe reading payloads into its ring of kept records", () => {
+  const mib = 1 << 20;
+  const random = (n: number, seed: number) => {
+    const next = rng(seed);
+    return Buffer.from(Uint8Array.from({ length: n }, () => Math.floor(next() * 256)));
+  };
+  // NONE records of 1.5 MiB of distinct bytes: the third lies across the end of the 4 MiB
+  // ring, the fourth over the start of the second, which is then no longer kept.
+  const raws = [0, 1, 2, 3].map((seed) => random(1.5 * mib, 40 + seed));
+  const records: Rec[] = raws.map((raw) => ({ raw, codec: "NONE", payload: raw }));
+  const file = assemble([...records, dupe(raws[2], 2), zstdRecord(a), dupe(raws[3], 3), dupe(a, 5)]);
+  const content = Buffer.concat([...raws, raws[2], a, raws[3], a]);
+
+  /** The pieces of `bytes`, each written into the same memory, overwritten by the next. */
+  async function* reusing(bytes: Uint8Array, piece: number): AsyncGenerator<Uint8Array> {
+    const shared = new Uint8Array(piece);
+    for (let at = 0; at < bytes.length; at += piece) {
+      const part = bytes.subarray(at, at + piece);
+      shared.set(part);
+      yield shared.subarray(0, part.length);
+    }
+  }
+  async function reused(bytes: Uint8Array, piece: number, threads = 1): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const part of decompressStream(reusing(bytes, piece), { reuse: true, threads }))
+      parts.push(Buffer.from(part));
+    return Buffer.concat(parts);
+  }
+  const message = (work: Promise<unknown>) =>
+    work.then(
+      () => assert.fail("expected an error"),
+      (error: { code?: string; message: string }) => `${error.code}: ${error.message}`,
+    );
+
+  test("targets across the ring's wrap resolve, pieces reused by the source right after", async () => {
+    for (const piece of [1000, 65536, mib + 7]) {
+      for (const threads of [1, 2]) {
+        assert.ok(
+          (await reused(file, piece, threads)).equals(content),
+          `pieces of ${piece}, ${threads} threads`,
+        );
+      }
+      assert.ok((await streamed(file, {}, piece)).equals(content), `pieces of ${piece}, kept by the source`);
+    }
+  });
+
+  test("a target the ring has been written over is E_LIMIT, never other bytes", async () => {
+    const far = assemble([...records, dupe(raws[1], 1)]);
+    await rejectsWith(reused(far, 65536), "E_LIMIT", "reuse: ");
+    await rejectsWith(streamed(far), "E_LIMIT", "no reuse: ");
+  });
+
+  test("input cut short in a payload, within or across the ring's end, is E_TRUNCATED as without reuse", async () => {
+    // Cuts inside the first, second and third records' payloads (the third's before the
+    // ring's end and past it), and inside the zstd record.
+    for (const cut of [mib, 2 * mib, 3.5 * mib, 4 * mib + 200_000, 6 * mib + 60]) {
+      const short = file.subarray(0, cut);
+      const plain = await message(streamed(short));
+      assert.match(plain, /^E_TRUNCATED: unexpected end of data at offset \d+ while reading/);
+      assert.ok(plain.includes(`at offset ${cut} while reading`), plain);
+      for (const piece of [1000, 65536])
+        assert.equal(await message(reused(short, piece)), plain, `cut at ${cut}`);
+    }
+  });
+});
+
 // ---- deltas --------------------------------------------------------------------------------
 
 describe("DLTA: deltas against a base", () => {

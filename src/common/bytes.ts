@@ -133,15 +133,72 @@ export class ByteQueue {
     return this.buffered >= n;
   }
 
-  /** Read exactly n bytes, or throw E_TRUNCATED naming what was being read. */
+  /**
+   * Read exactly n bytes, or throw E_TRUNCATED naming what was being read. Bytes that lie
+   * in one source piece are a view of it; others are copied once, piece by piece, into
+   * memory of their own (readInto), so the queue never holds, or copies, a piece for them.
+   */
   async read(n: number, what: string): Promise<Buffer> {
-    if (!(await this.fill(n))) {
-      throw new MmhError(
-        "E_TRUNCATED",
-        `unexpected end of data at offset ${this.position + this.buffered} while reading ${what} (needed ${n} bytes at offset ${this.position})`,
-      );
+    // With nothing held, the next piece is asked for first: the bytes may all lie in it.
+    if (this.buffered === 0 && n > 0) await this.fill(1);
+    const first = this.pieces[0];
+    if (n === 0 || (first !== undefined && first.length >= n)) return this.take(n);
+    // Memory for a read is made before its bytes are there only up to a bound: a hostile
+    // length must not allocate more than the source holds.
+    if (n > READ_INTO_FRESH_MAX) {
+      if (!(await this.fill(n))) {
+        throw new MmhError(
+          "E_TRUNCATED",
+          `unexpected end of data at offset ${this.position + this.buffered} while reading ${what} (needed ${n} bytes at offset ${this.position})`,
+        );
+      }
+      return this.take(n);
     }
-    return this.take(n);
+    const out = Buffer.allocUnsafe(n);
+    await this.readInto(out, what);
+    this.lastReadStays = true;
+    return out;
+  }
+
+  /**
+   * Read exactly as many bytes as `targets` hold, into them in turn, or throw E_TRUNCATED
+   * as read does. Each byte is copied once, straight from the source's piece: a piece is
+   * held (and with `detach` copied) only for what is left of it after the last target.
+   * After an error the queue's position is undefined.
+   */
+  async readInto(targets: Uint8Array | readonly Uint8Array[], what: string): Promise<void> {
+    const list = targets instanceof Uint8Array ? [targets] : targets;
+    let n = 0;
+    for (const target of list) n += target.length;
+    const start = this.position;
+    let done = 0;
+    for (const target of list) {
+      let filled = 0;
+      while (filled < target.length) {
+        // Nothing is held here once a piece has been used up, so fill copies nothing.
+        if (this.pieces.length === 0 && !(await this.fill(1))) {
+          throw new MmhError(
+            "E_TRUNCATED",
+            `unexpected end of data at offset ${start + done + filled} while reading ${what} (needed ${n} bytes at offset ${start})`,
+          );
+        }
+        const piece = this.pieces[0];
+        const want = target.length - filled;
+        if (piece.length <= want) {
+          piece.copy(target, filled);
+          filled += piece.length;
+          this.buffered -= piece.length;
+          this.pieces.shift();
+        } else {
+          piece.copy(target, filled, 0, want);
+          this.pieces[0] = piece.subarray(want);
+          this.buffered -= want;
+          filled += want;
+        }
+      }
+      done += filled;
+    }
+    this.position = start + n;
   }
 
   /**
@@ -205,6 +262,9 @@ export class ByteQueue {
     await this.iterator.return?.();
   }
 }
+
+/** The largest read ByteQueue.read makes memory for before the source has shown its bytes. */
+const READ_INTO_FRESH_MAX = 16 << 20;
 
 /**
  * Only memory this large is given back early: smaller buffers may share Node's pool,

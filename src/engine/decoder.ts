@@ -205,11 +205,14 @@ export async function* decodeContainer(
       if (declared + record.rawLength > maxOutput) {
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
       }
-      const payload = await input.read(record.storedLength, `the payload of ${where}`);
       // A LONG record is kept after it is resolved: its reach is then still in the copies.
       const long = record.codec === LONG_CODEC;
+      const payloadWhat = `the payload of ${where}`;
+      const { payload, ringAt } = long
+        ? { payload: await input.read(record.storedLength, payloadWhat), ringAt: undefined }
+        : await refs.readPayload(input, params.length, record.storedLength, payloadWhat);
       const stays = input.lastReadStays;
-      if (!long) refs.keep(seen.length, params, payload, stays);
+      if (!long) refs.keep(seen.length, params, payload, stays, ringAt);
       seen.push({
         recordOffset,
         rawOffset: declared,
@@ -386,9 +389,9 @@ class References {
    * pieces, or the queue's own copy) is kept as it is, with no copy; one in a piece the
    * source may reuse goes into one ring of REF_CACHE_BYTES (made when first needed, or the
    * spare one: never an allocation per record). With `detached` (a queue that copies what
-   * it holds), the first REF_CACHE_BYTES of payloads, the queue's copies, go into the ring
-   * too, so that a small file's records die young instead of being kept alive for the
-   * collector to trace. Params are copies of their own already.
+   * it holds), every payload is read straight into the ring (readPayload), so no record
+   * keeps memory of its own alive for the collector to trace. Params are copies of their
+   * own already.
    */
   #ring: Buffer | undefined;
   /** Bytes written to the ring so far. */
@@ -409,14 +412,16 @@ class References {
    * Keep record `i` when the container cannot be read again (the oldest are forgotten):
    * `payloadStays` when the payload's bytes stay as they are after later reads.
    */
-  keep(i: number, params: Uint8Array, payload: Uint8Array, payloadStays: boolean): void {
+  keep(i: number, params: Uint8Array, payload: Uint8Array, payloadStays: boolean, ringAt?: number): void {
     if (this.#again) return;
     const size = params.length + payload.length;
     if (size > REF_CACHE_BYTES) return;
     // The ring's copies are a subset of the kept records, in order, so a copy is forgotten
     // (below) before the ring is written over it.
-    const copy = !payloadStays || (this.#detached && this.#ringWritten + payload.length <= REF_CACHE_BYTES);
-    const held = copy ? this.#put(payload) : payload;
+    const copy =
+      ringAt === undefined &&
+      (!payloadStays || (this.#detached && this.#ringWritten + payload.length <= REF_CACHE_BYTES));
+    const held = ringAt ?? (copy ? this.#put(payload) : payload);
     this.#kept.set(i, { params, payload: held, size });
     this.#order.push(i);
     this.#keptBytes += size;
@@ -427,13 +432,51 @@ class References {
     }
   }
 
-  /** Copy `bytes` into the ring; returns where they start. */
-  #put(bytes: Uint8Array): number {
+  /**
+   * Read a record's payload (`length` bytes, after `paramsLength` bytes of params) from
+   * `input`. A decoder that keeps records and whose queue copies what it holds (`detached`)
+   * reads the payload straight into the ring, where keep (given `ringAt`) leaves it: the
+   * payload's one copy, where it would otherwise be copied by the queue when it spans
+   * pieces and again into the ring. The payload returned is a view of the ring, or, for
+   * the one that wraps round the ring's end, a copy of its two parts; the ring is written
+   * over only REF_CACHE_BYTES of payloads later, and a payload is used before the next
+   * read (a pool copies it in as it is submitted). Other decoders read it as it is.
+   */
+  async readPayload(
+    input: ByteQueue,
+    paramsLength: number,
+    length: number,
+    what: string,
+  ): Promise<{ payload: Uint8Array; ringAt: number | undefined }> {
+    if (this.#again || !this.#detached || length === 0 || paramsLength + length > REF_CACHE_BYTES) {
+      return { payload: await input.read(length, what), ringAt: undefined };
+    }
+    const ring = this.#theRing();
+    const start = this.#ringWritten;
+    const pos = start % REF_CACHE_BYTES;
+    const tail = REF_CACHE_BYTES - pos;
+    if (length <= tail) {
+      const view = ring.subarray(pos, pos + length);
+      await input.readInto(view, what);
+      this.#ringWritten += length;
+      return { payload: view, ringAt: start };
+    }
+    await input.readInto([ring.subarray(pos), ring.subarray(0, length - tail)], what);
+    this.#ringWritten += length;
+    return { payload: this.#get(start, length), ringAt: start };
+  }
+
+  #theRing(): Buffer {
     if (!this.#ring) {
       this.#ring = spareRing ?? Buffer.allocUnsafeSlow(REF_CACHE_BYTES);
       spareRing = undefined;
     }
-    const ring = this.#ring;
+    return this.#ring;
+  }
+
+  /** Copy `bytes` into the ring; returns where they start. */
+  #put(bytes: Uint8Array): number {
+    const ring = this.#theRing();
     const start = this.#ringWritten;
     let from = 0;
     while (from < bytes.length) {
