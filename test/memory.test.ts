@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import { ByteQueue, copyBytes, dispose } from "../src/common/bytes.ts";
 import { compress, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
+import { reusing } from "./support.ts";
 
 describe("dispose", () => {
   test("gives back a whole, large, fresh buffer, and leaves anything else alone", () => {
@@ -86,22 +87,9 @@ describe("copyBytes", () => {
 });
 
 describe("ByteQueue with detach", () => {
-  /**
-   * A source that writes every piece into the same buffer: what it handed out before is
-   * overwritten as soon as it is asked for more.
-   */
-  async function* reusing(data: Uint8Array): AsyncGenerator<Uint8Array> {
-    const shared = new Uint8Array(7_000);
-    for (let at = 0; at < data.length; at += shared.length) {
-      const piece = data.subarray(at, at + shared.length);
-      shared.set(piece);
-      yield shared.subarray(0, piece.length);
-    }
-  }
-
   test("reads stay right when the source reuses a piece's memory after handing out the next", async () => {
     const data = generate({ kind: "random", size: 300_000, seed: 11 });
-    const queue = new ByteQueue(reusing(data), true);
+    const queue = new ByteQueue(reusing(data, 7_000), true);
     const parts: Buffer[] = [];
     let at = 0;
     for (const n of [10, 9_000, 1, 20_000, 123, 50_000]) {
@@ -118,7 +106,7 @@ describe("ByteQueue with detach", () => {
     for (const detach of [true, false]) {
       const queue = new ByteQueue(
         detach
-          ? reusing(data)
+          ? reusing(data, 7_000)
           : (async function* () {
               yield* [data.subarray(0, 150_000), data.subarray(150_000)];
             })(),
@@ -147,14 +135,6 @@ describe("ByteQueue with detach", () => {
 });
 
 describe("ByteQueue.readInto", () => {
-  async function* reusing(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-    const shared = new Uint8Array(size);
-    for (let at = 0; at < data.length; at += size) {
-      const piece = data.subarray(at, at + size);
-      shared.set(piece);
-      yield shared.subarray(0, piece.length);
-    }
-  }
   const error = (work: Promise<unknown>) =>
     work.then(
       () => assert.fail("expected an error"),

@@ -27,7 +27,7 @@ import {
 } from "../src/index.ts";
 import { rng } from "../src/tools/gen.ts";
 import { assertError, mmhIn } from "./cli-support.ts";
-import { assemble, type Rec, rejectsWith, safetensorsOf, sha256 } from "./support.ts";
+import { assemble, type Rec, rejectsWith, reusing, safetensorsOf, sha256 } from "./support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-refs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -261,16 +261,8 @@ describe("DUPE: hostile references", () => {
     // into the same memory (decoding with `reuse`, whose queue detaches from the source).
     for (const piece of [1 << 20, 65536, 1000]) {
       assert.ok((await streamed(deduped, {}, piece)).equals(content), `pieces of ${piece}`);
-      const shared = new Uint8Array(piece);
-      async function* reusing(): AsyncGenerator<Uint8Array> {
-        for (let at = 0; at < deduped.length; at += piece) {
-          const part = deduped.subarray(at, at + piece);
-          shared.set(part);
-          yield shared.subarray(0, part.length);
-        }
-      }
       const parts: Buffer[] = [];
-      for await (const part of decompressStream(reusing(), { reuse: true, threads: 1 }))
+      for await (const part of decompressStream(reusing(deduped, piece), { reuse: true, threads: 1 }))
         parts.push(Buffer.from(part));
       assert.ok(Buffer.concat(parts).equals(content), `a source reusing pieces of ${piece}`);
     }
@@ -308,15 +300,6 @@ describe("a pipe reading payloads into its ring of kept records", () => {
   const file = assemble([...records, dupe(raws[2], 2), zstdRecord(a), dupe(raws[3], 3), dupe(a, 5)]);
   const content = Buffer.concat([...raws, raws[2], a, raws[3], a]);
 
-  /** The pieces of `bytes`, each written into the same memory, overwritten by the next. */
-  async function* reusing(bytes: Uint8Array, piece: number): AsyncGenerator<Uint8Array> {
-    const shared = new Uint8Array(piece);
-    for (let at = 0; at < bytes.length; at += piece) {
-      const part = bytes.subarray(at, at + piece);
-      shared.set(part);
-      yield shared.subarray(0, part.length);
-    }
-  }
   async function reused(bytes: Uint8Array, piece: number, threads = 1): Promise<Buffer> {
     const parts: Buffer[] = [];
     for await (const part of decompressStream(reusing(bytes, piece), { reuse: true, threads }))

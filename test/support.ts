@@ -240,6 +240,20 @@ export async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
+/**
+ * The pieces of `bytes`, `size` bytes each, all written into the same memory: what was
+ * handed out before is overwritten as soon as the next piece is asked for (a source that
+ * reuses its buffer, as the mmh command's standard input does).
+ */
+export async function* reusing(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  const shared = new Uint8Array(size);
+  for (let at = 0; at < bytes.length; at += size) {
+    const piece = bytes.subarray(at, at + size);
+    shared.set(piece);
+    yield shared.subarray(0, piece.length);
+  }
+}
+
 /** One tensor read through open(), the file closed after: its table entry and bytes. */
 export async function readTensor(
   file: string,
