@@ -77,6 +77,31 @@ const codecsOf = async (file: Uint8Array) => {
 const rows = repeatingRows(3072, 384, 1);
 const CHUNK = 128 << 10;
 
+/**
+ * `bytes` cut into chunks of `size`, each scanned by one LongMatcher, zstd-coded and
+ * considered for a LONG record against the chunks before it, as the encoder does: the
+ * matcher and what it made of each chunk (undefined: coded on its own).
+ */
+async function matchChunks(bytes: Buffer, size: number) {
+  const matcher = new LongMatcher(async (offset, length) => bytes.subarray(offset, offset + length), 3);
+  const entries: IndexEntry[] = [];
+  const records = [];
+  for (let at = 0; at < bytes.length; at += size) {
+    const raw = bytes.subarray(at, at + size);
+    matcher.scan(raw, at);
+    const chunk = encodeChunk(raw, codecByName("zstd"), 3);
+    records.push(await matcher.consider(chunk, entries.length, at, entries));
+    entries.push({
+      recordOffset: 0,
+      rawOffset: at,
+      rawLength: raw.length,
+      codec: chunk.codec,
+      rawCrc: chunk.rawCrc,
+    });
+  }
+  return { matcher, records };
+}
+
 describe("LONG: LZ across chunks", () => {
   test("repeats in earlier chunks: smaller, and every reader restores them", async () => {
     const plain = await compress(rows, { long: false, chunkSize: CHUNK, threads: 1 });
@@ -174,27 +199,8 @@ describe("LONG: LZ across chunks", () => {
       bytes[i] = 0xd5;
       bytes[i + 4] = (i >> 10) % 64;
     }
-    const matcher = new LongMatcher(async (offset, length) => bytes.subarray(offset, offset + length), 3);
-    const entries: {
-      recordOffset: number;
-      rawOffset: number;
-      rawLength: number;
-      codec: string;
-      rawCrc: number;
-    }[] = [];
-    for (let at = 0; at < bytes.length; at += CHUNK) {
-      const raw = bytes.subarray(at, at + CHUNK);
-      matcher.scan(raw, at);
-      const chunk = encodeChunk(raw, codecByName("zstd"), 3);
-      assert.equal(await matcher.consider(chunk, entries.length, at, entries), undefined);
-      entries.push({
-        recordOffset: 0,
-        rawOffset: at,
-        rawLength: raw.length,
-        codec: chunk.codec,
-        rawCrc: chunk.rawCrc,
-      });
-    }
+    const { matcher, records } = await matchChunks(bytes, CHUNK);
+    for (const record of records) assert.equal(record, undefined);
     assert.equal(matcher.scanned, bytes.length / CHUNK);
     assert.equal(matcher.tried, 0);
   });
@@ -207,22 +213,7 @@ describe("LONG: LZ across chunks", () => {
     const bytes = Buffer.alloc(2 * size);
     for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 256);
     bytes.copy(bytes, size + size / 2, size / 2, size);
-    const matcher = new LongMatcher(async (offset, length) => bytes.subarray(offset, offset + length), 3);
-    const entries: IndexEntry[] = [];
-    const records = [];
-    for (let at = 0; at < bytes.length; at += size) {
-      const raw = bytes.subarray(at, at + size);
-      matcher.scan(raw, at);
-      const chunk = encodeChunk(raw, codecByName("zstd"), 3);
-      records.push(await matcher.consider(chunk, entries.length, at, entries));
-      entries.push({
-        recordOffset: 0,
-        rawOffset: at,
-        rawLength: raw.length,
-        codec: chunk.codec,
-        rawCrc: chunk.rawCrc,
-      });
-    }
+    const { records } = await matchChunks(bytes, size);
     assert.equal(records[0], undefined);
     assert.equal(records[1]?.codec, "LONG");
     assert.ok(records[1].payload.length < size * 0.6, `${records[1].payload.length} bytes`);
