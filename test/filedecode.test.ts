@@ -16,7 +16,7 @@ import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile } from "../src/decompress.ts";
-import { CONTROL_BYTES, decodesApart, type FileShare } from "../src/engine/filedecode.ts";
+import { decodesApart, fileShare } from "../src/engine/filedecode.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress } from "../src/index.ts";
@@ -92,20 +92,7 @@ describe("decoding a file on several threads, each writing its own records", () 
     const output = openSync(join(dir, "worker-out"), "w");
     const worker = startWorker();
     try {
-      const table = new Float64Array(new SharedArrayBuffer(chunks.length * 6 * 8));
-      chunks.forEach((c, i) => {
-        const codec = [...c.codec].reduce((n, ch) => n * 256 + ch.charCodeAt(0), 0);
-        table.set([c.recordOffset, c.recordLength, c.rawOffset, c.rawLength, c.rawCrc, codec], i * 6);
-      });
-      const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
-      control[1] = chunks.length;
-      const share: FileShare = {
-        table,
-        control,
-        done: new BigInt64Array(new SharedArrayBuffer(16)),
-        input,
-        output,
-      };
+      const share = fileShare(chunks, input, output);
       const reply = await new Promise<{
         ok: boolean;
         error?: { code: string; message: string; record?: number };
@@ -123,8 +110,8 @@ describe("decoding a file on several threads, each writing its own records", () 
         new RegExp(`chunk ${victim} at offset ${chunks[victim].recordOffset}\\b`),
       );
       // The worker took no record after the damaged one, and decoded every one before it.
-      assert.equal(control[1], victim);
-      assert.equal(control[2], victim);
+      assert.equal(share.control[1], victim);
+      assert.equal(share.control[2], victim);
       assert.equal(Number(share.done[0]), chunks[victim].rawOffset);
       assert.ok(readFileSync(join(dir, "worker-out")).equals(content.subarray(0, chunks[victim].rawOffset)));
     } finally {

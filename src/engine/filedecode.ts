@@ -27,7 +27,7 @@ import type { DecodeSummary } from "./decoder.ts";
 import { LONG_CODEC } from "./long.ts";
 import { startWorker } from "./pool.ts";
 import type { ProgressReporter } from "./progress.ts";
-import type { MmhReader } from "./reader.ts";
+import type { ChunkInfo, MmhReader } from "./reader.ts";
 import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts } from "./refs.ts";
 
 /** A record's fields in the shared table: offset and length in the file, in the content, CRC, codec. */
@@ -40,7 +40,7 @@ const NEXT = 0;
 const FAILED = 1;
 const DONE = 2;
 /** The control words' size in bytes. */
-export const CONTROL_BYTES = 12;
+const CONTROL_BYTES = 12;
 /** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
 const TURN_BYTES = 1 << 20;
 
@@ -227,6 +227,23 @@ export function decodesApart(reader: MmhReader): boolean {
   return reader.chunks.every((c) => c.codec !== DELTA_CODEC && c.codec !== LONG_CODEC);
 }
 
+/**
+ * The shared memory of one job decoding `chunks` (the reader's index entries) from the .mmh open as `input` into the file open as `output`: the record table,
+ * the control words with no record taken and none failed, and no bytes done.
+ */
+export function fileShare(chunks: readonly ChunkInfo[], input: number, output: number): FileShare {
+  const table = new Float64Array(new SharedArrayBuffer(chunks.length * FIELDS * 8));
+  chunks.forEach((c, i) => {
+    table.set(
+      [c.recordOffset, c.recordLength, c.rawOffset, c.rawLength, c.rawCrc, fourccNumber(c.codec)],
+      i * FIELDS,
+    );
+  });
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
+  control[FAILED] = chunks.length;
+  return { table, control, done: new BigInt64Array(new SharedArrayBuffer(16)), input, output };
+}
+
 /** Workers started ahead of the job, so that their start-up overlaps reading the index. */
 export class FileWorkers {
   readonly #workers: Worker[] = [];
@@ -250,22 +267,8 @@ export class FileWorkers {
     signal?: AbortSignal,
   ): Promise<void> {
     const chunks = reader.chunks;
-    const table = new Float64Array(new SharedArrayBuffer(chunks.length * FIELDS * 8));
-    chunks.forEach((c, i) => {
-      table.set(
-        [c.recordOffset, c.recordLength, c.rawOffset, c.rawLength, c.rawCrc, fourccNumber(c.codec)],
-        i * FIELDS,
-      );
-    });
-    const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
-    control[FAILED] = chunks.length;
-    const share: FileShare = {
-      table,
-      control,
-      done: new BigInt64Array(new SharedArrayBuffer(16)),
-      input,
-      output,
-    };
+    const share = fileShare(chunks, input, output);
+    const control = share.control;
     const replies = this.#workers.map((worker, id) => this.#run(worker, id, share));
     const failures: ShareFailure[] = [];
     let aborted = false;
