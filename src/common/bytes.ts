@@ -156,7 +156,6 @@ export class ByteQueue {
     }
     const out = Buffer.allocUnsafe(n);
     await this.readInto(out, what);
-    this.lastReadStays = true;
     return out;
   }
 
@@ -199,6 +198,8 @@ export class ByteQueue {
       done += filled;
     }
     this.position = start + n;
+    // The bytes are in the caller's memory: no later read of the queue touches them.
+    this.lastReadStays = true;
   }
 
   /**
