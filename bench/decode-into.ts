@@ -10,12 +10,18 @@
  *   npx node bench/decode-into.ts            (writes bench/results/decode-into.md)
  *   npx node bench/decode-into.ts --quick    3 runs, writes nothing
  * Options: --runs N, --out FILE
+ *
+ * With --baseline DIR (another checkout with node_modules, its kernels built) the run is
+ * an A/B instead: both calls from DIR's src/ and this checkout's, on the same containers
+ * (this checkout's compress()), interleaved (the baseline first in every other round), in
+ * CPU time (process.cpuUsage over the call), 15 rounds unless --runs says otherwise;
+ * written to bench/results/decode-into-ab.md.
  */
 import "./lib/help.ts";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { compress, decompress, decompressInto } from "../src/index.ts";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";
 import { safetensors, speedF32Parts, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
@@ -29,8 +35,13 @@ import {
 } from "./lib/report.ts";
 
 const quick = process.argv.includes("--quick");
-const runs = Number(argValue("--runs") ?? (quick ? 3 : 7));
-const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "decode-into.md"));
+const baselineGiven = argValue("--baseline");
+const runs = Number(argValue("--runs") ?? (quick ? 3 : baselineGiven ? 15 : 7));
+const outFile =
+  argValue("--out") ??
+  (quick
+    ? undefined
+    : join(root, "bench", "results", baselineGiven ? "decode-into-ab.md" : "decode-into.md"));
 const started = performance.now();
 const waitAtStart = cpuWaitMicros();
 
@@ -41,6 +52,11 @@ const inputs = [
   { name: "FP16 real-derived", bytes: safetensors("F16", tile(parts.map(toF16), SIZE)) },
   { name: "FP32 real", bytes: safetensors("F32", tile(parts, SIZE)) },
 ];
+
+if (baselineGiven) {
+  await compareWithBaseline(resolve(baselineGiven));
+  process.exit(0);
+}
 
 const rows: string[][] = [];
 for (const { name, bytes } of inputs) {
@@ -103,3 +119,84 @@ const lines = [
   "",
 ];
 writeReport(outFile, lines);
+
+type Library = {
+  decompress: (bytes: Uint8Array, options: object) => Promise<Uint8Array>;
+  decompressInto: (bytes: Uint8Array, target: Uint8Array, options: object) => Promise<number>;
+};
+
+/** Milliseconds of this process's CPU time (all its threads) over `work`. */
+async function cpuMs(work: () => Promise<unknown>): Promise<number> {
+  const at = process.cpuUsage();
+  await work();
+  const used = process.cpuUsage(at);
+  return (used.user + used.system) / 1000;
+}
+
+/** The A/B of --baseline: both calls from DIR's src/ and this checkout's, interleaved, CPU time. */
+async function compareWithBaseline(dir: string): Promise<void> {
+  const sides = [
+    { name: "baseline", lib: await libraryAt<Library>(dir) },
+    { name: "this", lib: await libraryAt<Library>(root) },
+  ];
+  const abRows: string[][] = [];
+  for (const { name, bytes } of inputs) {
+    const packed = await compress(bytes, { threads: 1 });
+    const target = Buffer.alloc(bytes.length);
+    const times = sides.map(() => ({ fresh: [] as number[], into: [] as number[] }));
+    for (const [i, { lib }] of sides.entries()) {
+      target.fill(0);
+      await lib.decompressInto(packed, target, { threads: 1 });
+      if (!target.equals(bytes))
+        throw new Error(`${name}: ${sides[i].name}'s decompressInto gave other bytes`);
+      const fresh = await lib.decompress(packed, { threads: 1 });
+      if (!Buffer.from(fresh).equals(bytes))
+        throw new Error(`${name}: ${sides[i].name}'s decompress gave other bytes`);
+    }
+    for (let r = 0; r < runs; r++) {
+      const order = r % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) {
+        const { lib } = sides[i];
+        times[i].into.push(await cpuMs(() => lib.decompressInto(packed, target, { threads: 1 })));
+        times[i].fresh.push(await cpuMs(() => lib.decompress(packed, { threads: 1 })));
+      }
+    }
+    const mbps = (ms: number) => fmt(bytes.length / 1e6 / (ms / 1e3));
+    const [base, mine] = times.map((t) => ({ into: median(t.into), fresh: median(t.fresh) }));
+    abRows.push([
+      name,
+      mbps(base.into),
+      mbps(mine.into),
+      `${fmt(base.into / mine.into, 3)}x`,
+      mbps(base.fresh),
+      mbps(mine.fresh),
+      `${fmt(base.fresh / mine.fresh, 3)}x`,
+    ]);
+    console.log(abRows.at(-1)?.join(" | "));
+  }
+  const elapsed = performance.now() - started;
+  writeReport(outFile, [
+    "# In-process decode: this checkout against a baseline",
+    "",
+    ...machineLines(`npx node bench/decode-into.ts --baseline ${baselineGiven} --runs ${runs}`),
+    codeLine(),
+    `- ${contentionNote(waitAtStart, elapsed)}`,
+    `- Median of ${runs} interleaved rounds (the baseline first in every other round), after one call of each to check the bytes.`,
+    "",
+    "One thread. MB/s of content per CPU second (process.cpuUsage over the call, all of the process's threads); the speed-ups are the baseline's CPU time over this checkout's (above 1: this checkout is faster). `decompressInto()` writes into one target allocated once; `decompress()` returns a new buffer each call.",
+    "",
+    table(
+      [
+        "input",
+        "baseline into MB/s",
+        "this into MB/s",
+        "into speed-up",
+        "baseline decompress() MB/s",
+        "this decompress() MB/s",
+        "decompress() speed-up",
+      ],
+      abRows,
+    ),
+    "",
+  ]);
+}
