@@ -6,8 +6,8 @@
  */
 import { basename } from "node:path";
 import { nowMs } from "./common/clock.ts";
-import { expectCrcBytes } from "./common/crc.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
+import { expectCrcBytes } from "./common/crc.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
