@@ -7,6 +7,7 @@
 import { basename } from "node:path";
 import { nowMs } from "./common/clock.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
+import { expectCrcBytes } from "./common/crc.ts";
 import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, writeFileAtomic } from "./common/files.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
@@ -192,6 +193,9 @@ function encodeFile(
   borrowed: boolean,
 ): AsyncGenerator<Uint8Array> {
   const chunkSize = resolveCompressOptions(options).chunkSize;
+  // A large content is checked with the native CRC-32 from its first chunk on, as a
+  // decoder that read the content's length does (common/crc.ts).
+  if (layout.size !== undefined) expectCrcBytes(layout.size);
   // Pieces cut as the plan cuts chunks, so that none is copied to be cut again.
   const sizes = function* () {
     for (const spec of layout.plan) yield spec.length;

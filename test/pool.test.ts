@@ -8,7 +8,7 @@ import { crc32 } from "node:zlib";
 import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
 import { emptySummary as emptyCompressSummary, encodeContainer } from "../src/engine/encoder.ts";
-import { ContentHash, HASH_APART_MIN, hashesApart } from "../src/engine/hashing.ts";
+import { ContentHash, HASH_APART_MIN, HASH_APART_ONE_CODER_MIN, hashesApart } from "../src/engine/hashing.ts";
 import { HASH_BACKLOG_AT_START, WorkerPool } from "../src/engine/pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "../src/engine/schedule.ts";
 import {
@@ -261,6 +261,14 @@ describe("one coding thread, the hash on a thread of its own", () => {
     assert.equal(hashesApart(1, HASH_APART_MIN), defaultThreads() > 1);
   });
 
+  test("hashesApart: one coding thread encoding content under HASH_APART_ONE_CODER_MIN hashes here", () => {
+    assert.equal(hashesApart(1, HASH_APART_ONE_CODER_MIN - 1, false, true), false);
+    assert.equal(hashesApart(1, HASH_APART_ONE_CODER_MIN, false, true), defaultThreads() > 1);
+    assert.equal(hashesApart(1, undefined, false, true), defaultThreads() > 1, "a stream of unknown length");
+    assert.equal(hashesApart(2, HASH_APART_MIN, false, true), true, "coding workers keep the hash apart");
+    assert.equal(hashesApart(1, HASH_APART_MIN), defaultThreads() > 1, "decoding keeps HASH_APART_MIN");
+  });
+
   test("hashesApart: bytes in memory coded on one thread are hashed on the calling thread", () => {
     assert.equal(hashesApart(1, HASH_APART_MIN, true), false);
     assert.equal(hashesApart(1, undefined, true), false);
@@ -284,7 +292,8 @@ describe("one coding thread, the hash on a thread of its own", () => {
       const dst = join(dir, "model.mmh");
       writeFileSync(src, content);
       const options = { goal: "speed", threads: 1, sourceName: "model.safetensors" } as const;
-      const summary = await compressFile(src, dst, options);
+      // Two threads: with one, a file under HASH_APART_ONE_CODER_MIN is hashed here too.
+      const summary = await compressFile(src, dst, { ...options, threads: 2 });
       assert.equal(summary.sha256, sha256(content));
       const packed = await compress(content, options);
       assert.ok(Buffer.from(packed).equals(readFileSync(dst)), "the same container bytes");

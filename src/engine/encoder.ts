@@ -163,7 +163,7 @@ export async function* encodeContainer(
   // once POOL_AFTER_BYTES have gone by. Either way the content is hashed on the pool's
   // hashing thread when there is a core for it (hashesApart, ContentHash). The choice of
   // codec is always made here, in order, so the output is the same for any thread count.
-  const content = new ContentHash(hashesApart(opts.threads, layout.size, layout.inMemory));
+  const content = new ContentHash(hashesApart(opts.threads, layout.size, layout.inMemory, true));
   // Results of chunks coded on the pool's workers, taken back in order (see Schedule).
   const inflight = new Schedule<EncodedInSlot>((result) => result.slot.release());
   let pool: WorkerPool | undefined;

@@ -23,9 +23,21 @@ const HOLD_LIMIT = POOL_AFTER_BYTES + POOL_MAX_RECORD;
 export const HASH_APART_MIN = 32 << 20;
 
 /**
+ * Content known to be shorter than this, encoded with one coding thread, is hashed on the
+ * calling thread: there the hashing thread saves at most the inline hash's time (about a
+ * millisecond per MiB) and costs its start-up, the copies into shared slots it reads from
+ * and their fresh pages; up to this length inline hashing was as fast in wall time and
+ * cheaper in CPU time (docs/ENGINE.md, Measurements behind engine choices: The hash on a
+ * thread of its own). Decoding with `checkSha256` keeps HASH_APART_MIN: its hash is a
+ * larger share of its work.
+ */
+export const HASH_APART_ONE_CODER_MIN = 128 << 20;
+
+/**
  * Whether the content's sha256 goes to a thread of its own (a pool's hashing thread) when
  * coding with `threads` threads: whenever there is a core for it, unless the content's
- * length `size` is known and under HASH_APART_MIN, or the content is the caller's memory
+ * length `size` is known and under HASH_APART_MIN (HASH_APART_ONE_CODER_MIN when `encoding`
+ * with one thread), or the content is the caller's memory
  * (`inMemory`, compress(bytes)) coded on one thread. A file is read straight into the
  * pool's shared slots, so with one coding thread the pool has only the hashing thread, as
  * zstd -T1 moves its I/O to a second thread, and one thread compressed faster so (see
@@ -34,8 +46,9 @@ export const HASH_APART_MIN = 32 << 20;
  * coding thread that copy costs the calling thread more than the hash does (same section,
  * Bytes in memory). With coding workers the chunks go into slots for them anyway.
  */
-export function hashesApart(threads: number, size?: number, inMemory = false): boolean {
+export function hashesApart(threads: number, size?: number, inMemory = false, encoding = false): boolean {
   if (size !== undefined && size < HASH_APART_MIN) return false;
+  if (encoding && threads <= 1 && size !== undefined && size < HASH_APART_ONE_CODER_MIN) return false;
   if (inMemory && threads <= 1) return false;
   return threads > 1 || defaultThreads() > 1;
 }
