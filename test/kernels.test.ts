@@ -225,7 +225,8 @@ describe("WebAssembly kernels", () => {
     const { kernelSplit } = await import("../src/codecs/hier/fused.ts");
     const raw = generate({ kind: "safetensors", dtype: "F16", size: 1 << 18, seed: 9 });
     for (const layout of LAYOUTS) {
-      for (const count of [4096 / layout.width + 3, 5000]) {
+      // (20,003 elements: several of the fused splits' counting blocks, and a tail.)
+      for (const count of [4096 / layout.width + 3, 5000, 20_003]) {
         const n = Math.floor(count);
         if (n * layout.width > raw.length) continue;
         const src = raw.subarray(0, n * layout.width);
@@ -237,6 +238,17 @@ describe("WebAssembly kernels", () => {
         setKernels(true);
         const fast = kernelSplit(layout, src, 0, n);
         assert.ok(fast, `${layout.name}: no kernel split`);
+        if (layout.splitCounting) {
+          // The exponents counted as they are split: the TypeScript twin's counts.
+          const counts = new Uint32Array(256);
+          layout.splitCounting(
+            new Uint8Array(src),
+            n,
+            streams.map((s) => new Uint8Array(s.length)),
+            counts,
+          );
+          assert.deepEqual(fast.counts, counts, `${layout.name}: counts`);
+        }
         for (let k = 0; k < layout.streams; k++)
           assert.ok(
             Buffer.from(fast.streams[k]).equals(Buffer.from(streams[k])),
