@@ -26,6 +26,35 @@ export function histogram(src: usize, n: u32, counts: usize, sub: usize): void {
   foldCounts(counts, sub);
 }
 
+// ---------------------------------------------------------------------------------------
+// Repeats (hier.ts, repeatsWorthAProbe)
+
+/**
+ * Whether at least `enough` of the positions 0..n-8 of src start 8 bytes equal to those
+ * at the position last hashed to the same of 2048 slots (table: u32[2048] scratch, each
+ * slot 1 + that position, or 0). Without a branch per position: an empty slot compares
+ * position 0 and counts nothing.
+ */
+export function repeatsWorthAProbe(src: usize, n: u32, enough: u32, table: usize): bool {
+  if (n < 8) return false;
+  memory.fill(table, 0, 8192);
+  let hits: u32 = 0;
+  const last = n - 8;
+  for (let i: u32 = 0; i <= last; i++) {
+    const w = load<u64>(src + i);
+    const a = <u32>w;
+    const b = <u32>(w >>> 32);
+    const h = ((a * 0x9e3779b1) ^ ((b ^ (a >>> 15)) * 0x85ebca77)) >>> 21;
+    const slot = table + ((<usize>h) << 2);
+    const taken = load<u32>(slot);
+    const j = select<u32>(taken - 1, 0, taken !== 0);
+    hits += <u32>(load<u64>(src + j) === w) & <u32>(taken !== 0);
+    if (hits >= enough) return true;
+    store<u32>(slot, i + 1);
+  }
+  return false;
+}
+
 /** Elements a fused split writes before it counts their exponents (in the cache still). */
 const COUNT_BLOCK: u32 = 4096;
 

@@ -12,12 +12,12 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
-import { hierDecode, hierDecodeLent, hierEncode } from "../src/codecs/hier/hier.ts";
+import { hierDecode, hierDecodeLent, hierEncode, repeatsWorthAProbe } from "../src/codecs/hier/hier.ts";
 import { kernels, kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
 import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
-import { generate } from "../src/tools/gen.ts";
+import { generate, rng } from "../src/tools/gen.ts";
 
 const root = join(import.meta.dirname, "..");
 const data = join(root, "..", "shared", "data");
@@ -219,6 +219,45 @@ describe("WebAssembly kernels", () => {
       );
     }
     assert.ok(seen.has(3) && seen.has(4), `zstd and context streams both checked (methods ${[...seen]})`);
+  });
+
+  test("repeatsWorthAProbe: the kernel (a stream in its memory) gives the TypeScript answer", () => {
+    const k = kernels();
+    assert.ok(k);
+    const next = rng(31);
+    const streams: Uint8Array[] = [];
+    for (const n of [64, 100, 2047, 2048, 5000]) {
+      for (const symbols of [256, 24, 2]) {
+        const s = new Uint8Array(n);
+        for (let i = 0; i < n; i++) s[i] = next() < 0.25 && i > 0 ? s[i - 1] : Math.floor(next() * symbols);
+        streams.push(s);
+      }
+    }
+    // 40 and 41 repeated 8-byte words in 2 KiB of random bytes, around the threshold
+    // (41 of 2041 positions), each right after its first occurrence.
+    for (const copies of [40, 41]) {
+      const s = Uint8Array.from({ length: 2048 }, () => Math.floor(next() * 256));
+      for (let c = 0; c < copies; c++) {
+        const at = 10 + 40 * c;
+        s[at - 1] = s[at + 7] ^ 1;
+        s.copyWithin(at + 8, at, at + 8);
+        s[at + 16] = s[at] ^ 1;
+      }
+      streams.push(s);
+    }
+    const answers = new Set<boolean>();
+    for (const [index, s] of streams.entries()) {
+      for (const offset of [0, 1, 5]) {
+        k.begin(s.length + 64);
+        const at = k.alloc(s.length + 16) + offset;
+        const inKernels = k.u8().subarray(at, at + s.length);
+        inKernels.set(s);
+        const answer = repeatsWorthAProbe(inKernels);
+        assert.equal(answer, repeatsWorthAProbe(s.slice()), `stream ${index} at +${offset}`);
+        answers.add(answer);
+      }
+    }
+    assert.equal(answers.size, 2);
   });
 
   test("every layout's split and merge give the TypeScript twins' streams", async () => {

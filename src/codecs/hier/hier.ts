@@ -24,6 +24,7 @@ import {
   huffmanSizeFromHistogram,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
+import { loadedKernels } from "./kernels.ts";
 import {
   LAYOUTS,
   type Layout,
@@ -308,10 +309,13 @@ const repeatTable = new Int32Array(1 << REPEAT_HASH_BITS);
 export function repeatsWorthAProbe(stream: Uint8Array): boolean {
   const n = Math.min(stream.length, REPEAT_SAMPLE);
   if (n < 64) return true;
-  const view = new DataView(stream.buffer, stream.byteOffset, n);
-  repeatTable.fill(0);
   const last = n - 8;
   const enough = Math.ceil((last + 1) * REPEATS_WORTH_A_PROBE);
+  // A stream in the kernels' memory (HIER's split streams) is looked at there.
+  const k = loadedKernels();
+  if (k?.holds(stream)) return k.x.repeatsWorthAProbe(stream.byteOffset, n, enough, k.at.repeats) !== 0;
+  const view = new DataView(stream.buffer, stream.byteOffset, n);
+  repeatTable.fill(0);
   let hits = 0;
   for (let i = 0; i <= last; i++) {
     const a = view.getUint32(i, true);
