@@ -707,16 +707,18 @@ function splitChunk(
   layout: Layout,
   head: number,
   n: number,
+  /** Count the exponents as they are split (where the layout does); false when only the streams are wanted. */
+  count = true,
 ): { streams: Uint8Array[]; exponents: Uint32Array | undefined } {
   splits++;
-  const fast = kernelSplit(layout, raw, head, n);
+  const fast = kernelSplit(layout, raw, head, n, count);
   if (fast) return { streams: fast.streams, exponents: fast.counts };
   const streamBytes = streamsBytes(layout, n);
   scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
   const src = aligned(raw, head, streamBytes).subarray(head, head + n * layout.width);
   const streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
   let exponents: Uint32Array | undefined;
-  if (layout.splitCounting) {
+  if (layout.splitCounting && count) {
     exponents = new Uint32Array(256);
     layout.splitCounting(src, n, streams, exponents);
   } else layout.split(src, n, streams);
@@ -781,7 +783,8 @@ function writePayload(
   // Huffman, stored and constant streams are written from this chunk's split, or (when
   // another chunk was split since, over the same memory) from a new one: the same bytes.
   const again = chosen.split !== splits && choices.some(fromStream);
-  const streams = again ? splitChunk(raw, layout, head, n).streams : chosen.streams;
+  // (The counts are in the choices already: the split again does not count.)
+  const streams = again ? splitChunk(raw, layout, head, n, false).streams : chosen.streams;
   // A Huffman stream is coded straight into the payload (its size is exact): the others' bytes first.
   const coded = choices.map((c, k) => {
     const hist = c.method === METHOD_HUFFMAN ? c.hist : undefined;
