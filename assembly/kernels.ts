@@ -18,8 +18,50 @@ export function heapBase(): usize {
 export function histogram(src: usize, n: u32, counts: usize, sub: usize): void {
   memory.fill(sub, 0, 4096);
   const words = n >>> 2;
+  countWords(src, words, sub);
+  for (let i: u32 = words << 2; i < n; i++) {
+    const a = sub + ((<usize>load<u8>(src + i)) << 2);
+    store<u32>(a, load<u32>(a) + 1);
+  }
+  foldCounts(counts, sub);
+}
+
+// ---------------------------------------------------------------------------------------
+// Repeats (hier.ts, repeatsWorthAProbe)
+
+/**
+ * Whether at least `enough` of the positions 0..n-8 of src start 8 bytes equal to those
+ * at the position last hashed to the same of 2048 slots (table: u32[2048] scratch, each
+ * slot 1 + that position, or 0). Without a branch per position: an empty slot compares
+ * position 0 and counts nothing.
+ */
+export function repeatsWorthAProbe(src: usize, n: u32, enough: u32, table: usize): bool {
+  if (n < 8) return false;
+  memory.fill(table, 0, 8192);
+  let hits: u32 = 0;
+  const last = n - 8;
+  for (let i: u32 = 0; i <= last; i++) {
+    const w = load<u64>(src + i);
+    const a = <u32>w;
+    const b = <u32>(w >>> 32);
+    const h = ((a * 0x9e3779b1) ^ ((b ^ (a >>> 15)) * 0x85ebca77)) >>> 21;
+    const slot = table + ((<usize>h) << 2);
+    const taken = load<u32>(slot);
+    const j = select<u32>(taken - 1, 0, taken !== 0);
+    hits += <u32>(load<u64>(src + j) === w) & <u32>(taken !== 0);
+    if (hits >= enough) return true;
+    store<u32>(slot, i + 1);
+  }
+  return false;
+}
+
+/** Elements a fused split writes before it counts their exponents (in the cache still). */
+const COUNT_BLOCK: u32 = 4096;
+
+/** Counts the bytes of `words` u32 words at p into the four sub-histograms at sub (u32[1024]), byte k of each word into the k-th. */
+function countWords(p: usize, words: u32, sub: usize): void {
   for (let j: u32 = 0; j < words; j++) {
-    const w = load<u32>(src + ((<usize>j) << 2));
+    const w = load<u32>(p + ((<usize>j) << 2));
     const a = sub + ((<usize>w & 255) << 2);
     store<u32>(a, load<u32>(a) + 1);
     const b = sub + 1024 + ((<usize>(w >>> 8) & 255) << 2);
@@ -27,39 +69,6 @@ export function histogram(src: usize, n: u32, counts: usize, sub: usize): void {
     const c = sub + 2048 + ((<usize>(w >>> 16) & 255) << 2);
     store<u32>(c, load<u32>(c) + 1);
     const d = sub + 3072 + ((<usize>(w >>> 24)) << 2);
-    store<u32>(d, load<u32>(d) + 1);
-  }
-  for (let i: u32 = words << 2; i < n; i++) {
-    const a = sub + ((<usize>load<u8>(src + i)) << 2);
-    store<u32>(a, load<u32>(a) + 1);
-  }
-  for (let s: usize = 0; s < 256; s++) {
-    const at = counts + (s << 2);
-    store<u32>(
-      at,
-      load<u32>(at) +
-        load<u32>(sub + (s << 2)) +
-        load<u32>(sub + 1024 + (s << 2)) +
-        load<u32>(sub + 2048 + (s << 2)) +
-        load<u32>(sub + 3072 + (s << 2)),
-    );
-  }
-}
-
-/** Counts the 16 bytes of v into the four sub-histograms at sub (u32[1024]). */
-function count16(v: v128, sub: usize): void {
-  const lo = i64x2.extract_lane(v, 0);
-  const hi = i64x2.extract_lane(v, 1);
-  for (let k: u64 = 0; k < 64; k += 16) {
-    const x = lo >>> k;
-    const a = sub + ((<usize>x & 255) << 2);
-    store<u32>(a, load<u32>(a) + 1);
-    const b = sub + 1024 + ((<usize>(x >>> 8) & 255) << 2);
-    store<u32>(b, load<u32>(b) + 1);
-    const y = hi >>> k;
-    const c = sub + 2048 + ((<usize>y & 255) << 2);
-    store<u32>(c, load<u32>(c) + 1);
-    const d = sub + 3072 + ((<usize>(y >>> 8) & 255) << 2);
     store<u32>(d, load<u32>(d) + 1);
   }
 }
@@ -92,17 +101,21 @@ export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize
   const byte = i16x8.splat(0xff);
   if (counts) memory.fill(sub, 0, 4096);
   let i: u32 = 0;
-  for (; i + 16 <= n; i += 16) {
-    const a = v128.load(src + ((<usize>i) << 1));
-    const b = v128.load(src + ((<usize>i) << 1) + 16);
-    const ea = v128.and(i16x8.shr_u(a, 7), byte);
-    const eb = v128.and(i16x8.shr_u(b, 7), byte);
-    const sa = v128.or(v128.and(i16x8.shr_u(a, 8), sign), v128.and(a, low7));
-    const sb = v128.or(v128.and(i16x8.shr_u(b, 8), sign), v128.and(b, low7));
-    const ev = i8x16.narrow_i16x8_u(ea, eb);
-    v128.store(e + i, ev);
-    v128.store(sm + i, i8x16.narrow_i16x8_u(sa, sb));
-    if (counts) count16(ev, sub);
+  while (i + 16 <= n) {
+    // A block split, then its exponents counted while they are in the cache.
+    const from = i;
+    const end = min(n & ~15, i + COUNT_BLOCK);
+    for (; i < end; i += 16) {
+      const a = v128.load(src + ((<usize>i) << 1));
+      const b = v128.load(src + ((<usize>i) << 1) + 16);
+      const ea = v128.and(i16x8.shr_u(a, 7), byte);
+      const eb = v128.and(i16x8.shr_u(b, 7), byte);
+      const sa = v128.or(v128.and(i16x8.shr_u(a, 8), sign), v128.and(a, low7));
+      const sb = v128.or(v128.and(i16x8.shr_u(b, 8), sign), v128.and(b, low7));
+      v128.store(e + i, i8x16.narrow_i16x8_u(ea, eb));
+      v128.store(sm + i, i8x16.narrow_i16x8_u(sa, sb));
+    }
+    if (counts) countWords(e + from, (i - from) >>> 2, sub);
   }
   for (; i < n; i++) {
     const x = <u32>load<u16>(src + ((<usize>i) << 1));
@@ -156,27 +169,32 @@ export function splitF32(
   const top = i8x16.splat(-128);
   if (counts) memory.fill(sub, 0, 4096);
   let i: u32 = 0;
-  for (; i + 16 <= n; i += 16) {
-    const p = src + ((<usize>i) << 2);
-    const v0 = v128.load(p);
-    const v1 = v128.load(p + 16);
-    const v2 = v128.load(p + 32);
-    const v3 = v128.load(p + 48);
-    // Bytes 0,1 then 2,3 of words 0..7, then of words 8..15.
-    const a = i8x16.shuffle(v0, v1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-    const b = i8x16.shuffle(v0, v1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
-    const c = i8x16.shuffle(v2, v3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-    const d = i8x16.shuffle(v2, v3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
-    const b0 = i8x16.shuffle(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    const b1 = i8x16.shuffle(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    const b2 = i8x16.shuffle(b, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    const b3 = i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    const ev = v128.or(i8x16.shl(b3, 1), i8x16.shr_u(b2, 7));
-    v128.store(e + i, ev);
-    v128.store(m0 + i, b0);
-    v128.store(m1 + i, b1);
-    v128.store(m2 + i, v128.bitselect(b3, b2, top));
-    if (counts) count16(ev, sub);
+  while (i + 16 <= n) {
+    // A block split, then its exponents counted while they are in the cache (as splitBf16).
+    const from = i;
+    const end = min(n & ~15, i + COUNT_BLOCK);
+    for (; i < end; i += 16) {
+      const p = src + ((<usize>i) << 2);
+      const v0 = v128.load(p);
+      const v1 = v128.load(p + 16);
+      const v2 = v128.load(p + 32);
+      const v3 = v128.load(p + 48);
+      // Bytes 0,1 then 2,3 of words 0..7, then of words 8..15.
+      const a = i8x16.shuffle(v0, v1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+      const b = i8x16.shuffle(v0, v1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+      const c = i8x16.shuffle(v2, v3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+      const d = i8x16.shuffle(v2, v3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+      const b0 = i8x16.shuffle(a, c, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      const b1 = i8x16.shuffle(a, c, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+      const b2 = i8x16.shuffle(b, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      const b3 = i8x16.shuffle(b, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+      const ev = v128.or(i8x16.shl(b3, 1), i8x16.shr_u(b2, 7));
+      v128.store(e + i, ev);
+      v128.store(m0 + i, b0);
+      v128.store(m1 + i, b1);
+      v128.store(m2 + i, v128.bitselect(b3, b2, top));
+    }
+    if (counts) countWords(e + from, (i - from) >>> 2, sub);
   }
   for (; i < n; i++) {
     const x = load<u32>(src + ((<usize>i) << 2));

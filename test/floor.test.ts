@@ -174,6 +174,27 @@ describe("auto's floor", () => {
         const raw = big.subarray(at, at + length);
         assert.equal(repeatShare(raw), reference(raw), `${length} bytes at +${at}`);
       }
+    // The word repeatShare's table marks its empty slots with: sampled first (no repeat),
+    // again (a repeat), after a word of the same slot and before one (no repeat), in large
+    // and small calls, and in the calls after those.
+    const empty = 0x5bd1e995 | 0;
+    const slot = (a: number) => Math.imul(a, 0x9e3779b1) >>> 16;
+    let twin = 1;
+    while (slot(twin) !== slot(empty)) twin++;
+    const pattern = [empty, 7, empty, twin, empty, twin, twin, empty, empty, 9, 11, empty];
+    for (const words of [4 * 300, 4 * 20000]) {
+      const marked = new Int32Array(words);
+      for (let i = 0; i < words; i++) marked[i] = i % 4 === 0 ? pattern[(i >> 2) % pattern.length] : i;
+      const bytes = new Uint8Array(marked.buffer);
+      for (const raw of [
+        bytes,
+        rows.subarray(0, 4000),
+        bytes.subarray(4),
+        rows,
+        big.subarray(1, 1 + bytes.length),
+      ])
+        assert.equal(repeatShare(raw), reference(raw), `${raw.length} bytes after marked words`);
+    }
   });
 
   test("rows repeated far apart in a chunk: auto codes LZ, not only the field coder", () => {

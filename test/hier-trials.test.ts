@@ -10,7 +10,14 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { constants, zstdCompressSync } from "node:zlib";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
-import { hierCodec, hierEncodedLength, levelPays, zstd } from "../src/codecs/hier/hier.ts";
+import {
+  hierCodec,
+  hierEncodedLength,
+  levelPays,
+  locallyStructured,
+  repeatsWorthAProbe,
+  zstd,
+} from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
 
@@ -52,6 +59,95 @@ function descriptors(payload: Uint8Array): { method: number; length: number }[] 
     length: view.getUint32(9 + 5 * k, true),
   }));
 }
+
+describe("the trials' cheap tests give their plain definitions' answers", () => {
+  // The definitions, written plainly: repeats of 8 bytes against the position last seen
+  // in their hash slot, and equal neighbours counted in 32 windows of 256 bytes.
+  const probeReference = (stream: Uint8Array): boolean => {
+    const n = Math.min(stream.length, 2048);
+    if (n < 64) return true;
+    const word = (i: number) =>
+      (stream[i] | (stream[i + 1] << 8) | (stream[i + 2] << 16) | (stream[i + 3] << 24)) >>> 0;
+    const slots = new Map<number, number>();
+    const enough = Math.ceil((n - 7) * 0.02);
+    let hits = 0;
+    for (let i = 0; i <= n - 8; i++) {
+      const a = word(i);
+      const b = word(i + 4);
+      const h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b ^ (a >>> 15), 0x85ebca77)) >>> 21;
+      const j = slots.get(h);
+      if (j !== undefined && word(j) === a && word(j + 4) === b && ++hits >= enough) return true;
+      slots.set(h, i);
+    }
+    return false;
+  };
+  const structuredReference = (stream: Uint8Array, hist: Uint32Array): boolean => {
+    const n = stream.length;
+    if (n < 256) return false;
+    let expected = 0;
+    for (const c of hist) if (c > 0) expected += (c / n) * (c / n);
+    const windows = n >= 32 * 256 * 2 ? 32 : 1;
+    const length = windows === 1 ? n : 256;
+    const step = Math.floor(n / windows);
+    let equal = 0;
+    for (let w = 0; w < windows; w++)
+      for (let i = w * step + 1; i < w * step + length; i++) if (stream[i] === stream[i - 1]) equal++;
+    const mean = expected * (length - 1) * windows;
+    return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8;
+  };
+
+  test("repeatsWorthAProbe and locallyStructured on random, structured and repeating streams", () => {
+    const next = rng(21);
+    const streams: Uint8Array[] = [exponents(5), words(30, 6, 40_000), words(2000, 7, 5000)];
+    for (const n of [63, 64, 300, 2048, 20_000, 70_000]) {
+      // From random bytes to few symbols in runs, with rows copied now and then.
+      for (const symbols of [256, 16, 3]) {
+        const s = new Uint8Array(n);
+        for (let i = 0; i < n; i++) s[i] = next() < 0.3 && i > 0 ? s[i - 1] : Math.floor(next() * symbols);
+        for (let copies = 0; copies < (symbols === 16 ? 40 : 0); copies++) {
+          const from = Math.floor(next() * (n - 16));
+          const to = Math.floor(next() * (n - 16));
+          s.copyWithin(to, from, from + 16);
+        }
+        streams.push(s);
+      }
+    }
+    // Exactly 40 and 41 repeated 8-byte words in 2 KiB of random bytes: just under and at
+    // the share that is worth a probe.
+    for (const copies of [40, 41]) {
+      const s = Uint8Array.from({ length: 2048 }, () => Math.floor(next() * 256));
+      // Each word right after its first occurrence, before another could take its hash
+      // slot; the bytes around both made to differ, so that no word overlapping them repeats.
+      for (let c = 0; c < copies; c++) {
+        const at = 10 + 40 * c;
+        s[at - 1] = s[at + 7] ^ 1;
+        s.copyWithin(at + 8, at, at + 8);
+        s[at + 16] = s[at] ^ 1;
+      }
+      assert.equal(probeReference(s), copies === 41, `${copies} repeated words`);
+      assert.equal(repeatsWorthAProbe(s), copies === 41, `${copies} repeated words`);
+      streams.push(s);
+    }
+    const answers = new Set<string>();
+    for (const [k, s] of streams.entries()) {
+      for (const at of [0, 1, 3]) {
+        const stream = s.subarray(at);
+        const hist = histogram(stream);
+        const probe = repeatsWorthAProbe(stream);
+        const structured = locallyStructured(stream, hist);
+        assert.equal(probe, probeReference(stream), `stream ${k} at +${at}: repeatsWorthAProbe`);
+        assert.equal(
+          structured,
+          structuredReference(stream, hist),
+          `stream ${k} at +${at}: locallyStructured`,
+        );
+        answers.add(`${probe} ${structured}`);
+      }
+    }
+    // Both answers of each test were met.
+    assert.equal(answers.size, 4, [...answers].join(", "));
+  });
+});
 
 describe("levelPays: the chunk's level after level 1", () => {
   test("exponent streams, where level 3's short matches cost more: not tried, and level 3 is larger", () => {

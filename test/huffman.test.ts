@@ -5,13 +5,16 @@ import {
   BLOCK_HUFFMAN,
   BLOCK_SINGLE,
   BLOCK_STORED,
+  codebookSize,
   codeLengths,
+  fieldWidth,
   HUFFMAN_MAX_BITS,
   histogram,
   huffmanDecode,
   huffmanDecodeBf16,
   huffmanEncode,
   huffmanSizeFromHistogram,
+  varintLength,
 } from "../src/codecs/hier/huffman.ts";
 import {
   BLOCK_CONTEXT,
@@ -575,6 +578,54 @@ describe("huffman: histogram and sizes", () => {
       for (const x of part) expected[x]++;
       assert.deepEqual(histogram(part), expected);
     }
+  });
+
+  it("huffmanSizeFromHistogram equals the size of the block package-merge's code gives, near the stored size", () => {
+    // The size straight from the code lengths, as planAfresh computes it without its
+    // entropy bound: the bound may only skip building codes whose block is stored anyway.
+    const direct = (hist: Uint32Array, n: number): number => {
+      const stored = 1 + varintLength(n) + n;
+      const lengths = new Uint8Array(256);
+      const used = codeLengths(hist, lengths);
+      if (used === 1) return 1 + varintLength(n) + 1;
+      let lo = 0;
+      while (lengths[lo] === 0) lo++;
+      let hi = 255;
+      while (lengths[hi] === 0) hi--;
+      let bits = 0;
+      for (let s = lo; s <= hi; s++) bits += hist[s] * lengths[s];
+      const size =
+        1 + varintLength(n) + codebookSize(lengths, lo, hi) + 4 * fieldWidth(n) + Math.ceil(bits / 8);
+      return Math.min(size, stored);
+    };
+    const next = rng(11);
+    let stored = 0;
+    let coded = 0;
+    let close = 0;
+    for (let round = 0; round < 600; round++) {
+      // Counts base + a random share of `spread`: from uniform (stored) to skewed enough
+      // that coding just pays, over 2 to 256 symbols; and tiny streams.
+      const symbols = round % 2 === 0 ? 256 : 2 + (next() % 255);
+      const base = [1, 3, 40, 256, 1024][round % 5];
+      const spread = (round % 40) * base * 0.02;
+      const hist = new Uint32Array(256);
+      let n = 0;
+      for (let s = 0; s < symbols; s++) {
+        hist[s] = base + Math.floor(((next() % 1000) / 1000) * spread);
+        n += hist[s];
+      }
+      const size = huffmanSizeFromHistogram(hist);
+      const expected = direct(hist, n);
+      assert.equal(size, expected, `round ${round}: ${symbols} symbols, n ${n}`);
+      const storedSize = 1 + varintLength(n) + n;
+      if (size === storedSize) stored++;
+      else coded++;
+      if (size < storedSize && size > storedSize - 8) close++;
+    }
+    assert.ok(
+      stored > 50 && coded > 50 && close > 3,
+      `${stored} stored, ${coded} coded, ${close} within 8 bytes`,
+    );
   });
 
   it("huffmanSizeFromHistogram rejects a histogram of the wrong length", () => {

@@ -12,12 +12,12 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
-import { hierDecode, hierDecodeLent, hierEncode } from "../src/codecs/hier/hier.ts";
+import { hierDecode, hierDecodeLent, hierEncode, repeatsWorthAProbe } from "../src/codecs/hier/hier.ts";
 import { kernels, kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
 import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
-import { generate } from "../src/tools/gen.ts";
+import { generate, rng } from "../src/tools/gen.ts";
 
 const root = join(import.meta.dirname, "..");
 const data = join(root, "..", "shared", "data");
@@ -221,11 +221,51 @@ describe("WebAssembly kernels", () => {
     assert.ok(seen.has(3) && seen.has(4), `zstd and context streams both checked (methods ${[...seen]})`);
   });
 
+  test("repeatsWorthAProbe: the kernel (a stream in its memory) gives the TypeScript answer", () => {
+    const k = kernels();
+    assert.ok(k);
+    const next = rng(31);
+    const streams: Uint8Array[] = [];
+    for (const n of [64, 100, 2047, 2048, 5000]) {
+      for (const symbols of [256, 24, 2]) {
+        const s = new Uint8Array(n);
+        for (let i = 0; i < n; i++) s[i] = next() < 0.25 && i > 0 ? s[i - 1] : Math.floor(next() * symbols);
+        streams.push(s);
+      }
+    }
+    // 40 and 41 repeated 8-byte words in 2 KiB of random bytes, around the threshold
+    // (41 of 2041 positions), each right after its first occurrence.
+    for (const copies of [40, 41]) {
+      const s = Uint8Array.from({ length: 2048 }, () => Math.floor(next() * 256));
+      for (let c = 0; c < copies; c++) {
+        const at = 10 + 40 * c;
+        s[at - 1] = s[at + 7] ^ 1;
+        s.copyWithin(at + 8, at, at + 8);
+        s[at + 16] = s[at] ^ 1;
+      }
+      streams.push(s);
+    }
+    const answers = new Set<boolean>();
+    for (const [index, s] of streams.entries()) {
+      for (const offset of [0, 1, 5]) {
+        k.begin(s.length + 64);
+        const at = k.alloc(s.length + 16) + offset;
+        const inKernels = k.u8().subarray(at, at + s.length);
+        inKernels.set(s);
+        const answer = repeatsWorthAProbe(inKernels);
+        assert.equal(answer, repeatsWorthAProbe(s.slice()), `stream ${index} at +${offset}`);
+        answers.add(answer);
+      }
+    }
+    assert.equal(answers.size, 2);
+  });
+
   test("every layout's split and merge give the TypeScript twins' streams", async () => {
     const { kernelSplit } = await import("../src/codecs/hier/fused.ts");
     const raw = generate({ kind: "safetensors", dtype: "F16", size: 1 << 18, seed: 9 });
     for (const layout of LAYOUTS) {
-      for (const count of [4096 / layout.width + 3, 5000]) {
+      // (20,003 elements: several of the fused splits' counting blocks, and a tail.)
+      for (const count of [4096 / layout.width + 3, 5000, 20_003]) {
         const n = Math.floor(count);
         if (n * layout.width > raw.length) continue;
         const src = raw.subarray(0, n * layout.width);
@@ -237,6 +277,17 @@ describe("WebAssembly kernels", () => {
         setKernels(true);
         const fast = kernelSplit(layout, src, 0, n);
         assert.ok(fast, `${layout.name}: no kernel split`);
+        if (layout.splitCounting) {
+          // The exponents counted as they are split: the TypeScript twin's counts.
+          const counts = new Uint32Array(256);
+          layout.splitCounting(
+            new Uint8Array(src),
+            n,
+            streams.map((s) => new Uint8Array(s.length)),
+            counts,
+          );
+          assert.deepEqual(fast.counts, counts, `${layout.name}: counts`);
+        }
         for (let k = 0; k < layout.streams; k++)
           assert.ok(
             Buffer.from(fast.streams[k]).equals(Buffer.from(streams[k])),

@@ -9,11 +9,19 @@
  */
 
 const HASH_BITS = 16;
-const table = new Int32Array(1 << HASH_BITS);
-const used = new Uint8Array(1 << HASH_BITS);
+/**
+ * The last word sampled into each hash slot, or EMPTY where none was this call. A slot
+ * holding EMPTY was written with it only where `emptyWritten` says so: data seldom holds
+ * that word, so the usual lookup is one read of one table (a second table of "slot used"
+ * flags doubled the cache misses, which were most of the cost).
+ */
+const EMPTY = 0x5bd1e995 | 0;
+const table = new Int32Array(1 << HASH_BITS).fill(EMPTY);
+const emptyWritten = new Uint8Array(1 << HASH_BITS);
+let emptyWrites = 0;
 /**
  * The slots the last call set, when they were few: only those are cleared for the next
- * call (clearing all 64 KiB cost more than counting on the small chunks of model files).
+ * call (clearing all 256 KiB cost more than counting on the small chunks of model files).
  */
 const touched = new Uint16Array(1 << 12);
 let touchedCount = 0;
@@ -24,8 +32,10 @@ export function repeatShare(raw: Uint8Array): number {
   const words = raw.length >>> 2;
   const samples = Math.floor((words - 1) / STRIDE_WORDS);
   if (samples < 64) return 0;
-  if (touchedCount <= touched.length) for (let k = 0; k < touchedCount; k++) used[touched[k]] = 0;
-  else used.fill(0);
+  if (touchedCount <= touched.length) for (let k = 0; k < touchedCount; k++) table[touched[k]] = EMPTY;
+  else table.fill(EMPTY);
+  if (emptyWrites > 0) emptyWritten.fill(0);
+  emptyWrites = 0;
   touchedCount = samples;
   const few = samples <= touched.length;
   let hits = 0;
@@ -36,9 +46,12 @@ export function repeatShare(raw: Uint8Array): number {
     for (let i = STRIDE_WORDS; i < words; i += STRIDE_WORDS) {
       const a = w[i];
       const h = Math.imul(a, 0x9e3779b1) >>> shift;
-      if (used[h] !== 0 && table[h] === a) hits++;
+      if (table[h] === a && (a !== EMPTY || emptyWritten[h] !== 0)) hits++;
       table[h] = a;
-      used[h] = 1;
+      if (a === EMPTY) {
+        emptyWritten[h] = 1;
+        emptyWrites++;
+      }
       if (few) touched[k++] = h;
     }
   } else {
@@ -47,9 +60,12 @@ export function repeatShare(raw: Uint8Array): number {
       const at = 4 * i;
       const a = raw[at] | (raw[at + 1] << 8) | (raw[at + 2] << 16) | (raw[at + 3] << 24);
       const h = Math.imul(a, 0x9e3779b1) >>> shift;
-      if (used[h] !== 0 && table[h] === a) hits++;
+      if (table[h] === a && (a !== EMPTY || emptyWritten[h] !== 0)) hits++;
       table[h] = a;
-      used[h] = 1;
+      if (a === EMPTY) {
+        emptyWritten[h] = 1;
+        emptyWrites++;
+      }
       if (few) touched[k++] = h;
     }
   }

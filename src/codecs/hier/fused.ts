@@ -67,7 +67,14 @@ function fieldTable(k: Kernels, layout: Layout): number {
  * Splits n elements of `layout` at raw[head..] into streams in the kernels' memory, and
  * reserves room there for coding them; the streams stay valid until the next HIER call.
  */
-export function kernelSplit(layout: Layout, raw: Uint8Array, head: number, n: number): Split | undefined {
+export function kernelSplit(
+  layout: Layout,
+  raw: Uint8Array,
+  head: number,
+  n: number,
+  /** Count the exponents too (layouts with splitCounting): not when only the streams are wanted. */
+  count = true,
+): Split | undefined {
   const bytes = n * layout.width;
   if (bytes < KERNEL_MIN_BYTES) return undefined;
   const k = kernels();
@@ -97,7 +104,7 @@ export function kernelSplit(layout: Layout, raw: Uint8Array, head: number, n: nu
     p += length;
   }
   const x = k.x;
-  const counting = layout.splitCounting !== undefined;
+  const counting = count && layout.splitCounting !== undefined;
   if (counting) mem.fill(0, k.at.counts, k.at.counts + 1024);
   const counts = counting ? k.at.counts : 0;
   switch (layout.name) {

@@ -24,6 +24,7 @@ import {
   huffmanSizeFromHistogram,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext, huffmanEncodeContext } from "./huffman-context.ts";
+import { loadedKernels } from "./kernels.ts";
 import {
   LAYOUTS,
   type Layout,
@@ -292,6 +293,7 @@ export function zstd(bytes: Uint8Array, level: number): Buffer {
 const REPEATS_WORTH_A_PROBE = 0.02;
 const REPEAT_SAMPLE = 2048;
 const REPEAT_HASH_BITS = 11;
+/** Per hash slot, 1 + the position last hashed there, or 0. */
 const repeatTable = new Int32Array(1 << REPEAT_HASH_BITS);
 
 /**
@@ -299,24 +301,33 @@ const repeatTable = new Int32Array(1 << REPEAT_HASH_BITS);
  * that already occurred earlier in it. Order-0 statistics are Huffman's job; zstd only
  * gains on such long repeats (zero runs, duplicated rows, few distinct values), and 8-byte
  * repeats are rare by chance in any stream worth entropy coding. It stops as soon as the
- * share is reached: a few microseconds, against ~60 for a zstd probe.
+ * share is reached: a few microseconds, against ~60 for a zstd probe. The comparison is
+ * made without a branch (an empty slot compares position 0 and counts nothing): whether
+ * a slot was taken is a coin toss once the table fills, and the mispredicted branch cost
+ * a third of the time.
  */
-function repeatsWorthAProbe(stream: Uint8Array): boolean {
+export function repeatsWorthAProbe(stream: Uint8Array): boolean {
   const n = Math.min(stream.length, REPEAT_SAMPLE);
   if (n < 64) return true;
-  const view = new DataView(stream.buffer, stream.byteOffset, n);
-  repeatTable.fill(-1);
   const last = n - 8;
   const enough = Math.ceil((last + 1) * REPEATS_WORTH_A_PROBE);
+  // A stream in the kernels' memory (HIER's split streams) is looked at there.
+  const k = loadedKernels();
+  if (k?.holds(stream)) return k.x.repeatsWorthAProbe(stream.byteOffset, n, enough, k.at.repeats) !== 0;
+  const view = new DataView(stream.buffer, stream.byteOffset, n);
+  repeatTable.fill(0);
   let hits = 0;
   for (let i = 0; i <= last; i++) {
     const a = view.getUint32(i, true);
     const b = view.getUint32(i + 4, true);
     const h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b ^ (a >>> 15), 0x85ebca77)) >>> (32 - REPEAT_HASH_BITS);
-    const j = repeatTable[h];
-    if (j >= 0 && view.getUint32(j, true) === a && view.getUint32(j + 4, true) === b && ++hits >= enough)
-      return true;
-    repeatTable[h] = i;
+    const taken = repeatTable[h];
+    const j = taken > 0 ? taken - 1 : 0;
+    const differ = (view.getUint32(j, true) ^ a) | (view.getUint32(j + 4, true) ^ b);
+    // 1 when the 8 bytes at j are these (differ is 0) and the slot was taken.
+    hits += (((differ | -differ) >>> 31) ^ 1) & (-taken >>> 31);
+    if (hits >= enough) return true;
+    repeatTable[h] = i + 1;
   }
   return false;
 }
@@ -330,7 +341,7 @@ const NEIGHBOUR_WINDOW = 256;
  * scales (fused batch norm), dead channels and other local structure do this: order-0
  * Huffman cannot see it, zstd's matches and per-block tables can. A few microseconds.
  */
-function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolean {
+export function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolean {
   const n = stream.length;
   if (n < 256) return false;
   let expected = 0;
@@ -345,7 +356,14 @@ function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolean {
   const step = Math.floor(n / windows);
   for (let w = 0; w < windows; w++) {
     const start = w * step;
-    for (let i = start + 1; i < start + length; i++) if (stream[i] === stream[i - 1]) equal++;
+    // Without a branch: on exponent streams neighbours are equal a few times in ten, and
+    // the mispredicted branches made this loop 2.5 times as slow.
+    let previous = stream[start];
+    for (let i = start + 1; i < start + length; i++) {
+      const current = stream[i];
+      equal += ((previous ^ current) - 1) >>> 31;
+      previous = current;
+    }
     pairs += length - 1;
   }
   const mean = expected * pairs;
@@ -689,16 +707,18 @@ function splitChunk(
   layout: Layout,
   head: number,
   n: number,
+  /** Count the exponents as they are split (where the layout does); false when only the streams are wanted. */
+  count = true,
 ): { streams: Uint8Array[]; exponents: Uint32Array | undefined } {
   splits++;
-  const fast = kernelSplit(layout, raw, head, n);
+  const fast = kernelSplit(layout, raw, head, n, count);
   if (fast) return { streams: fast.streams, exponents: fast.counts };
   const streamBytes = streamsBytes(layout, n);
   scratchOf(streamBytes + raw.length + 8); // grow once, before taking views of it
   const src = aligned(raw, head, streamBytes).subarray(head, head + n * layout.width);
   const streams = streamViews(layout, n, scratch.subarray(0, streamBytes));
   let exponents: Uint32Array | undefined;
-  if (layout.splitCounting) {
+  if (layout.splitCounting && count) {
     exponents = new Uint32Array(256);
     layout.splitCounting(src, n, streams, exponents);
   } else layout.split(src, n, streams);
@@ -763,7 +783,8 @@ function writePayload(
   // Huffman, stored and constant streams are written from this chunk's split, or (when
   // another chunk was split since, over the same memory) from a new one: the same bytes.
   const again = chosen.split !== splits && choices.some(fromStream);
-  const streams = again ? splitChunk(raw, layout, head, n).streams : chosen.streams;
+  // (The counts are in the choices already: the split again does not count.)
+  const streams = again ? splitChunk(raw, layout, head, n, false).streams : chosen.streams;
   // A Huffman stream is coded straight into the payload (its size is exact): the others' bytes first.
   const coded = choices.map((c, k) => {
     const hist = c.method === METHOD_HUFFMAN ? c.hist : undefined;

@@ -351,10 +351,40 @@ function plan(hist: Uint32Array, n: number): Plan {
   return p;
 }
 
+/**
+ * Whether a Huffman block of these counts cannot be smaller than `storedSize`, from a
+ * lower bound on its size, without building its code: no prefix code spends fewer bits
+ * than the counts' entropy (Kraft's inequality), and the codebook takes its two bytes
+ * and a nibble per used symbol. Near-random streams (mantissa bytes, a float's low
+ * byte plane) are stored anyway, and package-merge over their 256 symbols was most of
+ * the cost of finding that out. With fewer than two symbols the block is never stored.
+ */
+function storedByEntropy(hist: Uint32Array, n: number, storedSize: number): boolean {
+  let used = 0;
+  let sum = 0;
+  for (let s = 0; s < 256; s++) {
+    const c = hist[s];
+    if (c > 0) {
+      used++;
+      sum += c * Math.log2(c);
+    }
+  }
+  if (used < 2) return false;
+  // n log2 n - sum(c log2 c), less a margin far above the rounding of these sums.
+  const entropy = n * Math.log2(n) - sum;
+  const bits = entropy - 1e-9 * n * Math.log2(n) - 1;
+  const floor = 1 + varintLength(n) + 2 + ((used + 1) >> 1) + LANES * fieldWidth(n) + bits / 8;
+  return floor >= storedSize;
+}
+
 function planAfresh(hist: Uint32Array, n: number): Plan {
   const head = 1 + varintLength(n);
   const stored: Plan = { type: BLOCK_STORED, size: head + n, n, lo: 0, hi: 0, totalBits: 0 };
   if (n === 0) return stored;
+  if (storedByEntropy(hist, n, stored.size)) {
+    planLengths.fill(0);
+    return stored;
+  }
   const used = codeLengths(hist, planLengths);
   if (used === 1) {
     let s = 0;

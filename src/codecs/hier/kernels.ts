@@ -38,6 +38,7 @@ export interface KernelExports {
   mergePlanes(streams: number, n: number, width: number, out: number): void;
   splitBlocks(src: number, n: number, width: number, fields: number, nf: number, streams: number): void;
   mergeBlocks(streams: number, n: number, width: number, fields: number, nf: number, out: number): void;
+  repeatsWorthAProbe(src: number, n: number, enough: number, table: number): number;
   encodeLanes(
     symbols: number,
     n: number,
@@ -132,6 +133,8 @@ export interface Fixed {
   pairCodes: number;
   pairLengths: number;
   fields: number;
+  /** repeatsWorthAProbe's hash table (u32[2048]). */
+  repeats: number;
 }
 
 export interface Kernels {
@@ -169,7 +172,7 @@ export interface Kernels {
 export const ARENA_LIMIT = 1 << 30;
 
 const PAGE = 65536;
-const FIXED_BYTES = 8192 + 8192 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024;
+const FIXED_BYTES = 8192 + 8192 + 1024 + 4096 + 64 + 512 + 256 + 262144 + 65536 + 1024 + 8192;
 
 /**
  * The build to load: in a checkout (assembly/ present), the build of the current source
@@ -291,6 +294,7 @@ function instantiate(): Kernels | undefined {
     pairCodes: take(262144),
     pairLengths: take(65536),
     fields: take(1024),
+    repeats: take(8192),
   };
   const fixedEnd = (next + 63) & ~63;
   if (fixedEnd - x.heapBase() > FIXED_BYTES + 1024) throw new Error("kernels: fixed area overflow");
