@@ -92,6 +92,81 @@ function takeTable(): Float64Array {
   return table;
 }
 
+/*
+ * The scan's loops are functions of their own, of typed arrays and numbers: optimised code
+ * of a method would check the matcher's map, which dies with the last matcher at a
+ * collection between compressions, and the code with it, so each compression after one
+ * scanned unoptimised (docs/ENGINE.md, Long-range matches).
+ */
+
+/**
+ * The chunk's anchors into `found` as (position, hash) pairs, and how many: `found` must
+ * hold one pair per GAP bytes of the chunk and one more.
+ */
+function findAnchors(bytes: Buffer, found: Int32Array): number {
+  const end = bytes.length - KEY;
+  let anchors = 0;
+  for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
+    // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
+    const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
+    const b = bytes[p + 4] | (bytes[p + 5] << 8) | (bytes[p + 6] << 16) | (bytes[p + 7] << 24);
+    const c = bytes[p + 8] | (bytes[p + 9] << 8) | (bytes[p + 10] << 16) | (bytes[p + 11] << 24);
+    let h =
+      Math.imul(a, 0x9e3779b1) ^
+      Math.imul(b ^ (b >>> 15), 0x85ebca6b) ^
+      Math.imul(c ^ (c >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    found[2 * anchors] = p;
+    found[2 * anchors + 1] = h;
+    anchors++;
+  }
+  return anchors;
+}
+
+/** The first `count` anchors of `found`, of the chunk at content offset `rawOffset`, into the table. */
+function addAnchors(table: Float64Array, found: Int32Array, count: number, rawOffset: number): void {
+  for (let i = 0; i < count; i++) {
+    const h = found[2 * i + 1];
+    const slot = h >>> (32 - TABLE_BITS);
+    table[2 * slot] = h;
+    table[2 * slot + 1] = rawOffset + found[2 * i] + 1;
+  }
+}
+
+/**
+ * Look the chunk's `count` anchors up in the table and put them in: the hits (position in
+ * the chunk, content offset of the earlier anchor), or undefined when none hit. First the
+ * anchors and their hashes (findAnchors), then the table: the table's lines are mostly
+ * out of cache by the next chunk (its codec's own tables push them out), and lookups made
+ * one after another, apart from the search, are loads the processor overlaps.
+ */
+function lookUp(
+  table: Float64Array,
+  found: Int32Array,
+  count: number,
+  bytes: Buffer,
+  rawOffset: number,
+): number[] | undefined {
+  const oldest = rawOffset - LONG_REACH;
+  // Made at the first hit: most chunks of a file without repeats have none.
+  let hits: number[] | undefined;
+  for (let i = 0; i < count; i++) {
+    const p = found[2 * i];
+    const h = found[2 * i + 1];
+    const slot = h >>> (32 - TABLE_BITS);
+    const at = table[2 * slot + 1] - 1;
+    if (table[2 * slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT) {
+      hits ??= [];
+      hits.push(p, at);
+    }
+    table[2 * slot] = h;
+    table[2 * slot + 1] = rawOffset + p + 1;
+  }
+  return hits;
+}
+
 export class LongMatcher {
   readonly #reread: Reread;
   readonly #level: number;
@@ -149,62 +224,20 @@ export class LongMatcher {
     if (this.#pendingCount >= 0) {
       // The second chunk: the first one's anchors, still in #anchors, go into the table.
       table = this.#table = takeTable();
-      const at = this.#pendingOffset + 1;
-      for (let i = 0; i < this.#pendingCount; i++) {
-        const h = found[2 * i + 1];
-        const slot = h >>> (32 - TABLE_BITS);
-        table[2 * slot] = h;
-        table[2 * slot + 1] = at + found[2 * i];
-      }
+      addAnchors(table, found, this.#pendingCount, this.#pendingOffset);
       this.#pendingCount = -1;
     }
-    const end = bytes.length - KEY;
-    const oldest = rawOffset - LONG_REACH;
-    // First the anchors and their hashes, then the table: the table's lines are mostly
-    // out of cache by the next chunk (its codec's own tables push them out), and lookups
-    // made one after another, apart from the search, are loads the processor overlaps.
-    let anchors = 0;
-    for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
-      // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
-      const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
-      const b = bytes[p + 4] | (bytes[p + 5] << 8) | (bytes[p + 6] << 16) | (bytes[p + 7] << 24);
-      const c = bytes[p + 8] | (bytes[p + 9] << 8) | (bytes[p + 10] << 16) | (bytes[p + 11] << 24);
-      let h =
-        Math.imul(a, 0x9e3779b1) ^
-        Math.imul(b ^ (b >>> 15), 0x85ebca6b) ^
-        Math.imul(c ^ (c >>> 13), 0xc2b2ae35);
-      h ^= h >>> 16;
-      h = Math.imul(h, 0x2c1b3c6d);
-      h ^= h >>> 12;
-      if (2 * anchors + 2 > found.length) {
-        const grown = new Int32Array(found.length * 2);
-        grown.set(found);
-        found = this.#anchors = grown;
-      }
-      found[2 * anchors] = p;
-      found[2 * anchors + 1] = h;
-      anchors++;
-    }
+    // Room for every anchor the chunk can hold: one per GAP bytes, and one more.
+    const most = 2 * (Math.floor(bytes.length / GAP) + 1);
+    if (found.length < most) found = this.#anchors = new Int32Array(Math.max(most, 2 * found.length));
+    const anchors = findAnchors(bytes, found);
     if (!table) {
       // The first chunk: nothing before it to hit. Its anchors wait in #anchors.
       this.#pendingCount = anchors;
       this.#pendingOffset = rawOffset;
       return;
     }
-    // Made at the first hit: most chunks of a file without repeats have none.
-    let hits: number[] | undefined;
-    for (let i = 0; i < anchors; i++) {
-      const p = found[2 * i];
-      const h = found[2 * i + 1];
-      const slot = h >>> (32 - TABLE_BITS);
-      const at = table[2 * slot + 1] - 1;
-      if (table[2 * slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT) {
-        hits ??= [];
-        hits.push(p, at);
-      }
-      table[2 * slot] = h;
-      table[2 * slot + 1] = rawOffset + p + 1;
-    }
+    const hits = lookUp(table, found, anchors, bytes, rawOffset);
     if (!hits) return;
     const hitCount = hits.length >> 1;
     this.hits += hitCount;
