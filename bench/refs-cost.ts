@@ -27,7 +27,12 @@
  * repeats); `mmh gen` BF16 N(0, 0.02), 32 MiB at the default goal, 4 MiB at the ratio goal
  * (whose level-19 passes take about 2 s per MiB here).
  *
- * usage: npx node bench/refs-cost.ts [--quick] [--pairs N] [--ratio-pairs N] [--sections LIST] [--out FILE]
+ * With `--baseline DIR` (a built checkout, e.g. of main), 1. is measured for that checkout
+ * too, in the same run (its pairs interleaved with this checkout's, input by input), and
+ * a further table pairs the two checkouts' defaults (both on): A the baseline's, B this
+ * checkout's, which must write the same bytes.
+ *
+ * usage: npx node bench/refs-cost.ts [--quick] [--pairs N] [--ratio-pairs N] [--sections LIST] [--baseline DIR] [--out FILE]
  *   --pairs: pairs per input at the default goal and for decoding (default 120);
  *   --ratio-pairs: pairs per input at the ratio goal (default 30);
  *   --sections: which of default (1. and the control), ratio (2.), decode (3.) and work
@@ -38,7 +43,8 @@ import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { bufferSource } from "../src/common/source.ts";
 import { type Borrowing, decodeContainer } from "../src/engine/decoder.ts";
 import { LongMatcher } from "../src/engine/longwriter.ts";
@@ -79,6 +85,21 @@ const sectionsArg = argValue("--sections");
 const sections = new Set((sectionsArg ?? SECTIONS.join(",")).split(","));
 for (const name of sections)
   if (!SECTIONS.includes(name)) throw new Error(`--sections: ${name} is none of ${SECTIONS.join(", ")}`);
+const baselineGiven = argValue("--baseline");
+type Compress = typeof compress;
+/** The baseline checkout's compress(), when one is given. */
+const baseCompress: Compress | undefined = baselineGiven
+  ? (
+      (await import(pathToFileURL(join(resolve(baselineGiven), "src", "index.ts")).href)) as {
+        compress: Compress;
+      }
+    ).compress
+  : undefined;
+/** The baseline's commit, for the report. */
+function baselineCode(dir: string): string {
+  const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: dir, encoding: "utf8" });
+  return head.status === 0 ? `commit ${head.stdout.trim()}` : "not a git checkout";
+}
 const LIMIT = 1.03;
 /** CPU milliseconds a sample should take at least: small inputs are compressed several times per sample. */
 const SAMPLE_MS = 120;
@@ -187,8 +208,14 @@ const RATIO_OFF: CompressOptions = { threads: 1, goal: "ratio", dedup: false, lo
 const RATIO_ON: CompressOptions = { threads: 1, goal: "ratio" };
 
 /** Both settings write the same bytes (so no record refers to another), which decode to the input. */
-async function sameBytes(bytes: Uint8Array, off: CompressOptions, on: CompressOptions): Promise<boolean> {
-  const [a, b] = [await compress(bytes, off), await compress(bytes, on)];
+async function sameBytes(
+  bytes: Uint8Array,
+  off: CompressOptions,
+  on: CompressOptions,
+  compressA: Compress = compress,
+  compressB: Compress = compress,
+): Promise<boolean> {
+  const [a, b] = [await compressA(bytes, off), await compressB(bytes, on)];
   if (!Buffer.from(await decompress(b)).equals(Buffer.from(bytes))) throw new Error("round trip differs");
   return Buffer.from(a).equals(Buffer.from(b));
 }
@@ -198,14 +225,16 @@ async function compressRows(
   off: CompressOptions,
   on: CompressOptions,
   pairs: number,
+  compressA: Compress = compress,
+  compressB: Compress = compress,
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const { label, bytes } of inputs) {
-    const same = await sameBytes(bytes, off, on);
-    const calls = await callsFor(() => compress(bytes, off));
+    const same = await sameBytes(bytes, off, on, compressA, compressB);
+    const calls = await callsFor(() => compressA(bytes, off));
     const measured = await interleaved(
-      () => compress(bytes, off),
-      () => compress(bytes, on),
+      () => compressA(bytes, off),
+      () => compressB(bytes, on),
       pairs,
       calls,
     );
@@ -262,7 +291,18 @@ const HEAD = [
 // ---- 1. and 2. compression --------------------------------------------------------------------
 
 console.log("compression, the default goal: both off (A) against both on (B)");
-const defaultRows = sections.has("default") ? await compressRows(defaultInputs, OFF, ON, pairsWanted) : [];
+const defaultRows: Row[] = [];
+/** With --baseline: the same pairs for the baseline checkout, and its default against this one's. */
+const baseRows: Row[] = [];
+const versusRows: Row[] = [];
+for (const input of sections.has("default") ? defaultInputs : []) {
+  defaultRows.push(...(await compressRows([input], OFF, ON, pairsWanted)));
+  if (!baseCompress) continue;
+  console.log("  the baseline checkout: both off (A) against both on (B)");
+  baseRows.push(...(await compressRows([input], OFF, ON, pairsWanted, baseCompress, baseCompress)));
+  console.log("  both on: the baseline checkout (A) against this one (B)");
+  versusRows.push(...(await compressRows([input], ON, ON, pairsWanted, baseCompress, compress)));
+}
 console.log("compression, goal ratio: both off (A) against both on (B)");
 const ratioRows = sections.has("ratio")
   ? await compressRows(ratioInputs, RATIO_OFF, RATIO_ON, ratioPairsWanted)
@@ -428,7 +468,7 @@ const worstShare = shares.reduce((w, s) => (s.share > w.share ? s : w), shares[0
 
 const elapsed = performance.now() - started;
 const loadEnd = loadavg();
-const command = `npx node bench/refs-cost.ts${pairsWanted === 120 ? "" : ` --pairs ${pairsWanted}`}${ratioPairsWanted === 30 ? "" : ` --ratio-pairs ${ratioPairsWanted}`}${sectionsArg ? ` --sections ${sectionsArg}` : ""}${outFile && argValue("--out") ? ` --out ${argValue("--out")}` : ""}`;
+const command = `npx node bench/refs-cost.ts${pairsWanted === 120 ? "" : ` --pairs ${pairsWanted}`}${ratioPairsWanted === 30 ? "" : ` --ratio-pairs ${ratioPairsWanted}`}${sectionsArg ? ` --sections ${sectionsArg}` : ""}${baselineGiven ? " --baseline DIR" : ""}${outFile && argValue("--out") ? ` --out ${argValue("--out")}` : ""}`;
 const pairsNote =
   "CPU: user + system time of this process (all its threads) per call, the heap collected before each sample; A and B interleaved, the first of each pair alternating, after a warm-up pair; the figure is the median of the pairs' ratios B / A, and in brackets its 95% bootstrap confidence interval (10,000 resamples of the pairs). Wall: the same samples' wall-clock time. A row meets the target when its whole CPU interval lies below 1.03.";
 
@@ -437,6 +477,7 @@ writeReport(outFile, [
   "",
   ...machineLines(command),
   measuredCode,
+  ...(baselineGiven ? [`- Baseline: ${baselineGiven} (${baselineCode(resolve(baselineGiven))})`] : []),
   `- Load average (1, 5, 15 min) at start: ${loadStart.map((x) => fmt(x, 2)).join(", ")}; at end: ${loadEnd.map((x) => fmt(x, 2)).join(", ")}`,
   `- Took ${fmt(elapsed / 1000)} s. ${contentionNote(waitStart, elapsed)}`,
   "",
@@ -457,6 +498,18 @@ writeReport(outFile, [
         "",
         table([...HEAD, "same bytes"], tableRows(controlRows, true)),
         "",
+        ...(baseRows.length === 0
+          ? []
+          : [
+              "The baseline checkout, measured the same way in the same run (each input's pairs right after this checkout's): A with both off, B the default.",
+              "",
+              table([...HEAD, "same bytes"], tableRows(baseRows, true)),
+              "",
+              "Both on (the default), the baseline checkout (A) against this one (B): the change itself. Same bytes: the two checkouts write identical output.",
+              "",
+              table([...HEAD, "same bytes"], tableRows(versusRows, true)),
+              "",
+            ]),
       ]),
   ...(ratioRows.length === 0
     ? []
@@ -506,6 +559,12 @@ writeReport(outFile, [
     : [
         `- Files with no repeats, the default goal: dedup and long-range matching on against both off, CPU time, highest interval ${intervalText(highest(defaultRows))} (${highest(defaultRows).label}): target < 1.03 **${verdictOf(defaultRows)}**.`,
         `- Control (two equal settings): ${intervalText(controlRows[0])}; an interval that leaves out 1 would say the method sees differences that are not there.`,
+        ...(baseRows.length === 0
+          ? []
+          : [
+              `- The baseline checkout, the same measurement: highest interval ${intervalText(highest(baseRows))} (${highest(baseRows).label}); medians ${baseRows.map((r) => fmt(r.interval.median, 3)).join(", ")} against this checkout's ${defaultRows.map((r) => fmt(r.interval.median, 3)).join(", ")}.`,
+              `- Both on, this checkout against the baseline: medians ${versusRows.map((r) => fmt(r.interval.median, 3)).join(", ")}; highest interval ${intervalText(highest(versusRows))} (${highest(versusRows).label}); same bytes on every input: ${versusRows.every((r) => r.same) ? "yes" : "NO"}.`,
+            ]),
       ]),
   ...(ratioRows.length === 0
     ? []

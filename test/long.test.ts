@@ -219,6 +219,42 @@ describe("LONG: LZ across chunks", () => {
     assert.ok(records[1].payload.length < size * 0.6, `${records[1].payload.length} bytes`);
   });
 
+  test("an anchor table another matcher released is reused with nothing of it left", async () => {
+    // Noise, in which no 12 bytes repeat: scanned by one matcher from content offset 0,
+    // which then releases its table, and by the next from 1 MiB on. Had the table kept
+    // the first one's anchors, each of the second's from its second chunk on would hit the
+    // same key 1 MiB back; none may.
+    const next = rng(11);
+    const noise = Buffer.alloc(6 * CHUNK);
+    for (let i = 0; i < noise.length; i++) noise[i] = Math.floor(next() * 256);
+    const scanAll = (from: number) => {
+      const matcher = new LongMatcher(async () => new Uint8Array(0), 3);
+      for (let at = 0; at < noise.length; at += CHUNK)
+        matcher.scan(noise.subarray(at, at + CHUNK), from + at);
+      matcher.release();
+      return matcher;
+    };
+    assert.equal(scanAll(0).hits, 0);
+    const second = scanAll(1 << 20);
+    assert.equal(second.scanned, 6);
+    assert.equal(second.hits, 0);
+    assert.throws(() => second.scan(noise.subarray(0, CHUNK), 0), { code: "E_INTERNAL" });
+    // A table reused: the same records as a fresh one made (the first matcher here had one).
+    const first = await matchChunks(rows, CHUNK);
+    first.matcher.release();
+    const again = await matchChunks(rows, CHUNK);
+    again.matcher.release();
+    assert.ok(first.matcher.hits > 0);
+    assert.equal(again.matcher.hits, first.matcher.hits);
+    assert.equal(again.matcher.tried, first.matcher.tried);
+    again.records.forEach((r, i) => {
+      const f = first.records[i];
+      assert.equal(r === undefined, f === undefined, `chunk ${i}`);
+      if (r && f)
+        assert.ok(Buffer.concat([r.header, r.payload]).equals(Buffer.concat([f.header, f.payload])));
+    });
+  });
+
   test("long must be a boolean", async () => {
     await rejectsWith(compress(rows, { long: "yes" as unknown as boolean }), "E_BAD_OPTION");
   });

@@ -266,6 +266,7 @@ export async function* encodeContainer(
     if (run) yield* write(finishRun(run));
     sha256 = await content.digest();
   } finally {
+    longer?.release();
     inflight.close();
     if (memory) memory.pool = undefined;
     await pool?.close();

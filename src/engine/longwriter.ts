@@ -10,6 +10,7 @@
  */
 import { constants, zstdCompressSync } from "node:zlib";
 import { crc32 } from "../common/crc.ts";
+import { MmhError } from "../common/errors.ts";
 import { encodeChunkHeader, type IndexEntry } from "../container/format.ts";
 import type { EncodedChunk } from "./chunk.ts";
 import {
@@ -75,18 +76,115 @@ interface Found {
   anchors: number;
 }
 
+/**
+ * Anchor tables of matchers that have released theirs, reused by the next: a table is
+ * 128 KiB, which a fresh allocation maps, faults in page by page and hands back to the
+ * system at a collection, every compression. A few at most are kept, for compressions that
+ * run at the same time in one process.
+ */
+const spareTables: Float64Array[] = [];
+const SPARE_TABLES = 4;
+
+function takeTable(): Float64Array {
+  const table = spareTables.pop();
+  if (!table) return new Float64Array(2 << TABLE_BITS);
+  table.fill(0);
+  return table;
+}
+
+/*
+ * The scan's loops are functions of their own, of typed arrays and numbers: optimised code
+ * of a method would check the matcher's map, which dies with the last matcher at a
+ * collection between compressions, and the code with it, so each compression after one
+ * scanned unoptimised (docs/ENGINE.md, Long-range matches).
+ */
+
+/**
+ * The chunk's anchors into `found` as (position, hash) pairs, and how many: `found` must
+ * hold one pair per GAP bytes of the chunk and one more.
+ */
+function findAnchors(bytes: Buffer, found: Int32Array): number {
+  const end = bytes.length - KEY;
+  let anchors = 0;
+  for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
+    // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
+    const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
+    const b = bytes[p + 4] | (bytes[p + 5] << 8) | (bytes[p + 6] << 16) | (bytes[p + 7] << 24);
+    const c = bytes[p + 8] | (bytes[p + 9] << 8) | (bytes[p + 10] << 16) | (bytes[p + 11] << 24);
+    let h =
+      Math.imul(a, 0x9e3779b1) ^
+      Math.imul(b ^ (b >>> 15), 0x85ebca6b) ^
+      Math.imul(c ^ (c >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    found[2 * anchors] = p;
+    found[2 * anchors + 1] = h;
+    anchors++;
+  }
+  return anchors;
+}
+
+/** The first `count` anchors of `found`, of the chunk at content offset `rawOffset`, into the table. */
+function addAnchors(table: Float64Array, found: Int32Array, count: number, rawOffset: number): void {
+  for (let i = 0; i < count; i++) {
+    const h = found[2 * i + 1];
+    const slot = h >>> (32 - TABLE_BITS);
+    table[2 * slot] = h;
+    table[2 * slot + 1] = rawOffset + found[2 * i] + 1;
+  }
+}
+
+/**
+ * Look the chunk's `count` anchors up in the table and put them in: the hits (position in
+ * the chunk, content offset of the earlier anchor), or undefined when none hit. First the
+ * anchors and their hashes (findAnchors), then the table: the table's lines are mostly
+ * out of cache by the next chunk (its codec's own tables push them out), and lookups made
+ * one after another, apart from the search, are loads the processor overlaps.
+ */
+function lookUp(
+  table: Float64Array,
+  found: Int32Array,
+  count: number,
+  bytes: Buffer,
+  rawOffset: number,
+): number[] | undefined {
+  const oldest = rawOffset - LONG_REACH;
+  // Made at the first hit: most chunks of a file without repeats have none.
+  let hits: number[] | undefined;
+  for (let i = 0; i < count; i++) {
+    const p = found[2 * i];
+    const h = found[2 * i + 1];
+    const slot = h >>> (32 - TABLE_BITS);
+    const at = table[2 * slot + 1] - 1;
+    if (table[2 * slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT) {
+      hits ??= [];
+      hits.push(p, at);
+    }
+    table[2 * slot] = h;
+    table[2 * slot + 1] = rawOffset + p + 1;
+  }
+  return hits;
+}
+
 export class LongMatcher {
   readonly #reread: Reread;
   readonly #level: number;
   /**
    * The anchor table, two numbers per slot: the hash that filled it, and the content
    * offset of its anchor plus one (0 for an empty slot), side by side so that a lookup
-   * touches one cache line. Made at the second chunk scanned: the first has no earlier
-   * chunk to look anything up in, so a file of one chunk never makes it.
+   * touches one cache line. Taken at the second chunk scanned (from the spare tables, or
+   * made): the first has no earlier chunk to look anything up in, so a file of one chunk
+   * never needs one. Given back by release().
    */
   #table: Float64Array | undefined;
-  /** The first chunk's anchors (slot, hash, offset), put into the table at the second. */
-  #pending: number[] | undefined = [];
+  /**
+   * The first chunk's anchors wait in #anchors (position, hash) until the second chunk,
+   * which puts them into the table: this many of them, and the chunk's content offset.
+   */
+  #pendingCount = -1;
+  #pendingOffset = 0;
+  #released = false;
   /** The current chunk's anchors (position, hash), reused from chunk to chunk. */
   #anchors = new Int32Array(2 * 257);
   /** Chunks (by content offset) whose anchors hit earlier chunks. */
@@ -94,8 +192,9 @@ export class LongMatcher {
   /** LONG chunks written: chunk number -> first chunk of the dictionary, and of the reach. */
   readonly #first = new Map<number, number>();
   readonly #reach = new Map<number, number>();
-  /** Chunks scanned, chunks coded again, LONG records kept. */
+  /** Chunks scanned, anchors that hit an earlier chunk's, chunks coded again, LONG records kept. */
   scanned = 0;
+  hits = 0;
   tried = 0;
   kept = 0;
 
@@ -104,65 +203,44 @@ export class LongMatcher {
     this.#level = level;
   }
 
+  /**
+   * Give the anchor table back for the next matcher to reuse: call when no more chunks
+   * will be scanned (the matcher scans no more after it).
+   */
+  release(): void {
+    const table = this.#table;
+    this.#table = undefined;
+    this.#released = true;
+    if (table && spareTables.length < SPARE_TABLES) spareTables.push(table);
+  }
+
   /** Look the chunk's anchors up among the earlier chunks', then add them. Call for every chunk, in order. */
   scan(raw: Uint8Array, rawOffset: number): void {
+    if (this.#released) throw new MmhError("E_INTERNAL", "a long-range matcher scanned after its release");
     this.scanned++;
     const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
-    const pending = this.#pending;
     let table = this.#table;
-    if (pending && this.scanned > 1) {
-      table = this.#table = new Float64Array(2 << TABLE_BITS);
-      for (let i = 0; i < pending.length; i += 3) {
-        table[2 * pending[i]] = pending[i + 1];
-        table[2 * pending[i] + 1] = pending[i + 2] + 1;
-      }
-      this.#pending = undefined;
-    }
-    const end = bytes.length - KEY;
-    const oldest = rawOffset - LONG_REACH;
-    // First the anchors and their hashes, then the table: the table's lines are mostly
-    // out of cache by the next chunk (its codec's own tables push them out), and lookups
-    // made one after another, apart from the search, are loads the processor overlaps.
     let found = this.#anchors;
-    let anchors = 0;
-    for (let p = bytes.indexOf(ANCHOR); p >= 0 && p <= end; p = bytes.indexOf(ANCHOR, p + GAP)) {
-      // The KEY = 12 bytes from the anchor on, as three little-endian words, mixed.
-      const a = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16) | (bytes[p + 3] << 24);
-      const b = bytes[p + 4] | (bytes[p + 5] << 8) | (bytes[p + 6] << 16) | (bytes[p + 7] << 24);
-      const c = bytes[p + 8] | (bytes[p + 9] << 8) | (bytes[p + 10] << 16) | (bytes[p + 11] << 24);
-      let h =
-        Math.imul(a, 0x9e3779b1) ^
-        Math.imul(b ^ (b >>> 15), 0x85ebca6b) ^
-        Math.imul(c ^ (c >>> 13), 0xc2b2ae35);
-      h ^= h >>> 16;
-      h = Math.imul(h, 0x2c1b3c6d);
-      h ^= h >>> 12;
-      if (2 * anchors + 2 > found.length) {
-        const grown = new Int32Array(found.length * 2);
-        grown.set(found);
-        found = this.#anchors = grown;
-      }
-      found[2 * anchors] = p;
-      found[2 * anchors + 1] = h;
-      anchors++;
+    if (this.#pendingCount >= 0) {
+      // The second chunk: the first one's anchors, still in #anchors, go into the table.
+      table = this.#table = takeTable();
+      addAnchors(table, found, this.#pendingCount, this.#pendingOffset);
+      this.#pendingCount = -1;
     }
-    const hits: number[] = [];
-    for (let i = 0; i < anchors; i++) {
-      const p = found[2 * i];
-      const h = found[2 * i + 1];
-      const slot = h >>> (32 - TABLE_BITS);
-      if (!table) {
-        // The first chunk: nothing before it to hit.
-        pending!.push(slot, h, rawOffset + p);
-        continue;
-      }
-      const at = table[2 * slot + 1] - 1;
-      if (table[2 * slot] === h && at >= oldest && at < rawOffset && distinct(bytes, p) >= MIN_DISTINCT)
-        hits.push(p, at);
-      table[2 * slot] = h;
-      table[2 * slot + 1] = rawOffset + p + 1;
+    // Room for every anchor the chunk can hold: one per GAP bytes, and one more.
+    const most = 2 * (Math.floor(bytes.length / GAP) + 1);
+    if (found.length < most) found = this.#anchors = new Int32Array(Math.max(most, 2 * found.length));
+    const anchors = findAnchors(bytes, found);
+    if (!table) {
+      // The first chunk: nothing before it to hit. Its anchors wait in #anchors.
+      this.#pendingCount = anchors;
+      this.#pendingOffset = rawOffset;
+      return;
     }
+    const hits = lookUp(table, found, anchors, bytes, rawOffset);
+    if (!hits) return;
     const hitCount = hits.length >> 1;
+    this.hits += hitCount;
     if (hitCount >= MIN_HITS && hitCount >= anchors * MIN_SHARE)
       this.#found.set(rawOffset, { hits, anchors });
   }
