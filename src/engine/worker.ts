@@ -7,12 +7,19 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
 import { copyBytes, dispose } from "../common/bytes.ts";
+import { expectCrcBytes } from "../common/crc.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
 import { decodeChunk, type EncodedChunk } from "./chunk.ts";
 import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
-import { decodeShare, type FileShare, ShareFailure, type ShareMemory } from "./filedecode.ts";
+import {
+  decodeShare,
+  type FileShare,
+  ShareFailure,
+  type ShareMemory,
+  shareContentBytes,
+} from "./filedecode.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -80,7 +87,12 @@ export type WorkerReply =
       extraMs: number;
     }
   | { id: number; ok: true; op: "decode" | "file" }
-  | { id: number; ok: false; error: { code: string; message: string; record?: number } };
+  | {
+      id: number;
+      ok: false;
+      /** `system`: the system error's code behind it (EPIPE for a reader gone), if one was. */
+      error: { code: string; message: string; record?: number; system?: string };
+    };
 
 /**
  * Where a payload goes in an encode's output slot: after room for the largest record
@@ -164,6 +176,7 @@ function handle(request: WorkerRequest): WorkerReply {
     case "file": {
       // This thread codes nothing else, so a record may be decoded into its codec's memory.
       fileMemory ??= { lent: true };
+      expectCrcBytes(shareContentBytes(request.share));
       decodeShare(request.share, fileMemory);
       return { id, ok: true, op: "file" };
     }
@@ -190,10 +203,16 @@ parentPort?.on("message", (request: WorkerRequest) => {
       cause instanceof MmhError
         ? cause
         : new MmhError("E_INTERNAL", String((cause as Error)?.message ?? cause));
+    const system = (e.cause as NodeJS.ErrnoException | undefined)?.code;
     reply = {
       id: request.id,
       ok: false,
-      error: { code: e.code, message: e.message, ...(record === undefined ? {} : { record }) },
+      error: {
+        code: e.code,
+        message: e.message,
+        ...(record === undefined ? {} : { record }),
+        ...(typeof system === "string" ? { system } : {}),
+      },
     };
   }
   if (done) Atomics.add(done, 0, 1);
