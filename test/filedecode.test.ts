@@ -17,7 +17,7 @@ import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile, decompressFileToFd } from "../src/decompress.ts";
-import { decodesApart, fileShare } from "../src/engine/filedecode.ts";
+import { decodeShareOrdered, decodesApart, fileShare, type ShareMemory } from "../src/engine/filedecode.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress } from "../src/index.ts";
@@ -362,5 +362,38 @@ describe("decoding a file on several threads, each writing its own records", () 
     assert.equal(r.stdout.toString().trim(), "0", r.stderr.toString());
     assert.ok(readFileSync(join(dir, "piped.out")).equals(content), "the same bytes, in order");
     rmSync(join(dir, "piped.out"));
+  });
+
+  test("in order: a thread whose record's turn has not come holds up to 4 decoded and goes on", async () => {
+    const out = join(dir, "held-out");
+    const input = openSync(join(dir, "good.mmh"), "r");
+    const output = openSync(out, "w");
+    try {
+      const share = fileShare(chunks, input, output, true);
+      // Record 0 is taken by a thread that has not written it yet.
+      share.control[0] = 1;
+      const memory: ShareMemory = { lent: false };
+      const job = decodeShareOrdered(share, memory);
+      await new Promise((wake) => setTimeout(wake, 200));
+      // Four records held, a fifth decoded and waiting for room: nothing written.
+      assert.deepEqual(
+        memory.held?.map((h) => h.i),
+        [1, 2, 3, 4],
+      );
+      assert.equal(share.control[0], 6);
+      assert.equal(readFileSync(out).length, 0);
+      // Record 0 written by its thread: the rest follow in order.
+      writeFileSync(output, content.subarray(0, chunks[0].rawLength));
+      Atomics.store(share.control, 3, 1);
+      Atomics.notify(share.control, 3);
+      assert.equal(await job, false);
+      assert.equal(share.control[3], chunks.length);
+      assert.equal(memory.held?.length, 0);
+    } finally {
+      closeSync(input);
+      closeSync(output);
+    }
+    assert.ok(readFileSync(out).equals(content));
+    rmSync(out);
   });
 });

@@ -74,7 +74,29 @@ export interface ShareMemory {
   /** A DUPE record's target, read again. */
   target?: Buffer;
   spare?: Buffer;
+  /** Writing in order: records decoded before their turn, oldest first (see HELD_RECORDS). */
+  held?: Held[];
+  /** Buffers of written held records, for the next ones. */
+  free?: Buffer[];
 }
+
+/** A record decoded before its turn to be written: its content, in `buffer` unless a codec's own. */
+export interface Held {
+  i: number;
+  raw: Uint8Array;
+  rawLength: number;
+  buffer?: Buffer;
+  own: boolean;
+}
+
+/**
+ * Writing in order, the records a thread may hold decoded while an earlier record is not
+ * yet written, before it waits: a thread whose record's turn has not come copies it out
+ * of its codec's memory and goes on to the next instead of idling, so a thread that is
+ * slower with one record, or not running (another process has the core), holds up the
+ * others only once they hold this many.
+ */
+const HELD_RECORDS = 4;
 
 /** A record's failure, with the record's number: the first in file order is the one reported. */
 export class ShareFailure extends Error {
@@ -111,27 +133,12 @@ function markFailed(control: Int32Array, record: number): void {
 }
 
 /**
- * Wait until record `i` may be written (every earlier one is): false when a record before
- * it failed (or the job stopped), and it is never to be written.
+ * Wait until the TURN word is no longer `turn` (or TURN_WAIT_MS went by), with the
+ * thread's event loop turning meanwhile (a worker's exit, an abort).
  */
-function takeTurn(control: Int32Array, i: number): boolean {
-  for (;;) {
-    const turn = Atomics.load(control, TURN);
-    if (turn === i) return true;
-    if (Atomics.load(control, FAILED) < i) return false;
-    Atomics.wait(control, TURN, turn, TURN_WAIT_MS);
-  }
-}
-
-/** takeTurn for the calling thread, whose event loop turns meanwhile (a worker's exit, abort). */
-async function takeTurnAsync(control: Int32Array, i: number): Promise<boolean> {
-  for (;;) {
-    const turn = Atomics.load(control, TURN);
-    if (turn === i) return true;
-    if (Atomics.load(control, FAILED) < i) return false;
-    const waited = Atomics.waitAsync(control, TURN, turn, TURN_WAIT_MS);
-    if (waited.async) await waited.value;
-  }
+async function turnMoves(control: Int32Array, turn: number): Promise<void> {
+  const waited = Atomics.waitAsync(control, TURN, turn, TURN_WAIT_MS);
+  if (waited.async) await waited.value;
 }
 
 /** Record `i` is written: the next one's thread may write. */
@@ -151,15 +158,14 @@ export function decodeShare(
   memory: ShareMemory,
   budget = Number.POSITIVE_INFINITY,
 ): boolean {
+  if (share.ordered) throw new MmhError("E_INTERNAL", "an ordered share is decoded by decodeShareOrdered");
   const count = share.table.length / FIELDS;
   let spent = 0;
   while (spent < budget) {
     const i = Atomics.add(share.control, NEXT, 1);
     if (i >= count || Atomics.load(share.control, FAILED) < i) return false;
     try {
-      const made = makeRecord(share, memory, i);
-      if (share.ordered && !takeTurn(share.control, i)) return false;
-      spent += putRecord(share, i, made);
+      spent += putRecord(share, i, makeRecord(share, memory, i));
     } catch (error) {
       markFailed(share.control, i);
       throw new ShareFailure(toMmhError(error), i);
@@ -169,30 +175,127 @@ export function decodeShare(
 }
 
 /**
- * decodeShare for the calling thread: when the output takes the content in order, it
- * waits for its turn to write with its event loop turning.
+ * decodeShare for an output that takes the content in order (`share.ordered`), on any
+ * thread: a record whose turn has come (every earlier one written) is written from where
+ * it was decoded; one whose turn has not is held (a copy, at most HELD_RECORDS) and
+ * written once it comes, while the thread goes on with the next. The thread waits only
+ * with HELD_RECORDS held, and once no record is left to take, for its held ones' turns.
+ * Waits let the thread's event loop turn. Returns as decodeShare (held records may stay
+ * held across a return of true).
  */
-export async function decodeShareAsync(
+export async function decodeShareOrdered(
   share: FileShare,
   memory: ShareMemory,
   budget = Number.POSITIVE_INFINITY,
 ): Promise<boolean> {
-  if (!share.ordered) return decodeShare(share, memory, budget);
+  const { control } = share;
   const count = share.table.length / FIELDS;
+  memory.held ??= [];
+  const held = memory.held;
   let spent = 0;
-  while (spent < budget) {
-    const i = Atomics.add(share.control, NEXT, 1);
-    if (i >= count || Atomics.load(share.control, FAILED) < i) return false;
+  for (;;) {
+    if (!writeHeld(share, memory)) return false;
+    if (spent >= budget) return true;
+    const i = Atomics.add(control, NEXT, 1);
+    if (i >= count || Atomics.load(control, FAILED) < i) break;
+    let made: Made;
     try {
-      const made = makeRecord(share, memory, i);
-      if (!(await takeTurnAsync(share.control, i))) return false;
-      spent += putRecord(share, i, made);
+      made = makeRecord(share, memory, i);
     } catch (error) {
-      markFailed(share.control, i);
+      markFailed(control, i);
+      // The records held, all before this one, are still written.
+      await writeAllHeld(share, memory);
       throw new ShareFailure(toMmhError(error), i);
     }
+    spent += made.rawLength;
+    // A long run is written piece by piece as it is decoded, so it waits for its turn.
+    if (made.pieces || (held.length === 0 && Atomics.load(control, TURN) === i)) {
+      if (made.pieces && !(await heldUntil(share, memory, i))) return false;
+      try {
+        putRecord(share, i, made);
+      } catch (error) {
+        markFailed(control, i);
+        throw new ShareFailure(toMmhError(error), i);
+      }
+      continue;
+    }
+    while (held.length >= HELD_RECORDS) if (!(await heldUntil(share, memory, held[0].i + 1))) return false;
+    hold(memory, i, made);
+  }
+  await writeAllHeld(share, memory);
+  return false;
+}
+
+/** Keep record `i`, made and not yet written, in the thread's held records. */
+function hold(memory: ShareMemory, i: number, made: Made): void {
+  const raw = made.raw!;
+  if (made.own) {
+    memory.held!.push({ i, raw, rawLength: made.rawLength, own: true });
+    return;
+  }
+  memory.free ??= [];
+  const free = memory.free;
+  let buffer = free.pop();
+  if (!buffer || buffer.length < raw.length) buffer = Buffer.allocUnsafeSlow(raw.length);
+  buffer.set(raw);
+  memory.held!.push({
+    i,
+    raw: buffer.subarray(0, raw.length),
+    rawLength: made.rawLength,
+    buffer,
+    own: false,
+  });
+}
+
+/**
+ * Write the held records whose turn has come, oldest first: false when a record before
+ * the oldest failed (the held ones are then dropped, never to be written).
+ */
+function writeHeld(share: FileShare, memory: ShareMemory): boolean {
+  const held = memory.held!;
+  const { control } = share;
+  while (held.length > 0) {
+    const h = held[0];
+    if (Atomics.load(control, TURN) !== h.i) {
+      if (Atomics.load(control, FAILED) >= h.i) return true;
+      held.length = 0;
+      return false;
+    }
+    held.shift();
+    try {
+      putRecord(share, h.i, { raw: h.raw, own: h.own, rawLength: h.rawLength });
+    } catch (error) {
+      markFailed(control, h.i);
+      held.length = 0;
+      throw new ShareFailure(toMmhError(error), h.i);
+    }
+    if (h.buffer) memory.free!.push(h.buffer);
   }
   return true;
+}
+
+/**
+ * Write held records as their turns come until record `until` may be written (every
+ * record before it is): false when a record before it failed, or one of the held.
+ */
+async function heldUntil(share: FileShare, memory: ShareMemory, until: number): Promise<boolean> {
+  const { control } = share;
+  for (;;) {
+    if (!writeHeld(share, memory)) return false;
+    const turn = Atomics.load(control, TURN);
+    if (turn >= until) return true;
+    if (Atomics.load(control, FAILED) < until) {
+      // Those held before the failed record are still written.
+      if (memory.held!.length === 0 || Atomics.load(control, FAILED) < memory.held![0].i) return false;
+    }
+    await turnMoves(control, turn);
+  }
+}
+
+/** Write every held record in its turn (unless a record before it failed). */
+async function writeAllHeld(share: FileShare, memory: ShareMemory): Promise<void> {
+  const held = memory.held!;
+  while (held.length > 0) if (!(await heldUntil(share, memory, held[held.length - 1].i + 1))) return;
 }
 
 function readAt(fd: number, into: Buffer, position: number, where: string): void {
@@ -407,7 +510,11 @@ export class FileWorkers {
     try {
       const memory: ShareMemory = { lent };
       try {
-        while (await decodeShareAsync(share, memory, TURN_BYTES)) {
+        while (
+          ordered
+            ? await decodeShareOrdered(share, memory, TURN_BYTES)
+            : decodeShare(share, memory, TURN_BYTES)
+        ) {
           progress.readBytes = Number(share.done[1]);
           progress.writtenBytes = Number(share.done[0]);
           progress.tick();

@@ -15,6 +15,7 @@ import { decodeChunk, type EncodedChunk } from "./chunk.ts";
 import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
 import {
   decodeShare,
+  decodeShareOrdered,
   type FileShare,
   ShareFailure,
   type ShareMemory,
@@ -133,7 +134,7 @@ function written(
   return { headerAt, headerLength, payloadLength, codec: chunk.codec, rawCrc: chunk.rawCrc };
 }
 
-function handle(request: WorkerRequest): WorkerReply {
+function handle(request: WorkerRequest): WorkerReply | Promise<WorkerReply> {
   const id = request.id;
   for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
   switch (request.op) {
@@ -177,8 +178,10 @@ function handle(request: WorkerRequest): WorkerReply {
       // This thread codes nothing else, so a record may be decoded into its codec's memory.
       fileMemory ??= { lent: true };
       expectCrcBytes(shareContentBytes(request.share));
+      const reply = { id, ok: true, op: "file" } as const;
+      if (request.share.ordered) return decodeShareOrdered(request.share, fileMemory).then(() => reply);
       decodeShare(request.share, fileMemory);
-      return { id, ok: true, op: "file" };
+      return reply;
     }
   }
 }
@@ -192,10 +195,10 @@ const done: Int32Array | undefined = (workerData as { done?: Int32Array } | unde
 // The pool sends work once this worker has said it is ready (its code is loaded).
 parentPort?.postMessage({ ready: true });
 
-parentPort?.on("message", (request: WorkerRequest) => {
+parentPort?.on("message", async (request: WorkerRequest) => {
   let reply: WorkerReply;
   try {
-    reply = handle(request);
+    reply = await handle(request);
   } catch (error) {
     const record = error instanceof ShareFailure ? error.record : undefined;
     const cause = error instanceof ShareFailure ? error.error : error;
