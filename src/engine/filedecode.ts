@@ -97,6 +97,11 @@ export interface Held {
  * others only once they hold this many.
  */
 const HELD_RECORDS = 4;
+/**
+ * How long a thread whose record is next but one waits for the record before it to be
+ * written, before it holds its own (docs/ENGINE.md, Threads).
+ */
+const NEAR_WAIT_MS = 0.25;
 
 /** A record's failure, with the record's number: the first in file order is the one reported. */
 export class ShareFailure extends Error {
@@ -218,6 +223,20 @@ export async function decodeShareOrdered(
         throw new ShareFailure(toMmhError(error), i);
       }
       continue;
+    }
+    // Only the record before this one not yet written: its thread is likely about to write
+    // it (the two started together), which costs less to wait for than a copy.
+    if (held.length === 0 && Atomics.load(control, TURN) === i - 1) {
+      Atomics.wait(control, TURN, i - 1, NEAR_WAIT_MS);
+      if (Atomics.load(control, TURN) === i) {
+        try {
+          putRecord(share, i, made);
+        } catch (error) {
+          markFailed(control, i);
+          throw new ShareFailure(toMmhError(error), i);
+        }
+        continue;
+      }
     }
     while (held.length >= HELD_RECORDS) if (!(await heldUntil(share, memory, held[0].i + 1))) return false;
     hold(memory, i, made);
