@@ -274,10 +274,11 @@ export function decompressFile(
  * Decompress the .mmh file `src` onto the open descriptor `fd` (standard output, a pipe),
  * in order from its position, on several threads that each write their own records in
  * turn (filedecode.ts), so that no decoded byte crosses threads: when its records may be
- * shared out and more than one thread decodes (`threads`, by default decompressToFd's);
- * otherwise it resolves to undefined having written nothing, and the caller decodes front
- * to back. The records before a damaged one are written, as the front-to-back decoder
- * yields them. With `exclusive`, nothing else codes on this thread meanwhile.
+ * shared out and more than one thread decodes (`threads`; by default as for decoding it
+ * front to back, defaultThreadsFor's "decompress"); otherwise it resolves to undefined
+ * having written nothing, and the caller decodes front to back. The records before a
+ * damaged one are written, as the front-to-back decoder yields them. With `exclusive`,
+ * nothing else codes on this thread meanwhile.
  */
 export function decompressFileToFd(
   src: string,
@@ -287,7 +288,7 @@ export function decompressFileToFd(
   return guard(async () => {
     const maxOutput = resolveMaxOutput(options);
     const started = nowMs();
-    const apart = await decodingApart(src, options, maxOutput, "decompressToFd");
+    const apart = await decodingApart(src, options, maxOutput, "decompress");
     if (!apart) return undefined;
     const { reader, workers } = apart;
     const progress = new ProgressReporter(options);
@@ -321,7 +322,7 @@ async function decodingApart(
   src: string,
   options: DecompressOptions,
   maxOutput: number,
-  work: "decompressToFile" | "decompressToFd",
+  work: "decompressToFile" | "decompress",
 ): Promise<{ reader: MmhReader; workers: FileWorkers } | undefined> {
   if (options.checkSha256 === true || options.signal?.aborted) return undefined;
   const threads = options.threads ?? defaultThreadsFor(await sizeOf(src), work);

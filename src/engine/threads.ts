@@ -14,7 +14,7 @@ export function defaultThreads(): number {
  * What a default thread count is for: the break-even differs (see POOL_WORTH_BYTES_PER_CORE).
  * decompressToFile: decompressFile, whose threads each write their own records.
  */
-export type Work = "compress" | "decompress" | "decompressToFile" | "decompressToFd";
+export type Work = "compress" | "decompress" | "decompressToFile";
 
 /**
  * Bytes of input per core below which a pool does not pay, by direction: for compressing,
@@ -32,7 +32,6 @@ export const POOL_WORTH_BYTES_PER_CORE: Readonly<Record<Work, number>> = {
   compress: 1 << 30,
   decompress: 640 << 20,
   decompressToFile: 128 << 20,
-  decompressToFd: 640 << 20,
 };
 const POOL_WORTH_MIN = 32 << 20;
 
