@@ -225,12 +225,17 @@ function sizeOf(file: string): Promise<number | undefined> {
  * Decompress `src` (.mmh) into `dst`, checking every chunk (and, with `checkSha256`, the
  * content hash).
  * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
- * content bytes written.
+ * content bytes written. With `exclusive`, nothing else compresses or decompresses on this
+ * thread until it resolves (the mmh command), so the calling thread's records, when it
+ * decodes some beside the workers, are written from a codec's own memory.
  */
 export function decompressFile(
   src: string,
   dst: string,
-  options: DecompressOptions & FileOptions & ProgressOptions = {},
+  options: DecompressOptions &
+    FileOptions &
+    ProgressOptions &
+    Pick<DecompressStreamOptions, "exclusive"> = {},
 ): Promise<DecompressSummary> {
   return guard(async () => {
     const maxOutput = resolveMaxOutput(options);
@@ -249,7 +254,9 @@ export function decompressFile(
             ftruncateSync(output, reader.rawLength);
             const input = openSync(src, "r");
             try {
-              await workers.decode(reader, input, output, summary, progress, options.signal);
+              await workers.decode(reader, input, output, summary, progress, options.signal, {
+                lent: options.exclusive === true,
+              });
             } finally {
               closeSync(input);
             }

@@ -515,7 +515,8 @@ async function decompressOne(
       else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
       summary = decoded.summary!;
     } else {
-      summary = await decompressFile(file, output, options);
+      // Nothing else codes on this thread meanwhile (see DecompressStreamOptions.exclusive).
+      summary = await decompressFile(file, output, { ...options, exclusive: true });
     }
   } finally {
     progress.stop();
