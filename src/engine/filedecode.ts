@@ -332,14 +332,25 @@ function writeAt(fd: number, bytes: Uint8Array, position: number): void {
 /** A word to sleep on while a full non-blocking output drains. */
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** Write all of `bytes` at `fd`'s position; a non-blocking descriptor that is full is waited for. */
+/** The first and the longest sleep while a full non-blocking output drains (ms). */
+const DRAIN_FIRST_MS = 0.05;
+const DRAIN_MAX_MS = 2;
+
+/**
+ * Write all of `bytes` at `fd`'s position. A non-blocking descriptor that is full (one
+ * made so by another process sharing it) is waited for, in sleeps that double from
+ * DRAIN_FIRST_MS to DRAIN_MAX_MS until a write goes through.
+ */
 function writeOn(fd: number, bytes: Uint8Array): void {
+  let sleep = DRAIN_FIRST_MS;
   for (let at = 0; at < bytes.length; ) {
     try {
       at += writeSync(fd, bytes, at, bytes.length - at);
+      sleep = DRAIN_FIRST_MS;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
-      Atomics.wait(pause, 0, 0, 1);
+      Atomics.wait(pause, 0, 0, sleep);
+      sleep = Math.min(2 * sleep, DRAIN_MAX_MS);
     }
   }
 }
