@@ -304,8 +304,12 @@ async function heldUntil(share: FileShare, memory: ShareMemory, until: number): 
     const turn = Atomics.load(control, TURN);
     if (turn >= until) return true;
     if (Atomics.load(control, FAILED) < until) {
-      // Those held before the failed record are still written.
-      if (memory.held!.length === 0 || Atomics.load(control, FAILED) < memory.held![0].i) return false;
+      // Those held before the failed record are still written; the others never are.
+      const held = memory.held!;
+      if (held.length === 0 || Atomics.load(control, FAILED) < held[0].i) {
+        held.length = 0;
+        return false;
+      }
     }
     await turnMoves(control, turn);
   }
