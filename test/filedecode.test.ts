@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -15,13 +16,13 @@ import { after, describe, test } from "node:test";
 import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
-import { decompressFile } from "../src/decompress.ts";
-import { decodesApart, fileShare } from "../src/engine/filedecode.ts";
+import { decompressFile, decompressFileToFd } from "../src/decompress.ts";
+import { decodeShareOrdered, decodesApart, fileShare, type ShareMemory } from "../src/engine/filedecode.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
-import { assertError, mmhIn } from "./cli-support.ts";
+import { assertError, BIN, mmhIn } from "./cli-support.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmh-filedecode-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -224,5 +225,175 @@ describe("decoding a file on several threads, each writing its own records", () 
       assertError(piped, "E_CHECKSUM", 1);
     }
     rmSync(join(dir, "bad.mmh"));
+  });
+
+  test("to a descriptor in order: 2 and 3 threads write the same bytes; 1 thread leaves it to the caller", async () => {
+    for (const threads of [1, 2, 3]) {
+      const out = join(dir, `fd-${threads}`);
+      const fd = openSync(out, "w");
+      let summary: Awaited<ReturnType<typeof decompressFileToFd>>;
+      try {
+        summary = await decompressFileToFd(join(dir, "good.mmh"), fd, { threads });
+      } finally {
+        closeSync(fd);
+      }
+      if (threads === 1) {
+        assert.equal(summary, undefined);
+        assert.equal(readFileSync(out).length, 0, "nothing written");
+      } else {
+        assert.ok(readFileSync(out).equals(content), `${threads} threads`);
+        assert.equal(summary?.rawBytes, content.length);
+        assert.equal(summary?.chunks, chunks.length);
+      }
+      rmSync(out);
+    }
+  });
+
+  test("to a descriptor in order: the first damaged record is the error, and every record before it is written", async () => {
+    const late = Math.floor(chunks.length * 0.6);
+    writeFileSync(join(dir, "bad.mmh"), damaged(late, late + 3, chunks.length - 1));
+    for (const threads of [2, 3]) {
+      const out = join(dir, "fd-bad");
+      const fd = openSync(out, "w");
+      try {
+        await assert.rejects(decompressFileToFd(join(dir, "bad.mmh"), fd, { threads }), (error) => {
+          assert.ok(isMmhError(error), String(error));
+          assert.equal(error.code, "E_CHECKSUM");
+          assert.match(error.message, new RegExp(`chunk ${late} at offset ${chunks[late].recordOffset}\\b`));
+          return true;
+        });
+      } finally {
+        closeSync(fd);
+      }
+      assert.ok(readFileSync(out).equals(content.subarray(0, chunks[late].rawOffset)), `${threads} threads`);
+      rmSync(out);
+    }
+    rmSync(join(dir, "bad.mmh"));
+  });
+
+  test("to a descriptor in order: a run longer than a chunk, DUPE records, and an abort", async () => {
+    const block = generate({ kind: "safetensors", dtype: "BF16", size: 256 << 10, seed: 16 }).subarray(
+      0,
+      256 << 10,
+    );
+    const other = generate({ kind: "text", size: 256 << 10, seed: 17 });
+    const twice = Buffer.concat([
+      block,
+      other,
+      Buffer.alloc(MAX_CHUNK_SIZE + (1 << 20), 7),
+      block,
+      other,
+      block,
+    ]);
+    const file = join(dir, "run.mmh");
+    const packedRun = Buffer.from(await compress(twice, { chunkSize: 16 << 10, threads: 1 }));
+    writeFileSync(file, packedRun);
+    const r = await MmhReader.open(bufferSource(packedRun));
+    assert.ok(
+      r.chunks.some((c) => c.rawLength > MAX_CHUNK_SIZE),
+      "a run longer than a chunk",
+    );
+    assert.ok(
+      r.chunks.some((c) => c.codec === "DUPE"),
+      "DUPE records",
+    );
+    assert.ok(decodesApart(r));
+    await r.close();
+    const out = join(dir, "fd-run");
+    let fd = openSync(out, "w");
+    try {
+      await decompressFileToFd(file, fd, { threads: 2 });
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(readFileSync(out).equals(twice));
+    const controller = new AbortController();
+    let reports = 0;
+    fd = openSync(out, "w");
+    try {
+      await assert.rejects(
+        decompressFileToFd(join(dir, "good.mmh"), fd, {
+          threads: 2,
+          signal: controller.signal,
+          onProgress: () => {
+            if (++reports === 2) controller.abort();
+          },
+          progressIntervalMs: 0,
+        }),
+        { code: "E_ABORTED" },
+      );
+    } finally {
+      closeSync(fd);
+    }
+    rmSync(out);
+    rmSync(file);
+  });
+
+  test("mmh -dc -T 2 into a reader that goes away stops quietly, as SIGPIPE would", () => {
+    const r = spawnSync(
+      "bash",
+      [
+        "-c",
+        `"${process.execPath}" "${BIN}" -dc -T 2 good.mmh | head -c 10 > /dev/null; echo "\${PIPESTATUS[0]}"`,
+      ],
+      { cwd: dir, timeout: 60_000 },
+    );
+    assert.equal(r.stdout.toString().trim(), "141");
+    assert.equal(r.stderr.toString(), "", "no error message");
+  });
+
+  test("mmh -dc -T 2 into a non-blocking pipe that fills: the same bytes, in order", {
+    skip: !existsSync("/usr/bin/python3") && "no /usr/bin/python3 to make the pipe non-blocking",
+  }, () => {
+    const python = [
+      "import fcntl, os, subprocess, sys",
+      "fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK)",
+      "sys.exit(subprocess.run(sys.argv[1:]).returncode)",
+    ].join("\n");
+    const r = spawnSync(
+      "bash",
+      [
+        "-c",
+        `/usr/bin/python3 -c "$0" "${process.execPath}" "${BIN}" -q -T 2 -dc good.mmh | (sleep 1; cat) > piped.out; echo "\${PIPESTATUS[0]}"`,
+        python,
+      ],
+      { cwd: dir, timeout: 120_000 },
+    );
+    assert.equal(r.stdout.toString().trim(), "0", r.stderr.toString());
+    assert.ok(readFileSync(join(dir, "piped.out")).equals(content), "the same bytes, in order");
+    rmSync(join(dir, "piped.out"));
+  });
+
+  test("in order: a thread whose record's turn has not come holds up to 4 decoded and goes on", async () => {
+    const out = join(dir, "held-out");
+    const input = openSync(join(dir, "good.mmh"), "r");
+    const output = openSync(out, "w");
+    try {
+      const share = fileShare(chunks, input, output, true);
+      // Record 0 is taken by a thread that has not written it yet.
+      share.control[0] = 1;
+      const memory: ShareMemory = { lent: false };
+      const job = decodeShareOrdered(share, memory);
+      await new Promise((wake) => setTimeout(wake, 200));
+      // Four records held, a fifth decoded and waiting for room: nothing written.
+      assert.deepEqual(
+        memory.held?.map((h) => h.i),
+        [1, 2, 3, 4],
+      );
+      assert.equal(share.control[0], 6);
+      assert.equal(readFileSync(out).length, 0);
+      // Record 0 written by its thread: the rest follow in order.
+      writeFileSync(output, content.subarray(0, chunks[0].rawLength));
+      Atomics.store(share.control, 3, 1);
+      Atomics.notify(share.control, 3);
+      assert.equal(await job, false);
+      assert.equal(share.control[3], chunks.length);
+      assert.equal(memory.held?.length, 0);
+    } finally {
+      closeSync(input);
+      closeSync(output);
+    }
+    assert.ok(readFileSync(out).equals(content));
+    rmSync(out);
   });
 });

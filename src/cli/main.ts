@@ -477,7 +477,7 @@ async function decompressOne(
   output: string | undefined,
   signal: AbortSignal,
 ): Promise<JobSummary> {
-  const { decompressFile, decompressFileStream, decompressStream } = await decoding();
+  const { decompressFile, decompressFileStream, decompressFileToFd, decompressStream } = await decoding();
   const label = isStdio(file) ? "stdin" : file;
   const started = nowMs();
   const progress = startProgress(
@@ -493,12 +493,18 @@ async function decompressOne(
     onProgress: progress.report,
     base: args.base,
   };
-  let summary: JobSummary & { chunks: number };
+  let summary: (JobSummary & { chunks: number }) | undefined;
   try {
+    // A file to standard output, on more than one thread: each thread writes its own
+    // records to file descriptor 1 in turn (decompressFileToFd), when the file allows.
+    if (!isStdio(file) && output === undefined && io.fds === true)
+      summary = await decompressFileToFd(file, 1, { ...options, exclusive: true });
     // With -T 1 a file goes this way too: decoded in the kernels' memory and written from
     // there (decompressFileStream's `exclusive`), where decompressFile copies each chunk out.
     // So does a file without -T too small for threads to pay (decompressFile's default).
-    if (isStdio(file) || output === undefined || (await decodesOnOneThread(args, file))) {
+    if (summary) {
+      // Written.
+    } else if (isStdio(file) || output === undefined || (await decodesOnOneThread(args, file))) {
       const reuse = output !== undefined || reusesOut(io);
       // One file at a time, and nothing else codes meanwhile: pieces may lie in the
       // memory HIER's kernels reuse (DecompressStreamOptions.exclusive).
@@ -509,7 +515,8 @@ async function decompressOne(
       else await writeFileAtomic(output, decoded, { overwrite: args.force, signal, input: file });
       summary = decoded.summary!;
     } else {
-      summary = await decompressFile(file, output, options);
+      // Nothing else codes on this thread meanwhile (see DecompressStreamOptions.exclusive).
+      summary = await decompressFile(file, output, { ...options, exclusive: true });
     }
   } finally {
     progress.stop();

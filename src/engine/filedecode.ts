@@ -34,13 +34,16 @@ import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts
 const FIELDS = 6;
 /**
  * Slots of the shared control words: the next record to take, the first record that
- * failed, and the records decoded and written.
+ * failed, the records decoded and written, and (writing in order) the next record to write.
  */
 const NEXT = 0;
 const FAILED = 1;
 const DONE = 2;
+const TURN = 3;
 /** The control words' size in bytes. */
-const CONTROL_BYTES = 12;
+const CONTROL_BYTES = 16;
+/** How long a thread waiting for its turn sleeps before it looks at the control words again (ms). */
+const TURN_WAIT_MS = 100;
 /** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
 const TURN_BYTES = 1 << 20;
 
@@ -55,6 +58,12 @@ export interface FileShare {
   done: BigInt64Array;
   input: number;
   output: number;
+  /**
+   * Whether the output takes the content in order (a pipe, standard output): each thread
+   * writes its record at the descriptor's position once every earlier record is written
+   * (the TURN word), instead of at the record's offset.
+   */
+  ordered: boolean;
 }
 
 /** One thread's reused memory: the record read, the content decoded (when not lent). */
@@ -65,7 +74,34 @@ export interface ShareMemory {
   /** A DUPE record's target, read again. */
   target?: Buffer;
   spare?: Buffer;
+  /** Writing in order: records decoded before their turn, oldest first (see HELD_RECORDS). */
+  held?: Held[];
+  /** Buffers of written held records, for the next ones. */
+  free?: Buffer[];
 }
+
+/** A record decoded before its turn to be written: its content, in `buffer` unless a codec's own. */
+export interface Held {
+  i: number;
+  raw: Uint8Array;
+  rawLength: number;
+  buffer?: Buffer;
+  own: boolean;
+}
+
+/**
+ * Writing in order, the records a thread may hold decoded while an earlier record is not
+ * yet written, before it waits: a thread whose record's turn has not come copies it out
+ * of its codec's memory and goes on to the next instead of idling, so a thread that is
+ * slower with one record, or not running (another process has the core), holds up the
+ * others only once they hold this many.
+ */
+const HELD_RECORDS = 4;
+/**
+ * How long a thread whose record is next but one waits for the record before it to be
+ * written, before it holds its own (docs/ENGINE.md, Threads).
+ */
+const NEAR_WAIT_MS = 0.25;
 
 /** A record's failure, with the record's number: the first in file order is the one reported. */
 export class ShareFailure extends Error {
@@ -88,12 +124,32 @@ function fourccNumber(codec: string): number {
   return n;
 }
 
-/** Lower the first failed record to `record` unless an earlier one failed first. */
+/**
+ * Lower the first failed record to `record` unless an earlier one failed first, and wake
+ * the threads waiting for their turn to write: those after it take no turn.
+ */
 function markFailed(control: Int32Array, record: number): void {
   for (;;) {
     const seen = Atomics.load(control, FAILED);
-    if (seen <= record || Atomics.compareExchange(control, FAILED, seen, record) === seen) return;
+    if (seen <= record) break;
+    if (Atomics.compareExchange(control, FAILED, seen, record) === seen) break;
   }
+  Atomics.notify(control, TURN);
+}
+
+/**
+ * Wait until the TURN word is no longer `turn` (or TURN_WAIT_MS went by), with the
+ * thread's event loop turning meanwhile (a worker's exit, an abort).
+ */
+async function turnMoves(control: Int32Array, turn: number): Promise<void> {
+  const waited = Atomics.waitAsync(control, TURN, turn, TURN_WAIT_MS);
+  if (waited.async) await waited.value;
+}
+
+/** Record `i` is written: the next one's thread may write. */
+function passTurn(control: Int32Array, i: number): void {
+  Atomics.store(control, TURN, i + 1);
+  Atomics.notify(control, TURN);
 }
 
 /**
@@ -107,20 +163,162 @@ export function decodeShare(
   memory: ShareMemory,
   budget = Number.POSITIVE_INFINITY,
 ): boolean {
+  if (share.ordered) throw new MmhError("E_INTERNAL", "an ordered share is decoded by decodeShareOrdered");
   const count = share.table.length / FIELDS;
   let spent = 0;
   while (spent < budget) {
     const i = Atomics.add(share.control, NEXT, 1);
     if (i >= count || Atomics.load(share.control, FAILED) < i) return false;
     try {
-      spent += decodeRecord(share, memory, i);
-      Atomics.add(share.control, DONE, 1);
+      spent += putRecord(share, i, makeRecord(share, memory, i));
     } catch (error) {
       markFailed(share.control, i);
       throw new ShareFailure(toMmhError(error), i);
     }
   }
   return true;
+}
+
+/**
+ * decodeShare for an output that takes the content in order (`share.ordered`), on any
+ * thread: a record whose turn has come (every earlier one written) is written from where
+ * it was decoded; one whose turn has not is held (a copy, at most HELD_RECORDS) and
+ * written once it comes, while the thread goes on with the next. The thread waits only
+ * with HELD_RECORDS held, and once no record is left to take, for its held ones' turns.
+ * Waits let the thread's event loop turn. Returns as decodeShare (held records may stay
+ * held across a return of true).
+ */
+export async function decodeShareOrdered(
+  share: FileShare,
+  memory: ShareMemory,
+  budget = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  const { control } = share;
+  const count = share.table.length / FIELDS;
+  memory.held ??= [];
+  const held = memory.held;
+  let spent = 0;
+  for (;;) {
+    if (!writeHeld(share, memory)) return false;
+    if (spent >= budget) return true;
+    const i = Atomics.add(control, NEXT, 1);
+    if (i >= count || Atomics.load(control, FAILED) < i) break;
+    let made: Made;
+    try {
+      made = makeRecord(share, memory, i);
+    } catch (error) {
+      markFailed(control, i);
+      // The records held, all before this one, are still written.
+      await writeAllHeld(share, memory);
+      throw new ShareFailure(toMmhError(error), i);
+    }
+    spent += made.rawLength;
+    // A long run is written piece by piece as it is decoded, so it waits for its turn.
+    if (made.pieces || (held.length === 0 && Atomics.load(control, TURN) === i)) {
+      if (made.pieces && !(await heldUntil(share, memory, i))) return false;
+      try {
+        putRecord(share, i, made);
+      } catch (error) {
+        markFailed(control, i);
+        throw new ShareFailure(toMmhError(error), i);
+      }
+      continue;
+    }
+    // Only the record before this one not yet written: its thread is likely about to write
+    // it (the two started together), which costs less to wait for than a copy.
+    if (held.length === 0 && Atomics.load(control, TURN) === i - 1) {
+      Atomics.wait(control, TURN, i - 1, NEAR_WAIT_MS);
+      if (Atomics.load(control, TURN) === i) {
+        try {
+          putRecord(share, i, made);
+        } catch (error) {
+          markFailed(control, i);
+          throw new ShareFailure(toMmhError(error), i);
+        }
+        continue;
+      }
+    }
+    while (held.length >= HELD_RECORDS) if (!(await heldUntil(share, memory, held[0].i + 1))) return false;
+    hold(memory, i, made);
+  }
+  await writeAllHeld(share, memory);
+  return false;
+}
+
+/** Keep record `i`, made and not yet written, in the thread's held records. */
+function hold(memory: ShareMemory, i: number, made: Made): void {
+  const raw = made.raw!;
+  if (made.own) {
+    memory.held!.push({ i, raw, rawLength: made.rawLength, own: true });
+    return;
+  }
+  memory.free ??= [];
+  const free = memory.free;
+  let buffer = free.pop();
+  if (!buffer || buffer.length < raw.length) buffer = Buffer.allocUnsafeSlow(raw.length);
+  buffer.set(raw);
+  memory.held!.push({
+    i,
+    raw: buffer.subarray(0, raw.length),
+    rawLength: made.rawLength,
+    buffer,
+    own: false,
+  });
+}
+
+/**
+ * Write the held records whose turn has come, oldest first: false when a record before
+ * the oldest failed (the held ones are then dropped, never to be written).
+ */
+function writeHeld(share: FileShare, memory: ShareMemory): boolean {
+  const held = memory.held!;
+  const { control } = share;
+  while (held.length > 0) {
+    const h = held[0];
+    if (Atomics.load(control, TURN) !== h.i) {
+      if (Atomics.load(control, FAILED) >= h.i) return true;
+      held.length = 0;
+      return false;
+    }
+    held.shift();
+    try {
+      putRecord(share, h.i, { raw: h.raw, own: h.own, rawLength: h.rawLength });
+    } catch (error) {
+      markFailed(control, h.i);
+      held.length = 0;
+      throw new ShareFailure(toMmhError(error), h.i);
+    }
+    if (h.buffer) memory.free!.push(h.buffer);
+  }
+  return true;
+}
+
+/**
+ * Write held records as their turns come until record `until` may be written (every
+ * record before it is): false when a record before it failed, or one of the held.
+ */
+async function heldUntil(share: FileShare, memory: ShareMemory, until: number): Promise<boolean> {
+  const { control } = share;
+  for (;;) {
+    if (!writeHeld(share, memory)) return false;
+    const turn = Atomics.load(control, TURN);
+    if (turn >= until) return true;
+    if (Atomics.load(control, FAILED) < until) {
+      // Those held before the failed record are still written; the others never are.
+      const held = memory.held!;
+      if (held.length === 0 || Atomics.load(control, FAILED) < held[0].i) {
+        held.length = 0;
+        return false;
+      }
+    }
+    await turnMoves(control, turn);
+  }
+}
+
+/** Write every held record in its turn (unless a record before it failed). */
+async function writeAllHeld(share: FileShare, memory: ShareMemory): Promise<void> {
+  const held = memory.held!;
+  while (held.length > 0) if (!(await heldUntil(share, memory, held[held.length - 1].i + 1))) return;
 }
 
 function readAt(fd: number, into: Buffer, position: number, where: string): void {
@@ -133,6 +331,38 @@ function readAt(fd: number, into: Buffer, position: number, where: string): void
 
 function writeAt(fd: number, bytes: Uint8Array, position: number): void {
   for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, position + at);
+}
+
+/** A word to sleep on while a full non-blocking output drains. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** The first and the longest sleep while a full non-blocking output drains (ms). */
+const DRAIN_FIRST_MS = 0.05;
+const DRAIN_MAX_MS = 2;
+
+/**
+ * Write all of `bytes` at `fd`'s position. A non-blocking descriptor that is full (one
+ * made so by another process sharing it) is waited for, in sleeps that double from
+ * DRAIN_FIRST_MS to DRAIN_MAX_MS until a write goes through.
+ */
+function writeOn(fd: number, bytes: Uint8Array): void {
+  let sleep = DRAIN_FIRST_MS;
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(fd, bytes, at, bytes.length - at);
+      sleep = DRAIN_FIRST_MS;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      Atomics.wait(pause, 0, 0, sleep);
+      sleep = Math.min(2 * sleep, DRAIN_MAX_MS);
+    }
+  }
+}
+
+/** Write record `i`'s `bytes`, the piece from content byte `at`, to the share's output. */
+function put(share: FileShare, bytes: Uint8Array, at: number): void {
+  if (share.ordered) writeOn(share.output, bytes);
+  else writeAt(share.output, bytes, at);
 }
 
 /**
@@ -171,12 +401,22 @@ function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buf
 }
 
 /**
- * Record `i`: read, checked, decoded, written at its place. A DUPE record's target (an
- * earlier record of a plain codec: decodesApart) is read and decoded again in its stead.
- * Returns the record's content length.
+ * A record decoded and not yet written: its content, or for a long run its pieces (each
+ * decoded as it is asked for), and whether `raw` is a codec's own memory to give back.
  */
-function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number {
-  const rawOffset = share.table[i * FIELDS + 2];
+interface Made {
+  raw?: Uint8Array;
+  pieces?: Iterable<Uint8Array>;
+  own: boolean;
+  rawLength: number;
+}
+
+/**
+ * Record `i`: read, checked and decoded (a long run's pieces as they are written). A DUPE
+ * record's target (an earlier record of a plain codec: decodesApart) is read and decoded
+ * again in its stead.
+ */
+function makeRecord(share: FileShare, memory: ShareMemory, i: number): Made {
   const read = readRecord(share, i, memory.read);
   memory.read = read[0];
   let record = read[1];
@@ -189,26 +429,46 @@ function decodeRecord(share: FileShare, memory: ShareMemory, i: number): number 
   const { codec, params, payload, rawLength, rawCrc, where } = record;
   if (rawLength > MAX_CHUNK_SIZE) {
     // A long run: its pattern repeated, written a few MiB at a time once its CRC matched.
-    let at = rawOffset;
-    for (const piece of decodeChunkPieces(codec, params, payload, rawLength, rawCrc, where)) {
-      writeAt(share.output, piece, at);
+    return {
+      pieces: decodeChunkPieces(codec, params, payload, rawLength, rawCrc, where),
+      own: false,
+      rawLength,
+    };
+  }
+  const lent = memory.lent ? decodeChunkLent(codec, params, payload, rawLength, rawCrc, where) : undefined;
+  if (lent) return { raw: lent, own: false, rawLength };
+  if (!memory.spare || memory.spare.length < rawLength) memory.spare = Buffer.allocUnsafeSlow(rawLength);
+  const into = memory.spare.subarray(0, rawLength);
+  const raw = decodeChunk(codec, params, payload, rawLength, rawCrc, where, into);
+  return { raw, own: raw.buffer !== into.buffer && codecById(codec).decodesToOwn === true, rawLength };
+}
+
+/**
+ * Write record `i` (made by makeRecord) at its place, or, writing in order, at the
+ * output's position and then pass the turn; count it done. Returns its content length.
+ */
+function putRecord(share: FileShare, i: number, made: Made): number {
+  let at = share.table[i * FIELDS + 2];
+  if (made.raw) {
+    put(share, made.raw, at);
+    if (made.own) dispose(made.raw, true);
+  } else {
+    for (const piece of made.pieces!) {
+      put(share, piece, at);
       at += piece.length;
     }
-  } else {
-    const lent = memory.lent ? decodeChunkLent(codec, params, payload, rawLength, rawCrc, where) : undefined;
-    if (lent) {
-      writeAt(share.output, lent, rawOffset);
-    } else {
-      if (!memory.spare || memory.spare.length < rawLength) memory.spare = Buffer.allocUnsafeSlow(rawLength);
-      const into = memory.spare.subarray(0, rawLength);
-      const raw = decodeChunk(codec, params, payload, rawLength, rawCrc, where, into);
-      writeAt(share.output, raw, rawOffset);
-      if (raw.buffer !== into.buffer && codecById(codec).decodesToOwn) dispose(raw, true);
-    }
   }
-  Atomics.add(share.done, 0, BigInt(rawLength));
+  if (share.ordered) passTurn(share.control, i);
+  Atomics.add(share.done, 0, BigInt(made.rawLength));
   Atomics.add(share.done, 1, BigInt(share.table[i * FIELDS + 1]));
-  return rawLength;
+  Atomics.add(share.control, DONE, 1);
+  return made.rawLength;
+}
+
+/** The content bytes of a share's records (the large ones are checked with the native CRC-32). */
+export function shareContentBytes(share: FileShare): number {
+  const t = share.table;
+  return t.length === 0 ? 0 : t[t.length - FIELDS + 2] + t[t.length - FIELDS + 3];
 }
 
 /** The index facts of record `k` in the table. */
@@ -231,7 +491,12 @@ export function decodesApart(reader: MmhReader): boolean {
  * The shared memory of one job decoding `chunks` (the reader's index entries) from the .mmh open as `input` into the file open as `output`: the record table,
  * the control words with no record taken and none failed, and no bytes done.
  */
-export function fileShare(chunks: readonly ChunkInfo[], input: number, output: number): FileShare {
+export function fileShare(
+  chunks: readonly ChunkInfo[],
+  input: number,
+  output: number,
+  ordered = false,
+): FileShare {
   const table = new Float64Array(new SharedArrayBuffer(chunks.length * FIELDS * 8));
   chunks.forEach((c, i) => {
     table.set(
@@ -241,7 +506,7 @@ export function fileShare(chunks: readonly ChunkInfo[], input: number, output: n
   });
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   control[FAILED] = chunks.length;
-  return { table, control, done: new BigInt64Array(new SharedArrayBuffer(16)), input, output };
+  return { table, control, done: new BigInt64Array(new SharedArrayBuffer(16)), input, output, ordered };
 }
 
 /** Workers started ahead of the job, so that their start-up overlaps reading the index. */
@@ -256,7 +521,10 @@ export class FileWorkers {
    * Decode `reader`'s records into the file open as `output` (already `reader.rawLength`
    * bytes long) on this thread and the workers, then stop the workers. The first damaged
    * record in file order, or the abort, is what rejects; `summary` is filled as the
-   * front-to-back decoder fills it.
+   * front-to-back decoder fills it. With `ordered`, `output` takes the content in order
+   * at its position (standard output, a pipe), each record once every earlier one is
+   * written; the records before a damaged one are then written. With `lent`, nothing else
+   * codes on this thread meanwhile, so its records may be decoded into a codec's own memory.
    */
   async decode(
     reader: MmhReader,
@@ -265,17 +533,22 @@ export class FileWorkers {
     summary: DecodeSummary,
     progress: ProgressReporter,
     signal?: AbortSignal,
+    { ordered = false, lent = false }: { ordered?: boolean; lent?: boolean } = {},
   ): Promise<void> {
     const chunks = reader.chunks;
-    const share = fileShare(chunks, input, output);
+    const share = fileShare(chunks, input, output, ordered);
     const control = share.control;
     const replies = this.#workers.map((worker, id) => this.#run(worker, id, share));
     const failures: ShareFailure[] = [];
     let aborted = false;
     try {
-      const memory: ShareMemory = { lent: false };
+      const memory: ShareMemory = { lent };
       try {
-        while (decodeShare(share, memory, TURN_BYTES)) {
+        while (
+          ordered
+            ? await decodeShareOrdered(share, memory, TURN_BYTES)
+            : decodeShare(share, memory, TURN_BYTES)
+        ) {
           progress.readBytes = Number(share.done[1]);
           progress.writtenBytes = Number(share.done[0]);
           progress.tick();
@@ -330,13 +603,16 @@ export class FileWorkers {
         (reply: {
           id?: number;
           ok?: boolean;
-          error?: { code: string; message: string; record?: number };
+          error?: { code: string; message: string; record?: number; system?: string };
         }) => {
           if (reply.id !== id) return; // the worker's word that it has started
           if (reply.ok) resolve();
           else {
-            const { code, message, record } = reply.error!;
-            reject(new ShareFailure(new MmhError(code as ErrorCode, message), record ?? -1));
+            const { code, message, record, system } = reply.error!;
+            // The system error behind it keeps its code (EPIPE: the reader went away).
+            const cause = system ? Object.assign(new Error(message), { code: system }) : undefined;
+            const error = new MmhError(code as ErrorCode, message, cause ? { cause } : undefined);
+            reject(new ShareFailure(error, record ?? -1));
           }
         },
       );

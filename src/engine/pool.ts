@@ -114,11 +114,15 @@ function besideThis(name: "worker" | "hasher"): URL {
 
 /**
  * A coding worker on its own, outside any pool, for a caller that talks to it itself
- * (filedecode.ts): the pool's worker module, with the pool's resource limits.
+ * (filedecode.ts): the pool's worker module, with the pool's resource limits. Its standard
+ * output and error are not piped to this process's (it writes nothing there): piping them
+ * builds process.stdout and process.stderr, which makes descriptors 1 and 2 non-blocking
+ * when they are pipes, and a thread writing descriptor 1 with writeSync (an ordered
+ * share) would then have to wait in steps whenever the pipe is full instead of in write.
  */
 export function startWorker(): Worker {
   const { Worker } = process.getBuiltinModule("node:worker_threads");
-  return new Worker(besideThis("worker"), { resourceLimits: LIMITS });
+  return new Worker(besideThis("worker"), { resourceLimits: LIMITS, stdout: true, stderr: true });
 }
 
 export class WorkerPool {

@@ -7,12 +7,20 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
 import { copyBytes, dispose } from "../common/bytes.ts";
+import { expectCrcBytes } from "../common/crc.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
 import { decodeChunk, type EncodedChunk } from "./chunk.ts";
 import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
-import { decodeShare, type FileShare, ShareFailure, type ShareMemory } from "./filedecode.ts";
+import {
+  decodeShare,
+  decodeShareOrdered,
+  type FileShare,
+  ShareFailure,
+  type ShareMemory,
+  shareContentBytes,
+} from "./filedecode.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -80,7 +88,12 @@ export type WorkerReply =
       extraMs: number;
     }
   | { id: number; ok: true; op: "decode" | "file" }
-  | { id: number; ok: false; error: { code: string; message: string; record?: number } };
+  | {
+      id: number;
+      ok: false;
+      /** `system`: the system error's code behind it (EPIPE for a reader gone), if one was. */
+      error: { code: string; message: string; record?: number; system?: string };
+    };
 
 /**
  * Where a payload goes in an encode's output slot: after room for the largest record
@@ -121,7 +134,7 @@ function written(
   return { headerAt, headerLength, payloadLength, codec: chunk.codec, rawCrc: chunk.rawCrc };
 }
 
-function handle(request: WorkerRequest): WorkerReply {
+function handle(request: WorkerRequest): WorkerReply | Promise<WorkerReply> {
   const id = request.id;
   for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
   switch (request.op) {
@@ -164,8 +177,11 @@ function handle(request: WorkerRequest): WorkerReply {
     case "file": {
       // This thread codes nothing else, so a record may be decoded into its codec's memory.
       fileMemory ??= { lent: true };
+      expectCrcBytes(shareContentBytes(request.share));
+      const reply = { id, ok: true, op: "file" } as const;
+      if (request.share.ordered) return decodeShareOrdered(request.share, fileMemory).then(() => reply);
       decodeShare(request.share, fileMemory);
-      return { id, ok: true, op: "file" };
+      return reply;
     }
   }
 }
@@ -179,10 +195,10 @@ const done: Int32Array | undefined = (workerData as { done?: Int32Array } | unde
 // The pool sends work once this worker has said it is ready (its code is loaded).
 parentPort?.postMessage({ ready: true });
 
-parentPort?.on("message", (request: WorkerRequest) => {
+parentPort?.on("message", async (request: WorkerRequest) => {
   let reply: WorkerReply;
   try {
-    reply = handle(request);
+    reply = await handle(request);
   } catch (error) {
     const record = error instanceof ShareFailure ? error.record : undefined;
     const cause = error instanceof ShareFailure ? error.error : error;
@@ -190,10 +206,16 @@ parentPort?.on("message", (request: WorkerRequest) => {
       cause instanceof MmhError
         ? cause
         : new MmhError("E_INTERNAL", String((cause as Error)?.message ?? cause));
+    const system = (e.cause as NodeJS.ErrnoException | undefined)?.code;
     reply = {
       id: request.id,
       ok: false,
-      error: { code: e.code, message: e.message, ...(record === undefined ? {} : { record }) },
+      error: {
+        code: e.code,
+        message: e.message,
+        ...(record === undefined ? {} : { record }),
+        ...(typeof system === "string" ? { system } : {}),
+      },
     };
   }
   if (done) Atomics.add(done, 0, 1);
