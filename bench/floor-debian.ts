@@ -1,6 +1,6 @@
 /**
  * The floor on files the project was not built on: model files from pinned Debian bookworm
- * packages (speech, OCR, chess, backgammon, face landmarks, text-to-speech, Haar cascades),
+ * packages (speech recognition, OCR, backgammon, text-to-speech, Haar cascades),
  * measured as bench/floor.ts measures its corpus (bench/lib/floor.ts): the mmh CLI at the
  * default goal against the best of zstd -3 and byte grouping + zstd -3, and at `--goal
  * ratio` against level 19; the target is mmh at most 0.5% larger. Every mmh output is
