@@ -233,6 +233,50 @@ describe("auto's floor", () => {
     }
   });
 
+  test("a decision is not reused on the next chunk of one dtype when its bytes change kind", () => {
+    // A file's index of 8-byte records (a growing offset and small counts), then its table
+    // of 16-bit values: one raw region detected as 8-byte planes, so both chunks are I64.
+    const next = rng(7);
+    const records = (seed: number) => {
+      const r = rng(seed);
+      const out = new Uint8Array(512 << 10);
+      const view = new DataView(out.buffer);
+      for (let i = 0, at = 0; i < out.length; i += 8) {
+        const n = 1 + Math.floor(r() * 6);
+        view.setUint32(i, at, true);
+        out.set([n, 1, 1 + Math.floor(r() * 2), 0], i + 4);
+        at += n;
+      }
+      return out;
+    };
+    const index = records(1);
+    const curves = Array.from({ length: 300 }, () => {
+      const top = 20000 + next() * 40000;
+      const k = 0.05 + next() * 0.3;
+      return Array.from({ length: 32 }, (_, j) => Math.round(top * Math.exp(-k * j) * (0.9 + 0.2 * next())));
+    });
+    const values = new Uint8Array(512 << 10);
+    const view = new DataView(values.buffer);
+    for (let i = 0; i < values.length; i += 64) {
+      const curve = curves[Math.floor(next() * curves.length)];
+      for (let j = 0; j < 32; j++) view.setUint16(i + 2 * j, curve[j], true);
+    }
+    const alone = (raw: Uint8Array) => chooseCodecs(raw, "I64", "balanced", undefined, { choiceMs: 0 });
+    assert.notDeepEqual(alone(index), alone(values), "the case: each chunk alone gets its own choice");
+    const stats: AutoStats = { choiceMs: 0 };
+    const first = chooseCodecs(index, "I64", "balanced", undefined, stats);
+    assert.deepEqual(chooseCodecs(values, "I64", "balanced", undefined, stats), alone(values));
+    const after = encodeAuto(values, "I64", "balanced", undefined, { choiceMs: 0 });
+    assert.ok(size(after) < size(encodeChoices(values, "I64", first).chunk) * 0.95);
+    roundTrips(values, after);
+    // More index after the index: the decision is reused, as before.
+    const again: AutoStats = { choiceMs: 0 };
+    chooseCodecs(index, "I64", "balanced", undefined, again);
+    const left = again.reuse?.left;
+    assert.deepEqual(chooseCodecs(records(2), "I64", "balanced", undefined, again), first);
+    assert.equal(again.reuse?.left, (left ?? 0) - 1);
+  });
+
   test("a chosen grouping travels as plain data and decodes through the container", async () => {
     const raw = convF16(56, 128, 0.15, 21);
     const choices = chooseCodecs(raw, "F16", "balanced", undefined, { choiceMs: 0 });

@@ -130,7 +130,7 @@ export interface AutoStats {
    * dtype: consecutive chunks of one tensor are alike, so sampling each of them would
    * only repeat the answer.
    */
-  reuse?: { dtype: DTypeName | null; choices: Choice[]; left: number };
+  reuse?: { dtype: DTypeName | null; choices: Choice[]; left: number; estimate: number };
   /** The same for chunks of one stream (chooseOneStream), with the sample's estimate and repeat share. */
   oneStream?: {
     dtype: DTypeName | null;
@@ -361,6 +361,14 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
   }
 }
 
+/** Bytes from the middle of a chunk whose order-0 estimate tells whether a decision still fits it (chooseCore). */
+const KIND_BYTES = 4 << 10;
+
+const kindEstimate = (raw: Uint8Array): number => {
+  const at = Math.max(0, (raw.length - KIND_BYTES) >> 1);
+  return estimateLayout(raw.subarray(at, at + KIND_BYTES), BYTES, 0);
+};
+
 function chooseCore(
   raw: Uint8Array,
   dtype: DTypeName | null,
@@ -387,7 +395,18 @@ function chooseCore(
     }
     const general = options[1];
     const reuse = stats.reuse;
-    if (goal !== "ratio" && reuse && reuse.dtype === dtype && reuse.left > 0) {
+    // A region's bytes may change kind from chunk to chunk while its dtype stays (a raw
+    // region detected as one layout: a file's index, then its table of values): a
+    // decision is reused only while the chunk's order-0 estimate stays near the sampled
+    // chunk's, as chooseOneStream's are.
+    const estimate = kindEstimate(raw);
+    if (
+      goal !== "ratio" &&
+      reuse &&
+      reuse.dtype === dtype &&
+      reuse.left > 0 &&
+      Math.abs(reuse.estimate - estimate) <= REUSE_ESTIMATE
+    ) {
       const chosen = [
         ...options.map(asChoice),
         ...reuse.choices.filter((c) => isRecordsKey(c.layout)),
@@ -418,7 +437,7 @@ function chooseCore(
       generalSize <= best.size * (1 + TIE) &&
       (dtype === null || layoutForDType(dtype).streams === 1)
     ) {
-      stats.reuse = { dtype, choices: [asChoice(general)], left: REUSE };
+      stats.reuse = { dtype, choices: [asChoice(general)], left: REUSE, estimate };
       return [asChoice(general)];
     }
     // Repeats far apart in the chunk are invisible to the samples: code the LZ candidates
@@ -447,7 +466,12 @@ function chooseCore(
     // Repeats vary from chunk to chunk: a chunk that has them decides for itself alone.
     stats.reuse = repeated
       ? undefined
-      : { dtype, choices: clear ? [asChoice(best.c)] : chosen, left: clear ? REUSE : REUSE_UNCLEAR };
+      : {
+          dtype,
+          choices: clear ? [asChoice(best.c)] : chosen,
+          left: clear ? REUSE : REUSE_UNCLEAR,
+          estimate,
+        };
     return chosen;
   } finally {
     stats.choiceMs += nowMs() - started;
