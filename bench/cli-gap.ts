@@ -13,9 +13,10 @@
  *
  *   npx node bench/cli-gap.ts --inputs F1,F2,...   writes results/cli-gap.md
  *   options: --runs N (calls per child, default 4), --rounds N (default 5), --out FILE,
- *   --pre-mib N (each child first codes the first N MiB of its input, as a safetensors file
- *   of its own, before the timed calls: what of the cold call's excess such a small call
- *   takes out, and what it costs; "pre" columns)
+ *   --pre-mib N (rows beside the others, interleaved with them, whose child first codes the
+ *   first N MiB of its input, as a safetensors file of its own, before the timed calls:
+ *   what of the cold call's excess such a small call takes out, and what it costs; "pre"
+ *   columns)
  */
 import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
@@ -106,8 +107,13 @@ for (const input of inputs) {
     preD = `${preC}.mmh`;
     run(process.execPath, [join(root, "bin", "mmh.js"), "-q", "-f", "-T", "1", preC, "-o", preD]);
   }
-  jobs.push({ key: `-T 1 -c ${basename(input)}`, op: "c", file: input, pre: preC });
-  jobs.push({ key: `-d -T 1 -c ${basename(input)}.mmh`, op: "d", file: mmh, pre: preD });
+  jobs.push({ key: `-T 1 -c ${basename(input)}`, op: "c", file: input, pre: "" });
+  jobs.push({ key: `-d -T 1 -c ${basename(input)}.mmh`, op: "d", file: mmh, pre: "" });
+  if (preMib > 0) {
+    const after = ` (after ${preMib} MiB)`;
+    jobs.push({ key: `-T 1 -c ${basename(input)}${after}`, op: "c", file: input, pre: preC });
+    jobs.push({ key: `-d -T 1 -c ${basename(input)}.mmh${after}`, op: "d", file: mmh, pre: preD });
+  }
 }
 const startWait = cpuWaitMicros();
 const started = Date.now();
@@ -145,7 +151,7 @@ writeReport(outFile, [
   codeLine(),
   `- ${rounds} rounds, each a fresh child per command (one after another, the order reversed every other round), ${runs} calls per child; medians over rounds. ${contentionNote(startWait, Date.now() - started)}`,
   "",
-  `Milliseconds, wall clock / CPU time of the whole child process (all threads). import: \`await import(dist/index.js)\`; ${preMib ? `pre: a call on the first ${preMib} MiB of the input (its own safetensors file, or that coded) made first and timed apart; cold: the first call on the whole input after it` : "cold: the first call in the child (what the command's one call pays: compiling, tiering up, first-touch memory)"}; warm: the median of the later calls. Output to /dev/null with writeSync, as the command writes standard output.`,
+  `Milliseconds, wall clock / CPU time of the whole child process (all threads). import: \`await import(dist/index.js)\`; cold: the first call in the child (what the command's one call pays: compiling, tiering up, first-touch memory)${preMib ? `, or in the rows "after ${preMib} MiB" the first call on the whole input after a call on its first ${preMib} MiB (its own safetensors file, or that coded), made first in the same child and timed apart (pre)` : ""}; warm: the median of the later calls. Output to /dev/null with writeSync, as the command writes standard output.`,
   "",
   table(
     [
@@ -162,7 +168,7 @@ writeReport(outFile, [
       `\`${key}\``,
       m(r.import, 0),
       m(r.import, 1),
-      ...(preMib ? [m(r.pre, 0), m(r.pre, 1)] : []),
+      ...(preMib ? (r.pre.length ? [m(r.pre, 0), m(r.pre, 1)] : ["", ""]) : []),
       m(r.cold, 0),
       m(r.cold, 1),
       m(r.warm, 0),
