@@ -160,6 +160,38 @@ describe("LONG: LZ across chunks", () => {
     assert.ok(!(await codecsOf(Buffer.concat(parts))).includes("LONG"), "a stream cannot be read again");
   });
 
+  test("text across chunks: the ratio goal codes zstd chunks with the content before them", async () => {
+    // ASCII words (never the anchor byte 0xd5, so the anchor scan finds nothing) drawn from
+    // one vocabulary all through: each chunk's own zstd learns the words again, a LONG
+    // record finds them in the chunks before.
+    const next = rng(11);
+    const letters = "abcdefghijklmnopqrstuvwxyz";
+    const vocabulary = Array.from({ length: 4000 }, () =>
+      Array.from({ length: 3 + Math.floor(next() * 8) }, () => letters[Math.floor(next() * 26)]).join(""),
+    );
+    let text = "";
+    while (text.length < 4 * CHUNK)
+      text += `${vocabulary[Math.floor(next() * vocabulary.length)]} ${Math.floor(next() * 100)}\n`;
+    const bytes = Buffer.from(text.slice(0, 4 * CHUNK), "latin1");
+    const options = { goal: "ratio", chunkSize: CHUNK, threads: 1 } as const;
+    const plain = await compress(bytes, { ...options, long: false });
+    const long = await compress(bytes, options);
+    const codecs = await codecsOf(long);
+    assert.deepEqual(await codecsOf(plain), ["ZSTD", "ZSTD", "ZSTD", "ZSTD"]);
+    assert.deepEqual(codecs, ["ZSTD", "LONG", "LONG", "LONG"]);
+    assert.ok(long.length < plain.length * 0.97, `${long.length} vs ${plain.length}`);
+    assert.ok(Buffer.from(await decompress(long)).equals(bytes));
+    // The default goal keeps its chunks as they were.
+    assert.ok(!(await codecsOf(await compress(bytes, { chunkSize: CHUNK, threads: 1 }))).includes("LONG"));
+    const reader = await MmhReader.open(bufferSource(long));
+    try {
+      const got = await reader.readRange(3 * CHUNK - 10, 1000);
+      assert.ok(Buffer.from(got).equals(bytes.subarray(3 * CHUNK - 10, 3 * CHUNK + 990)));
+    } finally {
+      await reader.close();
+    }
+  });
+
   test("data without repeats: the same bytes with and without long-range matching", async () => {
     const plainWeights = weights(1 << 20, 9);
     const a = await compress(plainWeights, { long: false, chunkSize: CHUNK, threads: 1 });

@@ -98,7 +98,7 @@ export async function* encodeContainer(
   // chunks before it may be coded with that content as a zstd dictionary.
   const longer =
     opts.long && opts.codec === "auto" && layout.reread
-      ? new LongMatcher(layout.reread, opts.level ?? (opts.goal === "ratio" ? 19 : 3))
+      ? new LongMatcher(layout.reread, opts.level ?? (opts.goal === "ratio" ? 19 : 3), opts.goal === "ratio")
       : undefined;
   const metadata: Metadata = {
     tool: `mmh ${VERSION}`,

@@ -9,6 +9,7 @@
  * chunk is it coded again (once, at one plane width), and the smaller record kept.
  */
 import { constants, zstdCompressSync } from "node:zlib";
+import { zstdCodec } from "../codecs/zstd.ts";
 import { crc32 } from "../common/crc.ts";
 import { MmhError } from "../common/errors.ts";
 import { encodeChunkHeader, type IndexEntry } from "../container/format.ts";
@@ -170,6 +171,8 @@ function lookUp(
 export class LongMatcher {
   readonly #reread: Reread;
   readonly #level: number;
+  /** Whether every chunk coded by plain zstd is also tried against the content before it (whole). */
+  readonly #whole: boolean;
   /**
    * The anchor table, two numbers per slot: the hash that filled it, and the content
    * offset of its anchor plus one (0 for an empty slot), side by side so that a lookup
@@ -197,10 +200,21 @@ export class LongMatcher {
   hits = 0;
   tried = 0;
   kept = 0;
+  /** Chunks tried, and LONG records kept, by the whole-content trial (`whole`). */
+  wholeTried = 0;
+  wholeKept = 0;
 
-  constructor(reread: Reread, level: number) {
+  /**
+   * `whole` (the ratio goal): a chunk its own codec coded as one zstd frame (ZSTD) and
+   * that no anchored repeat made a LONG record is also coded, at `level`, with all the
+   * content before it that a LONG record may reach as its dictionary, and that record
+   * kept when smaller. Text-like content (dictionaries, markup, executables) repeats
+   * words and phrases across chunks that the anchors, 2 KiB apart, do not sample.
+   */
+  constructor(reread: Reread, level: number, whole = false) {
     this.#reread = reread;
     this.#level = level;
+    this.#whole = whole;
   }
 
   /**
@@ -262,9 +276,51 @@ export class LongMatcher {
       this.#found.delete(at);
     }
     const found = this.#found.get(rawOffset);
-    if (!found) return undefined;
-    this.#found.delete(rawOffset);
+    if (found) this.#found.delete(rawOffset);
     if (chunk.codec === DUPE_CODEC || chunk.codec === DELTA_CODEC) return undefined;
+    const anchored = found && (await this.#anchored(found, chunk, self, rawOffset, entries));
+    if (anchored) return anchored;
+    if (this.#whole && chunk.codec === zstdCodec.id && self > 0)
+      return this.#wholeTrial(chunk, self, rawOffset, entries);
+    return undefined;
+  }
+
+  /**
+   * The whole-content trial: the chunk coded as one plane at the matcher's level with the
+   * content from the earliest chunk a LONG record may reach (no DUPE or DLTA record in its
+   * reach, at most LONG_REACH back) as dictionary, when smaller than its own record.
+   */
+  async #wholeTrial(
+    chunk: EncodedChunk,
+    self: number,
+    rawOffset: number,
+    entries: readonly IndexEntry[],
+  ): Promise<EncodedChunk | undefined> {
+    const first = this.#firstFor(-1, self, rawOffset, entries);
+    if (first === undefined) return undefined;
+    const from = entries[first].rawOffset;
+    const dictionary = await this.#reread(from, rawOffset - from);
+    const raw = await this.#reread(rawOffset, chunk.rawLength);
+    if (crc32(raw) !== chunk.rawCrc || dictionary.length !== rawOffset - from) return undefined;
+    this.wholeTried++;
+    const best = encodeLong(raw, dictionary, 1, first, this.#level, chunk.rawCrc);
+    if (!best || best.header.length + best.payload.length >= chunk.header.length + chunk.payload.length)
+      return undefined;
+    this.wholeKept++;
+    this.kept++;
+    this.#first.set(self, first);
+    this.#reach.set(self, this.#reachOf(first, self));
+    return best;
+  }
+
+  /** The LONG record for a chunk whose anchors hit earlier chunks (`found`), when smaller. */
+  async #anchored(
+    found: Found,
+    chunk: EncodedChunk,
+    self: number,
+    rawOffset: number,
+    entries: readonly IndexEntry[],
+  ): Promise<EncodedChunk | undefined> {
     const { hits, anchors } = found;
     let earliest = rawOffset;
     for (let i = 1; i < hits.length; i += 2) earliest = Math.min(earliest, hits[i]);
