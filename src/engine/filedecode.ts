@@ -169,12 +169,14 @@ export function decodeShare(
   while (spent < budget) {
     const i = Atomics.add(share.control, NEXT, 1);
     if (i >= count || Atomics.load(share.control, FAILED) < i) return false;
+    let made: Made;
     try {
-      spent += putRecord(share, i, makeRecord(share, memory, i));
+      made = makeRecord(share, memory, i);
     } catch (error) {
       markFailed(share.control, i);
       throw new ShareFailure(toMmhError(error), i);
     }
+    spent += putOrFail(share, i, made);
   }
   return true;
 }
@@ -216,12 +218,7 @@ export async function decodeShareOrdered(
     // A long run is written piece by piece as it is decoded, so it waits for its turn.
     if (made.pieces || (held.length === 0 && Atomics.load(control, TURN) === i)) {
       if (made.pieces && !(await heldUntil(share, memory, i))) return false;
-      try {
-        putRecord(share, i, made);
-      } catch (error) {
-        markFailed(control, i);
-        throw new ShareFailure(toMmhError(error), i);
-      }
+      putOrFail(share, i, made);
       continue;
     }
     // Only the record before this one not yet written: its thread is likely about to write
@@ -229,12 +226,7 @@ export async function decodeShareOrdered(
     if (held.length === 0 && Atomics.load(control, TURN) === i - 1) {
       Atomics.wait(control, TURN, i - 1, NEAR_WAIT_MS);
       if (Atomics.load(control, TURN) === i) {
-        try {
-          putRecord(share, i, made);
-        } catch (error) {
-          markFailed(control, i);
-          throw new ShareFailure(toMmhError(error), i);
-        }
+        putOrFail(share, i, made);
         continue;
       }
     }
@@ -463,6 +455,16 @@ function putRecord(share: FileShare, i: number, made: Made): number {
   Atomics.add(share.done, 1, BigInt(share.table[i * FIELDS + 1]));
   Atomics.add(share.control, DONE, 1);
   return made.rawLength;
+}
+
+/** putRecord; a failure marks record `i` failed and is its ShareFailure. */
+function putOrFail(share: FileShare, i: number, made: Made): number {
+  try {
+    return putRecord(share, i, made);
+  } catch (error) {
+    markFailed(share.control, i);
+    throw new ShareFailure(toMmhError(error), i);
+  }
 }
 
 /** The content bytes of a share's records (the large ones are checked with the native CRC-32). */
