@@ -20,6 +20,7 @@ import {
 } from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
+import { repeatedWords } from "./support.ts";
 
 const zstdSize = (bytes: Uint8Array, level: number) =>
   zstdCompressSync(bytes, {
@@ -115,15 +116,7 @@ describe("the trials' cheap tests give their plain definitions' answers", () => 
     // Exactly 40 and 41 repeated 8-byte words in 2 KiB of random bytes: just under and at
     // the share that is worth a probe.
     for (const copies of [40, 41]) {
-      const s = Uint8Array.from({ length: 2048 }, () => Math.floor(next() * 256));
-      // Each word right after its first occurrence, before another could take its hash
-      // slot; the bytes around both made to differ, so that no word overlapping them repeats.
-      for (let c = 0; c < copies; c++) {
-        const at = 10 + 40 * c;
-        s[at - 1] = s[at + 7] ^ 1;
-        s.copyWithin(at + 8, at, at + 8);
-        s[at + 16] = s[at] ^ 1;
-      }
+      const s = repeatedWords(copies, next);
       assert.equal(probeReference(s), copies === 41, `${copies} repeated words`);
       assert.equal(repeatsWorthAProbe(s), copies === 41, `${copies} repeated words`);
       streams.push(s);

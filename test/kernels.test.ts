@@ -18,6 +18,7 @@ import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
 import { generate, rng } from "../src/tools/gen.ts";
+import { repeatedWords } from "./support.ts";
 
 const root = join(import.meta.dirname, "..");
 const data = join(root, "..", "shared", "data");
@@ -235,16 +236,7 @@ describe("WebAssembly kernels", () => {
     }
     // 40 and 41 repeated 8-byte words in 2 KiB of random bytes, around the threshold
     // (41 of 2041 positions), each right after its first occurrence.
-    for (const copies of [40, 41]) {
-      const s = Uint8Array.from({ length: 2048 }, () => Math.floor(next() * 256));
-      for (let c = 0; c < copies; c++) {
-        const at = 10 + 40 * c;
-        s[at - 1] = s[at + 7] ^ 1;
-        s.copyWithin(at + 8, at, at + 8);
-        s[at + 16] = s[at] ^ 1;
-      }
-      streams.push(s);
-    }
+    for (const copies of [40, 41]) streams.push(repeatedWords(copies, next));
     const answers = new Set<boolean>();
     for (const [index, s] of streams.entries()) {
       for (const offset of [0, 1, 5]) {

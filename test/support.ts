@@ -58,6 +58,23 @@ const WORDS = [
   "chunk",
 ];
 
+/**
+ * `copies` 8-byte words, each repeated right after its first occurrence, in 2 KiB of random
+ * bytes from `next` (every 40 bytes from offset 10). The bytes around each pair differ, so
+ * no word overlapping them repeats: exactly `copies` repeated words, for tests at the
+ * repeat share worth a probe (41 of 2041 positions).
+ */
+export function repeatedWords(copies: number, next: () => number): Uint8Array {
+  const s = Uint8Array.from({ length: 2048 }, () => Math.floor(next() * 256));
+  for (let c = 0; c < copies; c++) {
+    const at = 10 + 40 * c;
+    s[at - 1] = s[at + 7] ^ 1;
+    s.copyWithin(at + 8, at, at + 8);
+    s[at + 16] = s[at] ^ 1;
+  }
+  return s;
+}
+
 /** Compressible text-like bytes made from a fixed word list, the same for the same seed. */
 export function textBytes(length: number, seed: number): Buffer {
   const next = prng(seed);
