@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
+  ftruncateSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -13,11 +14,20 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { kernels } from "../src/codecs/hier/kernels.ts";
 import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile, decompressFileToFd } from "../src/decompress.ts";
-import { decodeShareOrdered, decodesApart, fileShare, type ShareMemory } from "../src/engine/filedecode.ts";
+import {
+  decodeShare,
+  decodeShareOrdered,
+  decodesApart,
+  endShare,
+  fileShare,
+  type ShareMemory,
+} from "../src/engine/filedecode.ts";
+import { KernelBatches } from "../src/engine/kernelbatches.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress } from "../src/index.ts";
@@ -324,6 +334,53 @@ describe("decoding a file on several threads, each writing its own records", () 
       );
     } finally {
       closeSync(fd);
+    }
+    rmSync(out);
+    rmSync(file);
+  });
+
+  test("lent: records are read into the kernels' input area and decoded there, DUPE targets too", async () => {
+    const block = generate({ kind: "safetensors", dtype: "BF16", size: 256 << 10, seed: 18 }).subarray(
+      0,
+      256 << 10,
+    );
+    const other = generate({ kind: "text", size: 256 << 10, seed: 19 });
+    const twice = Buffer.concat([block, other, block, other, block]);
+    const packedTwice = Buffer.from(await compress(twice, { chunkSize: 16 << 10, threads: 1 }));
+    const file = join(dir, "lent.mmh");
+    writeFileSync(file, packedTwice);
+    const r = await MmhReader.open(bufferSource(packedTwice));
+    const records = r.chunks;
+    await r.close();
+    assert.ok(
+      records.some((c) => c.codec === "DUPE"),
+      "DUPE records",
+    );
+    const k = kernels();
+    assert.ok(k, "the kernels load here");
+    const out = join(dir, "lent-out");
+    const input = openSync(file, "r");
+    const output = openSync(out, "w");
+    const memory: ShareMemory = { lent: true };
+    try {
+      for (const ordered of [true, false]) {
+        const share = fileShare(records, input, output, ordered);
+        ftruncateSync(output, 0);
+        if (ordered) assert.equal(await decodeShareOrdered(share, memory), false);
+        else assert.equal(decodeShare(share, memory), false);
+        assert.ok(memory.area instanceof KernelBatches, "an input area was taken");
+        assert.ok(k.inputHeld());
+        // Nothing was read into a buffer of the thread's own.
+        assert.equal(memory.read, undefined);
+        assert.equal(memory.target, undefined);
+        endShare(memory);
+        assert.equal(k.inputHeld(), false, "the area is given back");
+        assert.ok(readFileSync(out).equals(twice), ordered ? "in order" : "at offsets");
+      }
+    } finally {
+      endShare(memory);
+      closeSync(input);
+      closeSync(output);
     }
     rmSync(out);
     rmSync(file);

@@ -24,11 +24,15 @@ import {
 } from "../container/format.ts";
 import { decodeChunk, decodeChunkLent, decodeChunkPieces } from "./chunk.ts";
 import type { DecodeSummary } from "./decoder.ts";
+import { KernelBatches } from "./kernelbatches.ts";
 import { LONG_CODEC } from "./long.ts";
 import { startWorker } from "./pool.ts";
 import type { ProgressReporter } from "./progress.ts";
 import type { ChunkInfo, MmhReader } from "./reader.ts";
 import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts } from "./refs.ts";
+
+/** HIER's codec in the shared table (fourccNumber). */
+const HIER_CODEC = fourccNumber("HIER");
 
 /** A record's fields in the shared table: offset and length in the file, in the content, CRC, codec. */
 const FIELDS = 6;
@@ -70,8 +74,16 @@ export interface FileShare {
 export interface ShareMemory {
   /** Whether a codec's own reused memory may hold a record's content (Codec.decodeLent). */
   lent: boolean;
+  /**
+   * With `lent`, where the records are read: the HIER kernels' input area (KernelBatches),
+   * so that HIER decodes a payload where it lies instead of copying it into the kernels'
+   * memory first; null where the records do not suit it (inputArea). Taken at the thread's
+   * first record, given back by endShare.
+   */
+  area?: KernelBatches | null;
+  /** Where a record is read otherwise. */
   read?: Buffer;
-  /** A DUPE record's target, read again. */
+  /** A DUPE record's target, read again (otherwise). */
   target?: Buffer;
   spare?: Buffer;
   /** Writing in order: records decoded before their turn, oldest first (see HELD_RECORDS). */
@@ -358,10 +370,11 @@ function put(share: FileShare, bytes: Uint8Array, at: number): void {
 }
 
 /**
- * Record `i` read into `into` (grown as needed) and checked against its index entry.
- * Returns the buffer it was read into and the record's parts, views of it.
+ * Record `i` read and checked against its index entry: into the thread's slot of the
+ * kernels' input area when it holds one and the record fits (`memory.area`), else into
+ * `memory[own]`, grown as needed. Returns the record's parts, views of where it was read.
  */
-function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buffer, RecordParts] {
+function readRecord(share: FileShare, i: number, memory: ShareMemory, own: "read" | "target"): RecordParts {
   const t = share.table;
   const f = i * FIELDS;
   const recordOffset = t[f];
@@ -371,8 +384,14 @@ function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buf
   const codec = fourcc(t[f + 5]);
   const where = `chunk ${i} at offset ${recordOffset}`;
   check(length >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${where}: record overlaps the next one`);
-  const buffer = into && into.length >= length ? into : Buffer.allocUnsafeSlow(length);
-  const bytes = buffer.subarray(0, length);
+  const slot = memory.area?.take(length);
+  let bytes: Buffer;
+  if (slot) bytes = Buffer.from(slot.buffer, slot.byteOffset, length);
+  else {
+    const buffer = memory[own];
+    memory[own] = buffer && buffer.length >= length ? buffer : Buffer.allocUnsafeSlow(length);
+    bytes = memory[own].subarray(0, length);
+  }
   readAt(share.input, bytes, recordOffset, where);
   const fixed = bytes.subarray(0, CHUNK_HEADER_SIZE);
   const header = parseChunkHeader(fixed, where);
@@ -389,7 +408,7 @@ function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buf
     `index entry ${i} does not match ${where}`,
   );
   const payload = bytes.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
-  return [buffer, { where, codec, params, payload, rawLength, rawCrc }];
+  return { where, codec, params, payload, rawLength, rawCrc };
 }
 
 /**
@@ -409,14 +428,12 @@ interface Made {
  * again in its stead.
  */
 function makeRecord(share: FileShare, memory: ShareMemory, i: number): Made {
-  const read = readRecord(share, i, memory.read);
-  memory.read = read[0];
-  let record = read[1];
+  if (memory.lent && memory.area === undefined) memory.area = inputArea(share.table) ?? null;
+  let record = readRecord(share, i, memory, "read");
   if (record.codec === DUPE_CODEC) {
     const target = dupeTarget(record, i, (k) => (k < i ? factsOf(share.table, k) : undefined));
-    const again = readRecord(share, target, memory.target);
-    memory.target = again[0];
-    record = again[1];
+    // In the input area, the target goes to the slot after the DUPE record's.
+    record = readRecord(share, target, memory, "target");
   }
   const { codec, params, payload, rawLength, rawCrc, where } = record;
   if (rawLength > MAX_CHUNK_SIZE) {
@@ -465,6 +482,35 @@ function putOrFail(share: FileShare, i: number, made: Made): number {
     markFailed(share.control, i);
     throw new ShareFailure(toMmhError(error), i);
   }
+}
+
+/**
+ * The HIER kernels' input area for a thread's records of `table` (KernelBatches.open, as
+ * the one-thread decoder of the mmh command takes it): slots as long as the longest
+ * record (4 MiB at most; a longer one is read elsewhere), and the kernels' memory grown for
+ * the largest record decoded whole. Undefined where KernelBatches.open gives none.
+ */
+function inputArea(table: Float64Array): KernelBatches | undefined {
+  let longest = 0;
+  let largestRaw = 0;
+  let largestHier = 0;
+  for (let f = 0; f < table.length; f += FIELDS) {
+    longest = Math.max(longest, table[f + 1]);
+    const rawLength = table[f + 3];
+    if (rawLength > MAX_CHUNK_SIZE) continue;
+    largestRaw = Math.max(largestRaw, rawLength);
+    if (table[f + 5] === HIER_CODEC) largestHier = Math.max(largestHier, rawLength);
+  }
+  return KernelBatches.open(largestRaw, largestHier, longest);
+}
+
+/**
+ * A thread's job is over: the kernels' input area its records were read into is given
+ * back (a next job, another file, takes its own). Call once no record of it is held.
+ */
+export function endShare(memory: ShareMemory): void {
+  memory.area?.close();
+  memory.area = undefined;
 }
 
 /** The content bytes of a share's records (the large ones are checked with the native CRC-32). */
@@ -566,6 +612,8 @@ export class FileWorkers {
       } catch (error) {
         if (!(error instanceof ShareFailure)) markFailed(control, -1);
         failures.push(error instanceof ShareFailure ? error : new ShareFailure(toMmhError(error), -1));
+      } finally {
+        endShare(memory);
       }
       // Once every record is written, a worker still starting has nothing to say: it is
       // stopped rather than waited for (a small file may be decoded here before it is up).
