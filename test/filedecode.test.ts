@@ -26,6 +26,7 @@ import {
   endShare,
   fileShare,
   type ShareMemory,
+  writeTurns,
 } from "../src/engine/filedecode.ts";
 import { KernelBatches } from "../src/engine/kernelbatches.ts";
 import { startWorker } from "../src/engine/pool.ts";
@@ -421,28 +422,32 @@ describe("decoding a file on several threads, each writing its own records", () 
     rmSync(join(dir, "piped.out"));
   });
 
-  test("in order: a thread whose record's turn has not come holds up to 4 decoded and goes on", async () => {
+  test("in order: a thread whose record's turn has not come holds up to 8 in shared memory, and the thread passing the turn writes them", async () => {
     const out = join(dir, "held-out");
     const input = openSync(join(dir, "good.mmh"), "r");
     const output = openSync(out, "w");
     try {
-      const share = fileShare(chunks, input, output, true);
+      const share = fileShare(chunks, input, output, true, 2);
       // Record 0 is taken by a thread that has not written it yet.
       share.control[0] = 1;
       const memory: ShareMemory = { lent: false };
       const job = decodeShareOrdered(share, memory);
       await new Promise((wake) => setTimeout(wake, 200));
-      // Four records held, a fifth decoded and waiting for room: nothing written.
+      // Eight records held, a ninth decoded and waiting for a slot: nothing written.
       assert.deepEqual(
         memory.held?.map((h) => h.i),
-        [1, 2, 3, 4],
+        [1, 2, 3, 4, 5, 6, 7, 8],
       );
-      assert.equal(share.control[0], 6);
+      assert.equal(share.control[0], 10);
       assert.equal(readFileSync(out).length, 0);
-      // Record 0 written by its thread: the rest follow in order.
+      // Record 0 written by its thread, which then writes the held records whose turn
+      // comes, while the thread that holds them still waits.
       writeFileSync(output, content.subarray(0, chunks[0].rawLength));
       Atomics.store(share.control, 3, 1);
-      Atomics.notify(share.control, 3);
+      writeTurns(share, 1);
+      assert.equal(share.control[3], 9);
+      assert.ok(readFileSync(out).equals(content.subarray(0, chunks[9].rawOffset)));
+      // The holder goes on from its ninth record.
       assert.equal(await job, false);
       assert.equal(share.control[3], chunks.length);
       assert.equal(memory.held?.length, 0);

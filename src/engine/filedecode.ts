@@ -14,7 +14,7 @@ import { readSync, writeSync } from "node:fs";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Worker } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
-import { dispose } from "../common/bytes.ts";
+import { copyBytes, dispose } from "../common/bytes.ts";
 import { check, type ErrorCode, MmhError, toMmhError } from "../common/errors.ts";
 import {
   CHUNK_HEADER_SIZE,
@@ -38,14 +38,16 @@ const HIER_CODEC = fourccNumber("HIER");
 const FIELDS = 6;
 /**
  * Slots of the shared control words: the next record to take, the first record that
- * failed, the records decoded and written, and (writing in order) the next record to write.
+ * failed, the records decoded and written, and (writing in order) the next record to write
+ * and the first hold slot not yet given to a thread.
  */
 const NEXT = 0;
 const FAILED = 1;
 const DONE = 2;
 const TURN = 3;
+const SLOTS_GIVEN = 4;
 /** The control words' size in bytes. */
-const CONTROL_BYTES = 16;
+const CONTROL_BYTES = 20;
 /** How long a thread waiting for its turn sleeps before it looks at the control words again (ms). */
 const TURN_WAIT_MS = 100;
 /** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
@@ -68,6 +70,14 @@ export interface FileShare {
    * (the TURN word), instead of at the record's offset.
    */
   ordered: boolean;
+  /**
+   * Writing in order: the records decoded before their turn, held in shared memory so
+   * that whichever thread passes the turn to one writes it (decodeShareOrdered). `state`
+   * has a word per record: 0 while not held, the hold slot's number plus one once held,
+   * -1 once a thread has taken it to write. `slots` holds HELD_RECORDS slots of
+   * `slotBytes` per thread (none when the records are too large: HOLD_SLOT_MAX).
+   */
+  holds?: { state: Int32Array; slots: SharedArrayBuffer; slotBytes: number; perThread: number };
 }
 
 /** One thread's reused memory: the record read, the content decoded (when not lent). */
@@ -86,34 +96,27 @@ export interface ShareMemory {
   /** A DUPE record's target, read again (otherwise). */
   target?: Buffer;
   spare?: Buffer;
-  /** Writing in order: records decoded before their turn, oldest first (see HELD_RECORDS). */
-  held?: Held[];
-  /** Buffers of written held records, for the next ones. */
-  free?: Buffer[];
-}
-
-/** A record decoded before its turn to be written: its content, in `buffer` unless a codec's own. */
-export interface Held {
-  i: number;
-  raw: Uint8Array;
-  rawLength: number;
-  buffer?: Buffer;
-  own: boolean;
+  /**
+   * Writing in order: this thread's hold slots (numbers into FileShare.holds), given at
+   * its first hold, and the records it holds in them, oldest first, until written.
+   */
+  slots?: number[];
+  held?: { i: number; slot: number }[];
 }
 
 /**
  * Writing in order, the records a thread may hold decoded while an earlier record is not
  * yet written, before it waits: a thread whose record's turn has not come copies it out
- * of its codec's memory and goes on to the next instead of idling, so a thread that is
- * slower with one record, or not running (another process has the core), holds up the
- * others only once they hold this many.
+ * of its codec's memory into a slot of shared memory and goes on to the next instead of
+ * idling, and the thread that passes the turn to a held record writes it. So a thread
+ * that is slower with one record, or not running (another process has the core), holds
+ * up the others only once they hold this many.
  */
-const HELD_RECORDS = 4;
-/**
- * How long a thread whose record is next but one waits for the record before it to be
- * written, before it holds its own (docs/ENGINE.md, Threads).
- */
-const NEAR_WAIT_MS = 0.25;
+const HELD_RECORDS = 8;
+/** The most content bytes a thread's hold slots take (fewer slots for larger records). */
+const HELD_BYTES = 16 << 20;
+/** Records larger than this are never held: their thread waits for their turn. */
+const HOLD_SLOT_MAX = 8 << 20;
 
 /** A record's failure, with the record's number: the first in file order is the one reported. */
 export class ShareFailure extends Error {
@@ -196,11 +199,14 @@ export function decodeShare(
 /**
  * decodeShare for an output that takes the content in order (`share.ordered`), on any
  * thread: a record whose turn has come (every earlier one written) is written from where
- * it was decoded; one whose turn has not is held (a copy, at most HELD_RECORDS) and
- * written once it comes, while the thread goes on with the next. The thread waits only
- * with HELD_RECORDS held, and once no record is left to take, for its held ones' turns.
- * Waits let the thread's event loop turn. Returns as decodeShare (held records may stay
- * held across a return of true).
+ * it was decoded; one whose turn has not is copied into one of the thread's hold slots in
+ * shared memory, and the thread goes on with the next. Whichever thread passes the turn
+ * to a held record writes it, and the ones held after it whose turn then comes
+ * (writeTurns). The thread waits only with every hold slot taken (or for the turn of a
+ * record that is not held: a long run, written piece by piece as it is decoded, or one
+ * larger than a slot), and once no record is left to take, until its held records are
+ * written. Waits let the thread's event loop turn. Returns as decodeShare (held records
+ * may stay held across a return of true).
  */
 export async function decodeShareOrdered(
   share: FileShare,
@@ -213,7 +219,7 @@ export async function decodeShareOrdered(
   const held = memory.held;
   let spent = 0;
   for (;;) {
-    if (!writeHeld(share, memory)) return false;
+    if (!releaseHeld(share, memory)) return false;
     if (spent >= budget) return true;
     const i = Atomics.add(control, NEXT, 1);
     if (i >= count || Atomics.load(control, FAILED) < i) break;
@@ -223,106 +229,122 @@ export async function decodeShareOrdered(
     } catch (error) {
       markFailed(control, i);
       // The records held, all before this one, are still written.
-      await writeAllHeld(share, memory);
+      await heldWritten(share, memory);
       throw new ShareFailure(toMmhError(error), i);
     }
     spent += made.rawLength;
-    // A long run is written piece by piece as it is decoded, so it waits for its turn.
-    if (made.pieces || (held.length === 0 && Atomics.load(control, TURN) === i)) {
-      if (made.pieces && !(await heldUntil(share, memory, i))) return false;
+    if (Atomics.load(control, TURN) === i) {
       putOrFail(share, i, made);
+      writeTurns(share, i + 1);
       continue;
     }
-    // Only the record before this one not yet written: its thread is likely about to write
-    // it (the two started together), which costs less to wait for than a copy.
-    if (held.length === 0 && Atomics.load(control, TURN) === i - 1) {
-      Atomics.wait(control, TURN, i - 1, NEAR_WAIT_MS);
-      if (Atomics.load(control, TURN) === i) {
-        putOrFail(share, i, made);
-        continue;
-      }
+    const slots =
+      made.pieces || made.rawLength > (share.holds?.slotBytes ?? 0) ? 0 : holdSlots(share, memory).length;
+    if (slots === 0) {
+      if (!(await turnCame(share, memory, i))) return false;
+      putOrFail(share, i, made);
+      writeTurns(share, i + 1);
+      continue;
     }
-    while (held.length >= HELD_RECORDS) if (!(await heldUntil(share, memory, held[0].i + 1))) return false;
-    hold(memory, i, made);
+    while (held.length >= slots) if (!(await turnCame(share, memory, held[0].i + 1))) return false;
+    if (Atomics.load(control, TURN) === i) {
+      putOrFail(share, i, made);
+      writeTurns(share, i + 1);
+      continue;
+    }
+    hold(share, memory, i, made);
+    // Its turn may have come since: the thread that passed it may have seen it not yet held.
+    writeTurns(share, i);
   }
-  await writeAllHeld(share, memory);
+  await heldWritten(share, memory);
   return false;
 }
 
-/** Keep record `i`, made and not yet written, in the thread's held records. */
-function hold(memory: ShareMemory, i: number, made: Made): void {
-  const raw = made.raw!;
-  if (made.own) {
-    memory.held!.push({ i, raw, rawLength: made.rawLength, own: true });
-    return;
-  }
-  memory.free ??= [];
-  const free = memory.free;
-  let buffer = free.pop();
-  if (!buffer || buffer.length < raw.length) buffer = Buffer.allocUnsafeSlow(raw.length);
-  buffer.set(raw);
-  memory.held!.push({
-    i,
-    raw: buffer.subarray(0, raw.length),
-    rawLength: made.rawLength,
-    buffer,
-    own: false,
-  });
+/** The thread's hold slots, given at its first hold (HELD_RECORDS of the share's, or fewer). */
+function holdSlots(share: FileShare, memory: ShareMemory): number[] {
+  if (memory.slots) return memory.slots;
+  const perThread = share.holds?.perThread ?? 0;
+  const first = perThread > 0 ? Atomics.add(share.control, SLOTS_GIVEN, perThread) : 0;
+  const total = share.holds ? share.holds.slots.byteLength / share.holds.slotBytes : 0;
+  memory.slots = [];
+  for (let k = first; k < first + perThread && k < total; k++) memory.slots.push(k);
+  return memory.slots;
+}
+
+/** The content of hold slot `slot`, `length` bytes. */
+function slotBytesOf(share: FileShare, slot: number, length: number): Uint8Array {
+  const holds = share.holds!;
+  return new Uint8Array(holds.slots, slot * holds.slotBytes, length);
 }
 
 /**
- * Write the held records whose turn has come, oldest first: false when a record before
- * the oldest failed (the held ones are then dropped, never to be written).
+ * Copy record `i`, made and not yet written, into a free hold slot of the thread (one is:
+ * the caller waited for it) and mark it held, for the thread that passes its turn to write.
  */
-function writeHeld(share: FileShare, memory: ShareMemory): boolean {
+function hold(share: FileShare, memory: ShareMemory, i: number, made: Made): void {
+  const free = holdSlots(share, memory).find((k) => !memory.held!.some((h) => h.slot === k))!;
+  const raw = made.raw!;
+  copyBytes(slotBytesOf(share, free, raw.length), raw);
+  if (made.own) dispose(raw, true);
+  memory.held!.push({ i, slot: free });
+  Atomics.store(share.holds!.state, i, free + 1);
+}
+
+/**
+ * Write, from `from` on, each record whose turn has come and that a thread holds, as long
+ * as there is one: the turn passes from thread to thread without waiting for the holder.
+ * A record is written by one thread only (the one whose compareExchange took it).
+ */
+export function writeTurns(share: FileShare, from: number): void {
+  const { control, holds } = share;
+  if (!holds) return;
+  for (let j = from; ; j++) {
+    if (Atomics.load(control, TURN) !== j || Atomics.load(control, FAILED) <= j) return;
+    const state = Atomics.load(holds.state, j);
+    if (state <= 0 || Atomics.compareExchange(holds.state, j, state, -1) !== state) return;
+    const rawLength = share.table[j * FIELDS + 3];
+    putOrFail(share, j, { raw: slotBytesOf(share, state - 1, rawLength), own: false, rawLength });
+  }
+}
+
+/**
+ * Free the hold slots of the thread's records that were written: false when a record
+ * before the oldest held failed (the held ones are then dropped, never to be written).
+ */
+function releaseHeld(share: FileShare, memory: ShareMemory): boolean {
   const held = memory.held!;
   const { control } = share;
-  while (held.length > 0) {
-    const h = held[0];
-    if (Atomics.load(control, TURN) !== h.i) {
-      if (Atomics.load(control, FAILED) >= h.i) return true;
-      held.length = 0;
-      return false;
-    }
-    held.shift();
-    try {
-      putRecord(share, h.i, { raw: h.raw, own: h.own, rawLength: h.rawLength });
-    } catch (error) {
-      markFailed(control, h.i);
-      held.length = 0;
-      throw new ShareFailure(toMmhError(error), h.i);
-    }
-    if (h.buffer) memory.free!.push(h.buffer);
+  const turn = Atomics.load(control, TURN);
+  while (held.length > 0 && held[0].i < turn) held.shift();
+  // A record from the first failed one on is never written, whichever thread met the failure.
+  if (held.length > 0 && Atomics.load(control, FAILED) <= held[0].i) {
+    held.length = 0;
+    return false;
   }
   return true;
 }
 
 /**
- * Write held records as their turns come until record `until` may be written (every
- * record before it is): false when a record before it failed, or one of the held.
+ * Wait until record `until` may be written (every record before it is), freeing the hold
+ * slots of the thread's records written meanwhile: false when a record before it failed.
  */
-async function heldUntil(share: FileShare, memory: ShareMemory, until: number): Promise<boolean> {
+async function turnCame(share: FileShare, memory: ShareMemory, until: number): Promise<boolean> {
   const { control } = share;
   for (;;) {
-    if (!writeHeld(share, memory)) return false;
     const turn = Atomics.load(control, TURN);
+    if (!releaseHeld(share, memory)) return false;
     if (turn >= until) return true;
-    if (Atomics.load(control, FAILED) < until) {
-      // Those held before the failed record are still written; the others never are.
-      const held = memory.held!;
-      if (held.length === 0 || Atomics.load(control, FAILED) < held[0].i) {
-        held.length = 0;
-        return false;
-      }
-    }
+    // Those held before the failed record are still written (by the thread passing their
+    // turn), and waited for; the others never are (releaseHeld dropped them).
+    if (Atomics.load(control, FAILED) < until && memory.held!.length === 0) return false;
     await turnMoves(control, turn);
   }
 }
 
-/** Write every held record in its turn (unless a record before it failed). */
-async function writeAllHeld(share: FileShare, memory: ShareMemory): Promise<void> {
+/** Wait until every held record is written (unless a record before it failed). */
+async function heldWritten(share: FileShare, memory: ShareMemory): Promise<void> {
   const held = memory.held!;
-  while (held.length > 0) if (!(await heldUntil(share, memory, held[held.length - 1].i + 1))) return;
+  while (held.length > 0) if (!(await turnCame(share, memory, held[held.length - 1].i + 1))) return;
 }
 
 function readAt(fd: number, into: Buffer, position: number, where: string): void {
@@ -511,6 +533,8 @@ function inputArea(table: Float64Array): KernelBatches | undefined {
 export function endShare(memory: ShareMemory): void {
   memory.area?.close();
   memory.area = undefined;
+  memory.slots = undefined;
+  memory.held = undefined;
 }
 
 /** The content bytes of a share's records (the large ones are checked with the native CRC-32). */
@@ -537,13 +561,15 @@ export function decodesApart(reader: MmhReader): boolean {
 
 /**
  * The shared memory of one job decoding `chunks` (the reader's index entries) from the .mmh open as `input` into the file open as `output`: the record table,
- * the control words with no record taken and none failed, and no bytes done.
+ * the control words with no record taken and none failed, and no bytes done; writing in
+ * order (`ordered`), the hold slots of `threads` threads.
  */
 export function fileShare(
   chunks: readonly ChunkInfo[],
   input: number,
   output: number,
   ordered = false,
+  threads = 1,
 ): FileShare {
   const table = new Float64Array(new SharedArrayBuffer(chunks.length * FIELDS * 8));
   chunks.forEach((c, i) => {
@@ -554,7 +580,29 @@ export function fileShare(
   });
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   control[FAILED] = chunks.length;
-  return { table, control, done: new BigInt64Array(new SharedArrayBuffer(16)), input, output, ordered };
+  const share: FileShare = {
+    table,
+    control,
+    done: new BigInt64Array(new SharedArrayBuffer(16)),
+    input,
+    output,
+    ordered,
+  };
+  // Hold slots as long as the largest record that may be held, HELD_RECORDS per thread
+  // (fewer when they would take more than HELD_BYTES). Memory no hold touches is never
+  // committed.
+  let slotBytes = 0;
+  for (const c of chunks) if (c.rawLength <= HOLD_SLOT_MAX) slotBytes = Math.max(slotBytes, c.rawLength);
+  if (ordered && slotBytes > 0) {
+    const perThread = Math.max(1, Math.min(HELD_RECORDS, Math.floor(HELD_BYTES / slotBytes)));
+    share.holds = {
+      state: new Int32Array(new SharedArrayBuffer(4 * chunks.length)),
+      slots: new SharedArrayBuffer(threads * perThread * slotBytes),
+      slotBytes,
+      perThread,
+    };
+  }
+  return share;
 }
 
 /** Workers started ahead of the job, so that their start-up overlaps reading the index. */
@@ -584,7 +632,7 @@ export class FileWorkers {
     { ordered = false, lent = false }: { ordered?: boolean; lent?: boolean } = {},
   ): Promise<void> {
     const chunks = reader.chunks;
-    const share = fileShare(chunks, input, output, ordered);
+    const share = fileShare(chunks, input, output, ordered, this.#workers.length + 1);
     const control = share.control;
     const replies = this.#workers.map((worker, id) => this.#run(worker, id, share));
     const failures: ShareFailure[] = [];
