@@ -11,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { kernels } from "../src/codecs/hier/kernels.ts";
@@ -31,6 +31,7 @@ import {
 import { KernelBatches } from "../src/engine/kernelbatches.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
+import { poolWorthBytes } from "../src/engine/threads.ts";
 import { compress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 import { assertError, BIN, mmhIn } from "./cli-support.ts";
@@ -238,8 +239,10 @@ describe("decoding a file on several threads, each writing its own records", () 
     rmSync(join(dir, "bad.mmh"));
   });
 
-  test("to a descriptor in order: 2 and 3 threads write the same bytes; 1 thread leaves it to the caller", async () => {
-    for (const threads of [1, 2, 3]) {
+  test("to a descriptor in order: 2 and 3 threads write the same bytes; 1 thread, or a small file by default, leaves it to the caller", async () => {
+    // No threads given: a file this small gets one thread (defaultThreadsFor's "decompressToFile").
+    assert.equal(poolWorthBytes("decompressToFile", availableParallelism()) > packed.length, true);
+    for (const threads of [1, undefined, 2, 3]) {
       const out = join(dir, `fd-${threads}`);
       const fd = openSync(out, "w");
       let summary: Awaited<ReturnType<typeof decompressFileToFd>>;
@@ -248,7 +251,7 @@ describe("decoding a file on several threads, each writing its own records", () 
       } finally {
         closeSync(fd);
       }
-      if (threads === 1) {
+      if (threads === undefined || threads === 1) {
         assert.equal(summary, undefined);
         assert.equal(readFileSync(out).length, 0, "nothing written");
       } else {
