@@ -74,8 +74,9 @@ export interface FileShare {
    * Writing in order: the records decoded before their turn, held in shared memory so
    * that whichever thread passes the turn to one writes it (decodeShareOrdered). `state`
    * has a word per record: 0 while not held, the hold slot's number plus one once held,
-   * -1 once a thread has taken it to write. `slots` holds HELD_RECORDS slots of
-   * `slotBytes` per thread (none when the records are too large: HOLD_SLOT_MAX).
+   * -1 once a thread has taken it to write. `slots` holds `perThread` slots of `slotBytes`
+   * for each thread (HELD_RECORDS, fewer where they would take more than HELD_BYTES); no
+   * holds where every record is over HOLD_SLOT_MAX.
    */
   holds?: { state: Int32Array; slots: SharedArrayBuffer; slotBytes: number; perThread: number };
 }
