@@ -242,7 +242,7 @@ export function decompressFile(
     const progress = new ProgressReporter(options);
     const started = nowMs();
     const summary = emptyDecodeSummary();
-    const apart = await decodingApart(src, options, maxOutput, "decompressToFile");
+    const apart = await decodingApart(src, options, maxOutput);
     if (apart) {
       const { reader, workers } = apart;
       progress.totalBytes = reader.source.size;
@@ -281,8 +281,8 @@ export function decompressFile(
  * Decompress the .mmh file `src` onto the open descriptor `fd` (standard output, a pipe),
  * in order from its position, on several threads that each write their own records in
  * turn (filedecode.ts), so that no decoded byte crosses threads: when its records may be
- * shared out and more than one thread decodes (`threads`; by default as for decoding it
- * front to back, defaultThreadsFor's "decompress"); otherwise it resolves to undefined
+ * shared out and more than one thread decodes (`threads`; by default as for decoding into
+ * a file, defaultThreadsFor's "decompressToFile"); otherwise it resolves to undefined
  * having written nothing, and the caller decodes front to back. The records before a
  * damaged one are written, as the front-to-back decoder yields them. With `exclusive`,
  * nothing else codes on this thread meanwhile.
@@ -295,7 +295,7 @@ export function decompressFileToFd(
   return guard(async () => {
     const maxOutput = resolveMaxOutput(options);
     const started = nowMs();
-    const apart = await decodingApart(src, options, maxOutput, "decompress");
+    const apart = await decodingApart(src, options, maxOutput);
     if (!apart) return undefined;
     const { reader, workers } = apart;
     const progress = new ProgressReporter(options);
@@ -320,7 +320,8 @@ export function decompressFileToFd(
 }
 
 /**
- * For a file decoded on more than one thread (`work`'s default): its index, and the
+ * For a file decoded on more than one thread (by default from the size at which
+ * defaultThreadsFor gives "decompressToFile" every core): its index, and the
  * workers, started first so that their start-up overlaps reading the index, when its
  * records may be shared out (filedecode.ts); otherwise undefined, and the file is decoded
  * front to back. Not with `checkSha256`: the hash takes the content in order.
@@ -329,10 +330,9 @@ async function decodingApart(
   src: string,
   options: DecompressOptions,
   maxOutput: number,
-  work: "decompressToFile" | "decompress",
 ): Promise<{ reader: MmhReader; workers: FileWorkers } | undefined> {
   if (options.checkSha256 === true || options.signal?.aborted) return undefined;
-  const threads = options.threads ?? defaultThreadsFor(await sizeOf(src), work);
+  const threads = options.threads ?? defaultThreadsFor(await sizeOf(src), "decompressToFile");
   if (threads < 2) return undefined;
   const workers = new FileWorkers(threads - 1);
   let reader: MmhReader | undefined;

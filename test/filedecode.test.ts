@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
+  ftruncateSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -10,16 +11,27 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { kernels } from "../src/codecs/hier/kernels.ts";
 import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile, decompressFileToFd } from "../src/decompress.ts";
-import { decodeShareOrdered, decodesApart, fileShare, type ShareMemory } from "../src/engine/filedecode.ts";
+import {
+  decodeShare,
+  decodeShareOrdered,
+  decodesApart,
+  endShare,
+  fileShare,
+  type ShareMemory,
+  writeTurns,
+} from "../src/engine/filedecode.ts";
+import { KernelBatches } from "../src/engine/kernelbatches.ts";
 import { startWorker } from "../src/engine/pool.ts";
 import { MmhReader } from "../src/engine/reader.ts";
+import { poolWorthBytes } from "../src/engine/threads.ts";
 import { compress } from "../src/index.ts";
 import { generate } from "../src/tools/gen.ts";
 import { assertError, BIN, mmhIn } from "./cli-support.ts";
@@ -227,8 +239,10 @@ describe("decoding a file on several threads, each writing its own records", () 
     rmSync(join(dir, "bad.mmh"));
   });
 
-  test("to a descriptor in order: 2 and 3 threads write the same bytes; 1 thread leaves it to the caller", async () => {
-    for (const threads of [1, 2, 3]) {
+  test("to a descriptor in order: 2 and 3 threads write the same bytes; 1 thread, or a small file by default, leaves it to the caller", async () => {
+    // No threads given: a file this small gets one thread (defaultThreadsFor's "decompressToFile").
+    assert.equal(poolWorthBytes("decompressToFile", availableParallelism()) > packed.length, true);
+    for (const threads of [1, undefined, 2, 3]) {
       const out = join(dir, `fd-${threads}`);
       const fd = openSync(out, "w");
       let summary: Awaited<ReturnType<typeof decompressFileToFd>>;
@@ -237,7 +251,7 @@ describe("decoding a file on several threads, each writing its own records", () 
       } finally {
         closeSync(fd);
       }
-      if (threads === 1) {
+      if (threads === undefined || threads === 1) {
         assert.equal(summary, undefined);
         assert.equal(readFileSync(out).length, 0, "nothing written");
       } else {
@@ -329,6 +343,53 @@ describe("decoding a file on several threads, each writing its own records", () 
     rmSync(file);
   });
 
+  test("lent: records are read into the kernels' input area and decoded there, DUPE targets too", async () => {
+    const block = generate({ kind: "safetensors", dtype: "BF16", size: 256 << 10, seed: 18 }).subarray(
+      0,
+      256 << 10,
+    );
+    const other = generate({ kind: "text", size: 256 << 10, seed: 19 });
+    const twice = Buffer.concat([block, other, block, other, block]);
+    const packedTwice = Buffer.from(await compress(twice, { chunkSize: 16 << 10, threads: 1 }));
+    const file = join(dir, "lent.mmh");
+    writeFileSync(file, packedTwice);
+    const r = await MmhReader.open(bufferSource(packedTwice));
+    const records = r.chunks;
+    await r.close();
+    assert.ok(
+      records.some((c) => c.codec === "DUPE"),
+      "DUPE records",
+    );
+    const k = kernels();
+    assert.ok(k, "the kernels load here");
+    const out = join(dir, "lent-out");
+    const input = openSync(file, "r");
+    const output = openSync(out, "w");
+    const memory: ShareMemory = { lent: true };
+    try {
+      for (const ordered of [true, false]) {
+        const share = fileShare(records, input, output, ordered);
+        ftruncateSync(output, 0);
+        if (ordered) assert.equal(await decodeShareOrdered(share, memory), false);
+        else assert.equal(decodeShare(share, memory), false);
+        assert.ok(memory.area instanceof KernelBatches, "an input area was taken");
+        assert.ok(k.inputHeld());
+        // Nothing was read into a buffer of the thread's own.
+        assert.equal(memory.read, undefined);
+        assert.equal(memory.target, undefined);
+        endShare(memory);
+        assert.equal(k.inputHeld(), false, "the area is given back");
+        assert.ok(readFileSync(out).equals(twice), ordered ? "in order" : "at offsets");
+      }
+    } finally {
+      endShare(memory);
+      closeSync(input);
+      closeSync(output);
+    }
+    rmSync(out);
+    rmSync(file);
+  });
+
   test("mmh -dc -T 2 into a reader that goes away stops quietly, as SIGPIPE would", () => {
     const r = spawnSync(
       "bash",
@@ -364,28 +425,32 @@ describe("decoding a file on several threads, each writing its own records", () 
     rmSync(join(dir, "piped.out"));
   });
 
-  test("in order: a thread whose record's turn has not come holds up to 4 decoded and goes on", async () => {
+  test("in order: a thread whose record's turn has not come holds up to 8 in shared memory, and the thread passing the turn writes them", async () => {
     const out = join(dir, "held-out");
     const input = openSync(join(dir, "good.mmh"), "r");
     const output = openSync(out, "w");
     try {
-      const share = fileShare(chunks, input, output, true);
+      const share = fileShare(chunks, input, output, true, 2);
       // Record 0 is taken by a thread that has not written it yet.
       share.control[0] = 1;
       const memory: ShareMemory = { lent: false };
       const job = decodeShareOrdered(share, memory);
       await new Promise((wake) => setTimeout(wake, 200));
-      // Four records held, a fifth decoded and waiting for room: nothing written.
+      // Eight records held, a ninth decoded and waiting for a slot: nothing written.
       assert.deepEqual(
         memory.held?.map((h) => h.i),
-        [1, 2, 3, 4],
+        [1, 2, 3, 4, 5, 6, 7, 8],
       );
-      assert.equal(share.control[0], 6);
+      assert.equal(share.control[0], 10);
       assert.equal(readFileSync(out).length, 0);
-      // Record 0 written by its thread: the rest follow in order.
+      // Record 0 written by its thread, which then writes the held records whose turn
+      // comes, while the thread that holds them still waits.
       writeFileSync(output, content.subarray(0, chunks[0].rawLength));
       Atomics.store(share.control, 3, 1);
-      Atomics.notify(share.control, 3);
+      writeTurns(share, 1);
+      assert.equal(share.control[3], 9);
+      assert.ok(readFileSync(out).equals(content.subarray(0, chunks[9].rawOffset)));
+      // The holder goes on from its ninth record.
       assert.equal(await job, false);
       assert.equal(share.control[3], chunks.length);
       assert.equal(memory.held?.length, 0);

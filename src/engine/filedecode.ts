@@ -14,7 +14,7 @@ import { readSync, writeSync } from "node:fs";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Worker } from "node:worker_threads";
 import { codecById } from "../codecs/registry.ts";
-import { dispose } from "../common/bytes.ts";
+import { copyBytes, dispose } from "../common/bytes.ts";
 import { check, type ErrorCode, MmhError, toMmhError } from "../common/errors.ts";
 import {
   CHUNK_HEADER_SIZE,
@@ -24,24 +24,30 @@ import {
 } from "../container/format.ts";
 import { decodeChunk, decodeChunkLent, decodeChunkPieces } from "./chunk.ts";
 import type { DecodeSummary } from "./decoder.ts";
+import { KernelBatches } from "./kernelbatches.ts";
 import { LONG_CODEC } from "./long.ts";
 import { startWorker } from "./pool.ts";
 import type { ProgressReporter } from "./progress.ts";
 import type { ChunkInfo, MmhReader } from "./reader.ts";
 import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts } from "./refs.ts";
 
+/** HIER's codec in the shared table (fourccNumber). */
+const HIER_CODEC = fourccNumber("HIER");
+
 /** A record's fields in the shared table: offset and length in the file, in the content, CRC, codec. */
 const FIELDS = 6;
 /**
  * Slots of the shared control words: the next record to take, the first record that
- * failed, the records decoded and written, and (writing in order) the next record to write.
+ * failed, the records decoded and written, and (writing in order) the next record to write
+ * and the first hold slot not yet given to a thread.
  */
 const NEXT = 0;
 const FAILED = 1;
 const DONE = 2;
 const TURN = 3;
+const SLOTS_GIVEN = 4;
 /** The control words' size in bytes. */
-const CONTROL_BYTES = 16;
+const CONTROL_BYTES = 20;
 /** How long a thread waiting for its turn sleeps before it looks at the control words again (ms). */
 const TURN_WAIT_MS = 100;
 /** Content bytes the calling thread decodes between turns of its event loop (abort, progress, replies). */
@@ -64,44 +70,54 @@ export interface FileShare {
    * (the TURN word), instead of at the record's offset.
    */
   ordered: boolean;
+  /**
+   * Writing in order: the records decoded before their turn, held in shared memory so
+   * that whichever thread passes the turn to one writes it (decodeShareOrdered). `state`
+   * has a word per record: 0 while not held, the hold slot's number plus one once held,
+   * -1 once a thread has taken it to write. `slots` holds `perThread` slots of `slotBytes`
+   * for each thread (HELD_RECORDS, fewer where they would take more than HELD_BYTES); no
+   * holds where every record is over HOLD_SLOT_MAX.
+   */
+  holds?: { state: Int32Array; slots: SharedArrayBuffer; slotBytes: number; perThread: number };
 }
 
 /** One thread's reused memory: the record read, the content decoded (when not lent). */
 export interface ShareMemory {
   /** Whether a codec's own reused memory may hold a record's content (Codec.decodeLent). */
   lent: boolean;
+  /**
+   * With `lent`, where the records are read: the HIER kernels' input area (KernelBatches),
+   * so that HIER decodes a payload where it lies instead of copying it into the kernels'
+   * memory first; null where the records do not suit it (inputArea). Taken at the thread's
+   * first record, given back by endShare.
+   */
+  area?: KernelBatches | null;
+  /** Where a record is read otherwise. */
   read?: Buffer;
-  /** A DUPE record's target, read again. */
+  /** A DUPE record's target, read again (otherwise). */
   target?: Buffer;
   spare?: Buffer;
-  /** Writing in order: records decoded before their turn, oldest first (see HELD_RECORDS). */
-  held?: Held[];
-  /** Buffers of written held records, for the next ones. */
-  free?: Buffer[];
-}
-
-/** A record decoded before its turn to be written: its content, in `buffer` unless a codec's own. */
-export interface Held {
-  i: number;
-  raw: Uint8Array;
-  rawLength: number;
-  buffer?: Buffer;
-  own: boolean;
+  /**
+   * Writing in order: this thread's hold slots (numbers into FileShare.holds), given at
+   * its first hold, and the records it holds in them, oldest first, until written.
+   */
+  slots?: number[];
+  held?: { i: number; slot: number }[];
 }
 
 /**
  * Writing in order, the records a thread may hold decoded while an earlier record is not
  * yet written, before it waits: a thread whose record's turn has not come copies it out
- * of its codec's memory and goes on to the next instead of idling, so a thread that is
- * slower with one record, or not running (another process has the core), holds up the
- * others only once they hold this many.
+ * of its codec's memory into a slot of shared memory and goes on to the next instead of
+ * idling, and the thread that passes the turn to a held record writes it. So a thread
+ * that is slower with one record, or not running (another process has the core), holds
+ * up the others only once they hold this many.
  */
-const HELD_RECORDS = 4;
-/**
- * How long a thread whose record is next but one waits for the record before it to be
- * written, before it holds its own (docs/ENGINE.md, Threads).
- */
-const NEAR_WAIT_MS = 0.25;
+const HELD_RECORDS = 8;
+/** The most content bytes a thread's hold slots take (fewer slots for larger records). */
+const HELD_BYTES = 16 << 20;
+/** Records larger than this are never held: their thread waits for their turn. */
+const HOLD_SLOT_MAX = 8 << 20;
 
 /** A record's failure, with the record's number: the first in file order is the one reported. */
 export class ShareFailure extends Error {
@@ -184,11 +200,14 @@ export function decodeShare(
 /**
  * decodeShare for an output that takes the content in order (`share.ordered`), on any
  * thread: a record whose turn has come (every earlier one written) is written from where
- * it was decoded; one whose turn has not is held (a copy, at most HELD_RECORDS) and
- * written once it comes, while the thread goes on with the next. The thread waits only
- * with HELD_RECORDS held, and once no record is left to take, for its held ones' turns.
- * Waits let the thread's event loop turn. Returns as decodeShare (held records may stay
- * held across a return of true).
+ * it was decoded; one whose turn has not is copied into one of the thread's hold slots in
+ * shared memory, and the thread goes on with the next. Whichever thread passes the turn
+ * to a held record writes it, and the ones held after it whose turn then comes
+ * (writeTurns). The thread waits only with every hold slot taken (or for the turn of a
+ * record that is not held: a long run, written piece by piece as it is decoded, or one
+ * larger than a slot), and once no record is left to take, until its held records are
+ * written. Waits let the thread's event loop turn. Returns as decodeShare (held records
+ * may stay held across a return of true).
  */
 export async function decodeShareOrdered(
   share: FileShare,
@@ -201,7 +220,7 @@ export async function decodeShareOrdered(
   const held = memory.held;
   let spent = 0;
   for (;;) {
-    if (!writeHeld(share, memory)) return false;
+    if (!releaseHeld(share, memory)) return false;
     if (spent >= budget) return true;
     const i = Atomics.add(control, NEXT, 1);
     if (i >= count || Atomics.load(control, FAILED) < i) break;
@@ -211,106 +230,122 @@ export async function decodeShareOrdered(
     } catch (error) {
       markFailed(control, i);
       // The records held, all before this one, are still written.
-      await writeAllHeld(share, memory);
+      await heldWritten(share, memory);
       throw new ShareFailure(toMmhError(error), i);
     }
     spent += made.rawLength;
-    // A long run is written piece by piece as it is decoded, so it waits for its turn.
-    if (made.pieces || (held.length === 0 && Atomics.load(control, TURN) === i)) {
-      if (made.pieces && !(await heldUntil(share, memory, i))) return false;
+    if (Atomics.load(control, TURN) === i) {
       putOrFail(share, i, made);
+      writeTurns(share, i + 1);
       continue;
     }
-    // Only the record before this one not yet written: its thread is likely about to write
-    // it (the two started together), which costs less to wait for than a copy.
-    if (held.length === 0 && Atomics.load(control, TURN) === i - 1) {
-      Atomics.wait(control, TURN, i - 1, NEAR_WAIT_MS);
-      if (Atomics.load(control, TURN) === i) {
-        putOrFail(share, i, made);
-        continue;
-      }
+    const slots =
+      made.pieces || made.rawLength > (share.holds?.slotBytes ?? 0) ? 0 : holdSlots(share, memory).length;
+    if (slots === 0) {
+      if (!(await turnCame(share, memory, i))) return false;
+      putOrFail(share, i, made);
+      writeTurns(share, i + 1);
+      continue;
     }
-    while (held.length >= HELD_RECORDS) if (!(await heldUntil(share, memory, held[0].i + 1))) return false;
-    hold(memory, i, made);
+    while (held.length >= slots) if (!(await turnCame(share, memory, held[0].i + 1))) return false;
+    if (Atomics.load(control, TURN) === i) {
+      putOrFail(share, i, made);
+      writeTurns(share, i + 1);
+      continue;
+    }
+    hold(share, memory, i, made);
+    // Its turn may have come since: the thread that passed it may have seen it not yet held.
+    writeTurns(share, i);
   }
-  await writeAllHeld(share, memory);
+  await heldWritten(share, memory);
   return false;
 }
 
-/** Keep record `i`, made and not yet written, in the thread's held records. */
-function hold(memory: ShareMemory, i: number, made: Made): void {
-  const raw = made.raw!;
-  if (made.own) {
-    memory.held!.push({ i, raw, rawLength: made.rawLength, own: true });
-    return;
-  }
-  memory.free ??= [];
-  const free = memory.free;
-  let buffer = free.pop();
-  if (!buffer || buffer.length < raw.length) buffer = Buffer.allocUnsafeSlow(raw.length);
-  buffer.set(raw);
-  memory.held!.push({
-    i,
-    raw: buffer.subarray(0, raw.length),
-    rawLength: made.rawLength,
-    buffer,
-    own: false,
-  });
+/** The thread's hold slots, given at its first hold (HELD_RECORDS of the share's, or fewer). */
+function holdSlots(share: FileShare, memory: ShareMemory): number[] {
+  if (memory.slots) return memory.slots;
+  const perThread = share.holds?.perThread ?? 0;
+  const first = perThread > 0 ? Atomics.add(share.control, SLOTS_GIVEN, perThread) : 0;
+  const total = share.holds ? share.holds.slots.byteLength / share.holds.slotBytes : 0;
+  memory.slots = [];
+  for (let k = first; k < first + perThread && k < total; k++) memory.slots.push(k);
+  return memory.slots;
+}
+
+/** The content of hold slot `slot`, `length` bytes. */
+function slotBytesOf(share: FileShare, slot: number, length: number): Uint8Array {
+  const holds = share.holds!;
+  return new Uint8Array(holds.slots, slot * holds.slotBytes, length);
 }
 
 /**
- * Write the held records whose turn has come, oldest first: false when a record before
- * the oldest failed (the held ones are then dropped, never to be written).
+ * Copy record `i`, made and not yet written, into a free hold slot of the thread (one is:
+ * the caller waited for it) and mark it held, for the thread that passes its turn to write.
  */
-function writeHeld(share: FileShare, memory: ShareMemory): boolean {
+function hold(share: FileShare, memory: ShareMemory, i: number, made: Made): void {
+  const free = holdSlots(share, memory).find((k) => !memory.held!.some((h) => h.slot === k))!;
+  const raw = made.raw!;
+  copyBytes(slotBytesOf(share, free, raw.length), raw);
+  if (made.own) dispose(raw, true);
+  memory.held!.push({ i, slot: free });
+  Atomics.store(share.holds!.state, i, free + 1);
+}
+
+/**
+ * Write, from `from` on, each record whose turn has come and that a thread holds, as long
+ * as there is one: the turn passes from thread to thread without waiting for the holder.
+ * A record is written by one thread only (the one whose compareExchange took it).
+ */
+export function writeTurns(share: FileShare, from: number): void {
+  const { control, holds } = share;
+  if (!holds) return;
+  for (let j = from; ; j++) {
+    if (Atomics.load(control, TURN) !== j || Atomics.load(control, FAILED) <= j) return;
+    const state = Atomics.load(holds.state, j);
+    if (state <= 0 || Atomics.compareExchange(holds.state, j, state, -1) !== state) return;
+    const rawLength = share.table[j * FIELDS + 3];
+    putOrFail(share, j, { raw: slotBytesOf(share, state - 1, rawLength), own: false, rawLength });
+  }
+}
+
+/**
+ * Free the hold slots of the thread's records that were written: false when a record
+ * before the oldest held failed (the held ones are then dropped, never to be written).
+ */
+function releaseHeld(share: FileShare, memory: ShareMemory): boolean {
   const held = memory.held!;
   const { control } = share;
-  while (held.length > 0) {
-    const h = held[0];
-    if (Atomics.load(control, TURN) !== h.i) {
-      if (Atomics.load(control, FAILED) >= h.i) return true;
-      held.length = 0;
-      return false;
-    }
-    held.shift();
-    try {
-      putRecord(share, h.i, { raw: h.raw, own: h.own, rawLength: h.rawLength });
-    } catch (error) {
-      markFailed(control, h.i);
-      held.length = 0;
-      throw new ShareFailure(toMmhError(error), h.i);
-    }
-    if (h.buffer) memory.free!.push(h.buffer);
+  const turn = Atomics.load(control, TURN);
+  while (held.length > 0 && held[0].i < turn) held.shift();
+  // A record from the first failed one on is never written, whichever thread met the failure.
+  if (held.length > 0 && Atomics.load(control, FAILED) <= held[0].i) {
+    held.length = 0;
+    return false;
   }
   return true;
 }
 
 /**
- * Write held records as their turns come until record `until` may be written (every
- * record before it is): false when a record before it failed, or one of the held.
+ * Wait until record `until` may be written (every record before it is), freeing the hold
+ * slots of the thread's records written meanwhile: false when a record before it failed.
  */
-async function heldUntil(share: FileShare, memory: ShareMemory, until: number): Promise<boolean> {
+async function turnCame(share: FileShare, memory: ShareMemory, until: number): Promise<boolean> {
   const { control } = share;
   for (;;) {
-    if (!writeHeld(share, memory)) return false;
     const turn = Atomics.load(control, TURN);
+    if (!releaseHeld(share, memory)) return false;
     if (turn >= until) return true;
-    if (Atomics.load(control, FAILED) < until) {
-      // Those held before the failed record are still written; the others never are.
-      const held = memory.held!;
-      if (held.length === 0 || Atomics.load(control, FAILED) < held[0].i) {
-        held.length = 0;
-        return false;
-      }
-    }
+    // Those held before the failed record are still written (by the thread passing their
+    // turn), and waited for; the others never are (releaseHeld dropped them).
+    if (Atomics.load(control, FAILED) < until && memory.held!.length === 0) return false;
     await turnMoves(control, turn);
   }
 }
 
-/** Write every held record in its turn (unless a record before it failed). */
-async function writeAllHeld(share: FileShare, memory: ShareMemory): Promise<void> {
+/** Wait until every held record is written (unless a record before it failed). */
+async function heldWritten(share: FileShare, memory: ShareMemory): Promise<void> {
   const held = memory.held!;
-  while (held.length > 0) if (!(await heldUntil(share, memory, held[held.length - 1].i + 1))) return;
+  while (held.length > 0) if (!(await turnCame(share, memory, held[held.length - 1].i + 1))) return;
 }
 
 function readAt(fd: number, into: Buffer, position: number, where: string): void {
@@ -358,10 +393,11 @@ function put(share: FileShare, bytes: Uint8Array, at: number): void {
 }
 
 /**
- * Record `i` read into `into` (grown as needed) and checked against its index entry.
- * Returns the buffer it was read into and the record's parts, views of it.
+ * Record `i` read and checked against its index entry: into the thread's slot of the
+ * kernels' input area when it holds one and the record fits (`memory.area`), else into
+ * `memory[own]`, grown as needed. Returns the record's parts, views of where it was read.
  */
-function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buffer, RecordParts] {
+function readRecord(share: FileShare, i: number, memory: ShareMemory, own: "read" | "target"): RecordParts {
   const t = share.table;
   const f = i * FIELDS;
   const recordOffset = t[f];
@@ -371,8 +407,14 @@ function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buf
   const codec = fourcc(t[f + 5]);
   const where = `chunk ${i} at offset ${recordOffset}`;
   check(length >= CHUNK_HEADER_SIZE, "E_CORRUPT", `${where}: record overlaps the next one`);
-  const buffer = into && into.length >= length ? into : Buffer.allocUnsafeSlow(length);
-  const bytes = buffer.subarray(0, length);
+  const slot = memory.area?.take(length);
+  let bytes: Buffer;
+  if (slot) bytes = Buffer.from(slot.buffer, slot.byteOffset, length);
+  else {
+    const buffer = memory[own];
+    memory[own] = buffer && buffer.length >= length ? buffer : Buffer.allocUnsafeSlow(length);
+    bytes = memory[own].subarray(0, length);
+  }
   readAt(share.input, bytes, recordOffset, where);
   const fixed = bytes.subarray(0, CHUNK_HEADER_SIZE);
   const header = parseChunkHeader(fixed, where);
@@ -389,7 +431,7 @@ function readRecord(share: FileShare, i: number, into: Buffer | undefined): [Buf
     `index entry ${i} does not match ${where}`,
   );
   const payload = bytes.subarray(CHUNK_HEADER_SIZE + header.paramsLength);
-  return [buffer, { where, codec, params, payload, rawLength, rawCrc }];
+  return { where, codec, params, payload, rawLength, rawCrc };
 }
 
 /**
@@ -409,14 +451,12 @@ interface Made {
  * again in its stead.
  */
 function makeRecord(share: FileShare, memory: ShareMemory, i: number): Made {
-  const read = readRecord(share, i, memory.read);
-  memory.read = read[0];
-  let record = read[1];
+  if (memory.lent && memory.area === undefined) memory.area = inputArea(share.table) ?? null;
+  let record = readRecord(share, i, memory, "read");
   if (record.codec === DUPE_CODEC) {
     const target = dupeTarget(record, i, (k) => (k < i ? factsOf(share.table, k) : undefined));
-    const again = readRecord(share, target, memory.target);
-    memory.target = again[0];
-    record = again[1];
+    // In the input area, the target goes to the slot after the DUPE record's.
+    record = readRecord(share, target, memory, "target");
   }
   const { codec, params, payload, rawLength, rawCrc, where } = record;
   if (rawLength > MAX_CHUNK_SIZE) {
@@ -467,6 +507,37 @@ function putOrFail(share: FileShare, i: number, made: Made): number {
   }
 }
 
+/**
+ * The HIER kernels' input area for a thread's records of `table` (KernelBatches.open, as
+ * the one-thread decoder of the mmh command takes it): slots as long as the longest
+ * record (4 MiB at most; a longer one is read elsewhere), and the kernels' memory grown for
+ * the largest record decoded whole. Undefined where KernelBatches.open gives none.
+ */
+function inputArea(table: Float64Array): KernelBatches | undefined {
+  let longest = 0;
+  let largestRaw = 0;
+  let largestHier = 0;
+  for (let f = 0; f < table.length; f += FIELDS) {
+    longest = Math.max(longest, table[f + 1]);
+    const rawLength = table[f + 3];
+    if (rawLength > MAX_CHUNK_SIZE) continue;
+    largestRaw = Math.max(largestRaw, rawLength);
+    if (table[f + 5] === HIER_CODEC) largestHier = Math.max(largestHier, rawLength);
+  }
+  return KernelBatches.open(largestRaw, largestHier, longest);
+}
+
+/**
+ * A thread's job is over: the kernels' input area its records were read into is given
+ * back (a next job, another file, takes its own). Call once no record of it is held.
+ */
+export function endShare(memory: ShareMemory): void {
+  memory.area?.close();
+  memory.area = undefined;
+  memory.slots = undefined;
+  memory.held = undefined;
+}
+
 /** The content bytes of a share's records (the large ones are checked with the native CRC-32). */
 export function shareContentBytes(share: FileShare): number {
   const t = share.table;
@@ -491,13 +562,15 @@ export function decodesApart(reader: MmhReader): boolean {
 
 /**
  * The shared memory of one job decoding `chunks` (the reader's index entries) from the .mmh open as `input` into the file open as `output`: the record table,
- * the control words with no record taken and none failed, and no bytes done.
+ * the control words with no record taken and none failed, and no bytes done; writing in
+ * order (`ordered`), the hold slots of `threads` threads.
  */
 export function fileShare(
   chunks: readonly ChunkInfo[],
   input: number,
   output: number,
   ordered = false,
+  threads = 1,
 ): FileShare {
   const table = new Float64Array(new SharedArrayBuffer(chunks.length * FIELDS * 8));
   chunks.forEach((c, i) => {
@@ -508,7 +581,29 @@ export function fileShare(
   });
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   control[FAILED] = chunks.length;
-  return { table, control, done: new BigInt64Array(new SharedArrayBuffer(16)), input, output, ordered };
+  const share: FileShare = {
+    table,
+    control,
+    done: new BigInt64Array(new SharedArrayBuffer(16)),
+    input,
+    output,
+    ordered,
+  };
+  // Hold slots as long as the largest record that may be held, HELD_RECORDS per thread
+  // (fewer when they would take more than HELD_BYTES). Memory no hold touches is never
+  // committed.
+  let slotBytes = 0;
+  for (const c of chunks) if (c.rawLength <= HOLD_SLOT_MAX) slotBytes = Math.max(slotBytes, c.rawLength);
+  if (ordered && slotBytes > 0) {
+    const perThread = Math.max(1, Math.min(HELD_RECORDS, Math.floor(HELD_BYTES / slotBytes)));
+    share.holds = {
+      state: new Int32Array(new SharedArrayBuffer(4 * chunks.length)),
+      slots: new SharedArrayBuffer(threads * perThread * slotBytes),
+      slotBytes,
+      perThread,
+    };
+  }
+  return share;
 }
 
 /** Workers started ahead of the job, so that their start-up overlaps reading the index. */
@@ -538,7 +633,7 @@ export class FileWorkers {
     { ordered = false, lent = false }: { ordered?: boolean; lent?: boolean } = {},
   ): Promise<void> {
     const chunks = reader.chunks;
-    const share = fileShare(chunks, input, output, ordered);
+    const share = fileShare(chunks, input, output, ordered, this.#workers.length + 1);
     const control = share.control;
     const replies = this.#workers.map((worker, id) => this.#run(worker, id, share));
     const failures: ShareFailure[] = [];
@@ -566,6 +661,8 @@ export class FileWorkers {
       } catch (error) {
         if (!(error instanceof ShareFailure)) markFailed(control, -1);
         failures.push(error instanceof ShareFailure ? error : new ShareFailure(toMmhError(error), -1));
+      } finally {
+        endShare(memory);
       }
       // Once every record is written, a worker still starting has nothing to say: it is
       // stopped rather than waited for (a small file may be decoded here before it is up).

@@ -12,7 +12,8 @@ export function defaultThreads(): number {
 
 /**
  * What a default thread count is for: the break-even differs (see POOL_WORTH_BYTES_PER_CORE).
- * decompressToFile: decompressFile, whose threads each write their own records.
+ * decompressToFile: a .mmh file whose threads each write their own records (filedecode.ts):
+ * decompressFile, and decompressFileToFd (`mmh -dc FILE`), in turn.
  */
 export type Work = "compress" | "decompress" | "decompressToFile";
 
@@ -24,9 +25,10 @@ export type Work = "compress" | "decompress" | "decompressToFile";
  * on 2 cores, on real-derived BF16 and F32 files (see docs/ENGINE.md, Measurements behind
  * engine choices: When a pool pays). With more cores the start-up runs on cores that would
  * otherwise idle, so the threshold is divided by the core count (an estimate: only 2 cores
- * were measured). Decompressing into a file (filedecode.ts) moves no decoded byte between
- * threads and starts its workers before reading the index, so a second thread costs little
- * more than its start-up: its threshold is lower (docs/ENGINE.md, When a pool pays).
+ * were measured). Decompressing a file into a file or onto a descriptor (filedecode.ts)
+ * moves no decoded byte between threads and starts its workers before reading the index,
+ * so a second thread costs little more than its start-up: its threshold is lower
+ * (docs/ENGINE.md, When a pool pays).
  */
 export const POOL_WORTH_BYTES_PER_CORE: Readonly<Record<Work, number>> = {
   compress: 1 << 30,

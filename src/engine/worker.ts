@@ -16,6 +16,7 @@ import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
 import {
   decodeShare,
   decodeShareOrdered,
+  endShare,
   type FileShare,
   ShareFailure,
   type ShareMemory,
@@ -175,12 +176,21 @@ function handle(request: WorkerRequest): WorkerReply | Promise<WorkerReply> {
       return { id, ok: true, op: "decode" };
     }
     case "file": {
-      // This thread codes nothing else, so a record may be decoded into its codec's memory.
+      // This thread codes nothing else, so a record may be read into the kernels' input area
+      // and decoded into its codec's memory.
       fileMemory ??= { lent: true };
+      const memory = fileMemory;
       expectCrcBytes(shareContentBytes(request.share));
       const reply = { id, ok: true, op: "file" } as const;
-      if (request.share.ordered) return decodeShareOrdered(request.share, fileMemory).then(() => reply);
-      decodeShare(request.share, fileMemory);
+      if (request.share.ordered)
+        return decodeShareOrdered(request.share, memory)
+          .finally(() => endShare(memory))
+          .then(() => reply);
+      try {
+        decodeShare(request.share, memory);
+      } finally {
+        endShare(memory);
+      }
       return reply;
     }
   }
