@@ -284,6 +284,71 @@ class Bulk {
   }
 }
 
+/**
+ * What Bulk.lanes4 left of one lane, up to its end `e`: the same steps (one 64-bit read,
+ * `lookups` lookups of up to 4 symbols) in that lane alone, from the bit and output
+ * address in `state` at `at` and `at + 16`, while the lane has room for a step and bits
+ * for its read; leaves them there for tail(). The lanes rarely end together (their
+ * symbols a lookup differ with their data): 2.2-3.5% of the symbols of bench/speed.ts's
+ * 64 MiB sets were left after the 4 lanes' bulk, for tail()'s one symbol a lookup.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class Rest {
+  @inline
+  static lane(block: usize, blockLen: u32, at: usize, e: usize, tableBits: u32, lookups: i32): void {
+    const mask3: u32 = ((1 << tableBits) - 1) << 3;
+    const base: u64 = (<u64>block) << 3;
+    let p = base + <u64>load<u32>(state + at);
+    let o = <usize>load<u32>(state + at + 16);
+    const limit = base + ((<u64>blockLen) << 3);
+    const perStep = <i32>(<u32>lookups * tableBits);
+    const symbolsPerStep = 4 * lookups;
+    for (;;) {
+      let k = min(<i32>(e - o) / symbolsPerStep, <i32>(limit - p) / perStep);
+      if (k < 1) break;
+      for (; k > 0; k--) {
+        let w = (load<u64>(<usize>(p >>> 3)) >>> (p & 7)) << 3;
+        const a0 = load<u64>(<usize>(<u32>w & mask3), QUAD);
+        o = Step.write(o, a0);
+        w >>>= a0;
+        const a1 = load<u64>(<usize>(<u32>w & mask3), QUAD);
+        o = Step.write(o, a1);
+        w >>>= a1;
+        const a2 = load<u64>(<usize>(<u32>w & mask3), QUAD);
+        o = Step.write(o, a2);
+        let s = a0 + a1 + a2;
+        if (lookups === 4) {
+          w >>>= a2;
+          const a3 = load<u64>(<usize>(<u32>w & mask3), QUAD);
+          o = Step.write(o, a3);
+          s += a3;
+        }
+        p += s & 0xff;
+      }
+    }
+    store<u32>(state + at, <u32>(p - base));
+    store<u32>(state + at + 16, <u32>o);
+  }
+
+  /** Rest.lane for each of the 4 lanes, their ends e0..e3. */
+  @inline
+  static lanes(
+    block: usize,
+    blockLen: u32,
+    e0: usize,
+    e1: usize,
+    e2: usize,
+    e3: usize,
+    tableBits: u32,
+    lookups: i32,
+  ): void {
+    Rest.lane(block, blockLen, 0, e0, tableBits, lookups);
+    Rest.lane(block, blockLen, 4, e1, tableBits, lookups);
+    Rest.lane(block, blockLen, 8, e2, tableBits, lookups);
+    Rest.lane(block, blockLen, 12, e3, tableBits, lookups);
+  }
+}
+
 /** Bulk.lanes4 for a table of any width (blocks of fewer than 2048 symbols). */
 function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
   Bulk.lanes4(block, blockLen, out, n, tableBits, lanes, 3);
@@ -296,7 +361,8 @@ function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u
  * the block) and gets each lane's final bit position in [5..8]. The bulk runs in Bulk.lanes4
  * (its own copy for HIER's 11-bit tables, where the mask is a constant, and one for the
  * 12-bit wide table, 4 lookups a read, which the caller picks for long streams:
- * kernelTableBits in huffman.ts), the last symbols of each lane one at a time.
+ * kernelTableBits in huffman.ts), then, for those two widths, what each lane has left
+ * in Rest.lane, and the last symbols of each lane one at a time.
  */
 export function decodeLanesQuad(
   block: usize,
@@ -307,15 +373,19 @@ export function decodeLanesQuad(
   tableBits: u32,
   lanes: usize,
 ): void {
-  if (tableBits === 11) Bulk.lanes4(block, blockLen, out, n, 11, lanes, 3);
-  else if (tableBits === WIDE_BITS) Bulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
-  else lanes4Any(block, blockLen, out, n, tableBits, lanes);
   const q = (n + 3) >>> 2;
   const mask: u32 = (1 << tableBits) - 1;
   const e0 = out + <usize>min(n, q);
   const e1 = out + <usize>min(n, 2 * q);
   const e2 = out + <usize>min(n, 3 * q);
   const e3 = out + <usize>n;
+  if (tableBits === 11) {
+    Bulk.lanes4(block, blockLen, out, n, 11, lanes, 3);
+    Rest.lanes(block, blockLen, e0, e1, e2, e3, 11, 3);
+  } else if (tableBits === WIDE_BITS) {
+    Bulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
+    Rest.lanes(block, blockLen, e0, e1, e2, e3, WIDE_BITS, 4);
+  } else lanes4Any(block, blockLen, out, n, tableBits, lanes);
   store<u32>(lanes + 20, tail(block, blockLen, load<u32>(state), load<u32>(state + 16), e0, single, mask));
   store<u32>(
     lanes + 24,

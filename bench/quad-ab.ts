@@ -11,6 +11,9 @@
  * the stream it was coded from.
  *
  *   npx node bench/quad-ab.ts OTHER.wasm [OTHER2.wasm ...]   (writes bench/results/quad-ab.md)
+ * With --widths instead of builds: this build's lookups with the 11-bit table against the
+ * 12-bit one, on every set's blocks whose codes an 11-bit table takes (whatever width
+ * kernelTableBits picks for them); writes bench/results/quad-widths.md.
  * Options: --runs N (61), --out FILE, --quick (11 runs, writes nothing). An OTHER.wasm is
  * any build of assembly/kernels.ts (`npx asc assembly/kernels.ts --outFile OTHER.wasm -O3
  * --runtime stub --memoryBase 32768 --noAssert --enable simd`, as scripts/build.ts builds it)
@@ -29,12 +32,17 @@ import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, tab
 
 const quick = process.argv.includes("--quick");
 const runs = Number(argValue("--runs") ?? (quick ? 11 : 61));
-const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "quad-ab.md"));
+const widths = process.argv.includes("--widths");
+const outFile =
+  argValue("--out") ??
+  (quick ? undefined : join(root, "bench", "results", widths ? "quad-widths.md" : "quad-ab.md"));
 const others = process.argv
   .slice(2)
   .filter((arg, i, all) => arg.endsWith(".wasm") && all[i - 1] !== "--out" && all[i - 1] !== "--runs");
-if (others.length === 0) {
-  console.error("quad-ab: give one or more kernel builds (FILE.wasm) to compare with this checkout's");
+if (others.length === 0 && !widths) {
+  console.error(
+    "quad-ab: give one or more kernel builds (FILE.wasm) to compare with this checkout's, or --widths",
+  );
   process.exit(2);
 }
 const started = performance.now();
@@ -58,8 +66,8 @@ const mine = instance(join(root, ".cache", stamp.wasm));
 const CHUNK = 512 << 10;
 const CHUNKS = 16;
 const parts = await speedF32Parts();
-/** The stream of one chunk a set decodes: a layout's first stream, or a byte plane of 2-byte elements. */
-const firstStream = (dtype: DTypeName) => (raw: Uint8Array) => {
+/** The stream of one chunk a set decodes: a layout's stream s, or a byte plane of 2-byte elements. */
+const layoutStream = (dtype: DTypeName, s: number) => (raw: Uint8Array) => {
   const layout = layoutForDType(dtype);
   const n = raw.length / layout.width;
   const streams = Array.from(
@@ -67,15 +75,17 @@ const firstStream = (dtype: DTypeName) => (raw: Uint8Array) => {
     (_, s) => new Uint8Array(n * (layout.perElement?.[s] ?? 1)),
   );
   layout.split(raw, n, streams);
-  return streams[0];
+  return streams[s];
 };
 const plane = (p: number) => (raw: Uint8Array) => raw.filter((_, i) => (i & 1) === p);
 const sets = [
-  ["real-derived BF16 exponents", toBf16, firstStream("BF16")],
-  ["real-derived FP16 bits 7-14", toF16, firstStream("F16")],
+  ["real-derived BF16 exponents", toBf16, layoutStream("BF16", 0)],
+  ["real-derived BF16 sign and mantissa", toBf16, layoutStream("BF16", 1)],
+  ["real-derived FP16 bits 7-14", toF16, layoutStream("F16", 0)],
   ["real-derived FP16 high bytes", toF16, plane(1)],
   ["real-derived FP16 low bytes", toF16, plane(0)],
-  ["real F32 exponents", (x: Uint8Array) => x, firstStream("F32")],
+  ["real F32 exponents", (x: Uint8Array) => x, layoutStream("F32", 0)],
+  ["real F32 sign and mantissa top", (x: Uint8Array) => x, layoutStream("F32", 3)],
 ] as const;
 
 interface Block {
@@ -85,13 +95,15 @@ interface Block {
 }
 
 /**
- * All blocks decoded by build x: `run` builds each block's tables and decodes it,
+ * All blocks decoded by build x (with a table of `width` bits where the codes fit in 11,
+ * when given): `run` builds each block's tables and decodes it,
  * `tables` only builds them, `lookups` only decodes (with the last tables built, so
  * after `run` and only for one block); checks each output once.
  */
 function decoder(
   x: QuadExports,
   blocks: readonly Block[],
+  width?: number,
 ): { run: () => void; tables: () => void; lookups: () => void } {
   const need = (blocks.length + 1) << 20;
   if (x.memory.buffer.byteLength < need)
@@ -105,11 +117,8 @@ function decoder(
     const mem = new Uint8Array(x.memory.buffer);
     mem.set(block, blockAt);
     mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
-    const bits = kernelTableBits(
-      checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes),
-      n,
-      lanes,
-    );
+    const checked = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
+    const bits = width !== undefined && checked === 11 ? width : kernelTableBits(checked, n, lanes);
     new Int32Array(x.memory.buffer, lanesAt, 16).set(lanes);
     const tables = () => {
       x.buildSingle(lengthsAt, bits, single);
@@ -159,6 +168,8 @@ for (const [data, convert, streamOf] of sets) {
     // Type 2: a Huffman block (not stored or a single symbol).
     if (block[0] === 2) blocks.push({ block, n: stream.length, stream });
   }
+  // A set whose streams all came out stored or single-symbol here has nothing to decode.
+  if (blocks.length === 0) continue;
   const symbols = blocks.reduce((sum, b) => sum + b.n, 0);
   {
     // This build's table builds against its lookups, per block.
@@ -169,8 +180,11 @@ for (const [data, convert, streamOf] of sets) {
     const lookups = cpuMicros(own.lookups);
     shares.push([data, fmt(tables, 1), fmt(lookups, 1), `${fmt((100 * tables) / (tables + lookups), 1)}%`]);
   }
-  for (const other of others) {
-    const pair = [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
+  // With --widths, "this build" is the 11-bit table and "other" the 12-bit one.
+  for (const other of widths ? ["12-bit table"] : others) {
+    const pair = widths
+      ? [decoder(mine, blocks, 11).run, decoder(mine, blocks, 12).run]
+      : [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
     for (let i = 0; i < 10; i++) for (const run of pair) run();
     const times: number[][] = [[], []];
     const ratios: number[] = [];
@@ -188,7 +202,7 @@ for (const [data, convert, streamOf] of sets) {
     }
     const row = [
       basename(other),
-      `${data} (${blocks.length} blocks)`,
+      `${data} (${blocks.length} blocks, ${fmt((8 * blocks.reduce((sum, b) => sum + b.block.length, 0)) / symbols, 2)} bits a symbol)`,
       fmt(symbols / median(times[0])),
       fmt(symbols / median(times[1])),
       `${fmt(median(ratios), 3)}x`,
@@ -200,12 +214,16 @@ for (const [data, convert, streamOf] of sets) {
 
 const elapsed = performance.now() - started;
 writeReport(outFile, [
-  "# Huffman decode kernel: other builds against this one",
+  widths
+    ? "# Huffman decode kernel: the 12-bit table against the 11-bit one"
+    : "# Huffman decode kernel: other builds against this one",
   "",
-  ...machineLines(`npx node bench/quad-ab.ts ${others.map((o) => basename(o)).join(" ")} --runs ${runs}`),
+  ...machineLines(
+    `npx node bench/quad-ab.ts ${widths ? "--widths" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
+  ),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).`,
+  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}`,
   "",
   table(["other build", "data", "this build Msym/s", "other Msym/s", "other's speed-up"], rows),
   "",

@@ -14,7 +14,9 @@ import {
   huffmanDecodeBf16,
   huffmanEncode,
   huffmanSizeFromHistogram,
+  kernelTableBits,
   varintLength,
+  WIDE_TABLE_BITS,
 } from "../src/codecs/hier/huffman.ts";
 import {
   BLOCK_CONTEXT,
@@ -566,6 +568,26 @@ describe("huffman: exponents decoded straight into BF16 words", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("huffman: the kernels' table width", () => {
+  /** Lane bits as checkHuffmanBlock leaves them: lanes from bit 0 to `total`. */
+  const lanesOf = (total: number) => Int32Array.from([0, total >> 2, total >> 1, (3 * total) >> 2, total]);
+  it("takes the 12-bit table for long streams of 4 to 7 bits a symbol only", () => {
+    const n = 262_144;
+    // About 3 bits (BF16 exponents: up to 4 symbols a lookup either way), about 6 (FP16's
+    // bits 7-14: two codes fit in 12 bits), about 8 (a sign and mantissa byte).
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(3 * n)), HUFFMAN_MAX_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(4 * n)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(6 * n)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(7 * n - 1)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(7 * n)), HUFFMAN_MAX_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(8 * n)), HUFFMAN_MAX_BITS);
+    // Short streams, and tables narrower than the longest code allows, keep their width.
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_071, lanesOf(6 * 131_071)), HUFFMAN_MAX_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_072, lanesOf(6 * 131_072)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(9, n, lanesOf(6 * n)), 9);
   });
 });
 

@@ -470,8 +470,12 @@ describe("WebAssembly kernels", () => {
       while (s < 15 && next() < 0.5) s++;
       return s;
     });
+    // Lanes that end far apart: the first half of 1-bit codes (4 symbols a lookup), the
+    // rest of long ones, so the 4 lanes' bulk stops with the last lanes far from done.
+    const uneven = Buffer.concat([two.subarray(0, 30_000), fibonacci.subarray(0, 30_001)]);
     const streams: [string, Uint8Array][] = [
       ["two symbols", two],
+      ["uneven lanes", uneven],
       ["geometric", geometric],
       ["fibonacci", fibonacci],
       ["BF16 exponents", exponents],

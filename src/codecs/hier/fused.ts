@@ -177,6 +177,17 @@ function corrupt(message: string): MmhError {
 }
 
 /**
+ * The offset in its 4 KiB page taken for byte 0 of a large buffer: glibc's malloc, which
+ * Node's ArrayBuffer memory comes from, serves a large block from a mapping of its own,
+ * 16 bytes (its chunk header) past a page boundary. The words of a chunk are merged at
+ * an address of the same page offset as their place in `out`, so that the copy out
+ * reads and writes at equal offsets in their pages: a source 16 bytes below its target's
+ * offset made the copy's loads wait on its stores (bench/results/decode-into-ab-align.md),
+ * and elsewhere the offset, when the guess is wrong, is as arbitrary as before.
+ */
+const LARGE_BUFFER_PAGE_OFFSET = 16;
+
+/**
  * Decodes the streams of n elements of `layout` (`parts` of `payload`, their lengths
  * checked against the payload) into `out` (n * width bytes). False, having written
  * nothing, when the kernels are not available, the chunk is small, or a stream is coded
@@ -189,7 +200,7 @@ export function kernelDecode(
   n: number,
   out: Uint8Array,
 ): boolean {
-  const decoded = decodeInArena(layout, parts, payload, n, 0, 0);
+  const decoded = decodeInArena(layout, parts, payload, n, 0, 0, out.byteOffset + LARGE_BUFFER_PAGE_OFFSET);
   if (!decoded) return false;
   const { mem, from, bytes } = decoded;
   copyBytes(out, mem.subarray(from, from + bytes));
@@ -222,7 +233,8 @@ export function kernelDecodeLent(
 
 /**
  * The decode of kernelDecode, in the arena: the words end up at `from` (bytes long), in
- * an area at `outAt` with `before` bytes free before it and `after` bytes after it.
+ * an area at `outAt` with `before` bytes free before it and `after` bytes after it, and
+ * with `outAt` at the page offset `pageOffset` (mod 4096) when that is given.
  * Undefined, having written nothing, where kernelDecode returns false.
  */
 function decodeInArena(
@@ -232,6 +244,7 @@ function decodeInArena(
   n: number,
   before: number,
   after: number,
+  pageOffset = -1,
 ): { mem: Uint8Array; from: number; outAt: number; bytes: number } | undefined {
   const bytes = n * layout.width;
   // A small chunk does not load the kernels (a small file then never compiles them).
@@ -240,8 +253,8 @@ function decodeInArena(
   if (!k) return undefined;
   // The output (16 bytes before it for `before`), the code lengths, then the streams and
   // blocks (the 4-symbol decode table, buildQuad's, is the module's own).
-  const margin = before > 0 ? 16 : 0;
-  let room = margin + bytes + after + 64 + 256 + 32;
+  let margin = before > 0 ? 16 : 0;
+  let room = margin + bytes + after + 64 + 256 + 32 + (pageOffset >= 0 ? 4096 : 0);
   for (const [s, part] of parts.entries()) {
     if (part.method > METHOD_CONTEXT) return undefined;
     if (part.method === METHOD_HUFFMAN) {
@@ -260,6 +273,8 @@ function decodeInArena(
   const inPlace = k.inInput(payload);
   if (k.inputHeld() && room > k.arenaRoom()) return undefined;
   k.begin(room);
+  // The arena's first address is where the output area starts (alloc(0) reserves nothing).
+  if (pageOffset >= 0) margin = (pageOffset - k.alloc(0)) & 4095;
   const outAt = k.alloc(margin + bytes + after) + margin;
   const lengthsAt = k.alloc(256);
   const mem = k.u8();

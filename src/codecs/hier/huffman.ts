@@ -958,24 +958,25 @@ export function checkHuffmanBlock(
 /** The kernels' wide table: 12 bits, 4 lookups a read (assembly/decode.ts). */
 export const WIDE_TABLE_BITS = 12;
 /**
- * The fewest symbols for which the wide table pays: any stream from WIDE_MIN_SYMBOLS on,
- * one of WIDE_MIN_BITS or more bits a symbol on average from WIDE_MIN_DENSE on.
+ * Where the wide table pays: streams of WIDE_MIN_SYMBOLS or more, of at least
+ * WIDE_MIN_BITS and less than WIDE_MAX_BITS bits a symbol on average.
  */
-const WIDE_MIN_SYMBOLS = 262_144;
-const WIDE_MIN_DENSE = 131_072;
+const WIDE_MIN_SYMBOLS = 131_072;
 const WIDE_MIN_BITS = 4;
+const WIDE_MAX_BITS = 7;
 
 /**
  * The table width the kernels decode a checked block with: checkHuffmanBlock's, or the
- * wide table's for a long stream, or a shorter one of many bits a symbol (`bits`:
- * checkHuffmanBlock's lane bits), where a 12-bit lookup holds more symbols than an 11-bit
- * one often enough to pay for a table twice the size (docs/ENGINE.md). The bytes are the
- * same either way.
+ * wide table's for a long stream of middling bits a symbol (`bits`: checkHuffmanBlock's
+ * lane bits), where a 12-bit lookup often holds two codes that an 11-bit one does not,
+ * enough to pay for a table twice the size. Below that (a lookup holds 3 or 4 symbols
+ * either way, 4 at most) and above it (two codes seldom fit in 12 bits) the 11-bit table
+ * is faster (docs/ENGINE.md). The bytes are the same either way.
  */
 export function kernelTableBits(tableBits: number, n: number, bits: Int32Array | Uint32Array): number {
-  if (tableBits !== MAX_BITS) return tableBits;
-  const wide = n >= WIDE_MIN_SYMBOLS || (n >= WIDE_MIN_DENSE && bits[LANES] - bits[0] >= WIDE_MIN_BITS * n);
-  return wide ? WIDE_TABLE_BITS : tableBits;
+  if (tableBits !== MAX_BITS || n < WIDE_MIN_SYMBOLS) return tableBits;
+  const total = bits[LANES] - bits[0];
+  return total >= WIDE_MIN_BITS * n && total < WIDE_MAX_BITS * n ? WIDE_TABLE_BITS : tableBits;
 }
 
 /**
