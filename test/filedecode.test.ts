@@ -19,17 +19,20 @@ import { isMmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { MAX_CHUNK_SIZE } from "../src/container/format.ts";
 import { decompressFile, decompressFileToFd } from "../src/decompress.ts";
+import type { DecodeSummary } from "../src/engine/decoder.ts";
 import {
   decodeShare,
   decodeShareOrdered,
   decodesApart,
   endShare,
+  FileWorkers,
   fileShare,
   type ShareMemory,
   writeTurns,
 } from "../src/engine/filedecode.ts";
 import { KernelBatches } from "../src/engine/kernelbatches.ts";
 import { startWorker } from "../src/engine/pool.ts";
+import { ProgressReporter } from "../src/engine/progress.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { poolWorthBytes } from "../src/engine/threads.ts";
 import { compress } from "../src/index.ts";
@@ -103,14 +106,15 @@ describe("decoding a file on several threads, each writing its own records", () 
     writeFileSync(join(dir, "bad.mmh"), damaged(victim));
     const input = openSync(join(dir, "bad.mmh"), "r");
     const output = openSync(join(dir, "worker-out"), "w");
-    const worker = startWorker();
+    const thread = startWorker();
+    const worker = thread.worker;
     try {
       const share = fileShare(chunks, input, output);
       const reply = await new Promise<{
         ok: boolean;
         error?: { code: string; message: string; record?: number };
       }>((resolve) => {
-        worker.on("message", (m) => {
+        worker.on("message", (m: { id?: number; ok: boolean }) => {
           if (m.id === 7) resolve(m);
         });
         worker.postMessage({ id: 7, op: "file", share });
@@ -128,7 +132,8 @@ describe("decoding a file on several threads, each writing its own records", () 
       assert.equal(Number(share.done[0]), chunks[victim].rawOffset);
       assert.ok(readFileSync(join(dir, "worker-out")).equals(content.subarray(0, chunks[victim].rawOffset)));
     } finally {
-      await worker.terminate();
+      // It leaves by itself once asked, between jobs.
+      assert.equal(await thread.stop(), true);
       closeSync(input);
       closeSync(output);
       rmSync(join(dir, "worker-out"));
@@ -210,6 +215,46 @@ describe("decoding a file on several threads, each writing its own records", () 
       { code: "E_ABORTED" },
     );
     assert.deepEqual(strays("good.mmh"), []);
+  });
+
+  test("the workers leave by themselves, between records, once the job is done, failed or aborted", async () => {
+    writeFileSync(join(dir, "bad.mmh"), damaged(Math.floor(chunks.length / 2)));
+    for (const [name, ordered, abort] of [
+      ["good.mmh", false, false],
+      ["good.mmh", true, false],
+      ["bad.mmh", false, false],
+      ["bad.mmh", true, false],
+      ["good.mmh", false, true],
+    ] as const) {
+      const workers = new FileWorkers(2);
+      const file = await MmhReader.open(bufferSource(readFileSync(join(dir, name))));
+      const input = openSync(join(dir, name), "r");
+      const output = openSync(join(dir, "out"), "w");
+      const controller = new AbortController();
+      let reports = 0;
+      const progress = new ProgressReporter({
+        progressIntervalMs: 0,
+        onProgress: () => {
+          if (abort && ++reports === 2) controller.abort();
+        },
+      });
+      try {
+        const done = workers.decode(file, input, output, {} as DecodeSummary, progress, controller.signal, {
+          ordered,
+        });
+        if (name === "good.mmh" && !abort) await done;
+        else await assert.rejects(done, { code: abort ? "E_ABORTED" : "E_CHECKSUM" });
+        // Stopped by decode() itself; none had to be terminated.
+        assert.equal(workers.terminated, 0, `${name}, ordered ${ordered}, abort ${abort}`);
+      } finally {
+        await workers.close();
+        await file.close();
+        closeSync(input);
+        closeSync(output);
+      }
+    }
+    rmSync(join(dir, "out"));
+    rmSync(join(dir, "bad.mmh"));
   });
 
   test("mmh -d with 1 and 2 threads, to a file and to standard output", () => {

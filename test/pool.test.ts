@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +11,7 @@ import { readFilePieces } from "../src/common/files.ts";
 import { decodeContainer } from "../src/engine/decoder.ts";
 import { emptySummary as emptyCompressSummary, encodeContainer } from "../src/engine/encoder.ts";
 import { ContentHash, HASH_APART_MIN, HASH_APART_ONE_CODER_MIN, hashesApart } from "../src/engine/hashing.ts";
-import { HASH_BACKLOG_AT_START, WorkerPool } from "../src/engine/pool.ts";
+import { HASH_BACKLOG_AT_START, Thread, WorkerPool } from "../src/engine/pool.ts";
 import { POOL_AFTER_BYTES, POOL_MAX_RECORD } from "../src/engine/schedule.ts";
 import {
   defaultThreads,
@@ -160,6 +162,86 @@ describe("WorkerPool", () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe("stopping threads", () => {
+  const fixtures = new URL("./fixtures/threads/", import.meta.url);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  test("pools closed while their workers are inside node:zlib: no abort, every worker leaves by itself", () => {
+    // The child holds its workers between making a zstd handle and initialising it (the
+    // preloaded module): a worker terminated there aborts the whole process, which with
+    // terminate() at every close happened within its first 3 pools.
+    const run = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        new URL("slow-zlib-init.ts", fixtures).pathname,
+        new URL("close-busy-pool.ts", fixtures).pathname,
+        "20",
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(run.signal, null, run.stderr);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, "closed 20 pools, 0 workers terminated\n");
+  });
+
+  test("a thread inside a request when asked to stop finishes it, then leaves by itself", async () => {
+    const thread = new Thread(new URL("stubborn.ts", fixtures));
+    await once(thread.worker, "message");
+    const replies: unknown[] = [];
+    thread.worker.on("message", (reply) => replies.push(reply));
+    thread.worker.postMessage({ op: "spin", ms: 300 });
+    thread.worker.postMessage({ op: "spin", ms: 300 });
+    while (!thread.running) await sleep(2);
+    assert.equal(await thread.stop(), true);
+    assert.ok(thread.exited);
+    // The request it was running is answered; the one waiting behind it is dropped.
+    assert.deepEqual(replies, ["spun"]);
+    assert.equal(await thread.stop(), true, "a second stop resolves at once");
+  });
+
+  test("a thread that does not leave is terminated: idle after the idle wait, inside a request after the busy one", async () => {
+    const idle = new Thread(new URL("stubborn.ts", fixtures));
+    await once(idle.worker, "message");
+    idle.worker.postMessage({ op: "stubborn" });
+    await once(idle.worker, "message");
+    let asked = performance.now();
+    assert.equal(await idle.stop(false, 200, 60_000), false);
+    assert.ok(performance.now() - asked >= 190, "waited for it first");
+    assert.ok(idle.exited);
+
+    const stuck = new Thread(new URL("stubborn.ts", fixtures));
+    await once(stuck.worker, "message");
+    stuck.worker.postMessage({ op: "stubborn" });
+    await once(stuck.worker, "message");
+    stuck.worker.postMessage({ op: "spin", ms: Number.POSITIVE_INFINITY });
+    while (!stuck.running) await sleep(2);
+    asked = performance.now();
+    assert.equal(await stuck.stop(false, 100, 800), false);
+    assert.ok(performance.now() - asked >= 790, "a thread inside a request is waited for longer");
+    assert.ok(stuck.exited);
+  });
+
+  test("a pool's threads leave by themselves, busy or not; a worker not yet up is not waited for", async () => {
+    const fresh = new WorkerPool(2, true);
+    assert.equal(await fresh.close(), 0);
+    const pool = new WorkerPool(2, true);
+    while (!pool.ready) await sleep(2);
+    const data = generate({ kind: "random", size: 8 << 20, seed: 5 });
+    const input = pool.copyIn(data);
+    for (let at = 0; at < data.length; at += 1 << 20) {
+      pool.hash(input, at, 1 << 20);
+      pool.encode(input, at, 1 << 20, null, [{ id: "BROT", level: 5 }]).then(
+        (result) => result.slot.release(),
+        () => {},
+      );
+    }
+    await sleep(20);
+    assert.equal(await pool.close(), 0);
+    assert.equal(await pool.close(), 0, "a second close resolves at once");
   });
 });
 

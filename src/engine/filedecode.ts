@@ -26,7 +26,7 @@ import { decodeChunk, decodeChunkLent, decodeChunkPieces } from "./chunk.ts";
 import type { DecodeSummary } from "./decoder.ts";
 import { KernelBatches } from "./kernelbatches.ts";
 import { LONG_CODEC } from "./long.ts";
-import { startWorker } from "./pool.ts";
+import { startWorker, type Thread } from "./pool.ts";
 import type { ProgressReporter } from "./progress.ts";
 import type { ChunkInfo, MmhReader } from "./reader.ts";
 import { DELTA_CODEC, DUPE_CODEC, dupeTarget, type RecordParts, type TargetFacts } from "./refs.ts";
@@ -606,12 +606,30 @@ export function fileShare(
   return share;
 }
 
+/** A worker of FileWorkers, and whether it has said that its code is loaded. */
+interface FileThread {
+  thread: Thread;
+  ready: boolean;
+}
+
 /** Workers started ahead of the job, so that their start-up overlaps reading the index. */
 export class FileWorkers {
-  readonly #workers: Worker[] = [];
+  readonly #threads: FileThread[] = [];
+  /** The job's shared memory, once it is handed out. */
+  #share: FileShare | undefined;
+  /** Set by close(): the workers' exits are no longer failures of the job. */
+  #closing = false;
+  /** Workers that close() had to terminate after all (Thread.stop). */
+  terminated = 0;
 
   constructor(count: number) {
-    for (let i = 0; i < count; i++) this.#workers.push(startWorker());
+    for (let i = 0; i < count; i++) {
+      const entry: FileThread = { thread: startWorker(), ready: false };
+      entry.thread.worker.on("message", (message: { ready?: boolean }) => {
+        if (message.ready) entry.ready = true;
+      });
+      this.#threads.push(entry);
+    }
   }
 
   /**
@@ -633,9 +651,10 @@ export class FileWorkers {
     { ordered = false, lent = false }: { ordered?: boolean; lent?: boolean } = {},
   ): Promise<void> {
     const chunks = reader.chunks;
-    const share = fileShare(chunks, input, output, ordered, this.#workers.length + 1);
+    const share = fileShare(chunks, input, output, ordered, this.#threads.length + 1);
     const control = share.control;
-    const replies = this.#workers.map((worker, id) => this.#run(worker, id, share));
+    this.#share = share;
+    const replies = this.#threads.map((entry, id) => this.#run(entry.thread.worker, id, share));
     const failures: ShareFailure[] = [];
     let aborted = false;
     try {
@@ -718,15 +737,28 @@ export class FileWorkers {
       worker.on("error", (error) =>
         failed(new MmhError("E_INTERNAL", `worker failed: ${error.message}`, { cause: error })),
       );
-      worker.on("exit", (code) => failed(new MmhError("E_INTERNAL", `worker exited with code ${code}`)));
+      worker.on("exit", (code) => {
+        if (!this.#closing) failed(new MmhError("E_INTERNAL", `worker exited with code ${code}`));
+      });
       worker.postMessage({ id, op: "file", share });
     });
   }
 
-  /** Stop the workers (those never given a job too). */
+  /**
+   * Stop the workers (those never given a job too), each at a record's end (Thread.stop):
+   * a job still running takes no further record. A worker that has not loaded its code
+   * yet is terminated at once when it can hold no record: it was given no job, or every
+   * record is written (a small file may be decoded on this thread before it is up).
+   */
   async close(): Promise<void> {
-    const workers = this.#workers.splice(0);
-    for (const worker of workers) worker.removeAllListeners("exit");
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    this.#closing = true;
+    const threads = this.#threads.splice(0);
+    const share = this.#share;
+    if (share) markFailed(share.control, -1);
+    const written = share !== undefined && Atomics.load(share.control, DONE) === share.table.length / FIELDS;
+    const left = await Promise.all(
+      threads.map(({ thread, ready }) => thread.stop(!ready && (!share || written))),
+    );
+    this.terminated += left.filter((own) => !own).length;
   }
 }

@@ -5,7 +5,7 @@
  * Measurements behind engine choices: Hashing thread start-up).
  */
 import { createHash, type Hash } from "node:crypto";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -21,7 +21,27 @@ export type HashReply =
 const slots = new Map<number, SharedArrayBuffer>();
 let hash: Hash | undefined;
 
-parentPort?.on("message", (request: HashRequest) => {
+/**
+ * This thread's control memory (pool.ts Thread, whose word numbers these are: requests
+ * running, and the word set to stop it).
+ */
+const control: Int32Array | undefined = (workerData as { control?: Int32Array } | undefined)?.control;
+const RUNNING_WORD = 1;
+const STOP_WORD = 2;
+
+parentPort?.on("message", (request: HashRequest | { op: "close" }) => {
+  // As a coding worker does (worker.ts): a thread asked to stop leaves between requests.
+  if (control) Atomics.add(control, RUNNING_WORD, 1);
+  if (request.op === "close" || (control && Atomics.load(control, STOP_WORD) !== 0)) process.exit(0);
+  try {
+    answer(request);
+  } finally {
+    if (control) Atomics.sub(control, RUNNING_WORD, 1);
+  }
+});
+
+/** Hash the bytes asked for, or answer with the digest; either way, say so. */
+function answer(request: HashRequest): void {
   for (const [number, buffer] of request.register ?? []) slots.set(number, buffer);
   if (request.op === "hash") {
     hash ??= createHash("sha256");
@@ -32,4 +52,4 @@ parentPort?.on("message", (request: HashRequest) => {
     hash = undefined;
     parentPort?.postMessage({ id: request.id, ok: true, op: "digest", digest } satisfies HashReply);
   }
-});
+}

@@ -13,7 +13,7 @@
  * content's sha256 is computed on the hashing thread, fed in content order (see
  * ContentHash). docs/ENGINE.md has the whole arrangement.
  */
-import type { Worker } from "node:worker_threads";
+import type { Worker, WorkerOptions } from "node:worker_threads";
 import { copyBytes } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
@@ -58,21 +58,122 @@ type Request = WorkerRequest | HashRequest extends infer R
   : never;
 
 /**
+ * Words of a thread's control memory (workerData.control), shared with the thread that
+ * started it: requests done (a coding worker raises it as it finishes each one), requests
+ * running (raised as one starts, lowered once it is done), and the word the starting
+ * thread sets to stop it. A thread checks STOP as each message comes, after it raised
+ * RUNNING, so a stopped thread starts no further request, and one that the starting
+ * thread sees as not running runs none.
+ */
+export const DONE_WORD = 0;
+export const RUNNING_WORD = 1;
+export const STOP_WORD = 2;
+
+/**
+ * How long a thread asked to stop and running no request may take to leave before it is
+ * terminated (ms). One that runs none leaves within milliseconds of its message; this
+ * covers a machine so loaded that the thread is not scheduled for a while.
+ */
+export const STOP_IDLE_MS = 2000;
+/**
+ * How long a thread still running a request when asked to stop is waited for at most (ms):
+ * it leaves once the request is done (a chunk, or a file share's record). Past it, it is
+ * terminated all the same, so that a thread stuck for good cannot hold its caller.
+ */
+export const STOP_BUSY_MS = 30_000;
+
+/** The message that asks a thread to leave (after setting its STOP word). */
+export const CLOSE_MESSAGE = { op: "close" } as const;
+
+/**
+ * A worker thread of this directory (worker.ts or hasher.ts) with its control memory, and
+ * how it is stopped. Stopping never terminates a thread that may be inside a request,
+ * except past STOP_BUSY_MS: node:zlib's handle teardown aborts the whole process when a
+ * thread is terminated between making a zstd or brotli handle and initialising it
+ * (docs/ENGINE.md, Threads: Stopping threads).
+ */
+export class Thread {
+  readonly worker: Worker;
+  readonly control = new Int32Array(new SharedArrayBuffer(12));
+  /** Set once the thread has exited, however. */
+  exited = false;
+  readonly #exit: Promise<void>;
+
+  /** `module`: worker.ts or hasher.ts, or another module that keeps the same protocol. */
+  constructor(module: "worker" | "hasher" | URL, options: WorkerOptions = {}) {
+    // Loaded here: a process that never starts a thread does not load node:worker_threads.
+    const { Worker } = process.getBuiltinModule("node:worker_threads");
+    this.worker = new Worker(module instanceof URL ? module : besideThis(module), {
+      resourceLimits: LIMITS,
+      ...options,
+      workerData: { control: this.control },
+    });
+    this.#exit = new Promise((resolve) =>
+      this.worker.once("exit", () => {
+        this.exited = true;
+        resolve();
+      }),
+    );
+  }
+
+  /** Whether the thread is running a request now. */
+  get running(): boolean {
+    return Atomics.load(this.control, RUNNING_WORD) > 0;
+  }
+
+  /**
+   * Ask the thread to leave between requests, and wait until it has exited: false when it
+   * had to be terminated after all (STOP_IDLE_MS, STOP_BUSY_MS). With `now`, the caller
+   * knows the thread runs no request and will be given none (it has not loaded its code
+   * yet and was given nothing to do), so it is terminated at once rather than waited for
+   * to start, which counts as true.
+   */
+  async stop(now = false, idleMs = STOP_IDLE_MS, busyMs = STOP_BUSY_MS): Promise<boolean> {
+    if (this.exited) return true;
+    Atomics.store(this.control, STOP_WORD, 1);
+    if (!now) {
+      this.worker.postMessage(CLOSE_MESSAGE);
+      const asked = performance.now();
+      for (;;) {
+        const left = busyMs - (performance.now() - asked);
+        if (await this.#exitWithin(Math.min(idleMs, Math.max(0, left)))) return true;
+        if (!this.running || performance.now() - asked >= busyMs) break;
+      }
+    }
+    await this.worker.terminate();
+    return now;
+  }
+
+  /** Whether the thread exits within `ms`. */
+  async #exitWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    try {
+      return await Promise.race([this.#exit.then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
  * One worker and the requests posted to it and not yet answered. Requests are posted at
  * once, to the least busy worker, and wait in its message queue: a worker goes from one
  * chunk to the next without waiting for the calling thread to hand it more.
  */
 class Lane {
-  readonly worker: Worker;
+  readonly thread: Thread;
   outstanding = 0;
   /**
    * For a coding worker: requests posted to it, and its count of requests done, which it
-   * raises in shared memory as it finishes each one. The calling thread learns of a reply
-   * only when it next returns to its event loop, which a thread decoding a record of its
-   * own does not do meanwhile; the shared count tells it at once (see backlog).
+   * raises in shared memory as it finishes each one (DONE_WORD). The calling thread learns
+   * of a reply only when it next returns to its event loop, which a thread decoding a
+   * record of its own does not do meanwhile; the shared count tells it at once (see backlog).
    */
   posted = 0;
-  readonly done: Int32Array | undefined;
+  readonly counts: boolean;
   /** Set when the worker has loaded its code and said so: until then it gets no work. */
   ready = false;
   /**
@@ -80,14 +181,18 @@ class Lane {
    * of microseconds, so each goes to a worker once and requests name slots by number.
    */
   readonly known = new Set<number>();
-  constructor(worker: Worker, done?: Int32Array) {
-    this.worker = worker;
-    this.done = done;
+  constructor(thread: Thread, counts: boolean) {
+    this.thread = thread;
+    this.counts = counts;
+  }
+
+  get worker(): Worker {
+    return this.thread.worker;
   }
 
   /** Requests posted to this worker and not yet done, as of now. */
   get waiting(): number {
-    return this.done ? this.posted - Atomics.load(this.done, 0) : this.outstanding;
+    return this.counts ? this.posted - Atomics.load(this.thread.control, DONE_WORD) : this.outstanding;
   }
 }
 
@@ -120,9 +225,8 @@ function besideThis(name: "worker" | "hasher"): URL {
  * when they are pipes, and a thread writing descriptor 1 with writeSync (an ordered
  * share) would then have to wait in steps whenever the pipe is full instead of in write.
  */
-export function startWorker(): Worker {
-  const { Worker } = process.getBuiltinModule("node:worker_threads");
-  return new Worker(besideThis("worker"), { resourceLimits: LIMITS, stdout: true, stderr: true });
+export function startWorker(): Thread {
+  return new Thread("worker", { stdout: true, stderr: true });
 }
 
 export class WorkerPool {
@@ -146,17 +250,9 @@ export class WorkerPool {
   /** `size` coding workers, and a hashing thread when `hashing` is set. */
   constructor(size: number, hashing = false) {
     this.size = size;
-    // Loaded here: a process that never starts a pool does not load node:worker_threads.
-    const { Worker } = process.getBuiltinModule("node:worker_threads");
-    const options = { resourceLimits: LIMITS };
-    for (let i = 0; i < size; i++) {
-      const done = new Int32Array(new SharedArrayBuffer(4));
-      this.lanes.push(
-        this.spawn(new Worker(besideThis("worker"), { ...options, workerData: { done } }), done),
-      );
-    }
+    for (let i = 0; i < size; i++) this.lanes.push(this.spawn(new Thread("worker"), true));
     if (hashing) {
-      this.hasher = this.spawn(new Worker(besideThis("hasher"), options));
+      this.hasher = this.spawn(new Thread("hasher"), false);
       this.hasher.ready = true; // its requests wait in its queue while it starts
     }
   }
@@ -180,8 +276,9 @@ export class WorkerPool {
     return least;
   }
 
-  private spawn(worker: Worker, done?: Int32Array): Lane {
-    const lane = new Lane(worker, done);
+  private spawn(thread: Thread, counts: boolean): Lane {
+    const lane = new Lane(thread, counts);
+    const worker = thread.worker;
     worker.on("message", (reply: Reply | { ready: true }) => {
       if ("ready" in reply) lane.ready = true;
       else this.settle(lane, reply);
@@ -430,9 +527,18 @@ export class WorkerPool {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop the threads, each between two requests (Thread.stop): requests still waiting are
+   * dropped, and their promises never settle. A worker that has not loaded its code and was
+   * given nothing is terminated at once. Resolves, never rejects, once every thread has
+   * exited, with the number that had to be terminated after all (Thread.stop); a second
+   * call resolves at once.
+   */
+  async close(): Promise<number> {
+    if (this.closed) return 0;
     this.closed = true;
     const all = this.hasher ? [...this.lanes, this.hasher] : this.lanes;
-    await Promise.all(all.map((lane) => lane.worker.terminate()));
+    const left = await Promise.all(all.map((lane) => lane.thread.stop(!lane.ready && lane.posted === 0)));
+    return left.filter((own) => !own).length;
   }
 }

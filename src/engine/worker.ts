@@ -22,6 +22,7 @@ import {
   type ShareMemory,
   shareContentBytes,
 } from "./filedecode.ts";
+import { type CLOSE_MESSAGE, DONE_WORD, RUNNING_WORD, STOP_WORD } from "./pool.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -199,13 +200,29 @@ function handle(request: WorkerRequest): WorkerReply | Promise<WorkerReply> {
 /** The memory a file job reuses from record to record. */
 let fileMemory: ShareMemory | undefined;
 
-/** Requests done, counted in memory the pool reads without waiting for replies (pool.ts Lane). */
-const done: Int32Array | undefined = (workerData as { done?: Int32Array } | undefined)?.done;
+/**
+ * This thread's control memory (pool.ts Thread): requests done, which the pool reads
+ * without waiting for replies (pool.ts Lane), requests running, and the word set to stop it.
+ */
+const control: Int32Array | undefined = (workerData as { control?: Int32Array } | undefined)?.control;
 
 // The pool sends work once this worker has said it is ready (its code is loaded).
 parentPort?.postMessage({ ready: true });
 
-parentPort?.on("message", async (request: WorkerRequest) => {
+parentPort?.on("message", async (request: WorkerRequest | typeof CLOSE_MESSAGE) => {
+  // Running first, then the stop word (pool.ts Thread): a thread asked to stop leaves
+  // here, between requests, never inside one; the requests still waiting are dropped.
+  if (control) Atomics.add(control, RUNNING_WORD, 1);
+  if (request.op === "close" || (control && Atomics.load(control, STOP_WORD) !== 0)) process.exit(0);
+  try {
+    parentPort?.postMessage(await answer(request));
+  } finally {
+    if (control) Atomics.sub(control, RUNNING_WORD, 1);
+  }
+});
+
+/** The answer to `request`, its error's code and message when it fails. */
+async function answer(request: WorkerRequest): Promise<WorkerReply> {
   let reply: WorkerReply;
   try {
     reply = await handle(request);
@@ -228,6 +245,6 @@ parentPort?.on("message", async (request: WorkerRequest) => {
       },
     };
   }
-  if (done) Atomics.add(done, 0, 1);
-  parentPort?.postMessage(reply);
-});
+  if (control) Atomics.add(control, DONE_WORD, 1);
+  return reply;
+}
