@@ -74,7 +74,7 @@ export function histogram(symbols: Uint8Array, into?: Uint32Array): Uint32Array 
     // In the kernels' memory (HIER's streams while it encodes): counted there.
     const mem = k.u8();
     mem.fill(0, k.at.counts, k.at.counts + 1024);
-    k.x.histogram(symbols.byteOffset, symbols.length, k.at.counts, k.at.sub);
+    k.x.histogram(symbols.byteOffset, symbols.length, k.at.counts);
     counts.set(new Uint32Array(mem.buffer, k.at.counts, 256));
     return counts;
   }
