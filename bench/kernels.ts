@@ -268,9 +268,10 @@ if (baselineDir) {
     decodeLanesQuad(...args: number[]): void;
     mergeBf16(e: number, sm: number, n: number, out: number): void;
     mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
-    splitBf16(src: number, n: number, e: number, sm: number, counts: number): void;
+    // `sub`: the scratch of builds before the fixed sub-histograms (later ones ignore it).
+    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub?: number): void;
     splitF32(...args: number[]): void;
-    histogram(src: number, n: number, counts: number): void;
+    histogram(src: number, n: number, counts: number, sub?: number): void;
     encodeLanes(...args: number[]): void;
     buildPairs?: (...args: number[]) => void;
     memory: { buffer: ArrayBuffer; grow(pages: number): number };
@@ -418,9 +419,10 @@ function encodeRows(
   builds: {
     heapBase(): number;
     memory: { buffer: ArrayBuffer; grow(pages: number): number };
-    splitBf16(src: number, n: number, e: number, sm: number, counts: number): void;
+    // `sub`: the scratch of builds before the fixed sub-histograms (later ones ignore it).
+    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub?: number): void;
     splitF32(...args: number[]): void;
-    histogram(src: number, n: number, counts: number): void;
+    histogram(src: number, n: number, counts: number, sub?: number): void;
     encodeLanes(...args: number[]): void;
     buildPairs?: (...args: number[]) => void;
   }[],
@@ -460,8 +462,8 @@ function encodeRows(
       const s = streams.map((_, j) => a.streams + j * n);
       return () => {
         new Uint8Array(x.memory.buffer).fill(0, a.counts, a.counts + 1024);
-        if (layout.name === "bf16") x.splitBf16(a.src, n, s[0], s[1], a.counts);
-        else x.splitF32(a.src, n, s[0], s[1], s[2], s[3], a.counts);
+        if (layout.name === "bf16") x.splitBf16(a.src, n, s[0], s[1], a.counts, a.sub);
+        else x.splitF32(a.src, n, s[0], s[1], s[2], s[3], a.counts, a.sub);
       };
     });
     for (const run of split) run();
@@ -483,7 +485,7 @@ function encodeRows(
     const count = builds.map((x, i) => () => {
       const a = places[i];
       new Uint8Array(x.memory.buffer).fill(0, a.counts, a.counts + 1024);
-      x.histogram(a.streams, stream.length, a.counts);
+      x.histogram(a.streams, stream.length, a.counts, a.sub);
     });
     for (const [i, run] of count.entries()) {
       run();
