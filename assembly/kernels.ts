@@ -499,11 +499,15 @@ export function mergeBlocks(streams: usize, n: u32, width: u32, fields: usize, n
  * Writes the LSB-first codes of symbols[0..n) as 4 lanes of q = ceil(n / 4) symbols into
  * one bitstream at out (zero bits above the last code; out needs 8 bytes of slack), and
  * each lane's end bit as u32 at laneEnds[0..3]. codes: u16[256], lengths: u8[256]; with
- * pairs, pairCodes (i32[65536]) and pairLengths (u8[65536]) for first | second << 8.
+ * pairs (1 or 2), pairCodes (i32[65536]) and pairLengths (u8[65536]) for first | second << 8.
  *
  * Four symbols a step: their codes (at most 44 bits) joined first, off the chain that
  * every step waits on (the bit count, the accumulator and the output address), then added
  * to the 64-bit accumulator, which holds under 8 bits after each step's 64-bit store.
+ * With pairs = 2 (short codes: the caller's choice), eight a step, in one add where their
+ * codes take at most 56 bits (the pending bits and they then fit in 63, so that a step
+ * never writes a whole 8 bytes, which its shift by 64 would not take off the
+ * accumulator), else the first four and then the other four.
  */
 export function encodeLanes(
   symbols: usize,
@@ -513,9 +517,11 @@ export function encodeLanes(
   lengths: usize,
   pairCodes: usize,
   pairLengths: usize,
-  usePairs: bool,
+  pairs: u32,
   laneEnds: usize,
 ): void {
+  const usePairs = pairs !== 0;
+  const eight = pairs === 2;
   let acc: u64 = 0;
   let nb: u64 = 0;
   let op = out;
@@ -525,6 +531,41 @@ export function encodeLanes(
     const to = min(n, from + q);
     let i = from;
     if (usePairs) {
+      // Eight symbols a step while their codes fit beside the pending bits (56 bits).
+      for (; eight && i + 8 <= to; i += 8) {
+        const w = load<u64>(symbols + i);
+        const a = <usize>(<u32>w & 0xffff);
+        const b = <usize>(<u32>w >>> 16);
+        const c = <usize>(<u32>(w >>> 32) & 0xffff);
+        const d = <usize>(<u32>(w >>> 48));
+        const la = <u64>load<u8>(pairLengths + a);
+        const lab = la + <u64>load<u8>(pairLengths + b);
+        const labc = lab + <u64>load<u8>(pairLengths + c);
+        const all = labc + <u64>load<u8>(pairLengths + d);
+        const ab = <u64>load<u32>(pairCodes + (a << 2)) | ((<u64>load<u32>(pairCodes + (b << 2))) << la);
+        const cd =
+          <u64>load<u32>(pairCodes + (c << 2)) | ((<u64>load<u32>(pairCodes + (d << 2))) << (labc - lab));
+        if (all > 56) {
+          // Too long for one add: the first four symbols' codes first.
+          acc |= ab << nb;
+          nb += lab;
+          store<u64>(op, acc);
+          const first = nb >>> 3;
+          op += <usize>first;
+          acc >>>= first << 3;
+          nb &= 7;
+          acc |= cd << nb;
+          nb += all - lab;
+        } else {
+          acc |= (ab | (cd << lab)) << nb;
+          nb += all;
+        }
+        store<u64>(op, acc);
+        const bytes = nb >>> 3;
+        op += <usize>bytes;
+        acc >>>= bytes << 3;
+        nb &= 7;
+      }
       for (; i + 4 <= to; i += 4) {
         const w = load<u32>(symbols + i);
         const a = <usize>(w & 0xffff);
