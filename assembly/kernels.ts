@@ -14,16 +14,11 @@ export function heapBase(): usize {
 // ---------------------------------------------------------------------------------------
 // Histogram
 
-/** Adds the counts of bytes src[0..n) to counts (u32[256]); sub is scratch u32[1024]. */
-export function histogram(src: usize, n: u32, counts: usize, sub: usize): void {
-  memory.fill(sub, 0, 4096);
-  const words = n >>> 2;
-  countWords(src, words, sub);
-  for (let i: u32 = words << 2; i < n; i++) {
-    const a = sub + ((<usize>load<u8>(src + i)) << 2);
-    store<u32>(a, load<u32>(a) + 1);
-  }
-  foldCounts(counts, sub);
+/** Adds the counts of bytes src[0..n) to counts (u32[256]). */
+export function histogram(src: usize, n: u32, counts: usize): void {
+  memory.fill(SUBS, 0, SUBS_BYTES);
+  countBytes(src, n);
+  foldCounts(counts);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -58,33 +53,76 @@ export function repeatsWorthAProbe(src: usize, n: u32, enough: u32, table: usize
 /** Elements a fused split writes before it counts their exponents (in the cache still). */
 const COUNT_BLOCK: u32 = 4096;
 
-/** Counts the bytes of `words` u32 words at p into the four sub-histograms at sub (u32[1024]), byte k of each word into the k-th. */
-function countWords(p: usize, words: u32, sub: usize): void {
-  for (let j: u32 = 0; j < words; j++) {
-    const w = load<u32>(p + ((<usize>j) << 2));
-    const a = sub + ((<usize>w & 255) << 2);
-    store<u32>(a, load<u32>(a) + 1);
-    const b = sub + 1024 + ((<usize>(w >>> 8) & 255) << 2);
-    store<u32>(b, load<u32>(b) + 1);
-    const c = sub + 2048 + ((<usize>(w >>> 16) & 255) << 2);
-    store<u32>(c, load<u32>(c) + 1);
-    const d = sub + 3072 + ((<usize>(w >>> 24)) << 2);
-    store<u32>(d, load<u32>(d) + 1);
+/**
+ * Sixteen sub-histograms (u32[256] each) at a fixed address below the module's own data
+ * (scripts/build.ts starts that at 48 KiB, above them and decode.ts's table): an update's
+ * address is then the scaled byte with the table's address as the access's constant
+ * offset, with no add. Byte k of each 16 is counted into the k-th, so that a run of one
+ * value updates sixteen counters in turn, not one (an update waits for the last to its
+ * address).
+ */
+const SUBS: usize = 32768;
+const SUBS_BYTES: usize = 16384;
+const SUBS_END = 32768 + 16384;
+// @ts-expect-error: AssemblyScript's compile-time constant and error
+if (ASC_MEMORY_BASE < SUBS_END) ERROR("kernels.ts: build with --memoryBase 49152 (SUBS)");
+
+/** Counts the bytes p[0..n) into the sub-histograms at SUBS (added to). */
+function countBytes(p: usize, n: u32): void {
+  const bulk = <usize>(n & ~15);
+  for (let j: usize = 0; j < bulk; j += 16) {
+    const w0 = load<u64>(p + j);
+    const w1 = load<u64>(p + j + 8);
+    const a = <usize>(<u32>w0);
+    const b = <usize>(<u32>(w0 >>> 32));
+    const c = <usize>(<u32>w1);
+    const d = <usize>(<u32>(w1 >>> 32));
+    // Each byte scaled by 4 (a u32 counter): (x >>> 8k - 2) & 0x3fc, or (x & 255) << 2.
+    const a0 = (a & 255) << 2;
+    const a1 = (a >>> 6) & 0x3fc;
+    const a2 = (a >>> 14) & 0x3fc;
+    const a3 = (a >>> 22) & 0x3fc;
+    store<u32>(a0, load<u32>(a0, SUBS) + 1, SUBS);
+    store<u32>(a1, load<u32>(a1, SUBS + 1024) + 1, SUBS + 1024);
+    store<u32>(a2, load<u32>(a2, SUBS + 2048) + 1, SUBS + 2048);
+    store<u32>(a3, load<u32>(a3, SUBS + 3072) + 1, SUBS + 3072);
+    const b0 = (b & 255) << 2;
+    const b1 = (b >>> 6) & 0x3fc;
+    const b2 = (b >>> 14) & 0x3fc;
+    const b3 = (b >>> 22) & 0x3fc;
+    store<u32>(b0, load<u32>(b0, SUBS + 4096) + 1, SUBS + 4096);
+    store<u32>(b1, load<u32>(b1, SUBS + 5120) + 1, SUBS + 5120);
+    store<u32>(b2, load<u32>(b2, SUBS + 6144) + 1, SUBS + 6144);
+    store<u32>(b3, load<u32>(b3, SUBS + 7168) + 1, SUBS + 7168);
+    const c0 = (c & 255) << 2;
+    const c1 = (c >>> 6) & 0x3fc;
+    const c2 = (c >>> 14) & 0x3fc;
+    const c3 = (c >>> 22) & 0x3fc;
+    store<u32>(c0, load<u32>(c0, SUBS + 8192) + 1, SUBS + 8192);
+    store<u32>(c1, load<u32>(c1, SUBS + 9216) + 1, SUBS + 9216);
+    store<u32>(c2, load<u32>(c2, SUBS + 10240) + 1, SUBS + 10240);
+    store<u32>(c3, load<u32>(c3, SUBS + 11264) + 1, SUBS + 11264);
+    const d0 = (d & 255) << 2;
+    const d1 = (d >>> 6) & 0x3fc;
+    const d2 = (d >>> 14) & 0x3fc;
+    const d3 = (d >>> 22) & 0x3fc;
+    store<u32>(d0, load<u32>(d0, SUBS + 12288) + 1, SUBS + 12288);
+    store<u32>(d1, load<u32>(d1, SUBS + 13312) + 1, SUBS + 13312);
+    store<u32>(d2, load<u32>(d2, SUBS + 14336) + 1, SUBS + 14336);
+    store<u32>(d3, load<u32>(d3, SUBS + 15360) + 1, SUBS + 15360);
+  }
+  for (let j = bulk; j < <usize>n; j++) {
+    const a = (<usize>load<u8>(p + j)) << 2;
+    store<u32>(a, load<u32>(a, SUBS) + 1, SUBS);
   }
 }
 
-/** counts[s] += the four sub-histograms' counts of s. */
-function foldCounts(counts: usize, sub: usize): void {
-  for (let s: usize = 0; s < 256; s++) {
-    const at = counts + (s << 2);
-    store<u32>(
-      at,
-      load<u32>(at) +
-        load<u32>(sub + (s << 2)) +
-        load<u32>(sub + 1024 + (s << 2)) +
-        load<u32>(sub + 2048 + (s << 2)) +
-        load<u32>(sub + 3072 + (s << 2)),
-    );
+/** counts[s] += the sixteen sub-histograms' counts of s. */
+function foldCounts(counts: usize): void {
+  for (let s: usize = 0; s < 1024; s += 16) {
+    let v = v128.load(counts + s);
+    for (let k: usize = 0; k < SUBS_BYTES; k += 1024) v = i32x4.add(v, v128.load(SUBS + k + s));
+    v128.store(counts + s, v);
   }
 }
 
@@ -95,11 +133,11 @@ function foldCounts(counts: usize, sub: usize): void {
  * BF16 split: x -> exponent (x >> 7) & 0xff and sign|mantissa (x >> 8) & 0x80 | x & 0x7f.
  * With counts != 0 the exponents are also counted into counts (u32[256], added to).
  */
-export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize, sub: usize): void {
+export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize): void {
   const low7 = i16x8.splat(0x7f);
   const sign = i16x8.splat(0x80);
   const byte = i16x8.splat(0xff);
-  if (counts) memory.fill(sub, 0, 4096);
+  if (counts) memory.fill(SUBS, 0, SUBS_BYTES);
   let i: u32 = 0;
   while (i + 16 <= n) {
     // A block split, then its exponents counted while they are in the cache.
@@ -115,7 +153,7 @@ export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize
       v128.store(e + i, i8x16.narrow_i16x8_u(ea, eb));
       v128.store(sm + i, i8x16.narrow_i16x8_u(sa, sb));
     }
-    if (counts) countWords(e + from, (i - from) >>> 2, sub);
+    if (counts) countBytes(e + from, i - from);
   }
   for (; i < n; i++) {
     const x = <u32>load<u16>(src + ((<usize>i) << 1));
@@ -123,11 +161,11 @@ export function splitBf16(src: usize, n: u32, e: usize, sm: usize, counts: usize
     store<u8>(e + i, exponent);
     store<u8>(sm + i, ((x >>> 8) & 0x80) | (x & 0x7f));
     if (counts) {
-      const at = sub + ((<usize>exponent) << 2);
-      store<u32>(at, load<u32>(at) + 1);
+      const at = (<usize>exponent) << 2;
+      store<u32>(at, load<u32>(at, SUBS) + 1, SUBS);
     }
   }
-  if (counts) foldCounts(counts, sub);
+  if (counts) foldCounts(counts);
 }
 
 /** BF16 merge: out[i] = (sm & 0x80) << 8 | e << 7 | sm & 0x7f, as u16 words. */
@@ -156,18 +194,9 @@ export function mergeBf16(e: usize, sm: usize, n: u32, out: usize): void {
  * F32 split: x -> exponent (x >>> 23) & 0xff, mantissa bytes 0 and 1, and sign|mantissa
  * top 7 bits (x >>> 16) & 0x7f | (x >>> 24) & 0x80. Exponents counted as in splitBf16.
  */
-export function splitF32(
-  src: usize,
-  n: u32,
-  e: usize,
-  m0: usize,
-  m1: usize,
-  m2: usize,
-  counts: usize,
-  sub: usize,
-): void {
+export function splitF32(src: usize, n: u32, e: usize, m0: usize, m1: usize, m2: usize, counts: usize): void {
   const top = i8x16.splat(-128);
-  if (counts) memory.fill(sub, 0, 4096);
+  if (counts) memory.fill(SUBS, 0, SUBS_BYTES);
   let i: u32 = 0;
   while (i + 16 <= n) {
     // A block split, then its exponents counted while they are in the cache (as splitBf16).
@@ -194,7 +223,7 @@ export function splitF32(
       v128.store(m1 + i, b1);
       v128.store(m2 + i, v128.bitselect(b3, b2, top));
     }
-    if (counts) countWords(e + from, (i - from) >>> 2, sub);
+    if (counts) countBytes(e + from, i - from);
   }
   for (; i < n; i++) {
     const x = load<u32>(src + ((<usize>i) << 2));
@@ -204,11 +233,11 @@ export function splitF32(
     store<u8>(m1 + i, (x >>> 8) & 0xff);
     store<u8>(m2 + i, ((x >>> 16) & 0x7f) | ((x >>> 24) & 0x80));
     if (counts) {
-      const at = sub + ((<usize>exponent) << 2);
-      store<u32>(at, load<u32>(at) + 1);
+      const at = (<usize>exponent) << 2;
+      store<u32>(at, load<u32>(at, SUBS) + 1, SUBS);
     }
   }
-  if (counts) foldCounts(counts, sub);
+  if (counts) foldCounts(counts);
 }
 
 /** Interleaves byte planes b0..b3 (16 bytes each) into 16 little-endian words at p. */
@@ -470,11 +499,15 @@ export function mergeBlocks(streams: usize, n: u32, width: u32, fields: usize, n
  * Writes the LSB-first codes of symbols[0..n) as 4 lanes of q = ceil(n / 4) symbols into
  * one bitstream at out (zero bits above the last code; out needs 8 bytes of slack), and
  * each lane's end bit as u32 at laneEnds[0..3]. codes: u16[256], lengths: u8[256]; with
- * pairs, pairCodes (i32[65536]) and pairLengths (u8[65536]) for first | second << 8.
+ * pairs (1 or 2), pairCodes (i32[65536]) and pairLengths (u8[65536]) for first | second << 8.
  *
  * Four symbols a step: their codes (at most 44 bits) joined first, off the chain that
  * every step waits on (the bit count, the accumulator and the output address), then added
  * to the 64-bit accumulator, which holds under 8 bits after each step's 64-bit store.
+ * With pairs = 2 (short codes: the caller's choice), eight a step, in one add where their
+ * codes take at most 56 bits (the pending bits and they then fit in 63, so that a step
+ * never writes a whole 8 bytes, which its shift by 64 would not take off the
+ * accumulator), else the first four and then the other four.
  */
 export function encodeLanes(
   symbols: usize,
@@ -484,9 +517,11 @@ export function encodeLanes(
   lengths: usize,
   pairCodes: usize,
   pairLengths: usize,
-  usePairs: bool,
+  pairs: u32,
   laneEnds: usize,
 ): void {
+  const usePairs = pairs !== 0;
+  const eight = pairs === 2;
   let acc: u64 = 0;
   let nb: u64 = 0;
   let op = out;
@@ -496,6 +531,41 @@ export function encodeLanes(
     const to = min(n, from + q);
     let i = from;
     if (usePairs) {
+      // Eight symbols a step while their codes fit beside the pending bits (56 bits).
+      for (; eight && i + 8 <= to; i += 8) {
+        const w = load<u64>(symbols + i);
+        const a = <usize>(<u32>w & 0xffff);
+        const b = <usize>(<u32>w >>> 16);
+        const c = <usize>(<u32>(w >>> 32) & 0xffff);
+        const d = <usize>(<u32>(w >>> 48));
+        const la = <u64>load<u8>(pairLengths + a);
+        const lab = la + <u64>load<u8>(pairLengths + b);
+        const labc = lab + <u64>load<u8>(pairLengths + c);
+        const all = labc + <u64>load<u8>(pairLengths + d);
+        const ab = <u64>load<u32>(pairCodes + (a << 2)) | ((<u64>load<u32>(pairCodes + (b << 2))) << la);
+        const cd =
+          <u64>load<u32>(pairCodes + (c << 2)) | ((<u64>load<u32>(pairCodes + (d << 2))) << (labc - lab));
+        if (all > 56) {
+          // Too long for one add: the first four symbols' codes first.
+          acc |= ab << nb;
+          nb += lab;
+          store<u64>(op, acc);
+          const first = nb >>> 3;
+          op += <usize>first;
+          acc >>>= first << 3;
+          nb &= 7;
+          acc |= cd << nb;
+          nb += all - lab;
+        } else {
+          acc |= (ab | (cd << lab)) << nb;
+          nb += all;
+        }
+        store<u64>(op, acc);
+        const bytes = nb >>> 3;
+        op += <usize>bytes;
+        acc >>>= bytes << 3;
+        nb &= 7;
+      }
       for (; i + 4 <= to; i += 4) {
         const w = load<u32>(symbols + i);
         const a = <usize>(w & 0xffff);

@@ -268,9 +268,10 @@ if (baselineDir) {
     decodeLanesQuad(...args: number[]): void;
     mergeBf16(e: number, sm: number, n: number, out: number): void;
     mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
-    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub: number): void;
+    // `sub`: the scratch of builds before the fixed sub-histograms (later ones ignore it).
+    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub?: number): void;
     splitF32(...args: number[]): void;
-    histogram(src: number, n: number, counts: number, sub: number): void;
+    histogram(src: number, n: number, counts: number, sub?: number): void;
     encodeLanes(...args: number[]): void;
     buildPairs?: (...args: number[]) => void;
     memory: { buffer: ArrayBuffer; grow(pages: number): number };
@@ -418,9 +419,10 @@ function encodeRows(
   builds: {
     heapBase(): number;
     memory: { buffer: ArrayBuffer; grow(pages: number): number };
-    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub: number): void;
+    // `sub`: the scratch of builds before the fixed sub-histograms (later ones ignore it).
+    splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub?: number): void;
     splitF32(...args: number[]): void;
-    histogram(src: number, n: number, counts: number, sub: number): void;
+    histogram(src: number, n: number, counts: number, sub?: number): void;
     encodeLanes(...args: number[]): void;
     buildPairs?: (...args: number[]) => void;
   }[],

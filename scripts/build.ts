@@ -64,8 +64,9 @@ function buildKernels(): string {
   if (!existsSync(target)) {
     const asc = createRequire(import.meta.url).resolve("assemblyscript/bin/asc.js");
     const temporary = `${target}.${process.pid}.tmp`;
-    // --memoryBase: the module's own data starts at 32 KiB, above the Huffman decoder's
-    // 4-symbol table at address 0 (assembly/decode.ts refuses to compile without it).
+    // --memoryBase: the module's own data starts at 48 KiB, above the Huffman decoder's
+    // 4-symbol table at address 0 and the histogram's sub-histograms at 32 KiB
+    // (assembly/decode.ts and kernels.ts refuse to compile without it).
     execFileSync(
       process.execPath,
       [
@@ -77,7 +78,7 @@ function buildKernels(): string {
         "--runtime",
         "stub",
         "--memoryBase",
-        "32768",
+        "49152",
         "--noAssert",
         "--enable",
         "simd",

@@ -740,6 +740,15 @@ describe("WebAssembly kernels", () => {
       ["halving counts", () => Math.min(255, Math.clz32(next() | 1) * 8 + (next() & 7))],
       ["one symbol", () => 200],
       ["uniform", () => next() & 255],
+      // Mostly one symbol, with bursts of 12 of 200 rare ones: short codes on the whole
+      // (encodeLanes takes eight a step), but eight of a burst's pass one add's 56 bits.
+      [
+        "bursts",
+        (() => {
+          let i = 0;
+          return () => (i++ % 64 < 12 ? 1 + (next() % 200) : 0);
+        })(),
+      ],
     ];
     for (const [label, draw] of draws) {
       for (const n of [...Array.from({ length: 40 }, (_, i) => i), 1001, 4099, 65_537, 262_147]) {

@@ -112,13 +112,13 @@ export function kernelSplit(
       streams[0] = mem.subarray(src, src + bytes);
       break;
     case "bf16":
-      x.splitBf16(src, n, at[0], at[1], counts, k.at.sub);
+      x.splitBf16(src, n, at[0], at[1], counts);
       break;
     case "f16":
       x.splitF16(src, n, at[0], at[1], at[2]);
       break;
     case "f32":
-      x.splitF32(src, n, at[0], at[1], at[2], at[3], counts, k.at.sub);
+      x.splitF32(src, n, at[0], at[1], at[2], at[3], counts);
       break;
     case "planes2":
     case "planes4":

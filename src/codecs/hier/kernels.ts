@@ -18,19 +18,10 @@ import { join } from "node:path";
 
 export interface KernelExports {
   heapBase(): number;
-  histogram(src: number, n: number, counts: number, sub: number): void;
-  splitBf16(src: number, n: number, e: number, sm: number, counts: number, sub: number): void;
+  histogram(src: number, n: number, counts: number): void;
+  splitBf16(src: number, n: number, e: number, sm: number, counts: number): void;
   mergeBf16(e: number, sm: number, n: number, out: number): void;
-  splitF32(
-    src: number,
-    n: number,
-    e: number,
-    m0: number,
-    m1: number,
-    m2: number,
-    counts: number,
-    sub: number,
-  ): void;
+  splitF32(src: number, n: number, e: number, m0: number, m1: number, m2: number, counts: number): void;
   mergeF32(e: number, m0: number, m1: number, m2: number, n: number, out: number): void;
   splitF16(src: number, n: number, e: number, lo: number, hi: number): void;
   mergeF16(e: number, lo: number, hi: number, n: number, out: number): void;
@@ -126,6 +117,7 @@ export interface Fixed {
   multi: number;
   single: number;
   counts: number;
+  /** Scratch (4 KiB): the used symbols and buildPairs' scratch while a block is coded. */
   sub: number;
   lanes: number;
   codes: number;
