@@ -18,48 +18,63 @@ const EDGE = 64;
 /**
  * The indices of tensor regions shorter than a chunk whose length, dtype and CRC-32 equal
  * another's. Cheap for files without such repeats: tensors whose length and dtype repeat
- * are first told apart by their first and last 64 bytes, and only those that still match
- * another are read whole for their CRC-32. Equal CRCs are enough here, since the
- * deduplicator compares every byte before it writes a reference.
+ * are first told apart by the CRC-32 of their first and last 64 bytes, and only those that
+ * still match another are read whole for their CRC-32. Equal CRCs are enough here, since
+ * the deduplicator compares every byte before it writes a reference; tensors equal at
+ * both ends always share the first fingerprint, so no copy is missed for it.
  */
 export async function repeatedSmallTensors(
   source: RandomAccessSource,
   regions: readonly Region[],
   chunkSize: number,
 ): Promise<Set<number>> {
-  const byShape = new Map<string, number[]>();
+  // By length first (a number, no key to build per tensor), then by dtype within a length.
+  const byLength = new Map<number, number[]>();
   for (const [i, r] of regions.entries()) {
     if (r.kind !== "tensor" || r.length < MIN_ALONE || r.length >= chunkSize) continue;
-    const key = `${r.length}:${r.dtype}`;
-    const list = byShape.get(key);
+    const list = byLength.get(r.length);
     if (list) list.push(i);
-    else byShape.set(key, [i]);
+    else byLength.set(r.length, [i]);
   }
   const alone = new Set<number>();
-  const groupBy = async (list: number[], key: (i: number) => Promise<string>) => {
-    const groups = new Map<string, number[]>();
-    for (const i of list) {
-      const k = await key(i);
-      const same = groups.get(k);
-      if (same) same.push(i);
-      else groups.set(k, [i]);
-    }
-    return [...groups.values()].filter((g) => g.length > 1);
-  };
-  const edges = async (i: number) => {
-    const r = regions[i];
-    const head = await source.read(r.offset, EDGE);
-    const tail = await source.read(r.offset + r.length - EDGE, EDGE);
-    return `${Buffer.from(head).toString("latin1")}${Buffer.from(tail).toString("latin1")}`;
-  };
-  const whole = async (i: number) => {
-    const r = regions[i];
-    return String(crc32(await source.read(r.offset, r.length)));
-  };
-  for (const list of byShape.values()) {
+  for (const list of byLength.values()) {
     if (list.length < 2) continue;
-    for (const candidates of await groupBy(list, edges))
-      for (const same of await groupBy(candidates, whole)) for (const i of same) alone.add(i);
+    for (const shape of groupsOf(list, (i) => regions[i].dtype)) {
+      const ends = await keysOf(shape, (i) => edges(source, regions[i]));
+      for (const candidates of groupsOf(shape, ends)) {
+        const crcs = await keysOf(candidates, (i) => whole(source, regions[i]));
+        for (const same of groupsOf(candidates, crcs)) for (const i of same) alone.add(i);
+      }
+    }
   }
   return alone;
+}
+
+/** The CRC-32 of a region's first EDGE bytes, continued over its last EDGE bytes. */
+async function edges(source: RandomAccessSource, r: Region): Promise<number> {
+  const head = crc32(await source.read(r.offset, EDGE));
+  return crc32(await source.read(r.offset + r.length - EDGE, EDGE), head);
+}
+
+async function whole(source: RandomAccessSource, r: Region): Promise<number> {
+  return crc32(await source.read(r.offset, r.length));
+}
+
+/** Each index's key, read one after another (a file source reads each range in turn). */
+async function keysOf(list: readonly number[], key: (i: number) => Promise<number>) {
+  const keys = new Map<number, number>();
+  for (const i of list) keys.set(i, await key(i));
+  return (i: number) => keys.get(i);
+}
+
+/** The groups of two or more indices of `list` with equal keys, in the order of their first index. */
+function groupsOf<K>(list: readonly number[], key: (i: number) => K): number[][] {
+  const groups = new Map<K, number[]>();
+  for (const i of list) {
+    const k = key(i);
+    const same = groups.get(k);
+    if (same) same.push(i);
+    else groups.set(k, [i]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
 }
