@@ -16,6 +16,15 @@ export const MIN_ALONE = 4 << 10;
 const EDGE = 64;
 
 /**
+ * Byte ranges to read that lie at most this far apart are read as one: a read of a file
+ * costs about as much CPU as copying a hundred KiB more (docs/ENGINE.md, References and
+ * deltas), and the ends of a file's small tensors of one shape lie close together.
+ */
+const READ_THROUGH = 128 << 10;
+/** The longest read made of several ranges. */
+const MAX_READ = 1 << 20;
+
+/**
  * The indices of tensor regions shorter than a chunk whose length, dtype and CRC-32 equal
  * another's. Cheap for files without such repeats: tensors whose length and dtype repeat
  * are first told apart by the CRC-32 of their first and last 64 bytes, and only those that
@@ -36,35 +45,73 @@ export async function repeatedSmallTensors(
     if (list) list.push(i);
     else byLength.set(r.length, [i]);
   }
+  const shapes: number[][] = [];
+  for (const list of byLength.values())
+    if (list.length > 1) shapes.push(...groupsOf(list, (i) => regions[i].dtype));
   const alone = new Set<number>();
-  for (const list of byLength.values()) {
-    if (list.length < 2) continue;
-    for (const shape of groupsOf(list, (i) => regions[i].dtype)) {
-      const ends = await keysOf(shape, (i) => edges(source, regions[i]));
-      for (const candidates of groupsOf(shape, ends)) {
-        const crcs = await keysOf(candidates, (i) => whole(source, regions[i]));
-        for (const same of groupsOf(candidates, crcs)) for (const i of same) alone.add(i);
-      }
-    }
-  }
+  if (shapes.length === 0) return alone;
+  // Every candidate's two ends, read together.
+  const candidates = shapes.flat();
+  const ends = await readRanges(
+    source,
+    candidates.flatMap((i) => {
+      const r = regions[i];
+      return [
+        { offset: r.offset, length: EDGE },
+        { offset: r.offset + r.length - EDGE, length: EDGE },
+      ];
+    }),
+  );
+  const edges = new Map<number, number>();
+  candidates.forEach((i, k) => {
+    edges.set(i, crc32(ends[2 * k + 1], crc32(ends[2 * k])));
+  });
+  const alike = shapes.flatMap((shape) => groupsOf(shape, (i) => edges.get(i)));
+  if (alike.length === 0) return alone;
+  // Those whose ends match another's, read whole.
+  const suspects = alike.flat();
+  const contents = await readRanges(
+    source,
+    suspects.map((i) => ({ offset: regions[i].offset, length: regions[i].length })),
+  );
+  const crcs = new Map<number, number>();
+  suspects.forEach((i, k) => {
+    crcs.set(i, crc32(contents[k]));
+  });
+  for (const group of alike)
+    for (const same of groupsOf(group, (i) => crcs.get(i))) for (const i of same) alone.add(i);
   return alone;
 }
 
-/** The CRC-32 of a region's first EDGE bytes, continued over its last EDGE bytes. */
-async function edges(source: RandomAccessSource, r: Region): Promise<number> {
-  const head = crc32(await source.read(r.offset, EDGE));
-  return crc32(await source.read(r.offset + r.length - EDGE, EDGE), head);
-}
-
-async function whole(source: RandomAccessSource, r: Region): Promise<number> {
-  return crc32(await source.read(r.offset, r.length));
-}
-
-/** Each index's key, read one after another (a file source reads each range in turn). */
-async function keysOf(list: readonly number[], key: (i: number) => Promise<number>) {
-  const keys = new Map<number, number>();
-  for (const i of list) keys.set(i, await key(i));
-  return (i: number) => keys.get(i);
+/**
+ * The bytes of each range, in the order given: ranges that lie within READ_THROUGH of
+ * each other are read as one (at most MAX_READ long, or one range however long), so a
+ * file source makes one read where it would make many.
+ */
+async function readRanges(
+  source: RandomAccessSource,
+  ranges: readonly { offset: number; length: number }[],
+): Promise<Uint8Array[]> {
+  const order = ranges.map((_, k) => k).sort((a, b) => ranges[a].offset - ranges[b].offset);
+  const out: Uint8Array[] = new Array(ranges.length);
+  for (let k = 0; k < order.length; ) {
+    const start = ranges[order[k]].offset;
+    let end = start + ranges[order[k]].length;
+    let next = k + 1;
+    for (; next < order.length; next++) {
+      const r = ranges[order[next]];
+      const to = Math.max(end, r.offset + r.length);
+      if (r.offset - end > READ_THROUGH || to - start > MAX_READ) break;
+      end = to;
+    }
+    const bytes = await source.read(start, end - start);
+    for (let j = k; j < next; j++) {
+      const r = ranges[order[j]];
+      out[order[j]] = bytes.subarray(r.offset - start, r.offset - start + r.length);
+    }
+    k = next;
+  }
+  return out;
 }
 
 /** The groups of two or more indices of `list` with equal keys, in the order of their first index. */
