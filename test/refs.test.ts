@@ -152,8 +152,10 @@ describe("DUPE: repeated chunks stored as references", () => {
       const fromFile = await found(file);
       assert.deepEqual(inMemory.names, ["a", "a again", "b1", "b2"]);
       assert.deepEqual(fromFile.names, inMemory.names);
-      // 8 tensors of one shape, two ends each, and 4 read whole: far fewer reads than 20.
-      assert.ok(fromFile.reads <= 4, `${fromFile.reads} reads`);
+      // 8 tensors of one shape, two ends each, 6 then read whole: 22 ranges. Ends that meet
+      // (one tensor's last bytes, the next one's first) and the 5 side by side are read
+      // together: 12 reads.
+      assert.ok(fromFile.reads <= 12, `${fromFile.reads} reads`);
     } finally {
       await file.close();
     }
