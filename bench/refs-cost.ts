@@ -8,6 +8,9 @@
  *    `goal: "ratio"` (which turns long-range matches on too), on files in which nothing
  *    repeats (checked: both settings write the same bytes, so no DUPE or LONG record);
  * 2. a control: both off against both off, the same measurement of two equal things;
+ * 1b. as 1., through compressFile() from a file to a file, as `mmh compress` runs (the
+ *    planner's look for small tensors stored twice then reads the file; in memory a read
+ *    is a view), on the real and real-derived files;
  * 3. decoding front to back fed 1 MiB pieces, as from a pipe (the decoder keeps the last
  *    4 MiB of records, for references) and given the bytes to read again (it keeps none);
  * 4. deduplication's and long-range matching's own work inside the compressions of 1.: the
@@ -35,14 +38,14 @@
  * usage: npx node bench/refs-cost.ts [--quick] [--pairs N] [--ratio-pairs N] [--sections LIST] [--baseline DIR] [--out FILE]
  *   --pairs: pairs per input at the default goal and for decoding (default 120);
  *   --ratio-pairs: pairs per input at the ratio goal (default 30);
- *   --sections: which of default (1. and the control), ratio (2.), decode (3.) and work
- *   (4., for the goals measured) to run, comma-separated (default all). Writes
+ *   --sections: which of default (1. and the control), file (1b.), ratio (2.), decode (3.)
+ *   and work (4., for the goals measured) to run, comma-separated (default all). Writes
  *   bench/results/refs-cost.md (not with --quick).
  */
 import "./lib/help.ts";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { bufferSource } from "../src/common/source.ts";
@@ -50,7 +53,7 @@ import { type Borrowing, decodeContainer } from "../src/engine/decoder.ts";
 import { LongMatcher } from "../src/engine/longwriter.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { Deduper } from "../src/engine/refwriter.ts";
-import { type CompressOptions, compress, decompress } from "../src/index.ts";
+import { type CompressOptions, compress, compressFile, decompress } from "../src/index.ts";
 import { generate } from "../src/tools/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { safetensors, safetensorsData, toBf16, toF16 } from "./lib/derived.ts";
@@ -80,21 +83,22 @@ const quick = args.includes("--quick");
 const pairsWanted = Number(argValue("--pairs") ?? (quick ? 6 : 120));
 const ratioPairsWanted = Number(argValue("--ratio-pairs") ?? (quick ? 4 : 30));
 const outFile = argValue("--out") ?? (quick ? undefined : join(root, "bench", "results", "refs-cost.md"));
-const SECTIONS = ["default", "ratio", "decode", "work"];
+const SECTIONS = ["default", "file", "ratio", "decode", "work"];
 const sectionsArg = argValue("--sections");
 const sections = new Set((sectionsArg ?? SECTIONS.join(",")).split(","));
 for (const name of sections)
   if (!SECTIONS.includes(name)) throw new Error(`--sections: ${name} is none of ${SECTIONS.join(", ")}`);
 const baselineGiven = argValue("--baseline");
 type Compress = typeof compress;
-/** The baseline checkout's compress(), when one is given. */
-const baseCompress: Compress | undefined = baselineGiven
-  ? (
-      (await import(pathToFileURL(join(resolve(baselineGiven), "src", "index.ts")).href)) as {
-        compress: Compress;
-      }
-    ).compress
+type CompressFile = typeof compressFile;
+/** The baseline checkout's compress() and compressFile(), when one is given. */
+const baseline = baselineGiven
+  ? ((await import(pathToFileURL(join(resolve(baselineGiven), "src", "index.ts")).href)) as {
+      compress: Compress;
+      compressFile: CompressFile;
+    })
   : undefined;
+const baseCompress: Compress | undefined = baseline?.compress;
 /** The baseline's commit, for the report. */
 function baselineCode(dir: string): string {
   const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: dir, encoding: "utf8" });
@@ -227,10 +231,12 @@ async function compressRows(
   pairs: number,
   compressA: Compress = compress,
   compressB: Compress = compress,
+  /** What writes the output that sameBytes compares, when the timed calls keep none. */
+  checked: [Compress, Compress] = [compressA, compressB],
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const { label, bytes } of inputs) {
-    const same = await sameBytes(bytes, off, on, compressA, compressB);
+    const same = await sameBytes(bytes, off, on, ...checked);
     const calls = await callsFor(() => compressA(bytes, off));
     const measured = await interleaved(
       () => compressA(bytes, off),
@@ -303,6 +309,56 @@ for (const input of sections.has("default") ? defaultInputs : []) {
   console.log("  both on: the baseline checkout (A) against this one (B)");
   versusRows.push(...(await compressRows([input], ON, ON, pairsWanted, baseCompress, compress)));
 }
+// ---- 1b. compression from a file to a file ----------------------------------------------------
+
+/** The inputs as files: the real ones where they are, the derived ones written out. */
+const fileDir = mkdtempSync(join(tmpdir(), "mmh-refs-cost-"));
+const filePaths = new Map<Uint8Array, string>();
+for (const [k, input] of [...real, ...derived].entries())
+  filePaths.set(
+    input.bytes,
+    k < real.length
+      ? join(SHARED, sharedFiles[k])
+      : (() => {
+          const path = join(fileDir, `input-${k}.safetensors`);
+          writeFileSync(path, input.bytes);
+          return path;
+        })(),
+  );
+/**
+ * compressFile() of the input's file into a file of the temporary folder, as a Compress:
+ * the output read back when `keep` (for sameBytes), else not (the timed calls).
+ */
+function fromFile(fn: CompressFile, keep: boolean): Compress {
+  return async (bytes, options) => {
+    const dst = join(fileDir, "out.mmh");
+    await fn(filePaths.get(bytes)!, dst, { ...options, overwrite: true });
+    return keep ? readFileSync(dst) : new Uint8Array(0);
+  };
+}
+const fileRows: Row[] = [];
+const baseFileRows: Row[] = [];
+const versusFileRows: Row[] = [];
+if (sections.has("file")) console.log("compressFile(): both off (A) against both on (B)");
+for (const input of sections.has("file") ? [...real, ...derived] : []) {
+  const mine: [Compress, Compress] = [fromFile(compressFile, false), fromFile(compressFile, true)];
+  fileRows.push(...(await compressRows([input], OFF, ON, pairsWanted, mine[0], mine[0], [mine[1], mine[1]])));
+  if (!baseline) continue;
+  const theirs: [Compress, Compress] = [
+    fromFile(baseline.compressFile, false),
+    fromFile(baseline.compressFile, true),
+  ];
+  console.log("  the baseline checkout: both off (A) against both on (B)");
+  baseFileRows.push(
+    ...(await compressRows([input], OFF, ON, pairsWanted, theirs[0], theirs[0], [theirs[1], theirs[1]])),
+  );
+  console.log("  both on: the baseline checkout (A) against this one (B)");
+  versusFileRows.push(
+    ...(await compressRows([input], ON, ON, pairsWanted, theirs[0], mine[0], [theirs[1], mine[1]])),
+  );
+}
+rmSync(fileDir, { recursive: true, force: true });
+
 console.log("compression, goal ratio: both off (A) against both on (B)");
 const ratioRows = sections.has("ratio")
   ? await compressRows(ratioInputs, RATIO_OFF, RATIO_ON, ratioPairsWanted)
@@ -511,6 +567,28 @@ writeReport(outFile, [
               "",
             ]),
       ]),
+  ...(fileRows.length === 0
+    ? []
+    : [
+        "## 1b. Compression from a file to a file, the default goal",
+        "",
+        "compressFile() from the input's file to a file, one thread, as `mmh compress` runs: A with `dedup: false, long: false`, B the default (both on). From a file, the planner's look for small tensors stored twice (src/engine/tied.ts) reads the file; in memory (section 1) a read is a view. Same bytes: the two outputs are identical (B's is decoded and compared with the input too).",
+        "",
+        table([...HEAD, "same bytes"], tableRows(fileRows, true)),
+        "",
+        ...(baseFileRows.length === 0
+          ? []
+          : [
+              "The baseline checkout, the same measurement in the same run: A with both off, B the default.",
+              "",
+              table([...HEAD, "same bytes"], tableRows(baseFileRows, true)),
+              "",
+              "Both on (the default), the baseline checkout (A) against this one (B).",
+              "",
+              table([...HEAD, "same bytes"], tableRows(versusFileRows, true)),
+              "",
+            ]),
+      ]),
   ...(ratioRows.length === 0
     ? []
     : [
@@ -564,6 +642,16 @@ writeReport(outFile, [
           : [
               `- The baseline checkout, the same measurement: highest interval ${intervalText(highest(baseRows))} (${highest(baseRows).label}); medians ${baseRows.map((r) => fmt(r.interval.median, 3)).join(", ")} against this checkout's ${defaultRows.map((r) => fmt(r.interval.median, 3)).join(", ")}.`,
               `- Both on, this checkout against the baseline: medians ${versusRows.map((r) => fmt(r.interval.median, 3)).join(", ")}; highest interval ${intervalText(highest(versusRows))} (${highest(versusRows).label}); same bytes on every input: ${versusRows.every((r) => r.same) ? "yes" : "NO"}.`,
+            ]),
+      ]),
+  ...(fileRows.length === 0
+    ? []
+    : [
+        `- Files with no repeats, from a file to a file: both on against both off, CPU time, highest interval ${intervalText(highest(fileRows))} (${highest(fileRows).label}): target < 1.03 **${verdictOf(fileRows)}**.`,
+        ...(baseFileRows.length === 0
+          ? []
+          : [
+              `- The same for the baseline checkout: highest interval ${intervalText(highest(baseFileRows))} (${highest(baseFileRows).label}); medians ${baseFileRows.map((r) => fmt(r.interval.median, 3)).join(", ")} against this checkout's ${fileRows.map((r) => fmt(r.interval.median, 3)).join(", ")}; both on, this checkout against the baseline: medians ${versusFileRows.map((r) => fmt(r.interval.median, 3)).join(", ")}, same bytes on every input: ${versusFileRows.every((r) => r.same) ? "yes" : "NO"}.`,
             ]),
       ]),
   ...(ratioRows.length === 0

@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { crc32 } from "node:zlib";
 import { codecByName } from "../src/codecs/registry.ts";
-import { bufferSource } from "../src/common/source.ts";
+import { bufferSource, fileSource, type RandomAccessSource } from "../src/common/source.ts";
 import { encodeChunk } from "../src/engine/chunk.ts";
+import { describeSource } from "../src/engine/describe.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
+import { repeatedSmallTensors } from "../src/engine/tied.ts";
 import {
   compress,
   compressFile,
@@ -106,6 +108,56 @@ describe("DUPE: repeated chunks stored as references", () => {
     for (const [i, chunk] of reader.chunks.entries()) {
       const raw = await reader.readChunk(i);
       assert.ok(Buffer.from(raw).equals(tied.subarray(chunk.rawOffset, chunk.rawOffset + chunk.rawLength)));
+    }
+  });
+
+  test("small tensors stored twice are found alike in memory and in a file, read a few ranges at a time", async () => {
+    // Copies side by side and 600 KB apart, tensors alike at both ends but not between,
+    // and others of the same shape: only the true copies are planned alone.
+    const a = bf16(weights(20_000, 21));
+    const b = bf16(weights(20_000, 22));
+    const ends = bf16(weights(20_000, 23));
+    const middle = Buffer.from(ends);
+    middle[20_000] ^= 1;
+    const model = safetensors([
+      ["a", "BF16", a],
+      ["b1", "BF16", b],
+      ["b2", "BF16", b],
+      ["ends1", "BF16", ends],
+      ["ends2", "BF16", middle],
+      ["other1", "BF16", bf16(weights(20_000, 24))],
+      ["big", "BF16", bf16(weights(300_000, 25))],
+      ["other2", "BF16", bf16(weights(20_000, 26))],
+      ["a again", "BF16", a],
+    ]);
+    const path = join(dir, "small-copies.safetensors");
+    writeFileSync(path, model);
+    const found = async (source: RandomAccessSource) => {
+      let reads = 0;
+      const counted: RandomAccessSource = {
+        size: source.size,
+        read: (offset, length) => {
+          reads++;
+          return source.read(offset, length);
+        },
+        close: () => source.close(),
+      };
+      const { recognised } = await describeSource(source, 512 << 10, true, true, false);
+      const alone = await repeatedSmallTensors(counted, recognised.regions, 512 << 10);
+      return { names: [...alone].map((i) => recognised.regions[i].name).sort(), reads };
+    };
+    const file = await fileSource(path);
+    try {
+      const inMemory = await found(bufferSource(model));
+      const fromFile = await found(file);
+      assert.deepEqual(inMemory.names, ["a", "a again", "b1", "b2"]);
+      assert.deepEqual(fromFile.names, inMemory.names);
+      // 8 tensors of one shape, two ends each, 6 then read whole: 22 ranges. Ends that meet
+      // (one tensor's last bytes, the next one's first) and the 5 side by side are read
+      // together: 12 reads.
+      assert.ok(fromFile.reads <= 12, `${fromFile.reads} reads`);
+    } finally {
+      await file.close();
     }
   });
 

@@ -4,7 +4,8 @@
  * Start-up), more than hashing a few hundred KiB in JavaScript, and `mmh -c` of a small
  * file hashes nothing else. So the first JS_HASH_MAX bytes are held (copied: the caller's
  * memory may be reused); a content that ends within them is hashed by @noble/hashes, and
- * one that goes past them moves, held bytes first, to node:crypto's hash.
+ * one that goes past them moves, held bytes first, to node:crypto's hash (the piece that
+ * goes past is hashed there at once, not copied).
  */
 import type { Hash } from "node:crypto";
 // Imported by name, not through import(): the build then keeps only SHA-256 of the package.
@@ -32,12 +33,17 @@ export class Sha256 {
       this.native!.update(bytes);
       return;
     }
-    this.held.push(Uint8Array.from(bytes));
-    this.heldBytes += bytes.length;
-    if (this.heldBytes <= this.limit) return;
+    if (this.heldBytes + bytes.length <= this.limit) {
+      this.held.push(Uint8Array.from(bytes));
+      this.heldBytes += bytes.length;
+      return;
+    }
+    // Past the limit: the held bytes, then these, go to node:crypto, these without a copy
+    // (a chunk of 512 KiB that ends a short header's hold was copied only to be hashed).
     this.native = process.getBuiltinModule("node:crypto").createHash("sha256");
     for (const kept of this.held) this.native.update(kept);
     this.held = undefined;
+    this.native.update(bytes);
   }
 
   /** The digest, as 64 lowercase hex digits. */

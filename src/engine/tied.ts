@@ -16,50 +16,115 @@ export const MIN_ALONE = 4 << 10;
 const EDGE = 64;
 
 /**
+ * Byte ranges to read that lie at most this far apart are read as one: so one tensor's
+ * last bytes and the next one's first, and tensors side by side read whole, take one read
+ * (from a file, each read goes through libuv's thread pool), while the bytes read stay
+ * about those asked for: reading through gaps of 128 KiB (3 MB read, in 1 MiB buffers, for
+ * the 18 KB of ends of one adapter) doubled the collector's time in compressFile()
+ * (docs/ENGINE.md, References and deltas).
+ */
+const READ_THROUGH = 4 << 10;
+/** The longest read made of several ranges. */
+const MAX_READ = 1 << 20;
+
+/**
  * The indices of tensor regions shorter than a chunk whose length, dtype and CRC-32 equal
  * another's. Cheap for files without such repeats: tensors whose length and dtype repeat
- * are first told apart by their first and last 64 bytes, and only those that still match
- * another are read whole for their CRC-32. Equal CRCs are enough here, since the
- * deduplicator compares every byte before it writes a reference.
+ * are first told apart by the CRC-32 of their first and last 64 bytes, and only those that
+ * still match another are read whole for their CRC-32. Equal CRCs are enough here, since
+ * the deduplicator compares every byte before it writes a reference; tensors equal at
+ * both ends always share the first fingerprint, so no copy is missed for it.
  */
 export async function repeatedSmallTensors(
   source: RandomAccessSource,
   regions: readonly Region[],
   chunkSize: number,
 ): Promise<Set<number>> {
-  const byShape = new Map<string, number[]>();
+  // By length first (a number, no key to build per tensor), then by dtype within a length.
+  const byLength = new Map<number, number[]>();
   for (const [i, r] of regions.entries()) {
     if (r.kind !== "tensor" || r.length < MIN_ALONE || r.length >= chunkSize) continue;
-    const key = `${r.length}:${r.dtype}`;
-    const list = byShape.get(key);
+    const list = byLength.get(r.length);
     if (list) list.push(i);
-    else byShape.set(key, [i]);
+    else byLength.set(r.length, [i]);
   }
+  const shapes: number[][] = [];
+  for (const list of byLength.values())
+    if (list.length > 1) shapes.push(...groupsOf(list, (i) => regions[i].dtype));
   const alone = new Set<number>();
-  const groupBy = async (list: number[], key: (i: number) => Promise<string>) => {
-    const groups = new Map<string, number[]>();
-    for (const i of list) {
-      const k = await key(i);
-      const same = groups.get(k);
-      if (same) same.push(i);
-      else groups.set(k, [i]);
-    }
-    return [...groups.values()].filter((g) => g.length > 1);
-  };
-  const edges = async (i: number) => {
-    const r = regions[i];
-    const head = await source.read(r.offset, EDGE);
-    const tail = await source.read(r.offset + r.length - EDGE, EDGE);
-    return `${Buffer.from(head).toString("latin1")}${Buffer.from(tail).toString("latin1")}`;
-  };
-  const whole = async (i: number) => {
-    const r = regions[i];
-    return String(crc32(await source.read(r.offset, r.length)));
-  };
-  for (const list of byShape.values()) {
-    if (list.length < 2) continue;
-    for (const candidates of await groupBy(list, edges))
-      for (const same of await groupBy(candidates, whole)) for (const i of same) alone.add(i);
-  }
+  if (shapes.length === 0) return alone;
+  // Every candidate's two ends, read together.
+  const candidates = shapes.flat();
+  const ends = await readRanges(
+    source,
+    candidates.flatMap((i) => {
+      const r = regions[i];
+      return [
+        { offset: r.offset, length: EDGE },
+        { offset: r.offset + r.length - EDGE, length: EDGE },
+      ];
+    }),
+  );
+  const edges = new Map<number, number>();
+  candidates.forEach((i, k) => {
+    edges.set(i, crc32(ends[2 * k + 1], crc32(ends[2 * k])));
+  });
+  const alike = shapes.flatMap((shape) => groupsOf(shape, (i) => edges.get(i)));
+  if (alike.length === 0) return alone;
+  // Those whose ends match another's, read whole.
+  const suspects = alike.flat();
+  const contents = await readRanges(
+    source,
+    suspects.map((i) => ({ offset: regions[i].offset, length: regions[i].length })),
+  );
+  const crcs = new Map<number, number>();
+  suspects.forEach((i, k) => {
+    crcs.set(i, crc32(contents[k]));
+  });
+  for (const group of alike)
+    for (const same of groupsOf(group, (i) => crcs.get(i))) for (const i of same) alone.add(i);
   return alone;
+}
+
+/**
+ * The bytes of each range, in the order given: ranges that lie within READ_THROUGH of
+ * each other are read as one (at most MAX_READ long, or one range however long), so a
+ * file source makes one read where it would make many.
+ */
+async function readRanges(
+  source: RandomAccessSource,
+  ranges: readonly { offset: number; length: number }[],
+): Promise<Uint8Array[]> {
+  const order = ranges.map((_, k) => k).sort((a, b) => ranges[a].offset - ranges[b].offset);
+  const out: Uint8Array[] = new Array(ranges.length);
+  for (let k = 0; k < order.length; ) {
+    const start = ranges[order[k]].offset;
+    let end = start + ranges[order[k]].length;
+    let next = k + 1;
+    for (; next < order.length; next++) {
+      const r = ranges[order[next]];
+      const to = Math.max(end, r.offset + r.length);
+      if (r.offset - end > READ_THROUGH || to - start > MAX_READ) break;
+      end = to;
+    }
+    const bytes = await source.read(start, end - start);
+    for (let j = k; j < next; j++) {
+      const r = ranges[order[j]];
+      out[order[j]] = bytes.subarray(r.offset - start, r.offset - start + r.length);
+    }
+    k = next;
+  }
+  return out;
+}
+
+/** The groups of two or more indices of `list` with equal keys, in the order of their first index. */
+function groupsOf<K>(list: readonly number[], key: (i: number) => K): number[][] {
+  const groups = new Map<K, number[]>();
+  for (const i of list) {
+    const k = key(i);
+    const same = groups.get(k);
+    if (same) same.push(i);
+    else groups.set(k, [i]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
 }
