@@ -3,8 +3,17 @@
  * .mmh files and pack read through.
  */
 
+import { readSync } from "node:fs";
 import { check, MmhError, toMmhError } from "./errors.ts";
 import { type FileHandle, open } from "./fsp.ts";
+
+/**
+ * Reads up to this long are made on the calling thread. From the page cache such a read
+ * takes a few microseconds there, where a read on libuv's thread pool costs a round trip
+ * of tens of microseconds of CPU; the recognisers, the tied-tensor planner and the .mmh
+ * reader's index make many of them (docs/ENGINE.md, "Small reads").
+ */
+export const SYNC_READ = 64 << 10;
 
 /** A byte range of a source. */
 export interface ByteRange {
@@ -52,7 +61,10 @@ export function handleSource(handle: FileHandle, size: number, label: string): R
       while (done < length) {
         let bytesRead: number;
         try {
-          ({ bytesRead } = await handle.read(out, done, length - done, offset + done));
+          bytesRead =
+            length <= SYNC_READ
+              ? readSync(handle.fd, out, done, length - done, offset + done)
+              : (await handle.read(out, done, length - done, offset + done)).bytesRead;
         } catch (error) {
           throw toMmhError(error, `cannot read ${label}`);
         }
