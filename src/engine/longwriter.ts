@@ -9,6 +9,7 @@
  * chunk is it coded again (once, at one plane width), and the smaller record kept.
  */
 import { constants, zstdCompressSync } from "node:zlib";
+import { brotliCodec } from "../codecs/brotli.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
 import { crc32 } from "../common/crc.ts";
 import { MmhError } from "../common/errors.ts";
@@ -205,8 +206,8 @@ export class LongMatcher {
   wholeKept = 0;
 
   /**
-   * `whole` (the ratio goal): a chunk its own codec coded as one zstd frame (ZSTD) and
-   * that no anchored repeat made a LONG record is also coded, at `level`, with all the
+   * `whole` (the ratio goal): a chunk its own codec coded as one LZ stream (ZSTD or
+   * BROT) and that no anchored repeat made a LONG record is also coded, at `level`, with all the
    * content before it that a LONG record may reach as its dictionary, and that record
    * kept when smaller. Text-like content (dictionaries, markup, executables) repeats
    * words and phrases across chunks that the anchors, 2 KiB apart, do not sample.
@@ -280,7 +281,7 @@ export class LongMatcher {
     if (chunk.codec === DUPE_CODEC || chunk.codec === DELTA_CODEC) return undefined;
     const anchored = found && (await this.#anchored(found, chunk, self, rawOffset, entries));
     if (anchored) return anchored;
-    if (this.#whole && chunk.codec === zstdCodec.id && self > 0)
+    if (this.#whole && (chunk.codec === zstdCodec.id || chunk.codec === brotliCodec.id) && self > 0)
       return this.#wholeTrial(chunk, self, rawOffset, entries);
     return undefined;
   }
