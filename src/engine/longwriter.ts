@@ -9,7 +9,6 @@
  * chunk is it coded again (once, at one plane width), and the smaller record kept.
  */
 import { constants, zstdCompressSync } from "node:zlib";
-import { brotliCodec } from "../codecs/brotli.ts";
 import { zstdCodec } from "../codecs/zstd.ts";
 import { crc32 } from "../common/crc.ts";
 import { MmhError } from "../common/errors.ts";
@@ -70,6 +69,11 @@ const MIN_REPEAT = 64;
  */
 const MOSTLY_COVERED = 1 / 2;
 const FAST_LEVEL = 3;
+/**
+ * brotli.ts's codec id, written out: importing that module here changed how the command
+ * is bundled, and a small compress loaded worker_threads and net (test/startup.test.ts).
+ */
+const BROTLI_ID = "BROT";
 
 interface Found {
   /** The anchors that hit: position in the chunk, and content offset of the earlier anchor. */
@@ -281,7 +285,7 @@ export class LongMatcher {
     if (chunk.codec === DUPE_CODEC || chunk.codec === DELTA_CODEC) return undefined;
     const anchored = found && (await this.#anchored(found, chunk, self, rawOffset, entries));
     if (anchored) return anchored;
-    if (this.#whole && (chunk.codec === zstdCodec.id || chunk.codec === brotliCodec.id) && self > 0)
+    if (this.#whole && (chunk.codec === zstdCodec.id || chunk.codec === BROTLI_ID) && self > 0)
       return this.#wholeTrial(chunk, self, rawOffset, entries);
     return undefined;
   }
