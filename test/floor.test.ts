@@ -343,7 +343,7 @@ describe("larger chunks that LZ codes best are tried with brotli", () => {
     ),
   );
 
-  test("the default tries quality 4 when zstd won, ratio quality 4 always and 9 after an LZ win", () => {
+  test("the default tries quality 4 when zstd won, ratio 4 always, 9 and 11 after an LZ win", () => {
     assert.ok(json.length > 96 << 10);
     const balanced = chooseCodecs(json, null, "balanced", undefined, { choiceMs: 0 });
     assert.deepEqual(
@@ -356,11 +356,13 @@ describe("larger chunks that LZ codes best are tried with brotli", () => {
       [
         { id: "BROT", level: 4 },
         { id: "BROT", level: 9, ifBest: ["ZSTD", "BROT"] },
+        // Quality 11 codes the sample smaller than zstd -19 does.
+        { id: "BROT", level: 11, ifBest: ["ZSTD", "BROT"] },
       ],
     );
     for (const [goal, choices, levels] of [
       ["balanced", balanced, [4]],
-      ["ratio", ratio, [4, 9]],
+      ["ratio", ratio, [4, 9, 11]],
     ] as const) {
       const { chunk } = encodeChoices(json, null, choices);
       const candidates = [
@@ -399,6 +401,18 @@ describe("larger chunks that LZ codes best are tried with brotli", () => {
     const { chunk } = encodeChoices(raw, "F32", choices);
     assert.equal(chunk.codec, "HIER");
     assert.ok(!choices.some((c) => c.id === "BROT" && c.ifBest === undefined));
+    // Nor, at the ratio goal, to brotli's top quality: zstd's sample was far from HIER's.
+    const ratio = chooseCodecs(raw, "F32", "ratio", undefined, { choiceMs: 0 });
+    assert.ok(!ratio.some((c) => c.id === "BROT" && c.level === 11));
+  });
+
+  test("ratio: brotli's top quality is left out where its sample is not smaller than zstd -19's", () => {
+    // Random bytes: neither codes them, and brotli's stream is not smaller than zstd's frame.
+    const next = rng(5);
+    const raw = new Uint8Array(256 << 10).map(() => Math.floor(next() * 256));
+    const ratio = chooseCodecs(raw, null, "ratio", undefined, { choiceMs: 0 });
+    assert.ok(ratio.some((c) => c.id === "ZSTD"));
+    assert.ok(!ratio.some((c) => c.id === "BROT" && c.level === 11));
   });
 });
 

@@ -160,7 +160,7 @@ describe("LONG: LZ across chunks", () => {
     assert.ok(!(await codecsOf(Buffer.concat(parts))).includes("LONG"), "a stream cannot be read again");
   });
 
-  test("text across chunks: the ratio goal codes zstd chunks with the content before them", async () => {
+  test("text across chunks: the ratio goal codes LZ chunks with the content before them", async () => {
     // ASCII words (never the anchor byte 0xd5, so the anchor scan finds nothing) drawn from
     // one vocabulary all through: each chunk's own zstd learns the words again, a LONG
     // record finds them in the chunks before.
@@ -177,8 +177,10 @@ describe("LONG: LZ across chunks", () => {
     const plain = await compress(bytes, { ...options, long: false });
     const long = await compress(bytes, options);
     const codecs = await codecsOf(long);
-    assert.deepEqual(await codecsOf(plain), ["ZSTD", "ZSTD", "ZSTD", "ZSTD"]);
-    assert.deepEqual(codecs, ["ZSTD", "LONG", "LONG", "LONG"]);
+    // Each chunk on its own: one LZ stream (brotli's top quality codes this text smaller than zstd -19).
+    const own = await codecsOf(plain);
+    assert.deepEqual(own, ["BROT", "BROT", "BROT", "BROT"]);
+    assert.deepEqual(codecs, [own[0], "LONG", "LONG", "LONG"]);
     assert.ok(long.length < plain.length * 0.97, `${long.length} vs ${plain.length}`);
     assert.ok(Buffer.from(await decompress(long)).equals(bytes));
     // The default goal keeps its chunks as they were.

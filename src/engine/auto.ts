@@ -232,18 +232,51 @@ export function chooseCodecs(
     const one = chooseOneStream(raw, dtype, stats);
     if (one) return one;
   }
-  const chosen = chooseCore(raw, dtype, goal, level, stats, period);
+  const sampled: Sampled = {};
+  const chosen = chooseCore(raw, dtype, goal, level, stats, period, sampled);
   const qualities = LARGE_BROTLI[goal];
   if (raw.length <= WHOLE || qualities === undefined || level !== undefined) return chosen;
   if (!chosen.some((c) => c.id === zstdCodec.id)) return chosen;
-  return [
-    ...chosen,
-    ...qualities.map(({ quality, ifBest }) =>
-      ifBest === undefined
-        ? { id: brotliCodec.id, level: quality }
-        : { id: brotliCodec.id, level: quality, ifBest },
-    ),
-  ];
+  const brotli: Choice[] = qualities.map(({ quality, ifBest }) =>
+    ifBest === undefined
+      ? { id: brotliCodec.id, level: quality }
+      : { id: brotliCodec.id, level: quality, ifBest },
+  );
+  if (goal === "ratio" && topBrotliPays(sampled, dtype, stats))
+    brotli.push({ id: brotliCodec.id, level: TOP_BROTLI, ifBest: [zstdCodec.id, brotliCodec.id] });
+  return [...chosen, ...brotli];
+}
+
+/**
+ * Brotli's top quality, tried whole at the ratio goal on a chunk (over WHOLE bytes) that
+ * LZ codes best, when its sample codes smaller than zstd -19's: its iterated optimal
+ * parse and context modelling find in text what zstd's parser does not (8-10x the time of
+ * zstd -19 there), but where zstd already codes the bytes as well it only costs that time.
+ */
+const TOP_BROTLI = 11;
+
+/** What chooseCore sampled: the sample, zstd's stored size on it, and the smallest candidate's. */
+interface Sampled {
+  sample?: Uint8Array;
+  general?: number;
+  best?: number;
+}
+
+/**
+ * Whether brotli's top quality is worth coding the chunk whole with: zstd's sample was
+ * within NEAR_BEST of the best candidate's (so an LZ record may win), and brotli's top
+ * quality codes the sample smaller than zstd did.
+ */
+function topBrotliPays(sampled: Sampled, dtype: DTypeName | null, stats: AutoStats): boolean {
+  const { sample, general, best } = sampled;
+  if (sample === undefined || general === undefined || best === undefined) return false;
+  if (general > best * (1 + NEAR_BEST)) return false;
+  const started = nowMs();
+  try {
+    return sampleSize(sample, brotliCodec, TOP_BROTLI, dtype) < general;
+  } finally {
+    stats.choiceMs += nowMs() - started;
+  }
 }
 
 const periodic = (raw: Uint8Array, period: PeriodInfo | null) =>
@@ -376,6 +409,8 @@ function chooseCore(
   level: number | undefined,
   stats: AutoStats,
   period: PeriodInfo | null,
+  /** Filled, when chunk is sampled, with the sample and its sizes (topBrotliPays). */
+  sampled: Sampled = {},
 ): Choice[] {
   const started = nowMs();
   try {
@@ -428,6 +463,9 @@ function chooseCore(
       .sort((x, y) => x.size - y.size);
     const best = ranked[0];
     const generalSize = ranked.find((r) => r.c === general)?.size ?? Number.POSITIVE_INFINITY;
+    sampled.sample = sample;
+    sampled.general = generalSize;
+    sampled.best = best.size;
     // A tie means HIER found nothing to split only where its layout has one stream; a
     // dtype whose layout splits fields (quantisation blocks, floats, integer planes) gets
     // both coded whole on a near tie (CLOSE below), and the smaller kept.

@@ -69,6 +69,11 @@ const MIN_REPEAT = 64;
  */
 const MOSTLY_COVERED = 1 / 2;
 const FAST_LEVEL = 3;
+/**
+ * brotli.ts's codec id, written out: importing that module here changed how the command
+ * is bundled, and a small compress loaded worker_threads and net (test/startup.test.ts).
+ */
+const BROTLI_ID = "BROT";
 
 interface Found {
   /** The anchors that hit: position in the chunk, and content offset of the earlier anchor. */
@@ -205,8 +210,8 @@ export class LongMatcher {
   wholeKept = 0;
 
   /**
-   * `whole` (the ratio goal): a chunk its own codec coded as one zstd frame (ZSTD) and
-   * that no anchored repeat made a LONG record is also coded, at `level`, with all the
+   * `whole` (the ratio goal): a chunk its own codec coded as one LZ stream (ZSTD or
+   * BROT) and that no anchored repeat made a LONG record is also coded, at `level`, with all the
    * content before it that a LONG record may reach as its dictionary, and that record
    * kept when smaller. Text-like content (dictionaries, markup, executables) repeats
    * words and phrases across chunks that the anchors, 2 KiB apart, do not sample.
@@ -280,7 +285,7 @@ export class LongMatcher {
     if (chunk.codec === DUPE_CODEC || chunk.codec === DELTA_CODEC) return undefined;
     const anchored = found && (await this.#anchored(found, chunk, self, rawOffset, entries));
     if (anchored) return anchored;
-    if (this.#whole && chunk.codec === zstdCodec.id && self > 0)
+    if (this.#whole && (chunk.codec === zstdCodec.id || chunk.codec === BROTLI_ID) && self > 0)
       return this.#wholeTrial(chunk, self, rawOffset, entries);
     return undefined;
   }
