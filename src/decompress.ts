@@ -7,6 +7,7 @@
  */
 import { constants } from "node:buffer";
 import { closeSync, ftruncateSync, openSync } from "node:fs";
+import { asBuffer } from "./common/bytes.ts";
 import { nowMs } from "./common/clock.ts";
 import { type CodedStream, coded, type FileOptions, once, type StreamOutputOptions } from "./common/coded.ts";
 import { expectCrcBytes } from "./common/crc.ts";
@@ -14,7 +15,13 @@ import { guard, MmhError } from "./common/errors.ts";
 import { readFilePieces, readFileStream, writeFileAtomic, writeFileAtomicBy } from "./common/files.ts";
 import { stat } from "./common/fsp.ts";
 import { bufferSource, fileSource } from "./common/source.ts";
-import { MAX_CHUNK_SIZE, TRAILER_SIZE } from "./container/format.ts";
+import {
+  HEADER_FIXED_SIZE,
+  INDEX_FIXED_SIZE,
+  MAX_CHUNK_SIZE,
+  parseTrailer,
+  TRAILER_SIZE,
+} from "./container/format.ts";
 import { type Borrowing, type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { decodesApart, FileWorkers } from "./engine/filedecode.ts";
 import { KernelBatches } from "./engine/kernelbatches.ts";
@@ -84,13 +91,19 @@ async function collectInto(parts: AsyncIterable<Uint8Array>, output: Buffer): Pr
   return output;
 }
 
-/** The content length the index of the container `bytes` gives, or undefined when it cannot be read. */
-async function indexedLength(bytes: Uint8Array): Promise<number | undefined> {
+/**
+ * The content length the trailer of the container `bytes` gives, or undefined when it
+ * cannot be read. The trailer alone (checked by its CRC-32): the index and its footer (a
+ * tensor table of hundreds of entries, parsed and checked) are read by the decoder at
+ * the end anyway, and it checks this length against the chunks, as collectInto does.
+ */
+function indexedLength(bytes: Uint8Array): number | undefined {
+  if (bytes.length < HEADER_FIXED_SIZE + INDEX_FIXED_SIZE + TRAILER_SIZE) return undefined;
   try {
-    const reader = await MmhReader.open(bufferSource(bytes));
-    const rawLength = reader.rawLength;
-    await reader.close();
-    return rawLength;
+    const trailer = parseTrailer(asBuffer(bytes.subarray(bytes.length - TRAILER_SIZE)));
+    return trailer.indexOffset + trailer.indexLength === bytes.length - TRAILER_SIZE
+      ? trailer.rawLength
+      : undefined;
   } catch {
     return undefined;
   }
@@ -102,7 +115,7 @@ async function indexedLength(bytes: Uint8Array): Promise<number | undefined> {
  * or is more than `maxOutput`.
  */
 async function contentMemory(bytes: Uint8Array, maxOutput: number): Promise<Buffer | undefined> {
-  const rawLength = await indexedLength(bytes);
+  const rawLength = indexedLength(bytes);
   if (rawLength === undefined || rawLength > maxOutput || rawLength > constants.MAX_LENGTH) return undefined;
   try {
     return Buffer.allocUnsafeSlow(rawLength);
@@ -171,7 +184,7 @@ export function decompressInto(
 ): Promise<number> {
   return guard(async () => {
     const maxOutput = resolveMaxOutput(options);
-    const rawLength = await indexedLength(bytes);
+    const rawLength = indexedLength(bytes);
     if (rawLength === undefined) {
       // No index to size the content from (a legacy MMH-RS file, damage): decoded as
       // decompress() decodes it, which says what is wrong, then copied.

@@ -8,7 +8,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { crc32 } from "../src/common/crc.ts";
 import { gather } from "../src/compress.ts";
+import { TRAILER_SIZE } from "../src/container/format.ts";
 import {
   compress,
   compressFile,
@@ -554,5 +556,23 @@ describe("decompressInto", () => {
     assert.ok(error instanceof Error && "code" in error && typeof error.code === "string", String(error));
     await rejectsWith(decompressInto(new Uint8Array(64), target), "E_CORRUPT");
     await rejectsWith(decompressInto(packed, target, { threads: 0 }), "E_BAD_OPTION");
+  });
+
+  test("a trailer whose content length disagrees with the chunks is E_CORRUPT, nothing written past it", async () => {
+    // The content is sized from the trailer alone (its CRC-32 made right here): the chunks
+    // must still fill exactly that many bytes.
+    for (const delta of [-1, 1]) {
+      const lying = Buffer.from(packed);
+      const at = lying.length - TRAILER_SIZE;
+      lying.writeBigUInt64LE(BigInt(content.length + delta), at + 16);
+      lying.writeUInt32LE(crc32(lying.subarray(at, at + 68)), at + 68);
+      const target = new Uint8Array(content.length + 8).fill(5);
+      await rejectsWith(decompressInto(lying, target), "E_CORRUPT", `delta ${delta}: `);
+      assert.ok(
+        target.subarray(content.length + delta).every((b) => b === 5),
+        `delta ${delta}`,
+      );
+      await rejectsWith(decompress(lying), "E_CORRUPT", `delta ${delta}: `);
+    }
   });
 });

@@ -331,6 +331,55 @@ describe("small chunks that LZ codes best are tried with brotli", () => {
   });
 });
 
+describe("small chunks HIER codes as one stream of bytes", () => {
+  /** Small chunks of no dtype: text (LZ wins), skewed bytes (Huffman wins), JSON, random bytes. */
+  const next = rng(7);
+  const skewed = Uint8Array.from({ length: 20_000 }, () => Math.floor(next() ** 3 * 40));
+  const cases: [string, Uint8Array][] = [
+    ["text", generate({ kind: "text", size: 30_000 })],
+    ["skewed", skewed],
+    [
+      "json",
+      Buffer.from(JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ name: `w.${i}`, at: i * 64 })))),
+    ],
+    ["random", generate({ kind: "random", size: 5000 })],
+    ["tiny", Buffer.from("a protobuf field or two")],
+  ];
+
+  test("HIER is tried without its zstd pass where the bytes layout is detected, and the record is the same", () => {
+    let bytesLayouts = 0;
+    for (const [name, raw] of cases) {
+      const choices = chooseCodecs(raw, null, "balanced", undefined, { choiceMs: 0 });
+      const hier = choices.find((c) => c.id === "HIER" && c.layout === undefined);
+      assert.ok(hier, name);
+      const found = detectLayout(raw);
+      assert.deepEqual(hier.detected, { layout: found.layout.id, head: found.head }, name);
+      assert.equal(hier.level, found.layout.id === 0 ? -1 : 3, name);
+      if (found.layout.id === 0) bytesLayouts++;
+      // The choices as they were (HIER with its zstd pass, detecting for itself) give the same record.
+      const before = choices.map((c) => (c === hier ? { id: "HIER", level: 3 } : c));
+      const now = encodeChoices(raw, null, choices).chunk;
+      const then = encodeChoices(raw, null, before).chunk;
+      assert.equal(now.codec, then.codec, name);
+      assert.deepEqual(
+        Buffer.concat([now.header, now.payload]),
+        Buffer.concat([then.header, then.payload]),
+        name,
+      );
+      roundTrips(raw, now);
+    }
+    assert.ok(bytesLayouts >= 3, `${bytesLayouts} of the cases detected as bytes`);
+    // Other goals and a level asked for keep HIER's own zstd pass.
+    for (const [goal, level] of [
+      ["ratio", undefined],
+      ["balanced", 5],
+    ] as const) {
+      const hier = chooseCodecs(cases[0][1], null, goal, level, { choiceMs: 0 }).find((c) => c.id === "HIER");
+      assert.notEqual(hier?.level, -1, `${goal} ${level}`);
+    }
+  });
+});
+
 describe("larger chunks that LZ codes best are tried with brotli", () => {
   /** A structured text table over 96 KiB: sampled, not coded whole by every candidate. */
   const json = Buffer.from(

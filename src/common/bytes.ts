@@ -1,16 +1,34 @@
 import { MmhError } from "./errors.ts";
 
-/** Read a little-endian u64 as a safe integer; anything larger cannot be a real size here. */
-export function readU64(buf: Buffer, offset: number, what: string): number {
-  const value = buf.readBigUInt64LE(offset);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new MmhError("E_CORRUPT", `${what} is ${value}, larger than any supported size`);
+/** 2^32, and the high word above which a u64 is past Number.MAX_SAFE_INTEGER (2^53 - 1). */
+const TWO_32 = 2 ** 32;
+const SAFE_HIGH = 2 ** 21 - 1;
+
+/**
+ * Read a little-endian u64 as a safe integer; anything larger cannot be a real size here.
+ * As two 32-bit words: a BigInt per field cost more than the rest of a record's header.
+ * `what` names the field in the error, and may be a function that names it only then.
+ */
+export function readU64(buf: Buffer, offset: number, what: string | (() => string)): number {
+  const high = buf.readUInt32LE(offset + 4);
+  if (high > SAFE_HIGH) {
+    const name = typeof what === "string" ? what : what();
+    throw new MmhError(
+      "E_CORRUPT",
+      `${name} is ${buf.readBigUInt64LE(offset)}, larger than any supported size`,
+    );
   }
-  return Number(value);
+  return high * TWO_32 + buf.readUInt32LE(offset);
 }
 
 export function writeU64(buf: Buffer, value: number, offset: number): void {
-  buf.writeBigUInt64LE(BigInt(value), offset);
+  // Anything but a safe non-negative integer is refused as writeBigUInt64LE refuses it.
+  if (!Number.isSafeInteger(value) || value < 0) {
+    buf.writeBigUInt64LE(BigInt(value), offset);
+    return;
+  }
+  buf.writeUInt32LE(value % TWO_32, offset);
+  buf.writeUInt32LE(Math.floor(value / TWO_32), offset + 4);
 }
 
 /**

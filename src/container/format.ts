@@ -291,10 +291,12 @@ export function encodeChunkHeader(
 
 /** Parse the fixed 36 bytes of a record whose tag is CHNK; params are read and checked separately. */
 export function parseChunkHeader(fixed: Buffer, where: string): ChunkHeader {
-  check(fixed.toString("latin1", 0, 4) === CHUNK_TAG, "E_CORRUPT", `${where}: not a chunk record`);
+  // (Messages are made only on failure: this runs once per record.)
+  if (fixed.toString("latin1", 0, 4) !== CHUNK_TAG)
+    throw new MmhError("E_CORRUPT", `${where}: not a chunk record`);
   const codec = fixed.toString("latin1", 4, 8);
-  const rawLength = readU64(fixed, 8, `${where}: raw length`);
-  const storedLength = readU64(fixed, 16, `${where}: stored length`);
+  const rawLength = readU64(fixed, 8, () => `${where}: raw length`);
+  const storedLength = readU64(fixed, 16, () => `${where}: stored length`);
   const rawCrc = fixed.readUInt32LE(24);
   const paramsLength = fixed.readUInt16LE(28);
   const flags = fixed.readUInt16LE(30);
@@ -306,27 +308,27 @@ export function parseChunkHeader(fixed: Buffer, where: string): ChunkHeader {
  * fields whose meaning the checksum cannot vouch for. Call before reading the payload.
  */
 export function checkChunkHeader(fixed: Buffer, params: Buffer, header: ChunkHeader, where: string): void {
-  check(
-    crc32(params, crc32(fixed.subarray(0, 32))) === fixed.readUInt32LE(32),
-    "E_CHECKSUM",
-    `${where}: record header checksum mismatch`,
-  );
-  check(
-    header.flags === 0,
-    "E_UNSUPPORTED",
-    `${where}: chunk flags 0x${header.flags.toString(16)} use reserved bits`,
-  );
-  check(header.rawLength >= 1, "E_CORRUPT", `${where}: empty chunk`);
-  check(
-    header.rawLength <= maxRawLength(header.codec),
-    "E_CORRUPT",
-    `${where}: raw length ${header.rawLength} is over the format's ${MAX_CHUNK_SIZE}-byte chunk limit`,
-  );
-  check(
-    header.storedLength <= header.rawLength,
-    "E_CORRUPT",
-    `${where}: stored length ${header.storedLength} exceeds raw length ${header.rawLength}`,
-  );
+  // (Messages are made only on failure: this runs once per record.)
+  const headerCrc =
+    params.length === 0 ? crc32(fixed.subarray(0, 32)) : crc32(params, crc32(fixed.subarray(0, 32)));
+  if (headerCrc !== fixed.readUInt32LE(32))
+    throw new MmhError("E_CHECKSUM", `${where}: record header checksum mismatch`);
+  if (header.flags !== 0)
+    throw new MmhError(
+      "E_UNSUPPORTED",
+      `${where}: chunk flags 0x${header.flags.toString(16)} use reserved bits`,
+    );
+  if (header.rawLength < 1) throw new MmhError("E_CORRUPT", `${where}: empty chunk`);
+  if (header.rawLength > maxRawLength(header.codec))
+    throw new MmhError(
+      "E_CORRUPT",
+      `${where}: raw length ${header.rawLength} is over the format's ${MAX_CHUNK_SIZE}-byte chunk limit`,
+    );
+  if (header.storedLength > header.rawLength)
+    throw new MmhError(
+      "E_CORRUPT",
+      `${where}: stored length ${header.storedLength} exceeds raw length ${header.rawLength}`,
+    );
 }
 
 // ---- index -----------------------------------------------------------------------------

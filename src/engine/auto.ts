@@ -394,6 +394,23 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
   }
 }
 
+/**
+ * HIER for a small chunk of the default goal that it codes as one stream of bytes (no
+ * dtype and that layout detected, or a dtype whose layout is the bytes), beside the zstd
+ * record at level 3: without HIER's own zstd pass (level -1), as chooseOneStream codes
+ * larger such chunks. The result is the same: where HIER would keep its zstd frame (on a
+ * stream under 128 KiB, zstd at level 3, the frame of the ZSTD record), its payload is that
+ * frame plus HIER's 13 bytes of framing, so the ZSTD record is smaller either way; where it
+ * would keep Huffman (or the bytes stored), level -1 keeps the same. Undefined for other
+ * chunks. The layout detected is handed to HIER, which would otherwise detect it again.
+ */
+function oneStreamHier(raw: Uint8Array, dtype: DTypeName | null): Choice | undefined {
+  if (dtype !== null) return layoutForDType(dtype) === BYTES ? { id: hierCodec.id, level: -1 } : undefined;
+  const found = detectLayout(raw);
+  const detected = { layout: found.layout.id, head: found.head };
+  return { id: hierCodec.id, level: found.layout === BYTES ? -1 : 3, detected };
+}
+
 /** Bytes from the middle of a chunk whose order-0 estimate tells whether a decision still fits it (chooseCore). */
 const KIND_BYTES = 4 << 10;
 
@@ -423,6 +440,7 @@ function chooseCore(
     if (raw.length <= WHOLE) {
       const lz = goal !== "speed" && repeatShare(raw) >= REPEATED;
       const chosen = options.filter((c) => lz || c.layout === undefined).map(asChoice);
+      if (goal === "balanced" && level === undefined) chosen[0] = oneStreamHier(raw, dtype) ?? chosen[0];
       const quality = SMALL_BROTLI[goal];
       if (quality !== undefined && level === undefined)
         chosen.push({ id: brotliCodec.id, level: quality, ifBest: [zstdCodec.id] });

@@ -169,8 +169,9 @@ export async function* decodeContainer(
     for (;;) {
       if (options.signal?.aborted) throw new MmhError("E_ABORTED", "decompression aborted");
       const recordOffset = input.position;
-      const tag = (await input.read(4, "a record tag")).toString("latin1");
-      if (tag === INDEX_TAG) {
+      const tagBytes = await input.read(4, "a record tag");
+      const tag = tagBytes.readUInt32LE(0);
+      if (tag === INDEX_WORD) {
         yield* drain();
         const trailer = await readEnd(input, recordOffset, seen, header.size, stats);
         check(
@@ -195,12 +196,26 @@ export async function* decodeContainer(
         return;
       }
       const where = `chunk ${seen.length} at offset ${recordOffset}`;
-      check(tag === CHUNK_TAG, "E_CORRUPT", `${where}: unknown record tag ${JSON.stringify(tag)}`);
+      if (tag !== CHUNK_WORD)
+        throw new MmhError(
+          "E_CORRUPT",
+          `${where}: unknown record tag ${JSON.stringify(tagBytes.toString("latin1"))}`,
+        );
       const rest = await input.read(CHUNK_HEADER_SIZE - 4, `the header of ${where}`);
-      const fixedRecord = Buffer.concat([Buffer.from(tag, "latin1"), rest]);
+      // The tag and the rest lie side by side in one piece of the source as a rule: a view
+      // of both, when that piece stays as it is through the reads to come (the header's
+      // CRC-32 is checked after its parameters are read). Otherwise a copy, as the tag's
+      // own bytes may have been handed back to the source.
+      const fixedRecord =
+        input.lastReadStays && rest.buffer === tagBytes.buffer && rest.byteOffset === tagBytes.byteOffset + 4
+          ? Buffer.from(rest.buffer, tagBytes.byteOffset, CHUNK_HEADER_SIZE)
+          : Buffer.concat([Buffer.from(CHUNK_TAG, "latin1"), rest]);
       const record = parseChunkHeader(fixedRecord, where);
       // A copy: the payload read next may take the reader past the batch that held them.
-      const params = Buffer.from(await input.read(record.paramsLength, `the parameters of ${where}`));
+      const params =
+        record.paramsLength === 0
+          ? NO_PARAMS
+          : Buffer.from(await input.read(record.paramsLength, `the parameters of ${where}`));
       checkChunkHeader(fixedRecord, params, record, where);
       if (declared + record.rawLength > maxOutput) {
         throw new MmhError("E_LIMIT", `${where}: output would exceed the limit of ${maxOutput} bytes`);
@@ -256,7 +271,9 @@ export async function* decodeContainer(
         inflight.push(decoded, rawLength);
         continue;
       }
-      yield* drain();
+      // (A generator's round trip per record, even with nothing in flight, cost as much as
+      // a 4 KiB record's CRC-32: only when something is.)
+      if (inflight.length > 0) yield* drain();
       // With a borrowing consumer, chunks decoded here while no pool's result is in flight
       // (one thread, or before a worker is up) go into one reused buffer: fresh memory for
       // each would cost page faults and collections.
@@ -303,6 +320,13 @@ export async function* decodeContainer(
     await refs.close();
   }
 }
+
+/** The record tags as little-endian words, compared without a string per record. */
+const CHUNK_WORD = Buffer.from(CHUNK_TAG, "latin1").readUInt32LE(0);
+const INDEX_WORD = Buffer.from(INDEX_TAG, "latin1").readUInt32LE(0);
+
+/** The parameters of a record that has none (most): never written to. */
+const NO_PARAMS = Buffer.alloc(0);
 
 /** Where the record of `rawLength` bytes that ends at content byte `end` goes in `output`, if there. */
 function placeOf(output: Uint8Array | undefined, end: number, rawLength: number): Uint8Array | undefined {
