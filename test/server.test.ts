@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -60,15 +60,25 @@ describe("serve: routes", () => {
   });
 
   test("analyze spools the body to a temporary file, answers JSON, and removes the file", async () => {
-    const before = readdirSync(tmpdir()).filter((f) => f.startsWith("mmh-analyze-")).length;
-    const input = Buffer.from(generate({ kind: "safetensors", dtype: "F16", size: 256 << 10, seed: 1 }));
-    const answer = await send(server.port, "POST", "/v1/analyze?goal=ratio", input);
-    assert.equal(answer.status, 200, answer.body.toString());
-    const report = JSON.parse(answer.body.toString());
-    assert.equal(report.format, "safetensors");
-    assert.equal(report.size, input.length);
-    assert.ok(report.regions.length > 0);
-    assert.equal(readdirSync(tmpdir()).filter((f) => f.startsWith("mmh-analyze-")).length, before);
+    // A temporary folder of this test's own, so that other suites' spools in the shared
+    // one cannot change the count.
+    const saved = process.env.TMPDIR;
+    const own = mkdtempSync(join(tmpdir(), "mmh-analyze-test-"));
+    process.env.TMPDIR = own;
+    try {
+      const input = Buffer.from(generate({ kind: "safetensors", dtype: "F16", size: 256 << 10, seed: 1 }));
+      const answer = await send(server.port, "POST", "/v1/analyze?goal=ratio", input);
+      assert.equal(answer.status, 200, answer.body.toString());
+      const report = JSON.parse(answer.body.toString());
+      assert.equal(report.format, "safetensors");
+      assert.equal(report.size, input.length);
+      assert.ok(report.regions.length > 0);
+      assert.deepEqual(readdirSync(own), []);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   test("bad query values are 400 E_BAD_OPTION; unknown routes 404; a malformed URL 400", async () => {
