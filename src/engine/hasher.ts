@@ -1,11 +1,13 @@
 /**
  * The hashing thread: the sha256 of the content, fed in content order from the shared
- * slots of its pool (see WorkerPool.hash and ContentHash). It imports nothing of mmh, so
- * it starts sooner than a coding worker, which loads the codecs (see docs/ENGINE.md,
- * Measurements behind engine choices: Hashing thread start-up).
+ * slots of its pool (see WorkerPool.hash and ContentHash). It imports nothing of mmh but
+ * its stop protocol (control.ts, which imports nothing), so it starts sooner than a coding
+ * worker, which loads the codecs (see docs/ENGINE.md, Measurements behind engine choices:
+ * Hashing thread start-up).
  */
 import { createHash, type Hash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
+import { answerUntilStopped } from "./control.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -21,24 +23,11 @@ export type HashReply =
 const slots = new Map<number, SharedArrayBuffer>();
 let hash: Hash | undefined;
 
-/**
- * This thread's control memory (pool.ts Thread, whose word numbers these are: requests
- * running, and the word set to stop it).
- */
+/** This thread's control memory (control.ts; pool.ts Thread). */
 const control: Int32Array | undefined = (workerData as { control?: Int32Array } | undefined)?.control;
-const RUNNING_WORD = 1;
-const STOP_WORD = 2;
 
-parentPort?.on("message", (request: HashRequest | { op: "close" }) => {
-  // As a coding worker does (worker.ts): a thread asked to stop leaves between requests.
-  if (control) Atomics.add(control, RUNNING_WORD, 1);
-  if (request.op === "close" || (control && Atomics.load(control, STOP_WORD) !== 0)) process.exit(0);
-  try {
-    answer(request);
-  } finally {
-    if (control) Atomics.sub(control, RUNNING_WORD, 1);
-  }
-});
+// As a coding worker does (worker.ts): a thread asked to stop leaves between requests.
+answerUntilStopped<HashRequest>(parentPort, control, answer);
 
 /** Hash the bytes asked for, or answer with the digest; either way, say so. */
 function answer(request: HashRequest): void {

@@ -18,6 +18,7 @@ import { copyBytes } from "../common/bytes.ts";
 import type { DTypeName } from "../common/dtype.ts";
 import { type ErrorCode, MmhError } from "../common/errors.ts";
 import type { Choice } from "./auto.ts";
+import { CLOSE_MESSAGE, CONTROL_BYTES, DONE_WORD, RUNNING_WORD, STOP_WORD } from "./control.ts";
 import type { DeltaJob } from "./deltacode.ts";
 import type { HashReply, HashRequest } from "./hasher.ts";
 import { Slot } from "./slots.ts";
@@ -58,18 +59,6 @@ type Request = WorkerRequest | HashRequest extends infer R
   : never;
 
 /**
- * Words of a thread's control memory (workerData.control), shared with the thread that
- * started it: requests done (a coding worker raises it as it finishes each one), requests
- * running (raised as one starts, lowered once it is done), and the word the starting
- * thread sets to stop it. A thread checks STOP as each message comes, after it raised
- * RUNNING, so a stopped thread starts no further request, and one that the starting
- * thread sees as not running runs none.
- */
-export const DONE_WORD = 0;
-export const RUNNING_WORD = 1;
-export const STOP_WORD = 2;
-
-/**
  * How long a thread asked to stop and running no request may take to leave before it is
  * terminated (ms). One that runs none leaves within milliseconds of its message; this
  * covers a machine so loaded that the thread is not scheduled for a while.
@@ -82,9 +71,6 @@ export const STOP_IDLE_MS = 2000;
  */
 export const STOP_BUSY_MS = 30_000;
 
-/** The message that asks a thread to leave (after setting its STOP word). */
-export const CLOSE_MESSAGE = { op: "close" } as const;
-
 /**
  * A worker thread of this directory (worker.ts or hasher.ts) with its control memory, and
  * how it is stopped. Stopping never terminates a thread that may be inside a request,
@@ -94,7 +80,7 @@ export const CLOSE_MESSAGE = { op: "close" } as const;
  */
 export class Thread {
   readonly worker: Worker;
-  readonly control = new Int32Array(new SharedArrayBuffer(12));
+  readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   /** Set once the thread has exited, however. */
   exited = false;
   readonly #exit: Promise<void>;

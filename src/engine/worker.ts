@@ -12,6 +12,7 @@ import type { DTypeName } from "../common/dtype.ts";
 import { MmhError } from "../common/errors.ts";
 import { type Choice, encodeChoices } from "./auto.ts";
 import { decodeChunk, type EncodedChunk } from "./chunk.ts";
+import { answerUntilStopped, DONE_WORD } from "./control.ts";
 import { type DeltaJob, encodeAgainstBase } from "./deltacode.ts";
 import {
   decodeShare,
@@ -22,7 +23,6 @@ import {
   type ShareMemory,
   shareContentBytes,
 } from "./filedecode.ts";
-import { type CLOSE_MESSAGE, DONE_WORD, RUNNING_WORD, STOP_WORD } from "./pool.ts";
 
 /** Requests name shared slots by number; a slot's memory comes once, in `register`. */
 type Registering = { register?: [number, SharedArrayBuffer][] };
@@ -209,16 +209,9 @@ const control: Int32Array | undefined = (workerData as { control?: Int32Array } 
 // The pool sends work once this worker has said it is ready (its code is loaded).
 parentPort?.postMessage({ ready: true });
 
-parentPort?.on("message", async (request: WorkerRequest | typeof CLOSE_MESSAGE) => {
-  // Running first, then the stop word (pool.ts Thread): a thread asked to stop leaves
-  // here, between requests, never inside one; the requests still waiting are dropped.
-  if (control) Atomics.add(control, RUNNING_WORD, 1);
-  if (request.op === "close" || (control && Atomics.load(control, STOP_WORD) !== 0)) process.exit(0);
-  try {
-    parentPort?.postMessage(await answer(request));
-  } finally {
-    if (control) Atomics.sub(control, RUNNING_WORD, 1);
-  }
+// A thread asked to stop leaves between requests, never inside one (control.ts).
+answerUntilStopped<WorkerRequest>(parentPort, control, async (request) => {
+  parentPort?.postMessage(await answer(request));
 });
 
 /** The answer to `request`, its error's code and message when it fails. */
