@@ -53,9 +53,12 @@ export async function repeatedSmallTensors(
     if (list.length > 1) shapes.push(...groupsOf(list, (i) => regions[i].dtype));
   const alone = new Set<number>();
   if (shapes.length === 0) return alone;
-  // Every candidate's two ends, read together.
+  // Every candidate's two ends, read together (a tensor's head lies before its tail, so
+  // its head's CRC-32 is known when its tail comes).
   const candidates = shapes.flat();
-  const ends = await readRanges(
+  const heads = new Map<number, number>();
+  const edges = new Map<number, number>();
+  await eachRange(
     source,
     candidates.flatMap((i) => {
       const r = regions[i];
@@ -64,39 +67,42 @@ export async function repeatedSmallTensors(
         { offset: r.offset + r.length - EDGE, length: EDGE },
       ];
     }),
+    (k, bytes) => {
+      const i = candidates[k >> 1];
+      if ((k & 1) === 0) heads.set(i, crc32(bytes));
+      else edges.set(i, crc32(bytes, heads.get(i)));
+    },
   );
-  const edges = new Map<number, number>();
-  candidates.forEach((i, k) => {
-    edges.set(i, crc32(ends[2 * k + 1], crc32(ends[2 * k])));
-  });
   const alike = shapes.flatMap((shape) => groupsOf(shape, (i) => edges.get(i)));
   if (alike.length === 0) return alone;
-  // Those whose ends match another's, read whole.
+  // Those whose ends match another's, read whole: each CRC-32 is taken as its bytes come,
+  // so no more than one read (MAX_READ, or one tensor) is held however many there are.
   const suspects = alike.flat();
-  const contents = await readRanges(
+  const crcs = new Map<number, number>();
+  await eachRange(
     source,
     suspects.map((i) => ({ offset: regions[i].offset, length: regions[i].length })),
+    (k, bytes) => {
+      crcs.set(suspects[k], crc32(bytes));
+    },
   );
-  const crcs = new Map<number, number>();
-  suspects.forEach((i, k) => {
-    crcs.set(i, crc32(contents[k]));
-  });
   for (const group of alike)
     for (const same of groupsOf(group, (i) => crcs.get(i))) for (const i of same) alone.add(i);
   return alone;
 }
 
 /**
- * The bytes of each range, in the order given: ranges that lie within READ_THROUGH of
- * each other are read as one (at most MAX_READ long, or one range however long), so a
- * file source makes one read where it would make many.
+ * `visit(k, bytes)` for each range k, in the order of their offsets: ranges that lie within
+ * READ_THROUGH of each other are read as one (at most MAX_READ long, or one range however
+ * long), so a file source makes one read where it would make many. The bytes are valid
+ * during the call only.
  */
-async function readRanges(
+async function eachRange(
   source: RandomAccessSource,
   ranges: readonly { offset: number; length: number }[],
-): Promise<Uint8Array[]> {
+  visit: (k: number, bytes: Uint8Array) => void,
+): Promise<void> {
   const order = ranges.map((_, k) => k).sort((a, b) => ranges[a].offset - ranges[b].offset);
-  const out: Uint8Array[] = new Array(ranges.length);
   for (let k = 0; k < order.length; ) {
     const start = ranges[order[k]].offset;
     let end = start + ranges[order[k]].length;
@@ -110,11 +116,10 @@ async function readRanges(
     const bytes = await source.read(start, end - start);
     for (let j = k; j < next; j++) {
       const r = ranges[order[j]];
-      out[order[j]] = bytes.subarray(r.offset - start, r.offset - start + r.length);
+      visit(order[j], bytes.subarray(r.offset - start, r.offset - start + r.length));
     }
     k = next;
   }
-  return out;
 }
 
 /** The groups of two or more indices of `list` with equal keys, in the order of their first index. */
