@@ -11,7 +11,7 @@ import { describe, test } from "node:test";
 import { constants, zstdCompressSync } from "node:zlib";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
 import {
-  exponentWindowsPay,
+  exponentTrial,
   hierCodec,
   hierEncodedLength,
   levelPays,
@@ -337,7 +337,7 @@ describe("hierEncodedLength: the payload's length without coding it", () => {
   });
 });
 
-describe("exponent streams whose zstd windows are skipped (exponentWindowsPay)", () => {
+describe("exponent streams whose zstd windows are skipped (exponentTrial)", () => {
   /** The exponent byte of every F32 word, as the BF16 and F32 layouts split it off. */
   const exponentsOf = (f32: Uint8Array) =>
     Uint8Array.from(new Uint32Array(f32.buffer, f32.byteOffset, f32.length >> 2), (b) => (b >>> 23) & 0xff);
@@ -365,7 +365,7 @@ describe("exponent streams whose zstd windows are skipped (exponentWindowsPay)",
           const share = neighbourShare(stream, hist);
           const huffman = huffmanSizeFromHistogram(hist);
           if (share === 0 || huffman * 8 >= 5 * elements) continue;
-          if (exponentWindowsPay((huffman * 8) / elements, share)) continue;
+          if (exponentTrial((huffman * 8) / elements, share) !== "none") continue;
           skipped++;
           const what = `${file} at ${at}, ${width}-byte elements`;
           assert.ok(zstdSize(stream, 1) > huffman, `${what}: zstd level 1 is smaller than Huffman`);
@@ -374,7 +374,7 @@ describe("exponent streams whose zstd windows are skipped (exponentWindowsPay)",
     assert.ok(skipped > 0, "no stream of the real files was skipped");
   });
 
-  test("dead channels (rows of zeros) spread over the stream: windows run at few bits, and zstd is kept", () => {
+  test("dead channels (rows of zeros) spread over the stream: the whole pass at few bits, and zstd is kept", () => {
     for (const [row, every] of [
       [16, 64],
       [64, 256],
@@ -388,7 +388,7 @@ describe("exponent streams whose zstd windows are skipped (exponentWindowsPay)",
       const huffman = huffmanSizeFromHistogram(hist);
       const bits = (huffman * 8) / N;
       assert.ok(bits < 3.1, `${bits} bits per exponent: under the sparse bar`);
-      assert.ok(exponentWindowsPay(bits, neighbourShare(stream, hist)), "windows run");
+      assert.equal(exponentTrial(bits, neighbourShare(stream, hist)), "whole");
       const bf16 = Uint16Array.from(new Uint32Array(weights.buffer), (b) => b >>> 16);
       const [exponents] = descriptors(
         hierCodec.encode(new Uint8Array(bf16.buffer), { dtype: "BF16", level: 3 }).payload,

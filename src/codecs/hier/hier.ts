@@ -544,27 +544,35 @@ const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
 
 /**
- * Bits per symbol of an exponent stream's best coding under which its windows are not
- * run unless its neighbours are STRONG_NEIGHBOURS alike, and neighbourShare under which
- * they are not run at any rate: on the exponent streams of BF16 and F32 weights of 128 KiB
- * and more, zstd on the whole stream came out smaller than Huffman only from 3.18 bits
- * and from a share of 1.47 up, and those under both bars were in no case smaller
- * (docs/ENGINE.md, HIER's stream method, has the measurements).
+ * Bits per symbol of an exponent stream's best coding, and neighbourShare, under either of
+ * which the stream has no windows (and no whole pass from them): on the exponent streams
+ * of BF16 and F32 weights of 128 KiB and more, zstd on the whole stream came out smaller
+ * than Huffman only from 3.18 bits and from a share of 1.47 up (docs/ENGINE.md, HIER's
+ * stream method, has the measurements).
  */
 const SPARSE_EXPONENT_BITS = 3.1;
 const WEAK_NEIGHBOURS = 1.4;
-/** neighbourShare from which an exponent stream's windows run whatever its bits. */
+/**
+ * neighbourShare from which an exponent stream has the whole pass without windows: zstd
+ * level 1 came out smaller than Huffman on every such stream measured, also where the
+ * windows turned it down (zero rows spread over a tensor share 2-3 at under 3 bits).
+ */
 const STRONG_NEIGHBOURS = 1.8;
 
-/** Whether a structured exponent stream of `bits` per symbol and this neighbourShare is worth zstdWindows. */
-export function exponentWindowsPay(bits: number, share: number): boolean {
-  return share >= STRONG_NEIGHBOURS || (bits >= SPARSE_EXPONENT_BITS && share >= WEAK_NEIGHBOURS);
+/**
+ * What a structured exponent stream (not dense) of `bits` per symbol and this
+ * neighbourShare is tried with: zstd on the whole stream at once, the windows first
+ * (zstdWindows), or neither (as a stream without local structure).
+ */
+export function exponentTrial(bits: number, share: number): "whole" | "windows" | "none" {
+  if (share >= STRONG_NEIGHBOURS) return "whole";
+  return bits >= SPARSE_EXPONENT_BITS && share >= WEAK_NEIGHBOURS ? "windows" : "none";
 }
 
 /**
  * `counts`, when given, is histogram(stream), counted while the stream was split off.
  * `alwaysZstd`: a plane of a forced layout; `floatPlanes`: of float weights. `exponents`:
- * the exponent stream of the BF16 or F32 layout (exponentWindowsPay).
+ * the exponent stream of the BF16 or F32 layout (exponentTrial).
  */
 function codeStream(
   stream: Uint8Array,
@@ -617,16 +625,15 @@ function codeStream(
   // A dense structured stream (Huffman at DENSE_BITS per symbol or more) goes to the whole
   // pass without its windows, which sent every such stream there.
   const dense = structured && best.size * 8 >= DENSE_BITS * n;
-  // An exponent stream whose windows would not send it to the whole pass on the corpus
-  // measured is treated as one without local structure (exponentWindowsPay).
-  const unmeasured =
-    structured &&
-    exponents &&
-    !dense &&
-    level < CONTEXT_LEVEL &&
-    n >= ZSTD_WINDOWS_FROM &&
-    !exponentWindowsPay((best.size * 8) / n, share);
-  const windows = structured && level < CONTEXT_LEVEL && !dense && !unmeasured ? zstdWindows(stream) : 1;
+  // An exponent stream's windows are skipped where they never led to a win on the corpus
+  // measured: straight to the whole pass, or treated as without local structure.
+  const trial =
+    structured && exponents && !dense && level < CONTEXT_LEVEL
+      ? exponentTrial((best.size * 8) / n, share)
+      : "windows";
+  const eager = dense || trial === "whole";
+  const unmeasured = trial === "none" && n >= ZSTD_WINDOWS_FROM;
+  const windows = structured && level < CONTEXT_LEVEL && !eager && !unmeasured ? zstdWindows(stream) : 1;
   if (alwaysZstd) {
     // A byte grouping's plane that no Huffman code shrinks (near-random mantissa bytes)
     // can only gain from zstd's matches: without repeated words, zstd is not run (below
@@ -642,7 +649,7 @@ function codeStream(
   } else if (
     structured &&
     !unmeasured &&
-    (dense || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) &&
+    (eager || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) &&
     n > 0
   ) {
     best = zstdWhole(stream, level, best);
