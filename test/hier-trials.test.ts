@@ -11,10 +11,12 @@ import { describe, test } from "node:test";
 import { constants, zstdCompressSync } from "node:zlib";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
 import {
+  exponentTrial,
   hierCodec,
   hierEncodedLength,
   levelPays,
   locallyStructured,
+  neighbourShare,
   repeatsWorthAProbe,
   zstd,
 } from "../src/codecs/hier/hier.ts";
@@ -129,6 +131,7 @@ describe("the trials' cheap tests give their plain definitions' answers", () => 
         const probe = repeatsWorthAProbe(stream);
         const structured = locallyStructured(stream, hist);
         assert.equal(probe, probeReference(stream), `stream ${k} at +${at}: repeatsWorthAProbe`);
+        assert.equal(neighbourShare(stream, hist) > 0, structured, `stream ${k} at +${at}: neighbourShare`);
         assert.equal(
           structured,
           structuredReference(stream, hist),
@@ -330,6 +333,68 @@ describe("hierEncodedLength: the payload's length without coding it", () => {
               assert.equal(hierEncodedLength(bytes, options), payload.length, what);
             }
       }
+    }
+  });
+});
+
+describe("exponent streams whose zstd windows are skipped (exponentTrial)", () => {
+  /** The exponent byte of every F32 word, as the BF16 and F32 layouts split it off. */
+  const exponentsOf = (f32: Uint8Array) =>
+    Uint8Array.from(new Uint32Array(f32.buffer, f32.byteOffset, f32.length >> 2), (b) => (b >>> 23) & 0xff);
+
+  test("on real weights and their BF16 rounding, zstd level 1 wins on none of the streams skipped", () => {
+    assert.ok(realFiles.length > 0, "../shared/data holds no real files");
+    let skipped = 0;
+    for (const file of realFiles) {
+      const f32 = safetensorsData(join(data, file));
+      const bf16 = toBf16(f32);
+      // The chunks' exponent streams: 128 Ki of F32 elements, 256 Ki of BF16 ones.
+      for (const [width, elements] of [
+        [4, 128 << 10],
+        [2, 256 << 10],
+      ])
+        for (let at = 0; at + elements * 4 <= f32.length; at += elements * 4) {
+          const stream =
+            width === 4
+              ? exponentsOf(f32.subarray(at, at + elements * 4))
+              : Uint8Array.from(
+                  new Uint16Array(bf16.buffer, bf16.byteOffset + at / 2, elements),
+                  (x) => (x >>> 7) & 0xff,
+                );
+          const hist = histogram(stream);
+          const share = neighbourShare(stream, hist);
+          const huffman = huffmanSizeFromHistogram(hist);
+          if (share === 0 || huffman * 8 >= 5 * elements) continue;
+          if (exponentTrial((huffman * 8) / elements, share) !== "none") continue;
+          skipped++;
+          const what = `${file} at ${at}, ${width}-byte elements`;
+          assert.ok(zstdSize(stream, 1) > huffman, `${what}: zstd level 1 is smaller than Huffman`);
+        }
+    }
+    assert.ok(skipped > 0, "no stream of the real files was skipped");
+  });
+
+  test("dead channels (rows of zeros) spread over the stream: the whole pass at few bits, and zstd is kept", () => {
+    for (const [row, every] of [
+      [16, 64],
+      [64, 256],
+    ]) {
+      const normal = gaussian(rng(11));
+      const weights = new Float32Array(N).map(() => normal() * 0.02);
+      // After the stream's first 4 KiB, which the probe of its start reads.
+      for (let at = 4096; at + row <= N; at += every) weights.fill(0, at, at + row);
+      const stream = exponentsOf(new Uint8Array(weights.buffer));
+      const hist = histogram(stream);
+      const huffman = huffmanSizeFromHistogram(hist);
+      const bits = (huffman * 8) / N;
+      assert.ok(bits < 3.1, `${bits} bits per exponent: under the sparse bar`);
+      assert.equal(exponentTrial(bits, neighbourShare(stream, hist)), "whole");
+      const bf16 = Uint16Array.from(new Uint32Array(weights.buffer), (b) => b >>> 16);
+      const [exponents] = descriptors(
+        hierCodec.encode(new Uint8Array(bf16.buffer), { dtype: "BF16", level: 3 }).payload,
+      );
+      assert.equal(exponents.method, 3, `rows of ${row} every ${every}: zstd`);
+      assert.ok(exponents.length < huffman, `${exponents.length} bytes against Huffman's ${huffman}`);
     }
   });
 });

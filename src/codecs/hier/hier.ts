@@ -342,8 +342,17 @@ const NEIGHBOUR_WINDOW = 256;
  * Huffman cannot see it, zstd's matches and per-block tables can. A few microseconds.
  */
 export function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolean {
+  return neighbourShare(stream, hist) > 0;
+}
+
+/**
+ * locallyStructured's measure: equal neighbours counted over the count order-0 statistics
+ * predict, where that count passes locallyStructured's bar, else 0 (also for a stream
+ * under 256 bytes).
+ */
+export function neighbourShare(stream: Uint8Array, hist: Uint32Array): number {
   const n = stream.length;
-  if (n < 256) return false;
+  if (n < 256) return 0;
   let expected = 0;
   for (let v = 0; v < 256; v++) {
     const c = hist[v];
@@ -367,7 +376,7 @@ export function locallyStructured(stream: Uint8Array, hist: Uint32Array): boolea
     pairs += length - 1;
   }
   const mean = expected * pairs;
-  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8;
+  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8 ? equal / mean : 0;
 }
 
 const ZSTD_WINDOWS = 4;
@@ -535,8 +544,35 @@ const RANDOM_BITS = 7.95;
 const RANDOM_SAMPLE = 16 << 10;
 
 /**
+ * Bits per symbol of an exponent stream's best coding, and neighbourShare, under either of
+ * which the stream has no windows (and no whole pass from them): on the exponent streams
+ * of BF16 and F32 weights of 128 KiB and more, zstd on the whole stream came out smaller
+ * than Huffman only from 3.18 bits and from a share of 1.47 up (docs/ENGINE.md, HIER's
+ * stream method, has the measurements).
+ */
+const SPARSE_EXPONENT_BITS = 3.1;
+const WEAK_NEIGHBOURS = 1.4;
+/**
+ * neighbourShare from which an exponent stream has the whole pass without windows: zstd
+ * level 1 came out smaller than Huffman on every such stream measured, also where the
+ * windows turned it down (zero rows spread over a tensor share 2-3 at under 3 bits).
+ */
+const STRONG_NEIGHBOURS = 1.8;
+
+/**
+ * What a structured exponent stream (not dense) of `bits` per symbol and this
+ * neighbourShare is tried with: zstd on the whole stream at once, the windows first
+ * (zstdWindows), or neither (as a stream without local structure).
+ */
+export function exponentTrial(bits: number, share: number): "whole" | "windows" | "none" {
+  if (share >= STRONG_NEIGHBOURS) return "whole";
+  return bits >= SPARSE_EXPONENT_BITS && share >= WEAK_NEIGHBOURS ? "windows" : "none";
+}
+
+/**
  * `counts`, when given, is histogram(stream), counted while the stream was split off.
- * `alwaysZstd`: a plane of a forced layout; `floatPlanes`: of float weights.
+ * `alwaysZstd`: a plane of a forced layout; `floatPlanes`: of float weights. `exponents`:
+ * the exponent stream of the BF16 or F32 layout (exponentTrial).
  */
 function codeStream(
   stream: Uint8Array,
@@ -545,11 +581,13 @@ function codeStream(
   counts?: Uint32Array,
   alwaysZstd = false,
   floatPlanes = false,
+  exponents = false,
 ): StreamChoice {
   const n = stream.length;
   let best: CodedStream | undefined;
   let hist: Uint32Array | undefined;
   let structured = false;
+  let share = 0;
   // Mantissa bytes are near random: a sample says so without counting the whole stream.
   if (counts === undefined && n >= 4 * RANDOM_SAMPLE) {
     const at = (n >> 1) & ~7;
@@ -563,7 +601,8 @@ function codeStream(
     let distinct = 0;
     for (let s = 0; s < 256 && distinct < 2; s++) if (hist[s] > 0) distinct++;
     if (distinct <= 1) return coded(METHOD_CONSTANT, stream.subarray(0, Math.min(1, n)));
-    structured = tryZstd && !alwaysZstd && locallyStructured(stream, hist);
+    share = tryZstd && !alwaysZstd ? neighbourShare(stream, hist) : 0;
+    structured = share > 0;
     const huffmanSize = huffmanSizeFromHistogram(hist);
     best =
       huffmanSize < n
@@ -586,7 +625,15 @@ function codeStream(
   // A dense structured stream (Huffman at DENSE_BITS per symbol or more) goes to the whole
   // pass without its windows, which sent every such stream there.
   const dense = structured && best.size * 8 >= DENSE_BITS * n;
-  const windows = structured && level < CONTEXT_LEVEL && !dense ? zstdWindows(stream) : 1;
+  // An exponent stream's windows are skipped where they never led to a win on the corpus
+  // measured: straight to the whole pass, or treated as without local structure.
+  const trial =
+    structured && exponents && !dense && level < CONTEXT_LEVEL
+      ? exponentTrial((best.size * 8) / n, share)
+      : "windows";
+  const eager = dense || trial === "whole";
+  const unmeasured = trial === "none" && n >= ZSTD_WINDOWS_FROM;
+  const windows = structured && level < CONTEXT_LEVEL && !eager && !unmeasured ? zstdWindows(stream) : 1;
   if (alwaysZstd) {
     // A byte grouping's plane that no Huffman code shrinks (near-random mantissa bytes)
     // can only gain from zstd's matches: without repeated words, zstd is not run (below
@@ -599,7 +646,12 @@ function codeStream(
       best.method !== METHOD_STORED || level >= CONTEXT_LEVEL || repeatShare(stream) >= STORED_REPEATS;
     if (n > 0 && worth)
       best = floatPlanes ? zstdWhole(stream, level, best) : smallerOf(best, zstd(stream, level));
-  } else if (structured && (dense || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) && n > 0) {
+  } else if (
+    structured &&
+    !unmeasured &&
+    (eager || level >= CONTEXT_LEVEL || windows < ZSTD_WINDOW_SHARE) &&
+    n > 0
+  ) {
     best = zstdWhole(stream, level, best);
   } else if (tryZstd) {
     let whole = false;
@@ -682,6 +734,7 @@ function hierChoose(raw: Uint8Array, options: CodecOptions): HierChoice {
   const level = options.level ?? 3;
   const tryZstd = level >= 0;
   const floatPlanes = forced !== undefined && known?.kind === "float";
+  const exponentStream = layout.name === "bf16" || layout.name === "f32" ? 0 : -1;
   const choices = streams.map((s, k) =>
     codeStream(
       s,
@@ -690,6 +743,7 @@ function hierChoose(raw: Uint8Array, options: CodecOptions): HierChoice {
       k === 0 ? exponents : undefined,
       forced !== undefined,
       floatPlanes,
+      k === exponentStream,
     ),
   );
   return { layout, head, n, tail, streams, choices, split: splits };
