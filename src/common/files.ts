@@ -155,8 +155,9 @@ export interface BatchMemory {
  * Bytes read at once by readFilePieces. Each read is a round trip through the thread pool,
  * but a ring of three 1 MiB buffers is fresh memory a quarter the size of 4 MiB ones, and
  * is still in the cache when the consumer reads it: reading 64 MiB (256 MiB) in 512 KiB
- * pieces took about 26 (47) ms of CPU against 39 (73) ms with 4 MiB batches, with about
- * 450 page faults instead of 3,300 (docs/ENGINE.md, Reading in 1 MiB batches).
+ * pieces took 21.7 (48.5) ms of CPU against 28.9 (76.3) ms with 4 MiB batches, with about
+ * 470 page faults instead of 3,300 (bench/results/read-batch.md; docs/ENGINE.md, Reading
+ * in 1 MiB batches).
  */
 const READ_BATCH = 1 << 20;
 
