@@ -151,8 +151,15 @@ export interface BatchMemory {
   done(batch: Uint8Array): void;
 }
 
-/** Bytes read at once by readFilePieces: each read is a round trip through the thread pool. */
-const READ_BATCH = 4 << 20;
+/**
+ * Bytes read at once by readFilePieces. Each read is a round trip through the thread pool,
+ * but a ring of three 1 MiB buffers is fresh memory a quarter the size of 4 MiB ones, and
+ * is still in the cache when the consumer reads it: reading 64 MiB (256 MiB) in 512 KiB
+ * pieces took 21.7 (48.5) ms of CPU against 28.9 (76.3) ms with 4 MiB batches, with about
+ * 470 page faults instead of 3,300 (bench/results/read-batch.md; docs/ENGINE.md, Reading
+ * in 1 MiB batches).
+ */
+const READ_BATCH = 1 << 20;
 
 /**
  * A file's bytes as pieces of the given sizes, in order (the last piece is short at the

@@ -8,8 +8,12 @@ import { KERNEL_MIN_BYTES } from "../codecs/hier/fused.ts";
 import { kernels } from "../codecs/hier/kernels.ts";
 import type { BatchMemory } from "../common/files.ts";
 
-/** Bytes per read: whole records from here on (readFilePieces' batches). */
-const BATCH = 2 << 20;
+/**
+ * Bytes per read: whole records from here on (readFilePieces' batches). The area is fresh
+ * memory and only what the batches fill is touched: with 2 MiB batches, three slots of
+ * 4 MiB (docs/ENGINE.md, Reading in 1 MiB batches).
+ */
+const BATCH = 1 << 20;
 /** A slot holds a batch of up to BATCH bytes and one record more, that long at most. */
 const SLOT = 2 * BATCH;
 /** Bytes kept free after each batch: a Huffman block at its end is decoded with 8 bytes after it. */

@@ -50,8 +50,8 @@ export class SlotMemory implements BatchMemory {
   pool: WorkerPool | undefined;
 
   /**
-   * Smaller reads than the reader's own 4 MiB once a pool runs: a slot is held until its
-   * last chunk is coded and hashed, so its size adds to the memory in flight.
+   * Reads of SLOT_BATCH once a pool runs: a slot is held until its last chunk is coded
+   * and hashed, so its size adds to the memory in flight.
    */
   get batchBytes(): number | undefined {
     return this.pool ? SLOT_BATCH : undefined;
