@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ErrorCode } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
+import { FlatReader } from "../src/formats/flatbuffers.ts";
 import { looksLikeTflite, recogniseTflite, TFLITE_MIN_REGION } from "../src/formats/tflite.ts";
 import {
   assertTiling,
@@ -144,5 +145,32 @@ describe("tflite: hostile models give coded errors", () => {
         );
       }
     }
+  });
+});
+
+describe("FlatReader: a walk answered from the window, and read where it is not", () => {
+  // A root table 100 KB in, its vtable before it: each jump leaves the 64 KiB window.
+  const bytes = Buffer.alloc(200_000);
+  bytes.writeUInt32LE(100_008, 0); // root: the table at 100008
+  bytes.writeUInt16LE(6, 100_000); // vtable: 6 bytes (one field), table of 8 bytes
+  bytes.writeUInt16LE(8, 100_002);
+  bytes.writeUInt16LE(4, 100_004); // field 0 at table + 4
+  bytes.writeInt32LE(8, 100_008); // the table's vtable is 8 bytes before it
+  bytes.writeUInt32LE(42, 100_012);
+  const walk = (budget: number) => {
+    const r = new FlatReader(bufferSource(bytes), budget, "test");
+    return r.run(
+      (function* () {
+        const t = yield* r.tableAt(0, "root");
+        const at = yield* r.field(t, 0, 4, "value");
+        return at === undefined ? undefined : yield* r.u32(at, "value");
+      })(),
+    );
+  };
+
+  test("reads across windows give the field, each byte counted once", async () => {
+    // Counted: the root offset 4, the vtable offset 4, two vtable sizes 2 + 2, the slot 2, the value 4.
+    assert.equal(await walk(18), 42);
+    await assert.rejects(walk(17), (e: { code?: string }) => e.code === "E_LIMIT");
   });
 });

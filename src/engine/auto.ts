@@ -130,7 +130,14 @@ export interface AutoStats {
    * dtype: consecutive chunks of one tensor are alike, so sampling each of them would
    * only repeat the answer.
    */
-  reuse?: { dtype: DTypeName | null; choices: Choice[]; left: number; estimate: number };
+  reuse?: {
+    dtype: DTypeName | null;
+    choices: Choice[];
+    left: number;
+    estimate: number;
+    /** The sample ranked HIER's fields first and zstd's record at least CLEAR larger (smallFollows). */
+    fieldsClear?: boolean;
+  };
   /** The same for chunks of one stream (chooseOneStream), with the sample's estimate and repeat share. */
   oneStream?: {
     dtype: DTypeName | null;
@@ -419,6 +426,25 @@ const kindEstimate = (raw: Uint8Array): number => {
   return estimateLayout(raw.subarray(at, at + KIND_BYTES), BYTES, 0);
 };
 
+/**
+ * Whether a small chunk (at most WHOLE bytes, values without repeats) of a dtype whose
+ * fields HIER splits is coded by HIER alone: when the last chunk of the same dtype that
+ * was sampled (a larger one) ranked HIER's fields first with zstd's record CLEAR or more
+ * behind, and the chunk's order-0 estimate stays near that chunk's. Otherwise it is coded
+ * whole by HIER and zstd (chooseCore): on the small float tensors of real model files
+ * (biases, norms, depthwise kernels) zstd's record was the larger on every one, by 5.7% or
+ * more, and cost about as much as HIER's (docs/ENGINE.md, auto's choice per chunk). Only
+ * the chunks before it decide (never an encode's result), so the choice is the same on
+ * any number of workers.
+ */
+function smallFollows(raw: Uint8Array, dtype: DTypeName | null, stats: AutoStats): boolean {
+  const reuse = stats.reuse;
+  if (dtype === null || reuse === undefined || reuse.dtype !== dtype || reuse.fieldsClear !== true)
+    return false;
+  if (layoutForDType(dtype).streams === 1) return false;
+  return Math.abs(reuse.estimate - kindEstimate(raw)) <= REUSE_ESTIMATE;
+}
+
 function chooseCore(
   raw: Uint8Array,
   dtype: DTypeName | null,
@@ -439,6 +465,8 @@ function chooseCore(
     // coding two groupings whole on every small tensor doubled the cost of choosing.
     if (raw.length <= WHOLE) {
       const lz = goal !== "speed" && repeatShare(raw) >= REPEATED;
+      if (!lz && goal === "balanced" && level === undefined && smallFollows(raw, dtype, stats))
+        return [{ id: hierCodec.id, level: 3 }];
       const chosen = options.filter((c) => lz || c.layout === undefined).map(asChoice);
       if (goal === "balanced" && level === undefined) chosen[0] = oneStreamHier(raw, dtype) ?? chosen[0];
       const quality = SMALL_BROTLI[goal];
@@ -527,6 +555,7 @@ function chooseCore(
           choices: clear ? [asChoice(best.c)] : chosen,
           left: clear ? REUSE : REUSE_UNCLEAR,
           estimate,
+          fieldsClear: best.c === options[0] && generalSize >= best.size * (1 + CLEAR),
         };
     return chosen;
   } finally {

@@ -10,6 +10,12 @@
  * structure it points to), a vtable must be at least 4 bytes, even-sized, and name
  * fields inside its table. Offsets to tables, vectors and strings are unsigned and so
  * only point forward, which bounds every walk by the file's size.
+ *
+ * A walk is a generator (`Walk`) run by `FlatReader.run`: a read the window already holds
+ * is answered at once, and only one it does not hold is a request the generator yields,
+ * which run() awaits and hands back. The checks, the bytes counted and their order are
+ * those of reading each field through a promise, which cost several times the work on
+ * files of many small tables (docs/ENGINE.md, Per-file and per-chunk costs of compress).
  */
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
@@ -24,6 +30,16 @@ export interface FbTable {
   /** The table's size in bytes, from the vtable. */
   size: number;
 }
+
+/** A read the window does not hold: what a walk yields for FlatReader.run to read. */
+export interface FbRead {
+  pos: number;
+  n: number;
+  field: string;
+}
+
+/** A walk over a FlatBuffer that returns T (FlatReader.run). */
+export type Walk<T> = Generator<FbRead, T, Buffer>;
 
 export class FlatReader {
   readonly source: RandomAccessSource;
@@ -58,47 +74,73 @@ export class FlatReader {
     );
   }
 
+  /** Runs a walk: answers the reads it yields from the source, and returns its result. */
+  async run<T>(walk: Walk<T>): Promise<T> {
+    let step = walk.next();
+    while (!step.done) {
+      const { pos, n, field } = step.value;
+      step = walk.next(await this.w.take(pos, n, field));
+    }
+    return step.value;
+  }
+
   /** The n bytes at pos, checked to lie in the file and counted against the budget. Valid until the next read. */
-  async bytes(pos: number, n: number, field: string): Promise<Buffer> {
+  *bytes(pos: number, n: number, field: string): Walk<Buffer> {
     this.inFile(pos, n, field);
-    return this.w.take(pos, n, field);
+    return this.w.heldTake(pos, n) ?? (yield { pos, n, field });
   }
 
-  async u8(pos: number, field: string): Promise<number> {
-    return (await this.bytes(pos, 1, field))[0];
+  /**
+   * Where the n bytes at pos are in the window's buffer (`held`), checked and counted as
+   * bytes() does them; -1, nothing counted, when the window does not hold them. For the
+   * scalars, which read them there without a view of their own.
+   */
+  private heldAt(pos: number, n: number, field: string): number {
+    this.inFile(pos, n, field);
+    const at = this.w.holds(pos, n);
+    if (at >= 0) this.w.spend(n);
+    return at;
   }
 
-  async u16(pos: number, field: string): Promise<number> {
-    return (await this.bytes(pos, 2, field)).readUInt16LE(0);
+  *u8(pos: number, field: string): Walk<number> {
+    const at = this.heldAt(pos, 1, field);
+    return at >= 0 ? this.w.held[at] : (yield { pos, n: 1, field })[0];
   }
 
-  async u32(pos: number, field: string): Promise<number> {
-    return (await this.bytes(pos, 4, field)).readUInt32LE(0);
+  *u16(pos: number, field: string): Walk<number> {
+    const at = this.heldAt(pos, 2, field);
+    return at >= 0 ? this.w.held.readUInt16LE(at) : (yield { pos, n: 2, field }).readUInt16LE(0);
   }
 
-  async i32(pos: number, field: string): Promise<number> {
-    return (await this.bytes(pos, 4, field)).readInt32LE(0);
+  *u32(pos: number, field: string): Walk<number> {
+    const at = this.heldAt(pos, 4, field);
+    return at >= 0 ? this.w.held.readUInt32LE(at) : (yield { pos, n: 4, field }).readUInt32LE(0);
+  }
+
+  *i32(pos: number, field: string): Walk<number> {
+    const at = this.heldAt(pos, 4, field);
+    return at >= 0 ? this.w.held.readInt32LE(at) : (yield { pos, n: 4, field }).readInt32LE(0);
   }
 
   /** A u64, E_CORRUPT above 2^53. */
-  async u64(pos: number, field: string): Promise<number> {
-    const v = (await this.bytes(pos, 8, field)).readBigUInt64LE(0);
+  *u64(pos: number, field: string): Walk<number> {
+    const v = (yield* this.bytes(pos, 8, field)).readBigUInt64LE(0);
     check(v <= BigInt(Number.MAX_SAFE_INTEGER), "E_CORRUPT", `${this.what}: ${field} ${v} is too large`);
     return Number(v);
   }
 
   /** The table that the uoffset at `pos` points to. */
-  async tableAt(pos: number, field: string): Promise<FbTable> {
-    const target = pos + (await this.u32(pos, field));
-    return this.table(target, field);
+  *tableAt(pos: number, field: string): Walk<FbTable> {
+    const target = pos + (yield* this.u32(pos, field));
+    return yield* this.table(target, field);
   }
 
   /** The table at `pos`: its vtable read and checked. */
-  async table(pos: number, field: string): Promise<FbTable> {
-    const vtable = pos - (await this.i32(pos, `${field} vtable offset`));
+  *table(pos: number, field: string): Walk<FbTable> {
+    const vtable = pos - (yield* this.i32(pos, `${field} vtable offset`));
     this.inFile(vtable, 4, `${field} vtable`);
-    const vtableSize = await this.u16(vtable, `${field} vtable size`);
-    const size = await this.u16(vtable + 2, `${field} table size`);
+    const vtableSize = yield* this.u16(vtable, `${field} vtable size`);
+    const size = yield* this.u16(vtable + 2, `${field} table size`);
     check(
       vtableSize >= 4 && vtableSize % 2 === 0,
       "E_CORRUPT",
@@ -111,9 +153,9 @@ export class FlatReader {
   }
 
   /** Where field `index` of a table is, or undefined when absent (its default applies). */
-  async field(t: FbTable, index: number, width: number, name: string): Promise<number | undefined> {
+  *field(t: FbTable, index: number, width: number, name: string): Walk<number | undefined> {
     if (index >= t.fields) return undefined;
-    const offset = await this.u16(t.vtable + 4 + 2 * index, `${name} slot`);
+    const offset = yield* this.u16(t.vtable + 4 + 2 * index, `${name} slot`);
     if (offset === 0) return undefined;
     check(
       offset + width <= t.size,
@@ -124,24 +166,24 @@ export class FlatReader {
   }
 
   /** A vector field: the position of its first element and its length (undefined when absent). */
-  async vector(
+  *vector(
     t: FbTable,
     index: number,
     elementSize: number,
     name: string,
-  ): Promise<{ start: number; length: number } | undefined> {
-    const at = await this.field(t, index, 4, name);
+  ): Walk<{ start: number; length: number } | undefined> {
+    const at = yield* this.field(t, index, 4, name);
     if (at === undefined) return undefined;
-    const pos = at + (await this.u32(at, name));
-    const length = await this.u32(pos, `${name} length`);
+    const pos = at + (yield* this.u32(at, name));
+    const length = yield* this.u32(pos, `${name} length`);
     this.inFile(pos + 4, length * elementSize, name);
     return { start: pos + 4, length };
   }
 
   /** A string field as UTF-8 bytes, cut to `max` bytes (undefined when absent). */
-  async string(t: FbTable, index: number, name: string, max: number): Promise<Buffer | undefined> {
-    const v = await this.vector(t, index, 1, name);
+  *string(t: FbTable, index: number, name: string, max: number): Walk<Buffer | undefined> {
+    const v = yield* this.vector(t, index, 1, name);
     if (v === undefined) return undefined;
-    return Buffer.from(await this.bytes(v.start, Math.min(v.length, max), name));
+    return Buffer.from(yield* this.bytes(v.start, Math.min(v.length, max), name));
   }
 }

@@ -12,7 +12,7 @@
 import { type DTypeName, dtypeByName, type Region } from "../common/dtype.ts";
 import { check } from "../common/errors.ts";
 import type { RandomAccessSource } from "../common/source.ts";
-import { type FbTable, FlatReader } from "./flatbuffers.ts";
+import { type FbTable, FlatReader, type Walk } from "./flatbuffers.ts";
 import {
   checkedProduct,
   decodeUtf8,
@@ -76,8 +76,8 @@ interface BufferData {
   length: number;
 }
 
-async function readName(r: FlatReader, t: FbTable, index: number, what: string): Promise<string> {
-  const bytes = await r.string(t, index, what, MAX_NAME);
+function* readName(r: FlatReader, t: FbTable, index: number, what: string): Walk<string> {
+  const bytes = yield* r.string(t, index, what, MAX_NAME);
   if (bytes === undefined) return "";
   const text = decodeUtf8(bytes);
   check(text !== undefined, "E_CORRUPT", `tflite: ${what} is not valid UTF-8`);
@@ -88,25 +88,28 @@ export async function recogniseTflite(
   source: RandomAccessSource,
   options?: RecogniseOptions,
 ): Promise<Recognised> {
-  const size = source.size;
   const r = new FlatReader(source, maxHeaderBytes(options), "tflite");
+  return r.run(walkTflite(r, source.size));
+}
+
+function* walkTflite(r: FlatReader, size: number): Walk<Recognised> {
   check(size >= 8, "E_TRUNCATED", "tflite: shorter than its root offset and identifier");
-  const model = await r.tableAt(0, "the model");
-  const versionAt = await r.field(model, MODEL_VERSION, 4, "version");
-  const version = versionAt === undefined ? 0 : await r.u32(versionAt, "version");
+  const model = yield* r.tableAt(0, "the model");
+  const versionAt = yield* r.field(model, MODEL_VERSION, 4, "version");
+  const version = versionAt === undefined ? 0 : yield* r.u32(versionAt, "version");
   check(version === 3, "E_UNSUPPORTED", `tflite: schema version ${version} (3 is read)`);
-  const description = await readName(r, model, MODEL_DESCRIPTION, "the description");
+  const description = yield* readName(r, model, MODEL_DESCRIPTION, "the description");
 
   // Buffers: where each one's bytes are.
   const buffers: (BufferData | undefined)[] = [];
-  const bufferList = await r.vector(model, MODEL_BUFFERS, 4, "buffers");
+  const bufferList = yield* r.vector(model, MODEL_BUFFERS, 4, "buffers");
   for (let i = 0; i < (bufferList?.length ?? 0); i++) {
-    const b = await r.tableAt(bufferList!.start + 4 * i, `buffer ${i}`);
-    const data = await r.vector(b, BUFFER_DATA, 1, `buffer ${i} data`);
-    const offsetAt = await r.field(b, BUFFER_OFFSET, 8, `buffer ${i} offset`);
-    const sizeAt = await r.field(b, BUFFER_SIZE, 8, `buffer ${i} size`);
-    const offset = offsetAt === undefined ? 0 : await r.u64(offsetAt, `buffer ${i} offset`);
-    const length = sizeAt === undefined ? 0 : await r.u64(sizeAt, `buffer ${i} size`);
+    const b = yield* r.tableAt(bufferList!.start + 4 * i, `buffer ${i}`);
+    const data = yield* r.vector(b, BUFFER_DATA, 1, `buffer ${i} data`);
+    const offsetAt = yield* r.field(b, BUFFER_OFFSET, 8, `buffer ${i} offset`);
+    const sizeAt = yield* r.field(b, BUFFER_SIZE, 8, `buffer ${i} size`);
+    const offset = offsetAt === undefined ? 0 : yield* r.u64(offsetAt, `buffer ${i} offset`);
+    const length = sizeAt === undefined ? 0 : yield* r.u64(sizeAt, `buffer ${i} size`);
     if (data && data.length > 0) {
       check(offset === 0, "E_CORRUPT", `tflite: buffer ${i} has both data and an offset`);
       buffers.push({ offset: data.start, length: data.length });
@@ -118,20 +121,20 @@ export async function recogniseTflite(
   }
 
   // Tensors, subgraph by subgraph.
-  const subgraphs = await r.vector(model, MODEL_SUBGRAPHS, 4, "subgraphs");
+  const subgraphs = yield* r.vector(model, MODEL_SUBGRAPHS, 4, "subgraphs");
   check(subgraphs !== undefined && subgraphs.length > 0, "E_CORRUPT", "tflite: a model with no subgraph");
   const tensors: TensorEntry[] = [];
   const typeOfBuffer = new Map<number, DTypeName | null>();
   const names = new Map<string, number>();
   for (let s = 0; s < subgraphs.length; s++) {
-    const g = await r.tableAt(subgraphs.start + 4 * s, `subgraph ${s}`);
-    const graphName = await readName(r, g, SUBGRAPH_NAME, `subgraph ${s} name`);
-    const list = await r.vector(g, SUBGRAPH_TENSORS, 4, `subgraph ${s} tensors`);
+    const g = yield* r.tableAt(subgraphs.start + 4 * s, `subgraph ${s}`);
+    const graphName = yield* readName(r, g, SUBGRAPH_NAME, `subgraph ${s} name`);
+    const list = yield* r.vector(g, SUBGRAPH_TENSORS, 4, `subgraph ${s} tensors`);
     for (let i = 0; i < (list?.length ?? 0); i++) {
       const what = `subgraph ${s} tensor ${i}`;
-      const t = await r.tableAt(list!.start + 4 * i, what);
-      const bufferAt = await r.field(t, TENSOR_BUFFER, 4, `${what} buffer`);
-      const index = bufferAt === undefined ? 0 : await r.u32(bufferAt, `${what} buffer`);
+      const t = yield* r.tableAt(list!.start + 4 * i, what);
+      const bufferAt = yield* r.field(t, TENSOR_BUFFER, 4, `${what} buffer`);
+      const index = bufferAt === undefined ? 0 : yield* r.u32(bufferAt, `${what} buffer`);
       check(
         index < buffers.length || index === 0,
         "E_CORRUPT",
@@ -139,13 +142,13 @@ export async function recogniseTflite(
       );
       const data = buffers[index];
       if (index === 0 || data === undefined) continue; // an activation, or an empty constant
-      const typeAt = await r.field(t, TENSOR_TYPE, 1, `${what} type`);
-      const typeId = typeAt === undefined ? 0 : await r.u8(typeAt, `${what} type`);
+      const typeAt = yield* r.field(t, TENSOR_TYPE, 1, `${what} type`);
+      const typeId = typeAt === undefined ? 0 : yield* r.u8(typeAt, `${what} type`);
       const type = TFLITE_TYPES.get(typeId);
       const shape: number[] = [];
-      const dims = await r.vector(t, TENSOR_SHAPE, 4, `${what} shape`);
+      const dims = yield* r.vector(t, TENSOR_SHAPE, 4, `${what} shape`);
       for (let d = 0; d < (dims?.length ?? 0); d++) {
-        const dim = await r.i32(dims!.start + 4 * d, `${what} shape`);
+        const dim = yield* r.i32(dims!.start + 4 * d, `${what} shape`);
         check(dim >= 0, "E_CORRUPT", `tflite: ${what} has a dimension ${dim}`);
         shape.push(dim);
       }
@@ -162,7 +165,7 @@ export async function recogniseTflite(
         );
       }
       if (!typeOfBuffer.has(index)) typeOfBuffer.set(index, dtype ?? null);
-      let name = (await readName(r, t, TENSOR_NAME, `${what} name`)) || `tensor ${i}`;
+      let name = (yield* readName(r, t, TENSOR_NAME, `${what} name`)) || `tensor ${i}`;
       if (subgraphs.length > 1 && s > 0) name = `${graphName || `subgraph ${s}`}/${name}`;
       const seen = names.get(name) ?? 0;
       names.set(name, seen + 1);
