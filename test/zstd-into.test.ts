@@ -67,3 +67,18 @@ test("refuses damaged frames, as the codec does, and decodes the next good one",
     assert.deepEqual(Buffer.from(out), raw, `a good frame after: ${what}`);
   }
 });
+
+test("the zstd codec decodes a chunk into the memory given, shared memory too", () => {
+  for (const size of [0, 5000, 524288, 1 << 20, (1 << 20) + 1]) {
+    const raw = textBytes(size, 7);
+    const frame = frameOf(raw);
+    for (const memory of [new ArrayBuffer(size + 8), new SharedArrayBuffer(size + 8)]) {
+      const into = new Uint8Array(memory, 8, size);
+      const got = zstdCodec.decode(frame, EMPTY, size, into);
+      assert.deepEqual(Buffer.from(got), raw);
+      // Up to 1 MiB (a reused decoder's window) the result is `into` itself.
+      if (size <= 1 << 20) assert.equal(got, into);
+    }
+    throwsWith(() => zstdCodec.decode(frame, EMPTY, size + 1, new Uint8Array(size + 1)), "E_CORRUPT");
+  }
+});

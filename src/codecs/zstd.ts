@@ -71,8 +71,13 @@ export const zstdCodec: Codec = {
     });
     return { payload, owned: true }; // a view into node:zlib's own output buffer
   },
-  decode(payload, params, rawLength) {
+  decode(payload, params, rawLength, into) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "ZSTD chunk has parameters");
+    // Into the caller's memory when a reused decoder takes the frame: no piece of node:zlib's own.
+    if (into !== undefined && into.length === rawLength && windowLogFor(rawLength) <= REUSED_WINDOW_LOG_MAX) {
+      zstdDecodeInto(payload, into);
+      return into;
+    }
     const frameLength = zstdFrameLength(payload);
     if (frameLength < 0) throw new MmhError("E_CORRUPT", "zstd payload is not a well-formed frame");
     if (frameLength !== payload.length) {
