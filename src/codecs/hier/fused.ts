@@ -183,9 +183,6 @@ function corrupt(message: string): MmhError {
  */
 const LARGE_BUFFER_PAGE_OFFSET = 16;
 
-/** Bytes of output merged at a time where the words are copied out (decodeInArena's `target`). */
-const MERGE_PIECE = 32768;
-
 /**
  * Decodes the streams of n elements of `layout` (`parts` of `payload`, their lengths
  * checked against the payload) into `out` (n * width bytes). False, having written
@@ -199,19 +196,10 @@ export function kernelDecode(
   n: number,
   out: Uint8Array,
 ): boolean {
-  const decoded = decodeInArena(
-    layout,
-    parts,
-    payload,
-    n,
-    0,
-    0,
-    out.byteOffset + LARGE_BUFFER_PAGE_OFFSET,
-    out,
-  );
+  const decoded = decodeInArena(layout, parts, payload, n, 0, 0, out.byteOffset + LARGE_BUFFER_PAGE_OFFSET);
   if (!decoded) return false;
   const { mem, from, bytes } = decoded;
-  if (from >= 0) copyBytes(out, mem.subarray(from, from + bytes));
+  copyBytes(out, mem.subarray(from, from + bytes));
   return true;
 }
 
@@ -253,20 +241,8 @@ function decodeInArena(
   before: number,
   after: number,
   pageOffset = -1,
-  /**
-   * Where the words go, for the layouts merged from each stream's address: they are then
-   * merged MERGE_PIECE bytes at a time into a small area and copied there piece by piece
-   * (`from` is then -1), so that the merge writes into memory the cache still holds.
-   */
-  target?: Uint8Array,
 ): { mem: Uint8Array; from: number; outAt: number; bytes: number } | undefined {
   const bytes = n * layout.width;
-  const pieces =
-    target !== undefined &&
-    target.length === bytes &&
-    (layout.name === "bf16" || layout.name === "f16" || layout.name === "f32");
-  /** Elements per piece. */
-  const per = MERGE_PIECE / layout.width;
   // A small chunk does not load the kernels (a small file then never compiles them).
   const k =
     bytes >= KERNEL_MIN_BYTES ? kernels() : bytes >= KERNEL_DECODE_MIN_BYTES ? loadedKernels() : undefined;
@@ -274,7 +250,7 @@ function decodeInArena(
   // The output (16 bytes before it for `before`), the code lengths, then the streams and
   // blocks (the 4-symbol decode table, buildQuad's, is the module's own).
   let margin = before > 0 ? 16 : 0;
-  let room = margin + (pieces ? MERGE_PIECE : bytes) + after + 64 + 256 + 32 + (pageOffset >= 0 ? 4096 : 0);
+  let room = margin + bytes + after + 64 + 256 + 32 + (pageOffset >= 0 ? 4096 : 0);
   for (const [s, part] of parts.entries()) {
     if (part.method > METHOD_CONTEXT) return undefined;
     if (part.method === METHOD_HUFFMAN) {
@@ -295,7 +271,7 @@ function decodeInArena(
   k.begin(room);
   // The arena's first address is where the output area starts (alloc(0) reserves nothing).
   if (pageOffset >= 0) margin = (pageOffset - k.alloc(0)) & 4095;
-  const outAt = k.alloc(margin + (pieces ? MERGE_PIECE : bytes) + after) + margin;
+  const outAt = k.alloc(margin + bytes + after) + margin;
   const lengthsAt = k.alloc(256);
   const mem = k.u8();
   const lengths = mem.subarray(lengthsAt, lengthsAt + 256);
@@ -372,18 +348,7 @@ function decodeInArena(
   /** Where the output words lie in the arena. */
   let from = outAt;
   if (fused >= 0) decodeBlock(fused, n, outAt);
-  else if (pieces && target) {
-    const [a, b, c, d] = streamAt;
-    const width = layout.width;
-    for (let i = 0; i < n; i += per) {
-      const m = Math.min(per, n - i);
-      if (layout.name === "bf16") x.mergeBf16(a + i, b + i, m, outAt);
-      else if (layout.name === "f16") x.mergeF16(a + i, b + i, c + i, m, outAt);
-      else x.mergeF32(a + i, b + i, c + i, d + i, m, outAt);
-      copyBytes(target, mem.subarray(outAt, outAt + m * width), i * width);
-    }
-    from = -1;
-  } else {
+  else {
     switch (layout.name) {
       case "bytes":
         // The one stream is the output.
