@@ -82,3 +82,22 @@ test("the zstd codec decodes a chunk into the memory given, shared memory too", 
     throwsWith(() => zstdCodec.decode(frame, EMPTY, size + 1, new Uint8Array(size + 1)), "E_CORRUPT");
   }
 });
+
+test("a reused decoder keeps its window limit from frame to frame", () => {
+  // A frame of one raw block with no content size, asking for a window of 2^windowLog.
+  const rawFrame = (data: Uint8Array, windowLog: number) => {
+    const block = Buffer.alloc(3);
+    block.writeUIntLE((data.length << 3) | 1, 0, 3);
+    return Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (windowLog - 10) << 3]), block, data]);
+  };
+  const data = textBytes(5000, 3);
+  const out = new Uint8Array(data.length);
+  // 5000 bytes: a window of up to 8 KiB. Good frames before and after one that asks for more.
+  for (let round = 0; round < 3; round++) {
+    zstdDecodeInto(rawFrame(data, 13), out.fill(0));
+    assert.deepEqual(Buffer.from(out), data);
+    zstdDecodeInto(frameOf(data), out.fill(0));
+    assert.deepEqual(Buffer.from(out), data);
+    throwsWith(() => zstdDecodeInto(rawFrame(data, 14), out), "E_CORRUPT");
+  }
+});

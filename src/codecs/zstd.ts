@@ -123,11 +123,11 @@ interface ReusedDecoder {
       outOffset: number,
       outLength: number,
     ): void;
-    reset(): void;
   };
   /** After each writeSync: the output room and the input bytes left. */
   _writeState?: Uint32Array;
   readonly destroyed: boolean;
+  destroy(): void;
 }
 
 /** Decoders kept for reuse, by their window limit (log2); null where none can be reused. */
@@ -145,7 +145,6 @@ function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
     const parts = made as unknown as ReusedDecoder;
     decoder =
       typeof parts._handle?.writeSync === "function" &&
-      typeof parts._handle.reset === "function" &&
       parts._writeState instanceof Uint32Array &&
       parts._writeState.length >= 2
         ? parts
@@ -159,8 +158,8 @@ function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
 /**
  * Decode the one zstd frame `frame` into `out`, which it must fill exactly (its length is
  * the content's), checked as zstdCodec.decode checks it. For the many small frames of
- * HIER's zstd-coded streams: one decoder per window size is kept and reset from frame to
- * frame, and writes straight into `out` (the kernels' memory, say). A new decoder per
+ * HIER's zstd-coded streams: one decoder per window size is kept from frame to frame
+ * (each frame checked whole before the next), and writes straight into `out` (the kernels' memory, say). A new decoder per
  * call, as zstdDecompressSync makes, cost a quarter of the decoding of a 256 KiB stream
  * (docs/ENGINE.md). Where node:zlib's decoder does not have the parts reused here,
  * zstdCodec.decode decodes and the bytes are copied.
@@ -183,7 +182,8 @@ export function zstdDecodeInto(frame: Uint8Array, out: Uint8Array): void {
   }
   const handle = decoder._handle!;
   const state = decoder._writeState!;
-  handle.reset();
+  // No reset between frames: a zstd decoder that finished a frame starts the next one
+  // as it is, and node:zlib's reset would also drop the window limit it was made with.
   handle.writeSync(constants.ZSTD_e_end, frame, 0, frame.length, out, 0, out.length);
   let written = out.length - state[0];
   if (!decoder.destroyed && written === out.length) {
@@ -196,15 +196,18 @@ export function zstdDecodeInto(frame: Uint8Array, out: Uint8Array): void {
     decoders.delete(windowLog);
     throw new MmhError("E_CORRUPT", "zstd payload does not decode");
   }
-  // Input left, or a content of another length: not a frame of this one content (the
-  // decoder is reset before its next frame).
-  if (state[1] !== 0 || written !== out.length)
+  // Input left, or a content of another length: not a frame of this one content. The
+  // decoder may have stopped inside it, so it is not used again.
+  if (state[1] !== 0 || written !== out.length) {
+    decoders.delete(windowLog);
+    decoder.destroy();
     throw new MmhError(
       "E_CORRUPT",
       state[1] !== 0
         ? "zstd payload does not decode to its end"
         : `zstd payload decodes to ${written} bytes, record says ${out.length}`,
     );
+  }
 }
 
 /** The spare output byte of zstdDecodeInto. */
