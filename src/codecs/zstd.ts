@@ -1,4 +1,4 @@
-import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import { constants, createZstdDecompress, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { MmhError } from "../common/errors.ts";
 import type { Codec } from "./types.ts";
 
@@ -44,7 +44,7 @@ export function decodePieceSize(rawLength: number): number {
   return Math.min(1 << 20, Math.max(64, rawLength + 1));
 }
 
-function windowLogFor(rawLength: number): number {
+export function windowLogFor(rawLength: number): number {
   // A frame made with pledgedSrcSize never needs a window larger than its content, so
   // the decoder refuses frames that ask for more (a hostile frame cannot make it allocate).
   return Math.min(31, Math.max(10, Math.ceil(Math.log2(Math.max(1, rawLength)))));
@@ -71,8 +71,13 @@ export const zstdCodec: Codec = {
     });
     return { payload, owned: true }; // a view into node:zlib's own output buffer
   },
-  decode(payload, params, rawLength) {
+  decode(payload, params, rawLength, into) {
     if (params.length !== 0) throw new MmhError("E_CORRUPT", "ZSTD chunk has parameters");
+    // Into the caller's memory when a reused decoder takes the frame: no piece of node:zlib's own.
+    if (into !== undefined && into.length === rawLength && windowLogFor(rawLength) <= REUSED_WINDOW_LOG_MAX) {
+      zstdDecodeInto(payload, into);
+      return into;
+    }
     const frameLength = zstdFrameLength(payload);
     if (frameLength < 0) throw new MmhError("E_CORRUPT", "zstd payload is not a well-formed frame");
     if (frameLength !== payload.length) {
@@ -102,3 +107,110 @@ export const zstdCodec: Codec = {
     return out;
   },
 };
+
+/**
+ * The parts of a node:zlib zstd decompressor that decode one call's input into memory the
+ * caller gives (what its one-shot zstdDecompressSync does with memory of its own).
+ */
+interface ReusedDecoder {
+  _handle?: {
+    writeSync(
+      flush: number,
+      input: Uint8Array,
+      inOffset: number,
+      inLength: number,
+      out: Uint8Array,
+      outOffset: number,
+      outLength: number,
+    ): void;
+  };
+  /** After each writeSync: the output room and the input bytes left. */
+  _writeState?: Uint32Array;
+  readonly destroyed: boolean;
+  destroy(): void;
+}
+
+/** Decoders kept for reuse, by their window limit (log2); null where none can be reused. */
+const decoders = new Map<number, ReusedDecoder | null>();
+
+/** Windows up to this (log2) are kept for reuse: a decoder keeps a buffer of about its window. */
+const REUSED_WINDOW_LOG_MAX = 20;
+
+function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
+  let decoder = decoders.get(windowLog);
+  if (decoder === undefined) {
+    const made = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: windowLog } });
+    // A failed decode destroys the stream and then emits its error: seen through `destroyed`.
+    made.on("error", () => {});
+    const parts = made as unknown as ReusedDecoder;
+    decoder =
+      typeof parts._handle?.writeSync === "function" &&
+      parts._writeState instanceof Uint32Array &&
+      parts._writeState.length >= 2
+        ? parts
+        : null;
+    if (!decoder) made.destroy();
+    decoders.set(windowLog, decoder);
+  }
+  return decoder ?? undefined;
+}
+
+/**
+ * Decode the one zstd frame `frame` into `out`, which it must fill exactly (its length is
+ * the content's), checked as zstdCodec.decode checks it. For the many small frames of
+ * HIER's zstd-coded streams: one decoder per window size is kept from frame to frame
+ * (each frame checked whole before the next), and writes straight into `out` (the kernels' memory, say). A new decoder per
+ * call, as zstdDecompressSync makes, cost a quarter of the decoding of a 256 KiB stream
+ * (docs/ENGINE.md). Where node:zlib's decoder does not have the parts reused here,
+ * zstdCodec.decode decodes and the bytes are copied.
+ */
+export function zstdDecodeInto(frame: Uint8Array, out: Uint8Array): void {
+  const windowLog = windowLogFor(out.length);
+  const decoder = windowLog <= REUSED_WINDOW_LOG_MAX ? reusedDecoder(windowLog) : undefined;
+  if (!decoder) {
+    const decoded = zstdCodec.decode(frame, EMPTY, out.length);
+    out.set(decoded);
+    return;
+  }
+  const frameLength = zstdFrameLength(frame);
+  if (frameLength < 0) throw new MmhError("E_CORRUPT", "zstd payload is not a well-formed frame");
+  if (frameLength !== frame.length) {
+    throw new MmhError(
+      "E_CORRUPT",
+      frameLength > frame.length ? "zstd frame is truncated" : "zstd payload has bytes after its frame",
+    );
+  }
+  const handle = decoder._handle!;
+  const state = decoder._writeState!;
+  // No reset between frames: a zstd decoder that finished a frame starts the next one
+  // as it is, and node:zlib's reset would also drop the window limit it was made with.
+  handle.writeSync(constants.ZSTD_e_end, frame, 0, frame.length, out, 0, out.length);
+  let written = out.length - state[0];
+  if (!decoder.destroyed && written === out.length) {
+    // `out` is full: whatever the frame holds beyond it goes into one spare byte.
+    const rest = state[1];
+    handle.writeSync(constants.ZSTD_e_end, frame, frame.length - rest, rest, oneByte, 0, 1);
+    written += 1 - state[0];
+  }
+  if (decoder.destroyed) {
+    decoders.delete(windowLog);
+    throw new MmhError("E_CORRUPT", "zstd payload does not decode");
+  }
+  // Input left, or a content of another length: not a frame of this one content. The
+  // decoder may have stopped inside it, so it is not used again.
+  if (state[1] !== 0 || written !== out.length) {
+    decoders.delete(windowLog);
+    decoder.destroy();
+    throw new MmhError(
+      "E_CORRUPT",
+      state[1] !== 0
+        ? "zstd payload does not decode to its end"
+        : `zstd payload decodes to ${written} bytes, record says ${out.length}`,
+    );
+  }
+}
+
+/** The spare output byte of zstdDecodeInto. */
+const oneByte = new Uint8Array(1);
+
+const EMPTY = new Uint8Array(0);

@@ -9,9 +9,9 @@
  * available, the chunk is too small to gain, or a stream is coded in a way they do not
  * handle, and HIER runs its TypeScript path, which gives the same bytes.
  */
-import { copyBytes, dispose } from "../../common/bytes.ts";
+import { copyBytes } from "../../common/bytes.ts";
 import { MmhError } from "../../common/errors.ts";
-import { zstdCodec } from "../zstd.ts";
+import { zstdDecodeInto } from "../zstd.ts";
 import {
   BLOCK_HUFFMAN,
   BLOCK_SINGLE,
@@ -42,7 +42,6 @@ const METHOD_STORED = 1;
 const METHOD_HUFFMAN = 2;
 const METHOD_ZSTD = 3;
 const METHOD_CONTEXT = 4;
-const NO_PARAMS = new Uint8Array(0);
 
 export interface Split {
   streams: Uint8Array[];
@@ -147,11 +146,8 @@ function decodeOtherStream(k: number, part: Part, payload: Uint8Array, out: Uint
     huffmanDecodeContext(bytes, out);
     return;
   }
-  // The zstd codec's own decoder: exactly one frame, window bounded by the size, that many bytes out.
-  const decoded = zstdCodec.decode(bytes, NO_PARAMS, out.length);
-  out.set(decoded);
-  // node:zlib's own memory, copied now.
-  dispose(decoded, true);
+  // Exactly one frame, window bounded by the size, that many bytes out, written in place.
+  zstdDecodeInto(bytes, out);
 }
 
 /** A view of the kernels' lane positions, made again only when their memory grew. */

@@ -12,7 +12,7 @@ import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
 import { repeatShare } from "../../common/repeats.ts";
 import type { Codec, CodecOptions, EncodedPayload } from "../types.ts";
-import { zstdCodec } from "../zstd.ts";
+import { zstdDecodeInto } from "../zstd.ts";
 import { kernelDecode, kernelDecodeLent, kernelSplit, type Part } from "./fused.ts";
 import {
   BLOCK_HUFFMAN,
@@ -49,7 +49,6 @@ const FIXED = 8; // version, layout, head, streams, header crc32
 const DESCRIPTOR = 5; // method u8, coded length u32
 
 const littleEndian = endianness() === "LE";
-const NO_PARAMS = new Uint8Array(0);
 
 /**
  * Scratch memory reused from call to call (the codec is synchronous, so one call never
@@ -1036,14 +1035,15 @@ export function hierDecode(payload: Uint8Array, rawLength: number, into?: Uint8A
         streams.push(out);
         break;
       }
-      default:
-        // The zstd codec's own decoder: exactly one frame, window bounded by the size, that many bytes out.
-        streams.push(zstdCodec.decode(bytes, NO_PARAMS, size));
+      default: {
+        // Exactly one frame, window bounded by the size, that many bytes out.
+        const out = slot(k);
+        zstdDecodeInto(bytes, out);
+        streams.push(out);
+      }
     }
   }
   layout.merge(streams, n, out.subarray(head, head + n * width));
-  // zstd's streams are node:zlib's own memory, merged now.
-  for (const [k, part] of parts.entries()) if (part.method === METHOD_ZSTD) dispose(streams[k], true);
   return out;
 }
 
