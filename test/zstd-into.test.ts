@@ -18,6 +18,15 @@ function frameOf(raw: Uint8Array, contentSize = true): Buffer {
   });
 }
 
+function messageOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return "no error";
+}
+
 function skewed(size: number, seed: number): Buffer {
   const noise = noiseBytes(size, seed);
   for (let i = 0; i < size; i++) noise[i] = noise[i] < 200 ? noise[i] & 7 : noise[i];
@@ -63,6 +72,12 @@ test("refuses damaged frames, as the codec does, and decodes the next good one",
   for (const [what, bad, length] of cases) {
     throwsWith(() => zstdCodec.decode(bad, EMPTY, length), "E_CORRUPT", what);
     throwsWith(() => zstdDecodeInto(bad, new Uint8Array(length)), "E_CORRUPT", what);
+    // A frame the reused decoder refuses is decoded again one-shot: the error is the codec's own.
+    assert.equal(
+      messageOf(() => zstdDecodeInto(bad, new Uint8Array(length))),
+      messageOf(() => zstdCodec.decode(bad, EMPTY, length)),
+      what,
+    );
     zstdDecodeInto(frame, out.fill(0));
     assert.deepEqual(Buffer.from(out), raw, `a good frame after: ${what}`);
   }

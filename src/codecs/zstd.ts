@@ -136,6 +136,24 @@ const decoders = new Map<number, ReusedDecoder | null>();
 /** Windows up to this (log2) are kept for reuse: a decoder keeps a buffer of about its window. */
 const REUSED_WINDOW_LOG_MAX = 20;
 
+/**
+ * Set once the reused path and the one-shot decoder disagreed on a frame (the internals it
+ * uses behaved otherwise than expected): from then on every frame takes the one-shot path.
+ */
+let reuseBroken = false;
+
+/** A short content and its frame, made on first use, that a new decoder must decode exactly. */
+let probe: { content: Uint8Array; frame: Uint8Array } | undefined;
+
+function probeFrame(): { content: Uint8Array; frame: Uint8Array } {
+  if (!probe) {
+    const content = new Uint8Array(300);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 7) & 15;
+    probe = { content, frame: zstdCompressSync(content, { pledgedSrcSize: content.length }) };
+  }
+  return probe;
+}
+
 function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
   let decoder = decoders.get(windowLog);
   if (decoder === undefined) {
@@ -149,6 +167,18 @@ function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
       parts._writeState.length >= 2
         ? parts
         : null;
+    // The parts are node:zlib's own, not its documented API: a decoder is kept only once
+    // it has decoded a known frame to the byte, with the counts this module reads.
+    if (decoder) {
+      const { content, frame } = probeFrame();
+      const out = new Uint8Array(content.length);
+      try {
+        decodeWith(decoder, frame, out);
+        if (!Buffer.from(out).equals(content)) decoder = null;
+      } catch {
+        decoder = null;
+      }
+    }
     if (!decoder) made.destroy();
     decoders.set(windowLog, decoder);
   }
@@ -159,19 +189,34 @@ function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
  * Decode the one zstd frame `frame` into `out`, which it must fill exactly (its length is
  * the content's), checked as zstdCodec.decode checks it. For the many small frames of
  * HIER's zstd-coded streams: one decoder per window size is kept from frame to frame
- * (each frame checked whole before the next), and writes straight into `out` (the kernels' memory, say). A new decoder per
- * call, as zstdDecompressSync makes, cost a quarter of the decoding of a 256 KiB stream
- * (docs/ENGINE.md). Where node:zlib's decoder does not have the parts reused here,
- * zstdCodec.decode decodes and the bytes are copied.
+ * (each frame checked whole before the next) and writes straight into `out` (the
+ * kernels' memory, say). A new decoder per call, as zstdDecompressSync makes, cost a
+ * quarter of the decoding of a 256 KiB stream (docs/ENGINE.md). Where node:zlib's decoder
+ * does not have the parts reused here, or they fail their probe, zstdCodec.decode decodes
+ * and the bytes are copied; a frame the reused decoder refuses is decoded again that way,
+ * so what is accepted and the error given are the one-shot decoder's.
  */
 export function zstdDecodeInto(frame: Uint8Array, out: Uint8Array): void {
   const windowLog = windowLogFor(out.length);
-  const decoder = windowLog <= REUSED_WINDOW_LOG_MAX ? reusedDecoder(windowLog) : undefined;
-  if (!decoder) {
-    const decoded = zstdCodec.decode(frame, EMPTY, out.length);
-    out.set(decoded);
-    return;
+  const decoder = windowLog <= REUSED_WINDOW_LOG_MAX && !reuseBroken ? reusedDecoder(windowLog) : undefined;
+  if (decoder) {
+    try {
+      decodeWith(decoder, frame, out);
+      return;
+    } catch (error) {
+      decoders.delete(windowLog);
+      if (!decoder.destroyed) decoder.destroy();
+      if (!(error instanceof MmhError)) throw error;
+    }
   }
+  const decoded = zstdCodec.decode(frame, EMPTY, out.length);
+  // Reached after a refusal only if the one-shot decoder accepts what the reused one did not.
+  if (decoder) reuseBroken = true;
+  out.set(decoded);
+}
+
+/** One frame through a reused decoder into `out`; E_CORRUPT unless it fills `out` exactly. */
+function decodeWith(decoder: ReusedDecoder, frame: Uint8Array, out: Uint8Array): void {
   const frameLength = zstdFrameLength(frame);
   if (frameLength < 0) throw new MmhError("E_CORRUPT", "zstd payload is not a well-formed frame");
   if (frameLength !== frame.length) {
@@ -192,15 +237,10 @@ export function zstdDecodeInto(frame: Uint8Array, out: Uint8Array): void {
     handle.writeSync(constants.ZSTD_e_end, frame, frame.length - rest, rest, oneByte, 0, 1);
     written += 1 - state[0];
   }
-  if (decoder.destroyed) {
-    decoders.delete(windowLog);
-    throw new MmhError("E_CORRUPT", "zstd payload does not decode");
-  }
+  if (decoder.destroyed) throw new MmhError("E_CORRUPT", "zstd payload does not decode");
   // Input left, or a content of another length: not a frame of this one content. The
-  // decoder may have stopped inside it, so it is not used again.
+  // decoder may have stopped inside it, so it is not used again (the caller drops it).
   if (state[1] !== 0 || written !== out.length) {
-    decoders.delete(windowLog);
-    decoder.destroy();
     throw new MmhError(
       "E_CORRUPT",
       state[1] !== 0
