@@ -202,6 +202,8 @@ export class LongMatcher {
   readonly #reach = new Map<number, number>();
   /** Chunks scanned, anchors that hit an earlier chunk's, chunks coded again, LONG records kept. */
   scanned = 0;
+  /** Chunks whose anchors were searched for (a content of one chunk has none searched). */
+  searched = 0;
   hits = 0;
   tried = 0;
   kept = 0;
@@ -233,10 +235,16 @@ export class LongMatcher {
     if (table && spareTables.length < SPARE_TABLES) spareTables.push(table);
   }
 
-  /** Look the chunk's anchors up among the earlier chunks', then add them. Call for every chunk, in order. */
-  scan(raw: Uint8Array, rawOffset: number): void {
+  /**
+   * Look the chunk's anchors up among the earlier chunks', then add them. Call for every
+   * chunk, in order; `last` when no chunk follows (so a content of one chunk, with nothing
+   * before it to hit and nothing after it to be hit by, is not searched at all).
+   */
+  scan(raw: Uint8Array, rawOffset: number, last = false): void {
     if (this.#released) throw new MmhError("E_INTERNAL", "a long-range matcher scanned after its release");
     this.scanned++;
+    if (last && !this.#table && this.#pendingCount < 0) return;
+    this.searched++;
     const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
     let table = this.#table;
     let found = this.#anchors;
