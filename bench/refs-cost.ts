@@ -39,7 +39,7 @@
  *   --pairs: pairs per input at the default goal and for decoding (default 120);
  *   --ratio-pairs: pairs per input at the ratio goal (default 30);
  *   --sections: which of default (1. and the control), file (1b.), ratio (2.), decode (3.)
- *   and work (4., for the goals measured) to run, comma-separated (default all). Writes
+ *   and work (4., for the goals measured; the default goal when none is) to run, comma-separated (default all). Writes
  *   bench/results/refs-cost.md (not with --quick).
  */
 import "./lib/help.ts";
@@ -418,7 +418,10 @@ for (const { label, bytes } of sections.has("decode") ? [...derived, gen] : []) 
 /**
  * Wrap a method so that the time of each call (its synchronous part: on a file without
  * repeats none of these calls waits for anything) adds to `spent.ms`. Wall time around a
- * call of microseconds: at least its CPU time, so the share below errs high.
+ * call of microseconds: at least its CPU time, so the share below errs high, and by
+ * milliseconds when the process waits for a CPU inside a call (so the median over runs is
+ * reported, not the largest: the threads' own CPU clock, process.threadCpuUsage(), moves
+ * in steps of milliseconds here, too coarse for these calls).
  */
 function timed<T extends object>(proto: T, name: keyof T & string, spent: { ms: number }): () => void {
   const original = proto[name] as (...a: unknown[]) => unknown;
@@ -473,7 +476,7 @@ interface Share {
 const shares: Share[] = [];
 const shareRuns = quick ? 2 : 9;
 for (const [goal, inputs, on] of [
-  ["balanced", sections.has("default") ? defaultInputs : [], ON],
+  ["balanced", sections.has("default") || !sections.has("ratio") ? defaultInputs : [], ON],
   ["ratio", sections.has("ratio") ? ratioInputs : [], RATIO_ON],
 ] as const) {
   if (!sections.has("work")) continue;
@@ -521,11 +524,11 @@ for (const [goal, inputs, on] of [
       dedupMs: median(dedups),
       plannerMs: planner,
       longMs: median(longs),
-      share: Math.max(...runsShares),
+      share: median(runsShares),
     };
     shares.push(share);
     console.log(
-      `${goal} ${label}: dedup ${fmt(share.dedupMs, 3)} ms, planner ${fmt(share.plannerMs, 3)} ms, long ${fmt(share.longMs, 3)} ms of ${fmt(share.compressMs, 1)} ms CPU: at most ${fmt(share.share * 100, 2)}%`,
+      `${goal} ${label}: dedup ${fmt(share.dedupMs, 3)} ms, planner ${fmt(share.plannerMs, 3)} ms, long ${fmt(share.longMs, 3)} ms of ${fmt(share.compressMs, 1)} ms CPU: ${fmt(share.share * 100, 2)}%`,
     );
   }
 }
@@ -638,19 +641,10 @@ writeReport(outFile, [
     : [
         "## 4. Deduplication's and long-range matching's own work",
         "",
-        `Inside B's compressions above (both on, ${shareRuns} runs after two more): the time spent in the calls the encoder makes per chunk, Deduper.reference (the lookup of the chunk's length and CRC-32) and LongMatcher.scan and .consider (the anchor search, and the check for hits), each call timed around (wall time around calls of microseconds: at least their CPU time), plus a LongMatcher's construction (${fmt(constructMs * 1000, 1)} µs, timed alone) and the planner's look for small tensors stored twice, which deduplication adds once per compression (src/engine/tied.ts; repeatedSmallTensors on the input in memory, timed alone: CPU per call, the median of 9 rounds), against the compression's CPU time; medians, and the largest share over the runs. Allocation and collection these calls cause later are not in it; the pairs above are.`,
+        `Inside B's compressions above (both on, ${shareRuns} runs after two more): the time spent in the calls the encoder makes per chunk, Deduper.reference (the lookup of the chunk's length and CRC-32) and LongMatcher.scan and .consider (the anchor search, and the check for hits), each call timed around (wall time around calls of microseconds: at least their CPU time), plus a LongMatcher's construction (${fmt(constructMs * 1000, 1)} µs, timed alone) and the planner's look for small tensors stored twice, which deduplication adds once per compression (src/engine/tied.ts; repeatedSmallTensors on the input in memory, timed alone: CPU per call, the median of 9 rounds), against the compression's CPU time; medians over the runs (a run in which the process waited for a CPU inside a call counts that wait). Allocation and collection these calls cause later, and their effect on the caches the codecs use, are not in it; the pairs above are, so this share is a floor under what they cost.`,
         "",
         table(
-          [
-            "input",
-            "goal",
-            "chunks",
-            "compress CPU ms",
-            "dedup ms",
-            "planner ms",
-            "long ms",
-            "largest share",
-          ],
+          ["input", "goal", "chunks", "compress CPU ms", "dedup ms", "planner ms", "long ms", "share"],
           shares.map((s) => [
             s.label,
             s.goal,
@@ -701,7 +695,7 @@ writeReport(outFile, [
   ...(shares.length === 0
     ? []
     : [
-        `- Deduplication's and long-range matching's own work inside those compressions: at most ${fmt(worstShare.share * 100, 2)}% of compression time (${worstShare.label}, ${worstShare.goal}): target < 3% **${worstShare.share < 0.03 ? "met" : "not met"}**.`,
+        `- Deduplication's and long-range matching's own work inside those compressions (a floor under their cost: section 4): at most ${fmt(worstShare.share * 100, 2)}% of compression time (${worstShare.label}, ${worstShare.goal}), median over the runs.`,
       ]),
   "",
 ]);
