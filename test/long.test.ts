@@ -266,6 +266,11 @@ describe("LONG: LZ across chunks", () => {
     assert.equal(alone.matcher.scanned, 1);
     assert.equal(alone.matcher.searched, 0);
     assert.equal(alone.records[0], undefined);
+    // A last chunk after one without anchors (ASCII text holds no 0xd5): not searched either.
+    const header = Buffer.from('{"w":{"dtype":"F32"}}'.padEnd(CHUNK, " "));
+    const headed = await matchChunks(Buffer.concat([header, half]), CHUNK);
+    assert.equal(headed.matcher.scanned, 2);
+    assert.equal(headed.matcher.searched, 1);
   });
 
   test("an anchor table another matcher released is reused with nothing of it left", async () => {
