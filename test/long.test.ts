@@ -88,7 +88,7 @@ async function matchChunks(bytes: Buffer, size: number) {
   const records = [];
   for (let at = 0; at < bytes.length; at += size) {
     const raw = bytes.subarray(at, at + size);
-    matcher.scan(raw, at);
+    matcher.scan(raw, at, at + size >= bytes.length);
     const chunk = encodeChunk(raw, codecByName("zstd"), 3);
     records.push(await matcher.consider(chunk, entries.length, at, entries));
     entries.push({
@@ -251,6 +251,26 @@ describe("LONG: LZ across chunks", () => {
     assert.equal(records[0], undefined);
     assert.equal(records[1]?.codec, "LONG");
     assert.ok(records[1].payload.length < size * 0.6, `${records[1].payload.length} bytes`);
+  });
+
+  test("the last chunk is looked up; a content of one chunk is not searched", async () => {
+    // Two chunks, the second a copy of the first: its anchors hit though no chunk follows it.
+    const half = rows.subarray(0, CHUNK);
+    const twice = Buffer.concat([half, half]);
+    const { matcher, records } = await matchChunks(twice, CHUNK);
+    assert.equal(matcher.searched, 2);
+    assert.ok(matcher.hits >= 8, `${matcher.hits} hits`);
+    assert.equal(records[1]?.codec, "LONG");
+    // One chunk, first and last: nothing before it to hit, nothing after it to be hit by.
+    const alone = await matchChunks(half, CHUNK);
+    assert.equal(alone.matcher.scanned, 1);
+    assert.equal(alone.matcher.searched, 0);
+    assert.equal(alone.records[0], undefined);
+    // A last chunk after one without anchors (ASCII text holds no 0xd5): not searched either.
+    const header = Buffer.from('{"w":{"dtype":"F32"}}'.padEnd(CHUNK, " "));
+    const headed = await matchChunks(Buffer.concat([header, half]), CHUNK);
+    assert.equal(headed.matcher.scanned, 2);
+    assert.equal(headed.matcher.searched, 1);
   });
 
   test("an anchor table another matcher released is reused with nothing of it left", async () => {

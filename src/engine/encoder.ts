@@ -222,7 +222,7 @@ export async function* encodeContainer(
         const period = runs ? findPeriod(raw) : null;
         run = runs ? startRun(raw, period) : undefined;
         if (run) continue;
-        longer?.scan(raw, seenBytes - raw.length);
+        longer?.scan(raw, seenBytes - raw.length, seenBytes === layout.size);
         const choices: Choice[] =
           opts.codec === "auto"
             ? chooseCodecs(raw, dtype, opts.goal, opts.level, auto, period)

@@ -192,6 +192,8 @@ export class LongMatcher {
    */
   #pendingCount = -1;
   #pendingOffset = 0;
+  /** Anchors found in the chunks scanned so far: while none, nothing can hit. */
+  #anchorsBefore = 0;
   #released = false;
   /** The current chunk's anchors (position, hash), reused from chunk to chunk. */
   #anchors = new Int32Array(2 * 257);
@@ -202,6 +204,8 @@ export class LongMatcher {
   readonly #reach = new Map<number, number>();
   /** Chunks scanned, anchors that hit an earlier chunk's, chunks coded again, LONG records kept. */
   scanned = 0;
+  /** Chunks whose anchors were searched for (not a last chunk with no anchors before it). */
+  searched = 0;
   hits = 0;
   tried = 0;
   kept = 0;
@@ -233,10 +237,17 @@ export class LongMatcher {
     if (table && spareTables.length < SPARE_TABLES) spareTables.push(table);
   }
 
-  /** Look the chunk's anchors up among the earlier chunks', then add them. Call for every chunk, in order. */
-  scan(raw: Uint8Array, rawOffset: number): void {
+  /**
+   * Look the chunk's anchors up among the earlier chunks', then add them. Call for every
+   * chunk, in order; `last` when no chunk follows: a last chunk with no anchors before it
+   * (the only chunk, or one after a header without any) has nothing to hit and nothing
+   * after it to be hit by, so it is not searched at all.
+   */
+  scan(raw: Uint8Array, rawOffset: number, last = false): void {
     if (this.#released) throw new MmhError("E_INTERNAL", "a long-range matcher scanned after its release");
     this.scanned++;
+    if (last && this.#anchorsBefore === 0) return;
+    this.searched++;
     const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
     let table = this.#table;
     let found = this.#anchors;
@@ -250,6 +261,7 @@ export class LongMatcher {
     const most = 2 * (Math.floor(bytes.length / GAP) + 1);
     if (found.length < most) found = this.#anchors = new Int32Array(Math.max(most, 2 * found.length));
     const anchors = findAnchors(bytes, found);
+    this.#anchorsBefore += anchors;
     if (!table) {
       // The first chunk: nothing before it to hit. Its anchors wait in #anchors.
       this.#pendingCount = anchors;

@@ -14,6 +14,8 @@ export const MIN_ALONE = 4 << 10;
 
 /** Bytes read from each end of a tensor for its first, cheap fingerprint. */
 const EDGE = 64;
+/** The fingerprint's starting value (any will do; not zero, so zero bytes mix in). */
+const EDGE_SEED = 0x2f6b_1d35;
 
 /**
  * Byte ranges to read that lie at most this far apart are read as one: so one tensor's
@@ -30,7 +32,7 @@ const MAX_READ = 1 << 20;
 /**
  * The indices of tensor regions shorter than a chunk whose length, dtype and CRC-32 equal
  * another's. Cheap for files without such repeats: tensors whose length and dtype repeat
- * are first told apart by the CRC-32 of their first and last 64 bytes, and only those that
+ * are first told apart by a hash of their first and last 64 bytes, and only those that
  * still match another are read whole for their CRC-32. Equal CRCs are enough here, since
  * the deduplicator compares every byte before it writes a reference; tensors equal at
  * both ends always share the first fingerprint, so no copy is missed for it.
@@ -54,26 +56,20 @@ export async function repeatedSmallTensors(
   const alone = new Set<number>();
   if (shapes.length === 0) return alone;
   // Every candidate's two ends, read together (a tensor's head lies before its tail, so
-  // its head's CRC-32 is known when its tail comes).
+  // its head's hash is known when its tail comes), hashed where they lie in the read.
   const candidates = shapes.flat();
-  const heads = new Map<number, number>();
-  const edges = new Map<number, number>();
-  await eachRange(
-    source,
-    candidates.flatMap((i) => {
-      const r = regions[i];
-      return [
-        { offset: r.offset, length: EDGE },
-        { offset: r.offset + r.length - EDGE, length: EDGE },
-      ];
-    }),
-    (k, bytes) => {
-      const i = candidates[k >> 1];
-      if ((k & 1) === 0) heads.set(i, crc32(bytes));
-      else edges.set(i, crc32(bytes, heads.get(i)));
-    },
-  );
-  const alike = shapes.flatMap((shape) => groupsOf(shape, (i) => edges.get(i)));
+  const ends: Range[] = [];
+  for (const i of candidates) {
+    const r = regions[i];
+    ends.push({ offset: r.offset, length: EDGE }, { offset: r.offset + r.length - EDGE, length: EDGE });
+  }
+  const heads = new Int32Array(candidates.length);
+  const fingerprints = new Map<number, number>();
+  await eachRange(source, ends, (k, bytes, at) => {
+    if ((k & 1) === 0) heads[k >> 1] = edgeHash(bytes, at, EDGE_SEED);
+    else fingerprints.set(candidates[k >> 1], edgeHash(bytes, at, heads[k >> 1]));
+  });
+  const alike = shapes.flatMap((shape) => groupsOf(shape, (i) => fingerprints.get(i)));
   if (alike.length === 0) return alone;
   // Those whose ends match another's, read whole: each CRC-32 is taken as its bytes come,
   // so no more than one read (MAX_READ, or one tensor) is held however many there are.
@@ -82,8 +78,8 @@ export async function repeatedSmallTensors(
   await eachRange(
     source,
     suspects.map((i) => ({ offset: regions[i].offset, length: regions[i].length })),
-    (k, bytes) => {
-      crcs.set(suspects[k], crc32(bytes));
+    (k, bytes, at) => {
+      crcs.set(suspects[k], crc32(bytes.subarray(at, at + regions[suspects[k]].length)));
     },
   );
   for (const group of alike)
@@ -91,16 +87,21 @@ export async function repeatedSmallTensors(
   return alone;
 }
 
+interface Range {
+  offset: number;
+  length: number;
+}
+
 /**
- * `visit(k, bytes)` for each range k, in the order of their offsets: ranges that lie within
- * READ_THROUGH of each other are read as one (at most MAX_READ long, or one range however
- * long), so a file source makes one read where it would make many. The bytes are valid
- * during the call only.
+ * `visit(k, bytes, at)` for each range k, in the order of their offsets, its bytes lying
+ * in `bytes` from `at` on: ranges that lie within READ_THROUGH of each other are read as
+ * one (at most MAX_READ long, or one range however long), so a file source makes one read
+ * where it would make many. The bytes are valid during the call only.
  */
 async function eachRange(
   source: RandomAccessSource,
-  ranges: readonly { offset: number; length: number }[],
-  visit: (k: number, bytes: Uint8Array) => void,
+  ranges: readonly Range[],
+  visit: (k: number, bytes: Uint8Array, at: number) => void,
 ): Promise<void> {
   const order = ranges.map((_, k) => k).sort((a, b) => ranges[a].offset - ranges[b].offset);
   for (let k = 0; k < order.length; ) {
@@ -114,10 +115,7 @@ async function eachRange(
       end = to;
     }
     const bytes = await source.read(start, end - start);
-    for (let j = k; j < next; j++) {
-      const r = ranges[order[j]];
-      visit(order[j], bytes.subarray(r.offset - start, r.offset - start + r.length));
-    }
+    for (let j = k; j < next; j++) visit(order[j], bytes, ranges[order[j]].offset - start);
     k = next;
   }
 }
@@ -132,4 +130,20 @@ function groupsOf<K>(list: readonly number[], key: (i: number) => K): number[][]
     else groups.set(k, [i]);
   }
   return [...groups.values()].filter((g) => g.length > 1);
+}
+
+/**
+ * A 32-bit hash of the EDGE bytes of `bytes` from `at` on, continuing from `h`: the first
+ * fingerprint of a tensor's ends. Computed here over the read in place: a CRC-32 of each
+ * end through node:zlib took a view and a native call per end, most of the planner's time
+ * on a file of many small tensors in memory (docs/ENGINE.md, References and deltas). Equal
+ * ends always hash alike; unequal ends that collide only cost a tensor read whole.
+ */
+function edgeHash(bytes: Uint8Array, at: number, h: number): number {
+  for (let i = at; i < at + EDGE; i += 4) {
+    const w = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    h = Math.imul(h ^ w, 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h;
 }
