@@ -22,10 +22,10 @@ import {
   parseTrailer,
   TRAILER_SIZE,
 } from "./container/format.ts";
+import { type DecompressOptions, resolveMaxOutput } from "./engine/decodeoptions.ts";
 import { type Borrowing, type DecodeSummary, decodeContainer } from "./engine/decoder.ts";
 import { decodesApart, FileWorkers } from "./engine/filedecode.ts";
 import { KernelBatches } from "./engine/kernelbatches.ts";
-import { type DecompressOptions, resolveMaxOutput } from "./engine/options.ts";
 import { type ProgressOptions, ProgressReporter } from "./engine/progress.ts";
 import { MmhReader } from "./engine/reader.ts";
 import { SlotMemory } from "./engine/slots.ts";

@@ -15,7 +15,7 @@ import {
   isArchive,
   type StoredTensor,
 } from "./container/metadata.ts";
-import { resolveBase, resolveMaxOutput } from "./engine/options.ts";
+import { resolveBase, resolveMaxOutput } from "./engine/decodeoptions.ts";
 import { type ChunkInfo, MmhReader } from "./engine/reader.ts";
 import type { HttpOptions } from "./remote/http.ts";
 import { targetSource } from "./remote/target.ts";

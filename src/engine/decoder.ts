@@ -25,9 +25,9 @@ import {
 } from "../container/format.ts";
 import { decodeLegacy, detectLegacy, LEGACY_PROBE_BYTES, mayBeLegacy } from "../legacy/mmhrs.ts";
 import { decodeChunk, decodeChunkLent, decodeChunkPieces } from "./chunk.ts";
+import { type DecompressOptions, resolveBase, resolveMaxOutput } from "./decodeoptions.ts";
 import { ContentHash, hashesApart } from "./hashing.ts";
 import { LONG_CODEC, type LongSource, RecentContent, resolveLong } from "./long.ts";
-import { type DecompressOptions, resolveBase, resolveMaxOutput } from "./options.ts";
 import type { WorkerPool } from "./pool.ts";
 import {
   BaseSet,

@@ -6,6 +6,8 @@ import { MAX_CHUNK_SIZE } from "../container/format.ts";
 import { GOALS, type Goal } from "./auto.ts";
 import { resolveThreads } from "./threads.ts";
 
+export { type DecompressOptions, resolveBase, resolveMaxOutput } from "./decodeoptions.ts";
+
 /**
  * Default chunk size, chosen by bench/chunk-size.ts (bench/results/chunk-size.md): from
  * 512 KiB up, zstd -3 on weights gains nothing measurable in ratio and no speed, while
@@ -52,24 +54,6 @@ export interface CompressOptions {
    * match one of the base's is stored as its difference from it (FORMAT.md §6.4). Decoding
    * then needs the same base.
    */
-  base?: string;
-}
-
-export interface DecompressOptions {
-  /** Refuse to produce more than this many bytes (E_LIMIT). */
-  maxOutputBytes?: number;
-  /** Threads that decode chunks (default: the number of cores); 1 decodes on the calling thread. */
-  threads?: number;
-  signal?: AbortSignal;
-  /**
-   * Also compute the SHA-256 of the whole content and check it against the trailer's
-   * (E_CHECKSUM). Default false: every chunk's bytes are checked against the CRC-32 of its
-   * raw bytes in any case, as `zstd -d` checks its frames' XXH64, and the index and
-   * trailer against the records; the SHA-256 costs about as much as decoding the content
-   * again (docs/ENGINE.md). verify() always checks it.
-   */
-  checkSha256?: boolean;
-  /** The base file or folder the file was compressed against (`base` of CompressOptions). */
   base?: string;
 }
 
@@ -127,20 +111,4 @@ export function resolveCompressOptions(options: CompressOptions = {}): ResolvedC
     long,
     base,
   };
-}
-
-/** The base a decoder was given, checked. */
-export function resolveBase(options: { base?: string }): string | undefined {
-  const base = options.base;
-  if (base !== undefined && (typeof base !== "string" || base === ""))
-    throw new MmhError("E_BAD_OPTION", "base must be the path of a file or folder");
-  return base;
-}
-
-export function resolveMaxOutput(options: DecompressOptions = {}): number {
-  const max = options.maxOutputBytes ?? Number.MAX_SAFE_INTEGER;
-  if (!Number.isSafeInteger(max) || max < 0) {
-    throw new MmhError("E_BAD_OPTION", `maxOutputBytes must be a non-negative integer, got ${max}`);
-  }
-  return max;
 }
