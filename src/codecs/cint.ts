@@ -99,33 +99,44 @@ function split(raw: Uint8Array): Split {
       head = h;
     }
   }
-  // First pass: the token count and each stream's length.
-  const lengths = new Int32Array(CINT_STREAMS);
+  // First pass: the token count, and how many integers of each parity have each length.
+  const byLength = new Int32Array(18);
+  const n = raw.length;
   let pos = head;
   let tokens = 0;
-  for (;;) {
-    if (pos >= raw.length) break;
+  while (pos < n) {
     const length = lengthOf(raw[pos]);
-    if (pos + 1 + length > raw.length) break;
-    const parity = tokens & 1;
-    lengths[parity]++;
-    for (let j = 0; j < length; j++) lengths[2 + parity * 8 + j]++;
+    if (pos + length >= n) break;
+    byLength[(tokens & 1) * 9 + length]++;
     pos += 1 + length;
     tokens++;
   }
   const covered = pos - head;
-  const streams = Array.from(lengths, (n) => new Uint8Array(n));
+  const lengths = new Int32Array(CINT_STREAMS);
+  for (let parity = 0; parity < 2; parity++)
+    for (let length = 0; length <= 8; length++) {
+      const count = byLength[parity * 9 + length];
+      lengths[parity] += count;
+      for (let j = 0; j < length; j++) lengths[2 + parity * 8 + j] += count;
+    }
+  const streams = Array.from(lengths, (count) => new Uint8Array(count));
+  // One cursor per stream; the integers of each parity fill streams 2 + 8·parity + j.
   const at = new Int32Array(CINT_STREAMS);
+  const controls = [streams[0], streams[1]];
   pos = head;
   for (let t = 0; t < tokens; t++) {
     const c = raw[pos];
     const length = lengthOf(c);
     const parity = t & 1;
-    streams[parity][at[parity]++] = c;
+    controls[parity][at[parity]++] = c;
     // Byte j counted from the most significant: the integer's byte length - 1 - j.
     const base = 2 + parity * 8;
-    for (let j = 0; j < length; j++) streams[base + j][at[base + j]++] = raw[pos + length - j];
-    pos += 1 + length;
+    const last = pos + length;
+    for (let j = 0; j < length; j++) {
+      const k = base + j;
+      streams[k][at[k]++] = raw[last - j];
+    }
+    pos = last + 1;
   }
   return { head, tokens, covered, streams };
 }
@@ -163,17 +174,19 @@ const BROTLI_FROM = 10;
 
 /**
  * A stream's filter and codec: the delta to the byte two before when it lowers the order-0
- * entropy by 2% (in dlib's leaf vectors a float's exponent and sign are nearer those of
+ * entropy of the stream's first FILTER_SAMPLE bytes by 2% (in dlib's leaf vectors a float's exponent and sign are nearer those of
  * the same coordinate of the point before), then the smallest of HIER, zstd and stored.
  */
 function codeStream(stream: Uint8Array, level: number): Part {
-  const filtered = delta2(stream);
-  const filter =
-    stream.length > 2 && entropyBits(filtered) < entropyBits(stream) * DELTA_GAIN
-      ? FILTER_DELTA2
-      : FILTER_NONE;
-  return { filter, ...codeBytes(filter === FILTER_DELTA2 ? filtered : stream, level) };
+  const sample = stream.subarray(0, FILTER_SAMPLE);
+  const delta = stream.length > 2 && entropyBits(delta2(sample)) < entropyBits(sample) * DELTA_GAIN;
+  return delta
+    ? { filter: FILTER_DELTA2, ...codeBytes(delta2(stream), level) }
+    : { filter: FILTER_NONE, ...codeBytes(stream, level) };
 }
+
+/** The filter is chosen on a stream's first bytes, at most this many. */
+const FILTER_SAMPLE = 64 << 10;
 
 /** The smallest of HIER, zstd, stored and (at the ratio goal's levels) brotli 11 for one stream. */
 function codeBytes(stream: Uint8Array, level: number): { id: string; payload: Uint8Array } {
