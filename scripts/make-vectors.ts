@@ -55,7 +55,7 @@ import { encodeLong } from "../src/engine/longwriter.ts";
 import { encodeBlocks, type LowRankBlock, predict } from "../src/engine/lowrank.ts";
 import { encodeDeltaParams, encodeDupeParams, makeDelta } from "../src/engine/refs.ts";
 import { type ArchiveEntry, compress, decompress, inspect, pack, unpack } from "../src/index.ts";
-import { fillWeights, gaussian, rng } from "../src/tools/gen.ts";
+import { compactFloats, fillWeights, gaussian, rng } from "../src/tools/gen.ts";
 import { VERSION } from "../src/version.ts";
 import {
   codebookEnd,
@@ -1913,6 +1913,74 @@ function withPlainFooter(file: Buffer): Buffer {
       { raw: a, codec: "DUPE", params: encodeDupeParams(0), payload: new Uint8Array(0) },
       longOf(b, a, 1, 1),
     ]),
+    "E_CORRUPT",
+  );
+}
+
+// ---- CINT records (FORMAT.md §6.6) --------------------------------------------------------------
+
+{
+  const next = gaussian(rng(6606));
+  // x and y of points at two scales: the exponents' stream alternates, and its delta to the
+  // byte two before (filter 1) codes smaller.
+  const values = Array.from({ length: 360 }, (_, i) =>
+    i % 97 === 5 ? 0 : Math.fround(next() * 2 ** (i % 2 === 0 ? -12 : -4)),
+  );
+  // Values whose low mantissa bytes are zero are written shorter (1 or 2 bytes).
+  values[40] = 0.375;
+  values[41] = -1.5 + 2 ** -15;
+  // A head that is no integer's, the integers, then a last integer cut short (the tail).
+  const raw = Buffer.concat([
+    Buffer.from([0x7f, 0x7f, 0x55]),
+    compactFloats(values),
+    Buffer.from([0x03, 0x12]),
+  ]);
+  const payload = encodeChunk(raw, codecByName("cint"), 19).payload;
+  const cintOf = (bytes: Uint8Array): RawRecord => ({ raw, codec: "CINT", payload: bytes });
+  // Level 3 codes no stream with brotli: its parts are HIER, ZSTD and NONE.
+  const payload3 = encodeChunk(raw, codecByName("cint"), 3).payload;
+  await mustDecode(
+    "cint-floats.mmh",
+    `one CINT record: ${raw.length} bytes of 360 floats written as dlib writes them (a mantissa and an exponent, each a compact integer; some mantissas 1 or 2 bytes long), at two scales in turn, after 3 head bytes and before a 2-byte tail; twice, as CINT writes it at level 19 (parts BROT and NONE) and at level 3 (HIER, ZSTD and NONE), each with parts of both filters`,
+    assembleRecords([cintOf(payload), cintOf(payload3)]),
+    Buffer.concat([raw, raw]),
+  );
+  Object.assign(vectors[vectors.length - 1], { madeBy: `mmh ${VERSION}` });
+  const edited = (edit: (bytes: Buffer) => void) => {
+    const bytes = Buffer.from(payload);
+    edit(bytes);
+    return assembleRecords([cintOf(bytes)]);
+  };
+  await mustFailNew(
+    "fail-cint-version.mmh",
+    "as cint-floats.mmh, with the CINT version byte 1",
+    edited((bytes) => {
+      bytes[0] = 1;
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cint-count.mmh",
+    "as cint-floats.mmh, with an integer count larger than the chunk",
+    edited((bytes) => {
+      bytes.writeUInt32LE(raw.length, 2);
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cint-filter.mmh",
+    "as cint-floats.mmh, with the first stream part's filter 2 (only 0 and 1 exist)",
+    edited((bytes) => {
+      bytes[6 + bytes[1] + 4] = 2;
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cint-part-codec.mmh",
+    "as cint-floats.mmh, with the first stream part's codec CINT (only NONE, ZSTD, HIER and BROT may code a part)",
+    edited((bytes) => {
+      bytes.write("CINT", 6 + bytes[1], "latin1");
+    }),
     "E_CORRUPT",
   );
 }

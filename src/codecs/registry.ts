@@ -1,5 +1,6 @@
 import { MmhError } from "../common/errors.ts";
 import { brotliCodec } from "./brotli.ts";
+import { cintCodec } from "./cint.ts";
 import { hierCodec } from "./hier/hier.ts";
 import { lz4Codec } from "./lz4.ts";
 import { noneCodec } from "./none.ts";
@@ -18,7 +19,8 @@ export function registerCodec(codec: Codec): void {
   byName.set(codec.name, codec);
 }
 
-for (const codec of [noneCodec, zstdCodec, lz4Codec, brotliCodec, p251Codec, hierCodec]) registerCodec(codec);
+for (const codec of [noneCodec, zstdCodec, lz4Codec, brotliCodec, p251Codec, hierCodec, cintCodec])
+  registerCodec(codec);
 
 /** The codec for a FourCC read from a file; unknown ids are E_UNSUPPORTED. */
 export function codecById(id: string): Codec {

@@ -4,6 +4,7 @@
  */
 
 import { brotliCodec } from "../codecs/brotli.ts";
+import { cintCodec, looksCompact } from "../codecs/cint.ts";
 import {
   detectLayout,
   estimateLayout,
@@ -234,6 +235,45 @@ export function chooseCodecs(
   level: number | undefined,
   stats: AutoStats,
   period: PeriodInfo | null = findPeriod(raw),
+): Choice[] {
+  const chosen = chooseCodecsBefore(raw, dtype, goal, level, stats, period);
+  const compact = compactChoice(raw, dtype, goal, level, stats);
+  return compact === undefined || (chosen.length === 1 && chosen[0].id === p251Codec.id)
+    ? chosen
+    : [...chosen, compact];
+}
+
+/**
+ * CINT (src/codecs/cint.ts) beside the other candidates, coded whole, on a chunk without
+ * a dtype that reads as compact integers (dlib's serialisation): the integers' lengths
+ * vary, so no byte grouping stays aligned with their fields. Not for the speed goal.
+ */
+function compactChoice(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  goal: Goal,
+  level: number | undefined,
+  stats: AutoStats,
+): Choice | undefined {
+  if (dtype !== null || goal === "speed" || raw.length <= WHOLE) return undefined;
+  const chosen = level ?? (goal === "ratio" ? 19 : 3);
+  const range = cintCodec.levels;
+  if (range === undefined || chosen < range.min || chosen > range.max) return undefined;
+  const started = nowMs();
+  try {
+    return looksCompact(raw) ? { id: cintCodec.id, level: chosen } : undefined;
+  } finally {
+    stats.choiceMs += nowMs() - started;
+  }
+}
+
+function chooseCodecsBefore(
+  raw: Uint8Array,
+  dtype: DTypeName | null,
+  goal: Goal,
+  level: number | undefined,
+  stats: AutoStats,
+  period: PeriodInfo | null,
 ): Choice[] {
   if (goal === "balanced" && level === undefined && raw.length > WHOLE && !periodic(raw, period)) {
     const one = chooseOneStream(raw, dtype, stats);

@@ -312,3 +312,42 @@ export function generate(options: GenOptions): Buffer {
       throw new MmhError("E_BAD_OPTION", `gen kind must be one of ${GEN_KINDS.join(", ")}`);
   }
 }
+
+/**
+ * Values serialised as dlib serialises floats: each a mantissa and a binary exponent
+ * (value = mantissa · 2^exponent, the mantissa 24 bits with its zero low bytes dropped),
+ * each written as a compact integer, a control byte (bit 7 the sign, bits 0-3 the byte
+ * count) then its magnitude's bytes, least significant first (FORMAT.md §6.6).
+ */
+export function compactFloats(values: readonly number[]): Buffer {
+  const out: number[] = [];
+  const integer = (v: number) => {
+    let magnitude = Math.abs(v);
+    const bytes: number[] = [];
+    while (magnitude > 0) {
+      bytes.push(magnitude & 0xff);
+      magnitude = Math.floor(magnitude / 256);
+    }
+    out.push((v < 0 ? 0x80 : 0) | bytes.length, ...bytes);
+  };
+  for (const value of values) {
+    if (value === 0) {
+      integer(0);
+      integer(0);
+      continue;
+    }
+    let exponent = Math.floor(Math.log2(Math.abs(value))) + 1 - 24;
+    let mantissa = Math.round(Math.abs(value) / 2 ** exponent);
+    if (mantissa >= 1 << 24) {
+      mantissa /= 2;
+      exponent++;
+    }
+    while ((mantissa & 0xff) === 0) {
+      mantissa /= 256;
+      exponent += 8;
+    }
+    integer(value < 0 ? -mantissa : mantissa);
+    integer(exponent);
+  }
+  return Buffer.from(out);
+}

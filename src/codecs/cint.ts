@@ -1,0 +1,307 @@
+/**
+ * CINT, the compact-integer codec (docs/FORMAT.md §6.6): a chunk read as a sequence of
+ * compact integers as dlib's serialisation writes them (a control byte, bit 7 the sign and
+ * bits 0-3 the length L <= 8, then L bytes little-endian). dlib writes a float as two of
+ * them, a mantissa and an exponent; a mantissa whose low bytes are zero is written shorter,
+ * so the values are not at a fixed stride and no byte grouping stays aligned with them.
+ * Here each integer's control byte goes to one stream and its bytes, counted from the most
+ * significant, to others; even and odd integers (a float's mantissa and its exponent) to
+ * separate streams. Each of the 18 streams is coded on its own by HIER, zstd, brotli or
+ * stored, after a delta to the byte two before where that lowers its order-0 entropy.
+ */
+import { MmhError } from "../common/errors.ts";
+import { brotliCodec } from "./brotli.ts";
+import { hierCodec } from "./hier/hier.ts";
+import { noneCodec } from "./none.ts";
+import type { Codec } from "./types.ts";
+import { zstdCodec } from "./zstd.ts";
+
+/** Streams: 2 of control bytes (even, odd integers), then 8 byte positions for each. */
+export const CINT_STREAMS = 18;
+const MAX_HEAD = 15;
+/** Bytes before the streams: version, head length, token count. */
+const FIXED = 6;
+const PART_HEADER = 9;
+/** A stream part's filter: none, or each byte less the one two before it (mod 256). */
+const FILTER_NONE = 0;
+const FILTER_DELTA2 = 1;
+const VERSION = 0;
+
+/** The integer's byte count for a control byte: 0 for one that is not a compact integer's. */
+const lengthOf = (c: number): number => ((c & 0x70) === 0 && (c & 0x0f) <= 8 ? c & 0x0f : 0);
+
+const innerCodecs: readonly Codec[] = [noneCodec, zstdCodec, hierCodec, brotliCodec];
+
+function corrupt(message: string): MmhError {
+  return new MmhError("E_CORRUPT", `CINT: ${message}`);
+}
+
+/** Sum over both parities of n·H(control byte), on the tokens of `raw` from `head` within `span` bytes. */
+function controlCost(raw: Uint8Array, head: number, span: number): number {
+  const counts = [new Uint32Array(256), new Uint32Array(256)];
+  const end = Math.min(raw.length, head + span);
+  let pos = head;
+  let t = 0;
+  while (pos < end) {
+    const c = raw[pos];
+    counts[t & 1][c]++;
+    pos += 1 + lengthOf(c);
+    t++;
+  }
+  let bits = 0;
+  for (const h of counts) {
+    let n = 0;
+    for (let v = 0; v < 256; v++) n += h[v];
+    for (let v = 0; v < 256; v++) if (h[v] > 0) bits -= h[v] * Math.log2(h[v] / n);
+  }
+  return bits;
+}
+
+const PROBE = 8 << 10;
+
+/**
+ * Whether a chunk reads as compact integers: on PROBE bytes from its middle, at least 90%
+ * of the integers have a valid control byte and a length of 1 or more, and they average
+ * at least 2 bytes each (a run of zero bytes would read as empty integers).
+ */
+export function looksCompact(raw: Uint8Array): boolean {
+  if (raw.length < 4 * PROBE) return false;
+  let pos = (raw.length - PROBE) >> 1;
+  const end = pos + PROBE;
+  let tokens = 0;
+  let valid = 0;
+  const start = pos;
+  while (pos < end) {
+    const c = raw[pos];
+    const length = lengthOf(c);
+    if (length > 0) valid++;
+    tokens++;
+    pos += 1 + length;
+  }
+  return valid >= tokens * 0.9 && pos - start >= 2 * tokens;
+}
+
+interface Split {
+  head: number;
+  tokens: number;
+  /** Bytes the tokens cover, after the head. */
+  covered: number;
+  streams: Uint8Array[];
+}
+
+function split(raw: Uint8Array): Split {
+  let head = 0;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let h = 0; h <= Math.min(11, raw.length); h++) {
+    const cost = controlCost(raw, h, PROBE);
+    if (cost < bestCost) {
+      bestCost = cost;
+      head = h;
+    }
+  }
+  // First pass: the token count, and how many integers of each parity have each length.
+  const byLength = new Int32Array(18);
+  const n = raw.length;
+  let pos = head;
+  let tokens = 0;
+  while (pos < n) {
+    const length = lengthOf(raw[pos]);
+    if (pos + length >= n) break;
+    byLength[(tokens & 1) * 9 + length]++;
+    pos += 1 + length;
+    tokens++;
+  }
+  const covered = pos - head;
+  const lengths = new Int32Array(CINT_STREAMS);
+  for (let parity = 0; parity < 2; parity++)
+    for (let length = 0; length <= 8; length++) {
+      const count = byLength[parity * 9 + length];
+      lengths[parity] += count;
+      for (let j = 0; j < length; j++) lengths[2 + parity * 8 + j] += count;
+    }
+  const streams = Array.from(lengths, (count) => new Uint8Array(count));
+  // One cursor per stream; the integers of each parity fill streams 2 + 8·parity + j.
+  const at = new Int32Array(CINT_STREAMS);
+  const controls = [streams[0], streams[1]];
+  pos = head;
+  for (let t = 0; t < tokens; t++) {
+    const c = raw[pos];
+    const length = lengthOf(c);
+    const parity = t & 1;
+    controls[parity][at[parity]++] = c;
+    // Byte j counted from the most significant: the integer's byte length - 1 - j.
+    const base = 2 + parity * 8;
+    const last = pos + length;
+    for (let j = 0; j < length; j++) {
+      const k = base + j;
+      streams[k][at[k]++] = raw[last - j];
+    }
+    pos = last + 1;
+  }
+  return { head, tokens, covered, streams };
+}
+
+/** Order-0 entropy of a stream, in bits. */
+function entropyBits(stream: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < stream.length; i++) counts[stream[i]]++;
+  let bits = 0;
+  for (let v = 0; v < 256; v++) if (counts[v] > 0) bits -= counts[v] * Math.log2(counts[v] / stream.length);
+  return bits;
+}
+
+/** Each byte less the one two before it, mod 256 (the first two kept). */
+function delta2(stream: Uint8Array): Uint8Array {
+  const out = new Uint8Array(stream.length);
+  for (let i = 0; i < stream.length; i++) out[i] = i < 2 ? stream[i] : (stream[i] - stream[i - 2]) & 0xff;
+  return out;
+}
+
+function undelta2(stream: Uint8Array): void {
+  for (let i = 2; i < stream.length; i++) stream[i] = (stream[i] + stream[i - 2]) & 0xff;
+}
+
+interface Part {
+  filter: number;
+  id: string;
+  payload: Uint8Array;
+}
+
+/** The delta filter is taken when it brings the order-0 entropy under this share. */
+const DELTA_GAIN = 0.98;
+/** From this level up (the ratio goal) each stream is also tried with brotli 11. */
+const BROTLI_FROM = 10;
+
+/**
+ * A stream's filter and codec: the delta to the byte two before when it lowers the order-0
+ * entropy of the stream's first FILTER_SAMPLE bytes by 2% (in dlib's leaf vectors a float's exponent and sign are nearer those of
+ * the same coordinate of the point before), then the smallest of HIER, zstd and stored.
+ */
+function codeStream(stream: Uint8Array, level: number): Part {
+  const sample = stream.subarray(0, FILTER_SAMPLE);
+  const delta = stream.length > 2 && entropyBits(delta2(sample)) < entropyBits(sample) * DELTA_GAIN;
+  return delta
+    ? { filter: FILTER_DELTA2, ...codeBytes(delta2(stream), level) }
+    : { filter: FILTER_NONE, ...codeBytes(stream, level) };
+}
+
+/** The filter is chosen on a stream's first bytes, at most this many. */
+const FILTER_SAMPLE = 64 << 10;
+
+/** The smallest of HIER, zstd, stored and (at the ratio goal's levels) brotli 11 for one stream. */
+function codeBytes(stream: Uint8Array, level: number): { id: string; payload: Uint8Array } {
+  let best: { id: string; payload: Uint8Array } = { id: noneCodec.id, payload: stream };
+  if (stream.length === 0) return best;
+  const hier = hierCodec.encode(stream, { level, dtype: null });
+  if (hier.payload.length < best.payload.length) best = { id: hierCodec.id, payload: hier.payload.slice() };
+  const zstd = zstdCodec.encode(stream, { level });
+  if (zstd.payload.length < best.payload.length) best = { id: zstdCodec.id, payload: zstd.payload.slice() };
+  if (level >= BROTLI_FROM) {
+    const brotli = brotliCodec.encode(stream, { level: 11 });
+    if (brotli.payload.length < best.payload.length)
+      best = { id: brotliCodec.id, payload: brotli.payload.slice() };
+  }
+  return best;
+}
+
+function encode(raw: Uint8Array, level: number): Uint8Array {
+  const { head, tokens, covered, streams } = split(raw);
+  const parts = streams.map((s) => codeStream(s, level));
+  const tail = raw.length - head - covered;
+  let size = FIXED + head + tail;
+  for (const p of parts) size += PART_HEADER + p.payload.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  out[1] = head;
+  view.setUint32(2, tokens, true);
+  out.set(raw.subarray(0, head), FIXED);
+  let at = FIXED + head;
+  for (const p of parts) {
+    for (let k = 0; k < 4; k++) out[at + k] = p.id.charCodeAt(k);
+    out[at + 4] = p.filter;
+    view.setUint32(at + 5, p.payload.length, true);
+    out.set(p.payload, at + PART_HEADER);
+    at += PART_HEADER + p.payload.length;
+  }
+  out.set(raw.subarray(head + covered), at);
+  return out;
+}
+
+function decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array {
+  if (params.length !== 0) throw corrupt("chunk has parameters");
+  if (payload.length < FIXED) throw corrupt("payload shorter than its fixed fields");
+  if (payload[0] !== VERSION) throw corrupt(`version ${payload[0]}`);
+  const head = payload[1];
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  const tokens = view.getUint32(2, true);
+  if (head > MAX_HEAD || head > rawLength) throw corrupt(`head of ${head} bytes`);
+  if (tokens > rawLength - head) throw corrupt(`${tokens} integers in ${rawLength - head} bytes`);
+  if (FIXED + head > payload.length) throw corrupt("head runs past the payload");
+  let at = FIXED + head;
+  const part = (length: number): Uint8Array => {
+    if (at + PART_HEADER > payload.length) throw corrupt("a stream's header runs past the payload");
+    const id = String.fromCharCode(payload[at], payload[at + 1], payload[at + 2], payload[at + 3]);
+    const filter = payload[at + 4];
+    const size = view.getUint32(at + 5, true);
+    at += PART_HEADER;
+    if (filter !== FILTER_NONE && filter !== FILTER_DELTA2) throw corrupt(`stream filter ${filter}`);
+    if (size > payload.length - at) throw corrupt("a stream runs past the payload");
+    const codec = innerCodecs.find((c) => c.id === id);
+    if (codec === undefined) throw corrupt(`stream codec ${JSON.stringify(id)}`);
+    const bytes = payload.subarray(at, at + size);
+    at += size;
+    if (length === 0 && (size !== 0 || codec !== noneCodec || filter !== FILTER_NONE))
+      throw corrupt("an empty stream that is not stored empty");
+    const out = codec.decode(bytes, new Uint8Array(0), length);
+    if (out.length !== length) throw corrupt("a stream decodes to the wrong length");
+    // A copy of its own: HIER may decode into memory it reuses, NONE returns the payload.
+    if (filter === FILTER_NONE) return codec === hierCodec ? out.slice() : out;
+    const own = out.slice();
+    undelta2(own);
+    return own;
+  };
+  const controls = [part(Math.ceil(tokens / 2)), part(Math.floor(tokens / 2))];
+  const lengths = new Int32Array(16);
+  let covered = 0;
+  for (let parity = 0; parity < 2; parity++) {
+    const c = controls[parity];
+    for (let i = 0; i < c.length; i++) {
+      const length = lengthOf(c[i]);
+      covered += 1 + length;
+      for (let j = 0; j < length; j++) lengths[parity * 8 + j]++;
+    }
+  }
+  if (covered > rawLength - head) throw corrupt("the integers run past the chunk");
+  const bytes = Array.from(lengths, (n) => part(n));
+  const tail = payload.length - at;
+  if (head + covered + tail !== rawLength) throw corrupt("payload does not add up to the chunk");
+  const out = into && into.length === rawLength ? into : new Uint8Array(rawLength);
+  out.set(payload.subarray(FIXED, FIXED + head), 0);
+  const taken = new Int32Array(16);
+  const read = [0, 0];
+  let pos = head;
+  for (let t = 0; t < tokens; t++) {
+    const parity = t & 1;
+    const c = controls[parity][read[parity]++];
+    out[pos] = c;
+    const length = lengthOf(c);
+    const base = parity * 8;
+    for (let j = 0; j < length; j++) out[pos + length - j] = bytes[base + j][taken[base + j]++];
+    pos += 1 + length;
+  }
+  out.set(payload.subarray(at), pos);
+  return out;
+}
+
+export const cintCodec: Codec = {
+  id: "CINT",
+  name: "cint",
+  description: "compact integers (dlib's serialisation) split into streams, each coded on its own",
+  levels: { min: 1, max: 22, default: 19, excluded: [] },
+  decodesToOwn: true,
+  encode(raw, options) {
+    return { payload: encode(raw, options.level ?? 19), owned: true };
+  },
+  decode,
+};
