@@ -8,7 +8,10 @@
  * the speed-up (baseline / this), and the median's; per package and over all files, the
  * sums. Every output of this checkout is decoded again and compared.
  *
- *   npx node bench/real-ab.ts --baseline DIR [--runs 9] [--out FILE]
+ *   npx node bench/real-ab.ts --baseline DIR [--runs 9] [--decode] [--out FILE]
+ *
+ * With --decode, decompress() is timed instead: both sides decode the same containers
+ * (this checkout's compress() output), and the stored sizes are given as without it.
  *
  * DIR is another checkout with node_modules (its kernels built). Packages are fetched as
  * bench/floor.ts fetches them (.bench-data/floor/, git-ignored). The report goes to
@@ -33,7 +36,9 @@ import {
 
 const { given: baselineGiven, dir: baseline } = baselineArg("real-ab");
 const runs = Number(argValue("--runs") ?? 9);
-const outFile = argValue("--out") ?? join(root, "bench", "results", "real-ab.md");
+const decode = process.argv.includes("--decode");
+const outFile =
+  argValue("--out") ?? join(root, "bench", "results", decode ? "real-ab-decode.md" : "real-ab.md");
 const work = join(root, ".bench-data", "floor");
 
 const started = performance.now();
@@ -75,12 +80,17 @@ const cpuMs = () => {
 };
 
 const stored: number[][] = inputs.map(() => [0, 0]);
+/** This checkout's container of each input: what both sides decode with --decode. */
+const packedThis: Uint8Array[] = [];
 for (const [i, input] of inputs.entries()) {
   for (const [s, side] of sides.entries())
     stored[i][s] = (await side.compress(input.bytes, { threads: 1 })).length;
   const packed = await sides[1].compress(input.bytes, { threads: 1 });
-  const back = await sides[1].decompress(packed, { threads: 1 });
-  if (!Buffer.from(back).equals(input.bytes)) throw new Error(`${input.name}: the round trip differs`);
+  packedThis.push(packed);
+  for (const side of decode ? sides : [sides[1]]) {
+    const back = await side.decompress(packed, { threads: 1 });
+    if (!Buffer.from(back).equals(input.bytes)) throw new Error(`${input.name}: the round trip differs`);
+  }
 }
 /** times[file][side]: CPU ms per round. */
 const times: number[][][] = inputs.map(() => [[], []]);
@@ -88,7 +98,8 @@ for (let r = -2; r < runs; r++) {
   for (const s of r % 2 === 0 ? [0, 1] : [1, 0]) {
     for (const [i, input] of inputs.entries()) {
       const at = cpuMs();
-      await sides[s].compress(input.bytes, { threads: 1 });
+      if (decode) await sides[s].decompress(packedThis[i], { threads: 1 });
+      else await sides[s].compress(input.bytes, { threads: 1 });
       if (r >= 0) times[i][s].push(cpuMs() - at);
     }
   }
@@ -133,9 +144,9 @@ const larger = inputs.filter((_, i) => stored[i][1] > stored[i][0]).map((x) => x
 const elapsed = performance.now() - started;
 const head = ["input", "MB", "stored: baseline / this", "fastest ms", "speed-up", "median ms", "speed-up"];
 writeReport(outFile, [
-  "# compress() of real model files as shipped: this checkout against a baseline, same run",
+  `# ${decode ? "decompress()" : "compress()"} of real model files as shipped: this checkout against a baseline, same run`,
   "",
-  ...machineLines(`npx node bench/real-ab.ts --baseline DIR --runs ${runs}`),
+  ...machineLines(`npx node bench/real-ab.ts --baseline DIR --runs ${runs}${decode ? " --decode" : ""}`),
   codeLine(),
   `- Baseline: ${baselineGiven}`,
   `- Load average (1, 5, 15 min) at start: ${loadAtStart.map((v) => fmt(v, 2)).join(", ")}; at end: ${loadavg()
@@ -143,7 +154,9 @@ writeReport(outFile, [
     .join(", ")}`,
   `- Took ${fmt(elapsed / 1000, 0)} s. ${contentionNote(waitAtStart, elapsed)}`,
   "",
-  `compress() of each file alone, one thread, the default goal; CPU time (process.cpuUsage) per call, ${runs} rounds after 2 untimed ones, baseline and this checkout interleaved. The fastest round is the least disturbed by other work on the machine; the median is shown for its spread. Speed-up: baseline / this (above 1: this checkout is faster). Every output of this checkout was decoded and compared.`,
+  decode
+    ? `decompress() of each file's container alone (this checkout's compress() output, one thread, the default goal; both sides decode the same bytes, and both outputs were compared with the input), one thread; CPU time (process.cpuUsage) per call, ${runs} rounds after 2 untimed ones, baseline and this checkout interleaved. The fastest round is the least disturbed by other work on the machine; the median is shown for its spread. Speed-up: baseline / this (above 1: this checkout is faster).`
+    : `compress() of each file alone, one thread, the default goal; CPU time (process.cpuUsage) per call, ${runs} rounds after 2 untimed ones, baseline and this checkout interleaved. The fastest round is the least disturbed by other work on the machine; the median is shown for its spread. Speed-up: baseline / this (above 1: this checkout is faster). Every output of this checkout was decoded and compared.`,
   "",
   larger.length === 0
     ? "No file is stored larger than by the baseline."

@@ -467,6 +467,51 @@ describe("level ranges of the built-in codecs", () => {
     }
   });
 
+  test("brotli decodes into the caller's memory as it decodes into its own, errors included", () => {
+    const brotli = codecByName("brotli");
+    const codes = (f: () => unknown) => {
+      try {
+        f();
+        return "ok";
+      } catch (error) {
+        return (error as { code?: string }).code ?? "not coded";
+      }
+    };
+    const raws = [textBytes(1, 1), textBytes(700, 3), noiseBytes(4096, 4), textBytes(600_000, 5)];
+    for (const [i, raw] of raws.entries()) {
+      const payload = brotli.encode(raw, { level: 5 }).payload;
+      const damaged = [
+        payload,
+        payload.subarray(0, payload.length - 1), // truncated
+        Buffer.concat([payload, Buffer.from([0])]), // a byte after the stream
+        Buffer.from(payload).fill(
+          0xff,
+          payload.length >> 1,
+          Math.min(payload.length, (payload.length >> 1) + 8),
+        ),
+      ];
+      for (const [d, bytes] of damaged.entries()) {
+        for (const rawLength of [raw.length, raw.length + 1, raw.length - 1]) {
+          if (rawLength < 1) continue;
+          const where = `input ${i}, variant ${d}, ${rawLength} bytes`;
+          const into = new Uint8Array(rawLength);
+          const own = codes(() => brotli.decode(bytes, EMPTY, rawLength));
+          const there = codes(() => {
+            const out = brotli.decode(bytes, EMPTY, rawLength, into);
+            assert.equal(out, into, where);
+          });
+          assert.equal(there, own, where);
+          if (own === "ok")
+            assert.ok(Buffer.from(into).equals(brotli.decode(bytes, EMPTY, rawLength)), where);
+        }
+      }
+      // After every refusal above, the next stream still decodes into the caller's memory.
+      const into = new Uint8Array(raw.length);
+      assert.equal(brotli.decode(payload, EMPTY, raw.length, into), into);
+      assert.ok(Buffer.from(into).equals(raw), `input ${i}`);
+    }
+  });
+
   test("lz4 and none take no level", () => {
     for (const name of ["lz4", "none"]) {
       const codec = codecByName(name);

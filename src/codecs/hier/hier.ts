@@ -214,12 +214,7 @@ export function detectLayout(raw: Uint8Array, sampleSize = DETECT_SAMPLE): Detec
     for (let head = 0; head < w; head++) {
       const n = Math.floor((len - head) / w);
       if (n < 64) continue;
-      const src = aligned(sample, head, 0).subarray(head, head + n * w);
-      // The float layouts' splits write every byte of their streams: memory reused.
-      const bytes = streamsBytes(layout, n);
-      if (detectStreams.length < bytes) detectStreams = new Uint8Array(Math.max(bytes, DETECT_SAMPLE));
-      const streams = streamViews(layout, n, detectStreams.subarray(0, bytes));
-      layout.split(src, n, streams);
+      const streams = detectSplit(sample, layout, head, n);
       let bits = (len - n * w) * 8;
       for (const stream of streams)
         bits += Math.min(n * 8, detectionBits(histogram(stream, detectCounts), n) + 256);
@@ -227,6 +222,25 @@ export function detectLayout(raw: Uint8Array, sampleSize = DETECT_SAMPLE): Detec
     }
   }
   return best;
+}
+
+/**
+ * detectLayout's streams of one float layout at one head: split by the kernels into their
+ * memory where they are loaded (counted there too, by histogram), else by the TypeScript
+ * twin into memory reused from call to call. The same bytes either way.
+ */
+function detectSplit(sample: Uint8Array, layout: Layout, head: number, n: number): Uint8Array[] {
+  // The kernels' arena is taken anew: a chunk split before must be split again to be written.
+  splits++;
+  const fast = kernelSplit(layout, sample, head, n, false);
+  if (fast) return fast.streams;
+  const src = aligned(sample, head, 0).subarray(head, head + n * layout.width);
+  // The float layouts' splits write every byte of their streams: memory reused.
+  const bytes = streamsBytes(layout, n);
+  if (detectStreams.length < bytes) detectStreams = new Uint8Array(Math.max(bytes, DETECT_SAMPLE));
+  const streams = streamViews(layout, n, detectStreams.subarray(0, bytes));
+  layout.split(src, n, streams);
+  return streams;
 }
 
 /**
