@@ -120,6 +120,11 @@ const REPEATED = 0.1;
  * pass over the chunk.
  */
 const GROUP_CLOSE = 0;
+/**
+ * Dtypes whose chunks skip the 4-byte grouping's sample: 16-bit floats, whose two bytes'
+ * planes (PLANES2) lose nothing to four (measured in docs/ENGINE.md).
+ */
+const HALF_FLOATS: ReadonlySet<DTypeName | null> = new Set<DTypeName>(["BF16", "F16"]);
 /** A decision is clear of a byte grouping when the grouping's sample was at least this much larger. */
 const GROUP_CLEAR = 0.01;
 
@@ -542,6 +547,7 @@ function chooseCore(
     if (width !== undefined) options.push({ ...options[2], layout: planesKey(width) });
     const sample = sampleOf(raw, dtype);
     const ranked = options
+      .filter((c) => c.layout !== PLANES4 || goal === "ratio" || !HALF_FLOATS.has(dtype))
       .map((c) => ({
         c,
         size: sampleSize(sample, c.codec, c.level, dtype, c.layout),
