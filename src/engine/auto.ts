@@ -125,6 +125,13 @@ const GROUP_CLOSE = 0;
  * planes (PLANES2) lose nothing to four (measured in docs/ENGINE.md).
  */
 const HALF_FLOATS: ReadonlySet<DTypeName | null> = new Set<DTypeName>(["BF16", "F16"]);
+/**
+ * Dtypes whose decisions are clear of a byte grouping that ranked below the best however
+ * close it came (GROUP_CLEAR is not applied): BF16, where the 2-byte grouping never
+ * ranked first on a sample and, always within GROUP_CLEAR of HIER's fields, had every
+ * decision resampled after REUSE_UNCLEAR chunks (docs/ENGINE.md).
+ */
+const GROUPS_LOSE: ReadonlySet<DTypeName> = new Set<DTypeName>(["BF16"]);
 /** A decision is clear of a byte grouping when the grouping's sample was at least this much larger. */
 const GROUP_CLEAR = 0.01;
 
@@ -578,6 +585,7 @@ function chooseCore(
     for (const r of ranked.slice(1)) {
       const grouping = r.c.layout !== undefined;
       if (r.size <= best.size * (1 + (grouping ? GROUP_CLOSE : CLOSE))) whole.add(r.c);
+      if (grouping && goal !== "ratio" && dtype !== null && GROUPS_LOSE.has(dtype)) continue;
       if (r.size <= best.size * (1 + (grouping ? GROUP_CLEAR : CLEAR))) clear = false;
     }
     // The ratio goal codes HIER and zstd whole on every chunk; only the groupings are sampled.
