@@ -127,11 +127,11 @@ const GROUP_CLOSE = 0;
 const HALF_FLOATS: ReadonlySet<DTypeName | null> = new Set<DTypeName>(["BF16", "F16"]);
 /**
  * Dtypes whose decisions are clear of a byte grouping that ranked below the best however
- * close it came (GROUP_CLEAR is not applied): BF16, where the 2-byte grouping never
- * ranked first on a sample and, always within GROUP_CLEAR of HIER's fields, had every
- * decision resampled after REUSE_UNCLEAR chunks (docs/ENGINE.md).
+ * close it came (GROUP_CLEAR is not applied): BF16 and F32 weights, where a grouping
+ * almost never ranked first on a sample but, mostly within GROUP_CLEAR of HIER's fields,
+ * had every decision resampled after REUSE_UNCLEAR chunks (docs/ENGINE.md).
  */
-const GROUPS_LOSE: ReadonlySet<DTypeName> = new Set<DTypeName>(["BF16"]);
+const GROUPS_LOSE: ReadonlySet<DTypeName> = new Set<DTypeName>(["BF16", "F32"]);
 /** A decision is clear of a byte grouping when the grouping's sample was at least this much larger. */
 const GROUP_CLEAR = 0.01;
 
