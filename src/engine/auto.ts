@@ -120,6 +120,18 @@ const REPEATED = 0.1;
  * pass over the chunk.
  */
 const GROUP_CLOSE = 0;
+/**
+ * Dtypes whose chunks skip the 4-byte grouping's sample: 16-bit floats, whose two bytes'
+ * planes (PLANES2) lose nothing to four (measured in docs/ENGINE.md).
+ */
+const HALF_FLOATS: ReadonlySet<DTypeName | null> = new Set<DTypeName>(["BF16", "F16"]);
+/**
+ * Dtypes whose decisions are clear of a byte grouping that ranked below the best however
+ * close it came (GROUP_CLEAR is not applied): BF16 and F32 weights, where a grouping
+ * almost never ranked first on a sample but, mostly within GROUP_CLEAR of HIER's fields,
+ * had every decision resampled after REUSE_UNCLEAR chunks (docs/ENGINE.md).
+ */
+const GROUPS_LOSE: ReadonlySet<DTypeName> = new Set<DTypeName>(["BF16", "F32"]);
 /** A decision is clear of a byte grouping when the grouping's sample was at least this much larger. */
 const GROUP_CLEAR = 0.01;
 
@@ -542,6 +554,7 @@ function chooseCore(
     if (width !== undefined) options.push({ ...options[2], layout: planesKey(width) });
     const sample = sampleOf(raw, dtype);
     const ranked = options
+      .filter((c) => c.layout !== PLANES4 || goal === "ratio" || !HALF_FLOATS.has(dtype))
       .map((c) => ({
         c,
         size: sampleSize(sample, c.codec, c.level, dtype, c.layout),
@@ -572,6 +585,7 @@ function chooseCore(
     for (const r of ranked.slice(1)) {
       const grouping = r.c.layout !== undefined;
       if (r.size <= best.size * (1 + (grouping ? GROUP_CLOSE : CLOSE))) whole.add(r.c);
+      if (grouping && goal !== "ratio" && dtype !== null && GROUPS_LOSE.has(dtype)) continue;
       if (r.size <= best.size * (1 + (grouping ? GROUP_CLEAR : CLEAR))) clear = false;
     }
     // The ratio goal codes HIER and zstd whole on every chunk; only the groupings are sampled.
