@@ -1,5 +1,6 @@
 import { brotliCompressSync, brotliDecompressSync, constants, createBrotliDecompress } from "node:zlib";
 import { MmhError } from "../common/errors.ts";
+import { decodeInto, probeContent, ReusedDecoder } from "./reused.ts";
 import type { Codec } from "./types.ts";
 import { decodePieceSize } from "./zstd.ts";
 
@@ -71,69 +72,21 @@ function decodeOneShot(payload: Uint8Array, rawLength: number): Buffer {
   return out;
 }
 
-/**
- * The parts of a node:zlib brotli decompressor that decode one call's input into memory
- * the caller gives (as zstd.ts uses its zstd decompressor's).
- */
-interface ReusedDecoder {
-  _handle?: {
-    writeSync(
-      flush: number,
-      input: Uint8Array,
-      inOffset: number,
-      inLength: number,
-      out: Uint8Array,
-      outOffset: number,
-      outLength: number,
-    ): void;
-    reset(): void;
-  };
-  /** After each writeSync: the output room and the input bytes left. */
-  _writeState?: Uint32Array;
-  readonly destroyed: boolean;
-  destroy(): void;
-}
-
-/** The decoder kept for reuse; null where node:zlib's has not the parts used here. */
+/** The decoder kept for reuse; null where node:zlib's cannot be reused (src/codecs/reused.ts). */
 let reused: ReusedDecoder | null | undefined;
 
 /**
- * Set once the reused path and the one-shot decoder disagreed on a stream (node:zlib's
+ * Set once the reused decoder refused a stream the one-shot decoder accepts (node:zlib's
  * internals behaved otherwise than expected): from then on every stream is decoded one-shot.
  */
 let reuseBroken = false;
 
 function reusedDecoder(): ReusedDecoder | undefined {
   if (reused === undefined) {
-    const made = createBrotliDecompress();
-    // A failed decode destroys the stream and then emits its error: seen through `destroyed`.
-    made.on("error", () => {});
-    const parts = made as unknown as ReusedDecoder;
-    let decoder: ReusedDecoder | null =
-      typeof parts._handle?.writeSync === "function" &&
-      typeof parts._handle.reset === "function" &&
-      parts._writeState instanceof Uint32Array &&
-      parts._writeState.length >= 2
-        ? parts
-        : null;
-    // The parts are node:zlib's own, not its documented API: the decoder is kept only once
-    // it has decoded a known stream to the byte, twice (so its reset works too).
-    if (decoder) {
-      const content = new Uint8Array(300);
-      for (let i = 0; i < content.length; i++) content[i] = (i * 7) & 15;
-      const stream = brotliCompressSync(content);
-      try {
-        for (let i = 0; i < 2 && decoder; i++) {
-          const out = new Uint8Array(content.length);
-          decodeWith(decoder, stream, out);
-          if (!Buffer.from(out).equals(content)) decoder = null;
-        }
-      } catch {
-        decoder = null;
-      }
-    }
-    if (!decoder) made.destroy();
-    reused = decoder;
+    const content = probeContent();
+    const probe = { content, encoded: brotliCompressSync(content) };
+    // Reset after each stream: a brotli decoder that finished one takes no more input.
+    reused = ReusedDecoder.from(createBrotliDecompress(), constants.BROTLI_OPERATION_FINISH, true, probe);
   }
   return reused ?? undefined;
 }
@@ -146,48 +99,9 @@ function reusedDecoder(): ReusedDecoder | undefined {
  * is accepted and the error given are the one-shot decoder's.
  */
 function brotliDecodeInto(payload: Uint8Array, out: Uint8Array): void {
-  const decoder = reusedDecoder();
-  if (decoder) {
-    try {
-      decodeWith(decoder, payload, out);
-      return;
-    } catch (error) {
-      reused = undefined;
-      if (!decoder.destroyed) decoder.destroy();
-      if (!(error instanceof MmhError)) throw error;
-    }
-  }
-  const decoded = decodeOneShot(payload, out.length);
-  // Reached after a refusal only if the one-shot decoder accepts what the reused one did not.
-  if (decoder) reuseBroken = true;
-  out.set(decoded);
+  const oneShot = () => decodeOneShot(payload, out.length);
+  const drop = () => {
+    reused = undefined;
+  };
+  if (decodeInto(reusedDecoder(), payload, out, oneShot, drop)) reuseBroken = true;
 }
-
-/** One stream through the reused decoder into `out`; E_CORRUPT unless it fills `out` exactly. */
-function decodeWith(decoder: ReusedDecoder, payload: Uint8Array, out: Uint8Array): void {
-  const handle = decoder._handle!;
-  const state = decoder._writeState!;
-  handle.writeSync(constants.BROTLI_OPERATION_FINISH, payload, 0, payload.length, out, 0, out.length);
-  let written = out.length - state[0];
-  if (!decoder.destroyed && written === out.length) {
-    // `out` is full: whatever the stream holds beyond it goes into one spare byte.
-    const rest = state[1];
-    handle.writeSync(constants.BROTLI_OPERATION_FINISH, payload, payload.length - rest, rest, oneByte, 0, 1);
-    written += 1 - state[0];
-  }
-  if (decoder.destroyed) throw new MmhError("E_CORRUPT", "brotli payload does not decode");
-  // Input left (bytes after the stream's end), or a content of another length.
-  if (state[1] !== 0 || written !== out.length) {
-    throw new MmhError(
-      "E_CORRUPT",
-      state[1] !== 0
-        ? `brotli payload has ${state[1]} bytes after its stream`
-        : `brotli payload decodes to ${written} bytes, record says ${out.length}`,
-    );
-  }
-  // Ready for the next stream: a brotli decoder that finished one takes no more input.
-  handle.reset();
-}
-
-/** The spare output byte of decodeWith. */
-const oneByte = new Uint8Array(1);

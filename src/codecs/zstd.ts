@@ -1,5 +1,6 @@
 import { constants, createZstdDecompress, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { MmhError } from "../common/errors.ts";
+import { decodeInto, type Probe, probeContent, ReusedDecoder } from "./reused.ts";
 import type { Codec } from "./types.ts";
 
 /** zstd's own lower bound (ZSTD_minCLevel): the fastest of the negative "fast" levels. */
@@ -108,28 +109,6 @@ export const zstdCodec: Codec = {
   },
 };
 
-/**
- * The parts of a node:zlib zstd decompressor that decode one call's input into memory the
- * caller gives (what its one-shot zstdDecompressSync does with memory of its own).
- */
-interface ReusedDecoder {
-  _handle?: {
-    writeSync(
-      flush: number,
-      input: Uint8Array,
-      inOffset: number,
-      inLength: number,
-      out: Uint8Array,
-      outOffset: number,
-      outLength: number,
-    ): void;
-  };
-  /** After each writeSync: the output room and the input bytes left. */
-  _writeState?: Uint32Array;
-  readonly destroyed: boolean;
-  destroy(): void;
-}
-
 /** Decoders kept for reuse, by their window limit (log2); null where none can be reused. */
 const decoders = new Map<number, ReusedDecoder | null>();
 
@@ -137,49 +116,23 @@ const decoders = new Map<number, ReusedDecoder | null>();
 const REUSED_WINDOW_LOG_MAX = 20;
 
 /**
- * Set once the reused path and the one-shot decoder disagreed on a frame (the internals it
- * uses behaved otherwise than expected): from then on every frame takes the one-shot path.
+ * Set once a reused decoder refused a frame the one-shot decoder accepts (node:zlib's
+ * internals behaved otherwise than expected): from then on every frame is decoded one-shot.
  */
 let reuseBroken = false;
 
-/** A short content and its frame, made on first use, that a new decoder must decode exactly. */
-let probe: { content: Uint8Array; frame: Uint8Array } | undefined;
-
-function probeFrame(): { content: Uint8Array; frame: Uint8Array } {
-  if (!probe) {
-    const content = new Uint8Array(300);
-    for (let i = 0; i < content.length; i++) content[i] = (i * 7) & 15;
-    probe = { content, frame: zstdCompressSync(content, { pledgedSrcSize: content.length }) };
-  }
-  return probe;
-}
+let probe: Probe | undefined;
 
 function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
   let decoder = decoders.get(windowLog);
   if (decoder === undefined) {
-    const made = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: windowLog } });
-    // A failed decode destroys the stream and then emits its error: seen through `destroyed`.
-    made.on("error", () => {});
-    const parts = made as unknown as ReusedDecoder;
-    decoder =
-      typeof parts._handle?.writeSync === "function" &&
-      parts._writeState instanceof Uint32Array &&
-      parts._writeState.length >= 2
-        ? parts
-        : null;
-    // The parts are node:zlib's own, not its documented API: a decoder is kept only once
-    // it has decoded a known frame to the byte, with the counts this module reads.
-    if (decoder) {
-      const { content, frame } = probeFrame();
-      const out = new Uint8Array(content.length);
-      try {
-        decodeWith(decoder, frame, out);
-        if (!Buffer.from(out).equals(content)) decoder = null;
-      } catch {
-        decoder = null;
-      }
+    if (!probe) {
+      const content = probeContent();
+      probe = { content, encoded: zstdCompressSync(content, { pledgedSrcSize: content.length }) };
     }
-    if (!decoder) made.destroy();
+    const made = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: windowLog } });
+    // No reset between frames (src/codecs/reused.ts).
+    decoder = ReusedDecoder.from(made, constants.ZSTD_e_end, false, probe);
     decoders.set(windowLog, decoder);
   }
   return decoder ?? undefined;
@@ -192,65 +145,19 @@ function reusedDecoder(windowLog: number): ReusedDecoder | undefined {
  * (each frame checked whole before the next) and writes straight into `out` (the
  * kernels' memory, say). A new decoder per call, as zstdDecompressSync makes, cost a
  * quarter of the decoding of a 256 KiB stream (docs/ENGINE.md). Where node:zlib's decoder
- * does not have the parts reused here, or they fail their probe, zstdCodec.decode decodes
- * and the bytes are copied; a frame the reused decoder refuses is decoded again that way,
- * so what is accepted and the error given are the one-shot decoder's.
+ * cannot be reused (src/codecs/reused.ts), zstdCodec.decode decodes and the bytes are
+ * copied; a frame the reused decoder refuses is decoded again that way, so what is
+ * accepted and the error given are the one-shot decoder's.
  */
 export function zstdDecodeInto(frame: Uint8Array, out: Uint8Array): void {
   const windowLog = windowLogFor(out.length);
-  const decoder = windowLog <= REUSED_WINDOW_LOG_MAX && !reuseBroken ? reusedDecoder(windowLog) : undefined;
-  if (decoder) {
-    try {
-      decodeWith(decoder, frame, out);
-      return;
-    } catch (error) {
-      decoders.delete(windowLog);
-      if (!decoder.destroyed) decoder.destroy();
-      if (!(error instanceof MmhError)) throw error;
-    }
-  }
-  const decoded = zstdCodec.decode(frame, EMPTY, out.length);
-  // Reached after a refusal only if the one-shot decoder accepts what the reused one did not.
-  if (decoder) reuseBroken = true;
-  out.set(decoded);
+  // Exactly one frame: the reused decoder would go on into a second one.
+  const decoder =
+    windowLog <= REUSED_WINDOW_LOG_MAX && !reuseBroken && zstdFrameLength(frame) === frame.length
+      ? reusedDecoder(windowLog)
+      : undefined;
+  const oneShot = () => zstdCodec.decode(frame, EMPTY, out.length);
+  if (decodeInto(decoder, frame, out, oneShot, () => decoders.delete(windowLog))) reuseBroken = true;
 }
-
-/** One frame through a reused decoder into `out`; E_CORRUPT unless it fills `out` exactly. */
-function decodeWith(decoder: ReusedDecoder, frame: Uint8Array, out: Uint8Array): void {
-  const frameLength = zstdFrameLength(frame);
-  if (frameLength < 0) throw new MmhError("E_CORRUPT", "zstd payload is not a well-formed frame");
-  if (frameLength !== frame.length) {
-    throw new MmhError(
-      "E_CORRUPT",
-      frameLength > frame.length ? "zstd frame is truncated" : "zstd payload has bytes after its frame",
-    );
-  }
-  const handle = decoder._handle!;
-  const state = decoder._writeState!;
-  // No reset between frames: a zstd decoder that finished a frame starts the next one
-  // as it is, and node:zlib's reset would also drop the window limit it was made with.
-  handle.writeSync(constants.ZSTD_e_end, frame, 0, frame.length, out, 0, out.length);
-  let written = out.length - state[0];
-  if (!decoder.destroyed && written === out.length) {
-    // `out` is full: whatever the frame holds beyond it goes into one spare byte.
-    const rest = state[1];
-    handle.writeSync(constants.ZSTD_e_end, frame, frame.length - rest, rest, oneByte, 0, 1);
-    written += 1 - state[0];
-  }
-  if (decoder.destroyed) throw new MmhError("E_CORRUPT", "zstd payload does not decode");
-  // Input left, or a content of another length: not a frame of this one content. The
-  // decoder may have stopped inside it, so it is not used again (the caller drops it).
-  if (state[1] !== 0 || written !== out.length) {
-    throw new MmhError(
-      "E_CORRUPT",
-      state[1] !== 0
-        ? "zstd payload does not decode to its end"
-        : `zstd payload decodes to ${written} bytes, record says ${out.length}`,
-    );
-  }
-}
-
-/** The spare output byte of zstdDecodeInto. */
-const oneByte = new Uint8Array(1);
 
 const EMPTY = new Uint8Array(0);
