@@ -230,14 +230,16 @@ const elapsed = performance.now() - started;
 writeReport(outFile, [
   widths
     ? "# Huffman decode kernel: the 12-bit table against the 11-bit one"
-    : "# Huffman decode kernel: other builds against this one",
+    : singles
+      ? "# Huffman decode kernel: one symbol a lookup against buildQuad's table"
+      : "# Huffman decode kernel: other builds against this one",
   "",
   ...machineLines(
-    `npx node bench/quad-ab.ts ${widths ? "--widths" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
+    `npx node bench/quad-ab.ts ${widths ? "--widths" : singles ? "--single" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
   ),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}`,
+  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}${singles ? ' Here both are this build: "this build" with buildQuad\'s table and decodeLanesQuad, "other" with decodeLanesSingle (one symbol a lookup from buildSingle\'s table alone), each at the width kernelTableBits picks.' : ""}`,
   "",
   table(["other build", "data", "this build Msym/s", "other Msym/s", "other's speed-up"], rows),
   "",
