@@ -296,11 +296,10 @@ function decodeInArena(
     else copyBytes(mem, block, address);
     mem.fill(0, after, after + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
-    if (oneSymbolLookups(count, lanes)) {
+    if (oneSymbolLookups(count, lanes) || oneSymbolTable(count, tableBits)) {
       k.x.decodeLanesSingle(address, block.length, to, count, at.single, tableBits, at.lanes);
     } else {
-      if (oneSymbolTable(count, tableBits)) k.x.buildOne(at.single, tableBits);
-      else k.x.buildQuad(at.single, tableBits);
+      k.x.buildQuad(at.single, tableBits);
       k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
     }
     if (inPlace) mem.set(kept, after);

@@ -1035,9 +1035,9 @@ export function oneSymbolLookups(n: number, bits: Int32Array | Uint32Array): boo
 }
 
 /**
- * Whether the kernels decode a block of n symbols with a one-symbol table (buildOne)
- * instead of buildQuad's: below 4 symbols an entry of the tableBits table, building the
- * multi-symbol table takes longer than its lookups save (docs/ENGINE.md).
+ * Whether the kernels decode a block of n symbols one symbol a lookup (decodeLanesSingle)
+ * instead of with buildQuad's table: below 4 symbols an entry of the tableBits table,
+ * building the multi-symbol table takes longer than its lookups save (docs/ENGINE.md).
  */
 export function oneSymbolTable(n: number, tableBits: number): boolean {
   return n < 4 << tableBits;
