@@ -400,3 +400,274 @@ export function decodeLanesQuad(
     tail(block, blockLen, load<u32>(state + 12), load<u32>(state + 28), e3, single, mask),
   );
 }
+
+/**
+ * The 4 lanes' bulk with one symbol a lookup from the one-symbol table `single` (copied
+ * to address 0, where a lookup's address is its scaled index alone): each step reads 64
+ * bits per lane (at least 57 of them the lane's) and makes `lookups` lookups from them (5
+ * of at most 11 bits, or 4 of 12), each writing its one symbol at a fixed place, so the
+ * output moves by a constant and a lookup waits on no count. For streams of long codes,
+ * where a lookup of buildQuad's table seldom holds a second symbol (huffman.ts picks,
+ * singleSymbolLookups), this does less work a symbol and needs no 4-symbol table. Leaves
+ * the lanes' positions in `state` for tail().
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class Singles {
+  @inline
+  static lanes4(
+    block: usize,
+    blockLen: u32,
+    out: usize,
+    n: u32,
+    tableBits: u32,
+    lanes: usize,
+    lookups: i32,
+  ): void {
+    const q = (n + 3) >>> 2;
+    const mask1: u32 = ((1 << tableBits) - 1) << 1;
+    const base: u64 = (<u64>block) << 3;
+    let p0 = base + <u64>load<u32>(lanes);
+    let p1 = base + <u64>load<u32>(lanes + 4);
+    let p2 = base + <u64>load<u32>(lanes + 8);
+    let p3 = base + <u64>load<u32>(lanes + 12);
+    let o0 = out;
+    let o1 = out + <usize>min(n, q);
+    let o2 = out + <usize>min(n, 2 * q);
+    let o3 = out + <usize>min(n, 3 * q);
+    const e0 = o1;
+    const e1 = o2;
+    const e2 = o3;
+    const e3 = out + <usize>n;
+    // As in Bulk.lanes4: a read at p >>> 3 stays inside the block and its 8 zero bytes
+    // while p <= (block + blockLen) * 8; a step moves p by at most lookups * tableBits.
+    const limit = base + ((<u64>blockLen) << 3);
+    const perStep = <i32>(<u32>lookups * tableBits);
+    for (;;) {
+      const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
+      const far = max(max(p0, p1), max(p2, p3));
+      let k = min(room / lookups, <i32>(limit - far) / perStep);
+      if (k < 1) break;
+      if (lookups === 5) {
+        for (; k > 0; k--) {
+          let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 1;
+          let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 1;
+          let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 1;
+          let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 1;
+          const x0_0 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_0 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_0 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_0 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_0, 0);
+          store<u8>(o1, x1_0, 0);
+          store<u8>(o2, x2_0, 0);
+          store<u8>(o3, x3_0, 0);
+          const b0_0 = x0_0 >>> 8;
+          const b1_0 = x1_0 >>> 8;
+          const b2_0 = x2_0 >>> 8;
+          const b3_0 = x3_0 >>> 8;
+          w0 >>>= <u64>b0_0;
+          w1 >>>= <u64>b1_0;
+          w2 >>>= <u64>b2_0;
+          w3 >>>= <u64>b3_0;
+          const x0_1 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_1 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_1 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_1 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_1, 1);
+          store<u8>(o1, x1_1, 1);
+          store<u8>(o2, x2_1, 1);
+          store<u8>(o3, x3_1, 1);
+          const b0_1 = x0_1 >>> 8;
+          const b1_1 = x1_1 >>> 8;
+          const b2_1 = x2_1 >>> 8;
+          const b3_1 = x3_1 >>> 8;
+          w0 >>>= <u64>b0_1;
+          w1 >>>= <u64>b1_1;
+          w2 >>>= <u64>b2_1;
+          w3 >>>= <u64>b3_1;
+          const x0_2 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_2 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_2 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_2 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_2, 2);
+          store<u8>(o1, x1_2, 2);
+          store<u8>(o2, x2_2, 2);
+          store<u8>(o3, x3_2, 2);
+          const b0_2 = x0_2 >>> 8;
+          const b1_2 = x1_2 >>> 8;
+          const b2_2 = x2_2 >>> 8;
+          const b3_2 = x3_2 >>> 8;
+          w0 >>>= <u64>b0_2;
+          w1 >>>= <u64>b1_2;
+          w2 >>>= <u64>b2_2;
+          w3 >>>= <u64>b3_2;
+          const x0_3 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_3 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_3 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_3 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_3, 3);
+          store<u8>(o1, x1_3, 3);
+          store<u8>(o2, x2_3, 3);
+          store<u8>(o3, x3_3, 3);
+          const b0_3 = x0_3 >>> 8;
+          const b1_3 = x1_3 >>> 8;
+          const b2_3 = x2_3 >>> 8;
+          const b3_3 = x3_3 >>> 8;
+          w0 >>>= <u64>b0_3;
+          w1 >>>= <u64>b1_3;
+          w2 >>>= <u64>b2_3;
+          w3 >>>= <u64>b3_3;
+          const x0_4 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_4 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_4 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_4 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_4, 4);
+          store<u8>(o1, x1_4, 4);
+          store<u8>(o2, x2_4, 4);
+          store<u8>(o3, x3_4, 4);
+          const b0_4 = x0_4 >>> 8;
+          const b1_4 = x1_4 >>> 8;
+          const b2_4 = x2_4 >>> 8;
+          const b3_4 = x3_4 >>> 8;
+          p0 += <u64>(b0_0 + b0_1 + b0_2 + b0_3 + b0_4);
+          p1 += <u64>(b1_0 + b1_1 + b1_2 + b1_3 + b1_4);
+          p2 += <u64>(b2_0 + b2_1 + b2_2 + b2_3 + b2_4);
+          p3 += <u64>(b3_0 + b3_1 + b3_2 + b3_3 + b3_4);
+          o0 += 5;
+          o1 += 5;
+          o2 += 5;
+          o3 += 5;
+        }
+      } else {
+        for (; k > 0; k--) {
+          let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 1;
+          let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 1;
+          let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 1;
+          let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 1;
+          const x0_0 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_0 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_0 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_0 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_0, 0);
+          store<u8>(o1, x1_0, 0);
+          store<u8>(o2, x2_0, 0);
+          store<u8>(o3, x3_0, 0);
+          const b0_0 = x0_0 >>> 8;
+          const b1_0 = x1_0 >>> 8;
+          const b2_0 = x2_0 >>> 8;
+          const b3_0 = x3_0 >>> 8;
+          w0 >>>= <u64>b0_0;
+          w1 >>>= <u64>b1_0;
+          w2 >>>= <u64>b2_0;
+          w3 >>>= <u64>b3_0;
+          const x0_1 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_1 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_1 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_1 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_1, 1);
+          store<u8>(o1, x1_1, 1);
+          store<u8>(o2, x2_1, 1);
+          store<u8>(o3, x3_1, 1);
+          const b0_1 = x0_1 >>> 8;
+          const b1_1 = x1_1 >>> 8;
+          const b2_1 = x2_1 >>> 8;
+          const b3_1 = x3_1 >>> 8;
+          w0 >>>= <u64>b0_1;
+          w1 >>>= <u64>b1_1;
+          w2 >>>= <u64>b2_1;
+          w3 >>>= <u64>b3_1;
+          const x0_2 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_2 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_2 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_2 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_2, 2);
+          store<u8>(o1, x1_2, 2);
+          store<u8>(o2, x2_2, 2);
+          store<u8>(o3, x3_2, 2);
+          const b0_2 = x0_2 >>> 8;
+          const b1_2 = x1_2 >>> 8;
+          const b2_2 = x2_2 >>> 8;
+          const b3_2 = x3_2 >>> 8;
+          w0 >>>= <u64>b0_2;
+          w1 >>>= <u64>b1_2;
+          w2 >>>= <u64>b2_2;
+          w3 >>>= <u64>b3_2;
+          const x0_3 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+          const x1_3 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+          const x2_3 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+          const x3_3 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+          store<u8>(o0, x0_3, 3);
+          store<u8>(o1, x1_3, 3);
+          store<u8>(o2, x2_3, 3);
+          store<u8>(o3, x3_3, 3);
+          const b0_3 = x0_3 >>> 8;
+          const b1_3 = x1_3 >>> 8;
+          const b2_3 = x2_3 >>> 8;
+          const b3_3 = x3_3 >>> 8;
+          p0 += <u64>(b0_0 + b0_1 + b0_2 + b0_3);
+          p1 += <u64>(b1_0 + b1_1 + b1_2 + b1_3);
+          p2 += <u64>(b2_0 + b2_1 + b2_2 + b2_3);
+          p3 += <u64>(b3_0 + b3_1 + b3_2 + b3_3);
+          o0 += 4;
+          o1 += 4;
+          o2 += 4;
+          o3 += 4;
+        }
+      }
+    }
+    store<u32>(state, <u32>(p0 - base));
+    store<u32>(state + 4, <u32>(p1 - base));
+    store<u32>(state + 8, <u32>(p2 - base));
+    store<u32>(state + 12, <u32>(p3 - base));
+    store<u32>(state + 16, <u32>o0);
+    store<u32>(state + 20, <u32>o1);
+    store<u32>(state + 24, <u32>o2);
+    store<u32>(state + 28, <u32>o3);
+  }
+}
+
+/** Singles.lanes4 for a table of any width up to 11 bits (5 lookups a read). */
+function singlesAny(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
+  Singles.lanes4(block, blockLen, out, n, tableBits, lanes, 5);
+}
+
+/**
+ * The 4 lanes of a Huffman block into out[0..n) as decodeLanesQuad, one symbol a lookup
+ * from `single` alone (built by buildSingle for tableBits; no buildQuad): Singles.lanes4,
+ * then the last symbols of each lane one at a time. Arguments and results as
+ * decodeLanesQuad's.
+ */
+export function decodeLanesSingle(
+  block: usize,
+  blockLen: u32,
+  out: usize,
+  n: u32,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+): void {
+  if (tableBits > WIDE_BITS) unreachable();
+  memory.copy(QUAD, single, (<usize>2) << tableBits);
+  const q = (n + 3) >>> 2;
+  const mask: u32 = (1 << tableBits) - 1;
+  const e0 = out + <usize>min(n, q);
+  const e1 = out + <usize>min(n, 2 * q);
+  const e2 = out + <usize>min(n, 3 * q);
+  const e3 = out + <usize>n;
+  if (tableBits === 11) Singles.lanes4(block, blockLen, out, n, 11, lanes, 5);
+  else if (tableBits === WIDE_BITS) Singles.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
+  else singlesAny(block, blockLen, out, n, tableBits, lanes);
+  store<u32>(lanes + 20, tail(block, blockLen, load<u32>(state), load<u32>(state + 16), e0, single, mask));
+  store<u32>(
+    lanes + 24,
+    tail(block, blockLen, load<u32>(state + 4), load<u32>(state + 20), e1, single, mask),
+  );
+  store<u32>(
+    lanes + 28,
+    tail(block, blockLen, load<u32>(state + 8), load<u32>(state + 24), e2, single, mask),
+  );
+  store<u32>(
+    lanes + 32,
+    tail(block, blockLen, load<u32>(state + 12), load<u32>(state + 28), e3, single, mask),
+  );
+}

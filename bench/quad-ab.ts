@@ -33,13 +33,16 @@ import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, tab
 const quick = process.argv.includes("--quick");
 const runs = Number(argValue("--runs") ?? (quick ? 11 : 61));
 const widths = process.argv.includes("--widths");
+const singles = process.argv.includes("--single");
 const outFile =
   argValue("--out") ??
-  (quick ? undefined : join(root, "bench", "results", widths ? "quad-widths.md" : "quad-ab.md"));
+  (quick
+    ? undefined
+    : join(root, "bench", "results", widths ? "quad-widths.md" : singles ? "quad-single.md" : "quad-ab.md"));
 const others = process.argv
   .slice(2)
   .filter((arg, i, all) => arg.endsWith(".wasm") && all[i - 1] !== "--out" && all[i - 1] !== "--runs");
-if (others.length === 0 && !widths) {
+if (others.length === 0 && !widths && !singles) {
   console.error(
     "quad-ab: give one or more kernel builds (FILE.wasm) to compare with this checkout's, or --widths",
   );
@@ -52,7 +55,8 @@ const waitAtStart = cpuWaitMicros();
 type QuadExports = Pick<
   KernelExports,
   "heapBase" | "buildSingle" | "buildQuad" | "decodeLanesQuad" | "memory"
->;
+> &
+  Partial<Pick<KernelExports, "decodeLanesSingle">>;
 const api = (
   globalThis as unknown as {
     WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object) => { exports: object } };
@@ -104,6 +108,7 @@ function decoder(
   x: QuadExports,
   blocks: readonly Block[],
   width?: number,
+  oneSymbol = false,
 ): { run: () => void; tables: () => void; lookups: () => void } {
   const need = (blocks.length + 1) << 20;
   if (x.memory.buffer.byteLength < need)
@@ -120,11 +125,18 @@ function decoder(
     const checked = checkHuffmanBlock(block, n, mem.subarray(lengthsAt, lengthsAt + 256), lanes);
     const bits = width !== undefined && checked === 11 ? width : kernelTableBits(checked, n, lanes);
     new Int32Array(x.memory.buffer, lanesAt, 16).set(lanes);
-    const tables = () => {
-      x.buildSingle(lengthsAt, bits, single);
-      x.buildQuad(single, bits);
-    };
-    const lookups = () => x.decodeLanesQuad(blockAt, block.length, out, n, single, bits, lanesAt);
+    const decodeSingle = x.decodeLanesSingle;
+    if (oneSymbol && decodeSingle === undefined) throw new Error("this build has no decodeLanesSingle");
+    const tables = oneSymbol
+      ? () => x.buildSingle(lengthsAt, bits, single)
+      : () => {
+          x.buildSingle(lengthsAt, bits, single);
+          x.buildQuad(single, bits);
+        };
+    const lookups =
+      oneSymbol && decodeSingle !== undefined
+        ? () => decodeSingle(blockAt, block.length, out, n, single, bits, lanesAt)
+        : () => x.decodeLanesQuad(blockAt, block.length, out, n, single, bits, lanesAt);
     tables();
     lookups();
     if (!Buffer.from(x.memory.buffer, out, n).equals(stream)) throw new Error("a build decoded other bytes");
@@ -181,10 +193,12 @@ for (const [data, convert, streamOf] of sets) {
     shares.push([data, fmt(tables, 1), fmt(lookups, 1), `${fmt((100 * tables) / (tables + lookups), 1)}%`]);
   }
   // With --widths, "this build" is the 11-bit table and "other" the 12-bit one.
-  for (const other of widths ? ["12-bit table"] : others) {
+  for (const other of widths ? ["12-bit table"] : singles ? ["one symbol a lookup"] : others) {
     const pair = widths
       ? [decoder(mine, blocks, 11).run, decoder(mine, blocks, 12).run]
-      : [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
+      : singles
+        ? [decoder(mine, blocks).run, decoder(mine, blocks, undefined, true).run]
+        : [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
     for (let i = 0; i < 10; i++) for (const run of pair) run();
     const times: number[][] = [[], []];
     const ratios: number[] = [];
@@ -216,14 +230,16 @@ const elapsed = performance.now() - started;
 writeReport(outFile, [
   widths
     ? "# Huffman decode kernel: the 12-bit table against the 11-bit one"
-    : "# Huffman decode kernel: other builds against this one",
+    : singles
+      ? "# Huffman decode kernel: one symbol a lookup against buildQuad's table"
+      : "# Huffman decode kernel: other builds against this one",
   "",
   ...machineLines(
-    `npx node bench/quad-ab.ts ${widths ? "--widths" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
+    `npx node bench/quad-ab.ts ${widths ? "--widths" : singles ? "--single" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
   ),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}`,
+  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}${singles ? ' Here both are this build: "this build" with buildQuad\'s table and decodeLanesQuad, "other" with decodeLanesSingle (one symbol a lookup from buildSingle\'s table alone), each at the width kernelTableBits picks.' : ""}`,
   "",
   table(["other build", "data", "this build Msym/s", "other Msym/s", "other's speed-up"], rows),
   "",

@@ -15,6 +15,7 @@ import {
   huffmanEncode,
   huffmanSizeFromHistogram,
   kernelTableBits,
+  oneSymbolLookups,
   varintLength,
   WIDE_TABLE_BITS,
 } from "../src/codecs/hier/huffman.ts";
@@ -588,6 +589,14 @@ describe("huffman: the kernels' table width", () => {
     assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_071, lanesOf(6 * 131_071)), HUFFMAN_MAX_BITS);
     assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_072, lanesOf(6 * 131_072)), WIDE_TABLE_BITS);
     assert.equal(kernelTableBits(9, n, lanesOf(6 * n)), 9);
+  });
+  it("decodes one symbol a lookup from 7 bits a symbol on average", () => {
+    for (const n of [1000, 262_144]) {
+      assert.equal(oneSymbolLookups(n, lanesOf(3 * n)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(7 * n - 1)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(7 * n)), true);
+      assert.equal(oneSymbolLookups(n, lanesOf(8 * n)), true);
+    }
   });
 });
 

@@ -432,7 +432,7 @@ describe("WebAssembly kernels", () => {
     }
   });
 
-  test("buildSingle, buildQuad and decodeLanesQuad give huffman.ts's tables and bytes", async () => {
+  test("buildSingle, buildQuad, decodeLanesQuad and decodeLanesSingle give huffman.ts's bytes", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
     const {
       checkHuffmanBlock,
@@ -522,19 +522,31 @@ describe("WebAssembly kernels", () => {
         // The table HIER's width picks, and the 12-bit wide one (4 lookups a read) for
         // every block whose codes an 11-bit table takes, whatever its length.
         // And the one-symbol table (buildOne) at the block's own width.
-        const tables: [number, boolean][] = [
-          [bits, false],
-          [bits, true],
+        // And decodeLanesSingle (one symbol a lookup from the one-symbol table alone).
+        const tables: [number, boolean, boolean][] = [
+          [bits, false, false],
+          [bits, true, false],
+          [bits, false, true],
         ];
-        if (bits === 11) tables.push([WIDE_TABLE_BITS, false]);
-        for (const [width, one] of tables) {
-          const label = `${name}, ${n}, ${width} bits${one ? ", one symbol a lookup" : ""}`;
+        if (bits === 11) tables.push([WIDE_TABLE_BITS, false, false], [WIDE_TABLE_BITS, false, true]);
+        const decode = (width: number, single: boolean) =>
+          (single ? k.x.decodeLanesSingle : k.x.decodeLanesQuad)(
+            blockAt,
+            block.length,
+            out,
+            n,
+            k.at.single,
+            width,
+            k.at.lanes,
+          );
+        for (const [width, one, single] of tables) {
+          const label = `${name}, ${n}, ${width} bits${one ? ", buildOne's table" : ""}${single ? ", decodeLanesSingle" : ""}`;
           mem.set(block, blockAt);
           mem.fill(0, out, out + n);
           k.x.buildSingle(lengthsAt, width, k.at.single);
           if (one) k.x.buildOne(k.at.single, width);
-          else k.x.buildQuad(k.at.single, width);
-          k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, width, k.at.lanes);
+          else if (!single) k.x.buildQuad(k.at.single, width);
+          decode(width, single);
           assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), label);
           assert.ok(
             mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
@@ -552,7 +564,7 @@ describe("WebAssembly kernels", () => {
             const damaged = Buffer.from(block);
             for (let i = damaged.length >> 1; i < damaged.length; i += 97) damaged[i] ^= 0x5a;
             mem.set(damaged, blockAt);
-            k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, width, k.at.lanes);
+            decode(width, single);
             assert.ok(
               mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
               `${label}: damaged`,
@@ -566,7 +578,7 @@ describe("WebAssembly kernels", () => {
     assert.equal(longest, 11, "no block with the longest codes");
   });
 
-  test("decodeLanesQuad on hand-made blocks: longest codes, tiny lanes, lanes that overrun", async () => {
+  test("decodeLanesQuad and decodeLanesSingle on hand-made blocks: longest codes, tiny lanes, lanes that overrun", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
     const { canonicalCodes, checkHuffmanBlock, fieldWidth, huffmanDecode, writeCodebook, WIDE_TABLE_BITS } =
       await import("../src/codecs/hier/huffman.ts");
@@ -622,6 +634,7 @@ describe("WebAssembly kernels", () => {
       n: number,
       width: number,
       one: boolean,
+      single = false,
     ): { out: Uint8Array; ended: boolean } => {
       k.begin(block.length + n + 4096);
       const mem: Uint8Array = k.u8();
@@ -639,8 +652,16 @@ describe("WebAssembly kernels", () => {
         mem.fill(fill, out - around, out + n + around);
         k.x.buildSingle(lengthsAt, tableBits, k.at.single);
         if (one) k.x.buildOne(k.at.single, tableBits);
-        else k.x.buildQuad(k.at.single, tableBits);
-        k.x.decodeLanesQuad(blockAt, block.length, out, n, k.at.single, tableBits, k.at.lanes);
+        else if (!single) k.x.buildQuad(k.at.single, tableBits);
+        (single ? k.x.decodeLanesSingle : k.x.decodeLanesQuad)(
+          blockAt,
+          block.length,
+          out,
+          n,
+          k.at.single,
+          tableBits,
+          k.at.lanes,
+        );
         assert.ok(
           mem.subarray(out - around, out).every((b) => b === fill),
           "wrote before the output",
@@ -670,10 +691,13 @@ describe("WebAssembly kernels", () => {
       );
     };
     let checked = 0;
-    for (const [width, one] of [
-      [11, false],
-      [11, true],
-      [WIDE_TABLE_BITS, false],
+    // The last two: decodeLanesSingle (one symbol a lookup, no buildQuad).
+    for (const [width, one, single] of [
+      [11, false, false],
+      [11, true, false],
+      [WIDE_TABLE_BITS, false, false],
+      [11, false, true],
+      [WIDE_TABLE_BITS, false, true],
     ] as const) {
       // Valid blocks: mostly the longest codes (as many bits a symbol as a block can have),
       // then every code in turn; lanes of 0 to 3 symbols (decoded one at a time), lanes just
@@ -686,9 +710,10 @@ describe("WebAssembly kernels", () => {
           const ts = new Uint8Array(n);
           huffmanDecode(block, ts);
           assert.deepEqual(ts, expected);
-          const { out, ended } = decode(block, n, width, one);
-          assert.deepEqual(out, expected, `${n} symbols, ${width} bits, one: ${one}`);
-          assert.ok(ended, `${n} symbols, ${width} bits, one: ${one}: lane ends`);
+          const { out, ended } = decode(block, n, width, one, single);
+          const label = `${n} symbols, ${width} bits, one: ${one}, single: ${single}`;
+          assert.deepEqual(out, expected, label);
+          assert.ok(ended, `${label}: lane ends`);
           checked++;
         }
       }
@@ -705,18 +730,18 @@ describe("WebAssembly kernels", () => {
         for (const claimed of claims) {
           const block = handMade(n, lanes, claimed);
           assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-          const { ended } = decode(block, n, width, one);
+          const { ended } = decode(block, n, width, one, single);
           assert.ok(!ended, `${n} symbols, lanes claimed ${claimed}: ended where claimed`);
           checked++;
         }
         const short = lanesOf(n, () => 0);
         const block = handMade(n, short, [n, 2 * n, 3 * n, 11 * n]);
         assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-        assert.ok(!decode(block, n, width, one).ended);
+        assert.ok(!decode(block, n, width, one, single).ended);
         checked++;
       }
     }
-    assert.ok(checked >= 120, `only ${checked} blocks checked`);
+    assert.ok(checked >= 200, `only ${checked} blocks checked`);
   });
 
   test("Huffman encode: the kernel gives the TypeScript bitstream at every lane split", async () => {

@@ -20,6 +20,7 @@ import {
   checkLanesEnded,
   huffmanDecode,
   kernelTableBits,
+  oneSymbolLookups,
   oneSymbolTable,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
@@ -295,9 +296,12 @@ function decodeInArena(
     else copyBytes(mem, block, address);
     mem.fill(0, after, after + 8);
     k.x.buildSingle(lengthsAt, tableBits, at.single);
-    if (oneSymbolTable(count, tableBits)) k.x.buildOne(at.single, tableBits);
-    else k.x.buildQuad(at.single, tableBits);
-    k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
+    if (oneSymbolLookups(count, lanes) || oneSymbolTable(count, tableBits)) {
+      k.x.decodeLanesSingle(address, block.length, to, count, at.single, tableBits, at.lanes);
+    } else {
+      k.x.buildQuad(at.single, tableBits);
+      k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);
+    }
     if (inPlace) mem.set(kept, after);
     else k.release(address);
     checkLanesEnded(lanes, lanes[5], lanes[6], lanes[7], lanes[8]);

@@ -1020,10 +1020,24 @@ export function kernelTableBits(tableBits: number, n: number, bits: Int32Array |
   return total >= WIDE_MIN_BITS * n && total < WIDE_MAX_BITS * n ? WIDE_TABLE_BITS : tableBits;
 }
 
+/** From this many bits a symbol on average, the kernels decode one symbol a lookup. */
+const ONE_SYMBOL_MIN_BITS = 7;
+
 /**
- * Whether the kernels decode a block of n symbols with a one-symbol table (buildOne)
- * instead of buildQuad's: below 4 symbols an entry of the tableBits table, building the
- * multi-symbol table takes longer than its lookups save (docs/ENGINE.md).
+ * Whether the kernels decode a checked block of n symbols (`bits`: checkHuffmanBlock's
+ * lane bits) with decodeLanesSingle, one symbol a lookup from the one-symbol table and
+ * no 4-symbol table built: from ONE_SYMBOL_MIN_BITS bits a symbol on average, where a
+ * lookup of buildQuad's table seldom holds a second code, a lookup that writes one
+ * symbol at a fixed place is faster (docs/ENGINE.md). The bytes are the same either way.
+ */
+export function oneSymbolLookups(n: number, bits: Int32Array | Uint32Array): boolean {
+  return bits[LANES] - bits[0] >= ONE_SYMBOL_MIN_BITS * n;
+}
+
+/**
+ * Whether the kernels decode a block of n symbols one symbol a lookup (decodeLanesSingle)
+ * instead of with buildQuad's table: below 4 symbols an entry of the tableBits table,
+ * building the multi-symbol table takes longer than its lookups save (docs/ENGINE.md).
  */
 export function oneSymbolTable(n: number, tableBits: number): boolean {
   return n < 4 << tableBits;

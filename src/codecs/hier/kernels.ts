@@ -99,6 +99,15 @@ export interface KernelExports {
     tableBits: number,
     lanes: number,
   ): void;
+  decodeLanesSingle(
+    block: number,
+    blockLen: number,
+    out: number,
+    n: number,
+    single: number,
+    tableBits: number,
+    lanes: number,
+  ): void;
   memory: WasmMemory;
 }
 
