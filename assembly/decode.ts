@@ -81,49 +81,6 @@ export function buildQuad(single: usize, tableBits: u32): void {
   }
 }
 
-/**
- * Builds QUAD with one symbol an entry from `single` (bits | s << 8 | 1 << 40, buildQuad's
- * layout): for short streams, where buildQuad's table takes longer to build than its
- * lookups save (oneSymbolTable in huffman.ts picks).
- */
-export function buildOne(single: usize, tableBits: u32): void {
-  if (tableBits > WIDE_BITS) unreachable();
-  const size: u32 = 1 << tableBits;
-  // 8 entries a step: each u16 s | len << 8 becomes bytes len, s, 0, 0, 0, 1, 0, 0 by a
-  // byte shuffle (index 16 takes a zero byte) and an or of the count.
-  const zero = i64x2.splat(0);
-  const count = i64x2.splat((<i64>1) << 40);
-  let idx: u32 = 0;
-  for (; idx + 8 <= size; idx += 8) {
-    const v = v128.load(single + ((<usize>idx) << 1));
-    const to = (<usize>idx) << 3;
-    v128.store(
-      to,
-      v128.or(i8x16.shuffle(v, zero, 1, 0, 16, 16, 16, 16, 16, 16, 3, 2, 16, 16, 16, 16, 16, 16), count),
-      QUAD,
-    );
-    v128.store(
-      to,
-      v128.or(i8x16.shuffle(v, zero, 5, 4, 16, 16, 16, 16, 16, 16, 7, 6, 16, 16, 16, 16, 16, 16), count),
-      QUAD + 16,
-    );
-    v128.store(
-      to,
-      v128.or(i8x16.shuffle(v, zero, 9, 8, 16, 16, 16, 16, 16, 16, 11, 10, 16, 16, 16, 16, 16, 16), count),
-      QUAD + 32,
-    );
-    v128.store(
-      to,
-      v128.or(i8x16.shuffle(v, zero, 13, 12, 16, 16, 16, 16, 16, 16, 15, 14, 16, 16, 16, 16, 16, 16), count),
-      QUAD + 48,
-    );
-  }
-  for (; idx < size; idx++) {
-    const e = <u64>load<u16>(single + ((<usize>idx) << 1));
-    store<u64>((<usize>idx) << 3, (e >>> 8) | ((e & 0xff) << 8) | ((<u64>1) << 40), QUAD);
-  }
-}
-
 /** Symbols one at a time into memory [o, oe) from bit p; returns the bit after them. */
 function tail(block: usize, blockLen: u32, p: u32, o: usize, oe: usize, single: usize, mask: u32): u32 {
   while (o < oe) {

@@ -1030,4 +1030,4 @@ function tailF32(
 }
 
 // Huffman decoding with up to 4 symbols a lookup: assembly/decode.ts.
-export { buildOne, buildQuad, buildSingle, decodeLanesQuad, decodeLanesSingle } from "./decode";
+export { buildQuad, buildSingle, decodeLanesQuad, decodeLanesSingle } from "./decode";

@@ -221,8 +221,9 @@ for (const [dtype, raw] of [
       },
       "here the TS column is decodeLanes (3 a lookup, tables built in TypeScript), the kernel column what HIER uses: decodeLanesQuad, its tables built by buildSingle and buildQuad",
     );
-    // Short blocks (a small tensor's chunk): buildQuad's table against the one-symbol
-    // table (buildOne) that HIER takes below oneSymbolTable's threshold; 16 blocks a run.
+    // Short blocks (a small tensor's chunk): buildQuad's table and decodeLanesQuad against
+    // decodeLanesSingle (one symbol a lookup from the one-symbol table alone), which HIER
+    // takes below oneSymbolTable's threshold; 16 blocks a run.
     for (const short of s === 0 ? [2048, 4096, 8190] : []) {
       const symbols = plain.subarray(0, short);
       const shortBlock = huffmanEncode(symbols, histogram(symbols));
@@ -230,27 +231,30 @@ for (const [dtype, raw] of [
       k.u8().set(shortBlock, blockAt);
       k.u8().fill(0, blockAt + shortBlock.length, blockAt + shortBlock.length + 8);
       const bits = checkHuffmanBlock(shortBlock, short, k.u8().subarray(lengthsAt, lengthsAt + 256), lanes);
-      const run = (one: boolean) => () => {
+      const run = (single: boolean) => () => {
         for (let i = 0; i < 16; i++) {
           k.x.buildSingle(lengthsAt, bits, k.at.single);
-          if (one) k.x.buildOne(k.at.single, bits);
-          else k.x.buildQuad(k.at.single, bits);
-          k.x.decodeLanesQuad(blockAt, shortBlock.length, outAt, short, k.at.single, bits, k.at.lanes);
+          if (single) {
+            k.x.decodeLanesSingle(blockAt, shortBlock.length, outAt, short, k.at.single, bits, k.at.lanes);
+          } else {
+            k.x.buildQuad(k.at.single, bits);
+            k.x.decodeLanesQuad(blockAt, shortBlock.length, outAt, short, k.at.single, bits, k.at.lanes);
+          }
         }
       };
-      for (const one of [false, true]) {
+      for (const single of [false, true]) {
         k.u8().fill(0, outAt, outAt + short);
-        run(one)();
+        run(single)();
         if (!Buffer.from(k.u8().subarray(outAt, outAt + short)).equals(symbols))
           throw new Error(`short block of ${short}: other bytes`);
       }
       pair(
-        `Huffman decode kernel, short block: one symbol a lookup (buildOne) vs up to 4 (buildQuad)`,
-        `BF16 ${name}, ${short} symbols (${oneSymbolTable(short, bits) ? "HIER: buildOne" : "HIER: buildQuad"})`,
+        `Huffman decode kernel, short block: one symbol a lookup (decodeLanesSingle) vs up to 4 (buildQuad)`,
+        `BF16 ${name}, ${short} symbols (${oneSymbolTable(short, bits) ? "HIER: decodeLanesSingle" : "HIER: buildQuad"})`,
         16 * short,
         run(false),
         run(true),
-        "here the TS column is decodeLanesQuad with buildQuad's table, the kernel column with buildOne's; both: tables built, 16 blocks a run",
+        "here the TS column is decodeLanesQuad with buildQuad's table, the kernel column decodeLanesSingle; both: tables built, 16 blocks a run",
       );
     }
   }

@@ -521,14 +521,12 @@ describe("WebAssembly kernels", () => {
         assert.deepEqual(single.slice(0, 1 << bits), typescript, `${name}, ${n}: one-symbol table`);
         // The table HIER's width picks, and the 12-bit wide one (4 lookups a read) for
         // every block whose codes an 11-bit table takes, whatever its length.
-        // And the one-symbol table (buildOne) at the block's own width.
         // And decodeLanesSingle (one symbol a lookup from the one-symbol table alone).
-        const tables: [number, boolean, boolean][] = [
-          [bits, false, false],
-          [bits, true, false],
-          [bits, false, true],
+        const tables: [number, boolean][] = [
+          [bits, false],
+          [bits, true],
         ];
-        if (bits === 11) tables.push([WIDE_TABLE_BITS, false, false], [WIDE_TABLE_BITS, false, true]);
+        if (bits === 11) tables.push([WIDE_TABLE_BITS, false], [WIDE_TABLE_BITS, true]);
         const decode = (width: number, single: boolean) =>
           (single ? k.x.decodeLanesSingle : k.x.decodeLanesQuad)(
             blockAt,
@@ -539,13 +537,12 @@ describe("WebAssembly kernels", () => {
             width,
             k.at.lanes,
           );
-        for (const [width, one, single] of tables) {
-          const label = `${name}, ${n}, ${width} bits${one ? ", buildOne's table" : ""}${single ? ", decodeLanesSingle" : ""}`;
+        for (const [width, single] of tables) {
+          const label = `${name}, ${n}, ${width} bits${single ? ", decodeLanesSingle" : ""}`;
           mem.set(block, blockAt);
           mem.fill(0, out, out + n);
           k.x.buildSingle(lengthsAt, width, k.at.single);
-          if (one) k.x.buildOne(k.at.single, width);
-          else if (!single) k.x.buildQuad(k.at.single, width);
+          if (!single) k.x.buildQuad(k.at.single, width);
           decode(width, single);
           assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), label);
           assert.ok(
@@ -633,7 +630,6 @@ describe("WebAssembly kernels", () => {
       block: Uint8Array,
       n: number,
       width: number,
-      one: boolean,
       single = false,
     ): { out: Uint8Array; ended: boolean } => {
       k.begin(block.length + n + 4096);
@@ -651,8 +647,7 @@ describe("WebAssembly kernels", () => {
         mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
         mem.fill(fill, out - around, out + n + around);
         k.x.buildSingle(lengthsAt, tableBits, k.at.single);
-        if (one) k.x.buildOne(k.at.single, tableBits);
-        else if (!single) k.x.buildQuad(k.at.single, tableBits);
+        if (!single) k.x.buildQuad(k.at.single, tableBits);
         (single ? k.x.decodeLanesSingle : k.x.decodeLanesQuad)(
           blockAt,
           block.length,
@@ -692,12 +687,11 @@ describe("WebAssembly kernels", () => {
     };
     let checked = 0;
     // The last two: decodeLanesSingle (one symbol a lookup, no buildQuad).
-    for (const [width, one, single] of [
-      [11, false, false],
-      [11, true, false],
-      [WIDE_TABLE_BITS, false, false],
-      [11, false, true],
-      [WIDE_TABLE_BITS, false, true],
+    for (const [width, single] of [
+      [11, false],
+      [WIDE_TABLE_BITS, false],
+      [11, true],
+      [WIDE_TABLE_BITS, true],
     ] as const) {
       // Valid blocks: mostly the longest codes (as many bits a symbol as a block can have),
       // then every code in turn; lanes of 0 to 3 symbols (decoded one at a time), lanes just
@@ -710,8 +704,8 @@ describe("WebAssembly kernels", () => {
           const ts = new Uint8Array(n);
           huffmanDecode(block, ts);
           assert.deepEqual(ts, expected);
-          const { out, ended } = decode(block, n, width, one, single);
-          const label = `${n} symbols, ${width} bits, one: ${one}, single: ${single}`;
+          const { out, ended } = decode(block, n, width, single);
+          const label = `${n} symbols, ${width} bits, single: ${single}`;
           assert.deepEqual(out, expected, label);
           assert.ok(ended, `${label}: lane ends`);
           checked++;
@@ -730,14 +724,14 @@ describe("WebAssembly kernels", () => {
         for (const claimed of claims) {
           const block = handMade(n, lanes, claimed);
           assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-          const { ended } = decode(block, n, width, one, single);
+          const { ended } = decode(block, n, width, single);
           assert.ok(!ended, `${n} symbols, lanes claimed ${claimed}: ended where claimed`);
           checked++;
         }
         const short = lanesOf(n, () => 0);
         const block = handMade(n, short, [n, 2 * n, 3 * n, 11 * n]);
         assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-        assert.ok(!decode(block, n, width, one, single).ended);
+        assert.ok(!decode(block, n, width, single).ended);
         checked++;
       }
     }

@@ -89,7 +89,6 @@ export interface KernelExports {
   ): void;
   buildSingle(lengths: number, tableBits: number, single: number): void;
   buildQuad(single: number, tableBits: number): void;
-  buildOne(single: number, tableBits: number): void;
   decodeLanesQuad(
     block: number,
     blockLen: number,
