@@ -84,6 +84,31 @@ export function looksCompact(raw: Uint8Array): boolean {
   return valid >= tokens * 0.9 && pos - start >= 2 * tokens;
 }
 
+/** Integers at the start of the probe left out by lengthsVary, while the parse finds the integers' starts. */
+const SETTLE = 16;
+
+/**
+ * Whether the integers of a chunk that reads as compact (looksCompact) vary in length:
+ * on the same PROBE bytes, after the first SETTLE integers, the even or the odd ones
+ * have more than one length. Where they do not, the chunk is records of a fixed width,
+ * which a byte grouping of that width splits as well.
+ */
+export function lengthsVary(raw: Uint8Array): boolean {
+  if (raw.length < 4 * PROBE) return false;
+  let pos = (raw.length - PROBE) >> 1;
+  const end = pos + PROBE;
+  const seen = [-1, -1];
+  for (let t = 0; pos < end; t++) {
+    const length = LENGTH[raw[pos]];
+    pos += 1 + length;
+    if (t < SETTLE) continue;
+    const parity = t & 1;
+    if (seen[parity] === -1) seen[parity] = length;
+    else if (seen[parity] !== length) return true;
+  }
+  return false;
+}
+
 interface Split {
   head: number;
   tokens: number;
