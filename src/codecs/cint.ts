@@ -187,13 +187,31 @@ function split(raw: Uint8Array): Split {
   return { head, tokens, covered, streams };
 }
 
-/** Order-0 entropy of a stream, in bits. */
-function entropyBits(stream: Uint8Array): number {
-  const counts = new Uint32Array(256);
-  for (let i = 0; i < stream.length; i++) counts[stream[i]]++;
+/** Order-0 entropy, in bits, of `length` bytes whose value counts are `counts`. */
+function entropyBits(counts: Uint32Array, length: number): number {
   let bits = 0;
-  for (let v = 0; v < 256; v++) if (counts[v] > 0) bits -= counts[v] * Math.log2(counts[v] / stream.length);
+  for (let v = 0; v < 256; v++) if (counts[v] > 0) bits -= counts[v] * Math.log2(counts[v] / length);
   return bits;
+}
+
+/**
+ * Whether the delta to the byte two before (delta2) lowers the order-0 entropy of
+ * `sample` under DELTA_GAIN of its own: both counted in one pass, without the delta's bytes.
+ */
+function deltaPays(sample: Uint8Array): boolean {
+  const plain = new Uint32Array(256);
+  const delta = new Uint32Array(256);
+  const n = sample.length;
+  for (let i = 0; i < n && i < 2; i++) {
+    plain[sample[i]]++;
+    delta[sample[i]]++;
+  }
+  for (let i = 2; i < n; i++) {
+    const b = sample[i];
+    plain[b]++;
+    delta[(b - sample[i - 2]) & 0xff]++;
+  }
+  return entropyBits(delta, n) < entropyBits(plain, n) * DELTA_GAIN;
 }
 
 /** Each byte less the one two before it, mod 256 (the first two kept). */
@@ -225,7 +243,7 @@ const BROTLI_FROM = 10;
  */
 function codeStream(stream: Uint8Array, level: number): Part {
   const sample = stream.subarray(0, FILTER_SAMPLE);
-  const delta = stream.length > 2 && entropyBits(delta2(sample)) < entropyBits(sample) * DELTA_GAIN;
+  const delta = stream.length > 2 && deltaPays(sample);
   return delta
     ? { filter: FILTER_DELTA2, ...codeBytes(delta2(stream), level) }
     : { filter: FILTER_NONE, ...codeBytes(stream, level) };
