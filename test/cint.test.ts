@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cintCodec, looksCompact } from "../src/codecs/cint.ts";
+import { cintCodec, lengthsVary, looksCompact } from "../src/codecs/cint.ts";
 import { MmhError } from "../src/common/errors.ts";
 import { bufferSource } from "../src/common/source.ts";
+import { chooseCodecs } from "../src/engine/auto.ts";
 import { MmhReader } from "../src/engine/reader.ts";
 import { compress, decompress } from "../src/index.ts";
 import { compactFloats, gaussian, rng } from "../src/tools/gen.ts";
@@ -117,4 +118,47 @@ test("CINT refuses hostile payloads with E_CORRUPT", () => {
       assert.ok(error instanceof MmhError, String(error));
     }
   }
+});
+
+/** Records of 6 bytes as dlib writes floats whose mantissas all have 3 bytes: no length varies. */
+function fixedRecords(count: number, seed: number): Buffer {
+  const next = rng(seed);
+  const out = Buffer.alloc(6 * count);
+  for (let i = 0; i < count; i++) {
+    out[6 * i] = next() < 0.5 ? 0x03 : 0x83;
+    for (let k = 1; k < 4; k++) out[6 * i + k] = Math.floor(next() * 256);
+    out[6 * i + 4] = 0x81;
+    out[6 * i + 5] = 0x20 + Math.floor(next() * 4);
+  }
+  return out;
+}
+
+test("auto codes compact integers of varying lengths with CINT and the general codec only", () => {
+  const data = floats(120_000, 10).subarray(0, 512 << 10);
+  assert.ok(looksCompact(data) && lengthsVary(data));
+  for (const [goal, level] of [
+    ["balanced", 3],
+    ["ratio", 19],
+  ] as const) {
+    const choices = chooseCodecs(data, null, goal, undefined, { choiceMs: 0 });
+    assert.deepEqual(
+      choices.map((c) => [c.id, c.level]),
+      [
+        ["CINT", level],
+        ["ZSTD", level],
+      ],
+      goal,
+    );
+  }
+});
+
+test("compact integers of fixed lengths: every candidate is sampled, CINT beside them", () => {
+  const data = fixedRecords(90_000, 11);
+  assert.ok(looksCompact(data) && !lengthsVary(data));
+  const choices = chooseCodecs(data, null, "balanced", undefined, { choiceMs: 0 });
+  assert.equal(choices.at(-1)?.id, "CINT");
+  assert.ok(
+    choices.some((c) => c.id === "HIER"),
+    JSON.stringify(choices),
+  );
 });

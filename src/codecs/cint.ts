@@ -30,6 +30,9 @@ const VERSION = 0;
 /** The integer's byte count for a control byte: 0 for one that is not a compact integer's. */
 const lengthOf = (c: number): number => ((c & 0x70) === 0 && (c & 0x0f) <= 8 ? c & 0x0f : 0);
 
+/** lengthOf for each byte value, looked up in the loops over every integer. */
+const LENGTH = Uint8Array.from({ length: 256 }, (_, c) => lengthOf(c));
+
 const innerCodecs: readonly Codec[] = [noneCodec, zstdCodec, hierCodec, brotliCodec];
 
 function corrupt(message: string): MmhError {
@@ -81,12 +84,66 @@ export function looksCompact(raw: Uint8Array): boolean {
   return valid >= tokens * 0.9 && pos - start >= 2 * tokens;
 }
 
+/** Integers at the start of the probe left out by lengthsVary, while the parse finds the integers' starts. */
+const SETTLE = 16;
+
+/**
+ * Whether the integers of a chunk that reads as compact (looksCompact) vary in length:
+ * on the same PROBE bytes, after the first SETTLE integers, the even or the odd ones
+ * have more than one length. Where they do not, the chunk is records of a fixed width,
+ * which a byte grouping of that width splits as well.
+ */
+export function lengthsVary(raw: Uint8Array): boolean {
+  if (raw.length < 4 * PROBE) return false;
+  let pos = (raw.length - PROBE) >> 1;
+  const end = pos + PROBE;
+  const seen = [-1, -1];
+  for (let t = 0; pos < end; t++) {
+    const length = LENGTH[raw[pos]];
+    pos += 1 + length;
+    if (t < SETTLE) continue;
+    const parity = t & 1;
+    if (seen[parity] === -1) seen[parity] = length;
+    else if (seen[parity] !== length) return true;
+  }
+  return false;
+}
+
 interface Split {
   head: number;
   tokens: number;
   /** Bytes the tokens cover, after the head. */
   covered: number;
   streams: Uint8Array[];
+}
+
+/**
+ * Moves `tokens` integers of `raw` from `head` into their streams in `all`, at the cursors
+ * `at` (18 of them: split), which it advances: an even integer's at cursors 0 and 2-9, an
+ * odd one's at 1 and 10-17.
+ */
+function scatter(raw: Uint8Array, head: number, tokens: number, all: Uint8Array, at: Int32Array): void {
+  let pos = head;
+  let even = at[0];
+  let odd = at[1];
+  for (let t = 0; t < tokens; t++) {
+    const c = raw[pos];
+    const length = LENGTH[c];
+    const last = pos + length;
+    let base: number;
+    if ((t & 1) === 0) {
+      all[even++] = c;
+      base = 2;
+    } else {
+      all[odd++] = c;
+      base = 10;
+    }
+    // Byte j counted from the most significant: the integer's byte length - 1 - j.
+    for (let j = 0; j < length; j++) all[at[base + j]++] = raw[last - j];
+    pos = last + 1;
+  }
+  at[0] = even;
+  at[1] = odd;
 }
 
 function split(raw: Uint8Array): Split {
@@ -105,7 +162,7 @@ function split(raw: Uint8Array): Split {
   let pos = head;
   let tokens = 0;
   while (pos < n) {
-    const length = lengthOf(raw[pos]);
+    const length = LENGTH[raw[pos]];
     if (pos + length >= n) break;
     byLength[(tokens & 1) * 9 + length]++;
     pos += 1 + length;
@@ -119,35 +176,42 @@ function split(raw: Uint8Array): Split {
       lengths[parity] += count;
       for (let j = 0; j < length; j++) lengths[2 + parity * 8 + j] += count;
     }
-  const streams = Array.from(lengths, (count) => new Uint8Array(count));
-  // One cursor per stream; the integers of each parity fill streams 2 + 8·parity + j.
+  // The streams are consecutive pieces of one buffer, each filled through a cursor: the
+  // control bytes of each parity at cursors 0 and 1, byte j (counted from the most
+  // significant) of the integers of each parity at 2 + 8·parity + j.
+  const all = new Uint8Array(covered);
   const at = new Int32Array(CINT_STREAMS);
-  const controls = [streams[0], streams[1]];
-  pos = head;
-  for (let t = 0; t < tokens; t++) {
-    const c = raw[pos];
-    const length = lengthOf(c);
-    const parity = t & 1;
-    controls[parity][at[parity]++] = c;
-    // Byte j counted from the most significant: the integer's byte length - 1 - j.
-    const base = 2 + parity * 8;
-    const last = pos + length;
-    for (let j = 0; j < length; j++) {
-      const k = base + j;
-      streams[k][at[k]++] = raw[last - j];
-    }
-    pos = last + 1;
-  }
+  for (let k = 1; k < CINT_STREAMS; k++) at[k] = at[k - 1] + lengths[k - 1];
+  const streams = Array.from(lengths, (count, k) => all.subarray(at[k], at[k] + count));
+  scatter(raw, head, tokens, all, at);
   return { head, tokens, covered, streams };
 }
 
-/** Order-0 entropy of a stream, in bits. */
-function entropyBits(stream: Uint8Array): number {
-  const counts = new Uint32Array(256);
-  for (let i = 0; i < stream.length; i++) counts[stream[i]]++;
+/** Order-0 entropy, in bits, of `length` bytes whose value counts are `counts`. */
+function entropyBits(counts: Uint32Array, length: number): number {
   let bits = 0;
-  for (let v = 0; v < 256; v++) if (counts[v] > 0) bits -= counts[v] * Math.log2(counts[v] / stream.length);
+  for (let v = 0; v < 256; v++) if (counts[v] > 0) bits -= counts[v] * Math.log2(counts[v] / length);
   return bits;
+}
+
+/**
+ * Whether the delta to the byte two before (delta2) lowers the order-0 entropy of
+ * `sample` under DELTA_GAIN of its own: both counted in one pass, without the delta's bytes.
+ */
+function deltaPays(sample: Uint8Array): boolean {
+  const plain = new Uint32Array(256);
+  const delta = new Uint32Array(256);
+  const n = sample.length;
+  for (let i = 0; i < n && i < 2; i++) {
+    plain[sample[i]]++;
+    delta[sample[i]]++;
+  }
+  for (let i = 2; i < n; i++) {
+    const b = sample[i];
+    plain[b]++;
+    delta[(b - sample[i - 2]) & 0xff]++;
+  }
+  return entropyBits(delta, n) < entropyBits(plain, n) * DELTA_GAIN;
 }
 
 /** Each byte less the one two before it, mod 256 (the first two kept). */
@@ -179,7 +243,7 @@ const BROTLI_FROM = 10;
  */
 function codeStream(stream: Uint8Array, level: number): Part {
   const sample = stream.subarray(0, FILTER_SAMPLE);
-  const delta = stream.length > 2 && entropyBits(delta2(sample)) < entropyBits(sample) * DELTA_GAIN;
+  const delta = stream.length > 2 && deltaPays(sample);
   return delta
     ? { filter: FILTER_DELTA2, ...codeBytes(delta2(stream), level) }
     : { filter: FILTER_NONE, ...codeBytes(stream, level) };
@@ -239,7 +303,8 @@ function decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into
   if (tokens > rawLength - head) throw corrupt(`${tokens} integers in ${rawLength - head} bytes`);
   if (FIXED + head > payload.length) throw corrupt("head runs past the payload");
   let at = FIXED + head;
-  const part = (length: number): Uint8Array => {
+  /** The next stream part, decoded into `all` from `offset`: `length` bytes. */
+  const part = (all: Uint8Array, offset: number, length: number): void => {
     if (at + PART_HEADER > payload.length) throw corrupt("a stream's header runs past the payload");
     const id = String.fromCharCode(payload[at], payload[at + 1], payload[at + 2], payload[at + 3]);
     const filter = payload[at + 4];
@@ -255,43 +320,145 @@ function decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into
       throw corrupt("an empty stream that is not stored empty");
     const out = codec.decode(bytes, new Uint8Array(0), length);
     if (out.length !== length) throw corrupt("a stream decodes to the wrong length");
-    // A copy of its own: HIER may decode into memory it reuses, NONE returns the payload.
-    if (filter === FILTER_NONE) return codec === hierCodec ? out.slice() : out;
-    const own = out.slice();
-    undelta2(own);
-    return own;
+    // Copied at once: HIER may decode into memory it reuses, NONE returns the payload.
+    all.set(out, offset);
+    if (filter === FILTER_DELTA2) undelta2(all.subarray(offset, offset + length));
   };
-  const controls = [part(Math.ceil(tokens / 2)), part(Math.floor(tokens / 2))];
+  const controls = new Uint8Array(tokens);
+  const evens = Math.ceil(tokens / 2);
+  part(controls, 0, evens);
+  part(controls, evens, tokens - evens);
   const lengths = new Int32Array(16);
-  let covered = 0;
-  for (let parity = 0; parity < 2; parity++) {
-    const c = controls[parity];
-    for (let i = 0; i < c.length; i++) {
-      const length = lengthOf(c[i]);
-      covered += 1 + length;
-      for (let j = 0; j < length; j++) lengths[parity * 8 + j]++;
+  const counts = new Int32Array(18);
+  for (let i = 0; i < tokens; i++) counts[(i < evens ? 0 : 9) + LENGTH[controls[i]]]++;
+  let covered = tokens;
+  for (let parity = 0; parity < 2; parity++)
+    for (let length = 1; length <= 8; length++) {
+      const count = counts[parity * 9 + length];
+      covered += count * length;
+      for (let j = 0; j < length; j++) lengths[parity * 8 + j] += count;
     }
-  }
   if (covered > rawLength - head) throw corrupt("the integers run past the chunk");
-  const bytes = Array.from(lengths, (n) => part(n));
+  // The byte streams, consecutive in one buffer; cursor k at stream k's next byte.
+  const all = new Uint8Array(covered - tokens);
+  const cursor = new Int32Array(16);
+  for (let k = 0; k < 16; k++) {
+    if (k > 0) cursor[k] = cursor[k - 1] + lengths[k - 1];
+    part(all, cursor[k], lengths[k]);
+  }
   const tail = payload.length - at;
   if (head + covered + tail !== rawLength) throw corrupt("payload does not add up to the chunk");
   const out = into && into.length === rawLength ? into : new Uint8Array(rawLength);
   out.set(payload.subarray(FIXED, FIXED + head), 0);
-  const taken = new Int32Array(16);
-  const read = [0, 0];
-  let pos = head;
-  for (let t = 0; t < tokens; t++) {
-    const parity = t & 1;
-    const c = controls[parity][read[parity]++];
-    out[pos] = c;
-    const length = lengthOf(c);
-    const base = parity * 8;
-    for (let j = 0; j < length; j++) out[pos + length - j] = bytes[base + j][taken[base + j]++];
-    pos += 1 + length;
-  }
+  const pos = gather(controls, evens, all, cursor, out, head);
   out.set(payload.subarray(at), pos);
   return out;
+}
+
+/**
+ * Puts the integers back into `out` from `start`: control bytes alternately from the even
+ * integers' (`controls` before `evens`) and the odd ones', each followed by its bytes,
+ * least significant first, from the streams in `all` at `cursor` (8 for each parity,
+ * byte j counted from the most significant), which it advances. Returns the end.
+ */
+function gather(
+  controls: Uint8Array,
+  evens: number,
+  all: Uint8Array,
+  cursor: Int32Array,
+  out: Uint8Array,
+  start: number,
+): number {
+  const tokens = controls.length;
+  // The 16 cursors in locals: byte j of an integer of length L goes to out[pos + L - j].
+  let e0 = cursor[0],
+    e1 = cursor[1],
+    e2 = cursor[2],
+    e3 = cursor[3];
+  let e4 = cursor[4],
+    e5 = cursor[5],
+    e6 = cursor[6],
+    e7 = cursor[7];
+  let o0 = cursor[8],
+    o1 = cursor[9],
+    o2 = cursor[10],
+    o3 = cursor[11];
+  let o4 = cursor[12],
+    o5 = cursor[13],
+    o6 = cursor[14],
+    o7 = cursor[15];
+  let pos = start;
+  // An even integer then an odd one each time round.
+  const pairs = tokens >> 1;
+  for (let i = 0; i < pairs; i++) {
+    let c = controls[i];
+    out[pos] = c;
+    let length = LENGTH[c];
+    let q = pos + length;
+    if (length !== 0) {
+      out[q] = all[e0++];
+      if (length > 1) {
+        out[q - 1] = all[e1++];
+        if (length > 2) {
+          out[q - 2] = all[e2++];
+          if (length > 3) {
+            out[q - 3] = all[e3++];
+            if (length > 4) {
+              out[q - 4] = all[e4++];
+              if (length > 5) {
+                out[q - 5] = all[e5++];
+                if (length > 6) {
+                  out[q - 6] = all[e6++];
+                  if (length > 7) {
+                    out[q - 7] = all[e7++];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    c = controls[evens + i];
+    out[q + 1] = c;
+    length = LENGTH[c];
+    q += 1 + length;
+    if (length !== 0) {
+      out[q] = all[o0++];
+      if (length > 1) {
+        out[q - 1] = all[o1++];
+        if (length > 2) {
+          out[q - 2] = all[o2++];
+          if (length > 3) {
+            out[q - 3] = all[o3++];
+            if (length > 4) {
+              out[q - 4] = all[o4++];
+              if (length > 5) {
+                out[q - 5] = all[o5++];
+                if (length > 6) {
+                  out[q - 6] = all[o6++];
+                  if (length > 7) {
+                    out[q - 7] = all[o7++];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    pos = q + 1;
+  }
+  cursor.set([e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7]);
+  if ((tokens & 1) === 1) {
+    // The last integer, an even one.
+    const c = controls[pairs];
+    out[pos] = c;
+    const length = LENGTH[c];
+    for (let j = 0; j < length; j++) out[pos + length - j] = all[cursor[j]++];
+    pos += 1 + length;
+  }
+  return pos;
 }
 
 export const cintCodec: Codec = {

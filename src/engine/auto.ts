@@ -4,7 +4,7 @@
  */
 
 import { brotliCodec } from "../codecs/brotli.ts";
-import { cintCodec, looksCompact } from "../codecs/cint.ts";
+import { cintCodec, lengthsVary, looksCompact } from "../codecs/cint.ts";
 import {
   detectLayout,
   estimateLayout,
@@ -248,17 +248,26 @@ export function chooseCodecs(
   stats: AutoStats,
   period: PeriodInfo | null = findPeriod(raw),
 ): Choice[] {
-  const chosen = chooseCodecsBefore(raw, dtype, goal, level, stats, period);
-  const compact = compactChoice(raw, dtype, goal, level, stats);
-  return compact === undefined || (chosen.length === 1 && chosen[0].id === p251Codec.id)
-    ? chosen
-    : [...chosen, compact];
+  const compact = periodic(raw, period) ? undefined : compactChoice(raw, dtype, goal, level, stats);
+  if (compact === undefined) return chooseCodecsBefore(raw, dtype, goal, level, stats, period);
+  // Compact integers of varying lengths: CINT, and the general codec at the goal's level
+  // beside it (a floor for bytes that only read as such integers). The other candidates
+  // are neither sampled nor coded: on dlib's shape predictor CINT was the smallest on
+  // every chunk at both goals, by a wide margin, and they cost more than CINT itself
+  // (docs/ENGINE.md). Integers of fixed lengths are records a byte grouping of their
+  // width splits as well: there every candidate is sampled and CINT coded beside them.
+  if (compact.varying) {
+    const general = candidates(goal, level)[1];
+    return [compact.choice, { id: general.codec.id, level: general.level }];
+  }
+  return [...chooseCodecsBefore(raw, dtype, goal, level, stats, period), compact.choice];
 }
 
 /**
- * CINT (src/codecs/cint.ts) beside the other candidates, coded whole, on a chunk without
- * a dtype that reads as compact integers (dlib's serialisation): the integers' lengths
- * vary, so no byte grouping stays aligned with their fields. Not for the speed goal.
+ * CINT (src/codecs/cint.ts), coded whole (chooseCodecs), on a chunk without a dtype that
+ * reads as compact integers (dlib's serialisation): where the integers' lengths vary, no
+ * byte grouping stays aligned with their fields. Whether they vary is returned too. Not
+ * for the speed goal.
  */
 function compactChoice(
   raw: Uint8Array,
@@ -266,14 +275,16 @@ function compactChoice(
   goal: Goal,
   level: number | undefined,
   stats: AutoStats,
-): Choice | undefined {
+): { choice: Choice; varying: boolean } | undefined {
   if (dtype !== null || goal === "speed" || raw.length <= WHOLE) return undefined;
   const chosen = level ?? (goal === "ratio" ? 19 : 3);
   const range = cintCodec.levels;
   if (range === undefined || chosen < range.min || chosen > range.max) return undefined;
   const started = nowMs();
   try {
-    return looksCompact(raw) ? { id: cintCodec.id, level: chosen } : undefined;
+    return looksCompact(raw)
+      ? { choice: { id: cintCodec.id, level: chosen }, varying: lengthsVary(raw) }
+      : undefined;
   } finally {
     stats.choiceMs += nowMs() - started;
   }
