@@ -306,6 +306,31 @@ class Rest {
   }
 }
 
+/**
+ * The last symbols of each of the 4 lanes one at a time (tail()), from the bit and output
+ * positions the bulk left in `state`; each lane's final bit position into lanes[5..8].
+ */
+function tails(
+  block: usize,
+  blockLen: u32,
+  out: usize,
+  n: u32,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+): void {
+  const q = (n + 3) >>> 2;
+  const mask: u32 = (1 << tableBits) - 1;
+  for (let i: u32 = 0; i < 4; i++) {
+    const e = out + <usize>min(n, (i + 1) * q);
+    const at = <usize>(i << 2);
+    store<u32>(
+      lanes + 20 + at,
+      tail(block, blockLen, load<u32>(state + at), load<u32>(state + 16 + at), e, single, mask),
+    );
+  }
+}
+
 /** Bulk.lanes4 for a table of any width (blocks of fewer than 2048 symbols). */
 function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
   Bulk.lanes4(block, blockLen, out, n, tableBits, lanes, 3);
@@ -331,7 +356,6 @@ export function decodeLanesQuad(
   lanes: usize,
 ): void {
   const q = (n + 3) >>> 2;
-  const mask: u32 = (1 << tableBits) - 1;
   const e0 = out + <usize>min(n, q);
   const e1 = out + <usize>min(n, 2 * q);
   const e2 = out + <usize>min(n, 3 * q);
@@ -343,19 +367,7 @@ export function decodeLanesQuad(
     Bulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
     Rest.lanes(block, blockLen, e0, e1, e2, e3, WIDE_BITS, 4);
   } else lanes4Any(block, blockLen, out, n, tableBits, lanes);
-  store<u32>(lanes + 20, tail(block, blockLen, load<u32>(state), load<u32>(state + 16), e0, single, mask));
-  store<u32>(
-    lanes + 24,
-    tail(block, blockLen, load<u32>(state + 4), load<u32>(state + 20), e1, single, mask),
-  );
-  store<u32>(
-    lanes + 28,
-    tail(block, blockLen, load<u32>(state + 8), load<u32>(state + 24), e2, single, mask),
-  );
-  store<u32>(
-    lanes + 32,
-    tail(block, blockLen, load<u32>(state + 12), load<u32>(state + 28), e3, single, mask),
-  );
+  tails(block, blockLen, out, n, single, tableBits, lanes);
 }
 
 /**
@@ -404,72 +416,76 @@ class Singles {
       const far = max(max(p0, p1), max(p2, p3));
       let k = min(room / lookups, <i32>(limit - far) / perStep);
       if (k < 1) break;
-      if (lookups === 5) {
-        for (; k > 0; k--) {
-          let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 1;
-          let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 1;
-          let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 1;
-          let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 1;
-          const x0_0 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_0 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_0 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_0 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_0, 0);
-          store<u8>(o1, x1_0, 0);
-          store<u8>(o2, x2_0, 0);
-          store<u8>(o3, x3_0, 0);
-          const b0_0 = x0_0 >>> 8;
-          const b1_0 = x1_0 >>> 8;
-          const b2_0 = x2_0 >>> 8;
-          const b3_0 = x3_0 >>> 8;
-          w0 >>>= <u64>b0_0;
-          w1 >>>= <u64>b1_0;
-          w2 >>>= <u64>b2_0;
-          w3 >>>= <u64>b3_0;
-          const x0_1 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_1 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_1 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_1 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_1, 1);
-          store<u8>(o1, x1_1, 1);
-          store<u8>(o2, x2_1, 1);
-          store<u8>(o3, x3_1, 1);
-          const b0_1 = x0_1 >>> 8;
-          const b1_1 = x1_1 >>> 8;
-          const b2_1 = x2_1 >>> 8;
-          const b3_1 = x3_1 >>> 8;
-          w0 >>>= <u64>b0_1;
-          w1 >>>= <u64>b1_1;
-          w2 >>>= <u64>b2_1;
-          w3 >>>= <u64>b3_1;
-          const x0_2 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_2 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_2 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_2 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_2, 2);
-          store<u8>(o1, x1_2, 2);
-          store<u8>(o2, x2_2, 2);
-          store<u8>(o3, x3_2, 2);
-          const b0_2 = x0_2 >>> 8;
-          const b1_2 = x1_2 >>> 8;
-          const b2_2 = x2_2 >>> 8;
-          const b3_2 = x3_2 >>> 8;
-          w0 >>>= <u64>b0_2;
-          w1 >>>= <u64>b1_2;
-          w2 >>>= <u64>b2_2;
-          w3 >>>= <u64>b3_2;
-          const x0_3 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_3 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_3 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_3 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_3, 3);
-          store<u8>(o1, x1_3, 3);
-          store<u8>(o2, x2_3, 3);
-          store<u8>(o3, x3_3, 3);
-          const b0_3 = x0_3 >>> 8;
-          const b1_3 = x1_3 >>> 8;
-          const b2_3 = x2_3 >>> 8;
-          const b3_3 = x3_3 >>> 8;
+      for (; k > 0; k--) {
+        let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 1;
+        let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 1;
+        let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 1;
+        let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 1;
+        const x0_0 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+        const x1_0 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+        const x2_0 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+        const x3_0 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+        store<u8>(o0, x0_0, 0);
+        store<u8>(o1, x1_0, 0);
+        store<u8>(o2, x2_0, 0);
+        store<u8>(o3, x3_0, 0);
+        const b0_0 = x0_0 >>> 8;
+        const b1_0 = x1_0 >>> 8;
+        const b2_0 = x2_0 >>> 8;
+        const b3_0 = x3_0 >>> 8;
+        w0 >>>= <u64>b0_0;
+        w1 >>>= <u64>b1_0;
+        w2 >>>= <u64>b2_0;
+        w3 >>>= <u64>b3_0;
+        const x0_1 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+        const x1_1 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+        const x2_1 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+        const x3_1 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+        store<u8>(o0, x0_1, 1);
+        store<u8>(o1, x1_1, 1);
+        store<u8>(o2, x2_1, 1);
+        store<u8>(o3, x3_1, 1);
+        const b0_1 = x0_1 >>> 8;
+        const b1_1 = x1_1 >>> 8;
+        const b2_1 = x2_1 >>> 8;
+        const b3_1 = x3_1 >>> 8;
+        w0 >>>= <u64>b0_1;
+        w1 >>>= <u64>b1_1;
+        w2 >>>= <u64>b2_1;
+        w3 >>>= <u64>b3_1;
+        const x0_2 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+        const x1_2 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+        const x2_2 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+        const x3_2 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+        store<u8>(o0, x0_2, 2);
+        store<u8>(o1, x1_2, 2);
+        store<u8>(o2, x2_2, 2);
+        store<u8>(o3, x3_2, 2);
+        const b0_2 = x0_2 >>> 8;
+        const b1_2 = x1_2 >>> 8;
+        const b2_2 = x2_2 >>> 8;
+        const b3_2 = x3_2 >>> 8;
+        w0 >>>= <u64>b0_2;
+        w1 >>>= <u64>b1_2;
+        w2 >>>= <u64>b2_2;
+        w3 >>>= <u64>b3_2;
+        const x0_3 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
+        const x1_3 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
+        const x2_3 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
+        const x3_3 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
+        store<u8>(o0, x0_3, 3);
+        store<u8>(o1, x1_3, 3);
+        store<u8>(o2, x2_3, 3);
+        store<u8>(o3, x3_3, 3);
+        const b0_3 = x0_3 >>> 8;
+        const b1_3 = x1_3 >>> 8;
+        const b2_3 = x2_3 >>> 8;
+        const b3_3 = x3_3 >>> 8;
+        let s0 = b0_0 + b0_1 + b0_2 + b0_3;
+        let s1 = b1_0 + b1_1 + b1_2 + b1_3;
+        let s2 = b2_0 + b2_1 + b2_2 + b2_3;
+        let s3 = b3_0 + b3_1 + b3_2 + b3_3;
+        if (lookups === 5) {
           w0 >>>= <u64>b0_3;
           w1 >>>= <u64>b1_3;
           w2 >>>= <u64>b2_3;
@@ -486,90 +502,19 @@ class Singles {
           const b1_4 = x1_4 >>> 8;
           const b2_4 = x2_4 >>> 8;
           const b3_4 = x3_4 >>> 8;
-          p0 += <u64>(b0_0 + b0_1 + b0_2 + b0_3 + b0_4);
-          p1 += <u64>(b1_0 + b1_1 + b1_2 + b1_3 + b1_4);
-          p2 += <u64>(b2_0 + b2_1 + b2_2 + b2_3 + b2_4);
-          p3 += <u64>(b3_0 + b3_1 + b3_2 + b3_3 + b3_4);
-          o0 += 5;
-          o1 += 5;
-          o2 += 5;
-          o3 += 5;
+          s0 += b0_4;
+          s1 += b1_4;
+          s2 += b2_4;
+          s3 += b3_4;
         }
-      } else {
-        for (; k > 0; k--) {
-          let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 1;
-          let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 1;
-          let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 1;
-          let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 1;
-          const x0_0 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_0 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_0 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_0 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_0, 0);
-          store<u8>(o1, x1_0, 0);
-          store<u8>(o2, x2_0, 0);
-          store<u8>(o3, x3_0, 0);
-          const b0_0 = x0_0 >>> 8;
-          const b1_0 = x1_0 >>> 8;
-          const b2_0 = x2_0 >>> 8;
-          const b3_0 = x3_0 >>> 8;
-          w0 >>>= <u64>b0_0;
-          w1 >>>= <u64>b1_0;
-          w2 >>>= <u64>b2_0;
-          w3 >>>= <u64>b3_0;
-          const x0_1 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_1 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_1 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_1 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_1, 1);
-          store<u8>(o1, x1_1, 1);
-          store<u8>(o2, x2_1, 1);
-          store<u8>(o3, x3_1, 1);
-          const b0_1 = x0_1 >>> 8;
-          const b1_1 = x1_1 >>> 8;
-          const b2_1 = x2_1 >>> 8;
-          const b3_1 = x3_1 >>> 8;
-          w0 >>>= <u64>b0_1;
-          w1 >>>= <u64>b1_1;
-          w2 >>>= <u64>b2_1;
-          w3 >>>= <u64>b3_1;
-          const x0_2 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_2 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_2 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_2 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_2, 2);
-          store<u8>(o1, x1_2, 2);
-          store<u8>(o2, x2_2, 2);
-          store<u8>(o3, x3_2, 2);
-          const b0_2 = x0_2 >>> 8;
-          const b1_2 = x1_2 >>> 8;
-          const b2_2 = x2_2 >>> 8;
-          const b3_2 = x3_2 >>> 8;
-          w0 >>>= <u64>b0_2;
-          w1 >>>= <u64>b1_2;
-          w2 >>>= <u64>b2_2;
-          w3 >>>= <u64>b3_2;
-          const x0_3 = <u32>load<u16>(<usize>(<u32>w0 & mask1), QUAD);
-          const x1_3 = <u32>load<u16>(<usize>(<u32>w1 & mask1), QUAD);
-          const x2_3 = <u32>load<u16>(<usize>(<u32>w2 & mask1), QUAD);
-          const x3_3 = <u32>load<u16>(<usize>(<u32>w3 & mask1), QUAD);
-          store<u8>(o0, x0_3, 3);
-          store<u8>(o1, x1_3, 3);
-          store<u8>(o2, x2_3, 3);
-          store<u8>(o3, x3_3, 3);
-          const b0_3 = x0_3 >>> 8;
-          const b1_3 = x1_3 >>> 8;
-          const b2_3 = x2_3 >>> 8;
-          const b3_3 = x3_3 >>> 8;
-          p0 += <u64>(b0_0 + b0_1 + b0_2 + b0_3);
-          p1 += <u64>(b1_0 + b1_1 + b1_2 + b1_3);
-          p2 += <u64>(b2_0 + b2_1 + b2_2 + b2_3);
-          p3 += <u64>(b3_0 + b3_1 + b3_2 + b3_3);
-          o0 += 4;
-          o1 += 4;
-          o2 += 4;
-          o3 += 4;
-        }
+        p0 += <u64>s0;
+        p1 += <u64>s1;
+        p2 += <u64>s2;
+        p3 += <u64>s3;
+        o0 += <usize>lookups;
+        o1 += <usize>lookups;
+        o2 += <usize>lookups;
+        o3 += <usize>lookups;
       }
     }
     store<u32>(state, <u32>(p0 - base));
@@ -605,26 +550,8 @@ export function decodeLanesSingle(
 ): void {
   if (tableBits > WIDE_BITS) unreachable();
   memory.copy(QUAD, single, (<usize>2) << tableBits);
-  const q = (n + 3) >>> 2;
-  const mask: u32 = (1 << tableBits) - 1;
-  const e0 = out + <usize>min(n, q);
-  const e1 = out + <usize>min(n, 2 * q);
-  const e2 = out + <usize>min(n, 3 * q);
-  const e3 = out + <usize>n;
   if (tableBits === 11) Singles.lanes4(block, blockLen, out, n, 11, lanes, 5);
   else if (tableBits === WIDE_BITS) Singles.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
   else singlesAny(block, blockLen, out, n, tableBits, lanes);
-  store<u32>(lanes + 20, tail(block, blockLen, load<u32>(state), load<u32>(state + 16), e0, single, mask));
-  store<u32>(
-    lanes + 24,
-    tail(block, blockLen, load<u32>(state + 4), load<u32>(state + 20), e1, single, mask),
-  );
-  store<u32>(
-    lanes + 28,
-    tail(block, blockLen, load<u32>(state + 8), load<u32>(state + 24), e2, single, mask),
-  );
-  store<u32>(
-    lanes + 32,
-    tail(block, blockLen, load<u32>(state + 12), load<u32>(state + 28), e3, single, mask),
-  );
+  tails(block, blockLen, out, n, single, tableBits, lanes);
 }
