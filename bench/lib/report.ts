@@ -115,6 +115,19 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   return [line(head), line(head.map((_, i) => (i === 0 ? "---" : "---:"))), ...rows.map(line)].join("\n");
 }
 
+/**
+ * Make sure this benchmark runs with the collector exposed: if node lacks --expose-gc, run
+ * the same script again with it (same arguments, output inherited) and exit with its status.
+ * Call before any work, so that each sample can start from a collected heap.
+ */
+export function restartWithGc(): void {
+  if ((globalThis as { gc?: unknown }).gc) return;
+  const again = spawnSync(process.execPath, ["--expose-gc", ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
+  process.exit(again.status ?? 1);
+}
+
 /** Give the garbage collector a chance, when node runs with --expose-gc. */
 export function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
