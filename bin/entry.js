@@ -116,15 +116,14 @@ export function entryUrl(root, source, built) {
 }
 
 /**
- * Resolves the bundle's own imports between the files of dist/ (`./NAME.js`, the chunks
- * scripts/build.ts writes) without Node's resolver, for a command running `url` (entryUrl)
- * from dist/. Node's resolver checks each import of each file on its own: it parses
- * URLs, stats and realpaths the file and reads package.json for the file's format, about
- * a tenth of what a small command costs beyond Node's start (docs/ENGINE.md, "Resolving
- * the bundle's imports"). A chunk's import names a file beside it, in the real directory
- * of its importer (Node realpaths the entry and bin/mmh.js), and an ES module, as
- * package.json's "type" makes every .js file. Anything else (a package, a file of src/)
- * goes to Node's resolver.
+ * Resolves the command's entry `url` (entryUrl) and the imports between the files of
+ * dist/ (`./NAME.js`, the chunks scripts/build.ts writes) without Node's resolver, for a
+ * command run from dist/. Node's resolver handles each import of each file on its own: it
+ * parses URLs, stats and realpaths the file and reads package.json for the file's format
+ * (docs/ENGINE.md, "Resolving the bundle's imports"). A chunk's import names a file beside
+ * it, in the real directory of its importer (Node realpaths bin/mmh.js, whose URL gives
+ * the entry's), and an ES module, as package.json's "type" makes every .js file. Anything
+ * else (a package, a file of src/) goes to Node's resolver. Returns whether the hook is on.
  */
 export function resolveBundle(url) {
   const dist = new URL(".", url).href;
@@ -134,6 +133,7 @@ export function resolveBundle(url) {
   const own = /^\.\/[\w-]+\.js$/;
   registerHooks({
     resolve(specifier, context, next) {
+      if (specifier === url) return { url, format: "module", shortCircuit: true };
       const parent = context.parentURL;
       if (
         own.test(specifier) &&
