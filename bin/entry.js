@@ -114,3 +114,36 @@ export function entryUrl(root, source, built) {
       : join(root, "src", `${source}.ts`);
   return pathToFileURL(file).href;
 }
+
+/**
+ * Resolves the command's entry `url` (entryUrl) and the imports between the files of
+ * dist/ (`./NAME.js`, the chunks scripts/build.ts writes) without Node's resolver, for a
+ * command run from dist/. Node's resolver handles each import of each file on its own: it
+ * parses URLs, stats and realpaths the file and reads package.json for the file's format
+ * (docs/ENGINE.md, "Resolving the bundle's imports"). A chunk's import names a file beside
+ * it, in the real directory of its importer (Node realpaths bin/mmh.js, whose URL gives
+ * the entry's), and an ES module, as package.json's "type" makes every .js file. Anything
+ * else (a package, a file of src/) goes to Node's resolver. Returns whether the hook is on.
+ */
+export function resolveBundle(url) {
+  const dist = new URL(".", url).href;
+  if (!url.endsWith(".js") || !dist.endsWith("/dist/")) return false;
+  const { registerHooks } = process.getBuiltinModule("node:module");
+  if (typeof registerHooks !== "function") return false;
+  const own = /^\.\/[\w-]+\.js$/;
+  registerHooks({
+    resolve(specifier, context, next) {
+      if (specifier === url) return { url, format: "module", shortCircuit: true };
+      const parent = context.parentURL;
+      if (
+        own.test(specifier) &&
+        parent?.startsWith(dist) &&
+        parent.indexOf("/", dist.length) === -1 &&
+        !context.importAttributes?.type
+      )
+        return { url: dist + specifier.slice(2), format: "module", shortCircuit: true };
+      return next(specifier, context);
+    },
+  });
+  return true;
+}

@@ -10,8 +10,10 @@ if (major < 22 || (major === 22 && minor < 18)) {
   const { enableCompileCache } = await import("./cache.js");
   enableCompileCache();
   const { fileURLToPath } = process.getBuiltinModule("node:url");
-  const { entryUrl } = await import("./entry.js");
+  const { entryUrl, resolveBundle } = await import("./entry.js");
   const root = fileURLToPath(new URL("..", import.meta.url));
-  const { run } = await import(entryUrl(root, "cli/start", "cli"));
+  const url = entryUrl(root, "cli/start", "cli");
+  resolveBundle(url);
+  const { run } = await import(url);
   process.exitCode = await run(process.argv.slice(2));
 }

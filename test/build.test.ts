@@ -235,3 +235,67 @@ console.log(JSON.stringify({ on, env: process.env.NODE_COMPILE_CACHE, inWorker }
     assert.equal(existsSync(join(off, "mmh", "compile-cache")), false);
   });
 });
+
+describe("the bundle's imports resolved by bin/entry.js (resolveBundle)", () => {
+  const repo = join(import.meta.dirname, "..");
+  const entry = pathToFileURL(join(repo, "bin", "entry.js")).href;
+  const cli = pathToFileURL(join(repo, "dist", "cli.js")).href;
+
+  test("only for a command run from dist/", async () => {
+    const { resolveBundle } = await import("../bin/entry.js");
+    assert.equal(resolveBundle(pathToFileURL(join(repo, "src", "cli", "start.ts")).href), false);
+  });
+
+  const unbuilt = builtIsCurrent(repo) ? false : "dist/ is not a build of src/ (npm run build)";
+  test("resolves what Node would: the same files load, and no chunk's import reaches Node", {
+    skip: unbuilt,
+  }, () => {
+    // A child process, as the hooks are the process's: a recording hook registered first
+    // (so it runs after resolveBundle's, on what that passes on), a load hook listing the
+    // files loaded, then `mmh -d -c` of a small file run from dist/.
+    const input = join(root, "resolved.txt");
+    writeFileSync(input, "a line the bundle's resolver reads back\n".repeat(50));
+    const bin = join(repo, "bin", "mmh.js");
+    assert.equal(spawnSync(process.execPath, [bin, "-q", "-k", "-f", input]).status, 0);
+    const child = (own: boolean) => {
+      const script = `
+const { registerHooks } = await import("node:module");
+const passed = [];
+const loaded = [];
+registerHooks({
+  resolve(s, c, next) { passed.push(s); return next(s, c); },
+  load(u, c, next) { loaded.push(u); return next(u, c); },
+});
+if (${own}) {
+  const { resolveBundle } = await import(${JSON.stringify(entry)});
+  if (!resolveBundle(${JSON.stringify(cli)})) throw new Error("not registered");
+}
+const { run } = await import(${JSON.stringify(cli)});
+const code = await run(["-d", "-c", "-q", ${JSON.stringify(`${input}.mmh`)}]);
+process.stderr.write("\\nRESULT " + JSON.stringify({ code, passed, loaded }) + "\\n");
+`;
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      const line = r.stderr.split("\n").find((l) => l.startsWith("RESULT "));
+      assert.ok(line, r.stderr);
+      return { ...JSON.parse(line.slice(7)), stdout: r.stdout } as {
+        code: number;
+        passed: string[];
+        loaded: string[];
+        stdout: string;
+      };
+    };
+    const node = child(false);
+    const own = child(true);
+    assert.equal(own.code, 0);
+    assert.equal(own.stdout, node.stdout);
+    assert.ok(node.passed.some((s) => /^\.\/cli-\w+\.js$/.test(s)));
+    assert.deepEqual(
+      own.passed.filter((s) => s.startsWith("./")),
+      [],
+    );
+    const bundle = (urls: string[]) => urls.filter((u) => u.includes("/dist/")).sort();
+    assert.deepEqual(bundle(own.loaded), bundle(node.loaded));
+    assert.ok(bundle(own.loaded).length > 5);
+  });
+});

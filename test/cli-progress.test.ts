@@ -176,6 +176,15 @@ describe("progress bar under a pseudo-terminal", { skip: noPty }, () => {
     assert.match(shown, /stdin : [\d.]+% \(64\.0 MiB => .*stdout\)/);
   });
 
+  test("compressing to standard output on the terminal is refused; to /dev/null it is not", () => {
+    let r = underPty(`${mmhLine} -c -q in.txt`);
+    assert.equal(r.code, 2, r.output);
+    assert.match(r.output, /mmh: E_USAGE: standard output is a terminal/);
+    r = underPty(`${mmhLine} -c -q in.txt > /dev/null`);
+    assert.equal(r.code, 0, r.output);
+    assert.equal(r.output, "");
+  });
+
   test("no bar with -q, with --no-progress, or when standard error is not a terminal", () => {
     let r = underPty(`${mmhLine} compress in.txt -o c.mmh -f -q ${slow}`);
     assert.equal(r.code, 0, r.output);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -136,6 +136,26 @@ describe("what the command loads", () => {
       if (built)
         for (const name of ["fs/promises", "internal/readline/interface"])
           assert.ok(!loaded.has(name), `${args}: ${name} loaded`);
+    }
+  });
+
+  test("compressing to /dev/null: standard output's stream is not built to ask whether it is a terminal", () => {
+    const input = join(dir, "to-null.txt");
+    writeFileSync(input, "a line to code into the null device\n".repeat(40));
+    const out = openSync("/dev/null", "w");
+    try {
+      const r = spawnSync(process.execPath, ["-r", builtinsHook, BIN, "-c", "-q", input], {
+        cwd: dir,
+        encoding: "utf8",
+        stdio: ["ignore", out, "pipe"],
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const line = r.stderr.split("\n").find((l) => l.startsWith("BUILTINS "));
+      assert.ok(line, r.stderr);
+      assert.ok(line.includes("NativeModule zlib"), line);
+      assert.ok(!line.includes("NativeModule internal/fs/sync_write_stream"), "process.stdout built");
+    } finally {
+      closeSync(out);
     }
   });
 

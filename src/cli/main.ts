@@ -1,4 +1,4 @@
-import { fstatSync, writeSync } from "node:fs";
+import { fstatSync, statSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { formatBytes, groupDigits } from "../common/bytes.ts";
@@ -55,18 +55,29 @@ function processIo(onStdout: (stdout: Io["stdout"]) => void): Io {
 
 /**
  * Whether standard output (1) or standard error (2) is a terminal. For the process's own
- * streams, one that is not a character device is not a terminal, which fstat tells without
- * building the stream.
+ * streams, one that is not a character device is not a terminal, nor is the null device
+ * (`mmh -c FILE > /dev/null`), which fstat and stat tell without building the stream.
  */
 function isTerminal(io: Io, fd: 1 | 2): boolean {
   if (io.fds) {
     try {
-      if (!fstatSync(fd).isCharacterDevice()) return false;
+      const stats = fstatSync(fd);
+      if (!stats.isCharacterDevice() || isNullDevice(stats.rdev)) return false;
     } catch {
       return false;
     }
   }
   return (fd === 1 ? io.stdout : io.stderr).isTTY === true;
+}
+
+/** Whether `rdev` is the device of /dev/null; false where there is none or it cannot be read. */
+function isNullDevice(rdev: number): boolean {
+  try {
+    const stats = statSync("/dev/null", { throwIfNoEntry: false });
+    return stats?.isCharacterDevice() === true && stats.rdev === rdev;
+  } catch {
+    return false;
+  }
 }
 
 /**
