@@ -445,16 +445,26 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
     const chosen: Choice[] = [];
     // Without zstd records beside it, HIER keeps its own zstd pass, as before.
     const zstdWhole = repeated || lz <= best * (1 + CLOSE);
-    if (huffman <= best * (1 + CLOSE)) chosen.push({ id: hierCodec.id, level: zstdWhole ? -1 : 3 });
+    // Brotli's sample, where it may be coded whole (beside a zstd record).
+    const brotli = zstdWhole ? size(brotliCodec, 4) : Number.POSITIVE_INFINITY;
+    const withBrotli = brotli < lz * (1 + BROTLI_LOSES);
+    // HIER without zstd codes the bytes with Huffman alone: where brotli's sample is smaller
+    // than Huffman's estimate (itself a little under what Huffman codes), it is not coded.
+    if (huffman <= best * (1 + CLOSE) && !(withBrotli && brotli < huffman))
+      chosen.push({ id: hierCodec.id, level: zstdWhole ? -1 : 3 });
     if (zstdWhole) {
-      if (z1 <= z3 * (1 + LEVEL_CLEAR)) chosen.push({ id: zstdCodec.id, level: 1 });
-      if (z3 <= z1 * (1 + LEVEL_CLEAR)) chosen.push({ id: zstdCodec.id, level: 3 });
+      const one = z1 <= z3 * (1 + LEVEL_CLEAR);
+      if (one) chosen.push({ id: zstdCodec.id, level: 1 });
+      // Level 3 beside level 1 and brotli, where brotli's sample is no larger than its own:
+      // left out (level 1 stays, the record brotli is weighed against).
+      if (z3 <= z1 * (1 + LEVEL_CLEAR) && !(one && withBrotli && brotli <= z3))
+        chosen.push({ id: zstdCodec.id, level: 3 });
     }
     // Far repeats (which zstd's record sees) do not favour planes over the bytes: the
     // groupings are coded whole on their sample's word alone.
     for (const g of groupings)
       if (g.size <= best * (1 + GROUP_CLOSE)) chosen.push({ id: hierCodec.id, level: 3, layout: g.layout });
-    if (zstdWhole && size(brotliCodec, 4) < lz * (1 + BROTLI_LOSES)) chosen.push(LARGE_BROTLI4);
+    if (withBrotli) chosen.push(LARGE_BROTLI4);
     const coded = (c: Choice) => chosen.some((d) => sameChoice(c, d));
     const complete =
       coded({ id: zstdCodec.id, level: 1 }) && coded({ id: zstdCodec.id, level: 3 }) && coded(LARGE_BROTLI4);
