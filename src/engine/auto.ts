@@ -501,21 +501,23 @@ const kindEstimate = (raw: Uint8Array): number => {
 
 /**
  * Whether a small chunk (at most WHOLE bytes, values without repeats) of a dtype whose
- * fields HIER splits is coded by HIER alone: when the last chunk of the same dtype that
- * was sampled (a larger one) ranked HIER's fields first with zstd's record CLEAR or more
- * behind, and the chunk's order-0 estimate stays near that chunk's. Otherwise it is coded
- * whole by HIER and zstd (chooseCore): on the small float tensors of real model files
- * (biases, norms, depthwise kernels) zstd's record was the larger on every one, by 5.7% or
- * more, and cost about as much as HIER's (docs/ENGINE.md, auto's choice per chunk). Only
- * the chunks before it decide (never an encode's result), so the choice is the same on
- * any number of workers.
+ * fields HIER splits is coded by HIER alone, without zstd's record (and the brotli tried
+ * beside it): HIER codes each field's stream with zstd where that pays, so zstd on the
+ * whole chunk can only gain by matches across fields, which is to say repeats, and those
+ * the caller has ruled out (repeatShare). On the real model files and the regression
+ * corpus zstd's record was never the smaller on such a chunk (bench/results/auto-trials.md;
+ * docs/ENGINE.md, auto's choice per chunk). Both are still coded when the last chunk of
+ * the same dtype that was sampled (a larger one) did not rank HIER's fields first with
+ * zstd's record CLEAR or more behind, and the chunk's order-0 estimate stays near that
+ * chunk's: evidence from the file itself that its tensors of this dtype are of another
+ * kind. Only the chunks before it decide (never
+ * an encode's result), so the choice is the same on any number of workers.
  */
 function smallFollows(raw: Uint8Array, dtype: DTypeName | null, stats: AutoStats): boolean {
+  if (dtype === null || layoutForDType(dtype).streams === 1) return false;
   const reuse = stats.reuse;
-  if (dtype === null || reuse === undefined || reuse.dtype !== dtype || reuse.fieldsClear !== true)
-    return false;
-  if (layoutForDType(dtype).streams === 1) return false;
-  return Math.abs(reuse.estimate - kindEstimate(raw)) <= REUSE_ESTIMATE;
+  if (reuse === undefined || reuse.dtype !== dtype || reuse.fieldsClear === true) return true;
+  return Math.abs(reuse.estimate - kindEstimate(raw)) > REUSE_ESTIMATE;
 }
 
 function chooseCore(
