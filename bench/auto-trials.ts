@@ -3,7 +3,7 @@
  * inputs of test/regression/sizes.csv, chunked as compress() chunks them (default goal, one
  * thread, no references or long matches), each chunk's choices (chooseCodecs) coded one by
  * one. Per kind of chunk (dtype, size class) and choice: how often it was chosen, how
- * often coded whole (a choice with `ifBest` only when encodeChoices would try it), how
+ * often coded whole (a choice with `ifBest` or `ifOver` only when encodeChoices would try it), how
  * often it was the smallest, the bytes it saved over the next smallest coded, and its CPU
  * time. With --baseline DIR the same is counted for that checkout's chooser, so a trial
  * left out can be shown never to have won there.
@@ -48,6 +48,7 @@ interface Choice {
   level?: number;
   layout?: number;
   ifBest?: readonly string[];
+  ifOver?: { id: string; bytes: number };
 }
 interface Row {
   chosen: number;
@@ -90,7 +91,7 @@ async function count(dir: string): Promise<Map<string, Row>> {
       if (run) continue;
       const choices: Choice[] = chooseCodecs(raw, dtype, opts.goal, opts.level, stats, period);
       const coded = choices.map((c) => {
-        const { ifBest: _, ...plain } = c;
+        const { ifBest: _, ifOver: __, ...plain } = c;
         const started = performance.now();
         const { chunk } = encodeChoices(raw, dtype, [plain]);
         return {
@@ -100,12 +101,14 @@ async function count(dir: string): Promise<Map<string, Row>> {
         };
       });
       // encodeChoices' order and rules: ifBest tried only beside a record of those codecs
-      // within 3% of the smallest so far.
+      // within 3% of the smallest so far, ifOver only where that codec's record was not under its bytes.
       const smallest = new Map<string, number>();
       let best = Number.POSITIVE_INFINITY;
       let bestAt = -1;
       const tried = choices.map((c, i) => {
         if (c.ifBest && !c.ifBest.some((id) => (smallest.get(id) ?? Number.POSITIVE_INFINITY) <= best * 1.03))
+          return false;
+        if (c.ifOver && (smallest.get(c.ifOver.id) ?? Number.POSITIVE_INFINITY) < c.ifOver.bytes)
           return false;
         smallest.set(
           coded[i].codec,

@@ -223,6 +223,11 @@ export interface Choice {
    * record, which says nothing about whether brotli would do better.
    */
   ifBest?: readonly string[];
+  /**
+   * Tried only when the record of codec `id` (coded before it) was not under `bytes`, or
+   * not coded: a small chunk's byte groupings beside zstd (chooseCore).
+   */
+  ifOver?: { id: string; bytes: number };
   /** HIER without a layout: detectLayout's answer on this chunk, when choosing ran it (CodecOptions.detected). */
   detected?: { layout: number; head: number };
 }
@@ -542,7 +547,19 @@ function chooseCore(
       const lz = goal !== "speed" && repeatShare(raw) >= REPEATED;
       if (!lz && goal === "balanced" && level === undefined && smallFollows(raw, dtype, stats))
         return [{ id: hierCodec.id, level: 3 }];
-      const chosen = options.filter((c) => lz || c.layout === undefined).map(asChoice);
+      // With repeats, the default goal codes the groupings only where zstd's record (coded
+      // before them) is at least GROUP_WORTH of the chunk's order-0 estimate, as on
+      // one-stream chunks: LZ data whose matches its planes would break up (ifOver). Not
+      // at `ratio`, where zstd -19's record is the smaller and a grouping still won below it.
+      const fewer = lz && goal === "balanced" && level === undefined;
+      const worth = fewer ? Math.ceil(GROUP_WORTH * estimateLayout(raw, BYTES, 0) * raw.length) : 0;
+      const chosen = options
+        .filter((c) => lz || c.layout === undefined)
+        .map((c) =>
+          c.layout === undefined || !fewer
+            ? asChoice(c)
+            : { ...asChoice(c), ifOver: { id: zstdCodec.id, bytes: worth } },
+        );
       if (goal === "balanced" && level === undefined) chosen[0] = oneStreamHier(raw, dtype) ?? chosen[0];
       const quality = SMALL_BROTLI[goal];
       if (quality !== undefined && level === undefined)
@@ -670,6 +687,11 @@ export function encodeChoices(
     smallest.set(codec, Math.min(smallest.get(codec) ?? Number.POSITIVE_INFINITY, size));
   for (const choice of choices) {
     if (choice.ifBest !== undefined && !wanted(choice.ifBest)) continue;
+    if (
+      choice.ifOver !== undefined &&
+      (smallest.get(choice.ifOver.id) ?? Number.POSITIVE_INFINITY) < choice.ifOver.bytes
+    )
+      continue;
     const started = nowMs();
     if (choice.id === hierCodec.id && choices.length > 1) {
       // HIER among several: its streams' methods are chosen and the sizes known exactly,
