@@ -223,6 +223,11 @@ export interface Choice {
    * record, which says nothing about whether brotli would do better.
    */
   ifBest?: readonly string[];
+  /**
+   * Tried only when the record of codec `id` (coded before it) was not under `bytes`, or
+   * not coded: a small chunk's byte groupings beside zstd (chooseCore).
+   */
+  ifOver?: { id: string; bytes: number };
   /** HIER without a layout: detectLayout's answer on this chunk, when choosing ran it (CodecOptions.detected). */
   detected?: { layout: number; head: number };
 }
@@ -445,16 +450,26 @@ function chooseOneStream(raw: Uint8Array, dtype: DTypeName | null, stats: AutoSt
     const chosen: Choice[] = [];
     // Without zstd records beside it, HIER keeps its own zstd pass, as before.
     const zstdWhole = repeated || lz <= best * (1 + CLOSE);
-    if (huffman <= best * (1 + CLOSE)) chosen.push({ id: hierCodec.id, level: zstdWhole ? -1 : 3 });
+    // Brotli's sample, where it may be coded whole (beside a zstd record).
+    const brotli = zstdWhole ? size(brotliCodec, 4) : Number.POSITIVE_INFINITY;
+    const withBrotli = brotli < lz * (1 + BROTLI_LOSES);
+    // HIER without zstd codes the bytes with Huffman alone: where brotli's sample is smaller
+    // than Huffman's estimate (itself a little under what Huffman codes), it is not coded.
+    if (huffman <= best * (1 + CLOSE) && !(withBrotli && brotli < huffman))
+      chosen.push({ id: hierCodec.id, level: zstdWhole ? -1 : 3 });
     if (zstdWhole) {
-      if (z1 <= z3 * (1 + LEVEL_CLEAR)) chosen.push({ id: zstdCodec.id, level: 1 });
-      if (z3 <= z1 * (1 + LEVEL_CLEAR)) chosen.push({ id: zstdCodec.id, level: 3 });
+      const one = z1 <= z3 * (1 + LEVEL_CLEAR);
+      if (one) chosen.push({ id: zstdCodec.id, level: 1 });
+      // Level 3 beside level 1 and brotli, where brotli's sample is no larger than its own:
+      // left out (level 1 stays, the record brotli is weighed against).
+      if (z3 <= z1 * (1 + LEVEL_CLEAR) && !(one && withBrotli && brotli <= z3))
+        chosen.push({ id: zstdCodec.id, level: 3 });
     }
     // Far repeats (which zstd's record sees) do not favour planes over the bytes: the
     // groupings are coded whole on their sample's word alone.
     for (const g of groupings)
       if (g.size <= best * (1 + GROUP_CLOSE)) chosen.push({ id: hierCodec.id, level: 3, layout: g.layout });
-    if (zstdWhole && size(brotliCodec, 4) < lz * (1 + BROTLI_LOSES)) chosen.push(LARGE_BROTLI4);
+    if (withBrotli) chosen.push(LARGE_BROTLI4);
     const coded = (c: Choice) => chosen.some((d) => sameChoice(c, d));
     const complete =
       coded({ id: zstdCodec.id, level: 1 }) && coded({ id: zstdCodec.id, level: 3 }) && coded(LARGE_BROTLI4);
@@ -491,21 +506,23 @@ const kindEstimate = (raw: Uint8Array): number => {
 
 /**
  * Whether a small chunk (at most WHOLE bytes, values without repeats) of a dtype whose
- * fields HIER splits is coded by HIER alone: when the last chunk of the same dtype that
- * was sampled (a larger one) ranked HIER's fields first with zstd's record CLEAR or more
- * behind, and the chunk's order-0 estimate stays near that chunk's. Otherwise it is coded
- * whole by HIER and zstd (chooseCore): on the small float tensors of real model files
- * (biases, norms, depthwise kernels) zstd's record was the larger on every one, by 5.7% or
- * more, and cost about as much as HIER's (docs/ENGINE.md, auto's choice per chunk). Only
- * the chunks before it decide (never an encode's result), so the choice is the same on
- * any number of workers.
+ * fields HIER splits is coded by HIER alone, without zstd's record (and the brotli tried
+ * beside it): HIER codes each field's stream with zstd where that pays, so zstd on the
+ * whole chunk can only gain by matches across fields, which is to say repeats, and those
+ * the caller has ruled out (repeatShare). On the real model files and the regression
+ * corpus zstd's record was never the smaller on such a chunk (bench/results/auto-trials.md;
+ * docs/ENGINE.md, auto's choice per chunk). Both are still coded when the last chunk of
+ * the same dtype that was sampled (a larger one) did not rank HIER's fields first with
+ * zstd's record CLEAR or more behind, and the chunk's order-0 estimate stays near that
+ * chunk's: evidence from the file itself that its tensors of this dtype are of another
+ * kind. Only the chunks before it decide (never
+ * an encode's result), so the choice is the same on any number of workers.
  */
 function smallFollows(raw: Uint8Array, dtype: DTypeName | null, stats: AutoStats): boolean {
+  if (dtype === null || layoutForDType(dtype).streams === 1) return false;
   const reuse = stats.reuse;
-  if (dtype === null || reuse === undefined || reuse.dtype !== dtype || reuse.fieldsClear !== true)
-    return false;
-  if (layoutForDType(dtype).streams === 1) return false;
-  return Math.abs(reuse.estimate - kindEstimate(raw)) <= REUSE_ESTIMATE;
+  if (reuse === undefined || reuse.dtype !== dtype || reuse.fieldsClear === true) return true;
+  return Math.abs(reuse.estimate - kindEstimate(raw)) > REUSE_ESTIMATE;
 }
 
 function chooseCore(
@@ -530,7 +547,19 @@ function chooseCore(
       const lz = goal !== "speed" && repeatShare(raw) >= REPEATED;
       if (!lz && goal === "balanced" && level === undefined && smallFollows(raw, dtype, stats))
         return [{ id: hierCodec.id, level: 3 }];
-      const chosen = options.filter((c) => lz || c.layout === undefined).map(asChoice);
+      // With repeats, the default goal codes the groupings only where zstd's record (coded
+      // before them) is at least GROUP_WORTH of the chunk's order-0 estimate, as on
+      // one-stream chunks: LZ data whose matches its planes would break up (ifOver). Not
+      // at `ratio`, where zstd -19's record is the smaller and a grouping still won below it.
+      const fewer = lz && goal === "balanced" && level === undefined;
+      const worth = fewer ? Math.ceil(GROUP_WORTH * estimateLayout(raw, BYTES, 0) * raw.length) : 0;
+      const chosen = options
+        .filter((c) => lz || c.layout === undefined)
+        .map((c) =>
+          c.layout === undefined || !fewer
+            ? asChoice(c)
+            : { ...asChoice(c), ifOver: { id: zstdCodec.id, bytes: worth } },
+        );
       if (goal === "balanced" && level === undefined) chosen[0] = oneStreamHier(raw, dtype) ?? chosen[0];
       const quality = SMALL_BROTLI[goal];
       if (quality !== undefined && level === undefined)
@@ -658,6 +687,11 @@ export function encodeChoices(
     smallest.set(codec, Math.min(smallest.get(codec) ?? Number.POSITIVE_INFINITY, size));
   for (const choice of choices) {
     if (choice.ifBest !== undefined && !wanted(choice.ifBest)) continue;
+    if (
+      choice.ifOver !== undefined &&
+      (smallest.get(choice.ifOver.id) ?? Number.POSITIVE_INFINITY) < choice.ifOver.bytes
+    )
+      continue;
     const started = nowMs();
     if (choice.id === hierCodec.id && choices.length > 1) {
       // HIER among several: its streams' methods are chosen and the sizes known exactly,
