@@ -371,11 +371,22 @@ export function neighbourShare(stream: Uint8Array, hist: Uint32Array): number {
     const c = hist[v];
     if (c > 0) expected += (c / n) * (c / n);
   }
-  let pairs = 0;
-  let equal = 0;
   const windows = n >= NEIGHBOUR_WINDOWS * NEIGHBOUR_WINDOW * 2 ? NEIGHBOUR_WINDOWS : 1;
   const length = windows === 1 ? n : NEIGHBOUR_WINDOW;
   const step = Math.floor(n / windows);
+  const pairs = windows * (length - 1);
+  // A stream in the kernels' memory (HIER's split streams) is looked at there.
+  const k = loadedKernels();
+  const equal = k?.holds(stream)
+    ? k.x.equalNeighbours(stream.byteOffset, windows, length, step)
+    : equalNeighbours(stream, windows, length, step);
+  const mean = expected * pairs;
+  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8 ? equal / mean : 0;
+}
+
+/** neighbourShare's count: the positions of the windows whose byte equals the one before it in the window. */
+export function equalNeighbours(stream: Uint8Array, windows: number, length: number, step: number): number {
+  let equal = 0;
   for (let w = 0; w < windows; w++) {
     const start = w * step;
     // Without a branch: on exponent streams neighbours are equal a few times in ten, and
@@ -386,10 +397,8 @@ export function neighbourShare(stream: Uint8Array, hist: Uint32Array): number {
       equal += ((previous ^ current) - 1) >>> 31;
       previous = current;
     }
-    pairs += length - 1;
   }
-  const mean = expected * pairs;
-  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8 ? equal / mean : 0;
+  return equal;
 }
 
 const ZSTD_WINDOWS = 4;
@@ -525,16 +534,26 @@ const wholeCounts = new Uint32Array(256);
  * literals a table of their own, so it follows statistics that change along a stream
  * (tensors of other scales in one chunk) where HIER's one table cannot.
  */
-function blockTableShare(stream: Uint8Array): number {
+export function blockTableShare(stream: Uint8Array): number {
   const n = stream.length;
   if (n <= ZSTD_BLOCK) return 1;
   wholeCounts.fill(0);
   let blocks = 0;
   let samples = 0;
+  // A stream in the kernels' memory (HIER's split streams) is counted there.
+  const k = loadedKernels();
+  const inKernels = k?.holds(stream) === true;
   for (let at = 0; at < n; at += ZSTD_BLOCK) {
     const end = Math.min(n, at + ZSTD_BLOCK);
-    blockCounts.fill(0);
-    for (let i = at; i < end; i += BLOCK_SAMPLE_STEP) blockCounts[stream[i]]++;
+    if (k && inKernels) {
+      const mem = k.u8();
+      mem.fill(0, k.at.counts, k.at.counts + 1024);
+      k.x.countStrided(stream.byteOffset + at, end - at, BLOCK_SAMPLE_STEP, k.at.counts);
+      blockCounts.set(new Uint32Array(mem.buffer, k.at.counts, 256));
+    } else {
+      blockCounts.fill(0);
+      for (let i = at; i < end; i += BLOCK_SAMPLE_STEP) blockCounts[stream[i]]++;
+    }
     const count = Math.ceil((end - at) / BLOCK_SAMPLE_STEP);
     for (let s = 0; s < 256; s++) wholeCounts[s] += blockCounts[s];
     blocks += entropyBits(blockCounts, count);
