@@ -6,7 +6,7 @@
  */
 
 import { endianness } from "node:os";
-import { constants, crc32, zstdCompressSync } from "node:zlib";
+import { crc32 } from "node:zlib";
 import { dispose } from "../../common/bytes.ts";
 import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
@@ -36,6 +36,7 @@ import {
   recordWidthAllowed,
   streamLength,
 } from "./layouts.ts";
+import { zstdFrame, zstdFrameLength } from "./zstdframe.ts";
 
 export const HIER_VERSION = 1;
 const METHOD_CONSTANT = 0;
@@ -292,15 +293,16 @@ const zstdBound = (n: number) => n + (n >>> 8) + (n < 128 << 10 ? ((128 << 10) -
  * straight into the caller's memory only when that holds the bound, and there cuts blocks
  * elsewhere on streams of more than two blocks), and the frame is the same, byte for byte.
  * On streams longer than the window the piece's size changed frames: those keep 16 KiB.
+ * Levels up to 3 go through a compressor kept from call to call (zstdframe.ts), which
+ * makes the same frames without a stream and a zstd context of its own per call.
  */
 export function zstd(bytes: Uint8Array, level: number): Buffer {
-  const n = bytes.length;
-  return zstdCompressSync(bytes, {
-    chunkSize: n <= ZSTD_SMALLEST_WINDOW ? Math.max(ZLIB_PIECE, zstdBound(n) - 1) : ZLIB_PIECE,
-    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
-    pledgedSrcSize: n,
-  });
+  return zstdFrame(bytes, level, zstdPiece(bytes.length));
 }
+
+/** The output piece zstd() collects a frame of n bytes in. */
+const zstdPiece = (n: number) =>
+  n <= ZSTD_SMALLEST_WINDOW ? Math.max(ZLIB_PIECE, zstdBound(n) - 1) : ZLIB_PIECE;
 
 /** Share of positions whose next 8 bytes occurred before, below which zstd is not even probed. */
 const REPEATS_WORTH_A_PROBE = 0.02;
@@ -483,12 +485,9 @@ function smallerOf(best: CodedStream, z: Buffer): CodedStream {
   return coded(METHOD_ZSTD, z);
 }
 
-/** The length of zstd's frame of `bytes` at `level`, the frame given back. */
+/** The length of zstd's frame of `bytes` at `level` (its bytes are not kept). */
 function zstdLength(bytes: Uint8Array, level: number): number {
-  const z = zstd(bytes, level);
-  const length = z.length; // (a view of given-back memory has none)
-  dispose(z, true);
-  return length;
+  return zstdFrameLength(bytes, level, zstdPiece(bytes.length));
 }
 
 /**
