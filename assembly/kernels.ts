@@ -50,6 +50,75 @@ export function repeatsWorthAProbe(src: usize, n: u32, enough: u32, table: usize
   return false;
 }
 
+// ---------------------------------------------------------------------------------------
+// Stream statistics (hier.ts: neighbourShare, blockTableShare)
+
+/**
+ * How many positions i of `windows` windows of `length` bytes (the w-th from src + w *
+ * step) have the byte before them in the window equal to theirs: 16 neighbours a step,
+ * the matches counted in byte lanes and added up every 255 steps at most.
+ */
+export function equalNeighbours(src: usize, windows: u32, length: u32, step: u32): u32 {
+  let equal: u32 = 0;
+  for (let w: u32 = 0; w < windows; w++) {
+    const start = src + <usize>(w * step);
+    const end = start + <usize>length;
+    let p = start + 1;
+    while (p + 16 <= end) {
+      let lanes = i8x16.splat(0);
+      for (let steps = 0; steps < 255 && p + 16 <= end; steps++, p += 16)
+        lanes = i8x16.sub(lanes, i8x16.eq(v128.load(p), v128.load(p - 1)));
+      const sums = i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(lanes));
+      equal +=
+        <u32>i32x4.extract_lane(sums, 0) +
+        <u32>i32x4.extract_lane(sums, 1) +
+        <u32>i32x4.extract_lane(sums, 2) +
+        <u32>i32x4.extract_lane(sums, 3);
+    }
+    for (; p < end; p++) equal += <u32>(load<u8>(p) === load<u8>(p - 1));
+  }
+  return equal;
+}
+
+/**
+ * Adds the counts of the bytes src[0], src[step], src[2 * step] ... below src + n to
+ * counts (u32[256]), eight a step into eight of the sub-histograms, so that a run of one
+ * value does not wait on one counter.
+ */
+export function countStrided(src: usize, n: u32, step: u32, counts: usize): void {
+  memory.fill(SUBS, 0, 8192);
+  const s = <usize>step;
+  const end = src + <usize>n;
+  let p = src;
+  for (; p + 7 * s < end; p += 8 * s) {
+    const a0 = (<usize>load<u8>(p)) << 2;
+    const a1 = (<usize>load<u8>(p + s)) << 2;
+    const a2 = (<usize>load<u8>(p + 2 * s)) << 2;
+    const a3 = (<usize>load<u8>(p + 3 * s)) << 2;
+    const a4 = (<usize>load<u8>(p + 4 * s)) << 2;
+    const a5 = (<usize>load<u8>(p + 5 * s)) << 2;
+    const a6 = (<usize>load<u8>(p + 6 * s)) << 2;
+    const a7 = (<usize>load<u8>(p + 7 * s)) << 2;
+    store<u32>(a0, load<u32>(a0, SUBS) + 1, SUBS);
+    store<u32>(a1, load<u32>(a1, SUBS + 1024) + 1, SUBS + 1024);
+    store<u32>(a2, load<u32>(a2, SUBS + 2048) + 1, SUBS + 2048);
+    store<u32>(a3, load<u32>(a3, SUBS + 3072) + 1, SUBS + 3072);
+    store<u32>(a4, load<u32>(a4, SUBS + 4096) + 1, SUBS + 4096);
+    store<u32>(a5, load<u32>(a5, SUBS + 5120) + 1, SUBS + 5120);
+    store<u32>(a6, load<u32>(a6, SUBS + 6144) + 1, SUBS + 6144);
+    store<u32>(a7, load<u32>(a7, SUBS + 7168) + 1, SUBS + 7168);
+  }
+  for (; p < end; p += s) {
+    const a = (<usize>load<u8>(p)) << 2;
+    store<u32>(a, load<u32>(a, SUBS) + 1, SUBS);
+  }
+  for (let v: usize = 0; v < 1024; v += 16) {
+    let sum = v128.load(counts + v);
+    for (let k: usize = 0; k < 8192; k += 1024) sum = i32x4.add(sum, v128.load(SUBS + k + v));
+    v128.store(counts + v, sum);
+  }
+}
+
 /** Elements a fused split writes before it counts their exponents (in the cache still). */
 const COUNT_BLOCK: u32 = 4096;
 

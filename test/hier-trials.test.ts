@@ -21,6 +21,7 @@ import {
   zstd,
 } from "../src/codecs/hier/hier.ts";
 import { histogram, huffmanSizeFromHistogram } from "../src/codecs/hier/huffman.ts";
+import { keptCompressors, zstdFrame, zstdFrameLength } from "../src/codecs/hier/zstdframe.ts";
 import { gaussian, rng } from "../src/tools/gen.ts";
 import { repeatedWords } from "./support.ts";
 
@@ -396,5 +397,39 @@ describe("exponent streams whose zstd windows are skipped (exponentTrial)", () =
       assert.equal(exponents.method, 3, `rows of ${row} every ${every}: zstd`);
       assert.ok(exponents.length < huffman, `${exponents.length} bytes against Huffman's ${huffman}`);
     }
+  });
+});
+
+describe("zstd frames from kept compressors (zstdframe.ts)", () => {
+  test("are node:zlib's one-shot frames, byte for byte, call after call", () => {
+    // At the levels kept and one that is not; sizes around the pieces' edges and the
+    // smallest window; streams that compress and random ones (a frame of several pieces).
+    for (const level of [1, 3]) assert.ok(keptCompressors(level), `level ${level} is kept`);
+    assert.ok(!keptCompressors(19));
+    const next = rng(5);
+    const random = Uint8Array.from({ length: 700_000 }, () => Math.floor(next() * 256));
+    const skewed = exponents(11);
+    const sizes = [0, 1, 63, 64, 3000, 16_383, 16_384, 65_536, 262_144, 524_288, 524_289, 700_000];
+    for (const level of [1, 3, 1, 19, 3])
+      for (const size of sizes)
+        for (const source of [random, skewed]) {
+          // (Level 19, not kept, on small streams only: its frames are slow to make.)
+          if (size > source.length || (level > 3 && size > 16_384)) continue;
+          const bytes = source.subarray(source.length - size);
+          for (const piece of [64, 16_384, 300_000]) {
+            if (piece === 64 && size > 65_536) continue;
+            const expected = zstdCompressSync(bytes, {
+              chunkSize: piece,
+              params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
+              pledgedSrcSize: bytes.length,
+            });
+            const where = `level ${level}, ${size} bytes, pieces of ${piece}`;
+            assert.ok(zstdFrame(bytes, level, piece).equals(expected), where);
+            assert.equal(zstdFrameLength(bytes, level, piece), expected.length, where);
+          }
+        }
+    // HIER's own calls (zstd(), its pieces) went through the kept compressors too.
+    assert.equal(zstd(skewed, 1).length, zstdSize(skewed, 1));
+    assert.ok(keptCompressors(1));
   });
 });

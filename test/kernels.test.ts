@@ -12,7 +12,16 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { safetensorsData, toBf16, toF16 } from "../bench/lib/derived.ts";
-import { hierDecode, hierDecodeLent, hierEncode, repeatsWorthAProbe } from "../src/codecs/hier/hier.ts";
+import {
+  blockTableShare,
+  equalNeighbours,
+  hierDecode,
+  hierDecodeLent,
+  hierEncode,
+  neighbourShare,
+  repeatsWorthAProbe,
+} from "../src/codecs/hier/hier.ts";
+import { histogram } from "../src/codecs/hier/huffman.ts";
 import { kernels, kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
 import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
@@ -250,6 +259,64 @@ describe("WebAssembly kernels", () => {
       }
     }
     assert.equal(answers.size, 2);
+  });
+
+  test("equalNeighbours and countStrided (neighbourShare, blockTableShare) give the TypeScript counts", () => {
+    const k = kernels();
+    assert.ok(k);
+    const next = rng(47);
+    const streams: Uint8Array[] = [];
+    // Sizes around the windows' and the vector steps' edges, and streams of three kinds:
+    // near random, runs of a value (local structure), and a few skewed values.
+    for (const n of [1, 2, 17, 255, 256, 4095, 16_383, 16_384, 16_385, 131_072, 131_073, 300_001]) {
+      for (const kind of ["random", "runs", "skewed"]) {
+        const s = new Uint8Array(n);
+        for (let i = 0; i < n; i++) {
+          if (kind === "runs") s[i] = i > 0 && next() < 0.6 ? s[i - 1] : Math.floor(next() * 40);
+          else if (kind === "skewed") s[i] = Math.min(Math.floor(next() * 8), Math.floor(next() * 8)) + 120;
+          else s[i] = Math.floor(next() * 256);
+        }
+        streams.push(s);
+      }
+    }
+    const shares = new Set<boolean>();
+    for (const [index, s] of streams.entries()) {
+      const hist = histogram(s);
+      const windows = s.length >= 16_384 ? 32 : 1;
+      const length = windows === 1 ? s.length : 256;
+      const step = Math.floor(s.length / windows);
+      for (const offset of [0, 1, 5]) {
+        k.begin(s.length + 64);
+        const at = k.alloc(s.length + 16) + offset;
+        const inKernels = k.u8().subarray(at, at + s.length);
+        inKernels.set(s);
+        const where = `stream ${index} (${s.length} bytes) at +${offset}`;
+        if (s.length > 1) {
+          assert.equal(
+            k.x.equalNeighbours(inKernels.byteOffset, windows, length, step),
+            equalNeighbours(s, windows, length, step),
+            where,
+          );
+        }
+        assert.equal(neighbourShare(inKernels, hist), neighbourShare(s.slice(), hist), where);
+        shares.add(neighbourShare(s, hist) > 0);
+        assert.equal(blockTableShare(inKernels), blockTableShare(s.slice()), where);
+        for (const stride of [1, 3, 16]) {
+          const expected = new Uint32Array(256);
+          for (let i = 0; i < s.length; i += stride) expected[s[i]]++;
+          const mem = k.u8();
+          mem.fill(0, k.at.counts, k.at.counts + 1024);
+          k.x.countStrided(inKernels.byteOffset, s.length, stride, k.at.counts);
+          assert.deepEqual(
+            new Uint32Array(mem.buffer, k.at.counts, 256),
+            expected,
+            `${where}, every ${stride}`,
+          );
+        }
+      }
+    }
+    // Both answers of neighbourShare's bar came up.
+    assert.equal(shares.size, 2);
   });
 
   test("every layout's split and merge give the TypeScript twins' streams", async () => {

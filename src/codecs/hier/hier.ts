@@ -6,7 +6,7 @@
  */
 
 import { endianness } from "node:os";
-import { constants, crc32, zstdCompressSync } from "node:zlib";
+import { crc32 } from "node:zlib";
 import { dispose } from "../../common/bytes.ts";
 import { dtypeByName } from "../../common/dtype.ts";
 import { check, MmhError } from "../../common/errors.ts";
@@ -36,6 +36,7 @@ import {
   recordWidthAllowed,
   streamLength,
 } from "./layouts.ts";
+import { zstdFrame, zstdFrameLength } from "./zstdframe.ts";
 
 export const HIER_VERSION = 1;
 const METHOD_CONSTANT = 0;
@@ -292,15 +293,16 @@ const zstdBound = (n: number) => n + (n >>> 8) + (n < 128 << 10 ? ((128 << 10) -
  * straight into the caller's memory only when that holds the bound, and there cuts blocks
  * elsewhere on streams of more than two blocks), and the frame is the same, byte for byte.
  * On streams longer than the window the piece's size changed frames: those keep 16 KiB.
+ * Levels up to 3 go through a compressor kept from call to call (zstdframe.ts), which
+ * makes the same frames without a stream and a zstd context of its own per call.
  */
 export function zstd(bytes: Uint8Array, level: number): Buffer {
-  const n = bytes.length;
-  return zstdCompressSync(bytes, {
-    chunkSize: n <= ZSTD_SMALLEST_WINDOW ? Math.max(ZLIB_PIECE, zstdBound(n) - 1) : ZLIB_PIECE,
-    params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 0 },
-    pledgedSrcSize: n,
-  });
+  return zstdFrame(bytes, level, zstdPiece(bytes.length));
 }
+
+/** The output piece zstd() collects a frame of n bytes in. */
+const zstdPiece = (n: number) =>
+  n <= ZSTD_SMALLEST_WINDOW ? Math.max(ZLIB_PIECE, zstdBound(n) - 1) : ZLIB_PIECE;
 
 /** Share of positions whose next 8 bytes occurred before, below which zstd is not even probed. */
 const REPEATS_WORTH_A_PROBE = 0.02;
@@ -371,11 +373,22 @@ export function neighbourShare(stream: Uint8Array, hist: Uint32Array): number {
     const c = hist[v];
     if (c > 0) expected += (c / n) * (c / n);
   }
-  let pairs = 0;
-  let equal = 0;
   const windows = n >= NEIGHBOUR_WINDOWS * NEIGHBOUR_WINDOW * 2 ? NEIGHBOUR_WINDOWS : 1;
   const length = windows === 1 ? n : NEIGHBOUR_WINDOW;
   const step = Math.floor(n / windows);
+  const pairs = windows * (length - 1);
+  // A stream in the kernels' memory (HIER's split streams) is looked at there.
+  const k = loadedKernels();
+  const equal = k?.holds(stream)
+    ? k.x.equalNeighbours(stream.byteOffset, windows, length, step)
+    : equalNeighbours(stream, windows, length, step);
+  const mean = expected * pairs;
+  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8 ? equal / mean : 0;
+}
+
+/** neighbourShare's count: the positions of the windows whose byte equals the one before it in the window. */
+export function equalNeighbours(stream: Uint8Array, windows: number, length: number, step: number): number {
+  let equal = 0;
   for (let w = 0; w < windows; w++) {
     const start = w * step;
     // Without a branch: on exponent streams neighbours are equal a few times in ten, and
@@ -386,10 +399,8 @@ export function neighbourShare(stream: Uint8Array, hist: Uint32Array): number {
       equal += ((previous ^ current) - 1) >>> 31;
       previous = current;
     }
-    pairs += length - 1;
   }
-  const mean = expected * pairs;
-  return equal > mean * 1.2 + 4 * Math.sqrt(mean) + 8 ? equal / mean : 0;
+  return equal;
 }
 
 const ZSTD_WINDOWS = 4;
@@ -474,12 +485,9 @@ function smallerOf(best: CodedStream, z: Buffer): CodedStream {
   return coded(METHOD_ZSTD, z);
 }
 
-/** The length of zstd's frame of `bytes` at `level`, the frame given back. */
+/** The length of zstd's frame of `bytes` at `level` (its bytes are not kept). */
 function zstdLength(bytes: Uint8Array, level: number): number {
-  const z = zstd(bytes, level);
-  const length = z.length; // (a view of given-back memory has none)
-  dispose(z, true);
-  return length;
+  return zstdFrameLength(bytes, level, zstdPiece(bytes.length));
 }
 
 /**
@@ -525,16 +533,26 @@ const wholeCounts = new Uint32Array(256);
  * literals a table of their own, so it follows statistics that change along a stream
  * (tensors of other scales in one chunk) where HIER's one table cannot.
  */
-function blockTableShare(stream: Uint8Array): number {
+export function blockTableShare(stream: Uint8Array): number {
   const n = stream.length;
   if (n <= ZSTD_BLOCK) return 1;
   wholeCounts.fill(0);
   let blocks = 0;
   let samples = 0;
+  // A stream in the kernels' memory (HIER's split streams) is counted there.
+  const k = loadedKernels();
+  const inKernels = k?.holds(stream) === true;
   for (let at = 0; at < n; at += ZSTD_BLOCK) {
     const end = Math.min(n, at + ZSTD_BLOCK);
-    blockCounts.fill(0);
-    for (let i = at; i < end; i += BLOCK_SAMPLE_STEP) blockCounts[stream[i]]++;
+    if (k && inKernels) {
+      const mem = k.u8();
+      mem.fill(0, k.at.counts, k.at.counts + 1024);
+      k.x.countStrided(stream.byteOffset + at, end - at, BLOCK_SAMPLE_STEP, k.at.counts);
+      blockCounts.set(new Uint32Array(mem.buffer, k.at.counts, 256));
+    } else {
+      blockCounts.fill(0);
+      for (let i = at; i < end; i += BLOCK_SAMPLE_STEP) blockCounts[stream[i]]++;
+    }
     const count = Math.ceil((end - at) / BLOCK_SAMPLE_STEP);
     for (let s = 0; s < 256; s++) wholeCounts[s] += blockCounts[s];
     blocks += entropyBits(blockCounts, count);

@@ -30,6 +30,8 @@ export interface KernelExports {
   splitBlocks(src: number, n: number, width: number, fields: number, nf: number, streams: number): void;
   mergeBlocks(streams: number, n: number, width: number, fields: number, nf: number, out: number): void;
   repeatsWorthAProbe(src: number, n: number, enough: number, table: number): number;
+  equalNeighbours(src: number, windows: number, length: number, step: number): number;
+  countStrided(src: number, n: number, step: number, counts: number): void;
   encodeLanes(
     symbols: number,
     n: number,
