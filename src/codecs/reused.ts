@@ -10,8 +10,12 @@
  */
 import { MmhError } from "../common/errors.ts";
 
-/** The parts of a node:zlib decompressor used here. */
-interface Parts {
+/**
+ * The parts of a node:zlib stream (a decompressor here, a compressor in
+ * hier/zstdframe.ts) that the kept coders use: not node:zlib's documented API, so each
+ * user checks them with a probe before it keeps a stream.
+ */
+export interface ZlibParts {
   _handle?: {
     writeSync(
       flush: number,
@@ -48,11 +52,11 @@ export function probeContent(): Uint8Array {
 const oneByte = new Uint8Array(1);
 
 export class ReusedDecoder {
-  private readonly parts: Parts;
+  private readonly parts: ZlibParts;
   private readonly flush: number;
   private readonly resets: boolean;
 
-  private constructor(parts: Parts, flush: number, resets: boolean) {
+  private constructor(parts: ZlibParts, flush: number, resets: boolean) {
     this.parts = parts;
     this.flush = flush;
     this.resets = resets;
@@ -66,7 +70,7 @@ export class ReusedDecoder {
    * as it is, and its reset would drop the window limit it was made with).
    */
   static from(stream: object, flush: number, resets: boolean, probe: Probe): ReusedDecoder | null {
-    const parts = stream as Parts;
+    const parts = stream as ZlibParts;
     // A failed decode destroys the stream and then emits its error: seen through `destroyed`.
     parts.on("error", () => {});
     const usable =

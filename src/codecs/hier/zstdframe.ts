@@ -15,26 +15,7 @@
  * frame.
  */
 import { constants, createZstdCompress, zstdCompressSync } from "node:zlib";
-
-/** The parts of a node:zlib compressor used here. */
-interface Parts {
-  _handle?: {
-    writeSync(
-      flush: number,
-      input: Uint8Array,
-      inOffset: number,
-      inLength: number,
-      out: Uint8Array,
-      outOffset: number,
-      outLength: number,
-    ): void;
-  };
-  /** After each writeSync: the output room and the input bytes left. */
-  _writeState?: Uint32Array;
-  readonly destroyed: boolean;
-  destroy(): void;
-  on(event: "error", listener: () => void): unknown;
-}
+import type { ZlibParts as Parts } from "../reused.ts";
 
 /**
  * Levels whose compressor is kept: the default goal's (HIER tries levels 1 and 3). A
