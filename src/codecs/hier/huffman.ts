@@ -1020,6 +1020,20 @@ export function kernelTableBits(tableBits: number, n: number, bits: Int32Array |
   return total >= WIDE_MIN_BITS * n && total < WIDE_MAX_BITS * n ? WIDE_TABLE_BITS : tableBits;
 }
 
+/** From this many bits a symbol on average, the kernels' 12-bit lookups take 2 symbols at most. */
+const TWO_MIN_BITS = 5;
+
+/**
+ * Whether the kernels decode a checked block of n symbols (`bits`: checkHuffmanBlock's
+ * lane bits) at the wide width `tableBits` (kernelTableBits') with decodeLanesTwo, up to 2
+ * symbols a lookup from buildTwo's table, instead of buildQuad's: from TWO_MIN_BITS bits
+ * a symbol on average a 12-bit lookup seldom holds a third code, and the 2-symbol table
+ * is half the size and quicker to build (docs/ENGINE.md). The bytes are the same either way.
+ */
+export function twoSymbolLookups(n: number, bits: Int32Array | Uint32Array, tableBits: number): boolean {
+  return tableBits === WIDE_TABLE_BITS && bits[LANES] - bits[0] >= TWO_MIN_BITS * n;
+}
+
 /** From this many bits a symbol on average, the kernels decode one symbol a lookup. */
 const ONE_SYMBOL_MIN_BITS = 7;
 
