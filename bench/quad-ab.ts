@@ -16,7 +16,9 @@
  * kernelTableBits picks for them); writes bench/results/quad-widths.md. With --single,
  * decodeLanesQuad against decodeLanesSingle (bench/results/quad-single.md); with --two,
  * decodeLanesQuad against decodeLanesTwo on the blocks HIER decodes with the latter
- * (bench/results/quad-two.md).
+ * (bench/results/quad-two.md), the latter at the width HIER took for such blocks before
+ * (12 bits from 131072 symbols, else 11). --chunk SIZE cuts the sets into chunks of SIZE
+ * (512K) before taking their streams.
  * Options: --runs N (61), --out FILE, --quick (11 runs, writes nothing). An OTHER.wasm is
  * any build of assembly/kernels.ts (`npx asc assembly/kernels.ts --outFile OTHER.wasm -O3
  * --runtime stub --memoryBase 32768 --noAssert --enable simd`, as scripts/build.ts builds it)
@@ -37,7 +39,16 @@ import { layoutForDType } from "../src/codecs/hier/layouts.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { speedF32Parts, tile, toBf16, toF16 } from "./lib/derived.ts";
-import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
+import {
+  argValue,
+  contentionNote,
+  cpuWaitMicros,
+  fmt,
+  machineLines,
+  median,
+  parseSizeArg,
+  table,
+} from "./lib/report.ts";
 
 const quick = process.argv.includes("--quick");
 const runs = Number(argValue("--runs") ?? (quick ? 11 : 61));
@@ -82,7 +93,8 @@ const instance = (path: string) =>
 const stamp = JSON.parse(readFileSync(join(root, ".cache", "kernels.json"), "utf8")) as { wasm: string };
 const mine = instance(join(root, ".cache", stamp.wasm));
 
-const CHUNK = 512 << 10;
+const chunkArg = argValue("--chunk");
+const CHUNK = chunkArg ? parseSizeArg(chunkArg) : 512 << 10;
 const CHUNKS = 16;
 const parts = await speedF32Parts();
 /** The stream of one chunk a set decodes: a layout's stream s, or a byte plane of 2-byte elements. */
@@ -194,6 +206,12 @@ function cpuMicros(work: () => void): number {
   return median(took);
 }
 
+/**
+ * The width HIER decoded a block of n symbols (5 to 7 bits a symbol) at with buildQuad's
+ * table before decodeLanesTwo: the 12-bit one from 131072 symbols, else the 11-bit one.
+ */
+const quadWidth = (n: number) => (n >= 131_072 ? 12 : 11);
+
 /** Whether HIER decodes `block` (n symbols) with decodeLanesTwo: the width and bits it picks by. */
 function picksTwo(block: Uint8Array, n: number): boolean {
   const lanes = new Int32Array(16);
@@ -241,7 +259,10 @@ for (const [data, convert, streamOf] of sets) {
       : singles
         ? [decoder(mine, blocks).run, decoder(mine, blocks, undefined, true).run]
         : twos
-          ? [decoder(mine, blocks).run, decoder(mine, blocks, undefined, false, true).run]
+          ? [
+              decoder(mine, blocks, quadWidth(blocks[0].n)).run,
+              decoder(mine, blocks, undefined, false, true).run,
+            ]
           : [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
     for (let i = 0; i < 10; i++) for (const run of pair) run();
     const times: number[][] = [[], []];
@@ -281,11 +302,11 @@ writeReport(outFile, [
         : "# Huffman decode kernel: other builds against this one",
   "",
   ...machineLines(
-    `npx node bench/quad-ab.ts ${widths ? "--widths" : singles ? "--single" : twos ? "--two" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
+    `npx node bench/quad-ab.ts ${widths ? "--widths" : singles ? "--single" : twos ? "--two" : others.map((o) => basename(o)).join(" ")} --runs ${runs}${chunkArg ? ` --chunk ${chunkArg}` : ""}`,
   ),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}${singles ? ' Here both are this build: "this build" with buildQuad\'s table and decodeLanesQuad, "other" with decodeLanesSingle (one symbol a lookup from buildSingle\'s table alone), each at the width kernelTableBits picks.' : ""}${twos ? ' Here both are this build, on the blocks HIER decodes with decodeLanesTwo (the 12-bit width, from 5 bits a symbol): "this build" with buildQuad\'s table and decodeLanesQuad, "other" with buildTwo\'s table and decodeLanesTwo.' : ""}`,
+  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}${singles ? ' Here both are this build: "this build" with buildQuad\'s table and decodeLanesQuad, "other" with decodeLanesSingle (one symbol a lookup from buildSingle\'s table alone), each at the width kernelTableBits picks.' : ""}${twos ? ' Here both are this build, on the blocks HIER decodes with decodeLanesTwo (the 12-bit width, from 5 bits a symbol): "this build" with buildQuad\'s table and decodeLanesQuad at the width HIER took for them before (12 bits from 131072 symbols, else 11), "other" with buildTwo\'s table and decodeLanesTwo.' : ""} Blocks: ${CHUNKS} chunks of ${CHUNK >> 10} KiB a set.`,
   "",
   table(["other build", "data", "this build Msym/s", "other Msym/s", "other's speed-up"], rows),
   "",
