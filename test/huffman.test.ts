@@ -608,11 +608,18 @@ describe("huffman: the kernels' table width", () => {
       assert.equal(twoSymbolLookups(n, lanesOf(6 * n), HUFFMAN_MAX_BITS), false);
     }
   });
-  it("decodes one symbol a lookup from 7 bits a symbol on average", () => {
-    for (const n of [1000, 262_144]) {
+  it("decodes one symbol a lookup from 7 bits a symbol on average, from 5 below 32768 symbols", () => {
+    for (const n of [32_768, 262_144]) {
       assert.equal(oneSymbolLookups(n, lanesOf(3 * n)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(5 * n)), false);
       assert.equal(oneSymbolLookups(n, lanesOf(7 * n - 1)), false);
       assert.equal(oneSymbolLookups(n, lanesOf(7 * n)), true);
+      assert.equal(oneSymbolLookups(n, lanesOf(8 * n)), true);
+    }
+    for (const n of [1000, 32_767]) {
+      assert.equal(oneSymbolLookups(n, lanesOf(3 * n)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(5 * n - 1)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(5 * n)), true);
       assert.equal(oneSymbolLookups(n, lanesOf(8 * n)), true);
     }
   });

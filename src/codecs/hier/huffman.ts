@@ -1047,10 +1047,13 @@ const ONE_SYMBOL_MIN_BITS = 7;
  * lane bits) with decodeLanesSingle, one symbol a lookup from the one-symbol table and
  * no 4-symbol table built: from ONE_SYMBOL_MIN_BITS bits a symbol on average, where a
  * lookup of buildQuad's table seldom holds a second code, a lookup that writes one
- * symbol at a fixed place is faster (docs/ENGINE.md). The bytes are the same either way.
+ * symbol at a fixed place is faster (docs/ENGINE.md); and from TWO_MIN_BITS for blocks
+ * too short for the 2-symbol 12-bit decode (under TWO_WIDE_MIN_SYMBOLS), where the
+ * one-symbol loop beats buildQuad's 11-bit table too. The bytes are the same either way.
  */
 export function oneSymbolLookups(n: number, bits: Int32Array | Uint32Array): boolean {
-  return bits[LANES] - bits[0] >= ONE_SYMBOL_MIN_BITS * n;
+  const total = bits[LANES] - bits[0];
+  return total >= ONE_SYMBOL_MIN_BITS * n || (n < TWO_WIDE_MIN_SYMBOLS && total >= TWO_MIN_BITS * n);
 }
 
 /**
