@@ -81,6 +81,27 @@ export function buildQuad(single: usize, tableBits: u32): void {
   }
 }
 
+/**
+ * Builds the 2-symbol table at QUAD (u32[2^12]) from `single` built for the 12-bit width
+ * (WIDE_BITS): entry idx holds the one or two symbols that the low 12 bits idx decode to,
+ * as bits | s1 << 8 | s2 << 16 | count << 24 (a shift by the entry, taken mod 64, is a
+ * shift by its bits). Half the 4-symbol table's bytes, and at most one step an entry.
+ */
+export function buildTwo(single: usize): void {
+  const size: u32 = 1 << WIDE_BITS;
+  for (let idx: u32 = 0; idx < size; idx++) {
+    const e = <u32>load<u16>(single + ((<usize>idx) << 1));
+    const bits = e >>> 8;
+    const next = <u32>load<u16>(single + ((<usize>(idx >>> bits)) << 1));
+    const both = bits + (next >>> 8);
+    const entry =
+      both <= WIDE_BITS
+        ? both | ((e & 0xff) << 8) | ((next & 0xff) << 16) | (2 << 24)
+        : bits | ((e & 0xff) << 8) | (1 << 24);
+    store<u32>((<usize>idx) << 2, entry, QUAD);
+  }
+}
+
 /** Symbols one at a time into memory [o, oe) from bit p; returns the bit after them. */
 function tail(block: usize, blockLen: u32, p: u32, o: usize, oe: usize, single: usize, mask: u32): u32 {
   while (o < oe) {
@@ -306,6 +327,196 @@ class Rest {
   }
 }
 
+/** Step.write for buildTwo's table: an entry's 2 symbols written whole, the output moved by its count. */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class TwoStep {
+  @inline
+  static write(o: usize, a: u64): usize {
+    store<u16>(o, <u16>(a >>> 8));
+    return o + <usize>(a >>> 24);
+  }
+}
+
+/**
+ * Bulk.lanes4 with buildTwo's table (u32 entries, the index kept scaled by 4): each step
+ * reads 64 bits per lane and makes `lookups` lookups of up to 2 symbols from them, each
+ * lookup's 2 bytes written whole (the second written again by the next when the count is
+ * 1). Leaves the lanes' positions in `state`, as Bulk.lanes4.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class TwoBulk {
+  @inline
+  static lanes4(
+    block: usize,
+    blockLen: u32,
+    out: usize,
+    n: u32,
+    tableBits: u32,
+    lanes: usize,
+    lookups: i32,
+  ): void {
+    const q = (n + 3) >>> 2;
+    const mask2: u32 = ((1 << tableBits) - 1) << 2;
+    const base: u64 = (<u64>block) << 3;
+    let p0 = base + <u64>load<u32>(lanes);
+    let p1 = base + <u64>load<u32>(lanes + 4);
+    let p2 = base + <u64>load<u32>(lanes + 8);
+    let p3 = base + <u64>load<u32>(lanes + 12);
+    // Output positions as addresses.
+    let o0 = out;
+    let o1 = out + <usize>min(n, q);
+    let o2 = out + <usize>min(n, 2 * q);
+    let o3 = out + <usize>min(n, 3 * q);
+    const e0 = o1;
+    const e1 = o2;
+    const e2 = o3;
+    const e3 = out + <usize>n;
+    // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
+    // p <= (block + blockLen) * 8; a step moves p by at most lookups * tableBits and
+    // writes at most 2 * lookups symbols a lane.
+    const limit = base + ((<u64>blockLen) << 3);
+    const perStep = <i32>(<u32>lookups * tableBits);
+    const symbolsPerStep = 2 * lookups;
+    for (;;) {
+      const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
+      const far = max(max(p0, p1), max(p2, p3));
+      let k = min(room / symbolsPerStep, <i32>(limit - far) / perStep);
+      if (k < 2) break;
+      for (; k > 0; k--) {
+        let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 2;
+        let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 2;
+        let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 2;
+        let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 2;
+        const a0_0 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
+        const a1_0 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
+        const a2_0 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
+        const a3_0 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
+        o0 = TwoStep.write(o0, a0_0);
+        o1 = TwoStep.write(o1, a1_0);
+        o2 = TwoStep.write(o2, a2_0);
+        o3 = TwoStep.write(o3, a3_0);
+        w0 >>>= a0_0;
+        w1 >>>= a1_0;
+        w2 >>>= a2_0;
+        w3 >>>= a3_0;
+        const a0_1 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
+        const a1_1 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
+        const a2_1 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
+        const a3_1 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
+        o0 = TwoStep.write(o0, a0_1);
+        o1 = TwoStep.write(o1, a1_1);
+        o2 = TwoStep.write(o2, a2_1);
+        o3 = TwoStep.write(o3, a3_1);
+        w0 >>>= a0_1;
+        w1 >>>= a1_1;
+        w2 >>>= a2_1;
+        w3 >>>= a3_1;
+        const a0_2 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
+        const a1_2 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
+        const a2_2 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
+        const a3_2 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
+        o0 = TwoStep.write(o0, a0_2);
+        o1 = TwoStep.write(o1, a1_2);
+        o2 = TwoStep.write(o2, a2_2);
+        o3 = TwoStep.write(o3, a3_2);
+        let s0 = a0_0 + a0_1 + a0_2;
+        let s1 = a1_0 + a1_1 + a1_2;
+        let s2 = a2_0 + a2_1 + a2_2;
+        let s3 = a3_0 + a3_1 + a3_2;
+        if (lookups === 4) {
+          w0 >>>= a0_2;
+          w1 >>>= a1_2;
+          w2 >>>= a2_2;
+          w3 >>>= a3_2;
+          const a0_3 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
+          const a1_3 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
+          const a2_3 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
+          const a3_3 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
+          o0 = TwoStep.write(o0, a0_3);
+          o1 = TwoStep.write(o1, a1_3);
+          o2 = TwoStep.write(o2, a2_3);
+          o3 = TwoStep.write(o3, a3_3);
+          s0 += a0_3;
+          s1 += a1_3;
+          s2 += a2_3;
+          s3 += a3_3;
+        }
+        // The bits are each entry's low byte: their sum (at most 48) carries no further.
+        p0 += s0 & 0xff;
+        p1 += s1 & 0xff;
+        p2 += s2 & 0xff;
+        p3 += s3 & 0xff;
+      }
+    }
+    store<u32>(state, <u32>(p0 - base));
+    store<u32>(state + 4, <u32>(p1 - base));
+    store<u32>(state + 8, <u32>(p2 - base));
+    store<u32>(state + 12, <u32>(p3 - base));
+    store<u32>(state + 16, <u32>o0);
+    store<u32>(state + 20, <u32>o1);
+    store<u32>(state + 24, <u32>o2);
+    store<u32>(state + 28, <u32>o3);
+  }
+}
+
+/** Rest.lane with buildTwo's table: what TwoBulk.lanes4 left of one lane, in its steps. */
+// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
+class TwoRest {
+  @inline
+  static lane(block: usize, blockLen: u32, at: usize, e: usize, tableBits: u32, lookups: i32): void {
+    const mask2: u32 = ((1 << tableBits) - 1) << 2;
+    const base: u64 = (<u64>block) << 3;
+    let p = base + <u64>load<u32>(state + at);
+    let o = <usize>load<u32>(state + at + 16);
+    const limit = base + ((<u64>blockLen) << 3);
+    const perStep = <i32>(<u32>lookups * tableBits);
+    const symbolsPerStep = 2 * lookups;
+    for (;;) {
+      let k = min(<i32>(e - o) / symbolsPerStep, <i32>(limit - p) / perStep);
+      if (k < 1) break;
+      for (; k > 0; k--) {
+        let w = (load<u64>(<usize>(p >>> 3)) >>> (p & 7)) << 2;
+        const a0 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
+        o = TwoStep.write(o, a0);
+        w >>>= a0;
+        const a1 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
+        o = TwoStep.write(o, a1);
+        w >>>= a1;
+        const a2 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
+        o = TwoStep.write(o, a2);
+        let s = a0 + a1 + a2;
+        if (lookups === 4) {
+          w >>>= a2;
+          const a3 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
+          o = TwoStep.write(o, a3);
+          s += a3;
+        }
+        p += s & 0xff;
+      }
+    }
+    store<u32>(state + at, <u32>(p - base));
+    store<u32>(state + at + 16, <u32>o);
+  }
+
+  /** TwoRest.lane for each of the 4 lanes, their ends e0..e3. */
+  @inline
+  static lanes(
+    block: usize,
+    blockLen: u32,
+    e0: usize,
+    e1: usize,
+    e2: usize,
+    e3: usize,
+    tableBits: u32,
+    lookups: i32,
+  ): void {
+    TwoRest.lane(block, blockLen, 0, e0, tableBits, lookups);
+    TwoRest.lane(block, blockLen, 4, e1, tableBits, lookups);
+    TwoRest.lane(block, blockLen, 8, e2, tableBits, lookups);
+    TwoRest.lane(block, blockLen, 12, e3, tableBits, lookups);
+  }
+}
+
 /**
  * The last symbols of each of the 4 lanes one at a time (tail()), from the bit and output
  * positions the bulk left in `state`; each lane's final bit position into lanes[5..8].
@@ -368,6 +579,40 @@ export function decodeLanesQuad(
     Rest.lanes(block, blockLen, e0, e1, e2, e3, WIDE_BITS, 4);
   } else lanes4Any(block, blockLen, out, n, tableBits, lanes);
   tails(block, blockLen, out, n, single, tableBits, lanes);
+}
+
+/**
+ * The 4 lanes of a Huffman block into out[0..n) as decodeLanesQuad, with the 2-symbol
+ * table buildTwo built at the 12-bit width (WIDE_BITS, the only one): TwoBulk.lanes4 (4
+ * lookups a 64-bit read, each writing 2 bytes whole and moving the output by its count),
+ * what each lane has left in TwoRest.lane, then the last symbols of each lane one at a
+ * time. For streams of about 5 to 7 bits a symbol, where a 12-bit lookup seldom holds a
+ * third code (huffman.ts picks, twoSymbolLookups). Arguments and results as
+ * decodeLanesQuad's.
+ */
+export function decodeLanesTwo(
+  block: usize,
+  blockLen: u32,
+  out: usize,
+  n: u32,
+  single: usize,
+  tableBits: u32,
+  lanes: usize,
+): void {
+  if (tableBits !== WIDE_BITS) unreachable();
+  const q = (n + 3) >>> 2;
+  TwoBulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
+  TwoRest.lanes(
+    block,
+    blockLen,
+    out + <usize>min(n, q),
+    out + <usize>min(n, 2 * q),
+    out + <usize>min(n, 3 * q),
+    out + <usize>n,
+    WIDE_BITS,
+    4,
+  );
+  tails(block, blockLen, out, n, single, WIDE_BITS, lanes);
 }
 
 /**

@@ -1099,4 +1099,11 @@ function tailF32(
 }
 
 // Huffman decoding with up to 4 symbols a lookup: assembly/decode.ts.
-export { buildQuad, buildSingle, decodeLanesQuad, decodeLanesSingle } from "./decode";
+export {
+  buildQuad,
+  buildSingle,
+  buildTwo,
+  decodeLanesQuad,
+  decodeLanesSingle,
+  decodeLanesTwo,
+} from "./decode";

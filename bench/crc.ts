@@ -49,7 +49,7 @@ const inputs = [
 
 const rows: string[][] = [];
 for (const { name, bytes } of inputs)
-  for (const piece of [16 * KiB, 64 * KiB, 256 * KiB, 512 * KiB, 4 * MiB, 64 * MiB]) {
+  for (const piece of [4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 512 * KiB, 4 * MiB, 64 * MiB]) {
     // One pass over the input in pieces: its time, and the pieces' CRCs folded together,
     // which must be the same for both (a check that the faster one computes the same).
     const pass = (f: (b: Uint8Array) => number) => {

@@ -15,7 +15,8 @@
  * an A/B instead: both calls from DIR's src/ and this checkout's, on the same containers
  * (this checkout's compress()), interleaved (the baseline first in every other round), in
  * CPU time (process.cpuUsage over the call), 15 rounds unless --runs says otherwise;
- * written to bench/results/decode-into-ab.md.
+ * written to bench/results/decode-into-ab.md. With --chunk-size SIZE (64K, 128K...) the
+ * containers are written with that chunk size instead of the default (512 KiB).
  */
 import "./lib/help.ts";
 import { join, resolve } from "node:path";
@@ -31,6 +32,7 @@ import {
   MiB,
   machineLines,
   median,
+  parseSizeArg,
   table,
 } from "./lib/report.ts";
 
@@ -42,6 +44,10 @@ const outFile =
   (quick
     ? undefined
     : join(root, "bench", "results", baselineGiven ? "decode-into-ab.md" : "decode-into.md"));
+const chunkArg = argValue("--chunk-size");
+/** compress()'s options for the containers decoded: one thread, the chunk size asked for. */
+const packOptions = { threads: 1, ...(chunkArg ? { chunkSize: parseSizeArg(chunkArg) } : {}) };
+const chunkFlag = chunkArg ? ` --chunk-size ${chunkArg}` : "";
 const started = performance.now();
 const waitAtStart = cpuWaitMicros();
 
@@ -60,7 +66,7 @@ if (baselineGiven) {
 
 const rows: string[][] = [];
 for (const { name, bytes } of inputs) {
-  const packed = await compress(bytes, { threads: 1 });
+  const packed = await compress(bytes, packOptions);
   const zstd = zstdCompressSync(bytes, { params: { [constants.ZSTD_c_compressionLevel]: 3 } });
   const target = Buffer.alloc(bytes.length);
   const fresh: number[] = [];
@@ -97,7 +103,7 @@ const elapsed = performance.now() - started;
 const lines = [
   "# In-process decode: into fresh memory, and into memory the caller reuses",
   "",
-  ...machineLines("npx node bench/decode-into.ts"),
+  ...machineLines(`npx node bench/decode-into.ts${chunkFlag}`),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
   `- Median of ${runs} runs after one warm-up; in each run the three decodes run one after another.`,
@@ -141,7 +147,7 @@ async function compareWithBaseline(dir: string): Promise<void> {
   ];
   const abRows: string[][] = [];
   for (const { name, bytes } of inputs) {
-    const packed = await compress(bytes, { threads: 1 });
+    const packed = await compress(bytes, packOptions);
     const target = Buffer.alloc(bytes.length);
     const times = sides.map(() => ({ fresh: [] as number[], into: [] as number[] }));
     for (const [i, { lib }] of sides.entries()) {
@@ -178,7 +184,7 @@ async function compareWithBaseline(dir: string): Promise<void> {
   writeReport(outFile, [
     "# In-process decode: this checkout against a baseline",
     "",
-    ...machineLines(`npx node bench/decode-into.ts --baseline ${baselineGiven} --runs ${runs}`),
+    ...machineLines(`npx node bench/decode-into.ts --baseline ${baselineGiven} --runs ${runs}${chunkFlag}`),
     codeLine(),
     `- ${contentionNote(waitAtStart, elapsed)}`,
     `- Median of ${runs} interleaved rounds (the baseline first in every other round), after one call of each to check the bytes.`,

@@ -13,7 +13,12 @@
  *   npx node bench/quad-ab.ts OTHER.wasm [OTHER2.wasm ...]   (writes bench/results/quad-ab.md)
  * With --widths instead of builds: this build's lookups with the 11-bit table against the
  * 12-bit one, on every set's blocks whose codes an 11-bit table takes (whatever width
- * kernelTableBits picks for them); writes bench/results/quad-widths.md.
+ * kernelTableBits picks for them); writes bench/results/quad-widths.md. With --single,
+ * decodeLanesQuad against decodeLanesSingle (bench/results/quad-single.md); with --two,
+ * decodeLanesQuad against decodeLanesTwo on the blocks HIER decodes with the latter
+ * (bench/results/quad-two.md), the latter at the width HIER took for such blocks before
+ * (12 bits from 131072 symbols, else 11). --chunk SIZE cuts the sets into chunks of SIZE
+ * (512K) before taking their streams.
  * Options: --runs N (61), --out FILE, --quick (11 runs, writes nothing). An OTHER.wasm is
  * any build of assembly/kernels.ts (`npx asc assembly/kernels.ts --outFile OTHER.wasm -O3
  * --runtime stub --memoryBase 32768 --noAssert --enable simd`, as scripts/build.ts builds it)
@@ -22,27 +27,48 @@
 import "./lib/help.ts";
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { checkHuffmanBlock, histogram, huffmanEncode, kernelTableBits } from "../src/codecs/hier/huffman.ts";
+import {
+  checkHuffmanBlock,
+  histogram,
+  huffmanEncode,
+  kernelTableBits,
+  twoSymbolLookups,
+} from "../src/codecs/hier/huffman.ts";
 import type { KernelExports } from "../src/codecs/hier/kernels.ts";
 import { layoutForDType } from "../src/codecs/hier/layouts.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { speedF32Parts, tile, toBf16, toF16 } from "./lib/derived.ts";
-import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, median, table } from "./lib/report.ts";
+import {
+  argValue,
+  contentionNote,
+  cpuWaitMicros,
+  fmt,
+  machineLines,
+  median,
+  parseSizeArg,
+  table,
+} from "./lib/report.ts";
 
 const quick = process.argv.includes("--quick");
 const runs = Number(argValue("--runs") ?? (quick ? 11 : 61));
 const widths = process.argv.includes("--widths");
 const singles = process.argv.includes("--single");
+const twos = process.argv.includes("--two");
 const outFile =
   argValue("--out") ??
   (quick
     ? undefined
-    : join(root, "bench", "results", widths ? "quad-widths.md" : singles ? "quad-single.md" : "quad-ab.md"));
+    : join(
+        root,
+        "bench",
+        "results",
+        widths ? "quad-widths.md" : singles ? "quad-single.md" : twos ? "quad-two.md" : "quad-ab.md",
+      ));
 const others = process.argv
   .slice(2)
   .filter((arg, i, all) => arg.endsWith(".wasm") && all[i - 1] !== "--out" && all[i - 1] !== "--runs");
-if (others.length === 0 && !widths && !singles) {
+if (others.length === 0 && !widths && !singles && !twos) {
   console.error(
     "quad-ab: give one or more kernel builds (FILE.wasm) to compare with this checkout's, or --widths",
   );
@@ -56,7 +82,7 @@ type QuadExports = Pick<
   KernelExports,
   "heapBase" | "buildSingle" | "buildQuad" | "decodeLanesQuad" | "memory"
 > &
-  Partial<Pick<KernelExports, "decodeLanesSingle">>;
+  Partial<Pick<KernelExports, "decodeLanesSingle" | "buildTwo" | "decodeLanesTwo">>;
 const api = (
   globalThis as unknown as {
     WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object) => { exports: object } };
@@ -67,7 +93,8 @@ const instance = (path: string) =>
 const stamp = JSON.parse(readFileSync(join(root, ".cache", "kernels.json"), "utf8")) as { wasm: string };
 const mine = instance(join(root, ".cache", stamp.wasm));
 
-const CHUNK = 512 << 10;
+const chunkArg = argValue("--chunk");
+const CHUNK = chunkArg ? parseSizeArg(chunkArg) : 512 << 10;
 const CHUNKS = 16;
 const parts = await speedF32Parts();
 /** The stream of one chunk a set decodes: a layout's stream s, or a byte plane of 2-byte elements. */
@@ -109,6 +136,7 @@ function decoder(
   blocks: readonly Block[],
   width?: number,
   oneSymbol = false,
+  twoSymbols = false,
 ): { run: () => void; tables: () => void; lookups: () => void } {
   const need = (blocks.length + 1) << 20;
   if (x.memory.buffer.byteLength < need)
@@ -127,16 +155,26 @@ function decoder(
     new Int32Array(x.memory.buffer, lanesAt, 16).set(lanes);
     const decodeSingle = x.decodeLanesSingle;
     if (oneSymbol && decodeSingle === undefined) throw new Error("this build has no decodeLanesSingle");
+    const { buildTwo, decodeLanesTwo } = x;
+    if (twoSymbols && (buildTwo === undefined || decodeLanesTwo === undefined))
+      throw new Error("this build has no decodeLanesTwo");
     const tables = oneSymbol
       ? () => x.buildSingle(lengthsAt, bits, single)
-      : () => {
-          x.buildSingle(lengthsAt, bits, single);
-          x.buildQuad(single, bits);
-        };
+      : twoSymbols && buildTwo !== undefined
+        ? () => {
+            x.buildSingle(lengthsAt, bits, single);
+            buildTwo(single);
+          }
+        : () => {
+            x.buildSingle(lengthsAt, bits, single);
+            x.buildQuad(single, bits);
+          };
     const lookups =
       oneSymbol && decodeSingle !== undefined
         ? () => decodeSingle(blockAt, block.length, out, n, single, bits, lanesAt)
-        : () => x.decodeLanesQuad(blockAt, block.length, out, n, single, bits, lanesAt);
+        : twoSymbols && decodeLanesTwo !== undefined
+          ? () => decodeLanesTwo(blockAt, block.length, out, n, single, bits, lanesAt)
+          : () => x.decodeLanesQuad(blockAt, block.length, out, n, single, bits, lanesAt);
     tables();
     lookups();
     if (!Buffer.from(x.memory.buffer, out, n).equals(stream)) throw new Error("a build decoded other bytes");
@@ -168,6 +206,19 @@ function cpuMicros(work: () => void): number {
   return median(took);
 }
 
+/**
+ * The width HIER decoded a block of n symbols (5 to 7 bits a symbol) at with buildQuad's
+ * table before decodeLanesTwo: the 12-bit one from 131072 symbols, else the 11-bit one.
+ */
+const quadWidth = (n: number) => (n >= 131_072 ? 12 : 11);
+
+/** Whether HIER decodes `block` (n symbols) with decodeLanesTwo: the width and bits it picks by. */
+function picksTwo(block: Uint8Array, n: number): boolean {
+  const lanes = new Int32Array(16);
+  const checked = checkHuffmanBlock(block, n, new Uint8Array(256), lanes);
+  return twoSymbolLookups(n, lanes, kernelTableBits(checked, n, lanes));
+}
+
 const shares: string[][] = [];
 
 const rows: string[][] = [];
@@ -177,8 +228,10 @@ for (const [data, convert, streamOf] of sets) {
   for (let c = 0; c < CHUNKS; c++) {
     const stream = streamOf(all.subarray(c * CHUNK, (c + 1) * CHUNK));
     const block = huffmanEncode(stream, histogram(stream));
-    // Type 2: a Huffman block (not stored or a single symbol).
-    if (block[0] === 2) blocks.push({ block, n: stream.length, stream });
+    // Type 2: a Huffman block (not stored or a single symbol); with --two, those HIER
+    // decodes with decodeLanesTwo.
+    if (block[0] === 2 && (!twos || picksTwo(block, stream.length)))
+      blocks.push({ block, n: stream.length, stream });
   }
   // A set whose streams all came out stored or single-symbol here has nothing to decode.
   if (blocks.length === 0) continue;
@@ -193,12 +246,24 @@ for (const [data, convert, streamOf] of sets) {
     shares.push([data, fmt(tables, 1), fmt(lookups, 1), `${fmt((100 * tables) / (tables + lookups), 1)}%`]);
   }
   // With --widths, "this build" is the 11-bit table and "other" the 12-bit one.
-  for (const other of widths ? ["12-bit table"] : singles ? ["one symbol a lookup"] : others) {
+  const modes = widths
+    ? ["12-bit table"]
+    : singles
+      ? ["one symbol a lookup"]
+      : twos
+        ? ["up to 2 symbols a lookup"]
+        : others;
+  for (const other of modes) {
     const pair = widths
       ? [decoder(mine, blocks, 11).run, decoder(mine, blocks, 12).run]
       : singles
         ? [decoder(mine, blocks).run, decoder(mine, blocks, undefined, true).run]
-        : [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
+        : twos
+          ? [
+              decoder(mine, blocks, quadWidth(blocks[0].n)).run,
+              decoder(mine, blocks, undefined, false, true).run,
+            ]
+          : [decoder(mine, blocks).run, decoder(instance(other), blocks).run];
     for (let i = 0; i < 10; i++) for (const run of pair) run();
     const times: number[][] = [[], []];
     const ratios: number[] = [];
@@ -232,14 +297,16 @@ writeReport(outFile, [
     ? "# Huffman decode kernel: the 12-bit table against the 11-bit one"
     : singles
       ? "# Huffman decode kernel: one symbol a lookup against buildQuad's table"
-      : "# Huffman decode kernel: other builds against this one",
+      : twos
+        ? "# Huffman decode kernel: up to 2 symbols a lookup against buildQuad's table"
+        : "# Huffman decode kernel: other builds against this one",
   "",
   ...machineLines(
-    `npx node bench/quad-ab.ts ${widths ? "--widths" : singles ? "--single" : others.map((o) => basename(o)).join(" ")} --runs ${runs}`,
+    `npx node bench/quad-ab.ts ${widths ? "--widths" : singles ? "--single" : twos ? "--two" : others.map((o) => basename(o)).join(" ")} --runs ${runs}${chunkArg ? ` --chunk ${chunkArg}` : ""}`,
   ),
   codeLine(),
   `- ${contentionNote(waitAtStart, elapsed)}`,
-  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}${singles ? ' Here both are this build: "this build" with buildQuad\'s table and decodeLanesQuad, "other" with decodeLanesSingle (one symbol a lookup from buildSingle\'s table alone), each at the width kernelTableBits picks.' : ""}`,
+  `- Median of ${runs} alternating rounds, CPU time of decoding all blocks (tables built); Msym/s = million symbols a second; the last column is this build's time over the other's (above 1: the other is faster).${widths ? ' Here both are this build: "this build" with the 11-bit table (3 lookups a read), "other" with the 12-bit one (4 lookups a read), for every block (all of them take 11-bit codes).' : ""}${singles ? ' Here both are this build: "this build" with buildQuad\'s table and decodeLanesQuad, "other" with decodeLanesSingle (one symbol a lookup from buildSingle\'s table alone), each at the width kernelTableBits picks.' : ""}${twos ? ' Here both are this build, on the blocks HIER decodes with decodeLanesTwo (the 12-bit width, from 5 bits a symbol): "this build" with buildQuad\'s table and decodeLanesQuad at the width HIER took for them before (12 bits from 131072 symbols, else 11), "other" with buildTwo\'s table and decodeLanesTwo.' : ""} Blocks: ${CHUNKS} chunks of ${CHUNK >> 10} KiB a set.`,
   "",
   table(["other build", "data", "this build Msym/s", "other Msym/s", "other's speed-up"], rows),
   "",

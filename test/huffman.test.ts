@@ -16,6 +16,7 @@ import {
   huffmanSizeFromHistogram,
   kernelTableBits,
   oneSymbolLookups,
+  twoSymbolLookups,
   varintLength,
   WIDE_TABLE_BITS,
 } from "../src/codecs/hier/huffman.ts";
@@ -585,16 +586,40 @@ describe("huffman: the kernels' table width", () => {
     assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(7 * n - 1)), WIDE_TABLE_BITS);
     assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(7 * n)), HUFFMAN_MAX_BITS);
     assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, n, lanesOf(8 * n)), HUFFMAN_MAX_BITS);
-    // Short streams, and tables narrower than the longest code allows, keep their width.
-    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_071, lanesOf(6 * 131_071)), HUFFMAN_MAX_BITS);
-    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_072, lanesOf(6 * 131_072)), WIDE_TABLE_BITS);
+    // Shorter streams take it from 5 bits a symbol (up to 2 symbols a lookup) and 32768
+    // symbols on; the shortest, and tables narrower than the longest code allows, keep
+    // their width.
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_071, lanesOf(4.5 * 131_071)), HUFFMAN_MAX_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_072, lanesOf(4.5 * 131_072)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 131_071, lanesOf(6 * 131_071)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 32_768, lanesOf(5 * 32_768)), WIDE_TABLE_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 32_768, lanesOf(5 * 32_768 - 1)), HUFFMAN_MAX_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 32_768, lanesOf(7 * 32_768)), HUFFMAN_MAX_BITS);
+    assert.equal(kernelTableBits(HUFFMAN_MAX_BITS, 32_767, lanesOf(6 * 32_767)), HUFFMAN_MAX_BITS);
     assert.equal(kernelTableBits(9, n, lanesOf(6 * n)), 9);
   });
-  it("decodes one symbol a lookup from 7 bits a symbol on average", () => {
-    for (const n of [1000, 262_144]) {
+  it("takes up to 2 symbols a lookup at the 12-bit width from 5 bits a symbol on average", () => {
+    for (const n of [32_768, 262_144]) {
+      assert.equal(twoSymbolLookups(n, lanesOf(4 * n), WIDE_TABLE_BITS), false);
+      assert.equal(twoSymbolLookups(n, lanesOf(5 * n - 1), WIDE_TABLE_BITS), false);
+      assert.equal(twoSymbolLookups(n, lanesOf(5 * n), WIDE_TABLE_BITS), true);
+      assert.equal(twoSymbolLookups(n, lanesOf(6 * n), WIDE_TABLE_BITS), true);
+      // Only at the wide width (decodeLanesTwo takes no other).
+      assert.equal(twoSymbolLookups(n, lanesOf(6 * n), HUFFMAN_MAX_BITS), false);
+    }
+  });
+  it("decodes one symbol a lookup from 7 bits a symbol on average, from 5 below 32768 symbols", () => {
+    for (const n of [32_768, 262_144]) {
       assert.equal(oneSymbolLookups(n, lanesOf(3 * n)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(5 * n)), false);
       assert.equal(oneSymbolLookups(n, lanesOf(7 * n - 1)), false);
       assert.equal(oneSymbolLookups(n, lanesOf(7 * n)), true);
+      assert.equal(oneSymbolLookups(n, lanesOf(8 * n)), true);
+    }
+    for (const n of [1000, 32_767]) {
+      assert.equal(oneSymbolLookups(n, lanesOf(3 * n)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(5 * n - 1)), false);
+      assert.equal(oneSymbolLookups(n, lanesOf(5 * n)), true);
       assert.equal(oneSymbolLookups(n, lanesOf(8 * n)), true);
     }
   });

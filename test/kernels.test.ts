@@ -22,7 +22,13 @@ import {
   repeatsWorthAProbe,
 } from "../src/codecs/hier/hier.ts";
 import { histogram } from "../src/codecs/hier/huffman.ts";
-import { kernels, kernelsAvailable, setKernels } from "../src/codecs/hier/kernels.ts";
+import {
+  type KernelExports,
+  type Kernels,
+  kernels,
+  kernelsAvailable,
+  setKernels,
+} from "../src/codecs/hier/kernels.ts";
 import { LAYOUTS } from "../src/codecs/hier/layouts.ts";
 import type { CodecOptions } from "../src/codecs/types.ts";
 import type { DTypeName } from "../src/common/dtype.ts";
@@ -102,6 +108,23 @@ function shifted(raw: Uint8Array, by: number): Uint8Array {
   const buffer = new Uint8Array(raw.length + by);
   buffer.set(raw, by);
   return buffer.subarray(by);
+}
+
+/** The kernels' Huffman lookups: up to 4 symbols, one, or up to 2 (the 12-bit width only). */
+type Lookups = "quad" | "single" | "two";
+
+/** The lookup table `lookups` needs beyond buildSingle's, built for `width`. */
+function buildFor(k: Kernels, lookups: Lookups, width: number): void {
+  if (lookups === "quad") k.x.buildQuad(k.at.single, width);
+  else if (lookups === "two") k.x.buildTwo(k.at.single);
+}
+
+function decoderOf(k: Kernels, lookups: Lookups): KernelExports["decodeLanesQuad"] {
+  return lookups === "quad"
+    ? k.x.decodeLanesQuad
+    : lookups === "two"
+      ? k.x.decodeLanesTwo
+      : k.x.decodeLanesSingle;
 }
 
 const realFiles = existsSync(data) ? readdirSync(data).filter((f) => f.endsWith(".safetensors")) : [];
@@ -499,7 +522,7 @@ describe("WebAssembly kernels", () => {
     }
   });
 
-  test("buildSingle, buildQuad, decodeLanesQuad and decodeLanesSingle give huffman.ts's bytes", async () => {
+  test("buildSingle, buildQuad, buildTwo and the decodeLanes kernels give huffman.ts's bytes", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
     const {
       checkHuffmanBlock,
@@ -555,6 +578,7 @@ describe("WebAssembly kernels", () => {
     const sizes = [1, 2, 3, 4, 5, 7, 8, 13, 95, 96, 97, 100, 101, 190, 2047, 2048, 2049, 4099, 65_537];
     let checked = 0;
     let wide = 0;
+    let twos = 0;
     // The longest code seen in a block below 2048 symbols (whose table is that wide).
     let longest = 0;
     for (const [name, stream] of streams) {
@@ -589,28 +613,22 @@ describe("WebAssembly kernels", () => {
         // The table HIER's width picks, and the 12-bit wide one (4 lookups a read) for
         // every block whose codes an 11-bit table takes, whatever its length.
         // And decodeLanesSingle (one symbol a lookup from the one-symbol table alone).
-        const tables: [number, boolean][] = [
-          [bits, false],
-          [bits, true],
+        // And at the wide width decodeLanesTwo (up to 2 symbols a lookup, buildTwo's table).
+        const tables: [number, Lookups][] = [
+          [bits, "quad"],
+          [bits, "single"],
         ];
-        if (bits === 11) tables.push([WIDE_TABLE_BITS, false], [WIDE_TABLE_BITS, true]);
-        const decode = (width: number, single: boolean) =>
-          (single ? k.x.decodeLanesSingle : k.x.decodeLanesQuad)(
-            blockAt,
-            block.length,
-            out,
-            n,
-            k.at.single,
-            width,
-            k.at.lanes,
-          );
-        for (const [width, single] of tables) {
-          const label = `${name}, ${n}, ${width} bits${single ? ", decodeLanesSingle" : ""}`;
+        if (bits === 11)
+          tables.push([WIDE_TABLE_BITS, "quad"], [WIDE_TABLE_BITS, "single"], [WIDE_TABLE_BITS, "two"]);
+        const decode = (width: number, lookups: Lookups) =>
+          decoderOf(k, lookups)(blockAt, block.length, out, n, k.at.single, width, k.at.lanes);
+        for (const [width, lookups] of tables) {
+          const label = `${name}, ${n}, ${width} bits, ${lookups}`;
           mem.set(block, blockAt);
           mem.fill(0, out, out + n);
           k.x.buildSingle(lengthsAt, width, k.at.single);
-          if (!single) k.x.buildQuad(k.at.single, width);
-          decode(width, single);
+          buildFor(k, lookups, width);
+          decode(width, lookups);
           assert.ok(Buffer.from(mem.subarray(out, out + n)).equals(Buffer.from(expected)), label);
           assert.ok(
             mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
@@ -622,13 +640,14 @@ describe("WebAssembly kernels", () => {
           );
           checked++;
           if (width === WIDE_TABLE_BITS) wide++;
+          if (lookups === "two") twos++;
           // A damaged bitstream: the kernel still writes inside the output alone (HIER then
           // finds the lanes ending elsewhere, or the chunk's CRC-32 differs).
           if (n >= 4099) {
             const damaged = Buffer.from(block);
             for (let i = damaged.length >> 1; i < damaged.length; i += 97) damaged[i] ^= 0x5a;
             mem.set(damaged, blockAt);
-            decode(width, single);
+            decode(width, lookups);
             assert.ok(
               mem.subarray(out + n, out + n + 16).every((b) => b === 0xa5),
               `${label}: damaged`,
@@ -639,10 +658,11 @@ describe("WebAssembly kernels", () => {
     }
     assert.ok(checked >= 45, `only ${checked} blocks checked`);
     assert.ok(wide >= 20, `only ${wide} blocks checked with the wide table`);
+    assert.ok(twos >= 7, `only ${twos} blocks checked with decodeLanesTwo`);
     assert.equal(longest, 11, "no block with the longest codes");
   });
 
-  test("decodeLanesQuad and decodeLanesSingle on hand-made blocks: longest codes, tiny lanes, lanes that overrun", async () => {
+  test("decodeLanesQuad, decodeLanesSingle and decodeLanesTwo on hand-made blocks: longest codes, tiny lanes, lanes that overrun", async () => {
     const { kernels } = await import("../src/codecs/hier/kernels.ts");
     const { canonicalCodes, checkHuffmanBlock, fieldWidth, huffmanDecode, writeCodebook, WIDE_TABLE_BITS } =
       await import("../src/codecs/hier/huffman.ts");
@@ -697,7 +717,7 @@ describe("WebAssembly kernels", () => {
       block: Uint8Array,
       n: number,
       width: number,
-      single = false,
+      lookups: Lookups = "quad",
     ): { out: Uint8Array; ended: boolean } => {
       k.begin(block.length + n + 4096);
       const mem: Uint8Array = k.u8();
@@ -714,16 +734,8 @@ describe("WebAssembly kernels", () => {
         mem.fill(0, blockAt + block.length, blockAt + block.length + 8);
         mem.fill(fill, out - around, out + n + around);
         k.x.buildSingle(lengthsAt, tableBits, k.at.single);
-        if (!single) k.x.buildQuad(k.at.single, tableBits);
-        (single ? k.x.decodeLanesSingle : k.x.decodeLanesQuad)(
-          blockAt,
-          block.length,
-          out,
-          n,
-          k.at.single,
-          tableBits,
-          k.at.lanes,
-        );
+        buildFor(k, lookups, tableBits);
+        decoderOf(k, lookups)(blockAt, block.length, out, n, k.at.single, tableBits, k.at.lanes);
         assert.ok(
           mem.subarray(out - around, out).every((b) => b === fill),
           "wrote before the output",
@@ -753,12 +765,14 @@ describe("WebAssembly kernels", () => {
       );
     };
     let checked = 0;
-    // The last two: decodeLanesSingle (one symbol a lookup, no buildQuad).
-    for (const [width, single] of [
-      [11, false],
-      [WIDE_TABLE_BITS, false],
-      [11, true],
-      [WIDE_TABLE_BITS, true],
+    // Then decodeLanesSingle (one symbol a lookup, no buildQuad), and decodeLanesTwo (up to
+    // 2 symbols a lookup, buildTwo's table) at the wide width, the only one it takes.
+    for (const [width, lookups] of [
+      [11, "quad"],
+      [WIDE_TABLE_BITS, "quad"],
+      [11, "single"],
+      [WIDE_TABLE_BITS, "single"],
+      [WIDE_TABLE_BITS, "two"],
     ] as const) {
       // Valid blocks: mostly the longest codes (as many bits a symbol as a block can have),
       // then every code in turn; lanes of 0 to 3 symbols (decoded one at a time), lanes just
@@ -771,8 +785,8 @@ describe("WebAssembly kernels", () => {
           const ts = new Uint8Array(n);
           huffmanDecode(block, ts);
           assert.deepEqual(ts, expected);
-          const { out, ended } = decode(block, n, width, single);
-          const label = `${n} symbols, ${width} bits, single: ${single}`;
+          const { out, ended } = decode(block, n, width, lookups);
+          const label = `${n} symbols, ${width} bits, ${lookups}`;
           assert.deepEqual(out, expected, label);
           assert.ok(ended, `${label}: lane ends`);
           checked++;
@@ -791,14 +805,14 @@ describe("WebAssembly kernels", () => {
         for (const claimed of claims) {
           const block = handMade(n, lanes, claimed);
           assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-          const { ended } = decode(block, n, width, single);
+          const { ended } = decode(block, n, width, lookups);
           assert.ok(!ended, `${n} symbols, lanes claimed ${claimed}: ended where claimed`);
           checked++;
         }
         const short = lanesOf(n, () => 0);
         const block = handMade(n, short, [n, 2 * n, 3 * n, 11 * n]);
         assert.throws(() => huffmanDecode(block, new Uint8Array(n)), { code: "E_CORRUPT" });
-        assert.ok(!decode(block, n, width, single).ended);
+        assert.ok(!decode(block, n, width, lookups).ended);
         checked++;
       }
     }

@@ -12,8 +12,8 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 
 type Native = (input: Uint8Array, initial?: number) => number;
 
-/** From this many bytes on, a CRC may go to the native module; below, zlib's is as fast. */
-export const NATIVE_CRC_MIN_BYTES = 64 * 1024;
+/** From this many bytes on (MMH's smallest chunk), a CRC goes to the native module once it is loaded. */
+export const NATIVE_CRC_MIN_BYTES = 4096;
 
 /** The bytes a process checks with zlib's (in pieces of NATIVE_CRC_MIN_BYTES or more) before loading the native module. */
 export const NATIVE_CRC_AFTER_BYTES = 32 * 1024 * 1024;

@@ -22,6 +22,7 @@ import {
   kernelTableBits,
   oneSymbolLookups,
   oneSymbolTable,
+  twoSymbolLookups,
 } from "./huffman.ts";
 import { BLOCK_CONTEXT, huffmanDecodeContext } from "./huffman-context.ts";
 import { ARENA_LIMIT, type Kernels, kernels, loadedKernels } from "./kernels.ts";
@@ -298,6 +299,9 @@ function decodeInArena(
     k.x.buildSingle(lengthsAt, tableBits, at.single);
     if (oneSymbolLookups(count, lanes) || oneSymbolTable(count, tableBits)) {
       k.x.decodeLanesSingle(address, block.length, to, count, at.single, tableBits, at.lanes);
+    } else if (twoSymbolLookups(count, lanes, tableBits)) {
+      k.x.buildTwo(at.single);
+      k.x.decodeLanesTwo(address, block.length, to, count, at.single, tableBits, at.lanes);
     } else {
       k.x.buildQuad(at.single, tableBits);
       k.x.decodeLanesQuad(address, block.length, to, count, at.single, tableBits, at.lanes);

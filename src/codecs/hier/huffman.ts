@@ -1000,11 +1000,16 @@ export function checkHuffmanBlock(
 export const WIDE_TABLE_BITS = 12;
 /**
  * Where the wide table pays: streams of WIDE_MIN_SYMBOLS or more, of at least
- * WIDE_MIN_BITS and less than WIDE_MAX_BITS bits a symbol on average.
+ * WIDE_MIN_BITS and less than WIDE_MAX_BITS bits a symbol on average; and, decoded with
+ * up to 2 symbols a lookup (twoSymbolLookups), from TWO_WIDE_MIN_SYMBOLS of at least
+ * TWO_MIN_BITS.
  */
 const WIDE_MIN_SYMBOLS = 131_072;
 const WIDE_MIN_BITS = 4;
 const WIDE_MAX_BITS = 7;
+const TWO_WIDE_MIN_SYMBOLS = 32_768;
+/** From this many bits a symbol on average, the kernels' 12-bit lookups take 2 symbols at most. */
+const TWO_MIN_BITS = 5;
 
 /**
  * The table width the kernels decode a checked block with: checkHuffmanBlock's, or the
@@ -1012,12 +1017,26 @@ const WIDE_MAX_BITS = 7;
  * lane bits), where a 12-bit lookup often holds two codes that an 11-bit one does not,
  * enough to pay for a table twice the size. Below that (a lookup holds 3 or 4 symbols
  * either way, 4 at most) and above it (two codes seldom fit in 12 bits) the 11-bit table
- * is faster (docs/ENGINE.md). The bytes are the same either way.
+ * is faster (docs/ENGINE.md). Streams of TWO_MIN_BITS or more, decoded with up to 2
+ * symbols a lookup at this width (twoSymbolLookups: a table half the size, quicker to
+ * build), take it from TWO_WIDE_MIN_SYMBOLS on. The bytes are the same either way.
  */
 export function kernelTableBits(tableBits: number, n: number, bits: Int32Array | Uint32Array): number {
-  if (tableBits !== MAX_BITS || n < WIDE_MIN_SYMBOLS) return tableBits;
+  if (tableBits !== MAX_BITS || n < TWO_WIDE_MIN_SYMBOLS) return tableBits;
   const total = bits[LANES] - bits[0];
-  return total >= WIDE_MIN_BITS * n && total < WIDE_MAX_BITS * n ? WIDE_TABLE_BITS : tableBits;
+  const least = n < WIDE_MIN_SYMBOLS ? TWO_MIN_BITS : WIDE_MIN_BITS;
+  return total >= least * n && total < WIDE_MAX_BITS * n ? WIDE_TABLE_BITS : tableBits;
+}
+
+/**
+ * Whether the kernels decode a checked block of n symbols (`bits`: checkHuffmanBlock's
+ * lane bits) at the wide width `tableBits` (kernelTableBits') with decodeLanesTwo, up to 2
+ * symbols a lookup from buildTwo's table, instead of buildQuad's: from TWO_MIN_BITS bits
+ * a symbol on average a 12-bit lookup seldom holds a third code, and the 2-symbol table
+ * is half the size and quicker to build (docs/ENGINE.md). The bytes are the same either way.
+ */
+export function twoSymbolLookups(n: number, bits: Int32Array | Uint32Array, tableBits: number): boolean {
+  return tableBits === WIDE_TABLE_BITS && bits[LANES] - bits[0] >= TWO_MIN_BITS * n;
 }
 
 /** From this many bits a symbol on average, the kernels decode one symbol a lookup. */
@@ -1028,10 +1047,13 @@ const ONE_SYMBOL_MIN_BITS = 7;
  * lane bits) with decodeLanesSingle, one symbol a lookup from the one-symbol table and
  * no 4-symbol table built: from ONE_SYMBOL_MIN_BITS bits a symbol on average, where a
  * lookup of buildQuad's table seldom holds a second code, a lookup that writes one
- * symbol at a fixed place is faster (docs/ENGINE.md). The bytes are the same either way.
+ * symbol at a fixed place is faster (docs/ENGINE.md); and from TWO_MIN_BITS for blocks
+ * too short for the 2-symbol 12-bit decode (under TWO_WIDE_MIN_SYMBOLS), where the
+ * one-symbol loop beats buildQuad's 11-bit table too. The bytes are the same either way.
  */
 export function oneSymbolLookups(n: number, bits: Int32Array | Uint32Array): boolean {
-  return bits[LANES] - bits[0] >= ONE_SYMBOL_MIN_BITS * n;
+  const total = bits[LANES] - bits[0];
+  return total >= ONE_SYMBOL_MIN_BITS * n || (n < TWO_WIDE_MIN_SYMBOLS && total >= TWO_MIN_BITS * n);
 }
 
 /**

@@ -109,6 +109,16 @@ export interface KernelExports {
     tableBits: number,
     lanes: number,
   ): void;
+  buildTwo(single: number): void;
+  decodeLanesTwo(
+    block: number,
+    blockLen: number,
+    out: number,
+    n: number,
+    single: number,
+    tableBits: number,
+    lanes: number,
+  ): void;
   memory: WasmMemory;
 }
 
