@@ -68,7 +68,7 @@ export function encodeAbin(stream: Uint8Array, model: AbinModel): Uint8Array | u
   const n = stream.length;
   const ranks = new Uint8Array(n);
   for (let i = 0; i < n; i++) ranks[i] = rank[stream[i]];
-  // At most about 4 bytes a symbol's bit: 2 bytes a bit is the worst a bit costs (p 1/65536).
+  // Room for 4 bits of output a coded bit, grown when a stream needs more.
   let out = new Uint8Array(HEADER + size + 64 + ((n * depth) >> 1));
   out[0] = model.rate;
   out[1] = model.lags.length;
