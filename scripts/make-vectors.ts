@@ -25,6 +25,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import { encodeAbin } from "../src/codecs/abin.ts";
+import { assemble as assembleCint, cintParts, split as cintSplit, type Part } from "../src/codecs/cint.ts";
 import { hierCodec } from "../src/codecs/hier/hier.ts";
 import {
   fieldWidth,
@@ -1981,6 +1983,122 @@ function withPlainFooter(file: Buffer): Buffer {
     edited((bytes) => {
       bytes.write("CINT", 6 + bytes[1], "latin1");
     }),
+    "E_CORRUPT",
+  );
+}
+
+// ---- CIN2 records and ABIN stream parts (FORMAT.md §6.6, §6.7) ----------------------------------
+
+{
+  const next = gaussian(rng(6607));
+  const values = Array.from({ length: 360 }, (_, i) =>
+    i % 97 === 5 ? 0 : Math.fround(next() * 2 ** (i % 2 === 0 ? -12 : -4)),
+  );
+  values[40] = 0.375;
+  values[41] = -1.5 + 2 ** -15;
+  const raw = Buffer.concat([
+    Buffer.from([0x7f, 0x7f, 0x55]),
+    compactFloats(values),
+    Buffer.from([0x03, 0x12]),
+  ]);
+  const payload = encodeChunk(raw, codecByName("cint2"), 19).payload;
+  const abinOf = (bytes: Uint8Array) =>
+    cintParts(bytes)
+      .filter((part) => part.id === "ABIN")
+      .map((part) => `lags ${bytes[part.offset + 1]}`);
+  // As CIN2 writes it: ABIN on the control bytes (no context) and the exponents (one).
+  if (abinOf(payload).join() !== "lags 0,lags 0,lags 1") throw new Error(`CIN2 parts: ${abinOf(payload)}`);
+  // The same chunk with parts chosen here: the mantissas' control bytes after the delta
+  // filter, with the two bytes before as the context (quantised to 4 ranks), and the
+  // exponents after the delta with the byte two before (rate 7).
+  const streams = cintSplit(raw);
+  const delta2 = (s: Uint8Array) => s.map((b, i) => (i < 2 ? b : (b - s[i - 2]) & 0xff));
+  const chosen = (s: Uint8Array, k: number): Part => {
+    const natural = cintParts(payload)[k];
+    const bytes = payload.subarray(natural.offset, natural.offset + natural.size);
+    if (k === 0) {
+      const coded = encodeAbin(delta2(s), { rate: 4, lags: [1, 2], quant: 4 });
+      if (coded) return { filter: 1, id: "ABIN", payload: coded };
+    }
+    if (k === 10) {
+      const coded = encodeAbin(delta2(s), { rate: 7, lags: [2], quant: 256 });
+      if (coded) return { filter: 1, id: "ABIN", payload: coded };
+    }
+    return { filter: natural.filter, id: natural.id, payload: bytes };
+  };
+  const forced = assembleCint(raw, streams, streams.streams.map(chosen));
+  // One float 200 times: each stream one value, ABIN with an alphabet of one value (no bits coded).
+  const one = compactFloats(Array.from({ length: 200 }, () => 0.1));
+  const oneSplit = cintSplit(one);
+  const single = assembleCint(
+    one,
+    oneSplit,
+    oneSplit.streams.map((s) =>
+      s.length === 0
+        ? { filter: 0, id: "NONE", payload: s }
+        : { filter: 0, id: "ABIN", payload: encodeAbin(s, { rate: 1, lags: [], quant: 1 })! },
+    ),
+  );
+  const cin2Of = (r: Uint8Array, bytes: Uint8Array): RawRecord => ({ raw: r, codec: "CIN2", payload: bytes });
+  await mustDecode(
+    "cin2-floats.mmh",
+    `three CIN2 records: the ${raw.length} bytes of cint-floats.mmh's kind (other values) as CIN2 writes them at level 19 (ABIN parts without a context and with the byte before); the same with the mantissas' control bytes as ABIN after the delta filter with the two bytes before as the context (4 ranks, rate 4) and the exponents as ABIN after the delta with the byte two before (rate 7); and one float 200 times, each stream coded by ABIN with an alphabet of one value (no bits)`,
+    assembleRecords([cin2Of(raw, payload), cin2Of(raw, forced), cin2Of(one, single)]),
+    Buffer.concat([raw, raw, one]),
+  );
+  Object.assign(vectors[vectors.length - 1], { madeBy: `mmh ${VERSION}` });
+  /** `forced` with the ABIN part of stream 0 edited (its payload at `at`). */
+  const edited = (edit: (bytes: Buffer, at: number, size: number) => void) => {
+    const bytes = Buffer.from(forced);
+    const part = cintParts(bytes)[0];
+    edit(bytes, part.offset, part.size);
+    return assembleRecords([cin2Of(raw, bytes)]);
+  };
+  await mustFailNew(
+    "fail-cin2-abin-rate.mmh",
+    "as the second record of cin2-floats.mmh, with its first ABIN part's rate 0 (1 to 15)",
+    edited((bytes, at) => {
+      bytes[at] = 0;
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cin2-abin-lags.mmh",
+    "as the second record of cin2-floats.mmh, with its first ABIN part's lags 2, 1 (they must increase)",
+    edited((bytes, at) => {
+      bytes[at + 2] = 2;
+      bytes[at + 3] = 1;
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cin2-abin-quantiser.mmh",
+    "as the second record of cin2-floats.mmh, with its first ABIN part's quantiser over its alphabet's size",
+    edited((bytes, at) => {
+      bytes[at + 4] = bytes[at + 5] + 1;
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cin2-abin-alphabet.mmh",
+    "as the second record of cin2-floats.mmh, with its first ABIN part's alphabet listing a value twice",
+    edited((bytes, at) => {
+      bytes[at + 7] = bytes[at + 6];
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cin2-abin-end.mmh",
+    "as the second record of cin2-floats.mmh, with the last byte of its first ABIN part changed (the coder's final bytes no longer match)",
+    edited((bytes, at, size) => {
+      bytes[at + size - 1] ^= 0x40;
+    }),
+    "E_CORRUPT",
+  );
+  await mustFailNew(
+    "fail-cint-abin-part.mmh",
+    "the second record of cin2-floats.mmh as a CINT record: CINT's parts may not be ABIN",
+    assembleRecords([{ raw, codec: "CINT", payload: forced }]),
     "E_CORRUPT",
   );
 }

@@ -63,7 +63,7 @@ test("the manifest lists every vector file, and each file is unchanged", () => {
   const fails = manifest.vectors.filter((vector) => vector.expect === "fail");
   assert.ok(decodes.length >= 6 && fails.length >= 10);
   const codecs = new Set(decodes.flatMap((vector) => Object.keys(vector.codecs ?? {})));
-  for (const id of ["NONE", "ZSTD", "LZ4 ", "BROT", "HIER", "P251", "DUPE", "DLTA", "CINT"])
+  for (const id of ["NONE", "ZSTD", "LZ4 ", "BROT", "HIER", "P251", "DUPE", "DLTA", "CINT", "CIN2"])
     assert.ok(codecs.has(id), `no vector uses ${id}`);
 });
 

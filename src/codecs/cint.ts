@@ -10,6 +10,7 @@
  * stored, after a delta to the byte two before where that lowers its order-0 entropy.
  */
 import { MmhError } from "../common/errors.ts";
+import { bestAbin, decodeAbin } from "./abin.ts";
 import { brotliCodec } from "./brotli.ts";
 import { hierCodec } from "./hier/hier.ts";
 import { noneCodec } from "./none.ts";
@@ -33,7 +34,23 @@ const lengthOf = (c: number): number => ((c & 0x70) === 0 && (c & 0x0f) <= 8 ? c
 /** lengthOf for each byte value, looked up in the loops over every integer. */
 const LENGTH = Uint8Array.from({ length: 256 }, (_, c) => lengthOf(c));
 
+/** ABIN (src/codecs/abin.ts) as a stream part's codec: CIN2's parts only. */
+const abinPart: Codec = {
+  id: "ABIN",
+  name: "abin",
+  description: "adaptive binary range coder",
+  encode() {
+    throw new MmhError("E_INTERNAL", "ABIN codes CIN2's streams only");
+  },
+  decode(payload, params, rawLength, into) {
+    if (params.length !== 0) throw corrupt("an ABIN part has parameters");
+    return decodeAbin(payload, rawLength, into);
+  },
+};
+
 const innerCodecs: readonly Codec[] = [noneCodec, zstdCodec, hierCodec, brotliCodec];
+/** CIN2's part codecs: CINT's and ABIN. */
+const adaptiveCodecs: readonly Codec[] = [...innerCodecs, abinPart];
 
 function corrupt(message: string): MmhError {
   return new MmhError("E_CORRUPT", `CINT: ${message}`);
@@ -109,7 +126,7 @@ export function lengthsVary(raw: Uint8Array): boolean {
   return false;
 }
 
-interface Split {
+export interface Split {
   head: number;
   tokens: number;
   /** Bytes the tokens cover, after the head. */
@@ -146,7 +163,8 @@ function scatter(raw: Uint8Array, head: number, tokens: number, all: Uint8Array,
   at[1] = odd;
 }
 
-function split(raw: Uint8Array): Split {
+/** The head, the integers' count and bytes, and the 18 streams of `raw` (§6.6). */
+export function split(raw: Uint8Array): Split {
   let head = 0;
   let bestCost = Number.POSITIVE_INFINITY;
   for (let h = 0; h <= Math.min(11, raw.length); h++) {
@@ -225,7 +243,7 @@ function undelta2(stream: Uint8Array): void {
   for (let i = 2; i < stream.length; i++) stream[i] = (stream[i] + stream[i - 2]) & 0xff;
 }
 
-interface Part {
+export interface Part {
   filter: number;
   id: string;
   payload: Uint8Array;
@@ -241,12 +259,33 @@ const BROTLI_FROM = 10;
  * entropy of the stream's first FILTER_SAMPLE bytes by 2% (in dlib's leaf vectors a float's exponent and sign are nearer those of
  * the same coordinate of the point before), then the smallest of HIER, zstd and stored.
  */
-function codeStream(stream: Uint8Array, level: number): Part {
+function codeStream(stream: Uint8Array, level: number, adaptive: boolean): Part {
   const sample = stream.subarray(0, FILTER_SAMPLE);
   const delta = stream.length > 2 && deltaPays(sample);
-  return delta
+  const part: Part = delta
     ? { filter: FILTER_DELTA2, ...codeBytes(delta2(stream), level) }
     : { filter: FILTER_NONE, ...codeBytes(stream, level) };
+  return adaptive ? adaptivePart(stream, part) : part;
+}
+
+/** ABIN is tried on a stream whose best part is under this share of its length. */
+const ABIN_UNDER = 0.85;
+
+/**
+ * `part`, or ABIN's payload (with either filter) for `stream` where that is smaller: on
+ * streams the other codecs bring under ABIN_UNDER of their length, where a byte costs
+ * under a bit of Huffman's or depends on the bytes before (docs/ENGINE.md).
+ */
+function adaptivePart(stream: Uint8Array, part: Part): Part {
+  if (stream.length === 0 || part.payload.length >= stream.length * ABIN_UNDER) return part;
+  let best = part;
+  for (const filter of [FILTER_NONE, FILTER_DELTA2]) {
+    if (filter === FILTER_DELTA2 && stream.length <= 2) continue;
+    const payload = bestAbin(filter === FILTER_DELTA2 ? delta2(stream) : stream);
+    if (payload !== undefined && payload.length < best.payload.length)
+      best = { filter, id: abinPart.id, payload };
+  }
+  return best;
 }
 
 /** The filter is chosen on a stream's first bytes, at most this many. */
@@ -268,9 +307,18 @@ function codeBytes(stream: Uint8Array, level: number): { id: string; payload: Ui
   return best;
 }
 
-function encode(raw: Uint8Array, level: number): Uint8Array {
-  const { head, tokens, covered, streams } = split(raw);
-  const parts = streams.map((s) => codeStream(s, level));
+function encode(raw: Uint8Array, level: number, adaptive: boolean): Uint8Array {
+  const streams = split(raw);
+  return assemble(
+    raw,
+    streams,
+    streams.streams.map((s) => codeStream(s, level, adaptive)),
+  );
+}
+
+/** The payload of `raw` split as `streams`, with a part for each stream (§6.6). */
+export function assemble(raw: Uint8Array, streams: Split, parts: readonly Part[]): Uint8Array {
+  const { head, tokens, covered } = streams;
   const tail = raw.length - head - covered;
   let size = FIXED + head + tail;
   for (const p of parts) size += PART_HEADER + p.payload.length;
@@ -292,7 +340,13 @@ function encode(raw: Uint8Array, level: number): Uint8Array {
   return out;
 }
 
-function decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into?: Uint8Array): Uint8Array {
+function decode(
+  payload: Uint8Array,
+  params: Uint8Array,
+  rawLength: number,
+  into: Uint8Array | undefined,
+  partCodecs: readonly Codec[],
+): Uint8Array {
   if (params.length !== 0) throw corrupt("chunk has parameters");
   if (payload.length < FIXED) throw corrupt("payload shorter than its fixed fields");
   if (payload[0] !== VERSION) throw corrupt(`version ${payload[0]}`);
@@ -312,7 +366,7 @@ function decode(payload: Uint8Array, params: Uint8Array, rawLength: number, into
     at += PART_HEADER;
     if (filter !== FILTER_NONE && filter !== FILTER_DELTA2) throw corrupt(`stream filter ${filter}`);
     if (size > payload.length - at) throw corrupt("a stream runs past the payload");
-    const codec = innerCodecs.find((c) => c.id === id);
+    const codec = partCodecs.find((c) => c.id === id);
     if (codec === undefined) throw corrupt(`stream codec ${JSON.stringify(id)}`);
     const bytes = payload.subarray(at, at + size);
     at += size;
@@ -468,7 +522,48 @@ export const cintCodec: Codec = {
   levels: { min: 1, max: 22, default: 19, excluded: [] },
   decodesToOwn: true,
   encode(raw, options) {
-    return { payload: encode(raw, options.level ?? 19), owned: true };
+    return { payload: encode(raw, options.level ?? 19, false), owned: true };
   },
-  decode,
+  decode(payload, params, rawLength, into) {
+    return decode(payload, params, rawLength, into, innerCodecs);
+  },
 };
+
+/**
+ * CIN2 (FORMAT.md §6.6): CINT's payload whose stream parts may also be ABIN, the adaptive
+ * binary range coder (§6.7), where that is smaller. A reader that predates it refuses the
+ * record (an unknown FourCC) with E_UNSUPPORTED. auto takes it at the ratio goal.
+ */
+export const cint2Codec: Codec = {
+  id: "CIN2",
+  name: "cint2",
+  description: "CINT whose streams may also be coded by an adaptive binary range coder",
+  levels: cintCodec.levels,
+  decodesToOwn: true,
+  encode(raw, options) {
+    return { payload: encode(raw, options.level ?? 19, true), owned: true };
+  },
+  decode(payload, params, rawLength, into) {
+    return decode(payload, params, rawLength, into, adaptiveCodecs);
+  },
+};
+
+/** Where each stream part of a CINT or CIN2 payload lies: its codec, filter, and payload offset and size. */
+export function cintParts(
+  payload: Uint8Array,
+): { id: string; filter: number; offset: number; size: number }[] {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  const parts: { id: string; filter: number; offset: number; size: number }[] = [];
+  let at = FIXED + payload[1];
+  for (let k = 0; k < CINT_STREAMS && at + PART_HEADER <= payload.length; k++) {
+    const size = view.getUint32(at + 5, true);
+    parts.push({
+      id: String.fromCharCode(payload[at], payload[at + 1], payload[at + 2], payload[at + 3]),
+      filter: payload[at + 4],
+      offset: at + PART_HEADER,
+      size,
+    });
+    at += PART_HEADER + size;
+  }
+  return parts;
+}

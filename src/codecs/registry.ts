@@ -1,6 +1,6 @@
 import { MmhError } from "../common/errors.ts";
 import { brotliCodec } from "./brotli.ts";
-import { cintCodec } from "./cint.ts";
+import { cint2Codec, cintCodec } from "./cint.ts";
 import { hierCodec } from "./hier/hier.ts";
 import { lz4Codec } from "./lz4.ts";
 import { noneCodec } from "./none.ts";
@@ -19,7 +19,16 @@ export function registerCodec(codec: Codec): void {
   byName.set(codec.name, codec);
 }
 
-for (const codec of [noneCodec, zstdCodec, lz4Codec, brotliCodec, p251Codec, hierCodec, cintCodec])
+for (const codec of [
+  noneCodec,
+  zstdCodec,
+  lz4Codec,
+  brotliCodec,
+  p251Codec,
+  hierCodec,
+  cintCodec,
+  cint2Codec,
+])
   registerCodec(codec);
 
 /** The codec for a FourCC read from a file; unknown ids are E_UNSUPPORTED. */

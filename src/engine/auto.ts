@@ -4,7 +4,7 @@
  */
 
 import { brotliCodec } from "../codecs/brotli.ts";
-import { cintCodec, lengthsVary, looksCompact } from "../codecs/cint.ts";
+import { cint2Codec, cintCodec, lengthsVary, looksCompact } from "../codecs/cint.ts";
 import {
   detectLayout,
   estimateLayout,
@@ -272,7 +272,7 @@ export function chooseCodecs(
  * CINT (src/codecs/cint.ts), coded whole (chooseCodecs), on a chunk without a dtype that
  * reads as compact integers (dlib's serialisation): where the integers' lengths vary, no
  * byte grouping stays aligned with their fields. Whether they vary is returned too. Not
- * for the speed goal.
+ * for the speed goal; at the ratio goal CIN2, CINT whose streams may also be ABIN.
  */
 function compactChoice(
   raw: Uint8Array,
@@ -288,7 +288,10 @@ function compactChoice(
   const started = nowMs();
   try {
     return looksCompact(raw)
-      ? { choice: { id: cintCodec.id, level: chosen }, varying: lengthsVary(raw) }
+      ? {
+          choice: { id: (goal === "ratio" ? cint2Codec : cintCodec).id, level: chosen },
+          varying: lengthsVary(raw),
+        }
       : undefined;
   } finally {
     stats.choiceMs += nowMs() - started;
