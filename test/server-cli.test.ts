@@ -1,7 +1,7 @@
 /** `mmh serve` as a process: its listening line, SIGHUP reloads, SIGTERM drains; `--stats json`. */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -152,6 +152,57 @@ test("mmh serve on glibc restarts in place with MALLOC_MMAP_THRESHOLD_, keeping 
     assert.equal(environOf(own.child.pid!)?.get("MALLOC_MMAP_THRESHOLD_"), "65536");
   } finally {
     own.child.kill("SIGKILL");
+  }
+});
+
+/**
+ * The environment a restarted `mmh serve` got, as its own process.env shows it: glibc
+ * before 2.39 rewrites a GLIBC_TUNABLES of several entries in the memory /proc/PID/environ
+ * reads, so a module loaded first (NODE_OPTIONS=--require, which the restart keeps) writes
+ * the variables to a file.
+ */
+async function restartedEnv(env: NodeJS.ProcessEnv): Promise<{ tunables?: string; threshold?: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "mmh-serve-env-"));
+  const log = join(dir, "env.jsonl");
+  const preload = join(dir, "env.cjs");
+  writeFileSync(
+    preload,
+    `require("node:fs").appendFileSync(${JSON.stringify(log)}, JSON.stringify({ restarted: process.env.MMH_SERVE_RESTARTED, tunables: process.env.GLIBC_TUNABLES, threshold: process.env.MALLOC_MMAP_THRESHOLD_ }) + "\\n");`,
+  );
+  const served = await serve([], { ...env, NODE_OPTIONS: `--require ${preload}` });
+  try {
+    assert.equal((await fetch(`${served.url}/healthz`)).status, 200);
+    const lines = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    // The first process, then the one the restart started (the same PID).
+    assert.equal(lines.length, 2, "one restart");
+    assert.equal(lines[1].restarted, "1");
+    return { tunables: lines[1].tunables, threshold: lines[1].threshold };
+  } finally {
+    served.child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("mmh serve's restart keeps an operator's GLIBC_TUNABLES (huge pages are theirs to ask for)", {
+  skip:
+    GLIBC && typeof (process as { execve?: unknown }).execve === "function"
+      ? false
+      : "not Linux with glibc, or no process.execve: mmh serve does not restart with malloc settings there",
+}, async () => {
+  const env = { ...process.env };
+  delete env.MALLOC_MMAP_THRESHOLD_;
+  delete env.MMH_MALLOC_DEFAULTS;
+  delete env.GLIBC_TUNABLES;
+  // Not added by the restart (bench/results/serve-hugepages.md: resident memory grows).
+  assert.deepEqual(await restartedEnv(env), { tunables: undefined, threshold: "131072" });
+  for (const given of ["glibc.malloc.hugetlb=1", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"]) {
+    assert.deepEqual(await restartedEnv({ ...env, GLIBC_TUNABLES: given }), {
+      tunables: given,
+      threshold: "131072",
+    });
   }
 });
 
