@@ -179,11 +179,14 @@ function* walkTflite(r: FlatReader, size: number): Walk<Recognised> {
     }
   }
 
+  // Each region is named after the first tensor at its offset.
+  const firstAt = new Map<number, TensorEntry>();
+  for (const t of tensors) if (!firstAt.has(t.offset)) firstAt.set(t.offset, t);
   const regions: Region[] = [];
   for (const [index, dtype] of typeOfBuffer) {
     const data = buffers[index]!;
     if (data.length >= TFLITE_MIN_REGION) {
-      const first = tensors.find((t) => t.offset === data.offset)!;
+      const first = firstAt.get(data.offset)!;
       regions.push(
         dtype !== null
           ? tensorRegion(first.name, data.offset, data.length, dtype, first.shape)
