@@ -86,18 +86,16 @@ export async function readAt(
   length: number,
   what: string,
 ): Promise<Buffer> {
-  check(
-    Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0,
-    "E_CORRUPT",
-    `${what}: bad position ${offset}+${length}`,
-  );
-  check(
-    offset + length <= source.size,
-    "E_TRUNCATED",
-    `${what} at ${offset}+${length} runs past the end of the file (${source.size} bytes)`,
-  );
+  if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0))
+    check(false, "E_CORRUPT", `${what}: bad position ${offset}+${length}`);
+  if (offset + length > source.size)
+    check(
+      false,
+      "E_TRUNCATED",
+      `${what} at ${offset}+${length} runs past the end of the file (${source.size} bytes)`,
+    );
   const bytes = await source.read(offset, length);
-  check(bytes.length === length, "E_TRUNCATED", `${what}: short read at offset ${offset}`);
+  if (bytes.length !== length) check(false, "E_TRUNCATED", `${what}: short read at offset ${offset}`);
   return bytes;
 }
 
