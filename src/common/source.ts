@@ -40,7 +40,7 @@ export function bufferSource(bytes: Uint8Array): RandomAccessSource {
     size: buf.length,
     async read(offset, length) {
       // (The message is built only when the check fails: recognisers read here field by field.)
-      if (offset + length > buf.length)
+      if (!(offset + length <= buf.length))
         check(false, "E_TRUNCATED", `read past the end of the data at offset ${offset}`);
       return buf.subarray(offset, offset + length);
     },

@@ -60,13 +60,13 @@ export class FlatReader {
     // The messages are built only when a check fails (this runs for every field read).
     if (!(Number.isSafeInteger(pos) && pos >= 0))
       check(false, "E_CORRUPT", `${this.what}: ${field} at ${pos} points before the start of the file`);
-    if (pos > this.source.size)
+    if (!(pos <= this.source.size))
       check(
         false,
         "E_TRUNCATED",
         `${this.what}: ${field} at ${pos} points past the end of the file (${this.source.size} bytes)`,
       );
-    if (pos + n > this.source.size)
+    if (!(pos + n <= this.source.size))
       check(
         false,
         "E_TRUNCATED",
@@ -144,7 +144,7 @@ export class FlatReader {
     if (!(vtableSize >= 4 && vtableSize % 2 === 0))
       check(false, "E_CORRUPT", `${this.what}: ${field} has a vtable of ${vtableSize} bytes`);
     this.inFile(vtable, vtableSize, `${field} vtable`);
-    if (size < 4) check(false, "E_CORRUPT", `${this.what}: ${field} has a table of ${size} bytes`);
+    if (!(size >= 4)) check(false, "E_CORRUPT", `${this.what}: ${field} has a table of ${size} bytes`);
     this.inFile(pos, size, field);
     return { pos, vtable, fields: (vtableSize - 4) / 2, size };
   }
@@ -154,7 +154,7 @@ export class FlatReader {
     if (index >= t.fields) return undefined;
     const offset = yield* this.u16(t.vtable + 4 + 2 * index, `${name} slot`);
     if (offset === 0) return undefined;
-    if (offset + width > t.size)
+    if (!(offset + width <= t.size))
       check(false, "E_CORRUPT", `${this.what}: ${name} (field ${index}) lies outside its table`);
     return t.pos + offset;
   }

@@ -138,13 +138,13 @@ export class ProtoReader {
       case WIRE_I64:
       case WIRE_I32: {
         const length = wire === WIRE_I64 ? 8 : 4;
-        if (pos + length > end)
+        if (!(pos + length <= end))
           check(false, "E_CORRUPT", `${this.what}: field ${number} runs past its message`);
         return { field: { number, wire, value: 0, start: pos, length }, next: pos + length };
       }
       case WIRE_LEN: {
         const v = value as { value: number; next: number };
-        if (v.next + v.value > end) {
+        if (!(v.next + v.value <= end)) {
           const past = v.next + v.value > this.source.size;
           check(
             false,
@@ -178,7 +178,7 @@ export class ProtoReader {
 
   /** A message [start, end) must lie inside the file (E_TRUNCATED). */
   checkMessage(start: number, end: number): void {
-    if (end > this.source.size)
+    if (!(end <= this.source.size))
       check(
         false,
         "E_TRUNCATED",

@@ -36,7 +36,7 @@ export function tileRegions(regions: readonly Region[], size: number, gapName = 
   for (const r of regions) {
     if (!(Number.isSafeInteger(r.offset) && Number.isSafeInteger(r.length) && r.offset >= 0 && r.length >= 0))
       check(false, "E_CORRUPT", `region "${r.name}" has a bad offset or length (${r.offset}, ${r.length})`);
-    if (r.offset + r.length > size)
+    if (!(r.offset + r.length <= size))
       check(
         false,
         "E_TRUNCATED",
@@ -88,7 +88,7 @@ export async function readAt(
 ): Promise<Buffer> {
   if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0))
     check(false, "E_CORRUPT", `${what}: bad position ${offset}+${length}`);
-  if (offset + length > source.size)
+  if (!(offset + length <= source.size))
     check(
       false,
       "E_TRUNCATED",

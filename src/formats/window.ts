@@ -45,7 +45,7 @@ export class BudgetedWindow {
     this.budget -= n;
     // Each check's message is built only when it fails: spend() and the readers' checks
     // run for every field of a file, and the messages' numbers cost more than the checks.
-    if (this.budget < 0)
+    if (!(this.budget >= 0))
       check(
         false,
         "E_LIMIT",
