@@ -57,21 +57,21 @@ export class FlatReader {
    * E_TRUNCATED for one past its end (the file ends before a structure it points to).
    */
   inFile(pos: number, n: number, field: string): void {
-    check(
-      Number.isSafeInteger(pos) && pos >= 0,
-      "E_CORRUPT",
-      `${this.what}: ${field} at ${pos} points before the start of the file`,
-    );
-    check(
-      pos <= this.source.size,
-      "E_TRUNCATED",
-      `${this.what}: ${field} at ${pos} points past the end of the file (${this.source.size} bytes)`,
-    );
-    check(
-      pos + n <= this.source.size,
-      "E_TRUNCATED",
-      `${this.what}: ${field} (${n} bytes at ${pos}) runs past the end of the file (${this.source.size} bytes)`,
-    );
+    // The messages are built only when a check fails (this runs for every field read).
+    if (!(Number.isSafeInteger(pos) && pos >= 0))
+      check(false, "E_CORRUPT", `${this.what}: ${field} at ${pos} points before the start of the file`);
+    if (!(pos <= this.source.size))
+      check(
+        false,
+        "E_TRUNCATED",
+        `${this.what}: ${field} at ${pos} points past the end of the file (${this.source.size} bytes)`,
+      );
+    if (!(pos + n <= this.source.size))
+      check(
+        false,
+        "E_TRUNCATED",
+        `${this.what}: ${field} (${n} bytes at ${pos}) runs past the end of the file (${this.source.size} bytes)`,
+      );
   }
 
   /** Runs a walk: answers the reads it yields from the source, and returns its result. */
@@ -141,13 +141,10 @@ export class FlatReader {
     this.inFile(vtable, 4, `${field} vtable`);
     const vtableSize = yield* this.u16(vtable, `${field} vtable size`);
     const size = yield* this.u16(vtable + 2, `${field} table size`);
-    check(
-      vtableSize >= 4 && vtableSize % 2 === 0,
-      "E_CORRUPT",
-      `${this.what}: ${field} has a vtable of ${vtableSize} bytes`,
-    );
+    if (!(vtableSize >= 4 && vtableSize % 2 === 0))
+      check(false, "E_CORRUPT", `${this.what}: ${field} has a vtable of ${vtableSize} bytes`);
     this.inFile(vtable, vtableSize, `${field} vtable`);
-    check(size >= 4, "E_CORRUPT", `${this.what}: ${field} has a table of ${size} bytes`);
+    if (!(size >= 4)) check(false, "E_CORRUPT", `${this.what}: ${field} has a table of ${size} bytes`);
     this.inFile(pos, size, field);
     return { pos, vtable, fields: (vtableSize - 4) / 2, size };
   }
@@ -157,11 +154,8 @@ export class FlatReader {
     if (index >= t.fields) return undefined;
     const offset = yield* this.u16(t.vtable + 4 + 2 * index, `${name} slot`);
     if (offset === 0) return undefined;
-    check(
-      offset + width <= t.size,
-      "E_CORRUPT",
-      `${this.what}: ${name} (field ${index}) lies outside its table`,
-    );
+    if (!(offset + width <= t.size))
+      check(false, "E_CORRUPT", `${this.what}: ${name} (field ${index}) lies outside its table`);
     return t.pos + offset;
   }
 

@@ -458,7 +458,8 @@ export async function recogniseOnnx(
     const type = ONNX_TYPES.get(t.typeId);
     const typeName = type?.name ?? `onnx type ${t.typeId}`;
     const elements = checkedProduct(t.dims);
-    check(elements !== undefined, "E_CORRUPT", `onnx: tensor ${t.name} has an element count that overflows`);
+    if (elements === undefined)
+      check(false, "E_CORRUPT", `onnx: tensor ${t.name} has an element count that overflows`);
     // Listed when its values are bytes of this file (or it has none); values as varints
     // or strings, or in another file, are not.
     if (!t.data && (t.external || elements > 0)) continue;
@@ -479,11 +480,12 @@ export async function recogniseOnnx(
         expected = checkedProduct([floats ? 4 : 8, t.typeId === complex ? 2 : 1], elements);
         dtype = floats ? (t.typeId === complex ? "C64" : "F32") : t.typeId === complex ? undefined : "F64";
       }
-      check(
-        expected === undefined || expected === t.data.length,
-        "E_CORRUPT",
-        `onnx: tensor ${t.name} (${typeName} ${JSON.stringify(t.dims)}) has ${t.data.length} bytes of data, expected ${expected}`,
-      );
+      if (expected !== undefined && expected !== t.data.length)
+        check(
+          false,
+          "E_CORRUPT",
+          `onnx: tensor ${t.name} (${typeName} ${JSON.stringify(t.dims)}) has ${t.data.length} bytes of data, expected ${expected}`,
+        );
       if (dtype !== undefined && t.data.length >= ONNX_MIN_REGION)
         regions.push(tensorRegion(t.name, t.data.start, t.data.length, dtype, t.dims));
     }

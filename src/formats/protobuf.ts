@@ -108,7 +108,8 @@ export class ProtoReader {
     if (wire === WIRE_VARINT || wire === WIRE_LEN) {
       value = this.heldVarint(tag.next, end);
       // Only a message that ends right after the tag leaves no byte for the value.
-      check(value !== undefined, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
+      if (value === undefined)
+        check(false, "E_CORRUPT", `${this.what}: a varint runs past the end of its message`);
     }
     return this.fieldOf(number, wire, tag.next, value, end);
   }
@@ -116,11 +117,8 @@ export class ProtoReader {
   /** A tag's field number (checked) and wire type. */
   private tagOf(tag: { value: number; next: number }): { number: number; wire: number } {
     const number = Math.floor(tag.value / 8);
-    check(
-      number >= 1 && number < 2 ** 29,
-      "E_CORRUPT",
-      `${this.what}: field number ${number} at offset ${tag.next}`,
-    );
+    if (!(number >= 1 && number < 2 ** 29))
+      check(false, "E_CORRUPT", `${this.what}: field number ${number} at offset ${tag.next}`);
     return { number, wire: tag.value % 8 };
   }
 
@@ -140,19 +138,22 @@ export class ProtoReader {
       case WIRE_I64:
       case WIRE_I32: {
         const length = wire === WIRE_I64 ? 8 : 4;
-        check(pos + length <= end, "E_CORRUPT", `${this.what}: field ${number} runs past its message`);
+        if (!(pos + length <= end))
+          check(false, "E_CORRUPT", `${this.what}: field ${number} runs past its message`);
         return { field: { number, wire, value: 0, start: pos, length }, next: pos + length };
       }
       case WIRE_LEN: {
         const v = value as { value: number; next: number };
-        const past = v.next + v.value > this.source.size;
-        check(
-          v.next + v.value <= end,
-          past ? "E_TRUNCATED" : "E_CORRUPT",
-          `${this.what}: field ${number} (${v.value} bytes at ${v.next}) runs past ${
-            past ? "the end of the file" : "its message"
-          }`,
-        );
+        if (!(v.next + v.value <= end)) {
+          const past = v.next + v.value > this.source.size;
+          check(
+            false,
+            past ? "E_TRUNCATED" : "E_CORRUPT",
+            `${this.what}: field ${number} (${v.value} bytes at ${v.next}) runs past ${
+              past ? "the end of the file" : "its message"
+            }`,
+          );
+        }
         return { field: { number, wire, value: 0, start: v.next, length: v.value }, next: v.next + v.value };
       }
       default:
@@ -177,11 +178,12 @@ export class ProtoReader {
 
   /** A message [start, end) must lie inside the file (E_TRUNCATED). */
   checkMessage(start: number, end: number): void {
-    check(
-      end <= this.source.size,
-      "E_TRUNCATED",
-      `${this.what}: a message (${end - start} bytes at ${start}) runs past the end of the file`,
-    );
+    if (!(end <= this.source.size))
+      check(
+        false,
+        "E_TRUNCATED",
+        `${this.what}: a message (${end - start} bytes at ${start}) runs past the end of the file`,
+      );
   }
 
   /** The bytes of a field (a string or small message), counted against the budget. Valid until the next read. */

@@ -32,17 +32,16 @@ export function tensorRegion(
  */
 export function tileRegions(regions: readonly Region[], size: number, gapName = "raw"): Region[] {
   check(Number.isSafeInteger(size) && size >= 0, "E_INTERNAL", `bad size ${size} to tile`);
+  // The messages of these per-region checks are built only when one fails.
   for (const r of regions) {
-    check(
-      Number.isSafeInteger(r.offset) && Number.isSafeInteger(r.length) && r.offset >= 0 && r.length >= 0,
-      "E_CORRUPT",
-      `region "${r.name}" has a bad offset or length (${r.offset}, ${r.length})`,
-    );
-    check(
-      r.offset + r.length <= size,
-      "E_TRUNCATED",
-      `region "${r.name}" at ${r.offset}+${r.length} runs past the end of the file (${size} bytes)`,
-    );
+    if (!(Number.isSafeInteger(r.offset) && Number.isSafeInteger(r.length) && r.offset >= 0 && r.length >= 0))
+      check(false, "E_CORRUPT", `region "${r.name}" has a bad offset or length (${r.offset}, ${r.length})`);
+    if (!(r.offset + r.length <= size))
+      check(
+        false,
+        "E_TRUNCATED",
+        `region "${r.name}" at ${r.offset}+${r.length} runs past the end of the file (${size} bytes)`,
+      );
   }
   const sorted = regions.filter((r) => r.length > 0).sort((a, b) => a.offset - b.offset);
   const out: Region[] = [];
@@ -67,16 +66,14 @@ export function tileRegions(regions: readonly Region[], size: number, gapName = 
 export function assertTiles(regions: readonly Region[], size: number): void {
   let pos = 0;
   for (const r of regions) {
-    check(
-      r.offset === pos && r.length > 0 && Number.isSafeInteger(r.length),
-      "E_INTERNAL",
-      `regions do not tile the file at offset ${pos} ("${r.name}" at ${r.offset}+${r.length})`,
-    );
-    check(
-      (r.kind === "tensor") === (r.dtype !== null),
-      "E_INTERNAL",
-      `region "${r.name}" is ${r.kind} with dtype ${r.dtype}`,
-    );
+    if (!(r.offset === pos && r.length > 0 && Number.isSafeInteger(r.length)))
+      check(
+        false,
+        "E_INTERNAL",
+        `regions do not tile the file at offset ${pos} ("${r.name}" at ${r.offset}+${r.length})`,
+      );
+    if ((r.kind === "tensor") !== (r.dtype !== null))
+      check(false, "E_INTERNAL", `region "${r.name}" is ${r.kind} with dtype ${r.dtype}`);
     pos += r.length;
   }
   check(pos === size, "E_INTERNAL", `regions cover ${pos} of ${size} bytes`);
@@ -89,18 +86,16 @@ export async function readAt(
   length: number,
   what: string,
 ): Promise<Buffer> {
-  check(
-    Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0,
-    "E_CORRUPT",
-    `${what}: bad position ${offset}+${length}`,
-  );
-  check(
-    offset + length <= source.size,
-    "E_TRUNCATED",
-    `${what} at ${offset}+${length} runs past the end of the file (${source.size} bytes)`,
-  );
+  if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0))
+    check(false, "E_CORRUPT", `${what}: bad position ${offset}+${length}`);
+  if (!(offset + length <= source.size))
+    check(
+      false,
+      "E_TRUNCATED",
+      `${what} at ${offset}+${length} runs past the end of the file (${source.size} bytes)`,
+    );
   const bytes = await source.read(offset, length);
-  check(bytes.length === length, "E_TRUNCATED", `${what}: short read at offset ${offset}`);
+  if (bytes.length !== length) check(false, "E_TRUNCATED", `${what}: short read at offset ${offset}`);
   return bytes;
 }
 

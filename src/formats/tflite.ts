@@ -104,12 +104,13 @@ function* walkTflite(r: FlatReader, size: number): Walk<Recognised> {
   const buffers: (BufferData | undefined)[] = [];
   const bufferList = yield* r.vector(model, MODEL_BUFFERS, 4, "buffers");
   for (let i = 0; i < (bufferList?.length ?? 0); i++) {
-    const b = yield* r.tableAt(bufferList!.start + 4 * i, `buffer ${i}`);
-    const data = yield* r.vector(b, BUFFER_DATA, 1, `buffer ${i} data`);
-    const offsetAt = yield* r.field(b, BUFFER_OFFSET, 8, `buffer ${i} offset`);
-    const sizeAt = yield* r.field(b, BUFFER_SIZE, 8, `buffer ${i} size`);
-    const offset = offsetAt === undefined ? 0 : yield* r.u64(offsetAt, `buffer ${i} offset`);
-    const length = sizeAt === undefined ? 0 : yield* r.u64(sizeAt, `buffer ${i} size`);
+    const what = `buffer ${i}`;
+    const b = yield* r.tableAt(bufferList!.start + 4 * i, what);
+    const data = yield* r.vector(b, BUFFER_DATA, 1, `${what} data`);
+    const offsetAt = yield* r.field(b, BUFFER_OFFSET, 8, `${what} offset`);
+    const sizeAt = yield* r.field(b, BUFFER_SIZE, 8, `${what} size`);
+    const offset = offsetAt === undefined ? 0 : yield* r.u64(offsetAt, `${what} offset`);
+    const length = sizeAt === undefined ? 0 : yield* r.u64(sizeAt, `${what} size`);
     if (data && data.length > 0) {
       check(offset === 0, "E_CORRUPT", `tflite: buffer ${i} has both data and an offset`);
       buffers.push({ offset: data.start, length: data.length });
@@ -158,11 +159,12 @@ function* walkTflite(r: FlatReader, size: number): Walk<Recognised> {
         const bits = dtypeByName(dtype)!.bits;
         const elements = checkedProduct(shape);
         const bytes = elements === undefined ? undefined : Math.ceil((elements * bits) / 8);
-        check(
-          bytes === data.length,
-          "E_CORRUPT",
-          `tflite: ${what} (${type!.name} ${JSON.stringify(shape)}) has a buffer of ${data.length} bytes, expected ${bytes}`,
-        );
+        if (bytes !== data.length)
+          check(
+            false,
+            "E_CORRUPT",
+            `tflite: ${what} (${type!.name} ${JSON.stringify(shape)}) has a buffer of ${data.length} bytes, expected ${bytes}`,
+          );
       }
       if (!typeOfBuffer.has(index)) typeOfBuffer.set(index, dtype ?? null);
       let name = (yield* readName(r, t, TENSOR_NAME, `${what} name`)) || `tensor ${i}`;
@@ -179,11 +181,14 @@ function* walkTflite(r: FlatReader, size: number): Walk<Recognised> {
     }
   }
 
+  // Each region is named after the first tensor at its offset.
+  const firstAt = new Map<number, TensorEntry>();
+  for (const t of tensors) if (!firstAt.has(t.offset)) firstAt.set(t.offset, t);
   const regions: Region[] = [];
   for (const [index, dtype] of typeOfBuffer) {
     const data = buffers[index]!;
     if (data.length >= TFLITE_MIN_REGION) {
-      const first = tensors.find((t) => t.offset === data.offset)!;
+      const first = firstAt.get(data.offset)!;
       regions.push(
         dtype !== null
           ? tensorRegion(first.name, data.offset, data.length, dtype, first.shape)
