@@ -123,33 +123,46 @@ const WIDE_BITS: u32 = 12;
 
 /**
  * One lookup of Bulk.lanes4 in each lane: the entries at the windows' low bits (kept
- * scaled by 8), their symbols written whole (4 bytes, those past the count written again
- * by the next lookup) and the outputs moved on by their counts.
+ * scaled by the entry's size), their symbols written whole (4 bytes of a u64 QUAD entry,
+ * 2 of a u32 buildTwo entry; those past the count written again by the next lookup) and
+ * the outputs moved on by their counts. E, the entry's type, is known when the kernel is
+ * compiled, so each table gets its own code without a branch.
  */
 // biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
 class Step {
   @inline
-  static write(o: usize, a: u64): usize {
-    store<u32>(o, <u32>(a >>> 8));
-    return o + <usize>(a >>> 40);
+  static write<E>(o: usize, a: u64): usize {
+    if (sizeof<E>() === 8) {
+      store<u32>(o, <u32>(a >>> 8));
+      return o + <usize>(a >>> 40);
+    }
+    store<u16>(o, <u16>(a >>> 8));
+    return o + <usize>(a >>> 24);
+  }
+
+  /** The entry of E (QUAD's u64 or buildTwo's u32) at the scaled index's low bits. */
+  @inline
+  static entry<E>(w: u64, mask: u32): u64 {
+    return <u64>load<E>(<usize>(<u32>w & mask), QUAD);
   }
 }
 
 /**
- * The 4 lanes' bulk, with QUAD built for tableBits: each step reads 64 bits per lane (at
- * least 57 of them the lane's) and makes `lookups` lookups from them (3, at most 33 bits
- * of an 11-bit table, or 4 of the 12-bit one, at most 48 bits), up to 4 symbols each,
- * each lookup's 4 bytes written whole (those past its count written again by the next).
+ * The 4 lanes' bulk, with QUAD built for tableBits (E = u64: buildQuad's table, up to 4
+ * symbols a lookup; E = u32: buildTwo's 12-bit table, up to 2): each step reads 64 bits
+ * per lane (at least 57 of them the lane's) and makes `lookups` lookups from them (3, at
+ * most 33 bits of an 11-bit table, or 4 of the 12-bit one, at most 48 bits), each
+ * lookup's symbols written whole (those past its count written again by the next).
  * Stops while every lane has room for 2 steps and bits for their reads; leaves the
  * lanes' positions in `state` for tail(). Bit positions are absolute (block * 8 + bit,
- * as u64), so a read's address needs no base added; the index is kept scaled by 8
- * (w << 3), so a lookup's address is w & mask3. (Other shapes measured slower:
+ * as u64), so a read's address needs no base added; the index is kept scaled by the
+ * entry's size (w << 3 or w << 2), so a lookup's address is w & mask. (Other shapes measured slower:
  * docs/ENGINE.md.)
  */
 // biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
 class Bulk {
   @inline
-  static lanes4(
+  static lanes4<E>(
     block: usize,
     blockLen: u32,
     out: usize,
@@ -159,7 +172,8 @@ class Bulk {
     lookups: i32,
   ): void {
     const q = (n + 3) >>> 2;
-    const mask3: u32 = ((1 << tableBits) - 1) << 3;
+    const scale: u32 = sizeof<E>() === 8 ? 3 : 2;
+    const mask: u32 = ((1 << tableBits) - 1) << scale;
     const base: u64 = (<u64>block) << 3;
     let p0 = base + <u64>load<u32>(lanes);
     let p1 = base + <u64>load<u32>(lanes + 4);
@@ -179,49 +193,49 @@ class Bulk {
     // writes at most 4 * lookups symbols a lane.
     const limit = base + ((<u64>blockLen) << 3);
     const perStep = <i32>(<u32>lookups * tableBits);
-    const symbolsPerStep = 4 * lookups;
+    const symbolsPerStep = <i32>(sizeof<E>() >>> 1) * lookups;
     for (;;) {
       const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
       const far = max(max(p0, p1), max(p2, p3));
       let k = min(room / symbolsPerStep, <i32>(limit - far) / perStep);
       if (k < 2) break;
       for (; k > 0; k--) {
-        let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 3;
-        let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 3;
-        let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 3;
-        let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 3;
-        const a0_0 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
-        const a1_0 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
-        const a2_0 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
-        const a3_0 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-        o0 = Step.write(o0, a0_0);
-        o1 = Step.write(o1, a1_0);
-        o2 = Step.write(o2, a2_0);
-        o3 = Step.write(o3, a3_0);
+        let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << (<u64>scale);
+        let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << (<u64>scale);
+        let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << (<u64>scale);
+        let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << (<u64>scale);
+        const a0_0 = Step.entry<E>(w0, mask);
+        const a1_0 = Step.entry<E>(w1, mask);
+        const a2_0 = Step.entry<E>(w2, mask);
+        const a3_0 = Step.entry<E>(w3, mask);
+        o0 = Step.write<E>(o0, a0_0);
+        o1 = Step.write<E>(o1, a1_0);
+        o2 = Step.write<E>(o2, a2_0);
+        o3 = Step.write<E>(o3, a3_0);
         w0 >>>= a0_0;
         w1 >>>= a1_0;
         w2 >>>= a2_0;
         w3 >>>= a3_0;
-        const a0_1 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
-        const a1_1 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
-        const a2_1 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
-        const a3_1 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-        o0 = Step.write(o0, a0_1);
-        o1 = Step.write(o1, a1_1);
-        o2 = Step.write(o2, a2_1);
-        o3 = Step.write(o3, a3_1);
+        const a0_1 = Step.entry<E>(w0, mask);
+        const a1_1 = Step.entry<E>(w1, mask);
+        const a2_1 = Step.entry<E>(w2, mask);
+        const a3_1 = Step.entry<E>(w3, mask);
+        o0 = Step.write<E>(o0, a0_1);
+        o1 = Step.write<E>(o1, a1_1);
+        o2 = Step.write<E>(o2, a2_1);
+        o3 = Step.write<E>(o3, a3_1);
         w0 >>>= a0_1;
         w1 >>>= a1_1;
         w2 >>>= a2_1;
         w3 >>>= a3_1;
-        const a0_2 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
-        const a1_2 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
-        const a2_2 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
-        const a3_2 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-        o0 = Step.write(o0, a0_2);
-        o1 = Step.write(o1, a1_2);
-        o2 = Step.write(o2, a2_2);
-        o3 = Step.write(o3, a3_2);
+        const a0_2 = Step.entry<E>(w0, mask);
+        const a1_2 = Step.entry<E>(w1, mask);
+        const a2_2 = Step.entry<E>(w2, mask);
+        const a3_2 = Step.entry<E>(w3, mask);
+        o0 = Step.write<E>(o0, a0_2);
+        o1 = Step.write<E>(o1, a1_2);
+        o2 = Step.write<E>(o2, a2_2);
+        o3 = Step.write<E>(o3, a3_2);
         let s0 = a0_0 + a0_1 + a0_2;
         let s1 = a1_0 + a1_1 + a1_2;
         let s2 = a2_0 + a2_1 + a2_2;
@@ -231,14 +245,14 @@ class Bulk {
           w1 >>>= a1_2;
           w2 >>>= a2_2;
           w3 >>>= a3_2;
-          const a0_3 = load<u64>(<usize>(<u32>w0 & mask3), QUAD);
-          const a1_3 = load<u64>(<usize>(<u32>w1 & mask3), QUAD);
-          const a2_3 = load<u64>(<usize>(<u32>w2 & mask3), QUAD);
-          const a3_3 = load<u64>(<usize>(<u32>w3 & mask3), QUAD);
-          o0 = Step.write(o0, a0_3);
-          o1 = Step.write(o1, a1_3);
-          o2 = Step.write(o2, a2_3);
-          o3 = Step.write(o3, a3_3);
+          const a0_3 = Step.entry<E>(w0, mask);
+          const a1_3 = Step.entry<E>(w1, mask);
+          const a2_3 = Step.entry<E>(w2, mask);
+          const a3_3 = Step.entry<E>(w3, mask);
+          o0 = Step.write<E>(o0, a0_3);
+          o1 = Step.write<E>(o1, a1_3);
+          o2 = Step.write<E>(o2, a2_3);
+          o3 = Step.write<E>(o3, a3_3);
           s0 += a0_3;
           s1 += a1_3;
           s2 += a2_3;
@@ -273,32 +287,33 @@ class Bulk {
 // biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
 class Rest {
   @inline
-  static lane(block: usize, blockLen: u32, at: usize, e: usize, tableBits: u32, lookups: i32): void {
-    const mask3: u32 = ((1 << tableBits) - 1) << 3;
+  static lane<E>(block: usize, blockLen: u32, at: usize, e: usize, tableBits: u32, lookups: i32): void {
+    const scale: u32 = sizeof<E>() === 8 ? 3 : 2;
+    const mask: u32 = ((1 << tableBits) - 1) << scale;
     const base: u64 = (<u64>block) << 3;
     let p = base + <u64>load<u32>(state + at);
     let o = <usize>load<u32>(state + at + 16);
     const limit = base + ((<u64>blockLen) << 3);
     const perStep = <i32>(<u32>lookups * tableBits);
-    const symbolsPerStep = 4 * lookups;
+    const symbolsPerStep = <i32>(sizeof<E>() >>> 1) * lookups;
     for (;;) {
       let k = min(<i32>(e - o) / symbolsPerStep, <i32>(limit - p) / perStep);
       if (k < 1) break;
       for (; k > 0; k--) {
-        let w = (load<u64>(<usize>(p >>> 3)) >>> (p & 7)) << 3;
-        const a0 = load<u64>(<usize>(<u32>w & mask3), QUAD);
-        o = Step.write(o, a0);
+        let w = (load<u64>(<usize>(p >>> 3)) >>> (p & 7)) << (<u64>scale);
+        const a0 = Step.entry<E>(w, mask);
+        o = Step.write<E>(o, a0);
         w >>>= a0;
-        const a1 = load<u64>(<usize>(<u32>w & mask3), QUAD);
-        o = Step.write(o, a1);
+        const a1 = Step.entry<E>(w, mask);
+        o = Step.write<E>(o, a1);
         w >>>= a1;
-        const a2 = load<u64>(<usize>(<u32>w & mask3), QUAD);
-        o = Step.write(o, a2);
+        const a2 = Step.entry<E>(w, mask);
+        o = Step.write<E>(o, a2);
         let s = a0 + a1 + a2;
         if (lookups === 4) {
           w >>>= a2;
-          const a3 = load<u64>(<usize>(<u32>w & mask3), QUAD);
-          o = Step.write(o, a3);
+          const a3 = Step.entry<E>(w, mask);
+          o = Step.write<E>(o, a3);
           s += a3;
         }
         p += s & 0xff;
@@ -310,7 +325,7 @@ class Rest {
 
   /** Rest.lane for each of the 4 lanes, their ends e0..e3. */
   @inline
-  static lanes(
+  static lanes<E>(
     block: usize,
     blockLen: u32,
     e0: usize,
@@ -320,200 +335,10 @@ class Rest {
     tableBits: u32,
     lookups: i32,
   ): void {
-    Rest.lane(block, blockLen, 0, e0, tableBits, lookups);
-    Rest.lane(block, blockLen, 4, e1, tableBits, lookups);
-    Rest.lane(block, blockLen, 8, e2, tableBits, lookups);
-    Rest.lane(block, blockLen, 12, e3, tableBits, lookups);
-  }
-}
-
-/** Step.write for buildTwo's table: an entry's 2 symbols written whole, the output moved by its count. */
-// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
-class TwoStep {
-  @inline
-  static write(o: usize, a: u64): usize {
-    store<u16>(o, <u16>(a >>> 8));
-    return o + <usize>(a >>> 24);
-  }
-}
-
-/**
- * Bulk.lanes4 with buildTwo's table (u32 entries, the index kept scaled by 4): each step
- * reads 64 bits per lane and makes `lookups` lookups of up to 2 symbols from them, each
- * lookup's 2 bytes written whole (the second written again by the next when the count is
- * 1). Leaves the lanes' positions in `state`, as Bulk.lanes4.
- */
-// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
-class TwoBulk {
-  @inline
-  static lanes4(
-    block: usize,
-    blockLen: u32,
-    out: usize,
-    n: u32,
-    tableBits: u32,
-    lanes: usize,
-    lookups: i32,
-  ): void {
-    const q = (n + 3) >>> 2;
-    const mask2: u32 = ((1 << tableBits) - 1) << 2;
-    const base: u64 = (<u64>block) << 3;
-    let p0 = base + <u64>load<u32>(lanes);
-    let p1 = base + <u64>load<u32>(lanes + 4);
-    let p2 = base + <u64>load<u32>(lanes + 8);
-    let p3 = base + <u64>load<u32>(lanes + 12);
-    // Output positions as addresses.
-    let o0 = out;
-    let o1 = out + <usize>min(n, q);
-    let o2 = out + <usize>min(n, 2 * q);
-    let o3 = out + <usize>min(n, 3 * q);
-    const e0 = o1;
-    const e1 = o2;
-    const e2 = o3;
-    const e3 = out + <usize>n;
-    // A 64-bit read at byte p >>> 3 stays inside the block and its 8 zero bytes while
-    // p <= (block + blockLen) * 8; a step moves p by at most lookups * tableBits and
-    // writes at most 2 * lookups symbols a lane.
-    const limit = base + ((<u64>blockLen) << 3);
-    const perStep = <i32>(<u32>lookups * tableBits);
-    const symbolsPerStep = 2 * lookups;
-    for (;;) {
-      const room = <i32>min(min(e0 - o0, e1 - o1), min(e2 - o2, e3 - o3));
-      const far = max(max(p0, p1), max(p2, p3));
-      let k = min(room / symbolsPerStep, <i32>(limit - far) / perStep);
-      if (k < 2) break;
-      for (; k > 0; k--) {
-        let w0 = (load<u64>(<usize>(p0 >>> 3)) >>> (p0 & 7)) << 2;
-        let w1 = (load<u64>(<usize>(p1 >>> 3)) >>> (p1 & 7)) << 2;
-        let w2 = (load<u64>(<usize>(p2 >>> 3)) >>> (p2 & 7)) << 2;
-        let w3 = (load<u64>(<usize>(p3 >>> 3)) >>> (p3 & 7)) << 2;
-        const a0_0 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
-        const a1_0 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
-        const a2_0 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
-        const a3_0 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
-        o0 = TwoStep.write(o0, a0_0);
-        o1 = TwoStep.write(o1, a1_0);
-        o2 = TwoStep.write(o2, a2_0);
-        o3 = TwoStep.write(o3, a3_0);
-        w0 >>>= a0_0;
-        w1 >>>= a1_0;
-        w2 >>>= a2_0;
-        w3 >>>= a3_0;
-        const a0_1 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
-        const a1_1 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
-        const a2_1 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
-        const a3_1 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
-        o0 = TwoStep.write(o0, a0_1);
-        o1 = TwoStep.write(o1, a1_1);
-        o2 = TwoStep.write(o2, a2_1);
-        o3 = TwoStep.write(o3, a3_1);
-        w0 >>>= a0_1;
-        w1 >>>= a1_1;
-        w2 >>>= a2_1;
-        w3 >>>= a3_1;
-        const a0_2 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
-        const a1_2 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
-        const a2_2 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
-        const a3_2 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
-        o0 = TwoStep.write(o0, a0_2);
-        o1 = TwoStep.write(o1, a1_2);
-        o2 = TwoStep.write(o2, a2_2);
-        o3 = TwoStep.write(o3, a3_2);
-        let s0 = a0_0 + a0_1 + a0_2;
-        let s1 = a1_0 + a1_1 + a1_2;
-        let s2 = a2_0 + a2_1 + a2_2;
-        let s3 = a3_0 + a3_1 + a3_2;
-        if (lookups === 4) {
-          w0 >>>= a0_2;
-          w1 >>>= a1_2;
-          w2 >>>= a2_2;
-          w3 >>>= a3_2;
-          const a0_3 = <u64>load<u32>(<usize>(<u32>w0 & mask2), QUAD);
-          const a1_3 = <u64>load<u32>(<usize>(<u32>w1 & mask2), QUAD);
-          const a2_3 = <u64>load<u32>(<usize>(<u32>w2 & mask2), QUAD);
-          const a3_3 = <u64>load<u32>(<usize>(<u32>w3 & mask2), QUAD);
-          o0 = TwoStep.write(o0, a0_3);
-          o1 = TwoStep.write(o1, a1_3);
-          o2 = TwoStep.write(o2, a2_3);
-          o3 = TwoStep.write(o3, a3_3);
-          s0 += a0_3;
-          s1 += a1_3;
-          s2 += a2_3;
-          s3 += a3_3;
-        }
-        // The bits are each entry's low byte: their sum (at most 48) carries no further.
-        p0 += s0 & 0xff;
-        p1 += s1 & 0xff;
-        p2 += s2 & 0xff;
-        p3 += s3 & 0xff;
-      }
-    }
-    store<u32>(state, <u32>(p0 - base));
-    store<u32>(state + 4, <u32>(p1 - base));
-    store<u32>(state + 8, <u32>(p2 - base));
-    store<u32>(state + 12, <u32>(p3 - base));
-    store<u32>(state + 16, <u32>o0);
-    store<u32>(state + 20, <u32>o1);
-    store<u32>(state + 24, <u32>o2);
-    store<u32>(state + 28, <u32>o3);
-  }
-}
-
-/** Rest.lane with buildTwo's table: what TwoBulk.lanes4 left of one lane, in its steps. */
-// biome-ignore lint/complexity/noStaticOnlyClass: AssemblyScript inlines a function only as a static method with @inline.
-class TwoRest {
-  @inline
-  static lane(block: usize, blockLen: u32, at: usize, e: usize, tableBits: u32, lookups: i32): void {
-    const mask2: u32 = ((1 << tableBits) - 1) << 2;
-    const base: u64 = (<u64>block) << 3;
-    let p = base + <u64>load<u32>(state + at);
-    let o = <usize>load<u32>(state + at + 16);
-    const limit = base + ((<u64>blockLen) << 3);
-    const perStep = <i32>(<u32>lookups * tableBits);
-    const symbolsPerStep = 2 * lookups;
-    for (;;) {
-      let k = min(<i32>(e - o) / symbolsPerStep, <i32>(limit - p) / perStep);
-      if (k < 1) break;
-      for (; k > 0; k--) {
-        let w = (load<u64>(<usize>(p >>> 3)) >>> (p & 7)) << 2;
-        const a0 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
-        o = TwoStep.write(o, a0);
-        w >>>= a0;
-        const a1 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
-        o = TwoStep.write(o, a1);
-        w >>>= a1;
-        const a2 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
-        o = TwoStep.write(o, a2);
-        let s = a0 + a1 + a2;
-        if (lookups === 4) {
-          w >>>= a2;
-          const a3 = <u64>load<u32>(<usize>(<u32>w & mask2), QUAD);
-          o = TwoStep.write(o, a3);
-          s += a3;
-        }
-        p += s & 0xff;
-      }
-    }
-    store<u32>(state + at, <u32>(p - base));
-    store<u32>(state + at + 16, <u32>o);
-  }
-
-  /** TwoRest.lane for each of the 4 lanes, their ends e0..e3. */
-  @inline
-  static lanes(
-    block: usize,
-    blockLen: u32,
-    e0: usize,
-    e1: usize,
-    e2: usize,
-    e3: usize,
-    tableBits: u32,
-    lookups: i32,
-  ): void {
-    TwoRest.lane(block, blockLen, 0, e0, tableBits, lookups);
-    TwoRest.lane(block, blockLen, 4, e1, tableBits, lookups);
-    TwoRest.lane(block, blockLen, 8, e2, tableBits, lookups);
-    TwoRest.lane(block, blockLen, 12, e3, tableBits, lookups);
+    Rest.lane<E>(block, blockLen, 0, e0, tableBits, lookups);
+    Rest.lane<E>(block, blockLen, 4, e1, tableBits, lookups);
+    Rest.lane<E>(block, blockLen, 8, e2, tableBits, lookups);
+    Rest.lane<E>(block, blockLen, 12, e3, tableBits, lookups);
   }
 }
 
@@ -544,7 +369,7 @@ function tails(
 
 /** Bulk.lanes4 for a table of any width (blocks of fewer than 2048 symbols). */
 function lanes4Any(block: usize, blockLen: u32, out: usize, n: u32, tableBits: u32, lanes: usize): void {
-  Bulk.lanes4(block, blockLen, out, n, tableBits, lanes, 3);
+  Bulk.lanes4<u64>(block, blockLen, out, n, tableBits, lanes, 3);
 }
 
 /**
@@ -572,20 +397,20 @@ export function decodeLanesQuad(
   const e2 = out + <usize>min(n, 3 * q);
   const e3 = out + <usize>n;
   if (tableBits === 11) {
-    Bulk.lanes4(block, blockLen, out, n, 11, lanes, 3);
-    Rest.lanes(block, blockLen, e0, e1, e2, e3, 11, 3);
+    Bulk.lanes4<u64>(block, blockLen, out, n, 11, lanes, 3);
+    Rest.lanes<u64>(block, blockLen, e0, e1, e2, e3, 11, 3);
   } else if (tableBits === WIDE_BITS) {
-    Bulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
-    Rest.lanes(block, blockLen, e0, e1, e2, e3, WIDE_BITS, 4);
+    Bulk.lanes4<u64>(block, blockLen, out, n, WIDE_BITS, lanes, 4);
+    Rest.lanes<u64>(block, blockLen, e0, e1, e2, e3, WIDE_BITS, 4);
   } else lanes4Any(block, blockLen, out, n, tableBits, lanes);
   tails(block, blockLen, out, n, single, tableBits, lanes);
 }
 
 /**
  * The 4 lanes of a Huffman block into out[0..n) as decodeLanesQuad, with the 2-symbol
- * table buildTwo built at the 12-bit width (WIDE_BITS, the only one): TwoBulk.lanes4 (4
+ * table buildTwo built at the 12-bit width (WIDE_BITS, the only one): Bulk.lanes4<u32> (4
  * lookups a 64-bit read, each writing 2 bytes whole and moving the output by its count),
- * what each lane has left in TwoRest.lane, then the last symbols of each lane one at a
+ * what each lane has left in Rest.lane<u32>, then the last symbols of each lane one at a
  * time. For streams of about 5 to 7 bits a symbol, where a 12-bit lookup seldom holds a
  * third code (huffman.ts picks, twoSymbolLookups). Arguments and results as
  * decodeLanesQuad's.
@@ -601,8 +426,8 @@ export function decodeLanesTwo(
 ): void {
   if (tableBits !== WIDE_BITS) unreachable();
   const q = (n + 3) >>> 2;
-  TwoBulk.lanes4(block, blockLen, out, n, WIDE_BITS, lanes, 4);
-  TwoRest.lanes(
+  Bulk.lanes4<u32>(block, blockLen, out, n, WIDE_BITS, lanes, 4);
+  Rest.lanes<u32>(
     block,
     blockLen,
     out + <usize>min(n, q),
