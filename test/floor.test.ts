@@ -277,6 +277,31 @@ describe("auto's floor", () => {
     assert.equal(again.reuse?.left, (left ?? 0) - 1);
   });
 
+  test("a clear decision is reused across a drift its margin covers, not across a change of kind", () => {
+    // BF16 weights, Gaussian and then heavier-tailed (a scale mixture): the order-0
+    // estimate moves by more than REUSE_ESTIMATE, by less than the clear decision's slack.
+    const weights = (seed: number, tails: number) => {
+      const normal = gaussian(rng(seed));
+      const f = Float32Array.from({ length: 256 << 10 }, () => normal() * 0.02 * Math.exp(tails * normal()));
+      return toBf16(new Uint8Array(f.buffer));
+    };
+    const alone = (raw: Uint8Array) => chooseCodecs(raw, "BF16", "balanced", undefined, { choiceMs: 0 });
+    const stats: AutoStats = { choiceMs: 0 };
+    const first = chooseCodecs(weights(1, 0), "BF16", "balanced", undefined, stats);
+    const slack = stats.reuse?.slack;
+    assert.ok(slack !== undefined && slack > 0.05, `a clear decision with its slack (${slack})`);
+    const left = stats.reuse?.left ?? 0;
+    const heavier = weights(2, 1.5);
+    assert.deepEqual(chooseCodecs(heavier, "BF16", "balanced", undefined, stats), first);
+    assert.equal(stats.reuse?.left, left - 1, "reused, not sampled again");
+    assert.deepEqual(alone(heavier), first, "sampling it would have kept the decision");
+    // Bytes of no structure under the same dtype: far outside the slack, sampled again.
+    const next = rng(9);
+    const noise = Uint8Array.from({ length: 512 << 10 }, () => Math.floor(next() * 256));
+    assert.deepEqual(chooseCodecs(noise, "BF16", "balanced", undefined, stats), alone(noise));
+    assert.notEqual(stats.reuse?.left, left - 2);
+  });
+
   test("a chosen grouping travels as plain data and decodes through the container", async () => {
     const raw = convF16(56, 128, 0.15, 21);
     const choices = chooseCodecs(raw, "F16", "balanced", undefined, { choiceMs: 0 });

@@ -150,6 +150,12 @@ export interface AutoStats {
     estimate: number;
     /** The sample ranked HIER's fields first and zstd's record at least CLEAR larger (smallFollows). */
     fieldsClear?: boolean;
+    /**
+     * A clear decision: the share by which its closest runner-up's sample stayed over the
+     * clear line (CLEAR, or GROUP_CLEAR for a grouping), the relative drift of the order-0
+     * estimate it tolerates (reuseFits).
+     */
+    slack?: number;
   };
   /** The same for chunks of one stream (chooseOneStream), with the sample's estimate and repeat share. */
   oneStream?: {
@@ -528,6 +534,20 @@ function smallFollows(raw: Uint8Array, dtype: DTypeName | null, stats: AutoStats
   return Math.abs(reuse.estimate - kindEstimate(raw)) > REUSE_ESTIMATE;
 }
 
+/**
+ * Whether a chunk may reuse the last decision of its dtype (chooseCore): its order-0
+ * estimate within REUSE_ESTIMATE of the sampled chunk's, or, for a clear decision, moved
+ * by no larger a share of that chunk's than the decision's slack. Every candidate's size
+ * follows the bytes' entropy, so a drift of that share would have to fall wholly on the
+ * best candidate (and none on its runner-up) to bring the runner-up within the clear line;
+ * a change of kind (an index, then a table of values) moves the estimate far more.
+ */
+function reuseFits(reuse: NonNullable<AutoStats["reuse"]>, estimate: number): boolean {
+  const drift = Math.abs(reuse.estimate - estimate);
+  if (drift <= REUSE_ESTIMATE) return true;
+  return reuse.slack !== undefined && reuse.estimate > 0 && drift <= reuse.slack * reuse.estimate;
+}
+
 function chooseCore(
   raw: Uint8Array,
   dtype: DTypeName | null,
@@ -574,15 +594,9 @@ function chooseCore(
     // A region's bytes may change kind from chunk to chunk while its dtype stays (a raw
     // region detected as one layout: a file's index, then its table of values): a
     // decision is reused only while the chunk's order-0 estimate stays near the sampled
-    // chunk's, as chooseOneStream's are.
+    // chunk's (reuseFits: nearer for a decision with less margin), as chooseOneStream's are.
     const estimate = kindEstimate(raw);
-    if (
-      goal !== "ratio" &&
-      reuse &&
-      reuse.dtype === dtype &&
-      reuse.left > 0 &&
-      Math.abs(reuse.estimate - estimate) <= REUSE_ESTIMATE
-    ) {
+    if (goal !== "ratio" && reuse && reuse.dtype === dtype && reuse.left > 0 && reuseFits(reuse, estimate)) {
       const chosen = [
         ...options.map(asChoice),
         ...reuse.choices.filter((c) => isRecordsKey(c.layout)),
@@ -625,11 +639,14 @@ function chooseCore(
     const repeated = goal !== "speed" && repeatShare(raw) >= REPEATED;
     const whole = new Set<Candidate>([best.c]);
     let clear = true;
+    let slack = Number.POSITIVE_INFINITY;
     for (const r of ranked.slice(1)) {
       const grouping = r.c.layout !== undefined;
       if (r.size <= best.size * (1 + (grouping ? GROUP_CLOSE : CLOSE))) whole.add(r.c);
       if (grouping && goal !== "ratio" && dtype !== null && GROUPS_LOSE.has(dtype)) continue;
-      if (r.size <= best.size * (1 + (grouping ? GROUP_CLEAR : CLEAR))) clear = false;
+      const line = grouping ? GROUP_CLEAR : CLEAR;
+      if (r.size <= best.size * (1 + line)) clear = false;
+      slack = Math.min(slack, r.size / best.size - 1 - line);
     }
     // The ratio goal codes HIER and zstd whole on every chunk; only the groupings are sampled.
     if (goal === "ratio") {
@@ -653,6 +670,7 @@ function chooseCore(
           left: clear ? REUSE : REUSE_UNCLEAR,
           estimate,
           fieldsClear: best.c === options[0] && generalSize >= best.size * (1 + CLEAR),
+          ...(clear && Number.isFinite(slack) ? { slack } : {}),
         };
     return chosen;
   } finally {
