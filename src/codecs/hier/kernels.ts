@@ -16,6 +16,20 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
+/**
+ * A 4-lane Huffman decode of one block into out[0..n) (assembly/decode.ts: the 4-symbol,
+ * 2-symbol and 1-symbol kernels take the same arguments).
+ */
+type DecodeLanes = (
+  block: number,
+  blockLen: number,
+  out: number,
+  n: number,
+  single: number,
+  tableBits: number,
+  lanes: number,
+) => void;
+
 export interface KernelExports {
   heapBase(): number;
   histogram(src: number, n: number, counts: number): void;
@@ -91,34 +105,10 @@ export interface KernelExports {
   ): void;
   buildSingle(lengths: number, tableBits: number, single: number): void;
   buildQuad(single: number, tableBits: number): void;
-  decodeLanesQuad(
-    block: number,
-    blockLen: number,
-    out: number,
-    n: number,
-    single: number,
-    tableBits: number,
-    lanes: number,
-  ): void;
-  decodeLanesSingle(
-    block: number,
-    blockLen: number,
-    out: number,
-    n: number,
-    single: number,
-    tableBits: number,
-    lanes: number,
-  ): void;
+  decodeLanesQuad: DecodeLanes;
+  decodeLanesSingle: DecodeLanes;
   buildTwo(single: number): void;
-  decodeLanesTwo(
-    block: number,
-    blockLen: number,
-    out: number,
-    n: number,
-    single: number,
-    tableBits: number,
-    lanes: number,
-  ): void;
+  decodeLanesTwo: DecodeLanes;
   memory: WasmMemory;
 }
 
