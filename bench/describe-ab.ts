@@ -16,8 +16,7 @@ import "./lib/help.ts";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, moduleAt, root, writeReport } from "./lib/commands.ts";
 import { FLOOR_PACKAGES, fetchPackage, MODEL_EXTENSION, packageFiles } from "./lib/packages.ts";
 import {
   argValue,
@@ -38,7 +37,7 @@ const work = join(root, ".bench-data", "floor");
 // biome-ignore lint/suspicious/noExplicitAny: modules of two checkouts, loaded by path
 type Module = any;
 const load = async (dir: string) => {
-  const from = (path: string): Promise<Module> => import(pathToFileURL(join(dir, "src", path)).href);
+  const from = (path: string) => moduleAt<Module>(dir, path);
   return { describe: await from("engine/describe.ts"), source: await from("common/source.ts") };
 };
 const sides = [await load(baseline), await load(root)];

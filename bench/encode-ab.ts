@@ -17,8 +17,7 @@
 import "./lib/help.ts";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, moduleAt, root, writeReport } from "./lib/commands.ts";
 import { speedF32Parts, tile, toBf16, toF16 } from "./lib/derived.ts";
 import {
   argValue,
@@ -47,8 +46,7 @@ interface Auto {
     output?: (size: number) => Uint8Array,
   ): { chunk: { header: Uint8Array; payload: Uint8Array } };
 }
-const load = async (dir: string) =>
-  (await import(pathToFileURL(join(dir, "src", "engine", "auto.ts")).href)) as Auto;
+const load = (dir: string) => moduleAt<Auto>(dir, "engine/auto.ts");
 const sides = [
   { name: "baseline", auto: await load(baseline) },
   { name: "this", auto: await load(root) },

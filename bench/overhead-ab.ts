@@ -27,8 +27,7 @@ import "./lib/help.ts";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { codeLine, moduleAt, root, writeReport } from "./lib/commands.ts";
 import { fetchPackage, packageFiles, WEIGHT_PACKAGES } from "./lib/packages.ts";
 import {
   argValue,
@@ -49,7 +48,7 @@ const work = join(root, ".bench-data", "speed");
 // biome-ignore lint/suspicious/noExplicitAny: modules of two checkouts, loaded by path
 type Module = any;
 const load = async (dir: string) => {
-  const from = (path: string): Promise<Module> => import(pathToFileURL(join(dir, "src", path)).href);
+  const from = (path: string) => moduleAt<Module>(dir, path);
   return {
     hier: await from("codecs/hier/hier.ts"),
     brotli: await from("codecs/brotli.ts"),

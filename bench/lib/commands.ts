@@ -17,7 +17,15 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
  * checkout against another in one process; T names the exports a bench uses.
  */
 export async function libraryAt<T>(dir: string): Promise<T> {
-  return (await import(pathToFileURL(join(dir, "src", "index.ts")).href)) as T;
+  return moduleAt<T>(dir, "index.ts");
+}
+
+/**
+ * The module at `path` under src/ of the checkout in `dir` (as libraryAt, for the benches
+ * that time an inner part of two checkouts); T names the exports a bench uses.
+ */
+export async function moduleAt<T>(dir: string, path: string): Promise<T> {
+  return (await import(pathToFileURL(join(dir, "src", path)).href)) as T;
 }
 
 /** Throws: `command` failed, with its exit status and standard error. */
