@@ -15,7 +15,6 @@
  * bench/speed.ts makes it), --out FILE
  */
 import "./lib/help.ts";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +30,7 @@ import {
   median,
   table,
 } from "./lib/report.ts";
+import { startServe } from "./lib/serve.ts";
 
 const quick = process.argv.includes("--quick");
 const runs = Number(argValue("--runs") ?? (quick ? 3 : 8));
@@ -51,21 +51,7 @@ async function start(name: string, work: string, env: NodeJS.ProcessEnv): Promis
   mkdirSync(store, { recursive: true });
   const config = join(work, "config.json");
   writeFileSync(config, JSON.stringify({ limits: { bodyBytes: 512 * 1024 * 1024 }, log: { level: "warn" } }));
-  const child = spawn(
-    process.execPath,
-    [join(root, "bin", "mmh.js"), "serve", "--port", "0", "--config", config, "--store", store],
-    { stdio: ["ignore", "pipe", "ignore"], env },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (text: string) => {
-      out += text;
-      const match = /listening on (http:\S+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`mmh serve exited (${code}) before listening`)));
-  });
+  const { child, url } = await startServe(config, store, env);
   const pid = child.pid ?? 0;
   const environ = readFileSync(`/proc/${pid}/environ`, "utf8")
     .split("\0")

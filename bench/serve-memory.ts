@@ -13,13 +13,13 @@
  * external memory (from its own /metrics) are read. Linux with glibc only.
  */
 import "./lib/help.ts";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { contentionNote, cpuWaitMicros, fmt, machineLines, table } from "./lib/report.ts";
+import { startServe } from "./lib/serve.ts";
 
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 3 : 8;
@@ -47,21 +47,7 @@ async function serve(work: string, env: NodeJS.ProcessEnv): Promise<Served> {
   mkdirSync(store, { recursive: true });
   const config = join(work, "config.json");
   writeFileSync(config, JSON.stringify({ limits: { queue: 1024 }, log: { level: "warn" } }));
-  const child = spawn(
-    process.execPath,
-    [join(root, "bin", "mmh.js"), "serve", "--port", "0", "--config", config, "--store", store],
-    { stdio: ["ignore", "pipe", "ignore"], env },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (text: string) => {
-      out += text;
-      const match = /listening on (http:\S+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`mmh serve exited (${code}) before listening`)));
-  });
+  const { child, url } = await startServe(config, store, env);
   const pid = child.pid ?? 0;
   const environ = readFileSync(`/proc/${pid}/environ`, "utf8")
     .split("\0")

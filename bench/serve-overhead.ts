@@ -16,7 +16,6 @@
  * The server runs with `defaults.threads` 1, as the library calls here do.
  */
 import "./lib/help.ts";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +25,7 @@ import { generate } from "../src/tools/index.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
 import { mulberry32 } from "./lib/data.ts";
 import { contentionNote, cpuWaitMicros, fmt, machineLines, table } from "./lib/report.ts";
+import { startServe } from "./lib/serve.ts";
 
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 3 : 9;
@@ -56,21 +56,7 @@ async function startServer(
   config: string,
   store: string,
 ): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    [join(root, "bin", "mmh.js"), "serve", "--port", "0", "--config", config, "--store", store],
-    { cwd: root, stdio: ["ignore", "pipe", "ignore"] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (text: string) => {
-      out += text;
-      const match = /mmh: listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`mmh serve exited (${code}) before listening`)));
-  });
+  const { child, url } = await startServe(config, store);
   return {
     url,
     stop: () =>
