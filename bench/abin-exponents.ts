@@ -19,10 +19,10 @@ import { basename, join } from "node:path";
 import { type AbinModel, encodeAbin } from "../src/codecs/abin.ts";
 import { huffmanEncode } from "../src/codecs/hier/huffman.ts";
 import { huffmanEncodeContext } from "../src/codecs/hier/huffman-context.ts";
-import { layoutForDType, streamLength } from "../src/codecs/hier/layouts.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { describeSource } from "../src/engine/describe.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { floatChunkStreams } from "./lib/fields.ts";
 import { argValue, contentionNote, cpuWaitMicros, fmt, machineLines, table } from "./lib/report.ts";
 
 const outFile = argValue("--out") ?? join(root, "bench", "results", "abin-exponents.md");
@@ -66,21 +66,10 @@ for (const file of inputs) {
   const data = readFileSync(file);
   const layout = await describeSource(bufferSource(data), 512 << 10);
   const byDtype = new Map<string, Row>();
-  let at = 0;
-  for (const spec of layout.plan) {
-    const raw = data.subarray(at, at + spec.length);
-    at += spec.length;
-    if (spec.dtype !== "F32" && spec.dtype !== "BF16" && spec.dtype !== "F16") continue;
-    const l = layoutForDType(spec.dtype);
-    const n = Math.floor(raw.length / l.width);
-    if (n < 4096) continue;
-    const src = new Uint8Array(n * l.width);
-    src.set(raw.subarray(0, n * l.width));
-    const streams = Array.from({ length: l.streams }, (_, k) => new Uint8Array(streamLength(l, k, n)));
-    l.split(src, n, streams);
-    const row = byDtype.get(spec.dtype) ?? {
+  for (const { dtype, streams } of floatChunkStreams(data, layout.plan)) {
+    const row = byDtype.get(dtype) ?? {
       file: basename(file),
-      dtype: spec.dtype,
+      dtype: dtype,
       symbols: 0,
       rest: 0,
       order0: 0,
@@ -110,7 +99,7 @@ for (const file of inputs) {
     row.order0 += order0;
     row.context += context;
     row.best += best;
-    byDtype.set(spec.dtype, row);
+    byDtype.set(dtype, row);
   }
   rows.push(...byDtype.values());
   console.log(file);

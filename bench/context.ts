@@ -18,10 +18,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { huffmanEncode } from "../src/codecs/hier/huffman.ts";
 import { huffmanEncodeContext } from "../src/codecs/hier/huffman-context.ts";
-import { layoutForDType, streamLength } from "../src/codecs/hier/layouts.ts";
 import { bufferSource } from "../src/common/source.ts";
 import { describeSource } from "../src/engine/describe.ts";
 import { codeLine, root, writeReport } from "./lib/commands.ts";
+import { floatChunkStreams } from "./lib/fields.ts";
 import { argValue, fmt, machineLines, table } from "./lib/report.ts";
 
 const quick = process.argv.includes("--quick");
@@ -128,20 +128,9 @@ for (const file of files()) {
   for (const t of layout.recognised.tensors)
     if ((t.dtype === "F32" || t.dtype === "BF16" || t.dtype === "F16") && t.shape.length >= 2)
       countGrid(data, t.dtype, t.offset, t.length, t.shape[t.shape.length - 1]);
-  let at = 0;
-  for (const spec of layout.plan) {
-    const raw = data.subarray(at, at + spec.length);
-    at += spec.length;
-    if (spec.dtype !== "F32" && spec.dtype !== "BF16" && spec.dtype !== "F16") continue;
-    const l = layoutForDType(spec.dtype);
-    const n = Math.floor(raw.length / l.width);
-    if (n < 4096) continue;
-    const src = new Uint8Array(n * l.width);
-    src.set(raw.subarray(0, n * l.width));
-    const streams = Array.from({ length: l.streams }, (_, k) => new Uint8Array(streamLength(l, k, n)));
-    l.split(src, n, streams);
+  for (const { dtype, streams } of floatChunkStreams(data, layout.plan)) {
     for (const [k, s] of streams.entries()) {
-      const key = `${spec.dtype}|${k}`;
+      const key = `${dtype}|${k}`;
       const t = tallies.get(key) ?? { symbols: 0, order0: 0, context: 0 };
       const plain = capped(huffmanEncode(s).length, s.length);
       t.symbols += s.length;
